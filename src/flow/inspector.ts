@@ -1,0 +1,22 @@
+/**
+ * The hook later pipeline stages use to see a TCP flow's bytes. The flow table
+ * knows nothing of DCE/RPC: the analyzer hands it a factory, and the factory
+ * decides per flow whether to attach an inspector.
+ *
+ * Directions are relative to the flow's side A, the sender of its first packet.
+ */
+export interface FlowInspector {
+  /**
+   * One TCP segment as captured. `capLen` bytes are present at `off`; `wireLen` were
+   * on the wire (fewer present means the snaplen cut them). Bytes are valid only
+   * during the call. Reassembly is the inspector's job.
+   */
+  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number): void;
+}
+
+export interface InspectorFactory {
+  /** At a TCP flow's first packet: attach by port (e.g. the endpoint mapper on 135). */
+  byPorts(portA: number, portB: number): FlowInspector | null;
+  /** At the first payload of a TCP flow that has none yet: attach by what the bytes look like. */
+  byPayload(dir: number, buf: Buffer, off: number, len: number): FlowInspector | null;
+}

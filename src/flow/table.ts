@@ -1,0 +1,405 @@
+import { type DecodedPacket, TcpFlag } from '../decode/packet';
+import { finalize, mix } from './hash';
+import type { FlowInspector, InspectorFactory } from './inspector';
+
+/** Bytes of payload kept per direction for later stages (service sniffing, reports). */
+export const PREFIX_BYTES = 64;
+const KEY_WORDS = 10; // family|proto, a0..a3, b0..b3, portA<<16|portB
+
+// Per-flow TCP state bits.
+export const enum FlowState {
+  FinA = 1,
+  FinB = 2,
+  Rst = 4,
+  /** A data segment was seen before any SYN: the handshake began before the capture. */
+  Midstream = 8,
+}
+
+export const enum InspectState {
+  Undecided = 0,
+  Attached = 1,
+  None = 2,
+}
+
+export interface FlowTableOptions {
+  /** Most flows held at once; more forces early flushes (memory stays flat). */
+  capacity?: number;
+  /** Seconds of capture time without packets after which a flow is written out. */
+  idleTimeout?: number;
+  /** Seconds a flow lingers after FIN from both sides or RST (late ACKs and retransmissions). */
+  closedLinger?: number;
+  inspectors?: InspectorFactory | null;
+}
+
+export interface FlowTableStats {
+  flowsCreated: number;
+  flowsFlushed: number;
+  /** Flows written out early because the table was full (the same 5-tuple may then appear twice). */
+  forcedFlushes: number;
+  portReuse: number;
+  fragmentsAttributed: number;
+  fragmentsUnattributed: number;
+}
+
+/** Receives a flow just before its slot is reused. Read the table's arrays at `idx`. */
+export type FlushHandler = (table: FlowTable, idx: number) => void;
+
+const FRAG_SLOTS = 4096; // bounded: datagrams in flight at once, direct-mapped
+const FRAG_WORDS = 10; // proto, id, src0..3, dst0..3
+
+/**
+ * Bidirectional flows in typed arrays with open addressing (linear probing and
+ * backward-shift deletion). Flow storage (by index) is apart from the hash index
+ * (slots), so indices stay stable while slots move. Nothing here allocates per packet.
+ */
+export class FlowTable {
+  readonly capacity: number;
+  private readonly mask: number;
+  private readonly slots: Int32Array; // flow index + 1; 0 = empty
+  readonly keys: Uint32Array;
+  readonly hashOf: Uint32Array;
+  readonly live: Uint8Array;
+  readonly gen: Uint32Array;
+  readonly firstSec: Float64Array;
+  readonly firstNsec: Float64Array;
+  readonly lastSec: Float64Array;
+  readonly lastNsec: Float64Array;
+  /** [idx*2 + dir]: dir 0 from side A (the first packet's sender), 1 from side B. */
+  readonly packets: Float64Array;
+  readonly bytes: Float64Array;
+  readonly payload: Float64Array;
+  /** Payload bytes on the wire that the capture did not hold (snaplen). */
+  readonly payloadMissing: Float64Array;
+  readonly tcpFlags: Uint8Array;
+  readonly prefix: Uint8Array;
+  readonly prefixLen: Uint8Array;
+  /** Direction of the first SYN without ACK, or -1. */
+  readonly synDir: Int8Array;
+  /** Direction of the first SYN+ACK, or -1. */
+  readonly synAckDir: Int8Array;
+  readonly state: Uint8Array;
+  readonly vlan: Int16Array;
+  readonly tunnels: Uint8Array;
+  readonly inspectState: Uint8Array;
+  readonly inspectors: (FlowInspector | null)[];
+  private readonly freeList: Int32Array;
+  private freeTop: number;
+  private highWater = 0;
+  liveCount = 0;
+
+  readonly stats: FlowTableStats = {
+    flowsCreated: 0,
+    flowsFlushed: 0,
+    forcedFlushes: 0,
+    portReuse: 0,
+    fragmentsAttributed: 0,
+    fragmentsUnattributed: 0,
+  };
+
+  private readonly idleTimeout: number;
+  private readonly closedLinger: number;
+  private nextSweep = 0;
+  private readonly inspectorFactory: InspectorFactory | null;
+  private onFlush: FlushHandler = () => {};
+
+  private readonly fragKeys = new Uint32Array(FRAG_SLOTS * FRAG_WORDS);
+  private readonly fragFlow = new Int32Array(FRAG_SLOTS).fill(-1);
+  private readonly fragGen = new Uint32Array(FRAG_SLOTS);
+  private readonly fragDir = new Uint8Array(FRAG_SLOTS);
+
+  constructor(opts: FlowTableOptions = {}) {
+    const cap = opts.capacity ?? 131072;
+    this.capacity = cap;
+    let n = 1;
+    while (n < cap * 2) n <<= 1;
+    this.mask = n - 1;
+    this.slots = new Int32Array(n);
+    this.keys = new Uint32Array(cap * KEY_WORDS);
+    this.hashOf = new Uint32Array(cap);
+    this.live = new Uint8Array(cap);
+    this.gen = new Uint32Array(cap);
+    this.firstSec = new Float64Array(cap);
+    this.firstNsec = new Float64Array(cap);
+    this.lastSec = new Float64Array(cap);
+    this.lastNsec = new Float64Array(cap);
+    this.packets = new Float64Array(cap * 2);
+    this.bytes = new Float64Array(cap * 2);
+    this.payload = new Float64Array(cap * 2);
+    this.payloadMissing = new Float64Array(cap * 2);
+    this.tcpFlags = new Uint8Array(cap * 2);
+    this.prefix = new Uint8Array(cap * 2 * PREFIX_BYTES);
+    this.prefixLen = new Uint8Array(cap * 2);
+    this.synDir = new Int8Array(cap);
+    this.synAckDir = new Int8Array(cap);
+    this.state = new Uint8Array(cap);
+    this.vlan = new Int16Array(cap);
+    this.tunnels = new Uint8Array(cap);
+    this.inspectState = new Uint8Array(cap);
+    this.inspectors = new Array<FlowInspector | null>(cap).fill(null);
+    this.freeList = new Int32Array(cap);
+    for (let i = 0; i < cap; i++) this.freeList[i] = cap - 1 - i;
+    this.freeTop = cap;
+    this.idleTimeout = opts.idleTimeout ?? 900;
+    this.closedLinger = opts.closedLinger ?? 60;
+    this.inspectorFactory = opts.inspectors ?? null;
+  }
+
+  setFlushHandler(h: FlushHandler): void {
+    this.onFlush = h;
+  }
+
+  /** Accounts one decoded TCP/UDP packet (or first fragment). Returns the flow index. */
+  add(p: DecodedPacket, sec: number, nsec: number, wireLen: number, buf: Buffer): number {
+    if (sec >= this.nextSweep) this.sweep(sec, nsec);
+    const famProto = (p.family << 8) | p.proto;
+    const ha = mix(mix(mix(mix(mix(0x1234567, p.src0), p.src1), p.src2), p.src3), p.sport);
+    const hb = mix(mix(mix(mix(mix(0x1234567, p.dst0), p.dst1), p.dst2), p.dst3), p.dport);
+    const h = finalize(((ha + hb) | 0) ^ famProto);
+    const keys = this.keys;
+    const mask = this.mask;
+    let s = h & mask;
+    let idx = -1;
+    let dir = 0;
+    for (;;) {
+      const v = this.slots[s];
+      if (v === 0) break;
+      const i = v - 1;
+      if (this.hashOf[i] === h) {
+        const k = i * KEY_WORDS;
+        if (keys[k] === famProto) {
+          if (keys[k + 1] === p.src0 && keys[k + 2] === p.src1 && keys[k + 3] === p.src2 && keys[k + 4] === p.src3 &&
+              keys[k + 5] === p.dst0 && keys[k + 6] === p.dst1 && keys[k + 7] === p.dst2 && keys[k + 8] === p.dst3 &&
+              keys[k + 9] === ((p.sport << 16) | p.dport) >>> 0) {
+            idx = i;
+            dir = 0;
+            break;
+          }
+          if (keys[k + 1] === p.dst0 && keys[k + 2] === p.dst1 && keys[k + 3] === p.dst2 && keys[k + 4] === p.dst3 &&
+              keys[k + 5] === p.src0 && keys[k + 6] === p.src1 && keys[k + 7] === p.src2 && keys[k + 8] === p.src3 &&
+              keys[k + 9] === ((p.dport << 16) | p.sport) >>> 0) {
+            idx = i;
+            dir = 1;
+            break;
+          }
+        }
+      }
+      s = (s + 1) & mask;
+    }
+
+    const flags = p.tcpFlags;
+    const isTcp = p.proto === 6;
+    if (idx >= 0 && isTcp && (flags & (TcpFlag.Syn | TcpFlag.Ack)) === TcpFlag.Syn && (this.state[idx] & (FlowState.Rst | FlowState.FinA | FlowState.FinB)) !== 0 && this.synDir[idx] >= 0) {
+      // A new SYN on a closed connection: the 5-tuple is being reused, start a new flow.
+      if ((this.state[idx] & FlowState.Rst) !== 0 || (this.state[idx] & (FlowState.FinA | FlowState.FinB)) === (FlowState.FinA | FlowState.FinB)) {
+        this.stats.portReuse++;
+        this.release(idx);
+        idx = -1;
+      }
+    }
+    if (idx < 0) {
+      idx = this.create(p, h, famProto, sec, nsec);
+      dir = 0;
+    }
+
+    const d = idx * 2 + dir;
+    this.lastSec[idx] = sec;
+    this.lastNsec[idx] = nsec;
+    this.packets[d]++;
+    this.bytes[d] += wireLen;
+    const plen = p.payloadLen;
+    this.payload[d] += p.payloadWireLen;
+    if (p.payloadWireLen > plen) this.payloadMissing[d] += p.payloadWireLen - plen;
+    if (plen > 0) {
+      const have = this.prefixLen[d];
+      if (have < PREFIX_BYTES) {
+        const take = plen < PREFIX_BYTES - have ? plen : PREFIX_BYTES - have;
+        const at = d * PREFIX_BYTES + have;
+        for (let j = 0; j < take; j++) this.prefix[at + j] = buf[p.payloadOff + j];
+        this.prefixLen[d] = have + take;
+      }
+    }
+    if (isTcp) {
+      this.tcpFlags[d] |= flags;
+      if ((flags & TcpFlag.Syn) !== 0) {
+        if ((flags & TcpFlag.Ack) === 0) {
+          if (this.synDir[idx] < 0) this.synDir[idx] = dir;
+        } else if (this.synAckDir[idx] < 0) this.synAckDir[idx] = dir;
+      } else if (plen > 0 && this.synDir[idx] < 0 && this.synAckDir[idx] < 0) {
+        this.state[idx] |= FlowState.Midstream;
+      }
+      if ((flags & TcpFlag.Fin) !== 0) this.state[idx] |= dir === 0 ? FlowState.FinA : FlowState.FinB;
+      if ((flags & TcpFlag.Rst) !== 0) this.state[idx] |= FlowState.Rst;
+      const ist = this.inspectState[idx];
+      if (ist === InspectState.Attached) {
+        this.inspectors[idx]!.segment(dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec);
+      } else if (ist === InspectState.Undecided && plen > 0) {
+        const ins = this.inspectorFactory!.byPayload(dir, buf, p.payloadOff, plen);
+        if (ins) {
+          this.inspectors[idx] = ins;
+          this.inspectState[idx] = InspectState.Attached;
+          ins.segment(dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec);
+        } else this.inspectState[idx] = InspectState.None;
+      }
+    }
+    if (p.firstFragment) this.rememberFragment(p, idx, dir);
+    return idx;
+  }
+
+  /** Accounts a later IP fragment to the flow its first fragment opened, if known. */
+  addFragment(p: DecodedPacket, sec: number, nsec: number, wireLen: number): boolean {
+    const slot = this.fragSlot(p);
+    const k = slot * FRAG_WORDS;
+    const fk = this.fragKeys;
+    const idx = this.fragFlow[slot];
+    if (idx < 0 || this.gen[idx] !== this.fragGen[slot] || !this.live[idx] ||
+        fk[k] !== p.proto || fk[k + 1] !== p.ipId ||
+        fk[k + 2] !== p.src0 || fk[k + 3] !== p.src1 || fk[k + 4] !== p.src2 || fk[k + 5] !== p.src3 ||
+        fk[k + 6] !== p.dst0 || fk[k + 7] !== p.dst1 || fk[k + 8] !== p.dst2 || fk[k + 9] !== p.dst3) {
+      this.stats.fragmentsUnattributed++;
+      return false;
+    }
+    const d = idx * 2 + this.fragDir[slot];
+    this.packets[d]++;
+    this.bytes[d] += wireLen;
+    this.lastSec[idx] = sec;
+    this.lastNsec[idx] = nsec;
+    this.stats.fragmentsAttributed++;
+    return true;
+  }
+
+  private fragSlot(p: DecodedPacket): number {
+    const h = finalize(mix(mix(mix(mix(p.ipId, p.src3), p.dst3), p.src0 ^ p.dst0), p.proto));
+    return h & (FRAG_SLOTS - 1);
+  }
+
+  private rememberFragment(p: DecodedPacket, idx: number, dir: number): void {
+    const slot = this.fragSlot(p);
+    const k = slot * FRAG_WORDS;
+    const fk = this.fragKeys;
+    fk[k] = p.proto; fk[k + 1] = p.ipId;
+    fk[k + 2] = p.src0; fk[k + 3] = p.src1; fk[k + 4] = p.src2; fk[k + 5] = p.src3;
+    fk[k + 6] = p.dst0; fk[k + 7] = p.dst1; fk[k + 8] = p.dst2; fk[k + 9] = p.dst3;
+    this.fragFlow[slot] = idx;
+    this.fragGen[slot] = this.gen[idx];
+    this.fragDir[slot] = dir;
+  }
+
+  private create(p: DecodedPacket, h: number, famProto: number, sec: number, nsec: number): number {
+    if (this.freeTop === 0) this.makeRoom(sec);
+    const idx = this.freeList[--this.freeTop];
+    if (idx >= this.highWater) this.highWater = idx + 1;
+    const k = idx * KEY_WORDS;
+    const keys = this.keys;
+    keys[k] = famProto;
+    keys[k + 1] = p.src0; keys[k + 2] = p.src1; keys[k + 3] = p.src2; keys[k + 4] = p.src3;
+    keys[k + 5] = p.dst0; keys[k + 6] = p.dst1; keys[k + 7] = p.dst2; keys[k + 8] = p.dst3;
+    keys[k + 9] = ((p.sport << 16) | p.dport) >>> 0;
+    this.hashOf[idx] = h;
+    this.live[idx] = 1;
+    this.gen[idx]++;
+    this.firstSec[idx] = sec;
+    this.firstNsec[idx] = nsec;
+    const d = idx * 2;
+    this.packets[d] = 0; this.packets[d + 1] = 0;
+    this.bytes[d] = 0; this.bytes[d + 1] = 0;
+    this.payload[d] = 0; this.payload[d + 1] = 0;
+    this.payloadMissing[d] = 0; this.payloadMissing[d + 1] = 0;
+    this.tcpFlags[d] = 0; this.tcpFlags[d + 1] = 0;
+    this.prefixLen[d] = 0; this.prefixLen[d + 1] = 0;
+    this.synDir[idx] = -1;
+    this.synAckDir[idx] = -1;
+    this.state[idx] = 0;
+    this.vlan[idx] = p.vlan;
+    this.tunnels[idx] = p.tunnels;
+    this.inspectors[idx] = null;
+    let ist = InspectState.None;
+    if (p.proto === 6 && this.inspectorFactory) {
+      const ins = this.inspectorFactory.byPorts(p.sport, p.dport);
+      if (ins) {
+        this.inspectors[idx] = ins;
+        ist = InspectState.Attached;
+      } else ist = InspectState.Undecided;
+    }
+    this.inspectState[idx] = ist;
+    let s = h & this.mask;
+    while (this.slots[s] !== 0) s = (s + 1) & this.mask;
+    this.slots[s] = idx + 1;
+    this.liveCount++;
+    this.stats.flowsCreated++;
+    return idx;
+  }
+
+  /** Writes the flow out (flush handler) and frees its index and slot. */
+  private release(idx: number): void {
+    this.onFlush(this, idx);
+    this.stats.flowsFlushed++;
+    this.live[idx] = 0;
+    this.inspectors[idx] = null;
+    this.liveCount--;
+    this.freeList[this.freeTop++] = idx;
+    // Find the slot, then backward-shift the cluster after it so probes stay correct.
+    const mask = this.mask;
+    let i = this.hashOf[idx] & mask;
+    while (this.slots[i] !== idx + 1) i = (i + 1) & mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const v = this.slots[j];
+      if (v === 0) break;
+      const home = this.hashOf[v - 1] & mask;
+      // Move v back to i unless its home lies cyclically in (i, j].
+      const inRange = i <= j ? i < home && home <= j : i < home || home <= j;
+      if (inRange) continue;
+      this.slots[i] = v;
+      i = j;
+    }
+    this.slots[i] = 0;
+  }
+
+  /** Writes out flows that are idle, or closed and past their linger time. */
+  sweep(sec: number, _nsec = 0): void {
+    this.nextSweep = sec + 10;
+    const idleBefore = sec - this.idleTimeout;
+    const closedBefore = sec - this.closedLinger;
+    for (let i = 0; i < this.highWater; i++) {
+      if (!this.live[i]) continue;
+      const last = this.lastSec[i];
+      if (last < idleBefore || (last < closedBefore && this.isClosed(i))) this.release(i);
+    }
+  }
+
+  private isClosed(i: number): boolean {
+    const st = this.state[i];
+    return (st & FlowState.Rst) !== 0 || (st & (FlowState.FinA | FlowState.FinB)) === (FlowState.FinA | FlowState.FinB);
+  }
+
+  /** The table is full: write out the least recently active flows until an eighth is free. */
+  private makeRoom(sec: number): void {
+    this.sweep(sec);
+    const want = this.capacity >> 3;
+    let window = this.idleTimeout;
+    while (this.freeTop < want && window >= 1) {
+      window /= 4;
+      const before = sec - window;
+      for (let i = 0; i < this.highWater && this.freeTop < want; i++) {
+        if (this.live[i] && this.lastSec[i] < before) {
+          this.stats.forcedFlushes++;
+          this.release(i);
+        }
+      }
+    }
+    // Everything is active this very second: write out the lowest indices.
+    for (let i = 0; i < this.highWater && this.freeTop < want; i++) {
+      if (this.live[i]) {
+        this.stats.forcedFlushes++;
+        this.release(i);
+      }
+    }
+  }
+
+  /** Writes out every flow (end of input). */
+  flushAll(): void {
+    for (let i = 0; i < this.highWater; i++) if (this.live[i]) this.release(i);
+    this.highWater = 0;
+  }
+}
