@@ -1,0 +1,45 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+
+const EDGE = 1024 * 1024;
+
+/**
+ * A cheap identity for "have we analyzed this file before?": SHA-256 over the size,
+ * the first and the last MiB. A match is confirmed with the full SHA-256 (computed
+ * while the file is analyzed) before anything is skipped.
+ */
+export function fingerprint(path: string): { size: number; fingerprint: string } {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const h = crypto.createHash('sha256');
+    h.update(String(size));
+    const buf = Buffer.allocUnsafe(Math.min(EDGE, size));
+    const n1 = fs.readSync(fd, buf, 0, buf.length, 0);
+    h.update(buf.subarray(0, n1));
+    if (size > EDGE) {
+      const n2 = fs.readSync(fd, buf, 0, buf.length, size - buf.length);
+      h.update(buf.subarray(0, n2));
+    }
+    return { size, fingerprint: h.digest('hex') };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Full SHA-256 of a file, streamed. */
+export function sha256File(path: string): string {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const h = crypto.createHash('sha256');
+    const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+    return h.digest('hex');
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { render, type Format } from '../report/format';
+import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
+import { loadRules, type RuleSet } from '../rules/load';
+import { RulesError } from '../rules/source';
+import { openDb, StoreError, type Db } from '../store/db';
+import { analyzeCapture, type CaptureOutcome } from './analyze';
+import { Exit, UserError } from './errors';
+
+const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
+
+function stderr(line: string): void {
+  process.stderr.write(line + '\n');
+}
+
+function loadRulesOrFail(dirs: string[] | undefined): RuleSet {
+  try {
+    return loadRules(dirs ?? []);
+  } catch (e) {
+    if (e instanceof RulesError) throw new UserError(`exflow: ${e.message}`, Exit.BadInput);
+    throw e;
+  }
+}
+
+function openDbOrFail(file: string, create: boolean): Db {
+  try {
+    return openDb(file, { create });
+  } catch (e) {
+    if (e instanceof StoreError) throw new UserError(`exflow: ${e.message}`, Exit.Database);
+    throw e;
+  }
+}
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) <= 0) throw new UserError(`exflow: ${name} takes a whole number above 0, not "${v}"`, Exit.Usage);
+    return Number(v);
+  };
+}
+
+function formatOption(): Option {
+  return new Option('--format <format>', 'output format').choices(['table', 'csv', 'json']);
+}
+
+/** Table on a terminal, JSON when piped: what a person or a script wants by default. */
+function defaultFormat(f: string | undefined): Format {
+  return (f as Format | undefined) ?? (process.stdout.isTTY ? 'table' : 'json');
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('exflow')
+    .description('Exchange-aware flow analysis of packet captures: who talks to whom over which service, following the DCE/RPC endpoint mapper; results in SQLite.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('analyze')
+    .description('read captures (pcap, pcapng, .gz) into a database of flows')
+    .argument('<capture...>', 'capture files; the format is recognised by content, not by name')
+    .option('--db <file>', 'SQLite database to write', 'exflow.sqlite')
+    .option('--rules <dir...>', 'extra rules folders (add or override services, roles, matrix)')
+    .option('--force', 'analyze a capture again even if the database already holds it (replaces the earlier run)', false)
+    .option('--quiet', 'no progress bar and no summary', false)
+    .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
+    .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early)', positiveInt('--max-flows'), 131072)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow analyze span-port.pcapng --db audit.sqlite
+  exflow analyze day1/*.pcap.gz day2/*.pcapng --db week.sqlite --quiet
+  exflow analyze capture.pcap --db audit.sqlite --rules ./site-rules
+
+Exit codes: 0 done (damaged captures are kept up to the damage and marked
+'truncated'); 2 a capture could not be read at all or rules are invalid;
+3 database problem; 64 usage error.`,
+    )
+    .action(async (files: string[], o: { db: string; rules?: string[]; force: boolean; quiet: boolean; idleTimeout: number; maxFlows: number }) => {
+      const rules = loadRulesOrFail(o.rules);
+      const db = openDbOrFail(o.db, true);
+      const t0 = process.hrtime.bigint();
+      const outcomes: CaptureOutcome[] = [];
+      try {
+        for (const f of files) {
+          const out = await analyzeCapture(db, rules, f, {
+            force: o.force,
+            progress: !o.quiet && process.stderr.isTTY === true,
+            idleTimeout: o.idleTimeout,
+            maxFlows: o.maxFlows,
+            version: VERSION,
+            warn: stderr,
+          });
+          if (out.error) stderr(`exflow: ${out.error}`);
+          outcomes.push(out);
+        }
+      } finally {
+        db.close();
+      }
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      const done = outcomes.filter((x) => x.status === 'ok' || x.status === 'truncated');
+      const packets = done.reduce((a, x) => a + x.packets, 0);
+      const flows = done.reduce((a, x) => a + x.flows, 0);
+      const warnings = done.reduce((a, x) => a + x.warnings, 0);
+      if (!o.quiet) {
+        const parts = [
+          `${done.length} capture${done.length === 1 ? '' : 's'} analyzed`,
+          outcomes.some((x) => x.status === 'truncated') ? `${outcomes.filter((x) => x.status === 'truncated').length} truncated` : '',
+          outcomes.some((x) => x.status === 'skipped') ? `${outcomes.filter((x) => x.status === 'skipped').length} skipped` : '',
+          outcomes.some((x) => x.status === 'failed') ? `${outcomes.filter((x) => x.status === 'failed').length} failed` : '',
+          `${packets} packets`,
+          `${flows} flows`,
+          `${warnings} warning${warnings === 1 ? '' : 's'}`,
+          `${secs.toFixed(2)} s`,
+          `${secs > 0 ? Math.round(packets / secs) : 0} packets/s`,
+        ].filter(Boolean);
+        process.stdout.write(`exflow: ${parts.join(', ')} → ${o.db}\n`);
+      }
+      if (outcomes.some((x) => x.status === 'failed')) process.exitCode = Exit.BadInput;
+    });
+
+  program
+    .command('flows')
+    .description('list flows from the database, one row per flow')
+    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
+    .addOption(formatOption())
+    .option('--limit <n>', 'at most this many rows', positiveInt('--limit'))
+    .option('--capture <id|path>', 'only flows of this capture (its id or the path it was analyzed as)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow flows --db audit.sqlite --limit 20
+  exflow flows --db audit.sqlite --format csv > flows.csv
+  exflow flows --db audit.sqlite --format json | jq '.[] | select(.service == null)'
+
+JSON keys: capture, transport, client, client_port, server, server_port,
+first_seen, last_seen (ISO 8601 UTC), packets, bytes, service, via
+("port", "epm", "bind", "payload" or null), rpc_interface, rpc_uuid, and more.`,
+    )
+    .action((o: { db: string; format?: string; limit?: number; capture?: string }) => {
+      const db = openDbOrFail(o.db, false);
+      try {
+        const format = defaultFormat(o.format);
+        const rows = queryFlows(db, { limit: o.limit, capture: o.capture });
+        process.stdout.write(render(rows, format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format));
+      } finally {
+        db.close();
+      }
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : Exit.Ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return Exit.Ok;
+      return Exit.Usage;
+    }
+    if (e instanceof UserError) {
+      stderr(e.message);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    stderr(`exflow: internal error: ${err?.message ?? String(e)} (this is a bug; set EXFLOW_DEBUG=1 for details)`);
+    if (process.env.EXFLOW_DEBUG) stderr(err?.stack ?? '');
+    return Exit.Internal;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

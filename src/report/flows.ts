@@ -1,0 +1,81 @@
+import type { Db } from '../store/db';
+import { isoTime, type Row } from './format';
+
+/** The flow columns every consumer can rely on; later issues add keys, never rename these. */
+export const FLOW_COLUMNS = [
+  'capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen',
+  'packets', 'bytes', 'service', 'via', 'rpc_interface', 'rpc_uuid',
+  'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by',
+];
+/** The narrower set the text table shows. */
+export const FLOW_TABLE_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'packets', 'bytes', 'service', 'via', 'tcp_state'];
+
+export interface FlowQuery {
+  limit?: number;
+  capture?: string;
+}
+
+interface FlowDbRow {
+  capture_id: number;
+  transport: string;
+  client: string;
+  client_port: number;
+  server: string;
+  server_port: number;
+  first_sec: number;
+  first_nsec: number;
+  last_sec: number;
+  last_nsec: number;
+  packets: number;
+  bytes: number;
+  service: string | null;
+  via: string | null;
+  rpc_interface: string | null;
+  rpc_uuid: string | null;
+  packets_c2s: number;
+  packets_s2c: number;
+  bytes_c2s: number;
+  bytes_s2c: number;
+  tcp_state: string | null;
+  direction_by: string;
+}
+
+export function queryFlows(db: Db, q: FlowQuery): Row[] {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  if (q.capture !== undefined) {
+    if (/^\d+$/.test(q.capture)) {
+      where.push('capture_id = ?');
+      args.push(Number(q.capture));
+    } else {
+      where.push('capture_path = ?');
+      args.push(q.capture);
+    }
+  }
+  const sql = `SELECT * FROM flow_view ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+               ORDER BY capture_id, first_sec, first_nsec, id ${q.limit !== undefined ? 'LIMIT ?' : ''}`;
+  if (q.limit !== undefined) args.push(q.limit);
+  const rows = db.prepare(sql).all(...args) as FlowDbRow[];
+  return rows.map((r) => ({
+    capture: r.capture_id,
+    transport: r.transport,
+    client: r.client,
+    client_port: r.client_port,
+    server: r.server,
+    server_port: r.server_port,
+    first_seen: isoTime(r.first_sec, r.first_nsec),
+    last_seen: isoTime(r.last_sec, r.last_nsec),
+    packets: r.packets,
+    bytes: r.bytes,
+    service: r.service,
+    via: r.via,
+    rpc_interface: r.rpc_interface,
+    rpc_uuid: r.rpc_uuid,
+    packets_c2s: r.packets_c2s,
+    packets_s2c: r.packets_s2c,
+    bytes_c2s: r.bytes_c2s,
+    bytes_s2c: r.bytes_s2c,
+    tcp_state: r.tcp_state,
+    direction_by: r.direction_by,
+  }));
+}

@@ -1,0 +1,47 @@
+/** Renders rows of plain values as an aligned text table, CSV (RFC 4180) or JSON. */
+export type Format = 'table' | 'csv' | 'json';
+export const FORMATS: Format[] = ['table', 'csv', 'json'];
+
+export type Cell = string | number | boolean | null;
+export type Row = Record<string, Cell>;
+
+export function render(rows: Row[], columns: string[], format: Format): string {
+  switch (format) {
+    case 'json':
+      return JSON.stringify(rows, null, 2) + '\n';
+    case 'csv':
+      return [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
+    default:
+      return table(rows, columns);
+  }
+}
+
+function csvCell(v: Cell): string {
+  if (v === null || v === undefined) return '';
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Strips control characters so wire-derived text cannot move a terminal's cursor. */
+function printable(v: Cell): string {
+  if (v === null || v === undefined) return '-';
+  // eslint-disable-next-line no-control-regex
+  return String(v).replace(/[\x00-\x1f\x7f]/g, '?');
+}
+
+function table(rows: Row[], columns: string[]): string {
+  const cells = rows.map((r) => columns.map((c) => printable(r[c])));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+  const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || typeof r[c] === 'number'));
+  const line = (vals: string[]) =>
+    vals.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
+}
+
+/** ISO 8601 UTC with the fraction the capture had (nanoseconds trimmed of trailing zeros). */
+export function isoTime(sec: number | null, nsec: number | null): string | null {
+  if (sec === null || sec === undefined) return null;
+  const base = new Date(sec * 1000).toISOString().slice(0, 19);
+  const frac = String(nsec ?? 0).padStart(9, '0').replace(/0+$/, '');
+  return `${base}${frac ? '.' + frac : ''}Z`;
+}

@@ -1,0 +1,88 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PortIndex, parseService, type Service } from './services';
+import { RulesError, RulesFile, type Entry } from './source';
+
+/** Every section a rules file may hold, and who reads it. */
+export const SECTIONS = ['services', 'rpc_interfaces', 'roles', 'matrix'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** Entries of one section across all loaded files, later folders replacing earlier ids. */
+export type SectionEntries = Map<string, Entry>;
+
+export interface RuleSet {
+  dirs: string[];
+  files: string[];
+  services: Service[];
+  serviceById: Map<string, Service>;
+  ports: PortIndex;
+  /** Raw entries of the other sections, for the stages that own them. */
+  raw: Record<Section, SectionEntries>;
+}
+
+/** The rules folder shipped with exflow (next to dist/ and src/). */
+export function shippedRulesDir(): string {
+  return path.resolve(__dirname, '..', '..', 'rules');
+}
+
+function yamlFilesIn(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    throw new RulesError(dir, 0, `cannot read the rules folder: ${(e as Error).message}`);
+  }
+  return names.filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => path.join(dir, n));
+}
+
+/**
+ * Loads the shipped rules and then each extra folder in order. A file in an extra
+ * folder with the same name as a shipped one replaces it; otherwise entries are merged
+ * by id, later folders winning. Throws RulesError (file:line: problem).
+ */
+export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): RuleSet {
+  const dirs = [base, ...extraDirs];
+  const byName = new Map<string, string>();
+  for (const d of dirs) for (const f of yamlFilesIn(d)) byName.set(path.basename(f), f);
+  const files = [...byName.values()];
+  const raw = Object.fromEntries(SECTIONS.map((s) => [s, new Map<string, Entry>()])) as Record<Section, SectionEntries>;
+  const order = new Map(dirs.map((d, i) => [path.resolve(d), i]));
+  files.sort((a, b) => (order.get(path.resolve(path.dirname(a))) ?? 0) - (order.get(path.resolve(path.dirname(b))) ?? 0) || a.localeCompare(b));
+  for (const f of files) {
+    const rf = RulesFile.read(f);
+    rf.checkTopKeys([...SECTIONS]);
+    for (const section of SECTIONS) {
+      const entries = rf.list(section);
+      if (!entries) continue;
+      const seenHere = new Set<string>();
+      for (const e of entries) {
+        const id = entryId(section, e);
+        if (seenHere.has(id)) e.fail(null, `duplicate ${section} entry "${id}" in this file`);
+        seenHere.add(id);
+        raw[section].set(id, e);
+      }
+    }
+  }
+  const services = [...raw.services.values()].map(parseService);
+  if (services.length === 0) throw new RulesError(base, 0, 'no services defined');
+  return {
+    dirs,
+    files,
+    services,
+    serviceById: new Map(services.map((s) => [s.id, s])),
+    ports: new PortIndex(services),
+    raw,
+  };
+}
+
+/** The key an entry is merged by. */
+function entryId(section: Section, e: Entry): string {
+  switch (section) {
+    case 'rpc_interfaces':
+      return e.str('uuid').toLowerCase();
+    case 'matrix':
+      return e.str('id');
+    default:
+      return e.str('id');
+  }
+}

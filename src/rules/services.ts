@@ -1,0 +1,79 @@
+import type { Entry, RulesFile } from './source';
+
+export type Transport = 'tcp' | 'udp';
+
+export interface Service {
+  id: string;
+  name: string;
+  transports: Transport[];
+  /** [low, high] inclusive port ranges. */
+  ranges: [number, number][];
+  byPort: boolean;
+  rpc: boolean;
+  cite: string[];
+  note: string;
+  source: string;
+}
+
+const SERVICE_ID = /^[a-z0-9][a-z0-9.-]*$/;
+
+export function parseService(e: Entry): Service {
+  e.checkKeys(['id', 'name', 'transport', 'ports', 'by_port', 'rpc', 'cite', 'note']);
+  const id = e.str('id');
+  if (!SERVICE_ID.test(id)) e.fail('id', `service id "${id}" must be lower case letters, digits, dots and dashes`);
+  const transports = e.strList('transport', e.bool('rpc', false)) as Transport[];
+  transports.forEach((t, i) => {
+    if (t !== 'tcp' && t !== 'udp') e.file.fail(e.itemNode('transport', i), `unknown transport "${t}" (tcp or udp)`);
+  });
+  const ranges: [number, number][] = e.strList('ports', e.bool('rpc', false)).map((p, i) => parsePortRange(e.file, e.itemNode('ports', i), p));
+  return {
+    id,
+    name: e.str('name'),
+    transports: transports.length ? transports : ['tcp'],
+    ranges,
+    byPort: e.bool('by_port', true),
+    rpc: e.bool('rpc', false),
+    cite: e.strList('cite', true),
+    note: e.str('note', true) ?? '',
+    source: `${e.file.path}:${e.line}`,
+  };
+}
+
+function parsePortRange(file: RulesFile, node: Parameters<RulesFile['fail']>[0], text: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
+  if (!m) file.fail(node, `port "${text}" must be a number or a range like 1024-65535`);
+  const lo = Number(m[1]);
+  const hi = m[2] === undefined ? lo : Number(m[2]);
+  if (lo < 0 || hi > 65535 || lo > hi) file.fail(node, `port range "${text}" is outside 0-65535 or reversed`);
+  return [lo, hi];
+}
+
+/**
+ * Port → service lookup for port-based classification: one Uint16Array per transport
+ * (index + 1 into `services`, 0 = none), so a lookup is one array read. Single
+ * ports win over ranges; earlier entries win over later ones.
+ */
+export class PortIndex {
+  private readonly tcp = new Uint16Array(65536);
+  private readonly udp = new Uint16Array(65536);
+
+  constructor(readonly services: Service[]) {
+    for (const pass of [0, 1]) {
+      services.forEach((s, i) => {
+        if (!s.byPort) return;
+        for (const [lo, hi] of s.ranges) {
+          if ((lo === hi) !== (pass === 0)) continue;
+          for (const t of s.transports) {
+            const table = t === 'tcp' ? this.tcp : this.udp;
+            for (let p = lo; p <= hi; p++) if (table[p] === 0) table[p] = i + 1;
+          }
+        }
+      });
+    }
+  }
+
+  lookup(transport: Transport, port: number): Service | null {
+    const v = (transport === 'tcp' ? this.tcp : this.udp)[port];
+    return v === 0 ? null : this.services[v - 1];
+  }
+}

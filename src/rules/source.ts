@@ -1,0 +1,139 @@
+import * as fs from 'node:fs';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
+
+/** A rules file that does not validate: names the file, the line and the field. Exit code 2. */
+export class RulesError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly problem: string,
+  ) {
+    super(`${file}:${line}: ${problem}`);
+    this.name = 'RulesError';
+  }
+}
+
+/** One parsed YAML file with the means to say where a node stands in it. */
+export class RulesFile {
+  private readonly lines = new LineCounter();
+  readonly root: YAMLMap;
+
+  constructor(readonly path: string, text: string) {
+    const doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false });
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0];
+      throw new RulesError(path, this.lines.linePos(e.pos[0]).line, `YAML syntax: ${e.message.split('\n')[0]}`);
+    }
+    if (!isMap(doc.contents)) throw new RulesError(path, 1, 'expected a mapping at the top (for example "services:")');
+    this.root = doc.contents;
+  }
+
+  static read(path: string): RulesFile {
+    let text: string;
+    try {
+      text = fs.readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new RulesError(path, 0, `cannot read: ${(e as Error).message}`);
+    }
+    return new RulesFile(path, text);
+  }
+
+  line(node: Node | null | undefined): number {
+    const at = node?.range?.[0];
+    return at === undefined ? 1 : this.lines.linePos(at).line;
+  }
+
+  fail(node: Node | null | undefined, problem: string): never {
+    throw new RulesError(this.path, this.line(node), problem);
+  }
+
+  /** The list under a top-level key, or null when the key is absent. */
+  list(key: string): Entry[] | null {
+    const node = this.root.get(key, true) as Node | undefined;
+    if (node === undefined) return null;
+    if (!isSeq(node)) this.fail(node, `"${key}" must be a list`);
+    return node.items.map((item) => {
+      if (!isMap(item)) this.fail(item as Node, `each entry of "${key}" must be a mapping`);
+      return new Entry(this, item);
+    });
+  }
+
+  /** Top-level keys that are not in `known`: a misspelt section would otherwise be ignored. */
+  checkTopKeys(known: string[]): void {
+    for (const pair of this.root.items) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : '';
+      if (!known.includes(k)) this.fail(pair.key as Node, `unknown section "${k}" (expected one of: ${known.join(', ')})`);
+    }
+  }
+}
+
+/** One mapping in a rules list, with typed, located field access. */
+export class Entry {
+  constructor(
+    readonly file: RulesFile,
+    readonly map: YAMLMap,
+  ) {}
+
+  get line(): number {
+    return this.file.line(this.map);
+  }
+
+  node(key: string): Node | undefined {
+    return this.map.get(key, true) as Node | undefined;
+  }
+
+  fail(key: string | null, problem: string): never {
+    this.file.fail(key ? (this.node(key) ?? this.map) : this.map, problem);
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  checkKeys(known: string[]): void {
+    for (const pair of this.map.items) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : '';
+      if (!known.includes(k)) this.file.fail(pair.key as Node, `unknown field "${k}" (expected one of: ${known.join(', ')})`);
+    }
+  }
+
+  str(key: string): string;
+  str(key: string, optional: true): string | undefined;
+  str(key: string, optional = false): string | undefined {
+    const n = this.node(key);
+    if (n === undefined || (isScalar(n) && n.value === null)) {
+      if (optional) return undefined;
+      this.fail(null, `missing field "${key}"`);
+    }
+    if (!isScalar(n) || (typeof n.value !== 'string' && typeof n.value !== 'number')) this.fail(key, `"${key}" must be text`);
+    return String(n.value);
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const n = this.node(key);
+    if (n === undefined) return fallback;
+    if (!isScalar(n) || typeof n.value !== 'boolean') this.fail(key, `"${key}" must be true or false`);
+    return n.value as boolean;
+  }
+
+  /** A scalar or a list of scalars, as strings. */
+  strList(key: string, optional = false): string[] {
+    const n = this.node(key);
+    if (n === undefined) {
+      if (optional) return [];
+      this.fail(null, `missing field "${key}"`);
+    }
+    if (isScalar(n)) return n.value === null ? [] : [String(n.value)];
+    if (!isSeq(n)) this.fail(key, `"${key}" must be a value or a list`);
+    return n.items.map((it) => {
+      if (!isScalar(it)) this.file.fail(it as Node, `"${key}" entries must be plain values`);
+      return String(it.value);
+    });
+  }
+
+  /** The line of the i-th item of a list field (for errors about one item). */
+  itemNode(key: string, i: number): Node | undefined {
+    const n = this.node(key);
+    return isSeq(n) ? (n.items[i] as Node) : n;
+  }
+}

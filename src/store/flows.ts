@@ -1,0 +1,50 @@
+import type { Statement } from 'better-sqlite3';
+import type { FlowLabels } from '../classify/labels';
+import type { FlowRecord } from '../flow/record';
+import type { Db } from './db';
+
+const BATCH = 5000;
+
+/**
+ * Buffers flows and writes them in one transaction per batch with one prepared
+ * statement: row-at-a-time autocommit is four orders of magnitude slower.
+ */
+export class FlowWriter {
+  private readonly insert: Statement;
+  private rows: unknown[][] = [];
+  written = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly captureId: number,
+  ) {
+    this.insert = db.prepare(
+      `INSERT INTO flows (capture_id, transport, family, client, client_port, server, server_port, direction_by,
+         first_sec, first_nsec, last_sec, last_nsec, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c,
+         payload_c2s, payload_s2c, missing_c2s, missing_s2c, tcp_state, vlan, tunnels,
+         service, via, rpc_interface, rpc_uuid, rpc_note, prefix_c2s, prefix_s2c)
+       VALUES (${new Array(30).fill('?').join(', ')})`,
+    );
+  }
+
+  add(f: FlowRecord, l: FlowLabels): void {
+    this.rows.push([
+      this.captureId, f.transport, f.family, f.client, f.clientPort, f.server, f.serverPort, f.directionBy,
+      f.firstSec, f.firstNsec, f.lastSec, f.lastNsec, f.packetsC2S, f.packetsS2C, f.bytesC2S, f.bytesS2C,
+      f.payloadC2S, f.payloadS2C, f.missingC2S, f.missingS2C, f.tcpState, f.vlan, f.tunnels,
+      l.service, l.via, l.rpcInterface, l.rpcUuid, l.rpcNote, f.prefixC2S, f.prefixS2C,
+    ]);
+    if (this.rows.length >= BATCH) this.flush();
+  }
+
+  flush(): void {
+    if (this.rows.length === 0) return;
+    const rows = this.rows;
+    this.rows = [];
+    const insert = this.insert;
+    this.db.transaction(() => {
+      for (const r of rows) insert.run(r);
+    })();
+    this.written += rows.length;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The exflow database. Timestamps are kept as whole seconds since 1970 and
+ * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
+ * REAL seconds for arithmetic. Documented in README.md ("The database").
+ */
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS captures (
+  id              INTEGER PRIMARY KEY,
+  path            TEXT NOT NULL,
+  size            INTEGER NOT NULL,
+  sha256          TEXT,
+  fingerprint     TEXT NOT NULL,
+  format          TEXT,
+  compressed      INTEGER NOT NULL DEFAULT 0,
+  link_types      TEXT,
+  packets         INTEGER NOT NULL DEFAULT 0,
+  bytes           INTEGER NOT NULL DEFAULT 0,
+  first_sec       INTEGER,
+  first_nsec      INTEGER,
+  last_sec        INTEGER,
+  last_nsec       INTEGER,
+  status          TEXT NOT NULL CHECK (status IN ('running', 'ok', 'truncated', 'failed')),
+  warnings        TEXT NOT NULL DEFAULT '[]',
+  flows           INTEGER NOT NULL DEFAULT 0,
+  counters        TEXT NOT NULL DEFAULT '{}',
+  analyzed_at     TEXT NOT NULL,
+  seconds         REAL,
+  exflow_version  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS captures_fingerprint ON captures (fingerprint);
+
+CREATE TABLE IF NOT EXISTS flows (
+  id              INTEGER PRIMARY KEY,
+  capture_id      INTEGER NOT NULL REFERENCES captures (id) ON DELETE CASCADE,
+  transport       TEXT NOT NULL,
+  family          INTEGER NOT NULL,
+  client          TEXT NOT NULL,
+  client_port     INTEGER NOT NULL,
+  server          TEXT NOT NULL,
+  server_port     INTEGER NOT NULL,
+  direction_by    TEXT NOT NULL,
+  first_sec       INTEGER NOT NULL,
+  first_nsec      INTEGER NOT NULL,
+  last_sec        INTEGER NOT NULL,
+  last_nsec       INTEGER NOT NULL,
+  packets_c2s     INTEGER NOT NULL,
+  packets_s2c     INTEGER NOT NULL,
+  bytes_c2s       INTEGER NOT NULL,
+  bytes_s2c       INTEGER NOT NULL,
+  payload_c2s     INTEGER NOT NULL,
+  payload_s2c     INTEGER NOT NULL,
+  missing_c2s     INTEGER NOT NULL,
+  missing_s2c     INTEGER NOT NULL,
+  tcp_state       TEXT,
+  vlan            INTEGER,
+  tunnels         INTEGER NOT NULL DEFAULT 0,
+  service         TEXT,
+  via             TEXT CHECK (via IN ('port', 'epm', 'bind', 'payload') OR via IS NULL),
+  rpc_interface   TEXT,
+  rpc_uuid        TEXT,
+  rpc_note        TEXT,
+  client_role     TEXT,
+  server_role     TEXT,
+  verdict         TEXT CHECK (verdict IN ('expected', 'unexpected', 'unknown') OR verdict IS NULL),
+  rule            TEXT,
+  reason          TEXT,
+  prefix_c2s      BLOB,
+  prefix_s2c      BLOB
+);
+CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
+CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
+
+CREATE TABLE IF NOT EXISTS hosts (
+  address     TEXT PRIMARY KEY,
+  first_sec   INTEGER NOT NULL,
+  last_sec    INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rpc_endpoints (
+  id          INTEGER PRIMARY KEY,
+  capture_id  INTEGER NOT NULL REFERENCES captures (id) ON DELETE CASCADE,
+  server      TEXT NOT NULL,
+  transport   TEXT NOT NULL,
+  port        INTEGER NOT NULL,
+  uuid        TEXT NOT NULL,
+  version     TEXT,
+  interface   TEXT,
+  service     TEXT,
+  source      TEXT NOT NULL CHECK (source IN ('ept_map', 'ept_lookup', 'bind')),
+  first_sec   INTEGER NOT NULL,
+  first_nsec  INTEGER NOT NULL,
+  client      TEXT,
+  annotation  TEXT,
+  UNIQUE (capture_id, server, transport, port, uuid, source)
+);
+CREATE INDEX IF NOT EXISTS rpc_endpoints_key ON rpc_endpoints (server, transport, port);
+
+CREATE VIEW IF NOT EXISTS flow_view AS
+SELECT f.*,
+       f.first_sec + f.first_nsec / 1e9 AS first_ts,
+       f.last_sec + f.last_nsec / 1e9 AS last_ts,
+       f.packets_c2s + f.packets_s2c AS packets,
+       f.bytes_c2s + f.bytes_s2c AS bytes,
+       c.path AS capture_path
+FROM flows f JOIN captures c ON c.id = f.capture_id;
+`;
