@@ -1,0 +1,59 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readCapture } from '../src/capture/reader';
+import { PacketIngest } from '../src/flow/ingest';
+import { buildFlowRecord, type FlowRecord } from '../src/flow/record';
+import { FlowTable } from '../src/flow/table';
+import { loadRules } from '../src/rules/load';
+import { servicePortTest } from '../src/classify/by-port';
+
+export const ROOT = path.resolve(__dirname, '..');
+export const SHARED = path.resolve(ROOT, '..', 'shared', 'captures');
+/** The shared captures exist in CI and next to the team's checkouts, not in a user's fresh clone. */
+export const HAVE_SHARED = fs.existsSync(SHARED);
+export const HAVE_TSHARK = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0;
+export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+
+if (!HAVE_SHARED) console.warn(`shared captures not found at ${SHARED}: the tests that need them are skipped`);
+if (!HAVE_TSHARK) console.warn('tshark not installed: the tshark-oracle tests are skipped (apt-get install tshark)');
+
+export function shared(...p: string[]): string {
+  return path.join(SHARED, ...p);
+}
+
+export function captureFiles(dir: string): string[] {
+  return fs
+    .readdirSync(shared(dir))
+    .filter((f) => !f.endsWith('.tsv') && !f.endsWith('.md'))
+    .sort()
+    .map((f) => shared(dir, f));
+}
+
+const rules = loadRules();
+
+/** Runs a capture through reader, decoder and flow table; returns the flow records. */
+export async function flowsOf(file: string, opts: { capacity?: number } = {}): Promise<{ flows: FlowRecord[]; ingest: PacketIngest; status: string }> {
+  const table = new FlowTable({ capacity: opts.capacity });
+  const ingest = new PacketIngest(table);
+  const flows: FlowRecord[] = [];
+  const test = servicePortTest(rules);
+  table.setFlushHandler((t, i) => flows.push(buildFlowRecord(t, i, test)));
+  const r = await readCapture(file, ingest);
+  table.flushAll();
+  return { flows, ingest, status: r.status };
+}
+
+export function runCli(args: string[], opts: { cwd?: string } = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: opts.cwd ?? ROOT });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function tmpDir(): string {
+  return fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'exflow-test-'));
+}
+
+/** A flow as an orientation-free key: "tcp 10.0.0.1:1234 > 10.0.0.2:80". */
+export function flowKey(f: { transport: string; client: string; clientPort: number; server: string; serverPort: number }): string {
+  return `${f.transport} ${f.client}:${f.clientPort} > ${f.server}:${f.serverPort}`;
+}
