@@ -1,6 +1,6 @@
-import * as crypto from 'node:crypto';
 import { CaptureOpenError } from '../capture/errors';
 import { fingerprint, sha256File } from '../capture/fingerprint';
+import { sha256InWorker } from '../capture/hash-worker';
 import { readCapture } from '../capture/reader';
 import { labelByPort, servicePortTest } from '../classify/by-port';
 import { linkTypeName } from '../decode/linktypes';
@@ -70,10 +70,9 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
   });
   const progress = new Progress(opts.progress);
   progress.start(path, ident.size);
-  const hash = crypto.createHash('sha256');
+  const hashing = sha256InWorker(path);
   try {
     const r = await readCapture(path, ingest, {
-      hash,
       onProgress: (bytes) => progress.update(bytes, ingest.counters.packets, table.stats.flowsCreated),
     });
     table.flushAll();
@@ -101,12 +100,13 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
       warnings,
       flows: writer.written,
       counters: { ...c, ...table.stats },
-      sha256: hash.digest('hex'),
+      sha256: await hashing,
       seconds,
     });
     return { path, status: r.status, packets: c.packets, flows: writer.written, warnings: warnings.length, seconds };
   } catch (e) {
     progress.stop();
+    await hashing;
     if (!(e instanceof CaptureOpenError)) throw e;
     // Kept as a 'failed' row so reports list every capture the user asked for.
     captures.finish(captureId, {

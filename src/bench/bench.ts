@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+// npm run bench: throughput as ratios between variants measured in the same run
+// (shared machines are noisy; absolute packets/s drift, ratios hold).
+//   (a) the bare record walk of exflow's reader
+//   (b) exflow analyze end to end into SQLite (a child process, so its peak RSS is its own)
+//   (c) pcap-parser feeding the same decoder and flow table
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readCapture } from '../capture/reader';
+import { PacketIngest } from '../flow/ingest';
+import { FlowTable } from '../flow/table';
+import { frame } from '../samples/frames';
+import { PcapFileWriter } from '../samples/writer';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CACHE = path.join(ROOT, '.bench-cache');
+const PACKETS = Number(process.env.BENCH_PACKETS ?? 1_000_000);
+const FLOWS = Number(process.env.BENCH_FLOWS ?? 50_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+/** ~1M packets over ~50k flows, interleaved; a third VLAN-tagged, an eighth IPv6, a few known service ports. */
+function generate(file: string): void {
+  const w = new PcapFileWriter(file + '.tmp');
+  const perFlow = Math.max(2, Math.round(PACKETS / FLOWS));
+  const active = 2000;
+  const servicePorts = [25, 80, 135, 389, 443, 3268, 88, 53, 49152, 50636, 64327];
+  let written = 0;
+  let next = 0;
+  let t = Date.UTC(2026, 0, 1) * 1000;
+  const slots: { frames: [Buffer, Buffer]; left: number }[] = [];
+  const makeFlow = (n: number) => {
+    const v6 = n % 8 === 0;
+    const c = v6 ? `2001:db8:1::${(n % 65000).toString(16)}` : `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+    const s = v6 ? `2001:db8:2::${(n % 97).toString(16)}` : `10.200.0.${n % 200}`;
+    const sp = servicePorts[n % servicePorts.length];
+    const cp = 1024 + (n % 60000);
+    const vlan = n % 3 === 0 ? 100 + (n % 50) : undefined;
+    const size = 40 + ((n * 131) % 400);
+    const udp = sp === 53;
+    return {
+      frames: [
+        frame(udp ? 'udp' : 'tcp', { ip: c, port: cp }, { ip: s, port: sp }, Buffer.alloc(size, 1), { vlan, tcpFlags: 0x18 }),
+        frame(udp ? 'udp' : 'tcp', { ip: s, port: sp }, { ip: c, port: cp }, Buffer.alloc(size * 2, 2), { vlan, tcpFlags: 0x18 }),
+      ] as [Buffer, Buffer],
+      left: perFlow,
+    };
+  };
+  while (written < PACKETS) {
+    while (slots.length < active && next < FLOWS) slots.push(makeFlow(next++));
+    if (slots.length === 0) slots.push(makeFlow(next++));
+    const i = written % slots.length;
+    const f = slots[i];
+    w.write(t, f.frames[f.left & 1]);
+    t += 3;
+    written++;
+    if (--f.left === 0) slots.splice(i, 1);
+  }
+  w.close();
+  fs.renameSync(file + '.tmp', file);
+}
+
+async function walk(file: string): Promise<number> {
+  let n = 0;
+  await readCapture(file, { packet() { n++; } });
+  return n;
+}
+
+function pcapParserRun(file: string): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pcapParser = require('pcap-parser');
+  const table = new FlowTable({});
+  const ingest = new PacketIngest(table);
+  return new Promise((resolve, reject) => {
+    const p = pcapParser.parse(fs.createReadStream(file));
+    let linkType = 1;
+    p.on('globalHeader', (h: { linkLayerType: number }) => (linkType = h.linkLayerType));
+    p.on('packet', (pkt: { header: { timestampSeconds: number; timestampMicroseconds: number; capturedLength: number; originalLength: number }; data: Buffer }) => {
+      ingest.packet(linkType, pkt.header.timestampSeconds, pkt.header.timestampMicroseconds * 1000, pkt.data, 0, pkt.header.capturedLength, pkt.header.originalLength);
+    });
+    p.on('end', () => {
+      table.flushAll();
+      resolve(ingest.counters.packets);
+    });
+    p.on('error', reject);
+  });
+}
+
+/** The real CLI in a child process; returns its wall time and peak RSS. */
+function analyzeRun(file: string, db: string): { seconds: number; rssMb: number; packets: number } {
+  // A fresh database each round: a first analysis, not a --force re-run (which also re-hashes and deletes).
+  for (const ext of ['', '-wal', '-shm']) fs.rmSync(db + ext, { force: true });
+  const script = `
+    const { main } = require(${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'main.js'))});
+    const t0 = process.hrtime.bigint();
+    main(['node', 'exflow', 'analyze', ${JSON.stringify(file)}, '--db', ${JSON.stringify(db)}, '--quiet']).then((code) => {
+      const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      process.stdout.write(JSON.stringify({ code, seconds: s, rssMb: process.resourceUsage().maxRSS / 1024 }));
+    });`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  const out = JSON.parse(r.stdout || '{}');
+  if (out.code !== 0) throw new Error(`analyze failed: ${r.stderr}`);
+  const Database = require('better-sqlite3');
+  const d = new Database(db, { readonly: true });
+  const packets = d.prepare('SELECT packets FROM captures ORDER BY id DESC LIMIT 1').get().packets as number;
+  d.close();
+  return { seconds: out.seconds, rssMb: out.rssMb, packets };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function timed(fn: () => Promise<number> | number): Promise<{ seconds: number; packets: number }> {
+  const t0 = process.hrtime.bigint();
+  const packets = await fn();
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, packets };
+}
+
+async function main(): Promise<void> {
+  fs.mkdirSync(CACHE, { recursive: true });
+  const file = path.join(CACHE, `bench-${PACKETS}-${FLOWS}.pcap`);
+  if (!fs.existsSync(file)) {
+    process.stdout.write(`generating ${file} (${PACKETS} packets, ~${FLOWS} flows; cached for later runs)…\n`);
+    generate(file);
+  }
+  const size = fs.statSync(file).size;
+  const db = path.join(os.tmpdir(), `exflow-bench-${process.pid}.sqlite`);
+  process.stdout.write(`capture: ${file} (${(size / 1e6).toFixed(0)} MB), ${ROUNDS} rounds, variants alternated, medians\n`);
+  const a: number[] = [];
+  const b: number[] = [];
+  const c: number[] = [];
+  const rss: number[] = [];
+  let flows = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const ra = await timed(() => walk(file));
+    a.push(ra.packets / ra.seconds);
+    const rb = analyzeRun(file, db);
+    b.push(rb.packets / rb.seconds);
+    rss.push(rb.rssMb);
+    const rc = await timed(() => pcapParserRun(file));
+    c.push(rc.packets / rc.seconds);
+  }
+  {
+    const Database = require('better-sqlite3');
+    const d = new Database(db, { readonly: true });
+    flows = d.prepare('SELECT flows FROM captures ORDER BY id DESC LIMIT 1').get().flows;
+    d.close();
+  }
+  for (const ext of ['', '-wal', '-shm']) fs.rmSync(db + ext, { force: true });
+  const A = median(a);
+  const B = median(b);
+  const C = median(c);
+  const fmt = (x: number) => `${(x / 1e6).toFixed(2)} Mpps`;
+  process.stdout.write(
+    [
+      `(a) reader record walk           ${fmt(A)}`,
+      `(b) exflow analyze → SQLite      ${fmt(B)}   (${flows} flows, peak RSS ${Math.max(...rss).toFixed(0)} MB)`,
+      `(c) pcap-parser + same decoder   ${fmt(C)}`,
+      `(b)/(a) = ${(B / A).toFixed(2)}   (target ≥ 0.40)`,
+      `(b)/(c) = ${(B / C).toFixed(2)}`,
+      `targets on a 2-core machine: (b) ≥ 2 Mpps, peak RSS ≤ 256 MB`,
+    ].join('\n') + '\n',
+  );
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+});
