@@ -26,8 +26,6 @@ export interface CaptureReadResult {
 export interface ReadOptions {
   /** Called once per chunk with compressed-or-plain file bytes consumed so far. */
   onProgress?: (fileBytesRead: number) => void;
-  /** Updated with every byte of the file as read (SHA-256 for the captures table). */
-  hash?: { update(data: Uint8Array): unknown };
 }
 
 /** The first bytes of a capture decide its format; file names never do. */
@@ -134,7 +132,6 @@ function readPlain(path: string, fd: number, size: number, walker: RecordWalker,
       framer.makeRoom(CHUNK / 2);
       const n = fs.readSync(fd, framer.buf, framer.end, framer.buf.length - framer.end, pos);
       if (n === 0) break;
-      opts.hash?.update(framer.buf.subarray(framer.end, framer.end + n));
       pos += n;
       framer.end += n;
       framer.walk();
@@ -150,7 +147,6 @@ function readPlain(path: string, fd: number, size: number, walker: RecordWalker,
 async function readGzip(path: string, size: number, sink: PacketSink, opts: ReadOptions): Promise<CaptureReadResult> {
   const file = fs.createReadStream(path, { highWaterMark: 1024 * 1024 });
   const inflate = zlib.createGunzip({ chunkSize: 1024 * 1024 });
-  if (opts.hash) file.on('data', (c) => opts.hash!.update(c as Buffer));
   file.pipe(inflate);
   let walker: RecordWalker | null = null;
   let framer: ChunkFramer | null = null;

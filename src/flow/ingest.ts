@@ -81,7 +81,7 @@ export class PacketIngest implements PacketSink {
         break;
       default:
         c.unknownLinkPackets++;
-        if (c.unknownLinkPackets <= 1 || !this.unknownLinkTypes.has(linkType)) this.unknownLinkTypes.add(linkType);
+        this.unknownLinkTypes.add(linkType);
         break;
     }
   }

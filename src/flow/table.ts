@@ -150,7 +150,7 @@ export class FlowTable {
 
   /** Accounts one decoded TCP/UDP packet (or first fragment). Returns the flow index. */
   add(p: DecodedPacket, sec: number, nsec: number, wireLen: number, buf: Buffer): number {
-    if (sec >= this.nextSweep) this.sweep(sec, nsec);
+    if (sec >= this.nextSweep) this.sweep(sec);
     const famProto = (p.family << 8) | p.proto;
     const ha = mix(mix(mix(mix(mix(0x1234567, p.src0), p.src1), p.src2), p.src3), p.sport);
     const hb = mix(mix(mix(mix(mix(0x1234567, p.dst0), p.dst1), p.dst2), p.dst3), p.dport);
@@ -188,13 +188,11 @@ export class FlowTable {
 
     const flags = p.tcpFlags;
     const isTcp = p.proto === 6;
-    if (idx >= 0 && isTcp && (flags & (TcpFlag.Syn | TcpFlag.Ack)) === TcpFlag.Syn && (this.state[idx] & (FlowState.Rst | FlowState.FinA | FlowState.FinB)) !== 0 && this.synDir[idx] >= 0) {
+    if (idx >= 0 && isTcp && (flags & (TcpFlag.Syn | TcpFlag.Ack)) === TcpFlag.Syn && this.synDir[idx] >= 0 && this.isClosed(idx)) {
       // A new SYN on a closed connection: the 5-tuple is being reused, start a new flow.
-      if ((this.state[idx] & FlowState.Rst) !== 0 || (this.state[idx] & (FlowState.FinA | FlowState.FinB)) === (FlowState.FinA | FlowState.FinB)) {
-        this.stats.portReuse++;
-        this.release(idx);
-        idx = -1;
-      }
+      this.stats.portReuse++;
+      this.release(idx);
+      idx = -1;
     }
     if (idx < 0) {
       idx = this.create(p, h, famProto, sec, nsec);
@@ -357,7 +355,7 @@ export class FlowTable {
   }
 
   /** Writes out flows that are idle, or closed and past their linger time. */
-  sweep(sec: number, _nsec = 0): void {
+  sweep(sec: number): void {
     this.nextSweep = sec + 10;
     const idleBefore = sec - this.idleTimeout;
     const closedBefore = sec - this.closedLinger;

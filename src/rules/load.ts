@@ -77,12 +77,5 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
 
 /** The key an entry is merged by. */
 function entryId(section: Section, e: Entry): string {
-  switch (section) {
-    case 'rpc_interfaces':
-      return e.str('uuid').toLowerCase();
-    case 'matrix':
-      return e.str('id');
-    default:
-      return e.str('id');
-  }
+  return section === 'rpc_interfaces' ? e.str('uuid').toLowerCase() : e.str('id');
 }
