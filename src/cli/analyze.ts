@@ -3,15 +3,20 @@ import { fingerprint, sha256File } from '../capture/fingerprint';
 import { sha256InWorker } from '../capture/hash-worker';
 import { readCapture } from '../capture/reader';
 import { labelByPort, servicePortTest } from '../classify/by-port';
+import { labelConnectionless, labelFromConnection, labelFromEndpoints } from '../classify/rpc';
+import { RpcConnection } from '../dcerpc/connection';
+import { RpcInspectorFactory } from '../dcerpc/factory';
+import { endpointsOf } from '../dcerpc/registry';
 import { linkTypeName } from '../decode/linktypes';
 import { PacketIngest } from '../flow/ingest';
-import type { InspectorFactory } from '../flow/inspector';
 import { buildFlowRecord } from '../flow/record';
 import { FlowTable } from '../flow/table';
 import type { RuleSet } from '../rules/load';
+import { inspectorPorts } from '../rules/services';
 import { CaptureStore } from '../store/captures';
 import type { Db } from '../store/db';
 import { FlowWriter } from '../store/flows';
+import { EndpointRegistryWriter, labelFlowsFromRegistry } from '../store/rpc-endpoints';
 import { Progress } from './progress';
 
 export interface AnalyzeOptions {
@@ -20,6 +25,8 @@ export interface AnalyzeOptions {
   idleTimeout?: number;
   maxFlows?: number;
   version: string;
+  /** Follow DCE/RPC and the endpoint mapper (default on; off only to measure its cost). */
+  rpc?: boolean;
   /** Where warnings and notices go (stderr). */
   warn: (line: string) => void;
 }
@@ -35,7 +42,7 @@ export interface CaptureOutcome {
 }
 
 /** Analyzes one capture into the database. Never throws for a bad capture: the outcome says what happened. */
-export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts: AnalyzeOptions, inspectors: InspectorFactory | null = null): Promise<CaptureOutcome> {
+export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts: AnalyzeOptions): Promise<CaptureOutcome> {
   const started = process.hrtime.bigint();
   const captures = new CaptureStore(db, opts.version);
   let ident: { size: number; fingerprint: string };
@@ -60,13 +67,30 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
   }
 
   const captureId = captures.begin(path, ident.size, ident.fingerprint);
-  const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors });
+  const rpc = opts.rpc === false ? null : new RpcInspectorFactory(inspectorPorts(rules.services));
+  const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors: rpc });
   const ingest = new PacketIngest(table);
   const writer = new FlowWriter(db, captureId);
+  const registry = new EndpointRegistryWriter(db, captureId);
   const isServicePort = servicePortTest(rules);
+  let nonIpTowers = 0;
   table.setFlushHandler((t, i) => {
     const rec = buildFlowRecord(t, i, isServicePort);
-    writer.add(rec, labelByPort(rules, rec));
+    let labels = labelByPort(rules, rec);
+    const conn = rec.inspector;
+    if (conn instanceof RpcConnection) {
+      conn.finish(rec.clientSide);
+      labels = labelFromConnection(rules, conn, labels);
+      const found = endpointsOf(conn, rec);
+      nonIpTowers += found.nonIp;
+      for (const e of found.endpoints) {
+        const known = rules.rpcInterfaces.get(e.uuid);
+        registry.add({ ...e, interface: known ? known.name : null, service: known?.service ?? null });
+      }
+    } else if (rec.transport === 'udp') {
+      labels = labelConnectionless(rules, rec, labels) ?? labels;
+    }
+    writer.add(rec, labels);
   });
   const progress = new Progress(opts.progress);
   progress.start(path, ident.size);
@@ -77,11 +101,15 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
     });
     table.flushAll();
     writer.flush();
+    const endpoints = registry.size;
+    registry.flush();
+    const rpcNamed = labelFlowsFromRegistry(db, captureId, (f, c) => labelFromEndpoints(rules, f, c));
     progress.stop();
     const c = ingest.counters;
     const warnings = r.warnings.map((w) => ({ ...w }));
     if (c.unattributedFragments > 0) warnings.push({ offset: -1, message: `${c.unattributedFragments} IP fragments arrived without their first fragment; counted in the capture, not in any flow` });
     if (table.stats.forcedFlushes > 0) warnings.push({ offset: -1, message: `flow table full: ${table.stats.forcedFlushes} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
+    if (rpc && rpc.budget.refusals > 0) warnings.push({ offset: -1, message: `DCE/RPC reassembly memory bound reached ${rpc.budget.refusals} times; some RPC connections were not fully inspected (their rpc_note says so)` });
     if (c.unknownLinkPackets > 0) warnings.push({ offset: -1, message: `${c.unknownLinkPackets} packets on link types exflow does not decode (${[...ingest.unknownLinkTypes].map(linkTypeName).join(', ')})` });
     for (const w of warnings) opts.warn(`exflow: warning: ${path}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);
     captures.updateHosts(captureId);
@@ -99,7 +127,15 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
       status: r.status,
       warnings,
       flows: writer.written,
-      counters: { ...c, ...table.stats },
+      counters: {
+        ...c,
+        ...table.stats,
+        rpcByPort: rpc?.attachedByPort ?? 0,
+        rpcByPayload: rpc?.attachedByPayload ?? 0,
+        rpcEndpoints: endpoints,
+        rpcNonIpTowers: nonIpTowers,
+        rpcNamedFromRegistry: rpcNamed,
+      },
       sha256: await hashing,
       seconds,
     });

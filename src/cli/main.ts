@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { render, type Format } from '../report/format';
+import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
 import { loadRules, type RuleSet } from '../rules/load';
 import { RulesError } from '../rules/source';
@@ -150,6 +151,38 @@ first_seen, last_seen (ISO 8601 UTC), packets, bytes, service, via
         const format = defaultFormat(o.format);
         const rows = queryFlows(db, { limit: o.limit, capture: o.capture });
         process.stdout.write(render(rows, format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format));
+      } finally {
+        db.close();
+      }
+    });
+
+  program
+    .command('epm')
+    .description('list the DCE/RPC endpoint registry: which interface lives on which server port, and how exflow learned it')
+    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
+    .addOption(formatOption())
+    .option('--capture <id|path>', 'only endpoints learned from this capture')
+    .addOption(new Option('--source <source>', 'only endpoints learned this way').choices(['ept_map', 'ept_lookup', 'bind']))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow epm --db audit.sqlite
+  exflow epm --db audit.sqlite --source ept_map --format json
+  exflow epm --db audit.sqlite --format csv > endpoints.csv
+
+Sources: ept_map (the mapper's answer to a client's question), ept_lookup (a
+listing of everything registered), bind (a connection bound the interface and the
+server accepted). A tower whose address is 0.0.0.0 is listed under the server that
+answered. JSON keys: server, transport, port, uuid, interface, source, first_seen,
+client, version, protseq, service, annotation, capture.`,
+    )
+    .action((o: { db: string; format?: string; capture?: string; source?: string }) => {
+      const db = openDbOrFail(o.db, false);
+      try {
+        const format = defaultFormat(o.format);
+        const rows = queryEndpoints(db, { capture: o.capture, source: o.source });
+        process.stdout.write(render(rows, format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
       } finally {
         db.close();
       }

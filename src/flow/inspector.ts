@@ -11,7 +11,7 @@ export interface FlowInspector {
    * on the wire (fewer present means the snaplen cut them). Bytes are valid only
    * during the call. Reassembly is the inspector's job.
    */
-  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number): void;
+  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): void;
 }
 
 export interface InspectorFactory {

@@ -229,13 +229,13 @@ export class FlowTable {
       if ((flags & TcpFlag.Rst) !== 0) this.state[idx] |= FlowState.Rst;
       const ist = this.inspectState[idx];
       if (ist === InspectState.Attached) {
-        this.inspectors[idx]!.segment(dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec);
+        this.inspectors[idx]!.segment(dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
       } else if (ist === InspectState.Undecided && plen > 0) {
         const ins = this.inspectorFactory!.byPayload(dir, buf, p.payloadOff, plen);
         if (ins) {
           this.inspectors[idx] = ins;
           this.inspectState[idx] = InspectState.Attached;
-          ins.segment(dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec);
+          ins.segment(dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
         } else this.inspectState[idx] = InspectState.None;
       }
     }

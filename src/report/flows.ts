@@ -5,10 +5,11 @@ import { isoTime, type Row } from './format';
 export const FLOW_COLUMNS = [
   'capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen',
   'packets', 'bytes', 'service', 'via', 'rpc_interface', 'rpc_uuid',
-  'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by',
+  'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by', 'rpc_note',
+  'missing_c2s', 'missing_s2c',
 ];
 /** The narrower set the text table shows. */
-export const FLOW_TABLE_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'packets', 'bytes', 'service', 'via', 'tcp_state'];
+export const FLOW_TABLE_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'packets', 'bytes', 'service', 'via', 'rpc_interface', 'tcp_state'];
 
 export interface FlowQuery {
   limit?: number;
@@ -32,6 +33,9 @@ interface FlowDbRow {
   via: string | null;
   rpc_interface: string | null;
   rpc_uuid: string | null;
+  rpc_note: string | null;
+  missing_c2s: number;
+  missing_s2c: number;
   packets_c2s: number;
   packets_s2c: number;
   bytes_c2s: number;
@@ -77,5 +81,8 @@ export function queryFlows(db: Db, q: FlowQuery): Row[] {
     bytes_s2c: r.bytes_s2c,
     tcp_state: r.tcp_state,
     direction_by: r.direction_by,
+    rpc_note: r.rpc_note,
+    missing_c2s: r.missing_c2s,
+    missing_s2c: r.missing_s2c,
   }));
 }

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseRpcInterfaces, type RpcInterface } from './rpc-interfaces';
 import { PortIndex, parseService, type Service } from './services';
 import { RulesError, RulesFile, type Entry } from './source';
 
@@ -16,6 +17,8 @@ export interface RuleSet {
   services: Service[];
   serviceById: Map<string, Service>;
   ports: PortIndex;
+  /** RPC interfaces by lower-case UUID. */
+  rpcInterfaces: Map<string, RpcInterface>;
   /** Raw entries of the other sections, for the stages that own them. */
   raw: Record<Section, SectionEntries>;
 }
@@ -65,12 +68,15 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
   }
   const services = [...raw.services.values()].map(parseService);
   if (services.length === 0) throw new RulesError(base, 0, 'no services defined');
+  const serviceById = new Map(services.map((s) => [s.id, s]));
+  const rpcInterfaces = parseRpcInterfaces(raw.rpc_interfaces.values(), serviceById);
   return {
     dirs,
     files,
     services,
-    serviceById: new Map(services.map((s) => [s.id, s])),
+    serviceById,
     ports: new PortIndex(services),
+    rpcInterfaces,
     raw,
   };
 }

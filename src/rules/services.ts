@@ -10,6 +10,8 @@ export interface Service {
   ranges: [number, number][];
   byPort: boolean;
   rpc: boolean;
+  /** Which payload inspector flows on this service's TCP ports get (see INSPECTORS). */
+  inspect: Inspect | null;
   cite: string[];
   note: string;
   source: string;
@@ -17,8 +19,17 @@ export interface Service {
 
 const SERVICE_ID = /^[a-z0-9][a-z0-9.-]*$/;
 
+/**
+ * Payload inspectors a service can ask for on its TCP ports:
+ *   dcerpc-mapper      the endpoint mapper (ncacn_ip_tcp): follow ept_map/ept_lookup
+ *   ncacn-http         RPC over HTTP back-end ports: skip the ncacn_http greeting and RTS PDUs
+ *   ncacn-http-mapper  both (the ncacn_http mapper on 593)
+ */
+export const INSPECTORS = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper'] as const;
+export type Inspect = (typeof INSPECTORS)[number];
+
 export function parseService(e: Entry): Service {
-  e.checkKeys(['id', 'name', 'transport', 'ports', 'by_port', 'rpc', 'cite', 'note']);
+  e.checkKeys(['id', 'name', 'transport', 'ports', 'by_port', 'rpc', 'inspect', 'cite', 'note']);
   const id = e.str('id');
   if (!SERVICE_ID.test(id)) e.fail('id', `service id "${id}" must be lower case letters, digits, dots and dashes`);
   const transports = e.strList('transport', e.bool('rpc', false)) as Transport[];
@@ -26,6 +37,8 @@ export function parseService(e: Entry): Service {
     if (t !== 'tcp' && t !== 'udp') e.file.fail(e.itemNode('transport', i), `unknown transport "${t}" (tcp or udp)`);
   });
   const ranges: [number, number][] = e.strList('ports', e.bool('rpc', false)).map((p, i) => parsePortRange(e.file, e.itemNode('ports', i), p));
+  const inspect = e.str('inspect', true) ?? null;
+  if (inspect !== null && !(INSPECTORS as readonly string[]).includes(inspect)) e.fail('inspect', `unknown inspector "${inspect}" (one of: ${INSPECTORS.join(', ')})`);
   return {
     id,
     name: e.str('name'),
@@ -33,6 +46,7 @@ export function parseService(e: Entry): Service {
     ranges,
     byPort: e.bool('by_port', true),
     rpc: e.bool('rpc', false),
+    inspect: inspect as Inspect | null,
     cite: e.strList('cite', true),
     note: e.str('note', true) ?? '',
     source: `${e.file.path}:${e.line}`,
@@ -76,4 +90,15 @@ export class PortIndex {
     const v = (transport === 'tcp' ? this.tcp : this.udp)[port];
     return v === 0 ? null : this.services[v - 1];
   }
+}
+
+/** Per TCP port, the inspector its services ask for (index into INSPECTORS + 1; 0 = none). */
+export function inspectorPorts(services: Service[]): Uint8Array {
+  const table = new Uint8Array(65536);
+  for (const s of services) {
+    if (!s.inspect || !s.transports.includes('tcp')) continue;
+    const code = INSPECTORS.indexOf(s.inspect) + 1;
+    for (const [lo, hi] of s.ranges) for (let p = lo; p <= hi; p++) if (table[p] === 0) table[p] = code;
+  }
+  return table;
 }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { SCHEMA, SCHEMA_VERSION } from './schema';
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema';
 
 export type Db = Database.Database;
 
@@ -30,10 +30,14 @@ export function openDb(path: string, opts: { create: boolean } = { create: true 
     const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
     const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n;
     if (!hasMeta && tables > 0) throw new StoreError(path, 'is an SQLite database, but not one exflow wrote');
-    db.exec(SCHEMA);
-    const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
-    if (!row) db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
-    else if (Number(row.value) > SCHEMA_VERSION) throw new StoreError(path, `written by a newer exflow (schema ${row.value}, this one knows ${SCHEMA_VERSION})`);
+    const row = hasMeta ? (db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined) : undefined;
+    const version = row ? Number(row.value) : SCHEMA_VERSION;
+    if (version > SCHEMA_VERSION) throw new StoreError(path, `written by a newer exflow (schema ${row!.value}, this one knows ${SCHEMA_VERSION})`);
+    db.transaction(() => {
+      for (let v = version + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+      db.exec(SCHEMA);
+      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
+    })();
   } catch (e) {
     db.close();
     if (e instanceof StoreError) throw e;

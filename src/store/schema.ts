@@ -3,7 +3,13 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** Statements that bring a database of schema version N-1 to N, by N. */
+export const MIGRATIONS: Record<number, string> = {
+  2: `ALTER TABLE rpc_endpoints ADD COLUMN protseq TEXT;
+      ALTER TABLE flows ADD COLUMN via_registry INTEGER NOT NULL DEFAULT 0;`,
+};
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -66,6 +72,7 @@ CREATE TABLE IF NOT EXISTS flows (
   rpc_interface   TEXT,
   rpc_uuid        TEXT,
   rpc_note        TEXT,
+  via_registry    INTEGER NOT NULL DEFAULT 0,
   client_role     TEXT,
   server_role     TEXT,
   verdict         TEXT CHECK (verdict IN ('expected', 'unexpected', 'unknown') OR verdict IS NULL),
@@ -88,6 +95,7 @@ CREATE TABLE IF NOT EXISTS rpc_endpoints (
   capture_id  INTEGER NOT NULL REFERENCES captures (id) ON DELETE CASCADE,
   server      TEXT NOT NULL,
   transport   TEXT NOT NULL,
+  protseq     TEXT,
   port        INTEGER NOT NULL,
   uuid        TEXT NOT NULL,
   version     TEXT,

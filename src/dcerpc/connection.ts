@@ -1,0 +1,373 @@
+// One TCP connection's DCE/RPC conversation, as a flow inspector: reassembles each
+// direction, frames PDUs, and keeps what classification needs — which interfaces
+// were bound and whether the server accepted them, and what the endpoint mapper
+// answered. Everything here is per flow (only RPC flows get one), bounded, and
+// never throws into the packet loop: a malformed PDU ends that direction with a note.
+
+import type { FlowInspector } from '../flow/inspector';
+import { TcpFlag } from '../decode/packet';
+import type { ByteBudget } from './budget';
+import { decodeLookupResponse, decodeMapRequest, decodeMapResponse, type EpmAnswer } from './epm';
+import { HEADER_LEN, PduFramer, PfcFlag, PType } from './pdu';
+import { DirectionStream, StreamEnd } from './stream';
+import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp, NDR64_UUID } from './syntax';
+import type { Tower } from './tower';
+import { u16, u32 } from '../capture/bytes';
+import { WireReader } from './wire';
+
+/** How a connection was picked for inspection, which decides what to expect on it (bit flags). */
+export const enum RpcMode {
+  /** Plain connection-oriented DCE/RPC (ncacn_ip_tcp), attached by payload. */
+  Plain = 0,
+  /** The endpoint mapper's port: requests on a context whose bind was not captured are taken as EPM in NDR. */
+  Mapper = 1,
+  /** ncacn_http: each direction may open with the "ncacn_http/1.0" greeting; RTS PDUs are skipped. */
+  Http = 2,
+  /** The ncacn_http mapper (593): both of the above. */
+  HttpMapper = 3,
+}
+
+export interface BoundInterface {
+  uuid: string;
+  version: string;
+  /** true accepted, false rejected, null when no answer was seen. */
+  accepted: boolean | null;
+  ndr64: boolean;
+  sec: number;
+  nsec: number;
+}
+
+export interface MapperAnswer {
+  source: 'ept_map' | 'ept_lookup';
+  tower: Tower;
+  annotation: string | null;
+  /** For ept_map: the interface the client asked about. */
+  asked: string | null;
+  sec: number;
+  nsec: number;
+}
+
+const GREETING = 'ncacn_http/1.0';
+const MAX_CONTEXTS = 64;
+const MAX_CALLS = 16;
+const MAX_STUB = 1 << 20;
+const MAX_NOTES = 8;
+
+interface Context {
+  uuid: string;
+  version: string;
+  ndr64: boolean;
+  iface: BoundInterface;
+}
+
+interface Call {
+  opnum: number;
+  ndr64: boolean;
+  asked: string | null;
+  parts: Buffer[];
+  bytes: number;
+}
+
+const reader = new WireReader();
+
+export class RpcConnection implements FlowInspector {
+  readonly interfaces: BoundInterface[] = [];
+  readonly answers: MapperAnswer[] = [];
+  /** ept_map questions answered "not registered": the interfaces asked about. */
+  readonly notRegistered: string[] = [];
+  readonly notes: string[] = [];
+  /** Table side that sent binds and requests (the RPC client), -1 until known. */
+  clientDir = -1;
+  pdus = 0;
+
+  private readonly streams: [DirectionStream, DirectionStream];
+  private readonly framers: [PduFramer, PduFramer];
+  private readonly greetingLeft = [0, 0];
+  private readonly contexts = new Map<number, Context>();
+  private readonly pendingBinds = new Map<number, number[]>();
+  private readonly calls = new Map<number, Call>();
+  private sec = 0;
+  private nsec = 0;
+
+  constructor(
+    readonly mode: RpcMode,
+    private readonly budget: ByteBudget,
+  ) {
+    const mk = (dir: number) => {
+      const framer = new PduFramer(budget, (b, o, n) => this.pdu(dir, b, o, n));
+      const stream = new DirectionStream(budget, (b, o, n) => this.bytes(dir, b, o, n));
+      return [framer, stream] as const;
+    };
+    const [f0, s0] = mk(0);
+    const [f1, s1] = mk(1);
+    this.framers = [f0, f1];
+    this.streams = [s0, s1];
+    if ((mode & RpcMode.Http) !== 0) this.greetingLeft[0] = this.greetingLeft[1] = -1;
+  }
+
+  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): void {
+    this.sec = sec;
+    this.nsec = nsec;
+    this.streams[dir].segment(seq, (flags & TcpFlag.Syn) !== 0, buf, off, capLen, wireLen);
+  }
+
+  /** In-order bytes of one direction: strip an ncacn_http greeting, then frame. */
+  private bytes(dir: number, b: Uint8Array, o: number, n: number): void {
+    let g = this.greetingLeft[dir];
+    if (g !== 0) {
+      if (g < 0) g = this.greetingLeft[dir] = startsWithGreeting(b, o, n) ? GREETING.length : 0;
+      const skip = Math.min(g, n);
+      this.greetingLeft[dir] -= skip;
+      o += skip;
+      n -= skip;
+      if (n === 0) return;
+    }
+    const f = this.framers[dir];
+    f.push(b, o, n);
+    if (f.bad !== null) {
+      this.note(`${dir === this.clientDir ? 'client' : dir === 1 - this.clientDir ? 'server' : 'one'} side stopped: ${f.bad}`);
+      this.streams[dir].stop(StreamEnd.Consumer);
+    }
+  }
+
+  /**
+   * Ends inspection at flow write-out: reports holes and cut payload. `clientSide`
+   * is the flow table's verdict, used when no bind or request said who the client is.
+   */
+  finish(clientSide: number): void {
+    if (this.clientDir < 0) this.clientDir = clientSide;
+    for (let dir = 0; dir < 2; dir++) {
+      const s = this.streams[dir];
+      s.finish();
+      const side = dir === this.clientDir ? 'client' : 'server';
+      if (s.end === StreamEnd.Gap) this.note(`${side} side has bytes missing from the capture after stream byte ${s.delivered}; not inspected further`);
+      else if (s.end === StreamEnd.Snaplen) this.note(`${side} side payload cut by the snaplen after stream byte ${s.delivered}; not inspected further`);
+      this.framers[dir].release();
+    }
+    for (const c of this.calls.values()) this.budget.give(c.bytes);
+    this.calls.clear();
+  }
+
+  note(text: string): void {
+    if (this.notes.length < MAX_NOTES && !this.notes.includes(text)) this.notes.push(text);
+  }
+
+  private pdu(dir: number, b: Uint8Array, o: number, len: number): void {
+    this.pdus++;
+    const le = (b[o + 4] & 0x10) !== 0;
+    const ptype = b[o + 2];
+    const flags = b[o + 3];
+    const authLen = u16(b, o + 10, le);
+    const callId = u32(b, o + 12, le);
+    let bodyEnd = o + len;
+    let privacy = false;
+    if (authLen > 0) {
+      const trailer = o + len - authLen - 8;
+      const pad = b[trailer + 2];
+      privacy = b[trailer + 1] === 6; // RPC_C_AUTHN_LEVEL_PKT_PRIVACY: the stub is encrypted
+      bodyEnd = trailer - pad;
+      if (bodyEnd < o + HEADER_LEN) return;
+    }
+    try {
+      switch (ptype) {
+        case PType.Bind:
+        case PType.AlterContext:
+          this.clientDir = dir;
+          this.bind(b, o, bodyEnd, le, callId);
+          break;
+        case PType.BindAck:
+        case PType.AlterContextResp:
+          this.bindAck(b, o, bodyEnd, le, callId);
+          break;
+        case PType.BindNak:
+          for (const id of this.pendingBinds.get(callId) ?? []) this.contexts.get(id)!.iface.accepted = false;
+          this.pendingBinds.delete(callId);
+          break;
+        case PType.Request:
+          this.clientDir = dir;
+          if (!privacy) this.request(b, o, bodyEnd, le, flags, callId);
+          break;
+        case PType.Response:
+          if (!privacy) this.response(b, o, bodyEnd, le, flags, callId);
+          break;
+        case PType.Fault:
+          this.dropCall(callId);
+          break;
+        default:
+          break; // auth3, shutdown, cancel, orphaned, RTS: nothing to learn
+      }
+    } catch {
+      this.note(`malformed ${ptypeName(ptype)} PDU (call ${callId}); skipped`);
+    }
+  }
+
+  private bind(b: Uint8Array, o: number, end: number, le: boolean, callId: number): void {
+    const r = reader.reset(b, o, end, le);
+    r.skip(HEADER_LEN + 8); // max_xmit, max_recv, assoc_group
+    const n = r.u8();
+    r.skip(3);
+    const order: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const ctxId = r.u16();
+      const nts = r.u8();
+      r.skip(1);
+      const uuid = r.uuid();
+      const version = `${r.u16()}.${r.u16()}`;
+      r.skip(20 * nts); // the offered transfer syntaxes; the answer says which one was taken
+      order.push(ctxId);
+      if (this.contexts.size >= MAX_CONTEXTS && !this.contexts.has(ctxId)) continue;
+      let iface = this.interfaces.find((x) => x.uuid === uuid && x.version === version);
+      if (!iface && this.interfaces.length < MAX_CONTEXTS) {
+        iface = { uuid, version, accepted: null, ndr64: false, sec: this.sec, nsec: this.nsec };
+        this.interfaces.push(iface);
+      }
+      if (iface) this.contexts.set(ctxId, { uuid, version, ndr64: false, iface });
+    }
+    if (this.pendingBinds.size < MAX_CALLS) this.pendingBinds.set(callId, order);
+  }
+
+  private bindAck(b: Uint8Array, o: number, end: number, le: boolean, callId: number): void {
+    const order = this.pendingBinds.get(callId);
+    this.pendingBinds.delete(callId);
+    if (!order) {
+      this.note('bind answer without its bind (not captured); its contexts are unknown');
+      return;
+    }
+    const r = reader.reset(b, o, end, le);
+    r.skip(HEADER_LEN + 8);
+    const secAddrLen = r.u16();
+    r.skip(secAddrLen);
+    r.align(4);
+    const n = r.u8();
+    r.skip(3);
+    for (let i = 0; i < n && i < order.length; i++) {
+      const result = r.u16();
+      r.skip(2); // reason
+      const syntax = r.uuid();
+      r.skip(4);
+      const ctx = this.contexts.get(order[i]);
+      if (!ctx) continue;
+      if (result === 0) {
+        ctx.ndr64 = syntax === NDR64_UUID;
+        ctx.iface.accepted = true;
+        ctx.iface.ndr64 = ctx.ndr64;
+      } else if (result !== 3 && ctx.iface.accepted === null) {
+        ctx.iface.accepted = false; // 3 = negotiate ack of bind-time feature negotiation, not a refusal
+      }
+    }
+  }
+
+  private request(b: Uint8Array, o: number, end: number, le: boolean, flags: number, callId: number): void {
+    const r = reader.reset(b, o, end, le);
+    r.skip(HEADER_LEN + 4); // alloc_hint
+    const ctxId = r.u16();
+    const opnum = r.u16();
+    if ((flags & PfcFlag.ObjectUuid) !== 0) r.skip(16);
+    let ctx = this.contexts.get(ctxId);
+    if (!ctx && (this.mode & RpcMode.Mapper) !== 0 && (opnum === EpmOp.Map || opnum === EpmOp.Lookup)) {
+      // Mapper port, bind not captured: an EPM call in NDR is by far the likeliest.
+      const iface: BoundInterface = { uuid: EPM_UUID, version: '3.0', accepted: null, ndr64: false, sec: this.sec, nsec: this.nsec };
+      ctx = { uuid: EPM_UUID, version: '3.0', ndr64: false, iface };
+      this.contexts.set(ctxId, ctx);
+      this.note('bind not captured; calls on the mapper port taken as EPM');
+    }
+    if (!ctx || ctx.uuid !== EPM_UUID || (opnum !== EpmOp.Map && opnum !== EpmOp.Lookup)) return;
+    const call = this.collect(callId, flags, b, r.pos, end, { opnum, ndr64: ctx.ndr64 });
+    if (!call) return;
+    if (opnum === EpmOp.Map) {
+      try {
+        const stub = Buffer.concat(call.parts);
+        const t = decodeMapRequest(reader.reset(stub, 0, stub.length, le, call.ndr64));
+        call.asked = t?.uuid ?? null;
+      } catch {
+        this.note(`ept_map request (call ${callId}) not decodable`);
+      }
+    }
+    this.budget.give(call.bytes);
+    call.parts = [];
+    call.bytes = 0;
+  }
+
+  private response(b: Uint8Array, o: number, end: number, le: boolean, flags: number, callId: number): void {
+    const pending = this.calls.get(callId);
+    if (!pending) return;
+    const stubAt = o + HEADER_LEN + 8; // alloc_hint, ctx_id, cancel_count, reserved
+    if (stubAt > end) return;
+    const call = this.collect(callId, flags, b, stubAt, end, pending);
+    if (!call) return;
+    this.calls.delete(callId);
+    this.budget.give(call.bytes);
+    const stub = Buffer.concat(call.parts);
+    let answer: EpmAnswer;
+    try {
+      const r = reader.reset(stub, 0, stub.length, le, call.ndr64);
+      answer = call.opnum === EpmOp.Map ? decodeMapResponse(r) : decodeLookupResponse(r);
+    } catch {
+      this.note(`${call.opnum === EpmOp.Map ? 'ept_map' : 'ept_lookup'} response (call ${callId}) not decodable`);
+      return;
+    }
+    const source = call.opnum === EpmOp.Map ? 'ept_map' : 'ept_lookup';
+    for (const e of answer.entries) {
+      if (this.answers.length >= 1000) break;
+      this.answers.push({ source, tower: e.tower, annotation: e.annotation, asked: call.asked, sec: this.sec, nsec: this.nsec });
+    }
+    if (answer.badTowers > 0) this.note(`${source}: ${answer.badTowers} tower(s) not decodable`);
+    if (answer.status === EPT_S_NOT_REGISTERED && call.opnum === EpmOp.Map && answer.entries.length === 0) {
+      if (call.asked && !this.notRegistered.includes(call.asked)) this.notRegistered.push(call.asked);
+    } else if (answer.status !== 0 && answer.status !== EPT_S_NOT_REGISTERED) {
+      this.note(`${source} answered status 0x${answer.status.toString(16).padStart(8, '0')}`);
+    }
+  }
+
+  /**
+   * Adds one fragment's stub to its call (a first fragment starts it afresh) and
+   * returns the call once its last fragment is in; null while more are due or
+   * when the call went over its bound.
+   */
+  private collect(callId: number, flags: number, b: Uint8Array, from: number, to: number, proto: { opnum: number; ndr64: boolean; asked?: string | null }): Call | null {
+    let call = this.calls.get(callId);
+    if ((flags & PfcFlag.FirstFrag) !== 0 || !call) {
+      if (call) this.budget.give(call.bytes);
+      else if (this.calls.size >= MAX_CALLS) {
+        this.note('too many outstanding EPM calls; some not followed');
+        return null;
+      }
+      call = { opnum: proto.opnum, ndr64: proto.ndr64, asked: proto.asked ?? null, parts: [], bytes: 0 };
+      this.calls.set(callId, call);
+    }
+    const n = Math.max(0, to - from);
+    if (call.bytes + n > MAX_STUB || !this.budget.take(n)) {
+      this.note(`call ${callId}: stub over ${MAX_STUB} bytes or reassembly budget exhausted; dropped`);
+      this.dropCall(callId);
+      return null;
+    }
+    call.parts.push(Buffer.from(b.subarray(from, from + n)));
+    call.bytes += n;
+    if ((flags & PfcFlag.LastFrag) === 0) return null;
+    return call;
+  }
+
+  private dropCall(callId: number): void {
+    const c = this.calls.get(callId);
+    if (c) this.budget.give(c.bytes);
+    this.calls.delete(callId);
+  }
+}
+
+function startsWithGreeting(b: Uint8Array, o: number, n: number): boolean {
+  const m = Math.min(n, GREETING.length);
+  for (let i = 0; i < m; i++) if (b[o + i] !== GREETING.charCodeAt(i)) return false;
+  return m > 0;
+}
+
+function ptypeName(t: number): string {
+  switch (t) {
+    case PType.Bind: return 'bind';
+    case PType.BindAck: return 'bind_ack';
+    case PType.AlterContext: return 'alter_context';
+    case PType.AlterContextResp: return 'alter_context_resp';
+    case PType.Request: return 'request';
+    case PType.Response: return 'response';
+    default: return `type ${t}`;
+  }
+}

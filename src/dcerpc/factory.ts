@@ -1,0 +1,53 @@
+// Decides which TCP flows get an RPC inspector: by port (the mapper, ncacn_http
+// ports — which ports comes from rules/services.yaml's `inspect` field) or by the
+// first payload bytes looking like a DCE/RPC PDU or an ncacn_http greeting.
+// Everything else pays one array read at flow creation and one byte test at its
+// first payload.
+
+import type { FlowInspector, InspectorFactory } from '../flow/inspector';
+import { ByteBudget } from './budget';
+import { RpcConnection, RpcMode } from './connection';
+import { looksLikeCoPdu } from './pdu';
+
+
+/** The default bound on reassembly memory across all RPC flows of a run. */
+export const DEFAULT_RPC_BUDGET = 64 * 1024 * 1024;
+
+const GREETING = Buffer.from('ncacn_http/1.0', 'latin1');
+
+export class RpcInspectorFactory implements InspectorFactory {
+  readonly budget: ByteBudget;
+  attachedByPort = 0;
+  attachedByPayload = 0;
+
+  /**
+   * @param ports per TCP port, 0 = do not attach by port, else the RpcMode to
+   *   attach with: 1 mapper, 2 ncacn_http, 3 both — the codes
+   *   rules/services.ts's inspectorPorts() produces (INSPECTORS order).
+   */
+  constructor(
+    private readonly ports: Uint8Array,
+    budgetBytes = DEFAULT_RPC_BUDGET,
+  ) {
+    this.budget = new ByteBudget(budgetBytes);
+  }
+
+  byPorts(portA: number, portB: number): FlowInspector | null {
+    const m = this.ports[portA] || this.ports[portB];
+    if (m === 0) return null;
+    this.attachedByPort++;
+    return new RpcConnection(m as RpcMode, this.budget);
+  }
+
+  byPayload(_dir: number, buf: Buffer, off: number, len: number): FlowInspector | null {
+    if (looksLikeCoPdu(buf, off, len)) {
+      this.attachedByPayload++;
+      return new RpcConnection(RpcMode.Plain, this.budget);
+    }
+    if (len >= GREETING.length && buf.compare(GREETING, 0, GREETING.length, off, off + GREETING.length) === 0) {
+      this.attachedByPayload++;
+      return new RpcConnection(RpcMode.Http, this.budget);
+    }
+    return null;
+  }
+}

@@ -1,0 +1,67 @@
+import type { Db } from '../store/db';
+import { isoTime, type Row } from './format';
+
+/** The registry columns every consumer can rely on. */
+export const EPM_COLUMNS = [
+  'capture', 'server', 'transport', 'port', 'uuid', 'interface', 'source', 'first_seen', 'client',
+  'version', 'protseq', 'service', 'annotation',
+];
+export const EPM_TABLE_COLUMNS = ['capture', 'server', 'transport', 'port', 'interface', 'source', 'client', 'first_seen', 'annotation'];
+
+interface EndpointDbRow {
+  capture_id: number;
+  server: string;
+  transport: string;
+  protseq: string | null;
+  port: number;
+  uuid: string;
+  version: string | null;
+  interface: string | null;
+  service: string | null;
+  source: string;
+  first_sec: number;
+  first_nsec: number;
+  client: string | null;
+  annotation: string | null;
+}
+
+export function queryEndpoints(db: Db, q: { capture?: string; source?: string }): Row[] {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  if (q.capture !== undefined) {
+    if (/^\d+$/.test(q.capture)) {
+      where.push('e.capture_id = ?');
+      args.push(Number(q.capture));
+    } else {
+      where.push('c.path = ?');
+      args.push(q.capture);
+    }
+  }
+  if (q.source !== undefined) {
+    where.push('e.source = ?');
+    args.push(q.source);
+  }
+  const rows = db
+    .prepare(
+      `SELECT e.* FROM rpc_endpoints e JOIN captures c ON c.id = e.capture_id
+       ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+       ORDER BY e.capture_id, e.server, e.transport, e.port, e.source, e.uuid`,
+    )
+    .all(...args) as EndpointDbRow[];
+  return rows.map((r) => ({
+    capture: r.capture_id,
+    server: r.server,
+    transport: r.transport,
+    port: r.port,
+    uuid: r.uuid,
+    // Interfaces not in rules/rpc-interfaces.yaml keep the name the server registered them under.
+    interface: r.interface ?? r.annotation ?? null,
+    source: r.source,
+    first_seen: isoTime(r.first_sec, r.first_nsec),
+    client: r.client,
+    version: r.version,
+    protseq: r.protseq,
+    service: r.service,
+    annotation: r.annotation,
+  }));
+}
