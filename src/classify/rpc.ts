@@ -5,6 +5,7 @@
 // map happened before the capture started, is still named.
 
 import { RpcMode, type RpcConnection } from '../dcerpc/connection';
+import type { SmbPipes } from '../dcerpc/smb';
 import { uuidAt } from '../dcerpc/wire';
 import type { FlowRecord } from '../flow/record';
 import type { RuleSet } from '../rules/load';
@@ -57,6 +58,23 @@ export function labelFromConnection(rules: RuleSet, conn: RpcConnection, byPort:
     rpcInterface: known ? known.name : null,
     rpcUuid: first.uuid,
     rpcNote: joinNotes(null, notes),
+  };
+}
+
+/**
+ * An SMB connection keeps its service (the transport is SMB); the interfaces
+ * bound over its named pipes are named in rpc_interface (the first) and the note (all).
+ */
+export function labelFromPipes(rules: RuleSet, pipes: SmbPipes, byPort: FlowLabels): FlowLabels {
+  const bound = pipes.interfaces.filter((i) => i.accepted !== false);
+  const notes = [...pipes.notes];
+  if (bound.length > 0) notes.unshift(`DCE/RPC over SMB named pipes: ${bound.map((i) => interfaceName(rules, i.uuid)).join(', ')}`);
+  const first = bound[0];
+  return {
+    ...byPort,
+    rpcInterface: first ? (rules.rpcInterfaces.get(first.uuid)?.name ?? null) : null,
+    rpcUuid: first ? first.uuid : null,
+    rpcNote: joinNotes(byPort.rpcNote, notes),
   };
 }
 

@@ -3,10 +3,11 @@ import { fingerprint, sha256File } from '../capture/fingerprint';
 import { sha256InWorker } from '../capture/hash-worker';
 import { readCapture } from '../capture/reader';
 import { labelByPort, servicePortTest } from '../classify/by-port';
-import { labelConnectionless, labelFromConnection, labelFromEndpoints } from '../classify/rpc';
+import { labelConnectionless, labelFromConnection, labelFromEndpoints, labelFromPipes } from '../classify/rpc';
 import { RpcConnection } from '../dcerpc/connection';
 import { RpcInspectorFactory } from '../dcerpc/factory';
 import { endpointsOf } from '../dcerpc/registry';
+import { SmbPipes } from '../dcerpc/smb';
 import { linkTypeName } from '../decode/linktypes';
 import { PacketIngest } from '../flow/ingest';
 import { buildFlowRecord } from '../flow/record';
@@ -87,6 +88,9 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
         const known = rules.rpcInterfaces.get(e.uuid);
         registry.add({ ...e, interface: known ? known.name : null, service: known?.service ?? null });
       }
+    } else if (conn instanceof SmbPipes) {
+      conn.finish();
+      labels = labelFromPipes(rules, conn, labels);
     } else if (rec.transport === 'udp') {
       labels = labelConnectionless(rules, rec, labels) ?? labels;
     }

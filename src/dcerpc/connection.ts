@@ -6,11 +6,12 @@
 
 import type { FlowInspector } from '../flow/inspector';
 import { TcpFlag } from '../decode/packet';
+import { BindTracker, type BoundInterface } from './binds';
 import type { ByteBudget } from './budget';
 import { decodeLookupResponse, decodeMapRequest, decodeMapResponse, type EpmAnswer } from './epm';
 import { HEADER_LEN, PduFramer, PfcFlag, PType } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
-import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp, NDR64_UUID } from './syntax';
+import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
 import type { Tower } from './tower';
 import { u16, u32 } from '../capture/bytes';
 import { WireReader } from './wire';
@@ -27,16 +28,6 @@ export const enum RpcMode {
   HttpMapper = 3,
 }
 
-export interface BoundInterface {
-  uuid: string;
-  version: string;
-  /** true accepted, false rejected, null when no answer was seen. */
-  accepted: boolean | null;
-  ndr64: boolean;
-  sec: number;
-  nsec: number;
-}
-
 export interface MapperAnswer {
   source: 'ept_map' | 'ept_lookup';
   tower: Tower;
@@ -48,17 +39,9 @@ export interface MapperAnswer {
 }
 
 const GREETING = 'ncacn_http/1.0';
-const MAX_CONTEXTS = 64;
 const MAX_CALLS = 16;
 const MAX_STUB = 1 << 20;
 const MAX_NOTES = 8;
-
-interface Context {
-  uuid: string;
-  version: string;
-  ndr64: boolean;
-  iface: BoundInterface;
-}
 
 interface Call {
   opnum: number;
@@ -71,7 +54,7 @@ interface Call {
 const reader = new WireReader();
 
 export class RpcConnection implements FlowInspector {
-  readonly interfaces: BoundInterface[] = [];
+  readonly binds = new BindTracker();
   readonly answers: MapperAnswer[] = [];
   /** ept_map questions answered "not registered": the interfaces asked about. */
   readonly notRegistered: string[] = [];
@@ -83,8 +66,6 @@ export class RpcConnection implements FlowInspector {
   private readonly streams: [DirectionStream, DirectionStream];
   private readonly framers: [PduFramer, PduFramer];
   private readonly greetingLeft = [0, 0];
-  private readonly contexts = new Map<number, Context>();
-  private readonly pendingBinds = new Map<number, number[]>();
   private readonly calls = new Map<number, Call>();
   private sec = 0;
   private nsec = 0;
@@ -130,6 +111,10 @@ export class RpcConnection implements FlowInspector {
     }
   }
 
+  get interfaces(): BoundInterface[] {
+    return this.binds.interfaces;
+  }
+
   /**
    * Ends inspection at flow write-out: reports holes and cut payload. `clientSide`
    * is the flow table's verdict, used when no bind or request said who the client is.
@@ -146,6 +131,7 @@ export class RpcConnection implements FlowInspector {
     }
     for (const c of this.calls.values()) this.budget.give(c.bytes);
     this.calls.clear();
+    if (this.binds.orphanAnswers > 0) this.note('bind answer without its bind (not captured); its contexts are unknown');
   }
 
   note(text: string): void {
@@ -173,15 +159,14 @@ export class RpcConnection implements FlowInspector {
         case PType.Bind:
         case PType.AlterContext:
           this.clientDir = dir;
-          this.bind(b, o, bodyEnd, le, callId);
+          this.binds.bind(b, o, bodyEnd, le, callId, this.sec, this.nsec);
           break;
         case PType.BindAck:
         case PType.AlterContextResp:
-          this.bindAck(b, o, bodyEnd, le, callId);
+          this.binds.answer(b, o, bodyEnd, le, callId);
           break;
         case PType.BindNak:
-          for (const id of this.pendingBinds.get(callId) ?? []) this.contexts.get(id)!.iface.accepted = false;
-          this.pendingBinds.delete(callId);
+          this.binds.refuse(callId);
           break;
         case PType.Request:
           this.clientDir = dir;
@@ -201,74 +186,19 @@ export class RpcConnection implements FlowInspector {
     }
   }
 
-  private bind(b: Uint8Array, o: number, end: number, le: boolean, callId: number): void {
-    const r = reader.reset(b, o, end, le);
-    r.skip(HEADER_LEN + 8); // max_xmit, max_recv, assoc_group
-    const n = r.u8();
-    r.skip(3);
-    const order: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const ctxId = r.u16();
-      const nts = r.u8();
-      r.skip(1);
-      const uuid = r.uuid();
-      const version = `${r.u16()}.${r.u16()}`;
-      r.skip(20 * nts); // the offered transfer syntaxes; the answer says which one was taken
-      order.push(ctxId);
-      if (this.contexts.size >= MAX_CONTEXTS && !this.contexts.has(ctxId)) continue;
-      let iface = this.interfaces.find((x) => x.uuid === uuid && x.version === version);
-      if (!iface && this.interfaces.length < MAX_CONTEXTS) {
-        iface = { uuid, version, accepted: null, ndr64: false, sec: this.sec, nsec: this.nsec };
-        this.interfaces.push(iface);
-      }
-      if (iface) this.contexts.set(ctxId, { uuid, version, ndr64: false, iface });
-    }
-    if (this.pendingBinds.size < MAX_CALLS) this.pendingBinds.set(callId, order);
-  }
-
-  private bindAck(b: Uint8Array, o: number, end: number, le: boolean, callId: number): void {
-    const order = this.pendingBinds.get(callId);
-    this.pendingBinds.delete(callId);
-    if (!order) {
-      this.note('bind answer without its bind (not captured); its contexts are unknown');
-      return;
-    }
-    const r = reader.reset(b, o, end, le);
-    r.skip(HEADER_LEN + 8);
-    const secAddrLen = r.u16();
-    r.skip(secAddrLen);
-    r.align(4);
-    const n = r.u8();
-    r.skip(3);
-    for (let i = 0; i < n && i < order.length; i++) {
-      const result = r.u16();
-      r.skip(2); // reason
-      const syntax = r.uuid();
-      r.skip(4);
-      const ctx = this.contexts.get(order[i]);
-      if (!ctx) continue;
-      if (result === 0) {
-        ctx.ndr64 = syntax === NDR64_UUID;
-        ctx.iface.accepted = true;
-        ctx.iface.ndr64 = ctx.ndr64;
-      } else if (result !== 3 && ctx.iface.accepted === null) {
-        ctx.iface.accepted = false; // 3 = negotiate ack of bind-time feature negotiation, not a refusal
-      }
-    }
-  }
-
   private request(b: Uint8Array, o: number, end: number, le: boolean, flags: number, callId: number): void {
     const r = reader.reset(b, o, end, le);
     r.skip(HEADER_LEN + 4); // alloc_hint
     const ctxId = r.u16();
     const opnum = r.u16();
     if ((flags & PfcFlag.ObjectUuid) !== 0) r.skip(16);
-    let ctx = this.contexts.get(ctxId);
+    const contexts = this.binds.contexts;
+    let ctx = contexts.get(ctxId);
     if (!ctx && (this.mode & RpcMode.Mapper) !== 0 && (opnum === EpmOp.Map || opnum === EpmOp.Lookup)) {
       // Mapper port, bind not captured: an EPM call in NDR is by far the likeliest.
       const iface: BoundInterface = { uuid: EPM_UUID, version: '3.0', accepted: null, ndr64: false, sec: this.sec, nsec: this.nsec };
       ctx = { uuid: EPM_UUID, version: '3.0', ndr64: false, iface };
-      this.contexts.set(ctxId, ctx);
+      contexts.set(ctxId, ctx);
       this.note('bind not captured; calls on the mapper port taken as EPM');
     }
     if (!ctx || ctx.uuid !== EPM_UUID || (opnum !== EpmOp.Map && opnum !== EpmOp.Lookup)) return;

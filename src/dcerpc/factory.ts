@@ -8,11 +8,13 @@ import type { FlowInspector, InspectorFactory } from '../flow/inspector';
 import { ByteBudget } from './budget';
 import { RpcConnection, RpcMode } from './connection';
 import { looksLikeCoPdu } from './pdu';
+import { SmbPipes } from './smb';
 
 
 /** The default bound on reassembly memory across all RPC flows of a run. */
 export const DEFAULT_RPC_BUDGET = 64 * 1024 * 1024;
 
+const SMB_PIPES = 4;
 const GREETING = Buffer.from('ncacn_http/1.0', 'latin1');
 
 export class RpcInspectorFactory implements InspectorFactory {
@@ -22,8 +24,8 @@ export class RpcInspectorFactory implements InspectorFactory {
 
   /**
    * @param ports per TCP port, 0 = do not attach by port, else the RpcMode to
-   *   attach with: 1 mapper, 2 ncacn_http, 3 both — the codes
-   *   rules/services.ts's inspectorPorts() produces (INSPECTORS order).
+   *   attach with: 1 mapper, 2 ncacn_http, 3 both; 4 = SMB named pipes — the
+   *   codes rules/services.ts's inspectorPorts() produces (INSPECTORS order).
    */
   constructor(
     private readonly ports: Uint8Array,
@@ -36,7 +38,7 @@ export class RpcInspectorFactory implements InspectorFactory {
     const m = this.ports[portA] || this.ports[portB];
     if (m === 0) return null;
     this.attachedByPort++;
-    return new RpcConnection(m as RpcMode, this.budget);
+    return m === SMB_PIPES ? new SmbPipes(this.budget) : new RpcConnection(m as RpcMode, this.budget);
   }
 
   byPayload(_dir: number, buf: Buffer, off: number, len: number): FlowInspector | null {

@@ -24,8 +24,9 @@ const SERVICE_ID = /^[a-z0-9][a-z0-9.-]*$/;
  *   dcerpc-mapper      the endpoint mapper (ncacn_ip_tcp): follow ept_map/ept_lookup
  *   ncacn-http         RPC over HTTP back-end ports: skip the ncacn_http greeting and RTS PDUs
  *   ncacn-http-mapper  both (the ncacn_http mapper on 593)
+ *   smb-pipes          SMB2: name the DCE/RPC interfaces bound over named pipes
  */
-export const INSPECTORS = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper'] as const;
+export const INSPECTORS = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes'] as const;
 export type Inspect = (typeof INSPECTORS)[number];
 
 export function parseService(e: Entry): Service {

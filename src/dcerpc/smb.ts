@@ -1,0 +1,163 @@
+// DCE/RPC over SMB2 named pipes (ncacn_np, [MS-SMB2] 2.2.21 WRITE, 2.2.20 READ,
+// 2.2.31-32 IOCTL FSCTL_PIPE_TRANSCEIVE): enough to name the interfaces an SMB
+// connection binds, not a full SMB dissector. Each NetBIOS session message
+// ([MS-SMB2] 2.1: a zero byte and a 24-bit length) is read only as far as its
+// first HEAD bytes — where the SMB2 header and the start of a bind sit — and the
+// rest is skipped by count, so the bytes held per direction are bounded whatever
+// the message size. SMB1 pipes (TRANSACTION) are not decoded; a note says so.
+
+import { TcpFlag } from '../decode/packet';
+import type { FlowInspector } from '../flow/inspector';
+import { u16, u16le, u32, u32le } from '../capture/bytes';
+import { BindTracker, type BoundInterface } from './binds';
+import type { ByteBudget } from './budget';
+import { looksLikeCoPdu, PType } from './pdu';
+import { DirectionStream, StreamEnd } from './stream';
+
+const HEAD = 1024;
+const SMB2_HEADER = 64;
+
+const enum Smb2Command {
+  Read = 0x08,
+  Write = 0x09,
+  Ioctl = 0x0b,
+}
+
+class MessageReader {
+  /** Bytes of the 4-byte NetBIOS header read so far. */
+  private nbHave = 0;
+  private readonly nb = new Uint8Array(4);
+  /** Bytes left in the current message. */
+  private left = 0;
+  private readonly head = new Uint8Array(HEAD);
+  private headLen = 0;
+  private headWant = 0;
+
+  constructor(private readonly onHead: (b: Uint8Array, len: number) => void) {}
+
+  push(b: Uint8Array, off: number, len: number): void {
+    let p = off;
+    const end = off + len;
+    while (p < end) {
+      if (this.left === 0) {
+        this.nb[this.nbHave++] = b[p++];
+        if (this.nbHave < 4) continue;
+        this.nbHave = 0;
+        this.left = (this.nb[1] << 16) | (this.nb[2] << 8) | this.nb[3];
+        this.headLen = 0;
+        this.headWant = this.nb[0] === 0 ? Math.min(this.left, HEAD) : 0; // only session messages
+        continue;
+      }
+      const n = Math.min(this.left, end - p);
+      if (this.headLen < this.headWant) {
+        const take = Math.min(n, this.headWant - this.headLen);
+        this.head.set(b.subarray(p, p + take), this.headLen);
+        this.headLen += take;
+        if (this.headLen === this.headWant) this.onHead(this.head, this.headLen);
+      }
+      this.left -= n;
+      p += n;
+    }
+  }
+}
+
+export class SmbPipes implements FlowInspector {
+  readonly binds = new BindTracker();
+  readonly notes: string[] = [];
+  smb1 = false;
+  smb2 = false;
+  private readonly streams: [DirectionStream, DirectionStream];
+  private sec = 0;
+  private nsec = 0;
+
+  constructor(budget: ByteBudget) {
+    const mk = () => {
+      const m = new MessageReader((b, n) => this.message(b, n));
+      return new DirectionStream(budget, (b, o, n) => m.push(b, o, n));
+    };
+    this.streams = [mk(), mk()];
+  }
+
+  get interfaces(): BoundInterface[] {
+    return this.binds.interfaces;
+  }
+
+  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): void {
+    this.sec = sec;
+    this.nsec = nsec;
+    this.streams[dir].segment(seq, (flags & TcpFlag.Syn) !== 0, buf, off, capLen, wireLen);
+  }
+
+  finish(): void {
+    for (const s of this.streams) {
+      s.finish();
+      if (s.end === StreamEnd.Gap || s.end === StreamEnd.Snaplen) {
+        this.note('SMB stream incomplete in the capture; named pipes followed only up to the gap');
+      }
+    }
+    if (this.smb1 && !this.smb2) this.note('SMB1 only: named pipes over SMB1 are not decoded');
+  }
+
+  private note(text: string): void {
+    if (this.notes.length < 4 && !this.notes.includes(text)) this.notes.push(text);
+  }
+
+  /** The first bytes of one NetBIOS session message: one or more (compounded) SMB2 commands. */
+  private message(b: Uint8Array, len: number): void {
+    if (len >= 4 && b[0] === 0xff && b[1] === 0x53 && b[2] === 0x4d && b[3] === 0x42) {
+      this.smb1 = true;
+      return;
+    }
+    let h = 0;
+    for (let guard = 0; guard < 16 && h + SMB2_HEADER + 8 <= len; guard++) {
+      if (b[h] !== 0xfe || b[h + 1] !== 0x53 || b[h + 2] !== 0x4d || b[h + 3] !== 0x42) return;
+      this.smb2 = true;
+      const command = u16le(b, h + 12);
+      const response = (u32le(b, h + 16) & 1) !== 0;
+      const body = h + SMB2_HEADER;
+      let dataAt = -1;
+      let dataLen = 0;
+      if (!response && command === Smb2Command.Write) {
+        dataAt = h + u16le(b, body + 2);
+        dataLen = u32le(b, body + 4);
+      } else if (response && command === Smb2Command.Read) {
+        dataAt = h + b[body + 2];
+        dataLen = u32le(b, body + 4);
+      } else if (command === Smb2Command.Ioctl && body + 40 <= len) {
+        dataAt = h + u32le(b, body + (response ? 32 : 24));
+        dataLen = u32le(b, body + (response ? 36 : 28));
+      }
+      if (dataAt > h && dataAt < len) this.rpc(b, dataAt, Math.min(dataLen, len - dataAt));
+      const next = u32le(b, h + 20);
+      if (next === 0 || next % 8 !== 0) return;
+      h += next;
+    }
+  }
+
+  /** A pipe payload: a DCE/RPC PDU if it looks like one; only binds and their answers matter here. */
+  private rpc(b: Uint8Array, o: number, n: number): void {
+    if (!looksLikeCoPdu(b, o, n)) return;
+    const le = (b[o + 4] & 0x10) !== 0;
+    const end = o + Math.min(n, u16(b, o + 8, le));
+    const callId = u32(b, o + 12, le);
+    try {
+      switch (b[o + 2]) {
+        case PType.Bind:
+        case PType.AlterContext:
+          this.binds.bind(b, o, end, le, callId, this.sec, this.nsec);
+          break;
+        case PType.BindAck:
+        case PType.AlterContextResp:
+          this.binds.answer(b, o, end, le, callId);
+          break;
+        case PType.BindNak:
+          this.binds.refuse(callId);
+          break;
+        default:
+          break;
+      }
+    } catch {
+      this.note('a bind inside SMB was cut short (beyond the bytes exflow reads per message)');
+    }
+  }
+}
