@@ -1,10 +1,11 @@
-// DCE/RPC over SMB2 named pipes (ncacn_np, [MS-SMB2] 2.2.21 WRITE, 2.2.20 READ,
-// 2.2.31-32 IOCTL FSCTL_PIPE_TRANSCEIVE): enough to name the interfaces an SMB
-// connection binds, not a full SMB dissector. Each NetBIOS session message
+// DCE/RPC over SMB named pipes (ncacn_np): SMB2 WRITE, READ and IOCTL
+// FSCTL_PIPE_TRANSCEIVE ([MS-SMB2] 2.2.19-2.2.22, 2.2.31-32) and SMB1 TRANSACTION,
+// WRITE_ANDX and READ_ANDX ([MS-CIFS] 2.2.4.33, 2.2.4.42-43): enough to name the
+// interfaces an SMB connection binds, not a full SMB dissector. Each NetBIOS session message
 // ([MS-SMB2] 2.1: a zero byte and a 24-bit length) is read only as far as its
 // first HEAD bytes — where the SMB2 header and the start of a bind sit — and the
 // rest is skipped by count, so the bytes held per direction are bounded whatever
-// the message size. SMB1 pipes (TRANSACTION) are not decoded; a note says so.
+// the message size.
 
 import { TcpFlag } from '../decode/packet';
 import type { FlowInspector } from '../flow/inspector';
@@ -16,6 +17,24 @@ import { DirectionStream, StreamEnd } from './stream';
 
 const HEAD = 1024;
 const SMB2_HEADER = 64;
+
+const enum Smb1Command {
+  Transaction = 0x25,
+  ReadAndX = 0x2e,
+  WriteAndX = 0x2f,
+}
+
+/**
+ * SMB1 messages carrying pipe data: where (from the SMB header) the data count and
+ * data offset words sit — the header is 32 bytes, the word count 1, so word i is
+ * at 33 + 2i — for requests and for replies.
+ */
+const SMB1_DATA_WORDS: Record<number, [number, number] | undefined> = {
+  [Smb1Command.Transaction * 2]: [33 + 2 * 11, 33 + 2 * 12],
+  [Smb1Command.Transaction * 2 + 1]: [33 + 2 * 6, 33 + 2 * 7],
+  [Smb1Command.WriteAndX * 2]: [33 + 2 * 10, 33 + 2 * 11],
+  [Smb1Command.ReadAndX * 2 + 1]: [33 + 2 * 5, 33 + 2 * 6],
+};
 
 const enum Smb2Command {
   Read = 0x08,
@@ -64,8 +83,6 @@ class MessageReader {
 export class SmbPipes implements FlowInspector {
   readonly binds = new BindTracker();
   readonly notes: string[] = [];
-  smb1 = false;
-  smb2 = false;
   private readonly streams: [DirectionStream, DirectionStream];
   private sec = 0;
   private nsec = 0;
@@ -95,7 +112,6 @@ export class SmbPipes implements FlowInspector {
         this.note('SMB stream incomplete in the capture; named pipes followed only up to the gap');
       }
     }
-    if (this.smb1 && !this.smb2) this.note('SMB1 only: named pipes over SMB1 are not decoded');
   }
 
   private note(text: string): void {
@@ -105,13 +121,16 @@ export class SmbPipes implements FlowInspector {
   /** The first bytes of one NetBIOS session message: one or more (compounded) SMB2 commands. */
   private message(b: Uint8Array, len: number): void {
     if (len >= 4 && b[0] === 0xff && b[1] === 0x53 && b[2] === 0x4d && b[3] === 0x42) {
-      this.smb1 = true;
+      if (len < 33 || b[32] === 0) return;
+      const words = SMB1_DATA_WORDS[b[4] * 2 + ((b[9] & 0x80) !== 0 ? 1 : 0)];
+      if (!words || words[1] + 2 > len) return;
+      const dataAt = u16le(b, words[1]);
+      if (dataAt > 32 && dataAt < len) this.rpc(b, dataAt, Math.min(u16le(b, words[0]), len - dataAt));
       return;
     }
     let h = 0;
     for (let guard = 0; guard < 16 && h + SMB2_HEADER + 8 <= len; guard++) {
       if (b[h] !== 0xfe || b[h + 1] !== 0x53 || b[h + 2] !== 0x4d || b[h + 3] !== 0x42) return;
-      this.smb2 = true;
       const command = u16le(b, h + 12);
       const response = (u32le(b, h + 16) & 1) !== 0;
       const body = h + SMB2_HEADER;
