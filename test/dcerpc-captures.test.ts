@@ -168,6 +168,20 @@ describe.skipIf(!HAVE_SHARED)('lab-exchange focus captures (README.md)', () => {
   }
 });
 
+describe.skipIf(!HAVE_SHARED)('public traces: what only the endpoint mapper tells', () => {
+  it('suricata-bug-5133: the mapper context was accepted as NDR64 and its ept_map answer (port 49683, svcctl) is read as NDR64', () => {
+    const { flows, endpoints } = analyze(shared('public', 'suricata-bug-5133-input.pcap'));
+    expect(flows.find((f) => f.server_port === 135)!.rpc_note).toMatch(/NDR64/);
+    expect(endpoints.filter((e) => e.source === 'ept_map').map((e) => `${e.server}:${e.port} ${e.interface}`)).toEqual(['172.16.66.36:49683 svcctl']);
+  });
+  it('suricata-smb2-07 psexec: a connection to the mapped port with no bind is named by the ept_map answer (via epm)', () => {
+    const { flows } = analyze(shared('public', 'suricata-smb2-07-20171220_smb_psexec_add_user.pcap'));
+    const f = flows.find((x) => x.server_port === 49163)!;
+    expect([f.service, f.via, f.rpc_interface]).toEqual(['windows-admin-rpc', 'epm', 'svcctl']);
+    expect(f.rpc_note).toMatch(/no bind on this connection; named by ept_map answer to this client/);
+  });
+});
+
 /** Public traces with DCE/RPC binds (tshark finds them); SMB-carried ones included. */
 const PUBLIC_RPC = fs.existsSync(shared('public'))
   ? fs.readdirSync(shared('public')).filter((f) => /dce-rpc|dcerpc|bug-51|smb/.test(f))

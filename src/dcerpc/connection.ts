@@ -105,10 +105,7 @@ export class RpcConnection implements FlowInspector {
     }
     const f = this.framers[dir];
     f.push(b, o, n);
-    if (f.bad !== null) {
-      this.note(`${dir === this.clientDir ? 'client' : dir === 1 - this.clientDir ? 'server' : 'one'} side stopped: ${f.bad}`);
-      this.streams[dir].stop(StreamEnd.Consumer);
-    }
+    if (f.bad !== null) this.streams[dir].stop(StreamEnd.Consumer); // the reason is noted at finish(), when the sides are known
   }
 
   get interfaces(): BoundInterface[] {
@@ -125,7 +122,8 @@ export class RpcConnection implements FlowInspector {
       const s = this.streams[dir];
       s.finish();
       const side = dir === this.clientDir ? 'client' : 'server';
-      if (s.end === StreamEnd.Gap) this.note(`${side} side has bytes missing from the capture after stream byte ${s.delivered}; not inspected further`);
+      if (s.end === StreamEnd.Consumer) this.note(`${side} side stopped: ${this.framers[dir].bad}`);
+      else if (s.end === StreamEnd.Gap) this.note(`${side} side has bytes missing from the capture after stream byte ${s.delivered}; not inspected further`);
       else if (s.end === StreamEnd.Snaplen) this.note(`${side} side payload cut by the snaplen after stream byte ${s.delivered}; not inspected further`);
       this.framers[dir].release();
     }
