@@ -7,6 +7,8 @@ import { buildFlowRecord, type FlowRecord } from '../src/flow/record';
 import { FlowTable } from '../src/flow/table';
 import { loadRules } from '../src/rules/load';
 import { servicePortTest } from '../src/classify/by-port';
+import { RpcInspectorFactory } from '../src/dcerpc/factory';
+import { inspectorPorts } from '../src/rules/services';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const SHARED = path.resolve(ROOT, '..', 'shared', 'captures');
@@ -33,8 +35,9 @@ export function captureFiles(dir: string): string[] {
 const rules = loadRules();
 
 /** Runs a capture through reader, decoder and flow table; returns the flow records. */
-export async function flowsOf(file: string, opts: { capacity?: number } = {}): Promise<{ flows: FlowRecord[]; ingest: PacketIngest; status: string }> {
-  const table = new FlowTable({ capacity: opts.capacity });
+export async function flowsOf(file: string, opts: { capacity?: number; rpc?: boolean } = {}): Promise<{ flows: FlowRecord[]; ingest: PacketIngest; status: string }> {
+  const inspectors = opts.rpc ? new RpcInspectorFactory(inspectorPorts(rules.services)) : null;
+  const table = new FlowTable({ capacity: opts.capacity, inspectors });
   const ingest = new PacketIngest(table);
   const flows: FlowRecord[] = [];
   const test = servicePortTest(rules);

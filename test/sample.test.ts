@@ -17,7 +17,8 @@ describe('samples/exchange-org.pcapng', () => {
 
   it('holds the generator\'s flows, each with the right client and server', async () => {
     buildSample();
-    const { flows } = await flowsOf(SAMPLE);
+    // With the RPC layer: the connection that began before the capture has no SYN, and its requests show who the client is.
+    const { flows } = await flowsOf(SAMPLE, { rpc: true });
     const got = flows.map((f) => `${f.transport} ${f.client} > ${f.server}:${f.serverPort}`).sort();
     const want = SAMPLE_FLOWS.map((f) => `${f.transport} ${f.client} > ${f.server}:${f.port}`).sort();
     expect(got).toEqual(want);
@@ -36,6 +37,12 @@ describe('samples/exchange-org.pcapng', () => {
     for (const k of ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen', 'packets', 'bytes', 'service', 'via']) {
       expect(rows[0]).toHaveProperty(k);
     }
+    // What the generator says each flow is: the RPC interface where there is one, else the service.
+    const said = rows.map((x) => `${x.client} > ${x.server}:${x.server_port} ${x.rpc_interface ?? x.service}`).sort();
+    expect(said).toEqual(SAMPLE_FLOWS.map((f) => `${f.client} > ${f.server}:${f.port} ${f.expect}`).sort());
+    // The MAPI connection that began before the capture has no bind: named from the mapper's answer.
+    const early = rows.find((x) => x.client_port === 49650)!;
+    expect([early.service, early.via, early.rpc_interface, early.direction_by]).toEqual(['mapi-rpc', 'epm', 'emsmdb', 'payload']);
     const smtp = rows.find((x) => x.server_port === 25)!;
     expect(smtp.service).toBe('smtp');
     expect(smtp.via).toBe('port');

@@ -108,6 +108,10 @@ export class RpcConnection implements FlowInspector {
     if (f.bad !== null) this.streams[dir].stop(StreamEnd.Consumer); // the reason is noted at finish(), when the sides are known
   }
 
+  clientSide(): number {
+    return this.clientDir;
+  }
+
   get interfaces(): BoundInterface[] {
     return this.binds.interfaces;
   }

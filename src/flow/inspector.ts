@@ -12,6 +12,12 @@ export interface FlowInspector {
    * during the call. Reassembly is the inspector's job.
    */
   segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): void;
+  /**
+   * The side (0 = A, 1 = B) the payload showed acting as client — e.g. the sender
+   * of a DCE/RPC bind — or -1. Consulted when the handshake is not in the capture,
+   * before the port heuristics, which are wrong for dynamic ports.
+   */
+  clientSide?(): number;
 }
 
 export interface InspectorFactory {

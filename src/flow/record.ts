@@ -4,7 +4,7 @@ import type { FlowInspector } from './inspector';
 import { FlowState, PREFIX_BYTES, type FlowTable } from './table';
 
 /** How the client side of a flow was decided. */
-export type DirectionBy = 'syn' | 'syn-ack' | 'service-port' | 'lower-port' | 'first-packet';
+export type DirectionBy = 'syn' | 'syn-ack' | 'payload' | 'service-port' | 'lower-port' | 'first-packet';
 
 /** A summary of what the TCP flags say about a connection. */
 export type TcpState =
@@ -67,6 +67,9 @@ export function buildFlowRecord(t: FlowTable, idx: number, isServicePort: Servic
   } else if (t.synAckDir[idx] >= 0) {
     clientSide = (1 - t.synAckDir[idx]) as 0 | 1;
     directionBy = 'syn-ack';
+  } else if ((t.inspectors[idx]?.clientSide?.() ?? -1) >= 0) {
+    clientSide = t.inspectors[idx]!.clientSide!() as 0 | 1;
+    directionBy = 'payload';
   } else {
     const aService = isServicePort(transport, portA);
     const bService = isServicePort(transport, portB);

@@ -91,7 +91,7 @@ const FIN_ACK = 0x11;
 const RST_ACK = 0x14;
 
 /**
- * A whole TCP connection: handshake, the exchanges in order (client→server then
+ * A whole TCP connection: handshake (unless midstream), the exchanges in order (client→server then
  * server→client, each one segment), FIN from both sides. Sequence numbers advance
  * correctly so a reassembler sees a clean stream.
  */
@@ -100,7 +100,7 @@ export function tcpConversation(
   server: Endpoint,
   exchanges: { c2s?: Buffer; s2c?: Buffer }[],
   startUs: number,
-  o: { vlan?: number; refused?: boolean; gapUs?: number } = {},
+  o: { vlan?: number; refused?: boolean; gapUs?: number; midstream?: boolean } = {},
 ): TimedFrame[] {
   const out: TimedFrame[] = [];
   let t = startUs;
@@ -117,13 +117,16 @@ export function tcpConversation(
     else sseq = (sseq + adv) >>> 0;
     t += gap;
   };
-  push(true, SYN, Buffer.alloc(0));
-  if (o.refused) {
-    push(false, RST_ACK, Buffer.alloc(0));
-    return out;
+  // midstream: the connection began before the capture did, so no handshake is in it.
+  if (!o.midstream) {
+    push(true, SYN, Buffer.alloc(0));
+    if (o.refused) {
+      push(false, RST_ACK, Buffer.alloc(0));
+      return out;
+    }
+    push(false, SYN | ACK, Buffer.alloc(0));
+    push(true, ACK, Buffer.alloc(0));
   }
-  push(false, SYN | ACK, Buffer.alloc(0));
-  push(true, ACK, Buffer.alloc(0));
   for (const x of exchanges) {
     if (x.c2s) push(true, PSH_ACK, x.c2s);
     if (x.s2c) push(false, PSH_ACK, x.s2c);

@@ -42,7 +42,7 @@ export interface SampleFlow {
 }
 export const SAMPLE_FLOWS: SampleFlow[] = [];
 
-function tcp(client: Endpoint, server: Endpoint, ex: { c2s?: Buffer; s2c?: Buffer }[], t: number, expect: string, o: { vlan?: number; refused?: boolean } = {}): TimedFrame[] {
+function tcp(client: Endpoint, server: Endpoint, ex: { c2s?: Buffer; s2c?: Buffer }[], t: number, expect: string, o: { vlan?: number; refused?: boolean; midstream?: boolean } = {}): TimedFrame[] {
   SAMPLE_FLOWS.push({ client: client.ip, server: server.ip, port: server.port, transport: 'tcp', expect });
   return tcpConversation(client, server, ex, t, o);
 }
@@ -60,7 +60,7 @@ function rpcViaMapper(client: string, server: string, iface: string, major: numb
     ...tcp(eph(client), at(server, 135), [
       { c2s: bind(1, EPM, 3, 0), s2c: bindAck(1, '135') },
       { c2s: request(2, 3, eptMapRequest(ask)), s2c: response(2, eptMapResponse([answer])) },
-    ], t, 'msrpc-epm', { vlan }),
+    ], t, 'epmapper', { vlan }),
     ...tcp(eph(client), at(server, port), [
       { c2s: bind(1, iface, major, minor), s2c: bindAck(1, String(port)) },
       { c2s: request(2, name === 'emsmdb' ? 10 : 0, Buffer.alloc(64, 0x11)), s2c: response(2, Buffer.alloc(128, 0x22)) },
@@ -78,8 +78,12 @@ export function buildSample(): TimedFrame[] {
   const dnsQuery = Buffer.from('12340100000100000000000004646331036c61620000010001', 'hex');
   const dnsAnswer = Buffer.from('12348180000100010000000004646331036c61620000010001c00c000100010000012c00040a0a000a', 'hex');
 
+  // A MAPI connection Outlook opened before the capture began: no handshake and no
+  // bind in the capture; only the endpoint mapper's answer seen later names it.
+  frames.push(...tcp({ ip: H.client, port: 49650 }, at(H.cas, 59532), [{ c2s: request(40, 11, Buffer.alloc(96, 0x31)), s2c: response(40, Buffer.alloc(240, 0x32)) }], next(0), 'emsmdb', { vlan: 20, midstream: true }));
+
   // The Outlook client on VLAN 20 finds its servers and logs on.
-  frames.push(...udp(eph(H.client), at(H.dc, 53), [{ c2s: dnsQuery, s2c: dnsAnswer }], next(0), 'dns', 20));
+  frames.push(...udp(eph(H.client), at(H.dc, 53), [{ c2s: dnsQuery, s2c: dnsAnswer }], next(5), 'dns', 20));
   frames.push(...tcp(eph(H.client), at(H.dc, 88), [{ c2s: Buffer.alloc(220, 0x6a), s2c: Buffer.alloc(1300, 0x6b) }], next(5), 'kerberos', { vlan: 20 }));
   frames.push(...tcp(eph(H.client), at(H.cas, 80), [{ c2s: text('GET /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: mail.lab.example\r\n\r\n'), s2c: text('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n') }], next(10), 'http', { vlan: 20 }));
   frames.push(...rpcViaMapper(H.client, H.cas, EMSMDB, 0, 81, 59532, next(10), 'emsmdb', 20));

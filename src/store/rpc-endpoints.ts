@@ -55,7 +55,9 @@ type Decide = (flow: UnboundFlow, candidates: EndpointCandidate[]) => FlowLabels
  * captures' flows against this capture's endpoints. Returns how many flows changed.
  */
 export function labelFlowsFromRegistry(db: Db, captureId: number, decide: Decide): number {
-  const unbound = `(f.via IS NULL OR f.via = 'port' OR f.via_registry = 1)`;
+  // Not named by their own bind: no name, a port name, an earlier registry name, or
+  // "a DCE/RPC header but no bind" (payload without an interface).
+  const unbound = `(f.via IS NULL OR f.via = 'port' OR f.via_registry = 1 OR (f.via = 'payload' AND f.rpc_uuid IS NULL))`;
   const ids = db
     .prepare(
       `SELECT f.id FROM flows f JOIN rpc_endpoints e ON e.server = f.server AND e.transport = f.transport AND e.port = f.server_port
