@@ -88,13 +88,13 @@ function pcapParserRun(file: string): Promise<number> {
 }
 
 /** The real CLI in a child process; returns its wall time and peak RSS. */
-function analyzeRun(file: string, db: string): { seconds: number; rssMb: number; packets: number } {
+function analyzeRun(file: string, db: string, extra: string[] = []): { seconds: number; rssMb: number; packets: number } {
   // A fresh database each round: a first analysis, not a --force re-run (which also re-hashes and deletes).
   for (const ext of ['', '-wal', '-shm']) fs.rmSync(db + ext, { force: true });
   const script = `
     const { main } = require(${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'main.js'))});
     const t0 = process.hrtime.bigint();
-    main(['node', 'exflow', 'analyze', ${JSON.stringify(file)}, '--db', ${JSON.stringify(db)}, '--quiet']).then((code) => {
+    main(['node', 'exflow', 'analyze', ${JSON.stringify(file)}, '--db', ${JSON.stringify(db)}, '--quiet', ...${JSON.stringify(extra)}]).then((code) => {
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
       process.stdout.write(JSON.stringify({ code, seconds: s, rssMb: process.resourceUsage().maxRSS / 1024 }));
     });`;
@@ -132,6 +132,7 @@ async function main(): Promise<void> {
   const a: number[] = [];
   const b: number[] = [];
   const c: number[] = [];
+  const d: number[] = [];
   const rss: number[] = [];
   let flows = 0;
   for (let round = 0; round < ROUNDS; round++) {
@@ -142,6 +143,8 @@ async function main(): Promise<void> {
     rss.push(rb.rssMb);
     const rc = await timed(() => pcapParserRun(file));
     c.push(rc.packets / rc.seconds);
+    const rd = analyzeRun(file, db, ['--no-rpc']);
+    d.push(rd.packets / rd.seconds);
   }
   {
     const Database = require('better-sqlite3');
@@ -153,14 +156,17 @@ async function main(): Promise<void> {
   const A = median(a);
   const B = median(b);
   const C = median(c);
+  const D = median(d);
   const fmt = (x: number) => `${(x / 1e6).toFixed(2)} Mpps`;
   process.stdout.write(
     [
       `(a) reader record walk           ${fmt(A)}`,
       `(b) exflow analyze → SQLite      ${fmt(B)}   (${flows} flows, peak RSS ${Math.max(...rss).toFixed(0)} MB)`,
       `(c) pcap-parser + same decoder   ${fmt(C)}`,
+      `(d) exflow analyze --no-rpc      ${fmt(D)}`,
       `(b)/(a) = ${(B / A).toFixed(2)}   (target ≥ 0.40)`,
       `(b)/(c) = ${(B / C).toFixed(2)}`,
+      `(b)/(d) = ${(B / D).toFixed(2)}   (the DCE/RPC layer's cost: 1.00 = none)`,
       `targets on a 2-core machine: (b) ≥ 2 Mpps, peak RSS ≤ 256 MB`,
     ].join('\n') + '\n',
   );

@@ -104,7 +104,7 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
       onProgress: (bytes) => progress.update(bytes, ingest.counters.packets, table.stats.flowsCreated),
     });
     table.flushAll();
-    writer.flush();
+    const written = writer.close();
     const endpoints = registry.size;
     registry.flush();
     const rpcNamed = labelFlowsFromRegistry(db, captureId, (f, c) => labelFromEndpoints(rules, f, c));
@@ -130,7 +130,7 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
       lastNsec: c.packets ? ingest.lastNsec : null,
       status: r.status,
       warnings,
-      flows: writer.written,
+      flows: written,
       counters: {
         ...c,
         ...table.stats,
@@ -143,7 +143,7 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
       sha256: await hashing,
       seconds,
     });
-    return { path, status: r.status, packets: c.packets, flows: writer.written, warnings: warnings.length, seconds };
+    return { path, status: r.status, packets: c.packets, flows: written, warnings: warnings.length, seconds };
   } catch (e) {
     progress.stop();
     await hashing;

@@ -71,6 +71,7 @@ export function buildProgram(): Command {
     .option('--quiet', 'no progress bar and no summary', false)
     .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
     .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early)', positiveInt('--max-flows'), 131072)
+    .option('--no-rpc', 'do not inspect DCE/RPC (no endpoint-mapper following; flows named by port only) — to measure its cost')
     .addHelpText(
       'after',
       `
@@ -83,7 +84,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
 'truncated'); 2 a capture could not be read at all or rules are invalid;
 3 database problem; 64 usage error.`,
     )
-    .action(async (files: string[], o: { db: string; rules?: string[]; force: boolean; quiet: boolean; idleTimeout: number; maxFlows: number }) => {
+    .action(async (files: string[], o: { db: string; rules?: string[]; force: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; rpc: boolean }) => {
       const rules = loadRulesOrFail(o.rules);
       const db = openDbOrFail(o.db, true);
       const t0 = process.hrtime.bigint();
@@ -95,6 +96,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
             progress: !o.quiet && process.stderr.isTTY === true,
             idleTimeout: o.idleTimeout,
             maxFlows: o.maxFlows,
+            rpc: o.rpc,
             version: VERSION,
             warn: stderr,
           });

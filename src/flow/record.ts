@@ -40,8 +40,9 @@ export interface FlowRecord {
   tcpState: TcpState | null;
   vlan: number | null;
   tunnels: number;
-  prefixC2S: Buffer;
-  prefixS2C: Buffer;
+  /** First payload bytes each way: views into the flow table, valid only while the flow is being flushed. */
+  prefixC2S: Uint8Array;
+  prefixS2C: Uint8Array;
   inspector: FlowInspector | null;
   /** Which table side (0 = A, the first packet's sender) is the client. */
   clientSide: 0 | 1;
@@ -86,9 +87,10 @@ export function buildFlowRecord(t: FlowTable, idx: number, isServicePort: Servic
   const addrA = addressToString(family, t.keys[k + 1], t.keys[k + 2], t.keys[k + 3], t.keys[k + 4]);
   const addrB = addressToString(family, t.keys[k + 5], t.keys[k + 6], t.keys[k + 7], t.keys[k + 8]);
   const d = idx * 2;
-  const prefix = (dir: number): Buffer => {
+  // Views into the table, not copies: valid during the flush call (the writer copies them).
+  const prefix = (dir: number): Uint8Array => {
     const at = (d + dir) * PREFIX_BYTES;
-    return Buffer.from(t.prefix.subarray(at, at + t.prefixLen[d + dir]));
+    return t.prefix.subarray(at, at + t.prefixLen[d + dir]);
   };
   return {
     transport,

@@ -28,13 +28,24 @@ export class FlowWriter {
   }
 
   add(f: FlowRecord, l: FlowLabels): void {
+    // The first payload bytes are kept for flows nothing could name — the evidence a
+    // person needs to tell what they were; a named flow's prefix would only cost space.
+    const keep = l.service === null;
     this.rows.push([
       this.captureId, f.transport, f.family, f.client, f.clientPort, f.server, f.serverPort, f.directionBy,
       f.firstSec, f.firstNsec, f.lastSec, f.lastNsec, f.packetsC2S, f.packetsS2C, f.bytesC2S, f.bytesS2C,
       f.payloadC2S, f.payloadS2C, f.missingC2S, f.missingS2C, f.tcpState, f.vlan, f.tunnels,
-      l.service, l.via, l.rpcInterface, l.rpcUuid, l.rpcNote, f.prefixC2S, f.prefixS2C,
+      l.service, l.via, l.rpcInterface, l.rpcUuid, l.rpcNote,
+      keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
+      keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
     ]);
     if (this.rows.length >= BATCH) this.flush();
+  }
+
+  /** Writes what is left; returns the number of rows written in all. */
+  close(): number {
+    this.flush();
+    return this.written;
   }
 
   flush(): void {
