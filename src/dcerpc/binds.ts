@@ -3,7 +3,7 @@
 // bind_ack / alter_context_resp accepted. Answers list results in the order the
 // contexts were offered and are paired with their bind by call_id.
 
-import { HEADER_LEN } from './pdu';
+import { HEADER_LEN, PType } from './pdu';
 import { NDR64_UUID } from './syntax';
 import { WireReader } from './wire';
 
@@ -34,6 +34,29 @@ export class BindTracker {
   private readonly pending = new Map<number, number[]>();
   /** Answers whose bind was not seen (capture started late, or a lost segment). */
   orphanAnswers = 0;
+
+  /**
+   * Takes a PDU if it is about presentation contexts (bind, alter_context, their
+   * answers, bind_nak) and returns true; false for any other type. Throws OutOfBytes
+   * when the PDU is cut short.
+   */
+  pdu(ptype: number, b: Uint8Array, o: number, end: number, le: boolean, callId: number, sec: number, nsec: number): boolean {
+    switch (ptype) {
+      case PType.Bind:
+      case PType.AlterContext:
+        this.bind(b, o, end, le, callId, sec, nsec);
+        return true;
+      case PType.BindAck:
+      case PType.AlterContextResp:
+        this.answer(b, o, end, le, callId);
+        return true;
+      case PType.BindNak:
+        this.refuse(callId);
+        return true;
+      default:
+        return false;
+    }
+  }
 
   /** A bind or alter_context PDU at b[o, end). Throws OutOfBytes when cut short. */
   bind(b: Uint8Array, o: number, end: number, le: boolean, callId: number, sec: number, nsec: number): void {

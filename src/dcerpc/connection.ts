@@ -157,19 +157,9 @@ export class RpcConnection implements FlowInspector {
       if (bodyEnd < o + HEADER_LEN) return;
     }
     try {
+      if (ptype === PType.Bind || ptype === PType.AlterContext) this.clientDir = dir;
+      if (this.binds.pdu(ptype, b, o, bodyEnd, le, callId, this.sec, this.nsec)) return;
       switch (ptype) {
-        case PType.Bind:
-        case PType.AlterContext:
-          this.clientDir = dir;
-          this.binds.bind(b, o, bodyEnd, le, callId, this.sec, this.nsec);
-          break;
-        case PType.BindAck:
-        case PType.AlterContextResp:
-          this.binds.answer(b, o, bodyEnd, le, callId);
-          break;
-        case PType.BindNak:
-          this.binds.refuse(callId);
-          break;
         case PType.Request:
           this.clientDir = dir;
           if (!privacy) this.request(b, o, bodyEnd, le, flags, callId);

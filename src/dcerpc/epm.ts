@@ -38,6 +38,15 @@ function readTower(r: WireReader): Tower | null {
   return t;
 }
 
+/** A conformant varying array's max_count, offset and actual_count; returns actual_count, bounded. */
+function arrayCount(r: WireReader): number {
+  const max = r.ndrSize();
+  const offset = r.ndrSize();
+  const actual = r.ndrSize();
+  if (actual > MAX_ENTRIES || offset > max || actual > max - offset) throw new RangeError('array counts out of range');
+  return actual;
+}
+
 /** The context handle [MS-RPCE] 2.2.4.2: 4-byte attributes + 16-byte UUID, aligned 4. */
 function skipContextHandle(r: WireReader): void {
   r.align(4);
@@ -59,10 +68,7 @@ export function decodeMapRequest(r: WireReader): Tower | null {
 export function decodeMapResponse(r: WireReader): EpmAnswer {
   skipContextHandle(r);
   r.ndrU32(); // num_towers
-  const max = r.ndrSize();
-  const offset = r.ndrSize();
-  const actual = r.ndrSize();
-  if (actual > MAX_ENTRIES || offset > max || actual > max - offset) throw new RangeError('tower array counts out of range');
+  const actual = arrayCount(r);
   const refs: number[] = [];
   for (let i = 0; i < actual; i++) refs.push(r.ndrSize());
   const entries: EpmEntry[] = [];
@@ -85,10 +91,7 @@ export function decodeMapResponse(r: WireReader): EpmAnswer {
 export function decodeLookupResponse(r: WireReader): EpmAnswer {
   skipContextHandle(r);
   r.ndrU32(); // num_ents
-  const max = r.ndrSize();
-  const offset = r.ndrSize();
-  const actual = r.ndrSize();
-  if (actual > MAX_ENTRIES || offset > max || actual > max - offset) throw new RangeError('entry array counts out of range');
+  const actual = arrayCount(r);
   const refs: number[] = [];
   const notes: string[] = [];
   for (let i = 0; i < actual; i++) {

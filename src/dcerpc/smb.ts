@@ -12,7 +12,7 @@ import type { FlowInspector } from '../flow/inspector';
 import { u16, u16le, u32, u32le } from '../capture/bytes';
 import { BindTracker, type BoundInterface } from './binds';
 import type { ByteBudget } from './budget';
-import { looksLikeCoPdu, PType } from './pdu';
+import { looksLikeCoPdu } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
 
 const HEAD = 1024;
@@ -160,21 +160,7 @@ export class SmbPipes implements FlowInspector {
     const end = o + Math.min(n, u16(b, o + 8, le));
     const callId = u32(b, o + 12, le);
     try {
-      switch (b[o + 2]) {
-        case PType.Bind:
-        case PType.AlterContext:
-          this.binds.bind(b, o, end, le, callId, this.sec, this.nsec);
-          break;
-        case PType.BindAck:
-        case PType.AlterContextResp:
-          this.binds.answer(b, o, end, le, callId);
-          break;
-        case PType.BindNak:
-          this.binds.refuse(callId);
-          break;
-        default:
-          break;
-      }
+      this.binds.pdu(b[o + 2], b, o, end, le, callId, this.sec, this.nsec);
     } catch {
       this.note('a bind inside SMB was cut short (beyond the bytes exflow reads per message)');
     }

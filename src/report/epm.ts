@@ -1,5 +1,5 @@
 import type { Db } from '../store/db';
-import { isoTime, type Row } from './format';
+import { captureFilter, isoTime, type Row } from './format';
 
 /** The registry columns every consumer can rely on. */
 export const EPM_COLUMNS = [
@@ -29,13 +29,9 @@ export function queryEndpoints(db: Db, q: { capture?: string; source?: string })
   const where: string[] = [];
   const args: (string | number)[] = [];
   if (q.capture !== undefined) {
-    if (/^\d+$/.test(q.capture)) {
-      where.push('e.capture_id = ?');
-      args.push(Number(q.capture));
-    } else {
-      where.push('c.path = ?');
-      args.push(q.capture);
-    }
+    const c = captureFilter(q.capture, 'e.capture_id', 'c.path');
+    where.push(c.sql);
+    args.push(c.arg);
   }
   if (q.source !== undefined) {
     where.push('e.source = ?');

@@ -1,5 +1,5 @@
 import type { Db } from '../store/db';
-import { isoTime, type Row } from './format';
+import { captureFilter, isoTime, type Row } from './format';
 
 /** The flow columns every consumer can rely on; later issues add keys, never rename these. */
 export const FLOW_COLUMNS = [
@@ -48,13 +48,9 @@ export function queryFlows(db: Db, q: FlowQuery): Row[] {
   const where: string[] = [];
   const args: (string | number)[] = [];
   if (q.capture !== undefined) {
-    if (/^\d+$/.test(q.capture)) {
-      where.push('capture_id = ?');
-      args.push(Number(q.capture));
-    } else {
-      where.push('capture_path = ?');
-      args.push(q.capture);
-    }
+    const c = captureFilter(q.capture, 'capture_id', 'capture_path');
+    where.push(c.sql);
+    args.push(c.arg);
   }
   const sql = `SELECT * FROM flow_view ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
                ORDER BY capture_id, first_sec, first_nsec, id ${q.limit !== undefined ? 'LIMIT ?' : ''}`;

@@ -1,4 +1,5 @@
 /** Renders rows of plain values as an aligned text table, CSV (RFC 4180) or JSON. */
+
 export type Format = 'table' | 'csv' | 'json';
 export const FORMATS: Format[] = ['table', 'csv', 'json'];
 
@@ -44,4 +45,9 @@ export function isoTime(sec: number | null, nsec: number | null): string | null 
   const base = new Date(sec * 1000).toISOString().slice(0, 19);
   const frac = String(nsec ?? 0).padStart(9, '0').replace(/0+$/, '');
   return `${base}${frac ? '.' + frac : ''}Z`;
+}
+
+/** A `--capture ID|PATH` filter as an SQL condition on the given id and path columns. */
+export function captureFilter(capture: string, idColumn: string, pathColumn: string): { sql: string; arg: string | number } {
+  return /^\d+$/.test(capture) ? { sql: `${idColumn} = ?`, arg: Number(capture) } : { sql: `${pathColumn} = ?`, arg: capture };
 }
