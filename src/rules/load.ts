@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseMatrixRule, parseRole, type MatrixRule, type Role } from './roles';
 import { parseRpcInterfaces, type RpcInterface } from './rpc-interfaces';
 import { PortIndex, parseService, type Service } from './services';
 import { RulesError, RulesFile, type Entry } from './source';
@@ -19,6 +20,8 @@ export interface RuleSet {
   ports: PortIndex;
   /** RPC interfaces by lower-case UUID. */
   rpcInterfaces: Map<string, RpcInterface>;
+  roles: Map<string, Role>;
+  matrix: MatrixRule[];
   /** Raw entries of the other sections, for the stages that own them. */
   raw: Record<Section, SectionEntries>;
 }
@@ -70,6 +73,8 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
   if (services.length === 0) throw new RulesError(base, 0, 'no services defined');
   const serviceById = new Map(services.map((s) => [s.id, s]));
   const rpcInterfaces = parseRpcInterfaces(raw.rpc_interfaces.values(), serviceById);
+  const roles = new Map([...raw.roles.values()].map((e) => parseRole(e)).map((r) => [r.id, r]));
+  const matrix = [...raw.matrix.values()].map((e) => parseMatrixRule(e, roles, serviceById));
   return {
     dirs,
     files,
@@ -77,6 +82,8 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
     serviceById,
     ports: new PortIndex(services),
     rpcInterfaces,
+    roles,
+    matrix,
     raw,
   };
 }
