@@ -24,6 +24,15 @@ describe('samples/exchange-org.pcapng', () => {
     expect(got).toEqual(want);
   });
 
+  it('with samples/inventory.yaml (the README command) every flow has a verdict: all expected but the refused RDP attempt', () => {
+    const db = path.join(tmpDir(), 'v.sqlite');
+    const a = runCli(['analyze', SAMPLE, '--db', db, '--inventory', path.join(path.dirname(SAMPLE), 'inventory.yaml')]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/25 expected, 1 unexpected, 0 unknown/);
+    const rows = JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as Record<string, unknown>[];
+    expect(rows.filter((x) => x.verdict === 'unexpected').map((x) => x.service)).toEqual(['rdp']);
+  });
+
   it('analyze + flows --format json give the documented keys; a second analyze is skipped', () => {
     const dir = tmpDir();
     const db = path.join(dir, 's.sqlite');
@@ -43,7 +52,7 @@ describe('samples/exchange-org.pcapng', () => {
     // The MAPI connection that began before the capture has no bind: named from the mapper's answer.
     const early = rows.find((x) => x.client_port === 49650)!;
     expect([early.service, early.via, early.rpc_interface, early.direction_by]).toEqual(['mapi-rpc', 'epm', 'emsmdb', 'payload']);
-    const smtp = rows.find((x) => x.server_port === 25)!;
+    const smtp = rows.find((x) => x.server_port === 25 && x.client === '198.51.100.25')!;
     expect(smtp.service).toBe('smtp');
     expect(smtp.via).toBe('port');
     expect(String(smtp.first_seen)).toMatch(/^2026-01-15T09:\d\d:\d\d\.\d+Z$/);

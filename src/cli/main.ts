@@ -4,11 +4,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { render, type Format } from '../report/format';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
+import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
 import { loadRules, type RuleSet } from '../rules/load';
 import { RulesError } from '../rules/source';
 import { openDb, StoreError, type Db } from '../store/db';
+import { loadInventory } from '../classify/inventory';
+import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
 import { analyzeCapture, type CaptureOutcome } from './analyze';
+import { auditDatabase, type AuditSummary } from './audit';
 import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -24,6 +28,32 @@ function loadRulesOrFail(dirs: string[] | undefined): RuleSet {
     if (e instanceof RulesError) throw new UserError(`exflow: ${e.message}`, Exit.BadInput);
     throw e;
   }
+}
+
+function checkInventoryOrFail(file: string, rules: RuleSet): void {
+  try {
+    loadInventory(file, rules);
+  } catch (e) {
+    if (e instanceof RulesError) throw new UserError(`exflow: ${e.message}`, Exit.BadInput);
+    throw e;
+  }
+}
+
+function auditOrFail(db: Db, rules: RuleSet, inventory: string | null): AuditSummary {
+  try {
+    const a = auditDatabase(db, rules, inventory);
+    for (const s of a.stale) stderr(`exflow: warning: ${s}`);
+    for (const d of a.disagreements) stderr(`exflow: note: ${d}`);
+    return a;
+  } catch (e) {
+    if (e instanceof RulesError) throw new UserError(`exflow: ${e.message}`, Exit.BadInput);
+    throw e;
+  }
+}
+
+function auditLine(a: AuditSummary): string {
+  const c = a.counts;
+  return `exflow: roles for ${a.fromInventory + a.inferred} of ${a.hosts} hosts (${a.fromInventory} from the inventory, ${a.inferred} inferred); flows: ${c.expected} expected, ${c.unexpected} unexpected, ${c.unknown} unknown\n`;
 }
 
 function openDbOrFail(file: string, create: boolean): Db {
@@ -71,6 +101,7 @@ export function buildProgram(): Command {
     .option('--quiet', 'no progress bar and no summary', false)
     .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
     .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early)', positiveInt('--max-flows'), 131072)
+    .option('--inventory <file>', 'what you know about hosts: YAML or CSV of address/CIDR → roles, name, site, version (kept in the database for later runs)')
     .option('--no-rpc', 'do not inspect DCE/RPC (no endpoint-mapper following; flows named by port only) — to measure its cost')
     .addHelpText(
       'after',
@@ -79,13 +110,15 @@ Examples:
   exflow analyze span-port.pcapng --db audit.sqlite
   exflow analyze day1/*.pcap.gz day2/*.pcapng --db week.sqlite --quiet
   exflow analyze capture.pcap --db audit.sqlite --rules ./site-rules
+  exflow analyze capture.pcap --db audit.sqlite --inventory hosts.yaml
 
 Exit codes: 0 done (damaged captures are kept up to the damage and marked
 'truncated'); 2 a capture could not be read at all or rules are invalid;
 3 database problem; 64 usage error.`,
     )
-    .action(async (files: string[], o: { db: string; rules?: string[]; force: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; rpc: boolean }) => {
+    .action(async (files: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; rpc: boolean }) => {
       const rules = loadRulesOrFail(o.rules);
+      if (o.inventory !== undefined) checkInventoryOrFail(o.inventory, rules);
       const db = openDbOrFail(o.db, true);
       const t0 = process.hrtime.bigint();
       const outcomes: CaptureOutcome[] = [];
@@ -103,6 +136,8 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
           if (out.error) stderr(`exflow: ${out.error}`);
           outcomes.push(out);
         }
+        const audit = auditOrFail(db, rules, o.inventory ?? null);
+        if (!o.quiet) process.stdout.write(auditLine(audit));
       } finally {
         db.close();
       }
@@ -155,6 +190,111 @@ first_seen, last_seen (ISO 8601 UTC), packets, bytes, service, via
         process.stdout.write(render(rows, format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format));
       } finally {
         db.close();
+      }
+    });
+
+  program
+    .command('audit')
+    .description('give every host its roles and every flow its verdict again (after changing the inventory or the rules)')
+    .option('--db <file>', 'SQLite database to update', 'exflow.sqlite')
+    .option('--rules <dir...>', 'extra rules folders')
+    .option('--inventory <file>', 'a new inventory (YAML or CSV); without it, the one stored by an earlier run is used')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow audit --db audit.sqlite --inventory hosts.yaml
+  exflow audit --db audit.sqlite --rules ./site-rules
+
+Verdicts: expected (a matrix rule allows the service between the two roles; rule
+names it), unexpected (both roles known, no rule allows it; reason says what the
+matrix allows), unknown (a host has no role: not in the inventory, nothing inferred).`,
+    )
+    .action((o: { db: string; rules?: string[]; inventory?: string }) => {
+      const rules = loadRulesOrFail(o.rules);
+      if (o.inventory !== undefined) checkInventoryOrFail(o.inventory, rules);
+      const db = openDbOrFail(o.db, false);
+      try {
+        process.stdout.write(auditLine(auditOrFail(db, rules, o.inventory ?? null)));
+      } finally {
+        db.close();
+      }
+    });
+
+  program
+    .command('hosts')
+    .description('list hosts with their roles, where each role came from, and what they serve and use')
+    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
+    .addOption(formatOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow hosts --db audit.sqlite
+  exflow hosts --db audit.sqlite --format json | jq '.[] | select(.disagreement != null)'
+
+JSON keys: address, name, roles, role_source (inventory or inferred), confidence,
+evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
+    )
+    .action((o: { db: string; format?: string }) => {
+      const db = openDbOrFail(o.db, false);
+      try {
+        const format = defaultFormat(o.format);
+        process.stdout.write(render(queryHosts(db), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
+      } finally {
+        db.close();
+      }
+    });
+
+  const rulesCmd = program.command('rules').description('check and show the protocol knowledge exflow uses (rules/*.yaml)');
+  rulesCmd
+    .command('check')
+    .description('validate the shipped rules, plus a folder of your own on top of them')
+    .argument('[dir...]', 'extra rules folders, as given to analyze --rules')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow rules check
+  exflow rules check ./site-rules
+
+Prints what was loaded; a problem is reported as file:line: what is wrong, exit 2.`,
+    )
+    .action((dirs: string[]) => {
+      const rules = loadRulesOrFail(dirs);
+      process.stdout.write(
+        `exflow: rules ok: ${rules.files.length} files (${rules.files.map((f) => path.relative(process.cwd(), f)).join(', ')}): ` +
+          `${rules.services.length} services, ${rules.rpcInterfaces.size} RPC interfaces, ${rules.roles.size} roles, ${rules.matrix.length} matrix rules\n`,
+      );
+    });
+  rulesCmd
+    .command('show')
+    .description('print services, RPC interfaces, roles and the role×role matrix')
+    .argument('[section]', 'services, rpc, roles or matrix (default: all)')
+    .option('--rules <dir...>', 'extra rules folders')
+    .addOption(formatOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow rules show matrix
+  exflow rules show services --format csv
+  exflow rules show roles --rules ./site-rules`,
+    )
+    .action((section: string | undefined, o: { rules?: string[]; format?: string }) => {
+      const rules = loadRulesOrFail(o.rules);
+      const known = ['services', 'rpc', 'roles', 'matrix'];
+      if (section !== undefined && !known.includes(section)) throw new UserError(`exflow: unknown section "${section}" (one of: ${known.join(', ')})`, Exit.Usage);
+      const format = defaultFormat(o.format);
+      const parts = rulesTables(rules).filter((t) => section === undefined || t.section === section);
+      if (format === 'json') {
+        process.stdout.write(JSON.stringify(Object.fromEntries(parts.map((t) => [t.section, t.rows])), null, 2) + '\n');
+        return;
+      }
+      for (const t of parts) {
+        if (parts.length > 1) process.stdout.write(`${format === 'table' ? '' : '# '}${t.title}\n`);
+        process.stdout.write(render(t.rows, t.columns, format));
+        if (parts.length > 1) process.stdout.write('\n');
       }
     });
 
@@ -215,6 +355,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // A reader that stops early (| head) is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(Exit.Ok);
+    throw e;
+  });
   main(process.argv).then((code) => {
     process.exitCode = code;
   });

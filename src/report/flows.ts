@@ -6,10 +6,10 @@ export const FLOW_COLUMNS = [
   'capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen',
   'packets', 'bytes', 'service', 'via', 'rpc_interface', 'rpc_uuid',
   'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by', 'rpc_note',
-  'missing_c2s', 'missing_s2c',
+  'missing_c2s', 'missing_s2c', 'client_role', 'server_role', 'verdict', 'rule', 'reason',
 ];
 /** The narrower set the text table shows. */
-export const FLOW_TABLE_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'packets', 'bytes', 'service', 'via', 'rpc_interface', 'tcp_state'];
+export const FLOW_TABLE_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'packets', 'bytes', 'service', 'via', 'rpc_interface', 'tcp_state', 'client_role', 'server_role', 'verdict'];
 
 export interface FlowQuery {
   limit?: number;
@@ -36,6 +36,11 @@ interface FlowDbRow {
   rpc_note: string | null;
   missing_c2s: number;
   missing_s2c: number;
+  client_role: string | null;
+  server_role: string | null;
+  verdict: string | null;
+  rule: string | null;
+  reason: string | null;
   packets_c2s: number;
   packets_s2c: number;
   bytes_c2s: number;
@@ -80,5 +85,10 @@ export function queryFlows(db: Db, q: FlowQuery): Row[] {
     rpc_note: r.rpc_note,
     missing_c2s: r.missing_c2s,
     missing_s2c: r.missing_s2c,
+    client_role: r.client_role,
+    server_role: r.server_role,
+    verdict: r.verdict,
+    rule: r.rule,
+    reason: r.reason,
   }));
 }

@@ -3,7 +3,8 @@
 export type Format = 'table' | 'csv' | 'json';
 export const FORMATS: Format[] = ['table', 'csv', 'json'];
 
-export type Cell = string | number | boolean | null;
+/** A list stays a list in JSON; tables and CSV show it joined by ", " (or " | " for long texts). */
+export type Cell = string | number | boolean | null | string[];
 export type Row = Record<string, Cell>;
 
 export function render(rows: Row[], columns: string[], format: Format): string {
@@ -17,17 +18,21 @@ export function render(rows: Row[], columns: string[], format: Format): string {
   }
 }
 
+function text(v: string | number | boolean | string[]): string {
+  return Array.isArray(v) ? v.join(v.some((x) => x.length > 40) ? ' | ' : ', ') : String(v);
+}
+
 function csvCell(v: Cell): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
+  const s = text(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 /** Strips control characters so wire-derived text cannot move a terminal's cursor. */
 function printable(v: Cell): string {
-  if (v === null || v === undefined) return '-';
+  if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) return '-';
   // eslint-disable-next-line no-control-regex
-  return String(v).replace(/[\x00-\x1f\x7f]/g, '?');
+  return text(v).replace(/[\x00-\x1f\x7f]/g, '?');
 }
 
 function table(rows: Row[], columns: string[]): string {

@@ -1,12 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseInferenceRule, type InferenceRule } from './inference';
 import { parseMatrixRule, parseRole, type MatrixRule, type Role } from './roles';
 import { parseRpcInterfaces, type RpcInterface } from './rpc-interfaces';
 import { PortIndex, parseService, type Service } from './services';
 import { RulesError, RulesFile, type Entry } from './source';
 
 /** Every section a rules file may hold, and who reads it. */
-export const SECTIONS = ['services', 'rpc_interfaces', 'roles', 'matrix'] as const;
+export const SECTIONS = ['services', 'rpc_interfaces', 'roles', 'matrix', 'inference'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** Entries of one section across all loaded files, later folders replacing earlier ids. */
@@ -22,6 +23,7 @@ export interface RuleSet {
   rpcInterfaces: Map<string, RpcInterface>;
   roles: Map<string, Role>;
   matrix: MatrixRule[];
+  inference: InferenceRule[];
   /** Raw entries of the other sections, for the stages that own them. */
   raw: Record<Section, SectionEntries>;
 }
@@ -75,6 +77,7 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
   const rpcInterfaces = parseRpcInterfaces(raw.rpc_interfaces.values(), serviceById);
   const roles = new Map([...raw.roles.values()].map((e) => parseRole(e)).map((r) => [r.id, r]));
   const matrix = [...raw.matrix.values()].map((e) => parseMatrixRule(e, roles, serviceById));
+  const inference = [...raw.inference.values()].map((e) => parseInferenceRule(e, roles, serviceById));
   return {
     dirs,
     files,
@@ -84,6 +87,7 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
     rpcInterfaces,
     roles,
     matrix,
+    inference,
     raw,
   };
 }

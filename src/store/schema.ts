@@ -3,12 +3,22 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Statements that bring a database of schema version N-1 to N, by N. */
 export const MIGRATIONS: Record<number, string> = {
   2: `ALTER TABLE rpc_endpoints ADD COLUMN protseq TEXT;
       ALTER TABLE flows ADD COLUMN via_registry INTEGER NOT NULL DEFAULT 0;`,
+  3: `ALTER TABLE hosts ADD COLUMN name TEXT;
+      ALTER TABLE hosts ADD COLUMN site TEXT;
+      ALTER TABLE hosts ADD COLUMN version TEXT;
+      ALTER TABLE hosts ADD COLUMN roles TEXT;
+      ALTER TABLE hosts ADD COLUMN role_source TEXT;
+      ALTER TABLE hosts ADD COLUMN confidence TEXT;
+      ALTER TABLE hosts ADD COLUMN evidence TEXT;
+      ALTER TABLE hosts ADD COLUMN serves TEXT;
+      ALTER TABLE hosts ADD COLUMN uses TEXT;
+      ALTER TABLE hosts ADD COLUMN disagreement TEXT;`,
 };
 
 export const SCHEMA = `
@@ -85,9 +95,29 @@ CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
 
 CREATE TABLE IF NOT EXISTS hosts (
-  address     TEXT PRIMARY KEY,
-  first_sec   INTEGER NOT NULL,
-  last_sec    INTEGER NOT NULL
+  address       TEXT PRIMARY KEY,
+  first_sec     INTEGER NOT NULL,
+  last_sec      INTEGER NOT NULL,
+  name          TEXT,
+  site          TEXT,
+  version       TEXT,
+  roles         TEXT,
+  role_source   TEXT CHECK (role_source IN ('inventory', 'inferred') OR role_source IS NULL),
+  confidence    TEXT,
+  evidence      TEXT,
+  serves        TEXT,
+  uses          TEXT,
+  disagreement  TEXT
+);
+
+CREATE TABLE IF NOT EXISTS inventory (
+  id        INTEGER PRIMARY KEY,
+  address   TEXT NOT NULL,
+  roles     TEXT NOT NULL,
+  name      TEXT,
+  site      TEXT,
+  version   TEXT,
+  source    TEXT NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS rpc_endpoints (

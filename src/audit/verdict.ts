@@ -1,0 +1,78 @@
+// The audit verdict for one flow: do the seeds' role×role tables allow this
+// service between the roles of its two hosts? A matrix cell is read in both
+// orientations (see rules/matrix-2007.yaml's header): the seeds list directory
+// services in the domain controller's row of every table although the DC serves
+// them. "Mixed organisations: the rules of every version present apply."
+import type { MatrixRule } from '../rules/roles';
+
+export type VerdictKind = 'expected' | 'unexpected' | 'unknown';
+
+export interface Verdict {
+  clientRole: string | null;
+  serverRole: string | null;
+  verdict: VerdictKind;
+  /** The matrix entry that allows the flow. */
+  rule: string | null;
+  /** The rule's citation, or why no rule applies. */
+  reason: string;
+}
+
+export interface FlowFacts {
+  client: string;
+  server: string;
+  transport: string;
+  serverPort: number;
+  service: string | null;
+}
+
+export class Matrix {
+  private readonly byPair = new Map<string, MatrixRule[]>();
+
+  /** @param versions the Exchange versions present; empty = all rules apply. */
+  constructor(rules: MatrixRule[], versions: Set<string>) {
+    for (const r of rules) {
+      if (versions.size > 0 && !r.versions.some((v) => versions.has(v))) continue;
+      for (const key of new Set([`${r.from}|${r.to}`, `${r.to}|${r.from}`])) {
+        const list = this.byPair.get(key) ?? [];
+        list.push(r);
+        this.byPair.set(key, list);
+      }
+    }
+  }
+
+  /** Rules between two roles, those written in this orientation (a = from) first. */
+  rulesFor(a: string, b: string): MatrixRule[] {
+    const rs = this.byPair.get(`${a}|${b}`) ?? [];
+    return [...rs.filter((r) => r.from === a), ...rs.filter((r) => r.from !== a)];
+  }
+
+  judge(f: FlowFacts, clientRoles: string[], serverRoles: string[]): Verdict {
+    const join = (rs: string[]) => (rs.length ? rs.join('+') : null);
+    if (clientRoles.length === 0 || serverRoles.length === 0) {
+      const missing = [clientRoles.length === 0 ? `client ${f.client}` : '', serverRoles.length === 0 ? `server ${f.server}` : ''].filter(Boolean).join(' and ');
+      return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `no role for the ${missing} (not in the inventory, nothing inferred)` };
+    }
+    const seen: MatrixRule[] = [];
+    for (const cr of clientRoles) {
+      for (const sr of serverRoles) {
+        for (const r of this.rulesFor(cr, sr)) {
+          seen.push(r);
+          if (r.any || (f.service !== null && r.services.includes(f.service))) {
+            return { clientRole: cr, serverRole: sr, verdict: 'expected', rule: r.id, reason: `${r.cite[0]}${r.text ? `: ${r.text}` : ''}` };
+          }
+        }
+      }
+    }
+    const what = f.service ?? `an unnamed service (${f.transport}/${f.serverPort})`;
+    const pair = `${join(clientRoles)} → ${join(serverRoles)}`;
+    let reason: string;
+    if (seen.length === 0) reason = `no rule between ${pair} allows anything; ${what} is not expected`;
+    else {
+      const allowed = [...new Set(seen.flatMap((r) => r.services))];
+      reason = allowed.length
+        ? `${what} is not among what the matrix allows between ${pair} (${allowed.join(', ')}; ${[...new Set(seen.map((r) => r.id))].join(', ')})`
+        : `the matrix says no direct connection between ${pair} (${[...new Set(seen.map((r) => r.id))].join(', ')})`;
+    }
+    return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unexpected', rule: null, reason };
+  }
+}

@@ -1,0 +1,52 @@
+import type { RuleSet } from '../rules/load';
+import type { Row } from './format';
+
+export interface RulesTable {
+  section: 'services' | 'rpc' | 'roles' | 'matrix';
+  title: string;
+  columns: string[];
+  rows: Row[];
+}
+
+/** The rules in readable rows, one table per section. */
+export function rulesTables(rules: RuleSet): RulesTable[] {
+  return [
+    {
+      section: 'services',
+      title: 'Services',
+      columns: ['id', 'name', 'transport', 'ports', 'by_port', 'cite'],
+      rows: rules.services.map((s) => ({
+        id: s.id,
+        name: s.name,
+        transport: s.transports.join('/'),
+        ports: s.ranges.map(([lo, hi]) => (lo === hi ? String(lo) : `${lo}-${hi}`)).join(',') || (s.rpc ? '(RPC interface)' : ''),
+        by_port: s.byPort && s.ranges.length > 0,
+        cite: s.cite.join('; '),
+      })),
+    },
+    {
+      section: 'rpc',
+      title: 'RPC interfaces',
+      columns: ['name', 'uuid', 'version', 'service', 'title'],
+      rows: [...rules.rpcInterfaces.values()].map((i) => ({ name: i.name, uuid: i.uuid, version: i.version, service: i.service, title: i.title })),
+    },
+    {
+      section: 'roles',
+      title: 'Roles',
+      columns: ['id', 'name', 'kind', 'versions', 'cite'],
+      rows: [...rules.roles.values()].map((r) => ({ id: r.id, name: r.name, kind: r.kind, versions: r.versions.join(', '), cite: r.cite.join('; ') })),
+    },
+    {
+      section: 'matrix',
+      title: 'Role × role matrix (from → to: services)',
+      columns: ['id', 'from', 'to', 'services', 'cite'],
+      rows: rules.matrix.map((m) => ({
+        id: m.id,
+        from: m.from,
+        to: m.to,
+        services: m.any ? '(any)' : m.services.length ? m.services.join(', ') : '(no direct connection)',
+        cite: m.cite.join('; '),
+      })),
+    },
+  ];
+}

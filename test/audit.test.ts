@@ -1,0 +1,163 @@
+// Issue 4 acceptance: rules check, the inventory, role inference and the verdict,
+// through the CLI on the lab capture.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Matrix } from '../src/audit/verdict';
+import { loadRules } from '../src/rules/load';
+import { HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
+
+interface FlowJson {
+  client: string;
+  server: string;
+  server_port: number;
+  transport: string;
+  service: string | null;
+  client_role: string | null;
+  server_role: string | null;
+  verdict: string | null;
+  rule: string | null;
+  reason: string | null;
+}
+
+const INVENTORY = `# the lab, as an administrator would describe it
+hosts:
+  - address: 10.77.0.10
+    roles: [domain-controller]
+    name: dc1
+  - address: 10.77.0.20
+    roles: [mailbox]
+    name: mbx1
+    version: "2010"
+  - address: 10.77.0.30
+    roles: [client-access]
+    name: cas1
+    version: "2010"
+  - address: 10.77.0.100
+    roles: [outlook-2007]
+    name: ws1
+`;
+
+describe('exflow rules check', () => {
+  it('passes on the shipped rules', () => {
+    const r = runCli(['rules', 'check']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/rules ok: .* 21 roles, \d+ matrix rules/);
+  });
+  it('fails with file:line on a broken copy', () => {
+    const dir = tmpDir();
+    const text = fs.readFileSync(path.join(ROOT, 'rules', 'matrix-2007.yaml'), 'utf8');
+    const broken = text.replace('services: [smtp, smtp-submission]', 'services: [smtp-tsl, smtp-submission]');
+    fs.writeFileSync(path.join(dir, 'matrix-2007.yaml'), broken);
+    const line = broken.split('\n').findIndex((l) => l.includes('smtp-tsl')) + 1;
+    const r = runCli(['rules', 'check', dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(`exflow: ${path.join(dir, 'matrix-2007.yaml')}:${line}: unknown service "smtp-tsl"`);
+  });
+  it('rules show prints every section', () => {
+    const r = runCli(['rules', 'show', '--format', 'json']);
+    const j = JSON.parse(r.stdout);
+    expect(Object.keys(j)).toEqual(['services', 'rpc', 'roles', 'matrix']);
+    expect(j.matrix.length).toBeGreaterThan(196);
+  });
+});
+
+describe('verdicts', () => {
+  const rules = loadRules();
+  const m = new Matrix(rules.matrix, new Set());
+  const f = { client: '10.0.0.1', server: '10.0.0.2', transport: 'tcp', serverPort: 25, service: 'smtp' };
+  it('expected names the matrix entry; either orientation of a cell counts', () => {
+    expect(m.judge(f, ['hub-transport'], ['edge-transport'])).toMatchObject({ verdict: 'expected', rule: '2010:hub-transport>edge-transport' });
+    expect(m.judge({ ...f, service: 'ldap', serverPort: 389 }, ['hub-transport'], ['domain-controller'])).toMatchObject({ verdict: 'expected', rule: expect.stringMatching(/^20(07|10):hub-transport>domain-controller$/) });
+  });
+  it('unexpected says what the matrix allows; unknown says which side has no role', () => {
+    const u = m.judge({ ...f, service: 'rdp', serverPort: 3389 }, ['outlook-2003'], ['hub-transport']);
+    expect(u.verdict).toBe('unexpected');
+    expect(u.reason).toMatch(/no direct connection between outlook-2003 → hub-transport/);
+    expect(m.judge(f, [], ['hub-transport'])).toMatchObject({ verdict: 'unknown', reason: expect.stringMatching(/no role for the client 10.0.0.1/) });
+  });
+  it("2013's unrestricted internal traffic allows any service, even an unnamed one", () => {
+    expect(m.judge({ ...f, service: null, serverPort: 50123 }, ['client-access'], ['mailbox'])).toMatchObject({ verdict: 'expected', rule: '2013:internal:client-access>mailbox' });
+  });
+});
+
+describe.skipIf(!HAVE_SHARED)('lab-ad-epm with an inventory', () => {
+  const run = (inventory: string | null, ext = 'yaml') => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'a.sqlite');
+    const args = ['analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', db, '--quiet'];
+    if (inventory !== null) {
+      fs.writeFileSync(path.join(dir, `hosts.${ext}`), inventory);
+      args.push('--inventory', path.join(dir, `hosts.${ext}`));
+    }
+    const a = runCli(args);
+    expect(a.code, a.stderr).toBe(0);
+    return { db, stderr: a.stderr, flows: JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as FlowJson[] };
+  };
+
+  it('directory traffic from the client to the DC is expected, the refused RDP attempt unexpected, every flow has roles and a rule or a reason', () => {
+    const { flows } = run(INVENTORY);
+    expect(flows).toHaveLength(20);
+    for (const f of flows.filter((x) => x.server === '10.77.0.10' && ['ldap', 'ldap-gc', 'kerberos', 'dns'].includes(x.service!))) {
+      expect(f.verdict, `${f.service}`).toBe('expected');
+      expect(f.rule).toMatch(/^2007:outlook-2007>domain-controller$/);
+    }
+    expect(flows.filter((x) => ['ldap', 'ldap-gc', 'kerberos', 'dns'].includes(x.service!))).toHaveLength(6);
+    const rdp = flows.find((x) => x.server_port === 3389)!;
+    expect([rdp.client_role, rdp.server_role, rdp.verdict]).toEqual(['outlook-2007', 'mailbox', 'unexpected']);
+    expect(rdp.reason).toMatch(/rdp is not among what the matrix allows between outlook-2007 → mailbox/);
+    for (const f of flows) {
+      expect(f.client_role).not.toBeNull();
+      expect(f.server_role).not.toBeNull();
+      expect(f.verdict === 'expected' ? f.rule : f.reason).toBeTruthy();
+    }
+  });
+
+  it('a CSV inventory with a CIDR block: the most specific entry wins', () => {
+    const csv = 'address,roles,name\n10.77.0.0/24,outlook-2007,lab-net\n10.77.0.10,domain-controller;dns-server,dc1\n10.77.0.20/32,mailbox,mbx1\n10.77.0.30,client-access,cas1\n';
+    const { flows, db } = run(csv, 'csv');
+    expect(flows.find((x) => x.server_port === 389)!.server_role).toBe('domain-controller');
+    expect(flows.every((x) => x.client_role === 'outlook-2007')).toBe(true);
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[]; role_source: string }[];
+    expect(hosts.find((h) => h.address === '10.77.0.100')).toMatchObject({ roles: ['outlook-2007'], role_source: 'inventory' });
+  });
+
+  it('without an inventory, inference names 10.77.0.10 a domain controller, with its evidence', () => {
+    const { db, flows } = run(null);
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[]; role_source: string; evidence: string[]; confidence: string }[];
+    const dc = hosts.find((h) => h.address === '10.77.0.10')!;
+    expect(dc.roles).toContain('domain-controller');
+    expect(dc.role_source).toBe('inferred');
+    expect(dc.confidence).toBe('high');
+    expect(dc.evidence.join()).toMatch(/dc-gc \(high\): serves kerberos, ldap, ldap-gc/);
+    // The client has no role: its flows are unknown, and say why.
+    expect(flows.every((f) => f.verdict === 'unknown' && /no role for the client 10.77.0.100/.test(f.reason!))).toBe(true);
+  });
+
+  it('an inventory that contradicts the traffic is reported', () => {
+    const { stderr, db } = run(INVENTORY.replace('roles: [domain-controller]', 'roles: [mailbox]'));
+    expect(stderr).toMatch(/exflow: note: 10.77.0.10: inventory says mailbox; the traffic suggests domain-controller/);
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; disagreement: string | null }[];
+    expect(hosts.find((h) => h.address === '10.77.0.10')!.disagreement).toMatch(/inventory says mailbox/);
+  });
+
+  it('a broken inventory: one line with file and line, exit 2', () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(file, 'hosts:\n  - address: 10.77.0.10\n    roles: [domain-controler]\n');
+    const r = runCli(['analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', path.join(dir, 'x.sqlite'), '--inventory', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(`exflow: ${file}:3: unknown role "domain-controler" (see "exflow rules show roles")`);
+  });
+
+  it('exflow audit re-judges with a new inventory, and keeps the stored one otherwise', () => {
+    const { db } = run(null);
+    const dir = path.dirname(db);
+    fs.writeFileSync(path.join(dir, 'inv.yaml'), INVENTORY);
+    const a = runCli(['audit', '--db', db, '--inventory', path.join(dir, 'inv.yaml')]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/4 from the inventory.*17 expected, 3 unexpected, 0 unknown/);
+    const again = runCli(['audit', '--db', db]);
+    expect(again.stdout).toMatch(/4 from the inventory.*17 expected, 3 unexpected, 0 unknown/);
+  });
+});
