@@ -22,6 +22,7 @@ export class Inventory {
 
   /** The most specific entry containing `address`, or null. */
   lookup(address: string): InventoryEntry | null {
+    if (this.entries.length === 0) return null;
     const a = parseNet(address);
     if (!a) return null;
     let best: InventoryEntry | null = null;

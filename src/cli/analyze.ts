@@ -15,7 +15,9 @@ import { FlowTable } from '../flow/table';
 import type { RuleSet } from '../rules/load';
 import { inspectorPorts } from '../rules/services';
 import { CaptureStore } from '../store/captures';
+import type { Verdict } from '../audit/verdict';
 import type { Db } from '../store/db';
+import type { FlowKey } from '../store/roles';
 import { FlowWriter } from '../store/flows';
 import { EndpointRegistryWriter, labelFlowsFromRegistry } from '../store/rpc-endpoints';
 import { Progress } from './progress';
@@ -28,6 +30,8 @@ export interface AnalyzeOptions {
   version: string;
   /** Follow DCE/RPC and the endpoint mapper (default on; off only to measure its cost). */
   rpc?: boolean;
+  /** Judges a flow as it is written out (roles known so far); absent = no verdicts. */
+  judge?: (k: FlowKey) => Verdict;
   /** Where warnings and notices go (stderr). */
   warn: (line: string) => void;
 }
@@ -94,7 +98,8 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
     } else if (rec.transport === 'udp') {
       labels = labelConnectionless(rules, rec, labels) ?? labels;
     }
-    writer.add(rec, labels);
+    const verdict = opts.judge ? opts.judge({ client: rec.client, server: rec.server, transport: rec.transport, serverPort: rec.serverPort, service: labels.service }) : null;
+    writer.add(rec, labels, verdict);
   });
   const progress = new Progress(opts.progress);
   progress.start(path, ident.size);
@@ -107,7 +112,7 @@ export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts:
     const written = writer.close();
     const endpoints = registry.size;
     registry.flush();
-    const rpcNamed = labelFlowsFromRegistry(db, captureId, (f, c) => labelFromEndpoints(rules, f, c));
+    const rpcNamed = labelFlowsFromRegistry(db, captureId, (f, c) => labelFromEndpoints(rules, f, c), (k) => opts.judge?.(k) ?? null);
     progress.stop();
     const c = ingest.counters;
     const warnings = r.warnings.map((w) => ({ ...w }));

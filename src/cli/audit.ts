@@ -1,14 +1,15 @@
-// Roles and verdicts for everything in the database: run after analyze (and by
-// "exflow audit" on its own, e.g. with a corrected inventory). Host roles need the
-// whole picture — what each host served across all captures — so this is a pass
-// over the database, not a per-flow step at write-out.
-import { Matrix } from '../audit/verdict';
+// Roles and verdicts. A flow is judged when it is written out, with the roles known
+// then (the inventory, and roles inferred by earlier runs); after the captures are
+// in, roles are inferred from the whole database and only the flows of hosts whose
+// roles changed are judged again. "exflow audit" judges everything again (after a
+// new inventory or changed rules).
+import { Matrix, type Verdict } from '../audit/verdict';
 import { Inventory, loadInventory } from '../classify/inventory';
 import { parseNet } from '../classify/ip';
 import { resolveHost } from '../classify/roles';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
-import { hostActivity, readInventory, saveInventory, writeHostRoles, writeVerdicts } from '../store/roles';
+import { hostActivity, readInventory, saveInventory, storedRoles, writeHostRoles, writeVerdicts, type FlowKey } from '../store/roles';
 
 export interface AuditSummary {
   counts: Record<string, number>;
@@ -20,36 +21,61 @@ export interface AuditSummary {
   stale: string[];
 }
 
-/**
- * @param inventoryPath a new inventory to store and use; null = the one stored
- *   with the database (from an earlier --inventory), if any. Throws RulesError.
- */
-export function auditDatabase(db: Db, rules: RuleSet, inventoryPath: string | null): AuditSummary {
-  let inventory: Inventory;
-  const stale: string[] = [];
-  if (inventoryPath !== null) {
-    inventory = loadInventory(inventoryPath, rules);
-    saveInventory(db, inventory.entries);
-  } else {
-    const rows = readInventory(db).filter((r) => {
-      const unknown = r.roles.filter((x) => !rules.roles.has(x));
-      if (unknown.length) stale.push(`${r.source}: role ${unknown.join(', ')} no longer in the rules; entry ignored`);
-      return unknown.length === 0;
-    });
-    inventory = new Inventory(rows.map((r) => ({ ...r, net: parseNet(r.address)! })));
+export class Auditor {
+  readonly stale: string[] = [];
+  private readonly inventory: Inventory;
+  private readonly matrix: Matrix;
+  private readonly roles = new Map<string, string[]>();
+
+  /**
+   * @param inventoryPath a new inventory to store and use; null = the one stored
+   *   with the database by an earlier --inventory, if any. Throws RulesError.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly rules: RuleSet,
+    inventoryPath: string | null,
+  ) {
+    if (inventoryPath !== null) {
+      this.inventory = loadInventory(inventoryPath, rules);
+      saveInventory(db, this.inventory.entries);
+    } else {
+      const rows = readInventory(db).filter((r) => {
+        const unknown = r.roles.filter((x) => !rules.roles.has(x));
+        if (unknown.length) this.stale.push(`${r.source}: role ${unknown.join(', ')} no longer in the rules; entry ignored`);
+        return unknown.length === 0;
+      });
+      this.inventory = new Inventory(rows.map((r) => ({ ...r, net: parseNet(r.address)! })));
+    }
+    // Every version's tables apply (a mixed organisation); the rule id names the table that allowed a flow.
+    this.matrix = new Matrix(rules.matrix, new Set());
+    for (const [address, roles] of storedRoles(db)) if (roles.every((r) => rules.roles.has(r))) this.roles.set(address, roles);
   }
-  const hosts = hostActivity(db).map((activity) => ({ activity, roles: resolveHost(rules, activity, inventory) }));
-  writeHostRoles(db, hosts);
-  const roleOf = new Map(hosts.map((h) => [h.roles.address, h.roles.roles]));
-  // Every version's tables apply (a mixed organisation); the rule id names the table that allowed a flow.
-  const matrix = new Matrix(rules.matrix, new Set());
-  const counts = writeVerdicts(db, (k) => matrix.judge(k, roleOf.get(k.client) ?? [], roleOf.get(k.server) ?? []));
-  return {
-    counts,
-    hosts: hosts.length,
-    fromInventory: hosts.filter((h) => h.roles.source === 'inventory').length,
-    inferred: hosts.filter((h) => h.roles.source === 'inferred').length,
-    disagreements: hosts.filter((h) => h.roles.disagreement).map((h) => `${h.roles.address}: ${h.roles.disagreement}`),
-    stale,
-  };
+
+  private rolesOf(address: string): string[] {
+    return this.inventory.lookup(address)?.roles ?? this.roles.get(address) ?? [];
+  }
+
+  /** The verdict for a flow with the roles known now. */
+  judge = (k: FlowKey): Verdict => this.matrix.judge(k, this.rolesOf(k.client), this.rolesOf(k.server));
+
+  /**
+   * Infers roles from the whole database, stores them, and judges again the flows
+   * of hosts whose roles changed — or every flow when `all`.
+   */
+  finish(all: boolean): AuditSummary {
+    const hosts = hostActivity(this.db).map((activity) => ({ activity, roles: resolveHost(this.rules, activity, this.inventory) }));
+    const changed = writeHostRoles(this.db, hosts);
+    this.roles.clear();
+    for (const h of hosts) this.roles.set(h.roles.address, h.roles.roles);
+    const counts = writeVerdicts(this.db, this.judge, all ? null : changed);
+    return {
+      counts,
+      hosts: hosts.length,
+      fromInventory: hosts.filter((h) => h.roles.source === 'inventory').length,
+      inferred: hosts.filter((h) => h.roles.source === 'inferred').length,
+      disagreements: hosts.filter((h) => h.roles.disagreement).map((h) => `${h.roles.address}: ${h.roles.disagreement}`),
+      stale: this.stale,
+    };
+  }
 }

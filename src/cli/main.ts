@@ -12,7 +12,7 @@ import { openDb, StoreError, type Db } from '../store/db';
 import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
 import { analyzeCapture, type CaptureOutcome } from './analyze';
-import { auditDatabase, type AuditSummary } from './audit';
+import { Auditor, type AuditSummary } from './audit';
 import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -39,16 +39,20 @@ function checkInventoryOrFail(file: string, rules: RuleSet): void {
   }
 }
 
-function auditOrFail(db: Db, rules: RuleSet, inventory: string | null): AuditSummary {
+function auditorOrFail(db: Db, rules: RuleSet, inventory: string | null): Auditor {
   try {
-    const a = auditDatabase(db, rules, inventory);
-    for (const s of a.stale) stderr(`exflow: warning: ${s}`);
-    for (const d of a.disagreements) stderr(`exflow: note: ${d}`);
-    return a;
+    return new Auditor(db, rules, inventory);
   } catch (e) {
     if (e instanceof RulesError) throw new UserError(`exflow: ${e.message}`, Exit.BadInput);
     throw e;
   }
+}
+
+function finishAudit(auditor: Auditor, all: boolean): AuditSummary {
+  const a = auditor.finish(all);
+  for (const s of a.stale) stderr(`exflow: warning: ${s}`);
+  for (const d of a.disagreements) stderr(`exflow: note: ${d}`);
+  return a;
 }
 
 function auditLine(a: AuditSummary): string {
@@ -123,6 +127,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
       const t0 = process.hrtime.bigint();
       const outcomes: CaptureOutcome[] = [];
       try {
+        const auditor = auditorOrFail(db, rules, o.inventory ?? null);
         for (const f of files) {
           const out = await analyzeCapture(db, rules, f, {
             force: o.force,
@@ -130,13 +135,14 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
             idleTimeout: o.idleTimeout,
             maxFlows: o.maxFlows,
             rpc: o.rpc,
+            judge: auditor.judge,
             version: VERSION,
             warn: stderr,
           });
           if (out.error) stderr(`exflow: ${out.error}`);
           outcomes.push(out);
         }
-        const audit = auditOrFail(db, rules, o.inventory ?? null);
+        const audit = finishAudit(auditor, false);
         if (!o.quiet) process.stdout.write(auditLine(audit));
       } finally {
         db.close();
@@ -215,7 +221,7 @@ matrix allows), unknown (a host has no role: not in the inventory, nothing infer
       if (o.inventory !== undefined) checkInventoryOrFail(o.inventory, rules);
       const db = openDbOrFail(o.db, false);
       try {
-        process.stdout.write(auditLine(auditOrFail(db, rules, o.inventory ?? null)));
+        process.stdout.write(auditLine(finishAudit(auditorOrFail(db, rules, o.inventory ?? null), true)));
       } finally {
         db.close();
       }

@@ -1,4 +1,5 @@
 import type { Statement } from 'better-sqlite3';
+import type { Verdict } from '../audit/verdict';
 import type { FlowLabels } from '../classify/labels';
 import type { FlowRecord } from '../flow/record';
 import type { Db } from './db';
@@ -22,12 +23,13 @@ export class FlowWriter {
       `INSERT INTO flows (capture_id, transport, family, client, client_port, server, server_port, direction_by,
          first_sec, first_nsec, last_sec, last_nsec, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c,
          payload_c2s, payload_s2c, missing_c2s, missing_s2c, tcp_state, vlan, tunnels,
-         service, via, rpc_interface, rpc_uuid, rpc_note, prefix_c2s, prefix_s2c)
-       VALUES (${new Array(30).fill('?').join(', ')})`,
+         service, via, rpc_interface, rpc_uuid, rpc_note, prefix_c2s, prefix_s2c,
+         client_role, server_role, verdict, rule, reason)
+       VALUES (${new Array(35).fill('?').join(', ')})`,
     );
   }
 
-  add(f: FlowRecord, l: FlowLabels): void {
+  add(f: FlowRecord, l: FlowLabels, v: Verdict | null): void {
     // The first payload bytes are kept for flows nothing could name — the evidence a
     // person needs to tell what they were; a named flow's prefix would only cost space.
     const keep = l.service === null;
@@ -38,6 +40,7 @@ export class FlowWriter {
       l.service, l.via, l.rpcInterface, l.rpcUuid, l.rpcNote,
       keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
       keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
+      v?.clientRole ?? null, v?.serverRole ?? null, v?.verdict ?? null, v?.rule ?? null, v?.reason ?? null,
     ]);
     if (this.rows.length >= BATCH) this.flush();
   }

@@ -1,4 +1,5 @@
 import type { Statement } from 'better-sqlite3';
+import type { Verdict } from '../audit/verdict';
 import type { FlowLabels } from '../classify/labels';
 import type { EndpointCandidate, UnboundFlow } from '../classify/rpc';
 import type { Endpoint } from '../dcerpc/registry';
@@ -48,13 +49,15 @@ export class EndpointRegistryWriter {
 }
 
 type Decide = (flow: UnboundFlow, candidates: EndpointCandidate[]) => FlowLabels | null;
+/** The verdict for a flow whose service the registry just changed. */
+type Rejudge = (k: { client: string; server: string; transport: string; serverPort: number; service: string | null }) => Verdict | null;
 
 /**
  * Names flows without a bind of their own from the registry, after a capture is
  * in: this capture's flows against every capture's endpoints, and earlier
  * captures' flows against this capture's endpoints. Returns how many flows changed.
  */
-export function labelFlowsFromRegistry(db: Db, captureId: number, decide: Decide): number {
+export function labelFlowsFromRegistry(db: Db, captureId: number, decide: Decide, rejudge: Rejudge): number {
   // Not named by their own bind: no name, a port name, an earlier registry name, or
   // "a DCE/RPC header but no bind" (payload without an interface).
   const unbound = `(f.via IS NULL OR f.via = 'port' OR f.via_registry = 1 OR (f.via = 'payload' AND f.rpc_uuid IS NULL))`;
@@ -79,7 +82,8 @@ export function labelFlowsFromRegistry(db: Db, captureId: number, decide: Decide
   );
   const update: Statement = db.prepare(
     `UPDATE flows SET service = @service, via = @via, rpc_interface = @rpcInterface, rpc_uuid = @rpcUuid,
-       rpc_note = @rpcNote, via_registry = 1 WHERE id = @id`,
+       rpc_note = @rpcNote, via_registry = 1, client_role = @clientRole, server_role = @serverRole, verdict = @verdict,
+       rule = @rule, reason = @reason WHERE id = @id`,
   );
   let changed = 0;
   db.transaction(() => {
@@ -87,7 +91,8 @@ export function labelFlowsFromRegistry(db: Db, captureId: number, decide: Decide
       const f = flowById.get(id) as UnboundFlow & { server: string; transport: string; port: number };
       const labels = decide(f, endpointsOf.all(f.server, f.transport, f.port) as EndpointCandidate[]);
       if (!labels) continue;
-      update.run({ id, ...labels });
+      const v = rejudge({ client: f.client, server: f.server, transport: f.transport, serverPort: f.port, service: labels.service });
+      update.run({ id, ...labels, clientRole: v?.clientRole ?? null, serverRole: v?.serverRole ?? null, verdict: v?.verdict ?? null, rule: v?.rule ?? null, reason: v?.reason ?? null });
       changed++;
     }
   })();
