@@ -54,6 +54,32 @@ describe('exflow rules check', () => {
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe(`exflow: ${path.join(dir, 'matrix-2007.yaml')}:${line}: unknown service "smtp-tsl"`);
   });
+  it('a site folder moves the log-shipping port and adds a role, by id, without replacing the shipped files', () => {
+    const dir = tmpDir();
+    fs.writeFileSync(
+      path.join(dir, 'site.yaml'),
+      [
+        'services:',
+        '  - id: log-shipping',
+        '    name: DAG log shipping (moved here)',
+        '    transport: tcp',
+        '    ports: [64400]',
+        '    cite: ["site change ticket 42"]',
+        'roles:',
+        '  - id: backup-server',
+        '    name: Backup server',
+        '    kind: server',
+        '    cite: ["site"]',
+        '',
+      ].join('\n'),
+    );
+    expect(runCli(['rules', 'check', dir]).code).toBe(0);
+    const j = JSON.parse(runCli(['rules', 'show', '--rules', dir, '--format', 'json']).stdout);
+    expect(j.services.find((s: { id: string }) => s.id === 'log-shipping').ports).toBe('64400');
+    expect(j.services.find((s: { id: string }) => s.id === 'smtp')).toBeDefined();
+    expect(j.roles.map((r: { id: string }) => r.id)).toContain('backup-server');
+  });
+
   it('rules show prints every section', () => {
     const r = runCli(['rules', 'show', '--format', 'json']);
     const j = JSON.parse(r.stdout);
