@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { render, type Format } from '../report/format';
+import { FORMATS, render, type Format } from '../report/format';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
@@ -13,6 +13,7 @@ import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
 import { analyzeCapture, type CaptureOutcome } from './analyze';
 import { Auditor, type AuditSummary } from './audit';
+import { addReportCommands } from './report-commands';
 import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -77,7 +78,7 @@ function positiveInt(name: string) {
 }
 
 function formatOption(): Option {
-  return new Option('--format <format>', 'output format').choices(['table', 'csv', 'json']);
+  return new Option('--format <format>', 'output format').choices(FORMATS);
 }
 
 /** Table on a terminal, JSON when piped: what a person or a script wants by default. */
@@ -251,6 +252,8 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
         db.close();
       }
     });
+
+  addReportCommands(program, { openDb: (f) => openDbOrFail(f, false), loadRules: loadRulesOrFail, defaultFormat });
 
   const rulesCmd = program.command('rules').description('check and show the protocol knowledge exflow uses (rules/*.yaml)');
   rulesCmd

@@ -1,7 +1,7 @@
 /** Renders rows of plain values as an aligned text table, CSV (RFC 4180) or JSON. */
 
-export type Format = 'table' | 'csv' | 'json';
-export const FORMATS: Format[] = ['table', 'csv', 'json'];
+export type Format = 'table' | 'csv' | 'json' | 'md';
+export const FORMATS: Format[] = ['table', 'csv', 'json', 'md'];
 
 /** A list stays a list in JSON; tables and CSV show it joined by ", " (or " | " for long texts). */
 export type Cell = string | number | boolean | null | string[];
@@ -13,6 +13,8 @@ export function render(rows: Row[], columns: string[], format: Format): string {
       return JSON.stringify(rows, null, 2) + '\n';
     case 'csv':
       return [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
+    case 'md':
+      return markdown(rows, columns);
     default:
       return table(rows, columns);
   }
@@ -33,6 +35,12 @@ function printable(v: Cell): string {
   if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) return '-';
   // eslint-disable-next-line no-control-regex
   return text(v).replace(/[\x00-\x1f\x7f]/g, '?');
+}
+
+/** A GitHub-flavoured Markdown table; pipes and line breaks in values are escaped. */
+function markdown(rows: Row[], columns: string[]): string {
+  const cell = (v: Cell) => printable(v).replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
+  return [`| ${columns.join(' | ')} |`, `| ${columns.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${columns.map((c) => cell(r[c])).join(' | ')} |`)].join('\n') + '\n';
 }
 
 function table(rows: Row[], columns: string[]): string {

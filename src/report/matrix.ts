@@ -1,0 +1,70 @@
+import { Matrix } from '../audit/verdict';
+import type { RuleSet } from '../rules/load';
+import type { Db } from '../store/db';
+import { flowWhere, type FlowFilter } from './filter';
+import type { Row } from './format';
+import { NO_ROLE } from './role-traffic';
+
+export interface MatrixCell {
+  client_role: string;
+  server_role: string;
+  flows: number;
+  bytes: number;
+  expected: number;
+  unexpected: number;
+  unknown: number;
+  /** What the rules say about the pair: "allowed: …", "no direct connection", "any", or "no rule". */
+  rules_say: string;
+  /** Traffic where the rules say there should be none. */
+  no_direct_connection: boolean;
+  services: { service: string; flows: number; bytes: number; verdict: string }[];
+}
+
+/** Role × role: services observed in each cell and whether the rules expect them. */
+export function matrixReport(db: Db, rules: RuleSet, f: FlowFilter): MatrixCell[] {
+  const w = flowWhere(f);
+  const rows = db
+    .prepare(
+      `SELECT coalesce(f.client_role, '${NO_ROLE}') AS cr, coalesce(f.server_role, '${NO_ROLE}') AS sr, coalesce(f.service, '(unknown)') AS service,
+              count(*) AS flows, sum(f.bytes) AS bytes,
+              sum(f.verdict = 'expected') AS expected, sum(f.verdict = 'unexpected') AS unexpected, sum(f.verdict IS NULL OR f.verdict = 'unknown') AS unknown
+       FROM flow_view f ${w.sql} GROUP BY cr, sr, service ORDER BY cr, sr, sum(f.bytes) DESC`,
+    )
+    .all(...w.args) as { cr: string; sr: string; service: string; flows: number; bytes: number; expected: number; unexpected: number; unknown: number }[];
+  const m = new Matrix(rules.matrix, new Set());
+  const cells = new Map<string, MatrixCell>();
+  for (const r of rows) {
+    const key = `${r.cr}|${r.sr}`;
+    let c = cells.get(key);
+    if (!c) {
+      const pairRules = r.cr.split('+').flatMap((a) => r.sr.split('+').flatMap((b) => m.rulesFor(a, b)));
+      const anyRule = pairRules.some((x) => x.any);
+      const allowed = [...new Set(pairRules.flatMap((x) => x.services))];
+      const rulesSay = pairRules.length === 0 ? 'no rule' : anyRule ? 'any' : allowed.length ? `allowed: ${allowed.join(', ')}` : 'no direct connection';
+      c = { client_role: r.cr, server_role: r.sr, flows: 0, bytes: 0, expected: 0, unexpected: 0, unknown: 0, rules_say: rulesSay, no_direct_connection: rulesSay === 'no direct connection', services: [] };
+      cells.set(key, c);
+    }
+    c.flows += r.flows;
+    c.bytes += r.bytes;
+    c.expected += r.expected;
+    c.unexpected += r.unexpected;
+    c.unknown += r.unknown;
+    const verdict = r.unexpected > 0 ? (r.expected > 0 ? 'mixed' : 'unexpected') : r.expected > 0 ? 'expected' : 'unknown';
+    c.services.push({ service: r.service, flows: r.flows, bytes: r.bytes, verdict });
+  }
+  return [...cells.values()];
+}
+
+export function matrixRows(cells: MatrixCell[]): Row[] {
+  return cells.map((c) => ({
+    client_role: c.client_role,
+    server_role: c.server_role,
+    flows: c.flows,
+    bytes: c.bytes,
+    services: c.services.map((s) => `${s.service} (${s.verdict})`),
+    expected: c.expected,
+    unexpected: c.unexpected,
+    unknown: c.unknown,
+    rules_say: c.no_direct_connection ? 'NO DIRECT CONNECTION — but traffic seen' : c.rules_say,
+  }));
+}

@@ -1,0 +1,66 @@
+import type { Db } from '../store/db';
+import { flowWhere, type FlowFilter } from './filter';
+import type { Row } from './format';
+
+/** A flow side without a role is reported under this label. */
+export const NO_ROLE = '(no role)';
+
+export interface RoleReport {
+  role: string;
+  hosts: number;
+  flows: number;
+  bytes_out: number;
+  bytes_in: number;
+  packets_out: number;
+  packets_in: number;
+  by_service: { service: string; flows: number; bytes_out: number; bytes_in: number }[];
+  by_peer: { peer_role: string; flows: number; bytes_out: number; bytes_in: number }[];
+  top_talkers: { address: string; bytes: number; flows: number }[];
+}
+
+/**
+ * Each flow seen from both ends: its client's role sends bytes_c2s and receives
+ * bytes_s2c, its server's role the other way round. A flow whose side carries
+ * several roles (joined with "+") is counted under that joined label, once, so the
+ * totals add up to the flows'.
+ */
+function sides(w: { sql: string }): string {
+  return `SELECT f.id, coalesce(f.client_role, '${NO_ROLE}') AS role, coalesce(f.server_role, '${NO_ROLE}') AS peer, f.client AS address,
+            coalesce(f.service, '(unknown)') AS service, f.bytes_c2s AS bytes_out, f.bytes_s2c AS bytes_in,
+            f.packets_c2s AS packets_out, f.packets_s2c AS packets_in FROM flow_view f ${w.sql}
+          UNION ALL
+          SELECT f.id, coalesce(f.server_role, '${NO_ROLE}'), coalesce(f.client_role, '${NO_ROLE}'), f.server,
+            coalesce(f.service, '(unknown)'), f.bytes_s2c, f.bytes_c2s, f.packets_s2c, f.packets_c2s FROM flow_view f ${w.sql}`;
+}
+
+export function rolesReport(db: Db, f: FlowFilter, top = 5): RoleReport[] {
+  const w = flowWhere(f);
+  const args = [...w.args, ...w.args];
+  const s = sides(w);
+  const roles = db
+    .prepare(
+      `SELECT role, count(DISTINCT address) AS hosts, count(DISTINCT id) AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in,
+              sum(packets_out) AS packets_out, sum(packets_in) AS packets_in FROM (${s}) GROUP BY role ORDER BY sum(bytes_out) + sum(bytes_in) DESC, role`,
+    )
+    .all(...args) as Omit<RoleReport, 'by_service' | 'by_peer' | 'top_talkers'>[];
+  const byService = db
+    .prepare(`SELECT role, service, count(DISTINCT id) AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in FROM (${s}) GROUP BY role, service ORDER BY role, sum(bytes_out) + sum(bytes_in) DESC`)
+    .all(...args) as { role: string; service: string; flows: number; bytes_out: number; bytes_in: number }[];
+  const byPeer = db
+    .prepare(`SELECT role, peer AS peer_role, count(DISTINCT id) AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in FROM (${s}) GROUP BY role, peer ORDER BY role, sum(bytes_out) + sum(bytes_in) DESC`)
+    .all(...args) as { role: string; peer_role: string; flows: number; bytes_out: number; bytes_in: number }[];
+  const talkers = db
+    .prepare(`SELECT role, address, sum(bytes_out) + sum(bytes_in) AS bytes, count(DISTINCT id) AS flows FROM (${s}) GROUP BY role, address ORDER BY role, bytes DESC`)
+    .all(...args) as { role: string; address: string; bytes: number; flows: number }[];
+  return roles.map((r) => ({
+    ...r,
+    by_service: byService.filter((x) => x.role === r.role).map(({ role: _r, ...x }) => x),
+    by_peer: byPeer.filter((x) => x.role === r.role).map(({ role: _r, ...x }) => x),
+    top_talkers: talkers.filter((x) => x.role === r.role).slice(0, top).map(({ role: _r, ...x }) => x),
+  }));
+}
+
+/** The roles report flattened for tables: one row per role and service. */
+export function roleServiceRows(report: RoleReport[]): Row[] {
+  return report.flatMap((r) => r.by_service.map((s) => ({ role: r.role, service: s.service, flows: s.flows, bytes_out: s.bytes_out, bytes_in: s.bytes_in })));
+}
