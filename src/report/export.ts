@@ -4,37 +4,9 @@
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
 import { isoTime } from './format';
+import type { FlowDbRow } from './flows';
 
-interface FlowRow {
-  id: number;
-  capture_id: number;
-  capture_path: string;
-  transport: string;
-  client: string;
-  client_port: number;
-  server: string;
-  server_port: number;
-  first_sec: number;
-  first_nsec: number;
-  last_sec: number;
-  last_nsec: number;
-  packets_c2s: number;
-  packets_s2c: number;
-  bytes_c2s: number;
-  bytes_s2c: number;
-  service: string | null;
-  via: string | null;
-  rpc_interface: string | null;
-  rpc_uuid: string | null;
-  rpc_note: string | null;
-  tcp_state: string | null;
-  vlan: number | null;
-  client_role: string | null;
-  server_role: string | null;
-  verdict: string | null;
-  rule: string | null;
-  reason: string | null;
-}
+type FlowRow = FlowDbRow;
 
 /** One flow as an ECS document. */
 export function ecsDocument(r: FlowRow): Record<string, unknown> {

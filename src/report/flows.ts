@@ -16,8 +16,12 @@ export interface FlowQuery {
   capture?: string;
 }
 
-interface FlowDbRow {
+/** A row of the flow_view view (the columns reports read). */
+export interface FlowDbRow {
+  id: number;
   capture_id: number;
+  capture_path: string;
+  vlan: number | null;
   transport: string;
   client: string;
   client_port: number;
