@@ -9,7 +9,19 @@ import { parseNet } from '../classify/ip';
 import { resolveHost } from '../classify/roles';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
-import { hostActivity, readInventory, saveInventory, storedRoles, writeHostRoles, writeVerdicts, type FlowKey } from '../store/roles';
+import {
+  disagreements,
+  hostPages,
+  readInventory,
+  refreshHostActivity,
+  roleSourceCounts,
+  saveInventory,
+  startRoleUpdate,
+  storedRoles,
+  writeHostRoles,
+  writeVerdicts,
+  type FlowKey,
+} from '../store/roles';
 
 export interface AuditSummary {
   counts: Record<string, number>;
@@ -61,21 +73,14 @@ export class Auditor {
 
   /**
    * Infers roles from the whole database, stores them, and judges again the flows
-   * of hosts whose roles changed — or every flow when `all`.
+   * of hosts whose roles changed — or every flow when `all`. Host by host in pages.
    */
   finish(all: boolean): AuditSummary {
-    const hosts = hostActivity(this.db).map((activity) => ({ activity, roles: resolveHost(this.rules, activity, this.inventory) }));
-    const changed = writeHostRoles(this.db, hosts);
-    this.roles.clear();
-    for (const h of hosts) this.roles.set(h.roles.address, h.roles.roles);
-    const counts = writeVerdicts(this.db, this.judge, all ? null : changed);
-    return {
-      counts,
-      hosts: hosts.length,
-      fromInventory: hosts.filter((h) => h.roles.source === 'inventory').length,
-      inferred: hosts.filter((h) => h.roles.source === 'inferred').length,
-      disagreements: hosts.filter((h) => h.roles.disagreement).map((h) => `${h.roles.address}: ${h.roles.disagreement}`),
-      stale: this.stale,
-    };
+    refreshHostActivity(this.db);
+    startRoleUpdate(this.db);
+    for (const page of hostPages(this.db)) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)));
+    const counts = writeVerdicts(this.db, (k, cr, sr) => this.matrix.judge(k, cr, sr), all);
+    const c = roleSourceCounts(this.db);
+    return { counts, hosts: c.hosts, fromInventory: c.inventory, inferred: c.inferred, disagreements: disagreements(this.db), stale: this.stale };
   }
 }

@@ -1,28 +1,49 @@
+// Host roles and flow verdicts in the database. Everything here works in SQL or in
+// pages of PAGE rows, so memory stays flat however many hosts and flows there are.
 import type { Statement } from 'better-sqlite3';
 import type { Verdict } from '../audit/verdict';
 import type { HostActivity, HostRoles } from '../classify/roles';
 import type { Db } from './db';
 
+const PAGE = 5000;
+
 /** A flow that was answered: the server really served it (not a refused or unanswered attempt). */
 const ANSWERED = `(tcp_state IN ('established', 'closed', 'reset', 'midstream') OR (transport = 'udp' AND packets_s2c > 0))`;
 
-/** What every host in the database served and used, by service. */
-export function hostActivity(db: Db): HostActivity[] {
-  const hosts = new Map<string, HostActivity>();
-  const get = (address: string) => {
-    let h = hosts.get(address);
-    if (!h) hosts.set(address, (h = { address, serves: new Set(), uses: new Set() }));
-    return h;
-  };
-  for (const { address } of db.prepare('SELECT address FROM hosts').all() as { address: string }[]) get(address);
-  const rows = db
-    .prepare(`SELECT DISTINCT client, server, service FROM flows WHERE service IS NOT NULL AND ${ANSWERED}`)
-    .all() as { client: string; server: string; service: string }[];
-  for (const r of rows) {
-    get(r.server).serves.add(r.service);
-    get(r.client).uses.add(r.service);
+/**
+ * Refreshes hosts.serves and hosts.uses (JSON arrays of services) from the flows,
+ * in SQL: what each host answered as a server, and what it opened as a client.
+ */
+export function refreshHostActivity(db: Db): void {
+  db.exec(`
+    DROP TABLE IF EXISTS temp.host_serves;
+    DROP TABLE IF EXISTS temp.host_uses;
+    CREATE TEMP TABLE host_serves AS
+      SELECT server AS address, json_group_array(service) AS services
+      FROM (SELECT DISTINCT server, service FROM flows WHERE service IS NOT NULL AND ${ANSWERED} ORDER BY server, service) GROUP BY server;
+    CREATE TEMP TABLE host_uses AS
+      SELECT client AS address, json_group_array(service) AS services
+      FROM (SELECT DISTINCT client, service FROM flows WHERE service IS NOT NULL AND ${ANSWERED} ORDER BY client, service) GROUP BY client;
+    CREATE UNIQUE INDEX temp.host_serves_a ON host_serves (address);
+    CREATE UNIQUE INDEX temp.host_uses_a ON host_uses (address);
+    UPDATE hosts SET
+      serves = coalesce((SELECT services FROM host_serves s WHERE s.address = hosts.address), '[]'),
+      uses = coalesce((SELECT services FROM host_uses u WHERE u.address = hosts.address), '[]');
+    DROP TABLE temp.host_serves;
+    DROP TABLE temp.host_uses;
+  `);
+}
+
+/** One page of hosts at a time, with what they serve and use. */
+export function* hostPages(db: Db): Generator<HostActivity[]> {
+  const page = db.prepare('SELECT address, serves, uses FROM hosts WHERE address > ? ORDER BY address LIMIT ?');
+  let after = '';
+  for (;;) {
+    const rows = page.raw().all(after, PAGE) as [string, string | null, string | null][];
+    if (rows.length === 0) return;
+    after = rows[rows.length - 1][0];
+    yield rows.map(([address, serves, uses]) => ({ address, serves: new Set(JSON.parse(serves ?? '[]') as string[]), uses: new Set(JSON.parse(uses ?? '[]') as string[]) }));
   }
-  return [...hosts.values()];
 }
 
 export interface StoredInventoryRow {
@@ -50,18 +71,17 @@ export function readInventory(db: Db): StoredInventoryRow[] {
 }
 
 /**
- * Stores each host's roles and activity; only rows whose values changed are
- * written. Returns the addresses whose roles changed.
+ * Stores one page of hosts' roles; only rows whose values changed are written, and
+ * the addresses whose roles changed go into the temp table changed_hosts (for
+ * writeVerdicts). Call startRoleUpdate() first.
  */
-export function writeHostRoles(db: Db, hosts: { roles: HostRoles; activity: HostActivity }[]): Set<string> {
-  const rolesChanged = new Set<string>();
-  const cols = ['name', 'site', 'version', 'roles', 'role_source', 'confidence', 'evidence', 'serves', 'uses', 'disagreement'] as const;
-  const current = new Map(
-    (db.prepare(`SELECT address, ${cols.join(', ')} FROM hosts`).raw().all() as (string | null)[][]).map((r) => [r[0] as string, r.slice(1)]),
-  );
+export function writeHostRoles(db: Db, hosts: HostRoles[]): void {
+  const cols = ['name', 'site', 'version', 'roles', 'role_source', 'confidence', 'evidence', 'disagreement'] as const;
+  const read = db.prepare(`SELECT ${cols.join(', ')} FROM hosts WHERE address = ?`);
   const update = db.prepare(`UPDATE hosts SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE address = ?`);
+  const changed = db.prepare('INSERT OR IGNORE INTO changed_hosts (address) VALUES (?)');
   db.transaction(() => {
-    for (const { roles: h, activity: a } of hosts) {
+    for (const h of hosts) {
       const values = [
         h.entry?.name ?? null,
         h.entry?.site ?? null,
@@ -70,23 +90,34 @@ export function writeHostRoles(db: Db, hosts: { roles: HostRoles; activity: Host
         h.source,
         h.confidence,
         JSON.stringify(h.evidence),
-        JSON.stringify([...a.serves].sort()),
-        JSON.stringify([...a.uses].sort()),
         h.disagreement,
       ];
-      const had = current.get(h.address);
-      if (!had || had[3] !== values[3]) rolesChanged.add(h.address);
+      const had = read.raw().get(h.address) as (string | null)[] | undefined;
+      if (!had || had[3] !== values[3]) changed.run(h.address);
       if (had && had.every((v, i) => v === values[i])) continue;
       update.run(...values, h.address);
     }
   })();
-  return rolesChanged;
 }
 
-/** Roles stored by earlier runs, by address. */
+export function startRoleUpdate(db: Db): void {
+  db.exec('CREATE TEMP TABLE IF NOT EXISTS changed_hosts (address TEXT PRIMARY KEY); DELETE FROM changed_hosts;');
+}
+
+/** Hosts with roles (stored by earlier runs), by address: the hosts that have any, not all hosts. */
 export function storedRoles(db: Db): Map<string, string[]> {
   const rows = db.prepare('SELECT address, roles FROM hosts WHERE roles IS NOT NULL').raw().all() as [string, string][];
   return new Map(rows.map(([a, r]) => [a, r.split(',')]));
+}
+
+/** Host roles as judged against: the stored ones, which writeHostRoles has just refreshed. */
+export function disagreements(db: Db): string[] {
+  return (db.prepare('SELECT address, disagreement FROM hosts WHERE disagreement IS NOT NULL ORDER BY address').raw().all() as [string, string][]).map(([a, d]) => `${a}: ${d}`);
+}
+
+export function roleSourceCounts(db: Db): { hosts: number; inventory: number; inferred: number } {
+  const r = db.prepare(`SELECT count(*) AS hosts, sum(role_source = 'inventory') AS inventory, sum(role_source = 'inferred') AS inferred FROM hosts`).get() as { hosts: number; inventory: number | null; inferred: number | null };
+  return { hosts: r.hosts, inventory: r.inventory ?? 0, inferred: r.inferred ?? 0 };
 }
 
 export interface FlowKey {
@@ -97,38 +128,40 @@ export interface FlowKey {
   service: string | null;
 }
 
+type Judge = (k: FlowKey, clientRoles: string[], serverRoles: string[]) => Verdict;
+
 /**
- * Judges flows again and writes the verdicts that changed, by row id: every flow
- * (`hosts` null), or those with a client or server in `hosts`. The verdict depends
- * only on the two hosts, the service and the port, so it is decided once per
- * distinct combination. Returns the counts over the whole database.
+ * Judges flows again with the roles stored in hosts and writes the verdicts that
+ * changed, by row id: every flow (`all`), or those with a client or server in the
+ * temp table changed_hosts. In pages by row id; the verdict is decided once per
+ * distinct (hosts, service, port) within a page. Returns the counts over the database.
  */
-export function writeVerdicts(db: Db, judge: (k: FlowKey) => Verdict, hosts: Set<string> | null): Record<string, number> {
-  let where = '';
-  if (hosts !== null) {
-    db.exec('CREATE TEMP TABLE IF NOT EXISTS changed_hosts (address TEXT PRIMARY KEY); DELETE FROM changed_hosts;');
-    const add = db.prepare('INSERT OR IGNORE INTO changed_hosts (address) VALUES (?)');
-    db.transaction(() => {
-      for (const h of hosts) add.run(h);
-    })();
-    where = 'WHERE client IN (SELECT address FROM changed_hosts) OR server IN (SELECT address FROM changed_hosts)';
-  }
-  const rows = db
-    .prepare(`SELECT id, client, server, transport, server_port, service, client_role, server_role, verdict, rule, reason FROM flows ${where}`)
-    .raw()
-    .all() as [number, string, string, string, number, string | null, string | null, string | null, string | null, string | null, string | null][];
+export function writeVerdicts(db: Db, judge: Judge, all: boolean): Record<string, number> {
+  const only = all ? '' : 'AND (f.client IN (SELECT address FROM changed_hosts) OR f.server IN (SELECT address FROM changed_hosts))';
+  const page = db.prepare(
+    `SELECT f.id, f.client, f.server, f.transport, f.server_port, f.service, f.client_role, f.server_role, f.verdict, f.rule, f.reason, hc.roles, hs.roles
+     FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server
+     WHERE f.id > ? ${only} ORDER BY f.id LIMIT ${PAGE}`,
+  );
   const update: Statement = db.prepare('UPDATE flows SET client_role = ?, server_role = ?, verdict = ?, rule = ?, reason = ? WHERE id = ?');
-  const cache = new Map<string, Verdict>();
-  db.transaction(() => {
-    for (const [id, client, server, transport, serverPort, service, cr, sr, verdict, rule, reason] of rows) {
-      const key = `${client}|${server}|${transport}|${serverPort}|${service}`;
-      let v = cache.get(key);
-      if (!v) cache.set(key, (v = judge({ client, server, transport, serverPort, service })));
-      if (cr !== v.clientRole || sr !== v.serverRole || verdict !== v.verdict || rule !== v.rule || reason !== v.reason) {
-        update.run(v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, id);
+  let after = 0;
+  for (;;) {
+    type R = [number, string, string, string, number, string | null, string | null, string | null, string | null, string | null, string | null, string | null, string | null];
+    const rows = page.raw().all(after) as R[];
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1][0];
+    const cache = new Map<string, Verdict>();
+    db.transaction(() => {
+      for (const [id, client, server, transport, serverPort, service, cr, sr, verdict, rule, reason, cRoles, sRoles] of rows) {
+        const key = `${client}|${server}|${transport}|${serverPort}|${service}`;
+        let v = cache.get(key);
+        if (!v) cache.set(key, (v = judge({ client, server, transport, serverPort, service }, cRoles ? cRoles.split(',') : [], sRoles ? sRoles.split(',') : [])));
+        if (cr !== v.clientRole || sr !== v.serverRole || verdict !== v.verdict || rule !== v.rule || reason !== v.reason) {
+          update.run(v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, id);
+        }
       }
-    }
-  })();
+    })();
+  }
   const counts: Record<string, number> = { expected: 0, unexpected: 0, unknown: 0 };
   for (const [v, n] of db.prepare('SELECT verdict, count(*) FROM flows WHERE verdict IS NOT NULL GROUP BY verdict').raw().all() as [string, number][]) counts[v] = n;
   return counts;
