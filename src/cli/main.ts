@@ -94,7 +94,20 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow analyze span-port.pcapng --db audit.sqlite --inventory hosts.yaml
+  exflow flows --db audit.sqlite --limit 20
+  exflow report unexpected --db audit.sqlite
+  exflow report html --db audit.sqlite --out report.html
+  exflow export --db audit.sqlite > flows.ndjson
+
+Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
+3 database problem, 64 usage error.`,
+    );
 
   program
     .command('analyze')
