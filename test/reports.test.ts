@@ -99,6 +99,22 @@ describe('reports on the sample (README inventory)', () => {
   });
 });
 
+describe.skipIf(!HAVE_SHARED)('export through a pipe', () => {
+  it('every flow arrives when stdout is a pipe (more than a pipe buffer), and | head is not an error', () => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'p.sqlite');
+    const files = fs.readdirSync(shared('public')).filter((f) => /^(zeek|suricata)-/.test(f)).map((f) => shared('public', f));
+    expect(runCli(['analyze', ...files, '--db', db, '--quiet']).code).toBe(0);
+    const flows = (JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as unknown[]).length;
+    expect(flows).toBeGreaterThan(200); // about 200 kB of NDJSON: more than a 64 kB pipe buffer
+    const cli = path.join(ROOT, 'dist', 'cli', 'main.js');
+    const piped = spawnSync('sh', ['-c', `"${process.execPath}" "${cli}" export --db "${db}" | cat | wc -l`], { encoding: 'utf8' });
+    expect(Number(piped.stdout.trim())).toBe(flows);
+    const head = spawnSync('sh', ['-c', `"${process.execPath}" "${cli}" export --db "${db}" | head -1 > /dev/null; echo "status \${PIPESTATUS:-0}"`], { encoding: 'utf8', shell: false });
+    expect(head.stderr).not.toMatch(/internal error|EPIPE/);
+  });
+});
+
 describe.skipIf(!HAVE_SHARED)('reports on lab-ad-epm with the audit inventory', () => {
   const db = build(shared('lab', 'lab-ad-epm.pcap'), LAB_INVENTORY);
   it('every report runs in every format, and the totals agree', () => checkAll(db));

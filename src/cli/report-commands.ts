@@ -60,6 +60,24 @@ function sections(parts: { title: string; rows: Row[]; columns: string[] }[], fo
     .join('\n');
 }
 
+/**
+ * Writes all of `data` to a file descriptor. A pipe may take only part of a write
+ * (or none, EAGAIN, when the reader is slow): keep going until everything is out.
+ */
+function writeAll(fd: number, data: Buffer): void {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += fs.writeSync(fd, data, off, data.length - off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') process.exit(Exit.Ok); // the reader stopped early (| head): not an error
+      if (code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // let the reader catch up
+    }
+  }
+}
+
 export function addReportCommands(program: Command, deps: ReportDeps): void {
   const report = program.command('report').description('summaries people act on: per role, the role matrix, unexpected flows, services, RPC endpoints, an HTML page');
   const run = (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string) => {
@@ -179,7 +197,7 @@ rule, reason, RPC interface).`,
         }
         let buf: string[] = [];
         const flush = () => {
-          if (buf.length) fs.writeSync(fd, buf.join(''));
+          if (buf.length) writeAll(fd, Buffer.from(buf.join('')));
           buf = [];
         };
         exportFlows(db, f, o.format, (line) => {
