@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FORMATS, render, type Format } from '../report/format';
+import { FORMATS, render, renderStream, type Format } from '../report/format';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
@@ -13,6 +13,7 @@ import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
 import { analyzeCapture, type CaptureOutcome } from './analyze';
 import { Auditor, type AuditSummary } from './audit';
+import { ChunkedWriter } from './out';
 import { addReportCommands } from './report-commands';
 import { Exit, UserError } from './errors';
 
@@ -206,8 +207,9 @@ first_seen, last_seen (ISO 8601 UTC), packets, bytes, service, via
       const db = openDbOrFail(o.db, false);
       try {
         const format = defaultFormat(o.format);
-        const rows = queryFlows(db, { limit: o.limit, capture: o.capture });
-        process.stdout.write(render(rows, format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format));
+        const out = new ChunkedWriter(1);
+        renderStream(queryFlows(db, { limit: o.limit, capture: o.capture }), format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format, out.write);
+        out.flush();
       } finally {
         db.close();
       }

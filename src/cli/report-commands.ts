@@ -14,6 +14,7 @@ import { summaryReport } from '../report/summary';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
+import { ChunkedWriter } from './out';
 
 export interface ReportDeps {
   openDb: (file: string) => Db;
@@ -58,24 +59,6 @@ function sections(parts: { title: string; rows: Row[]; columns: string[] }[], fo
       return head + render(p.rows, p.columns, format);
     })
     .join('\n');
-}
-
-/**
- * Writes all of `data` to a file descriptor. A pipe may take only part of a write
- * (or none, EAGAIN, when the reader is slow): keep going until everything is out.
- */
-function writeAll(fd: number, data: Buffer): void {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += fs.writeSync(fd, data, off, data.length - off);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EPIPE') process.exit(Exit.Ok); // the reader stopped early (| head): not an error
-      if (code !== 'EAGAIN') throw e;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // let the reader catch up
-    }
-  }
 }
 
 export function addReportCommands(program: Command, deps: ReportDeps): void {
@@ -195,16 +178,9 @@ rule, reason, RPC interface).`,
             throw new UserError(`exflow: ${o.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, Exit.BadInput);
           }
         }
-        let buf: string[] = [];
-        const flush = () => {
-          if (buf.length) writeAll(fd, Buffer.from(buf.join('')));
-          buf = [];
-        };
-        exportFlows(db, f, o.format, (line) => {
-          buf.push(line);
-          if (buf.length >= 1000) flush();
-        });
-        flush();
+        const out = new ChunkedWriter(fd);
+        exportFlows(db, f, o.format, out.write);
+        out.flush();
       } finally {
         if (fd !== 1) fs.closeSync(fd);
         db.close();

@@ -53,7 +53,8 @@ export interface FlowDbRow {
   direction_by: string;
 }
 
-export function queryFlows(db: Db, q: FlowQuery): Row[] {
+/** Flows one row at a time (the database may hold millions). */
+export function* queryFlows(db: Db, q: FlowQuery): Generator<Row> {
   const where: string[] = [];
   const args: (string | number)[] = [];
   if (q.capture !== undefined) {
@@ -64,8 +65,11 @@ export function queryFlows(db: Db, q: FlowQuery): Row[] {
   const sql = `SELECT * FROM flow_view ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
                ORDER BY capture_id, first_sec, first_nsec, id ${q.limit !== undefined ? 'LIMIT ?' : ''}`;
   if (q.limit !== undefined) args.push(q.limit);
-  const rows = db.prepare(sql).all(...args) as FlowDbRow[];
-  return rows.map((r) => ({
+  for (const r of db.prepare(sql).iterate(...args) as IterableIterator<FlowDbRow>) yield flowRow(r);
+}
+
+function flowRow(r: FlowDbRow): Row {
+  return {
     capture: r.capture_id,
     transport: r.transport,
     client: r.client,
@@ -94,5 +98,5 @@ export function queryFlows(db: Db, q: FlowQuery): Row[] {
     verdict: r.verdict,
     rule: r.rule,
     reason: r.reason,
-  }));
+  };
 }

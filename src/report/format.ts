@@ -20,6 +20,33 @@ export function render(rows: Row[], columns: string[], format: Format): string {
   }
 }
 
+/**
+ * Renders rows as they come, for outputs that can be long (flows): CSV, Markdown and
+ * JSON are written row by row; a text table needs every row for its column widths,
+ * so it is collected first (use --limit for big tables).
+ */
+export function renderStream(rows: Iterable<Row>, columns: string[], format: Format, write: (s: string) => void): void {
+  if (format === 'table') {
+    write(table([...rows], columns));
+    return;
+  }
+  let first = true;
+  if (format === 'csv') write(columns.join(',') + '\n');
+  if (format === 'md') write(mdHeader(columns));
+  if (format === 'json') write('[');
+  for (const r of rows) {
+    if (format === 'csv') write(columns.map((c) => csvCell(r[c])).join(',') + '\n');
+    else if (format === 'md') write(mdRow(r, columns));
+    else {
+      const o: Row = {};
+      for (const c of columns) o[c] = r[c] ?? null;
+      write((first ? '\n  ' : ',\n  ') + JSON.stringify(o));
+    }
+    first = false;
+  }
+  if (format === 'json') write(first ? ']\n' : '\n]\n');
+}
+
 function text(v: string | number | boolean | string[]): string {
   return Array.isArray(v) ? v.join(v.some((x) => x.length > 40) ? ' | ' : ', ') : String(v);
 }
@@ -39,8 +66,16 @@ function printable(v: Cell): string {
 
 /** A GitHub-flavoured Markdown table; pipes and line breaks in values are escaped. */
 function markdown(rows: Row[], columns: string[]): string {
+  return mdHeader(columns) + rows.map((r) => mdRow(r, columns)).join('');
+}
+
+function mdHeader(columns: string[]): string {
+  return `| ${columns.join(' | ')} |\n| ${columns.map(() => '---').join(' | ')} |\n`;
+}
+
+function mdRow(r: Row, columns: string[]): string {
   const cell = (v: Cell) => printable(v).replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
-  return [`| ${columns.join(' | ')} |`, `| ${columns.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${columns.map((c) => cell(r[c])).join(' | ')} |`)].join('\n') + '\n';
+  return `| ${columns.map((c) => cell(r[c])).join(' | ')} |\n`;
 }
 
 function table(rows: Row[], columns: string[]): string {

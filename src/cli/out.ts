@@ -1,0 +1,43 @@
+// Writing long outputs to standard output synchronously, in chunks, so a slow
+// reader holds the writer back instead of the output piling up in memory.
+import * as fs from 'node:fs';
+import { Exit } from './errors';
+
+/**
+ * Writes all of `data` to a file descriptor. A pipe may take only part of a write
+ * (or none, EAGAIN, when the reader is slow): keep going until everything is out.
+ * A reader that went away (EPIPE, "| head") ends the program normally.
+ */
+export function writeAll(fd: number, data: Buffer): void {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += fs.writeSync(fd, data, off, data.length - off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') process.exit(Exit.Ok);
+      if (code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // let the reader catch up
+    }
+  }
+}
+
+/** A line sink that batches into ~64 kB writes to `fd`; call flush() at the end. */
+export class ChunkedWriter {
+  private parts: string[] = [];
+  private size = 0;
+
+  constructor(private readonly fd: number) {}
+
+  write = (s: string): void => {
+    this.parts.push(s);
+    this.size += s.length;
+    if (this.size >= 65536) this.flush();
+  };
+
+  flush(): void {
+    if (this.parts.length) writeAll(this.fd, Buffer.from(this.parts.join('')));
+    this.parts = [];
+    this.size = 0;
+  }
+}
