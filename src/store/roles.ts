@@ -89,7 +89,7 @@ export function writeHostRoles(db: Db, hosts: HostRoles[]): void {
         h.roles.length ? h.roles.join(',') : null,
         h.source,
         h.confidence,
-        JSON.stringify(h.evidence),
+        h.evidence.length ? JSON.stringify(h.evidence) : null,
         h.disagreement,
       ];
       const had = read.raw().get(h.address) as (string | null)[] | undefined;
