@@ -9,7 +9,7 @@ import { TcpFlag } from '../decode/packet';
 import { BindTracker, type BoundInterface } from './binds';
 import type { ByteBudget } from './budget';
 import { decodeLookupResponse, decodeMapRequest, decodeMapResponse, type EpmAnswer } from './epm';
-import { HEADER_LEN, PduFramer, PfcFlag, PType } from './pdu';
+import { HEADER_LEN, matchesGreeting, NCACN_HTTP_GREETING, PduFramer, PfcFlag, PType } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
 import type { Tower } from './tower';
@@ -38,7 +38,6 @@ export interface MapperAnswer {
   nsec: number;
 }
 
-const GREETING = 'ncacn_http/1.0';
 const MAX_CALLS = 16;
 const MAX_STUB = 1 << 20;
 const MAX_NOTES = 8;
@@ -96,7 +95,7 @@ export class RpcConnection implements FlowInspector {
   private bytes(dir: number, b: Uint8Array, o: number, n: number): void {
     let g = this.greetingLeft[dir];
     if (g !== 0) {
-      if (g < 0) g = this.greetingLeft[dir] = startsWithGreeting(b, o, n) ? GREETING.length : 0;
+      if (g < 0) g = this.greetingLeft[dir] = matchesGreeting(b, o, n) ? NCACN_HTTP_GREETING.length : 0;
       const skip = Math.min(g, n);
       this.greetingLeft[dir] -= skip;
       o += skip;
@@ -274,12 +273,6 @@ export class RpcConnection implements FlowInspector {
     if (c) this.budget.give(c.bytes);
     this.calls.delete(callId);
   }
-}
-
-function startsWithGreeting(b: Uint8Array, o: number, n: number): boolean {
-  const m = Math.min(n, GREETING.length);
-  for (let i = 0; i < m; i++) if (b[o + i] !== GREETING.charCodeAt(i)) return false;
-  return m > 0;
 }
 
 function ptypeName(t: number): string {

@@ -7,7 +7,7 @@
 import type { FlowInspector, InspectorFactory } from '../flow/inspector';
 import { ByteBudget } from './budget';
 import { RpcConnection, RpcMode } from './connection';
-import { looksLikeCoPdu } from './pdu';
+import { looksLikeCoPdu, matchesGreeting, NCACN_HTTP_GREETING } from './pdu';
 import { SmbPipes } from './smb';
 
 
@@ -15,7 +15,6 @@ import { SmbPipes } from './smb';
 export const DEFAULT_RPC_BUDGET = 64 * 1024 * 1024;
 
 const SMB_PIPES = 4;
-const GREETING = Buffer.from('ncacn_http/1.0', 'latin1');
 
 export class RpcInspectorFactory implements InspectorFactory {
   readonly budget: ByteBudget;
@@ -46,7 +45,7 @@ export class RpcInspectorFactory implements InspectorFactory {
       this.attachedByPayload++;
       return new RpcConnection(RpcMode.Plain, this.budget);
     }
-    if (len >= GREETING.length && buf.compare(GREETING, 0, GREETING.length, off, off + GREETING.length) === 0) {
+    if (len >= NCACN_HTTP_GREETING.length && matchesGreeting(buf, off, len)) {
       this.attachedByPayload++;
       return new RpcConnection(RpcMode.Http, this.budget);
     }

@@ -4,6 +4,7 @@
 // carried over in one buffer per direction (frag_length is 16 bits, so 64 KiB is
 // always enough), taken from the shared budget only while something is pending.
 
+import { u16 } from '../capture/bytes';
 import type { ByteBudget } from './budget';
 
 export const enum PType {
@@ -31,6 +32,21 @@ export const enum PfcFlag {
 
 export const HEADER_LEN = 16;
 
+/** The greeting an ncacn_http endpoint sends before its first PDU ([MS-RPCH], RPC over HTTP). */
+export const NCACN_HTTP_GREETING = 'ncacn_http/1.0';
+
+/** True when the n bytes at `o` are the start (or all) of the ncacn_http greeting. */
+export function matchesGreeting(b: Uint8Array, o: number, n: number): boolean {
+  const m = Math.min(n, NCACN_HTTP_GREETING.length);
+  for (let i = 0; i < m; i++) if (b[o + i] !== NCACN_HTTP_GREETING.charCodeAt(i)) return false;
+  return m > 0;
+}
+
+/** frag_length of the header at `o`, in the byte order its data representation names. */
+function fragLength(b: Uint8Array, o: number): number {
+  return u16(b, o + 8, (b[o + 4] & 0x10) !== 0);
+}
+
 /** True when the bytes at `off` could start a connection-oriented PDU (used to attach by payload). */
 export function looksLikeCoPdu(b: Uint8Array, off: number, len: number): boolean {
   if (len < HEADER_LEN) return false;
@@ -39,9 +55,8 @@ export function looksLikeCoPdu(b: Uint8Array, off: number, len: number): boolean
   if (ptype > PType.Rts || ptype === 1 || (ptype >= 4 && ptype <= 10)) return false; // 1, 4-10 are connectionless only
   const drep0 = b[off + 4];
   if ((drep0 & 0xee) !== 0 || b[off + 5] > 3) return false; // integer/char and float representations
-  const le = (drep0 & 0x10) !== 0;
-  const fragLen = le ? b[off + 8] | (b[off + 9] << 8) : (b[off + 8] << 8) | b[off + 9];
-  const authLen = le ? b[off + 10] | (b[off + 11] << 8) : (b[off + 10] << 8) | b[off + 11];
+  const fragLen = fragLength(b, off);
+  const authLen = u16(b, off + 10, (drep0 & 0x10) !== 0);
   return fragLen >= HEADER_LEN && (authLen === 0 || authLen + 8 <= fragLen - HEADER_LEN);
 }
 
@@ -95,7 +110,7 @@ export class PduFramer {
       if (this.have < HEADER_LEN) return p;
       if (this.check(c, 0) < 0) return end;
     }
-    const fragLen = this.fragLength(c, 0);
+    const fragLen = fragLength(c, 0);
     const take = Math.min(fragLen - this.have, end - p);
     c.set(buf.subarray(p, p + take), this.have);
     this.have += take;
@@ -125,10 +140,6 @@ export class PduFramer {
     }
   }
 
-  private fragLength(b: Uint8Array, o: number): number {
-    return (b[o + 4] & 0x10) !== 0 ? b[o + 8] | (b[o + 9] << 8) : (b[o + 8] << 8) | b[o + 9];
-  }
-
   /** Validates a header; returns frag_length, or -1 after marking the stream bad. */
   private check(b: Uint8Array, o: number): number {
     if (!looksLikeCoPdu(b, o, HEADER_LEN)) {
@@ -136,7 +147,7 @@ export class PduFramer {
       this.release();
       return -1;
     }
-    return this.fragLength(b, o);
+    return fragLength(b, o);
   }
 
   release(): void {

@@ -4,6 +4,8 @@
 // caught by its caller; nothing reads past `end` and no count allocates before
 // the bytes for it are known to exist.
 
+import { u16, u32 } from '../capture/bytes';
+
 export class OutOfBytes extends Error {}
 export const OUT_OF_BYTES = new OutOfBytes('out of bytes');
 
@@ -53,20 +55,14 @@ export class WireReader {
 
   u16(): number {
     this.need(2);
-    const b = this.buf;
-    const p = this.pos;
     this.pos += 2;
-    return this.le ? b[p] | (b[p + 1] << 8) : (b[p] << 8) | b[p + 1];
+    return u16(this.buf, this.pos - 2, this.le);
   }
 
   u32(): number {
     this.need(4);
-    const b = this.buf;
-    const p = this.pos;
     this.pos += 4;
-    return this.le
-      ? (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0
-      : ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+    return u32(this.buf, this.pos - 4, this.le);
   }
 
   /** A 64-bit count as a number; values beyond 2^32 are absurd here and read as "huge". */
