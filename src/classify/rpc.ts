@@ -6,6 +6,7 @@
 
 import { RpcMode, type RpcConnection } from '../dcerpc/connection';
 import type { SmbPipes } from '../dcerpc/smb';
+import { EPM_UUID } from '../dcerpc/syntax';
 import { uuidAt } from '../dcerpc/wire';
 import type { FlowRecord } from '../flow/record';
 import type { RuleSet } from '../rules/load';
@@ -33,7 +34,8 @@ export function labelFromConnection(rules: RuleSet, conn: RpcConnection, byPort:
   if (chosen.length === 0) {
     if (rejected.length > 0) notes.unshift(`bind rejected: ${rejected.map((i) => interfaceName(rules, i.uuid)).join(', ')}`);
     const mapperCalls = conn.answers.length > 0 || conn.notRegistered.length > 0;
-    const epm = mapperCalls ? [...rules.rpcInterfaces.values()].find((i) => i.service === byPort.service && i.name === 'epmapper') : undefined;
+    const mapper = rules.rpcInterfaces.get(EPM_UUID);
+    const epm = mapperCalls && mapper?.service === byPort.service ? mapper : undefined;
     // Attached by payload: the first bytes were a DCE/RPC header, so it is RPC even when nothing more could be read.
     const byPayload = conn.mode === RpcMode.Plain && byPort.service === null;
     if (byPayload) notes.unshift('DCE/RPC header seen; no bind in the capture');

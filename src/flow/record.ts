@@ -62,14 +62,15 @@ export function buildFlowRecord(t: FlowTable, idx: number, isServicePort: Servic
 
   let clientSide: 0 | 1 = 0;
   let directionBy: DirectionBy;
+  const payloadClient = t.inspectors[idx]?.clientSide?.() ?? -1;
   if (t.synDir[idx] >= 0) {
     clientSide = t.synDir[idx] as 0 | 1;
     directionBy = 'syn';
   } else if (t.synAckDir[idx] >= 0) {
     clientSide = (1 - t.synAckDir[idx]) as 0 | 1;
     directionBy = 'syn-ack';
-  } else if ((t.inspectors[idx]?.clientSide?.() ?? -1) >= 0) {
-    clientSide = t.inspectors[idx]!.clientSide!() as 0 | 1;
+  } else if (payloadClient >= 0) {
+    clientSide = payloadClient as 0 | 1;
     directionBy = 'payload';
   } else {
     const aService = isServicePort(transport, portA);
