@@ -17,6 +17,7 @@ export interface Verdict {
   reason: string;
 }
 
+/** What a verdict depends on: the two hosts, the service, and the transport and port (for the reason text). */
 export interface FlowFacts {
   client: string;
   server: string;

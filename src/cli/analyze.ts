@@ -15,9 +15,8 @@ import { FlowTable } from '../flow/table';
 import type { RuleSet } from '../rules/load';
 import { inspectorPorts } from '../rules/services';
 import { CaptureStore } from '../store/captures';
-import type { Verdict } from '../audit/verdict';
+import type { FlowFacts, Verdict } from '../audit/verdict';
 import type { Db } from '../store/db';
-import type { FlowKey } from '../store/roles';
 import { FlowWriter } from '../store/flows';
 import { EndpointRegistryWriter, labelFlowsFromRegistry } from '../store/rpc-endpoints';
 import { Progress } from './progress';
@@ -31,7 +30,7 @@ export interface AnalyzeOptions {
   /** Follow DCE/RPC and the endpoint mapper (default on; off only to measure its cost). */
   rpc?: boolean;
   /** Judges a flow as it is written out (roles known so far); absent = no verdicts. */
-  judge?: (k: FlowKey) => Verdict;
+  judge?: (k: FlowFacts) => Verdict;
   /** Where warnings and notices go (stderr). */
   warn: (line: string) => void;
 }

@@ -3,7 +3,7 @@
 // in, roles are inferred from the whole database and only the flows of hosts whose
 // roles changed are judged again. "exflow audit" judges everything again (after a
 // new inventory or changed rules).
-import { Matrix, type Verdict } from '../audit/verdict';
+import { Matrix, type FlowFacts, type Verdict } from '../audit/verdict';
 import { Inventory, loadInventory } from '../classify/inventory';
 import { parseNet } from '../classify/ip';
 import { resolveHost } from '../classify/roles';
@@ -20,7 +20,6 @@ import {
   storedRoles,
   writeHostRoles,
   writeVerdicts,
-  type FlowKey,
 } from '../store/roles';
 
 export interface AuditSummary {
@@ -69,7 +68,7 @@ export class Auditor {
   }
 
   /** The verdict for a flow with the roles known now. */
-  judge = (k: FlowKey): Verdict => this.matrix.judge(k, this.rolesOf(k.client), this.rolesOf(k.server));
+  judge = (k: FlowFacts): Verdict => this.matrix.judge(k, this.rolesOf(k.client), this.rolesOf(k.server));
 
   /**
    * Infers roles from the whole database, stores them, and judges again the flows

@@ -1,7 +1,7 @@
 // Host roles and flow verdicts in the database. Everything here works in SQL or in
 // pages of PAGE rows, so memory stays flat however many hosts and flows there are.
 import type { Statement } from 'better-sqlite3';
-import type { Verdict } from '../audit/verdict';
+import type { FlowFacts, Verdict } from '../audit/verdict';
 import type { HostActivity, HostRoles } from '../classify/roles';
 import type { Db } from './db';
 
@@ -120,15 +120,7 @@ export function roleSourceCounts(db: Db): { hosts: number; inventory: number; in
   return { hosts: r.hosts, inventory: r.inventory ?? 0, inferred: r.inferred ?? 0 };
 }
 
-export interface FlowKey {
-  client: string;
-  server: string;
-  transport: string;
-  serverPort: number;
-  service: string | null;
-}
-
-type Judge = (k: FlowKey, clientRoles: string[], serverRoles: string[]) => Verdict;
+type Judge = (k: FlowFacts, clientRoles: string[], serverRoles: string[]) => Verdict;
 
 /**
  * Judges flows again with the roles stored in hosts and writes the verdicts that

@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import type { Verdict } from '../audit/verdict';
+import type { FlowFacts, Verdict } from '../audit/verdict';
 import type { FlowLabels } from '../classify/labels';
 import type { EndpointCandidate, UnboundFlow } from '../classify/rpc';
 import type { Endpoint } from '../dcerpc/registry';
@@ -50,7 +50,7 @@ export class EndpointRegistryWriter {
 
 type Decide = (flow: UnboundFlow, candidates: EndpointCandidate[]) => FlowLabels | null;
 /** The verdict for a flow whose service the registry just changed. */
-type Rejudge = (k: { client: string; server: string; transport: string; serverPort: number; service: string | null }) => Verdict | null;
+type Rejudge = (k: FlowFacts) => Verdict | null;
 
 /**
  * Names flows without a bind of their own from the registry, after a capture is
