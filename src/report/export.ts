@@ -2,14 +2,12 @@
 // objects, as ECS documents are), exflow's own fields under "exflow", or CSV.
 // Streams row by row, so a database of millions of flows exports in flat memory.
 import type { Db } from '../store/db';
-import { flowWhere, type FlowFilter } from './filter';
-import { isoTime } from './format';
-import type { FlowDbRow } from './flows';
-
-type FlowRow = FlowDbRow;
+import type { FlowFilter } from './filter';
+import { flowViewRows, queryFlows, type FlowDbRow } from './flows';
+import { isoTime, renderStream } from './format';
 
 /** One flow as an ECS document. */
-export function ecsDocument(r: FlowRow): Record<string, unknown> {
+export function ecsDocument(r: FlowDbRow): Record<string, unknown> {
   const start = isoTime(r.first_sec, r.first_nsec);
   return {
     '@timestamp': start,
@@ -43,25 +41,8 @@ export function ecsDocument(r: FlowRow): Record<string, unknown> {
 
 const CSV_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'tcp_state', 'client_role', 'server_role', 'verdict', 'rule', 'reason'];
 
-function csv(v: unknown): string {
-  if (v === null || v === undefined) return '';
-  const s = String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** Writes every (filtered) flow with `write`, one line at a time. Returns the count. */
-export function exportFlows(db: Db, f: FlowFilter, format: 'ndjson' | 'csv', write: (line: string) => void): number {
-  const w = flowWhere(f);
-  const rows = db.prepare(`SELECT * FROM flow_view f ${w.sql} ORDER BY f.capture_id, f.first_sec, f.first_nsec, f.id`).iterate(...w.args) as IterableIterator<FlowRow>;
-  let n = 0;
-  if (format === 'csv') write(CSV_COLUMNS.join(',') + '\n');
-  for (const r of rows) {
-    if (format === 'ndjson') write(JSON.stringify(ecsDocument(r)) + '\n');
-    else {
-      const vals: unknown[] = [r.capture_id, r.transport, r.client, r.client_port, r.server, r.server_port, isoTime(r.first_sec, r.first_nsec), isoTime(r.last_sec, r.last_nsec), r.packets_c2s, r.packets_s2c, r.bytes_c2s, r.bytes_s2c, r.service, r.via, r.rpc_interface, r.rpc_uuid, r.tcp_state, r.client_role, r.server_role, r.verdict, r.rule, r.reason];
-      write(vals.map(csv).join(',') + '\n');
-    }
-    n++;
-  }
-  return n;
+/** Writes every (filtered) flow with `write`, one line at a time. */
+export function exportFlows(db: Db, f: FlowFilter, format: 'ndjson' | 'csv', write: (line: string) => void): void {
+  if (format === 'csv') renderStream(queryFlows(db, f), CSV_COLUMNS, 'csv', write);
+  else for (const r of flowViewRows(db, f)) write(JSON.stringify(ecsDocument(r)) + '\n');
 }

@@ -1,5 +1,6 @@
 import type { Db } from '../store/db';
-import { captureFilter, isoTime, type Row } from './format';
+import { flowWhere, type FlowFilter } from './filter';
+import { isoTime, type Row } from './format';
 
 /** The flow columns every consumer can rely on; later issues add keys, never rename these. */
 export const FLOW_COLUMNS = [
@@ -11,9 +12,8 @@ export const FLOW_COLUMNS = [
 /** The narrower set the text table shows. */
 export const FLOW_TABLE_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'packets', 'bytes', 'service', 'via', 'rpc_interface', 'tcp_state', 'client_role', 'server_role', 'verdict'];
 
-export interface FlowQuery {
+export interface FlowQuery extends FlowFilter {
   limit?: number;
-  capture?: string;
 }
 
 /** A row of the flow_view view (the columns reports read). */
@@ -53,19 +53,18 @@ export interface FlowDbRow {
   direction_by: string;
 }
 
-/** Flows one row at a time (the database may hold millions). */
+/** flow_view rows one at a time, in capture and time order (the database may hold millions). */
+export function flowViewRows(db: Db, q: FlowQuery): IterableIterator<FlowDbRow> {
+  const w = flowWhere(q);
+  const args = q.limit !== undefined ? [...w.args, q.limit] : w.args;
+  return db
+    .prepare(`SELECT * FROM flow_view f ${w.sql} ORDER BY f.capture_id, f.first_sec, f.first_nsec, f.id ${q.limit !== undefined ? 'LIMIT ?' : ''}`)
+    .iterate(...args) as IterableIterator<FlowDbRow>;
+}
+
+/** Flows one row at a time, with the documented keys. */
 export function* queryFlows(db: Db, q: FlowQuery): Generator<Row> {
-  const where: string[] = [];
-  const args: (string | number)[] = [];
-  if (q.capture !== undefined) {
-    const c = captureFilter(q.capture, 'capture_id', 'capture_path');
-    where.push(c.sql);
-    args.push(c.arg);
-  }
-  const sql = `SELECT * FROM flow_view ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
-               ORDER BY capture_id, first_sec, first_nsec, id ${q.limit !== undefined ? 'LIMIT ?' : ''}`;
-  if (q.limit !== undefined) args.push(q.limit);
-  for (const r of db.prepare(sql).iterate(...args) as IterableIterator<FlowDbRow>) yield flowRow(r);
+  for (const r of flowViewRows(db, q)) yield flowRow(r);
 }
 
 function flowRow(r: FlowDbRow): Row {

@@ -8,7 +8,7 @@ import { flowWhere, type FlowFilter } from './filter';
 import { unexpectedReport, servicesReport } from './findings';
 import type { Row } from './format';
 import { queryHosts } from './hosts';
-import { matrixReport, type MatrixCell } from './matrix';
+import { matrixReport, mixedVerdict, type MatrixCell } from './matrix';
 import { rolesReport } from './role-traffic';
 import { summaryReport } from './summary';
 
@@ -36,10 +36,6 @@ function table(rows: Row[], columns: string[], cls = ''): string {
 
 const COLOURS: Record<string, string> = { expected: '#2e7d32', unexpected: '#c62828', mixed: '#ef6c00', unknown: '#757575' };
 
-function cellVerdict(c: MatrixCell): string {
-  return c.unexpected > 0 ? (c.expected > 0 ? 'mixed' : 'unexpected') : c.expected > 0 ? 'expected' : 'unknown';
-}
-
 /** Role × role heat map: fill by bytes (log scale), frame by verdict; "no direct connection" cells with traffic marked "!". */
 function heatmap(cells: MatrixCell[]): string {
   if (cells.length === 0) return '<p class="none">no flows</p>';
@@ -58,7 +54,7 @@ function heatmap(cells: MatrixCell[]): string {
   for (const c of cells) {
     const x = left + servers.indexOf(c.server_role) * size;
     const y = top + clients.indexOf(c.client_role) * size;
-    const v = cellVerdict(c);
+    const v = mixedVerdict(c.expected, c.unexpected);
     const alpha = (0.15 + 0.85 * (Math.log10(1 + c.bytes) / (max || 1))).toFixed(2);
     const tip = `${c.client_role} → ${c.server_role}: ${c.flows} flows, ${bytes(c.bytes)}; ${c.services.map((s) => `${s.service} (${s.verdict})`).join(', ')}; rules: ${c.rules_say}`;
     parts.push(

@@ -20,6 +20,11 @@ export interface MatrixCell {
   services: { service: string; flows: number; bytes: number; verdict: string }[];
 }
 
+/** One word for a group of flows: unexpected, mixed (some of each), expected, or unknown. */
+export function mixedVerdict(expected: number, unexpected: number): string {
+  return unexpected > 0 ? (expected > 0 ? 'mixed' : 'unexpected') : expected > 0 ? 'expected' : 'unknown';
+}
+
 /** Role × role: services observed in each cell and whether the rules expect them. */
 export function matrixReport(db: Db, rules: RuleSet, f: FlowFilter): MatrixCell[] {
   const w = flowWhere(f);
@@ -49,8 +54,7 @@ export function matrixReport(db: Db, rules: RuleSet, f: FlowFilter): MatrixCell[
     c.expected += r.expected;
     c.unexpected += r.unexpected;
     c.unknown += r.unknown;
-    const verdict = r.unexpected > 0 ? (r.expected > 0 ? 'mixed' : 'unexpected') : r.expected > 0 ? 'expected' : 'unknown';
-    c.services.push({ service: r.service, flows: r.flows, bytes: r.bytes, verdict });
+    c.services.push({ service: r.service, flows: r.flows, bytes: r.bytes, verdict: mixedVerdict(r.expected, r.unexpected) });
   }
   return [...cells.values()];
 }
