@@ -13,7 +13,7 @@ import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
 import { analyzeCapture, type CaptureOutcome } from './analyze';
 import { Auditor, type AuditSummary } from './audit';
-import { ChunkedWriter } from './out';
+import { ChunkedWriter, print } from './out';
 import { addReportCommands } from './report-commands';
 import { Exit, UserError } from './errors';
 
@@ -23,32 +23,8 @@ function stderr(line: string): void {
   process.stderr.write(line + '\n');
 }
 
-function loadRulesOrFail(dirs: string[] | undefined): RuleSet {
-  try {
-    return loadRules(dirs ?? []);
-  } catch (e) {
-    if (e instanceof RulesError) throw new UserError(`exflow: ${e.message}`, Exit.BadInput);
-    throw e;
-  }
-}
-
-function checkInventoryOrFail(file: string, rules: RuleSet): void {
-  try {
-    loadInventory(file, rules);
-  } catch (e) {
-    if (e instanceof RulesError) throw new UserError(`exflow: ${e.message}`, Exit.BadInput);
-    throw e;
-  }
-}
-
-function auditorOrFail(db: Db, rules: RuleSet, inventory: string | null): Auditor {
-  try {
-    return new Auditor(db, rules, inventory);
-  } catch (e) {
-    if (e instanceof RulesError) throw new UserError(`exflow: ${e.message}`, Exit.BadInput);
-    throw e;
-  }
-}
+// Rules and inventory problems (RulesError: file:line: what) are bad input, exit 2: main() maps them.
+const rulesFrom = (dirs: string[] | undefined): RuleSet => loadRules(dirs ?? []);
 
 function finishAudit(auditor: Auditor, all: boolean): AuditSummary {
   const a = auditor.finish(all);
@@ -95,7 +71,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({ writeOut: print, writeErr: (s) => process.stderr.write(s) })
     .addHelpText(
       'after',
       `
@@ -136,13 +112,13 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
 3 database problem; 64 usage error.`,
     )
     .action(async (files: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; rpc: boolean }) => {
-      const rules = loadRulesOrFail(o.rules);
-      if (o.inventory !== undefined) checkInventoryOrFail(o.inventory, rules);
+      const rules = rulesFrom(o.rules);
+      if (o.inventory !== undefined) loadInventory(o.inventory, rules);
       const db = openDbOrFail(o.db, true);
       const t0 = process.hrtime.bigint();
       const outcomes: CaptureOutcome[] = [];
       try {
-        const auditor = auditorOrFail(db, rules, o.inventory ?? null);
+        const auditor = new Auditor(db, rules, o.inventory ?? null);
         for (const f of files) {
           const out = await analyzeCapture(db, rules, f, {
             force: o.force,
@@ -158,7 +134,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
           outcomes.push(out);
         }
         const audit = finishAudit(auditor, false);
-        if (!o.quiet) process.stdout.write(auditLine(audit));
+        if (!o.quiet) print(auditLine(audit));
       } finally {
         db.close();
       }
@@ -179,7 +155,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
           `${secs.toFixed(2)} s`,
           `${secs > 0 ? Math.round(packets / secs) : 0} packets/s`,
         ].filter(Boolean);
-        process.stdout.write(`exflow: ${parts.join(', ')} → ${o.db}\n`);
+        print(`exflow: ${parts.join(', ')} → ${o.db}\n`);
       }
       if (outcomes.some((x) => x.status === 'failed')) process.exitCode = Exit.BadInput;
     });
@@ -233,11 +209,11 @@ names it), unexpected (both roles known, no rule allows it; reason says what the
 matrix allows), unknown (a host has no role: not in the inventory, nothing inferred).`,
     )
     .action((o: { db: string; rules?: string[]; inventory?: string }) => {
-      const rules = loadRulesOrFail(o.rules);
-      if (o.inventory !== undefined) checkInventoryOrFail(o.inventory, rules);
+      const rules = rulesFrom(o.rules);
+      if (o.inventory !== undefined) loadInventory(o.inventory, rules);
       const db = openDbOrFail(o.db, false);
       try {
-        process.stdout.write(auditLine(finishAudit(auditorOrFail(db, rules, o.inventory ?? null), true)));
+        print(auditLine(finishAudit(new Auditor(db, rules, o.inventory ?? null), true)));
       } finally {
         db.close();
       }
@@ -262,13 +238,13 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
       const db = openDbOrFail(o.db, false);
       try {
         const format = defaultFormat(o.format);
-        process.stdout.write(render(queryHosts(db), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
+        print(render(queryHosts(db), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
       } finally {
         db.close();
       }
     });
 
-  addReportCommands(program, { openDb: (f) => openDbOrFail(f, false), loadRules: loadRulesOrFail, defaultFormat });
+  addReportCommands(program, { openDb: (f) => openDbOrFail(f, false), loadRules: rulesFrom, defaultFormat });
 
   const rulesCmd = program.command('rules').description('check and show the protocol knowledge exflow uses (rules/*.yaml)');
   rulesCmd
@@ -285,8 +261,8 @@ Examples:
 Prints what was loaded; a problem is reported as file:line: what is wrong, exit 2.`,
     )
     .action((dirs: string[]) => {
-      const rules = loadRulesOrFail(dirs);
-      process.stdout.write(
+      const rules = rulesFrom(dirs);
+      print(
         `exflow: rules ok: ${rules.files.length} files (${rules.files.map((f) => path.relative(process.cwd(), f)).join(', ')}): ` +
           `${rules.services.length} services, ${rules.rpcInterfaces.size} RPC interfaces, ${rules.roles.size} roles, ${rules.matrix.length} matrix rules\n`,
       );
@@ -306,19 +282,19 @@ Examples:
   exflow rules show roles --rules ./site-rules`,
     )
     .action((section: string | undefined, o: { rules?: string[]; format?: string }) => {
-      const rules = loadRulesOrFail(o.rules);
+      const rules = rulesFrom(o.rules);
       const known = ['services', 'rpc', 'roles', 'matrix'];
       if (section !== undefined && !known.includes(section)) throw new UserError(`exflow: unknown section "${section}" (one of: ${known.join(', ')})`, Exit.Usage);
       const format = defaultFormat(o.format);
       const parts = rulesTables(rules).filter((t) => section === undefined || t.section === section);
       if (format === 'json') {
-        process.stdout.write(JSON.stringify(Object.fromEntries(parts.map((t) => [t.section, t.rows])), null, 2) + '\n');
+        print(JSON.stringify(Object.fromEntries(parts.map((t) => [t.section, t.rows])), null, 2) + '\n');
         return;
       }
       for (const t of parts) {
-        if (parts.length > 1) process.stdout.write(`${format === 'table' ? '' : '# '}${t.title}\n`);
-        process.stdout.write(render(t.rows, t.columns, format));
-        if (parts.length > 1) process.stdout.write('\n');
+        if (parts.length > 1) print(`${format === 'table' ? '' : '# '}${t.title}\n`);
+        print(render(t.rows, t.columns, format));
+        if (parts.length > 1) print('\n');
       }
     });
 
@@ -348,7 +324,7 @@ client, version, protseq, service, annotation, capture.`,
       try {
         const format = defaultFormat(o.format);
         const rows = queryEndpoints(db, { capture: o.capture, source: o.source });
-        process.stdout.write(render(rows, format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
+        print(render(rows, format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
       } finally {
         db.close();
       }
@@ -371,6 +347,10 @@ export async function main(argv: string[]): Promise<number> {
       stderr(e.message);
       return e.exitCode;
     }
+    if (e instanceof RulesError) {
+      stderr(`exflow: ${e.message}`);
+      return Exit.BadInput;
+    }
     const err = e as Error;
     stderr(`exflow: internal error: ${err?.message ?? String(e)} (this is a bug; set EXFLOW_DEBUG=1 for details)`);
     if (process.env.EXFLOW_DEBUG) stderr(err?.stack ?? '');
@@ -379,11 +359,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  // A reader that stops early (| head) is not an error.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(Exit.Ok);
-    throw e;
-  });
   main(process.argv).then((code) => {
     process.exitCode = code;
   });

@@ -41,3 +41,8 @@ export class ChunkedWriter {
     this.size = 0;
   }
 }
+
+/** Everything the commands print to standard output goes through here (one EPIPE rule, no unbounded buffering). */
+export function print(s: string): void {
+  writeAll(1, Buffer.from(s));
+}

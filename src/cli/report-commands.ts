@@ -14,7 +14,7 @@ import { summaryReport } from '../report/summary';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
-import { ChunkedWriter } from './out';
+import { ChunkedWriter, print } from './out';
 
 export interface ReportDeps {
   openDb: (file: string) => Db;
@@ -67,7 +67,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
     const f = filterOf(o);
     const db = deps.openDb(o.db);
     try {
-      process.stdout.write(body(db, f, deps.defaultFormat(o.format)));
+      print(body(db, f, deps.defaultFormat(o.format)));
     } finally {
       db.close();
     }
