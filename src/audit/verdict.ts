@@ -3,7 +3,7 @@
 // orientations (see rules/matrix-2007.yaml's header): the seeds list directory
 // services in the domain controller's row of every table although the DC serves
 // them. "Mixed organisations: the rules of every version present apply."
-import type { MatrixRule } from '../rules/roles';
+import type { MatrixRule } from '../rules/matrix';
 
 export type VerdictKind = 'expected' | 'unexpected' | 'unknown';
 

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseInferenceRule, type InferenceRule } from './inference';
-import { parseMatrixRule, parseRole, type MatrixRule, type Role } from './roles';
+import { parseMatrixRule, type MatrixRule } from './matrix';
+import { parseRole, type Role } from './roles';
 import { parseRpcInterfaces, type RpcInterface } from './rpc-interfaces';
 import { PortIndex, parseService, type Service } from './services';
 import { RulesError, RulesFile, type Entry } from './source';

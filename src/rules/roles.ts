@@ -1,4 +1,3 @@
-import type { Service } from './services';
 import type { Entry } from './source';
 
 export type RoleKind = 'server' | 'client' | 'external';
@@ -26,40 +25,4 @@ export function parseRole(e: Entry): Role {
   const cite = e.strList('cite');
   if (cite.length === 0) e.fail('cite', 'cite the seed and section naming the role');
   return { id, name: e.str('name'), versions: e.strList('versions', true), kind, cite, note: e.str('note', true) ?? '', source: `${e.file.path}:${e.line}` };
-}
-
-/**
- * One cell of a role×role table: the services that may flow between `from` (the
- * computer the seed's row names) and `to` (the one its section is about). `any`
- * allows every service (003: internal Exchange 2013 servers and DCs, unrestricted).
- */
-export interface MatrixRule {
-  id: string;
-  versions: string[];
-  from: string;
-  to: string;
-  services: string[];
-  any: boolean;
-  text: string;
-  cite: string[];
-  note: string;
-  source: string;
-}
-
-export function parseMatrixRule(e: Entry, roles: Map<string, Role>, services: Map<string, Service>): MatrixRule {
-  e.checkKeys(['id', 'versions', 'from', 'to', 'services', 'any', 'text', 'text_ru', 'cite', 'note']);
-  const from = e.str('from');
-  const to = e.str('to');
-  for (const [k, r] of [['from', from], ['to', to]] as const) if (!roles.has(r)) e.fail(k, `unknown role "${r}"`);
-  const list = e.strList('services', true);
-  list.forEach((s, i) => {
-    if (!services.has(s)) e.file.fail(e.itemNode('services', i), `unknown service "${s}"`);
-  });
-  const any = e.bool('any', false);
-  if (!e.has('services') && !any) e.fail(null, 'give "services" (a list, [] for no direct connection) or "any: true"');
-  const versions = e.strList('versions');
-  if (versions.length === 0) e.fail('versions', 'say which Exchange version(s) this rule is about');
-  const cite = e.strList('cite');
-  if (cite.length === 0) e.fail('cite', 'cite the seed and section');
-  return { id: e.str('id'), versions, from, to, services: list, any, text: e.str('text', true) ?? '', cite, note: e.str('note', true) ?? '', source: `${e.file.path}:${e.line}` };
 }
