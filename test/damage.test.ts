@@ -6,6 +6,7 @@ import * as zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { HAVE_SHARED, runCli, shared, tmpDir } from './helpers';
+import { pcapHeader } from '../src/samples/writer';
 
 function captures(db: string) {
   const d = new Database(db, { readonly: true });
@@ -110,14 +111,8 @@ describe('damaged input', () => {
     const r1 = runCli(['analyze', empty, '--db', path.join(dir, 'a.sqlite'), '--quiet']);
     expect(r1.code).toBe(2);
     expect(r1.stderr).toContain('too short');
-    const header = Buffer.alloc(24);
-    header.writeUInt32LE(0xa1b2c3d4, 0);
-    header.writeUInt16LE(2, 4);
-    header.writeUInt16LE(4, 6);
-    header.writeUInt32LE(65535, 16);
-    header.writeUInt32LE(1, 20);
     const h = path.join(dir, 'header.pcap');
-    fs.writeFileSync(h, header);
+    fs.writeFileSync(h, pcapHeader(65535));
     const r2 = runCli(['analyze', h, '--db', path.join(dir, 'b.sqlite'), '--quiet']);
     expect(r2.code).toBe(0);
   });

@@ -39,6 +39,17 @@ export function pcapngBytes(frames: TimedFrame[]): Buffer {
   return Buffer.concat(parts);
 }
 
+/** A classic pcap file header: little-endian, µs timestamps, version 2.4, Ethernet. */
+export function pcapHeader(snaplen = 262144): Buffer {
+  const h = Buffer.alloc(24);
+  h.writeUInt32LE(0xa1b2c3d4, 0);
+  h.writeUInt16LE(2, 4);
+  h.writeUInt16LE(4, 6);
+  h.writeUInt32LE(snaplen, 16);
+  h.writeUInt32LE(1, 20);
+  return h;
+}
+
 /** Streams frames into a classic little-endian µs pcap file (for captures too large to build in memory). */
 export class PcapFileWriter {
   private readonly fd: number;
@@ -47,13 +58,7 @@ export class PcapFileWriter {
 
   constructor(path: string) {
     this.fd = fs.openSync(path, 'w');
-    const h = Buffer.alloc(24);
-    h.writeUInt32LE(0xa1b2c3d4, 0);
-    h.writeUInt16LE(2, 4);
-    h.writeUInt16LE(4, 6);
-    h.writeUInt32LE(262144, 16);
-    h.writeUInt32LE(1, 20);
-    fs.writeSync(this.fd, h);
+    fs.writeSync(this.fd, pcapHeader());
   }
 
   write(tsUs: number, data: Buffer, len = data.length): void {

@@ -110,7 +110,7 @@ export function storedRoles(db: Db): Map<string, string[]> {
   return new Map(rows.map(([a, r]) => [a, r.split(',')]));
 }
 
-/** Host roles as judged against: the stored ones, which writeHostRoles has just refreshed. */
+/** Each host whose inventory entry the traffic contradicts, as "address: what disagrees". */
 export function disagreements(db: Db): string[] {
   return (db.prepare('SELECT address, disagreement FROM hosts WHERE disagreement IS NOT NULL ORDER BY address').raw().all() as [string, string][]).map(([a, d]) => `${a}: ${d}`);
 }
