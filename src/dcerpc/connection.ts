@@ -193,7 +193,9 @@ export class RpcConnection implements FlowInspector {
       this.note('bind not captured; calls on the mapper port taken as EPM');
     }
     if (!ctx || ctx.uuid !== EPM_UUID || (opnum !== EpmOp.Map && opnum !== EpmOp.Lookup)) return;
-    const call = this.collect(callId, flags, b, r.pos, end, { opnum, ndr64: ctx.ndr64 });
+    // Only ept_map's question is read (which interface was asked for); of ept_lookup's,
+    // only that it was asked, so none of its bytes are kept.
+    const call = this.collect(callId, flags, b, r.pos, opnum === EpmOp.Map ? end : r.pos, { opnum, ndr64: ctx.ndr64 });
     if (!call) return;
     if (opnum === EpmOp.Map) {
       try {
