@@ -187,8 +187,8 @@ describe('a mapper conversation through the inspector', () => {
 
 describe('naming a flow without a bind from the registry', () => {
   const rules = loadRules();
-  const flow = { captureId: 1, client: '10.0.0.5', firstSec: 100, firstNsec: 0, service: null, via: null };
-  const cand = (uuid: string, source: EndpointCandidate['source'], sec: number, client = '10.0.0.5', captureId = 1): EndpointCandidate => ({ captureId, uuid, source, sec, nsec: 0, client });
+  const flow = { streamId: 1, client: '10.0.0.5', firstSec: 100, firstNsec: 0, service: null, via: null };
+  const cand = (uuid: string, source: EndpointCandidate['source'], sec: number, client = '10.0.0.5', streamId = 1): EndpointCandidate => ({ streamId, uuid, source, sec, nsec: 0, client });
   it("the same client's latest ept_map answer before the connection wins", () => {
     const l = labelFromEndpoints(rules, flow, [cand(NSPI, 'ept_map', 90), cand(EMSMDB, 'ept_map', 99), cand(NSPI, 'ept_lookup', 10)]);
     expect(l).toMatchObject({ service: 'mapi-rpc', via: 'epm', rpcInterface: 'emsmdb' });

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { CaptureDamage, CaptureOpenError } from './errors';
 import { PcapWalker } from './pcap';
@@ -13,6 +14,7 @@ export interface CaptureReadResult {
   path: string;
   format: string;
   compressed: boolean;
+  /** File size; for a stream (standard input, a FIFO), the bytes read from it. */
   fileSize: number;
   /** Bytes of capture data walked (decompressed bytes for .gz input). */
   bytesWalked: number;
@@ -20,13 +22,22 @@ export interface CaptureReadResult {
   linkTypes: number[];
   /** 'ok', or 'truncated' when reading stopped at damage; complete records before it were delivered. */
   status: 'ok' | 'truncated';
+  /** Reading was stopped on request (shouldStop) before the end of the input. */
+  stopped: boolean;
   warnings: CaptureWarning[];
 }
 
 export interface ReadOptions {
-  /** Called once per chunk with compressed-or-plain file bytes consumed so far. */
-  onProgress?: (fileBytesRead: number) => void;
+  /** Called once per chunk with compressed-or-plain input bytes consumed so far. */
+  onProgress?: (inputBytesRead: number) => void;
+  /** Asked between chunks: true stops reading there (a clean point: whole records only). */
+  shouldStop?: () => boolean;
+  /** Every input byte as read (compressed bytes for gzip): hashing while reading, for inputs that cannot be read twice. */
+  onInput?: (chunk: Buffer) => void;
 }
+
+/** Standard input, by its conventional name. */
+export const STDIN = '-';
 
 /** The first bytes of a capture decide its format; file names never do. */
 export function walkerForMagic(head: Buffer): RecordWalker | null {
@@ -91,79 +102,138 @@ class ChunkFramer {
   }
 }
 
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 /**
- * Streams one capture file through `sink`. Never holds the file in memory: plain
- * files are read with readSync into one reused buffer; .gz input is inflated as a
- * stream. Throws CaptureOpenError when the file cannot be read at all; damage after
- * a good start ends reading with status 'truncated' and a warning instead.
+ * Streams one capture through `sink`: a file, or `-` for standard input (or a FIFO,
+ * a device: anything that is not a regular file is read once, as a stream). Never
+ * holds the input in memory. Yields to the event loop between chunks, so a signal
+ * can stop it at a clean point. Throws CaptureOpenError when the input cannot be
+ * read at all; damage after a good start ends reading with status 'truncated'.
  */
 export async function readCapture(path: string, sink: PacketSink, opts: ReadOptions = {}): Promise<CaptureReadResult> {
+  if (path === STDIN) return readStream(path, process.stdin, sink, opts);
   let fd: number;
   try {
     fd = fs.openSync(path, 'r');
   } catch (e) {
     throw new CaptureOpenError(path, describeFsError(e));
   }
+  let owned = true;
   try {
     const st = fs.fstatSync(fd);
     if (st.isDirectory()) throw new CaptureOpenError(path, 'is a directory, not a capture file');
+    if (!st.isFile()) {
+      owned = false;
+      return await readStream(path, fs.createReadStream('', { fd, highWaterMark: 1024 * 1024 }), sink, opts);
+    }
     const head = Buffer.alloc(4);
     const got = fs.readSync(fd, head, 0, 4, 0);
     if (got >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-      fs.closeSync(fd);
-      fd = -1;
-      return await readGzip(path, st.size, sink, opts);
+      owned = false;
+      return await readStream(path, fs.createReadStream('', { fd, highWaterMark: 1024 * 1024 }), sink, opts, st.size);
     }
     if (got < 4) throw new CaptureOpenError(path, `too short to be a capture (${st.size} bytes)`);
     const walker = walkerForMagic(head);
     if (!walker) throw new CaptureOpenError(path, `not a pcap or pcapng file (first 4 bytes: ${hex4(head)})`);
-    return readPlain(path, fd, st.size, walker, sink, opts);
+    return await readPlain(path, fd, st.size, walker, sink, opts);
   } finally {
-    if (fd >= 0) fs.closeSync(fd);
+    if (owned) fs.closeSync(fd);
   }
 }
 
-function readPlain(path: string, fd: number, size: number, walker: RecordWalker, sink: PacketSink, opts: ReadOptions): CaptureReadResult {
+async function readPlain(path: string, fd: number, size: number, walker: RecordWalker, sink: PacketSink, opts: ReadOptions): Promise<CaptureReadResult> {
   const framer = new ChunkFramer(walker, sink);
   let pos = 0;
   let damage: CaptureDamage | null = null;
+  let stopped = false;
   try {
     for (;;) {
       framer.makeRoom(CHUNK / 2);
       const n = fs.readSync(fd, framer.buf, framer.end, framer.buf.length - framer.end, pos);
       if (n === 0) break;
+      opts.onInput?.(framer.buf.subarray(framer.end, framer.end + n));
       pos += n;
       framer.end += n;
       framer.walk();
       opts.onProgress?.(pos);
+      await yieldToEventLoop();
+      if (opts.shouldStop?.()) {
+        stopped = true;
+        break;
+      }
     }
   } catch (e) {
     if (!(e instanceof CaptureDamage)) throw e;
     damage = e;
   }
-  return finish(path, false, size, framer, walker, damage);
+  return finish(path, false, size, framer, walker, damage, stopped);
 }
 
-async function readGzip(path: string, size: number, sink: PacketSink, opts: ReadOptions): Promise<CaptureReadResult> {
-  const file = fs.createReadStream(path, { highWaterMark: 1024 * 1024 });
-  const inflate = zlib.createGunzip({ chunkSize: 1024 * 1024 });
-  file.pipe(inflate);
+/** The input's bytes, each chunk also handed to onInput; counts what was read. */
+async function* counted(src: AsyncIterable<Buffer>, opts: ReadOptions, total: { n: number }): AsyncGenerator<Buffer> {
+  for await (const chunk of src) {
+    total.n += chunk.length;
+    opts.onInput?.(chunk);
+    yield chunk;
+  }
+}
+
+/** A capture read once, front to back: standard input, a FIFO, a device, or any gzip input. */
+async function readStream(path: string, input: Readable, sink: PacketSink, opts: ReadOptions, knownSize?: number): Promise<CaptureReadResult> {
+  const read = { n: 0 };
+  const raw = counted(input as AsyncIterable<Buffer>, opts, read);
   let walker: RecordWalker | null = null;
   let framer: ChunkFramer | null = null;
   let damage: CaptureDamage | null = null;
-  let inflated = 0;
+  let stopped = false;
+  let compressed = false;
+  let delivered = 0;
+  let chunks: AsyncIterable<Buffer> = raw;
   const head: Buffer[] = [];
+  let headLen = 0;
   try {
-    for await (const chunk of inflate as AsyncIterable<Buffer>) {
-      inflated += chunk.length;
+    // The first bytes decide: gzip, or a capture format.
+    let first = await raw.next();
+    while (!first.done && headLen + first.value.length < 4) {
+      head.push(first.value);
+      headLen += first.value.length;
+      first = await raw.next();
+    }
+    if (!first.done) {
+      head.push(first.value);
+      headLen += first.value.length;
+    }
+    const start = Buffer.concat(head);
+    if (start.length >= 2 && start[0] === 0x1f && start[1] === 0x8b) {
+      compressed = true;
+      const gunzip = zlib.createGunzip({ chunkSize: 1024 * 1024 });
+      Readable.from((async function* () {
+        yield start;
+        yield* raw;
+      })()).pipe(gunzip);
+      chunks = gunzip as AsyncIterable<Buffer>;
+    } else {
+      chunks = (async function* () {
+        if (start.length > 0) yield start;
+        yield* raw;
+      })();
+    }
+    const pending: Buffer[] = [];
+    for await (const chunk of chunks) {
+      delivered += chunk.length;
       if (!framer) {
-        head.push(chunk);
-        const joined = Buffer.concat(head);
+        pending.push(chunk);
+        const joined = Buffer.concat(pending);
         if (joined.length < 4) continue;
         walker = walkerForMagic(joined);
-        if (!walker) throw new CaptureOpenError(path, `gzip data is not a pcap or pcapng capture (first 4 bytes inside: ${hex4(joined)})`);
+        if (!walker) {
+          throw new CaptureOpenError(path, compressed
+            ? `gzip data is not a pcap or pcapng capture (first 4 bytes inside: ${hex4(joined)})`
+            : `not a pcap or pcapng file (first 4 bytes: ${hex4(joined)})`);
+        }
         framer = new ChunkFramer(walker, sink);
-        head.length = 0;
+        pending.length = 0;
         framer.makeRoom(joined.length);
         joined.copy(framer.buf, framer.end);
         framer.end += joined.length;
@@ -173,28 +243,36 @@ async function readGzip(path: string, size: number, sink: PacketSink, opts: Read
         framer.end += chunk.length;
       }
       framer.walk();
-      opts.onProgress?.(file.bytesRead);
+      opts.onProgress?.(read.n);
+      if (opts.shouldStop?.()) {
+        stopped = true;
+        break;
+      }
     }
   } catch (e) {
     if (e instanceof CaptureDamage) damage = e;
     else if (e instanceof CaptureOpenError) throw e;
-    else if (framer && isZlibError(e)) damage = new CaptureDamage(inflated, `gzip stream damaged (${(e as Error).message})`);
+    else if (framer && isZlibError(e)) damage = new CaptureDamage(delivered, `gzip stream damaged (${(e as Error).message})`);
     else if (isZlibError(e)) throw new CaptureOpenError(path, `gzip stream damaged before any capture data (${(e as Error).message})`);
+    else if (isReadError(e)) throw new CaptureOpenError(path, describeFsError(e));
     else throw e;
   } finally {
-    file.destroy();
+    if (input !== process.stdin) input.destroy();
   }
-  if (!framer || !walker) throw new CaptureOpenError(path, `gzip data too short to hold a capture (${inflated} bytes inflated)`);
-  return finish(path, true, size, framer, walker, damage);
+  if (!framer || !walker) {
+    if (delivered === 0 && read.n === 0) throw new CaptureOpenError(path, path === STDIN ? 'standard input is empty' : 'empty');
+    throw new CaptureOpenError(path, compressed ? `gzip data too short to hold a capture (${delivered} bytes inflated)` : `too short to be a capture (${delivered} bytes)`);
+  }
+  return finish(path, compressed, knownSize ?? read.n, framer, walker, damage, stopped);
 }
 
-function finish(path: string, compressed: boolean, size: number, framer: ChunkFramer, walker: RecordWalker, damage: CaptureDamage | null): CaptureReadResult {
+function finish(path: string, compressed: boolean, size: number, framer: ChunkFramer, walker: RecordWalker, damage: CaptureDamage | null, stopped: boolean): CaptureReadResult {
   const warnings = walker.warnings.slice();
   let status: 'ok' | 'truncated' = 'ok';
   if (damage) {
     status = 'truncated';
     warnings.push({ offset: damage.offset, message: `${damage.reason}; stopped reading, ${walker.packets} complete records kept` });
-  } else if (framer.remainder > 0) {
+  } else if (framer.remainder > 0 && !stopped) {
     status = 'truncated';
     warnings.push({
       offset: framer.offset,
@@ -210,6 +288,7 @@ function finish(path: string, compressed: boolean, size: number, framer: ChunkFr
     packets: walker.packets,
     linkTypes: [...walker.linkTypes],
     status,
+    stopped,
     warnings,
   };
 }
@@ -217,6 +296,11 @@ function finish(path: string, compressed: boolean, size: number, framer: ChunkFr
 function isZlibError(e: unknown): boolean {
   const code = (e as { code?: string })?.code ?? '';
   return typeof code === 'string' && code.startsWith('Z_');
+}
+
+function isReadError(e: unknown): boolean {
+  const code = (e as { code?: string })?.code ?? '';
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code);
 }
 
 function describeFsError(e: unknown): string {

@@ -100,7 +100,7 @@ export function labelConnectionless(rules: RuleSet, f: FlowRecord, byPort: FlowL
 
 /** One registry row as the post-capture pass sees it. */
 export interface EndpointCandidate {
-  captureId: number;
+  streamId: number;
   uuid: string;
   source: 'ept_map' | 'ept_lookup' | 'bind';
   sec: number;
@@ -110,7 +110,7 @@ export interface EndpointCandidate {
 
 /** The flow fields the post-capture pass needs. */
 export interface UnboundFlow {
-  captureId: number;
+  streamId: number;
   client: string;
   firstSec: number;
   firstNsec: number;
@@ -122,12 +122,13 @@ export interface UnboundFlow {
  * Names a flow that carried no bind from the endpoints registered for its server
  * address and port. Most specific first: the same client's ept_map answer just
  * before the flow; any ept_map answer; a bind on another connection; an
- * ept_lookup listing. Entries from the flow's own capture are preferred. When the
+ * ept_lookup listing. Entries from the flow's own stream are preferred. When the
  * best level still names several interfaces, the flow gets their common service
  * (or rpc-dynamic) and a note listing them, not a guess.
  */
 export function labelFromEndpoints(rules: RuleSet, f: UnboundFlow, all: EndpointCandidate[]): FlowLabels | null {
-  const own = all.filter((c) => c.captureId === f.captureId);
+  // The flow's own stream (one capture, or the files of one run read as one) first.
+  const own = all.filter((c) => c.streamId === f.streamId);
   const cands = own.length > 0 ? own : all;
   if (cands.length === 0) return null;
   const before = (c: EndpointCandidate) => c.sec < f.firstSec || (c.sec === f.firstSec && c.nsec <= f.firstNsec);

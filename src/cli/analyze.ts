@@ -1,7 +1,15 @@
+// One analyze command is one run: its captures, ordered by their first packet,
+// are read as one stream (one flow table, one DCE/RPC state) unless --separate,
+// and nothing of the run is visible to reports until it completes. Standard
+// input is a live run: flows are committed batch by batch as they end.
+import * as crypto from 'node:crypto';
 import { CaptureOpenError } from '../capture/errors';
 import { fingerprint, sha256File } from '../capture/fingerprint';
+import { HeadTee } from '../capture/head';
 import { sha256InWorker } from '../capture/hash-worker';
-import { readCapture } from '../capture/reader';
+import { byName, type Input } from '../capture/inputs';
+import { peekCapture } from '../capture/peek';
+import { readCapture, STDIN, type CaptureReadResult } from '../capture/reader';
 import { labelByPort, servicePortTest } from '../classify/by-port';
 import { labelConnectionless, labelFromConnection, labelFromEndpoints, labelFromPipes } from '../classify/rpc';
 import { RpcConnection } from '../dcerpc/connection';
@@ -11,26 +19,37 @@ import { SmbPipes } from '../dcerpc/smb';
 import { linkTypeName } from '../decode/linktypes';
 import { PacketIngest } from '../flow/ingest';
 import { buildFlowRecord } from '../flow/record';
-import { FlowTable } from '../flow/table';
+import { FlowTable, type FlowTableStats } from '../flow/table';
 import type { RuleSet } from '../rules/load';
 import { inspectorPorts } from '../rules/services';
 import { CaptureStore } from '../store/captures';
 import type { FlowFacts, Verdict } from '../audit/verdict';
 import type { Db } from '../store/db';
 import { FlowWriter } from '../store/flows';
-import { EndpointRegistryWriter, labelFlowsFromRegistry } from '../store/rpc-endpoints';
-import { Progress } from './progress';
+import { EndpointRegistryWriter, labelFlowsFromRegistry, orientFromRegistry } from '../store/rpc-endpoints';
+import { RunStore } from '../store/runs';
+import type { RunProgress } from './progress';
 
 export interface AnalyzeOptions {
   force: boolean;
-  progress: boolean;
+  progress: RunProgress;
   idleTimeout?: number;
   maxFlows?: number;
   version: string;
   /** Follow DCE/RPC and the endpoint mapper (default on; off only to measure its cost). */
   rpc?: boolean;
+  /** Each capture is its own stream (captures from different capture points). */
+  separate: boolean;
+  /** Live input: seconds between commits of the flows that ended. */
+  flushInterval: number;
+  /** The command line, kept with the run. */
+  command: string;
   /** Judges a flow as it is written out (roles known so far); absent = no verdicts. */
   judge?: (k: FlowFacts) => Verdict;
+  /** Roles and verdicts for the whole database; runs inside the run's final transaction. */
+  audit: () => void;
+  /** Asked between chunks: a signal asked exflow to stop. */
+  shouldStop: () => boolean;
   /** Where warnings and notices go (stderr). */
   warn: (line: string) => void;
 }
@@ -45,124 +64,342 @@ export interface CaptureOutcome {
   error?: string;
 }
 
-/** Analyzes one capture into the database. Never throws for a bad capture: the outcome says what happened. */
-export async function analyzeCapture(db: Db, rules: RuleSet, path: string, opts: AnalyzeOptions): Promise<CaptureOutcome> {
-  const started = process.hrtime.bigint();
-  const captures = new CaptureStore(db, opts.version);
-  let ident: { size: number; fingerprint: string };
-  try {
-    ident = fingerprint(path);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a capture file' : (e as Error).message;
-    return failed(path, `${path}: ${why}`);
-  }
-  const previous = captures.findByFingerprint(ident.fingerprint, ident.size);
-  if (previous.length > 0) {
-    const sha = sha256File(path);
-    const same = previous.filter((p) => p.sha256 === sha);
-    if (same.length > 0) {
-      if (!opts.force) {
-        opts.warn(`exflow: ${path}: already analyzed as capture ${same[0].id} (same SHA-256); skipped (use --force to analyze it again)`);
-        return { path, status: 'skipped', packets: 0, flows: 0, warnings: 0, seconds: 0 };
-      }
-      for (const p of same) captures.remove(p.id);
-    }
-  }
+export interface RunOutcome {
+  runId: number;
+  /** 'interrupted' when a signal stopped a file run before its end. */
+  status: 'complete' | 'interrupted';
+  captures: CaptureOutcome[];
+  /** Flows the run stored (every file of a stream together). */
+  flows: number;
+  /** The files were read in another order than their names sort in. */
+  reordered: boolean;
+}
 
-  const captureId = captures.begin(path, ident.size, ident.fingerprint);
-  const rpc = opts.rpc === false ? null : new RpcInspectorFactory(inspectorPorts(rules.services));
-  const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors: rpc });
-  const ingest = new PacketIngest(table);
-  const writer = new FlowWriter(db, captureId);
-  const registry = new EndpointRegistryWriter(db, captureId);
-  const isServicePort = servicePortTest(rules);
-  let nonIpTowers = 0;
-  table.setFlushHandler((t, i) => {
-    const rec = buildFlowRecord(t, i, isServicePort);
-    let labels = labelByPort(rules, rec);
-    const conn = rec.inspector;
-    if (conn instanceof RpcConnection) {
-      conn.finish(rec.clientSide);
-      labels = labelFromConnection(rules, conn, labels);
-      const found = endpointsOf(conn, rec);
-      nonIpTowers += found.nonIp;
-      for (const e of found.endpoints) {
-        const known = rules.rpcInterfaces.get(e.uuid);
-        registry.add({ ...e, interface: known ? known.name : null, service: known?.service ?? null });
-      }
-    } else if (conn instanceof SmbPipes) {
-      conn.finish();
-      labels = labelFromPipes(rules, conn, labels);
-    } else if (rec.transport === 'udp') {
-      labels = labelConnectionless(rules, rec, labels) ?? labels;
-    }
-    const verdict = opts.judge ? opts.judge({ client: rec.client, server: rec.server, transport: rec.transport, serverPort: rec.serverPort, service: labels.service }) : null;
-    writer.add(rec, labels, verdict);
-  });
-  const progress = new Progress(opts.progress);
-  progress.start(path, ident.size);
-  const hashing = sha256InWorker(path);
+/** An input ready to be read: where it stands and what it is. */
+interface Prepared {
+  path: string;
+  /** Standard input, a FIFO, a device: read once, hashed while read. */
+  stream: boolean;
+  size: number;
+  fingerprint: string;
+  firstSec: number;
+  firstNsec: number;
+  headDigest: string | null;
+}
+
+const ns = (sec: number, nsec: number) => (Number.isFinite(sec) ? sec * 1e9 + nsec : Infinity);
+
+function isStreamInput(path: string): boolean {
+  if (path === STDIN) return true;
   try {
-    const r = await readCapture(path, ingest, {
-      onProgress: (bytes) => progress.update(bytes, ingest.counters.packets, table.stats.flowsCreated),
-    });
-    table.flushAll();
-    const written = writer.close();
-    const endpoints = registry.size;
-    registry.flush();
-    const rpcNamed = labelFlowsFromRegistry(db, captureId, (f, c) => labelFromEndpoints(rules, f, c), (k) => opts.judge?.(k) ?? null);
-    progress.stop();
-    const c = ingest.counters;
-    const warnings = r.warnings.map((w) => ({ ...w }));
-    if (c.unattributedFragments > 0) warnings.push({ offset: -1, message: `${c.unattributedFragments} IP fragments arrived without their first fragment; counted in the capture, not in any flow` });
-    if (table.stats.forcedFlushes > 0) warnings.push({ offset: -1, message: `flow table full: ${table.stats.forcedFlushes} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
-    if (rpc && rpc.budget.refusals > 0) warnings.push({ offset: -1, message: `DCE/RPC reassembly memory bound reached ${rpc.budget.refusals} times; some RPC connections were not fully inspected (their rpc_note says so)` });
-    if (c.unknownLinkPackets > 0) warnings.push({ offset: -1, message: `${c.unknownLinkPackets} packets on link types exflow does not decode (${[...ingest.unknownLinkTypes].map(linkTypeName).join(', ')})` });
-    for (const w of warnings) opts.warn(`exflow: warning: ${path}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);
-    captures.updateHosts(captureId);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    captures.finish(captureId, {
-      format: r.format + (r.compressed ? '+gzip' : ''),
-      compressed: r.compressed,
-      linkTypes: r.linkTypes.map(linkTypeName),
-      packets: c.packets,
-      bytes: c.bytes,
-      firstSec: c.packets ? ingest.firstSec : null,
-      firstNsec: c.packets ? ingest.firstNsec : null,
-      lastSec: c.packets ? ingest.lastSec : null,
-      lastNsec: c.packets ? ingest.lastNsec : null,
-      status: r.status,
-      warnings,
-      flows: written,
-      counters: {
-        ...c,
-        ...table.stats,
-        rpcByPort: rpc?.attachedByPort ?? 0,
-        rpcByPayload: rpc?.attachedByPayload ?? 0,
-        rpcEndpoints: endpoints,
-        rpcNonIpTowers: nonIpTowers,
-        rpcNamedFromRegistry: rpcNamed,
-      },
-      sha256: await hashing,
-      seconds,
-    });
-    return { path, status: r.status, packets: c.packets, flows: written, warnings: warnings.length, seconds };
-  } catch (e) {
-    progress.stop();
-    await hashing;
-    if (!(e instanceof CaptureOpenError)) throw e;
-    // Kept as a 'failed' row so reports list every capture the user asked for.
-    captures.finish(captureId, {
-      format: 'unknown', compressed: false, linkTypes: [], packets: 0, bytes: 0,
-      firstSec: null, firstNsec: null, lastSec: null, lastNsec: null, status: 'failed',
-      warnings: [{ offset: -1, message: e.reason }], flows: 0, counters: {}, sha256: null,
-      seconds: Number(process.hrtime.bigint() - started) / 1e9,
-    });
-    return failed(path, e.message);
+    return !require('node:fs').statSync(path).isFile();
+  } catch {
+    return false;
   }
 }
 
-function failed(path: string, error: string): CaptureOutcome {
-  return { path, status: 'failed', packets: 0, flows: 0, warnings: 0, seconds: 0, error };
+/**
+ * Analyzes the inputs as one run. Never throws for a bad capture: outcomes say
+ * what happened to each. Throws only for database faults (the caller maps them).
+ */
+export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeOptions): Promise<RunOutcome> {
+  const runs = new RunStore(db);
+  const captures = new CaptureStore(db, opts.version);
+  for (const r of runs.markDead()) opts.warn(`exflow: note: run ${r.id} (started ${r.started_at}, "${r.command}") ended without finishing (killed?); its partial data was never shown and is removed now`);
+  const live = inputs.some((i) => isStreamInput(i.path));
+  const runId = runs.begin(opts.command, live, opts.separate, opts.version);
+  for (const id of runs.clearUnfinished(runId)) opts.warn(`exflow: note: removed the partial data of unfinished run ${id}`);
+
+  const outcomes: CaptureOutcome[] = [];
+  const skip = (path: string, why: string, status: 'skipped' | 'failed' = 'skipped') => {
+    opts.warn(`exflow: ${status === 'failed' ? '' : 'note: '}${path}: ${why}`);
+    outcomes.push({ path, status, packets: 0, flows: 0, warnings: 0, seconds: 0, error: status === 'failed' ? why : undefined });
+  };
+
+  // What each input is, where its first packet lies, and whether it was seen before.
+  const prepared: Prepared[] = [];
+  for (const input of inputs) {
+    if (isStreamInput(input.path)) {
+      prepared.push({ path: input.path, stream: true, size: 0, fingerprint: '', firstSec: NaN, firstNsec: NaN, headDigest: null });
+      continue;
+    }
+    try {
+      const id = fingerprint(input.path);
+      const peek = await peekCapture(input.path);
+      prepared.push({ path: input.path, stream: false, size: id.size, fingerprint: id.fingerprint, ...peek });
+    } catch (e) {
+      const why = e instanceof CaptureOpenError ? e.reason : describe(e);
+      // A directory's other files (notes, indexes) are expected: a note, not an error.
+      if (input.found) skip(input.path, `not a capture (${why}); skipped`);
+      else skip(input.path, why, 'failed');
+    }
+  }
+  const byTime = prepared
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => ns(a.p.firstSec, a.p.firstNsec) - ns(b.p.firstSec, b.p.firstNsec) || a.i - b.i)
+    .map((x) => x.p);
+  const byNames = [...prepared].sort((a, b) => byName(a.path, b.path));
+  const reordered = byTime.some((p, i) => p !== byNames[i]);
+
+  const toRead: Prepared[] = [];
+  const replace = new Set<number>();
+  const heads = new Map<string, string>();
+  for (const p of byTime) {
+    if (p.headDigest !== null) {
+      const twin = heads.get(p.headDigest);
+      if (twin !== undefined) {
+        skip(p.path, `the same packets as ${twin} (in this run); skipped`);
+        continue;
+      }
+      heads.set(p.headDigest, p.path);
+    }
+    if (!p.stream) {
+      const earlier = sameCapture(captures, p);
+      if (earlier) {
+        if (!opts.force) {
+          skip(p.path, `already analyzed as capture ${earlier.id} (${earlier.why}) in run ${earlier.runId}; skipped (use --force to replace that run)`);
+          continue;
+        }
+        replace.add(earlier.runId);
+      }
+    }
+    toRead.push(p);
+  }
+  for (const id of replace) {
+    runs.removeData(id, `replaced by run ${runId} (--force)`, 'replaced');
+    opts.warn(`exflow: note: run ${id} replaced (--force): its captures are analyzed again in run ${runId}`);
+  }
+
+  const groups = opts.separate ? toRead.map((p) => [p]) : toRead.length ? [toRead] : [];
+  const totalBytes = toRead.reduce((a, p) => a + p.size, 0);
+  opts.progress.startRun(toRead.length, totalBytes);
+  const writer = new FlowWriter(db);
+  const registry = new EndpointRegistryWriter(db);
+  const isServicePort = servicePortTest(rules);
+  let interrupted = false;
+  let nonIpTowers = 0;
+  let position = 0;
+  let bytesBefore = 0;
+
+  /** Everything that needs the whole run (or, live, everything so far): one transaction. */
+  const settle = (final: boolean) => {
+    opts.progress.phase(final ? 'writing flows' : 'committing');
+    writer.flush();
+    db.transaction(() => {
+      registry.flush();
+      orientFromRegistry(db, runId);
+      labelFlowsFromRegistry(db, runId, (f, c) => labelFromEndpoints(rules, f, c), (k) => opts.judge?.(k) ?? null);
+      captures.countFlows(runId);
+      captures.updateHosts(runId);
+      if (replace.size > 0) captures.dropOrphanHosts();
+      opts.progress.phase('judging');
+      opts.audit();
+      if (final) runs.finish(runId, 'complete');
+    })();
+  };
+
+  for (const group of groups) {
+    if (interrupted) break;
+    const rpc = opts.rpc === false ? null : new RpcInspectorFactory(inspectorPorts(rules.services));
+    const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors: rpc });
+    const ingest = new PacketIngest(table);
+    const captureIds: number[] = [];
+    let streamId: number | null = null;
+    let prevLast = -Infinity;
+    let prevPath = '';
+    table.setFlushHandler((t, i) => {
+      const rec = buildFlowRecord(t, i, isServicePort);
+      const firstCapture = captureIds[t.firstFile[i]];
+      let labels = labelByPort(rules, rec);
+      const conn = rec.inspector;
+      if (conn instanceof RpcConnection) {
+        conn.finish(rec.clientSide);
+        labels = labelFromConnection(rules, conn, labels);
+        const found = endpointsOf(conn, rec);
+        nonIpTowers += found.nonIp;
+        for (const e of found.endpoints) {
+          const known = rules.rpcInterfaces.get(e.uuid);
+          registry.add({ ...e, interface: known ? known.name : null, service: known?.service ?? null, captureId: firstCapture });
+        }
+      } else if (conn instanceof SmbPipes) {
+        conn.finish();
+        labels = labelFromPipes(rules, conn, labels);
+      } else if (rec.transport === 'udp') {
+        labels = labelConnectionless(rules, rec, labels) ?? labels;
+      }
+      const verdict = opts.judge ? opts.judge({ client: rec.client, server: rec.server, transport: rec.transport, serverPort: rec.serverPort, service: labels.service }) : null;
+      writer.add(firstCapture, captureIds[t.lastFile[i]], rec, labels, verdict);
+    });
+
+    for (let k = 0; k < group.length; k++) {
+      const p = group[k];
+      if (opts.shouldStop()) {
+        interrupted = true;
+        break;
+      }
+      const started = process.hrtime.bigint();
+      const captureId = captures.begin(p.path, p.size, p.fingerprint, { runId, streamId, position: position++, headDigest: p.headDigest });
+      streamId ??= captureId;
+      captureIds[k] = captureId;
+      ingest.beginCapture(k);
+      const statsBefore: FlowTableStats = { ...table.stats };
+      const refusalsBefore = rpc?.budget.refusals ?? 0;
+      opts.progress.file(position, p.path, p.size);
+
+      // A regular file is hashed on the second core; a stream, which cannot be read twice, while it is read.
+      const inlineHash = p.stream ? crypto.createHash('sha256') : null;
+      const hashing = p.stream ? null : sha256InWorker(p.path);
+      const tee = p.stream ? new HeadTee(ingest) : null;
+      let duplicateOf: string | null = null;
+      let nextCommit = Date.now() + opts.flushInterval * 1000;
+      let r: CaptureReadResult;
+      try {
+        r = await readCapture(p.path, tee ?? ingest, {
+          onInput: inlineHash ? (c) => inlineHash.update(c) : undefined,
+          onProgress: (bytes) => {
+            opts.progress.update(bytesBefore + bytes, ingest.counters.packets, table.stats.flowsCreated);
+            if (tee && duplicateOf === null && tee.head.done && !opts.force) {
+              const d = tee.head.digest();
+              const twin = d ? captures.findByHead(d)[0] : undefined;
+              duplicateOf = twin ? `capture ${twin.id} (${twin.path})` : '';
+            }
+            if (p.stream && Date.now() >= nextCommit) {
+              // Live: flows that ended since the last commit become visible now.
+              nextCommit = Date.now() + opts.flushInterval * 1000;
+              writeCaptureRow(captures, captureId, ingest, table, statsBefore, null, 'running', [], null, started, nonIpTowers);
+              settle(false);
+              opts.progress.phase(null);
+            }
+          },
+          shouldStop: () => opts.shouldStop() || (duplicateOf !== null && duplicateOf !== ''),
+        });
+      } catch (e) {
+        await hashing;
+        const why = e instanceof CaptureOpenError ? e.reason : describe(e);
+        writeCaptureRow(captures, captureId, ingest, table, statsBefore, null, 'failed', [{ offset: -1, message: why }], null, started, nonIpTowers);
+        outcomes.push({ path: p.path, status: 'failed', packets: 0, flows: 0, warnings: 0, seconds: 0, error: `${p.path}: ${why}` });
+        opts.warn(`exflow: ${p.path}: ${why}`);
+        continue;
+      }
+      bytesBefore += p.size;
+      if (duplicateOf) {
+        // Standard input carrying packets already analyzed: nothing of it is kept.
+        table.flushAll();
+        writer.flush();
+        runs.removeData(runId, `standard input repeated ${duplicateOf}`, null);
+        skip(p.path, `the same packets as ${duplicateOf}; skipped (use --force to analyze them again)`);
+        break;
+      }
+      if (r.stopped && !p.stream) {
+        interrupted = true;
+        break;
+      }
+      const sha = inlineHash ? inlineHash.digest('hex') : await hashing!;
+      if (p.stream) captures.identify(captureId, r.fileSize, sha!, tee!.head.digest());
+      const c = ingest.counters;
+      const warnings = r.warnings.map((w) => ({ ...w }));
+      const firstNs = ns(ingest.firstSec, ingest.firstNsec);
+      if (c.packets > 0 && firstNs < prevLast) {
+        warnings.push({ offset: -1, message: `its packets begin before the end of ${prevPath}, read before it: the files overlap in time (captures from different capture points? use --separate)` });
+      }
+      if (c.packets > 0) {
+        prevLast = Math.max(prevLast, ns(ingest.lastSec, ingest.lastNsec));
+        prevPath = p.path;
+      }
+      const forced = table.stats.forcedFlushes - statsBefore.forcedFlushes;
+      if (c.unattributedFragments > 0) warnings.push({ offset: -1, message: `${c.unattributedFragments} IP fragments arrived without their first fragment; counted in the capture, not in any flow` });
+      if (forced > 0) warnings.push({ offset: -1, message: `flow table full: ${forced} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
+      const refusals = (rpc?.budget.refusals ?? 0) - refusalsBefore;
+      if (refusals > 0) warnings.push({ offset: -1, message: `DCE/RPC reassembly memory bound reached ${refusals} times; some RPC connections were not fully inspected (their rpc_note says so)` });
+      if (c.unknownLinkPackets > 0) warnings.push({ offset: -1, message: `${c.unknownLinkPackets} packets on link types exflow does not decode (${[...ingest.unknownLinkTypes].map(linkTypeName).join(', ')})` });
+      for (const w of warnings) opts.warn(`exflow: warning: ${p.path}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);
+      const seconds = writeCaptureRow(captures, captureId, ingest, table, statsBefore, r, r.status, warnings, sha, started, nonIpTowers);
+      outcomes.push({ path: p.path, status: r.status, packets: c.packets, flows: 0, warnings: warnings.length, seconds });
+      if (r.stopped) break; // live input stopped by a signal: what was read is kept
+    }
+    if (interrupted) break;
+    opts.progress.phase('writing flows');
+    table.flushAll();
+  }
+
+  if (interrupted) {
+    writer.flush();
+    runs.finish(runId, 'interrupted', 'stopped by a signal; nothing of this run is shown; run the same command again to analyze it');
+    opts.progress.stop();
+    return { runId, status: 'interrupted', captures: outcomes, flows: 0, reordered };
+  }
+  settle(true);
+  opts.progress.stop();
+  const flows = db.prepare('SELECT count(*) FROM flows WHERE capture_id IN (SELECT id FROM captures WHERE run_id = ?)').pluck().get(runId) as number;
+  const perCapture = new Map((db.prepare('SELECT path, flows FROM captures WHERE run_id = ?').raw().all(runId) as [string, number][]));
+  for (const o of outcomes) if (o.status === 'ok' || o.status === 'truncated') o.flows = perCapture.get(o.path) ?? 0;
+  return { runId, status: 'complete', captures: outcomes, flows, reordered };
+}
+
+/** An earlier, finished capture with the same bytes (SHA-256) or the same first packets. */
+function sameCapture(captures: CaptureStore, p: Prepared): { id: number; runId: number; why: string } | null {
+  const byFp = captures.findByFingerprint(p.fingerprint, p.size);
+  if (byFp.length > 0) {
+    const sha = sha256File(p.path);
+    const same = byFp.find((c) => c.sha256 === sha);
+    if (same) return { id: same.id, runId: same.run_id, why: 'same SHA-256' };
+  }
+  if (p.headDigest) {
+    const twin = captures.findByHead(p.headDigest)[0];
+    if (twin) return { id: twin.id, runId: twin.run_id, why: `the same first packets as ${twin.path}, perhaps in another format` };
+  }
+  return null;
+}
+
+function writeCaptureRow(
+  captures: CaptureStore,
+  id: number,
+  ingest: PacketIngest,
+  table: FlowTable,
+  statsBefore: FlowTableStats,
+  r: CaptureReadResult | null,
+  status: 'ok' | 'truncated' | 'failed' | 'running',
+  warnings: { offset: number; message: string }[],
+  sha: string | null,
+  started: bigint,
+  nonIpTowers: number,
+): number {
+  const c = ingest.counters;
+  const stats = table.stats;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  captures.finish(id, {
+    format: r ? r.format + (r.compressed ? '+gzip' : '') : 'unknown',
+    compressed: r?.compressed ?? false,
+    linkTypes: r ? r.linkTypes.map(linkTypeName) : [],
+    packets: c.packets,
+    bytes: c.bytes,
+    firstSec: c.packets ? ingest.firstSec : null,
+    firstNsec: c.packets ? ingest.firstNsec : null,
+    lastSec: c.packets ? ingest.lastSec : null,
+    lastNsec: c.packets ? ingest.lastNsec : null,
+    status,
+    warnings,
+    flows: 0,
+    counters: {
+      ...c,
+      flowsCreated: stats.flowsCreated - statsBefore.flowsCreated,
+      flowsFlushed: stats.flowsFlushed - statsBefore.flowsFlushed,
+      forcedFlushes: stats.forcedFlushes - statsBefore.forcedFlushes,
+      portReuse: stats.portReuse - statsBefore.portReuse,
+      fragmentsAttributed: stats.fragmentsAttributed - statsBefore.fragmentsAttributed,
+      fragmentsUnattributed: stats.fragmentsUnattributed - statsBefore.fragmentsUnattributed,
+      rpcNonIpTowers: nonIpTowers,
+    },
+    sha256: sha,
+    seconds,
+  });
+  return seconds;
+}
+
+function describe(e: unknown): string {
+  const code = (e as { code?: string })?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'is a directory, not a capture file';
+  return (e as Error)?.message ?? String(e);
 }

@@ -11,7 +11,10 @@ import { RulesError } from '../rules/source';
 import { openDb, StoreError, type Db } from '../store/db';
 import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
-import { analyzeCapture, type CaptureOutcome } from './analyze';
+import { expandInputs } from '../capture/inputs';
+import { RunStore } from '../store/runs';
+import { analyzeRun, type CaptureOutcome, type RunOutcome } from './analyze';
+import { SILENT, TerminalProgress } from './progress';
 import { Auditor, type AuditSummary } from './audit';
 import { ChunkedWriter, print } from './out';
 import { addReportCommands } from './report-commands';
@@ -38,13 +41,43 @@ function auditLine(a: AuditSummary): string {
   return `exflow: roles for ${a.fromInventory + a.inferred} of ${a.hosts} hosts (${a.fromInventory} from the inventory, ${a.inferred} inferred); flows: ${c.expected} expected, ${c.unexpected} unexpected, ${c.unknown} unknown\n`;
 }
 
-function openDbOrFail(file: string, create: boolean): Db {
+/**
+ * Opens the database: read-write for analyze and audit (`create` for analyze),
+ * read-only for everything that only reads — which works beside a running analyze.
+ */
+function openDbOrFail(file: string, mode: 'create' | 'write' | 'read'): Db {
+  let db: Db;
   try {
-    return openDb(file, { create });
+    db = openDb(file, { create: mode === 'create', readonly: mode === 'read' });
   } catch (e) {
     if (e instanceof StoreError) throw new UserError(`exflow: ${e.message}`, Exit.Database);
     throw e;
   }
+  if (mode === 'read') {
+    for (const r of new RunStore(db).deadRuns()) {
+      stderr(`exflow: note: run ${r.id} (started ${r.started_at}) ended without finishing (killed?); nothing of it is shown; the next analyze removes its partial data`);
+    }
+  }
+  return db;
+}
+
+/** Signals that stop an analyze at its next clean point; a second one ends it at once. */
+function stopOnSignals(): { stopped: () => NodeJS.Signals | null; release: () => void } {
+  let got: NodeJS.Signals | null = null;
+  const on = (sig: NodeJS.Signals) => {
+    if (got !== null) process.exit(sig === 'SIGINT' ? 130 : 143);
+    got = sig;
+    stderr(`\nexflow: ${sig}: stopping at the next clean point (again to quit at once)`);
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    stopped: () => got,
+    release: () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    },
+  };
 }
 
 function positiveInt(name: string) {
@@ -88,14 +121,16 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
 
   program
     .command('analyze')
-    .description('read captures (pcap, pcapng, .gz) into a database of flows')
-    .argument('<capture...>', 'capture files; the format is recognised by content, not by name')
+    .description('read captures (pcap, pcapng, .gz; files, directories, globs or standard input) into a database of flows')
+    .argument('<capture...>', 'capture files, directories (their capture files, recursively), globs (expanded by exflow), or - for standard input; the format is recognised by content, not by name')
     .option('--db <file>', 'SQLite database to write', 'exflow.sqlite')
     .option('--rules <dir...>', 'extra rules folders (add or override services, roles, matrix)')
-    .option('--force', 'analyze a capture again even if the database already holds it (replaces the earlier run)', false)
+    .option('--force', 'analyze captures again even if the database already holds them (replaces the earlier run)', false)
+    .option('--separate', 'each capture is its own stream (captures from different capture points); default: the files of a run are one stream in time order', false)
     .option('--quiet', 'no progress bar and no summary', false)
     .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
     .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early)', positiveInt('--max-flows'), 131072)
+    .option('--flush-interval <seconds>', 'live input (standard input, a FIFO): seconds between commits of the flows that ended', positiveInt('--flush-interval'), 60)
     .option('--inventory <file>', 'what you know about hosts: YAML or CSV of address/CIDR → roles, name, site, version (kept in the database for later runs)')
     .option('--no-rpc', 'do not inspect DCE/RPC (no endpoint-mapper following; flows named by port only) — to measure its cost')
     .addHelpText(
@@ -103,61 +138,98 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
       `
 Examples:
   exflow analyze span-port.pcapng --db audit.sqlite
-  exflow analyze day1/*.pcap.gz day2/*.pcapng --db week.sqlite --quiet
-  exflow analyze capture.pcap --db audit.sqlite --rules ./site-rules
+  exflow analyze ring/ --db audit.sqlite                 # a dumpcap/tcpdump ring buffer
+  exflow analyze 'day1/*.pcap.gz' day2/ --db week.sqlite --quiet
+  exflow analyze site-a.pcap site-b.pcap --separate      # two capture points
+  tcpdump -i eth1 -w - | exflow analyze - --db live.sqlite
   exflow analyze capture.pcap --db audit.sqlite --inventory hosts.yaml
+
+The files of one run are read in the order of their first packet, as one stream:
+a connection that crosses files is one flow. Nothing of a run is shown by reports
+until it completes; Ctrl-C stops a file run at a clean point (run the same command
+again to analyze it). Standard input is a live run: flows are committed as they
+end, every --flush-interval seconds, and Ctrl-C writes the rest and exits 0.
 
 Exit codes: 0 done (damaged captures are kept up to the damage and marked
 'truncated'); 2 a capture could not be read at all or rules are invalid;
-3 database problem; 64 usage error.`,
+3 database problem (another analyze writing to it, not an exflow database);
+64 usage error; 130/143 a file run stopped by SIGINT/SIGTERM.`,
     )
-    .action(async (files: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; rpc: boolean }) => {
+    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; flushInterval: number; rpc: boolean }) => {
       const rules = rulesFrom(o.rules);
       if (o.inventory !== undefined) loadInventory(o.inventory, rules);
-      const db = openDbOrFail(o.db, true);
+      const { inputs, missing } = expandInputs(args);
+      for (const m of missing) stderr(`exflow: ${m}: no such file${/[*?[]/.test(m) ? ' (the pattern matched nothing)' : ''}`);
+      if (inputs.filter((i) => i.path === '-').length > 0 && inputs.length > 1) {
+        throw new UserError('exflow: - (standard input) cannot be mixed with files in one run; analyze them in two runs', Exit.Usage);
+      }
+      if (inputs.length === 0) {
+        process.exitCode = Exit.BadInput;
+        return;
+      }
+      const db = openDbOrFail(o.db, 'create');
       const t0 = process.hrtime.bigint();
-      const outcomes: CaptureOutcome[] = [];
+      const signals = stopOnSignals();
+      let outcome: RunOutcome;
+      let audit: AuditSummary | null = null;
       try {
+        const other = new RunStore(db).activeWriter();
+        if (other) throw new UserError(`exflow: ${o.db}: run ${other.id} (process ${other.pid}, "${other.command}") is writing to this database; wait for it to finish or stop it`, Exit.Database);
         const auditor = new Auditor(db, rules, o.inventory ?? null);
-        for (const f of files) {
-          const out = await analyzeCapture(db, rules, f, {
-            force: o.force,
-            progress: !o.quiet && process.stderr.isTTY === true,
-            idleTimeout: o.idleTimeout,
-            maxFlows: o.maxFlows,
-            rpc: o.rpc,
-            judge: auditor.judge,
-            version: VERSION,
-            warn: stderr,
-          });
-          if (out.error) stderr(`exflow: ${out.error}`);
-          outcomes.push(out);
-        }
-        const audit = finishAudit(auditor, false);
-        if (!o.quiet) print(auditLine(audit));
+        outcome = await analyzeRun(db, rules, inputs, {
+          force: o.force,
+          separate: o.separate,
+          progress: !o.quiet && process.stderr.isTTY === true ? new TerminalProgress() : SILENT,
+          idleTimeout: o.idleTimeout,
+          maxFlows: o.maxFlows,
+          flushInterval: o.flushInterval,
+          rpc: o.rpc,
+          judge: auditor.judge,
+          audit: () => {
+            audit = auditor.finish(false);
+          },
+          shouldStop: () => signals.stopped() !== null,
+          command: ['exflow', ...process.argv.slice(2)].join(' '),
+          version: VERSION,
+          warn: stderr,
+        });
       } finally {
+        signals.release();
         db.close();
+      }
+      const outcomes: CaptureOutcome[] = outcome.captures;
+      if (outcome.status === 'interrupted') {
+        const sig = signals.stopped() ?? 'SIGINT';
+        stderr(`exflow: interrupted by ${sig}: run ${outcome.runId} stopped at a clean point; reports show nothing of it; run the same command again to analyze it`);
+        process.exitCode = sig === 'SIGTERM' ? 143 : 130;
+        return;
+      }
+      if (audit) {
+        for (const x of (audit as AuditSummary).stale) stderr(`exflow: warning: ${x}`);
+        for (const d of (audit as AuditSummary).disagreements) stderr(`exflow: note: ${d}`);
+        if (!o.quiet) print(auditLine(audit));
       }
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       const done = outcomes.filter((x) => x.status === 'ok' || x.status === 'truncated');
+      const count = (st: string) => outcomes.filter((x) => x.status === st).length;
       const packets = done.reduce((a, x) => a + x.packets, 0);
-      const flows = done.reduce((a, x) => a + x.flows, 0);
       const warnings = done.reduce((a, x) => a + x.warnings, 0);
       if (!o.quiet) {
         const parts = [
           `${done.length} capture${done.length === 1 ? '' : 's'} analyzed`,
-          outcomes.some((x) => x.status === 'truncated') ? `${outcomes.filter((x) => x.status === 'truncated').length} truncated` : '',
-          outcomes.some((x) => x.status === 'skipped') ? `${outcomes.filter((x) => x.status === 'skipped').length} skipped` : '',
-          outcomes.some((x) => x.status === 'failed') ? `${outcomes.filter((x) => x.status === 'failed').length} failed` : '',
+          count('truncated') ? `${count('truncated')} truncated` : '',
+          count('skipped') ? `${count('skipped')} skipped` : '',
+          count('failed') + missing.length ? `${count('failed') + missing.length} failed` : '',
           `${packets} packets`,
-          `${flows} flows`,
+          `${outcome.flows} flows`,
           `${warnings} warning${warnings === 1 ? '' : 's'}`,
           `${secs.toFixed(2)} s`,
           `${secs > 0 ? Math.round(packets / secs) : 0} packets/s`,
         ].filter(Boolean);
+        if (outcome.reordered && done.length > 1) print('exflow: files read in the order of their first packets, which differs from their names\' order\n');
         print(`exflow: ${parts.join(', ')} → ${o.db}\n`);
       }
-      if (outcomes.some((x) => x.status === 'failed')) process.exitCode = Exit.BadInput;
+      if (count('failed') > 0 || missing.length > 0) process.exitCode = Exit.BadInput;
     });
 
   program
@@ -180,7 +252,7 @@ first_seen, last_seen (ISO 8601 UTC), packets, bytes, service, via
 ("port", "epm", "bind", "payload" or null), rpc_interface, rpc_uuid, and more.`,
     )
     .action((o: { db: string; format?: string; limit?: number; capture?: string }) => {
-      const db = openDbOrFail(o.db, false);
+      const db = openDbOrFail(o.db, 'read');
       try {
         const format = defaultFormat(o.format);
         const out = new ChunkedWriter(1);
@@ -211,7 +283,7 @@ matrix allows), unknown (a host has no role: not in the inventory, nothing infer
     .action((o: { db: string; rules?: string[]; inventory?: string }) => {
       const rules = rulesFrom(o.rules);
       if (o.inventory !== undefined) loadInventory(o.inventory, rules);
-      const db = openDbOrFail(o.db, false);
+      const db = openDbOrFail(o.db, 'write');
       try {
         print(auditLine(finishAudit(new Auditor(db, rules, o.inventory ?? null), true)));
       } finally {
@@ -235,7 +307,7 @@ JSON keys: address, name, roles, role_source (inventory or inferred), confidence
 evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
     )
     .action((o: { db: string; format?: string }) => {
-      const db = openDbOrFail(o.db, false);
+      const db = openDbOrFail(o.db, 'read');
       try {
         const format = defaultFormat(o.format);
         print(render(queryHosts(db), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
@@ -244,7 +316,7 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
       }
     });
 
-  addReportCommands(program, { openDb: (f) => openDbOrFail(f, false), loadRules: rulesFrom, defaultFormat });
+  addReportCommands(program, { openDb: (f) => openDbOrFail(f, 'read'), loadRules: rulesFrom, defaultFormat });
 
   const rulesCmd = program.command('rules').description('check and show the protocol knowledge exflow uses (rules/*.yaml)');
   rulesCmd
@@ -320,7 +392,7 @@ answered. JSON keys: server, transport, port, uuid, interface, source, first_see
 client, version, protseq, service, annotation, capture.`,
     )
     .action((o: { db: string; format?: string; capture?: string; source?: string }) => {
-      const db = openDbOrFail(o.db, false);
+      const db = openDbOrFail(o.db, 'read');
       try {
         const format = defaultFormat(o.format);
         const rows = queryEndpoints(db, { capture: o.capture, source: o.source });

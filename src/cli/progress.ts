@@ -1,35 +1,109 @@
-import { SingleBar } from 'cli-progress';
+// Progress of a run on stderr, only when stderr is a terminal and not --quiet:
+// file i of N, bytes of the whole run, packets/s, flows, an ETA, and the phases
+// after reading. One line, redrawn in place, never wider than 79 columns.
 
-/** A progress bar on stderr, only when stderr is a terminal and not --quiet. */
-export class Progress {
-  private bar: SingleBar | null = null;
+/** What analyze reports as it goes; the silent one does nothing. */
+export interface RunProgress {
+  startRun(files: number, totalBytes: number): void;
+  file(index: number, path: string, size: number): void;
+  update(runBytes: number, packets: number, flows: number): void;
+  /** A phase after reading ("writing flows", "judging"), or null to go back to reading. */
+  phase(name: string | null): void;
+  stop(): void;
+}
+
+export const SILENT: RunProgress = { startRun() {}, file() {}, update() {}, phase() {}, stop() {} };
+
+const WIDTH = 79;
+const REDRAW_MS = 200;
+
+export class TerminalProgress implements RunProgress {
+  private files = 0;
+  private total = 0;
+  private index = 0;
+  private bytes = 0;
+  private packets = 0;
+  private packetsBefore = 0;
+  private flows = 0;
   private started = 0;
+  private lastDraw = 0;
+  private phaseName: string | null = null;
+  private drawn = false;
 
-  constructor(private readonly enabled: boolean) {}
+  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
 
-  start(label: string, total: number): void {
-    if (!this.enabled) return;
+  startRun(files: number, totalBytes: number): void {
+    this.files = files;
+    this.total = totalBytes;
     this.started = Date.now();
-    this.bar = new SingleBar(
-      {
-        format: `${label.length > 40 ? '…' + label.slice(-39) : label} [{bar}] {percentage}% | {mb}/{totalMb} MB | {pps} pkt/s | {flows} flows`,
-        stream: process.stderr,
-        hideCursor: true,
-        clearOnComplete: true,
-        barsize: 24,
-      },
-    );
-    this.bar.start(total, 0, { mb: '0', totalMb: (total / 1e6).toFixed(1), pps: 0, flows: 0 });
   }
 
-  update(bytes: number, packets: number, flows: number): void {
-    if (!this.bar) return;
-    const secs = (Date.now() - this.started) / 1000;
-    this.bar.update(bytes, { mb: (bytes / 1e6).toFixed(1), pps: secs > 0 ? Math.round(packets / secs) : 0, flows });
+  file(index: number, _path: string, _size: number): void {
+    this.packetsBefore += this.packets;
+    this.packets = 0;
+    this.index = index;
+    this.draw(true);
+  }
+
+  update(runBytes: number, packets: number, flows: number): void {
+    this.bytes = runBytes;
+    this.packets = packets;
+    this.flows = flows;
+    this.draw(false);
+  }
+
+  phase(name: string | null): void {
+    this.phaseName = name;
+    this.draw(true);
   }
 
   stop(): void {
-    this.bar?.stop();
-    this.bar = null;
+    if (this.drawn) this.out.write('\r' + ' '.repeat(WIDTH) + '\r');
+    this.drawn = false;
   }
+
+  private draw(force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.lastDraw < REDRAW_MS) return;
+    this.lastDraw = now;
+    const secs = Math.max((now - this.started) / 1000, 1e-3);
+    const packets = this.packetsBefore + this.packets;
+    const pps = packets / secs;
+    const frac = this.total > 0 ? Math.min(this.bytes / this.total, 1) : 0;
+    const eta = frac > 0.01 && frac < 1 ? clock((secs / frac) * (1 - frac)) : '--:--';
+    const parts = [
+      this.files > 1 ? `file ${this.index}/${this.files}` : '',
+      this.total > 0 ? `${bar(frac, 12)} ${(frac * 100).toFixed(0).padStart(3)}%` : '',
+      this.total > 0 ? `${mb(this.bytes)}/${mb(this.total)} MB` : `${mb(this.bytes)} MB`,
+      `${compact(pps)} pkt/s`,
+      `${compact(this.flows)} flows`,
+      this.phaseName ?? (this.total > 0 ? `ETA ${eta}` : ''),
+    ].filter(Boolean);
+    const line = parts.join(' | ').slice(0, WIDTH);
+    this.out.write('\r' + line.padEnd(WIDTH));
+    this.drawn = true;
+  }
+}
+
+function bar(frac: number, width: number): string {
+  const full = Math.round(frac * width);
+  return '[' + '#'.repeat(full) + '.'.repeat(width - full) + ']';
+}
+
+function mb(n: number): string {
+  return (n / 1e6).toFixed(n < 1e8 ? 1 : 0);
+}
+
+function compact(n: number): string {
+  if (n >= 1e6) return (n / 1e6).toFixed(2) + 'M';
+  if (n >= 1e4) return (n / 1e3).toFixed(0) + 'k';
+  return String(Math.round(n));
+}
+
+function clock(s: number): string {
+  const t = Math.round(s);
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const sec = t % 60;
+  return (h > 0 ? `${h}:${String(m).padStart(2, '0')}` : String(m)) + ':' + String(sec).padStart(2, '0');
 }

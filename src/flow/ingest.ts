@@ -24,9 +24,8 @@ export interface IngestCounters {
 }
 
 /** The per-packet path: decode, then account to the flow table. Allocation-free. */
-export class PacketIngest implements PacketSink {
-  private readonly decoder = new PacketDecoder();
-  readonly counters: IngestCounters = {
+function zeroCounters(): IngestCounters {
+  return {
     packets: 0,
     bytes: 0,
     flowPackets: 0,
@@ -37,13 +36,30 @@ export class PacketIngest implements PacketSink {
     malformedPackets: 0,
     unknownLinkPackets: 0,
   };
-  readonly unknownLinkTypes = new Set<number>();
+}
+
+export class PacketIngest implements PacketSink {
+  private readonly decoder = new PacketDecoder();
+  /** Counts of the capture file being read (beginCapture starts a new set). */
+  counters: IngestCounters = zeroCounters();
+  unknownLinkTypes = new Set<number>();
   firstSec = Infinity;
   firstNsec = 0;
   lastSec = -Infinity;
   lastNsec = 0;
 
   constructor(private readonly table: FlowTable) {}
+
+  /** The next capture file of the stream: its own counts and time range; the flow table carries on. */
+  beginCapture(position: number): void {
+    this.counters = zeroCounters();
+    this.unknownLinkTypes = new Set<number>();
+    this.firstSec = Infinity;
+    this.firstNsec = 0;
+    this.lastSec = -Infinity;
+    this.lastNsec = 0;
+    this.table.currentFile = position;
+  }
 
   packet(linkType: number, sec: number, nsec: number, buf: Buffer, off: number, capLen: number, origLen: number): void {
     const c = this.counters;

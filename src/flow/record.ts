@@ -3,8 +3,8 @@ import { TcpFlag } from '../decode/packet';
 import type { FlowInspector } from './inspector';
 import { FlowState, PREFIX_BYTES, type FlowTable } from './table';
 
-/** How the client side of a flow was decided. */
-export type DirectionBy = 'syn' | 'syn-ack' | 'payload' | 'service-port' | 'lower-port' | 'first-packet';
+/** How the client side of a flow was decided. 'rpc-endpoint' is set after a run, when the registry overrules a guess. */
+export type DirectionBy = 'syn' | 'syn-ack' | 'payload' | 'rpc-endpoint' | 'service-port' | 'lower-port' | 'first-packet';
 
 /** A summary of what the TCP flags say about a connection. */
 export type TcpState =

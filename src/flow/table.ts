@@ -82,6 +82,11 @@ export class FlowTable {
   readonly tunnels: Uint8Array;
   readonly inspectState: Uint8Array;
   readonly inspectors: (FlowInspector | null)[];
+  /** Position (in the run) of the capture file a flow began in, and of the last one it was seen in. */
+  readonly firstFile: Int32Array;
+  readonly lastFile: Int32Array;
+  /** The capture file being read now: one table spans the files of a stream. */
+  currentFile = 0;
   private readonly freeList: Int32Array;
   private freeTop: number;
   private highWater = 0;
@@ -136,6 +141,8 @@ export class FlowTable {
     this.tunnels = new Uint8Array(cap);
     this.inspectState = new Uint8Array(cap);
     this.inspectors = new Array<FlowInspector | null>(cap).fill(null);
+    this.firstFile = new Int32Array(cap);
+    this.lastFile = new Int32Array(cap);
     this.freeList = new Int32Array(cap);
     for (let i = 0; i < cap; i++) this.freeList[i] = cap - 1 - i;
     this.freeTop = cap;
@@ -202,6 +209,7 @@ export class FlowTable {
     const d = idx * 2 + dir;
     this.lastSec[idx] = sec;
     this.lastNsec[idx] = nsec;
+    this.lastFile[idx] = this.currentFile;
     this.packets[d]++;
     this.bytes[d] += wireLen;
     const plen = p.payloadLen;
@@ -261,6 +269,7 @@ export class FlowTable {
     this.bytes[d] += wireLen;
     this.lastSec[idx] = sec;
     this.lastNsec[idx] = nsec;
+    this.lastFile[idx] = this.currentFile;
     this.stats.fragmentsAttributed++;
     return true;
   }
@@ -297,6 +306,7 @@ export class FlowTable {
     this.gen[idx]++;
     this.firstSec[idx] = sec;
     this.firstNsec[idx] = nsec;
+    this.firstFile[idx] = this.currentFile;
     const d = idx * 2;
     this.packets[d] = 0; this.packets[d + 1] = 0;
     this.bytes[d] = 0; this.bytes[d + 1] = 0;

@@ -39,7 +39,7 @@ export function queryEndpoints(db: Db, q: { capture?: string; source?: string })
   }
   const rows = db
     .prepare(
-      `SELECT e.* FROM rpc_endpoints e JOIN captures c ON c.id = e.capture_id
+      `SELECT e.* FROM rpc_endpoints e JOIN capture_view c ON c.id = e.capture_id
        ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
        ORDER BY e.capture_id, e.server, e.transport, e.port, e.source, e.uuid`,
     )

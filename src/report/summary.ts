@@ -17,7 +17,7 @@ export function summaryReport(db: Db, f: FlowFilter): Summary {
   const captures = (db
     .prepare(
       `SELECT c.id, c.path, c.status, c.format, c.packets, c.bytes, c.flows, c.first_sec, c.first_nsec, c.last_sec, c.last_nsec, c.warnings
-       FROM captures c ${unfiltered ? '' : `WHERE c.id IN (SELECT DISTINCT f.capture_id FROM flow_view f ${w.sql})`} ORDER BY c.id`,
+       FROM capture_view c ${unfiltered ? '' : `WHERE c.id IN (SELECT DISTINCT f.capture_id FROM flow_view f ${w.sql})`} ORDER BY c.id`,
     )
     .all(...(unfiltered ? [] : w.args)) as Record<string, unknown>[]).map((c) => ({
     id: c.id as number,

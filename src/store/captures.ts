@@ -2,11 +2,21 @@ import type { Db } from './db';
 
 export interface CaptureRow {
   id: number;
+  run_id: number;
   path: string;
   size: number;
   sha256: string | null;
   fingerprint: string;
   status: string;
+}
+
+/** Where a capture stands in its run. */
+export interface CapturePlace {
+  runId: number;
+  /** The id of the stream's first capture (null: this capture starts a stream). */
+  streamId: number | null;
+  position: number;
+  headDigest: string | null;
 }
 
 export interface CaptureResult {
@@ -19,7 +29,8 @@ export interface CaptureResult {
   firstNsec: number | null;
   lastSec: number | null;
   lastNsec: number | null;
-  status: 'ok' | 'truncated' | 'failed';
+  /** 'running' at a live run's checkpoints. */
+  status: 'ok' | 'truncated' | 'failed' | 'running';
   warnings: { offset: number; message: string }[];
   flows: number;
   counters: Record<string, number>;
@@ -33,27 +44,43 @@ export class CaptureStore {
     private readonly version: string,
   ) {}
 
+  /** Captures of finished runs with this cheap fingerprint (the same file, probably). */
   findByFingerprint(fingerprint: string, size: number): CaptureRow[] {
     return this.db
-      .prepare("SELECT id, path, size, sha256, fingerprint, status FROM captures WHERE fingerprint = ? AND size = ? AND status != 'running'")
+      .prepare("SELECT id, run_id, path, size, sha256, fingerprint, status FROM capture_view WHERE fingerprint = ? AND size = ? AND status != 'running'")
       .all(fingerprint, size) as CaptureRow[];
   }
 
-  /** Removes a capture and everything learned from it (for --force). */
-  remove(id: number): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM flows WHERE capture_id = ?').run(id);
-      this.db.prepare('DELETE FROM rpc_endpoints WHERE capture_id = ?').run(id);
-      this.db.prepare('DELETE FROM captures WHERE id = ?').run(id);
-    })();
+  /** Captures of finished runs that begin with the same packets (the same capture in another format). */
+  findByHead(headDigest: string): CaptureRow[] {
+    return this.db
+      .prepare('SELECT id, run_id, path, size, sha256, fingerprint, status FROM capture_view WHERE head_digest = ?')
+      .all(headDigest) as CaptureRow[];
   }
 
-  /** Starts a capture row as 'running': a crash leaves it visible rather than missing. */
-  begin(path: string, size: number, fingerprint: string): number {
+  /** Starts a capture row as 'running' in its run: invisible until the run completes. */
+  begin(path: string, size: number, fingerprint: string, place: CapturePlace): number {
     const r = this.db
-      .prepare("INSERT INTO captures (path, size, fingerprint, status, analyzed_at, exflow_version) VALUES (?, ?, ?, 'running', ?, ?)")
-      .run(path, size, fingerprint, new Date().toISOString(), this.version);
-    return Number(r.lastInsertRowid);
+      .prepare(
+        `INSERT INTO captures (run_id, stream_id, position, head_digest, path, size, fingerprint, status, analyzed_at, exflow_version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
+      )
+      .run(place.runId, place.streamId, place.position, place.headDigest, path, size, fingerprint, new Date().toISOString(), this.version);
+    const id = Number(r.lastInsertRowid);
+    if (place.streamId === null) this.db.prepare('UPDATE captures SET stream_id = id WHERE id = ?').run(id);
+    return id;
+  }
+
+  /** Fills in what is known only after reading (a stream's size, its digests). */
+  identify(id: number, size: number, fingerprint: string, headDigest: string | null): void {
+    this.db.prepare('UPDATE captures SET size = ?, fingerprint = ?, head_digest = coalesce(?, head_digest) WHERE id = ?').run(size, fingerprint, headDigest, id);
+  }
+
+  /** captures.flows: the flows that began in each capture of the run. */
+  countFlows(runId: number): void {
+    this.db
+      .prepare('UPDATE captures SET flows = (SELECT count(*) FROM flows f WHERE f.capture_id = captures.id) WHERE run_id = ?')
+      .run(runId);
   }
 
   finish(id: number, r: CaptureResult): void {
@@ -70,20 +97,25 @@ export class CaptureStore {
       );
   }
 
-  /** Hosts seen in this capture's flows, merged into the database-wide host list. */
-  updateHosts(captureId: number): void {
+  /** Hosts seen in the flows of a run's captures, merged into the database-wide host list. */
+  updateHosts(runId: number): void {
     this.db
       .prepare(
         `INSERT INTO hosts (address, first_sec, last_sec)
          SELECT address, min(first_sec), max(last_sec) FROM (
-           SELECT client AS address, first_sec, last_sec FROM flows WHERE capture_id = @id
+           SELECT client AS address, first_sec, last_sec FROM flows WHERE capture_id IN (SELECT id FROM captures WHERE run_id = @id)
            UNION ALL
-           SELECT server AS address, first_sec, last_sec FROM flows WHERE capture_id = @id)
+           SELECT server AS address, first_sec, last_sec FROM flows WHERE capture_id IN (SELECT id FROM captures WHERE run_id = @id))
          GROUP BY address
          ON CONFLICT (address) DO UPDATE SET
            first_sec = min(hosts.first_sec, excluded.first_sec),
            last_sec = max(hosts.last_sec, excluded.last_sec)`,
       )
-      .run({ id: captureId });
+      .run({ id: runId });
+  }
+
+  /** Hosts no visible flow mentions any more (after a run's data was replaced). */
+  dropOrphanHosts(): void {
+    this.db.exec('DELETE FROM hosts WHERE address NOT IN (SELECT client FROM flow_view UNION SELECT server FROM flow_view)');
   }
 }

@@ -15,26 +15,24 @@ export class FlowWriter {
   private rows: unknown[][] = [];
   written = 0;
 
-  constructor(
-    private readonly db: Db,
-    private readonly captureId: number,
-  ) {
+  constructor(private readonly db: Db) {
     this.insert = db.prepare(
-      `INSERT INTO flows (capture_id, transport, family, client, client_port, server, server_port, direction_by,
+      `INSERT INTO flows (capture_id, last_capture_id, transport, family, client, client_port, server, server_port, direction_by,
          first_sec, first_nsec, last_sec, last_nsec, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c,
          payload_c2s, payload_s2c, missing_c2s, missing_s2c, tcp_state, vlan, tunnels,
          service, via, rpc_interface, rpc_uuid, rpc_note, prefix_c2s, prefix_s2c,
          client_role, server_role, verdict, rule, reason)
-       VALUES (${new Array(35).fill('?').join(', ')})`,
+       VALUES (${new Array(36).fill('?').join(', ')})`,
     );
   }
 
-  add(f: FlowRecord, l: FlowLabels, v: Verdict | null): void {
+  /** `captureId`: the capture the flow began in; `lastCaptureId`: the last one it was seen in. */
+  add(captureId: number, lastCaptureId: number, f: FlowRecord, l: FlowLabels, v: Verdict | null): void {
     // The first payload bytes are kept for flows nothing could name — the evidence a
     // person needs to tell what they were; a named flow's prefix would only cost space.
     const keep = l.service === null;
     this.rows.push([
-      this.captureId, f.transport, f.family, f.client, f.clientPort, f.server, f.serverPort, f.directionBy,
+      captureId, lastCaptureId, f.transport, f.family, f.client, f.clientPort, f.server, f.serverPort, f.directionBy,
       f.firstSec, f.firstNsec, f.lastSec, f.lastNsec, f.packetsC2S, f.packetsS2C, f.bytesC2S, f.bytesS2C,
       f.payloadC2S, f.payloadS2C, f.missingC2S, f.missingS2C, f.tcpState, f.vlan, f.tunnels,
       l.service, l.via, l.rpcInterface, l.rpcUuid, l.rpcNote,
@@ -43,6 +41,11 @@ export class FlowWriter {
       v?.clientRole ?? null, v?.serverRole ?? null, v?.verdict ?? null, v?.rule ?? null, v?.reason ?? null,
     ]);
     if (this.rows.length >= BATCH) this.flush();
+  }
+
+  /** Rows waiting for the next batch. */
+  get pending(): number {
+    return this.rows.length;
   }
 
   /** Writes what is left; returns the number of rows written in all. */

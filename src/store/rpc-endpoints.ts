@@ -5,27 +5,25 @@ import type { EndpointCandidate, UnboundFlow } from '../classify/rpc';
 import type { Endpoint } from '../dcerpc/registry';
 import type { Db } from './db';
 
-/** An endpoint with the names classification gave its interface. */
+/** An endpoint with the names classification gave its interface, and the capture of the connection that taught it. */
 export interface NamedEndpoint extends Endpoint {
   interface: string | null;
   service: string | null;
+  captureId: number;
 }
 
 /**
- * The endpoint registry of one capture: kept in memory while the capture is read
- * (one row per server, transport, port, interface and source, the earliest
- * sighting winning) and written when it ends.
+ * The endpoint registry of a run: kept in memory while captures are read (one row
+ * per capture, server, transport, port, interface and source, the earliest
+ * sighting winning) and written at the end or at a live run's checkpoints.
  */
 export class EndpointRegistryWriter {
   private readonly rows = new Map<string, NamedEndpoint>();
 
-  constructor(
-    private readonly db: Db,
-    private readonly captureId: number,
-  ) {}
+  constructor(private readonly db: Db) {}
 
   add(e: NamedEndpoint): void {
-    const key = `${e.server}|${e.transport}|${e.port}|${e.uuid}|${e.source}`;
+    const key = `${e.captureId}|${e.server}|${e.transport}|${e.port}|${e.uuid}|${e.source}`;
     const had = this.rows.get(key);
     if (!had || e.sec < had.sec || (e.sec === had.sec && e.nsec < had.nsec)) this.rows.set(key, e);
   }
@@ -43,7 +41,7 @@ export class EndpointRegistryWriter {
     const rows = [...this.rows.values()];
     this.rows.clear();
     this.db.transaction(() => {
-      for (const e of rows) insert.run({ captureId: this.captureId, ...e });
+      for (const e of rows) insert.run(e);
     })();
   }
 }
@@ -52,33 +50,79 @@ type Decide = (flow: UnboundFlow, candidates: EndpointCandidate[]) => FlowLabels
 /** The verdict for a flow whose service the registry just changed. */
 type Rejudge = (k: FlowFacts) => Verdict | null;
 
+/** The flows of run `runId`'s captures, as an SQL condition on flows aliased f. */
+const OF_RUN = 'f.capture_id IN (SELECT id FROM captures WHERE run_id = @run)';
+/** Endpoints learned in run `runId`, as a condition on rpc_endpoints aliased e. */
+const EP_OF_RUN = 'e.capture_id IN (SELECT id FROM captures WHERE run_id = @run)';
+/** Endpoints a run may use: its own, and those of finished (visible) runs. */
+const EP_USABLE = `(${EP_OF_RUN} OR e.capture_id IN (SELECT id FROM capture_view))`;
+/** Flows a run may revise: its own, and those of finished runs. */
+const FLOW_USABLE = `(${OF_RUN} OR f.capture_id IN (SELECT id FROM capture_view))`;
+
+/** How flows without a handshake had their direction guessed; the registry overrules these. */
+const GUESSED = "('service-port', 'lower-port', 'first-packet')";
+
 /**
- * Names flows without a bind of their own from the registry, after a capture is
- * in: this capture's flows against every capture's endpoints, and earlier
- * captures' flows against this capture's endpoints. Returns how many flows changed.
+ * Turns around flows whose client/server direction was guessed (no SYN in the
+ * captures, no DCE/RPC client seen) when the registry knows better: the side the
+ * mapper or a bind named as an RPC endpoint is the server. Flows of this run
+ * against every usable endpoint, and earlier runs' flows against this run's.
+ * Their port-derived labels are cleared so the registry names them next.
+ * Returns how many flows were turned.
  */
-export function labelFlowsFromRegistry(db: Db, captureId: number, decide: Decide, rejudge: Rejudge): number {
+export function orientFromRegistry(db: Db, runId: number): number {
+  const endpointAt = (addr: string, port: string, scope: string) =>
+    `EXISTS (SELECT 1 FROM rpc_endpoints e WHERE e.server = ${addr} AND e.transport = f.transport AND e.port = ${port} AND ${scope})`;
+  const wrongWay = (flowScope: string, epScope: string) =>
+    `${flowScope} AND f.direction_by IN ${GUESSED} AND ${endpointAt('f.client', 'f.client_port', epScope)} AND NOT ${endpointAt('f.server', 'f.server_port', EP_USABLE)}`;
+  const ids = db
+    .prepare(`SELECT f.id FROM flows f WHERE (${wrongWay(OF_RUN, EP_USABLE)}) OR (${wrongWay(FLOW_USABLE, EP_OF_RUN)})`)
+    .pluck()
+    .all({ run: runId }) as number[];
+  if (ids.length === 0) return 0;
+  // SQLite evaluates every SET expression on the row as it was: a swap needs no temporaries.
+  const turn = db.prepare(
+    `UPDATE flows SET client = server, server = client, client_port = server_port, server_port = client_port,
+       packets_c2s = packets_s2c, packets_s2c = packets_c2s, bytes_c2s = bytes_s2c, bytes_s2c = bytes_c2s,
+       payload_c2s = payload_s2c, payload_s2c = payload_c2s, missing_c2s = missing_s2c, missing_s2c = missing_c2s,
+       prefix_c2s = prefix_s2c, prefix_s2c = prefix_c2s, direction_by = 'rpc-endpoint',
+       service = CASE WHEN via = 'port' THEN NULL ELSE service END, via = CASE WHEN via = 'port' THEN NULL ELSE via END
+     WHERE id = ?`,
+  );
+  db.transaction(() => {
+    for (const id of ids) turn.run(id);
+  })();
+  return ids.length;
+}
+
+/**
+ * Names flows without a bind of their own from the registry, after a run's captures
+ * are in: this run's flows against every usable endpoint, and earlier runs' flows
+ * against this run's endpoints. Returns how many flows changed.
+ */
+export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide, rejudge: Rejudge): number {
   // Not named by their own bind: no name, a port name, an earlier registry name, or
   // "a DCE/RPC header but no bind" (payload without an interface).
   const unbound = `(f.via IS NULL OR f.via = 'port' OR f.via_registry = 1 OR (f.via = 'payload' AND f.rpc_uuid IS NULL))`;
   const ids = db
     .prepare(
       `SELECT f.id FROM flows f JOIN rpc_endpoints e ON e.server = f.server AND e.transport = f.transport AND e.port = f.server_port
-       WHERE f.capture_id = @id AND ${unbound}
+       WHERE ${OF_RUN} AND ${EP_USABLE} AND ${unbound}
        UNION
        SELECT f.id FROM rpc_endpoints e JOIN flows f ON e.server = f.server AND e.transport = f.transport AND e.port = f.server_port
-       WHERE e.capture_id = @id AND f.capture_id <> @id AND ${unbound}`,
+       WHERE ${EP_OF_RUN} AND ${FLOW_USABLE} AND ${unbound}`,
     )
     .pluck()
-    .all({ id: captureId }) as number[];
+    .all({ run: runId }) as number[];
   if (ids.length === 0) return 0;
   const flowById: Statement = db.prepare(
-    `SELECT capture_id AS captureId, client, first_sec AS firstSec, first_nsec AS firstNsec, service, via, server, transport, server_port AS port
-     FROM flows WHERE id = ?`,
+    `SELECT c.stream_id AS streamId, f.client, f.first_sec AS firstSec, f.first_nsec AS firstNsec, f.service, f.via, f.server, f.transport, f.server_port AS port
+     FROM flows f JOIN captures c ON c.id = f.capture_id WHERE f.id = ?`,
   );
   const endpointsOf: Statement = db.prepare(
-    `SELECT capture_id AS captureId, uuid, source, first_sec AS sec, first_nsec AS nsec, client
-     FROM rpc_endpoints WHERE server = ? AND transport = ? AND port = ?`,
+    `SELECT c.stream_id AS streamId, e.uuid, e.source, e.first_sec AS sec, e.first_nsec AS nsec, e.client
+     FROM rpc_endpoints e JOIN captures c ON c.id = e.capture_id
+     WHERE e.server = @server AND e.transport = @transport AND e.port = @port AND ${EP_USABLE}`,
   );
   const update: Statement = db.prepare(
     `UPDATE flows SET service = @service, via = @via, rpc_interface = @rpcInterface, rpc_uuid = @rpcUuid,
@@ -89,7 +133,7 @@ export function labelFlowsFromRegistry(db: Db, captureId: number, decide: Decide
   db.transaction(() => {
     for (const id of ids) {
       const f = flowById.get(id) as UnboundFlow & { server: string; transport: string; port: number };
-      const labels = decide(f, endpointsOf.all(f.server, f.transport, f.port) as EndpointCandidate[]);
+      const labels = decide(f, endpointsOf.all({ server: f.server, transport: f.transport, port: f.port, run: runId }) as EndpointCandidate[]);
       if (!labels) continue;
       const v = rejudge({ client: f.client, server: f.server, transport: f.transport, serverPort: f.port, service: labels.service });
       update.run({ id, ...labels, clientRole: v?.clientRole ?? null, serverRole: v?.serverRole ?? null, verdict: v?.verdict ?? null, rule: v?.rule ?? null, reason: v?.reason ?? null });

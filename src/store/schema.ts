@@ -3,7 +3,7 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Statements that bring a database of schema version N-1 to N, by N. */
 export const MIGRATIONS: Record<number, string> = {
@@ -19,6 +19,26 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE hosts ADD COLUMN serves TEXT;
       ALTER TABLE hosts ADD COLUMN uses TEXT;
       ALTER TABLE hosts ADD COLUMN disagreement TEXT;`,
+  // Runs: captures analyzed before runs existed become one finished run; a capture
+  // left 'running' by a crash becomes a dead run (its rows stay invisible).
+  4: `CREATE TABLE runs (
+        id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL,
+        live INTEGER NOT NULL DEFAULT 0, separate INTEGER NOT NULL DEFAULT 0, command TEXT NOT NULL,
+        pid INTEGER, host TEXT, captures INTEGER NOT NULL DEFAULT 0, note TEXT, exflow_version TEXT NOT NULL);
+      INSERT INTO runs (id, started_at, finished_at, status, command, captures, note, exflow_version)
+        SELECT 1, min(analyzed_at), max(analyzed_at), 'complete', 'before runs were recorded', count(*), NULL, max(exflow_version)
+        FROM captures WHERE status != 'running' HAVING count(*) > 0;
+      INSERT INTO runs (id, started_at, status, command, captures, note, exflow_version)
+        SELECT 2, min(analyzed_at), 'dead', 'before runs were recorded', count(*), 'left running by an earlier exflow', max(exflow_version)
+        FROM captures WHERE status = 'running' HAVING count(*) > 0;
+      ALTER TABLE captures ADD COLUMN run_id INTEGER REFERENCES runs (id);
+      ALTER TABLE captures ADD COLUMN stream_id INTEGER;
+      ALTER TABLE captures ADD COLUMN head_digest TEXT;
+      ALTER TABLE captures ADD COLUMN position INTEGER;
+      UPDATE captures SET run_id = CASE WHEN status = 'running' THEN 2 ELSE 1 END, stream_id = id, position = id;
+      ALTER TABLE flows ADD COLUMN last_capture_id INTEGER;
+      UPDATE flows SET last_capture_id = capture_id;
+      DROP VIEW IF EXISTS flow_view;`,
 };
 
 export const SCHEMA = `
@@ -27,8 +47,33 @@ CREATE TABLE IF NOT EXISTS meta (
   value TEXT NOT NULL
 );
 
+-- One analyze command. Its flows are visible (capture_view, flow_view) only once it
+-- is 'complete' — or, for a live run from standard input, batch by batch as each
+-- batch commits. 'running' with a process that no longer exists is 'dead'.
+CREATE TABLE IF NOT EXISTS runs (
+  id              INTEGER PRIMARY KEY,
+  started_at      TEXT NOT NULL,
+  finished_at     TEXT,
+  status          TEXT NOT NULL CHECK (status IN ('running', 'complete', 'interrupted', 'dead', 'failed', 'replaced')),
+  live            INTEGER NOT NULL DEFAULT 0,
+  separate        INTEGER NOT NULL DEFAULT 0,
+  command         TEXT NOT NULL,
+  pid             INTEGER,
+  host            TEXT,
+  captures        INTEGER NOT NULL DEFAULT 0,
+  note            TEXT,
+  exflow_version  TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS captures (
   id              INTEGER PRIMARY KEY,
+  run_id          INTEGER REFERENCES runs (id),
+  -- Files of one stream share one flow table: the id of the stream's first capture.
+  stream_id       INTEGER,
+  -- Place in the run's time order (first packet's timestamp).
+  position        INTEGER,
+  -- SHA-256 of the first records (timestamps, lengths, bytes): the same packets in another format.
+  head_digest     TEXT,
   path            TEXT NOT NULL,
   size            INTEGER NOT NULL,
   sha256          TEXT,
@@ -51,10 +96,14 @@ CREATE TABLE IF NOT EXISTS captures (
   exflow_version  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS captures_fingerprint ON captures (fingerprint);
+CREATE INDEX IF NOT EXISTS captures_head ON captures (head_digest);
+CREATE INDEX IF NOT EXISTS captures_run ON captures (run_id);
 
 CREATE TABLE IF NOT EXISTS flows (
   id              INTEGER PRIMARY KEY,
+  -- The capture the flow began in, and the last one it was seen in (one stream across files).
   capture_id      INTEGER NOT NULL REFERENCES captures (id) ON DELETE CASCADE,
+  last_capture_id INTEGER,
   transport       TEXT NOT NULL,
   family          INTEGER NOT NULL,
   client          TEXT NOT NULL,
@@ -140,6 +189,11 @@ CREATE TABLE IF NOT EXISTS rpc_endpoints (
 );
 CREATE INDEX IF NOT EXISTS rpc_endpoints_key ON rpc_endpoints (server, transport, port);
 
+-- What reports see: captures of finished runs (and of live runs, batch by batch).
+CREATE VIEW IF NOT EXISTS capture_view AS
+SELECT c.* FROM captures c JOIN runs r ON r.id = c.run_id
+WHERE r.status = 'complete' OR r.live = 1;
+
 CREATE VIEW IF NOT EXISTS flow_view AS
 SELECT f.*,
        f.first_sec + f.first_nsec / 1e9 AS first_ts,
@@ -147,5 +201,5 @@ SELECT f.*,
        f.packets_c2s + f.packets_s2c AS packets,
        f.bytes_c2s + f.bytes_s2c AS bytes,
        c.path AS capture_path
-FROM flows f JOIN captures c ON c.id = f.capture_id;
+FROM flows f JOIN capture_view c ON c.id = f.capture_id;
 `;

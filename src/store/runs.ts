@@ -1,0 +1,100 @@
+// Runs: one analyze command each. A run's flows become visible to every report
+// only when the run is 'complete' (views capture_view and flow_view), so an
+// interrupted or killed run never shows partial data; the next analyze removes
+// what such a run left. A live run (standard input) is visible batch by batch.
+import * as os from 'node:os';
+import type { Db } from './db';
+
+export type RunStatus = 'running' | 'complete' | 'interrupted' | 'dead' | 'failed' | 'replaced';
+
+export interface RunRow {
+  id: number;
+  started_at: string;
+  finished_at: string | null;
+  status: RunStatus;
+  live: number;
+  command: string;
+  pid: number | null;
+  host: string | null;
+  captures: number;
+  note: string | null;
+}
+
+/** Whether a process of this machine is still there (signal 0 tests without sending). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
+
+export class RunStore {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Runs marked 'running' whose process is gone (killed, power loss). Read-only
+   * callers only report them; a writer marks them dead.
+   */
+  deadRuns(): RunRow[] {
+    const rows = this.db.prepare("SELECT * FROM runs WHERE status = 'running'").all() as RunRow[];
+    return rows.filter((r) => r.host === os.hostname() && r.pid !== null && r.pid !== process.pid && !processAlive(r.pid));
+  }
+
+  /** A run of another process that is still writing, if any. */
+  activeWriter(): RunRow | null {
+    const rows = this.db.prepare("SELECT * FROM runs WHERE status = 'running'").all() as RunRow[];
+    return rows.find((r) => r.pid !== process.pid && (r.host !== os.hostname() || (r.pid !== null && processAlive(r.pid)))) ?? null;
+  }
+
+  markDead(): RunRow[] {
+    const dead = this.deadRuns();
+    const mark = this.db.prepare("UPDATE runs SET status = 'dead', note = coalesce(note, 'the process ended without finishing (killed?)') WHERE id = ?");
+    for (const r of dead) mark.run(r.id);
+    return dead;
+  }
+
+  begin(command: string, live: boolean, separate: boolean, version: string): number {
+    const r = this.db
+      .prepare('INSERT INTO runs (started_at, status, live, separate, command, pid, host, exflow_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(new Date().toISOString(), 'running', live ? 1 : 0, separate ? 1 : 0, command, process.pid, os.hostname(), version);
+    return Number(r.lastInsertRowid);
+  }
+
+  finish(id: number, status: RunStatus, note: string | null = null): void {
+    this.db
+      .prepare('UPDATE runs SET status = ?, finished_at = ?, note = coalesce(?, note), captures = (SELECT count(*) FROM captures WHERE run_id = ?) WHERE id = ?')
+      .run(status, new Date().toISOString(), note, id, id);
+  }
+
+  /**
+   * Removes the rows of runs that did not finish (interrupted, dead, failed; not
+   * live ones, whose batches were complete when committed): they were never
+   * visible, and a rerun of the same files must not meet them. The runs rows stay,
+   * saying what happened. Returns the runs cleared.
+   */
+  clearUnfinished(byRun: number): number[] {
+    const ids = this.db
+      .prepare("SELECT r.id FROM runs r WHERE r.status IN ('interrupted', 'dead', 'failed') AND r.live = 0 AND EXISTS (SELECT 1 FROM captures c WHERE c.run_id = r.id)")
+      .pluck()
+      .all() as number[];
+    for (const id of ids) this.removeData(id, `partial data removed by run ${byRun}`, null);
+    return ids;
+  }
+
+  /** Removes everything a run stored (for --force and for unfinished runs); its runs row stays with the note. */
+  removeData(id: number, note: string, status: RunStatus | null): void {
+    this.db.transaction(() => {
+      const caps = 'SELECT id FROM captures WHERE run_id = ?';
+      this.db.prepare(`DELETE FROM flows WHERE capture_id IN (${caps})`).run(id);
+      this.db.prepare(`DELETE FROM rpc_endpoints WHERE capture_id IN (${caps})`).run(id);
+      this.db.prepare('DELETE FROM captures WHERE run_id = ?').run(id);
+      this.db.prepare('UPDATE runs SET note = ?, status = coalesce(?, status) WHERE id = ?').run(note, status, id);
+    })();
+  }
+
+  list(): RunRow[] {
+    return this.db.prepare('SELECT * FROM runs ORDER BY id').all() as RunRow[];
+  }
+}
