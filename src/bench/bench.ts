@@ -11,8 +11,7 @@ import * as path from 'node:path';
 import { readCapture } from '../capture/reader';
 import { PacketIngest } from '../flow/ingest';
 import { FlowTable } from '../flow/table';
-import { frame } from '../samples/frames';
-import { PcapFileWriter } from '../samples/writer';
+import { writeSynthetic } from '../samples/synthetic';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CACHE = path.join(ROOT, '.bench-cache');
@@ -22,43 +21,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 /** ~1M packets over ~50k flows, interleaved; a third VLAN-tagged, an eighth IPv6, a few known service ports. */
 function generate(file: string): void {
-  const w = new PcapFileWriter(file + '.tmp');
-  const perFlow = Math.max(2, Math.round(PACKETS / FLOWS));
-  const active = 2000;
-  const servicePorts = [25, 80, 135, 389, 443, 3268, 88, 53, 49152, 50636, 64327];
-  let written = 0;
-  let next = 0;
-  let t = Date.UTC(2026, 0, 1) * 1000;
-  const slots: { frames: [Buffer, Buffer]; left: number }[] = [];
-  const makeFlow = (n: number) => {
-    const v6 = n % 8 === 0;
-    const c = v6 ? `2001:db8:1::${(n % 65000).toString(16)}` : `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-    const s = v6 ? `2001:db8:2::${(n % 97).toString(16)}` : `10.200.0.${n % 200}`;
-    const sp = servicePorts[n % servicePorts.length];
-    const cp = 1024 + (n % 60000);
-    const vlan = n % 3 === 0 ? 100 + (n % 50) : undefined;
-    const size = 40 + ((n * 131) % 400);
-    const udp = sp === 53;
-    return {
-      frames: [
-        frame(udp ? 'udp' : 'tcp', { ip: c, port: cp }, { ip: s, port: sp }, Buffer.alloc(size, 1), { vlan, tcpFlags: 0x18 }),
-        frame(udp ? 'udp' : 'tcp', { ip: s, port: sp }, { ip: c, port: cp }, Buffer.alloc(size * 2, 2), { vlan, tcpFlags: 0x18 }),
-      ] as [Buffer, Buffer],
-      left: perFlow,
-    };
-  };
-  while (written < PACKETS) {
-    while (slots.length < active && next < FLOWS) slots.push(makeFlow(next++));
-    if (slots.length === 0) slots.push(makeFlow(next++));
-    const i = written % slots.length;
-    const f = slots[i];
-    w.write(t, f.frames[f.left & 1]);
-    t += 3;
-    written++;
-    if (--f.left === 0) slots.splice(i, 1);
-  }
-  w.close();
-  fs.renameSync(file + '.tmp', file);
+  writeSynthetic(file, { packets: PACKETS, flows: FLOWS });
 }
 
 async function walk(file: string): Promise<number> {

@@ -192,6 +192,15 @@ async function readStream(path: string, input: Readable, sink: PacketSink, opts:
   let chunks: AsyncIterable<Buffer> = raw;
   const head: Buffer[] = [];
   let headLen = 0;
+  // A live input may go quiet for hours: a stop request ends the wait for its next bytes.
+  const watch = opts.shouldStop
+    ? setInterval(() => {
+        if (opts.shouldStop!()) {
+          stopped = true;
+          input.destroy();
+        }
+      }, 100)
+    : null;
   try {
     // The first bytes decide: gzip, or a capture format.
     let first = await raw.next();
@@ -252,11 +261,14 @@ async function readStream(path: string, input: Readable, sink: PacketSink, opts:
   } catch (e) {
     if (e instanceof CaptureDamage) damage = e;
     else if (e instanceof CaptureOpenError) throw e;
-    else if (framer && isZlibError(e)) damage = new CaptureDamage(delivered, `gzip stream damaged (${(e as Error).message})`);
+    else if (stopped) {
+      // The input was closed on purpose: what was read stands.
+    } else if (framer && isZlibError(e)) damage = new CaptureDamage(delivered, `gzip stream damaged (${(e as Error).message})`);
     else if (isZlibError(e)) throw new CaptureOpenError(path, `gzip stream damaged before any capture data (${(e as Error).message})`);
     else if (isReadError(e)) throw new CaptureOpenError(path, describeFsError(e));
     else throw e;
   } finally {
+    if (watch) clearInterval(watch);
     if (input !== process.stdin) input.destroy();
   }
   if (!framer || !walker) {

@@ -87,6 +87,12 @@ interface Prepared {
   headDigest: string | null;
 }
 
+/** Files smaller than this are hashed on the reading thread instead of a worker thread. */
+const INLINE_HASH_BELOW = 64 * 1024 * 1024;
+
+/** How a path is named in messages. */
+const shown = (path: string) => (path === STDIN ? 'standard input' : path);
+
 const ns = (sec: number, nsec: number) => (Number.isFinite(sec) ? sec * 1e9 + nsec : Infinity);
 
 function isStreamInput(path: string): boolean {
@@ -112,7 +118,7 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
 
   const outcomes: CaptureOutcome[] = [];
   const skip = (path: string, why: string, status: 'skipped' | 'failed' = 'skipped') => {
-    opts.warn(`exflow: ${status === 'failed' ? '' : 'note: '}${path}: ${why}`);
+    opts.warn(`exflow: ${status === 'failed' ? '' : 'note: '}${shown(path)}: ${why}`);
     outcomes.push({ path, status, packets: 0, flows: 0, warnings: 0, seconds: 0, error: status === 'failed' ? why : undefined });
   };
 
@@ -177,6 +183,7 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
   const registry = new EndpointRegistryWriter(db);
   const isServicePort = servicePortTest(rules);
   let interrupted = false;
+  let skipped = false;
   let nonIpTowers = 0;
   let position = 0;
   let bytesBefore = 0;
@@ -246,9 +253,10 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
       const refusalsBefore = rpc?.budget.refusals ?? 0;
       opts.progress.file(position, p.path, p.size);
 
-      // A regular file is hashed on the second core; a stream, which cannot be read twice, while it is read.
-      const inlineHash = p.stream ? crypto.createHash('sha256') : null;
-      const hashing = p.stream ? null : sha256InWorker(p.path);
+      // A large regular file is hashed on the second core; a stream, which cannot be read twice, and a small
+      // file (where starting a thread costs more than hashing, ~2 GB/s here) are hashed as they are read.
+      const inlineHash = p.stream || p.size < INLINE_HASH_BELOW ? crypto.createHash('sha256') : null;
+      const hashing = inlineHash ? null : sha256InWorker(p.path);
       const tee = p.stream ? new HeadTee(ingest) : null;
       let duplicateOf: string | null = null;
       let nextCommit = Date.now() + opts.flushInterval * 1000;
@@ -261,7 +269,7 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
             if (tee && duplicateOf === null && tee.head.done && !opts.force) {
               const d = tee.head.digest();
               const twin = d ? captures.findByHead(d)[0] : undefined;
-              duplicateOf = twin ? `capture ${twin.id} (${twin.path})` : '';
+              duplicateOf = twin ? `capture ${twin.id} (${shown(twin.path)})` : '';
             }
             if (p.stream && Date.now() >= nextCommit) {
               // Live: flows that ended since the last commit become visible now.
@@ -284,10 +292,12 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
       bytesBefore += p.size;
       if (duplicateOf) {
         // Standard input carrying packets already analyzed: nothing of it is kept.
+        table.setFlushHandler(() => {});
         table.flushAll();
-        writer.flush();
+        writer.discard();
         runs.removeData(runId, `standard input repeated ${duplicateOf}`, null);
         skip(p.path, `the same packets as ${duplicateOf}; skipped (use --force to analyze them again)`);
+        skipped = true;
         break;
       }
       if (r.stopped && !p.stream) {
@@ -317,7 +327,7 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
       outcomes.push({ path: p.path, status: r.status, packets: c.packets, flows: 0, warnings: warnings.length, seconds });
       if (r.stopped) break; // live input stopped by a signal: what was read is kept
     }
-    if (interrupted) break;
+    if (interrupted || skipped) break;
     opts.progress.phase('writing flows');
     table.flushAll();
   }
@@ -346,7 +356,7 @@ function sameCapture(captures: CaptureStore, p: Prepared): { id: number; runId: 
   }
   if (p.headDigest) {
     const twin = captures.findByHead(p.headDigest)[0];
-    if (twin) return { id: twin.id, runId: twin.run_id, why: `the same first packets as ${twin.path}, perhaps in another format` };
+    if (twin) return { id: twin.id, runId: twin.run_id, why: `the same first packets as ${shown(twin.path)}, perhaps in another format` };
   }
   return null;
 }

@@ -48,6 +48,11 @@ export class FlowWriter {
     return this.rows.length;
   }
 
+  /** Drops the rows not yet written (an input found to repeat an earlier one). */
+  discard(): void {
+    this.rows = [];
+  }
+
   /** Writes what is left; returns the number of rows written in all. */
   close(): number {
     this.flush();
