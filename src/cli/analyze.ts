@@ -6,7 +6,7 @@ import * as crypto from 'node:crypto';
 import { CaptureOpenError } from '../capture/errors';
 import { fingerprint, sha256File } from '../capture/fingerprint';
 import { HeadTee } from '../capture/head';
-import { sha256InWorker } from '../capture/hash-worker';
+import { HashWorker } from '../capture/hash-worker';
 import { byName, type Input } from '../capture/inputs';
 import { peekCapture } from '../capture/peek';
 import { readCapture, STDIN, type CaptureReadResult } from '../capture/reader';
@@ -86,9 +86,6 @@ interface Prepared {
   firstNsec: number;
   headDigest: string | null;
 }
-
-/** Files smaller than this are hashed on the reading thread instead of a worker thread. */
-const INLINE_HASH_BELOW = 64 * 1024 * 1024;
 
 /** How a path is named in messages. */
 const shown = (path: string) => (path === STDIN ? 'standard input' : path);
@@ -180,6 +177,7 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
   const totalBytes = toRead.reduce((a, p) => a + p.size, 0);
   opts.progress.startRun(toRead.length, totalBytes);
   const writer = new FlowWriter(db);
+  const hasher = new HashWorker();
   const registry = new EndpointRegistryWriter(db);
   const isServicePort = servicePortTest(rules);
   let interrupted = false;
@@ -253,10 +251,9 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
       const refusalsBefore = rpc?.budget.refusals ?? 0;
       opts.progress.file(position, p.path, p.size);
 
-      // A large regular file is hashed on the second core; a stream, which cannot be read twice, and a small
-      // file (where starting a thread costs more than hashing, ~2 GB/s here) are hashed as they are read.
-      const inlineHash = p.stream || p.size < INLINE_HASH_BELOW ? crypto.createHash('sha256') : null;
-      const hashing = inlineHash ? null : sha256InWorker(p.path);
+      // A regular file is hashed on the second core; a stream, which cannot be read twice, as it is read.
+      const inlineHash = p.stream ? crypto.createHash('sha256') : null;
+      const hashing = inlineHash ? null : hasher.hash(p.path);
       const tee = p.stream ? new HeadTee(ingest) : null;
       let duplicateOf: string | null = null;
       let nextCommit = Date.now() + opts.flushInterval * 1000;
@@ -332,6 +329,7 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
     table.flushAll();
   }
 
+  hasher.close();
   if (interrupted) {
     writer.flush();
     runs.finish(runId, 'interrupted', 'stopped by a signal; nothing of this run is shown; run the same command again to analyze it');

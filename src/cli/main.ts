@@ -11,6 +11,7 @@ import { RulesError } from '../rules/source';
 import { openDb, StoreError, type Db } from '../store/db';
 import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
+import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
 import { expandInputs } from '../capture/inputs';
 import { RunStore } from '../store/runs';
 import { analyzeRun, type CaptureOutcome, type RunOutcome } from './analyze';
@@ -311,6 +312,35 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
       try {
         const format = defaultFormat(o.format);
         print(render(queryHosts(db), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
+      } finally {
+        db.close();
+      }
+    });
+
+  program
+    .command('runs')
+    .description('list analyze runs: when, what they read, and whether they finished (only complete runs are in reports)')
+    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
+    .addOption(formatOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow runs --db audit.sqlite
+  exflow runs --db audit.sqlite --format json | jq '.[] | select(.status != "complete")'
+
+Status: running (an analyze is writing it now), complete (its flows are in every
+report), interrupted (stopped by Ctrl-C/SIGTERM; nothing shown), dead (its process
+ended without finishing; nothing shown), replaced (by a later --force run).
+Partial data of interrupted and dead runs is removed by the next analyze.
+JSON keys: run, status, started_at, finished_at, live, separate, captures,
+packets, flows, command, note.`,
+    )
+    .action((o: { db: string; format?: string }) => {
+      const db = openDbOrFail(o.db, 'read');
+      try {
+        const format = defaultFormat(o.format);
+        print(render(queryRuns(db), format === 'table' ? RUN_TABLE_COLUMNS : RUN_COLUMNS, format));
       } finally {
         db.close();
       }
