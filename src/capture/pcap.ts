@@ -1,4 +1,6 @@
 import { u16, u32 } from './bytes';
+import { isSaneSecond } from './timestamp';
+import { MAX_RECORD } from './walker';
 import { CaptureDamage } from './errors';
 import type { CaptureWarning, PacketSink } from './sink';
 import type { RecordWalker } from './walker';
@@ -19,6 +21,8 @@ export class PcapWalker implements RecordWalker {
   readonly linkTypes = new Set<number>();
   readonly warnings: CaptureWarning[] = [];
   private headerDone = false;
+  /** Records whose fraction was a second or more. */
+  badTimes = 0;
   private linkType = 0;
   private snapLen = DEFAULT_SNAPLEN;
   private readonly nsPerUnit: number;
@@ -61,18 +65,29 @@ export class PcapWalker implements RecordWalker {
         break;
       }
       const capLen = u32(buf, o + 8, le);
-      if (capLen > snapLen) {
+      if (capLen > snapLen || capLen > MAX_RECORD) {
         this.packets = packets;
-        throw new CaptureDamage(base + o, `record ${packets + 1} claims ${capLen} captured bytes, more than the snaplen ${snapLen}`);
+        throw new CaptureDamage(base + o, capLen > MAX_RECORD
+          ? `record ${packets + 1} claims ${capLen} captured bytes, more than the ${MAX_RECORD / 1048576} MiB any record may have`
+          : `record ${packets + 1} claims ${capLen} captured bytes, more than the snaplen ${snapLen}`);
       }
       const total = RECORD_HEADER + capLen;
       if (end - o < total) {
         this.needed = total;
         break;
       }
-      const frac = u32(buf, o + 4, le);
+      let sec = u32(buf, o, le);
+      let nsec = u32(buf, o + 4, le) * nsPerUnit;
+      if (nsec >= 1e9) {
+        // A fraction of a second of a second or more: damage in the record header. Carried into the seconds.
+        this.badTimes++;
+        if (this.badTimes === 1) this.warnings.push({ offset: base + o + 4, message: `record ${packets + 1} has a fraction of ${u32(buf, o + 4, le)} ${nsPerUnit === 1 ? 'ns' : 'µs'}, a second or more; such fractions are carried into the seconds` });
+        sec += Math.floor(nsec / 1e9);
+        nsec %= 1e9;
+        if (!isSaneSecond(sec)) sec = u32(buf, o, le);
+      }
       packets++;
-      sink.packet(linkType, u32(buf, o, le), frac * nsPerUnit, buf, o + RECORD_HEADER, capLen, u32(buf, o + 12, le));
+      sink.packet(linkType, sec, nsec, buf, o + RECORD_HEADER, capLen, u32(buf, o + 12, le));
       o += total;
     }
     this.packets = packets;

@@ -1,7 +1,7 @@
 import { u16, u32 } from './bytes';
 import { CaptureDamage } from './errors';
 import type { CaptureWarning, PacketSink } from './sink';
-import { splitTimestamp, unitsPerSecondFromTsresol } from './timestamp';
+import { isSaneSecond, splitTimestamp, unitsPerSecondFromTsresol } from './timestamp';
 import { MAX_RECORD, type RecordWalker } from './walker';
 
 // Block types (pcapng draft, section 11.1).
@@ -73,6 +73,7 @@ export class PcapNgWalker implements RecordWalker {
       if (u32(buf, o + len - 4, le) !== len) {
         throw new CaptureDamage(base + o + len - 4, `pcapng block of type 0x${type.toString(16)} has a trailing length that differs from its leading length ${len}`);
       }
+      this.recordOffset = base + o;
       switch (type) {
         case Block.EnhancedPacket:
           this.enhanced(buf, o, len, base, sink);
@@ -190,12 +191,27 @@ export class PcapNgWalker implements RecordWalker {
     } else {
       splitTimestamp(high, low, units, ts);
     }
-    const sec = ts[0] + this.ifOffset[ifId];
+    let sec = ts[0] + this.ifOffset[ifId];
+    let nsec = ts[1];
+    if (!isSaneSecond(sec) || !(nsec >= 0 && nsec < 1e9)) {
+      // if_tsresol, if_tsoffset or the block's own words name no real time.
+      this.badTimes++;
+      if (this.badTimes === 1) {
+        this.warn(this.recordOffset, `packet ${this.packets + 1} has an impossible timestamp (${sec} s since 1970 on interface ${ifId}: if_tsresol, if_tsoffset or the block is damaged); such packets get the previous packet's time`);
+      }
+      sec = this.lastSec;
+      nsec = this.lastNsec;
+    }
     this.lastSec = sec;
-    this.lastNsec = ts[1];
+    this.lastNsec = nsec;
     this.packets++;
-    sink.packet(this.ifLinkType[ifId], sec, ts[1], buf, off, capLen, origLen);
+    sink.packet(this.ifLinkType[ifId], sec, nsec, buf, off, capLen, origLen);
   }
+
+  /** Packets whose timestamp was impossible (given the previous packet's time). */
+  badTimes = 0;
+  /** File offset of the block being read (for warnings). */
+  private recordOffset = 0;
 
   private unknownInterface(offset: number, ifId: number): void {
     this.badInterfaceCount++;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
-import { Readable } from 'node:stream';
-import * as zlib from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { gunzipMembers } from './gunzip';
 import { CaptureDamage, CaptureOpenError } from './errors';
 import { PcapWalker } from './pcap';
 import { PcapNgWalker } from './pcapng';
@@ -9,6 +9,8 @@ import { MAX_RECORD, type RecordWalker } from './walker';
 
 /** Chunk size for reads: large enough that per-chunk work vanishes, small enough to stay flat in memory. */
 const CHUNK = 4 * 1024 * 1024;
+/** The chunk buffer never grows past this: the largest record plus room for the next chunk. */
+const BUFFER_LIMIT = MAX_RECORD + 2 * CHUNK;
 
 export interface CaptureReadResult {
   path: string;
@@ -83,8 +85,12 @@ class ChunkFramer {
       this.start = 0;
     }
     const want = Math.max(this.end + min, this.walker.needed);
+    if (want > BUFFER_LIMIT) {
+      // Walkers refuse records over MAX_RECORD before asking for them; this guards the copy below.
+      throw new CaptureDamage(this.offset, `a record needs ${this.walker.needed} bytes, more than the ${MAX_RECORD / 1048576} MiB any record may have`);
+    }
     if (want > this.buf.length) {
-      const grown = Buffer.allocUnsafe(Math.min(Math.max(want, this.buf.length * 2), MAX_RECORD + CHUNK));
+      const grown = Buffer.allocUnsafe(Math.min(Math.max(want, this.buf.length * 2), BUFFER_LIMIT));
       this.buf.copy(grown, 0, 0, this.end);
       this.buf = grown;
     }
@@ -192,6 +198,8 @@ async function readStream(path: string, input: Readable, sink: PacketSink, opts:
   let chunks: AsyncIterable<Buffer> = raw;
   const head: Buffer[] = [];
   let headLen = 0;
+  /** Problems of the gzip container (trailer, trailing data): warnings after the data, which was all read. */
+  const gzipNotes: CaptureWarning[] = [];
   // A live input may go quiet for hours: a stop request ends the wait for its next bytes.
   const watch = opts.shouldStop
     ? setInterval(() => {
@@ -216,12 +224,10 @@ async function readStream(path: string, input: Readable, sink: PacketSink, opts:
     const start = Buffer.concat(head);
     if (start.length >= 2 && start[0] === 0x1f && start[1] === 0x8b) {
       compressed = true;
-      const gunzip = zlib.createGunzip({ chunkSize: 1024 * 1024 });
-      Readable.from((async function* () {
+      chunks = gunzipMembers((async function* () {
         yield start;
         yield* raw;
-      })()).pipe(gunzip);
-      chunks = gunzip as AsyncIterable<Buffer>;
+      })(), { warn: (offset, message) => gzipNotes.push({ offset, message }) });
     } else {
       chunks = (async function* () {
         if (start.length > 0) yield start;
@@ -259,13 +265,12 @@ async function readStream(path: string, input: Readable, sink: PacketSink, opts:
       }
     }
   } catch (e) {
+    if (e instanceof CaptureDamage && !framer) throw new CaptureOpenError(path, `${e.reason}, before any capture data`);
     if (e instanceof CaptureDamage) damage = e;
     else if (e instanceof CaptureOpenError) throw e;
     else if (stopped) {
       // The input was closed on purpose: what was read stands.
-    } else if (framer && isZlibError(e)) damage = new CaptureDamage(delivered, `gzip stream damaged (${(e as Error).message})`);
-    else if (isZlibError(e)) throw new CaptureOpenError(path, `gzip stream damaged before any capture data (${(e as Error).message})`);
-    else if (isReadError(e)) throw new CaptureOpenError(path, describeFsError(e));
+    } else if (isReadError(e)) throw new CaptureOpenError(path, describeFsError(e));
     else throw e;
   } finally {
     if (watch) clearInterval(watch);
@@ -275,7 +280,9 @@ async function readStream(path: string, input: Readable, sink: PacketSink, opts:
     if (delivered === 0 && read.n === 0) throw new CaptureOpenError(path, path === STDIN ? 'standard input is empty' : 'empty');
     throw new CaptureOpenError(path, compressed ? `gzip data too short to hold a capture (${delivered} bytes inflated)` : `too short to be a capture (${delivered} bytes)`);
   }
-  return finish(path, compressed, knownSize ?? read.n, framer, walker, damage, stopped);
+  const result = finish(path, compressed, knownSize ?? read.n, framer, walker, damage, stopped);
+  result.warnings.push(...gzipNotes);
+  return result;
 }
 
 function finish(path: string, compressed: boolean, size: number, framer: ChunkFramer, walker: RecordWalker, damage: CaptureDamage | null, stopped: boolean): CaptureReadResult {
@@ -303,11 +310,6 @@ function finish(path: string, compressed: boolean, size: number, framer: ChunkFr
     stopped,
     warnings,
   };
-}
-
-function isZlibError(e: unknown): boolean {
-  const code = (e as { code?: string })?.code ?? '';
-  return typeof code === 'string' && code.startsWith('Z_');
 }
 
 function isReadError(e: unknown): boolean {

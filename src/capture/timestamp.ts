@@ -23,3 +23,14 @@ export function unitsPerSecondFromTsresol(tsresol: number): number {
   const n = tsresol & 0x7f;
   return (tsresol & 0x80) !== 0 ? Math.pow(2, n) : Math.pow(10, n);
 }
+
+/**
+ * The latest second a timestamp may name: 9999-12-31T23:59:59Z, within what every
+ * date formatter handles. A packet time outside [0, MAX_SEC] is damage in the
+ * file, not a time: the reader warns and gives the packet the previous good time.
+ */
+export const MAX_SEC = 253402300799;
+
+export function isSaneSecond(sec: number): boolean {
+  return sec >= 0 && sec <= MAX_SEC;
+}

@@ -318,6 +318,7 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
       if (forced > 0) warnings.push({ offset: -1, message: `flow table full: ${forced} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
       const refusals = (rpc?.budget.refusals ?? 0) - refusalsBefore;
       if (refusals > 0) warnings.push({ offset: -1, message: `DCE/RPC reassembly memory bound reached ${refusals} times; some RPC connections were not fully inspected (their rpc_note says so)` });
+      if (c.emptyRecords > 0) warnings.push({ offset: -1, message: `${c.emptyRecords} records hold no captured bytes (counted as packets, nothing to decode)` });
       if (c.unknownLinkPackets > 0) warnings.push({ offset: -1, message: `${c.unknownLinkPackets} packets on link types exflow does not decode (${[...ingest.unknownLinkTypes].map(linkTypeName).join(', ')})` });
       for (const w of warnings) opts.warn(`exflow: warning: ${p.path}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);
       const seconds = writeCaptureRow(captures, captureId, ingest, table, statsBefore, r, r.status, warnings, sha, started, nonIpTowers);

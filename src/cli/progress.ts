@@ -73,13 +73,13 @@ export class TerminalProgress implements RunProgress {
     const eta = frac > 0.01 && frac < 1 ? clock((secs / frac) * (1 - frac)) : '--:--';
     const parts = [
       this.files > 1 ? `file ${this.index}/${this.files}` : '',
-      this.total > 0 ? `${bar(frac, 12)} ${(frac * 100).toFixed(0).padStart(3)}%` : '',
+      this.total > 0 ? `${bar(frac, 10)} ${(frac * 100).toFixed(0).padStart(3)}%` : '',
       this.total > 0 ? `${mb(this.bytes)}/${mb(this.total)} MB` : `${mb(this.bytes)} MB`,
       `${compact(pps)} pkt/s`,
       `${compact(this.flows)} flows`,
       this.phaseName ?? (this.total > 0 ? `ETA ${eta}` : ''),
     ].filter(Boolean);
-    const line = parts.join(' | ').slice(0, WIDTH);
+    const line = parts.join('  ').slice(0, WIDTH);
     this.out.write('\r' + line.padEnd(WIDTH));
     this.drawn = true;
   }

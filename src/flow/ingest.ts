@@ -21,6 +21,8 @@ export interface IngestCounters {
   malformedPackets: number;
   /** Packets on a link type the decoder does not know. */
   unknownLinkPackets: number;
+  /** Records with no captured bytes at all (counted, nothing to decode). */
+  emptyRecords: number;
 }
 
 /** The per-packet path: decode, then account to the flow table. Allocation-free. */
@@ -35,6 +37,7 @@ function zeroCounters(): IngestCounters {
     nonIpPackets: 0,
     malformedPackets: 0,
     unknownLinkPackets: 0,
+    emptyRecords: 0,
   };
 }
 
@@ -72,6 +75,10 @@ export class PacketIngest implements PacketSink {
     if (sec > this.lastSec || (sec === this.lastSec && nsec > this.lastNsec)) {
       this.lastSec = sec;
       this.lastNsec = nsec;
+    }
+    if (capLen === 0) {
+      c.emptyRecords++;
+      return;
     }
     const r = this.decoder.decode(linkType, buf, off, capLen);
     switch (r) {

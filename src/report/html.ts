@@ -3,6 +3,7 @@
 // the inventory or the rules goes through esc().
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
+import { isoTime } from './format';
 import { queryEndpoints } from './epm';
 import { flowWhere, type FlowFilter } from './filter';
 import { unexpectedReport, servicesReport } from './findings';
@@ -98,8 +99,8 @@ function timeline(db: Db, f: FlowFilter): string {
   const H = 140;
   const bw = W / n;
   const rects = vals.map((v, i) => `<rect x="${(i * bw).toFixed(1)}" y="${(H - (v / max) * H).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${((v / max) * H).toFixed(1)}" fill="#1565c0"><title>${esc(bytes(v))}</title></rect>`).join('');
-  const t0 = new Date(span.a * 1000).toISOString();
-  const t1 = new Date(span.b * 1000).toISOString();
+  const t0 = isoTime(Math.floor(span.a), 0) ?? String(span.a);
+  const t1 = isoTime(Math.floor(span.b), 0) ?? String(span.b);
   return `<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + 30}">${rects}<text x="0" y="${H + 20}">${esc(t0)}</text><text x="${W}" y="${H + 20}" text-anchor="end">${esc(t1)}</text></svg>`;
 }
 
