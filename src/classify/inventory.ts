@@ -4,7 +4,8 @@
 import * as fs from 'node:fs';
 import type { RuleSet } from '../rules/load';
 import { RulesError, RulesFile } from '../rules/source';
-import { contains, parseNet, type Net } from './ip';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { parseNet, type Net } from './ip';
 
 export interface InventoryEntry {
   /** As written: an address or a CIDR block. */
@@ -17,22 +18,89 @@ export interface InventoryEntry {
   source: string;
 }
 
+/** Addresses looked up are remembered up to this many (flows repeat their hosts). */
+const LOOKUP_CACHE = 65536;
+
+/**
+ * Entries indexed by prefix: one Map per (family, prefix length) from the masked
+ * address to its entry, so a lookup costs one Map probe per prefix length in use
+ * (most specific first), however many entries there are.
+ */
 export class Inventory {
-  constructor(readonly entries: InventoryEntry[]) {}
+  private readonly byPrefix: { family: 4 | 6; bits: number; map: Map<string, InventoryEntry> }[] = [];
+  private readonly cache = new Map<string, InventoryEntry | null>();
+
+  constructor(readonly entries: InventoryEntry[]) {
+    const tables = new Map<string, Map<string, InventoryEntry>>();
+    for (const e of entries) {
+      const id = `${e.net.family}/${e.net.bits}`;
+      let t = tables.get(id);
+      if (!t) {
+        t = new Map();
+        tables.set(id, t);
+        this.byPrefix.push({ family: e.net.family, bits: e.net.bits, map: t });
+      }
+      t.set(maskedKey(e.net, e.net.bits), e);
+    }
+    this.byPrefix.sort((a, b) => b.bits - a.bits);
+  }
 
   /** The most specific entry containing `address`, or null. */
   lookup(address: string): InventoryEntry | null {
     if (this.entries.length === 0) return null;
+    const hit = this.cache.get(address);
+    if (hit !== undefined) return hit;
     const a = parseNet(address);
-    if (!a) return null;
-    let best: InventoryEntry | null = null;
-    for (const e of this.entries) if (contains(e.net, a) && (!best || e.net.bits > best.net.bits)) best = e;
-    return best;
+    let found: InventoryEntry | null = null;
+    if (a) {
+      for (const t of this.byPrefix) {
+        if (t.family !== a.family) continue;
+        const e = t.map.get(maskedKey(a, t.bits));
+        if (e) {
+          found = e;
+          break;
+        }
+      }
+    }
+    if (this.cache.size >= LOOKUP_CACHE) this.cache.clear();
+    this.cache.set(address, found);
+    return found;
   }
 
   /** Exchange versions the inventory names (for "the rules of every version present apply"). */
   versions(): Set<string> {
     return new Set(this.entries.map((e) => e.version).filter((v): v is string => v !== null));
+  }
+}
+
+/** The first `bits` bits of an address as a Map key. */
+function maskedKey(net: Net, bits: number): string {
+  const w = [...net.words];
+  const first = net.family === 4 ? 3 : 0;
+  let left = bits;
+  for (let i = first; i < 4; i++) {
+    const take = Math.max(0, Math.min(32, left));
+    w[i] = take === 0 ? 0 : take === 32 ? w[i] : (w[i] & ~(0xffffffff >>> take)) >>> 0;
+    left -= take;
+  }
+  return `${w[0]}.${w[1]}.${w[2]}.${w[3]}`;
+}
+
+/**
+ * The same address or block twice is an error naming both lines: which roles
+ * apply would otherwise depend on the order of the file.
+ */
+function refuseDuplicates(path: string, entries: InventoryEntry[]): void {
+  const seen = new Map<string, InventoryEntry>();
+  for (const e of entries) {
+    const key = `${e.net.family}/${e.net.bits}/${maskedKey(e.net, e.net.bits)}`;
+    const had = seen.get(key);
+    if (had) {
+      const same = had.roles.join(',') === e.roles.join(',');
+      const line = Number(e.source.slice(e.source.lastIndexOf(':') + 1));
+      throw new RulesError(path, line, `${e.address} is listed again (first at ${had.source})${same ? '' : ` with other roles (${had.roles.join(', ')} there, ${e.roles.join(', ')} here)`}; give each address or block once`);
+    }
+    seen.set(key, e);
   }
 }
 
@@ -62,21 +130,31 @@ function fromYaml(path: string, rules: RuleSet): InventoryEntry[] {
   });
 }
 
-/** CSV with a header naming at least address and roles (roles separated by ";" or "|"). */
+/**
+ * CSV (RFC 4180, as Excel writes it: quoted fields, doubled quotes, commas and
+ * line breaks inside quotes, a BOM) with a header naming at least address and
+ * roles; roles separated by ";" or "|". Read with csv-parse.
+ */
 function fromCsv(path: string, text: string, rules: RuleSet): InventoryEntry[] {
-  const lines = text.split(/\r?\n/);
-  const header = lines[0].split(',').map((h) => h.trim().toLowerCase());
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    records = parseCsv(text, { bom: true, info: true, relax_column_count: true, skip_empty_lines: true, trim: true }) as unknown as typeof records;
+  } catch (e) {
+    const line = (e as { lines?: number }).lines ?? 1;
+    throw new RulesError(path, line, `CSV: ${(e as Error).message.replace(/^Invalid \w+:\s*/, '')}`);
+  }
+  if (records.length === 0) throw new RulesError(path, 1, 'empty inventory');
+  const header = records[0].record.map((h) => h.toLowerCase());
   const col = (n: string) => header.indexOf(n);
   if (col('address') < 0 || col('roles') < 0) throw new RulesError(path, 1, 'the header must name at least "address" and "roles" (and may add name, site, version)');
   for (const h of header) if (!['address', 'roles', 'name', 'site', 'version'].includes(h)) throw new RulesError(path, 1, `unknown column "${h}"`);
   const out: InventoryEntry[] = [];
-  lines.slice(1).forEach((line, i) => {
-    if (line.trim() === '' || line.trimStart().startsWith('#')) return;
-    const n = i + 2;
+  for (const { record: cells, info } of records.slice(1)) {
+    const n = info.lines;
+    if (cells.length === 1 && cells[0].startsWith('#')) continue;
     const fail = (p: string): never => {
       throw new RulesError(path, n, p);
     };
-    const cells = line.split(',').map((c) => c.trim());
     if (cells.length !== header.length) fail(`${cells.length} fields, the header has ${header.length}`);
     const get = (name: string) => (col(name) >= 0 && cells[col(name)] !== '' ? cells[col(name)] : null);
     const address = get('address') ?? fail('no address');
@@ -84,7 +162,7 @@ function fromCsv(path: string, text: string, rules: RuleSet): InventoryEntry[] {
     const roles = (get('roles') ?? '').split(/[;|]/).map((r) => r.trim()).filter(Boolean);
     checkRoles(roles, rules, fail);
     out.push({ address, net, roles, name: get('name'), site: get('site'), version: get('version'), source: `${path}:${n}` });
-  });
+  }
   return out;
 }
 
@@ -96,7 +174,8 @@ export function loadInventory(path: string, rules: RuleSet): Inventory {
   } catch (e) {
     throw new RulesError(path, 0, `cannot read the inventory: ${(e as Error).message}`);
   }
-  const first = text.split('\n', 1)[0].trim().toLowerCase();
+  const first = text.replace(/^\ufeff/, '').split('\n', 1)[0].trim().toLowerCase().replace(/"/g, '');
   const entries = /^address\s*,/.test(first) || /,\s*roles\b/.test(first) ? fromCsv(path, text, rules) : fromYaml(path, rules);
+  refuseDuplicates(path, entries);
   return new Inventory(entries);
 }

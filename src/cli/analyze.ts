@@ -28,6 +28,7 @@ import type { Db } from '../store/db';
 import { FlowWriter } from '../store/flows';
 import { EndpointRegistryWriter, labelFlowsFromRegistry, orientFromRegistry } from '../store/rpc-endpoints';
 import { RunStore } from '../store/runs';
+import { escapeControls } from '../report/format';
 import type { RunProgress } from './progress';
 
 export interface AnalyzeOptions {
@@ -88,7 +89,7 @@ interface Prepared {
 }
 
 /** How a path is named in messages. */
-const shown = (path: string) => (path === STDIN ? 'standard input' : path);
+const shown = (path: string) => (path === STDIN ? 'standard input' : escapeControls(path));
 
 const ns = (sec: number, nsec: number) => (Number.isFinite(sec) ? sec * 1e9 + nsec : Infinity);
 
@@ -101,11 +102,54 @@ function isStreamInput(path: string): boolean {
   }
 }
 
+/** The database failed under a run (disk full, I/O error, read-only file): exit 3. */
+export class StoreFault extends Error {
+  constructor(
+    readonly reason: string,
+    /** Inputs the run never began to read. */
+    readonly notTried: string[],
+  ) {
+    super(reason);
+    this.name = 'StoreFault';
+  }
+}
+
+function sqliteFault(e: unknown): string | null {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return null;
+  if (code === 'SQLITE_FULL') return 'the disk is full (SQLITE_FULL)';
+  if (code.startsWith('SQLITE_READONLY')) return `the database cannot be written (${code})`;
+  if (code.startsWith('SQLITE_IOERR')) return `the disk failed to read or write (${code})`;
+  if (code === 'SQLITE_BUSY') return 'another process holds the database locked (SQLITE_BUSY)';
+  return `${(e as Error).message} (${code})`;
+}
+
 /**
  * Analyzes the inputs as one run. Never throws for a bad capture: outcomes say
- * what happened to each. Throws only for database faults (the caller maps them).
+ * what happened to each. A database fault is a StoreFault naming what was not tried.
  */
 export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeOptions): Promise<RunOutcome> {
+  const notTried = new Set(inputs.map((i) => i.path));
+  const hasher = new HashWorker();
+  try {
+    return await runInputs(db, rules, inputs, opts, notTried, hasher);
+  } catch (e) {
+    const why = sqliteFault(e);
+    if (why === null) throw e;
+    try {
+      // Best effort: the same fault may refuse this too; then the next command finds the run dead.
+      db.prepare("UPDATE runs SET status = 'failed', note = ? WHERE pid = ? AND status = 'running'").run(why, process.pid);
+    } catch {
+      /* the run stays 'running' with a process that is gone: reported as dead */
+    }
+    throw new StoreFault(why, [...notTried]);
+  } finally {
+    hasher.close();
+    opts.progress.stop();
+  }
+}
+
+async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeOptions, notTried: Set<string>, hasher: HashWorker): Promise<RunOutcome> {
   const runs = new RunStore(db);
   const captures = new CaptureStore(db, opts.version);
   for (const r of runs.markDead()) opts.warn(`exflow: note: run ${r.id} (started ${r.started_at}, "${r.command}") ended without finishing (killed?); its partial data was never shown and is removed now`);
@@ -177,7 +221,6 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
   const totalBytes = toRead.reduce((a, p) => a + p.size, 0);
   opts.progress.startRun(toRead.length, totalBytes);
   const writer = new FlowWriter(db);
-  const hasher = new HashWorker();
   const registry = new EndpointRegistryWriter(db);
   const isServicePort = servicePortTest(rules);
   let interrupted = false;
@@ -195,8 +238,9 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
       orientFromRegistry(db, runId);
       labelFlowsFromRegistry(db, runId, (f, c) => labelFromEndpoints(rules, f, c), (k) => opts.judge?.(k) ?? null);
       captures.countFlows(runId);
-      captures.updateHosts(runId);
+      // Hosts only the replaced runs knew go; this run's hosts (not visible yet) are added next.
       if (replace.size > 0) captures.dropOrphanHosts();
+      captures.updateHosts(runId);
       opts.progress.phase('judging');
       opts.audit();
       if (final) runs.finish(runId, 'complete');
@@ -243,6 +287,7 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
         break;
       }
       const started = process.hrtime.bigint();
+      notTried.delete(p.path);
       const captureId = captures.begin(p.path, p.size, p.fingerprint, { runId, streamId, position: position++, headDigest: p.headDigest });
       streamId ??= captureId;
       captureIds[k] = captureId;
@@ -280,10 +325,11 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
         });
       } catch (e) {
         await hashing;
+        if (sqliteFault(e) !== null) throw e; // the database's fault, not this capture's
         const why = e instanceof CaptureOpenError ? e.reason : describe(e);
         writeCaptureRow(captures, captureId, ingest, table, statsBefore, null, 'failed', [{ offset: -1, message: why }], null, started, nonIpTowers);
-        outcomes.push({ path: p.path, status: 'failed', packets: 0, flows: 0, warnings: 0, seconds: 0, error: `${p.path}: ${why}` });
-        opts.warn(`exflow: ${p.path}: ${why}`);
+        outcomes.push({ path: p.path, status: 'failed', packets: 0, flows: 0, warnings: 0, seconds: 0, error: `${shown(p.path)}: ${why}` });
+        opts.warn(`exflow: ${shown(p.path)}: ${why}`);
         continue;
       }
       bytesBefore += p.size;
@@ -307,7 +353,7 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
       const warnings = r.warnings.map((w) => ({ ...w }));
       const firstNs = ns(ingest.firstSec, ingest.firstNsec);
       if (c.packets > 0 && firstNs < prevLast) {
-        warnings.push({ offset: -1, message: `its packets begin before the end of ${prevPath}, read before it: the files overlap in time (captures from different capture points? use --separate)` });
+        warnings.push({ offset: -1, message: `its packets begin before the end of ${shown(prevPath)}, read before it: the files overlap in time (captures from different capture points? use --separate)` });
       }
       if (c.packets > 0) {
         prevLast = Math.max(prevLast, ns(ingest.lastSec, ingest.lastNsec));
@@ -320,7 +366,7 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
       if (refusals > 0) warnings.push({ offset: -1, message: `DCE/RPC reassembly memory bound reached ${refusals} times; some RPC connections were not fully inspected (their rpc_note says so)` });
       if (c.emptyRecords > 0) warnings.push({ offset: -1, message: `${c.emptyRecords} records hold no captured bytes (counted as packets, nothing to decode)` });
       if (c.unknownLinkPackets > 0) warnings.push({ offset: -1, message: `${c.unknownLinkPackets} packets on link types exflow does not decode (${[...ingest.unknownLinkTypes].map(linkTypeName).join(', ')})` });
-      for (const w of warnings) opts.warn(`exflow: warning: ${p.path}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);
+      for (const w of warnings) opts.warn(`exflow: warning: ${shown(p.path)}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);
       const seconds = writeCaptureRow(captures, captureId, ingest, table, statsBefore, r, r.status, warnings, sha, started, nonIpTowers);
       outcomes.push({ path: p.path, status: r.status, packets: c.packets, flows: 0, warnings: warnings.length, seconds });
       if (r.stopped) break; // live input stopped by a signal: what was read is kept
@@ -330,7 +376,6 @@ export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: 
     table.flushAll();
   }
 
-  hasher.close();
   if (interrupted) {
     writer.flush();
     runs.finish(runId, 'interrupted', 'stopped by a signal; nothing of this run is shown; run the same command again to analyze it');

@@ -4,7 +4,7 @@
 // roles changed are judged again. "exflow audit" judges everything again (after a
 // new inventory or changed rules).
 import { Matrix, type FlowFacts, type Verdict } from '../audit/verdict';
-import { Inventory, loadInventory } from '../classify/inventory';
+import { Inventory } from '../classify/inventory';
 import { parseNet } from '../classify/ip';
 import { resolveHost } from '../classify/roles';
 import type { RuleSet } from '../rules/load';
@@ -39,16 +39,16 @@ export class Auditor {
   private readonly roles = new Map<string, string[]>();
 
   /**
-   * @param inventoryPath a new inventory to store and use; null = the one stored
-   *   with the database by an earlier --inventory, if any. Throws RulesError.
+   * @param given a new inventory (loaded once, by the caller) to store and use;
+   *   null = the one stored with the database by an earlier --inventory, if any.
    */
   constructor(
     private readonly db: Db,
     private readonly rules: RuleSet,
-    inventoryPath: string | null,
+    given: Inventory | null,
   ) {
-    if (inventoryPath !== null) {
-      this.inventory = loadInventory(inventoryPath, rules);
+    if (given !== null) {
+      this.inventory = given;
       saveInventory(db, this.inventory.entries);
     } else {
       const rows = readInventory(db).filter((r) => {

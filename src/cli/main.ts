@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FORMATS, render, renderStream, type Format } from '../report/format';
+import { escapeControls, FORMATS, render, renderStream, type Format } from '../report/format';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
@@ -14,7 +14,7 @@ import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
 import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
 import { expandInputs } from '../capture/inputs';
 import { RunStore } from '../store/runs';
-import { analyzeRun, type CaptureOutcome, type RunOutcome } from './analyze';
+import { analyzeRun, StoreFault, type CaptureOutcome, type RunOutcome } from './analyze';
 import { SILENT, TerminalProgress } from './progress';
 import { Auditor, type AuditSummary } from './audit';
 import { ChunkedWriter, print } from './out';
@@ -23,17 +23,27 @@ import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
 
+/** One line (or a few) on stderr; control characters from file names or the wire are shown escaped. */
 function stderr(line: string): void {
-  process.stderr.write(line + '\n');
+  process.stderr.write(line.split('\n').map(escapeControls).join('\n') + '\n');
 }
 
 // Rules and inventory problems (RulesError: file:line: what) are bad input, exit 2: main() maps them.
 const rulesFrom = (dirs: string[] | undefined): RuleSet => loadRules(dirs ?? []);
 
+/** At most this many inventory disagreements are printed; `exflow hosts` lists them all. */
+const MAX_NOTES = 20;
+
+function auditNotes(a: AuditSummary): void {
+  for (const s of a.stale) stderr(`exflow: warning: ${s}`);
+  for (const d of a.disagreements.slice(0, MAX_NOTES)) stderr(`exflow: note: ${d}`);
+  const more = a.disagreements.length - MAX_NOTES;
+  if (more > 0) stderr(`exflow: note: … and ${more} more hosts where the traffic disagrees with the inventory (exflow hosts shows them in "disagreement")`);
+}
+
 function finishAudit(auditor: Auditor, all: boolean): AuditSummary {
   const a = auditor.finish(all);
-  for (const s of a.stale) stderr(`exflow: warning: ${s}`);
-  for (const d of a.disagreements) stderr(`exflow: note: ${d}`);
+  auditNotes(a);
   return a;
 }
 
@@ -83,7 +93,9 @@ function stopOnSignals(): { stopped: () => NodeJS.Signals | null; release: () =>
 
 function positiveInt(name: string) {
   return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) <= 0) throw new UserError(`exflow: ${name} takes a whole number above 0, not "${v}"`, Exit.Usage);
+    if (!/^\d+$/.test(v) || Number(v) <= 0 || !Number.isSafeInteger(Number(v))) {
+      throw new UserError(`exflow: ${name} takes a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, not "${v}"`, Exit.Usage);
+    }
     return Number(v);
   };
 }
@@ -158,9 +170,9 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
     )
     .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; flushInterval: number; rpc: boolean }) => {
       const rules = rulesFrom(o.rules);
-      if (o.inventory !== undefined) loadInventory(o.inventory, rules);
+      const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
       const { inputs, missing } = expandInputs(args);
-      for (const m of missing) stderr(`exflow: ${m}: no such file${/[*?[]/.test(m) ? ' (the pattern matched nothing)' : ''}`);
+      for (const m of missing) stderr(`exflow: ${escapeControls(m)}: no such file${/[*?[]/.test(m) ? ' (the pattern matched nothing)' : ''}`);
       if (inputs.filter((i) => i.path === '-').length > 0 && inputs.length > 1) {
         throw new UserError('exflow: - (standard input) cannot be mixed with files in one run; analyze them in two runs', Exit.Usage);
       }
@@ -176,7 +188,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
       try {
         const other = new RunStore(db).activeWriter();
         if (other) throw new UserError(`exflow: ${o.db}: run ${other.id} (process ${other.pid}, "${other.command}") is writing to this database; wait for it to finish or stop it`, Exit.Database);
-        const auditor = new Auditor(db, rules, o.inventory ?? null);
+        const auditor = new Auditor(db, rules, inventory);
         outcome = await analyzeRun(db, rules, inputs, {
           force: o.force,
           separate: o.separate,
@@ -194,6 +206,10 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
           version: VERSION,
           warn: stderr,
         });
+      } catch (e) {
+        if (!(e instanceof StoreFault)) throw e;
+        const left = e.notTried.length ? `; not tried: ${e.notTried.map(escapeControls).join(', ')}` : '';
+        throw new UserError(`exflow: ${o.db}: ${e.reason}; the run stopped and nothing of it is shown${left}`, Exit.Database);
       } finally {
         signals.release();
         db.close();
@@ -206,8 +222,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
         return;
       }
       if (audit) {
-        for (const x of (audit as AuditSummary).stale) stderr(`exflow: warning: ${x}`);
-        for (const d of (audit as AuditSummary).disagreements) stderr(`exflow: note: ${d}`);
+        auditNotes(audit);
         if (!o.quiet) print(auditLine(audit));
       }
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -283,10 +298,10 @@ matrix allows), unknown (a host has no role: not in the inventory, nothing infer
     )
     .action((o: { db: string; rules?: string[]; inventory?: string }) => {
       const rules = rulesFrom(o.rules);
-      if (o.inventory !== undefined) loadInventory(o.inventory, rules);
+      const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
       const db = openDbOrFail(o.db, 'write');
       try {
-        print(auditLine(finishAudit(new Auditor(db, rules, o.inventory ?? null), true)));
+        print(auditLine(finishAudit(new Auditor(db, rules, inventory), true)));
       } finally {
         db.close();
       }

@@ -1,7 +1,7 @@
 // Writing long outputs to standard output synchronously, in chunks, so a slow
 // reader holds the writer back instead of the output piling up in memory.
 import * as fs from 'node:fs';
-import { Exit } from './errors';
+import { Exit, UserError } from './errors';
 
 /**
  * Writes all of `data` to a file descriptor. A pipe may take only part of a write
@@ -16,7 +16,8 @@ export function writeAll(fd: number, data: Buffer): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EPIPE') process.exit(Exit.Ok);
-      if (code !== 'EAGAIN') throw e;
+      // A full disk or a broken device behind a redirection: the user's to fix, not a bug.
+      if (code !== 'EAGAIN') throw new UserError(`exflow: cannot write the output (${code === 'ENOSPC' ? 'no space left on the device' : (e as Error).message})`, Exit.BadInput);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // let the reader catch up
     }
   }

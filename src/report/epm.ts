@@ -50,8 +50,9 @@ export function queryEndpoints(db: Db, q: { capture?: string; source?: string })
     transport: r.transport,
     port: r.port,
     uuid: r.uuid,
-    // Interfaces not in rules/rpc-interfaces.yaml keep the name the server registered them under.
-    interface: r.interface ?? r.annotation ?? null,
+    // An interface not in rules/rpc-interfaces.yaml is shown by the annotation the server sent, marked as
+    // such: any host answering on 135 can write it, so it never passes for a known name.
+    interface: r.interface ?? (r.annotation ? `"${r.annotation}" (annotation from the wire)` : null),
     source: r.source,
     first_seen: isoTime(r.first_sec, r.first_nsec),
     client: r.client,

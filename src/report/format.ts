@@ -51,17 +51,36 @@ function text(v: string | number | boolean | string[]): string {
   return Array.isArray(v) ? v.join(v.some((x) => x.length > 40) ? ' | ' : ', ') : String(v);
 }
 
+// C0 and C1 controls, DEL, and the Unicode marks that reorder or hide text
+// (bidirectional overrides and isolates, zero-width marks): wire text must not
+// move a cursor, recolour a terminal or make "exe.txt" read as "txt.exe".
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\u061c\ufeff]/g;
+
+/** Control characters shown as visible escapes (\x1b, \u202e); everything else as it is. */
+export function escapeControls(s: string): string {
+  return s.replace(CONTROLS, (c) => {
+    const n = c.charCodeAt(0);
+    return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * A CSV cell (RFC 4180). A text cell that a spreadsheet would run as a formula —
+ * one beginning with = + - @, a tab or a carriage return — gets a leading
+ * apostrophe, as OWASP advises; numbers stay numbers.
+ */
 function csvCell(v: Cell): string {
   if (v === null || v === undefined) return '';
-  const s = text(v);
+  let s = escapeControls(text(v));
+  if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(text(v))) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** Strips control characters so wire-derived text cannot move a terminal's cursor. */
+/** Text for a terminal table or Markdown: controls escaped, so wire-derived text cannot move a terminal's cursor. */
 function printable(v: Cell): string {
   if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) return '-';
-  // eslint-disable-next-line no-control-regex
-  return text(v).replace(/[\x00-\x1f\x7f]/g, '?');
+  return escapeControls(text(v));
 }
 
 /** A GitHub-flavoured Markdown table; pipes and line breaks in values are escaped. */
@@ -74,7 +93,9 @@ function mdHeader(columns: string[]): string {
 }
 
 function mdRow(r: Row, columns: string[]): string {
-  const cell = (v: Cell) => printable(v).replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
+  // Markdown renders inline HTML: angle brackets and ampersands are entities, pipes and backslashes escaped.
+  const cell = (v: Cell) =>
+    printable(v).replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   return `| ${columns.map((c) => cell(r[c])).join(' | ')} |\n`;
 }
 

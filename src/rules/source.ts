@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
 
 /** A rules file that does not validate: names the file, the line and the field. Exit code 2. */
 export class RulesError extends Error {
@@ -17,9 +17,11 @@ export class RulesError extends Error {
 export class RulesFile {
   private readonly lines = new LineCounter();
   readonly root: YAMLMap;
+  private readonly doc: Document;
 
   constructor(readonly path: string, text: string) {
-    const doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false });
+    const doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, merge: true });
+    this.doc = doc;
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
       throw new RulesError(path, this.lines.linePos(e.pos[0]).line, `YAML syntax: ${e.message.split('\n')[0]}`);
@@ -38,6 +40,12 @@ export class RulesFile {
     return new RulesFile(path, text);
   }
 
+  /** What an alias (*name) stands for; any other node as it is. */
+  resolve(node: unknown): Node | undefined {
+    if (isAlias(node)) return (node.resolve(this.doc) as Node | undefined) ?? undefined;
+    return node as Node | undefined;
+  }
+
   line(node: Node | null | undefined): number {
     const at = node?.range?.[0];
     return at === undefined ? 1 : this.lines.linePos(at).line;
@@ -52,8 +60,9 @@ export class RulesFile {
     const node = this.root.get(key, true) as Node | undefined;
     if (node === undefined) return null;
     if (!isSeq(node)) this.fail(node, `"${key}" must be a list`);
-    return node.items.map((item) => {
-      if (!isMap(item)) this.fail(item as Node, `each entry of "${key}" must be a mapping`);
+    return node.items.map((raw) => {
+      const item = this.resolve(raw);
+      if (!isMap(item)) this.fail(raw as Node, `each entry of "${key}" must be a mapping`);
       return new Entry(this, item);
     });
   }
@@ -62,7 +71,8 @@ export class RulesFile {
   checkTopKeys(known: string[]): void {
     for (const pair of this.root.items) {
       const k = isScalar(pair.key) ? String(pair.key.value) : '';
-      if (!known.includes(k)) this.fail(pair.key as Node, `unknown section "${k}" (expected one of: ${known.join(', ')})`);
+      // "x-…" sections hold YAML anchors for aliases elsewhere (as in Compose files); they are not read.
+      if (!known.includes(k) && !k.startsWith('x-')) this.fail(pair.key as Node, `unknown section "${k}" (expected one of: ${known.join(', ')})`);
     }
   }
 }
@@ -79,7 +89,7 @@ export class Entry {
   }
 
   node(key: string): Node | undefined {
-    return this.map.get(key, true) as Node | undefined;
+    return this.file.resolve(this.map.get(key, true));
   }
 
   fail(key: string | null, problem: string): never {
@@ -125,8 +135,9 @@ export class Entry {
     }
     if (isScalar(n)) return n.value === null ? [] : [String(n.value)];
     if (!isSeq(n)) this.fail(key, `"${key}" must be a value or a list`);
-    return n.items.map((it) => {
-      if (!isScalar(it)) this.file.fail(it as Node, `"${key}" entries must be plain values`);
+    return n.items.map((raw) => {
+      const it = this.file.resolve(raw);
+      if (!isScalar(it)) this.file.fail(raw as Node, `"${key}" entries must be plain values`);
       return String(it.value);
     });
   }
