@@ -294,6 +294,8 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       ingest.beginCapture(k);
       const statsBefore: FlowTableStats = { ...table.stats };
       const refusalsBefore = rpc?.budget.refusals ?? 0;
+      const deepBefore = ingest.decoder.tooDeep;
+      const extsBefore = ingest.decoder.tooManyExtensions;
       opts.progress.file(position, p.path, p.size);
 
       // A regular file is hashed on the second core; a stream, which cannot be read twice, as it is read.
@@ -363,7 +365,11 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       if (c.unattributedFragments > 0) warnings.push({ offset: -1, message: `${c.unattributedFragments} IP fragments arrived without their first fragment; counted in the capture, not in any flow` });
       if (forced > 0) warnings.push({ offset: -1, message: `flow table full: ${forced} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
       const refusals = (rpc?.budget.refusals ?? 0) - refusalsBefore;
-      if (refusals > 0) warnings.push({ offset: -1, message: `DCE/RPC reassembly memory bound reached ${refusals} times; some RPC connections were not fully inspected (their rpc_note says so)` });
+      if (refusals > 0) warnings.push({ offset: -1, message: `DCE/RPC memory bound (${(rpc!.budget.limit / 1048576).toFixed(0)} MiB for reassembly and mapper answers) reached ${refusals} times; what did not fit was not kept (the flows' rpc_note says so)` });
+      const deep = ingest.decoder.tooDeep - deepBefore;
+      const exts = ingest.decoder.tooManyExtensions - extsBefore;
+      if (deep > 0) warnings.push({ offset: -1, message: `${deep} packets inside more than 4 nested tunnels; counted as other IP, not followed` });
+      if (exts > 0) warnings.push({ offset: -1, message: `${exts} IPv6 packets with more than 8 extension headers; counted as other IP, transport not reached` });
       if (c.emptyRecords > 0) warnings.push({ offset: -1, message: `${c.emptyRecords} records hold no captured bytes (counted as packets, nothing to decode)` });
       if (c.unknownLinkPackets > 0) warnings.push({ offset: -1, message: `${c.unknownLinkPackets} packets on link types exflow does not decode (${[...ingest.unknownLinkTypes].map(linkTypeName).join(', ')})` });
       for (const w of warnings) opts.warn(`exflow: warning: ${shown(p.path)}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);

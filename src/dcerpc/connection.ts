@@ -39,6 +39,14 @@ export interface MapperAnswer {
 }
 
 const MAX_CALLS = 16;
+/** Mapper answer entries kept per connection (an ept_lookup listing of a whole server is a few hundred). */
+const MAX_ANSWERS = 1000;
+/**
+ * What one decoded answer (tower, strings, annotation) is charged against the RPC
+ * budget: ~0.5 KiB of live heap, ~2 KiB of process memory once the heap's
+ * headroom is counted (measured: 400 open mapper connections, RSS per answer held).
+ */
+export const ANSWER_COST = 2048;
 const MAX_STUB = 1 << 20;
 const MAX_NOTES = 8;
 
@@ -55,6 +63,8 @@ const reader = new WireReader();
 export class RpcConnection implements FlowInspector {
   readonly binds = new BindTracker();
   readonly answers: MapperAnswer[] = [];
+  /** Answer entries not kept: over MAX_ANSWERS, or the budget said no. */
+  answersRefused = 0;
   /** ept_map questions answered "not registered": the interfaces asked about. */
   readonly notRegistered: string[] = [];
   readonly notes: string[] = [];
@@ -132,6 +142,9 @@ export class RpcConnection implements FlowInspector {
     }
     for (const c of this.calls.values()) this.budget.give(c.bytes);
     this.calls.clear();
+    // The answers stay readable for the flush; their share of the budget is free again.
+    this.budget.give(this.answers.length * ANSWER_COST);
+    if (this.answersRefused > 0) this.note(`${this.answersRefused} mapper answer entries not kept (more than ${MAX_ANSWERS} on one connection, or the RPC memory bound reached)`);
     if (this.binds.orphanAnswers > 0) this.note('bind answer without its bind (not captured); its contexts are unknown');
   }
 
@@ -231,7 +244,11 @@ export class RpcConnection implements FlowInspector {
     }
     const source = call.opnum === EpmOp.Map ? 'ept_map' : 'ept_lookup';
     for (const e of answer.entries) {
-      if (this.answers.length >= 1000) break;
+      // Decoded answers are held until the flow ends: each is charged to the run's RPC memory budget.
+      if (this.answers.length >= MAX_ANSWERS || !this.budget.take(ANSWER_COST)) {
+        this.answersRefused++;
+        continue;
+      }
       this.answers.push({ source, tower: e.tower, annotation: e.annotation, asked: call.asked, sec: this.sec, nsec: this.nsec });
     }
     if (answer.badTowers > 0) this.note(`${source}: ${answer.badTowers} tower(s) not decodable`);

@@ -51,8 +51,16 @@ const MAX_IPV6_EXTENSIONS = 8;
  * VXLAN, IP-in-IP, 6in4): the result describes the innermost IP packet.
  * Never allocates; never throws on any input.
  */
+function isTunnel(proto: number): boolean {
+  return proto === IpProto.IpInIp || proto === IpProto.Ipv6 || proto === IpProto.Gre;
+}
+
 export class PacketDecoder {
   readonly p = new DecodedPacket();
+  /** Packets inside more than MAX_TUNNELS encapsulations (not followed further). */
+  tooDeep = 0;
+  /** IPv6 packets with more than MAX_IPV6_EXTENSIONS extension headers (transport not reached). */
+  tooManyExtensions = 0;
 
   decode(linkType: number, b: Buffer, off: number, capLen: number): Decoded {
     const p = this.p;
@@ -238,6 +246,9 @@ export class PacketDecoder {
               q += (b[q + 1] + 2) * 4;
             } else break;
           }
+          if (nh === IpProto.HopByHop || nh === IpProto.Routing || nh === IpProto.DestOptions || nh === IpProto.Fragment || nh === IpProto.Ah) {
+            this.tooManyExtensions++; // more extension headers than are followed: counted, not silent
+          }
           p.proto = nh;
           if (nh === IpProto.NoNext) return Decoded.OtherIp;
           p.firstFragment = fragment && moreFragments;
@@ -307,6 +318,11 @@ export class PacketDecoder {
         return Layer.Ethernet;
       }
       return this.done(Decoded.Transport);
+    }
+    if (p.tunnels >= MAX_TUNNELS && !fragmented && isTunnel(proto)) {
+      // Counted, not silent: an inner packet this deep is not followed.
+      this.tooDeep++;
+      return this.done(Decoded.OtherIp);
     }
     if (fragmented || p.tunnels >= MAX_TUNNELS) return this.done(Decoded.OtherIp);
     if (proto === IpProto.IpInIp || proto === IpProto.Ipv6) {

@@ -42,7 +42,7 @@ function zeroCounters(): IngestCounters {
 }
 
 export class PacketIngest implements PacketSink {
-  private readonly decoder = new PacketDecoder();
+  readonly decoder = new PacketDecoder();
   /** Counts of the capture file being read (beginCapture starts a new set). */
   counters: IngestCounters = zeroCounters();
   unknownLinkTypes = new Set<number>();

@@ -12,6 +12,9 @@ export interface NamedEndpoint extends Endpoint {
   captureId: number;
 }
 
+/** Distinct endpoints held in memory before they are written out. */
+const REGISTRY_BATCH = 10_000;
+
 /**
  * The endpoint registry of a run: kept in memory while captures are read (one row
  * per capture, server, transport, port, interface and source, the earliest
@@ -26,6 +29,8 @@ export class EndpointRegistryWriter {
     const key = `${e.captureId}|${e.server}|${e.transport}|${e.port}|${e.uuid}|${e.source}`;
     const had = this.rows.get(key);
     if (!had || e.sec < had.sec || (e.sec === had.sec && e.nsec < had.nsec)) this.rows.set(key, e);
+    // Bounded: past this many distinct endpoints they go to SQLite, where the earliest sighting still wins.
+    if (this.rows.size >= REGISTRY_BATCH) this.flush();
   }
 
   get size(): number {
@@ -36,7 +41,9 @@ export class EndpointRegistryWriter {
     const insert = this.db.prepare(
       `INSERT INTO rpc_endpoints (capture_id, server, transport, protseq, port, uuid, version, interface, service, source, first_sec, first_nsec, client, annotation)
        VALUES (@captureId, @server, @transport, @protseq, @port, @uuid, @version, @interface, @service, @source, @sec, @nsec, @client, @annotation)
-       ON CONFLICT (capture_id, server, transport, port, uuid, source) DO NOTHING`,
+       ON CONFLICT (capture_id, server, transport, port, uuid, source) DO UPDATE SET
+         first_sec = excluded.first_sec, first_nsec = excluded.first_nsec, client = excluded.client
+       WHERE (excluded.first_sec, excluded.first_nsec) < (rpc_endpoints.first_sec, rpc_endpoints.first_nsec)`,
     );
     const rows = [...this.rows.values()];
     this.rows.clear();
