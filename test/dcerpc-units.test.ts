@@ -1,6 +1,7 @@
 // DCE/RPC layer on bytes with known layout: towers, ept_map / ept_lookup in NDR and
 // NDR64, big-endian data representation, fragmented stubs, and TCP delivery cut
 // every way (byte by byte, all at once, retransmitted, reordered, with a hole).
+import { Malformed } from '../src/dcerpc/wire';
 import { describe, expect, it } from 'vitest';
 import { labelFromEndpoints, type EndpointCandidate } from '../src/classify/rpc';
 import { BindTracker } from '../src/dcerpc/binds';
@@ -46,8 +47,8 @@ describe('endpoint mapper stubs', () => {
     let wrong: number[] = [];
     try {
       wrong = decodeMapResponse(r.reset(stub, 0, stub.length, true, false)).entries.map((e) => e.tower.port);
-    } catch {
-      /* a RangeError or out of bytes is the expected outcome too */
+    } catch (e) {
+      expect(e).toBeInstanceOf(Malformed); // bad bytes are Malformed, never a runtime error
     }
     expect(wrong).not.toEqual([50001]);
   });

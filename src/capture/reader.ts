@@ -185,8 +185,8 @@ async function* counted(src: AsyncIterable<Buffer>, opts: ReadOptions, total: { 
   }
 }
 
-/** A capture read once, front to back: standard input, a FIFO, a device, or any gzip input. */
-async function readStream(path: string, input: Readable, sink: PacketSink, opts: ReadOptions, knownSize?: number): Promise<CaptureReadResult> {
+/** A capture read once, front to back: standard input, a FIFO, a device, any gzip input, or bytes in memory. */
+export async function readStream(path: string, input: Readable, sink: PacketSink, opts: ReadOptions = {}, knownSize?: number): Promise<CaptureReadResult> {
   const read = { n: 0 };
   const raw = counted(input as AsyncIterable<Buffer>, opts, read);
   let walker: RecordWalker | null = null;

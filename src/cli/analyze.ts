@@ -10,12 +10,10 @@ import { HashWorker } from '../capture/hash-worker';
 import { byName, type Input } from '../capture/inputs';
 import { peekCapture } from '../capture/peek';
 import { readCapture, STDIN, type CaptureReadResult } from '../capture/reader';
-import { labelByPort, servicePortTest } from '../classify/by-port';
-import { labelConnectionless, labelFromConnection, labelFromEndpoints, labelFromPipes } from '../classify/rpc';
-import { RpcConnection } from '../dcerpc/connection';
+import { servicePortTest } from '../classify/by-port';
+import { classifyFlow } from '../classify/flow';
+import { labelFromEndpoints } from '../classify/rpc';
 import { RpcInspectorFactory } from '../dcerpc/factory';
-import { endpointsOf } from '../dcerpc/registry';
-import { SmbPipes } from '../dcerpc/smb';
 import { linkTypeName } from '../decode/linktypes';
 import { PacketIngest } from '../flow/ingest';
 import { buildFlowRecord } from '../flow/record';
@@ -259,22 +257,11 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     table.setFlushHandler((t, i) => {
       const rec = buildFlowRecord(t, i, isServicePort);
       const firstCapture = captureIds[t.firstFile[i]];
-      let labels = labelByPort(rules, rec);
-      const conn = rec.inspector;
-      if (conn instanceof RpcConnection) {
-        conn.finish(rec.clientSide);
-        labels = labelFromConnection(rules, conn, labels);
-        const found = endpointsOf(conn, rec);
-        nonIpTowers += found.nonIp;
-        for (const e of found.endpoints) {
-          const known = rules.rpcInterfaces.get(e.uuid);
-          registry.add({ ...e, interface: known ? known.name : null, service: known?.service ?? null, captureId: firstCapture });
-        }
-      } else if (conn instanceof SmbPipes) {
-        conn.finish();
-        labels = labelFromPipes(rules, conn, labels);
-      } else if (rec.transport === 'udp') {
-        labels = labelConnectionless(rules, rec, labels) ?? labels;
+      const { labels, endpoints, nonIpTowers: nonIp } = classifyFlow(rules, rec);
+      nonIpTowers += nonIp;
+      for (const e of endpoints) {
+        const known = rules.rpcInterfaces.get(e.uuid);
+        registry.add({ ...e, interface: known ? known.name : null, service: known?.service ?? null, captureId: firstCapture });
       }
       const verdict = opts.judge ? opts.judge({ client: rec.client, server: rec.server, transport: rec.transport, serverPort: rec.serverPort, service: labels.service }) : null;
       writer.add(firstCapture, captureIds[t.lastFile[i]], rec, labels, verdict);

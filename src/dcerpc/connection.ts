@@ -14,7 +14,7 @@ import { DirectionStream, StreamEnd } from './stream';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
 import type { Tower } from './tower';
 import { u16, u32 } from '../capture/bytes';
-import { WireReader } from './wire';
+import { isMalformed, WireReader } from './wire';
 
 /** How a connection was picked for inspection, which decides what to expect on it (bit flags). */
 export const enum RpcMode {
@@ -185,7 +185,8 @@ export class RpcConnection implements FlowInspector {
         default:
           break; // auth3, shutdown, cancel, orphaned, RTS: nothing to learn
       }
-    } catch {
+    } catch (e) {
+      if (!isMalformed(e)) throw e;
       this.note(`malformed ${ptypeName(ptype)} PDU (call ${callId}); skipped`);
     }
   }
@@ -215,7 +216,8 @@ export class RpcConnection implements FlowInspector {
         const stub = Buffer.concat(call.parts);
         const t = decodeMapRequest(reader.reset(stub, 0, stub.length, le, call.ndr64));
         call.asked = t?.uuid ?? null;
-      } catch {
+      } catch (e) {
+        if (!isMalformed(e)) throw e;
         this.note(`ept_map request (call ${callId}) not decodable`);
       }
     }
@@ -238,7 +240,8 @@ export class RpcConnection implements FlowInspector {
     try {
       const r = reader.reset(stub, 0, stub.length, le, call.ndr64);
       answer = call.opnum === EpmOp.Map ? decodeMapResponse(r) : decodeLookupResponse(r);
-    } catch {
+    } catch (e) {
+      if (!isMalformed(e)) throw e;
       this.note(`${call.opnum === EpmOp.Map ? 'ept_map' : 'ept_lookup'} response (call ${callId}) not decodable`);
       return;
     }

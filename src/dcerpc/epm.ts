@@ -7,7 +7,7 @@
 // actual_count, and every primitive is aligned to its size from the stub start.
 
 import { decodeTower, type Tower } from './tower';
-import { WireReader } from './wire';
+import { Malformed, WireReader } from './wire';
 
 /** ept_map is declared with range(0, 500) for max_towers; lookups page well below this. */
 const MAX_ENTRIES = 500;
@@ -31,7 +31,7 @@ function readTower(r: WireReader): Tower | null {
   const maxCount = r.ndrSize();
   r.align(4);
   const len = r.u32();
-  if (len > MAX_TOWER || len > maxCount) throw new RangeError('tower length beyond its conformance');
+  if (len > MAX_TOWER || len > maxCount) throw new Malformed('tower length beyond its conformance');
   r.need(len);
   const t = decodeTower(r.buf, r.pos, len);
   r.pos += len;
@@ -43,7 +43,7 @@ function arrayCount(r: WireReader): number {
   const max = r.ndrSize();
   const offset = r.ndrSize();
   const actual = r.ndrSize();
-  if (actual > MAX_ENTRIES || offset > max || actual > max - offset) throw new RangeError('array counts out of range');
+  if (actual > MAX_ENTRIES || offset > max || actual > max - offset) throw new Malformed('array counts out of range');
   return actual;
 }
 
@@ -100,7 +100,7 @@ export function decodeLookupResponse(r: WireReader): EpmAnswer {
     refs.push(r.ndrSize());
     const aOffset = r.ndrSize();
     const aCount = r.ndrSize();
-    if (aOffset > 64 || aCount > 64 - aOffset) throw new RangeError('annotation longer than char[64]');
+    if (aOffset > 64 || aCount > 64 - aOffset) throw new Malformed('annotation longer than char[64]');
     notes.push(r.latin1(aCount));
   }
   const entries: EpmEntry[] = [];

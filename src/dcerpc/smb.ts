@@ -7,6 +7,7 @@
 // rest is skipped by count, so the bytes held per direction are bounded whatever
 // the message size.
 
+import { isMalformed } from './wire';
 import { TcpFlag } from '../decode/packet';
 import type { FlowInspector } from '../flow/inspector';
 import { u16, u16le, u32, u32le } from '../capture/bytes';
@@ -161,7 +162,8 @@ export class SmbPipes implements FlowInspector {
     const callId = u32(b, o + 12, le);
     try {
       this.binds.pdu(b[o + 2], b, o, end, le, callId, this.sec, this.nsec);
-    } catch {
+    } catch (e) {
+      if (!isMalformed(e)) throw e;
       this.note('a bind inside SMB was cut short (beyond the bytes exflow reads per message)');
     }
   }

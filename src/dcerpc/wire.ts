@@ -6,7 +6,18 @@
 
 import { u16, u32 } from '../capture/bytes';
 
-export class OutOfBytes extends Error {}
+/**
+ * Bytes that do not hold what the protocol says they should: the one kind of
+ * error decoders throw and inspectors catch (and note). Anything else — a
+ * TypeError, a RangeError from the runtime — is a bug and is not caught there.
+ */
+export class Malformed extends Error {}
+export class OutOfBytes extends Malformed {}
+
+/** Whether `e` is a decoding problem of the bytes (noted and skipped), not a bug (rethrown). */
+export function isMalformed(e: unknown): e is Malformed {
+  return e instanceof Malformed;
+}
 export const OUT_OF_BYTES = new OutOfBytes('out of bytes');
 
 export class WireReader {

@@ -1,0 +1,37 @@
+// Everything a flow's own packets say about it, at the moment it is written out:
+// its port's service, then what its inspector saw (DCE/RPC binds and mapper
+// answers, SMB pipes, connectionless RPC headers).
+import { RpcConnection } from '../dcerpc/connection';
+import { endpointsOf, type Endpoint } from '../dcerpc/registry';
+import { SmbPipes } from '../dcerpc/smb';
+import type { FlowRecord } from '../flow/record';
+import type { RuleSet } from '../rules/load';
+import { labelByPort } from './by-port';
+import type { FlowLabels } from './labels';
+import { labelConnectionless, labelFromConnection, labelFromPipes } from './rpc';
+
+export interface ClassifiedFlow {
+  labels: FlowLabels;
+  /** RPC endpoints the flow's mapper answers and accepted binds revealed. */
+  endpoints: Endpoint[];
+  /** Towers that name no network endpoint (named pipes, local RPC). */
+  nonIpTowers: number;
+}
+
+export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
+  let labels = labelByPort(rules, rec);
+  const conn = rec.inspector;
+  if (conn instanceof RpcConnection) {
+    conn.finish(rec.clientSide);
+    labels = labelFromConnection(rules, conn, labels);
+    const found = endpointsOf(conn, rec);
+    return { labels, endpoints: found.endpoints, nonIpTowers: found.nonIp };
+  }
+  if (conn instanceof SmbPipes) {
+    conn.finish();
+    labels = labelFromPipes(rules, conn, labels);
+  } else if (rec.transport === 'udp') {
+    labels = labelConnectionless(rules, rec, labels) ?? labels;
+  }
+  return { labels, endpoints: [], nonIpTowers: 0 };
+}
