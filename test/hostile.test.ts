@@ -339,6 +339,28 @@ describe('6. database faults', () => {
     expect(new Database(ours, { readonly: true }).pragma('application_id', { simple: true })).toBe(0x6578666c);
   });
 
+  it('two analyzes of the same capture started at once store it once', async () => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'race.sqlite');
+    const big = path.join(dir, 'big.pcap');
+    hostileMapper(big, 60);
+    const { spawn } = await import('node:child_process');
+    const start = () =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const c = spawn(process.execPath, [CLI, 'analyze', big, '--db', db, '--quiet']);
+        let stderr = '';
+        c.stderr.on('data', (d) => (stderr += d));
+        c.on('exit', (code) => resolve({ code, stderr }));
+      });
+    const [a, b] = await Promise.all([start(), start()]);
+    for (const r of [a, b]) {
+      noInternalError(r);
+      expect([0, 3]).toContain(r.code);
+      if (r.code === 3) expect(r.stderr).toMatch(/is writing to this database/);
+    }
+    expect(new Database(db, { readonly: true }).prepare('SELECT count(*) FROM capture_view').pluck().get()).toBe(1);
+  });
+
   it('a read-only database can be read by every report', () => {
     const dir = tmpDir();
     const db = path.join(dir, 'ro.sqlite');

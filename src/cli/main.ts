@@ -13,7 +13,7 @@ import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
 import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
 import { expandInputs } from '../capture/inputs';
-import { RunStore } from '../store/runs';
+import { RunBusy, RunStore } from '../store/runs';
 import { analyzeRun, StoreFault, type CaptureOutcome, type RunOutcome } from './analyze';
 import { SILENT, TerminalProgress } from './progress';
 import { Auditor, type AuditSummary } from './audit';
@@ -186,8 +186,10 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
       let outcome: RunOutcome;
       let audit: AuditSummary | null = null;
       try {
+        // Before the inventory is stored: a writer already at work is not disturbed (the
+        // check that counts is atomic with the new run's row, in analyzeRun).
         const other = new RunStore(db).activeWriter();
-        if (other) throw new UserError(`exflow: ${o.db}: run ${other.id} (process ${other.pid}, "${other.command}") is writing to this database; wait for it to finish or stop it`, Exit.Database);
+        if (other) throw new RunBusy(other);
         const auditor = new Auditor(db, rules, inventory);
         outcome = await analyzeRun(db, rules, inputs, {
           force: o.force,
@@ -207,6 +209,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
           warn: stderr,
         });
       } catch (e) {
+        if (e instanceof RunBusy) throw new UserError(`exflow: ${o.db}: ${e.message}; wait for it to finish or stop it`, Exit.Database);
         if (!(e instanceof StoreFault)) throw e;
         const left = e.notTried.length ? `; not tried: ${e.notTried.map(escapeControls).join(', ')}` : '';
         throw new UserError(`exflow: ${o.db}: ${e.reason}; the run stopped and nothing of it is shown${left}`, Exit.Database);

@@ -30,6 +30,14 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Another process is analyzing into the same database. */
+export class RunBusy extends Error {
+  constructor(readonly other: RunRow) {
+    super(`run ${other.id} (process ${other.pid}, "${other.command}") is writing to this database`);
+    this.name = 'RunBusy';
+  }
+}
+
 export class RunStore {
   constructor(private readonly db: Db) {}
 
@@ -55,11 +63,22 @@ export class RunStore {
     return dead;
   }
 
+  /**
+   * Starts a run, unless another process's run is writing: the check and the new
+   * row are one IMMEDIATE transaction, so two analyzes started at the same moment
+   * cannot both pass the check. Throws RunBusy naming the other run.
+   */
   begin(command: string, live: boolean, separate: boolean, version: string): number {
-    const r = this.db
-      .prepare('INSERT INTO runs (started_at, status, live, separate, command, pid, host, exflow_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(new Date().toISOString(), 'running', live ? 1 : 0, separate ? 1 : 0, command, process.pid, os.hostname(), version);
-    return Number(r.lastInsertRowid);
+    return this.db
+      .transaction(() => {
+        const other = this.activeWriter();
+        if (other) throw new RunBusy(other);
+        const r = this.db
+          .prepare('INSERT INTO runs (started_at, status, live, separate, command, pid, host, exflow_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(new Date().toISOString(), 'running', live ? 1 : 0, separate ? 1 : 0, command, process.pid, os.hostname(), version);
+        return Number(r.lastInsertRowid);
+      })
+      .immediate();
   }
 
   finish(id: number, status: RunStatus, note: string | null = null): void {
