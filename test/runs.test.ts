@@ -237,7 +237,7 @@ describe('interrupted runs leave nothing a report counts', () => {
       expect(r.code, `${cmd.join(' ')}: ${r.stderr}`).toBe(0);
     }
     expect(summary(db).flows).toBe(26);
-    const second = spawnSync(process.execPath, [CLI, 'analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', db], { encoding: 'utf8' });
+    const second = spawnSync(process.execPath, [CLI, 'analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', db, '--wait', '0'], { encoding: 'utf8' });
     expect(second.status).toBe(3);
     expect(second.stderr).toMatch(/is writing to this database; wait for it to finish/);
     expect(await exit).toBe(0);

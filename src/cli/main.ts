@@ -100,6 +100,13 @@ function positiveInt(name: string) {
   };
 }
 
+function nonNegativeInt(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UserError(`exflow: ${name} takes a whole number of seconds, not "${v}"`, Exit.Usage);
+    return Number(v);
+  };
+}
+
 function formatOption(): Option {
   return new Option('--format <format>', 'output format').choices(FORMATS);
 }
@@ -143,6 +150,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .option('--quiet', 'no progress bar and no summary', false)
     .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
     .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early)', positiveInt('--max-flows'), 131072)
+    .option('--wait <seconds>', 'when another analyze is writing to the database, wait this long for it before giving up (exit 3)', nonNegativeInt('--wait'), 10)
     .option('--flush-interval <seconds>', 'live input (standard input, a FIFO): seconds between commits of the flows that ended', positiveInt('--flush-interval'), 60)
     .option('--inventory <file>', 'what you know about hosts: YAML or CSV of address/CIDR → roles, name, site, version (kept in the database for later runs)')
     .option('--no-rpc', 'do not inspect DCE/RPC (no endpoint-mapper following; flows named by port only) — to measure its cost')
@@ -165,10 +173,11 @@ end, every --flush-interval seconds, and Ctrl-C writes the rest and exits 0.
 
 Exit codes: 0 done (damaged captures are kept up to the damage and marked
 'truncated'); 2 a capture could not be read at all or rules are invalid;
-3 database problem (another analyze writing to it, not an exflow database);
+3 database problem (another analyze still writing to it after --wait, not an
+exflow database, disk full);
 64 usage error; 130/143 a file run stopped by SIGINT/SIGTERM.`,
     )
-    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; flushInterval: number; rpc: boolean }) => {
+    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; flushInterval: number; wait: number; rpc: boolean }) => {
       const rules = rulesFrom(o.rules);
       const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
       const { inputs, missing } = expandInputs(args);
@@ -188,7 +197,10 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
       try {
         // Before the inventory is stored: a writer already at work is not disturbed (the
         // check that counts is atomic with the new run's row, in analyzeRun).
-        const other = new RunStore(db).activeWriter();
+        let other = new RunStore(db).activeWriter();
+        for (const until = Date.now() + o.wait * 1000; other && Date.now() < until; other = new RunStore(db).activeWriter()) {
+          await new Promise((r) => setTimeout(r, 250));
+        }
         if (other) throw new RunBusy(other);
         const auditor = new Auditor(db, rules, inventory);
         outcome = await analyzeRun(db, rules, inputs, {
