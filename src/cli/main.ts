@@ -6,7 +6,7 @@ import { escapeControls, FORMATS, render, renderStream, type Format } from '../r
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
-import { loadRules, type RuleSet } from '../rules/load';
+import { loadRules, loadRulesCached, type RuleSet } from '../rules/load';
 import { RulesError } from '../rules/source';
 import { openDb, StoreError, type Db } from '../store/db';
 import { loadInventory } from '../classify/inventory';
@@ -29,7 +29,8 @@ function stderr(line: string): void {
 }
 
 // Rules and inventory problems (RulesError: file:line: what) are bad input, exit 2: main() maps them.
-const rulesFrom = (dirs: string[] | undefined): RuleSet => loadRules(dirs ?? []);
+// Commands use the validated rules from the cache (keyed by the files' bytes); `rules check` reads the files.
+const rulesFrom = (dirs: string[] | undefined): RuleSet => loadRulesCached(dirs ?? [], VERSION);
 
 /** At most this many inventory disagreements are printed; `exflow hosts` lists them all. */
 const MAX_NOTES = 20;
@@ -393,7 +394,7 @@ Examples:
 Prints what was loaded; a problem is reported as file:line: what is wrong, exit 2.`,
     )
     .action((dirs: string[]) => {
-      const rules = rulesFrom(dirs);
+      const rules = loadRules(dirs ?? []);
       print(
         `exflow: rules ok: ${rules.files.length} files (${rules.files.map((f) => path.relative(process.cwd(), f)).join(', ')}): ` +
           `${rules.services.length} services, ${rules.rpcInterfaces.size} RPC interfaces, ${rules.roles.size} roles, ${rules.matrix.length} matrix rules\n`,

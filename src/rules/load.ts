@@ -1,4 +1,6 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseInferenceRule, type InferenceRule } from './inference';
 import { parseMatrixRule, type MatrixRule } from './matrix';
@@ -44,6 +46,99 @@ function yamlFilesIn(dir: string): string[] {
   return names.filter((n) => /\.ya?ml$/i.test(n)).sort().map((n) => path.join(dir, n));
 }
 
+/** The compiled form of a rule set, as cached: plain data, rebuilt into maps on load. */
+interface CompiledRules {
+  key: string;
+  dirs: string[];
+  files: string[];
+  services: Service[];
+  rpcInterfaces: RpcInterface[];
+  roles: Role[];
+  matrix: MatrixRule[];
+  inference: InferenceRule[];
+}
+
+function cacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'exflow');
+}
+
+/** The files a rule set is made of, in load order (shipped first, later folders replacing by name). */
+function ruleFiles(dirs: string[]): string[] {
+  const byName = new Map<string, string>();
+  for (const d of dirs) for (const f of yamlFilesIn(d)) byName.set(path.basename(f), f);
+  const files = [...byName.values()];
+  const order = new Map(dirs.map((d, i) => [path.resolve(d), i]));
+  files.sort((a, b) => (order.get(path.resolve(path.dirname(a))) ?? 0) - (order.get(path.resolve(path.dirname(b))) ?? 0) || a.localeCompare(b));
+  return files;
+}
+
+function fromCompiled(c: CompiledRules): RuleSet {
+  const serviceById = new Map(c.services.map((s) => [s.id, s]));
+  const raw = Object.fromEntries(SECTIONS.map((s) => [s, new Map<string, Entry>()])) as Record<Section, SectionEntries>;
+  return {
+    dirs: c.dirs,
+    files: c.files,
+    services: c.services,
+    serviceById,
+    ports: new PortIndex(c.services),
+    rpcInterfaces: new Map(c.rpcInterfaces.map((r) => [r.uuid, r])),
+    roles: new Map(c.roles.map((r) => [r.id, r])),
+    matrix: c.matrix,
+    inference: c.inference,
+    raw,
+  };
+}
+
+/**
+ * The rules, validated once and cached by the SHA-256 of exflow's version and every
+ * rules file's path and bytes: a command that only needs them starts in
+ * milliseconds instead of parsing YAML. Any change to a file is a new key, so a
+ * cached set is never stale; a cache that cannot be read or written is ignored.
+ * `exflow rules check` always validates the files themselves (loadRules).
+ */
+export function loadRulesCached(extraDirs: string[] = [], version = '', base = shippedRulesDir()): RuleSet {
+  const dirs = [base, ...extraDirs];
+  const files = ruleFiles(dirs);
+  const h = crypto.createHash('sha256').update(`exflow ${version} rules v1\0`);
+  for (const f of files) {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(f);
+    } catch {
+      return loadRules(extraDirs, base); // let the full load say what is wrong
+    }
+    h.update(path.resolve(f)).update('\0').update(bytes).update('\0');
+  }
+  const key = h.digest('hex');
+  const file = path.join(cacheDir(), `rules-${key.slice(0, 32)}.json`);
+  try {
+    const c = JSON.parse(fs.readFileSync(file, 'utf8')) as CompiledRules;
+    if (c.key === key) return fromCompiled(c);
+  } catch {
+    /* not cached yet, or unreadable: compile below */
+  }
+  const rules = loadRules(extraDirs, base);
+  const compiled: CompiledRules = {
+    key,
+    dirs: rules.dirs,
+    files: rules.files,
+    services: rules.services,
+    rpcInterfaces: [...rules.rpcInterfaces.values()],
+    roles: [...rules.roles.values()],
+    matrix: rules.matrix,
+    inference: rules.inference,
+  };
+  try {
+    fs.mkdirSync(cacheDir(), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(compiled));
+    fs.renameSync(tmp, file); // atomic: a reader sees the whole file or none
+  } catch {
+    /* a read-only home: no cache, still correct */
+  }
+  return rules;
+}
+
 /**
  * Loads the shipped rules and then each extra folder in order. A file in an extra
  * folder with the same name as a shipped one replaces it; otherwise entries are merged
@@ -51,12 +146,8 @@ function yamlFilesIn(dir: string): string[] {
  */
 export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): RuleSet {
   const dirs = [base, ...extraDirs];
-  const byName = new Map<string, string>();
-  for (const d of dirs) for (const f of yamlFilesIn(d)) byName.set(path.basename(f), f);
-  const files = [...byName.values()];
+  const files = ruleFiles(dirs);
   const raw = Object.fromEntries(SECTIONS.map((s) => [s, new Map<string, Entry>()])) as Record<Section, SectionEntries>;
-  const order = new Map(dirs.map((d, i) => [path.resolve(d), i]));
-  files.sort((a, b) => (order.get(path.resolve(path.dirname(a))) ?? 0) - (order.get(path.resolve(path.dirname(b))) ?? 0) || a.localeCompare(b));
   for (const f of files) {
     const rf = RulesFile.read(f);
     rf.checkTopKeys([...SECTIONS]);

@@ -1,5 +1,14 @@
 import * as fs from 'node:fs';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
+import type { Document, Node, YAMLMap } from 'yaml';
+
+// The YAML parser is loaded when a rules or inventory file is read, not at start-up:
+// commands served from the compiled-rules cache never need it.
+let yamlModule: typeof import('yaml') | null = null;
+const Y = (): typeof import('yaml') => (yamlModule ??= require('yaml') as typeof import('yaml'));
+const isAlias = (n: unknown) => Y().isAlias(n);
+const isMap = (n: unknown): n is YAMLMap => Y().isMap(n);
+const isScalar = (n: unknown): n is import('yaml').Scalar => Y().isScalar(n);
+const isSeq = (n: unknown): n is import('yaml').YAMLSeq => Y().isSeq(n);
 
 /** A rules file that does not validate: names the file, the line and the field. Exit code 2. */
 export class RulesError extends Error {
@@ -15,12 +24,12 @@ export class RulesError extends Error {
 
 /** One parsed YAML file with the means to say where a node stands in it. */
 export class RulesFile {
-  private readonly lines = new LineCounter();
+  private readonly lines = new (Y().LineCounter)();
   readonly root: YAMLMap;
   private readonly doc: Document;
 
   constructor(readonly path: string, text: string) {
-    const doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, merge: true });
+    const doc = Y().parseDocument(text, { lineCounter: this.lines, prettyErrors: false, merge: true });
     this.doc = doc;
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
@@ -42,7 +51,7 @@ export class RulesFile {
 
   /** What an alias (*name) stands for; any other node as it is. */
   resolve(node: unknown): Node | undefined {
-    if (isAlias(node)) return (node.resolve(this.doc) as Node | undefined) ?? undefined;
+    if (isAlias(node)) return ((node as import('yaml').Alias).resolve(this.doc) as Node | undefined) ?? undefined;
     return node as Node | undefined;
   }
 
