@@ -95,11 +95,44 @@ export class RpcConnection implements FlowInspector {
     if ((mode & RpcMode.Http) !== 0) this.greetingLeft[0] = this.greetingLeft[1] = -1;
   }
 
-  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): void {
+  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean {
     this.sec = sec;
     this.nsec = nsec;
     this.streams[dir].segment(seq, (flags & TcpFlag.Syn) !== 0, buf, off, capLen, wireLen);
+    if (!this.decided()) return true;
+    this.letGo();
+    return false;
   }
+
+  /**
+   * Nothing more on this connection can change its labels or the registry: it is
+   * not on a mapper port, its bind was accepted for an interface other than the
+   * mapper's, and who the client is is known. (A MAPI or DRSUAPI connection's
+   * calls are the bulk of its bytes and name nothing new.) Mapper connections are
+   * read to the end: their answers are the registry.
+   */
+  private decided(): boolean {
+    if ((this.mode & RpcMode.Mapper) !== 0 || this.clientDir < 0 || this.calls.size > 0) return false;
+    const ifs = this.binds.interfaces;
+    let accepted = false;
+    for (let i = 0; i < ifs.length; i++) {
+      if (ifs[i].uuid === EPM_UUID) return false;
+      if (ifs[i].accepted === true) accepted = true;
+    }
+    return accepted;
+  }
+
+  /** Frees reassembly state early; finish() later finds nothing held and notes nothing about it. */
+  private letGo(): void {
+    for (let dir = 0; dir < 2; dir++) {
+      this.streams[dir].stop(StreamEnd.Released);
+      this.framers[dir].release();
+    }
+    this.released = true;
+  }
+
+  /** Whether the connection let go of its bytes before the flow ended (see decided()). */
+  released = false;
 
   /** In-order bytes of one direction: strip an ncacn_http greeting, then frame. */
   private bytes(dir: number, b: Uint8Array, o: number, n: number): void {

@@ -63,6 +63,14 @@ export function looksLikeCoPdu(b: Uint8Array, off: number, len: number): boolean
 export type OnPdu = (buf: Uint8Array, off: number, len: number) => void;
 
 const CARRY = 65536;
+/**
+ * Carry buffers go back to a pool instead of the garbage collector: every RPC
+ * message that spans TCP segments (most MAPI, NSPI and DRSUAPI fragments) needs
+ * one for a moment, and a fresh 64 KiB each time meant hundreds of GC pauses.
+ * The pool keeps at most POOL_MAX (4 MiB); the budget still counts buffers in use.
+ */
+const carryPool: Buffer[] = [];
+const POOL_MAX = 64;
 
 /** Splits one direction's byte stream into whole PDUs. */
 export class PduFramer {
@@ -129,15 +137,18 @@ export class PduFramer {
       this.bad = 'reassembly budget exhausted';
       return false;
     }
-    this.carry = Buffer.allocUnsafe(CARRY);
+    this.carry = carryPool.pop() ?? Buffer.allocUnsafe(CARRY);
     return true;
   }
 
   private endCarry(): void {
-    if (this.carry && this.have === 0) {
-      this.carry = null;
-      this.budget.give(CARRY);
-    }
+    if (this.carry && this.have === 0) this.dropCarry();
+  }
+
+  private dropCarry(): void {
+    if (carryPool.length < POOL_MAX) carryPool.push(this.carry!);
+    this.carry = null;
+    this.budget.give(CARRY);
   }
 
   /** Validates a header; returns frag_length, or -1 after marking the stream bad. */
@@ -152,9 +163,8 @@ export class PduFramer {
 
   release(): void {
     if (this.carry) {
-      this.carry = null;
       this.have = 0;
-      this.budget.give(CARRY);
+      this.dropCarry();
     }
   }
 }

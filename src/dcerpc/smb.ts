@@ -100,10 +100,12 @@ export class SmbPipes implements FlowInspector {
     return this.binds.interfaces;
   }
 
-  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): void {
+  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean {
     this.sec = sec;
     this.nsec = nsec;
     this.streams[dir].segment(seq, (flags & TcpFlag.Syn) !== 0, buf, off, capLen, wireLen);
+    // A session may open another pipe at any time: read to the end (only message heads are kept).
+    return true;
   }
 
   finish(): void {

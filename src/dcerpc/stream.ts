@@ -17,6 +17,8 @@ export const enum StreamEnd {
   Snaplen = 2,
   /** The consumer stopped (not DCE/RPC, or a malformed PDU). */
   Consumer = 3,
+  /** The connection had what it needed and let go of the stream (nothing to say about it). */
+  Released = 4,
 }
 
 /** Out-of-order bytes held per direction before a hole is declared a gap. */

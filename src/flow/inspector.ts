@@ -10,8 +10,15 @@ export interface FlowInspector {
    * One TCP segment as captured. `capLen` bytes are present at `off`; `wireLen` were
    * on the wire (fewer present means the snaplen cut them). Bytes are valid only
    * during the call. Reassembly is the inspector's job.
+   *
+   * Returns whether the inspector still wants the flow's bytes. The rule for when a
+   * flow's payload stops being read: an inspector says false as soon as nothing
+   * more on the flow can change its labels or the endpoint registry (a DCE/RPC
+   * connection whose interface is bound, a TLS flow past its handshake); it has
+   * released its buffers by then, and from that packet on the flow costs what a
+   * port-only flow costs. Its findings stay readable for the flush.
    */
-  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): void;
+  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean;
   /**
    * The side (0 = A, 1 = B) the payload showed acting as client — e.g. the sender
    * of a DCE/RPC bind — or -1. Consulted when the handshake is not in the capture,

@@ -44,6 +44,8 @@ export interface FlowRecord {
   prefixC2S: Uint8Array;
   prefixS2C: Uint8Array;
   inspector: FlowInspector | null;
+  /** Payload bytes the inspector was given (it may have let go before the flow ended). */
+  inspectedBytes: number;
   /** Which table side (0 = A, the first packet's sender) is the client. */
   clientSide: 0 | 1;
 }
@@ -119,6 +121,7 @@ export function buildFlowRecord(t: FlowTable, idx: number, isServicePort: Servic
     prefixC2S: prefix(c),
     prefixS2C: prefix(s),
     inspector: t.inspectors[idx],
+    inspectedBytes: t.inspectedBytes[idx],
     clientSide,
   };
 }

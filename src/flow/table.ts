@@ -19,6 +19,8 @@ export const enum InspectState {
   Undecided = 0,
   Attached = 1,
   None = 2,
+  /** The inspector had what it needed: no more bytes go to it (its findings stay for the flush). */
+  Released = 3,
 }
 
 export interface FlowTableOptions {
@@ -39,6 +41,8 @@ export interface FlowTableStats {
   portReuse: number;
   fragmentsAttributed: number;
   fragmentsUnattributed: number;
+  /** Flows whose inspector let go before the flow ended (it had decided). */
+  inspectorsReleased: number;
 }
 
 /** Receives a flow just before its slot is reused. Read the table's arrays at `idx`. */
@@ -82,6 +86,8 @@ export class FlowTable {
   readonly tunnels: Uint8Array;
   readonly inspectState: Uint8Array;
   readonly inspectors: (FlowInspector | null)[];
+  /** Payload bytes (captured) handed to the flow's inspector. */
+  readonly inspectedBytes: Float64Array;
   /** Position (in the run) of the capture file a flow began in, and of the last one it was seen in. */
   readonly firstFile: Int32Array;
   readonly lastFile: Int32Array;
@@ -99,6 +105,7 @@ export class FlowTable {
     portReuse: 0,
     fragmentsAttributed: 0,
     fragmentsUnattributed: 0,
+    inspectorsReleased: 0,
   };
 
   private readonly idleTimeout: number;
@@ -141,6 +148,7 @@ export class FlowTable {
     this.tunnels = new Uint8Array(cap);
     this.inspectState = new Uint8Array(cap);
     this.inspectors = new Array<FlowInspector | null>(cap).fill(null);
+    this.inspectedBytes = new Float64Array(cap);
     this.firstFile = new Int32Array(cap);
     this.lastFile = new Int32Array(cap);
     this.freeList = new Int32Array(cap);
@@ -237,18 +245,26 @@ export class FlowTable {
       if ((flags & TcpFlag.Rst) !== 0) this.state[idx] |= FlowState.Rst;
       const ist = this.inspectState[idx];
       if (ist === InspectState.Attached) {
-        this.inspectors[idx]!.segment(dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
+        this.inspect(idx, this.inspectors[idx]!, dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
       } else if (ist === InspectState.Undecided && plen > 0) {
         const ins = this.inspectorFactory!.byPayload(dir, buf, p.payloadOff, plen);
         if (ins) {
           this.inspectors[idx] = ins;
           this.inspectState[idx] = InspectState.Attached;
-          ins.segment(dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
+          this.inspect(idx, ins, dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
         } else this.inspectState[idx] = InspectState.None;
       }
     }
     if (p.firstFragment) this.rememberFragment(p, idx, dir);
     return idx;
+  }
+
+  private inspect(idx: number, ins: FlowInspector, dir: number, seq: number, flags: number, buf: Buffer, off: number, plen: number, wireLen: number, sec: number, nsec: number): void {
+    this.inspectedBytes[idx] += plen;
+    if (!ins.segment(dir, seq, flags, buf, off, plen, wireLen, sec, nsec)) {
+      this.inspectState[idx] = InspectState.Released;
+      this.stats.inspectorsReleased++;
+    }
   }
 
   /** Accounts a later IP fragment to the flow its first fragment opened, if known. */
@@ -320,6 +336,7 @@ export class FlowTable {
     this.vlan[idx] = p.vlan;
     this.tunnels[idx] = p.tunnels;
     this.inspectors[idx] = null;
+    this.inspectedBytes[idx] = 0;
     let ist = InspectState.None;
     if (p.proto === 6 && this.inspectorFactory) {
       const ins = this.inspectorFactory.byPorts(p.sport, p.dport);

@@ -21,8 +21,8 @@ export class FlowWriter {
          first_sec, first_nsec, last_sec, last_nsec, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c,
          payload_c2s, payload_s2c, missing_c2s, missing_s2c, tcp_state, vlan, tunnels,
          service, via, rpc_interface, rpc_uuid, rpc_note, prefix_c2s, prefix_s2c,
-         client_role, server_role, verdict, rule, reason)
-       VALUES (${new Array(36).fill('?').join(', ')})`,
+         client_role, server_role, verdict, rule, reason, inspected_bytes)
+       VALUES (${new Array(37).fill('?').join(', ')})`,
     );
   }
 
@@ -39,6 +39,7 @@ export class FlowWriter {
       keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
       keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
       v?.clientRole ?? null, v?.serverRole ?? null, v?.verdict ?? null, v?.rule ?? null, v?.reason ?? null,
+      f.inspectedBytes,
     ]);
     if (this.rows.length >= BATCH) this.flush();
   }

@@ -37,6 +37,7 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE captures ADD COLUMN position INTEGER;
       UPDATE captures SET run_id = CASE WHEN status = 'running' THEN 2 ELSE 1 END, stream_id = id, position = id;
       ALTER TABLE flows ADD COLUMN last_capture_id INTEGER;
+      ALTER TABLE flows ADD COLUMN inspected_bytes INTEGER NOT NULL DEFAULT 0;
       UPDATE flows SET last_capture_id = capture_id;
       DROP VIEW IF EXISTS flow_view;`,
 };
@@ -138,7 +139,9 @@ CREATE TABLE IF NOT EXISTS flows (
   rule            TEXT,
   reason          TEXT,
   prefix_c2s      BLOB,
-  prefix_s2c      BLOB
+  prefix_s2c      BLOB,
+  -- Payload bytes the flow's inspector read before it had decided (0: none attached).
+  inspected_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
