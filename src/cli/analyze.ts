@@ -435,6 +435,7 @@ function writeCaptureRow(
       portReuse: stats.portReuse - statsBefore.portReuse,
       fragmentsAttributed: stats.fragmentsAttributed - statsBefore.fragmentsAttributed,
       fragmentsUnattributed: stats.fragmentsUnattributed - statsBefore.fragmentsUnattributed,
+      inspectorsReleased: stats.inspectorsReleased - statsBefore.inspectorsReleased,
       rpcNonIpTowers: nonIpTowers,
     },
     sha256: sha,
