@@ -371,7 +371,10 @@ packets, flows, command, note.`,
       const db = openDbOrFail(o.db, 'read');
       try {
         const format = defaultFormat(o.format);
-        print(render(queryRuns(db), format === 'table' ? RUN_TABLE_COLUMNS : RUN_COLUMNS, format));
+        // A run left 'running' by a process that is gone is shown as what it is (the next analyze records it).
+        const dead = new Set(new RunStore(db).deadRuns().map((r) => r.id));
+        const rows = queryRuns(db).map((r) => (dead.has(r.run as number) ? { ...r, status: 'dead' } : r));
+        print(render(rows, format === 'table' ? RUN_TABLE_COLUMNS : RUN_COLUMNS, format));
       } finally {
         db.close();
       }
