@@ -5,6 +5,7 @@
 // error in the code under test escapes and fails this test), every reassembly byte must go back to the budget, and a stream
 // of endless fragments must stay within its bounds. Seeded, so a failure repeats.
 import { describe, expect, it } from 'vitest';
+import { rng } from '../src/fuzz/harness';
 import { ByteBudget } from '../src/dcerpc/budget';
 import { RpcConnection, RpcMode } from '../src/dcerpc/connection';
 import { decodeLookupResponse, decodeMapRequest, decodeMapResponse } from '../src/dcerpc/epm';
@@ -14,19 +15,7 @@ import { SmbPipes } from '../src/dcerpc/smb';
 import { bind, EPM, eptMapRequest, eptMapResponse, request, tcpTower } from '../src/samples/dcerpc-bytes';
 import { eptLookupResponse, eptMapResponse64, mapperConversation, type Conversation } from './dcerpc-build';
 
-/** xorshift32: small, seeded, good enough to pick mutations. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
-
+// xorshift32 from the fuzz harness: seeded, so a failure repeats.
 function mutate(src: Buffer, r: () => number): Buffer {
   let b = Buffer.from(src);
   const kind = Math.floor(r() * 6);

@@ -9,7 +9,7 @@ import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { bind, bindAck, EPM, request, tcpTower } from '../src/samples/dcerpc-bytes';
 import { frame } from '../src/samples/frames';
-import { pcapHeader, pcapngBytes, PcapFileWriter } from '../src/samples/writer';
+import { pcapHeader, pcapngInterface, pcapngOption, pcapngSectionHeader, PcapFileWriter } from '../src/samples/writer';
 import { eptLookupResponse, fragmentedResponse } from './dcerpc-build';
 import { CLI, HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, shared, tmpDir } from './helpers';
 
@@ -39,22 +39,6 @@ function everyReportRuns(db: string): void {
 
 /** A one-section pcapng with one interface whose options are given, and EPBs with raw timestamp words. */
 function pcapngWith(ifOptions: Buffer, packets: { hi: number; lo: number; data: Buffer }[]): Buffer {
-  const shb = Buffer.alloc(28);
-  shb.writeUInt32LE(0x0a0d0d0a, 0);
-  shb.writeUInt32LE(28, 4);
-  shb.writeUInt32LE(0x1a2b3c4d, 8);
-  shb.writeUInt16LE(1, 12);
-  shb.writeInt32LE(-1, 16);
-  shb.writeInt32LE(-1, 20);
-  shb.writeUInt32LE(28, 24);
-  const idbLen = 20 + ifOptions.length + 4;
-  const idb = Buffer.alloc(idbLen);
-  idb.writeUInt32LE(1, 0);
-  idb.writeUInt32LE(idbLen, 4);
-  idb.writeUInt16LE(1, 8);
-  idb.writeUInt32LE(262144, 12);
-  ifOptions.copy(idb, 16);
-  idb.writeUInt32LE(idbLen, idbLen - 4);
   const epbs = packets.map((p) => {
     const padded = (p.data.length + 3) & ~3;
     const len = 32 + padded;
@@ -69,26 +53,20 @@ function pcapngWith(ifOptions: Buffer, packets: { hi: number; lo: number; data: 
     b.writeUInt32LE(len, len - 4);
     return b;
   });
-  return Buffer.concat([shb, idb, ...epbs]);
+  return Buffer.concat([pcapngSectionHeader(), pcapngInterface(1, ifOptions), ...epbs]);
 }
 
-function option(code: number, value: Buffer): Buffer {
-  const b = Buffer.alloc(4 + ((value.length + 3) & ~3));
-  b.writeUInt16LE(code, 0);
-  b.writeUInt16LE(value.length, 2);
-  value.copy(b, 4);
-  return b;
-}
+const option = pcapngOption;
 
 const syn = (i: number) => frame('tcp', { ip: '10.1.0.1', port: 40000 + i }, { ip: '10.1.0.2', port: 443 }, Buffer.alloc(0), { tcpFlags: 0x02 });
 
 describe('1. an absurd timestamp is a warning, never a broken database', () => {
   // [name, file, packets, warned]: a resolution of 10^-127 s is legal and names 1970, not an impossible time.
   const cases: [string, Buffer, number, boolean][] = [
-    ['if_tsresol 0 with microsecond values', pcapngWith(Buffer.concat([option(9, Buffer.from([0])), Buffer.alloc(4)]), [{ hi: 0x5f5e1, lo: 0, data: syn(1) }, { hi: 0, lo: 1_700_000_000, data: syn(2) }]), 2, true],
-    ['if_tsresol 10^-127', pcapngWith(Buffer.concat([option(9, Buffer.from([127])), Buffer.alloc(4)]), [{ hi: 1, lo: 0, data: syn(1) }]), 1, false],
-    ['a huge if_tsoffset', pcapngWith(Buffer.concat([option(14, Buffer.from([0, 0, 0, 0, 0, 0, 0, 0x40])), Buffer.alloc(4)]), [{ hi: 0x60000, lo: 0, data: syn(1) }, { hi: 0x60000, lo: 5, data: syn(2) }]), 2, true],
-    ['an EPB timestamp high word of 0xffffffff', pcapngWith(Buffer.alloc(4), [{ hi: 0x60000, lo: 0, data: syn(1) }, { hi: 0xffffffff, lo: 0xffffffff, data: syn(2) }, { hi: 0x60000, lo: 9, data: syn(3) }]), 3, true],
+    ['if_tsresol 0 with microsecond values', pcapngWith(Buffer.concat([option(9, Buffer.from([0]))]), [{ hi: 0x5f5e1, lo: 0, data: syn(1) }, { hi: 0, lo: 1_700_000_000, data: syn(2) }]), 2, true],
+    ['if_tsresol 10^-127', pcapngWith(Buffer.concat([option(9, Buffer.from([127]))]), [{ hi: 1, lo: 0, data: syn(1) }]), 1, false],
+    ['a huge if_tsoffset', pcapngWith(Buffer.concat([option(14, Buffer.from([0, 0, 0, 0, 0, 0, 0, 0x40]))]), [{ hi: 0x60000, lo: 0, data: syn(1) }, { hi: 0x60000, lo: 5, data: syn(2) }]), 2, true],
+    ['an EPB timestamp high word of 0xffffffff', pcapngWith(Buffer.alloc(0), [{ hi: 0x60000, lo: 0, data: syn(1) }, { hi: 0xffffffff, lo: 0xffffffff, data: syn(2) }, { hi: 0x60000, lo: 9, data: syn(3) }]), 3, true],
   ];
   for (const [name, bytes, packets, warned] of cases) {
     it(name, () => {
@@ -462,4 +440,3 @@ describe('9. small exits', () => {
 });
 
 void HAVE_TSHARK;
-void pcapngBytes;

@@ -317,7 +317,8 @@ function isReadError(e: unknown): boolean {
   return typeof code === 'string' && /^E[A-Z]+$/.test(code);
 }
 
-function describeFsError(e: unknown): string {
+/** A file-system error as the words a user expects ("no such file"), or the error's own message. */
+export function describeFsError(e: unknown): string {
   const code = (e as { code?: string })?.code;
   if (code === 'ENOENT') return 'no such file';
   if (code === 'EACCES') return 'permission denied';

@@ -9,7 +9,7 @@ import { HeadTee } from '../capture/head';
 import { HashWorker } from '../capture/hash-worker';
 import { byName, type Input } from '../capture/inputs';
 import { peekCapture } from '../capture/peek';
-import { readCapture, STDIN, type CaptureReadResult } from '../capture/reader';
+import { describeFsError, readCapture, STDIN, type CaptureReadResult } from '../capture/reader';
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
 import { labelFromEndpoints } from '../classify/rpc';
@@ -173,7 +173,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       const peek = await peekCapture(input.path);
       prepared.push({ path: input.path, stream: false, size: id.size, fingerprint: id.fingerprint, ...peek });
     } catch (e) {
-      const why = e instanceof CaptureOpenError ? e.reason : describe(e);
+      const why = e instanceof CaptureOpenError ? e.reason : describeFsError(e);
       // A directory's other files (notes, indexes) are expected: a note, not an error.
       if (input.found) skip(input.path, `not a capture (${why}); skipped`);
       else skip(input.path, why, 'failed');
@@ -315,7 +315,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       } catch (e) {
         await hashing;
         if (sqliteFault(e) !== null) throw e; // the database's fault, not this capture's
-        const why = e instanceof CaptureOpenError ? e.reason : describe(e);
+        const why = e instanceof CaptureOpenError ? e.reason : describeFsError(e);
         writeCaptureRow(captures, captureId, ingest, table, statsBefore, null, 'failed', [{ offset: -1, message: why }], null, started, nonIpTowers);
         outcomes.push({ path: p.path, status: 'failed', packets: 0, flows: 0, warnings: 0, seconds: 0, error: `${shown(p.path)}: ${why}` });
         opts.warn(`exflow: ${shown(p.path)}: ${why}`);
@@ -442,12 +442,4 @@ function writeCaptureRow(
     seconds,
   });
   return seconds;
-}
-
-function describe(e: unknown): string {
-  const code = (e as { code?: string })?.code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES') return 'permission denied';
-  if (code === 'EISDIR') return 'is a directory, not a capture file';
-  return (e as Error)?.message ?? String(e);
 }

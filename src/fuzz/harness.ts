@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { readCapture, readStream } from '../capture/reader';
+import { pcapngInterface, pcapngOption, pcapngSectionHeader } from '../samples/writer';
 import type { PacketSink } from '../capture/sink';
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
@@ -98,7 +99,7 @@ interface Seed {
 }
 
 /** xorshift32: small, seeded; the same seed gives the same inputs. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let x = seed >>> 0 || 0x9e3779b9;
   return () => {
     x ^= x << 13;
@@ -170,25 +171,8 @@ function writePcap(records: SeedRecord[]): { bytes: Buffer; ends: number[] } {
 
 /** pcapng, little-endian, one interface (ns resolution); record ends as for writePcap. */
 function writePcapng(records: SeedRecord[]): { bytes: Buffer; ends: number[] } {
-  const parts: Buffer[] = [];
-  const shb = Buffer.alloc(28);
-  shb.writeUInt32LE(0x0a0d0d0a, 0);
-  shb.writeUInt32LE(28, 4);
-  shb.writeUInt32LE(0x1a2b3c4d, 8);
-  shb.writeUInt16LE(1, 12);
-  shb.writeInt32LE(-1, 16);
-  shb.writeInt32LE(-1, 20);
-  shb.writeUInt32LE(28, 24);
-  const idb = Buffer.alloc(32);
-  idb.writeUInt32LE(1, 0);
-  idb.writeUInt32LE(32, 4);
-  idb.writeUInt16LE(records[0]?.linkType ?? 1, 8);
-  idb.writeUInt32LE(262144, 12);
-  idb.writeUInt16LE(9, 16); // if_tsresol
-  idb.writeUInt16LE(1, 18);
-  idb.writeUInt8(9, 20); // 10^-9
-  idb.writeUInt32LE(32, 28);
-  parts.push(shb, idb);
+  // if_tsresol 9: nanoseconds.
+  const parts: Buffer[] = [pcapngSectionHeader(), pcapngInterface(records[0]?.linkType ?? 1, pcapngOption(9, Buffer.from([9])))];
   let at = 60;
   const ends: number[] = [];
   for (const r of records) {

@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
 import type { TimedFrame } from './frames';
 
-/** Writes frames as a little-endian pcapng: one section, one Ethernet interface, µs timestamps. */
-export function pcapngBytes(frames: TimedFrame[]): Buffer {
-  const parts: Buffer[] = [];
+/** A little-endian pcapng section header block (version 1.0, section length unknown). */
+export function pcapngSectionHeader(): Buffer {
   const shb = Buffer.alloc(28);
   shb.writeUInt32LE(0x0a0d0d0a, 0);
   shb.writeUInt32LE(28, 4);
@@ -13,14 +12,34 @@ export function pcapngBytes(frames: TimedFrame[]): Buffer {
   shb.writeInt32LE(-1, 16);
   shb.writeInt32LE(-1, 20);
   shb.writeUInt32LE(28, 24);
-  parts.push(shb);
-  const idb = Buffer.alloc(20);
+  return shb;
+}
+
+/** An interface description block; `options` are the encoded options without opt_endofopt. */
+export function pcapngInterface(linkType: number, options: Buffer = Buffer.alloc(0), snaplen = 262144): Buffer {
+  const len = 20 + options.length + (options.length ? 4 : 0);
+  const idb = Buffer.alloc(len);
   idb.writeUInt32LE(1, 0);
-  idb.writeUInt32LE(20, 4);
-  idb.writeUInt16LE(1, 8); // Ethernet
-  idb.writeUInt32LE(262144, 12);
-  idb.writeUInt32LE(20, 16);
-  parts.push(idb);
+  idb.writeUInt32LE(len, 4);
+  idb.writeUInt16LE(linkType, 8);
+  idb.writeUInt32LE(snaplen, 12);
+  options.copy(idb, 16);
+  idb.writeUInt32LE(len, len - 4);
+  return idb;
+}
+
+/** One pcapng option (code, value padded to 4). */
+export function pcapngOption(code: number, value: Buffer): Buffer {
+  const b = Buffer.alloc(4 + ((value.length + 3) & ~3));
+  b.writeUInt16LE(code, 0);
+  b.writeUInt16LE(value.length, 2);
+  value.copy(b, 4);
+  return b;
+}
+
+/** Writes frames as a little-endian pcapng: one section, one Ethernet interface, µs timestamps. */
+export function pcapngBytes(frames: TimedFrame[]): Buffer {
+  const parts: Buffer[] = [pcapngSectionHeader(), pcapngInterface(1)];
   for (const f of frames) {
     const padded = (f.data.length + 3) & ~3;
     const len = 32 + padded;
