@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fingerprint } from '../src/capture/fingerprint';
 import { writeSynthetic } from '../src/samples/synthetic';
 import { captureFiles, CLI, HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, shared, tmpDir } from './helpers';
 
@@ -101,11 +102,16 @@ describe.skipIf(!HAVE_SHARED)('standard input, gzip, duplicates', () => {
     const expected = flowRows(whole);
     for (const input of [fs.readFileSync(file), spawnSync('gzip', ['-c', file]).stdout]) {
       const db = path.join(tmpDir(), 'pipe.sqlite');
-      const r = analyze(['-', '--db', db, '--quiet'], input);
+      const r = analyze(['-', '--db', db, '--quiet', '--sha256'], input);
       expect(r.code, r.stderr).toBe(0);
       expect(flowRows(db)).toEqual(expected);
+      // Hashed while read (a pipe cannot be read twice), the same as sha256sum.
       expect(scalar(db, 'SELECT sha256 FROM captures')).toBe(require('node:crypto').createHash('sha256').update(input).digest('hex'));
     }
+    // A stream's fingerprint (size, first and last MiB) is the file's: piping the same file again is seen as it.
+    expect(scalar(whole, 'SELECT fingerprint FROM captures')).toBe(fingerprint(file).fingerprint);
+    const again = analyze(['-', '--db', whole], fs.readFileSync(file));
+    expect(again.stderr).toMatch(/standard input: the same packets as capture 1/);
   });
 
   it('the same packets as pcapng, gzip or again on standard input are detected and skipped, not counted twice', () => {

@@ -43,3 +43,45 @@ export function sha256File(path: string): string {
     fs.closeSync(fd);
   }
 }
+
+/**
+ * The same fingerprint for a stream read once (standard input, a FIFO): the first
+ * MiB is kept as it comes, the last MiB in a ring; so a capture piped in and the
+ * same file named on the command line have the same fingerprint.
+ */
+export class StreamFingerprint {
+  private readonly first = Buffer.alloc(EDGE);
+  private firstLen = 0;
+  private readonly ring = Buffer.alloc(EDGE);
+  private ringEnd = 0;
+  size = 0;
+
+  update(chunk: Buffer): void {
+    this.size += chunk.length;
+    let c = chunk;
+    if (this.firstLen < EDGE) {
+      const n = Math.min(EDGE - this.firstLen, c.length);
+      c.copy(this.first, this.firstLen, 0, n);
+      this.firstLen += n;
+    }
+    // The last MiB: only the tail of a big chunk matters.
+    if (c.length > EDGE) c = c.subarray(c.length - EDGE);
+    const at = this.ringEnd % EDGE;
+    const n1 = Math.min(EDGE - at, c.length);
+    c.copy(this.ring, at, 0, n1);
+    if (n1 < c.length) c.copy(this.ring, 0, n1);
+    this.ringEnd += c.length;
+  }
+
+  digest(): string {
+    const h = crypto.createHash('sha256');
+    h.update(String(this.size));
+    h.update(this.first.subarray(0, this.firstLen));
+    if (this.size > EDGE) {
+      const at = this.ringEnd % EDGE;
+      h.update(this.ring.subarray(at));
+      h.update(this.ring.subarray(0, at));
+    }
+    return h.digest('hex');
+  }
+}

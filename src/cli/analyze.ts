@@ -4,7 +4,7 @@
 // input is a live run: flows are committed batch by batch as they end.
 import * as crypto from 'node:crypto';
 import { CaptureOpenError } from '../capture/errors';
-import { fingerprint, sha256File } from '../capture/fingerprint';
+import { fingerprint, sha256File, StreamFingerprint } from '../capture/fingerprint';
 import { HeadTee } from '../capture/head';
 import { HashWorker } from '../capture/hash-worker';
 import { byName, type Input } from '../capture/inputs';
@@ -41,6 +41,8 @@ export interface AnalyzeOptions {
   separate: boolean;
   /** Live input: seconds between commits of the flows that ended. */
   flushInterval: number;
+  /** Hash every capture in full (SHA-256, stored in captures.sha256). */
+  sha256?: boolean;
   /** The command line, kept with the run. */
   command: string;
   /** Judges a flow as it is written out (roles known so far); absent = no verdicts. */
@@ -285,16 +287,24 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       const extsBefore = ingest.decoder.tooManyExtensions;
       opts.progress.file(position, p.path, p.size);
 
-      // A regular file is hashed on the second core; a stream, which cannot be read twice, as it is read.
-      const inlineHash = p.stream ? crypto.createHash('sha256') : null;
-      const hashing = inlineHash ? null : hasher.hash(p.path);
+      // With --sha256: a regular file is hashed on the second core; a stream, which cannot be read
+      // twice, as it is read. Without, a capture's identity is its size with its first and last MiB,
+      // and its first records: SHA-256 runs at ~1.9 GB/s, on a large capture longer than the analysis.
+      const inlineHash = opts.sha256 && p.stream ? crypto.createHash('sha256') : null;
+      const hashing = opts.sha256 && !p.stream ? hasher.hash(p.path) : null;
+      const streamPrint = p.stream ? new StreamFingerprint() : null;
       const tee = p.stream ? new HeadTee(ingest) : null;
       let duplicateOf: string | null = null;
       let nextCommit = Date.now() + opts.flushInterval * 1000;
       let r: CaptureReadResult;
       try {
         r = await readCapture(p.path, tee ?? ingest, {
-          onInput: inlineHash ? (c) => inlineHash.update(c) : undefined,
+          onInput: streamPrint
+            ? (c) => {
+                streamPrint.update(c);
+                inlineHash?.update(c);
+              }
+            : undefined,
           onProgress: (bytes) => {
             opts.progress.update(bytesBefore + bytes, ingest.counters.packets, table.stats.flowsCreated);
             if (tee && duplicateOf === null && tee.head.done && !opts.force) {
@@ -336,8 +346,9 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
         interrupted = true;
         break;
       }
-      const sha = inlineHash ? inlineHash.digest('hex') : await hashing!;
-      if (p.stream) captures.identify(captureId, r.fileSize, sha!, tee!.head.digest());
+      const sha = inlineHash ? inlineHash.digest('hex') : ((await hashing) ?? null);
+      // A stream's fingerprint, like a file's: its size and its first and last MiB.
+      if (p.stream) captures.identify(captureId, streamPrint!.size, streamPrint!.digest(), tee!.head.digest());
       const c = ingest.counters;
       const warnings = r.warnings.map((w) => ({ ...w }));
       const firstNs = ns(ingest.firstSec, ingest.firstNsec);
@@ -383,12 +394,18 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   return { runId, status: 'complete', captures: outcomes, flows, reordered };
 }
 
-/** An earlier, finished capture with the same bytes (SHA-256) or the same first packets. */
+/**
+ * An earlier, finished capture with the same bytes or the same first packets. The
+ * same size, first and last MiB is the same file; where the earlier capture was
+ * hashed in full, the SHA-256 confirms it.
+ */
 function sameCapture(captures: CaptureStore, p: Prepared): { id: number; runId: number; why: string } | null {
   const byFp = captures.findByFingerprint(p.fingerprint, p.size);
   if (byFp.length > 0) {
+    const hashed = byFp.filter((c) => c.sha256 !== null);
+    if (hashed.length === 0) return { id: byFp[0].id, runId: byFp[0].run_id, why: 'same size, first and last MiB' };
     const sha = sha256File(p.path);
-    const same = byFp.find((c) => c.sha256 === sha);
+    const same = hashed.find((c) => c.sha256 === sha);
     if (same) return { id: same.id, runId: same.run_id, why: 'same SHA-256' };
   }
   if (p.headDigest) {

@@ -147,6 +147,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .option('--db <file>', 'SQLite database to write', 'exflow.sqlite')
     .option('--rules <dir...>', 'extra rules folders (add or override services, roles, matrix)')
     .option('--force', 'analyze captures again even if the database already holds them (replaces the earlier run)', false)
+    .option('--sha256', 'hash every capture in full (SHA-256 in captures.sha256, on the second core); without it a capture is known by its size, first and last MiB and first records', false)
     .option('--separate', 'each capture is its own stream (captures from different capture points); default: the files of a run are one stream in time order', false)
     .option('--quiet', 'no progress bar and no summary', false)
     .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
@@ -178,7 +179,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
 exflow database, disk full);
 64 usage error; 130/143 a file run stopped by SIGINT/SIGTERM.`,
     )
-    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; flushInterval: number; wait: number; rpc: boolean }) => {
+    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; flushInterval: number; wait: number; rpc: boolean; sha256: boolean }) => {
       const rules = rulesFrom(o.rules);
       const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
       const { inputs, missing } = expandInputs(args);
@@ -211,6 +212,7 @@ exflow database, disk full);
           idleTimeout: o.idleTimeout,
           maxFlows: o.maxFlows,
           flushInterval: o.flushInterval,
+          sha256: o.sha256,
           rpc: o.rpc,
           judge: auditor.judge,
           audit: () => {

@@ -137,15 +137,21 @@ export function writeVerdicts(db: Db, judge: Judge, all: boolean): Record<string
   );
   const update: Statement = db.prepare('UPDATE flows SET client_role = ?, server_role = ?, verdict = ?, rule = ?, reason = ? WHERE id = ?');
   let after = 0;
+  const cache = new Map<string, Verdict>();
   for (;;) {
+    if (cache.size > 100_000) cache.clear();
     type R = [number, string, string, string, number, string | null, string | null, string | null, string | null, string | null, string | null, string | null, string | null];
     const rows = page.raw().all(after) as R[];
     if (rows.length === 0) break;
     after = rows[rows.length - 1][0];
-    const cache = new Map<string, Verdict>();
     db.transaction(() => {
       for (const [id, client, server, transport, serverPort, service, cr, sr, verdict, rule, reason, cRoles, sRoles] of rows) {
-        const key = `${client}|${server}|${transport}|${serverPort}|${service}`;
+        // A verdict depends on the roles, the service, and the port only when the service is
+        // unnamed; the addresses only when a side has no role (the reason names them). So
+        // one judgement serves every flow of the same kind, however many hosts there are.
+        const key = cRoles && sRoles
+          ? `${cRoles}|${sRoles}|${service}|${service === null ? `${transport}/${serverPort}` : ''}`
+          : `${client}|${server}|${cRoles}|${sRoles}|${service}|${transport}/${serverPort}`;
         let v = cache.get(key);
         if (!v) cache.set(key, (v = judge({ client, server, transport, serverPort, service }, cRoles ? cRoles.split(',') : [], sRoles ? sRoles.split(',') : [])));
         if (cr !== v.clientRole || sr !== v.serverRole || verdict !== v.verdict || rule !== v.rule || reason !== v.reason) {
