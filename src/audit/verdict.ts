@@ -50,7 +50,8 @@ export class Matrix {
   judge(f: FlowFacts, clientRoles: string[], serverRoles: string[]): Verdict {
     const join = (rs: string[]) => (rs.length ? rs.join('+') : null);
     if (clientRoles.length === 0 || serverRoles.length === 0) {
-      const missing = [clientRoles.length === 0 ? `client ${f.client}` : '', serverRoles.length === 0 ? `server ${f.server}` : ''].filter(Boolean).join(' and ');
+      // The addresses are the flow's own columns: the reason names the sides, so one verdict serves many flows.
+      const missing = [clientRoles.length === 0 ? 'client' : '', serverRoles.length === 0 ? 'server' : ''].filter(Boolean).join(' and ');
       return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `no role for the ${missing} (not in the inventory, nothing inferred)` };
     }
     const seen: MatrixRule[] = [];

@@ -1,6 +1,5 @@
 // Host roles and flow verdicts in the database. Everything here works in SQL or in
 // pages of PAGE rows, so memory stays flat however many hosts and flows there are.
-import type { Statement } from 'better-sqlite3';
 import type { FlowFacts, Verdict } from '../audit/verdict';
 import type { HostActivity, HostRoles } from '../classify/roles';
 import type { Db } from './db';
@@ -124,42 +123,40 @@ type Judge = (k: FlowFacts, clientRoles: string[], serverRoles: string[]) => Ver
 
 /**
  * Judges flows again with the roles stored in hosts and writes the verdicts that
- * changed, by row id: every flow (`all`), or those with a client or server in the
- * temp table changed_hosts. In pages by row id; the verdict is decided once per
- * distinct (hosts, service, port) within a page. Returns the counts over the database.
+ * changed: every flow (`all`), or those with a client or server in the temp table
+ * changed_hosts. In sets, not row by row: a verdict depends only on the two sides'
+ * roles, the service, the transport and — for an unnamed service — the port, so
+ * each distinct combination is judged once (in JS, by the matrix) into a temp
+ * table, and one UPDATE … FROM applies them all in SQLite. Returns the counts over
+ * the database.
  */
 export function writeVerdicts(db: Db, judge: Judge, all: boolean): Record<string, number> {
-  const only = all ? '' : 'AND (f.client IN (SELECT address FROM changed_hosts) OR f.server IN (SELECT address FROM changed_hosts))';
-  const page = db.prepare(
-    `SELECT f.id, f.client, f.server, f.transport, f.server_port, f.service, f.client_role, f.server_role, f.verdict, f.rule, f.reason, hc.roles, hs.roles
-     FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server
-     WHERE f.id > ? ${only} ORDER BY f.id LIMIT ${PAGE}`,
-  );
-  const update: Statement = db.prepare('UPDATE flows SET client_role = ?, server_role = ?, verdict = ?, rule = ?, reason = ? WHERE id = ?');
-  let after = 0;
-  const cache = new Map<string, Verdict>();
-  for (;;) {
-    if (cache.size > 100_000) cache.clear();
-    type R = [number, string, string, string, number, string | null, string | null, string | null, string | null, string | null, string | null, string | null, string | null];
-    const rows = page.raw().all(after) as R[];
-    if (rows.length === 0) break;
-    after = rows[rows.length - 1][0];
-    db.transaction(() => {
-      for (const [id, client, server, transport, serverPort, service, cr, sr, verdict, rule, reason, cRoles, sRoles] of rows) {
-        // A verdict depends on the roles, the service, and the port only when the service is
-        // unnamed; the addresses only when a side has no role (the reason names them). So
-        // one judgement serves every flow of the same kind, however many hosts there are.
-        const key = cRoles && sRoles
-          ? `${cRoles}|${sRoles}|${service}|${service === null ? `${transport}/${serverPort}` : ''}`
-          : `${client}|${server}|${cRoles}|${sRoles}|${service}|${transport}/${serverPort}`;
-        let v = cache.get(key);
-        if (!v) cache.set(key, (v = judge({ client, server, transport, serverPort, service }, cRoles ? cRoles.split(',') : [], sRoles ? sRoles.split(',') : [])));
-        if (cr !== v.clientRole || sr !== v.serverRole || verdict !== v.verdict || rule !== v.rule || reason !== v.reason) {
-          update.run(v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, id);
-        }
-      }
-    })();
-  }
+  const only = all ? '' : 'WHERE (f.client IN (SELECT address FROM changed_hosts) OR f.server IN (SELECT address FROM changed_hosts))';
+  // The key of a flow's verdict, as SQL over flows f joined with its hosts hc and hs.
+  const keyOf = `coalesce(hc.roles, '') AS cr, coalesce(hs.roles, '') AS sr, f.service AS service, f.transport AS transport,
+                 CASE WHEN f.service IS NULL THEN f.server_port END AS port`;
+  const joins = 'FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server';
+  db.exec(`DROP TABLE IF EXISTS temp.judged;
+    CREATE TEMP TABLE judged (cr TEXT, sr TEXT, service TEXT, transport TEXT, port INTEGER,
+      client_role TEXT, server_role TEXT, verdict TEXT, rule TEXT, reason TEXT)`);
+  const keys = db.prepare(`SELECT DISTINCT ${keyOf} ${joins} ${only}`).raw().all() as [string, string, string | null, string, number | null][];
+  const put = db.prepare('INSERT INTO judged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (const [cr, sr, service, transport, port] of keys) {
+      const v = judge({ client: '', server: '', transport, serverPort: port ?? 0, service }, cr ? cr.split(',') : [], sr ? sr.split(',') : []);
+      put.run(cr, sr, service, transport, port, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason);
+    }
+  })();
+  db.exec('CREATE INDEX temp.judged_key ON judged (cr, sr, service, transport, port)');
+  db.prepare(
+    `UPDATE flows SET client_role = x.client_role, server_role = x.server_role, verdict = x.verdict, rule = x.rule, reason = x.reason
+     FROM (SELECT f.id, j.client_role, j.server_role, j.verdict, j.rule, j.reason
+           FROM (SELECT f.id, ${keyOf} ${joins} ${only}) AS f
+           JOIN judged j ON j.cr = f.cr AND j.sr = f.sr AND j.service IS f.service AND j.transport = f.transport AND j.port IS f.port) AS x
+     WHERE flows.id = x.id AND (flows.client_role IS NOT x.client_role OR flows.server_role IS NOT x.server_role
+       OR flows.verdict IS NOT x.verdict OR flows.rule IS NOT x.rule OR flows.reason IS NOT x.reason)`,
+  ).run();
+  db.exec('DROP TABLE temp.judged');
   const counts: Record<string, number> = { expected: 0, unexpected: 0, unknown: 0 };
   for (const [v, n] of db.prepare('SELECT verdict, count(*) FROM flows WHERE verdict IS NOT NULL GROUP BY verdict').raw().all() as [string, number][]) counts[v] = n;
   return counts;
