@@ -247,11 +247,13 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     })();
   };
 
+  // One flow table for the run (creating one costs ~140 ms): streams of --separate follow
+  // each other, and each is flushed whole before the next, so none sees another's flows.
+  const rpc = opts.rpc === false ? null : new RpcInspectorFactory(inspectorPorts(rules.services));
+  const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors: rpc });
+  const ingest = new PacketIngest(table);
   for (const group of groups) {
     if (interrupted) break;
-    const rpc = opts.rpc === false ? null : new RpcInspectorFactory(inspectorPorts(rules.services));
-    const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors: rpc });
-    const ingest = new PacketIngest(table);
     const captureIds: number[] = [];
     let streamId: number | null = null;
     let prevLast = -Infinity;

@@ -426,5 +426,7 @@ export class FlowTable {
   flushAll(): void {
     for (let i = 0; i < this.highWater; i++) if (this.live[i]) this.release(i);
     this.highWater = 0;
+    // The next stream (--separate) may lie at any time: its first packet sets the sweep clock.
+    this.nextSweep = 0;
   }
 }
