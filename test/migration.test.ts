@@ -1,0 +1,45 @@
+// Databases written before runs existed (schema 3, made by the previous exflow from
+// the sample with its inventory: test/fixtures/schema3-sample.sqlite) are upgraded in
+// place: their captures become one complete run, every report still shows them, and
+// analyze goes on adding runs.
+import Database from 'better-sqlite3';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { HAVE_SHARED, runCli, shared, tmpDir } from './helpers';
+
+const FIXTURE = path.join(__dirname, 'fixtures', 'schema3-sample.sqlite');
+
+describe('a schema 3 database', () => {
+  it('is upgraded by the first reader, keeps its 26 flows and verdicts, and takes new runs', () => {
+    const db = path.join(tmpDir(), 'old.sqlite');
+    fs.copyFileSync(FIXTURE, db);
+    const before = new Database(db, { readonly: true });
+    expect(before.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('3');
+    const verdicts = before.prepare('SELECT verdict, count(*) AS n FROM flows GROUP BY verdict ORDER BY verdict').all();
+    before.close();
+
+    const s = runCli(['report', 'summary', '--db', db, '--format', 'json']);
+    expect(s.code, s.stderr).toBe(0);
+    const summary = JSON.parse(s.stdout);
+    expect(summary.totals.flows).toBe(26);
+    expect(summary.captures).toHaveLength(1);
+    const runs = JSON.parse(runCli(['runs', '--db', db, '--format', 'json']).stdout);
+    expect(runs).toMatchObject([{ run: 1, status: 'complete', command: 'before runs were recorded', captures: 1, flows: 26 }]);
+
+    const after = new Database(db, { readonly: true });
+    expect(after.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('4');
+    expect(after.pragma('application_id', { simple: true })).toBe(0x6578666c);
+    expect(after.prepare('SELECT verdict, count(*) AS n FROM flow_view GROUP BY verdict ORDER BY verdict').all()).toEqual(verdicts);
+    expect(after.prepare('SELECT count(*) FROM flows WHERE last_capture_id = capture_id').pluck().get()).toBe(26);
+    after.close();
+
+    if (!HAVE_SHARED) return;
+    const a = runCli(['analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', db, '--quiet']);
+    expect(a.code, a.stderr).toBe(0);
+    expect(JSON.parse(runCli(['report', 'summary', '--db', db, '--format', 'json']).stdout).totals.flows).toBe(46);
+    // The sample again: the same file as the old run's capture (fingerprint), skipped.
+    const again = runCli(['analyze', path.join(__dirname, '..', 'samples', 'exchange-org.pcapng'), '--db', db]);
+    expect(again.stderr).toMatch(/already analyzed as capture 1 .* in run 1; skipped/);
+  });
+});
