@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
-import { exportFlows } from '../report/export';
+import { DEFAULT_INDEX, ECS_VERSION, exportFlows } from '../report/export';
 import { parseTime, type FlowFilter } from '../report/filter';
 import { servicesReport, unexpectedReport } from '../report/findings';
 import { FORMATS, render, type Format, type Row } from '../report/format';
@@ -155,19 +155,27 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
       }
     });
 
-  common(program.command('export').description('every flow for other engines: NDJSON with Elastic Common Schema fields, or CSV'), false)
-    .addOption(new Option('--format <format>', 'ndjson (ECS) or csv').choices(['ndjson', 'csv']).default('ndjson'))
+  common(program.command('export').description('every flow for other engines: NDJSON with Elastic Common Schema fields, an Elasticsearch _bulk body, or CSV'), false)
+    .addOption(new Option('--format <format>', 'ndjson (ECS), bulk (ECS as an Elasticsearch/OpenSearch _bulk body) or csv').choices(['ndjson', 'bulk', 'csv']).default('ndjson'))
+    .option('--index <name>', 'with --format bulk: the index or data stream to create documents in', DEFAULT_INDEX)
+    .option('--rules <dir...>', 'extra rules folders (for the services\' application protocols)')
     .option('--out <file>', 'write here instead of standard output')
     .addHelpText(
       'after',
-      `${examples(['exflow export --db audit.sqlite > flows.ndjson', 'exflow export --db audit.sqlite --format csv --out flows.csv'])}
-NDJSON: one object per flow with ECS fields (source.ip, source.port, destination.ip,
-destination.port, network.transport, network.protocol, event.start, event.end,
-network.bytes, network.packets, …) as nested objects, and exflow.* (roles, verdict,
-rule, reason, RPC interface).`,
+      `${examples([
+        'exflow export --db audit.sqlite > flows.ndjson',
+        'exflow export --db audit.sqlite --format bulk | curl -s -H "Content-Type: application/x-ndjson" -XPOST localhost:9200/_bulk --data-binary @-',
+        'exflow export --db audit.sqlite --format csv --out flows.csv',
+      ])}
+NDJSON: one object per flow with ECS ${ECS_VERSION} fields (ecs.version, @timestamp,
+event.start/end/duration/id/dataset, source.ip/port/bytes/packets, destination.*,
+network.transport/type/iana_number/protocol/community_id/bytes/packets, related.ip)
+as nested objects, and exflow.* (service, roles, verdict, rule, reason, RPC
+interface). The index template for them ships in share/elastic/ (see README).`,
     )
-    .action((o: CommonOptions & { format: 'ndjson' | 'csv'; out?: string }) => {
+    .action((o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; rules?: string[] }) => {
       const f = filterOf(o);
+      const rules = deps.loadRules(o.rules);
       const db = deps.openDb(o.db);
       let fd = 1;
       try {
@@ -179,7 +187,7 @@ rule, reason, RPC interface).`,
           }
         }
         const out = new ChunkedWriter(fd);
-        exportFlows(db, f, o.format, out.write);
+        exportFlows(db, rules, f, o.format, out.write, o.index);
         out.flush();
       } finally {
         if (fd !== 1) fs.closeSync(fd);

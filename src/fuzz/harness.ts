@@ -393,8 +393,7 @@ async function throughReports(rules: RuleSet, bytes: Buffer, dir: string): Promi
       for (const fm of FORMATS) sinks.push(render(rows, cols, fm));
     }
     for (const fm of FORMATS) renderStream(queryFlows(db, {}), ['client', 'server', 'service', 'rpc_note', 'first_seen'], fm, (x) => sinks.push(x));
-    exportFlows(db, f, 'ndjson', (x) => sinks.push(x));
-    exportFlows(db, f, 'csv', (x) => sinks.push(x));
+    for (const fm of ['ndjson', 'bulk', 'csv'] as const) exportFlows(db, rules, f, fm, (x) => sinks.push(x));
     sinks.push(htmlReport(db, rules, f, 'fuzz'));
     for (const line of sinks.join('').split('\n')) if (line.startsWith('{') && line.endsWith('}')) JSON.parse(line);
   } finally {

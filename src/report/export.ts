@@ -1,26 +1,51 @@
 // Flows for other engines: NDJSON with Elastic Common Schema field names (nested
-// objects, as ECS documents are), exflow's own fields under "exflow", or CSV.
+// objects, as ECS documents are), exflow's own fields under "exflow"; the same as
+// an Elasticsearch/OpenSearch _bulk body; or CSV.
 // Streams row by row, so a database of millions of flows exports in flat memory.
 import type { Db } from '../store/db';
 import type { FlowFilter } from './filter';
 import { flowViewRows, queryFlows, type FlowDbRow } from './flows';
+import type { RuleSet } from '../rules/load';
+import { communityId } from './community-id';
 import { isoTime, renderStream } from './format';
 
-/** One flow as an ECS document. */
-export function ecsDocument(r: FlowDbRow): Record<string, unknown> {
-  const start = isoTime(r.first_sec, r.first_nsec);
+/** The Elastic Common Schema version the documents follow (ecs.version, required in every event). */
+export const ECS_VERSION = '8.11.0';
+/** The index (or data stream) `--format bulk` writes to unless told otherwise. */
+export const DEFAULT_INDEX = 'exflow-flows';
+
+/** ISO 8601 UTC with exactly nine fraction digits, as Elasticsearch's date_nanos keeps them. */
+function nanoTime(sec: number, nsec: number): string | null {
+  const t = isoTime(sec, 0);
+  return t === null ? null : `${t.slice(0, 19)}.${String(Math.floor(nsec)).padStart(9, '0')}Z`;
+}
+
+/** One flow as an ECS document; `protocolOf` gives the application protocol of an exflow service. */
+export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) => string | null = () => null): Record<string, unknown> {
+  const start = nanoTime(r.first_sec, r.first_nsec);
+  const protocol = protocolOf(r.service);
+  const cid = communityId(r.transport, r.client, r.client_port, r.server, r.server_port);
   return {
     '@timestamp': start,
-    event: { kind: 'event', category: ['network'], type: ['connection'], start, end: isoTime(r.last_sec, r.last_nsec), duration: Math.round((r.last_sec - r.first_sec) * 1e9 + (r.last_nsec - r.first_nsec)) },
+    ecs: { version: ECS_VERSION },
+    event: {
+      kind: 'event', category: ['network'], type: ['connection'], dataset: 'exflow.flow', module: 'exflow',
+      id: `${r.capture_id}-${r.id}`,
+      start, end: nanoTime(r.last_sec, r.last_nsec), duration: Math.round((r.last_sec - r.first_sec) * 1e9 + (r.last_nsec - r.first_nsec)),
+    },
     source: { ip: r.client, port: r.client_port, bytes: r.bytes_c2s, packets: r.packets_c2s },
     destination: { ip: r.server, port: r.server_port, bytes: r.bytes_s2c, packets: r.packets_s2c },
     network: {
       transport: r.transport,
-      protocol: r.service,
+      type: r.client.includes(':') ? 'ipv6' : 'ipv4',
+      iana_number: r.transport === 'tcp' ? '6' : '17',
+      ...(protocol !== null ? { protocol } : {}),
+      ...(cid !== null ? { community_id: cid } : {}),
       bytes: r.bytes_c2s + r.bytes_s2c,
       packets: r.packets_c2s + r.packets_s2c,
       ...(r.vlan !== null ? { vlan: { id: String(r.vlan) } } : {}),
     },
+    related: { ip: r.client === r.server ? [r.client] : [r.client, r.server] },
     exflow: {
       capture: r.capture_id,
       capture_path: r.capture_path,
@@ -41,8 +66,17 @@ export function ecsDocument(r: FlowDbRow): Record<string, unknown> {
 
 const CSV_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'tcp_state', 'client_role', 'server_role', 'verdict', 'rule', 'reason'];
 
-/** Writes every (filtered) flow with `write`, one line at a time. */
-export function exportFlows(db: Db, f: FlowFilter, format: 'ndjson' | 'csv', write: (line: string) => void): void {
-  if (format === 'csv') renderStream(queryFlows(db, f), CSV_COLUMNS, 'csv', write);
-  else for (const r of flowViewRows(db, f)) write(JSON.stringify(ecsDocument(r)) + '\n');
+/**
+ * Writes every (filtered) flow with `write`, one line at a time: CSV, ECS NDJSON, or
+ * the same documents as an Elasticsearch/OpenSearch _bulk body (a `create` action
+ * before each, as data streams require).
+ */
+export function exportFlows(db: Db, rules: RuleSet, f: FlowFilter, format: 'ndjson' | 'csv' | 'bulk', write: (line: string) => void, index = DEFAULT_INDEX): void {
+  if (format === 'csv') {
+    renderStream(queryFlows(db, f), CSV_COLUMNS, 'csv', write);
+    return;
+  }
+  const protocolOf = (service: string | null) => (service === null ? null : (rules.serviceById.get(service)?.protocol ?? null));
+  const action = format === 'bulk' ? JSON.stringify({ create: { _index: index } }) + '\n' : '';
+  for (const r of flowViewRows(db, f)) write(action + JSON.stringify(ecsDocument(r, protocolOf)) + '\n');
 }

@@ -12,6 +12,8 @@ export interface Service {
   rpc: boolean;
   /** Which payload inspector flows on this service's TCP ports get (see INSPECTORS). */
   inspect: Inspect | null;
+  /** The application protocol by its common lower-case name (ECS network.protocol: dcerpc, ldap, smtp…), or null. */
+  protocol: string | null;
   cite: string[];
   note: string;
   source: string;
@@ -30,7 +32,7 @@ export const INSPECTORS = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', '
 export type Inspect = (typeof INSPECTORS)[number];
 
 export function parseService(e: Entry): Service {
-  e.checkKeys(['id', 'name', 'transport', 'ports', 'by_port', 'rpc', 'inspect', 'cite', 'note']);
+  e.checkKeys(['id', 'name', 'transport', 'ports', 'by_port', 'rpc', 'inspect', 'protocol', 'cite', 'note']);
   const id = e.str('id');
   if (!SERVICE_ID.test(id)) e.fail('id', `service id "${id}" must be lower case letters, digits, dots and dashes`);
   const transports = e.strList('transport', e.bool('rpc', false)) as Transport[];
@@ -38,6 +40,8 @@ export function parseService(e: Entry): Service {
     if (t !== 'tcp' && t !== 'udp') e.file.fail(e.itemNode('transport', i), `unknown transport "${t}" (tcp or udp)`);
   });
   const ranges: [number, number][] = e.strList('ports', e.bool('rpc', false)).map((p, i) => parsePortRange(e.file, e.itemNode('ports', i), p));
+  const protocol = e.str('protocol', true) ?? null;
+  if (protocol !== null && !/^[a-z0-9][a-z0-9._-]*$/.test(protocol)) e.fail('protocol', `protocol "${protocol}" must be a lower-case name like dcerpc or ldap`);
   const inspect = e.str('inspect', true) ?? null;
   if (inspect !== null && !(INSPECTORS as readonly string[]).includes(inspect)) e.fail('inspect', `unknown inspector "${inspect}" (one of: ${INSPECTORS.join(', ')})`);
   return {
@@ -48,6 +52,7 @@ export function parseService(e: Entry): Service {
     byPort: e.bool('by_port', true),
     rpc: e.bool('rpc', false),
     inspect: inspect as Inspect | null,
+    protocol,
     cite: e.strList('cite', true),
     note: e.str('note', true) ?? '',
     source: `${e.file.path}:${e.line}`,

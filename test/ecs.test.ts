@@ -1,0 +1,80 @@
+// ECS export: every document carries ecs.version, and network.community_id equals
+// tshark's Community ID (its communityid dissector) for every flow of every shared
+// capture with TCP/UDP flows.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { captureFiles, HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, tmpDir } from './helpers';
+
+/** tshark's Community IDs by orientation-free tuple, from the innermost IP and transport headers. */
+function tsharkIds(file: string): Map<string, Set<string>> {
+  const args = ['-r', file, '--enable-protocol', 'communityid', '-T', 'fields', '-E', 'occurrence=l', '-E', 'separator=\t',
+    '-e', 'ip.src', '-e', 'ipv6.src', '-e', 'tcp.srcport', '-e', 'udp.srcport', '-e', 'ip.dst', '-e', 'ipv6.dst', '-e', 'tcp.dstport', '-e', 'udp.dstport', '-e', 'communityid'];
+  let out: string;
+  try {
+    out = execFileSync('tshark', args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch (e) {
+    out = String((e as { stdout?: string }).stdout ?? ''); // a capture damaged on purpose: what tshark read before it
+  }
+  const ids = new Map<string, Set<string>>();
+  for (const line of out.split('\n')) {
+    const [s4, s6, st, su, d4, d6, dt, du, cid] = line.split('\t');
+    if (!cid) continue;
+    // IPv6 in IPv4 (or the reverse): both headers are in the line; the flow may be keyed on either.
+    for (const [s, d] of [[s4, d4], [s6, d6]]) {
+      if (!s || !d) continue;
+      const a = `${s} ${st || su}`;
+      const b = `${d} ${dt || du}`;
+      const key = `${st ? 'tcp' : 'udp'} ${a < b ? a + ' ' + b : b + ' ' + a}`;
+      if (!ids.has(key)) ids.set(key, new Set());
+      ids.get(key)!.add(cid);
+    }
+  }
+  return ids;
+}
+
+describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('ECS export against tshark', () => {
+  const files = [...captureFiles('lab'), ...captureFiles('lab-exchange'), ...captureFiles('public')].filter((f) => fs.statSync(f).size > 24);
+  const db = path.join(tmpDir(), 'ecs.sqlite');
+  const a = runCli(['analyze', ...files, '--db', db, '--separate', '--quiet']);
+
+  it('analyzed every shared capture', () => {
+    expect([0, 2]).toContain(a.code); // 2: the public set holds captures that are damaged on purpose
+  });
+
+  for (const file of files) {
+    it(`${path.basename(file)}: every document has ecs.version, related.ip and tshark's community_id`, () => {
+      const r = runCli(['export', '--db', db, '--capture', file]);
+      expect(r.code, r.stderr).toBe(0);
+      const docs = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const ids = tsharkIds(file);
+      let compared = 0;
+      for (const d of docs) {
+        expect(d.ecs.version).toMatch(/^8\.\d+\.\d+$/);
+        expect(d.related.ip).toContain(d.source.ip);
+        expect(d['@timestamp']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+        const a1 = `${d.source.ip} ${d.source.port}`;
+        const b1 = `${d.destination.ip} ${d.destination.port}`;
+        const key = `${d.network.transport} ${a1 < b1 ? a1 + ' ' + b1 : b1 + ' ' + a1}`;
+        const theirs = ids.get(key);
+        if (!theirs) continue; // tshark saw this tuple on another layer (a tunnel's outer header) or not at all
+        expect([...theirs], key).toContain(d.network.community_id);
+        compared++;
+      }
+      if (docs.length > 0 && ids.size > 0) expect(compared).toBeGreaterThan(0);
+    });
+  }
+
+  it('the index template is valid JSON that maps every field a document has', () => {
+    const t = JSON.parse(fs.readFileSync(path.join(ROOT, 'share', 'elastic', 'exflow-flows-template.json'), 'utf8'));
+    const doc = JSON.parse(runCli(['export', '--db', db]).stdout.split('\n')[0]);
+    const mapped = (obj: Record<string, unknown>, props: Record<string, { properties?: Record<string, unknown> }>, at: string) => {
+      for (const [k, v] of Object.entries(obj)) {
+        expect(props[k], `${at}${k} is mapped`).toBeDefined();
+        if (v && typeof v === 'object' && !Array.isArray(v)) mapped(v as Record<string, unknown>, props[k].properties as never, `${at}${k}.`);
+      }
+    };
+    mapped(doc, t.template.mappings.properties, '');
+  });
+});
