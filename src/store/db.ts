@@ -41,25 +41,42 @@ export function openDb(path: string, opts: OpenOptions = { create: true }): Db {
     const msg = (e as Error).message;
     throw new StoreError(path, opts.create ? `cannot open database (${msg})` : `no such database (run "exflow analyze" first)`);
   }
-  try {
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    const version = schemaVersion(db, path);
-    if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
-    if (version === null || version < SCHEMA_VERSION || db.pragma('application_id', { simple: true }) !== APPLICATION_ID) {
-      db.transaction(() => {
-        for (let v = (version ?? SCHEMA_VERSION) + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
-        db.exec(SCHEMA);
-        db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
-      })();
-      db.pragma(`application_id = ${APPLICATION_ID}`);
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  // Two processes opening a new database at once race for its first write: switching
+  // to WAL can fail at once with SQLITE_BUSY, without waiting for the busy timeout.
+  // The set-up is idempotent, so it is simply tried again until the deadline.
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      initialize(db, path);
+      return db;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_BUSY' && Date.now() < deadline) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+        continue;
+      }
+      db.close();
+      throw asStoreError(path, e);
     }
-  } catch (e) {
-    db.close();
-    throw asStoreError(path, e);
   }
-  return db;
+}
+
+/** Checks what the file is, switches it to WAL and brings its schema up to date (idempotent). */
+function initialize(db: Db, path: string): void {
+  const version = schemaVersion(db, path);
+  if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  if (version === null || version < SCHEMA_VERSION || db.pragma('application_id', { simple: true }) !== APPLICATION_ID) {
+    db.transaction(() => {
+      // Read again inside the write transaction: another process may have just created it.
+      const now = schemaVersion(db, path);
+      for (let v = (now ?? SCHEMA_VERSION) + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+      db.exec(SCHEMA);
+      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
+    }).immediate();
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+  }
 }
 
 function openReadOnly(path: string): Db {
