@@ -18,7 +18,7 @@ import { analyzeRun, StoreFault, type CaptureOutcome, type RunOutcome } from './
 import { SILENT, TerminalProgress } from './progress';
 import { Auditor, type AuditSummary } from './audit';
 import { ChunkedWriter, print } from './out';
-import { addReportCommands } from './report-commands';
+import { addFilterOptions, addReportCommands, filterOf, type CommonOptions } from './report-commands';
 import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -266,13 +266,13 @@ exflow database, disk full);
       if (count('failed') > 0 || missing.length > 0) process.exitCode = Exit.BadInput;
     });
 
-  program
+  const flowsCmd = program
     .command('flows')
     .description('list flows from the database, one row per flow')
     .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
     .addOption(formatOption())
-    .option('--limit <n>', 'at most this many rows', positiveInt('--limit'))
-    .option('--capture <id|path>', 'only flows of this capture (its id or the path it was analyzed as)')
+    .option('--limit <n>', 'at most this many rows', positiveInt('--limit'));
+  addFilterOptions(flowsCmd)
     .addHelpText(
       'after',
       `
@@ -280,17 +280,20 @@ Examples:
   exflow flows --db audit.sqlite --limit 20
   exflow flows --db audit.sqlite --format csv > flows.csv
   exflow flows --db audit.sqlite --format json | jq '.[] | select(.service == null)'
+  exflow flows --db audit.sqlite --host 10.77.0.20 --verdict unexpected
+  exflow flows --db audit.sqlite --server 10.10.0.0/16 --service mapi-rpc --since 2026-01-15T09:00:00Z
 
 JSON keys: capture, transport, client, client_port, server, server_port,
 first_seen, last_seen (ISO 8601 UTC), packets, bytes, service, via
 ("port", "epm", "bind", "payload" or null), rpc_interface, rpc_uuid, and more.`,
     )
-    .action((o: { db: string; format?: string; limit?: number; capture?: string }) => {
+    .action((o: CommonOptions & { limit?: number }) => {
+      const filter = filterOf(o);
       const db = openDbOrFail(o.db, 'read');
       try {
         const format = defaultFormat(o.format);
         const out = new ChunkedWriter(1);
-        renderStream(queryFlows(db, { limit: o.limit, capture: o.capture }), format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format, out.write);
+        renderStream(queryFlows(db, { ...filter, limit: o.limit }), format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format, out.write);
         out.flush();
       } finally {
         db.close();

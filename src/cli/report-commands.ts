@@ -1,4 +1,5 @@
 // "exflow report …" and "exflow export": every report reads the database only.
+import { parseNet } from '../classify/ip';
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -22,31 +23,56 @@ export interface ReportDeps {
   defaultFormat: (f: string | undefined) => Format;
 }
 
-interface CommonOptions {
+export interface CommonOptions {
   db: string;
   capture?: string;
   since?: string;
   until?: string;
+  host?: string;
+  client?: string;
+  server?: string;
+  service?: string;
+  role?: string;
+  verdict?: string;
   format?: string;
   rules?: string[];
 }
 
-function filterOf(o: CommonOptions): FlowFilter {
+/** The flow filters as options (flows, every report, export): the same words and meaning everywhere. */
+export function addFilterOptions(cmd: Command): Command {
+  return cmd
+    .option('--capture <id|path>', 'only flows of this capture')
+    .option('--since <time>', 'only flows that end at or after this time (ISO 8601 or epoch seconds)')
+    .option('--until <time>', 'only flows that start at or before this time')
+    .option('--host <addr|cidr>', 'only flows with this address (or an address in this block) on either side')
+    .option('--client <addr|cidr>', 'only flows whose client is this address or in this block')
+    .option('--server <addr|cidr>', 'only flows whose server is this address or in this block')
+    .option('--service <id>', 'only flows of this service (exflow rules show services)')
+    .option('--role <id>', 'only flows with this role on either side (exflow rules show roles)')
+    .addOption(new Option('--verdict <verdict>', 'only flows with this verdict').choices(['expected', 'unexpected', 'unknown']));
+}
+
+export function filterOf(o: CommonOptions): FlowFilter {
   const time = (name: string, v: string | undefined) => {
     if (v === undefined) return undefined;
     const t = parseTime(v);
     if (t === null) throw new UserError(`exflow: ${name} takes an ISO 8601 time (2026-01-15T09:00:00Z) or seconds since 1970, not "${v}"`, Exit.Usage);
     return t;
   };
-  return { capture: o.capture, since: time('--since', o.since), until: time('--until', o.until) };
+  const net = (name: string, v: string | undefined) => {
+    if (v !== undefined && !parseNet(v)) throw new UserError(`exflow: ${name} takes an IPv4/IPv6 address or a CIDR block (10.0.0.0/8), not "${v}"`, Exit.Usage);
+    return v;
+  };
+  return {
+    capture: o.capture, since: time('--since', o.since), until: time('--until', o.until),
+    host: net('--host', o.host), client: net('--client', o.client), server: net('--server', o.server),
+    service: o.service, role: o.role, verdict: o.verdict,
+  };
 }
 
 function common(cmd: Command, withFormat = true): Command {
-  cmd
-    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
-    .option('--capture <id|path>', 'only flows of this capture')
-    .option('--since <time>', 'only flows that end at or after this time (ISO 8601 or epoch seconds)')
-    .option('--until <time>', 'only flows that start at or before this time');
+  cmd.option('--db <file>', 'SQLite database to read', 'exflow.sqlite');
+  addFilterOptions(cmd);
   if (withFormat) cmd.addOption(new Option('--format <format>', 'output format (table on a terminal, JSON when piped)').choices(FORMATS));
   return cmd;
 }
@@ -131,7 +157,12 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
 
   common(report.command('epm').description('RPC endpoints learned per server (the same as "exflow epm")'))
     .addHelpText('after', examples(['exflow report epm --db audit.sqlite']))
-    .action((o: CommonOptions) => run(o, (db, f, format) => render(queryEndpoints(db, { capture: f.capture }), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format)));
+    .action((o: CommonOptions) => {
+      // Endpoints are not flows: a flow filter would be dropped silently, so it is refused.
+      const ignored = (['since', 'until', 'host', 'client', 'server', 'service', 'role', 'verdict'] as const).filter((k) => o[k] !== undefined);
+      if (ignored.length) throw new UserError(`exflow: report epm lists endpoints, not flows: it takes --capture, not ${ignored.map((k) => `--${k}`).join(', ')}`, Exit.Usage);
+      run(o, (db, f, format) => render(queryEndpoints(db, { capture: f.capture }), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
+    });
 
   common(report.command('html').description('one self-contained HTML page: summary, role matrix heat map, bytes per service and role, timeline, findings, RPC endpoints'), false)
     .requiredOption('--out <file>', 'where to write the page')

@@ -1,5 +1,9 @@
-// The filters every report takes: --capture ID|PATH, --since and --until (ISO 8601
-// or seconds since 1970), as an SQL condition on flow_view.
+// The filters every report, flows and export take, with the same meaning everywhere:
+// --capture ID|PATH, --since and --until (ISO 8601 or seconds since 1970), --host
+// (either side), --client, --server (an address or a CIDR block), --service, --role
+// (either side's role) and --verdict — as one SQL condition on flow_view. An exact
+// address is an index lookup (flows_client, flows_server); a block is matched by the
+// in_net() function every exflow connection registers.
 import { captureFilter } from './format';
 
 export interface FlowFilter {
@@ -8,6 +12,19 @@ export interface FlowFilter {
   since?: number;
   /** Seconds since 1970: flows that start at or before this. */
   until?: number;
+  /** An address or CIDR block on either side, the client side, the server side. */
+  host?: string;
+  client?: string;
+  server?: string;
+  service?: string;
+  /** A role id on either side (a side with several roles matches each of them). */
+  role?: string;
+  verdict?: string;
+}
+
+/** An address or a CIDR block as an SQL condition on `column`. */
+function addressCondition(column: string, value: string): { sql: string; arg: string } {
+  return value.includes('/') ? { sql: `in_net(${column}, ?)`, arg: value } : { sql: `${column} = ?`, arg: value };
 }
 
 /** Parses a --since/--until value; null when it is neither ISO 8601 nor a number. */
@@ -25,6 +42,25 @@ export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = []): { s
     const c = captureFilter(f.capture, `${alias}.capture_id`, `${alias}.capture_path`);
     where.push(c.sql);
     args.push(c.arg);
+  }
+  for (const [value, columns] of [[f.host, ['client', 'server']], [f.client, ['client']], [f.server, ['server']]] as const) {
+    if (value === undefined) continue;
+    const parts = columns.map((c) => addressCondition(`${alias}.${c}`, value));
+    where.push(`(${parts.map((p) => p.sql).join(' OR ')})`);
+    args.push(...parts.map((p) => p.arg));
+  }
+  if (f.service !== undefined) {
+    where.push(`${alias}.service = ?`);
+    args.push(f.service);
+  }
+  if (f.role !== undefined) {
+    // Roles of one side are joined by '+': match whole names only.
+    where.push(`(instr('+' || coalesce(${alias}.client_role, '') || '+', '+' || ? || '+') > 0 OR instr('+' || coalesce(${alias}.server_role, '') || '+', '+' || ? || '+') > 0)`);
+    args.push(f.role, f.role);
+  }
+  if (f.verdict !== undefined) {
+    where.push(`${alias}.verdict = ?`);
+    args.push(f.verdict);
   }
   if (f.since !== undefined) {
     where.push(`${alias}.last_ts >= ?`);

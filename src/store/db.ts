@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { contains, parseNet } from '../classify/ip';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema';
 
 export type Db = Database.Database;
@@ -31,9 +32,19 @@ export interface OpenOptions {
   readonly?: boolean;
 }
 
+/** in_net(address, 'cidr'): whether an address lies in a block (the reports' --host 10.0.0.0/8). */
+function addFunctions(db: Db): Db {
+  db.function('in_net', { deterministic: true }, (address: unknown, block: unknown) => {
+    const net = typeof block === 'string' ? parseNet(block) : null;
+    const a = typeof address === 'string' ? parseNet(address) : null;
+    return net && a && contains(net, a) ? 1 : 0;
+  });
+  return db;
+}
+
 /** Opens (creating if asked) an exflow database in WAL mode and brings the schema up to date. */
 export function openDb(path: string, opts: OpenOptions = { create: true }): Db {
-  if (opts.readonly) return openReadOnly(path);
+  if (opts.readonly) return addFunctions(openReadOnly(path));
   let db: Db;
   try {
     db = new Database(path, { fileMustExist: !opts.create });
@@ -49,7 +60,7 @@ export function openDb(path: string, opts: OpenOptions = { create: true }): Db {
   for (;;) {
     try {
       initialize(db, path);
-      return db;
+      return addFunctions(db);
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_BUSY' && Date.now() < deadline) {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);

@@ -145,6 +145,7 @@ CREATE TABLE IF NOT EXISTS flows (
 );
 CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
+CREATE INDEX IF NOT EXISTS flows_client ON flows (client);
 
 CREATE TABLE IF NOT EXISTS hosts (
   address       TEXT PRIMARY KEY,

@@ -1,0 +1,56 @@
+// The flow filters mean the same everywhere: flows, reports and export with a filter
+// give exactly the flows that the unfiltered JSON holds and the filter, applied here
+// in plain code, selects.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { contains, parseNet } from '../src/classify/ip';
+import { HAVE_SHARED, runCli, shared, tmpDir } from './helpers';
+
+interface Flow { client: string; server: string; service: string | null; client_role: string | null; server_role: string | null; verdict: string | null; client_port: number; server_port: number; transport: string }
+
+const INVENTORY = 'hosts:\n  - address: 10.77.0.10\n    roles: [domain-controller]\n  - address: 10.77.0.20\n    roles: [mailbox]\n  - address: 10.77.0.30\n    roles: [client-access]\n  - address: 10.77.0.100\n    roles: [outlook-2007]\n';
+const inNet = (addr: string, v: string) => (v.includes('/') ? contains(parseNet(v)!, parseNet(addr)!) : addr === v);
+const key = (f: Flow) => `${f.transport} ${f.client}:${f.client_port} > ${f.server}:${f.server_port}`;
+
+describe.skipIf(!HAVE_SHARED)('flow filters', () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'f.sqlite');
+  fs.writeFileSync(path.join(dir, 'hosts.yaml'), INVENTORY);
+  const a = runCli(['analyze', shared('lab', 'lab-ad-epm.pcap'), shared('lab', 'lab-sll2-nano.pcap'), '--separate', '--db', db, '--inventory', path.join(dir, 'hosts.yaml'), '--quiet']);
+  const all = JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as Flow[];
+
+  const cases: [string[], (f: Flow) => boolean][] = [
+    [['--host', '10.77.0.20'], (f) => f.client === '10.77.0.20' || f.server === '10.77.0.20'],
+    [['--host', '10.77.0.20', '--verdict', 'unexpected'], (f) => (f.client === '10.77.0.20' || f.server === '10.77.0.20') && f.verdict === 'unexpected'],
+    [['--server', '10.77.0.0/28'], (f) => inNet(f.server, '10.77.0.0/28')],
+    [['--client', '10.77.0.100', '--service', 'ad-rpc'], (f) => f.client === '10.77.0.100' && f.service === 'ad-rpc'],
+    [['--role', 'domain-controller'], (f) => (f.client_role ?? '').split('+').includes('domain-controller') || (f.server_role ?? '').split('+').includes('domain-controller')],
+    [['--verdict', 'expected', '--host', '10.77.0.0/24'], (f) => f.verdict === 'expected' && (inNet(f.client, '10.77.0.0/24') || inNet(f.server, '10.77.0.0/24'))],
+  ];
+
+  it('analyzed', () => {
+    expect(a.code, a.stderr).toBe(0);
+    expect(all.length).toBeGreaterThan(25);
+  });
+
+  for (const [args, pick] of cases) {
+    it(`${args.join(' ')}: flows, report summary and export agree with the filter applied to all flows`, () => {
+      const want = all.filter(pick).map(key).sort();
+      expect(want.length, 'a filter that selects nothing proves nothing').toBeGreaterThan(0);
+      const got = (JSON.parse(runCli(['flows', '--db', db, '--format', 'json', ...args]).stdout) as Flow[]).map(key).sort();
+      expect(got).toEqual(want);
+      expect(JSON.parse(runCli(['report', 'summary', '--db', db, '--format', 'json', ...args]).stdout).totals.flows).toBe(want.length);
+      const ndjson = runCli(['export', '--db', db, ...args]).stdout.split('\n').filter(Boolean);
+      expect(ndjson).toHaveLength(want.length);
+    });
+  }
+
+  it('the 3389 attempt is the one unexpected flow to 10.77.0.20 besides SMTP; a bad address is a usage error', () => {
+    const rows = JSON.parse(runCli(['flows', '--db', db, '--host', '10.77.0.20', '--verdict', 'unexpected', '--format', 'json']).stdout) as Flow[];
+    expect(rows.map((f) => f.server_port).sort((x, y) => x - y)).toEqual([25, 3389]);
+    const bad = runCli(['flows', '--db', db, '--host', '10.77.0.300']);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toMatch(/--host takes an IPv4\/IPv6 address or a CIDR block/);
+  });
+});
