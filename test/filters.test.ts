@@ -46,6 +46,19 @@ describe.skipIf(!HAVE_SHARED)('flow filters', () => {
     });
   }
 
+  it('hosts take --host and --role, epm takes --server, with the same meaning', () => {
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[] }[];
+    const inBlock = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json', '--host', '10.77.0.0/28']).stdout) as { address: string }[];
+    expect(inBlock.map((h) => h.address)).toEqual(hosts.filter((h) => inNet(h.address, '10.77.0.0/28')).map((h) => h.address));
+    expect(inBlock.length).toBeGreaterThan(0);
+    const dcs = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json', '--role', 'domain-controller']).stdout) as { address: string }[];
+    expect(dcs.map((h) => h.address)).toEqual(hosts.filter((h) => h.roles.includes('domain-controller')).map((h) => h.address));
+    const eps = JSON.parse(runCli(['epm', '--db', db, '--format', 'json']).stdout) as { server: string }[];
+    const onDc = JSON.parse(runCli(['epm', '--db', db, '--format', 'json', '--server', '10.77.0.10']).stdout) as { server: string }[];
+    expect(onDc).toEqual(eps.filter((e) => e.server === '10.77.0.10'));
+    expect(onDc.length).toBeGreaterThan(0);
+  });
+
   it('the 3389 attempt is the one unexpected flow to 10.77.0.20 besides SMTP; a bad address is a usage error', () => {
     const rows = JSON.parse(runCli(['flows', '--db', db, '--host', '10.77.0.20', '--verdict', 'unexpected', '--format', 'json']).stdout) as Flow[];
     expect(rows.map((f) => f.server_port).sort((x, y) => x - y)).toEqual([25, 3389]);

@@ -333,6 +333,8 @@ matrix allows), unknown (a host has no role: not in the inventory, nothing infer
     .description('list hosts with their roles, where each role came from, and what they serve and use')
     .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
     .addOption(formatOption())
+    .option('--host <addr|cidr>', 'only this address, or the hosts in this block')
+    .option('--role <id>', 'only hosts with this role')
     .addHelpText(
       'after',
       `
@@ -343,11 +345,12 @@ Examples:
 JSON keys: address, name, roles, role_source (inventory or inferred), confidence,
 evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
     )
-    .action((o: { db: string; format?: string }) => {
+    .action((o: { db: string; format?: string; host?: string; role?: string }) => {
+      const f = filterOf({ db: o.db, host: o.host });
       const db = openDbOrFail(o.db, 'read');
       try {
         const format = defaultFormat(o.format);
-        print(render(queryHosts(db), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
+        print(render(queryHosts(db, { host: f.host, role: o.role }), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
       } finally {
         db.close();
       }
@@ -445,6 +448,7 @@ Examples:
     .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
     .addOption(formatOption())
     .option('--capture <id|path>', 'only endpoints learned from this capture')
+    .option('--server <addr|cidr>', 'only endpoints on this server, or on the servers in this block')
     .addOption(new Option('--source <source>', 'only endpoints learned this way').choices(['ept_map', 'ept_lookup', 'bind']))
     .addHelpText(
       'after',
@@ -460,11 +464,12 @@ server accepted). A tower whose address is 0.0.0.0 is listed under the server th
 answered. JSON keys: server, transport, port, uuid, interface, source, first_seen,
 client, version, protseq, service, annotation, capture.`,
     )
-    .action((o: { db: string; format?: string; capture?: string; source?: string }) => {
+    .action((o: { db: string; format?: string; capture?: string; source?: string; server?: string }) => {
+      const f = filterOf({ db: o.db, server: o.server });
       const db = openDbOrFail(o.db, 'read');
       try {
         const format = defaultFormat(o.format);
-        const rows = queryEndpoints(db, { capture: o.capture, source: o.source });
+        const rows = queryEndpoints(db, { capture: o.capture, source: o.source, server: f.server });
         print(render(rows, format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
       } finally {
         db.close();

@@ -1,4 +1,5 @@
 import type { Db } from '../store/db';
+import { addressCondition } from './filter';
 import { captureFilter, isoTime, type Row } from './format';
 
 /** The registry columns every consumer can rely on. */
@@ -25,9 +26,14 @@ interface EndpointDbRow {
   annotation: string | null;
 }
 
-export function queryEndpoints(db: Db, q: { capture?: string; source?: string }): Row[] {
+export function queryEndpoints(db: Db, q: { capture?: string; source?: string; server?: string }): Row[] {
   const where: string[] = [];
   const args: (string | number)[] = [];
+  if (q.server !== undefined) {
+    const c = addressCondition('e.server', q.server);
+    where.push(c.sql);
+    args.push(c.arg);
+  }
   if (q.capture !== undefined) {
     const c = captureFilter(q.capture, 'e.capture_id', 'c.path');
     where.push(c.sql);

@@ -23,7 +23,7 @@ export interface FlowFilter {
 }
 
 /** An address or a CIDR block as an SQL condition on `column`. */
-function addressCondition(column: string, value: string): { sql: string; arg: string } {
+export function addressCondition(column: string, value: string): { sql: string; arg: string } {
   return value.includes('/') ? { sql: `in_net(${column}, ?)`, arg: value } : { sql: `${column} = ?`, arg: value };
 }
 

@@ -1,4 +1,5 @@
 import type { Db } from '../store/db';
+import { addressCondition } from './filter';
 import { isoTime, type Row } from './format';
 
 export const HOST_COLUMNS = ['address', 'name', 'roles', 'role_source', 'confidence', 'evidence', 'serves', 'uses', 'site', 'version', 'first_seen', 'last_seen', 'disagreement'];
@@ -21,8 +22,19 @@ interface HostDbRow {
 }
 
 /** Hosts with their roles (lists stay lists; the renderer joins them for text). */
-export function queryHosts(db: Db): Row[] {
-  const rows = db.prepare('SELECT * FROM hosts ORDER BY address').all() as HostDbRow[];
+export function queryHosts(db: Db, q: { host?: string; role?: string } = {}): Row[] {
+  const where: string[] = [];
+  const args: string[] = [];
+  if (q.host !== undefined) {
+    const c = addressCondition('address', q.host);
+    where.push(c.sql);
+    args.push(c.arg);
+  }
+  if (q.role !== undefined) {
+    where.push(`instr(',' || coalesce(roles, '') || ',', ',' || ? || ',') > 0`);
+    args.push(q.role);
+  }
+  const rows = db.prepare(`SELECT * FROM hosts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY address`).all(...args) as HostDbRow[];
   const list = (json: string | null) => (json ? (JSON.parse(json) as string[]) : []);
   return rows.map((r) => {
     return {
