@@ -17,13 +17,17 @@ export interface Verdict {
   reason: string;
 }
 
-/** What a verdict depends on: the two hosts, the service, and the transport and port (for the reason text). */
-export interface FlowFacts {
-  client: string;
-  server: string;
+/** What a verdict depends on, besides the two sides' roles: the service, and the transport and port (for the reason text). */
+export interface VerdictFacts {
   transport: string;
   serverPort: number;
   service: string | null;
+}
+
+/** A flow as the audit sees it: its two hosts (whose roles are looked up) and what the verdict depends on. */
+export interface FlowFacts extends VerdictFacts {
+  client: string;
+  server: string;
 }
 
 export class Matrix {
@@ -47,7 +51,7 @@ export class Matrix {
     return [...rs.filter((r) => r.from === a), ...rs.filter((r) => r.from !== a)];
   }
 
-  judge(f: FlowFacts, clientRoles: string[], serverRoles: string[]): Verdict {
+  judge(f: VerdictFacts, clientRoles: string[], serverRoles: string[]): Verdict {
     const join = (rs: string[]) => (rs.length ? rs.join('+') : null);
     if (clientRoles.length === 0 || serverRoles.length === 0) {
       // The addresses are the flow's own columns: the reason names the sides, so one verdict serves many flows.

@@ -1,6 +1,6 @@
 // Host roles and flow verdicts in the database. Everything here works in SQL or in
 // pages of PAGE rows, so memory stays flat however many hosts and flows there are.
-import type { FlowFacts, Verdict } from '../audit/verdict';
+import type { Verdict, VerdictFacts } from '../audit/verdict';
 import type { HostActivity, HostRoles } from '../classify/roles';
 import type { Db } from './db';
 
@@ -119,7 +119,7 @@ export function roleSourceCounts(db: Db): { hosts: number; inventory: number; in
   return { hosts: r.hosts, inventory: r.inventory ?? 0, inferred: r.inferred ?? 0 };
 }
 
-type Judge = (k: FlowFacts, clientRoles: string[], serverRoles: string[]) => Verdict;
+type Judge = (k: VerdictFacts, clientRoles: string[], serverRoles: string[]) => Verdict;
 
 /**
  * Judges flows again with the roles stored in hosts and writes the verdicts that
@@ -143,7 +143,7 @@ export function writeVerdicts(db: Db, judge: Judge, all: boolean): Record<string
   const put = db.prepare('INSERT INTO judged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
   db.transaction(() => {
     for (const [cr, sr, service, transport, port] of keys) {
-      const v = judge({ client: '', server: '', transport, serverPort: port ?? 0, service }, cr ? cr.split(',') : [], sr ? sr.split(',') : []);
+      const v = judge({ transport, serverPort: port ?? 0, service }, cr ? cr.split(',') : [], sr ? sr.split(',') : []);
       put.run(cr, sr, service, transport, port, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason);
     }
   })();
