@@ -18,7 +18,7 @@ import { analyzeRun, StoreFault, type CaptureOutcome, type RunOutcome } from './
 import { SILENT, TerminalProgress } from './progress';
 import { Auditor, type AuditSummary } from './audit';
 import { ChunkedWriter, print } from './out';
-import { addFilterOptions, addReportCommands, filterOf, type CommonOptions } from './report-commands';
+import { addFilterOptions, addReportCommands, addressOption, filterOf, type CommonOptions } from './report-commands';
 import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -346,11 +346,11 @@ JSON keys: address, name, roles, role_source (inventory or inferred), confidence
 evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
     )
     .action((o: { db: string; format?: string; host?: string; role?: string }) => {
-      const f = filterOf({ db: o.db, host: o.host });
+      const host = addressOption('--host', o.host);
       const db = openDbOrFail(o.db, 'read');
       try {
         const format = defaultFormat(o.format);
-        print(render(queryHosts(db, { host: f.host, role: o.role }), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
+        print(render(queryHosts(db, { host, role: o.role }), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
       } finally {
         db.close();
       }
@@ -465,11 +465,11 @@ answered. JSON keys: server, transport, port, uuid, interface, source, first_see
 client, version, protseq, service, annotation, capture.`,
     )
     .action((o: { db: string; format?: string; capture?: string; source?: string; server?: string }) => {
-      const f = filterOf({ db: o.db, server: o.server });
+      const server = addressOption('--server', o.server);
       const db = openDbOrFail(o.db, 'read');
       try {
         const format = defaultFormat(o.format);
-        const rows = queryEndpoints(db, { capture: o.capture, source: o.source, server: f.server });
+        const rows = queryEndpoints(db, { capture: o.capture, source: o.source, server });
         print(render(rows, format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
       } finally {
         db.close();

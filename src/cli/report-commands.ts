@@ -23,19 +23,19 @@ export interface ReportDeps {
   defaultFormat: (f: string | undefined) => Format;
 }
 
-export interface CommonOptions {
-  db: string;
-  capture?: string;
+/** The options as commander gives them: the flow filters (times still as typed), the database, format and rules. */
+export type CommonOptions = Omit<FlowFilter, 'since' | 'until'> & {
   since?: string;
   until?: string;
-  host?: string;
-  client?: string;
-  server?: string;
-  service?: string;
-  role?: string;
-  verdict?: string;
+  db: string;
   format?: string;
   rules?: string[];
+};
+
+/** An --host/--client/--server value, checked: an address or a CIDR block, else a usage error. */
+export function addressOption(name: string, v: string | undefined): string | undefined {
+  if (v !== undefined && !parseNet(v)) throw new UserError(`exflow: ${name} takes an IPv4/IPv6 address or a CIDR block (10.0.0.0/8), not "${v}"`, Exit.Usage);
+  return v;
 }
 
 /** The flow filters as options (flows, every report, export): the same words and meaning everywhere. */
@@ -59,13 +59,9 @@ export function filterOf(o: CommonOptions): FlowFilter {
     if (t === null) throw new UserError(`exflow: ${name} takes an ISO 8601 time (2026-01-15T09:00:00Z) or seconds since 1970, not "${v}"`, Exit.Usage);
     return t;
   };
-  const net = (name: string, v: string | undefined) => {
-    if (v !== undefined && !parseNet(v)) throw new UserError(`exflow: ${name} takes an IPv4/IPv6 address or a CIDR block (10.0.0.0/8), not "${v}"`, Exit.Usage);
-    return v;
-  };
   return {
     capture: o.capture, since: time('--since', o.since), until: time('--until', o.until),
-    host: net('--host', o.host), client: net('--client', o.client), server: net('--server', o.server),
+    host: addressOption('--host', o.host), client: addressOption('--client', o.client), server: addressOption('--server', o.server),
     service: o.service, role: o.role, verdict: o.verdict,
   };
 }
