@@ -41,6 +41,8 @@ export class PcapNgWalker implements RecordWalker {
   private lastNsec = 0;
   private readonly ts = new Float64Array(2);
   private badInterfaceCount = 0;
+  /** Packets whose timestamp was impossible (given the previous packet's time). */
+  badTimes = 0;
 
   walk(buf: Buffer, start: number, end: number, base: number, sink: PacketSink): number {
     let o = start;
@@ -73,7 +75,6 @@ export class PcapNgWalker implements RecordWalker {
       if (u32(buf, o + len - 4, le) !== len) {
         throw new CaptureDamage(base + o + len - 4, `pcapng block of type 0x${type.toString(16)} has a trailing length that differs from its leading length ${len}`);
       }
-      this.recordOffset = base + o;
       switch (type) {
         case Block.EnhancedPacket:
           this.enhanced(buf, o, len, base, sink);
@@ -150,7 +151,7 @@ export class PcapNgWalker implements RecordWalker {
       throw new CaptureDamage(base + o + 20, `enhanced packet block claims ${capLen} captured bytes in a ${len}-byte block`);
     }
     if (ifId >= this.ifLinkType.length) return this.unknownInterface(base + o + 8, ifId);
-    this.emit(ifId, u32(buf, o + 12, le), u32(buf, o + 16, le), buf, o + 28, capLen, u32(buf, o + 24, le), sink);
+    this.emit(base + o, ifId, u32(buf, o + 12, le), u32(buf, o + 16, le), buf, o + 28, capLen, u32(buf, o + 24, le), sink);
   }
 
   private obsolete(buf: Buffer, o: number, len: number, base: number, sink: PacketSink): void {
@@ -162,7 +163,7 @@ export class PcapNgWalker implements RecordWalker {
       throw new CaptureDamage(base + o + 20, `packet block claims ${capLen} captured bytes in a ${len}-byte block`);
     }
     if (ifId >= this.ifLinkType.length) return this.unknownInterface(base + o + 8, ifId);
-    this.emit(ifId, u32(buf, o + 12, le), u32(buf, o + 16, le), buf, o + 28, capLen, u32(buf, o + 24, le), sink);
+    this.emit(base + o, ifId, u32(buf, o + 12, le), u32(buf, o + 16, le), buf, o + 28, capLen, u32(buf, o + 24, le), sink);
   }
 
   private simple(buf: Buffer, o: number, len: number, base: number, sink: PacketSink): void {
@@ -179,7 +180,8 @@ export class PcapNgWalker implements RecordWalker {
     sink.packet(this.ifLinkType[0], this.lastSec, this.lastNsec, buf, o + 12, capLen, origLen);
   }
 
-  private emit(ifId: number, high: number, low: number, buf: Buffer, off: number, capLen: number, origLen: number, sink: PacketSink): void {
+  /** `at`: the block's offset in the file, for a warning. */
+  private emit(at: number, ifId: number, high: number, low: number, buf: Buffer, off: number, capLen: number, origLen: number, sink: PacketSink): void {
     const ts = this.ts;
     const units = this.ifUnits[ifId];
     if (units === 1e6) {
@@ -197,7 +199,7 @@ export class PcapNgWalker implements RecordWalker {
       // if_tsresol, if_tsoffset or the block's own words name no real time.
       this.badTimes++;
       if (this.badTimes === 1) {
-        this.warn(this.recordOffset, `packet ${this.packets + 1} has an impossible timestamp (${sec} s since 1970 on interface ${ifId}: if_tsresol, if_tsoffset or the block is damaged); such packets get the previous packet's time`);
+        this.warn(at, `packet ${this.packets + 1} has an impossible timestamp (${sec} s since 1970 on interface ${ifId}: if_tsresol, if_tsoffset or the block is damaged); such packets get the previous packet's time`);
       }
       sec = this.lastSec;
       nsec = this.lastNsec;
@@ -207,11 +209,6 @@ export class PcapNgWalker implements RecordWalker {
     this.packets++;
     sink.packet(this.ifLinkType[ifId], sec, nsec, buf, off, capLen, origLen);
   }
-
-  /** Packets whose timestamp was impossible (given the previous packet's time). */
-  badTimes = 0;
-  /** File offset of the block being read (for warnings). */
-  private recordOffset = 0;
 
   private unknownInterface(offset: number, ifId: number): void {
     this.badInterfaceCount++;

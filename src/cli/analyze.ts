@@ -3,6 +3,7 @@
 // and nothing of the run is visible to reports until it completes. Standard
 // input is a live run: flows are committed batch by batch as they end.
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import { CaptureOpenError } from '../capture/errors';
 import { fingerprint, sha256File, StreamFingerprint } from '../capture/fingerprint';
 import { HeadTee } from '../capture/head';
@@ -96,7 +97,7 @@ const ns = (sec: number, nsec: number) => (Number.isFinite(sec) ? sec * 1e9 + ns
 function isStreamInput(path: string): boolean {
   if (path === STDIN) return true;
   try {
-    return !require('node:fs').statSync(path).isFile();
+    return !fs.statSync(path).isFile();
   } catch {
     return false;
   }
@@ -153,7 +154,9 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   const runs = new RunStore(db);
   const captures = new CaptureStore(db, opts.version);
   for (const r of runs.markDead()) opts.warn(`exflow: note: run ${r.id} (started ${r.started_at}, "${r.command}") ended without finishing (killed?); its partial data was never shown and is removed now`);
-  const live = inputs.some((i) => isStreamInput(i.path));
+  // Standard input, FIFOs, devices: read once, as streams (decided once per input).
+  const streams = new Set(inputs.filter((i) => isStreamInput(i.path)).map((i) => i.path));
+  const live = streams.size > 0;
   const runId = runs.begin(opts.command, live, opts.separate, opts.version);
   for (const id of runs.clearUnfinished(runId)) opts.warn(`exflow: note: removed the partial data of unfinished run ${id}`);
 
@@ -166,7 +169,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   // What each input is, where its first packet lies, and whether it was seen before.
   const prepared: Prepared[] = [];
   for (const input of inputs) {
-    if (isStreamInput(input.path)) {
+    if (streams.has(input.path)) {
       prepared.push({ path: input.path, stream: true, size: 0, fingerprint: '', firstSec: NaN, firstNsec: NaN, headDigest: null });
       continue;
     }
