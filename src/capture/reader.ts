@@ -195,7 +195,7 @@ export async function readStream(path: string, input: Readable, sink: PacketSink
   let stopped = false;
   let compressed = false;
   let delivered = 0;
-  let chunks: AsyncIterable<Buffer> = raw;
+  let chunks: AsyncIterable<Buffer>;
   const head: Buffer[] = [];
   let headLen = 0;
   /** Problems of the gzip container (trailer, trailing data): warnings after the data, which was all read. */
@@ -211,15 +211,11 @@ export async function readStream(path: string, input: Readable, sink: PacketSink
     : null;
   try {
     // The first bytes decide: gzip, or a capture format.
-    let first = await raw.next();
-    while (!first.done && headLen + first.value.length < 4) {
-      head.push(first.value);
-      headLen += first.value.length;
-      first = await raw.next();
-    }
-    if (!first.done) {
-      head.push(first.value);
-      headLen += first.value.length;
+    while (headLen < 4) {
+      const r = await raw.next();
+      if (r.done) break;
+      head.push(r.value);
+      headLen += r.value.length;
     }
     const start = Buffer.concat(head);
     if (start.length >= 2 && start[0] === 0x1f && start[1] === 0x8b) {

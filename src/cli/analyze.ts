@@ -288,8 +288,6 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       ingest.beginCapture(k);
       const statsBefore: FlowTableStats = { ...table.stats };
       const refusalsBefore = rpc?.budget.refusals ?? 0;
-      const deepBefore = ingest.decoder.tooDeep;
-      const extsBefore = ingest.decoder.tooManyExtensions;
       opts.progress.file(position, p.path, p.size);
 
       // With --sha256: a regular file is hashed on the second core; a stream, which cannot be read
@@ -369,8 +367,8 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       if (forced > 0) warnings.push({ offset: -1, message: `flow table full: ${forced} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
       const refusals = (rpc?.budget.refusals ?? 0) - refusalsBefore;
       if (refusals > 0) warnings.push({ offset: -1, message: `DCE/RPC memory bound (${(rpc!.budget.limit / 1048576).toFixed(0)} MiB for reassembly and mapper answers) reached ${refusals} times; what did not fit was not kept (the flows' rpc_note says so)` });
-      const deep = ingest.decoder.tooDeep - deepBefore;
-      const exts = ingest.decoder.tooManyExtensions - extsBefore;
+      const deep = ingest.decoder.tooDeep;
+      const exts = ingest.decoder.tooManyExtensions;
       if (deep > 0) warnings.push({ offset: -1, message: `${deep} packets inside more than 4 nested tunnels; counted as other IP, not followed` });
       if (exts > 0) warnings.push({ offset: -1, message: `${exts} IPv6 packets with more than 8 extension headers; counted as other IP, transport not reached` });
       if (c.emptyRecords > 0) warnings.push({ offset: -1, message: `${c.emptyRecords} records hold no captured bytes (counted as packets, nothing to decode)` });

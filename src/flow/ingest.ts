@@ -53,7 +53,7 @@ export class PacketIngest implements PacketSink {
 
   constructor(private readonly table: FlowTable) {}
 
-  /** The next capture file of the stream: its own counts and time range; the flow table carries on. */
+  /** The next capture file of the stream: its own counts (the decoder's too) and time range; the flow table carries on. */
   beginCapture(position: number): void {
     this.counters = zeroCounters();
     this.unknownLinkTypes = new Set<number>();
@@ -62,6 +62,8 @@ export class PacketIngest implements PacketSink {
     this.lastSec = -Infinity;
     this.lastNsec = 0;
     this.table.currentFile = position;
+    this.decoder.tooDeep = 0;
+    this.decoder.tooManyExtensions = 0;
   }
 
   packet(linkType: number, sec: number, nsec: number, buf: Buffer, off: number, capLen: number, origLen: number): void {

@@ -356,14 +356,13 @@ class Pipeline {
       tuples.push(`${rec.transport} ${a < b ? a + ' ' + b : b + ' ' + a}`);
     });
     this.ingest.beginCapture(0);
-    const deepBefore = this.ingest.decoder.tooDeep;
     try {
       await readStream('fuzz-input', Readable.from([bytes]), this.ingest);
     } catch (e) {
       if (!(e as Error).name?.startsWith('CaptureOpen')) throw e;
     }
     this.table.flushAll();
-    return { packets: this.ingest.counters.packets, tuples: [...new Set(tuples)].sort(), tooDeep: this.ingest.decoder.tooDeep - deepBefore, budgetLeft: this.rpc.budget.used };
+    return { packets: this.ingest.counters.packets, tuples: [...new Set(tuples)].sort(), tooDeep: this.ingest.decoder.tooDeep, budgetLeft: this.rpc.budget.used };
   }
 }
 
