@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { readCapture, readStream } from '../capture/reader';
-import { pcapngInterface, pcapngOption, pcapngSectionHeader } from '../samples/writer';
+import { pcapHeader, pcapngInterface, pcapngOption, pcapngSectionHeader } from '../samples/writer';
 import type { PacketSink } from '../capture/sink';
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
@@ -146,14 +146,7 @@ async function loadSeeds(dirs: string[]): Promise<Seed[]> {
 
 /** Classic pcap, little-endian, µs; returns the bytes and where each record ends. */
 function writePcap(records: SeedRecord[]): { bytes: Buffer; ends: number[] } {
-  const parts: Buffer[] = [];
-  const h = Buffer.alloc(24);
-  h.writeUInt32LE(0xa1b2c3d4, 0);
-  h.writeUInt16LE(2, 4);
-  h.writeUInt16LE(4, 6);
-  h.writeUInt32LE(262144, 16);
-  h.writeUInt32LE(records[0]?.linkType ?? 1, 20);
-  parts.push(h);
+  const parts: Buffer[] = [pcapHeader(262144, records[0]?.linkType ?? 1)];
   let at = 24;
   const ends: number[] = [];
   for (const r of records) {

@@ -59,13 +59,13 @@ export function pcapngBytes(frames: TimedFrame[]): Buffer {
 }
 
 /** A classic pcap file header: little-endian, µs timestamps, version 2.4, Ethernet. */
-export function pcapHeader(snaplen = 262144): Buffer {
+export function pcapHeader(snaplen = 262144, linkType = 1): Buffer {
   const h = Buffer.alloc(24);
   h.writeUInt32LE(0xa1b2c3d4, 0);
   h.writeUInt16LE(2, 4);
   h.writeUInt16LE(4, 6);
   h.writeUInt32LE(snaplen, 16);
-  h.writeUInt32LE(1, 20);
+  h.writeUInt32LE(linkType, 20);
   return h;
 }
 
