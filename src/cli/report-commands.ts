@@ -9,6 +9,9 @@ import { parseTime, type FlowFilter } from '../report/filter';
 import { servicesReport, unexpectedReport } from '../report/findings';
 import { FORMATS, render, type Format, type Row } from '../report/format';
 import { htmlReport } from '../report/html';
+import { NEW_FLOW_COLUMNS, newReport, parseBaseline } from '../report/new';
+import { CONFLICT_COLUMNS, DYNAMIC_COLUMNS, FIREWALL_RULE_COLUMNS, firewallPlan, nftRuleset, powershellRules, ruleRows } from '../report/firewall';
+import { HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS, hostStory } from '../report/host';
 import { matrixReport, matrixRows } from '../report/matrix';
 import { roleServiceRows, rolesReport } from '../report/role-traffic';
 import { summaryReport } from '../report/summary';
@@ -81,6 +84,11 @@ function sections(parts: { title: string; rows: Row[]; columns: string[] }[], fo
       return head + render(p.rows, p.columns, format);
     })
     .join('\n');
+}
+
+/** Commander's collector for a repeatable option. */
+export function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
 }
 
 export function addReportCommands(program: Command, deps: ReportDeps): void {
@@ -160,6 +168,94 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
       run(o, (db, f, format) => render(queryEndpoints(db, { capture: f.capture }), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
     });
 
+  common(report.command('firewall').description('least-privilege allow rules from the observed flows: per role or host pair, dynamic RPC ports and how to pin them; table, CSV, JSON, nftables, PowerShell'), false)
+    .addOption(new Option('--format <format>', 'table, csv, json, md, nft (an nftables ruleset) or powershell (New-NetFirewallRule)').choices([...FORMATS, 'nft', 'powershell']))
+    .addOption(new Option('--per <scope>', 'rules per role pair (the matrix rule\'s roles) or per host pair').choices(['role', 'host']).default('role'))
+    .option('--all', 'rules for every observed flow, not only the ones the matrix expects')
+    .option('--rules <dir>', 'an extra rules folder (repeat for more)', collect, [])
+    .addHelpText(
+      'after',
+      `${examples([
+        'exflow report firewall --db audit.sqlite',
+        'exflow report firewall --db audit.sqlite --format nft > exflow.nft && nft -c -f exflow.nft',
+        'exflow report firewall --db audit.sqlite --per host --server 10.10.0.0/16 --format powershell > rules.ps1',
+      ])}
+Rules come from flows whose verdict is expected (--all: every flow), grouped per
+role pair (the roles the matrix rule names; a dynamic RPC port is allowed on the
+one server that handed it out) or per host pair. "Dynamic RPC ports" lists each
+such port with its interfaces and the registry value that pins it (where Microsoft
+documents one). "Cannot be separated" lists flows the rules would let through
+although they are not expected: two interfaces of one server process share a port.
+The nftables ruleset accepts established traffic and the allowed new connections
+and drops other new connections between audited hosts (policy accept otherwise).`,
+    )
+    .action((o: CommonOptions & { per: 'role' | 'host'; all?: boolean; format?: string; rules: string[] }) => {
+      const f = filterOf(o);
+      const rules = deps.loadRules(o.rules);
+      const db = deps.openDb(o.db);
+      try {
+        const plan = firewallPlan(db, rules, f, { per: o.per, all: o.all === true });
+        const header = [
+          `exflow report firewall --per ${o.per}${o.all ? ' --all' : ''} from ${o.db}: ${plan.rules.length} rules`,
+          plan.conflicts.length ? `${plan.conflicts.length} port(s) also carry flows that are not expected (see the table output's "Cannot be separated")` : 'every flow these rules let through was expected',
+          'Review before use.',
+        ].join('\n');
+        if (o.format === 'nft') return print(nftRuleset(plan, header));
+        if (o.format === 'powershell') return print(powershellRules(plan, header));
+        const format = deps.defaultFormat(o.format);
+        if (format === 'json') return print(JSON.stringify(plan, null, 2) + '\n');
+        print(
+          sections(
+            [
+              { title: `Allow (${plan.rules.length} rules, per ${o.per}${o.all ? ', every observed flow' : ', expected flows'})`, rows: ruleRows(plan), columns: FIREWALL_RULE_COLUMNS },
+              { title: 'Dynamic RPC ports (pin them to fixed ports where you can)', rows: plan.rpc_dynamic as unknown as Row[], columns: DYNAMIC_COLUMNS },
+              { title: 'Cannot be separated by port', rows: plan.conflicts as unknown as Row[], columns: CONFLICT_COLUMNS },
+              { title: 'Role members', rows: Object.entries(plan.role_hosts).map(([role, hosts]) => ({ role, hosts })), columns: ['role', 'hosts'] },
+            ],
+            format,
+          ),
+        );
+      } finally {
+        db.close();
+      }
+    });
+
+  common(report.command('new').description('what is new since a baseline (a capture, a run or a time range): flows, host pairs, services, RPC interfaces'))
+    .requiredOption('--baseline <capture|run:N|from..to>', 'the baseline: a capture id or path, run:N, or a time range FROM..TO (either end may be empty)')
+    .addHelpText(
+      'after',
+      `${examples([
+        'exflow report new --db audit.sqlite --baseline 1',
+        'exflow report new --db audit.sqlite --baseline run:3',
+        'exflow report new --db audit.sqlite --baseline ..2026-11-01 --format json',
+        'exflow report new --db audit.sqlite --baseline ring/monday.pcap --server 10.10.0.0/16',
+      ])}
+Everything outside the baseline (narrowed by the flow filters) is compared with it.
+A flow is new when no baseline flow has the same client, server, transport, server
+port and service (client ports differ between connections and are ignored).`,
+    )
+    .action((o: CommonOptions & { baseline: string }) => {
+      const b = parseBaseline(o.baseline);
+      if (!b) throw new UserError(`exflow: --baseline takes a capture id or path, run:N, or a time range FROM..TO, not "${o.baseline}"`, Exit.Usage);
+      run(o, (db, f, format) => {
+        const r = newReport(db, b, f);
+        if (r.baseline_flows === 0) throw new UserError(`exflow: the baseline (${r.baseline}) holds no flows in ${o.db}: nothing to compare with (exflow report summary lists the captures, exflow runs the runs)`, Exit.BadInput);
+        if (format === 'json') return JSON.stringify(r, null, 2) + '\n';
+        return (
+          (format === 'table' ? `Compared ${r.compared_flows} flows with the baseline (${r.baseline}, ${r.baseline_flows} flows)\n\n` : '') +
+          sections(
+            [
+              { title: `New flows (${r.flows.length})`, rows: r.flows, columns: NEW_FLOW_COLUMNS },
+              { title: `New host pairs (${r.host_pairs.length})`, rows: r.host_pairs, columns: ['client', 'server', 'client_role', 'server_role', 'services', 'flows', 'bytes'] },
+              { title: `New services (${r.services.length})`, rows: r.services, columns: ['service', 'flows', 'servers', 'clients', 'bytes'] },
+              { title: `New RPC interfaces per server (${r.rpc_interfaces.length})`, rows: r.rpc_interfaces, columns: ['server', 'rpc_interface', 'ports', 'flows', 'clients'] },
+            ],
+            format,
+          )
+        );
+      });
+    });
+
   common(report.command('html').description('one self-contained HTML page: summary, role matrix heat map, bytes per service and role, timeline, findings, RPC endpoints'), false)
     .requiredOption('--out <file>', 'where to write the page')
     .option('--rules <dir...>', 'extra rules folders')
@@ -180,6 +276,47 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
       } finally {
         db.close();
       }
+    });
+
+  common(program.command('host').description("one host's whole story: roles and evidence, version, what it serves and uses, peers, findings, RPC endpoints"))
+    .argument('<address>', 'the host (IPv4 or IPv6 address)')
+    .option('--limit <n>', 'at most this many rows per list (the rest is counted)', (v) => {
+      if (!/^[1-9]\d{0,6}$/.test(v)) throw new UserError(`exflow: --limit takes a whole number from 1 to 9999999, not "${v}"`, Exit.Usage);
+      return Number(v);
+    }, 50)
+    .addHelpText(
+      'after',
+      `${examples(['exflow host 10.77.0.10 --db audit.sqlite', 'exflow host 10.77.0.20 --db audit.sqlite --since 2026-01-15 --format json | jq .findings'])}
+The flow filters narrow the flows the story is told from (--host, --client and
+--server are the host itself here). JSON keys: address, host (the "exflow hosts"
+row), flows, bytes, first_seen, last_seen, serves, uses, peers, findings,
+rpc_endpoints, omitted (rows left out by --limit, per list).`,
+    )
+    .action((address: string, o: CommonOptions & { limit: number }) => {
+      if (addressOption('address', address)?.includes('/')) throw new UserError(`exflow: host takes one address, not a block ("${address}"); for a block use exflow hosts --host ${address}`, Exit.Usage);
+      run(o, (db, f, format) => {
+        const s = hostStory(db, address, f, o.limit);
+        if (s.flows === 0 && s.host === null) throw new UserError(`exflow: ${address}: no such host in ${o.db} (exflow hosts lists them)`, Exit.BadInput);
+        if (format === 'json') return JSON.stringify(s, null, 2) + '\n';
+        const h = s.host ?? {};
+        const who: Row = {
+          address: s.address, name: h.name ?? null, roles: h.roles ?? [], role_source: h.role_source ?? null, confidence: h.confidence ?? null,
+          version: h.version ?? null, site: h.site ?? null, flows: s.flows, bytes: s.bytes, first_seen: s.first_seen, last_seen: s.last_seen,
+        };
+        const more = (list: string) => (s.omitted[list] ? ` (${s.omitted[list]} more not shown; --limit)` : '');
+        return sections(
+          [
+            { title: `Host ${s.address}`, rows: [who], columns: Object.keys(who) },
+            { title: 'Role evidence', rows: ((h.evidence as string[] | undefined) ?? []).map((e) => ({ evidence: e })).concat(h.disagreement ? [{ evidence: `disagreement: ${h.disagreement}` }] : []), columns: ['evidence'] },
+            { title: `Serves${more('serves')}`, rows: s.serves, columns: HOST_SERVICE_COLUMNS },
+            { title: `Uses${more('uses')}`, rows: s.uses, columns: HOST_SERVICE_COLUMNS },
+            { title: `Peers${more('peers')}`, rows: s.peers, columns: HOST_PEER_COLUMNS },
+            { title: 'Findings', rows: s.findings, columns: ['verdict', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'examples', 'reason'] },
+            { title: `RPC endpoints${more('rpc_endpoints')}`, rows: s.rpc_endpoints, columns: ['port', 'transport', 'interface', 'source', 'client', 'first_seen'] },
+          ],
+          format,
+        );
+      });
     });
 
   common(program.command('export').description('every flow for other engines: NDJSON with Elastic Common Schema fields, an Elasticsearch _bulk body, or CSV'), false)

@@ -37,7 +37,7 @@ export function queryEndpoints(db: Db, q: { capture?: string; source?: string; s
   if (q.capture !== undefined) {
     const c = captureFilter(q.capture, 'e.capture_id', 'c.path');
     where.push(c.sql);
-    args.push(c.arg);
+    args.push(...c.args);
   }
   if (q.source !== undefined) {
     where.push('e.source = ?');

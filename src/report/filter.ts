@@ -41,7 +41,7 @@ export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = []): { s
   if (f.capture !== undefined) {
     const c = captureFilter(f.capture, `${alias}.capture_id`, `${alias}.capture_path`);
     where.push(c.sql);
-    args.push(c.arg);
+    args.push(...c.args);
   }
   for (const [value, columns] of [[f.host, ['client', 'server']], [f.client, ['client']], [f.server, ['server']]] as const) {
     if (value === undefined) continue;

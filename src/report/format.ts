@@ -1,3 +1,4 @@
+import { resolve as pathResolve } from 'node:path';
 /** Renders rows of plain values as an aligned text table, CSV (RFC 4180) or JSON. */
 
 export type Format = 'table' | 'csv' | 'json' | 'md';
@@ -119,7 +120,17 @@ export function isoTime(sec: number | null, nsec: number | null): string | null 
   return `${base}${frac ? '.' + frac : ''}Z`;
 }
 
-/** A `--capture ID|PATH` filter as an SQL condition on the given id and path columns. */
-export function captureFilter(capture: string, idColumn: string, pathColumn: string): { sql: string; arg: string | number } {
-  return /^\d+$/.test(capture) ? { sql: `${idColumn} = ?`, arg: Number(capture) } : { sql: `${pathColumn} = ?`, arg: capture };
+/**
+ * A `--capture ID|PATH` filter as an SQL condition on the given id and path columns.
+ * Paths are stored absolute; the user may write one relative to the working
+ * directory (./ring/a.pcap), absolute, or as its tail (ring/a.pcap, a.pcap) — a tail
+ * matches whole path components only.
+ */
+export function captureFilter(capture: string, idColumn: string, pathColumn: string): { sql: string; args: (string | number)[] } {
+  if (/^\d+$/.test(capture)) return { sql: `${idColumn} = ?`, args: [Number(capture)] };
+  const tail = '/' + capture.replace(/^(\.\/)+/, '');
+  return {
+    sql: `(${pathColumn} = ? OR ${pathColumn} = ? OR substr(${pathColumn}, -length(?)) = ?)`,
+    args: [capture, pathResolve(capture), tail, tail],
+  };
 }

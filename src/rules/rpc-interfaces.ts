@@ -13,6 +13,9 @@ export interface RpcInterface {
   description: string;
   evidence: string[];
   cite: string[];
+  /** How the server's port for this interface is made static (a registry value), where documented. */
+  pin: string | null;
+  pin_cite: string[];
   source: string;
 }
 
@@ -21,7 +24,7 @@ const VERSION = /^\d+\.\d+$/;
 const NAME = /^[a-z0-9][a-z0-9.-]*$/;
 
 export function parseRpcInterface(e: Entry, services: Map<string, Service>): RpcInterface {
-  e.checkKeys(['uuid', 'version', 'name', 'title', 'service', 'description', 'evidence', 'cite']);
+  e.checkKeys(['uuid', 'version', 'name', 'title', 'service', 'description', 'evidence', 'cite', 'pin', 'pin_cite']);
   const uuid = e.str('uuid').toLowerCase();
   if (!UUID.test(uuid)) e.fail('uuid', `"${uuid}" is not a UUID (8-4-4-4-12 hex digits)`);
   const version = e.str('version');
@@ -34,6 +37,9 @@ export function parseRpcInterface(e: Entry, services: Map<string, Service>): Rpc
   if (evidence.length === 0) e.fail('evidence', 'say where the UUID was verified');
   const cite = e.strList('cite');
   if (cite.length === 0) e.fail('cite', 'cite the seed and section for the service');
+  const pin = e.str('pin', true) ?? null;
+  const pinCite = e.strList('pin_cite', true);
+  if (pin !== null && pinCite.length === 0) e.fail('pin_cite', 'say where the static-port setting is documented');
   return {
     uuid,
     version,
@@ -43,6 +49,8 @@ export function parseRpcInterface(e: Entry, services: Map<string, Service>): Rpc
     description: e.str('description', true) ?? '',
     evidence,
     cite,
+    pin,
+    pin_cite: pinCite,
     source: `${e.file.path}:${e.line}`,
   };
 }

@@ -1,0 +1,92 @@
+// "exflow host ADDR": one host's whole story from the database — who it is (roles,
+// their evidence, version), what it serves and what it uses (by service and peer
+// role, then by peer), its findings, the RPC endpoints it announced, and when it
+// was seen. Every list is capped (a busy server has tens of thousands of peers)
+// and says how much it left out.
+import type { Db } from '../store/db';
+import { queryEndpoints } from './epm';
+import { flowWhere, type FlowFilter } from './filter';
+import { unexpectedReport } from './findings';
+import { queryHosts } from './hosts';
+import { isoTime, type Row } from './format';
+import { NO_ROLE } from './role-traffic';
+
+export interface HostStory {
+  address: string;
+  /** The hosts-table row (roles, evidence, version…), null when the host has no row. */
+  host: Row | null;
+  flows: number;
+  bytes: number;
+  first_seen: string | null;
+  last_seen: string | null;
+  /** Per side: by service and peer role. */
+  serves: Row[];
+  uses: Row[];
+  /** Per side: by peer host and service, the biggest first. */
+  peers: Row[];
+  /** Unexpected and unknown flows this host is part of, grouped as "report unexpected" groups them. */
+  findings: Row[];
+  rpc_endpoints: Row[];
+  /** What the caps left out, per list. */
+  omitted: Record<string, number>;
+}
+
+export const HOST_SERVICE_COLUMNS = ['service', 'port', 'peer_role', 'peers', 'flows', 'bytes', 'expected', 'unexpected', 'unknown'];
+export const HOST_PEER_COLUMNS = ['side', 'peer', 'peer_role', 'service', 'port', 'flows', 'bytes', 'verdicts'];
+
+/** Aggregates one side of the host's flows; `self` is 'server' for what it serves, 'client' for what it uses. */
+function bySide(db: Db, address: string, self: 'client' | 'server', f: FlowFilter, limit: number): { rows: Row[]; more: number } {
+  const peer = self === 'server' ? 'client' : 'server';
+  const w = flowWhere({ ...f, host: undefined, client: undefined, server: undefined }, 'f', [`f.${self} = ?`]);
+  const rows = db
+    .prepare(
+      `SELECT coalesce(f.service, '(unknown)') AS service, f.transport || '/' || f.server_port AS port,
+              coalesce(f.${peer}_role, '${NO_ROLE}') AS peer_role, count(DISTINCT f.${peer}) AS peers, count(*) AS flows, sum(f.bytes) AS bytes,
+              sum(f.verdict = 'expected') AS expected, sum(f.verdict = 'unexpected') AS unexpected, sum(f.verdict = 'unknown') AS unknown
+       FROM flow_view f ${w.sql}
+       GROUP BY service, f.transport, f.server_port, peer_role ORDER BY bytes DESC, flows DESC LIMIT ?`,
+    )
+    .all(address, ...w.args, limit + 1) as Row[];
+  return { rows: rows.slice(0, limit), more: rows.length > limit ? countGroups(db, `SELECT 1 FROM flow_view f ${w.sql} GROUP BY f.service, f.transport, f.server_port, f.${peer}_role`, [address, ...w.args]) - limit : 0 };
+}
+
+function countGroups(db: Db, sql: string, args: (string | number)[]): number {
+  return (db.prepare(`SELECT count(*) AS n FROM (${sql})`).get(...args) as { n: number }).n;
+}
+
+export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 50): HostStory {
+  const host = queryHosts(db, { host: address })[0] ?? null;
+  const base = { ...f, host: undefined, client: undefined, server: undefined };
+  const both = flowWhere(base, 'f', ['(f.client = ? OR f.server = ?)']);
+  const totals = db
+    .prepare(`SELECT count(*) AS flows, coalesce(sum(f.bytes), 0) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM flow_view f ${both.sql}`)
+    .get(address, address, ...both.args) as { flows: number; bytes: number; first_sec: number | null; last_sec: number | null };
+  const serves = bySide(db, address, 'server', f, limit);
+  const uses = bySide(db, address, 'client', f, limit);
+  const peerSql = `SELECT CASE WHEN f.server = ? THEN 'serves' ELSE 'uses' END AS side,
+                          CASE WHEN f.server = ? THEN f.client ELSE f.server END AS peer,
+                          CASE WHEN f.server = ? THEN coalesce(f.client_role, '${NO_ROLE}') ELSE coalesce(f.server_role, '${NO_ROLE}') END AS peer_role,
+                          coalesce(f.service, '(unknown)') AS service, f.transport || '/' || f.server_port AS port,
+                          count(*) AS flows, sum(f.bytes) AS bytes, group_concat(DISTINCT f.verdict) AS verdicts
+                   FROM flow_view f ${both.sql}
+                   GROUP BY side, peer, service, f.transport, f.server_port`;
+  const peerArgs = [address, address, address, address, address, ...both.args];
+  const peers = db.prepare(`${peerSql} ORDER BY bytes DESC, flows DESC LIMIT ?`).all(...peerArgs, limit + 1) as Row[];
+  const peerMore = peers.length > limit ? countGroups(db, peerSql, peerArgs) - limit : 0;
+  const findings = unexpectedReport(db, { ...base, host: address });
+  const endpoints = queryEndpoints(db, { server: address, capture: f.capture });
+  return {
+    address,
+    host,
+    flows: totals.flows,
+    bytes: totals.bytes,
+    first_seen: isoTime(totals.first_sec, 0),
+    last_seen: isoTime(totals.last_sec, 0),
+    serves: serves.rows,
+    uses: uses.rows,
+    peers: peers.slice(0, limit),
+    findings,
+    rpc_endpoints: endpoints.slice(0, limit),
+    omitted: { serves: serves.more, uses: uses.more, peers: peerMore, rpc_endpoints: Math.max(0, endpoints.length - limit) },
+  };
+}

@@ -1,0 +1,101 @@
+// "exflow report new --baseline …": what the flows outside a baseline have that the
+// baseline did not — flows (client, server, transport, server port, service), host
+// pairs, services, and RPC interfaces per server. The baseline is a capture, a run
+// or a time range of the same database; the rest (narrowed by the usual filters)
+// is what is compared with it.
+import type { Db } from '../store/db';
+import { flowWhere, parseTime, type FlowFilter } from './filter';
+import { captureFilter, isoTime, type Row } from './format';
+
+export interface Baseline {
+  /** The SQL condition on flow_view aliased `b` that selects the baseline's flows. */
+  sql: string;
+  args: (string | number)[];
+  /** What a person reads: "capture 3", "run 2", "flows before 2026-11-01T00:00:00Z". */
+  label: string;
+}
+
+/**
+ * A --baseline value: `run:N`; `capture:ID|PATH` (or a bare id or path); a time
+ * range `FROM..TO` (either end may be empty: `..2026-11-01` is everything that
+ * started before November). Null when the text is none of these.
+ */
+export function parseBaseline(text: string, alias = 'b'): Baseline | null {
+  const run = /^run:(\d+)$/.exec(text);
+  if (run) return { sql: `${alias}.capture_id IN (SELECT id FROM captures WHERE run_id = ?)`, args: [Number(run[1])], label: `run ${run[1]}` };
+  const range = text.startsWith('capture:') ? null : /^([^.]*)\.\.([^.]*|[^.]*\.\d+)$/.exec(text);
+  if (range) {
+    const [, a, b] = range;
+    const from = a === '' ? null : parseTime(a);
+    const to = b === '' ? null : parseTime(b);
+    if ((a !== '' && from === null) || (b !== '' && to === null) || (from === null && to === null)) return null;
+    const parts: string[] = [];
+    const args: number[] = [];
+    if (from !== null) {
+      parts.push(`${alias}.first_ts >= ?`);
+      args.push(from);
+    }
+    if (to !== null) {
+      parts.push(`${alias}.first_ts < ?`);
+      args.push(to);
+    }
+    const label = `flows that started ${from !== null ? `at or after ${isoTime(Math.floor(from), 0)}` : ''}${from !== null && to !== null ? ' and ' : ''}${to !== null ? `before ${isoTime(Math.floor(to), 0)}` : ''}`;
+    return { sql: `(${parts.join(' AND ')})`, args, label };
+  }
+  const cap = text.replace(/^capture:/, '');
+  if (cap === '') return null;
+  const c = captureFilter(cap, `${alias}.capture_id`, `${alias}.capture_path`);
+  return { ...c, label: `capture ${cap}` };
+}
+
+export interface NewReport {
+  baseline: string;
+  baseline_flows: number;
+  compared_flows: number;
+  flows: Row[];
+  host_pairs: Row[];
+  services: Row[];
+  rpc_interfaces: Row[];
+}
+
+export const NEW_FLOW_COLUMNS = ['client', 'server', 'transport', 'server_port', 'service', 'rpc_interface', 'client_role', 'server_role', 'verdict', 'flows', 'bytes', 'first_seen'];
+
+export function newReport(db: Db, baseline: Baseline, f: FlowFilter, limit = 10000): NewReport {
+  const now = flowWhere(f, 'f', [`NOT (${baseline.sql.replace(/\bb\./g, 'f.')})`]);
+  const nowArgs = [...baseline.args, ...now.args];
+  const count = (sql: string, args: (string | number)[]) => (db.prepare(sql).get(...args) as { n: number }).n;
+  const baselineFlows = count(`SELECT count(*) AS n FROM flow_view b WHERE ${baseline.sql}`, baseline.args);
+  const compared = count(`SELECT count(*) AS n FROM flow_view f ${now.sql}`, nowArgs);
+  const q = (select: string, absent: string, group: string, order: string) =>
+    db
+      .prepare(`SELECT ${select} FROM flow_view f ${now.sql} AND NOT EXISTS (SELECT 1 FROM flow_view b WHERE ${baseline.sql} AND ${absent}) GROUP BY ${group} ORDER BY ${order} LIMIT ?`)
+      .all(...nowArgs, ...baseline.args, limit) as Row[];
+  const flows = q(
+    `f.client, f.server, f.transport, f.server_port, coalesce(f.service, '(unknown)') AS service, group_concat(DISTINCT f.rpc_interface) AS rpc_interface,
+     f.client_role, f.server_role, group_concat(DISTINCT f.verdict) AS verdict, count(*) AS flows, sum(f.bytes) AS bytes, min(f.first_ts) AS first_ts`,
+    `b.client = f.client AND b.server = f.server AND b.transport = f.transport AND b.server_port = f.server_port AND b.service IS f.service`,
+    'f.client, f.server, f.transport, f.server_port, f.service',
+    'min(f.first_ts), f.client, f.server, f.server_port',
+  ).map(({ first_ts, ...r }) => ({ ...r, first_seen: isoTime(Math.floor(first_ts as number), Math.round(((first_ts as number) % 1) * 1e9)) }));
+  const host_pairs = q(
+    `f.client, f.server, f.client_role, f.server_role, group_concat(DISTINCT f.service) AS services, count(*) AS flows, sum(f.bytes) AS bytes`,
+    `b.client = f.client AND b.server = f.server`,
+    'f.client, f.server',
+    'f.client, f.server',
+  ).map((r) => ({ ...r, services: r.services ? String(r.services).split(',') : [] }));
+  const services = q(
+    `coalesce(f.service, '(unknown)') AS service, count(*) AS flows, count(DISTINCT f.server) AS servers, count(DISTINCT f.client) AS clients, sum(f.bytes) AS bytes`,
+    `b.service IS f.service`,
+    'f.service',
+    'f.service',
+  );
+  const rpc_interfaces = db
+    .prepare(
+      `SELECT f.server, f.rpc_interface, count(*) AS flows, count(DISTINCT f.client) AS clients, group_concat(DISTINCT f.server_port) AS ports
+       FROM flow_view f ${now.sql} AND f.rpc_interface IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM flow_view b WHERE ${baseline.sql} AND b.server = f.server AND b.rpc_interface = f.rpc_interface)
+       GROUP BY f.server, f.rpc_interface ORDER BY f.server, f.rpc_interface LIMIT ?`,
+    )
+    .all(...nowArgs, ...baseline.args, limit) as Row[];
+  return { baseline: baseline.label, baseline_flows: baselineFlows, compared_flows: compared, flows, host_pairs, services, rpc_interfaces };
+}
