@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { escapeControls, FORMATS, render, renderStream, type Format } from '../report/format';
+import { escapeControls, FORMATS, render, renderStream, setTableWidth, type Format } from '../report/format';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
@@ -17,8 +17,8 @@ import { RunBusy, RunStore } from '../store/runs';
 import { analyzeRun, StoreFault, type CaptureOutcome, type RunOutcome } from './analyze';
 import { SILENT, TerminalProgress } from './progress';
 import { Auditor, type AuditSummary } from './audit';
-import { ChunkedWriter, print } from './out';
-import { addFilterOptions, addReportCommands, addressOption, filterOf, type CommonOptions } from './report-commands';
+import { ChunkedWriter, print, startWithBom } from './out';
+import { addEpmOptions, addFilterOptions, addReportCommands, addressOption, collect, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
 import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -145,7 +145,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .description('read captures (pcap, pcapng, .gz; files, directories, globs or standard input) into a database of flows')
     .argument('<capture...>', 'capture files, directories (their capture files, recursively), globs (expanded by exflow), or - for standard input; the format is recognised by content, not by name')
     .option('--db <file>', 'SQLite database to write', 'exflow.sqlite')
-    .option('--rules <dir...>', 'extra rules folders (add or override services, roles, matrix)')
+    .option('--rules <dir>', 'an extra rules folder (repeat for more): add or override services, roles, matrix', collect, [])
     .option('--force', 'analyze captures again even if the database already holds them (replaces the earlier run)', false)
     .option('--sha256', 'hash every capture in full (SHA-256 in captures.sha256, on the second core); without it a capture is known by its size, first and last MiB and first records', false)
     .option('--separate', 'each capture is its own stream (captures from different capture points); default: the files of a run are one stream in time order', false)
@@ -191,6 +191,9 @@ exflow database, disk full);
         process.exitCode = Exit.BadInput;
         return;
       }
+      // A database this run creates is removed again if no capture could be read at all:
+      // a typo or a wrong file leaves no empty exflow.sqlite behind.
+      const created = !fs.existsSync(o.db);
       const db = openDbOrFail(o.db, 'create');
       const t0 = process.hrtime.bigint();
       const signals = stopOnSignals();
@@ -237,6 +240,12 @@ exflow database, disk full);
         const sig = signals.stopped() ?? 'SIGINT';
         stderr(`exflow: interrupted by ${sig}: run ${outcome.runId} stopped at a clean point; reports show nothing of it; run the same command again to analyze it`);
         process.exitCode = sig === 'SIGTERM' ? 143 : 130;
+        return;
+      }
+      if (created && outcomes.every((x) => x.status === 'failed')) {
+        for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(o.db + suffix, { force: true });
+        stderr(`exflow: no capture could be read; ${escapeControls(o.db)} was not created`);
+        process.exitCode = Exit.BadInput;
         return;
       }
       if (audit) {
@@ -304,7 +313,7 @@ first_seen, last_seen (ISO 8601 UTC), packets, bytes, service, via
     .command('audit')
     .description('give every host its roles and every flow its verdict again (after changing the inventory or the rules)')
     .option('--db <file>', 'SQLite database to update', 'exflow.sqlite')
-    .option('--rules <dir...>', 'extra rules folders')
+    .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .option('--inventory <file>', 'a new inventory (YAML or CSV); without it, the one stored by an earlier run is used')
     .addHelpText(
       'after',
@@ -415,7 +424,7 @@ Prints what was loaded; a problem is reported as file:line: what is wrong, exit 
     .command('show')
     .description('print services, RPC interfaces, roles and the role×role matrix')
     .argument('[section]', 'services, rpc, roles or matrix (default: all)')
-    .option('--rules <dir...>', 'extra rules folders')
+    .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .addOption(formatOption())
     .addHelpText(
       'after',
@@ -442,20 +451,14 @@ Examples:
       }
     });
 
-  program
-    .command('epm')
-    .description('list the DCE/RPC endpoint registry: which interface lives on which server port, and how exflow learned it')
-    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
-    .addOption(formatOption())
-    .option('--capture <id|path>', 'only endpoints learned from this capture')
-    .option('--server <addr|cidr>', 'only endpoints on this server, or on the servers in this block')
-    .addOption(new Option('--source <source>', 'only endpoints learned this way').choices(['ept_map', 'ept_lookup', 'bind']))
+  addEpmOptions(program.command('epm').description('list the DCE/RPC endpoint registry: which interface lives on which server port, and how exflow learned it'))
     .addHelpText(
       'after',
       `
 Examples:
   exflow epm --db audit.sqlite
   exflow epm --db audit.sqlite --source ept_map --format json
+  exflow epm --db audit.sqlite --server 10.10.0.0/16 --since 2026-01-15T09:00:00Z
   exflow epm --db audit.sqlite --format csv > endpoints.csv
 
 Sources: ept_map (the mapper's answer to a client's question), ept_lookup (a
@@ -464,19 +467,34 @@ server accepted). A tower whose address is 0.0.0.0 is listed under the server th
 answered. JSON keys: server, transport, port, uuid, interface, source, first_seen,
 client, version, protseq, service, annotation, capture.`,
     )
-    .action((o: { db: string; format?: string; capture?: string; source?: string; server?: string }) => {
-      const server = addressOption('--server', o.server);
-      const db = openDbOrFail(o.db, 'read');
-      try {
-        const format = defaultFormat(o.format);
-        const rows = queryEndpoints(db, { capture: o.capture, source: o.source, server });
-        print(render(rows, format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
-      } finally {
-        db.close();
-      }
-    });
+    .action((o: EpmOptions) => epmAction(o, { openDb: (f) => openDbOrFail(f, 'read'), defaultFormat }));
 
+  addOutputOptions(program);
   return program;
+}
+
+/**
+ * Every command with --format also takes --wide and --bom: text tables fit the
+ * terminal (long cells end in "…") unless --wide; CSV starts with a byte order mark
+ * for Excel with --bom.
+ */
+function addOutputOptions(program: Command): void {
+  const walk = (cmd: Command) => {
+    if (cmd.options.some((o) => o.long === '--format')) {
+      cmd.option('--wide', 'text tables: every cell in full, however wide (default: fit the terminal, long cells cut with …)');
+      cmd.option('--bom', 'CSV: start with a UTF-8 byte order mark (for Excel)');
+    }
+    cmd.commands.forEach(walk);
+  };
+  walk(program);
+  program.hook('preAction', (_root, action) => {
+    const o = action.opts() as { wide?: boolean; bom?: boolean; format?: string };
+    if (o.bom) {
+      if (o.format !== 'csv') throw new UserError('exflow: --bom is for CSV output: add --format csv', Exit.Usage);
+      startWithBom();
+    }
+    setTableWidth(!o.wide && process.stdout.isTTY ? Math.max(40, process.stdout.columns || 80) : null);
+  });
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -9,6 +9,10 @@ import { Exit, UserError } from './errors';
  * A reader that went away (EPIPE, "| head") ends the program normally.
  */
 export function writeAll(fd: number, data: Buffer): void {
+  if (bomPending) {
+    bomPending = false;
+    data = Buffer.concat([BOM, data]);
+  }
   let off = 0;
   while (off < data.length) {
     try {
@@ -21,6 +25,14 @@ export function writeAll(fd: number, data: Buffer): void {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // let the reader catch up
     }
   }
+}
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+let bomPending = false;
+
+/** --bom: the output starts with a UTF-8 byte order mark, which Excel needs to read CSV as UTF-8. */
+export function startWithBom(): void {
+  bomPending = true;
 }
 
 /** A line sink that batches into ~64 kB writes to `fd`; call flush() at the end. */

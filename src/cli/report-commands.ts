@@ -91,6 +91,31 @@ export function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
 }
 
+/** The options of "exflow epm" and "exflow report epm": endpoints are not flows, so they take the filters that mean something for them. */
+export type EpmOptions = { db: string; format?: string; capture?: string; source?: string; server?: string; since?: string; until?: string };
+
+export function addEpmOptions(cmd: Command): Command {
+  return cmd
+    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
+    .addOption(new Option('--format <format>', 'output format (table on a terminal, JSON when piped)').choices(FORMATS))
+    .option('--capture <id|path>', 'only endpoints learned from this capture')
+    .option('--since <time>', 'only endpoints first learned at or after this time (ISO 8601 or epoch seconds)')
+    .option('--until <time>', 'only endpoints first learned at or before this time')
+    .option('--server <addr|cidr>', 'only endpoints on this server, or on the servers in this block')
+    .addOption(new Option('--source <source>', 'only endpoints learned this way').choices(['ept_map', 'ept_lookup', 'bind']));
+}
+
+export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defaultFormat'>): void {
+  const f = filterOf({ db: o.db, since: o.since, until: o.until, server: o.server });
+  const db = deps.openDb(o.db);
+  try {
+    const format = deps.defaultFormat(o.format);
+    print(render(queryEndpoints(db, { capture: o.capture, source: o.source, server: f.server, since: f.since, until: f.until }), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
+  } finally {
+    db.close();
+  }
+}
+
 export function addReportCommands(program: Command, deps: ReportDeps): void {
   const report = program.command('report').description('summaries people act on: per role, the role matrix, unexpected flows, services, RPC endpoints, an HTML page');
   const run = (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string) => {
@@ -139,7 +164,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
       }),
     );
 
-  common(report.command('matrix').description('role × role: services seen in each cell and whether the rules expect them').option('--rules <dir...>', 'extra rules folders'))
+  common(report.command('matrix').description('role × role: services seen in each cell and whether the rules expect them').option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, []))
     .addHelpText('after', examples(['exflow report matrix --db audit.sqlite', 'exflow report matrix --db audit.sqlite --format md > matrix.md']))
     .action((o: CommonOptions) =>
       run(o, (db, f, format) => {
@@ -159,14 +184,9 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
     .addHelpText('after', examples(['exflow report services --db audit.sqlite']))
     .action((o: CommonOptions) => run(o, (db, f, format) => render(servicesReport(db, f), ['service', 'via', 'flows', 'bytes', 'packets', 'servers', 'clients', 'rpc_interfaces'], format)));
 
-  common(report.command('epm').description('RPC endpoints learned per server (the same as "exflow epm")'))
-    .addHelpText('after', examples(['exflow report epm --db audit.sqlite']))
-    .action((o: CommonOptions) => {
-      // Endpoints are not flows: a flow filter would be dropped silently, so it is refused.
-      const ignored = (['since', 'until', 'host', 'client', 'server', 'service', 'role', 'verdict'] as const).filter((k) => o[k] !== undefined);
-      if (ignored.length) throw new UserError(`exflow: report epm lists endpoints, not flows: it takes --capture, not ${ignored.map((k) => `--${k}`).join(', ')}`, Exit.Usage);
-      run(o, (db, f, format) => render(queryEndpoints(db, { capture: f.capture }), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
-    });
+  addEpmOptions(report.command('epm').description('RPC endpoints learned per server (the same as "exflow epm")'))
+    .addHelpText('after', examples(['exflow report epm --db audit.sqlite', 'exflow report epm --db audit.sqlite --server 10.10.0.5 --since 2026-01-15']))
+    .action((o: EpmOptions) => epmAction(o, deps));
 
   common(report.command('firewall').description('least-privilege allow rules from the observed flows: per role or host pair, dynamic RPC ports and how to pin them; table, CSV, JSON, nftables, PowerShell'), false)
     .addOption(new Option('--format <format>', 'table, csv, json, md, nft (an nftables ruleset) or powershell (New-NetFirewallRule)').choices([...FORMATS, 'nft', 'powershell']))
@@ -207,7 +227,7 @@ and drops other new connections between audited hosts (policy accept otherwise).
         print(
           sections(
             [
-              { title: `Allow (${plan.rules.length} rules, per ${o.per}${o.all ? ', every observed flow' : ', expected flows'})`, rows: ruleRows(plan), columns: FIREWALL_RULE_COLUMNS },
+              { title: `Allow (${plan.rules.length} rules, per ${o.per}${o.all ? ', every observed flow' : ', expected flows'})`, rows: ruleRows(plan), columns: format === 'table' ? FIREWALL_RULE_COLUMNS.filter((c) => c !== 'cite') : FIREWALL_RULE_COLUMNS },
               { title: 'Dynamic RPC ports (pin them to fixed ports where you can)', rows: plan.rpc_dynamic as unknown as Row[], columns: DYNAMIC_COLUMNS },
               { title: 'Cannot be separated by port', rows: plan.conflicts as unknown as Row[], columns: CONFLICT_COLUMNS },
               { title: 'Role members', rows: Object.entries(plan.role_hosts).map(([role, hosts]) => ({ role, hosts })), columns: ['role', 'hosts'] },
@@ -258,7 +278,7 @@ port and service (client ports differ between connections and are ignored).`,
 
   common(report.command('html').description('one self-contained HTML page: summary, role matrix heat map, bytes per service and role, timeline, findings, RPC endpoints'), false)
     .requiredOption('--out <file>', 'where to write the page')
-    .option('--rules <dir...>', 'extra rules folders')
+    .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .option('--title <text>', 'page title', 'exflow report')
     .addHelpText('after', examples(['exflow report html --db audit.sqlite --out report.html']))
     .action((o: CommonOptions & { out: string; title: string }) => {
@@ -322,7 +342,7 @@ rpc_endpoints, omitted (rows left out by --limit, per list).`,
   common(program.command('export').description('every flow for other engines: NDJSON with Elastic Common Schema fields, an Elasticsearch _bulk body, or CSV'), false)
     .addOption(new Option('--format <format>', 'ndjson (ECS), bulk (ECS as an Elasticsearch/OpenSearch _bulk body) or csv').choices(['ndjson', 'bulk', 'csv']).default('ndjson'))
     .option('--index <name>', 'with --format bulk: the index or data stream to create documents in', DEFAULT_INDEX)
-    .option('--rules <dir...>', 'extra rules folders (for the services\' application protocols)')
+    .option('--rules <dir>', 'an extra rules folder (repeat for more): for the services\' application protocols', collect, [])
     .option('--out <file>', 'write here instead of standard output')
     .addHelpText(
       'after',

@@ -26,9 +26,26 @@ interface EndpointDbRow {
   annotation: string | null;
 }
 
-export function queryEndpoints(db: Db, q: { capture?: string; source?: string; server?: string }): Row[] {
+export interface EndpointQuery {
+  capture?: string;
+  source?: string;
+  server?: string;
+  /** Seconds since 1970: endpoints learned at or after / at or before this. */
+  since?: number;
+  until?: number;
+}
+
+export function queryEndpoints(db: Db, q: EndpointQuery): Row[] {
   const where: string[] = [];
   const args: (string | number)[] = [];
+  if (q.since !== undefined) {
+    where.push('e.first_sec + e.first_nsec / 1e9 >= ?');
+    args.push(q.since);
+  }
+  if (q.until !== undefined) {
+    where.push('e.first_sec + e.first_nsec / 1e9 <= ?');
+    args.push(q.until);
+  }
   if (q.server !== undefined) {
     const c = addressCondition('e.server', q.server);
     where.push(c.sql);

@@ -10,7 +10,8 @@ export const FLOW_COLUMNS = [
   'missing_c2s', 'missing_s2c', 'client_role', 'server_role', 'verdict', 'rule', 'reason',
 ];
 /** The narrower set the text table shows. */
-export const FLOW_TABLE_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'packets', 'bytes', 'service', 'via', 'rpc_interface', 'tcp_state', 'client_role', 'server_role', 'verdict'];
+// Most telling first: on a narrow terminal the last columns are the ones left out.
+export const FLOW_TABLE_COLUMNS = ['transport', 'client', 'server', 'server_port', 'service', 'verdict', 'client_role', 'server_role', 'rpc_interface', 'bytes', 'packets', 'via', 'tcp_state', 'client_port', 'capture'];
 
 export interface FlowQuery extends FlowFilter {
   limit?: number;

@@ -100,13 +100,61 @@ function mdRow(r: Row, columns: string[]): string {
   return `| ${columns.map((c) => cell(r[c])).join(' | ')} |\n`;
 }
 
-function table(rows: Row[], columns: string[]): string {
-  const cells = rows.map((r) => columns.map((c) => printable(r[c])));
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
-  const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || typeof r[c] === 'number'));
+let tableWidth: number | null = null;
+
+/** Text tables no wider than this (the terminal's columns); null: as wide as the cells (--wide, or not a terminal). */
+export function setTableWidth(width: number | null): void {
+  tableWidth = width;
+}
+
+/**
+ * Column widths that fit `limit`: the widest text columns give way first, none below
+ * its heading or 8 characters; numbers and addresses are never cut.
+ * A table whose columns cannot all give way stays wider than the limit.
+ */
+function fitWidths(widths: number[], columns: string[], numeric: boolean[], addressColumn: boolean[], limit: number): number[] {
+  const w = [...widths];
+  const floor = columns.map((c, i) => (numeric[i] || addressColumn[i] ? widths[i] : Math.min(widths[i], Math.max(8, c.length))));
+  let total = w.reduce((a, b) => a + b, 0) + 2 * (w.length - 1);
+  while (total > limit) {
+    let widest = -1;
+    for (let i = 0; i < w.length; i++) if (w[i] > floor[i] && (widest < 0 || w[i] > w[widest])) widest = i;
+    if (widest < 0) break; // cannot fit: every column at its floor
+    w[widest]--;
+    total--;
+  }
+  return w;
+}
+
+function table(rows: Row[], allColumns: string[]): string {
+  let columns = allColumns;
+  let cells = rows.map((r) => columns.map((c) => printable(r[c])));
+  const isNumeric = (c: string) => rows.length > 0 && rows.every((r) => r[c] === null || typeof r[c] === 'number');
+  let numeric = columns.map(isNumeric);
+  // An address cut short is a different address: columns of addresses keep their width.
+  const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]+)$/i;
+  let addressColumn = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || (typeof r[c] === 'string' && ADDRESS.test(r[c] as string))));
+  let natural = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+  let widths = natural;
+  let hidden: string[] = [];
+  if (tableWidth !== null) {
+    widths = fitWidths(natural, columns, numeric, addressColumn, tableWidth);
+    // Still too wide at every column's floor: the last columns are left out (and named).
+    while (columns.length > 1 && widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1) > tableWidth) {
+      hidden = [columns[columns.length - 1], ...hidden];
+      columns = columns.slice(0, -1);
+      cells = cells.map((r) => r.slice(0, -1));
+      numeric = numeric.slice(0, -1);
+      addressColumn = addressColumn.slice(0, -1);
+      natural = natural.slice(0, -1);
+      widths = fitWidths(natural, columns, numeric, addressColumn, tableWidth);
+    }
+  }
+  const cut = (v: string, i: number) => (v.length > widths[i] ? v.slice(0, widths[i] - 1) + '…' : v);
   const line = (vals: string[]) =>
-    vals.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ').trimEnd();
-  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
+    vals.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : cut(v, i).padEnd(widths[i]))).join('  ').trimEnd();
+  const note = hidden.length ? [`(${hidden.length} column${hidden.length === 1 ? '' : 's'} left out to fit: ${hidden.join(', ')}; --wide shows all)`] : [];
+  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line), ...note].join('\n') + '\n';
 }
 
 /** ISO 8601 UTC with the fraction the capture had (nanoseconds trimmed of trailing zeros). */
