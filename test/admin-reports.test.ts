@@ -182,3 +182,77 @@ describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('report new against a baseline cap
     expect(bad.code).toBe(64);
   });
 });
+
+describe('inventory round trip, audit changes and CLI traps', () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'sample.sqlite');
+  const sample = path.join(__dirname, '..', 'samples', 'exchange-org.pcapng');
+  const a = runCli(['analyze', sample, '--db', db, '--quiet']);
+  type Host = { address: string; roles: string[]; role_source: string | null };
+  const hosts = () => (JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as Host[]).map((h) => `${h.address} ${h.roles.join('+')}`);
+
+  it('hosts --format inventory: inferred roles commented out; uncommented and read back, the same roles, now from the inventory', () => {
+    expect(a.code, a.stderr).toBe(0);
+    const before = hosts();
+    const yaml = runCli(['hosts', '--db', db, '--format', 'inventory']).stdout;
+    expect(yaml).toMatch(/^hosts: \[\]$/m); // every role of the sample is inferred
+    expect(yaml).toMatch(/^ {2}# inferred \(/m);
+    const confirmed = yaml.replace(/^ {2}# (- address| {2}roles| {2}name| {2}site| {2}version)/gm, '  $1').replace(/^hosts: \[\]$/m, 'hosts:');
+    fs.writeFileSync(path.join(dir, 'inv.yaml'), confirmed);
+    const audit = runCli(['audit', '--db', db, '--inventory', path.join(dir, 'inv.yaml')]);
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(audit.stdout).toMatch(/\(\d+ from the inventory, 0 inferred\)/);
+    expect(hosts()).toEqual(before);
+    // CSV, written and read back: the same again, and it parses as RFC 4180 (an Excel BOM too).
+    const csv = runCli(['hosts', '--db', db, '--format', 'inventory-csv', '--bom']);
+    expect(csv.code, csv.stderr).toBe(0);
+    expect(csv.stdout.charCodeAt(0)).toBe(0xfeff);
+    fs.writeFileSync(path.join(dir, 'inv.csv'), csv.stdout);
+    expect(runCli(['audit', '--db', db, '--inventory', path.join(dir, 'inv.csv')]).stdout).toMatch(/no role and no verdict changed/);
+    expect(hosts()).toEqual(before);
+  });
+
+  it('audit with a corrected inventory prints the roles and verdicts that changed', () => {
+    const inv = fs.readFileSync(path.join(dir, 'inv.yaml'), 'utf8');
+    const first = /address: "([^"]+)"\n {4}roles: \[([^\]]+)\]/.exec(inv)!;
+    fs.writeFileSync(path.join(dir, 'inv2.yaml'), inv.replace(first[0], `address: "${first[1]}"\n    roles: ["edge-transport"]`));
+    const r = runCli(['audit', '--db', db, '--inventory', path.join(dir, 'inv2.yaml')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Roles that changed \(1 host\)/);
+    expect(r.stdout).toContain(first[1]);
+    expect(r.stdout).toMatch(/edge-transport/);
+    expect(r.stdout).toMatch(/Verdicts that changed \(\d+ flows?\)/);
+  });
+
+  it('--rules is repeatable and does not swallow the captures after it', () => {
+    const rules = path.join(dir, 'site-rules');
+    fs.mkdirSync(rules);
+    const out = path.join(dir, 'rules.sqlite');
+    const r = runCli(['analyze', '--rules', rules, '--rules', rules, sample, '--db', out, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(runCli(['report', 'summary', '--db', out, '--format', 'json']).stdout).totals.captures).toBe(1);
+  });
+
+  it('no database is left behind when no capture could be read; one that existed is kept', () => {
+    const out = path.join(dir, 'never.sqlite');
+    const junk = path.join(dir, 'junk.bin');
+    fs.writeFileSync(junk, 'not a capture at all');
+    const r = runCli(['analyze', junk, '--db', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/never\.sqlite was not created/);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('never.sqlite'))).toEqual([]);
+    expect(runCli(['analyze', junk, '--db', db]).code).toBe(2);
+    expect(fs.existsSync(db)).toBe(true);
+  });
+
+  it('report epm takes --since/--until and keeps to them; flow-only filters are not offered', () => {
+    const all = JSON.parse(runCli(['report', 'epm', '--db', db, '--format', 'json']).stdout) as { first_seen: string }[];
+    expect(all.length).toBeGreaterThan(1);
+    const times = all.map((e) => Date.parse(e.first_seen) / 1000).sort((x, y) => x - y);
+    const mid = times[Math.floor(times.length / 2)];
+    const late = JSON.parse(runCli(['report', 'epm', '--db', db, '--since', String(mid), '--format', 'json']).stdout) as { first_seen: string }[];
+    expect(late.length).toBe(times.filter((t) => t >= mid - 1e-6).length);
+    expect(late.length).toBeLessThan(all.length);
+    expect(runCli(['report', 'epm', '--db', db, '--verdict', 'expected']).code).toBe(64);
+  });
+});

@@ -64,7 +64,9 @@ export class Matrix {
         for (const r of this.rulesFor(cr, sr)) {
           seen.push(r);
           if (r.any || (f.service !== null && r.services.includes(f.service))) {
-            return { clientRole: cr, serverRole: sr, verdict: 'expected', rule: r.id, reason: `${r.cite[0]}${r.text ? `: ${r.text}` : ''}` };
+            // The reason in English; the seed's own words follow as the citation.
+            const what = r.any ? `any service between ${cr} and ${sr}` : `${f.service} between ${cr} → ${sr}`;
+            return { clientRole: cr, serverRole: sr, verdict: 'expected', rule: r.id, reason: `the matrix allows ${what} (${r.id}; seed ${r.cite[0]}${r.text ? `: "${r.text}"` : ''})` };
           }
         }
       }

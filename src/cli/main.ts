@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { escapeControls, FORMATS, render, renderStream, setTableWidth, type Format } from '../report/format';
+import { escapeControls, FORMATS, render, renderStream, setTableWidth, type Format, type Row } from '../report/format';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
@@ -18,6 +18,8 @@ import { analyzeRun, StoreFault, type CaptureOutcome, type RunOutcome } from './
 import { SILENT, TerminalProgress } from './progress';
 import { Auditor, type AuditSummary } from './audit';
 import { ChunkedWriter, print, startWithBom } from './out';
+import { judgementChanges, snapshotJudgement } from '../store/changes';
+import { inventoryCsv, inventoryYaml } from '../report/inventory-out';
 import { addEpmOptions, addFilterOptions, addReportCommands, addressOption, collect, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
 import { Exit, UserError } from './errors';
 
@@ -331,7 +333,18 @@ matrix allows), unknown (a host has no role: not in the inventory, nothing infer
       const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
       const db = openDbOrFail(o.db, 'write');
       try {
+        snapshotJudgement(db);
         print(auditLine(finishAudit(new Auditor(db, rules, inventory), true)));
+        const ch = judgementChanges(db);
+        if (ch.rolesTotal === 0 && ch.flowsTotal === 0) print('exflow: no role and no verdict changed\n');
+        if (ch.rolesTotal > 0) {
+          print(`\nRoles that changed (${ch.rolesTotal} host${ch.rolesTotal === 1 ? '' : 's'})\n`);
+          print(render(ch.roles as unknown as Row[], ['address', 'before', 'after', 'source'], 'table'));
+        }
+        if (ch.flowsTotal > 0) {
+          print(`\nVerdicts that changed (${ch.flowsTotal} flow${ch.flowsTotal === 1 ? '' : 's'})\n`);
+          print(render(ch.verdicts as unknown as Row[], ['before', 'after', 'client_role', 'server_role', 'service', 'flows'], 'table'));
+        }
       } finally {
         db.close();
       }
@@ -341,7 +354,7 @@ matrix allows), unknown (a host has no role: not in the inventory, nothing infer
     .command('hosts')
     .description('list hosts with their roles, where each role came from, and what they serve and use')
     .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
-    .addOption(formatOption())
+    .addOption(new Option('--format <format>', 'output format; inventory (YAML) and inventory-csv write what --inventory reads back').choices([...FORMATS, 'inventory', 'inventory-csv']))
     .option('--host <addr|cidr>', 'only this address, or the hosts in this block')
     .option('--role <id>', 'only hosts with this role')
     .addHelpText(
@@ -350,6 +363,11 @@ matrix allows), unknown (a host has no role: not in the inventory, nothing infer
 Examples:
   exflow hosts --db audit.sqlite
   exflow hosts --db audit.sqlite --format json | jq '.[] | select(.disagreement != null)'
+  exflow hosts --db audit.sqlite --format inventory > hosts.yaml   # edit, then:
+  exflow audit --db audit.sqlite --inventory hosts.yaml
+
+--format inventory writes the roles from the inventory as entries and the inferred
+ones commented out with their evidence, to confirm (uncomment) or correct.
 
 JSON keys: address, name, roles, role_source (inventory or inferred), confidence,
 evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
@@ -358,8 +376,11 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
       const host = addressOption('--host', o.host);
       const db = openDbOrFail(o.db, 'read');
       try {
+        const hosts = queryHosts(db, { host, role: o.role });
+        if (o.format === 'inventory') return print(inventoryYaml(hosts, `exflow inventory from ${o.db}: ${hosts.length} hosts (exflow hosts --format inventory)`));
+        if (o.format === 'inventory-csv') return print(inventoryCsv(hosts));
         const format = defaultFormat(o.format);
-        print(render(queryHosts(db, { host, role: o.role }), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
+        print(render(hosts, format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
       } finally {
         db.close();
       }
@@ -490,7 +511,7 @@ function addOutputOptions(program: Command): void {
   program.hook('preAction', (_root, action) => {
     const o = action.opts() as { wide?: boolean; bom?: boolean; format?: string };
     if (o.bom) {
-      if (o.format !== 'csv') throw new UserError('exflow: --bom is for CSV output: add --format csv', Exit.Usage);
+      if (o.format !== 'csv' && o.format !== 'inventory-csv') throw new UserError('exflow: --bom is for CSV output: add --format csv', Exit.Usage);
       startWithBom();
     }
     setTableWidth(!o.wide && process.stdout.isTTY ? Math.max(40, process.stdout.columns || 80) : null);

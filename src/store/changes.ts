@@ -1,0 +1,45 @@
+// What an "exflow audit" changed: hosts' roles and flows' verdicts before and after,
+// kept in temporary tables (SQLite's, not the heap: a database may hold millions of
+// flows) and compared in SQL, grouped for a person to read.
+import type { Db } from './db';
+
+export interface RoleChange {
+  address: string;
+  before: string | null;
+  after: string | null;
+  source: string | null;
+}
+
+export interface VerdictChange {
+  before: string | null;
+  after: string | null;
+  client_role: string | null;
+  server_role: string | null;
+  service: string | null;
+  flows: number;
+}
+
+/** Remembers every host's roles and every flow's verdict and roles (call before judging again). */
+export function snapshotJudgement(db: Db): void {
+  db.exec(`DROP TABLE IF EXISTS temp.judged_hosts; DROP TABLE IF EXISTS temp.judged_flows;
+           CREATE TEMP TABLE judged_hosts AS SELECT address, roles FROM hosts;
+           CREATE TEMP TABLE judged_flows AS SELECT id, verdict, client_role, server_role FROM flows;
+           CREATE INDEX temp.judged_flows_id ON judged_flows (id);`);
+}
+
+/** What changed since snapshotJudgement, at most `limit` rows of each kind. */
+export function judgementChanges(db: Db, limit = 200): { roles: RoleChange[]; verdicts: VerdictChange[]; rolesTotal: number; flowsTotal: number } {
+  const roleSql = `FROM hosts h LEFT JOIN temp.judged_hosts o ON o.address = h.address WHERE coalesce(o.roles, '') != coalesce(h.roles, '')`;
+  const roles = db.prepare(`SELECT h.address, nullif(o.roles, '') AS before, nullif(h.roles, '') AS after, h.role_source AS source ${roleSql} ORDER BY h.address LIMIT ?`).all(limit) as RoleChange[];
+  const rolesTotal = (db.prepare(`SELECT count(*) AS n ${roleSql}`).get() as { n: number }).n;
+  const verdictSql = `FROM flows f JOIN temp.judged_flows o ON o.id = f.id
+                      WHERE o.verdict IS NOT f.verdict OR o.client_role IS NOT f.client_role OR o.server_role IS NOT f.server_role`;
+  const verdicts = db
+    .prepare(
+      `SELECT o.verdict AS before, f.verdict AS after, f.client_role, f.server_role, f.service, count(*) AS flows ${verdictSql}
+       GROUP BY o.verdict, f.verdict, f.client_role, f.server_role, f.service ORDER BY flows DESC LIMIT ?`,
+    )
+    .all(limit) as VerdictChange[];
+  const flowsTotal = (db.prepare(`SELECT count(*) AS n ${verdictSql}`).get() as { n: number }).n;
+  return { roles, verdicts, rolesTotal, flowsTotal };
+}
