@@ -280,13 +280,16 @@ port and service (client ports differ between connections and are ignored).`,
     .requiredOption('--out <file>', 'where to write the page')
     .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .option('--title <text>', 'page title', 'exflow report')
+    .option('--baseline <capture|run:N|from..to>', 'add a "new since the baseline" section (as exflow report new)')
     .addHelpText('after', examples(['exflow report html --db audit.sqlite --out report.html']))
-    .action((o: CommonOptions & { out: string; title: string }) => {
+    .action((o: CommonOptions & { out: string; title: string; baseline?: string }) => {
       const f = filterOf(o);
+      const baseline = o.baseline === undefined ? null : parseBaseline(o.baseline);
+      if (baseline === null && o.baseline !== undefined) throw new UserError(`exflow: --baseline takes a capture id or path, run:N, or a time range FROM..TO, not "${o.baseline}"`, Exit.Usage);
       const rules = deps.loadRules(o.rules);
       const db = deps.openDb(o.db);
       try {
-        const page = htmlReport(db, rules, f, o.title);
+        const page = htmlReport(db, rules, f, o.title, baseline);
         try {
           fs.writeFileSync(o.out, page);
         } catch (e) {

@@ -1,17 +1,25 @@
-// The one-page HTML report: self-contained (inline CSS and SVG, no script, no
-// network), so it opens anywhere and can be mailed. Every string from the wire,
-// the inventory or the rules goes through esc().
+// The one-page HTML report: self-contained (inline CSS, SVG and one small script
+// allowed by its hash in the page's Content-Security-Policy; no network), so it
+// opens anywhere and can be mailed. What an administrator acts on comes first —
+// counts, findings, top conversations — then the pictures, then the long lists,
+// folded and capped so a database of 50,000 hosts stays a page a browser opens at
+// once. Every string from the wire, the inventory or the rules goes through esc().
+import * as crypto from 'node:crypto';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { isoTime } from './format';
-import { queryEndpoints } from './epm';
 import { flowWhere, type FlowFilter } from './filter';
 import { unexpectedReport, servicesReport } from './findings';
 import type { Row } from './format';
+import { hostStory, HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS } from './host';
 import { queryHosts } from './hosts';
 import { matrixReport, mixedVerdict, type MatrixCell } from './matrix';
+import { newReport, type Baseline } from './new';
 import { rolesReport } from './role-traffic';
 import { summaryReport } from './summary';
+
+/** Caps: rows shown per table, hosts given a drill-down section. */
+export const HTML_LIMITS = { rows: 200, hosts: 200, drilldowns: 25, conversations: 20, bars: 30 };
 
 export function esc(v: unknown): string {
   return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -27,12 +35,21 @@ function bytes(n: number): string {
   return `${n >= 100 || i === 0 ? Math.round(n) : n.toFixed(1)} ${u[i]}`;
 }
 
-function table(rows: Row[], columns: string[], cls = ''): string {
+/**
+ * A sortable table (click a heading); more rows than `fold` are folded into
+ * <details>; rows beyond the cap are counted in a note that says where the rest is.
+ */
+function table(rows: Row[], columns: string[], o: { cls?: string; fold?: number; total?: number; rest?: string } = {}): string {
   if (rows.length === 0) return '<p class="none">none</p>';
   const cell = (v: Row[string]) => (Array.isArray(v) ? v.map(esc).join('<br>') : esc(v ?? ''));
-  return `<table class="${cls}"><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${rows
+  const shown = rows.slice(0, HTML_LIMITS.rows);
+  const html = `<table class="sortable ${o.cls ?? ''}"><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${shown
     .map((r) => `<tr>${columns.map((c) => `<td${typeof r[c] === 'number' ? ' class="n"' : ''}>${cell(r[c])}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
+  const total = o.total ?? rows.length;
+  const note = total > shown.length ? `<p class="note">${shown.length} of ${total} rows shown${o.rest ? `; ${esc(o.rest)}` : ''}.</p>` : '';
+  const fold = o.fold ?? 50;
+  return shown.length > fold ? `<details><summary>${shown.length} rows</summary>${html}</details>${note}` : html + note;
 }
 
 const COLOURS: Record<string, string> = { expected: '#2e7d32', unexpected: '#c62828', mixed: '#ef6c00', unknown: '#757575' };
@@ -69,64 +86,179 @@ function heatmap(cells: MatrixCell[]): string {
 
 function bars(items: { label: string; value: number; note?: string }[], id: string): string {
   if (items.length === 0) return '<p class="none">none</p>';
-  const max = Math.max(...items.map((i) => i.value), 1);
+  const shown = items.slice(0, HTML_LIMITS.bars);
+  const max = Math.max(...shown.map((i) => i.value), 1);
   const rowH = 22;
   const left = 210;
   const width = 460;
-  const svg = items
+  const svg = shown
     .map((it, i) => {
       const w = Math.max(1, (it.value / max) * width);
       return `<g><title>${esc(`${it.label}: ${bytes(it.value)}${it.note ? ` (${it.note})` : ''}`)}</title><text x="${left - 8}" y="${i * rowH + 15}" text-anchor="end">${esc(it.label)}</text><rect x="${left}" y="${i * rowH + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="#1565c0"/><text x="${left + w + 6}" y="${i * rowH + 15}">${esc(bytes(it.value))}</text></g>`;
     })
     .join('');
-  return `<svg id="${id}" xmlns="http://www.w3.org/2000/svg" width="${left + width + 90}" height="${items.length * rowH + 6}">${svg}</svg>`;
+  const note = items.length > shown.length ? `<p class="note">the ${shown.length} biggest of ${items.length}.</p>` : '';
+  return `<svg id="${id}" xmlns="http://www.w3.org/2000/svg" width="${left + width + 90}" height="${shown.length * rowH + 6}">${svg}</svg>${note}`;
 }
 
-/** Bytes by the time their flow started, in up to 60 buckets (a flow's bytes fall in its first bucket). */
+/** Round tick steps for a time axis, in seconds. */
+const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000, 7776000, 31536000];
+
+/**
+ * Bytes by the time their flow started, in 60 buckets, with time and byte axes. The
+ * axis spans the bulk of the flows (the 1st to the 99th percentile of start times,
+ * widened to the first and last flow unless they lie further away than that span
+ * again): one host with a wrong clock does not stretch the chart over decades, and
+ * the flows left off are counted under it.
+ */
 function timeline(db: Db, f: FlowFilter): string {
   const w = flowWhere(f);
-  const span = db.prepare(`SELECT min(f.first_ts) AS a, max(f.first_ts) AS b FROM flow_view f ${w.sql}`).get(...w.args) as { a: number | null; b: number | null };
-  if (span.a === null || span.b === null) return '<p class="none">no flows</p>';
+  const stats = db.prepare(`SELECT count(*) AS n, min(f.first_ts) AS a, max(f.first_ts) AS b FROM flow_view f ${w.sql}`).get(...w.args) as { n: number; a: number | null; b: number | null };
+  if (stats.n === 0 || stats.a === null || stats.b === null) return '<p class="none">no flows</p>';
+  const at = (q: number) => (db.prepare(`SELECT f.first_ts AS t FROM flow_view f ${w.sql} ORDER BY f.first_ts LIMIT 1 OFFSET ?`).get(...w.args, Math.min(stats.n - 1, Math.floor(q * (stats.n - 1)))) as { t: number }).t;
+  const p1 = at(0.01);
+  const p99 = at(0.99);
+  const bulk = Math.max(p99 - p1, 1);
+  const lo = stats.a >= p1 - bulk ? stats.a : p1;
+  const hi = stats.b <= p99 + bulk ? stats.b : p99;
   const n = 60;
-  const width = Math.max((span.b - span.a) / n, 1e-6);
+  const width = Math.max((hi - lo) / n, 1e-6);
   const rows = db
-    .prepare(`SELECT min(${n - 1}, CAST((f.first_ts - ?) / ? AS INTEGER)) AS k, sum(f.bytes) AS bytes FROM flow_view f ${w.sql} GROUP BY k`)
-    .all(span.a, width, ...w.args) as { k: number; bytes: number }[];
+    .prepare(
+      `SELECT CASE WHEN f.first_ts < ? THEN -1 WHEN f.first_ts > ? THEN ${n} ELSE min(${n - 1}, CAST((f.first_ts - ?) / ? AS INTEGER)) END AS k,
+              sum(f.bytes) AS bytes, count(*) AS flows, min(f.first_ts) AS t0, max(f.first_ts) AS t1
+       FROM flow_view f ${w.sql} GROUP BY k`,
+    )
+    .all(lo, hi, lo, width, ...w.args) as { k: number; bytes: number; flows: number; t0: number; t1: number }[];
   const vals = new Array(n).fill(0);
-  for (const r of rows) vals[r.k] = r.bytes;
+  let outside = '';
+  for (const r of rows) {
+    if (r.k >= 0 && r.k < n) vals[r.k] = r.bytes;
+    else outside += ` ${r.flows} flow${r.flows === 1 ? '' : 's'} ${r.k < 0 ? 'before' : 'after'} the axis (${r.k < 0 ? 'earliest' : 'latest'} ${isoTime(Math.floor(r.k < 0 ? r.t0 : r.t1), 0) ?? '?'}) not drawn.`;
+  }
   const max = Math.max(...vals, 1);
+  const L = 70; // room for the byte labels
   const W = 720;
   const H = 140;
   const bw = W / n;
-  const rects = vals.map((v, i) => `<rect x="${(i * bw).toFixed(1)}" y="${(H - (v / max) * H).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${((v / max) * H).toFixed(1)}" fill="#1565c0"><title>${esc(bytes(v))}</title></rect>`).join('');
-  const t0 = isoTime(Math.floor(span.a), 0) ?? String(span.a);
-  const t1 = isoTime(Math.floor(span.b), 0) ?? String(span.b);
-  return `<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + 30}">${rects}<text x="0" y="${H + 20}">${esc(t0)}</text><text x="${W}" y="${H + 20}" text-anchor="end">${esc(t1)}</text></svg>`;
+  const rects = vals
+    .map((v, i) => `<rect x="${(L + i * bw).toFixed(1)}" y="${(H - (v / max) * H + 8).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${((v / max) * H).toFixed(1)}" fill="#1565c0"><title>${esc(`${isoTime(Math.floor(lo + i * width), 0)}: ${bytes(v)}`)}</title></rect>`)
+    .join('');
+  // Time ticks at round steps, about six of them.
+  const step = STEPS.find((s) => (hi - lo) / s <= 6) ?? STEPS[STEPS.length - 1];
+  const ticks: string[] = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
+    const x = L + ((t - lo) / Math.max(hi - lo, 1e-6)) * W;
+    const iso = (isoTime(Math.floor(t), 0) ?? '').replace('T', ' ');
+    const label = step >= 86400 ? iso.slice(0, 10) : step >= 60 ? iso.slice(5, 16) : iso.slice(11, 19);
+    ticks.push(`<line x1="${x.toFixed(1)}" y1="${H + 8}" x2="${x.toFixed(1)}" y2="${H + 13}" stroke="#555"/><text x="${x.toFixed(1)}" y="${H + 26}" text-anchor="middle">${esc(label)}</text>`);
+  }
+  const axes =
+    `<line x1="${L}" y1="${H + 8}" x2="${L + W}" y2="${H + 8}" stroke="#555"/><line x1="${L}" y1="8" x2="${L}" y2="${H + 8}" stroke="#555"/>` +
+    `<text x="${L - 6}" y="14" text-anchor="end">${esc(bytes(max))}</text><text x="${L - 6}" y="${H + 8}" text-anchor="end">0</text>` +
+    `<text x="${L + W / 2}" y="${H + 44}" text-anchor="middle" class="axis">flow start time (UTC), ${esc(isoTime(Math.floor(lo), 0))} to ${esc(isoTime(Math.ceil(hi), 0))}; bars: bytes of the flows that started in each of ${n} intervals</text>`;
+  return `<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="${L + W + 60}" height="${H + 52}">${axes}${ticks.join('')}${rects}</svg>${outside ? `<p class="note" id="timeline-outliers">${esc(outside.trim())}</p>` : ''}`;
 }
 
-export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string): string {
+/** Clicking a heading sorts its table (numbers as numbers); a second click reverses. */
+const SORT_SCRIPT = `document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){var t=th.closest('table'),b=t.tBodies[0],i=Array.prototype.indexOf.call(th.parentNode.children,th),d=th.dataset.dir==='a'?'d':'a';th.dataset.dir=d;var r=Array.prototype.slice.call(b.rows);r.sort(function(x,y){var p=x.cells[i].textContent,q=y.cells[i].textContent,m=parseFloat(p),n=parseFloat(q),c=(!isNaN(m)&&!isNaN(n)&&x.cells[i].className==='n')?m-n:p.localeCompare(q);return d==='a'?c:-c});r.forEach(function(x){b.appendChild(x)})})});`;
+const SORT_HASH = crypto.createHash('sha256').update(SORT_SCRIPT).digest('base64');
+
+interface HostLine {
+  address: string;
+  flows: number;
+  bytes: number;
+}
+
+export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Baseline | null = null): string {
   const s = summaryReport(db, f);
   const cells = matrixReport(db, rules, f);
   const roles = rolesReport(db, f);
   const services = servicesReport(db, f);
-  const unexpected = unexpectedReport(db, f);
-  const endpoints = queryEndpoints(db, { capture: f.capture });
-  const hosts = queryHosts(db);
+  const findings = unexpectedReport(db, f);
+  const w = flowWhere(f);
+  const conversations = db
+    .prepare(
+      `SELECT f.client, f.server, f.client_role, f.server_role, group_concat(DISTINCT coalesce(f.service, '(unknown)')) AS services,
+              count(*) AS flows, sum(f.bytes) AS bytes, group_concat(DISTINCT f.verdict) AS verdicts
+       FROM flow_view f ${w.sql} GROUP BY f.client, f.server ORDER BY sum(f.bytes) DESC LIMIT ?`,
+    )
+    .all(...w.args, HTML_LIMITS.conversations) as Row[];
+  // Hosts by the bytes of their flows, the biggest first; the rest is counted.
+  const hostLines = db
+    .prepare(
+      `SELECT address, sum(flows) AS flows, sum(bytes) AS bytes FROM (
+         SELECT f.client AS address, count(*) AS flows, sum(f.bytes) AS bytes FROM flow_view f ${w.sql} GROUP BY f.client
+         UNION ALL SELECT f.server, count(*), sum(f.bytes) FROM flow_view f ${w.sql} GROUP BY f.server)
+       GROUP BY address ORDER BY bytes DESC LIMIT ?`,
+    )
+    .all(...w.args, ...w.args, HTML_LIMITS.hosts) as HostLine[];
+  const hostInfo = new Map(queryHosts(db).map((h) => [h.address as string, h]));
+  const label = (addr: string) => {
+    const h = hostInfo.get(addr);
+    const r = (h?.roles as string[] | undefined) ?? [];
+    return r.length ? r.join(' + ') : '(no role)';
+  };
+  const hostRows: Row[] = hostLines.map((x) => {
+    const h = hostInfo.get(x.address);
+    return { address: x.address, name: h?.name ?? null, roles: label(x.address), role_source: h?.role_source ?? null, version: h?.version ?? null, flows: x.flows, bytes: x.bytes, serves: (h?.serves as string[] | undefined) ?? [] };
+  });
+  // Drill-downs: hosts in findings first, then the biggest.
+  const flagged = db
+    .prepare(
+      `SELECT address FROM (SELECT f.client AS address, sum(f.bytes) AS b FROM flow_view f ${flowWhere(f, 'f', [`f.verdict = 'unexpected'`]).sql} GROUP BY f.client
+       UNION ALL SELECT f.server, sum(f.bytes) FROM flow_view f ${flowWhere(f, 'f', [`f.verdict = 'unexpected'`]).sql} GROUP BY f.server) GROUP BY address ORDER BY sum(b) DESC LIMIT ?`,
+    )
+    .all(...w.args, ...w.args, HTML_LIMITS.drilldowns) as { address: string }[];
+  const drill = [...new Set([...flagged.map((x) => x.address), ...hostLines.map((x) => x.address)])].slice(0, HTML_LIMITS.drilldowns);
+  const drilldowns = drill
+    .map((addr) => {
+      const st = hostStory(db, addr, f, 20);
+      const h = hostInfo.get(addr);
+      const id = `host-${addr.replace(/[^0-9A-Za-z]/g, '-')}`;
+      return `<details class="host" id="${id}"><summary><b>${esc(addr)}</b>${h?.name ? ` ${esc(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${st.flows} flows, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${st.findings.reduce((a, x) => a + Number(x.flows), 0)} in findings</span>` : ''}</summary>
+<p>Roles from ${esc(h?.role_source ?? 'nowhere')}${h?.confidence ? ` (${esc(h.confidence)} confidence)` : ''}: ${esc(((h?.evidence as string[] | undefined) ?? []).slice(0, 3).join('; ') || 'no evidence')}. Seen ${esc(st.first_seen ?? '')} to ${esc(st.last_seen ?? '')}.</p>
+<h4>Serves</h4>${table(st.serves, HOST_SERVICE_COLUMNS, { total: st.serves.length + st.omitted.serves, rest: `exflow host ${addr} lists all` })}
+<h4>Uses</h4>${table(st.uses, HOST_SERVICE_COLUMNS, { total: st.uses.length + st.omitted.uses, rest: `exflow host ${addr} lists all` })}
+<h4>Peers</h4>${table(st.peers, HOST_PEER_COLUMNS, { total: st.peers.length + st.omitted.peers, rest: `exflow host ${addr} lists all` })}
+${st.findings.length ? `<h4>Findings</h4>${table(st.findings, ['verdict', 'client_role', 'server_role', 'service', 'flows', 'examples', 'reason'], { cls: 'findings' })}` : ''}</details>`;
+    })
+    .join('\n');
+  // RPC endpoints once per (server, port, interface), however many captures and sources learned them.
+  const epArgs: (string | number)[] = [];
+  let epWhere = '';
+  if (f.server !== undefined || f.host !== undefined) {
+    epWhere = `WHERE ${(f.server ?? f.host)!.includes('/') ? 'in_net(e.server, ?)' : 'e.server = ?'}`;
+    epArgs.push((f.server ?? f.host)!);
+  }
+  const epSql = `FROM rpc_endpoints e JOIN capture_view c ON c.id = e.capture_id ${epWhere} GROUP BY e.server, e.transport, e.port, e.uuid`;
+  const endpoints = (db
+    .prepare(
+      `SELECT e.server, e.transport, e.port, coalesce(max(e.interface), '"' || max(e.annotation) || '" (annotation from the wire)', e.uuid) AS interface, e.uuid,
+              group_concat(DISTINCT e.source) AS sources, count(DISTINCT e.capture_id) AS captures, min(e.first_sec) AS first_sec
+       ${epSql} ORDER BY e.server, e.port, interface LIMIT ?`,
+    )
+    .all(...epArgs, HTML_LIMITS.rows) as Row[]).map(({ first_sec, ...r }) => ({ ...r, first_seen: isoTime(first_sec as number, 0) }));
+  const endpointTotal = (db.prepare(`SELECT count(*) AS n FROM (SELECT 1 ${epSql})`).get(...epArgs) as { n: number }).n;
+  const hostTotal = s.totals.hosts;
   const serviceBytes = new Map<string, number>();
   for (const r of services) serviceBytes.set(String(r.service), (serviceBytes.get(String(r.service)) ?? 0) + Number(r.bytes));
   const t = s.totals;
+  const changes = baseline ? newReport(db, baseline, f, HTML_LIMITS.rows) : null;
+  const findingFlows = findings.reduce((a, x) => a + Number(x.flows), 0);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-${SORT_HASH}'">
 <title>${esc(title)}</title>
 <style>
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#212121;max-width:1200px}
-h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
+h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h4{margin:12px 0 4px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f5f5f5;cursor:pointer}th[data-dir=a]::after{content:" ▲"}th[data-dir=d]::after{content:" ▼"}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .kpi{display:flex;gap:16px;flex-wrap:wrap}.kpi div{border:1px solid #ddd;padding:8px 12px;border-radius:4px}.kpi b{display:block;font-size:20px}
 svg text{font:12px system-ui,sans-serif}svg .count{fill:#fff;font-weight:bold}.legend span{display:inline-block;padding:2px 8px;margin-right:6px;color:#fff;border-radius:3px}
-.none{color:#757575}.warn{color:#c62828}
+details.host{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:6px 0}summary{cursor:pointer}
+.none,.note{color:#757575}.warn{color:#c62828}
 </style></head><body>
 <h1>${esc(title)}</h1>
 <p>${esc(t.first_seen ?? '')} — ${esc(t.last_seen ?? '')}</p>
@@ -134,20 +266,32 @@ svg text{font:12px system-ui,sans-serif}svg .count{fill:#fff;font-weight:bold}.l
 <div class="kpi"><div><b>${t.captures}</b>captures</div><div><b>${t.flows}</b>flows</div><div><b>${esc(bytes(t.bytes))}</b>bytes in flows</div><div><b>${t.packets}</b>packets in flows</div><div><b>${t.hosts}</b>hosts</div>
 <div><b>${s.verdicts.expected}</b>expected</div><div><b class="warn">${s.verdicts.unexpected}</b>unexpected</div><div><b>${s.verdicts.unknown + s.verdicts.none}</b>unknown</div></div>
 <p>Classified by port ${s.classified.port}, by the endpoint mapper ${s.classified.epm}, by bind ${s.classified.bind}, by payload ${s.classified.payload}, not at all ${s.classified.none}.</p>
-${table(s.captures, ['id', 'path', 'status', 'format', 'packets', 'flows', 'first_seen', 'last_seen', 'warnings'])}
 </section>
+<section id="findings"><h2>Findings: unexpected flows and hosts without a role (${findingFlows} flows)</h2>
+${table(findings, ['verdict', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'reason'], { cls: 'findings', rest: 'exflow report unexpected lists all' })}</section>
+${changes ? `<section id="new"><h2>New since the baseline (${esc(changes.baseline)})</h2>
+<h4>Flows</h4>${table(changes.flows, ['client', 'server', 'transport', 'server_port', 'service', 'rpc_interface', 'verdict', 'flows', 'bytes', 'first_seen'])}
+<h4>Host pairs</h4>${table(changes.host_pairs, ['client', 'server', 'client_role', 'server_role', 'services', 'flows', 'bytes'])}
+<h4>Services</h4>${table(changes.services, ['service', 'flows', 'servers', 'clients', 'bytes'])}
+<h4>RPC interfaces</h4>${table(changes.rpc_interfaces, ['server', 'rpc_interface', 'ports', 'flows', 'clients'])}</section>` : ''}
+<section id="conversations"><h2>Top conversations</h2>
+${table(conversations.map((c) => ({ ...c, services: String(c.services ?? '').split(','), verdicts: String(c.verdicts ?? '').split(',') })), ['client', 'server', 'client_role', 'server_role', 'services', 'flows', 'bytes', 'verdicts'])}</section>
 <section id="matrix-section"><h2>Role × role</h2>
 <p class="legend"><span style="background:${COLOURS.expected}">expected</span><span style="background:${COLOURS.unexpected}">unexpected</span><span style="background:${COLOURS.mixed}">mixed</span><span style="background:${COLOURS.unknown}">unknown</span> fill = bytes (log scale); number = flows; <b>!</b> = traffic where the rules say "no direct connection". Rows: client role, columns: server role.</p>
 ${heatmap(cells)}
 </section>
+<section id="timeline-section"><h2>Traffic over time</h2>${timeline(db, f)}</section>
 <section id="services"><h2>Bytes per service</h2>${bars([...serviceBytes].sort((a, b) => b[1] - a[1]).map(([label, value]) => ({ label, value })), 'service-bars')}</section>
 <section id="roles"><h2>Bytes per role (sent + received)</h2>${bars(roles.map((r) => ({ label: r.role, value: r.bytes_out + r.bytes_in, note: `${bytes(r.bytes_out)} out, ${bytes(r.bytes_in)} in` })), 'role-bars')}
-${table(roles.map((r) => ({ role: r.role, hosts: r.hosts, flows: r.flows, bytes_out: r.bytes_out, bytes_in: r.bytes_in, services: r.by_service.map((x) => `${x.service}: ${bytes(x.bytes_out + x.bytes_in)}`), top_talkers: r.top_talkers.map((x) => `${x.address}: ${bytes(x.bytes)}`) })), ['role', 'hosts', 'flows', 'bytes_out', 'bytes_in', 'services', 'top_talkers'])}</section>
-<section id="timeline-section"><h2>Traffic over time</h2>${timeline(db, f)}</section>
-<section id="unexpected"><h2>Unexpected flows and unknown hosts</h2>${table(unexpected, ['verdict', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'reason'], 'findings')}</section>
-<section id="hosts"><h2>Hosts</h2>${table(hosts, ['address', 'name', 'roles', 'role_source', 'confidence', 'serves', 'disagreement'])}</section>
-<section id="endpoints"><h2>RPC endpoints learned</h2>${table(endpoints, ['server', 'transport', 'port', 'interface', 'uuid', 'source', 'client', 'first_seen', 'annotation'])}</section>
+${table(roles.map((r) => ({ role: r.role, hosts: r.hosts, flows: r.flows, bytes_out: r.bytes_out, bytes_in: r.bytes_in, services: r.by_service.slice(0, 10).map((x) => `${x.service}: ${bytes(x.bytes_out + x.bytes_in)}`), top_talkers: r.top_talkers.map((x) => `${x.address}: ${bytes(x.bytes)}`) })), ['role', 'hosts', 'flows', 'bytes_out', 'bytes_in', 'services', 'top_talkers'])}</section>
+<section id="hosts"><h2>Hosts</h2>
+${table(hostRows, ['address', 'name', 'roles', 'role_source', 'version', 'flows', 'bytes', 'serves'], { total: hostTotal, rest: 'the biggest by bytes; exflow hosts lists all' })}</section>
+<section id="host-details"><h2>Host details</h2><p class="note">${drill.length} hosts: those in findings first, then the biggest${hostTotal > drill.length ? ` (of ${hostTotal}; exflow host ADDR tells any host's story)` : ''}.</p>
+${drilldowns || '<p class="none">none</p>'}</section>
+<section id="endpoints"><h2>RPC endpoints learned</h2>${table(endpoints, ['server', 'transport', 'port', 'interface', 'uuid', 'sources', 'captures', 'first_seen'], { total: endpointTotal, rest: 'exflow epm lists all' })}</section>
+<section id="captures"><h2>Captures</h2>${table(s.captures, ['id', 'path', 'status', 'format', 'packets', 'flows', 'first_seen', 'last_seen', 'warnings'], { fold: 20 })}</section>
 <p class="none">exflow — generated ${esc(new Date().toISOString())}</p>
+<script>${SORT_SCRIPT}</script>
 </body></html>
 `;
 }
