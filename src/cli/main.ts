@@ -246,7 +246,6 @@ exflow database, disk full);
       }
       if (created && outcomes.every((x) => x.status === 'failed')) {
         for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(o.db + suffix, { force: true });
-        stderr(`exflow: no capture could be read; ${escapeControls(o.db)} was not created`);
         process.exitCode = Exit.BadInput;
         return;
       }
