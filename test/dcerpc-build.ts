@@ -1,8 +1,8 @@
 // Test-only byte builders beyond the sample generator's: NDR64 ept_map answers,
 // ept_lookup answers, big-endian binds, fragmented responses, and a TCP stream
-// feeder. Layouts from C706 / [MS-RPCE] (see src/dcerpc/epm.ts).
-import { RpcConnection, RpcMode } from '../src/dcerpc/connection';
-import { ByteBudget } from '../src/dcerpc/budget';
+// feeder. Layouts from C706 / [MS-RPCE] (see src/inspect/dcerpc/epm.ts).
+import { RpcConnection, RpcMode } from '../src/inspect/dcerpc/connection';
+import { ByteBudget } from '../src/inspect/dcerpc/budget';
 import { bind, bindAck, EPM, eptMapRequest, eptMapResponse, request, response, tcpTower, uuidBytes } from '../src/samples/dcerpc-bytes';
 
 export const NDR64 = '71710533-beba-4937-8319-b5dbef9ccc36';

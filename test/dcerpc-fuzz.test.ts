@@ -6,12 +6,12 @@
 // of endless fragments must stay within its bounds. Seeded, so a failure repeats.
 import { describe, expect, it } from 'vitest';
 import { rng } from '../src/fuzz/harness';
-import { ByteBudget } from '../src/dcerpc/budget';
-import { RpcConnection, RpcMode } from '../src/dcerpc/connection';
-import { decodeLookupResponse, decodeMapRequest, decodeMapResponse } from '../src/dcerpc/epm';
-import { Malformed, WireReader } from '../src/dcerpc/wire';
-import { decodeTower } from '../src/dcerpc/tower';
-import { SmbPipes } from '../src/dcerpc/smb';
+import { ByteBudget } from '../src/inspect/dcerpc/budget';
+import { RpcConnection, RpcMode } from '../src/inspect/dcerpc/connection';
+import { decodeLookupResponse, decodeMapRequest, decodeMapResponse } from '../src/inspect/dcerpc/epm';
+import { Malformed, WireReader } from '../src/inspect/dcerpc/wire';
+import { decodeTower } from '../src/inspect/dcerpc/tower';
+import { SmbPipes } from '../src/inspect/dcerpc/smb';
 import { bind, EPM, eptMapRequest, eptMapResponse, request, tcpTower } from '../src/samples/dcerpc-bytes';
 import { eptLookupResponse, eptMapResponse64, mapperConversation, type Conversation } from './dcerpc-build';
 

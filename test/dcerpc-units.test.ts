@@ -1,15 +1,15 @@
 // DCE/RPC layer on bytes with known layout: towers, ept_map / ept_lookup in NDR and
 // NDR64, big-endian data representation, fragmented stubs, and TCP delivery cut
 // every way (byte by byte, all at once, retransmitted, reordered, with a hole).
-import { Malformed } from '../src/dcerpc/wire';
+import { Malformed } from '../src/inspect/dcerpc/wire';
 import { describe, expect, it } from 'vitest';
 import { labelFromEndpoints, type EndpointCandidate } from '../src/classify/rpc';
-import { BindTracker } from '../src/dcerpc/binds';
-import { ByteBudget } from '../src/dcerpc/budget';
-import { RpcMode } from '../src/dcerpc/connection';
-import { decodeLookupResponse, decodeMapResponse } from '../src/dcerpc/epm';
-import { decodeTower } from '../src/dcerpc/tower';
-import { WireReader } from '../src/dcerpc/wire';
+import { BindTracker } from '../src/inspect/dcerpc/binds';
+import { ByteBudget } from '../src/inspect/dcerpc/budget';
+import { RpcMode } from '../src/inspect/dcerpc/connection';
+import { decodeLookupResponse, decodeMapResponse } from '../src/inspect/dcerpc/epm';
+import { decodeTower } from '../src/inspect/dcerpc/tower';
+import { WireReader } from '../src/inspect/dcerpc/wire';
 import { loadRules } from '../src/rules/load';
 import { bind, bindAck, EPM, eptMapResponse, tcpTower } from '../src/samples/dcerpc-bytes';
 import { bindBigEndian, eptLookupResponse, eptMapResponse64, feed, mapperConversation, newConnection } from './dcerpc-build';

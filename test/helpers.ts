@@ -7,7 +7,7 @@ import { buildFlowRecord, type FlowRecord } from '../src/flow/record';
 import { FlowTable } from '../src/flow/table';
 import { loadRules } from '../src/rules/load';
 import { servicePortTest } from '../src/classify/by-port';
-import { RpcInspectorFactory } from '../src/dcerpc/factory';
+import { RpcInspectorFactory } from '../src/inspect/dcerpc/factory';
 import { inspectorPorts } from '../src/rules/services';
 
 export const ROOT = path.resolve(__dirname, '..');

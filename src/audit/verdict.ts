@@ -5,6 +5,9 @@
 // them. "Mixed organisations: the rules of every version present apply."
 import type { MatrixRule } from '../rules/matrix';
 
+/** The service of a DCE/RPC connection whose interface is unknown (rules/services.yaml). */
+const RPC_UNREAD = 'rpc-dynamic';
+
 export type VerdictKind = 'expected' | 'unexpected' | 'unknown';
 
 export interface Verdict {
@@ -57,6 +60,12 @@ export class Matrix {
       // The addresses are the flow's own columns: the reason names the sides, so one verdict serves many flows.
       const missing = [clientRoles.length === 0 ? 'client' : '', serverRoles.length === 0 ? 'server' : ''].filter(Boolean).join(' and ');
       return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `no role for the ${missing} (not in the inventory, nothing inferred)` };
+    }
+    // A DCE/RPC connection whose interface could not be read (cut by the snaplen, its
+    // bind before the capture) says nothing the tables could judge: a capture limit,
+    // not a policy finding.
+    if (f.service === RPC_UNREAD) {
+      return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `the RPC interface could not be read (its bind was cut by the snaplen or is not in the capture): it cannot be judged` };
     }
     const seen: MatrixRule[] = [];
     for (const cr of clientRoles) {

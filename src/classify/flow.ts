@@ -1,9 +1,9 @@
 // Everything a flow's own packets say about it, at the moment it is written out:
 // its port's service, then what its inspector saw (DCE/RPC binds and mapper
 // answers, SMB pipes, connectionless RPC headers).
-import { RpcConnection } from '../dcerpc/connection';
-import { endpointsOf, type Endpoint } from '../dcerpc/registry';
-import { SmbPipes } from '../dcerpc/smb';
+import { RpcConnection } from '../inspect/dcerpc/connection';
+import { endpointsOf, type Endpoint } from '../inspect/dcerpc/registry';
+import { SmbPipes } from '../inspect/dcerpc/smb';
 import type { FlowRecord } from '../flow/record';
 import type { RuleSet } from '../rules/load';
 import { labelByPort } from './by-port';

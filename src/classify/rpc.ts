@@ -4,10 +4,10 @@
 // it said it — so a connection that began before the map was captured, or whose
 // map happened before the capture started, is still named.
 
-import { RpcMode, type RpcConnection } from '../dcerpc/connection';
-import type { SmbPipes } from '../dcerpc/smb';
-import { EPM_UUID } from '../dcerpc/syntax';
-import { uuidAt } from '../dcerpc/wire';
+import { RpcMode, type RpcConnection } from '../inspect/dcerpc/connection';
+import type { SmbPipes } from '../inspect/dcerpc/smb';
+import { EPM_UUID } from '../inspect/dcerpc/syntax';
+import { uuidAt } from '../inspect/dcerpc/wire';
 import type { FlowRecord } from '../flow/record';
 import type { RuleSet } from '../rules/load';
 import type { FlowLabels } from './labels';
@@ -38,7 +38,8 @@ export function labelFromConnection(rules: RuleSet, conn: RpcConnection, byPort:
     const epm = mapperCalls && mapper?.service === byPort.service ? mapper : undefined;
     // Attached by payload: the first bytes were a DCE/RPC header, so it is RPC even when nothing more could be read.
     const byPayload = conn.mode === RpcMode.Plain && byPort.service === null;
-    if (byPayload) notes.unshift('DCE/RPC header seen; no bind in the capture');
+    // A bind may be in the capture and cut: the note says which it was.
+    if (byPayload) notes.unshift(conn.cutBySnaplen ? 'DCE/RPC header seen; the interface could not be read: the snaplen cut the bind' : 'DCE/RPC header seen; no bind in the capture');
     return {
       ...byPort,
       service: byPayload ? RPC_UNNAMED_SERVICE : byPort.service,

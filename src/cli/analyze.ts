@@ -14,7 +14,7 @@ import { describeFsError, readCapture, STDIN, type CaptureReadResult } from '../
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
 import { labelFromEndpoints } from '../classify/rpc';
-import { RpcInspectorFactory } from '../dcerpc/factory';
+import { RpcInspectorFactory } from '../inspect/dcerpc/factory';
 import { linkTypeName } from '../decode/linktypes';
 import { PacketIngest } from '../flow/ingest';
 import { buildFlowRecord } from '../flow/record';
@@ -363,6 +363,8 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
         prevPath = p.path;
       }
       const forced = table.stats.forcedFlushes - statsBefore.forcedFlushes;
+      const cut = table.stats.snapCutFlows - statsBefore.snapCutFlows;
+      if (cut > 0) warnings.push({ offset: -1, message: `the snaplen cut the payload of ${cut} flow${cut === 1 ? '' : 's'}: what lay beyond it could not be inspected (their rpc_note says "cut by the snaplen"; such flows are named by port or by what was left, and a flow whose RPC interface could not be read is judged unknown)` });
       if (c.unattributedFragments > 0) warnings.push({ offset: -1, message: `${c.unattributedFragments} IP fragments arrived without their first fragment; counted in the capture, not in any flow` });
       if (forced > 0) warnings.push({ offset: -1, message: `flow table full: ${forced} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
       const refusals = (rpc?.budget.refusals ?? 0) - refusalsBefore;

@@ -13,6 +13,8 @@ export const enum FlowState {
   Rst = 4,
   /** A data segment was seen before any SYN: the handshake began before the capture. */
   Midstream = 8,
+  /** The snaplen cut some of the flow's payload. */
+  SnapCut = 16,
 }
 
 export const enum InspectState {
@@ -43,6 +45,8 @@ export interface FlowTableStats {
   fragmentsUnattributed: number;
   /** Flows whose inspector let go before the flow ended (it had decided). */
   inspectorsReleased: number;
+  /** Flows some of whose payload the snaplen cut (counted at the first cut packet). */
+  snapCutFlows: number;
 }
 
 /** Receives a flow just before its slot is reused. Read the table's arrays at `idx`. */
@@ -106,6 +110,7 @@ export class FlowTable {
     fragmentsAttributed: 0,
     fragmentsUnattributed: 0,
     inspectorsReleased: 0,
+    snapCutFlows: 0,
   };
 
   private readonly idleTimeout: number;
@@ -222,7 +227,13 @@ export class FlowTable {
     this.bytes[d] += wireLen;
     const plen = p.payloadLen;
     this.payload[d] += p.payloadWireLen;
-    if (p.payloadWireLen > plen) this.payloadMissing[d] += p.payloadWireLen - plen;
+    if (p.payloadWireLen > plen) {
+      this.payloadMissing[d] += p.payloadWireLen - plen;
+      if ((this.state[idx] & FlowState.SnapCut) === 0) {
+        this.state[idx] |= FlowState.SnapCut;
+        this.stats.snapCutFlows++;
+      }
+    }
     if (plen > 0) {
       const have = this.prefixLen[d];
       if (have < PREFIX_BYTES) {

@@ -27,7 +27,7 @@ import type { PacketSink } from '../capture/sink';
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
 import { Inventory } from '../classify/inventory';
-import { RpcInspectorFactory } from '../dcerpc/factory';
+import { RpcInspectorFactory } from '../inspect/dcerpc/factory';
 import { PacketIngest } from '../flow/ingest';
 import { buildFlowRecord } from '../flow/record';
 import { FlowTable } from '../flow/table';

@@ -2,7 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import type { FlowFacts, Verdict } from '../audit/verdict';
 import type { FlowLabels } from '../classify/labels';
 import type { EndpointCandidate, UnboundFlow } from '../classify/rpc';
-import type { Endpoint } from '../dcerpc/registry';
+import type { Endpoint } from '../inspect/dcerpc/registry';
 import type { Db } from './db';
 
 /** An endpoint with the names classification gave its interface, and the capture of the connection that taught it. */

@@ -8,9 +8,9 @@
 // the message size.
 
 import { isMalformed } from './wire';
-import { TcpFlag } from '../decode/packet';
-import type { FlowInspector } from '../flow/inspector';
-import { u16, u16le, u32, u32le } from '../capture/bytes';
+import { TcpFlag } from '../../decode/packet';
+import type { FlowInspector } from '../../flow/inspector';
+import { u16, u16le, u32, u32le } from '../../capture/bytes';
 import { BindTracker, type BoundInterface } from './binds';
 import type { ByteBudget } from './budget';
 import { looksLikeCoPdu } from './pdu';

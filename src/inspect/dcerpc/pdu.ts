@@ -4,7 +4,7 @@
 // carried over in one buffer per direction (frag_length is 16 bits, so 64 KiB is
 // always enough), taken from the shared budget only while something is pending.
 
-import { u16 } from '../capture/bytes';
+import { u16 } from '../../capture/bytes';
 import type { ByteBudget } from './budget';
 
 export const enum PType {

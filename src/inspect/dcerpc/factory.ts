@@ -4,7 +4,7 @@
 // Everything else pays one array read at flow creation and one byte test at its
 // first payload.
 
-import type { FlowInspector, InspectorFactory } from '../flow/inspector';
+import type { FlowInspector, InspectorFactory } from '../../flow/inspector';
 import { ByteBudget } from './budget';
 import { RpcConnection, RpcMode } from './connection';
 import { looksLikeCoPdu, matchesGreeting, NCACN_HTTP_GREETING } from './pdu';

@@ -4,8 +4,8 @@
 // answered. Everything here is per flow (only RPC flows get one), bounded, and
 // never throws into the packet loop: a malformed PDU ends that direction with a note.
 
-import type { FlowInspector } from '../flow/inspector';
-import { TcpFlag } from '../decode/packet';
+import type { FlowInspector } from '../../flow/inspector';
+import { TcpFlag } from '../../decode/packet';
 import { BindTracker, type BoundInterface } from './binds';
 import type { ByteBudget } from './budget';
 import { decodeLookupResponse, decodeMapRequest, decodeMapResponse, type EpmAnswer } from './epm';
@@ -13,7 +13,7 @@ import { HEADER_LEN, matchesGreeting, NCACN_HTTP_GREETING, PduFramer, PfcFlag, P
 import { DirectionStream, StreamEnd } from './stream';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
 import type { Tower } from './tower';
-import { u16, u32 } from '../capture/bytes';
+import { u16, u32 } from '../../capture/bytes';
 import { isMalformed, WireReader } from './wire';
 
 /** How a connection was picked for inspection, which decides what to expect on it (bit flags). */
@@ -68,6 +68,8 @@ export class RpcConnection implements FlowInspector {
   /** ept_map questions answered "not registered": the interfaces asked about. */
   readonly notRegistered: string[] = [];
   readonly notes: string[] = [];
+  /** Set by finish(): the snaplen cut a side's payload before it was read through. */
+  cutBySnaplen = false;
   /** Table side that sent binds and requests (the RPC client), -1 until known. */
   clientDir = -1;
   pdus = 0;
@@ -164,6 +166,7 @@ export class RpcConnection implements FlowInspector {
    */
   finish(clientSide: number): void {
     if (this.clientDir < 0) this.clientDir = clientSide;
+    this.cutBySnaplen = this.streams[0].end === StreamEnd.Snaplen || this.streams[1].end === StreamEnd.Snaplen;
     for (let dir = 0; dir < 2; dir++) {
       const s = this.streams[dir];
       s.finish();

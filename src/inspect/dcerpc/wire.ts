@@ -4,7 +4,7 @@
 // caught by its caller; nothing reads past `end` and no count allocates before
 // the bytes for it are known to exist.
 
-import { u16, u32 } from '../capture/bytes';
+import { u16, u32 } from '../../capture/bytes';
 
 /**
  * Bytes that do not hold what the protocol says they should: the one kind of
