@@ -7,11 +7,14 @@ import { SmbPipes } from '../inspect/dcerpc/smb';
 import type { FlowRecord } from '../flow/record';
 import type { RuleSet } from '../rules/load';
 import { labelByPort } from './by-port';
+import { NO_PAYLOAD, payloadFacts, type PayloadFacts } from './payload';
 import type { FlowLabels } from './labels';
 import { labelConnectionless, labelFromConnection, labelFromPipes } from './rpc';
 
 export interface ClassifiedFlow {
   labels: FlowLabels;
+  /** What the TLS, STARTTLS and HTTP inspectors saw. */
+  payload: PayloadFacts;
   /** RPC endpoints the flow's mapper answers and accepted binds revealed. */
   endpoints: Endpoint[];
   /** Towers that name no network endpoint (named pipes, local RPC). */
@@ -25,13 +28,16 @@ export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
     conn.finish(rec.clientSide);
     labels = labelFromConnection(rules, conn, labels);
     const found = endpointsOf(conn, rec);
-    return { labels, endpoints: found.endpoints, nonIpTowers: found.nonIp };
+    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp };
   }
   if (conn instanceof SmbPipes) {
     conn.finish();
     labels = labelFromPipes(rules, conn, labels);
   } else if (rec.transport === 'udp') {
     labels = labelConnectionless(rules, rec, labels) ?? labels;
+  } else if (conn !== null) {
+    const p = payloadFacts(rules, rec, labels);
+    return { labels: p.labels, payload: p.facts, endpoints: [], nonIpTowers: 0 };
   }
-  return { labels, endpoints: [], nonIpTowers: 0 };
+  return { labels, payload: NO_PAYLOAD, endpoints: [], nonIpTowers: 0 };
 }

@@ -14,7 +14,7 @@ import { describeFsError, readCapture, STDIN, type CaptureReadResult } from '../
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
 import { labelFromEndpoints } from '../classify/rpc';
-import { RpcInspectorFactory } from '../inspect/dcerpc/factory';
+import { Inspectors } from '../inspect';
 import { linkTypeName } from '../decode/linktypes';
 import { PacketIngest } from '../flow/ingest';
 import { buildFlowRecord } from '../flow/record';
@@ -252,8 +252,9 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
 
   // One flow table for the run (creating one costs ~140 ms): streams of --separate follow
   // each other, and each is flushed whole before the next, so none sees another's flows.
-  const rpc = opts.rpc === false ? null : new RpcInspectorFactory(inspectorPorts(rules.services));
-  const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors: rpc });
+  const inspectors = opts.rpc === false ? null : new Inspectors(inspectorPorts(rules.services));
+  const rpc = inspectors?.rpc ?? null;
+  const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors });
   const ingest = new PacketIngest(table);
   for (const group of groups) {
     if (interrupted) break;
@@ -264,14 +265,14 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     table.setFlushHandler((t, i) => {
       const rec = buildFlowRecord(t, i, isServicePort);
       const firstCapture = captureIds[t.firstFile[i]];
-      const { labels, endpoints, nonIpTowers: nonIp } = classifyFlow(rules, rec);
+      const { labels, payload, endpoints, nonIpTowers: nonIp } = classifyFlow(rules, rec);
       nonIpTowers += nonIp;
       for (const e of endpoints) {
         const known = rules.rpcInterfaces.get(e.uuid);
         registry.add({ ...e, interface: known ? known.name : null, service: known?.service ?? null, captureId: firstCapture });
       }
       const verdict = opts.judge ? opts.judge({ client: rec.client, server: rec.server, transport: rec.transport, serverPort: rec.serverPort, service: labels.service }) : null;
-      writer.add(firstCapture, captureIds[t.lastFile[i]], rec, labels, verdict);
+      writer.add(firstCapture, captureIds[t.lastFile[i]], rec, labels, verdict, payload);
     });
 
     for (let k = 0; k < group.length; k++) {

@@ -45,7 +45,19 @@ export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) =
       packets: r.packets_c2s + r.packets_s2c,
       ...(r.vlan !== null ? { vlan: { id: String(r.vlan) } } : {}),
     },
-    related: { ip: r.client === r.server ? [r.client] : [r.client, r.server] },
+    related: { ip: r.client === r.server ? [r.client] : [r.client, r.server], ...(r.tls_sni ? { hosts: [r.tls_sni] } : {}) },
+    // ECS tls.* and url.*: only what the handshake or the request line showed.
+    ...(r.tls_version || r.tls_sni || r.tls_subject
+      ? {
+          tls: {
+            ...(r.tls_version ? { version: r.tls_version.replace(/^(TLS|SSL) /, ''), version_protocol: r.tls_version.startsWith('SSL') ? 'ssl' : 'tls' } : {}),
+            ...(r.tls_alpn && !r.tls_alpn.includes(',') ? { next_protocol: r.tls_alpn } : {}),
+            ...(r.tls_sni ? { client: { server_name: r.tls_sni } } : {}),
+            ...(r.tls_subject || r.tls_issuer ? { server: { ...(r.tls_subject ? { subject: r.tls_subject } : {}), ...(r.tls_issuer ? { issuer: r.tls_issuer } : {}) } } : {}),
+          },
+        }
+      : {}),
+    ...(r.http_target ? { url: { original: r.http_target } } : {}),
     exflow: {
       capture: r.capture_id,
       capture_path: r.capture_path,
@@ -60,11 +72,13 @@ export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) =
       verdict: r.verdict,
       rule: r.rule,
       reason: r.reason,
+      tls: r.tls,
+      http_app: r.http_app,
     },
   };
 }
 
-const CSV_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'tcp_state', 'client_role', 'server_role', 'verdict', 'rule', 'reason'];
+const CSV_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'tcp_state', 'client_role', 'server_role', 'verdict', 'rule', 'reason', 'tls', 'tls_version', 'tls_sni', 'http_app'];
 
 /**
  * Writes every (filtered) flow with `write`, one line at a time: CSV, ECS NDJSON, or

@@ -8,6 +8,7 @@ export const FLOW_COLUMNS = [
   'packets', 'bytes', 'service', 'via', 'rpc_interface', 'rpc_uuid',
   'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by', 'rpc_note',
   'missing_c2s', 'missing_s2c', 'client_role', 'server_role', 'verdict', 'rule', 'reason',
+  'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'http_app', 'http_target',
 ];
 /** The narrower set the text table shows. */
 // Most telling first: on a narrow terminal the last columns are the ones left out.
@@ -52,6 +53,14 @@ export interface FlowDbRow {
   bytes_s2c: number;
   tcp_state: string | null;
   direction_by: string;
+  tls: string | null;
+  tls_version: string | null;
+  tls_sni: string | null;
+  tls_alpn: string | null;
+  tls_subject: string | null;
+  tls_issuer: string | null;
+  http_app: string | null;
+  http_target: string | null;
 }
 
 /** flow_view rows one at a time, in capture and time order (the database may hold millions). */
@@ -98,5 +107,13 @@ function flowRow(r: FlowDbRow): Row {
     verdict: r.verdict,
     rule: r.rule,
     reason: r.reason,
+    tls: r.tls,
+    tls_version: r.tls_version,
+    tls_sni: r.tls_sni,
+    tls_alpn: r.tls_alpn,
+    tls_subject: r.tls_subject,
+    tls_issuer: r.tls_issuer,
+    http_app: r.http_app,
+    http_target: r.http_target,
   };
 }

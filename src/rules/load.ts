@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseInferenceRule, type InferenceRule } from './inference';
+import { parseHttpApp, type HttpApp } from './http-apps';
 import { parseMatrixRule, type MatrixRule } from './matrix';
 import { parseRole, type Role } from './roles';
 import { parseRpcInterfaces, type RpcInterface } from './rpc-interfaces';
@@ -10,7 +11,7 @@ import { PortIndex, parseService, type Service } from './services';
 import { RulesError, RulesFile, type Entry } from './source';
 
 /** Every section a rules file may hold, and who reads it. */
-export const SECTIONS = ['services', 'rpc_interfaces', 'roles', 'matrix', 'inference'] as const;
+export const SECTIONS = ['services', 'rpc_interfaces', 'roles', 'matrix', 'inference', 'http_apps'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** Entries of one section across all loaded files, later folders replacing earlier ids. */
@@ -27,6 +28,7 @@ export interface RuleSet {
   roles: Map<string, Role>;
   matrix: MatrixRule[];
   inference: InferenceRule[];
+  httpApps: HttpApp[];
   /** Raw entries of the other sections, for the stages that own them. */
   raw: Record<Section, SectionEntries>;
 }
@@ -56,6 +58,7 @@ interface CompiledRules {
   roles: Role[];
   matrix: MatrixRule[];
   inference: InferenceRule[];
+  httpApps: HttpApp[];
 }
 
 function cacheDir(): string {
@@ -85,6 +88,7 @@ function fromCompiled(c: CompiledRules): RuleSet {
     roles: new Map(c.roles.map((r) => [r.id, r])),
     matrix: c.matrix,
     inference: c.inference,
+    httpApps: c.httpApps,
     raw,
   };
 }
@@ -99,7 +103,7 @@ function fromCompiled(c: CompiledRules): RuleSet {
 export function loadRulesCached(extraDirs: string[] = [], version = '', base = shippedRulesDir()): RuleSet {
   const dirs = [base, ...extraDirs];
   const files = ruleFiles(dirs);
-  const h = crypto.createHash('sha256').update(`exflow ${version} rules v1\0`);
+  const h = crypto.createHash('sha256').update(`exflow ${version} rules v2\0`);
   for (const f of files) {
     let bytes: Buffer;
     try {
@@ -127,6 +131,7 @@ export function loadRulesCached(extraDirs: string[] = [], version = '', base = s
     roles: [...rules.roles.values()],
     matrix: rules.matrix,
     inference: rules.inference,
+    httpApps: rules.httpApps,
   };
   try {
     fs.mkdirSync(cacheDir(), { recursive: true });
@@ -170,6 +175,7 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
   const roles = new Map([...raw.roles.values()].map((e) => parseRole(e)).map((r) => [r.id, r]));
   const matrix = [...raw.matrix.values()].map((e) => parseMatrixRule(e, roles, serviceById));
   const inference = [...raw.inference.values()].map((e) => parseInferenceRule(e, roles, serviceById));
+  const httpApps = [...raw.http_apps.values()].map(parseHttpApp);
   return {
     dirs,
     files,
@@ -180,6 +186,7 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
     roles,
     matrix,
     inference,
+    httpApps,
     raw,
   };
 }

@@ -27,8 +27,13 @@ const SERVICE_ID = /^[a-z0-9][a-z0-9.-]*$/;
  *   ncacn-http         RPC over HTTP back-end ports: skip the ncacn_http greeting and RTS PDUs
  *   ncacn-http-mapper  both (the ncacn_http mapper on 593)
  *   smb-pipes          SMB2: name the DCE/RPC interfaces bound over named pipes
+ *   tls                implicit TLS: server name, version, ALPN, certificate names
+ *   starttls-smtp, starttls-imap, starttls-pop3, starttls-ldap
+ *                      did the session switch to TLS (then as tls) or talk in clear
+ *   http               cleartext HTTP: the first request's path names the Exchange application
+ * (src/inspect/index.ts holds the one table of inspectors.)
  */
-export const INSPECTORS = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes'] as const;
+export const INSPECTORS = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes', 'tls', 'starttls-smtp', 'starttls-imap', 'starttls-pop3', 'starttls-ldap', 'http'] as const;
 export type Inspect = (typeof INSPECTORS)[number];
 
 export function parseService(e: Entry): Service {
@@ -39,7 +44,7 @@ export function parseService(e: Entry): Service {
   transports.forEach((t, i) => {
     if (t !== 'tcp' && t !== 'udp') e.file.fail(e.itemNode('transport', i), `unknown transport "${t}" (tcp or udp)`);
   });
-  const ranges: [number, number][] = e.strList('ports', e.bool('rpc', false)).map((p, i) => parsePortRange(e.file, e.itemNode('ports', i), p));
+  const ranges: [number, number][] = e.strList('ports', e.bool('rpc', false) || !e.bool('by_port', true)).map((p, i) => parsePortRange(e.file, e.itemNode('ports', i), p));
   const protocol = e.str('protocol', true) ?? null;
   if (protocol !== null && !/^[a-z0-9][a-z0-9._-]*$/.test(protocol)) e.fail('protocol', `protocol "${protocol}" must be a lower-case name like dcerpc or ldap`);
   const inspect = e.str('inspect', true) ?? null;

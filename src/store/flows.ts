@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Verdict } from '../audit/verdict';
 import type { FlowLabels } from '../classify/labels';
+import { NO_PAYLOAD, type PayloadFacts } from '../classify/payload';
 import type { FlowRecord } from '../flow/record';
 import type { Db } from './db';
 
@@ -21,13 +22,14 @@ export class FlowWriter {
          first_sec, first_nsec, last_sec, last_nsec, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c,
          payload_c2s, payload_s2c, missing_c2s, missing_s2c, tcp_state, vlan, tunnels,
          service, via, rpc_interface, rpc_uuid, rpc_note, prefix_c2s, prefix_s2c,
-         client_role, server_role, verdict, rule, reason, inspected_bytes)
-       VALUES (${new Array(37).fill('?').join(', ')})`,
+         client_role, server_role, verdict, rule, reason, inspected_bytes,
+         tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, http_app, http_target)
+       VALUES (${new Array(45).fill('?').join(', ')})`,
     );
   }
 
   /** `captureId`: the capture the flow began in; `lastCaptureId`: the last one it was seen in. */
-  add(captureId: number, lastCaptureId: number, f: FlowRecord, l: FlowLabels, v: Verdict | null): void {
+  add(captureId: number, lastCaptureId: number, f: FlowRecord, l: FlowLabels, v: Verdict | null, p: PayloadFacts = NO_PAYLOAD): void {
     // The first payload bytes are kept for flows nothing could name — the evidence a
     // person needs to tell what they were; a named flow's prefix would only cost space.
     const keep = l.service === null;
@@ -40,6 +42,7 @@ export class FlowWriter {
       keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
       v?.clientRole ?? null, v?.serverRole ?? null, v?.verdict ?? null, v?.rule ?? null, v?.reason ?? null,
       f.inspectedBytes,
+      p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.httpApp, p.httpTarget,
     ]);
     if (this.rows.length >= BATCH) this.flush();
   }

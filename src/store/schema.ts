@@ -3,7 +3,7 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** Statements that bring a database of schema version N-1 to N, by N. */
 export const MIGRATIONS: Record<number, string> = {
@@ -39,6 +39,16 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE flows ADD COLUMN last_capture_id INTEGER;
       ALTER TABLE flows ADD COLUMN inspected_bytes INTEGER NOT NULL DEFAULT 0;
       UPDATE flows SET last_capture_id = capture_id;
+      DROP VIEW IF EXISTS flow_view;`,
+  // What the TLS, STARTTLS and HTTP inspectors learn about a flow.
+  5: `ALTER TABLE flows ADD COLUMN tls TEXT;
+      ALTER TABLE flows ADD COLUMN tls_version TEXT;
+      ALTER TABLE flows ADD COLUMN tls_sni TEXT;
+      ALTER TABLE flows ADD COLUMN tls_alpn TEXT;
+      ALTER TABLE flows ADD COLUMN tls_subject TEXT;
+      ALTER TABLE flows ADD COLUMN tls_issuer TEXT;
+      ALTER TABLE flows ADD COLUMN http_app TEXT;
+      ALTER TABLE flows ADD COLUMN http_target TEXT;
       DROP VIEW IF EXISTS flow_view;`,
 };
 
@@ -141,7 +151,17 @@ CREATE TABLE IF NOT EXISTS flows (
   prefix_c2s      BLOB,
   prefix_s2c      BLOB,
   -- Payload bytes the flow's inspector read before it had decided (0: none attached).
-  inspected_bytes INTEGER NOT NULL DEFAULT 0
+  inspected_bytes INTEGER NOT NULL DEFAULT 0,
+  -- TLS: implicit, starttls, none (the session talked in clear), NULL (the capture cannot tell).
+  tls             TEXT CHECK (tls IN ('implicit', 'starttls', 'none') OR tls IS NULL),
+  tls_version     TEXT,
+  tls_sni         TEXT,
+  tls_alpn        TEXT,
+  tls_subject     TEXT,
+  tls_issuer      TEXT,
+  -- Cleartext HTTP: the Exchange application of the first request (rules/http-apps.yaml) and its target.
+  http_app        TEXT,
+  http_target     TEXT
 );
 CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);

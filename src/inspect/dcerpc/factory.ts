@@ -35,7 +35,7 @@ export class RpcInspectorFactory implements InspectorFactory {
 
   byPorts(portA: number, portB: number): FlowInspector | null {
     const m = this.ports[portA] || this.ports[portB];
-    if (m === 0) return null;
+    if (m === 0 || m > SMB_PIPES) return null; // none, or another protocol's inspector (src/inspect/index.ts)
     this.attachedByPort++;
     return m === SMB_PIPES ? new SmbPipes(this.budget) : new RpcConnection(m as RpcMode, this.budget);
   }

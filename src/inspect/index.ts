@@ -1,0 +1,86 @@
+// The payload inspectors, in one table. A TCP flow gets at most one inspector:
+// by its port (the `inspect` field of rules/services.yaml names which, and the
+// side on the service's port is the server), else by its first payload bytes
+// (DCE/RPC, then a TLS ClientHello, then an HTTP request line), else none. The
+// rule for when a flow's payload stops being read is the inspector interface's
+// (src/flow/inspector.ts): an inspector returns false as soon as nothing more on
+// the flow can change its labels or the endpoint registry.
+//
+//   inspect value        inspector                 reads until
+//   dcerpc-mapper …      dcerpc/ (RpcConnection)   interfaces bound, mapper answers read
+//   smb-pipes            dcerpc/ (SmbPipes)        pipes opened and bound
+//   tls                  tls.ts (TlsHandshake)     ServerHello (1.3) / Certificate (≤ 1.2)
+//   starttls-smtp/imap/  starttls.ts (StartTls)    the switch and its handshake, or the
+//     pop3/ldap                                     first command sent in clear
+//   http                 http.ts (HttpRequest)     the first request line
+import type { FlowInspector, InspectorFactory } from '../flow/inspector';
+import { INSPECTORS, type Inspect } from '../rules/services';
+import { RpcInspectorFactory } from './dcerpc/factory';
+import { HttpRequest, looksLikeHttpRequest } from './http';
+import { LineProtocol, StartTls } from './starttls';
+import { looksLikeClientHello, TlsHandshake } from './tls';
+
+const RPC_KINDS: Inspect[] = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes'];
+const STARTTLS: Partial<Record<Inspect, LineProtocol>> = {
+  'starttls-smtp': LineProtocol.Smtp,
+  'starttls-imap': LineProtocol.Imap,
+  'starttls-pop3': LineProtocol.Pop3,
+  'starttls-ldap': LineProtocol.Ldap,
+};
+
+export class Inspectors implements InspectorFactory {
+  readonly rpc: RpcInspectorFactory;
+  attachedTls = 0;
+  attachedHttp = 0;
+
+  /**
+   * @param ports per TCP port, the index + 1 into INSPECTORS its service asks for (0 = none), as rules/services.ts's inspectorPorts() makes it
+   * @param rpcOnly only the DCE/RPC inspectors (the others off)
+   */
+  constructor(
+    private readonly ports: Uint8Array,
+    rpcBudget?: number,
+    private readonly rpcOnly = false,
+  ) {
+    this.rpc = new RpcInspectorFactory(ports, rpcBudget);
+  }
+
+  byPorts(portA: number, portB: number): FlowInspector | null {
+    const a = this.ports[portA];
+    const code = a || this.ports[portB];
+    if (code === 0) return null;
+    const kind = INSPECTORS[code - 1];
+    if (RPC_KINDS.includes(kind)) return this.rpc.byPorts(portA, portB);
+    if (this.rpcOnly) return null;
+    // Side B is the server unless only A's port is the service's.
+    const serverDir = this.ports[portB] ? 1 : 0;
+    const line = STARTTLS[kind];
+    if (line !== undefined) {
+      this.attachedTls++;
+      return new StartTls(line, serverDir);
+    }
+    if (kind === 'tls') {
+      this.attachedTls++;
+      return new TlsHandshake();
+    }
+    if (kind === 'http') {
+      this.attachedHttp++;
+      return new HttpRequest(serverDir);
+    }
+    return null;
+  }
+
+  byPayload(dir: number, buf: Buffer, off: number, len: number): FlowInspector | null {
+    const rpc = this.rpc.byPayload(dir, buf, off, len);
+    if (rpc || this.rpcOnly) return rpc;
+    if (looksLikeClientHello(buf, off, len)) {
+      this.attachedTls++;
+      return new TlsHandshake();
+    }
+    if (looksLikeHttpRequest(buf, off, len)) {
+      this.attachedHttp++;
+      return new HttpRequest();
+    }
+    return null;
+  }
+}

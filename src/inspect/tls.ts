@@ -1,0 +1,291 @@
+// TLS handshakes, read in the clear part only (RFC 8446 4, RFC 5246 7.4): the
+// client's ClientHello (server_name, ALPN, supported_versions), the server's
+// ServerHello (the version and ALPN it chose) and, up to TLS 1.2, the server's
+// certificate (subject and issuer of the first one; TLS 1.3 encrypts it). The
+// inspector lets go of the flow as soon as the handshake can tell nothing more.
+//
+// Reassembly is per direction, in order, bounded: a gap, bytes cut by the snaplen,
+// a record that is not TLS, or more than MAX_BYTES of handshake end the reading
+// with what was learned so far.
+import type { FlowInspector } from '../flow/inspector';
+import { certificateNames } from './x509';
+
+/** Handshake bytes kept per direction at most (a certificate chain fits; more is not read). */
+const MAX_BYTES = 32 * 1024;
+const RECORD_HEADER = 5;
+
+export const enum ContentType {
+  ChangeCipherSpec = 20,
+  Alert = 21,
+  Handshake = 22,
+  ApplicationData = 23,
+}
+
+export interface TlsFacts {
+  version: string | null;
+  sni: string | null;
+  /** The protocol the server chose (TLS 1.2), else what the client offered (TLS 1.3 hides the choice), comma-separated. */
+  alpn: string | null;
+  subject: string | null;
+  issuer: string | null;
+  /** The snaplen cut the handshake before it was read through. */
+  cut: boolean;
+}
+
+/** TLS's version numbers as people write them. */
+export function versionName(v: number): string | null {
+  switch (v) {
+    case 0x0300:
+      return 'SSL 3.0';
+    case 0x0301:
+      return 'TLS 1.0';
+    case 0x0302:
+      return 'TLS 1.1';
+    case 0x0303:
+      return 'TLS 1.2';
+    case 0x0304:
+      return 'TLS 1.3';
+    default:
+      return null;
+  }
+}
+
+/** The first bytes of a TLS record carrying a ClientHello: handshake, version 3.x, handshake type 1. */
+export function looksLikeClientHello(buf: Buffer, off: number, len: number): boolean {
+  return len >= 6 && buf[off] === ContentType.Handshake && buf[off + 1] === 3 && buf[off + 2] <= 4 && buf[off + 5] === 1;
+}
+
+/** One direction's TLS records, reassembled in order into handshake messages. */
+class Direction {
+  private buf: Buffer | null = null;
+  private len = 0;
+  private nextSeq = -1;
+  /** Handshake message bytes gathered across records. */
+  private hs: Buffer | null = null;
+  private hsLen = 0;
+  stopped = false;
+  /** A record other than handshake arrived: the clear part of this side is over. */
+  pastHandshake = false;
+  cut = false;
+
+  constructor(private readonly onMessage: (type: number, body: Buffer) => void) {}
+
+  /** Takes one segment; false when this side is stopped. */
+  feed(seq: number, data: Buffer, off: number, len: number, wireLen: number): boolean {
+    if (this.stopped || len === 0) return !this.stopped;
+    if (this.nextSeq >= 0) {
+      const d = (seq - this.nextSeq) | 0;
+      if (d > 0) return this.stop(); // a gap: the capture lacks bytes
+      if (d < 0) {
+        // A retransmission: skip what was had already.
+        if (-d >= len) return true;
+        off -= d;
+        len += d;
+        wireLen += d;
+      }
+    }
+    this.nextSeq = (seq + wireLen) >>> 0;
+    if (this.len + len > MAX_BYTES + RECORD_HEADER) return this.stop();
+    if (!this.buf || this.buf.length < this.len + len) {
+      const grown = Buffer.allocUnsafe(Math.min(MAX_BYTES + RECORD_HEADER, Math.max(2048, (this.len + len) * 2)));
+      if (this.buf) this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    data.copy(this.buf, this.len, off, off + len);
+    this.len += len;
+    this.records();
+    if (len < wireLen) {
+      this.cut = true;
+      return this.stop();
+    }
+    return !this.stopped;
+  }
+
+  private records(): void {
+    const b = this.buf!;
+    let at = 0;
+    while (!this.stopped && this.len - at >= RECORD_HEADER) {
+      const type = b[at];
+      if (b[at + 1] !== 3 || type < ContentType.ChangeCipherSpec || type > ContentType.ApplicationData) {
+        this.stop();
+        break;
+      }
+      const n = b.readUInt16BE(at + 3);
+      if (type !== ContentType.Handshake) {
+        this.pastHandshake = true;
+        this.stop();
+        break;
+      }
+      if (this.len - at < RECORD_HEADER + n) break; // the rest of the record is still to come
+      this.handshake(b, at + RECORD_HEADER, n);
+      at += RECORD_HEADER + n;
+    }
+    if (at > 0 && !this.stopped) {
+      b.copy(b, 0, at, this.len);
+      this.len -= at;
+    }
+  }
+
+  private handshake(b: Buffer, off: number, n: number): void {
+    if (!this.hs || this.hs.length < this.hsLen + n) {
+      const grown = Buffer.allocUnsafe(Math.min(MAX_BYTES, Math.max(2048, (this.hsLen + n) * 2)));
+      if (this.hsLen + n > grown.length) {
+        this.stop();
+        return;
+      }
+      if (this.hs) this.hs.copy(grown, 0, 0, this.hsLen);
+      this.hs = grown;
+    }
+    b.copy(this.hs, this.hsLen, off, off + n);
+    this.hsLen += n;
+    let at = 0;
+    while (this.hsLen - at >= 4) {
+      const len = this.hs.readUIntBE(at + 1, 3);
+      if (this.hsLen - at < 4 + len) break;
+      this.onMessage(this.hs[at], this.hs.subarray(at + 4, at + 4 + len));
+      at += 4 + len;
+      if (this.stopped) return;
+    }
+    if (at > 0) {
+      this.hs.copy(this.hs, 0, at, this.hsLen);
+      this.hsLen -= at;
+    }
+  }
+
+  stop(): false {
+    this.stopped = true;
+    this.buf = null;
+    this.hs = null;
+    this.len = 0;
+    this.hsLen = 0;
+    return false;
+  }
+}
+
+/**
+ * Reads the handshake of one TLS connection. `clientDir` is -1 until the
+ * ClientHello shows which side is the client.
+ */
+export class TlsHandshake implements FlowInspector {
+  readonly facts: TlsFacts = { version: null, sni: null, alpn: null, subject: null, issuer: null, cut: false };
+  clientHello = false;
+  serverHello = false;
+  private done = false;
+  private clientDir = -1;
+  private readonly sides: [Direction, Direction];
+
+  constructor() {
+    this.sides = [new Direction((t, b) => this.message(0, t, b)), new Direction((t, b) => this.message(1, t, b))];
+  }
+
+  segment(dir: number, seq: number, _flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, _sec?: number, _nsec?: number): boolean {
+    if (this.done) return false;
+    this.sides[dir].feed(seq, buf, off, capLen, wireLen);
+    if (this.sides[dir].cut) this.facts.cut = true;
+    if (this.done || (this.sides[0].stopped && this.sides[1].stopped) || (this.serverHello && this.clientDir >= 0 && this.sides[this.clientDir ^ 1].pastHandshake)) return this.finish();
+    return true;
+  }
+
+  clientSide(): number {
+    return this.clientDir;
+  }
+
+  /** Ends reading (decided, or nothing more to learn); the facts stay. */
+  finish(): false {
+    this.done = true;
+    this.sides[0].stop();
+    this.sides[1].stop();
+    return false;
+  }
+
+  private message(dir: number, type: number, body: Buffer): void {
+    if (type === 1 && !this.clientHello) {
+      this.clientHello = true;
+      this.clientDir = dir;
+      this.readClientHello(body);
+    } else if (type === 2 && dir !== this.clientDir && !this.serverHello) {
+      this.serverHello = true;
+      this.readServerHello(body);
+      // TLS 1.3 encrypts everything after the ServerHello.
+      if (this.facts.version === 'TLS 1.3') this.finish();
+    } else if (type === 11 && dir !== this.clientDir && this.serverHello) {
+      const names = firstCertificate(body);
+      if (names) {
+        this.facts.subject = names.subject;
+        this.facts.issuer = names.issuer;
+      }
+      this.finish();
+    } else if (type === 14 && dir !== this.clientDir) {
+      this.finish(); // ServerHelloDone: no certificate in this handshake (anonymous or PSK)
+    }
+  }
+
+  private readClientHello(b: Buffer): void {
+    const ext = extensionsOf(b, true);
+    if (!ext) return;
+    for (const [type, at, len] of ext) {
+      if (type === 16 && len >= 3) this.facts.alpn = alpnList(b, at + 2, at + len).join(',') || null;
+      if (type === 0 && len >= 5) {
+        // server_name: list length, then entries of type 0 (host_name).
+        const nameLen = b.readUInt16BE(at + 3);
+        if (b[at + 2] === 0 && 5 + nameLen <= len) this.facts.sni = b.toString('latin1', at + 5, at + 5 + nameLen);
+      }
+    }
+  }
+
+  private readServerHello(b: Buffer): void {
+    if (b.length < 2) return;
+    let version = b.readUInt16BE(0);
+    const ext = extensionsOf(b, false);
+    for (const [type, at, len] of ext ?? []) {
+      if (type === 43 && len === 2) version = b.readUInt16BE(at);
+      if (type === 16 && len >= 3) this.facts.alpn = alpnList(b, at + 2, at + len)[0] ?? this.facts.alpn;
+    }
+    this.facts.version = versionName(version);
+  }
+}
+
+/** Extensions of a ClientHello or ServerHello as [type, offset, length], or null when the message is malformed. */
+function extensionsOf(b: Buffer, client: boolean): [number, number, number][] | null {
+  let at = 2 + 32;
+  if (b.length < at + 1) return null;
+  at += 1 + b[at]; // session id
+  if (client) {
+    if (b.length < at + 2) return null;
+    at += 2 + b.readUInt16BE(at); // cipher suites
+    if (b.length < at + 1) return null;
+    at += 1 + b[at]; // compression methods
+  } else at += 3; // cipher suite, compression method
+  if (b.length < at + 2) return [];
+  const end = Math.min(b.length, at + 2 + b.readUInt16BE(at));
+  at += 2;
+  const out: [number, number, number][] = [];
+  while (at + 4 <= end) {
+    const type = b.readUInt16BE(at);
+    const len = b.readUInt16BE(at + 2);
+    if (at + 4 + len > end) return out;
+    out.push([type, at + 4, len]);
+    at += 4 + len;
+  }
+  return out;
+}
+
+/** ALPN protocol names (RFC 7301 3.1: one length byte each) between `at` and `end`. */
+function alpnList(b: Buffer, at: number, end: number): string[] {
+  const out: string[] = [];
+  while (at < end) {
+    const n = b[at];
+    if (n === 0 || at + 1 + n > end) break;
+    out.push(b.toString('latin1', at + 1, at + 1 + n));
+    at += 1 + n;
+  }
+  return out;
+}
+
+/** Subject and issuer of the first certificate of a TLS 1.2 Certificate message. */
+function firstCertificate(b: Buffer): { subject: string | null; issuer: string | null } | null {
+  if (b.length < 6) return null;
+  const n = b.readUIntBE(3, 3);
+  if (6 + n > b.length) return null;
+  return certificateNames(b.subarray(6, 6 + n));
+}
