@@ -54,7 +54,11 @@ export class Matrix {
     return [...rs.filter((r) => r.from === a), ...rs.filter((r) => r.from !== a)];
   }
 
-  judge(f: VerdictFacts, clientRoles: string[], serverRoles: string[]): Verdict {
+  /**
+   * @param clientTables the matrix versions the client's Exchange version allows
+   *   (rules/versions.yaml `tables`); null = unknown version, every table
+   */
+  judge(f: VerdictFacts, clientRoles: string[], serverRoles: string[], clientTables: string[] | null = null, serverTables: string[] | null = null): Verdict {
     const join = (rs: string[]) => (rs.length ? rs.join('+') : null);
     if (clientRoles.length === 0 || serverRoles.length === 0) {
       // The addresses are the flow's own columns: the reason names the sides, so one verdict serves many flows.
@@ -67,10 +71,11 @@ export class Matrix {
     if (f.service === RPC_UNREAD) {
       return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `the RPC interface could not be read (its bind was cut by the snaplen or is not in the capture): it cannot be judged` };
     }
+    const applies = tablesFor(clientTables, serverTables);
     const seen: MatrixRule[] = [];
     for (const cr of clientRoles) {
       for (const sr of serverRoles) {
-        for (const r of this.rulesFor(cr, sr)) {
+        for (const r of applies(this.rulesFor(cr, sr))) {
           seen.push(r);
           if (r.any || (f.service !== null && r.services.includes(f.service))) {
             // The reason in English; the seed's own words follow as the citation.
@@ -92,4 +97,24 @@ export class Matrix {
     }
     return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unexpected', rule: null, reason };
   }
+}
+
+/**
+ * Which rules judge a flow between hosts whose versions allow these tables: with one
+ * side's version known, its tables; with both, the tables both allow; for a
+ * coexistence pair (none in common), the rules written for both versions at once
+ * (000's mixed 2003/2007 table), else the tables of either side.
+ */
+function tablesFor(a: string[] | null, b: string[] | null): (rules: MatrixRule[]) => MatrixRule[] {
+  if (a === null && b === null) return (rules) => rules;
+  if (a === null || b === null) {
+    const t = new Set(a ?? b!);
+    return (rules) => rules.filter((r) => r.versions.some((v) => t.has(v)));
+  }
+  const common = a.filter((v) => b.includes(v));
+  if (common.length > 0) return (rules) => rules.filter((r) => r.versions.some((v) => common.includes(v)));
+  return (rules) => {
+    const both = rules.filter((r) => r.versions.some((v) => a.includes(v)) && r.versions.some((v) => b.includes(v)));
+    return both.length > 0 ? both : rules.filter((r) => r.versions.some((v) => a.includes(v) || b.includes(v)));
+  };
 }

@@ -7,6 +7,7 @@ import { Matrix, type FlowFacts, type Verdict } from '../audit/verdict';
 import { Inventory } from '../classify/inventory';
 import { parseNet } from '../classify/ip';
 import { resolveHost } from '../classify/roles';
+import { versionOf } from '../rules/versions';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import {
@@ -19,6 +20,7 @@ import {
   startRoleUpdate,
   storedRoles,
   writeHostRoles,
+  writeEncryptionFindings,
   writeVerdicts,
 } from '../store/roles';
 
@@ -67,8 +69,14 @@ export class Auditor {
     return this.inventory.lookup(address)?.roles ?? this.roles.get(address) ?? [];
   }
 
-  /** The verdict for a flow with the roles known now. */
-  judge = (k: FlowFacts): Verdict => this.matrix.judge(k, this.rolesOf(k.client), this.rolesOf(k.server));
+  /** The tables (matrix versions) a host's Exchange version allows; null = unknown version, every table. */
+  private tablesOfVersion(text: string | null | undefined): string[] | null {
+    return versionOf(this.rules.versions, text)?.tables ?? null;
+  }
+
+  /** The verdict for a flow with the roles (and versions) known now. */
+  judge = (k: FlowFacts): Verdict =>
+    this.matrix.judge(k, this.rolesOf(k.client), this.rolesOf(k.server), this.tablesOfVersion(this.inventory.lookup(k.client)?.version), this.tablesOfVersion(this.inventory.lookup(k.server)?.version));
 
   /**
    * Infers roles from the whole database, stores them, and judges again the flows
@@ -78,7 +86,11 @@ export class Auditor {
     refreshHostActivity(this.db);
     startRoleUpdate(this.db);
     for (const page of hostPages(this.db)) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)));
-    const counts = writeVerdicts(this.db, (k, cr, sr) => this.matrix.judge(k, cr, sr), all);
+    const counts = writeVerdicts(this.db, (k, cr, sr, cv, sv) => this.matrix.judge(k, cr, sr, this.tablesOfVersion(cv), this.tablesOfVersion(sv)), all);
+    const requirements = this.rules.matrix.flatMap((r) =>
+      r.encrypted.map((service) => ({ rule: r.id, service, text: `${service} between ${r.from} and ${r.to} is encrypted by the table (${r.id}; seed ${r.encryptedCite[0]}); this session was in clear` })),
+    );
+    counts.encryption = writeEncryptionFindings(this.db, requirements);
     const c = roleSourceCounts(this.db);
     return { counts, hosts: c.hosts, fromInventory: c.inventory, inferred: c.inferred, disagreements: disagreements(this.db), stale: this.stale };
   }

@@ -52,7 +52,7 @@ function finishAudit(auditor: Auditor, all: boolean): AuditSummary {
 
 function auditLine(a: AuditSummary): string {
   const c = a.counts;
-  return `exflow: roles for ${a.fromInventory + a.inferred} of ${a.hosts} hosts (${a.fromInventory} from the inventory, ${a.inferred} inferred); flows: ${c.expected} expected, ${c.unexpected} unexpected, ${c.unknown} unknown\n`;
+  return `exflow: roles for ${a.fromInventory + a.inferred} of ${a.hosts} hosts (${a.fromInventory} from the inventory, ${a.inferred} inferred); flows: ${c.expected} expected, ${c.unexpected} unexpected, ${c.unknown} unknown${c.encryption ? `; ${c.encryption} in clear where the tables say encrypted (exflow report encryption)` : ''}\n`;
 }
 
 /**

@@ -6,7 +6,7 @@ import { Option } from 'commander';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { DEFAULT_INDEX, ECS_VERSION, exportFlows } from '../report/export';
 import { parseTime, type FlowFilter } from '../report/filter';
-import { servicesReport, unexpectedReport } from '../report/findings';
+import { ENCRYPTION_COLUMNS, encryptionReport, servicesReport, unexpectedReport } from '../report/findings';
 import { FORMATS, render, type Format, type Row } from '../report/format';
 import { htmlReport } from '../report/html';
 import { NEW_FLOW_COLUMNS, newReport, parseBaseline } from '../report/new';
@@ -179,6 +179,16 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
     .action((o: CommonOptions) =>
       run(o, (db, f, format) => render(unexpectedReport(db, f), ['verdict', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'rpc_interfaces', 'reason'], format)),
     );
+
+  common(report.command('encryption').description('flows in clear where the tables say the service is encrypted between the two roles (STARTTLS or TLS expected)'))
+    .addHelpText(
+      'after',
+      `${examples(['exflow report encryption --db audit.sqlite', 'exflow flows --db audit.sqlite --format json | jq \'.[] | select(.tls == "none")\''])}
+A finding needs the flow's payload: TLS from its first byte (tls = implicit), a
+switch with STARTTLS (starttls), or commands in clear (none). Where the capture
+cannot tell (tls empty: cut by the snaplen, the start not captured), there is no finding.`,
+    )
+    .action((o: CommonOptions) => run(o, (db, f, format) => render(encryptionReport(db, f), ENCRYPTION_COLUMNS, format)));
 
   common(report.command('services').description('per service and how it was decided: flows, bytes, packets, servers and clients'))
     .addHelpText('after', examples(['exflow report services --db audit.sqlite']))

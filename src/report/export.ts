@@ -74,6 +74,7 @@ export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) =
       reason: r.reason,
       tls: r.tls,
       http_app: r.http_app,
+      ...(r.encryption ? { encryption: r.encryption } : {}),
     },
   };
 }

@@ -47,3 +47,28 @@ export function servicesReport(db: Db, f: FlowFilter): Row[] {
       return { ...x, rpc_interfaces: x.rpc_interfaces ? String(x.rpc_interfaces).split(',') : [] } as Row;
     });
 }
+
+/** Encryption findings: expected flows in clear where the matrix says the service is encrypted, grouped. */
+export function encryptionReport(db: Db, f: FlowFilter): Row[] {
+  const w = flowWhere(f, 'f', ['f.encryption IS NOT NULL']);
+  return (db
+    .prepare(
+      `SELECT f.client_role, f.server_role, f.service, f.rule, count(*) AS flows, sum(f.bytes) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec,
+              group_concat(DISTINCT f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport) AS examples, min(f.encryption) AS finding
+       FROM flow_view f ${w.sql} GROUP BY f.client_role, f.server_role, f.service, f.rule ORDER BY flows DESC`,
+    )
+    .all(...w.args) as Record<string, string | number | null>[]).map((r) => ({
+    client_role: r.client_role,
+    server_role: r.server_role,
+    service: r.service,
+    rule: r.rule,
+    flows: r.flows,
+    bytes: r.bytes,
+    first_seen: isoTime(r.first_sec as number, 0),
+    last_seen: isoTime(r.last_sec as number, 0),
+    examples: String(r.examples ?? '').split(',').slice(0, 3),
+    finding: r.finding,
+  }));
+}
+
+export const ENCRYPTION_COLUMNS = ['client_role', 'server_role', 'service', 'rule', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'finding'];

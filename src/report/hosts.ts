@@ -2,8 +2,8 @@ import type { Db } from '../store/db';
 import { addressCondition } from './filter';
 import { isoTime, type Row } from './format';
 
-export const HOST_COLUMNS = ['address', 'name', 'roles', 'role_source', 'confidence', 'evidence', 'serves', 'uses', 'site', 'version', 'first_seen', 'last_seen', 'disagreement'];
-export const HOST_TABLE_COLUMNS = ['address', 'name', 'roles', 'role_source', 'confidence', 'serves', 'disagreement'];
+export const HOST_COLUMNS = ['address', 'name', 'roles', 'role_source', 'confidence', 'evidence', 'serves', 'uses', 'site', 'version', 'version_source', 'first_seen', 'last_seen', 'disagreement'];
+export const HOST_TABLE_COLUMNS = ['address', 'name', 'roles', 'role_source', 'version', 'version_source', 'confidence', 'serves', 'disagreement'];
 
 interface HostDbRow {
   address: string;
@@ -48,6 +48,8 @@ export function queryHosts(db: Db, q: { host?: string; role?: string } = {}): Ro
       uses: list(r.uses),
       site: r.site,
       version: r.version,
+      // Versions come from the inventory only, so far: nothing on the wire names one yet.
+      version_source: r.version ? 'inventory' : null,
       first_seen: isoTime(r.first_sec, 0),
       last_seen: isoTime(r.last_sec, 0),
       disagreement: r.disagreement,

@@ -9,7 +9,7 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { isoTime } from './format';
 import { flowWhere, type FlowFilter } from './filter';
-import { unexpectedReport, servicesReport } from './findings';
+import { ENCRYPTION_COLUMNS, encryptionReport, unexpectedReport, servicesReport } from './findings';
 import type { Row } from './format';
 import { hostStory, HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS } from './host';
 import { queryHosts } from './hosts';
@@ -176,6 +176,7 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
   const roles = rolesReport(db, f);
   const services = servicesReport(db, f);
   const findings = unexpectedReport(db, f);
+  const encryption = encryptionReport(db, f);
   const w = flowWhere(f);
   const conversations = db
     .prepare(
@@ -268,7 +269,9 @@ details.host{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:6px
 <p>Classified by port ${s.classified.port}, by the endpoint mapper ${s.classified.epm}, by bind ${s.classified.bind}, by payload ${s.classified.payload}, not at all ${s.classified.none}.</p>
 </section>
 <section id="findings"><h2>Findings: unexpected flows and hosts without a role (${findingFlows} flows)</h2>
-${table(findings, ['verdict', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'reason'], { cls: 'findings', rest: 'exflow report unexpected lists all' })}</section>
+${table(findings, ['verdict', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'reason'], { cls: 'findings', rest: 'exflow report unexpected lists all' })}
+<h3 id="encryption">In clear where the tables say encrypted (${encryption.reduce((a, x) => a + Number(x.flows), 0)} flows)</h3>
+${table(encryption, ENCRYPTION_COLUMNS, { cls: 'findings', rest: 'exflow report encryption lists all' })}</section>
 ${changes ? `<section id="new"><h2>New since the baseline (${esc(changes.baseline)})</h2>
 <h4>Flows</h4>${table(changes.flows, ['client', 'server', 'transport', 'server_port', 'service', 'rpc_interface', 'verdict', 'flows', 'bytes', 'first_seen'])}
 <h4>Host pairs</h4>${table(changes.host_pairs, ['client', 'server', 'client_role', 'server_role', 'services', 'flows', 'bytes'])}

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseInferenceRule, type InferenceRule } from './inference';
 import { parseHttpApp, type HttpApp } from './http-apps';
+import { parseVersion, type ExchangeVersion } from './versions';
 import { parseMatrixRule, type MatrixRule } from './matrix';
 import { parseRole, type Role } from './roles';
 import { parseRpcInterfaces, type RpcInterface } from './rpc-interfaces';
@@ -11,7 +12,7 @@ import { PortIndex, parseService, type Service } from './services';
 import { RulesError, RulesFile, type Entry } from './source';
 
 /** Every section a rules file may hold, and who reads it. */
-export const SECTIONS = ['services', 'rpc_interfaces', 'roles', 'matrix', 'inference', 'http_apps'] as const;
+export const SECTIONS = ['services', 'rpc_interfaces', 'roles', 'matrix', 'inference', 'http_apps', 'versions'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** Entries of one section across all loaded files, later folders replacing earlier ids. */
@@ -29,6 +30,7 @@ export interface RuleSet {
   matrix: MatrixRule[];
   inference: InferenceRule[];
   httpApps: HttpApp[];
+  versions: ExchangeVersion[];
   /** Raw entries of the other sections, for the stages that own them. */
   raw: Record<Section, SectionEntries>;
 }
@@ -59,6 +61,7 @@ interface CompiledRules {
   matrix: MatrixRule[];
   inference: InferenceRule[];
   httpApps: HttpApp[];
+  versions: ExchangeVersion[];
 }
 
 function cacheDir(): string {
@@ -89,6 +92,7 @@ function fromCompiled(c: CompiledRules): RuleSet {
     matrix: c.matrix,
     inference: c.inference,
     httpApps: c.httpApps,
+    versions: c.versions,
     raw,
   };
 }
@@ -132,6 +136,7 @@ export function loadRulesCached(extraDirs: string[] = [], version = '', base = s
     matrix: rules.matrix,
     inference: rules.inference,
     httpApps: rules.httpApps,
+    versions: rules.versions,
   };
   try {
     fs.mkdirSync(cacheDir(), { recursive: true });
@@ -176,6 +181,7 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
   const matrix = [...raw.matrix.values()].map((e) => parseMatrixRule(e, roles, serviceById));
   const inference = [...raw.inference.values()].map((e) => parseInferenceRule(e, roles, serviceById));
   const httpApps = [...raw.http_apps.values()].map(parseHttpApp);
+  const versions = [...raw.versions.values()].map(parseVersion);
   return {
     dirs,
     files,
@@ -187,6 +193,7 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
     matrix,
     inference,
     httpApps,
+    versions,
     raw,
   };
 }

@@ -17,11 +17,15 @@ export interface MatrixRule {
   text: string;
   cite: string[];
   note: string;
+  /** Services the table says are encrypted (SSL/TLS) between the two roles: a flow of them in clear is an encryption finding. */
+  encrypted: string[];
+  /** Where the table says so. */
+  encryptedCite: string[];
   source: string;
 }
 
 export function parseMatrixRule(e: Entry, roles: Map<string, Role>, services: Map<string, Service>): MatrixRule {
-  e.checkKeys(['id', 'versions', 'from', 'to', 'services', 'any', 'text', 'text_ru', 'cite', 'note']);
+  e.checkKeys(['id', 'versions', 'from', 'to', 'services', 'any', 'text', 'text_ru', 'cite', 'note', 'encrypted', 'encrypted_cite']);
   const from = e.str('from');
   const to = e.str('to');
   for (const [k, r] of [['from', from], ['to', to]] as const) if (!roles.has(r)) e.fail(k, `unknown role "${r}"`);
@@ -35,5 +39,11 @@ export function parseMatrixRule(e: Entry, roles: Map<string, Role>, services: Ma
   if (versions.length === 0) e.fail('versions', 'say which Exchange version(s) this rule is about');
   const cite = e.strList('cite');
   if (cite.length === 0) e.fail('cite', 'cite the seed and section');
-  return { id: e.str('id'), versions, from, to, services: list, any, text: e.str('text', true) ?? '', cite, note: e.str('note', true) ?? '', source: `${e.file.path}:${e.line}` };
+  const encrypted = e.strList('encrypted', true);
+  encrypted.forEach((s, i) => {
+    if (!list.includes(s)) e.file.fail(e.itemNode('encrypted', i), `"${s}" is not among this rule's services`);
+  });
+  const encryptedCite = e.strList('encrypted_cite', true);
+  if (encrypted.length > 0 && encryptedCite.length === 0) e.fail('encrypted_cite', 'say where the table says these are encrypted');
+  return { id: e.str('id'), versions, from, to, services: list, any, text: e.str('text', true) ?? '', cite, note: e.str('note', true) ?? '', encrypted, encryptedCite, source: `${e.file.path}:${e.line}` };
 }

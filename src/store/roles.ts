@@ -119,7 +119,8 @@ export function roleSourceCounts(db: Db): { hosts: number; inventory: number; in
   return { hosts: r.hosts, inventory: r.inventory ?? 0, inferred: r.inferred ?? 0 };
 }
 
-type Judge = (k: VerdictFacts, clientRoles: string[], serverRoles: string[]) => Verdict;
+/** Judges a flow by its facts, the two sides' roles and their Exchange versions as the hosts table has them ('' = none). */
+type Judge = (k: VerdictFacts, clientRoles: string[], serverRoles: string[], clientVersion: string, serverVersion: string) => Verdict;
 
 /**
  * Judges flows again with the roles stored in hosts and writes the verdicts that
@@ -134,17 +135,17 @@ export function writeVerdicts(db: Db, judge: Judge, all: boolean): Record<string
   const only = all ? '' : 'WHERE (f.client IN (SELECT address FROM changed_hosts) OR f.server IN (SELECT address FROM changed_hosts))';
   // The key of a flow's verdict, as SQL over flows f joined with its hosts hc and hs.
   const keyOf = `coalesce(hc.roles, '') AS cr, coalesce(hs.roles, '') AS sr, f.service AS service, f.transport AS transport,
-                 CASE WHEN f.service IS NULL THEN f.server_port END AS port`;
+                 CASE WHEN f.service IS NULL THEN f.server_port END AS port, coalesce(hc.version, '') AS cv, coalesce(hs.version, '') AS sv`;
   const joins = 'FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server';
   db.exec(`DROP TABLE IF EXISTS temp.judged;
-    CREATE TEMP TABLE judged (cr TEXT, sr TEXT, service TEXT, transport TEXT, port INTEGER,
+    CREATE TEMP TABLE judged (cr TEXT, sr TEXT, service TEXT, transport TEXT, port INTEGER, cv TEXT, sv TEXT,
       client_role TEXT, server_role TEXT, verdict TEXT, rule TEXT, reason TEXT)`);
-  const keys = db.prepare(`SELECT DISTINCT ${keyOf} ${joins} ${only}`).raw().all() as [string, string, string | null, string, number | null][];
-  const put = db.prepare('INSERT INTO judged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  const keys = db.prepare(`SELECT DISTINCT ${keyOf} ${joins} ${only}`).raw().all() as [string, string, string | null, string, number | null, string, string][];
+  const put = db.prepare('INSERT INTO judged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
   db.transaction(() => {
-    for (const [cr, sr, service, transport, port] of keys) {
-      const v = judge({ transport, serverPort: port ?? 0, service }, cr ? cr.split(',') : [], sr ? sr.split(',') : []);
-      put.run(cr, sr, service, transport, port, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason);
+    for (const [cr, sr, service, transport, port, cv, sv] of keys) {
+      const v = judge({ transport, serverPort: port ?? 0, service }, cr ? cr.split(',') : [], sr ? sr.split(',') : [], cv, sv);
+      put.run(cr, sr, service, transport, port, cv, sv, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason);
     }
   })();
   db.exec('CREATE INDEX temp.judged_key ON judged (cr, sr, service, transport, port)');
@@ -152,7 +153,7 @@ export function writeVerdicts(db: Db, judge: Judge, all: boolean): Record<string
     `UPDATE flows SET client_role = x.client_role, server_role = x.server_role, verdict = x.verdict, rule = x.rule, reason = x.reason
      FROM (SELECT f.id, j.client_role, j.server_role, j.verdict, j.rule, j.reason
            FROM (SELECT f.id, ${keyOf} ${joins} ${only}) AS f
-           JOIN judged j ON j.cr = f.cr AND j.sr = f.sr AND j.service IS f.service AND j.transport = f.transport AND j.port IS f.port) AS x
+           JOIN judged j ON j.cr = f.cr AND j.sr = f.sr AND j.service IS f.service AND j.transport = f.transport AND j.port IS f.port AND j.cv = f.cv AND j.sv = f.sv) AS x
      WHERE flows.id = x.id AND (flows.client_role IS NOT x.client_role OR flows.server_role IS NOT x.server_role
        OR flows.verdict IS NOT x.verdict OR flows.rule IS NOT x.rule OR flows.reason IS NOT x.reason)`,
   ).run();
@@ -160,4 +161,21 @@ export function writeVerdicts(db: Db, judge: Judge, all: boolean): Record<string
   const counts: Record<string, number> = { expected: 0, unexpected: 0, unknown: 0 };
   for (const [v, n] of db.prepare('SELECT verdict, count(*) FROM flows WHERE verdict IS NOT NULL GROUP BY verdict').raw().all() as [string, number][]) counts[v] = n;
   return counts;
+}
+
+/**
+ * The encryption audit, in sets: an expected flow whose matrix rule says its service
+ * is encrypted between the two roles, seen in clear (tls = 'none'), gets the finding
+ * in `encryption`; every other flow has none. Returns the number of findings.
+ */
+export function writeEncryptionFindings(db: Db, requirements: { rule: string; service: string; text: string }[]): number {
+  db.exec('DROP TABLE IF EXISTS temp.encryption_rules; CREATE TEMP TABLE encryption_rules (rule TEXT, service TEXT, text TEXT, PRIMARY KEY (rule, service))');
+  const add = db.prepare('INSERT OR IGNORE INTO temp.encryption_rules VALUES (?, ?, ?)');
+  db.transaction(() => {
+    for (const r of requirements) add.run(r.rule, r.service, r.text);
+    db.exec(`UPDATE flows SET encryption = NULL WHERE encryption IS NOT NULL`);
+    db.exec(`UPDATE flows SET encryption = e.text FROM temp.encryption_rules e
+             WHERE flows.verdict = 'expected' AND flows.tls = 'none' AND e.rule = flows.rule AND e.service = flows.service`);
+  })();
+  return (db.prepare('SELECT count(*) FROM flows WHERE encryption IS NOT NULL').pluck().get() as number);
 }

@@ -49,6 +49,7 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE flows ADD COLUMN tls_issuer TEXT;
       ALTER TABLE flows ADD COLUMN http_app TEXT;
       ALTER TABLE flows ADD COLUMN http_target TEXT;
+      ALTER TABLE flows ADD COLUMN encryption TEXT;
       DROP VIEW IF EXISTS flow_view;`,
 };
 
@@ -161,7 +162,9 @@ CREATE TABLE IF NOT EXISTS flows (
   tls_issuer      TEXT,
   -- Cleartext HTTP: the Exchange application of the first request (rules/http-apps.yaml) and its target.
   http_app        TEXT,
-  http_target     TEXT
+  http_target     TEXT,
+  -- An expected flow the matrix says is encrypted, seen in clear: what the table says and what the wire showed.
+  encryption      TEXT
 );
 CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
