@@ -208,3 +208,20 @@ describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('public DCE/RPC traces against tsh
     });
   }
 });
+
+describe.skipIf(!HAVE_TSHARK)('RPC over SMB on 139 and the mapper over \\pipe\\epmapper (the Exchange lab)', () => {
+  const file = path.join(__dirname, 'fixtures', 'exchange-lab', 'exchange-rpc-smb139.pcap');
+  it('both 139 connections are named by the interface bound over their pipe; the pipe\'s ept_lookup listing is in the registry, endpoint by endpoint as tshark reads it', () => {
+    const { flows, endpoints } = analyze(file);
+    const on139 = flows.filter((f) => f.server_port === 139);
+    expect(on139.map((f) => f.rpc_interface).sort()).toEqual(['epmapper', 'lsarpc']);
+    for (const f of on139) expect(f.service).toBe('netbios');
+    const frame = Number(spawnSync('tshark', ['-r', file, '-Y', 'epm.opnum == 2 && dcerpc.pkt_type == 2 && epm.proto.tcp_port', '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
+    const theirs = tsharkLookupEndpoints(file, frame);
+    expect(theirs.length).toBeGreaterThan(10);
+    const ours = endpoints.filter((e) => e.source === 'ept_lookup' && e.protseq === 'ncacn_ip_tcp').map((e) => `${e.port} ${e.uuid}`).sort();
+    expect(ours).toEqual(theirs);
+    // Binds over a pipe are not endpoints on TCP 139.
+    expect(endpoints.filter((e) => e.port === 139)).toEqual([]);
+  });
+});

@@ -31,8 +31,12 @@ export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
     return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp };
   }
   if (conn instanceof SmbPipes) {
-    conn.finish();
+    conn.finish(rec.clientSide);
     labels = labelFromPipes(rules, conn, labels);
+    // Mapper answers over \pipe\epmapper feed the registry like those on TCP 135.
+    // (Not its binds: an interface bound over a pipe lives on the pipe, not on TCP 139/445.)
+    const found = endpointsOf(conn.rpcPdus, rec);
+    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints.filter((e) => e.source !== 'bind'), nonIpTowers: found.nonIp };
   } else if (rec.transport === 'udp') {
     labels = labelConnectionless(rules, rec, labels) ?? labels;
   } else if (conn !== null) {

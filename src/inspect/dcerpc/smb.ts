@@ -3,9 +3,11 @@
 // WRITE_ANDX and READ_ANDX ([MS-CIFS] 2.2.4.33, 2.2.4.42-43): enough to name the
 // interfaces an SMB connection binds, not a full SMB dissector. Each NetBIOS session message
 // ([MS-SMB2] 2.1: a zero byte and a 24-bit length) is read only as far as its
-// first HEAD bytes — where the SMB2 header and the start of a bind sit — and the
-// rest is skipped by count, so the bytes held per direction are bounded whatever
-// the message size.
+// first HEAD bytes — where the SMB2 header and a whole DCE/RPC fragment of the
+// usual size (4280 bytes) sit — and the rest is skipped by count, so the bytes held
+// per direction are bounded whatever the message size. Whole PDUs go on to an RPC
+// connection of the flow's own, which follows endpoint-mapper calls over
+// \pipe\epmapper as it does on TCP 135, for the same endpoint registry.
 
 import { isMalformed } from './wire';
 import { TcpFlag } from '../../decode/packet';
@@ -15,8 +17,9 @@ import { BindTracker, type BoundInterface } from './binds';
 import type { ByteBudget } from './budget';
 import { looksLikeCoPdu } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
+import { RpcConnection, RpcMode } from './connection';
 
-const HEAD = 1024;
+const HEAD = 4400;
 const SMB2_HEADER = 64;
 
 const enum Smb1Command {
@@ -88,12 +91,18 @@ export class SmbPipes implements FlowInspector {
   private sec = 0;
   private nsec = 0;
 
+  /** The pipes' DCE/RPC PDUs as one connection: mapper calls over \\pipe\\epmapper are read there. */
+  readonly rpcPdus: RpcConnection;
+  private readonly pduSeq = [0, 0];
+  private dir = 0;
+
   constructor(budget: ByteBudget) {
-    const mk = () => {
-      const m = new MessageReader((b, n) => this.message(b, n));
+    const mk = (dir: number) => {
+      const m = new MessageReader((b, n) => this.message(dir, b, n));
       return new DirectionStream(budget, (b, o, n) => m.push(b, o, n));
     };
-    this.streams = [mk(), mk()];
+    this.streams = [mk(0), mk(1)];
+    this.rpcPdus = new RpcConnection(RpcMode.Plain, budget);
   }
 
   get interfaces(): BoundInterface[] {
@@ -108,7 +117,8 @@ export class SmbPipes implements FlowInspector {
     return true;
   }
 
-  finish(): void {
+  finish(clientSide = -1): void {
+    this.rpcPdus.finish(clientSide);
     for (const s of this.streams) {
       s.finish();
       if (s.end === StreamEnd.Gap || s.end === StreamEnd.Snaplen) {
@@ -122,7 +132,8 @@ export class SmbPipes implements FlowInspector {
   }
 
   /** The first bytes of one NetBIOS session message: one or more (compounded) SMB2 commands. */
-  private message(b: Uint8Array, len: number): void {
+  private message(dir: number, b: Uint8Array, len: number): void {
+    this.dir = dir;
     if (len >= 4 && b[0] === 0xff && b[1] === 0x53 && b[2] === 0x4d && b[3] === 0x42) {
       if (len < 33 || b[32] === 0) return;
       const words = SMB1_DATA_WORDS[b[4] * 2 + ((b[9] & 0x80) !== 0 ? 1 : 0)];
@@ -167,6 +178,13 @@ export class SmbPipes implements FlowInspector {
     } catch (e) {
       if (!isMalformed(e)) throw e;
       this.note('a bind inside SMB was cut short (beyond the bytes exflow reads per message)');
+    }
+    // A whole fragment goes on to the flow's RPC connection, as a stream of PDUs per direction.
+    const fragLen = u16(b, o + 8, le);
+    if (fragLen <= n) {
+      const pdu = Buffer.from(b.buffer, b.byteOffset + o, fragLen);
+      this.rpcPdus.segment(this.dir, this.pduSeq[this.dir], 0, pdu, 0, fragLen, fragLen, this.sec, this.nsec);
+      this.pduSeq[this.dir] = (this.pduSeq[this.dir] + fragLen) >>> 0;
     }
   }
 }
