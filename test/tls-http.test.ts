@@ -125,3 +125,16 @@ describe('a capture cut at 96 bytes is honest about it', () => {
     }
   });
 });
+
+describe('role inference on the Exchange lab, without an inventory', () => {
+  it('the Hub (587 served) is a Hub Transport server; the back end on 444 makes the SIP-serving host a Mailbox server, not only Unified Messaging', () => {
+    const db = path.join(tmpDir(), 'i.sqlite');
+    expect(runCli(['analyze', path.join(FIX, 'exchange-lab-full.pcap'), '--db', db, '--quiet']).code).toBe(0);
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[]; evidence: string[] }[];
+    const of = (a: string) => hosts.find((h) => h.address === a)!;
+    expect(of('10.77.0.40').roles).toEqual(['hub-transport']);
+    expect(of('10.77.0.40').evidence.join(' ')).toMatch(/hub-submission \(medium\): serves smtp-submission/);
+    expect(of('10.77.0.20').roles).toContain('mailbox');
+    expect(of('10.77.0.20').evidence.join(' ')).toMatch(/mailbox-backend \(high\): serves https-backend/);
+  });
+});
