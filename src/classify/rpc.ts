@@ -103,7 +103,7 @@ export function labelConnectionless(rules: RuleSet, f: FlowRecord, byPort: FlowL
 export interface EndpointCandidate {
   streamId: number;
   uuid: string;
-  source: 'ept_map' | 'ept_lookup' | 'bind';
+  source: 'ept_map' | 'ept_lookup' | 'bind' | 'dcom';
   sec: number;
   nsec: number;
   client: string | null;
@@ -122,8 +122,8 @@ export interface UnboundFlow {
 /**
  * Names a flow that carried no bind from the endpoints registered for its server
  * address and port. Most specific first: the same client's ept_map answer just
- * before the flow; any ept_map answer; a bind on another connection; an
- * ept_lookup listing. Entries from the flow's own stream are preferred. When the
+ * before the flow; any ept_map answer; a DCOM OXID resolver answer; a bind on
+ * another connection; an ept_lookup listing. Entries from the flow's own stream are preferred. When the
  * best level still names several interfaces, the flow gets their common service
  * (or rpc-dynamic) and a note listing them, not a guess.
  */
@@ -143,6 +143,7 @@ export function labelFromEndpoints(rules: RuleSet, f: UnboundFlow, all: Endpoint
   } else {
     for (const [src, text] of [
       ['ept_map', 'ept_map answer'],
+      ['dcom', 'the DCOM OXID resolver\'s answer (object exporter string binding)'],
       ['bind', 'bind seen on another connection to this endpoint'],
       ['ept_lookup', 'ept_lookup listing'],
     ] as const) {

@@ -102,7 +102,7 @@ export function addEpmOptions(cmd: Command): Command {
     .option('--since <time>', 'only endpoints first learned at or after this time (ISO 8601 or epoch seconds)')
     .option('--until <time>', 'only endpoints first learned at or before this time')
     .option('--server <addr|cidr>', 'only endpoints on this server, or on the servers in this block')
-    .addOption(new Option('--source <source>', 'only endpoints learned this way').choices(['ept_map', 'ept_lookup', 'bind']));
+    .addOption(new Option('--source <source>', 'only endpoints learned this way').choices(['ept_map', 'ept_lookup', 'bind', 'dcom']));
 }
 
 export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defaultFormat'>): void {

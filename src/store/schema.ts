@@ -50,7 +50,20 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE flows ADD COLUMN http_app TEXT;
       ALTER TABLE flows ADD COLUMN http_target TEXT;
       ALTER TABLE flows ADD COLUMN encryption TEXT;
-      DROP VIEW IF EXISTS flow_view;`,
+      DROP VIEW IF EXISTS flow_view;
+      -- The registry takes DCOM's OXID resolver answers (source 'dcom'): the CHECK is rebuilt with the table.
+      CREATE TABLE rpc_endpoints_v5 (
+        id INTEGER PRIMARY KEY, capture_id INTEGER NOT NULL REFERENCES captures (id) ON DELETE CASCADE,
+        server TEXT NOT NULL, transport TEXT NOT NULL, protseq TEXT, port INTEGER NOT NULL, uuid TEXT NOT NULL,
+        version TEXT, interface TEXT, service TEXT,
+        source TEXT NOT NULL CHECK (source IN ('ept_map', 'ept_lookup', 'bind', 'dcom')),
+        first_sec INTEGER NOT NULL, first_nsec INTEGER NOT NULL, client TEXT, annotation TEXT,
+        UNIQUE (capture_id, server, transport, port, uuid, source));
+      INSERT INTO rpc_endpoints_v5 (id, capture_id, server, transport, protseq, port, uuid, version, interface, service, source, first_sec, first_nsec, client, annotation)
+        SELECT id, capture_id, server, transport, protseq, port, uuid, version, interface, service, source, first_sec, first_nsec, client, annotation FROM rpc_endpoints;
+      DROP TABLE rpc_endpoints;
+      ALTER TABLE rpc_endpoints_v5 RENAME TO rpc_endpoints;
+      CREATE INDEX IF NOT EXISTS rpc_endpoints_key ON rpc_endpoints (server, transport, port);`,
 };
 
 export const SCHEMA = `
@@ -207,7 +220,7 @@ CREATE TABLE IF NOT EXISTS rpc_endpoints (
   version     TEXT,
   interface   TEXT,
   service     TEXT,
-  source      TEXT NOT NULL CHECK (source IN ('ept_map', 'ept_lookup', 'bind')),
+  source      TEXT NOT NULL CHECK (source IN ('ept_map', 'ept_lookup', 'bind', 'dcom')),
   first_sec   INTEGER NOT NULL,
   first_nsec  INTEGER NOT NULL,
   client      TEXT,

@@ -12,6 +12,7 @@ import { decodeLookupResponse, decodeMapRequest, decodeMapResponse, type EpmAnsw
 import { HEADER_LEN, matchesGreeting, NCACN_HTTP_GREETING, PduFramer, PfcFlag, PType } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
+import { IREMUNKNOWN2_UUID, isTcpBinding, oxidBindings, OXID_RESOLVER_UUID, OxidOp, type StringBinding } from './dcom';
 import type { Tower } from './tower';
 import { u16, u32 } from '../../capture/bytes';
 import { isMalformed, WireReader } from './wire';
@@ -29,7 +30,8 @@ export const enum RpcMode {
 }
 
 export interface MapperAnswer {
-  source: 'ept_map' | 'ept_lookup';
+  /** ept_map/ept_lookup from the endpoint mapper, dcom from the OXID resolver. */
+  source: 'ept_map' | 'ept_lookup' | 'dcom';
   tower: Tower;
   annotation: string | null;
   /** For ept_map: the interface the client asked about. */
@@ -39,6 +41,8 @@ export interface MapperAnswer {
 }
 
 const MAX_CALLS = 16;
+/** Marks a call (in its opnum) as an OXID resolver call, not an EPM one. */
+const DCOM_CALL = 0x100;
 /** Mapper answer entries kept per connection (an ept_lookup listing of a whole server is a few hundred). */
 const MAX_ANSWERS = 1000;
 /**
@@ -242,6 +246,12 @@ export class RpcConnection implements FlowInspector {
       contexts.set(ctxId, ctx);
       this.note('bind not captured; calls on the mapper port taken as EPM');
     }
+    if (ctx && ctx.uuid === OXID_RESOLVER_UUID && !ctx.ndr64 && (opnum === OxidOp.ResolveOxid || opnum === OxidOp.ResolveOxid2)) {
+      // Only that it was asked: the answer holds the string bindings.
+      const call = this.collect(callId, flags, b, r.pos, r.pos, { opnum: DCOM_CALL | opnum, ndr64: false });
+      if (call) call.parts = [];
+      return;
+    }
     if (!ctx || ctx.uuid !== EPM_UUID || (opnum !== EpmOp.Map && opnum !== EpmOp.Lookup)) return;
     // Only ept_map's question is read (which interface was asked for); of ept_lookup's,
     // only that it was asked, so none of its bytes are kept.
@@ -272,6 +282,10 @@ export class RpcConnection implements FlowInspector {
     this.calls.delete(callId);
     this.budget.give(call.bytes);
     const stub = Buffer.concat(call.parts);
+    if ((call.opnum & DCOM_CALL) !== 0) {
+      this.oxidAnswer(stub, le, callId);
+      return;
+    }
     let answer: EpmAnswer;
     try {
       const r = reader.reset(stub, 0, stub.length, le, call.ndr64);
@@ -295,6 +309,34 @@ export class RpcConnection implements FlowInspector {
       if (call.asked && !this.notRegistered.includes(call.asked)) this.notRegistered.push(call.asked);
     } else if (answer.status !== 0 && answer.status !== EPT_S_NOT_REGISTERED) {
       this.note(`${source} answered status 0x${answer.status.toString(16).padStart(8, '0')}`);
+    }
+  }
+
+  /** A ResolveOxid/ResolveOxid2 answer: its TCP string bindings become endpoints of IRemUnknown2. */
+  private oxidAnswer(stub: Buffer, le: boolean, callId: number): void {
+    let bindings: StringBinding[];
+    try {
+      bindings = oxidBindings(stub, le);
+    } catch (e) {
+      if (!isMalformed(e)) throw e;
+      this.note(`OXID resolver answer (call ${callId}) not decodable`);
+      return;
+    }
+    for (const sb of bindings) {
+      if (!isTcpBinding(sb)) continue;
+      if (this.answers.length >= MAX_ANSWERS || !this.budget.take(ANSWER_COST)) {
+        this.answersRefused++;
+        continue;
+      }
+      const ip = /^\d{1,3}(\.\d{1,3}){3}$/.test(sb.address) ? sb.address : null; // a host name: the server that answered
+      this.answers.push({
+        source: 'dcom',
+        tower: { uuid: IREMUNKNOWN2_UUID, version: '0.0', protseq: 'ncacn_ip_tcp', port: sb.port, ip, name: ip ? null : sb.address },
+        annotation: `OXID resolver: ${sb.address}[${sb.port}]`,
+        asked: null,
+        sec: this.sec,
+        nsec: this.nsec,
+      });
     }
   }
 

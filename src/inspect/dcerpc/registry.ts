@@ -6,7 +6,7 @@
 
 import { RpcMode, type RpcConnection } from './connection';
 
-export type EndpointSource = 'ept_map' | 'ept_lookup' | 'bind';
+export type EndpointSource = 'ept_map' | 'ept_lookup' | 'bind' | 'dcom';
 
 export interface Endpoint {
   server: string;

@@ -1,0 +1,61 @@
+// DCOM's OXID resolver (IObjectExporter on 135, [MS-DCOM] 3.1.2.5.1): the answers
+// to ResolveOxid (opnum 0) and ResolveOxid2 (opnum 4) carry the object exporter's
+// string bindings ([MS-DCOM] 2.2.19: DUALSTRINGARRAY of STRINGBINDING = tower id +
+// "host[port]"), i.e. the dynamic port a client connects to next for IRemUnknown2
+// and the object's own interfaces (WMI's IWbemServices, …). They go into the same
+// endpoint registry as the mapper's answers, with source "dcom".
+import { Malformed } from './wire';
+
+export const OXID_RESOLVER_UUID = '99fcfec4-5260-101b-bbcb-00aa0021347a';
+/** The interface every object exporter serves on its port ([MS-DCOM] 3.1.1.5.6). */
+export const IREMUNKNOWN2_UUID = '00000143-0000-0000-c000-000000000046';
+export const enum OxidOp {
+  ResolveOxid = 0,
+  ResolveOxid2 = 4,
+}
+/** [MS-DCOM] 2.2.19.3: the tower ids of the string bindings exflow can place. */
+const TOWER_TCP = 0x07;
+
+export interface StringBinding {
+  towerId: number;
+  address: string;
+  /** The port in "host[port]", or -1. */
+  port: number;
+}
+
+/**
+ * The string bindings of a ResolveOxid/ResolveOxid2 response stub (NDR, not NDR64):
+ * the unique pointer to the DUALSTRINGARRAY, its conformance, wNumEntries,
+ * wSecurityOffset, then the 16-bit array — string bindings up to wSecurityOffset.
+ */
+export function oxidBindings(stub: Buffer, le: boolean): StringBinding[] {
+  const u16 = (o: number) => (le ? stub.readUInt16LE(o) : stub.readUInt16BE(o));
+  const u32 = (o: number) => (le ? stub.readUInt32LE(o) : stub.readUInt32BE(o));
+  if (stub.length < 12) throw new Malformed('OXID answer shorter than its header');
+  if (u32(0) === 0) return []; // a null pointer: no bindings (an error answer)
+  const count = u32(4);
+  const entries = u16(8);
+  const security = u16(10);
+  if (entries > count || 12 + entries * 2 > stub.length || security > entries) throw new Malformed('DUALSTRINGARRAY sizes disagree');
+  const out: StringBinding[] = [];
+  let i = 0;
+  while (i < security && out.length < 64) {
+    const towerId = u16(12 + i * 2);
+    if (towerId === 0) break; // the end of the string bindings
+    i++;
+    let s = '';
+    while (i < security) {
+      const c = u16(12 + i * 2);
+      i++;
+      if (c === 0) break;
+      s += String.fromCharCode(c);
+    }
+    const m = /^(.*)\[(\d{1,5})\]$/.exec(s);
+    out.push({ towerId, address: m ? m[1] : s, port: m && Number(m[2]) <= 65535 ? Number(m[2]) : -1 });
+  }
+  return out;
+}
+
+export function isTcpBinding(b: StringBinding): boolean {
+  return b.towerId === TOWER_TCP && b.port > 0;
+}
