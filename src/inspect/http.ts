@@ -41,6 +41,8 @@ export class HttpRequest implements FlowInspector {
     if (this.clientDir < 0) {
       if (!looksLikeHttpRequest(buf, off, capLen)) return true; // the server's bytes, or not yet a request
       this.clientDir = dir;
+    } else if (dir === this.clientDir && this.line.length === 0 && !looksLikeHttpRequest(buf, off, capLen)) {
+      return this.finish(); // the client's first bytes are no HTTP request: nothing to learn here
     }
     if (dir !== this.clientDir) return true;
     const nl = buf.indexOf(10, off);

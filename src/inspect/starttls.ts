@@ -17,6 +17,8 @@ export const enum LineProtocol {
 
 /** Client bytes read before deciding at most. */
 const MAX_CLEAR = 8192;
+/** Of each client line only its start is kept: the command word is all that is read. */
+const LINE_HEAD = 40;
 
 /** The command that asks for TLS, per protocol (upper case, the IMAP tag stripped). */
 const STARTTLS_WORD: Record<number, string> = { [LineProtocol.Smtp]: 'STARTTLS', [LineProtocol.Imap]: 'STARTTLS', [LineProtocol.Pop3]: 'STLS' };
@@ -36,7 +38,8 @@ export class StartTls implements FlowInspector {
   /** The handshake after the switch. */
   tls: TlsHandshake | null = null;
   private asked = false;
-  private clear = Buffer.alloc(0);
+  /** The start of the client's current line (at most LINE_HEAD characters). */
+  private line = '';
   private clientBytes = 0;
   private done = false;
 
@@ -63,12 +66,15 @@ export class StartTls implements FlowInspector {
     }
     this.clientBytes += capLen;
     if (this.proto === LineProtocol.Ldap) return this.ldap(buf, off, capLen);
-    // Lines of the client, gathered until a whole line is there.
-    this.clear = Buffer.concat([this.clear, buf.subarray(off, off + capLen)]);
-    for (let nl = this.clear.indexOf(10); nl >= 0; nl = this.clear.indexOf(10)) {
-      const line = this.clear.toString('latin1', 0, nl).replace(/\r$/, '');
-      this.clear = this.clear.subarray(nl + 1);
-      if (this.command(line)) return this.finish();
+    // The client's lines, of which only the starts are kept; binary bytes mean this is not the line protocol.
+    for (let i = off, end = off + capLen; i < end; i++) {
+      const c = buf[i];
+      if (c === 10) {
+        if (this.command(this.line.replace(/\r$/, ''))) return this.finish();
+        this.line = '';
+      } else if ((c < 0x20 && c !== 13 && c !== 9) || c > 0x7e) {
+        return this.finish();
+      } else if (this.line.length < LINE_HEAD) this.line += String.fromCharCode(c);
     }
     if (this.clientBytes > MAX_CLEAR || capLen < wireLen) return this.finish();
     return true;
@@ -112,7 +118,7 @@ export class StartTls implements FlowInspector {
 
   finish(): false {
     this.done = true;
-    this.clear = Buffer.alloc(0);
+    this.line = '';
     if (this.tls) {
       this.use = 'starttls';
       this.tls.finish();

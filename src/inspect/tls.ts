@@ -85,6 +85,28 @@ class Direction {
       }
     }
     this.nextSeq = (seq + wireLen) >>> 0;
+    if (this.len === 0) {
+      // Nothing held back: whole records are read where they lie; only a record's
+      // unfinished tail is copied (most handshakes never need a buffer).
+      const used = this.records(data, off, off + len);
+      if (!this.stopped && used < len) this.keep(data, off + used, len - used);
+    } else {
+      if (!this.keep(data, off, len)) return false;
+      const used = this.records(this.buf!, 0, this.len);
+      if (!this.stopped) {
+        this.buf!.copy(this.buf!, 0, used, this.len);
+        this.len -= used;
+      }
+    }
+    if (len < wireLen) {
+      this.cut = true;
+      return this.stop();
+    }
+    return !this.stopped;
+  }
+
+  /** Holds bytes of an unfinished record; false (stopped) when over the bound. */
+  private keep(data: Buffer, off: number, len: number): boolean {
     if (this.len + len > MAX_BYTES + RECORD_HEADER) return this.stop();
     if (!this.buf || this.buf.length < this.len + len) {
       const grown = Buffer.allocUnsafe(Math.min(MAX_BYTES + RECORD_HEADER, Math.max(2048, (this.len + len) * 2)));
@@ -93,18 +115,13 @@ class Direction {
     }
     data.copy(this.buf, this.len, off, off + len);
     this.len += len;
-    this.records();
-    if (len < wireLen) {
-      this.cut = true;
-      return this.stop();
-    }
-    return !this.stopped;
+    return true;
   }
 
-  private records(): void {
-    const b = this.buf!;
-    let at = 0;
-    while (!this.stopped && this.len - at >= RECORD_HEADER) {
+  /** Reads the whole records in b[from, to); returns the bytes used. */
+  private records(b: Buffer, from: number, to: number): number {
+    let at = from;
+    while (!this.stopped && to - at >= RECORD_HEADER) {
       const type = b[at];
       if (b[at + 1] !== 3 || type < ContentType.ChangeCipherSpec || type > ContentType.ApplicationData) {
         this.stop();
@@ -116,17 +133,21 @@ class Direction {
         this.stop();
         break;
       }
-      if (this.len - at < RECORD_HEADER + n) break; // the rest of the record is still to come
+      if (to - at < RECORD_HEADER + n) break; // the rest of the record is still to come
       this.handshake(b, at + RECORD_HEADER, n);
       at += RECORD_HEADER + n;
     }
-    if (at > 0 && !this.stopped) {
-      b.copy(b, 0, at, this.len);
-      this.len -= at;
-    }
+    return at - from;
   }
 
   private handshake(b: Buffer, off: number, n: number): void {
+    if (this.hsLen === 0) {
+      // Whole messages are read in place; only an unfinished one is kept.
+      const used = this.messages(b, off, off + n);
+      if (this.stopped || used === n) return;
+      off += used;
+      n -= used;
+    }
     if (!this.hs || this.hs.length < this.hsLen + n) {
       const grown = Buffer.allocUnsafe(Math.min(MAX_BYTES, Math.max(2048, (this.hsLen + n) * 2)));
       if (this.hsLen + n > grown.length) {
@@ -138,18 +159,24 @@ class Direction {
     }
     b.copy(this.hs, this.hsLen, off, off + n);
     this.hsLen += n;
-    let at = 0;
-    while (this.hsLen - at >= 4) {
-      const len = this.hs.readUIntBE(at + 1, 3);
-      if (this.hsLen - at < 4 + len) break;
-      this.onMessage(this.hs[at], this.hs.subarray(at + 4, at + 4 + len));
+    const used = this.messages(this.hs, 0, this.hsLen);
+    if (!this.stopped && used > 0) {
+      this.hs.copy(this.hs, 0, used, this.hsLen);
+      this.hsLen -= used;
+    }
+  }
+
+  /** Hands on the whole handshake messages in b[from, to); returns the bytes used. */
+  private messages(b: Buffer, from: number, to: number): number {
+    let at = from;
+    while (to - at >= 4) {
+      const len = b.readUIntBE(at + 1, 3);
+      if (to - at < 4 + len) break;
+      this.onMessage(b[at], b.subarray(at + 4, at + 4 + len));
       at += 4 + len;
-      if (this.stopped) return;
+      if (this.stopped) break;
     }
-    if (at > 0) {
-      this.hs.copy(this.hs, 0, at, this.hsLen);
-      this.hsLen -= at;
-    }
+    return at - from;
   }
 
   stop(): false {
