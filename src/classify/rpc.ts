@@ -143,7 +143,7 @@ export function labelFromEndpoints(rules: RuleSet, f: UnboundFlow, all: Endpoint
   } else {
     for (const [src, text] of [
       ['ept_map', 'ept_map answer'],
-      ['dcom', 'the DCOM OXID resolver\'s answer (object exporter string binding)'],
+      ['dcom', 'a DCOM answer (OXID resolver or activation: the object exporter\'s string binding)'],
       ['bind', 'bind seen on another connection to this endpoint'],
       ['ept_lookup', 'ept_lookup listing'],
     ] as const) {

@@ -14,7 +14,7 @@ import { describeFsError, readCapture, STDIN, type CaptureReadResult } from '../
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
 import { labelFromEndpoints } from '../classify/rpc';
-import { Inspectors } from '../inspect';
+import { dcomActivatable, Inspectors } from '../inspect';
 import { linkTypeName } from '../decode/linktypes';
 import { PacketIngest } from '../flow/ingest';
 import { buildFlowRecord } from '../flow/record';
@@ -252,7 +252,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
 
   // One flow table for the run (creating one costs ~140 ms): streams of --separate follow
   // each other, and each is flushed whole before the next, so none sees another's flows.
-  const inspectors = opts.rpc === false ? null : new Inspectors(inspectorPorts(rules.services));
+  const inspectors = opts.rpc === false ? null : new Inspectors(inspectorPorts(rules.services), undefined, false, dcomActivatable(rules.rpcInterfaces.values()));
   const rpc = inspectors?.rpc ?? null;
   const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors });
   const ingest = new PacketIngest(table);

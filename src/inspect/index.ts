@@ -16,6 +16,7 @@
 import type { FlowInspector, InspectorFactory } from '../flow/inspector';
 import { INSPECTORS, type Inspect } from '../rules/services';
 import { RpcInspectorFactory } from './dcerpc/factory';
+import { IREMUNKNOWN2_UUID, IREMUNKNOWN_UUID, OXID_RESOLVER_UUID, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID } from './dcerpc/dcom';
 import { HttpRequest, looksLikeHttpRequest } from './http';
 import { LineProtocol, StartTls } from './starttls';
 import { looksLikeClientHello, TlsHandshake } from './tls';
@@ -36,13 +37,15 @@ export class Inspectors implements InspectorFactory {
   /**
    * @param ports per TCP port, the index + 1 into INSPECTORS its service asks for (0 = none), as rules/services.ts's inspectorPorts() makes it
    * @param rpcOnly only the DCE/RPC inspectors (the others off)
+   * @param dcomIids the interfaces a DCOM activation answer may name (dcomActivatable() of the rules)
    */
   constructor(
     private readonly ports: Uint8Array,
     rpcBudget?: number,
     private readonly rpcOnly = false,
+    dcomIids: string[] = [],
   ) {
-    this.rpc = new RpcInspectorFactory(ports, rpcBudget);
+    this.rpc = new RpcInspectorFactory(ports, rpcBudget, dcomIids);
   }
 
   byPorts(portA: number, portB: number): FlowInspector | null {
@@ -83,4 +86,13 @@ export class Inspectors implements InspectorFactory {
     }
     return null;
   }
+}
+
+/**
+ * The interfaces a DCOM activation may hand out, from the rules: those of the dcom
+ * and wmi services, but the activation and resolver interfaces themselves.
+ */
+export function dcomActivatable(interfaces: Iterable<{ uuid: string; service: string }>): string[] {
+  const machinery = new Set([SYSTEM_ACTIVATOR_UUID, REMOTE_ACTIVATION_UUID, OXID_RESOLVER_UUID, IREMUNKNOWN2_UUID, IREMUNKNOWN_UUID]);
+  return [...interfaces].filter((i) => (i.service === 'dcom' || i.service === 'wmi') && !machinery.has(i.uuid)).map((i) => i.uuid);
 }

@@ -12,7 +12,7 @@ import { decodeLookupResponse, decodeMapRequest, decodeMapResponse, type EpmAnsw
 import { HEADER_LEN, matchesGreeting, NCACN_HTTP_GREETING, PduFramer, PfcFlag, PType } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
-import { IREMUNKNOWN2_UUID, isTcpBinding, oxidBindings, OXID_RESOLVER_UUID, OxidOp, type StringBinding } from './dcom';
+import { ActivationOp, activationBindings, IREMUNKNOWN2_UUID, isTcpBinding, oxidBindings, OXID_RESOLVER_UUID, OxidOp, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID, type StringBinding } from './dcom';
 import type { Tower } from './tower';
 import { u16, u32 } from '../../capture/bytes';
 import { isMalformed, WireReader } from './wire';
@@ -43,6 +43,8 @@ export interface MapperAnswer {
 const MAX_CALLS = 16;
 /** Marks a call (in its opnum) as an OXID resolver call, not an EPM one. */
 const DCOM_CALL = 0x100;
+/** …and, with this bit too, an activation call. */
+const ACTIVATION_CALL = 0x200;
 /** Mapper answer entries kept per connection (an ept_lookup listing of a whole server is a few hundred). */
 const MAX_ANSWERS = 1000;
 /**
@@ -85,9 +87,14 @@ export class RpcConnection implements FlowInspector {
   private sec = 0;
   private nsec = 0;
 
+  /**
+   * @param dcomIids interfaces (UUID and its 16 wire bytes) an activation answer may name
+   *   (WMI's, …: the rules say which): the object exporter's port is registered for them
+   */
   constructor(
     readonly mode: RpcMode,
     private readonly budget: ByteBudget,
+    private readonly dcomIids: readonly { uuid: string; bytes: Buffer }[] = [],
   ) {
     const mk = (dir: number) => {
       const framer = new PduFramer(budget, (b, o, n) => this.pdu(dir, b, o, n));
@@ -246,6 +253,13 @@ export class RpcConnection implements FlowInspector {
       contexts.set(ctxId, ctx);
       this.note('bind not captured; calls on the mapper port taken as EPM');
     }
+    const activation =
+      ctx && !ctx.ndr64 && ((ctx.uuid === SYSTEM_ACTIVATOR_UUID && opnum === ActivationOp.RemoteCreateInstance) || (ctx.uuid === REMOTE_ACTIVATION_UUID && opnum === ActivationOp.RemoteActivation));
+    if (activation) {
+      const call = this.collect(callId, flags, b, r.pos, r.pos, { opnum: DCOM_CALL | ACTIVATION_CALL, ndr64: false });
+      if (call) call.parts = [];
+      return;
+    }
     if (ctx && ctx.uuid === OXID_RESOLVER_UUID && !ctx.ndr64 && (opnum === OxidOp.ResolveOxid || opnum === OxidOp.ResolveOxid2)) {
       // Only that it was asked: the answer holds the string bindings.
       const call = this.collect(callId, flags, b, r.pos, r.pos, { opnum: DCOM_CALL | opnum, ndr64: false });
@@ -282,6 +296,10 @@ export class RpcConnection implements FlowInspector {
     this.calls.delete(callId);
     this.budget.give(call.bytes);
     const stub = Buffer.concat(call.parts);
+    if ((call.opnum & ACTIVATION_CALL) !== 0) {
+      this.activationAnswer(stub);
+      return;
+    }
     if ((call.opnum & DCOM_CALL) !== 0) {
       this.oxidAnswer(stub, le, callId);
       return;
@@ -322,22 +340,40 @@ export class RpcConnection implements FlowInspector {
       this.note(`OXID resolver answer (call ${callId}) not decodable`);
       return;
     }
+    this.dcomEndpoints(bindings, [IREMUNKNOWN2_UUID], 'OXID resolver');
+  }
+
+  /**
+   * An activation answer: the object exporter's TCP bindings, registered for the
+   * interfaces the answer names among those exflow knows (the activated object's,
+   * e.g. IWbemLevel1Login), else for IRemUnknown2.
+   */
+  private activationAnswer(stub: Buffer): void {
+    const iids = this.dcomIids.filter((i) => stub.indexOf(i.bytes) >= 0).map((i) => i.uuid);
+    this.dcomEndpoints(activationBindings(stub), iids.length > 0 ? iids : [IREMUNKNOWN2_UUID], 'activation');
+  }
+
+  private dcomEndpoints(bindings: StringBinding[], uuids: string[], what: string): void {
     for (const sb of bindings) {
       if (!isTcpBinding(sb)) continue;
-      if (this.answers.length >= MAX_ANSWERS || !this.budget.take(ANSWER_COST)) {
-        this.answersRefused++;
-        continue;
-      }
-      const ip = /^\d{1,3}(\.\d{1,3}){3}$/.test(sb.address) ? sb.address : null; // a host name: the server that answered
-      this.answers.push({
-        source: 'dcom',
-        tower: { uuid: IREMUNKNOWN2_UUID, version: '0.0', protseq: 'ncacn_ip_tcp', port: sb.port, ip, name: ip ? null : sb.address },
-        annotation: `OXID resolver: ${sb.address}[${sb.port}]`,
-        asked: null,
-        sec: this.sec,
-        nsec: this.nsec,
-      });
+      for (const uuid of uuids) this.dcomEndpoint(sb, uuid, what);
     }
+  }
+
+  private dcomEndpoint(sb: StringBinding, uuid: string, what: string): void {
+    if (this.answers.length >= MAX_ANSWERS || !this.budget.take(ANSWER_COST)) {
+      this.answersRefused++;
+      return;
+    }
+    const ip = /^\d{1,3}(\.\d{1,3}){3}$/.test(sb.address) ? sb.address : null; // a host name: the server that answered
+    this.answers.push({
+      source: 'dcom',
+      tower: { uuid, version: '0.0', protseq: 'ncacn_ip_tcp', port: sb.port, ip, name: ip ? null : sb.address },
+      annotation: `${what}: ${sb.address}[${sb.port}]`,
+      asked: null,
+      sec: this.sec,
+      nsec: this.nsec,
+    });
   }
 
   /**

@@ -9,9 +9,17 @@ import { Malformed } from './wire';
 export const OXID_RESOLVER_UUID = '99fcfec4-5260-101b-bbcb-00aa0021347a';
 /** The interface every object exporter serves on its port ([MS-DCOM] 3.1.1.5.6). */
 export const IREMUNKNOWN2_UUID = '00000143-0000-0000-c000-000000000046';
+export const IREMUNKNOWN_UUID = '00000131-0000-0000-c000-000000000046';
 export const enum OxidOp {
   ResolveOxid = 0,
   ResolveOxid2 = 4,
+}
+/** Activation: ISystemActivator / IRemoteSCMActivator RemoteCreateInstance (opnum 4), IActivation RemoteActivation (opnum 0). */
+export const SYSTEM_ACTIVATOR_UUID = '000001a0-0000-0000-c000-000000000046';
+export const REMOTE_ACTIVATION_UUID = '4d9f4ab8-7d1c-11cf-861e-0020af6e7c57';
+export const enum ActivationOp {
+  RemoteActivation = 0,
+  RemoteCreateInstance = 4,
 }
 /** [MS-DCOM] 2.2.19.3: the tower ids of the string bindings exflow can place. */
 const TOWER_TCP = 0x07;
@@ -58,4 +66,44 @@ export function oxidBindings(stub: Buffer, le: boolean): StringBinding[] {
 
 export function isTcpBinding(b: StringBinding): boolean {
   return b.towerId === TOWER_TCP && b.port > 0;
+}
+
+/**
+ * The TCP string bindings of an activation answer ([MS-DCOM] 2.2.22.2.8
+ * ScmReplyInfoData's OXID bindings, inside the activation properties blob): found
+ * by their shape — tower id 7, a "host[port]" string in UTF-16LE, a zero —
+ * wherever they sit in the stub, which spares a full decoding of the properties.
+ */
+export function activationBindings(stub: Buffer): StringBinding[] {
+  const out: StringBinding[] = [];
+  for (let i = 0; i + 4 <= stub.length && out.length < 16; i += 2) {
+    if (stub.readUInt16LE(i) !== TOWER_TCP) continue;
+    let s = '';
+    let j = i + 2;
+    for (; j + 2 <= stub.length && s.length < 260; j += 2) {
+      const c = stub.readUInt16LE(j);
+      if (c === 0) break;
+      if (c < 0x20 || c > 0x7e) {
+        s = '';
+        break;
+      }
+      s += String.fromCharCode(c);
+    }
+    const m = /^([A-Za-z0-9.:_-]+)\[(\d{1,5})\]$/.exec(s);
+    if (m && Number(m[2]) > 0 && Number(m[2]) <= 65535) {
+      out.push({ towerId: TOWER_TCP, address: m[1], port: Number(m[2]) });
+      i = j;
+    }
+  }
+  return out;
+}
+
+/** A GUID as its 16 bytes on the wire (little-endian first three fields, as NDR writes it). */
+export function guidBytes(uuid: string): Buffer {
+  const h = uuid.replace(/-/g, '');
+  const b = Buffer.from(h, 'hex');
+  b.subarray(0, 4).reverse();
+  b.subarray(4, 6).reverse();
+  b.subarray(6, 8).reverse();
+  return b;
 }

@@ -9,6 +9,7 @@ import { ByteBudget } from './budget';
 import { RpcConnection, RpcMode } from './connection';
 import { looksLikeCoPdu, matchesGreeting, NCACN_HTTP_GREETING } from './pdu';
 import { SmbPipes } from './smb';
+import { guidBytes } from './dcom';
 
 
 /** The default bound on reassembly memory across all RPC flows of a run. */
@@ -26,24 +27,29 @@ export class RpcInspectorFactory implements InspectorFactory {
    *   attach with: 1 mapper, 2 ncacn_http, 3 both; 4 = SMB named pipes — the
    *   codes rules/services.ts's inspectorPorts() produces (INSPECTORS order).
    */
+  private readonly dcomIids: { uuid: string; bytes: Buffer }[];
+
+  /** @param dcomIids interfaces an activation answer may name (see RpcConnection) */
   constructor(
     private readonly ports: Uint8Array,
     budgetBytes = DEFAULT_RPC_BUDGET,
+    dcomIids: string[] = [],
   ) {
     this.budget = new ByteBudget(budgetBytes);
+    this.dcomIids = dcomIids.map((uuid) => ({ uuid, bytes: guidBytes(uuid) }));
   }
 
   byPorts(portA: number, portB: number): FlowInspector | null {
     const m = this.ports[portA] || this.ports[portB];
     if (m === 0 || m > SMB_PIPES) return null; // none, or another protocol's inspector (src/inspect/index.ts)
     this.attachedByPort++;
-    return m === SMB_PIPES ? new SmbPipes(this.budget) : new RpcConnection(m as RpcMode, this.budget);
+    return m === SMB_PIPES ? new SmbPipes(this.budget) : new RpcConnection(m as RpcMode, this.budget, this.dcomIids);
   }
 
   byPayload(_dir: number, buf: Buffer, off: number, len: number): FlowInspector | null {
     if (looksLikeCoPdu(buf, off, len)) {
       this.attachedByPayload++;
-      return new RpcConnection(RpcMode.Plain, this.budget);
+      return new RpcConnection(RpcMode.Plain, this.budget, this.dcomIids);
     }
     if (len >= NCACN_HTTP_GREETING.length && matchesGreeting(buf, off, len)) {
       this.attachedByPayload++;
