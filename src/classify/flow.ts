@@ -4,6 +4,7 @@
 import { RpcConnection } from '../inspect/dcerpc/connection';
 import { endpointsOf, type Endpoint } from '../inspect/dcerpc/registry';
 import { SmbPipes } from '../inspect/dcerpc/smb';
+import { ClMapper } from '../inspect/dcerpc/cl';
 import type { FlowRecord } from '../flow/record';
 import type { RuleSet } from '../rules/load';
 import { labelByPort } from './by-port';
@@ -37,6 +38,13 @@ export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
     // (Not its binds: an interface bound over a pipe lives on the pipe, not on TCP 139/445.)
     const found = endpointsOf(conn.rpcPdus, rec);
     return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints.filter((e) => e.source !== 'bind'), nonIpTowers: found.nonIp };
+  } else if (conn instanceof ClMapper) {
+    // The mapper over UDP 135: its answers go to the registry like those over TCP.
+    const l = labelConnectionless(rules, rec, labels) ?? labels;
+    const found = endpointsOf(conn, rec);
+    const notes = [...conn.notes, ...conn.notRegistered.map((u) => `ept_map: ${rules.rpcInterfaces.get(u)?.name ?? u} not registered on the server`)];
+    const answered = found.endpoints.length > 0 ? [`ept_map over UDP: ${found.endpoints.length} endpoint(s) learned`] : [];
+    return { labels: { ...l, rpcNote: [l.rpcNote, ...answered, ...notes].filter(Boolean).join('; ') || null }, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp };
   } else if (rec.transport === 'udp') {
     labels = labelConnectionless(rules, rec, labels) ?? labels;
   } else if (conn !== null) {

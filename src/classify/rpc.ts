@@ -95,7 +95,7 @@ export function labelConnectionless(rules: RuleSet, f: FlowRecord, byPort: FlowL
     via: 'payload',
     rpcInterface: known ? known.name : null,
     rpcUuid: uuid,
-    rpcNote: 'connectionless DCE/RPC (ncadg_ip_udp): interface from the packet header; EPM answers over UDP are not decoded',
+    rpcNote: 'connectionless DCE/RPC (ncadg_ip_udp): interface from the packet header',
   };
 }
 

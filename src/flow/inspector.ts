@@ -32,4 +32,6 @@ export interface InspectorFactory {
   byPorts(portA: number, portB: number): FlowInspector | null;
   /** At the first payload of a TCP flow that has none yet: attach by what the bytes look like. */
   byPayload(dir: number, buf: Buffer, off: number, len: number): FlowInspector | null;
+  /** At a UDP flow's first packet: attach by port (the endpoint mapper on UDP 135). Its datagrams come with seq 0. */
+  byUdpPorts?(portA: number, portB: number): FlowInspector | null;
 }

@@ -265,6 +265,9 @@ export class FlowTable {
           this.inspect(idx, ins, dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
         } else this.inspectState[idx] = InspectState.None;
       }
+    } else if (this.inspectState[idx] === InspectState.Attached && plen > 0) {
+      // A UDP flow with an inspector (the mapper on 135): each datagram as it comes.
+      this.inspect(idx, this.inspectors[idx]!, dir, 0, 0, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
     }
     if (p.firstFragment) this.rememberFragment(p, idx, dir);
     return idx;
@@ -355,6 +358,12 @@ export class FlowTable {
         this.inspectors[idx] = ins;
         ist = InspectState.Attached;
       } else ist = InspectState.Undecided;
+    } else if (p.proto === 17 && this.inspectorFactory?.byUdpPorts) {
+      const ins = this.inspectorFactory.byUdpPorts(p.sport, p.dport);
+      if (ins) {
+        this.inspectors[idx] = ins;
+        ist = InspectState.Attached;
+      }
     }
     this.inspectState[idx] = ist;
     let s = h & this.mask;

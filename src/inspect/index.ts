@@ -13,9 +13,11 @@
 //   starttls-smtp/imap/  starttls.ts (StartTls)    the switch and its handshake, or the
 //     pop3/ldap                                     first command sent in clear
 //   http                 http.ts (HttpRequest)     the first request line
+//   dcerpc-mapper on UDP dcerpc/cl.ts (ClMapper)   the end (ept_map over ncadg_ip_udp)
 import type { FlowInspector, InspectorFactory } from '../flow/inspector';
 import { INSPECTORS, type Inspect } from '../rules/services';
 import { RpcInspectorFactory } from './dcerpc/factory';
+import { ClMapper } from './dcerpc/cl';
 import { IREMUNKNOWN2_UUID, IREMUNKNOWN_UUID, OXID_RESOLVER_UUID, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID } from './dcerpc/dcom';
 import { HttpRequest, looksLikeHttpRequest } from './http';
 import { LineProtocol, StartTls } from './starttls';
@@ -38,14 +40,23 @@ export class Inspectors implements InspectorFactory {
    * @param ports per TCP port, the index + 1 into INSPECTORS its service asks for (0 = none), as rules/services.ts's inspectorPorts() makes it
    * @param rpcOnly only the DCE/RPC inspectors (the others off)
    * @param dcomIids the interfaces a DCOM activation answer may name (dcomActivatable() of the rules)
+   * @param udpPorts as `ports`, for UDP (inspectorPorts(services, 'udp'))
    */
   constructor(
     private readonly ports: Uint8Array,
     rpcBudget?: number,
     private readonly rpcOnly = false,
     dcomIids: string[] = [],
+    private readonly udpPorts: Uint8Array | null = null,
   ) {
     this.rpc = new RpcInspectorFactory(ports, rpcBudget, dcomIids);
+  }
+
+  /** UDP: only the endpoint mapper (connectionless DCE/RPC on 135). */
+  byUdpPorts(portA: number, portB: number): FlowInspector | null {
+    if (!this.udpPorts) return null;
+    const code = this.udpPorts[portA] || this.udpPorts[portB];
+    return code !== 0 && INSPECTORS[code - 1] === 'dcerpc-mapper' ? new ClMapper() : null;
   }
 
   byPorts(portA: number, portB: number): FlowInspector | null {

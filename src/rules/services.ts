@@ -104,10 +104,10 @@ export class PortIndex {
 }
 
 /** Per TCP port, the inspector its services ask for (index into INSPECTORS + 1; 0 = none). */
-export function inspectorPorts(services: Service[]): Uint8Array {
+export function inspectorPorts(services: Service[], transport: Transport = 'tcp'): Uint8Array {
   const table = new Uint8Array(65536);
   for (const s of services) {
-    if (!s.inspect || !s.transports.includes('tcp')) continue;
+    if (!s.inspect || !s.transports.includes(transport)) continue;
     const code = INSPECTORS.indexOf(s.inspect) + 1;
     for (const [lo, hi] of s.ranges) for (let p = lo; p <= hi; p++) if (table[p] === 0) table[p] = code;
   }

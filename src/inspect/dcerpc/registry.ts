@@ -34,7 +34,14 @@ export interface ConnectionEnds {
  * The endpoints a finished connection revealed. Towers without an IP transport
  * (named pipes, local RPC) name no network endpoint and are counted instead.
  */
-export function endpointsOf(conn: RpcConnection, ends: ConnectionEnds): { endpoints: Endpoint[]; nonIp: number } {
+/** What endpointsOf reads of an inspector: mapper/DCOM answers, and (TCP) accepted binds. */
+export interface AnswerSource {
+  readonly answers: RpcConnection['answers'];
+  readonly interfaces: readonly { accepted: boolean | null; uuid: string; version: string; sec: number; nsec: number }[];
+  readonly mode?: RpcMode;
+}
+
+export function endpointsOf(conn: AnswerSource, ends: ConnectionEnds): { endpoints: Endpoint[]; nonIp: number } {
   const endpoints: Endpoint[] = [];
   let nonIp = 0;
   for (const a of conn.answers) {
@@ -63,7 +70,7 @@ export function endpointsOf(conn: RpcConnection, ends: ConnectionEnds): { endpoi
     endpoints.push({
       server: ends.server,
       transport: 'tcp',
-      protseq: (conn.mode & RpcMode.Http) !== 0 ? 'ncacn_http' : 'ncacn_ip_tcp',
+      protseq: ((conn.mode ?? 0) & RpcMode.Http) !== 0 ? 'ncacn_http' : 'ncacn_ip_tcp',
       port: ends.serverPort,
       uuid: i.uuid,
       version: i.version,
