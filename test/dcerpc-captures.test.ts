@@ -231,7 +231,7 @@ describe.skipIf(!HAVE_TSHARK)('the endpoint mapper over UDP 135 (connectionless,
   const file = path.join(__dirname, 'fixtures', 'cl-epm', 'cl-epm.pcap');
   it('the ept_map answer enters the registry as tshark reads its tower: LSARPC on UDP 49200 of the host that answered', () => {
     const { flows, endpoints } = analyze(file);
-    const v = spawnSync('tshark', ['-r', file, '-Y', 'dcerpc.pkt_type == 2 && udp.srcport == 135', '-V'], { encoding: 'utf8' }).stdout;
+    const v = spawnSync('tshark', ['-r', file, '-2', '-Y', 'dcerpc.pkt_type == 2 && udp.srcport == 135', '-V'], { encoding: 'utf8' }).stdout;
     const port = Number(/Floor 4 UDP Port:(\d+)/.exec(v)![1]);
     const ip = /Floor 5 IP:([\d.]+)/.exec(v)![1];
     expect(endpoints.map((e) => `${e.server} ${e.transport} ${e.port} ${e.interface} ${e.source} ${e.protseq}`)).toEqual([`${ip} udp ${port} lsarpc ept_map ncadg_ip_udp`]);
