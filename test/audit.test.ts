@@ -83,7 +83,8 @@ describe('exflow rules check', () => {
   it('rules show prints every section', () => {
     const r = runCli(['rules', 'show', '--format', 'json']);
     const j = JSON.parse(r.stdout);
-    expect(Object.keys(j)).toEqual(['services', 'rpc', 'roles', 'matrix']);
+    expect(Object.keys(j)).toEqual(['services', 'rpc', 'roles', 'matrix', 'http-apps', 'versions']);
+    expect(j.versions.map((v: { id: string }) => v.id)).toContain('2019');
     expect(j.matrix.length).toBeGreaterThan(196);
   });
 });

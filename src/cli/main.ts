@@ -442,8 +442,8 @@ Prints what was loaded; a problem is reported as file:line: what is wrong, exit 
     });
   rulesCmd
     .command('show')
-    .description('print services, RPC interfaces, roles and the role×role matrix')
-    .argument('[section]', 'services, rpc, roles or matrix (default: all)')
+    .description('print services, RPC interfaces, roles, the role×role matrix, HTTP applications and Exchange versions')
+    .argument('[section]', 'services, rpc, roles, matrix, http-apps or versions (default: all)')
     .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .addOption(formatOption())
     .addHelpText(
@@ -456,7 +456,7 @@ Examples:
     )
     .action((section: string | undefined, o: { rules?: string[]; format?: string }) => {
       const rules = rulesFrom(o.rules);
-      const known = ['services', 'rpc', 'roles', 'matrix'];
+      const known = ['services', 'rpc', 'roles', 'matrix', 'http-apps', 'versions'];
       if (section !== undefined && !known.includes(section)) throw new UserError(`exflow: unknown section "${section}" (one of: ${known.join(', ')})`, Exit.Usage);
       const format = defaultFormat(o.format);
       const parts = rulesTables(rules).filter((t) => section === undefined || t.section === section);

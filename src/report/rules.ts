@@ -2,7 +2,7 @@ import type { RuleSet } from '../rules/load';
 import type { Row } from './format';
 
 export interface RulesTable {
-  section: 'services' | 'rpc' | 'roles' | 'matrix';
+  section: 'services' | 'rpc' | 'roles' | 'matrix' | 'http-apps' | 'versions';
   title: string;
   columns: string[];
   rows: Row[];
@@ -39,14 +39,27 @@ export function rulesTables(rules: RuleSet): RulesTable[] {
     {
       section: 'matrix',
       title: 'Role × role matrix (from → to: services)',
-      columns: ['id', 'from', 'to', 'services', 'cite'],
+      columns: ['id', 'from', 'to', 'services', 'encrypted', 'cite'],
       rows: rules.matrix.map((m) => ({
         id: m.id,
         from: m.from,
         to: m.to,
         services: m.any ? '(any)' : m.services.length ? m.services.join(', ') : '(no direct connection)',
+        encrypted: m.encrypted.join(', '),
         cite: m.cite.join('; '),
       })),
+    },
+    {
+      section: 'http-apps',
+      title: 'Exchange applications by HTTP path',
+      columns: ['id', 'name', 'paths', 'cite'],
+      rows: rules.httpApps.map((a) => ({ id: a.id, name: a.name, paths: a.paths.join(', '), cite: a.cite.join('; ') })),
+    },
+    {
+      section: 'versions',
+      title: 'Exchange versions (how written → the tables that judge them)',
+      columns: ['id', 'names', 'tables', 'cite'],
+      rows: rules.versions.map((v) => ({ id: v.id, names: v.names.join(', '), tables: v.tables.join(', '), cite: v.cite.join('; ') })),
     },
   ];
 }
