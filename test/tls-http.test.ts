@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HAVE_TSHARK, ROOT, runCli, tmpDir } from './helpers';
+import { HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, shared, tmpDir } from './helpers';
 
 const FIX = path.join(ROOT, 'test', 'fixtures', 'exchange-lab');
 interface Flow { client: string; client_port: number; server: string; server_port: number; transport: string; service: string | null; via: string | null; verdict: string | null; reason: string | null; rpc_note: string | null; tls: string | null; tls_version: string | null; tls_sni: string | null; tls_alpn: string | null; tls_subject: string | null; tls_issuer: string | null; http_app: string | null; http_target: string | null }
@@ -137,4 +137,31 @@ describe('role inference on the Exchange lab, without an inventory', () => {
     expect(of('10.77.0.20').roles).toContain('mailbox');
     expect(of('10.77.0.20').evidence.join(' ')).toMatch(/mailbox-backend \(high\): serves https-backend/);
   });
+});
+
+describe.skipIf(!HAVE_SHARED)('the snaplen-96 variants in ../shared/captures', () => {
+  const inventory = path.join(tmpDir(), 'lab.yaml');
+  require('node:fs').writeFileSync(inventory, 'hosts:\n  - {address: 10.77.0.10, roles: [domain-controller]}\n  - {address: 10.77.0.20, roles: [mailbox]}\n  - {address: 10.77.0.30, roles: [client-access]}\n  - {address: 10.77.0.100, roles: [outlook-2007]}\n');
+  const pairs = [['lab', 'lab-ad-epm']].concat(
+    require('node:fs').readdirSync(shared('lab-exchange')).filter((f: string) => /-snap96\.pcapn?g?$/.test(f)).map((f: string) => ['lab-exchange', f.replace(/-snap96(\.pcapn?g?)$/, '$1').replace(/\.pcapn?g?$/, '') + (f.endsWith('.pcapng') ? '@ng' : '')]),
+  );
+  for (const [dir, base] of pairs) {
+    const ext = base.endsWith('@ng') ? '.pcapng' : '.pcap';
+    const name = base.replace('@ng', '');
+    it(`${dir}/${name}-snap96${ext}: a capture warning, notes that say the snaplen cut, no unexpected verdict the full capture lacks`, () => {
+      const run = (file: string) => {
+        const db = path.join(tmpDir(), 'x.sqlite');
+        const r = runCli(['analyze', file, '--db', db, '--inventory', inventory]);
+        expect(r.code, r.stderr).toBe(0);
+        return { stderr: r.stderr, flows: JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as Flow[] };
+      };
+      const cut = run(shared(dir, `${name}-snap96${ext}`));
+      const full = run(shared(dir, `${name}${ext}`));
+      expect(cut.stderr).toMatch(/warning: .*: the snaplen cut the payload of \d+ flows?/);
+      const key = (f: Flow) => `${f.transport} ${f.client} > ${f.server}:${f.server_port}`;
+      const unexpectedFull = new Set(full.flows.filter((f) => f.verdict === 'unexpected').map(key));
+      expect(cut.flows.filter((f) => f.verdict === 'unexpected' && !unexpectedFull.has(key(f))).map(key)).toEqual([]);
+      for (const f of cut.flows) expect(f.rpc_note ?? '').not.toMatch(/no bind in the capture/);
+    });
+  }
 });
