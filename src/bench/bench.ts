@@ -24,6 +24,7 @@ const CACHE = path.join(ROOT, '.bench-cache');
 const PACKETS = Number(process.env.BENCH_PACKETS ?? 1_000_000);
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 50_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const skipped = (peer: string) => (process.env.BENCH_SKIP ?? '').includes(peer);
 const EXCHANGE_PACKETS = Number(process.env.BENCH_EXCHANGE_PACKETS ?? 3_000_000);
 
 /** ~1M packets over ~50k flows, interleaved; a third VLAN-tagged, an eighth IPv6, a few known service ports. */
@@ -157,8 +158,8 @@ async function measure(w: Workload, db: string): Promise<string[]> {
     line('(a) bare record walk', A),
     line('(b) exflow analyze → SQLite', B, `   peak RSS ${Math.max(...rss).toFixed(0)} MB, GC ${median(gc).toFixed(0)} ms`),
     line('(c) exflow analyze --no-rpc', median(c)),
-    d.length ? line('(d) ndpiReader -i FILE -q', median(d)) : '  (d) ndpiReader: not installed (apt-get install libndpi-bin)',
-    e.length ? line('(e) tshark -z conv (round 1 only)', median(e)) : '  (e) tshark: not installed (apt-get install tshark)',
+    d.length ? line('(d) ndpiReader -i FILE -q', median(d)) : `  (d) ndpiReader: ${skipped('ndpi') ? 'skipped (BENCH_SKIP)' : 'not installed (apt-get install libndpi-bin)'}`,
+    e.length ? line('(e) tshark -z conv (round 1 only)', median(e)) : `  (e) tshark: ${skipped('tshark') ? 'skipped (BENCH_SKIP)' : 'not installed (apt-get install tshark)'}`,
   ];
   if (w.ring) out.push(line('(f) exflow analyze DIR (8 files)', median(ring), `   peak RSS ${Math.max(...rssRing).toFixed(0)} MB (one run, one stream)`));
   out.push(`  (b) rate / (a) rate = ${(A / B).toFixed(3)}   (target ≥ ${w.name === 'exchange-like' ? '0.20' : '—'})`);
