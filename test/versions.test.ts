@@ -69,3 +69,20 @@ describe('the encryption audit', () => {
     expect(html.indexOf('id="encryption"')).toBeLessThan(html.indexOf('id="conversations"'));
   });
 });
+
+describe('a version the wire shows', () => {
+  it('an answer\'s X-OWA-Version gives a host without an inventory version its version (source wire), and its flows are judged by that version\'s table', () => {
+    const file = path.join(ROOT, 'test', 'fixtures', 'exchange-lab', 'exchange-owa-version.pcap');
+    const inv = 'hosts:\n  - {address: 10.77.0.20, roles: [client-access]}\n  - {address: 10.77.0.100, roles: [other-clients]}\n';
+    const { db, flows } = analyze(file, inv);
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; version: string | null; version_source: string | null }[];
+    expect(hosts.find((h) => h.address === '10.77.0.20')).toMatchObject({ version: '15.1.2507.6', version_source: 'wire' });
+    expect(flows).toHaveLength(2);
+    // 15.1 is Exchange 2016, judged by the 2013 table (rules/versions.yaml).
+    for (const f of flows) expect(f).toMatchObject({ verdict: 'expected', rule: '2013:other-clients>client-access' });
+    // An inventory version wins over the wire's.
+    const { db: db2 } = analyze(file, inv.replace('roles: [client-access]}', 'roles: [client-access], version: "2010"}'));
+    const h2 = JSON.parse(runCli(['hosts', '--db', db2, '--host', '10.77.0.20', '--format', 'json']).stdout)[0];
+    expect(h2).toMatchObject({ version: '2010', version_source: 'inventory' });
+  });
+});

@@ -21,14 +21,16 @@ export interface PayloadFacts {
   tlsIssuer: string | null;
   httpApp: string | null;
   httpTarget: string | null;
+  /** The server's Exchange build as its answer named it (X-OWA-Version). */
+  serverVersion: string | null;
 }
 
-export const NO_PAYLOAD: PayloadFacts = { tls: null, tlsVersion: null, tlsSni: null, tlsAlpn: null, tlsSubject: null, tlsIssuer: null, httpApp: null, httpTarget: null };
+export const NO_PAYLOAD: PayloadFacts = { tls: null, tlsVersion: null, tlsSni: null, tlsAlpn: null, tlsSubject: null, tlsIssuer: null, httpApp: null, httpTarget: null, serverVersion: null };
 
 /** The generic service of TLS on a port no service names (rules/services.yaml). */
 const TLS_SERVICE = 'tls';
 
-function fromHandshake(h: TlsHandshake): Omit<PayloadFacts, 'tls' | 'httpApp' | 'httpTarget'> {
+function fromHandshake(h: TlsHandshake): Omit<PayloadFacts, 'tls' | 'httpApp' | 'httpTarget' | 'serverVersion'> {
   return { tlsVersion: h.facts.version, tlsSni: h.facts.sni, tlsAlpn: h.facts.alpn, tlsSubject: h.facts.subject, tlsIssuer: h.facts.issuer };
 }
 
@@ -52,7 +54,7 @@ export function payloadFacts(rules: RuleSet, rec: FlowRecord, labels: FlowLabels
     const app = httpAppOf(rules.httpApps, path.split('?')[0]);
     const named = labels.service === null && rules.serviceById.has('http') ? { ...labels, service: 'http', via: 'payload' as const } : labels;
     // A plain-HTTP request is a session in clear.
-    return { facts: { ...NO_PAYLOAD, tls: 'none', httpApp: app?.id ?? null, httpTarget: ins.target }, labels: named };
+    return { facts: { ...NO_PAYLOAD, tls: 'none', httpApp: app?.id ?? null, httpTarget: ins.target, serverVersion: ins.owaVersion }, labels: named };
   }
   return { facts: NO_PAYLOAD, labels };
 }

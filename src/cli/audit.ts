@@ -21,6 +21,7 @@ import {
   storedRoles,
   writeHostRoles,
   writeEncryptionFindings,
+  writeWireVersions,
   writeVerdicts,
 } from '../store/roles';
 
@@ -86,6 +87,7 @@ export class Auditor {
     refreshHostActivity(this.db);
     startRoleUpdate(this.db);
     for (const page of hostPages(this.db)) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)));
+    writeWireVersions(this.db);
     const counts = writeVerdicts(this.db, (k, cr, sr, cv, sv) => this.matrix.judge(k, cr, sr, this.tablesOfVersion(cv), this.tablesOfVersion(sv)), all);
     const requirements = this.rules.matrix.flatMap((r) =>
       r.encrypted.map((service) => ({ rule: r.id, service, text: `${service} between ${r.from} and ${r.to} is encrypted by the table (${r.id}; seed ${r.encryptedCite[0]}); this session was in clear` })),

@@ -1,6 +1,8 @@
 // Cleartext HTTP: the first request line of the client (RFC 9112 3) names the
-// Exchange application by its path (rules/http-apps.yaml). The inspector lets go
-// after the first request line, or after 4 KiB without one.
+// Exchange application by its path (rules/http-apps.yaml), and the headers of the
+// server's first answer may name the Exchange build (X-OWA-Version, which Outlook
+// Web App sends). The inspector lets go after those headers, or after 4 KiB of a
+// side without what it looks for.
 import type { FlowInspector } from '../flow/inspector';
 
 const MAX_LINE = 4096;
@@ -27,7 +29,12 @@ export class HttpRequest implements FlowInspector {
   method: string | null = null;
   /** The request target as sent (origin form, or absolute form through a proxy), at most 512 characters. */
   target: string | null = null;
+  /** The X-OWA-Version of the server's first answer ("15.1.2507.6"), if it sent one. */
+  owaVersion: string | null = null;
   private line = '';
+  /** The server's answer headers so far (at most MAX_LINE characters). */
+  private answer = '';
+  private requestRead = false;
   private clientDir = -1;
   private done = false;
 
@@ -44,7 +51,8 @@ export class HttpRequest implements FlowInspector {
     } else if (dir === this.clientDir && this.line.length === 0 && !looksLikeHttpRequest(buf, off, capLen)) {
       return this.finish(); // the client's first bytes are no HTTP request: nothing to learn here
     }
-    if (dir !== this.clientDir) return true;
+    if (dir !== this.clientDir) return this.requestRead ? this.serverBytes(buf, off, capLen, wireLen) : true;
+    if (this.requestRead) return true;
     const nl = buf.indexOf(10, off);
     const end = nl >= 0 && nl < off + capLen ? nl : off + capLen;
     this.line += buf.toString('latin1', off, Math.min(end, off + MAX_LINE - this.line.length));
@@ -54,6 +62,20 @@ export class HttpRequest implements FlowInspector {
         this.method = m[1];
         this.target = m[2].slice(0, 512);
       }
+      this.line = '';
+      this.requestRead = true;
+      if (!m) return this.finish();
+    }
+    return true;
+  }
+
+  /** The server's first answer: its headers, up to the blank line. */
+  private serverBytes(buf: Buffer, off: number, capLen: number, wireLen: number): boolean {
+    this.answer += buf.toString('latin1', off, off + Math.min(capLen, MAX_LINE - this.answer.length));
+    const end = this.answer.indexOf('\r\n\r\n');
+    if (end >= 0 || this.answer.length >= MAX_LINE || capLen < wireLen) {
+      const v = /^X-OWA-Version:[ \t]*([0-9]+(?:\.[0-9]+){1,3})[ \t]*\r?$/im.exec(end >= 0 ? this.answer.slice(0, end + 2) : this.answer);
+      if (v) this.owaVersion = v[1];
       return this.finish();
     }
     return true;
@@ -73,6 +95,7 @@ export class HttpRequest implements FlowInspector {
   finish(): false {
     this.done = true;
     this.line = '';
+    this.answer = '';
     return false;
   }
 }

@@ -8,7 +8,7 @@ export const FLOW_COLUMNS = [
   'packets', 'bytes', 'service', 'via', 'rpc_interface', 'rpc_uuid',
   'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by', 'rpc_note',
   'missing_c2s', 'missing_s2c', 'client_role', 'server_role', 'verdict', 'rule', 'reason',
-  'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'http_app', 'http_target', 'encryption',
+  'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'http_app', 'http_target', 'encryption', 'server_version',
 ];
 /** The narrower set the text table shows. */
 // Most telling first: on a narrow terminal the last columns are the ones left out.
@@ -62,6 +62,7 @@ export interface FlowDbRow {
   http_app: string | null;
   http_target: string | null;
   encryption: string | null;
+  server_version: string | null;
 }
 
 /** flow_view rows one at a time, in capture and time order (the database may hold millions). */
@@ -117,5 +118,6 @@ function flowRow(r: FlowDbRow): Row {
     http_app: r.http_app,
     http_target: r.http_target,
     encryption: r.encryption,
+    server_version: r.server_version,
   };
 }

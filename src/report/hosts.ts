@@ -16,6 +16,7 @@ interface HostDbRow {
   uses: string | null;
   site: string | null;
   version: string | null;
+  version_source: string | null;
   first_sec: number;
   last_sec: number;
   disagreement: string | null;
@@ -48,8 +49,7 @@ export function queryHosts(db: Db, q: { host?: string; role?: string } = {}): Ro
       uses: list(r.uses),
       site: r.site,
       version: r.version,
-      // Versions come from the inventory only, so far: nothing on the wire names one yet.
-      version_source: r.version ? 'inventory' : null,
+      version_source: r.version_source,
       first_seen: isoTime(r.first_sec, 0),
       last_seen: isoTime(r.last_sec, 0),
       disagreement: r.disagreement,

@@ -23,8 +23,8 @@ export class FlowWriter {
          payload_c2s, payload_s2c, missing_c2s, missing_s2c, tcp_state, vlan, tunnels,
          service, via, rpc_interface, rpc_uuid, rpc_note, prefix_c2s, prefix_s2c,
          client_role, server_role, verdict, rule, reason, inspected_bytes,
-         tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, http_app, http_target)
-       VALUES (${new Array(45).fill('?').join(', ')})`,
+         tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, http_app, http_target, server_version)
+       VALUES (${new Array(46).fill('?').join(', ')})`,
     );
   }
 
@@ -42,7 +42,7 @@ export class FlowWriter {
       keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
       v?.clientRole ?? null, v?.serverRole ?? null, v?.verdict ?? null, v?.rule ?? null, v?.reason ?? null,
       f.inspectedBytes,
-      p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.httpApp, p.httpTarget,
+      p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.httpApp, p.httpTarget, p.serverVersion,
     ]);
     if (this.rows.length >= BATCH) this.flush();
   }

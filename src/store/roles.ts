@@ -75,7 +75,7 @@ export function readInventory(db: Db): StoredInventoryRow[] {
  * writeVerdicts). Call startRoleUpdate() first.
  */
 export function writeHostRoles(db: Db, hosts: HostRoles[]): void {
-  const cols = ['name', 'site', 'version', 'roles', 'role_source', 'confidence', 'evidence', 'disagreement'] as const;
+  const cols = ['name', 'site', 'version', 'roles', 'role_source', 'confidence', 'evidence', 'disagreement', 'version_source'] as const;
   const read = db.prepare(`SELECT ${cols.join(', ')} FROM hosts WHERE address = ?`);
   const update = db.prepare(`UPDATE hosts SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE address = ?`);
   const changed = db.prepare('INSERT OR IGNORE INTO changed_hosts (address) VALUES (?)');
@@ -90,12 +90,26 @@ export function writeHostRoles(db: Db, hosts: HostRoles[]): void {
         h.confidence,
         h.evidence.length ? JSON.stringify(h.evidence) : null,
         h.disagreement,
+        h.entry?.version ? 'inventory' : null,
       ];
       const had = read.raw().get(h.address) as (string | null)[] | undefined;
       if (!had || had[3] !== values[3]) changed.run(h.address);
       if (had && had.every((v, i) => v === values[i])) continue;
       update.run(...values, h.address);
     }
+  })();
+}
+
+/**
+ * Versions the wire showed (a server's own X-OWA-Version) for hosts the inventory
+ * gives none: version_source 'wire'; those hosts are judged again (changed_hosts).
+ * Returns how many hosts got one.
+ */
+export function writeWireVersions(db: Db): number {
+  return db.transaction(() => {
+    const seen = `SELECT f.server AS address, max(f.server_version) AS v FROM flows f WHERE f.server_version IS NOT NULL GROUP BY f.server`;
+    db.exec(`INSERT OR IGNORE INTO changed_hosts (address) SELECT w.address FROM (${seen}) w JOIN hosts h ON h.address = w.address WHERE h.version IS NULL`);
+    return db.prepare(`UPDATE hosts SET version = w.v, version_source = 'wire' FROM (${seen}) w WHERE hosts.address = w.address AND hosts.version IS NULL`).run().changes;
   })();
 }
 

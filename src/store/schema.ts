@@ -50,6 +50,9 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE flows ADD COLUMN http_app TEXT;
       ALTER TABLE flows ADD COLUMN http_target TEXT;
       ALTER TABLE flows ADD COLUMN encryption TEXT;
+      ALTER TABLE flows ADD COLUMN server_version TEXT;
+      ALTER TABLE hosts ADD COLUMN version_source TEXT;
+      UPDATE hosts SET version_source = 'inventory' WHERE version IS NOT NULL;
       DROP VIEW IF EXISTS flow_view;
       -- The registry takes DCOM's OXID resolver answers (source 'dcom'): the CHECK is rebuilt with the table.
       CREATE TABLE rpc_endpoints_v5 (
@@ -177,7 +180,9 @@ CREATE TABLE IF NOT EXISTS flows (
   http_app        TEXT,
   http_target     TEXT,
   -- An expected flow the matrix says is encrypted, seen in clear: what the table says and what the wire showed.
-  encryption      TEXT
+  encryption      TEXT,
+  -- The server's Exchange build as its own answer named it (X-OWA-Version).
+  server_version  TEXT
 );
 CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
@@ -190,6 +195,8 @@ CREATE TABLE IF NOT EXISTS hosts (
   name          TEXT,
   site          TEXT,
   version       TEXT,
+  -- Where the version came from: inventory, or wire (a server's own answer).
+  version_source TEXT,
   roles         TEXT,
   role_source   TEXT CHECK (role_source IN ('inventory', 'inferred') OR role_source IS NULL),
   confidence    TEXT,
