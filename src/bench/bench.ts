@@ -58,7 +58,7 @@ async function walk(file: string): Promise<number> {
 }
 
 /** The real CLI in a child process; returns its wall time and peak RSS. */
-function analyzeRun(file: string, db: string, extra: string[] = []): { seconds: number; rssMb: number; gcMs: number; packets: number } {
+function analyzeRun(file: string, db: string, extra: string[] = []): { seconds: number; rssMb: number; gcMs: number; packets: number; phases: string } {
   // A fresh database each round: a first analysis, not a --force re-run (which also re-hashes and deletes).
   for (const ext of ['', '-wal', '-shm']) fs.rmSync(db + ext, { force: true });
   const script = `
@@ -71,14 +71,16 @@ function analyzeRun(file: string, db: string, extra: string[] = []): { seconds: 
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
       setImmediate(() => process.stdout.write(JSON.stringify({ code, seconds: s, gcMs, rssMb: process.resourceUsage().maxRSS / 1024 })));
     });`;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  // EXFLOW_PHASES: analyze prints its per-phase times on stderr (reading, writing flows, judging).
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, EXFLOW_PHASES: '1' } });
   const out = JSON.parse(r.stdout || '{}');
+  const phases = /exflow: phases: (.*)/.exec(r.stderr ?? '')?.[1] ?? '';
   if (out.code !== 0) throw new Error(`analyze failed: ${r.stderr}`);
   const Database = require('better-sqlite3');
   const d = new Database(db, { readonly: true });
   const packets = d.prepare('SELECT sum(packets) AS n FROM capture_view').get().n as number;
   d.close();
-  return { seconds: out.seconds, rssMb: out.rssMb, gcMs: out.gcMs, packets };
+  return { seconds: out.seconds, rssMb: out.rssMb, gcMs: out.gcMs, packets, phases };
 }
 
 /** A peer tool on the same file, if installed: its wall time, or null (the bench installs nothing). */
@@ -122,6 +124,7 @@ async function measure(w: Workload, db: string): Promise<string[]> {
   const rss: number[] = [];
   const gc: number[] = [];
   const rssRing: number[] = [];
+  let phases = '';
   const ndpi = have('ndpiReader') && !(process.env.BENCH_SKIP ?? '').includes('ndpi');
   const tshark = have('tshark') && !(process.env.BENCH_SKIP ?? '').includes('tshark');
   let packets = 0;
@@ -131,6 +134,7 @@ async function measure(w: Workload, db: string): Promise<string[]> {
     packets = ra.packets;
     const rb = analyzeRun(w.file, db);
     b.push(rb.seconds);
+    if (round === Math.floor(ROUNDS / 2)) phases = rb.phases;
     rss.push(rb.rssMb);
     gc.push(rb.gcMs);
     c.push(analyzeRun(w.file, db, ['--no-rpc']).seconds);
@@ -157,6 +161,7 @@ async function measure(w: Workload, db: string): Promise<string[]> {
     `${w.name}: ${w.file} (${(size / 1e6).toFixed(0)} MB, ${packets} packets), ${ROUNDS} rounds alternated, medians`,
     line('(a) bare record walk', A),
     line('(b) exflow analyze → SQLite', B, `   peak RSS ${Math.max(...rss).toFixed(0)} MB, GC ${median(gc).toFixed(0)} ms`),
+    `      phases of (b), middle round: ${phases}`,
     line('(c) exflow analyze --no-rpc', median(c)),
     d.length ? line('(d) ndpiReader -i FILE -q', median(d)) : `  (d) ndpiReader: ${skipped('ndpi') ? 'skipped (BENCH_SKIP)' : 'not installed (apt-get install libndpi-bin)'}`,
     e.length ? line('(e) tshark -z conv (round 1 only)', median(e)) : `  (e) tshark: ${skipped('tshark') ? 'skipped (BENCH_SKIP)' : 'not installed (apt-get install tshark)'}`,

@@ -15,7 +15,7 @@ import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
 import { expandInputs } from '../capture/inputs';
 import { RunBusy, RunStore } from '../store/runs';
 import { analyzeRun, StoreFault, type CaptureOutcome, type RunOutcome } from './analyze';
-import { SILENT, TerminalProgress } from './progress';
+import { PhaseTimes, SILENT, TerminalProgress } from './progress';
 import { Auditor, type AuditSummary } from './audit';
 import { ChunkedWriter, print, startWithBom } from './out';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
@@ -200,6 +200,7 @@ exflow database, disk full);
       const t0 = process.hrtime.bigint();
       const signals = stopOnSignals();
       let outcome: RunOutcome;
+      let phases: PhaseTimes | null = null;
       let audit: AuditSummary | null = null;
       try {
         // Before the inventory is stored: a writer already at work is not disturbed (the
@@ -210,10 +211,11 @@ exflow database, disk full);
         }
         if (other) throw new RunBusy(other);
         const auditor = new Auditor(db, rules, inventory);
+        phases = new PhaseTimes(!o.quiet && process.stderr.isTTY === true ? new TerminalProgress() : SILENT);
         outcome = await analyzeRun(db, rules, inputs, {
           force: o.force,
           separate: o.separate,
-          progress: !o.quiet && process.stderr.isTTY === true ? new TerminalProgress() : SILENT,
+          progress: phases,
           idleTimeout: o.idleTimeout,
           maxFlows: o.maxFlows,
           flushInterval: o.flushInterval,
@@ -273,6 +275,7 @@ exflow database, disk full);
         if (outcome.reordered && done.length > 1) print('exflow: files read in the order of their first packets, which differs from their names\' order\n');
         print(`exflow: ${parts.join(', ')} → ${o.db}\n`);
       }
+      if (process.env.EXFLOW_PHASES && phases) stderr(`exflow: phases: ${phases.summary()}`);
       if (count('failed') > 0 || missing.length > 0) process.exitCode = Exit.BadInput;
     });
 
