@@ -117,7 +117,7 @@ export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defa
 }
 
 export function addReportCommands(program: Command, deps: ReportDeps): void {
-  const report = program.command('report').description('summaries people act on: per role, the role matrix, unexpected flows, services, RPC endpoints, an HTML page');
+  const report = program.command('report').description('summaries people act on: per role, the role matrix, findings (unexpected, in clear), firewall rules, what is new, RPC endpoints, an HTML page');
   const run = (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string) => {
     const f = filterOf(o);
     const db = deps.openDb(o.db);
@@ -286,7 +286,7 @@ port and service (client ports differ between connections and are ignored).`,
       });
     });
 
-  common(report.command('html').description('one self-contained HTML page: summary, role matrix heat map, bytes per service and role, timeline, findings, RPC endpoints'), false)
+  common(report.command('html').description('one self-contained HTML page: counts, findings and top conversations first, role matrix heat map, timeline, bytes per service and role, hosts and their drill-downs, RPC endpoints'), false)
     .requiredOption('--out <file>', 'where to write the page')
     .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .option('--title <text>', 'page title', 'exflow report')
