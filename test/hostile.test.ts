@@ -280,7 +280,7 @@ describe('5. memory under hostile mapper traffic is bounded, and what was refuse
     expect(out.code, r.stderr).toBe(0);
     noInternalError(r);
     // 400,000 decoded entries held at once would take ~800 MB; the budget (64 MiB, 2 KiB an answer) keeps ~32,000.
-    expect(r.stderr).toMatch(/DCE\/RPC memory bound \(64 MiB for reassembly and mapper answers\) reached \d+ times/);
+    expect(r.stderr).toMatch(/payload memory bound \(64 MiB for DCE\/RPC reassembly, mapper answers and TLS handshakes\) reached \d+ times/);
     expect(out.rssMb).toBeLessThan(300);
     const d = new Database(db, { readonly: true });
     const noted = d.prepare("SELECT count(*) FROM flow_view WHERE rpc_note LIKE '%mapper answer entries not kept%'").pluck().get() as number;

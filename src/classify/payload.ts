@@ -38,6 +38,7 @@ function fromHandshake(h: TlsHandshake): Omit<PayloadFacts, 'tls' | 'httpApp' | 
 export function payloadFacts(rules: RuleSet, rec: FlowRecord, labels: FlowLabels): { facts: PayloadFacts; labels: FlowLabels } {
   const ins = rec.inspector;
   if (ins instanceof TlsHandshake) {
+    ins.finish(); // its buffers go back to the budget (a flow may end mid-handshake)
     if (!ins.clientHello) return { facts: NO_PAYLOAD, labels };
     const facts: PayloadFacts = { ...NO_PAYLOAD, tls: 'implicit', ...fromHandshake(ins) };
     const named = labels.service === null && rules.serviceById.has(TLS_SERVICE) ? { ...labels, service: TLS_SERVICE, via: 'payload' as const } : labels;

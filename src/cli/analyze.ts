@@ -369,7 +369,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       if (c.unattributedFragments > 0) warnings.push({ offset: -1, message: `${c.unattributedFragments} IP fragments arrived without their first fragment; counted in the capture, not in any flow` });
       if (forced > 0) warnings.push({ offset: -1, message: `flow table full: ${forced} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
       const refusals = (rpc?.budget.refusals ?? 0) - refusalsBefore;
-      if (refusals > 0) warnings.push({ offset: -1, message: `DCE/RPC memory bound (${(rpc!.budget.limit / 1048576).toFixed(0)} MiB for reassembly and mapper answers) reached ${refusals} times; what did not fit was not kept (the flows' rpc_note says so)` });
+      if (refusals > 0) warnings.push({ offset: -1, message: `payload memory bound (${(rpc!.budget.limit / 1048576).toFixed(0)} MiB for DCE/RPC reassembly, mapper answers and TLS handshakes) reached ${refusals} times; what did not fit was not kept (the flows' rpc_note says so for RPC)` });
       const deep = ingest.decoder.tooDeep;
       const exts = ingest.decoder.tooManyExtensions;
       if (deep > 0) warnings.push({ offset: -1, message: `${deep} packets inside more than 4 nested tunnels; counted as other IP, not followed` });

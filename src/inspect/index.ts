@@ -1,4 +1,5 @@
-// The payload inspectors, in one table. A TCP flow gets at most one inspector:
+// The payload inspectors, in one table. Their buffers come from one memory budget
+// for the run (the DCE/RPC factory's), whatever the protocol. A TCP flow gets at most one inspector:
 // by its port (the `inspect` field of rules/services.yaml names which, and the
 // side on the service's port is the server), else by its first payload bytes
 // (DCE/RPC, then a TLS ClientHello, then an HTTP request line), else none. The
@@ -71,11 +72,11 @@ export class Inspectors implements InspectorFactory {
     const line = STARTTLS[kind];
     if (line !== undefined) {
       this.attachedTls++;
-      return new StartTls(line, serverDir);
+      return new StartTls(line, serverDir, this.rpc.budget);
     }
     if (kind === 'tls') {
       this.attachedTls++;
-      return new TlsHandshake();
+      return new TlsHandshake(this.rpc.budget);
     }
     if (kind === 'http') {
       this.attachedHttp++;
@@ -89,7 +90,7 @@ export class Inspectors implements InspectorFactory {
     if (rpc || this.rpcOnly) return rpc;
     if (looksLikeClientHello(buf, off, len)) {
       this.attachedTls++;
-      return new TlsHandshake();
+      return new TlsHandshake(this.rpc.budget);
     }
     if (looksLikeHttpRequest(buf, off, len)) {
       this.attachedHttp++;

@@ -6,6 +6,7 @@
 // (server name, version, certificate); the inspector lets go when the handshake is
 // read, or at the first command that shows the session in clear.
 import type { FlowInspector } from '../flow/inspector';
+import type { ByteBudget } from './dcerpc/budget';
 import { looksLikeClientHello, TlsHandshake } from './tls';
 
 export const enum LineProtocol {
@@ -47,6 +48,7 @@ export class StartTls implements FlowInspector {
   constructor(
     private readonly proto: LineProtocol,
     private readonly serverDir: number,
+    private readonly budget: ByteBudget | null = null,
   ) {}
 
   segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean {
@@ -113,7 +115,7 @@ export class StartTls implements FlowInspector {
   }
 
   private startTls(): void {
-    this.tls = new TlsHandshake();
+    this.tls = new TlsHandshake(this.budget);
   }
 
   finish(): false {

@@ -5,9 +5,11 @@
 // inspector lets go of the flow as soon as the handshake can tell nothing more.
 //
 // Reassembly is per direction, in order, bounded: a gap, bytes cut by the snaplen,
-// a record that is not TLS, or more than MAX_BYTES of handshake end the reading
-// with what was learned so far.
+// a record that is not TLS, more than MAX_BYTES of handshake, or the run's payload
+// memory budget (shared with the DCE/RPC inspectors) saying no end the reading with
+// what was learned so far.
 import type { FlowInspector } from '../flow/inspector';
+import type { ByteBudget } from './dcerpc/budget';
 import { certificateNames } from './x509';
 
 /** Handshake bytes kept per direction at most (a certificate chain fits; more is not read). */
@@ -68,7 +70,21 @@ class Direction {
   pastHandshake = false;
   cut = false;
 
-  constructor(private readonly onMessage: (type: number, body: Buffer) => void) {}
+  /** Bytes of buffer this side holds against the budget. */
+  private charged = 0;
+
+  constructor(
+    private readonly onMessage: (type: number, body: Buffer) => void,
+    private readonly budget: ByteBudget | null,
+  ) {}
+
+  /** A buffer of `size` bytes for `old` (which it replaces), if the budget allows. */
+  private grow(old: Buffer | null, size: number): Buffer | null {
+    const extra = size - (old?.length ?? 0);
+    if (this.budget && !this.budget.take(extra)) return null;
+    this.charged += extra;
+    return Buffer.allocUnsafe(size);
+  }
 
   /** Takes one segment; false when this side is stopped. */
   feed(seq: number, data: Buffer, off: number, len: number, wireLen: number): boolean {
@@ -109,7 +125,8 @@ class Direction {
   private keep(data: Buffer, off: number, len: number): boolean {
     if (this.len + len > MAX_BYTES + RECORD_HEADER) return this.stop();
     if (!this.buf || this.buf.length < this.len + len) {
-      const grown = Buffer.allocUnsafe(Math.min(MAX_BYTES + RECORD_HEADER, Math.max(2048, (this.len + len) * 2)));
+      const grown = this.grow(this.buf, Math.min(MAX_BYTES + RECORD_HEADER, Math.max(2048, (this.len + len) * 2)));
+      if (!grown) return this.stop();
       if (this.buf) this.buf.copy(grown, 0, 0, this.len);
       this.buf = grown;
     }
@@ -149,8 +166,9 @@ class Direction {
       n -= used;
     }
     if (!this.hs || this.hs.length < this.hsLen + n) {
-      const grown = Buffer.allocUnsafe(Math.min(MAX_BYTES, Math.max(2048, (this.hsLen + n) * 2)));
-      if (this.hsLen + n > grown.length) {
+      const size = Math.min(MAX_BYTES, Math.max(2048, (this.hsLen + n) * 2));
+      const grown = this.hsLen + n > size ? null : this.grow(this.hs, size);
+      if (!grown) {
         this.stop();
         return;
       }
@@ -181,6 +199,8 @@ class Direction {
 
   stop(): false {
     this.stopped = true;
+    if (this.budget && this.charged > 0) this.budget.give(this.charged);
+    this.charged = 0;
     this.buf = null;
     this.hs = null;
     this.len = 0;
@@ -201,8 +221,9 @@ export class TlsHandshake implements FlowInspector {
   private clientDir = -1;
   private readonly sides: [Direction, Direction];
 
-  constructor() {
-    this.sides = [new Direction((t, b) => this.message(0, t, b)), new Direction((t, b) => this.message(1, t, b))];
+  /** @param budget the run's payload memory budget (null: unbounded, for tests of the parser alone) */
+  constructor(budget: ByteBudget | null = null) {
+    this.sides = [new Direction((t, b) => this.message(0, t, b), budget), new Direction((t, b) => this.message(1, t, b), budget)];
   }
 
   segment(dir: number, seq: number, _flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, _sec?: number, _nsec?: number): boolean {

@@ -1,0 +1,41 @@
+// The TLS reader on bytes of known layout: a record split across segments is held
+// in a buffer charged to the run's budget, given back when the flow is done; a
+// budget that says no stops that side instead of growing.
+import { describe, expect, it } from 'vitest';
+import { ByteBudget } from '../src/inspect/dcerpc/budget';
+import { TlsHandshake } from '../src/inspect/tls';
+
+/** A handshake record of `n` body bytes, of which only `have` are in this segment. */
+function partialRecord(n: number, have: number): Buffer {
+  const b = Buffer.alloc(5 + have, 0x41);
+  b[0] = 22;
+  b[1] = 3;
+  b[2] = 1;
+  b.writeUInt16BE(n, 3);
+  b[5] = 1; // ClientHello
+  return b;
+}
+
+describe('TLS reader memory', () => {
+  it('a record split across segments is buffered against the budget and given back at the end', () => {
+    const budget = new ByteBudget(1 << 20);
+    const t = new TlsHandshake(budget);
+    const seg = partialRecord(3000, 1000);
+    expect(t.segment(0, 1, 0x18, seg, 0, seg.length, seg.length)).toBe(true);
+    expect(budget.used).toBeGreaterThanOrEqual(1005);
+    t.finish();
+    expect(budget.used).toBe(0);
+  });
+
+  it('a budget that says no stops the side; nothing is left charged', () => {
+    const budget = new ByteBudget(1000);
+    const t = new TlsHandshake(budget);
+    const seg = partialRecord(3000, 1000);
+    t.segment(0, 1, 0x18, seg, 0, seg.length, seg.length);
+    expect(budget.refusals).toBe(1);
+    expect(budget.used).toBe(0);
+    // The other side alone cannot tell anything more: the next segment ends the reading.
+    expect(t.segment(1, 1, 0x18, seg, 0, 5, 5)).toBe(false);
+    expect(t.clientHello).toBe(false);
+  });
+});
