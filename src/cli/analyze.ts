@@ -288,6 +288,8 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       captureIds[k] = captureId;
       ingest.beginCapture(k);
       const statsBefore: FlowTableStats = { ...table.stats };
+      // What the capture's row is written from, whenever it is (live commits, failure, the end).
+      const row: CaptureRowSource = { captures, id: captureId, ingest, table, statsBefore, started };
       const refusalsBefore = rpc?.budget.refusals ?? 0;
       opts.progress.file(position, p.path, p.size);
 
@@ -319,7 +321,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
             if (p.stream && Date.now() >= nextCommit) {
               // Live: flows that ended since the last commit become visible now.
               nextCommit = Date.now() + opts.flushInterval * 1000;
-              writeCaptureRow(captures, captureId, ingest, table, statsBefore, null, 'running', [], null, started, nonIpTowers);
+              writeCaptureRow(row, { result: null, status: 'running', warnings: [], sha: null, nonIpTowers });
               settle(false);
               opts.progress.phase(null);
             }
@@ -330,7 +332,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
         await hashing;
         if (sqliteFault(e) !== null) throw e; // the database's fault, not this capture's
         const why = e instanceof CaptureOpenError ? e.reason : describeFsError(e);
-        writeCaptureRow(captures, captureId, ingest, table, statsBefore, null, 'failed', [{ offset: -1, message: why }], null, started, nonIpTowers);
+        writeCaptureRow(row, { result: null, status: 'failed', warnings: [{ offset: -1, message: why }], sha: null, nonIpTowers });
         outcomes.push({ path: p.path, status: 'failed', packets: 0, flows: 0, warnings: 0, seconds: 0, error: `${shown(p.path)}: ${why}` });
         opts.warn(`exflow: ${shown(p.path)}: ${why}`);
         continue;
@@ -377,7 +379,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       if (c.emptyRecords > 0) warnings.push({ offset: -1, message: `${c.emptyRecords} records hold no captured bytes (counted as packets, nothing to decode)` });
       if (c.unknownLinkPackets > 0) warnings.push({ offset: -1, message: `${c.unknownLinkPackets} packets on link types exflow does not decode (${[...ingest.unknownLinkTypes].map(linkTypeName).join(', ')})` });
       for (const w of warnings) opts.warn(`exflow: warning: ${shown(p.path)}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);
-      const seconds = writeCaptureRow(captures, captureId, ingest, table, statsBefore, r, r.status, warnings, sha, started, nonIpTowers);
+      const seconds = writeCaptureRow(row, { result: r, status: r.status, warnings, sha, nonIpTowers });
       outcomes.push({ path: p.path, status: r.status, packets: c.packets, flows: 0, warnings: warnings.length, seconds });
       if (r.stopped) break; // live input stopped by a signal: what was read is kept
     }
@@ -421,18 +423,26 @@ function sameCapture(captures: CaptureStore, p: Prepared): { id: number; runId: 
   return null;
 }
 
+/** The parts of a run a capture's row is made from. */
+interface CaptureRowSource {
+  captures: CaptureStore;
+  id: number;
+  ingest: PacketIngest;
+  table: FlowTable;
+  /** The flow table's counters when the capture began (its row counts the difference). */
+  statsBefore: FlowTableStats;
+  started: bigint;
+}
+
 function writeCaptureRow(
-  captures: CaptureStore,
-  id: number,
-  ingest: PacketIngest,
-  table: FlowTable,
-  statsBefore: FlowTableStats,
-  r: CaptureReadResult | null,
-  status: 'ok' | 'truncated' | 'failed' | 'running',
-  warnings: { offset: number; message: string }[],
-  sha: string | null,
-  started: bigint,
-  nonIpTowers: number,
+  { captures, id, ingest, table, statsBefore, started }: CaptureRowSource,
+  { result: r, status, warnings, sha, nonIpTowers }: {
+    result: CaptureReadResult | null;
+    status: 'ok' | 'truncated' | 'failed' | 'running';
+    warnings: { offset: number; message: string }[];
+    sha: string | null;
+    nonIpTowers: number;
+  },
 ): number {
   const c = ingest.counters;
   const stats = table.stats;
@@ -459,6 +469,7 @@ function writeCaptureRow(
       fragmentsAttributed: stats.fragmentsAttributed - statsBefore.fragmentsAttributed,
       fragmentsUnattributed: stats.fragmentsUnattributed - statsBefore.fragmentsUnattributed,
       inspectorsReleased: stats.inspectorsReleased - statsBefore.inspectorsReleased,
+      snapCutFlows: stats.snapCutFlows - statsBefore.snapCutFlows,
       rpcNonIpTowers: nonIpTowers,
     },
     sha256: sha,
