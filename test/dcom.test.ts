@@ -46,6 +46,8 @@ describe.skipIf(!HAVE_TSHARK)('DCOM OXID resolution', () => {
     expect(iids.split(',')).toContain('f309ad18-d86a-11d0-a075-00c04fb68820');
     const act = eps.filter((e) => /^activation/.test(e.annotation));
     expect(act.map((e) => `${e.port} ${e.interface}`)).toEqual(['49702 iwbemlevel1login']);
+    // The class the request asked for (WMI's CLSID_WbemLevel1Login, as the script encoded it; tshark does not dissect this request).
+    expect(act[0].annotation).toMatch(/^activation of class 8bc3f05e-d86b-11d0-a075-00c04fb68820: MBX01\[49702\]$/);
     expect(flows.find((f) => f.server_port === 135 && f.client_port === 50004)).toMatchObject({ service: 'dcom', rpc_interface: 'isystemactivator' });
     // The object's connection begins mid-stream: named WMI from the activation.
     expect(flows.find((f) => f.client_port === 50005)).toMatchObject({ service: 'wmi', via: 'epm', rpc_interface: 'iwbemlevel1login' });

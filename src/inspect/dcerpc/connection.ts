@@ -12,7 +12,7 @@ import { decodeLookupResponse, decodeMapRequest, decodeMapResponse, type EpmAnsw
 import { HEADER_LEN, matchesGreeting, NCACN_HTTP_GREETING, PduFramer, PfcFlag, PType } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
-import { ActivationOp, activationBindings, IREMUNKNOWN2_UUID, isTcpBinding, oxidBindings, OXID_RESOLVER_UUID, OxidOp, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID, type StringBinding } from './dcom';
+import { ActivationOp, activationBindings, activationClsid, IREMUNKNOWN2_UUID, isTcpBinding, oxidBindings, OXID_RESOLVER_UUID, OxidOp, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID, type StringBinding } from './dcom';
 import type { Tower } from './tower';
 import { u16, u32 } from '../../capture/bytes';
 import { isMalformed, WireReader } from './wire';
@@ -256,8 +256,17 @@ export class RpcConnection implements FlowInspector {
     const activation =
       ctx && !ctx.ndr64 && ((ctx.uuid === SYSTEM_ACTIVATOR_UUID && opnum === ActivationOp.RemoteCreateInstance) || (ctx.uuid === REMOTE_ACTIVATION_UUID && opnum === ActivationOp.RemoteActivation));
     if (activation) {
-      const call = this.collect(callId, flags, b, r.pos, r.pos, { opnum: DCOM_CALL | ACTIVATION_CALL, ndr64: false });
-      if (call) call.parts = [];
+      // The request is kept to the end of its stub: it names the class being activated.
+      const call = this.collect(callId, flags, b, r.pos, end, { opnum: DCOM_CALL | ACTIVATION_CALL, ndr64: false });
+      if (call && opnum === ActivationOp.RemoteCreateInstance) {
+        const stub = Buffer.concat(call.parts);
+        call.asked = activationClsid(stub);
+      }
+      if (call) {
+        this.budget.give(call.bytes);
+        call.parts = [];
+        call.bytes = 0;
+      }
       return;
     }
     if (ctx && ctx.uuid === OXID_RESOLVER_UUID && !ctx.ndr64 && (opnum === OxidOp.ResolveOxid || opnum === OxidOp.ResolveOxid2)) {
@@ -297,7 +306,7 @@ export class RpcConnection implements FlowInspector {
     this.budget.give(call.bytes);
     const stub = Buffer.concat(call.parts);
     if ((call.opnum & ACTIVATION_CALL) !== 0) {
-      this.activationAnswer(stub);
+      this.activationAnswer(stub, call.asked);
       return;
     }
     if ((call.opnum & DCOM_CALL) !== 0) {
@@ -348,9 +357,9 @@ export class RpcConnection implements FlowInspector {
    * interfaces the answer names among those exflow knows (the activated object's,
    * e.g. IWbemLevel1Login), else for IRemUnknown2.
    */
-  private activationAnswer(stub: Buffer): void {
+  private activationAnswer(stub: Buffer, clsid: string | null): void {
     const iids = this.dcomIids.filter((i) => stub.indexOf(i.bytes) >= 0).map((i) => i.uuid);
-    this.dcomEndpoints(activationBindings(stub), iids.length > 0 ? iids : [IREMUNKNOWN2_UUID], 'activation');
+    this.dcomEndpoints(activationBindings(stub), iids.length > 0 ? iids : [IREMUNKNOWN2_UUID], clsid ? `activation of class ${clsid}` : 'activation');
   }
 
   private dcomEndpoints(bindings: StringBinding[], uuids: string[], what: string): void {

@@ -107,3 +107,30 @@ export function guidBytes(uuid: string): Buffer {
   b.subarray(6, 8).reverse();
   return b;
 }
+
+/**
+ * The class an activation request asks for: InstantiationInfoData's classId
+ * ([MS-DCOM] 2.2.22.2.1), the first property of the activation blob — found from
+ * the OBJREF_CUSTOM's signature: its object data (the blob) 48 bytes on, the
+ * CustomHeader's headerSize 28 bytes into the blob, the first property after the
+ * blob's 8-byte head and the CustomHeader, and classId after that property's two
+ * 8-byte serialization headers. Null when the request does not have this shape.
+ */
+export function activationClsid(stub: Buffer): string | null {
+  const meow = stub.indexOf(MEOW);
+  if (meow < 0) return null;
+  const blob = meow + 48;
+  if (blob + 32 > stub.length) return null;
+  const headerSize = stub.readUInt32LE(blob + 28);
+  const at = blob + 8 + headerSize + 16;
+  if (headerSize < 32 || at + 16 > stub.length) return null;
+  return guidText(stub, at);
+}
+
+const MEOW = Buffer.from('MEOW', 'latin1');
+
+/** 16 wire bytes (NDR, little-endian fields) as a GUID's text. */
+function guidText(b: Buffer, o: number): string {
+  const h = (x: number, n: number) => x.toString(16).padStart(n, '0');
+  return `${h(b.readUInt32LE(o), 8)}-${h(b.readUInt16LE(o + 4), 4)}-${h(b.readUInt16LE(o + 6), 4)}-${b.toString('hex', o + 8, o + 10)}-${b.toString('hex', o + 10, o + 16)}`;
+}
