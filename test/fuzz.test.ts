@@ -10,7 +10,7 @@ import * as path from 'node:path';
 
 describe.skipIf(!HAVE_SHARED)('fuzzing the whole pipeline (bounded)', () => {
   it('4,000 structure-aware inputs from the real captures: no crash, no hang, no lost record, every oracle holds', async () => {
-    const s = await runFuzz({ inputs: 4000, seed: 20261130, seedDirs: [SHARED, path.join(ROOT, 'samples')], reportEvery: 400 });
+    const s = await runFuzz({ inputs: 4000, seed: 20261130, seedDirs: [SHARED, path.join(ROOT, 'samples'), path.join(ROOT, 'test', 'fixtures')], reportEvery: 400 });
     expect(s.failures, JSON.stringify(s.failures, null, 2)).toEqual([]);
     expect(s).toMatchObject({ inputs: 4000, crashes: 0, hangs: 0, lostRecords: 0, oracleFailures: 0 });
     expect(s.reportRuns).toBe(10);

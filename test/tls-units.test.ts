@@ -39,3 +39,21 @@ describe('TLS reader memory', () => {
     expect(t.clientHello).toBe(false);
   });
 });
+
+describe('X.509 names', () => {
+  const tlv = (tag: number, ...parts: Buffer[]) => {
+    const body = Buffer.concat(parts);
+    return Buffer.concat([Buffer.from([tag, body.length]), body]);
+  };
+  const name = (valueTag: number, value: Buffer) => tlv(0x30, tlv(0x31, tlv(0x30, tlv(0x06, Buffer.from([0x55, 0x04, 0x03])), tlv(valueTag, value))));
+  const cert = (subject: Buffer) =>
+    tlv(0x30, tlv(0x30, tlv(0xa0, tlv(0x02, Buffer.from([2]))), tlv(0x02, Buffer.from([1])), tlv(0x30, tlv(0x06, Buffer.from([0x2a]))), name(0x0c, Buffer.from('issuer')), tlv(0x30), subject));
+
+  it('reads CN in UTF8String and BMPString; an odd byte at the end of a BMPString is left out, not thrown on', async () => {
+    const { certificateNames } = await import('../src/inspect/x509');
+    expect(certificateNames(cert(name(0x0c, Buffer.from('mbx01')))))!.toEqual({ subject: 'CN=mbx01', issuer: 'CN=issuer' });
+    const bmp = Buffer.from('\u0000m\u0000b\u0000x', 'latin1'); // "mbx" in UTF-16BE
+    expect(certificateNames(cert(name(0x1e, bmp)))!.subject).toBe('CN=mbx');
+    expect(certificateNames(cert(name(0x1e, Buffer.concat([bmp, Buffer.from([0x41])]))))!.subject).toBe('CN=mbx');
+  });
+});

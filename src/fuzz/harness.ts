@@ -27,7 +27,7 @@ import type { PacketSink } from '../capture/sink';
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
 import { Inventory } from '../classify/inventory';
-import { RpcInspectorFactory } from '../inspect/dcerpc/factory';
+import { dcomActivatable, Inspectors } from '../inspect';
 import { PacketIngest } from '../flow/ingest';
 import { buildFlowRecord } from '../flow/record';
 import { FlowTable } from '../flow/table';
@@ -326,15 +326,16 @@ interface RunResult {
 }
 
 class Pipeline {
-  private readonly rpc: RpcInspectorFactory;
+  private readonly inspectors: Inspectors;
   private readonly table: FlowTable;
   private readonly ingest: PacketIngest;
   private readonly isServicePort: (t: 'tcp' | 'udp', p: number) => boolean;
 
   constructor(private readonly rules: RuleSet) {
-    // A small budget, so its bound is reached and its refusals exercised.
-    this.rpc = new RpcInspectorFactory(inspectorPorts(rules.services), 4 << 20);
-    this.table = new FlowTable({ capacity: 2048, inspectors: this.rpc });
+    // Every inspector (DCE/RPC, SMB, DCOM, TLS, STARTTLS, HTTP, the mapper over UDP), with a
+    // small budget, so its bound is reached and its refusals exercised.
+    this.inspectors = new Inspectors(inspectorPorts(rules.services), 4 << 20, false, dcomActivatable(rules.rpcInterfaces.values()), inspectorPorts(rules.services, 'udp'));
+    this.table = new FlowTable({ capacity: 2048, inspectors: this.inspectors });
     this.ingest = new PacketIngest(this.table);
     this.isServicePort = servicePortTest(rules);
   }
@@ -355,7 +356,7 @@ class Pipeline {
       if (!(e as Error).name?.startsWith('CaptureOpen')) throw e;
     }
     this.table.flushAll();
-    return { packets: this.ingest.counters.packets, tuples: [...new Set(tuples)].sort(), tooDeep: this.ingest.decoder.tooDeep, budgetLeft: this.rpc.budget.used };
+    return { packets: this.ingest.counters.packets, tuples: [...new Set(tuples)].sort(), tooDeep: this.ingest.decoder.tooDeep, budgetLeft: this.inspectors.rpc.budget.used };
   }
 }
 
@@ -503,7 +504,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzStats> {
       }
       if (got.budgetLeft !== 0) {
         stats.oracleFailures++;
-        fail(index, kind, `RPC budget not returned: ${got.budgetLeft} bytes still taken`, bytes);
+        fail(index, kind, `payload budget not returned: ${got.budgetLeft} bytes still taken`, bytes);
       }
       if (expect !== null && got.packets !== expect) {
         if (got.packets < expect) stats.lostRecords += expect - got.packets;

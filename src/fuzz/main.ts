@@ -14,7 +14,7 @@ function args(argv: string[]): { inputs: number; seed: number; seeds: string[]; 
     else if (argv[i] === '--seeds') o.seeds.push(v);
     else if (argv[i] === '--crash-dir') o.crashDir = v;
     else if (argv[i] === '--help' || argv[i] === '-h') {
-      process.stdout.write('usage: npm run fuzz -- [--inputs N] [--seed S] [--seeds DIR]... [--crash-dir DIR]\n  seeds default: ../shared/captures and samples/\n');
+      process.stdout.write('usage: npm run fuzz -- [--inputs N] [--seed S] [--seeds DIR]... [--crash-dir DIR]\n  seeds default: ../shared/captures, samples/ and test/fixtures/\n');
       process.exit(0);
     } else {
       process.stderr.write(`fuzz: unknown argument ${argv[i]}\n`);
@@ -26,7 +26,7 @@ function args(argv: string[]): { inputs: number; seed: number; seeds: string[]; 
     process.stderr.write('fuzz: --inputs and --seed take whole numbers\n');
     process.exit(64);
   }
-  if (o.seeds.length === 0) o.seeds = [path.resolve(root, '..', 'shared', 'captures'), path.join(root, 'samples')];
+  if (o.seeds.length === 0) o.seeds = [path.resolve(root, '..', 'shared', 'captures'), path.join(root, 'samples'), path.join(root, 'test', 'fixtures')];
   return o;
 }
 

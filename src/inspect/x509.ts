@@ -40,7 +40,8 @@ function nameText(b: Buffer, name: Tlv): string | null {
       if (!oid || !value || oid.tag !== 0x06) return null;
       if (oid.end - oid.start === 3 && b[oid.start] === 0x55 && b[oid.start + 1] === 0x04 && ATTRS[b[oid.start + 2]]) {
         // BMPString is UTF-16BE; the others are (near enough) UTF-8 or Latin-1 text.
-        const text = value.tag === 0x1e ? Buffer.from(b.subarray(value.start, value.end)).swap16().toString('utf16le') : b.toString('utf8', value.start, value.end);
+        // (An odd byte at the end of a BMPString is damage: left out, as swap16 needs pairs.)
+        const text = value.tag === 0x1e ? Buffer.from(b.subarray(value.start, value.end - ((value.end - value.start) % 2))).swap16().toString('utf16le') : b.toString('utf8', value.start, value.end);
         parts.push(`${ATTRS[b[oid.start + 2]]}=${text}`);
       }
       a = seq.end;
