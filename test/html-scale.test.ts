@@ -74,3 +74,24 @@ describe.skipIf(!HAVE_CHROMIUM)('the HTML page in Chromium', () => {
     expect(order(dom, ['findings'])[0]).toBeLessThan(order(dom, ['matrix-section'])[0]);
   });
 });
+
+describe('the timeline', () => {
+  it('one host with a 1970 clock does not stretch the axis: its flow is left off and counted under the chart', async () => {
+    const { frame } = await import('../src/samples/frames');
+    const { PcapFileWriter } = await import('../src/samples/writer');
+    const dir = tmpDir();
+    const odd = path.join(dir, 'clock-1970.pcap');
+    const w = new PcapFileWriter(odd);
+    w.write(3_000_000, frame('udp', { ip: '10.9.9.9', port: 5353 }, { ip: '10.10.0.10', port: 53 }, Buffer.from('x')));
+    w.close();
+    const db = path.join(dir, 't.sqlite');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), odd, '--separate', '--db', db, '--quiet']).code).toBe(0);
+    const out = path.join(dir, 't.html');
+    expect(runCli(['report', 'html', '--db', db, '--out', out]).code).toBe(0);
+    const html = fs.readFileSync(out, 'utf8');
+    const svg = /<svg id="timeline"[\s\S]*?<\/svg>/.exec(html)![0];
+    expect(svg).toContain('2026-01-15'); // the axis spans the sample's day…
+    expect(svg).not.toContain('1970'); // …not 56 years
+    expect(html).toMatch(/<p class="note" id="timeline-outliers">1 flow before the axis \(earliest 1970-01-01T00:00:03Z\) not drawn\.<\/p>/);
+  });
+});

@@ -106,9 +106,9 @@ const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10
 
 /**
  * Bytes by the time their flow started, in 60 buckets, with time and byte axes. The
- * axis spans the bulk of the flows (the 1st to the 99th percentile of start times,
- * widened to the first and last flow unless they lie further away than that span
- * again): one host with a wrong clock does not stretch the chart over decades, and
+ * axis spans the bulk of the flows: the quartiles of their start times, widened by
+ * ten times the spread between them (at least ten minutes) — a multi-day capture keeps
+ * its days, but one host with a wrong clock does not stretch the chart over decades;
  * the flows left off are counted under it.
  */
 function timeline(db: Db, f: FlowFilter): string {
@@ -116,11 +116,11 @@ function timeline(db: Db, f: FlowFilter): string {
   const stats = db.prepare(`SELECT count(*) AS n, min(f.first_ts) AS a, max(f.first_ts) AS b FROM flow_view f ${w.sql}`).get(...w.args) as { n: number; a: number | null; b: number | null };
   if (stats.n === 0 || stats.a === null || stats.b === null) return '<p class="none">no flows</p>';
   const at = (q: number) => (db.prepare(`SELECT f.first_ts AS t FROM flow_view f ${w.sql} ORDER BY f.first_ts LIMIT 1 OFFSET ?`).get(...w.args, Math.min(stats.n - 1, Math.floor(q * (stats.n - 1)))) as { t: number }).t;
-  const p1 = at(0.01);
-  const p99 = at(0.99);
-  const bulk = Math.max(p99 - p1, 1);
-  const lo = stats.a >= p1 - bulk ? stats.a : p1;
-  const hi = stats.b <= p99 + bulk ? stats.b : p99;
+  const q1 = at(0.25);
+  const q3 = at(0.75);
+  const fence = 10 * Math.max(q3 - q1, 60);
+  const lo = Math.max(stats.a, q1 - fence);
+  const hi = Math.min(stats.b, q3 + fence);
   const n = 60;
   const width = Math.max((hi - lo) / n, 1e-6);
   const rows = db
