@@ -252,7 +252,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
 
   // One flow table for the run (creating one costs ~140 ms): streams of --separate follow
   // each other, and each is flushed whole before the next, so none sees another's flows.
-  const inspectors = opts.rpc === false ? null : new Inspectors(inspectorPorts(rules.services), undefined, false, dcomActivatable(rules.rpcInterfaces.values()), inspectorPorts(rules.services, 'udp'));
+  const inspectors = opts.rpc === false ? null : new Inspectors(inspectorPorts(rules.services), { dcomIids: dcomActivatable(rules.rpcInterfaces.values()), udpPorts: inspectorPorts(rules.services, 'udp') });
   const rpc = inspectors?.rpc ?? null;
   const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors });
   const ingest = new PacketIngest(table);

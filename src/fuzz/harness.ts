@@ -334,7 +334,7 @@ class Pipeline {
   constructor(private readonly rules: RuleSet) {
     // Every inspector (DCE/RPC, SMB, DCOM, TLS, STARTTLS, HTTP, the mapper over UDP), with a
     // small budget, so its bound is reached and its refusals exercised.
-    this.inspectors = new Inspectors(inspectorPorts(rules.services), 4 << 20, false, dcomActivatable(rules.rpcInterfaces.values()), inspectorPorts(rules.services, 'udp'));
+    this.inspectors = new Inspectors(inspectorPorts(rules.services), { budget: 4 << 20, dcomIids: dcomActivatable(rules.rpcInterfaces.values()), udpPorts: inspectorPorts(rules.services, 'udp') });
     this.table = new FlowTable({ capacity: 2048, inspectors: this.inspectors });
     this.ingest = new PacketIngest(this.table);
     this.isServicePort = servicePortTest(rules);

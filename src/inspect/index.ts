@@ -37,20 +37,20 @@ export class Inspectors implements InspectorFactory {
   attachedTls = 0;
   attachedHttp = 0;
 
+  private readonly udpPorts: Uint8Array | null;
+
   /**
    * @param ports per TCP port, the index + 1 into INSPECTORS its service asks for (0 = none), as rules/services.ts's inspectorPorts() makes it
-   * @param rpcOnly only the DCE/RPC inspectors (the others off)
-   * @param dcomIids the interfaces a DCOM activation answer may name (dcomActivatable() of the rules)
-   * @param udpPorts as `ports`, for UDP (inspectorPorts(services, 'udp'))
+   * @param o.budget bytes all inspectors' buffers may hold together (default 64 MiB)
+   * @param o.dcomIids the interfaces a DCOM activation answer may name (dcomActivatable() of the rules)
+   * @param o.udpPorts as `ports`, for UDP (inspectorPorts(services, 'udp'))
    */
   constructor(
     private readonly ports: Uint8Array,
-    rpcBudget?: number,
-    private readonly rpcOnly = false,
-    dcomIids: string[] = [],
-    private readonly udpPorts: Uint8Array | null = null,
+    o: { budget?: number; dcomIids?: string[]; udpPorts?: Uint8Array } = {},
   ) {
-    this.rpc = new RpcInspectorFactory(ports, rpcBudget, dcomIids);
+    this.rpc = new RpcInspectorFactory(ports, o.budget, o.dcomIids ?? []);
+    this.udpPorts = o.udpPorts ?? null;
   }
 
   /** UDP: only the endpoint mapper (connectionless DCE/RPC on 135). */
@@ -66,7 +66,6 @@ export class Inspectors implements InspectorFactory {
     if (code === 0) return null;
     const kind = INSPECTORS[code - 1];
     if (RPC_KINDS.includes(kind)) return this.rpc.byPorts(portA, portB);
-    if (this.rpcOnly) return null;
     // Side B is the server unless only A's port is the service's.
     const serverDir = this.ports[portB] ? 1 : 0;
     const line = STARTTLS[kind];
@@ -87,7 +86,7 @@ export class Inspectors implements InspectorFactory {
 
   byPayload(dir: number, buf: Buffer, off: number, len: number): FlowInspector | null {
     const rpc = this.rpc.byPayload(dir, buf, off, len);
-    if (rpc || this.rpcOnly) return rpc;
+    if (rpc) return rpc;
     if (looksLikeClientHello(buf, off, len)) {
       this.attachedTls++;
       return new TlsHandshake(this.rpc.budget);
