@@ -157,7 +157,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .option('--wait <seconds>', 'when another analyze is writing to the database, wait this long for it before giving up (exit 3)', nonNegativeInt('--wait'), 10)
     .option('--flush-interval <seconds>', 'live input (standard input, a FIFO): seconds between commits of the flows that ended', positiveInt('--flush-interval'), 60)
     .option('--inventory <file>', 'what you know about hosts: YAML or CSV of address/CIDR → roles, name, site, version (kept in the database for later runs)')
-    .option('--no-rpc', 'do not inspect DCE/RPC (no endpoint-mapper following; flows named by port only) — to measure its cost')
+    .option('--no-rpc', 'read no payload at all (no DCE/RPC, endpoint mapper, SMB, DCOM, TLS or HTTP inspection; flows named by port only) — to measure the inspectors\' cost')
     .addHelpText(
       'after',
       `
