@@ -7,7 +7,7 @@ import type { FlowInspector } from '../../flow/inspector';
 import type { MapperAnswer } from './connection';
 import { decodeMapRequest, decodeMapResponse } from './epm';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
-import { isMalformed, WireReader } from './wire';
+import { isMalformed, uuidAt, WireReader } from './wire';
 
 const CL_HEADER = 80;
 const enum ClType {
@@ -20,13 +20,6 @@ const MAX_ANSWERS = 256;
 const MAX_PENDING = 16;
 const reader = new WireReader();
 
-function uuidAt(b: Buffer, o: number, le: boolean): string {
-  const h = (x: number, n: number) => x.toString(16).padStart(n, '0');
-  const d1 = le ? b.readUInt32LE(o) : b.readUInt32BE(o);
-  const d2 = le ? b.readUInt16LE(o + 4) : b.readUInt16BE(o + 4);
-  const d3 = le ? b.readUInt16LE(o + 6) : b.readUInt16BE(o + 6);
-  return `${h(d1, 8)}-${h(d2, 4)}-${h(d3, 4)}-${b.toString('hex', o + 8, o + 10)}-${b.toString('hex', o + 10, o + 16)}`;
-}
 
 export class ClMapper implements FlowInspector {
   readonly answers: MapperAnswer[] = [];

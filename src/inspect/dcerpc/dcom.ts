@@ -4,7 +4,7 @@
 // "host[port]"), i.e. the dynamic port a client connects to next for IRemUnknown2
 // and the object's own interfaces (WMI's IWbemServices, …). They go into the same
 // endpoint registry as the mapper's answers, with source "dcom".
-import { Malformed } from './wire';
+import { Malformed, uuidAt } from './wire';
 
 export const OXID_RESOLVER_UUID = '99fcfec4-5260-101b-bbcb-00aa0021347a';
 /** The interface every object exporter serves on its port ([MS-DCOM] 3.1.1.5.6). */
@@ -124,13 +124,7 @@ export function activationClsid(stub: Buffer): string | null {
   const headerSize = stub.readUInt32LE(blob + 28);
   const at = blob + 8 + headerSize + 16;
   if (headerSize < 32 || at + 16 > stub.length) return null;
-  return guidText(stub, at);
+  return uuidAt(stub, at, true);
 }
 
 const MEOW = Buffer.from('MEOW', 'latin1');
-
-/** 16 wire bytes (NDR, little-endian fields) as a GUID's text. */
-function guidText(b: Buffer, o: number): string {
-  const h = (x: number, n: number) => x.toString(16).padStart(n, '0');
-  return `${h(b.readUInt32LE(o), 8)}-${h(b.readUInt16LE(o + 4), 4)}-${h(b.readUInt16LE(o + 6), 4)}-${b.toString('hex', o + 8, o + 10)}-${b.toString('hex', o + 10, o + 16)}`;
-}
