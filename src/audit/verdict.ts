@@ -3,10 +3,8 @@
 // orientations (see rules/matrix-2007.yaml's header): the seeds list directory
 // services in the domain controller's row of every table although the DC serves
 // them. "Mixed organisations: the rules of every version present apply."
+import { RPC_UNNAMED_SERVICE } from '../classify/rpc';
 import type { MatrixRule } from '../rules/matrix';
-
-/** The service of a DCE/RPC connection whose interface is unknown (rules/services.yaml). */
-const RPC_UNREAD = 'rpc-dynamic';
 
 export type VerdictKind = 'expected' | 'unexpected' | 'unknown';
 
@@ -68,7 +66,7 @@ export class Matrix {
     // A DCE/RPC connection whose interface could not be read (cut by the snaplen, its
     // bind before the capture) says nothing the tables could judge: a capture limit,
     // not a policy finding.
-    if (f.service === RPC_UNREAD) {
+    if (f.service === RPC_UNNAMED_SERVICE) {
       return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `the RPC interface could not be read (its bind was cut by the snaplen or is not in the capture): it cannot be judged` };
     }
     const applies = tablesFor(clientTables, serverTables);

@@ -13,8 +13,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readCapture } from '../capture/reader';
-import { PacketIngest } from '../flow/ingest';
-import { FlowTable } from '../flow/table';
 import { writeExchangeLike } from '../samples/exchange-like';
 import { writeSynthetic } from '../samples/synthetic';
 import { PcapFileWriter } from '../samples/writer';

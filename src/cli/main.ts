@@ -3,7 +3,6 @@ import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { escapeControls, FORMATS, render, renderStream, setTableWidth, type Format, type Row } from '../report/format';
-import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
 import { loadRules, loadRulesCached, type RuleSet } from '../rules/load';
@@ -20,7 +19,8 @@ import { Auditor, type AuditSummary } from './audit';
 import { ChunkedWriter, print, startWithBom } from './out';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
 import { inventoryCsv, inventoryYaml } from '../report/inventory-out';
-import { addEpmOptions, addFilterOptions, addReportCommands, addressOption, collect, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
+import { addEpmOptions, addFilterOptions, addReportCommands, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
+import { addressOption, collect, nonNegativeInt, positiveInt } from './options';
 import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -91,22 +91,6 @@ function stopOnSignals(): { stopped: () => NodeJS.Signals | null; release: () =>
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
     },
-  };
-}
-
-function positiveInt(name: string) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) <= 0 || !Number.isSafeInteger(Number(v))) {
-      throw new UserError(`exflow: ${name} takes a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, not "${v}"`, Exit.Usage);
-    }
-    return Number(v);
-  };
-}
-
-function nonNegativeInt(name: string) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UserError(`exflow: ${name} takes a whole number of seconds, not "${v}"`, Exit.Usage);
-    return Number(v);
   };
 }
 

@@ -1,15 +1,14 @@
 // "exflow report …" and "exflow export": every report reads the database only.
-import { parseNet } from '../classify/ip';
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { DEFAULT_INDEX, ECS_VERSION, exportFlows } from '../report/export';
-import { parseTime, type FlowFilter } from '../report/filter';
+import type { FlowFilter } from '../report/filter';
 import { ENCRYPTION_COLUMNS, encryptionReport, servicesReport, unexpectedReport } from '../report/findings';
 import { FORMATS, render, type Format, type Row } from '../report/format';
 import { htmlReport } from '../report/html';
-import { NEW_FLOW_COLUMNS, newReport, parseBaseline } from '../report/new';
+import { NEW_FLOW_COLUMNS, newReport } from '../report/new';
 import { CONFLICT_COLUMNS, DYNAMIC_COLUMNS, FIREWALL_RULE_COLUMNS, firewallPlan, nftRuleset, powershellRules, ruleRows } from '../report/firewall';
 import { HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS, hostStory } from '../report/host';
 import { matrixReport, matrixRows } from '../report/matrix';
@@ -19,6 +18,8 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
 import { ChunkedWriter, print } from './out';
+import { addressOption, baselineOption, collect, positiveInt, timeOption } from './options';
+
 
 export interface ReportDeps {
   openDb: (file: string) => Db;
@@ -35,12 +36,6 @@ export type CommonOptions = Omit<FlowFilter, 'since' | 'until'> & {
   rules?: string[];
 };
 
-/** An --host/--client/--server value, checked: an address or a CIDR block, else a usage error. */
-export function addressOption(name: string, v: string | undefined): string | undefined {
-  if (v !== undefined && !parseNet(v)) throw new UserError(`exflow: ${name} takes an IPv4/IPv6 address or a CIDR block (10.0.0.0/8), not "${v}"`, Exit.Usage);
-  return v;
-}
-
 /** The flow filters as options (flows, every report, export): the same words and meaning everywhere. */
 export function addFilterOptions(cmd: Command): Command {
   return cmd
@@ -56,14 +51,8 @@ export function addFilterOptions(cmd: Command): Command {
 }
 
 export function filterOf(o: CommonOptions): FlowFilter {
-  const time = (name: string, v: string | undefined) => {
-    if (v === undefined) return undefined;
-    const t = parseTime(v);
-    if (t === null) throw new UserError(`exflow: ${name} takes an ISO 8601 time (2026-01-15T09:00:00Z) or seconds since 1970, not "${v}"`, Exit.Usage);
-    return t;
-  };
   return {
-    capture: o.capture, since: time('--since', o.since), until: time('--until', o.until),
+    capture: o.capture, since: timeOption('--since', o.since), until: timeOption('--until', o.until),
     host: addressOption('--host', o.host), client: addressOption('--client', o.client), server: addressOption('--server', o.server),
     service: o.service, role: o.role, verdict: o.verdict,
   };
@@ -86,11 +75,6 @@ function sections(parts: { title: string; rows: Row[]; columns: string[] }[], fo
     .join('\n');
 }
 
-/** Commander's collector for a repeatable option. */
-export function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
-}
-
 /** The options of "exflow epm" and "exflow report epm": endpoints are not flows, so they take the filters that mean something for them. */
 export type EpmOptions = { db: string; format?: string; capture?: string; source?: string; server?: string; since?: string; until?: string };
 
@@ -106,11 +90,11 @@ export function addEpmOptions(cmd: Command): Command {
 }
 
 export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defaultFormat'>): void {
-  const f = filterOf({ db: o.db, since: o.since, until: o.until, server: o.server });
+  const q = { capture: o.capture, source: o.source, server: addressOption('--server', o.server), since: timeOption('--since', o.since), until: timeOption('--until', o.until) };
   const db = deps.openDb(o.db);
   try {
     const format = deps.defaultFormat(o.format);
-    print(render(queryEndpoints(db, { capture: o.capture, source: o.source, server: f.server, since: f.since, until: f.until }), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
+    print(render(queryEndpoints(db, q), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
   } finally {
     db.close();
   }
@@ -265,8 +249,7 @@ A flow is new when no baseline flow has the same client, server, transport, serv
 port and service (client ports differ between connections and are ignored).`,
     )
     .action((o: CommonOptions & { baseline: string }) => {
-      const b = parseBaseline(o.baseline);
-      if (!b) throw new UserError(`exflow: --baseline takes a capture id or path, run:N, or a time range FROM..TO, not "${o.baseline}"`, Exit.Usage);
+      const b = baselineOption(o.baseline);
       run(o, (db, f, format) => {
         const r = newReport(db, b, f);
         if (r.baseline_flows === 0) throw new UserError(`exflow: the baseline (${r.baseline}) holds no flows in ${o.db}: nothing to compare with (exflow report summary lists the captures, exflow runs the runs)`, Exit.BadInput);
@@ -294,8 +277,7 @@ port and service (client ports differ between connections and are ignored).`,
     .addHelpText('after', examples(['exflow report html --db audit.sqlite --out report.html']))
     .action((o: CommonOptions & { out: string; title: string; baseline?: string }) => {
       const f = filterOf(o);
-      const baseline = o.baseline === undefined ? null : parseBaseline(o.baseline);
-      if (baseline === null && o.baseline !== undefined) throw new UserError(`exflow: --baseline takes a capture id or path, run:N, or a time range FROM..TO, not "${o.baseline}"`, Exit.Usage);
+      const baseline = o.baseline === undefined ? null : baselineOption(o.baseline);
       const rules = deps.loadRules(o.rules);
       const db = deps.openDb(o.db);
       try {
@@ -313,10 +295,7 @@ port and service (client ports differ between connections and are ignored).`,
 
   common(program.command('host').description("one host's whole story: roles and evidence, version, what it serves and uses, peers, findings, RPC endpoints"))
     .argument('<address>', 'the host (IPv4 or IPv6 address)')
-    .option('--limit <n>', 'at most this many rows per list (the rest is counted)', (v) => {
-      if (!/^[1-9]\d{0,6}$/.test(v)) throw new UserError(`exflow: --limit takes a whole number from 1 to 9999999, not "${v}"`, Exit.Usage);
-      return Number(v);
-    }, 50)
+    .option('--limit <n>', 'at most this many rows per list (the rest is counted)', positiveInt('--limit'), 50)
     .addHelpText(
       'after',
       `${examples(['exflow host 10.77.0.10 --db audit.sqlite', 'exflow host 10.77.0.20 --db audit.sqlite --since 2026-01-15 --format json | jq .findings'])}

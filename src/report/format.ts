@@ -75,7 +75,12 @@ function csvCell(v: Cell): string {
   if (v === null || v === undefined) return '';
   let s = escapeControls(text(v));
   if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(text(v))) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return quoteCsv(s);
+}
+
+/** RFC 4180: a field with a quote, comma or line break is quoted, its quotes doubled. */
+export function quoteCsv(s: string, always = false): string {
+  return always || /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 /** Text for a terminal table or Markdown: controls escaped, so wire-derived text cannot move a terminal's cursor. */

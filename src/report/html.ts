@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { isoTime } from './format';
-import { flowWhere, type FlowFilter } from './filter';
+import { addressCondition, flowWhere, type FlowFilter } from './filter';
 import { ENCRYPTION_COLUMNS, encryptionReport, unexpectedReport, servicesReport } from './findings';
 import type { Row } from './format';
 import { hostStory, HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS } from './host';
@@ -226,12 +226,10 @@ ${st.findings.length ? `<h4>Findings</h4>${table(st.findings, ['verdict', 'clien
     })
     .join('\n');
   // RPC endpoints once per (server, port, interface), however many captures and sources learned them.
-  const epArgs: (string | number)[] = [];
-  let epWhere = '';
-  if (f.server !== undefined || f.host !== undefined) {
-    epWhere = `WHERE ${(f.server ?? f.host)!.includes('/') ? 'in_net(e.server, ?)' : 'e.server = ?'}`;
-    epArgs.push((f.server ?? f.host)!);
-  }
+  const epServer = f.server ?? f.host;
+  const ep = epServer === undefined ? null : addressCondition('e.server', epServer);
+  const epWhere = ep ? `WHERE ${ep.sql}` : '';
+  const epArgs: (string | number)[] = ep ? [ep.arg] : [];
   const epSql = `FROM rpc_endpoints e JOIN capture_view c ON c.id = e.capture_id ${epWhere} GROUP BY e.server, e.transport, e.port, e.uuid`;
   const endpoints = (db
     .prepare(

@@ -2,7 +2,7 @@
 // --inventory reads back. Roles from an inventory are written as entries; roles
 // exflow inferred are written commented out, with their evidence, for a person to
 // confirm (uncomment) or correct; hosts without a role are not written.
-import type { Row } from './format';
+import { quoteCsv, type Row } from './format';
 
 const q = (s: string) => JSON.stringify(s); // a JSON string is a YAML double-quoted scalar
 
@@ -24,8 +24,13 @@ export function inventoryYaml(hosts: Row[], header: string): string {
   return out.join('\n') + '\n';
 }
 
+/**
+ * A cell as --inventory reads it back: quoted where RFC 4180 needs it, and where a
+ * spreadsheet would take it for a formula — quoted, not prefixed, so the value stays
+ * what it was.
+ */
 function csvCell(s: string): string {
-  return /[",\r\n]/.test(s) || /^[=+\-@\t]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return quoteCsv(s, /^[=+\-@\t]/.test(s));
 }
 
 export function inventoryCsv(hosts: Row[]): string {
