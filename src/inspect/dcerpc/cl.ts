@@ -7,7 +7,8 @@ import type { FlowInspector } from '../../flow/inspector';
 import type { MapperAnswer } from './connection';
 import { decodeMapRequest, decodeMapResponse } from './epm';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
-import { isMalformed, uuidAt, WireReader } from './wire';
+import { isMalformed, WireReader } from './wire';
+import { guidBytes } from './dcom';
 
 const CL_HEADER = 80;
 const enum ClType {
@@ -19,6 +20,9 @@ const FLAG_FRAG = 0x04 | 0x08;
 const MAX_ANSWERS = 256;
 const MAX_PENDING = 16;
 const reader = new WireReader();
+/** The mapper's interface UUID as it stands in a header of either byte order. */
+const EPM_LE = guidBytes(EPM_UUID);
+const EPM_BE = Buffer.from(EPM_UUID.replace(/-/g, ''), 'hex');
 
 
 export class ClMapper implements FlowInspector {
@@ -39,7 +43,8 @@ export class ClMapper implements FlowInspector {
     }
     const le = (buf[off + 4] & 0x10) !== 0;
     const type = buf[off + 1];
-    if (uuidAt(buf, off + 24, le) !== EPM_UUID) return true;
+    // The interface is compared as bytes: no string per datagram.
+    if (buf.compare(le ? EPM_LE : EPM_BE, 0, 16, off + 24, off + 40) !== 0) return true;
     const opnum = le ? buf.readUInt16LE(off + 68) : buf.readUInt16BE(off + 68);
     const seq = le ? buf.readUInt32LE(off + 64) : buf.readUInt32BE(off + 64);
     const len = le ? buf.readUInt16LE(off + 74) : buf.readUInt16BE(off + 74);

@@ -52,11 +52,11 @@ class MessageReader {
   private readonly nb = new Uint8Array(4);
   /** Bytes left in the current message. */
   private left = 0;
-  private readonly head = new Uint8Array(HEAD);
+  private readonly head = Buffer.allocUnsafe(HEAD);
   private headLen = 0;
   private headWant = 0;
 
-  constructor(private readonly onHead: (b: Uint8Array, len: number) => void) {}
+  constructor(private readonly onHead: (b: Buffer, len: number) => void) {}
 
   push(b: Uint8Array, off: number, len: number): void {
     let p = off;
@@ -132,7 +132,7 @@ export class SmbPipes implements FlowInspector {
   }
 
   /** The first bytes of one NetBIOS session message: one or more (compounded) SMB2 commands. */
-  private message(dir: number, b: Uint8Array, len: number): void {
+  private message(dir: number, b: Buffer, len: number): void {
     this.dir = dir;
     if (len >= 4 && b[0] === 0xff && b[1] === 0x53 && b[2] === 0x4d && b[3] === 0x42) {
       if (len < 33 || b[32] === 0) return;
@@ -168,7 +168,7 @@ export class SmbPipes implements FlowInspector {
   }
 
   /** A pipe payload: a DCE/RPC PDU if it looks like one; only binds and their answers matter here. */
-  private rpc(b: Uint8Array, o: number, n: number): void {
+  private rpc(b: Buffer, o: number, n: number): void {
     if (!looksLikeCoPdu(b, o, n)) return;
     const le = (b[o + 4] & 0x10) !== 0;
     const end = o + Math.min(n, u16(b, o + 8, le));
@@ -182,8 +182,7 @@ export class SmbPipes implements FlowInspector {
     // A whole fragment goes on to the flow's RPC connection, as a stream of PDUs per direction.
     const fragLen = u16(b, o + 8, le);
     if (fragLen <= n) {
-      const pdu = Buffer.from(b.buffer, b.byteOffset + o, fragLen);
-      this.rpcPdus.segment(this.dir, this.pduSeq[this.dir], 0, pdu, 0, fragLen, fragLen, this.sec, this.nsec);
+      this.rpcPdus.segment(this.dir, this.pduSeq[this.dir], 0, b, o, fragLen, fragLen, this.sec, this.nsec);
       this.pduSeq[this.dir] = (this.pduSeq[this.dir] + fragLen) >>> 0;
     }
   }
