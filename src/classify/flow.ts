@@ -35,9 +35,8 @@ export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
     conn.finish(rec.clientSide);
     labels = labelFromPipes(rules, conn, labels);
     // Mapper answers over \pipe\epmapper feed the registry like those on TCP 135.
-    // (Not its binds: an interface bound over a pipe lives on the pipe, not on TCP 139/445.)
-    const found = endpointsOf(conn.rpcPdus, rec);
-    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints.filter((e) => e.source !== 'bind'), nonIpTowers: found.nonIp };
+    const found = endpointsOf(conn.registryAnswers, rec);
+    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp };
   } else if (conn instanceof ClMapper) {
     // The mapper over UDP 135: its answers go to the registry like those over TCP.
     const l = labelConnectionless(rules, rec, labels) ?? labels;

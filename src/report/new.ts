@@ -8,8 +8,8 @@ import { flowWhere, parseTime, type FlowFilter } from './filter';
 import { captureFilter, isoTime, type Row } from './format';
 
 export interface Baseline {
-  /** The SQL condition on flow_view aliased `b` that selects the baseline's flows. */
-  sql: string;
+  /** The SQL condition that selects the baseline's flows, on flow_view under the given alias. */
+  sql: (alias: string) => string;
   args: (string | number)[];
   /** What a person reads: "capture 3", "run 2", "flows before 2026-11-01T00:00:00Z". */
   label: string;
@@ -20,32 +20,32 @@ export interface Baseline {
  * range `FROM..TO` (either end may be empty: `..2026-11-01` is everything that
  * started before November). Null when the text is none of these.
  */
-export function parseBaseline(text: string, alias = 'b'): Baseline | null {
+export function parseBaseline(text: string): Baseline | null {
   const run = /^run:(\d+)$/.exec(text);
-  if (run) return { sql: `${alias}.capture_id IN (SELECT id FROM captures WHERE run_id = ?)`, args: [Number(run[1])], label: `run ${run[1]}` };
+  if (run) return { sql: (a) => `${a}.capture_id IN (SELECT id FROM captures WHERE run_id = ?)`, args: [Number(run[1])], label: `run ${run[1]}` };
   const range = text.startsWith('capture:') ? null : /^([^.]*)\.\.([^.]*|[^.]*\.\d+)$/.exec(text);
   if (range) {
     const [, a, b] = range;
     const from = a === '' ? null : parseTime(a);
     const to = b === '' ? null : parseTime(b);
     if ((a !== '' && from === null) || (b !== '' && to === null) || (from === null && to === null)) return null;
-    const parts: string[] = [];
+    const parts: ((a: string) => string)[] = [];
     const args: number[] = [];
     if (from !== null) {
-      parts.push(`${alias}.first_ts >= ?`);
+      parts.push((a) => `${a}.first_ts >= ?`);
       args.push(from);
     }
     if (to !== null) {
-      parts.push(`${alias}.first_ts < ?`);
+      parts.push((a) => `${a}.first_ts < ?`);
       args.push(to);
     }
     const label = `flows that started ${from !== null ? `at or after ${isoTime(Math.floor(from), 0)}` : ''}${from !== null && to !== null ? ' and ' : ''}${to !== null ? `before ${isoTime(Math.floor(to), 0)}` : ''}`;
-    return { sql: `(${parts.join(' AND ')})`, args, label };
+    return { sql: (a) => `(${parts.map((p) => p(a)).join(' AND ')})`, args, label };
   }
   const cap = text.replace(/^capture:/, '');
   if (cap === '') return null;
-  const c = captureFilter(cap, `${alias}.capture_id`, `${alias}.capture_path`);
-  return { ...c, label: `capture ${cap}` };
+  const args = captureFilter(cap, 'b.capture_id', 'b.capture_path').args;
+  return { sql: (a) => captureFilter(cap, `${a}.capture_id`, `${a}.capture_path`).sql, args, label: `capture ${cap}` };
 }
 
 export interface NewReport {
@@ -61,14 +61,14 @@ export interface NewReport {
 export const NEW_FLOW_COLUMNS = ['client', 'server', 'transport', 'server_port', 'service', 'rpc_interface', 'client_role', 'server_role', 'verdict', 'flows', 'bytes', 'first_seen'];
 
 export function newReport(db: Db, baseline: Baseline, f: FlowFilter, limit = 10000): NewReport {
-  const now = flowWhere(f, 'f', [`NOT (${baseline.sql.replace(/\bb\./g, 'f.')})`]);
+  const now = flowWhere(f, 'f', [`NOT (${baseline.sql('f')})`]);
   const nowArgs = [...baseline.args, ...now.args];
   const count = (sql: string, args: (string | number)[]) => (db.prepare(sql).get(...args) as { n: number }).n;
-  const baselineFlows = count(`SELECT count(*) AS n FROM flow_view b WHERE ${baseline.sql}`, baseline.args);
+  const baselineFlows = count(`SELECT count(*) AS n FROM flow_view b WHERE ${baseline.sql('b')}`, baseline.args);
   const compared = count(`SELECT count(*) AS n FROM flow_view f ${now.sql}`, nowArgs);
   const q = (select: string, absent: string, group: string, order: string) =>
     db
-      .prepare(`SELECT ${select} FROM flow_view f ${now.sql} AND NOT EXISTS (SELECT 1 FROM flow_view b WHERE ${baseline.sql} AND ${absent}) GROUP BY ${group} ORDER BY ${order} LIMIT ?`)
+      .prepare(`SELECT ${select} FROM flow_view f ${now.sql} AND NOT EXISTS (SELECT 1 FROM flow_view b WHERE ${baseline.sql('b')} AND ${absent}) GROUP BY ${group} ORDER BY ${order} LIMIT ?`)
       .all(...nowArgs, ...baseline.args, limit) as Row[];
   const flows = q(
     `f.client, f.server, f.transport, f.server_port, coalesce(f.service, '(unknown)') AS service, group_concat(DISTINCT f.rpc_interface) AS rpc_interface,
@@ -93,7 +93,7 @@ export function newReport(db: Db, baseline: Baseline, f: FlowFilter, limit = 100
     .prepare(
       `SELECT f.server, f.rpc_interface, count(*) AS flows, count(DISTINCT f.client) AS clients, group_concat(DISTINCT f.server_port) AS ports
        FROM flow_view f ${now.sql} AND f.rpc_interface IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM flow_view b WHERE ${baseline.sql} AND b.server = f.server AND b.rpc_interface = f.rpc_interface)
+         AND NOT EXISTS (SELECT 1 FROM flow_view b WHERE ${baseline.sql('b')} AND b.server = f.server AND b.rpc_interface = f.rpc_interface)
        GROUP BY f.server, f.rpc_interface ORDER BY f.server, f.rpc_interface LIMIT ?`,
     )
     .all(...nowArgs, ...baseline.args, limit) as Row[];

@@ -18,6 +18,7 @@ import type { ByteBudget } from './budget';
 import { looksLikeCoPdu } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
 import { RpcConnection, RpcMode } from './connection';
+import type { AnswerSource } from './registry';
 
 const HEAD = 4400;
 const SMB2_HEADER = 64;
@@ -93,6 +94,13 @@ export class SmbPipes implements FlowInspector {
 
   /** The pipes' DCE/RPC PDUs as one connection: mapper calls over \\pipe\\epmapper are read there. */
   readonly rpcPdus: RpcConnection;
+  /**
+   * What the pipes add to the endpoint registry: the mapper's answers, not the binds —
+   * an interface bound over a pipe lives on the pipe, not on TCP 139/445.
+   */
+  get registryAnswers(): AnswerSource {
+    return { answers: this.rpcPdus.answers, interfaces: [] };
+  }
   private readonly pduSeq = [0, 0];
   private dir = 0;
 
