@@ -57,33 +57,87 @@ export function looksLikeClientHello(buf: Buffer, off: number, len: number): boo
   return len >= 6 && buf[off] === ContentType.Handshake && buf[off + 1] === 3 && buf[off + 2] <= 4 && buf[off + 5] === 1;
 }
 
-/** One direction's TLS records, reassembled in order into handshake messages. */
-class Direction {
+/**
+ * The bytes of an unfinished unit (a record, a handshake message) held between
+ * segments. Whole units are read where they lie; only a tail is copied, into a
+ * buffer charged to the run's budget and given back by release().
+ */
+class Held {
   private buf: Buffer | null = null;
   private len = 0;
+  private charged = 0;
+  private released = false;
+
+  constructor(
+    private readonly max: number,
+    private readonly budget: ByteBudget | null,
+  ) {}
+
+  /**
+   * Reads the whole units of what is held plus b[off, off + n) with `read` (which
+   * returns the bytes it used) and keeps the rest; false when the rest is over the
+   * bound or the budget said no.
+   */
+  feed(b: Buffer, off: number, n: number, read: (b: Buffer, from: number, to: number) => number): boolean {
+    if (this.len === 0) {
+      const used = read(b, off, off + n);
+      return this.released || used === n || this.add(b, off + used, n - used);
+    }
+    if (!this.add(b, off, n)) return false;
+    const used = read(this.buf!, 0, this.len);
+    if (!this.released) {
+      this.buf!.copy(this.buf!, 0, used, this.len);
+      this.len -= used;
+    }
+    return true;
+  }
+
+  private add(b: Buffer, off: number, n: number): boolean {
+    if (this.len + n > this.max) return false;
+    if (!this.buf || this.buf.length < this.len + n) {
+      const size = Math.min(this.max, Math.max(2048, (this.len + n) * 2));
+      const extra = size - (this.buf?.length ?? 0);
+      if (this.budget && !this.budget.take(extra)) return false;
+      this.charged += extra;
+      const grown = Buffer.allocUnsafe(size);
+      if (this.buf) this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    b.copy(this.buf, this.len, off, off + n);
+    this.len += n;
+    return true;
+  }
+
+  release(): void {
+    if (this.budget && this.charged > 0) this.budget.give(this.charged);
+    this.charged = 0;
+    this.buf = null;
+    this.len = 0;
+    this.released = true;
+  }
+}
+
+/** One direction's TLS records, reassembled in order into handshake messages. */
+class Direction {
   private nextSeq = -1;
-  /** Handshake message bytes gathered across records. */
-  private hs: Buffer | null = null;
-  private hsLen = 0;
+  /** An unfinished record, and an unfinished handshake message spread over records. */
+  private readonly record: Held;
+  private readonly message: Held;
   stopped = false;
   /** A record other than handshake arrived: the clear part of this side is over. */
   pastHandshake = false;
   cut = false;
 
-  /** Bytes of buffer this side holds against the budget. */
-  private charged = 0;
+  // Bound once, not a closure per segment.
+  private readonly readRecords = (b: Buffer, from: number, to: number) => this.records(b, from, to);
+  private readonly readMessages = (b: Buffer, from: number, to: number) => this.messages(b, from, to);
 
   constructor(
     private readonly onMessage: (type: number, body: Buffer) => void,
-    private readonly budget: ByteBudget | null,
-  ) {}
-
-  /** A buffer of `size` bytes for `old` (which it replaces), if the budget allows. */
-  private grow(old: Buffer | null, size: number): Buffer | null {
-    const extra = size - (old?.length ?? 0);
-    if (this.budget && !this.budget.take(extra)) return null;
-    this.charged += extra;
-    return Buffer.allocUnsafe(size);
+    budget: ByteBudget | null,
+  ) {
+    this.record = new Held(MAX_BYTES + RECORD_HEADER, budget);
+    this.message = new Held(MAX_BYTES, budget);
   }
 
   /** Takes one segment; false when this side is stopped. */
@@ -101,38 +155,12 @@ class Direction {
       }
     }
     this.nextSeq = (seq + wireLen) >>> 0;
-    if (this.len === 0) {
-      // Nothing held back: whole records are read where they lie; only a record's
-      // unfinished tail is copied (most handshakes never need a buffer).
-      const used = this.records(data, off, off + len);
-      if (!this.stopped && used < len) this.keep(data, off + used, len - used);
-    } else {
-      if (!this.keep(data, off, len)) return false;
-      const used = this.records(this.buf!, 0, this.len);
-      if (!this.stopped) {
-        this.buf!.copy(this.buf!, 0, used, this.len);
-        this.len -= used;
-      }
-    }
+    if (!this.record.feed(data, off, len, this.readRecords)) return this.stop();
     if (len < wireLen) {
       this.cut = true;
       return this.stop();
     }
     return !this.stopped;
-  }
-
-  /** Holds bytes of an unfinished record; false (stopped) when over the bound. */
-  private keep(data: Buffer, off: number, len: number): boolean {
-    if (this.len + len > MAX_BYTES + RECORD_HEADER) return this.stop();
-    if (!this.buf || this.buf.length < this.len + len) {
-      const grown = this.grow(this.buf, Math.min(MAX_BYTES + RECORD_HEADER, Math.max(2048, (this.len + len) * 2)));
-      if (!grown) return this.stop();
-      if (this.buf) this.buf.copy(grown, 0, 0, this.len);
-      this.buf = grown;
-    }
-    data.copy(this.buf, this.len, off, off + len);
-    this.len += len;
-    return true;
   }
 
   /** Reads the whole records in b[from, to); returns the bytes used. */
@@ -151,37 +179,10 @@ class Direction {
         break;
       }
       if (to - at < RECORD_HEADER + n) break; // the rest of the record is still to come
-      this.handshake(b, at + RECORD_HEADER, n);
+      if (!this.message.feed(b, at + RECORD_HEADER, n, this.readMessages)) this.stop();
       at += RECORD_HEADER + n;
     }
     return at - from;
-  }
-
-  private handshake(b: Buffer, off: number, n: number): void {
-    if (this.hsLen === 0) {
-      // Whole messages are read in place; only an unfinished one is kept.
-      const used = this.messages(b, off, off + n);
-      if (this.stopped || used === n) return;
-      off += used;
-      n -= used;
-    }
-    if (!this.hs || this.hs.length < this.hsLen + n) {
-      const size = Math.min(MAX_BYTES, Math.max(2048, (this.hsLen + n) * 2));
-      const grown = this.hsLen + n > size ? null : this.grow(this.hs, size);
-      if (!grown) {
-        this.stop();
-        return;
-      }
-      if (this.hs) this.hs.copy(grown, 0, 0, this.hsLen);
-      this.hs = grown;
-    }
-    b.copy(this.hs, this.hsLen, off, off + n);
-    this.hsLen += n;
-    const used = this.messages(this.hs, 0, this.hsLen);
-    if (!this.stopped && used > 0) {
-      this.hs.copy(this.hs, 0, used, this.hsLen);
-      this.hsLen -= used;
-    }
   }
 
   /** Hands on the whole handshake messages in b[from, to); returns the bytes used. */
@@ -199,12 +200,8 @@ class Direction {
 
   stop(): false {
     this.stopped = true;
-    if (this.budget && this.charged > 0) this.budget.give(this.charged);
-    this.charged = 0;
-    this.buf = null;
-    this.hs = null;
-    this.len = 0;
-    this.hsLen = 0;
+    this.record.release();
+    this.message.release();
     return false;
   }
 }
