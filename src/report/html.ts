@@ -170,6 +170,18 @@ interface HostLine {
   bytes: number;
 }
 
+/** Hosts by the bytes of the selected flows they are on (either side), the biggest first. */
+function hostsByBytes(db: Db, w: { sql: string; args: (string | number)[] }, limit: number): HostLine[] {
+  return db
+    .prepare(
+      `SELECT address, sum(flows) AS flows, sum(bytes) AS bytes FROM (
+         SELECT f.client AS address, count(*) AS flows, sum(f.bytes) AS bytes FROM flow_view f ${w.sql} GROUP BY f.client
+         UNION ALL SELECT f.server, count(*), sum(f.bytes) FROM flow_view f ${w.sql} GROUP BY f.server)
+       GROUP BY address ORDER BY bytes DESC LIMIT ?`,
+    )
+    .all(...w.args, ...w.args, limit) as HostLine[];
+}
+
 export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Baseline | null = null): string {
   const s = summaryReport(db, f);
   const cells = matrixReport(db, rules, f);
@@ -186,14 +198,7 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
     )
     .all(...w.args, HTML_LIMITS.conversations) as Row[];
   // Hosts by the bytes of their flows, the biggest first; the rest is counted.
-  const hostLines = db
-    .prepare(
-      `SELECT address, sum(flows) AS flows, sum(bytes) AS bytes FROM (
-         SELECT f.client AS address, count(*) AS flows, sum(f.bytes) AS bytes FROM flow_view f ${w.sql} GROUP BY f.client
-         UNION ALL SELECT f.server, count(*), sum(f.bytes) FROM flow_view f ${w.sql} GROUP BY f.server)
-       GROUP BY address ORDER BY bytes DESC LIMIT ?`,
-    )
-    .all(...w.args, ...w.args, HTML_LIMITS.hosts) as HostLine[];
+  const hostLines = hostsByBytes(db, w, HTML_LIMITS.hosts);
   const hostInfo = new Map(queryHosts(db).map((h) => [h.address as string, h]));
   const label = (addr: string) => {
     const h = hostInfo.get(addr);
@@ -205,12 +210,7 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
     return { address: x.address, name: h?.name ?? null, roles: label(x.address), role_source: h?.role_source ?? null, version: h?.version ?? null, flows: x.flows, bytes: x.bytes, serves: (h?.serves as string[] | undefined) ?? [] };
   });
   // Drill-downs: hosts in findings first, then the biggest.
-  const flagged = db
-    .prepare(
-      `SELECT address FROM (SELECT f.client AS address, sum(f.bytes) AS b FROM flow_view f ${flowWhere(f, 'f', [`f.verdict = 'unexpected'`]).sql} GROUP BY f.client
-       UNION ALL SELECT f.server, sum(f.bytes) FROM flow_view f ${flowWhere(f, 'f', [`f.verdict = 'unexpected'`]).sql} GROUP BY f.server) GROUP BY address ORDER BY sum(b) DESC LIMIT ?`,
-    )
-    .all(...w.args, ...w.args, HTML_LIMITS.drilldowns) as { address: string }[];
+  const flagged = hostsByBytes(db, flowWhere(f, 'f', [`f.verdict = 'unexpected'`]), HTML_LIMITS.drilldowns);
   const drill = [...new Set([...flagged.map((x) => x.address), ...hostLines.map((x) => x.address)])].slice(0, HTML_LIMITS.drilldowns);
   const drilldowns = drill
     .map((addr) => {
