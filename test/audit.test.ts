@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Matrix } from '../src/audit/verdict';
 import { loadRules } from '../src/rules/load';
+import { versionOf } from '../src/rules/versions';
 import { HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
 
 interface FlowJson {
@@ -138,6 +139,36 @@ describe.skipIf(!HAVE_SHARED)('lab-ad-epm with an inventory', () => {
       expect(f.server_role).not.toBeNull();
       expect(f.verdict === 'expected' ? f.rule : f.reason).toBeTruthy();
     }
+  });
+
+  it("each flow's verdict, joined in per key, is the one the matrix gives that flow alone with its hosts' roles and versions", () => {
+    // Verdicts are stored once per (roles, versions, service, port) and joined to the flows by
+    // the views: judged here flow by flow, independently of that key, they must agree.
+    const rules = loadRules();
+    const m = new Matrix(rules.matrix, new Set());
+    const tables = (v: string | null) => versionOf(rules.versions, v)?.tables ?? null;
+    const cases = [
+      run(INVENTORY),
+      run(null),
+      (() => {
+        const db = path.join(tmpDir(), 's.sqlite');
+        const a = runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '--quiet', '--inventory', path.join(ROOT, 'samples', 'inventory.yaml')]);
+        expect(a.code, a.stderr).toBe(0);
+        return { db, flows: JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as FlowJson[] };
+      })(),
+    ];
+    let judged = 0;
+    for (const { db, flows } of cases) {
+      const hosts = new Map((JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[]; version: string | null }[]).map((h) => [h.address, h]));
+      for (const f of flows) {
+        const c = hosts.get(f.client)!;
+        const sv = hosts.get(f.server)!;
+        const v = m.judge({ transport: f.transport, serverPort: f.server_port, service: f.service }, c.roles, sv.roles, tables(c.version), tables(sv.version));
+        expect([f.client_role, f.server_role, f.verdict, f.rule, f.reason], `${f.client} → ${f.server}:${f.server_port} ${f.service}`).toEqual([v.clientRole, v.serverRole, v.verdict, v.rule, v.reason]);
+        judged++;
+      }
+    }
+    expect(judged).toBe(20 + 20 + 26);
   });
 
   it('a CSV inventory with a CIDR block: the most specific entry wins', () => {

@@ -17,6 +17,7 @@ describe('a schema 3 database', () => {
     const before = new Database(db, { readonly: true });
     expect(before.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('3');
     const verdicts = before.prepare('SELECT verdict, count(*) AS n FROM flows GROUP BY verdict ORDER BY verdict').all();
+    const judged = before.prepare('SELECT id, client_role, server_role, verdict, rule, reason FROM flows ORDER BY id').all();
     before.close();
 
     const s = runCli(['report', 'summary', '--db', db, '--format', 'json']);
@@ -28,11 +29,15 @@ describe('a schema 3 database', () => {
     expect(runs).toMatchObject([{ run: 1, status: 'complete', command: 'before runs were recorded', captures: 1, flows: 26 }]);
 
     const after = new Database(db, { readonly: true });
-    expect(after.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('5');
+    expect(after.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('6');
     // Schema 5's payload columns exist, empty for the old flows (their payload was not read for them).
     expect(after.prepare('SELECT count(*) FROM flows WHERE tls IS NULL AND http_app IS NULL').pluck().get()).toBe(26);
     expect(after.pragma('application_id', { simple: true })).toBe(0x6578666c);
     expect(after.prepare('SELECT verdict, count(*) AS n FROM flow_view GROUP BY verdict ORDER BY verdict').all()).toEqual(verdicts);
+    // Schema 6: verdicts are rows per key, joined in by the views; every flow keeps its own.
+    expect(after.prepare('SELECT id, client_role, server_role, verdict, rule, reason FROM flow_view ORDER BY id').all()).toEqual(judged);
+    expect(after.prepare("SELECT count(*) FROM pragma_table_info('flows') WHERE name IN ('verdict', 'reason', 'client_role')").pluck().get()).toBe(0);
+    expect(after.prepare('SELECT count(*) FROM verdicts').pluck().get()).toBeLessThan(26);
     expect(after.prepare('SELECT count(*) FROM flows WHERE last_capture_id = capture_id').pluck().get()).toBe(26);
     after.close();
 

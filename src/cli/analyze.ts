@@ -22,7 +22,6 @@ import { FlowTable, type FlowTableStats } from '../flow/table';
 import type { RuleSet } from '../rules/load';
 import { inspectorPorts } from '../rules/services';
 import { CaptureStore } from '../store/captures';
-import type { FlowFacts, Verdict } from '../audit/verdict';
 import type { Db } from '../store/db';
 import { FlowWriter } from '../store/flows';
 import { EndpointRegistryWriter, labelFlowsFromRegistry, orientFromRegistry } from '../store/rpc-endpoints';
@@ -46,10 +45,8 @@ export interface AnalyzeOptions {
   sha256?: boolean;
   /** The command line, kept with the run. */
   command: string;
-  /** Judges a flow as it is written out (roles known so far); absent = no verdicts. */
-  judge?: (k: FlowFacts) => Verdict;
-  /** Roles and verdicts for the whole database; runs inside the run's final transaction. */
-  audit: () => void;
+  /** Roles and verdicts for the whole database (the run's own flows judged again); runs inside the run's final transaction. */
+  audit: (runId: number) => void;
   /** Asked between chunks: a signal asked exflow to stop. */
   shouldStop: () => boolean;
   /** Where warnings and notices go (stderr). */
@@ -239,13 +236,13 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     db.transaction(() => {
       registry.flush();
       orientFromRegistry(db, runId);
-      labelFlowsFromRegistry(db, runId, (f, c) => labelFromEndpoints(rules, f, c), (k) => opts.judge?.(k) ?? null);
+      labelFlowsFromRegistry(db, runId, (f, c) => labelFromEndpoints(rules, f, c));
       captures.countFlows(runId);
       // Hosts only the replaced runs knew go; this run's hosts (not visible yet) are added next.
       if (replace.size > 0) captures.dropOrphanHosts();
       captures.updateHosts(runId);
       opts.progress.phase('judging');
-      opts.audit();
+      opts.audit(runId);
       if (final) runs.finish(runId, 'complete');
     })();
   };
@@ -271,8 +268,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
         const known = rules.rpcInterfaces.get(e.uuid);
         registry.add({ ...e, interface: known ? known.name : null, service: known?.service ?? null, captureId: firstCapture });
       }
-      const verdict = opts.judge ? opts.judge({ client: rec.client, server: rec.server, transport: rec.transport, serverPort: rec.serverPort, service: labels.service }) : null;
-      writer.add(firstCapture, captureIds[t.lastFile[i]], rec, labels, verdict, payload);
+      writer.add(firstCapture, captureIds[t.lastFile[i]], rec, labels, payload);
     });
 
     for (let k = 0; k < group.length; k++) {

@@ -1,9 +1,9 @@
-// Roles and verdicts. A flow is judged when it is written out, with the roles known
-// then (the inventory, and roles inferred by earlier runs); after the captures are
-// in, roles are inferred from the whole database and only the flows of hosts whose
-// roles changed are judged again. "exflow audit" judges everything again (after a
-// new inventory or changed rules).
-import { Matrix, type FlowFacts, type Verdict } from '../audit/verdict';
+// Roles and verdicts. After a run's captures are in, roles are inferred from the
+// whole database; then each distinct verdict key (roles, versions, service, port) in
+// use is judged once — those not judged before and those of the run's own flows —
+// and the views join the verdicts to the flows. "exflow audit" judges every key
+// again (after a new inventory or changed rules).
+import { Matrix } from '../audit/verdict';
 import { Inventory } from '../classify/inventory';
 import { parseNet } from '../classify/ip';
 import { resolveHost } from '../classify/roles';
@@ -17,10 +17,7 @@ import {
   refreshHostActivity,
   roleSourceCounts,
   saveInventory,
-  startRoleUpdate,
-  storedRoles,
   writeHostRoles,
-  writeEncryptionFindings,
   writeWireVersions,
   writeVerdicts,
 } from '../store/roles';
@@ -39,7 +36,6 @@ export class Auditor {
   readonly stale: string[] = [];
   private readonly inventory: Inventory;
   private readonly matrix: Matrix;
-  private readonly roles = new Map<string, string[]>();
 
   /**
    * @param given a new inventory (loaded once, by the caller) to store and use;
@@ -63,11 +59,6 @@ export class Auditor {
     }
     // Every version's tables apply (a mixed organisation); the rule id names the table that allowed a flow.
     this.matrix = new Matrix(rules.matrix, new Set());
-    for (const [address, roles] of storedRoles(db)) if (roles.every((r) => rules.roles.has(r))) this.roles.set(address, roles);
-  }
-
-  private rolesOf(address: string): string[] {
-    return this.inventory.lookup(address)?.roles ?? this.roles.get(address) ?? [];
   }
 
   /** The tables (matrix versions) a host's Exchange version allows; null = unknown version, every table. */
@@ -75,24 +66,27 @@ export class Auditor {
     return versionOf(this.rules.versions, text)?.tables ?? null;
   }
 
-  /** The verdict for a flow with the roles (and versions) known now. */
-  judge = (k: FlowFacts): Verdict =>
-    this.matrix.judge(k, this.rolesOf(k.client), this.rolesOf(k.server), this.tablesOfVersion(this.inventory.lookup(k.client)?.version), this.tablesOfVersion(this.inventory.lookup(k.server)?.version));
-
   /**
-   * Infers roles from the whole database, stores them, and judges again the flows
-   * of hosts whose roles changed — or every flow when `all`. Host by host in pages.
+   * Infers roles from the whole database, stores them, and judges the verdict keys in
+   * use that have no verdict yet and those of run `runId`'s flows — or every key when
+   * `all`. Hosts are read in pages; flows only in SQL.
    */
-  finish(all: boolean): AuditSummary {
+  finish(all: boolean, runId: number | null = null): AuditSummary {
     refreshHostActivity(this.db);
-    startRoleUpdate(this.db);
-    for (const page of hostPages(this.db)) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)));
+    for (const page of hostPages(this.db)) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)), page.map((h) => h.stored));
     writeWireVersions(this.db);
-    const counts = writeVerdicts(this.db, (k, cr, sr, cv, sv) => this.matrix.judge(k, cr, sr, this.tablesOfVersion(cv), this.tablesOfVersion(sv)), all);
-    const requirements = this.rules.matrix.flatMap((r) =>
-      r.encrypted.map((service) => ({ rule: r.id, service, text: `${service} between ${r.from} and ${r.to} is encrypted by the table (${r.id}; seed ${r.encryptedCite[0]}); this session was in clear` })),
+    const encrypted = new Map<string, string>();
+    for (const r of this.rules.matrix) {
+      for (const service of r.encrypted) {
+        encrypted.set(`${r.id}|${service}`, `${service} between ${r.from} and ${r.to} is encrypted by the table (${r.id}; seed ${r.encryptedCite[0]}); this session was in clear`);
+      }
+    }
+    const counts = writeVerdicts(
+      this.db,
+      (k, cr, sr, cv, sv) => this.matrix.judge(k, cr, sr, this.tablesOfVersion(cv), this.tablesOfVersion(sv)),
+      (rule, service) => encrypted.get(`${rule}|${service}`) ?? null,
+      { all, runId },
     );
-    counts.encryption = writeEncryptionFindings(this.db, requirements);
     const c = roleSourceCounts(this.db);
     return { counts, hosts: c.hosts, fromInventory: c.inventory, inferred: c.inferred, disagreements: disagreements(this.db), stale: this.stale };
   }

@@ -205,9 +205,8 @@ exflow database, disk full);
           flushInterval: o.flushInterval,
           sha256: o.sha256,
           rpc: o.rpc,
-          judge: auditor.judge,
-          audit: () => {
-            audit = auditor.finish(false);
+          audit: (runId) => {
+            audit = auditor.finish(false, runId);
           },
           shouldStop: () => signals.stopped() !== null,
           command: ['exflow', ...process.argv.slice(2)].join(' '),

@@ -371,7 +371,7 @@ async function throughReports(rules: RuleSet, bytes: Buffer, dir: string): Promi
     const auditor = new Auditor(db, rules, new Inventory([]));
     await analyzeRun(db, rules, [{ path: file, found: false }], {
       force: true, separate: false, progress: SILENT, flushInterval: 60, command: 'fuzz', version: 'fuzz',
-      judge: auditor.judge, audit: () => void auditor.finish(false), shouldStop: () => false, warn: () => {},
+      audit: (runId) => void auditor.finish(false, runId), shouldStop: () => false, warn: () => {},
     });
     const f = {};
     const sinks: string[] = [];

@@ -23,7 +23,7 @@ export interface VerdictChange {
 export function snapshotJudgement(db: Db): void {
   db.exec(`DROP TABLE IF EXISTS temp.judged_hosts; DROP TABLE IF EXISTS temp.judged_flows;
            CREATE TEMP TABLE judged_hosts AS SELECT address, roles FROM hosts;
-           CREATE TEMP TABLE judged_flows AS SELECT id, verdict, client_role, server_role FROM flows;
+           CREATE TEMP TABLE judged_flows AS SELECT id, verdict, client_role, server_role FROM flow_judged;
            CREATE INDEX temp.judged_flows_id ON judged_flows (id);`);
 }
 
@@ -32,7 +32,7 @@ export function judgementChanges(db: Db, limit = 200): { roles: RoleChange[]; ve
   const roleSql = `FROM hosts h LEFT JOIN temp.judged_hosts o ON o.address = h.address WHERE coalesce(o.roles, '') != coalesce(h.roles, '')`;
   const roles = db.prepare(`SELECT h.address, nullif(o.roles, '') AS before, nullif(h.roles, '') AS after, h.role_source AS source ${roleSql} ORDER BY h.address LIMIT ?`).all(limit) as RoleChange[];
   const rolesTotal = (db.prepare(`SELECT count(*) AS n ${roleSql}`).get() as { n: number }).n;
-  const verdictSql = `FROM flows f JOIN temp.judged_flows o ON o.id = f.id
+  const verdictSql = `FROM flow_judged f JOIN temp.judged_flows o ON o.id = f.id
                       WHERE o.verdict IS NOT f.verdict OR o.client_role IS NOT f.client_role OR o.server_role IS NOT f.server_role`;
   const verdicts = db
     .prepare(

@@ -1,5 +1,4 @@
 import type { Statement } from 'better-sqlite3';
-import type { Verdict } from '../audit/verdict';
 import type { FlowLabels } from '../classify/labels';
 import { NO_PAYLOAD, type PayloadFacts } from '../classify/payload';
 import type { FlowRecord } from '../flow/record';
@@ -8,6 +7,9 @@ import type { Db } from './db';
 const BATCH = 5000;
 
 /**
+ * A flow's verdict is not written with it: it is its key's row in verdicts, joined in
+ * by the views (src/store/schema.ts), so that the audit rewrites no flow.
+ *
  * Buffers flows and writes them in one transaction per batch with one prepared
  * statement: row-at-a-time autocommit is four orders of magnitude slower.
  */
@@ -22,14 +24,13 @@ export class FlowWriter {
          first_sec, first_nsec, last_sec, last_nsec, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c,
          payload_c2s, payload_s2c, missing_c2s, missing_s2c, tcp_state, vlan, tunnels,
          service, via, rpc_interface, rpc_uuid, rpc_note, prefix_c2s, prefix_s2c,
-         client_role, server_role, verdict, rule, reason, inspected_bytes,
-         tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, http_app, http_target, server_version)
-       VALUES (${new Array(46).fill('?').join(', ')})`,
+         inspected_bytes, tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, http_app, http_target, server_version)
+       VALUES (${new Array(41).fill('?').join(', ')})`,
     );
   }
 
   /** `captureId`: the capture the flow began in; `lastCaptureId`: the last one it was seen in. */
-  add(captureId: number, lastCaptureId: number, f: FlowRecord, l: FlowLabels, v: Verdict | null, p: PayloadFacts = NO_PAYLOAD): void {
+  add(captureId: number, lastCaptureId: number, f: FlowRecord, l: FlowLabels, p: PayloadFacts = NO_PAYLOAD): void {
     // The first payload bytes are kept for flows nothing could name — the evidence a
     // person needs to tell what they were; a named flow's prefix would only cost space.
     const keep = l.service === null;
@@ -40,7 +41,6 @@ export class FlowWriter {
       l.service, l.via, l.rpcInterface, l.rpcUuid, l.rpcNote,
       keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
       keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
-      v?.clientRole ?? null, v?.serverRole ?? null, v?.verdict ?? null, v?.rule ?? null, v?.reason ?? null,
       f.inspectedBytes,
       p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.httpApp, p.httpTarget, p.serverVersion,
     ]);

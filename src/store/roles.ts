@@ -3,6 +3,7 @@
 import type { Verdict, VerdictFacts } from '../audit/verdict';
 import type { HostActivity, HostRoles } from '../classify/roles';
 import type { Db } from './db';
+import { VERDICT_KEY } from './schema';
 
 const PAGE = 5000;
 
@@ -25,23 +26,32 @@ export function refreshHostActivity(db: Db): void {
       FROM (SELECT DISTINCT client, service FROM flows WHERE service IS NOT NULL AND ${ANSWERED} ORDER BY client, service) GROUP BY client;
     CREATE UNIQUE INDEX temp.host_serves_a ON host_serves (address);
     CREATE UNIQUE INDEX temp.host_uses_a ON host_uses (address);
-    UPDATE hosts SET
-      serves = coalesce((SELECT services FROM host_serves s WHERE s.address = hosts.address), '[]'),
-      uses = coalesce((SELECT services FROM host_uses u WHERE u.address = hosts.address), '[]');
+    UPDATE hosts SET serves = n.serves, uses = n.uses
+    FROM (SELECT h.address, coalesce(s.services, '[]') AS serves, coalesce(u.services, '[]') AS uses
+          FROM hosts h LEFT JOIN host_serves s ON s.address = h.address LEFT JOIN host_uses u ON u.address = h.address) AS n
+    WHERE hosts.address = n.address AND (hosts.serves IS NOT n.serves OR hosts.uses IS NOT n.uses);
     DROP TABLE temp.host_serves;
     DROP TABLE temp.host_uses;
   `);
 }
 
-/** One page of hosts at a time, with what they serve and use. */
-export function* hostPages(db: Db): Generator<HostActivity[]> {
-  const page = db.prepare('SELECT address, serves, uses FROM hosts WHERE address > ? ORDER BY address LIMIT ?');
+/** The hosts columns writeHostRoles sets, in its order. */
+const ROLE_COLUMNS = ['name', 'site', 'version', 'roles', 'role_source', 'confidence', 'evidence', 'disagreement', 'version_source'] as const;
+
+/** A host as the role inference reads it, with the values its role columns hold now. */
+export interface StoredHost extends HostActivity {
+  stored: (string | null)[];
+}
+
+/** One page of hosts at a time, with what they serve and use and their role columns. */
+export function* hostPages(db: Db): Generator<StoredHost[]> {
+  const page = db.prepare(`SELECT address, serves, uses, ${ROLE_COLUMNS.join(', ')} FROM hosts WHERE address > ? ORDER BY address LIMIT ?`);
   let after = '';
   for (;;) {
-    const rows = page.raw().all(after, PAGE) as [string, string | null, string | null][];
+    const rows = page.raw().all(after, PAGE) as [string, string | null, string | null, ...(string | null)[]][];
     if (rows.length === 0) return;
     after = rows[rows.length - 1][0];
-    yield rows.map(([address, serves, uses]) => ({ address, serves: new Set(JSON.parse(serves ?? '[]') as string[]), uses: new Set(JSON.parse(uses ?? '[]') as string[]) }));
+    yield rows.map(([address, serves, uses, ...stored]) => ({ address, serves: new Set(JSON.parse(serves ?? '[]') as string[]), uses: new Set(JSON.parse(uses ?? '[]') as string[]), stored }));
   }
 }
 
@@ -70,17 +80,13 @@ export function readInventory(db: Db): StoredInventoryRow[] {
 }
 
 /**
- * Stores one page of hosts' roles; only rows whose values changed are written, and
- * the addresses whose roles changed go into the temp table changed_hosts (for
- * writeVerdicts). Call startRoleUpdate() first.
+ * Stores one page of hosts' roles (`stored`: what hostPages read for each); only the
+ * rows whose values changed are written.
  */
-export function writeHostRoles(db: Db, hosts: HostRoles[]): void {
-  const cols = ['name', 'site', 'version', 'roles', 'role_source', 'confidence', 'evidence', 'disagreement', 'version_source'] as const;
-  const read = db.prepare(`SELECT ${cols.join(', ')} FROM hosts WHERE address = ?`);
-  const update = db.prepare(`UPDATE hosts SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE address = ?`);
-  const changed = db.prepare('INSERT OR IGNORE INTO changed_hosts (address) VALUES (?)');
+export function writeHostRoles(db: Db, hosts: HostRoles[], stored: (string | null)[][]): void {
+  const update = db.prepare(`UPDATE hosts SET ${ROLE_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE address = ?`);
   db.transaction(() => {
-    for (const h of hosts) {
+    hosts.forEach((h, i) => {
       const values = [
         h.entry?.name ?? null,
         h.entry?.site ?? null,
@@ -92,29 +98,18 @@ export function writeHostRoles(db: Db, hosts: HostRoles[]): void {
         h.disagreement,
         h.entry?.version ? 'inventory' : null,
       ];
-      const had = read.raw().get(h.address) as (string | null)[] | undefined;
-      if (!had || had[3] !== values[3]) changed.run(h.address);
-      if (had && had.every((v, i) => v === values[i])) continue;
-      update.run(...values, h.address);
-    }
+      if (!values.every((v, k) => v === stored[i][k])) update.run(...values, h.address);
+    });
   })();
 }
 
 /**
  * Versions the wire showed (a server's own X-OWA-Version) for hosts the inventory
- * gives none: version_source 'wire'; those hosts are judged again (changed_hosts).
- * Returns how many hosts got one.
+ * gives none: version_source 'wire'. Returns how many hosts got one.
  */
 export function writeWireVersions(db: Db): number {
-  return db.transaction(() => {
-    const seen = `SELECT f.server AS address, max(f.server_version) AS v FROM flows f WHERE f.server_version IS NOT NULL GROUP BY f.server`;
-    db.exec(`INSERT OR IGNORE INTO changed_hosts (address) SELECT w.address FROM (${seen}) w JOIN hosts h ON h.address = w.address WHERE h.version IS NULL`);
-    return db.prepare(`UPDATE hosts SET version = w.v, version_source = 'wire' FROM (${seen}) w WHERE hosts.address = w.address AND hosts.version IS NULL`).run().changes;
-  })();
-}
-
-export function startRoleUpdate(db: Db): void {
-  db.exec('CREATE TEMP TABLE IF NOT EXISTS changed_hosts (address TEXT PRIMARY KEY); DELETE FROM changed_hosts;');
+  const seen = `SELECT f.server AS address, max(f.server_version) AS v FROM flows f WHERE f.server_version IS NOT NULL GROUP BY f.server`;
+  return db.prepare(`UPDATE hosts SET version = w.v, version_source = 'wire' FROM (${seen}) w WHERE hosts.address = w.address AND hosts.version IS NULL`).run().changes;
 }
 
 /** Hosts with roles (stored by earlier runs), by address: the hosts that have any, not all hosts. */
@@ -136,60 +131,54 @@ export function roleSourceCounts(db: Db): { hosts: number; inventory: number; in
 /** Judges a flow by its facts, the two sides' roles and their Exchange versions as the hosts table has them ('' = none). */
 type Judge = (k: VerdictFacts, clientRoles: string[], serverRoles: string[], clientVersion: string, serverVersion: string) => Verdict;
 
-/**
- * Judges flows again with the roles stored in hosts and writes the verdicts that
- * changed: every flow (`all`), or those with a client or server in the temp table
- * changed_hosts. In sets, not row by row: a verdict depends only on the two sides'
- * roles, the service, the transport and — for an unnamed service — the port, so
- * each distinct combination is judged once (in JS, by the matrix) into a temp
- * table, and one UPDATE … FROM applies them all in SQLite. Returns the counts over
- * the database.
- */
-export function writeVerdicts(db: Db, judge: Judge, all: boolean): Record<string, number> {
-  const only = all ? '' : 'WHERE (f.client IN (SELECT address FROM changed_hosts) OR f.server IN (SELECT address FROM changed_hosts))';
-  // The key of a flow's verdict, as SQL over flows f joined with its hosts hc and hs.
-  const keyOf = `coalesce(hc.roles, '') AS cr, coalesce(hs.roles, '') AS sr, f.service AS service, f.transport AS transport,
-                 CASE WHEN f.service IS NULL THEN f.server_port END AS port, coalesce(hc.version, '') AS cv, coalesce(hs.version, '') AS sv`;
-  const joins = 'FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server';
-  db.exec(`DROP TABLE IF EXISTS temp.judged;
-    CREATE TEMP TABLE judged (cr TEXT, sr TEXT, service TEXT, transport TEXT, port INTEGER, cv TEXT, sv TEXT,
-      client_role TEXT, server_role TEXT, verdict TEXT, rule TEXT, reason TEXT)`);
-  const keys = db.prepare(`SELECT DISTINCT ${keyOf} ${joins} ${only}`).raw().all() as [string, string, string | null, string, number | null, string, string][];
-  const put = db.prepare('INSERT INTO judged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
-  db.transaction(() => {
-    for (const [cr, sr, service, transport, port, cv, sv] of keys) {
-      const v = judge({ transport, serverPort: port ?? 0, service }, cr ? cr.split(',') : [], sr ? sr.split(',') : [], cv, sv);
-      put.run(cr, sr, service, transport, port, cv, sv, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason);
-    }
-  })();
-  db.exec('CREATE INDEX temp.judged_key ON judged (cr, sr, service, transport, port)');
-  db.prepare(
-    `UPDATE flows SET client_role = x.client_role, server_role = x.server_role, verdict = x.verdict, rule = x.rule, reason = x.reason
-     FROM (SELECT f.id, j.client_role, j.server_role, j.verdict, j.rule, j.reason
-           FROM (SELECT f.id, ${keyOf} ${joins} ${only}) AS f
-           JOIN judged j ON j.cr = f.cr AND j.sr = f.sr AND j.service IS f.service AND j.transport = f.transport AND j.port IS f.port AND j.cv = f.cv AND j.sv = f.sv) AS x
-     WHERE flows.id = x.id AND (flows.client_role IS NOT x.client_role OR flows.server_role IS NOT x.server_role
-       OR flows.verdict IS NOT x.verdict OR flows.rule IS NOT x.rule OR flows.reason IS NOT x.reason)`,
-  ).run();
-  db.exec('DROP TABLE temp.judged');
-  const counts: Record<string, number> = { expected: 0, unexpected: 0, unknown: 0 };
-  for (const [v, n] of db.prepare('SELECT verdict, count(*) FROM flows WHERE verdict IS NOT NULL GROUP BY verdict').raw().all() as [string, number][]) counts[v] = n;
-  return counts;
-}
+/** The encryption finding for an expected verdict by a rule that says its service is encrypted; null = none. */
+type EncryptionText = (rule: string, service: string) => string | null;
 
 /**
- * The encryption audit, in sets: an expected flow whose matrix rule says its service
- * is encrypted between the two roles, seen in clear (tls = 'none'), gets the finding
- * in `encryption`; every other flow has none. Returns the number of findings.
+ * Gives every flow of the database its verdict, in sets: a verdict depends only on
+ * its key (VERDICT_KEY: the two sides' roles and versions, the service, the transport
+ * and, for an unnamed service, the port), so the flows are grouped by key in one pass
+ * and each key is judged once (in JS, by the matrix) into verdicts, which the views
+ * join in — no flow row is written. Judged: keys no verdict exists for yet (new flows,
+ * hosts with new roles, flows the registry renamed), the keys of run `runId`'s flows
+ * (its rules may be others than an earlier run's), and with `all` every key (the
+ * verdicts table is emptied first). Returns the counts over the database, with
+ * `encryption`: flows in clear whose verdict carries an encryption finding.
  */
-export function writeEncryptionFindings(db: Db, requirements: { rule: string; service: string; text: string }[]): number {
-  db.exec('DROP TABLE IF EXISTS temp.encryption_rules; CREATE TEMP TABLE encryption_rules (rule TEXT, service TEXT, text TEXT, PRIMARY KEY (rule, service))');
-  const add = db.prepare('INSERT OR IGNORE INTO temp.encryption_rules VALUES (?, ?, ?)');
+export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionText, opts: { all: boolean; runId: number | null }): Record<string, number> {
+  if (opts.all) db.exec('DELETE FROM verdicts');
+  const ofRun = opts.runId === null ? '0' : 'f.capture_id IN (SELECT id FROM captures WHERE run_id = @run)';
+  const groups = db
+    .prepare(
+      `SELECT ${VERDICT_KEY}, v.id, v.verdict, v.encryption, count(*) AS n, sum(f.tls = 'none') AS clear, max(${ofRun}) AS fresh
+       FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server
+       LEFT JOIN verdicts v ON v.cr = coalesce(hc.roles, '') AND v.sr = coalesce(hs.roles, '') AND v.service = coalesce(f.service, '')
+         AND v.transport = f.transport AND v.port = CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END
+         AND v.cv = coalesce(hc.version, '') AND v.sv = coalesce(hs.version, '')
+       GROUP BY 1, 2, 3, 4, 5, 6, 7`,
+    )
+    .raw()
+    .all(opts.runId === null ? {} : { run: opts.runId }) as [string, string, string, string, number, string, string, number | null, string | null, string | null, number, number | null, number][];
+  const put = db.prepare(
+    `INSERT INTO verdicts (cr, sr, service, transport, port, cv, sv, client_role, server_role, verdict, rule, reason, encryption)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (cr, sr, service, transport, port, cv, sv) DO UPDATE SET client_role = excluded.client_role, server_role = excluded.server_role,
+       verdict = excluded.verdict, rule = excluded.rule, reason = excluded.reason, encryption = excluded.encryption`,
+  );
+  const counts: Record<string, number> = { expected: 0, unexpected: 0, unknown: 0, encryption: 0 };
   db.transaction(() => {
-    for (const r of requirements) add.run(r.rule, r.service, r.text);
-    db.exec(`UPDATE flows SET encryption = NULL WHERE encryption IS NOT NULL`);
-    db.exec(`UPDATE flows SET encryption = e.text FROM temp.encryption_rules e
-             WHERE flows.verdict = 'expected' AND flows.tls = 'none' AND e.rule = flows.rule AND e.service = flows.service`);
+    for (const [cr, sr, service, transport, port, cv, sv, id, had, hadEncryption, n, clear, fresh] of groups) {
+      let verdict = had;
+      let encryption = hadEncryption;
+      if (id === null || fresh === 1) {
+        const v = judge({ transport, serverPort: port, service: service || null }, cr ? cr.split(',') : [], sr ? sr.split(',') : [], cv, sv);
+        verdict = v.verdict;
+        encryption = v.verdict === 'expected' && v.rule !== null && service ? encryptionText(v.rule, service) : null;
+        put.run(cr, sr, service, transport, port, cv, sv, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, encryption);
+      }
+      counts[verdict!] += n;
+      if (verdict === 'expected' && encryption !== null) counts.encryption += clear ?? 0;
+    }
   })();
-  return (db.prepare('SELECT count(*) FROM flows WHERE encryption IS NOT NULL').pluck().get() as number);
+  return counts;
 }

@@ -1,5 +1,4 @@
 import type { Statement } from 'better-sqlite3';
-import type { FlowFacts, Verdict } from '../audit/verdict';
 import type { FlowLabels } from '../classify/labels';
 import type { EndpointCandidate, UnboundFlow } from '../classify/rpc';
 import type { Endpoint } from '../inspect/dcerpc/registry';
@@ -54,8 +53,6 @@ export class EndpointRegistryWriter {
 }
 
 type Decide = (flow: UnboundFlow, candidates: EndpointCandidate[]) => FlowLabels | null;
-/** The verdict for a flow whose service the registry just changed. */
-type Rejudge = (k: FlowFacts) => Verdict | null;
 
 /** The flows of run `runId`'s captures, as an SQL condition on flows aliased f. */
 const OF_RUN = 'f.capture_id IN (SELECT id FROM captures WHERE run_id = @run)';
@@ -107,7 +104,7 @@ export function orientFromRegistry(db: Db, runId: number): number {
  * are in: this run's flows against every usable endpoint, and earlier runs' flows
  * against this run's endpoints. Returns how many flows changed.
  */
-export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide, rejudge: Rejudge): number {
+export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide): number {
   // Not named by their own bind: no name, a port name, an earlier registry name, or
   // "a DCE/RPC header but no bind" (payload without an interface).
   const unbound = `(f.via IS NULL OR f.via = 'port' OR f.via_registry = 1 OR (f.via = 'payload' AND f.rpc_uuid IS NULL))`;
@@ -133,8 +130,7 @@ export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide, re
   );
   const update: Statement = db.prepare(
     `UPDATE flows SET service = @service, via = @via, rpc_interface = @rpcInterface, rpc_uuid = @rpcUuid,
-       rpc_note = @rpcNote, via_registry = 1, client_role = @clientRole, server_role = @serverRole, verdict = @verdict,
-       rule = @rule, reason = @reason WHERE id = @id`,
+       rpc_note = @rpcNote, via_registry = 1 WHERE id = @id`,
   );
   let changed = 0;
   db.transaction(() => {
@@ -142,8 +138,7 @@ export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide, re
       const f = flowById.get(id) as UnboundFlow & { server: string; transport: string; port: number };
       const labels = decide(f, endpointsOf.all({ server: f.server, transport: f.transport, port: f.port, run: runId }) as EndpointCandidate[]);
       if (!labels) continue;
-      const v = rejudge({ client: f.client, server: f.server, transport: f.transport, serverPort: f.port, service: labels.service });
-      update.run({ id, ...labels, clientRole: v?.clientRole ?? null, serverRole: v?.serverRole ?? null, verdict: v?.verdict ?? null, rule: v?.rule ?? null, reason: v?.reason ?? null });
+      update.run({ id, ...labels });
       changed++;
     }
   })();

@@ -3,7 +3,46 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
+
+/**
+ * A verdict's key, as SQL over a flow f and its two hosts hc (client) and hs (server):
+ * the two sides' roles and Exchange versions, the service, the transport and — for a
+ * flow no service was named for — the port ('' and 0 stand for none: the key is NOT NULL
+ * so that it can be UNIQUE). A verdict depends on nothing else (src/audit/verdict.ts).
+ */
+export const VERDICT_KEY = `coalesce(hc.roles, '') AS cr, coalesce(hs.roles, '') AS sr, coalesce(f.service, '') AS service, f.transport AS transport,
+  CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END AS port, coalesce(hc.version, '') AS cv, coalesce(hs.version, '') AS sv`;
+
+const VERDICT_COLUMNS = `
+  id          INTEGER PRIMARY KEY,
+  cr          TEXT NOT NULL,
+  sr          TEXT NOT NULL,
+  service     TEXT NOT NULL,
+  transport   TEXT NOT NULL,
+  port        INTEGER NOT NULL,
+  cv          TEXT NOT NULL,
+  sv          TEXT NOT NULL,
+  client_role TEXT,
+  server_role TEXT,
+  verdict     TEXT NOT NULL CHECK (verdict IN ('expected', 'unexpected', 'unknown')),
+  rule        TEXT,
+  reason      TEXT NOT NULL,
+  -- For an expected verdict whose rule says the service is encrypted between the roles: the
+  -- finding a flow of it gets when it was seen in clear (the views apply it where tls = 'none').
+  encryption  TEXT,
+  UNIQUE (cr, sr, service, transport, port, cv, sv)`;
+
+/** flows f with their hosts hc, hs and verdict v joined in (the views' FROM). */
+const JUDGED_FROM = `flows f
+  LEFT JOIN hosts hc ON hc.address = f.client
+  LEFT JOIN hosts hs ON hs.address = f.server
+  LEFT JOIN verdicts v ON v.cr = coalesce(hc.roles, '') AND v.sr = coalesce(hs.roles, '') AND v.service = coalesce(f.service, '')
+    AND v.transport = f.transport AND v.port = CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END
+    AND v.cv = coalesce(hc.version, '') AND v.sv = coalesce(hs.version, '')`;
+
+const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason,
+       CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption END AS encryption`;
 
 /** Statements that bring a database of schema version N-1 to N, by N. */
 export const MIGRATIONS: Record<number, string> = {
@@ -67,6 +106,21 @@ export const MIGRATIONS: Record<number, string> = {
       DROP TABLE rpc_endpoints;
       ALTER TABLE rpc_endpoints_v5 RENAME TO rpc_endpoints;
       CREATE INDEX IF NOT EXISTS rpc_endpoints_key ON rpc_endpoints (server, transport, port);`,
+  // Verdicts move out of the flows: one row per distinct (roles, service, port, versions),
+  // joined in by the views, so that inferring a host's roles rewrites no flow. The
+  // verdicts the old flows had are kept under their keys.
+  6: `CREATE TABLE verdicts (${VERDICT_COLUMNS});
+      INSERT OR IGNORE INTO verdicts (cr, sr, service, transport, port, cv, sv, client_role, server_role, verdict, rule, reason, encryption)
+        SELECT ${VERDICT_KEY}, f.client_role, f.server_role, f.verdict, f.rule, f.reason, max(f.encryption)
+        FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server
+        WHERE f.verdict IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7;
+      DROP VIEW IF EXISTS flow_view;
+      ALTER TABLE flows DROP COLUMN client_role;
+      ALTER TABLE flows DROP COLUMN server_role;
+      ALTER TABLE flows DROP COLUMN verdict;
+      ALTER TABLE flows DROP COLUMN rule;
+      ALTER TABLE flows DROP COLUMN reason;
+      ALTER TABLE flows DROP COLUMN encryption;`,
 };
 
 export const SCHEMA = `
@@ -160,11 +214,6 @@ CREATE TABLE IF NOT EXISTS flows (
   rpc_uuid        TEXT,
   rpc_note        TEXT,
   via_registry    INTEGER NOT NULL DEFAULT 0,
-  client_role     TEXT,
-  server_role     TEXT,
-  verdict         TEXT CHECK (verdict IN ('expected', 'unexpected', 'unknown') OR verdict IS NULL),
-  rule            TEXT,
-  reason          TEXT,
   prefix_c2s      BLOB,
   prefix_s2c      BLOB,
   -- Payload bytes the flow's inspector read before it had decided (0: none attached).
@@ -179,8 +228,6 @@ CREATE TABLE IF NOT EXISTS flows (
   -- Cleartext HTTP: the Exchange application of the first request (rules/http-apps.yaml) and its target.
   http_app        TEXT,
   http_target     TEXT,
-  -- An expected flow the matrix says is encrypted, seen in clear: what the table says and what the wire showed.
-  encryption      TEXT,
   -- The server's Exchange build as its own answer named it (X-OWA-Version).
   server_version  TEXT
 );
@@ -241,12 +288,22 @@ CREATE VIEW IF NOT EXISTS capture_view AS
 SELECT c.* FROM captures c JOIN runs r ON r.id = c.run_id
 WHERE r.status = 'complete' OR r.live = 1;
 
+-- A flow's verdict is its key's row in verdicts (VERDICT_KEY), found through its hosts'
+-- roles and versions: judging is per key, and a host's new roles rewrite no flow.
+CREATE TABLE IF NOT EXISTS verdicts (${VERDICT_COLUMNS});
+
+-- Every flow (of any run, visible or not) with its verdict: what the audit counts and compares.
+CREATE VIEW IF NOT EXISTS flow_judged AS
+SELECT f.*, ${JUDGED_COLUMNS}
+FROM ${JUDGED_FROM};
+
 CREATE VIEW IF NOT EXISTS flow_view AS
-SELECT f.*,
+SELECT f.*, ${JUDGED_COLUMNS},
        f.first_sec + f.first_nsec / 1e9 AS first_ts,
        f.last_sec + f.last_nsec / 1e9 AS last_ts,
        f.packets_c2s + f.packets_s2c AS packets,
        f.bytes_c2s + f.bytes_s2c AS bytes,
        c.path AS capture_path
-FROM flows f JOIN capture_view c ON c.id = f.capture_id;
+FROM ${JUDGED_FROM}
+  JOIN capture_view c ON c.id = f.capture_id;
 `;
