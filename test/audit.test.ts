@@ -208,6 +208,24 @@ describe.skipIf(!HAVE_SHARED)('lab-ad-epm with an inventory', () => {
     expect(r.stderr.trim()).toBe(`exflow: ${file}:3: unknown role "domain-controler" (see "exflow rules show roles")`);
   });
 
+  it('an empty inventory takes back the roles the old one gave; inferred roles stay', () => {
+    // Without an inventory only hosts that serve something, use a service an inference rule
+    // asks only to be used, or hold role values are read again: the client holds its old ones.
+    const { db } = run(INVENTORY);
+    const dir = path.dirname(db);
+    fs.writeFileSync(path.join(dir, 'empty.yaml'), 'hosts: []\n');
+    const a = runCli(['audit', '--db', db, '--inventory', path.join(dir, 'empty.yaml')]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/roles for 1 of 4 hosts \(0 from the inventory, 1 inferred\); flows: 0 expected, 0 unexpected, 20 unknown/);
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[]; name: string | null; role_source: string | null; version: string | null }[];
+    expect(hosts.map((h) => [h.address, h.roles, h.name, h.role_source, h.version])).toEqual([
+      ['10.77.0.10', ['domain-controller', 'dns-server'], null, 'inferred', null],
+      ['10.77.0.100', [], null, null, null],
+      ['10.77.0.20', [], null, null, null],
+      ['10.77.0.30', [], null, null, null],
+    ]);
+  });
+
   it('exflow audit re-judges with a new inventory, and keeps the stored one otherwise', () => {
     const { db } = run(null);
     const dir = path.dirname(db);

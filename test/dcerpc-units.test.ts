@@ -211,3 +211,35 @@ describe('naming a flow without a bind from the registry', () => {
     expect(l!.rpcInterface).toBe('emsmdb');
   });
 });
+
+describe('inspect until decided: a mapper connection that is not DCE/RPC', () => {
+  // The mapper's connection is read to its end (its answers are the registry) — unless
+  // neither side speaks DCE/RPC: then nothing more can be learned and it lets go.
+  const junk = (b: number) => Buffer.alloc(300, b);
+  it('keeps reading while one side may still speak DCE/RPC, lets go once both sides are not', () => {
+    const conn = newConnection(RpcMode.Mapper);
+    expect(conn.segment(0, 999, 0x02, Buffer.alloc(0), 0, 0, 0, 1, 0)).toBe(true);
+    expect(conn.segment(1, 4999, 0x12, Buffer.alloc(0), 0, 0, 0, 1, 0)).toBe(true);
+    expect(conn.segment(0, 1000, 0x18, junk(1), 0, 300, 300, 1, 0)).toBe(true);
+    expect(conn.segment(0, 1300, 0x18, junk(1), 0, 300, 300, 1, 0)).toBe(true);
+    expect(conn.segment(1, 5000, 0x18, junk(2), 0, 300, 300, 1, 0)).toBe(false);
+    conn.finish(0);
+    expect(conn.notes.join('; ')).toMatch(/client side stopped: bytes that are not a DCE\/RPC header \(01010101\); server side stopped: bytes that are not a DCE\/RPC header \(02020202\)/);
+  });
+  it('a mapper conversation is still read to its end', () => {
+    const conn = newConnection(RpcMode.Mapper);
+    const results: boolean[] = [];
+    const conv = mapperConversation(EMSMDB, 59532);
+    const seq = [1000, 5000];
+    for (let i = 0; i < Math.max(conv.client.length, conv.server.length); i++) {
+      for (const [dir, pdus] of [[0, conv.client], [1, conv.server]] as const) {
+        const pdu = pdus[i];
+        if (!pdu) continue;
+        results.push(conn.segment(dir, seq[dir], 0x18, pdu, 0, pdu.length, pdu.length, 2, 0));
+        seq[dir] += pdu.length;
+      }
+    }
+    expect(results.every((r) => r)).toBe(true);
+    expect(conn.answers.length).toBeGreaterThan(0);
+  });
+});

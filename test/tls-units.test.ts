@@ -3,6 +3,7 @@
 // budget that says no stops that side instead of growing.
 import { describe, expect, it } from 'vitest';
 import { ByteBudget } from '../src/inspect/dcerpc/budget';
+import { LineProtocol, StartTls } from '../src/inspect/starttls';
 import { TlsHandshake } from '../src/inspect/tls';
 
 /** A handshake record of `n` body bytes, of which only `have` are in this segment. */
@@ -55,5 +56,28 @@ describe('X.509 names', () => {
     const bmp = Buffer.from('\u0000m\u0000b\u0000x', 'latin1'); // "mbx" in UTF-16BE
     expect(certificateNames(cert(name(0x1e, bmp)))!.subject).toBe('CN=mbx');
     expect(certificateNames(cert(name(0x1e, Buffer.concat([bmp, Buffer.from([0x41])]))))!.subject).toBe('CN=mbx');
+  });
+});
+
+describe('inspect until decided: LDAP StartTLS', () => {
+  // Port 389/3268: the client's first message says everything — a StartTLS request (follow it),
+  // another LDAP message (in clear), or no LDAP message at all (nothing to learn).
+  const ldap = () => new StartTls(LineProtocol.Ldap, 1);
+  it('bytes that are not an LDAP message: lets go at once, nothing decided', () => {
+    const s = ldap();
+    expect(s.segment(0, 1, 0x18, Buffer.alloc(200, 1), 0, 200, 200, 1, 0)).toBe(false);
+    expect(s.use).toBeNull();
+  });
+  it('a bind in clear: lets go, in clear', () => {
+    const s = ldap();
+    const bindReq = Buffer.from('300c020101600702010304008000', 'hex');
+    expect(s.segment(0, 1, 0x18, bindReq, 0, bindReq.length, bindReq.length, 1, 0)).toBe(false);
+    expect(s.use).toBe('none');
+  });
+  it('the StartTLS request: keeps reading for the handshake', () => {
+    const s = ldap();
+    const oid = Buffer.from('1.3.6.1.4.1.1466.20037', 'latin1');
+    const req = Buffer.concat([Buffer.from('301d02010177188016', 'hex'), oid]);
+    expect(s.segment(0, 1, 0x18, req, 0, req.length, req.length, 1, 0)).toBe(true);
   });
 });

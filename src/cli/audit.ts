@@ -73,7 +73,9 @@ export class Auditor {
    */
   finish(all: boolean, runId: number | null = null): AuditSummary {
     refreshHostActivity(this.db);
-    for (const page of hostPages(this.db)) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)), page.map((h) => h.stored));
+    // Services an inference rule asks only to be used (nothing served): a host that serves nothing can have roles only by them.
+    const usesAlone = [...new Set(this.rules.inference.filter((r) => r.servesAll.length === 0 && r.servesAny.length === 0).flatMap((r) => r.usesAny))];
+    for (const page of hostPages(this.db, { everyHost: this.inventory.entries.length > 0, usesAlone })) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)), page.map((h) => h.stored));
     writeWireVersions(this.db);
     const encrypted = new Map<string, string>();
     for (const r of this.rules.matrix) {

@@ -111,6 +111,8 @@ export class StartTls implements FlowInspector {
       this.use = 'none';
       return this.finish();
     }
+    // The client's first message is not an LDAP message (a BER SEQUENCE): this is not LDAP, nothing to learn.
+    if (!this.asked) return this.finish();
     return this.clientBytes <= MAX_CLEAR ? true : this.finish();
   }
 

@@ -112,6 +112,9 @@ export class RpcConnection implements FlowInspector {
     this.sec = sec;
     this.nsec = nsec;
     this.streams[dir].segment(seq, (flags & TcpFlag.Syn) !== 0, buf, off, capLen, wireLen);
+    // Both sides stopped on bytes that are not DCE/RPC (or the budget): nothing more can be
+    // learned, even on a mapper port; each side's stream has stopped and released its bytes.
+    if (this.framers[0].bad !== null && this.framers[1].bad !== null) return false;
     if (!this.decided()) return true;
     this.letGo();
     return false;
