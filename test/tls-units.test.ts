@@ -3,7 +3,11 @@
 // budget that says no stops that side instead of growing.
 import { describe, expect, it } from 'vitest';
 import { ByteBudget } from '../src/inspect/dcerpc/budget';
+import { Inspectors } from '../src/inspect';
+import { RpcConnection } from '../src/inspect/dcerpc/connection';
 import { LineProtocol, StartTls } from '../src/inspect/starttls';
+import { loadRules } from '../src/rules/load';
+import { inspectorPorts } from '../src/rules/services';
 import { TlsHandshake } from '../src/inspect/tls';
 
 /** A handshake record of `n` body bytes, of which only `have` are in this segment. */
@@ -79,5 +83,17 @@ describe('inspect until decided: LDAP StartTLS', () => {
     const oid = Buffer.from('1.3.6.1.4.1.1466.20037', 'latin1');
     const req = Buffer.concat([Buffer.from('301d02010177188016', 'hex'), oid]);
     expect(s.segment(0, 1, 0x18, req, 0, req.length, req.length, 1, 0)).toBe(true);
+  });
+});
+
+describe('which inspector a flow gets by its ports', () => {
+  it("the second side's port (the server's, when the handshake is in the capture) wins over the first side's", () => {
+    // A client whose ephemeral port is 6001 (RPC over HTTP's) talking to the global catalog.
+    const rules = loadRules();
+    const ins = new Inspectors(inspectorPorts(rules.services));
+    expect(ins.byPorts(6001, 3268)).toBeInstanceOf(StartTls);
+    expect(ins.byPorts(50000, 6001)).toBeInstanceOf(RpcConnection);
+    expect(ins.byPorts(6001, 50000)).toBeInstanceOf(RpcConnection);
+    expect(ins.byPorts(50000, 50001)).toBeNull();
   });
 });

@@ -61,8 +61,9 @@ export class Inspectors implements InspectorFactory {
   }
 
   byPorts(portA: number, portB: number): FlowInspector | null {
-    const a = this.ports[portA];
-    const code = a || this.ports[portB];
+    // B's port first: side A sent the first packet — the client, when the handshake is in the
+    // capture, whose ephemeral port may happen to be a service's (6001-6004 are RPC over HTTP's).
+    const code = this.ports[portB] || this.ports[portA];
     if (code === 0) return null;
     const kind = INSPECTORS[code - 1];
     if (RPC_KINDS.includes(kind)) return this.rpc.byPorts(portA, portB);

@@ -40,7 +40,8 @@ export class RpcInspectorFactory implements InspectorFactory {
   }
 
   byPorts(portA: number, portB: number): FlowInspector | null {
-    const m = this.ports[portA] || this.ports[portB];
+    // B's port first: side A sent the first packet, the client's when the handshake is in the capture.
+    const m = this.ports[portB] || this.ports[portA];
     if (m === 0 || m > SMB_PIPES) return null; // none, or another protocol's inspector (src/inspect/index.ts)
     this.attachedByPort++;
     return m === SMB_PIPES ? new SmbPipes(this.budget) : new RpcConnection(m as RpcMode, this.budget, this.dcomIids);
