@@ -13,37 +13,52 @@ const BATCH = 5000;
  * Buffers flows and writes them in one transaction per batch with one prepared
  * statement: row-at-a-time autocommit is four orders of magnitude slower.
  */
+/** The columns every flow has a value for (or a NULL that says something). */
+const CORE = `capture_id, last_capture_id, transport, family, client, client_port, server, server_port, direction_by,
+  first_sec, first_nsec, last_sec, last_nsec, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c,
+  payload_c2s, payload_s2c, missing_c2s, missing_s2c, tcp_state, vlan, tunnels,
+  service, via, rpc_interface, rpc_uuid, rpc_note, inspected_bytes`;
+const CORE_COUNT = 30;
+/** What the payload inspectors learned and the unnamed flows' first bytes: NULL for most flows. */
+const EXTRA = `prefix_c2s, prefix_s2c, tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, http_app, http_target, server_version`;
+const EXTRA_COUNT = 11;
+
 export class FlowWriter {
-  private readonly insert: Statement;
+  /** Every column. */
+  private readonly insertFull: Statement;
+  /**
+   * The core columns only, for a flow with no payload facts and no prefix kept — most
+   * of them: binding a parameter costs about as much as SQLite's own work per column.
+   */
+  private readonly insertCore: Statement;
   private rows: unknown[][] = [];
   written = 0;
 
   constructor(private readonly db: Db) {
-    this.insert = db.prepare(
-      `INSERT INTO flows (capture_id, last_capture_id, transport, family, client, client_port, server, server_port, direction_by,
-         first_sec, first_nsec, last_sec, last_nsec, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c,
-         payload_c2s, payload_s2c, missing_c2s, missing_s2c, tcp_state, vlan, tunnels,
-         service, via, rpc_interface, rpc_uuid, rpc_note, prefix_c2s, prefix_s2c,
-         inspected_bytes, tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, http_app, http_target, server_version)
-       VALUES (${new Array(41).fill('?').join(', ')})`,
-    );
+    const marks = (n: number) => new Array(n).fill('?').join(', ');
+    this.insertFull = db.prepare(`INSERT INTO flows (${CORE}, ${EXTRA}) VALUES (${marks(CORE_COUNT + EXTRA_COUNT)})`);
+    this.insertCore = db.prepare(`INSERT INTO flows (${CORE}) VALUES (${marks(CORE_COUNT)})`);
   }
 
   /** `captureId`: the capture the flow began in; `lastCaptureId`: the last one it was seen in. */
   add(captureId: number, lastCaptureId: number, f: FlowRecord, l: FlowLabels, p: PayloadFacts = NO_PAYLOAD): void {
-    // The first payload bytes are kept for flows nothing could name — the evidence a
-    // person needs to tell what they were; a named flow's prefix would only cost space.
-    const keep = l.service === null;
-    this.rows.push([
+    const row: unknown[] = [
       captureId, lastCaptureId, f.transport, f.family, f.client, f.clientPort, f.server, f.serverPort, f.directionBy,
       f.firstSec, f.firstNsec, f.lastSec, f.lastNsec, f.packetsC2S, f.packetsS2C, f.bytesC2S, f.bytesS2C,
       f.payloadC2S, f.payloadS2C, f.missingC2S, f.missingS2C, f.tcpState, f.vlan, f.tunnels,
-      l.service, l.via, l.rpcInterface, l.rpcUuid, l.rpcNote,
-      keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
-      keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
-      f.inspectedBytes,
-      p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.httpApp, p.httpTarget, p.serverVersion,
-    ]);
+      l.service, l.via, l.rpcInterface, l.rpcUuid, l.rpcNote, f.inspectedBytes,
+    ];
+    // The first payload bytes are kept for flows nothing could name — the evidence a
+    // person needs to tell what they were; a named flow's prefix would only cost space.
+    const keep = l.service === null && (f.prefixC2S.length > 0 || f.prefixS2C.length > 0);
+    if (keep || p !== NO_PAYLOAD) {
+      row.push(
+        keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
+        keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
+        p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.httpApp, p.httpTarget, p.serverVersion,
+      );
+    }
+    this.rows.push(row);
     if (this.rows.length >= BATCH) this.flush();
   }
 
@@ -67,9 +82,9 @@ export class FlowWriter {
     if (this.rows.length === 0) return;
     const rows = this.rows;
     this.rows = [];
-    const insert = this.insert;
+    const { insertFull, insertCore } = this;
     this.db.transaction(() => {
-      for (const r of rows) insert.run(r);
+      for (const r of rows) (r.length === CORE_COUNT ? insertCore : insertFull).run(r);
     })();
     this.written += rows.length;
   }

@@ -234,6 +234,8 @@ CREATE TABLE IF NOT EXISTS flows (
 CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
 CREATE INDEX IF NOT EXISTS flows_client ON flows (client);
+-- The few flows whose server named its Exchange build: the wire versions are read from these alone.
+CREATE INDEX IF NOT EXISTS flows_server_version ON flows (server) WHERE server_version IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS hosts (
   address       TEXT PRIMARY KEY,
