@@ -34,8 +34,12 @@ export function parseTime(text: string): number | null {
   return Number.isNaN(t) ? null : t / 1000;
 }
 
-/** WHERE text (empty or starting with "WHERE") and its arguments, for flow_view aliased as `alias`. */
-export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = []): { sql: string; args: (string | number)[] } {
+/**
+ * WHERE text (empty or starting with "WHERE") and its arguments, for flow_view aliased
+ * as `alias`; `view`: the view a query that reads no verdict column should scan — flow_seen, or
+ * flow_view when the filter itself asks for roles or verdicts.
+ */
+export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = []): { sql: string; args: (string | number)[]; view: 'flow_view' | 'flow_seen' } {
   const where = [...extra];
   const args: (string | number)[] = [];
   if (f.capture !== undefined) {
@@ -70,5 +74,7 @@ export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = []): { s
     where.push(`${alias}.first_ts <= ?`);
     args.push(f.until);
   }
-  return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+  // Without a role or verdict condition (or a caller's own, which may name one), a query that reads no verdict column may scan flow_seen.
+  const view = f.role !== undefined || f.verdict !== undefined || extra.length > 0 ? 'flow_view' : 'flow_seen';
+  return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', args, view };
 }

@@ -39,7 +39,7 @@ export function servicesReport(db: Db, f: FlowFilter): Row[] {
     .prepare(
       `SELECT coalesce(f.service, '(unknown)') AS service, coalesce(f.via, '-') AS via, count(*) AS flows, sum(f.bytes) AS bytes, sum(f.packets) AS packets,
               count(DISTINCT f.server) AS servers, count(DISTINCT f.client) AS clients, group_concat(DISTINCT f.rpc_interface) AS rpc_interfaces
-       FROM flow_view f ${w.sql} GROUP BY service, via ORDER BY sum(f.bytes) DESC`,
+       FROM ${w.view} f ${w.sql} GROUP BY service, via ORDER BY sum(f.bytes) DESC`,
     )
     .all(...w.args)
     .map((r) => {

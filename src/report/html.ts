@@ -113,9 +113,9 @@ const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10
  */
 function timeline(db: Db, f: FlowFilter): string {
   const w = flowWhere(f);
-  const stats = db.prepare(`SELECT count(*) AS n, min(f.first_ts) AS a, max(f.first_ts) AS b FROM flow_view f ${w.sql}`).get(...w.args) as { n: number; a: number | null; b: number | null };
+  const stats = db.prepare(`SELECT count(*) AS n, min(f.first_ts) AS a, max(f.first_ts) AS b FROM ${w.view} f ${w.sql}`).get(...w.args) as { n: number; a: number | null; b: number | null };
   if (stats.n === 0 || stats.a === null || stats.b === null) return '<p class="none">no flows</p>';
-  const at = (q: number) => (db.prepare(`SELECT f.first_ts AS t FROM flow_view f ${w.sql} ORDER BY f.first_ts LIMIT 1 OFFSET ?`).get(...w.args, Math.min(stats.n - 1, Math.floor(q * (stats.n - 1)))) as { t: number }).t;
+  const at = (q: number) => (db.prepare(`SELECT f.first_ts AS t FROM ${w.view} f ${w.sql} ORDER BY f.first_ts LIMIT 1 OFFSET ?`).get(...w.args, Math.min(stats.n - 1, Math.floor(q * (stats.n - 1)))) as { t: number }).t;
   const q1 = at(0.25);
   const q3 = at(0.75);
   const fence = 10 * Math.max(q3 - q1, 60);
@@ -127,7 +127,7 @@ function timeline(db: Db, f: FlowFilter): string {
     .prepare(
       `SELECT CASE WHEN f.first_ts < ? THEN -1 WHEN f.first_ts > ? THEN ${n} ELSE min(${n - 1}, CAST((f.first_ts - ?) / ? AS INTEGER)) END AS k,
               sum(f.bytes) AS bytes, count(*) AS flows, min(f.first_ts) AS t0, max(f.first_ts) AS t1
-       FROM flow_view f ${w.sql} GROUP BY k`,
+       FROM ${w.view} f ${w.sql} GROUP BY k`,
     )
     .all(lo, hi, lo, width, ...w.args) as { k: number; bytes: number; flows: number; t0: number; t1: number }[];
   const vals = new Array(n).fill(0);
@@ -171,12 +171,12 @@ interface HostLine {
 }
 
 /** Hosts by the bytes of the selected flows they are on (either side), the biggest first. */
-function hostsByBytes(db: Db, w: { sql: string; args: (string | number)[] }, limit: number): HostLine[] {
+function hostsByBytes(db: Db, w: { sql: string; args: (string | number)[]; view: string }, limit: number): HostLine[] {
   return db
     .prepare(
       `SELECT address, sum(flows) AS flows, sum(bytes) AS bytes FROM (
-         SELECT f.client AS address, count(*) AS flows, sum(f.bytes) AS bytes FROM flow_view f ${w.sql} GROUP BY f.client
-         UNION ALL SELECT f.server, count(*), sum(f.bytes) FROM flow_view f ${w.sql} GROUP BY f.server)
+         SELECT f.client AS address, count(*) AS flows, sum(f.bytes) AS bytes FROM ${w.view} f ${w.sql} GROUP BY f.client
+         UNION ALL SELECT f.server, count(*), sum(f.bytes) FROM ${w.view} f ${w.sql} GROUP BY f.server)
        GROUP BY address ORDER BY bytes DESC LIMIT ?`,
     )
     .all(...w.args, ...w.args, limit) as HostLine[];

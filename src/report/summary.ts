@@ -17,7 +17,7 @@ export function summaryReport(db: Db, f: FlowFilter): Summary {
   const captures = (db
     .prepare(
       `SELECT c.id, c.path, c.status, c.format, c.packets, c.bytes, c.flows, c.first_sec, c.first_nsec, c.last_sec, c.last_nsec, c.warnings
-       FROM capture_view c ${unfiltered ? '' : `WHERE c.id IN (SELECT DISTINCT f.capture_id FROM flow_view f ${w.sql})`} ORDER BY c.id`,
+       FROM capture_view c ${unfiltered ? '' : `WHERE c.id IN (SELECT DISTINCT f.capture_id FROM ${w.view} f ${w.sql})`} ORDER BY c.id`,
     )
     .all(...(unfiltered ? [] : w.args)) as Record<string, unknown>[]).map((c) => ({
     id: c.id as number,
@@ -34,12 +34,12 @@ export function summaryReport(db: Db, f: FlowFilter): Summary {
   const t = db
     .prepare(
       `SELECT count(*) AS flows, coalesce(sum(f.packets), 0) AS packets, coalesce(sum(f.bytes), 0) AS bytes,
-              min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM flow_view f ${w.sql}`,
+              min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${w.view} f ${w.sql}`,
     )
     .get(...w.args) as { flows: number; packets: number; bytes: number; first_sec: number | null; last_sec: number | null };
-  const hosts = (db.prepare(`SELECT count(*) AS n FROM (SELECT f.client AS a FROM flow_view f ${w.sql} UNION SELECT f.server FROM flow_view f ${w.sql})`).get(...w.args, ...w.args) as { n: number }).n;
+  const hosts = (db.prepare(`SELECT count(*) AS n FROM (SELECT f.client AS a FROM ${w.view} f ${w.sql} UNION SELECT f.server FROM ${w.view} f ${w.sql})`).get(...w.args, ...w.args) as { n: number }).n;
   const classified = { port: 0, epm: 0, bind: 0, payload: 0, none: 0 };
-  for (const r of db.prepare(`SELECT f.via, count(*) AS n FROM flow_view f ${w.sql} GROUP BY f.via`).all(...w.args) as { via: string | null; n: number }[]) {
+  for (const r of db.prepare(`SELECT f.via, count(*) AS n FROM ${w.view} f ${w.sql} GROUP BY f.via`).all(...w.args) as { via: string | null; n: number }[]) {
     classified[(r.via ?? 'none') as keyof typeof classified] = r.n;
   }
   const verdicts = { expected: 0, unexpected: 0, unknown: 0, none: 0 };
