@@ -33,6 +33,24 @@ const VERDICT_COLUMNS = `
   encryption  TEXT,
   UNIQUE (cr, sr, service, transport, port, cv, sv)`;
 
+const HOST_COLUMNS = `
+  address       TEXT PRIMARY KEY,
+  first_sec     INTEGER NOT NULL,
+  last_sec      INTEGER NOT NULL,
+  name          TEXT,
+  site          TEXT,
+  version       TEXT,
+  -- Where the version came from: inventory, or wire (a server's own answer).
+  version_source TEXT,
+  roles         TEXT,
+  role_source   TEXT CHECK (role_source IN ('inventory', 'inferred') OR role_source IS NULL),
+  confidence    TEXT,
+  evidence      TEXT,
+  serves        TEXT,
+  uses          TEXT,
+  disagreement  TEXT
+`;
+
 /** flows f with their hosts hc, hs and verdict v joined in (the views' FROM). */
 const JUDGED_FROM = `flows f
   LEFT JOIN hosts hc ON hc.address = f.client
@@ -120,7 +138,12 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE flows DROP COLUMN verdict;
       ALTER TABLE flows DROP COLUMN rule;
       ALTER TABLE flows DROP COLUMN reason;
-      ALTER TABLE flows DROP COLUMN encryption;`,
+      ALTER TABLE flows DROP COLUMN encryption;
+      CREATE TABLE hosts_v6 (${HOST_COLUMNS}) WITHOUT ROWID;
+      INSERT INTO hosts_v6 (address, first_sec, last_sec, name, site, version, version_source, roles, role_source, confidence, evidence, serves, uses, disagreement)
+        SELECT address, first_sec, last_sec, name, site, version, version_source, roles, role_source, confidence, evidence, serves, uses, disagreement FROM hosts;
+      DROP TABLE hosts;
+      ALTER TABLE hosts_v6 RENAME TO hosts;`,
 };
 
 export const SCHEMA = `
@@ -237,23 +260,9 @@ CREATE INDEX IF NOT EXISTS flows_client ON flows (client);
 -- The few flows whose server named its Exchange build: the wire versions are read from these alone.
 CREATE INDEX IF NOT EXISTS flows_server_version ON flows (server) WHERE server_version IS NOT NULL;
 
-CREATE TABLE IF NOT EXISTS hosts (
-  address       TEXT PRIMARY KEY,
-  first_sec     INTEGER NOT NULL,
-  last_sec      INTEGER NOT NULL,
-  name          TEXT,
-  site          TEXT,
-  version       TEXT,
-  -- Where the version came from: inventory, or wire (a server's own answer).
-  version_source TEXT,
-  roles         TEXT,
-  role_source   TEXT CHECK (role_source IN ('inventory', 'inferred') OR role_source IS NULL),
-  confidence    TEXT,
-  evidence      TEXT,
-  serves        TEXT,
-  uses          TEXT,
-  disagreement  TEXT
-);
+-- Keyed by the address alone (WITHOUT ROWID): every flow's verdict is found through its two
+-- hosts, one b-tree search each.
+CREATE TABLE IF NOT EXISTS hosts (${HOST_COLUMNS}) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS inventory (
   id        INTEGER PRIMARY KEY,
