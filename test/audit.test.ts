@@ -237,3 +237,26 @@ describe.skipIf(!HAVE_SHARED)('lab-ad-epm with an inventory', () => {
     expect(again.stdout).toMatch(/4 from the inventory.*17 expected, 3 unexpected, 0 unknown/);
   });
 });
+
+describe('verdict keys in pages', () => {
+  it('12,000 distinct keys (an unnamed service on 12,000 ports): every flow judged, every key stored once, counted once', async () => {
+    const { openDb } = await import('../src/store/db');
+    const { Auditor } = await import('../src/cli/audit');
+    const db = openDb(path.join(tmpDir(), 'keys.sqlite'));
+    db.exec(`INSERT INTO runs (id, started_at, status, command, exflow_version) VALUES (1, 'now', 'complete', 'test', 'test');
+             INSERT INTO captures (id, run_id, path, size, fingerprint, status, analyzed_at, exflow_version) VALUES (1, 1, 'x', 0, 'x', 'ok', 'now', 'test');
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 11999)
+             INSERT INTO flows (capture_id, transport, family, client, client_port, server, server_port, direction_by, first_sec, first_nsec, last_sec, last_nsec,
+                                packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, payload_c2s, payload_s2c, missing_c2s, missing_s2c, tcp_state)
+             SELECT 1, 'tcp', 4, '10.0.0.1', 40000, '10.0.0.2', 1024 + i, 'syn', 0, 0, 1, 0, 1, 1, 60, 60, 0, 0, 0, 0, 'established' FROM n;
+             INSERT INTO hosts (address, first_sec, last_sec) VALUES ('10.0.0.1', 0, 1), ('10.0.0.2', 0, 1);`);
+    const a = new Auditor(db, loadRules(), null).finish(false, 1);
+    expect(a.counts).toMatchObject({ expected: 0, unexpected: 0, unknown: 12000 });
+    expect(db.prepare('SELECT count(*) FROM verdicts').pluck().get()).toBe(12000);
+    expect(db.prepare('SELECT count(*) FROM flow_view WHERE verdict IS NULL').pluck().get()).toBe(0);
+    // Judged again (exflow audit): the same keys, replaced, not added.
+    expect(new Auditor(db, loadRules(), null).finish(true).counts.unknown).toBe(12000);
+    expect(db.prepare('SELECT count(*) FROM verdicts').pluck().get()).toBe(12000);
+    db.close();
+  });
+});

@@ -158,37 +158,48 @@ type EncryptionText = (rule: string, service: string) => string | null;
 export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionText, opts: { all: boolean; runId: number | null }): Record<string, number> {
   if (opts.all) db.exec('DELETE FROM verdicts');
   const ofRun = opts.runId === null ? '0' : 'f.capture_id IN (SELECT id FROM captures WHERE run_id = @run)';
-  const groups = db
-    .prepare(
-      `SELECT ${VERDICT_KEY}, v.id, v.verdict, v.encryption, count(*) AS n, sum(f.tls = 'none') AS clear, max(${ofRun}) AS fresh
-       FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server
-       LEFT JOIN verdicts v ON v.cr = coalesce(hc.roles, '') AND v.sr = coalesce(hs.roles, '') AND v.service = coalesce(f.service, '')
-         AND v.transport = f.transport AND v.port = CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END
-         AND v.cv = coalesce(hc.version, '') AND v.sv = coalesce(hs.version, '')
-       GROUP BY 1, 2, 3, 4, 5, 6, 7`,
-    )
-    .raw()
-    .all(opts.runId === null ? {} : { run: opts.runId }) as [string, string, string, string, number, string, string, number | null, string | null, string | null, number, number | null, number][];
+  // The keys in use, with their flows counted, into a temporary table (SQLite's, not the
+  // heap: unnamed services on many ports make many keys), then read back in pages.
+  db.exec('DROP TABLE IF EXISTS temp.verdict_keys');
+  db.prepare(
+    `CREATE TEMP TABLE verdict_keys AS
+     SELECT ${VERDICT_KEY}, v.id AS id, v.verdict AS verdict, v.encryption AS encryption, count(*) AS n, sum(f.tls = 'none') AS clear, max(${ofRun}) AS fresh
+     FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server
+     LEFT JOIN verdicts v ON v.cr = coalesce(hc.roles, '') AND v.sr = coalesce(hs.roles, '') AND v.service = coalesce(f.service, '')
+       AND v.transport = f.transport AND v.port = CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END
+       AND v.cv = coalesce(hc.version, '') AND v.sv = coalesce(hs.version, '')
+     GROUP BY 1, 2, 3, 4, 5, 6, 7`,
+  ).run(opts.runId === null ? {} : { run: opts.runId });
+  const page = db.prepare(
+    'SELECT rowid, cr, sr, service, transport, port, cv, sv, id, verdict, encryption, n, clear, fresh FROM temp.verdict_keys WHERE rowid > ? ORDER BY rowid LIMIT ?',
+  );
   const put = db.prepare(
     `INSERT INTO verdicts (cr, sr, service, transport, port, cv, sv, client_role, server_role, verdict, rule, reason, encryption)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (cr, sr, service, transport, port, cv, sv) DO UPDATE SET client_role = excluded.client_role, server_role = excluded.server_role,
        verdict = excluded.verdict, rule = excluded.rule, reason = excluded.reason, encryption = excluded.encryption`,
   );
+  type Group = [number, string, string, string, string, number, string, string, number | null, string | null, string | null, number, number | null, number];
   const counts: Record<string, number> = { expected: 0, unexpected: 0, unknown: 0, encryption: 0 };
   db.transaction(() => {
-    for (const [cr, sr, service, transport, port, cv, sv, id, had, hadEncryption, n, clear, fresh] of groups) {
-      let verdict = had;
-      let encryption = hadEncryption;
-      if (id === null || fresh === 1) {
-        const v = judge({ transport, serverPort: port, service: service || null }, cr ? cr.split(',') : [], sr ? sr.split(',') : [], cv, sv);
-        verdict = v.verdict;
-        encryption = v.verdict === 'expected' && v.rule !== null && service ? encryptionText(v.rule, service) : null;
-        put.run(cr, sr, service, transport, port, cv, sv, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, encryption);
+    for (let after = 0; ; ) {
+      const groups = page.raw().all(after, PAGE) as Group[];
+      if (groups.length === 0) break;
+      after = groups[groups.length - 1][0];
+      for (const [, cr, sr, service, transport, port, cv, sv, id, had, hadEncryption, n, clear, fresh] of groups) {
+        let verdict = had;
+        let encryption = hadEncryption;
+        if (id === null || fresh === 1) {
+          const v = judge({ transport, serverPort: port, service: service || null }, cr ? cr.split(',') : [], sr ? sr.split(',') : [], cv, sv);
+          verdict = v.verdict;
+          encryption = v.verdict === 'expected' && v.rule !== null && service ? encryptionText(v.rule, service) : null;
+          put.run(cr, sr, service, transport, port, cv, sv, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, encryption);
+        }
+        counts[verdict!] += n;
+        if (verdict === 'expected' && encryption !== null) counts.encryption += clear ?? 0;
       }
-      counts[verdict!] += n;
-      if (verdict === 'expected' && encryption !== null) counts.encryption += clear ?? 0;
     }
   })();
+  db.exec('DROP TABLE temp.verdict_keys');
   return counts;
 }
