@@ -71,3 +71,53 @@ describe.skipIf(!HAVE_SHARED)('classic pcap: exflow reader = pcap-parser', () =>
     });
   }
 });
+
+describe('records across chunk boundaries (4 MiB reads, 256 KiB carried in front of the next)', () => {
+  // Sizes chosen to cut records at every chunk boundary in every way: small ones, ones longer
+  // than the 256 KiB carried in front of the next chunk, and one longer than a chunk.
+  const sizes = [60, 1514, 300_000, 9000, 1_500_000, 100, 5_300_000, 64, 262_144, 262_145, 700_000, 42];
+  function bigRecordsPcap(file: string, count: number): void {
+    const parts: Buffer[] = [];
+    const gh = Buffer.alloc(24);
+    gh.writeUInt32LE(0xa1b2c3d4, 0);
+    gh.writeUInt16LE(2, 4);
+    gh.writeUInt16LE(4, 6);
+    gh.writeUInt32LE(0x7fffffff, 16);
+    gh.writeUInt32LE(1, 20);
+    parts.push(gh);
+    for (let i = 0; i < count; i++) {
+      const n = sizes[i % sizes.length] + (i % 7);
+      const rh = Buffer.alloc(16);
+      rh.writeUInt32LE(1_700_000_000 + i, 0);
+      rh.writeUInt32LE(i, 4);
+      rh.writeUInt32LE(n, 8);
+      rh.writeUInt32LE(n, 12);
+      const data = Buffer.alloc(n);
+      for (let j = 0; j < n; j += 4096) data[j] = (i + j) & 255;
+      data[n - 1] = i & 255;
+      parts.push(rh, data);
+    }
+    fs.writeFileSync(file, Buffer.concat(parts));
+  }
+
+  it('every record as pcap-parser reads it; cut inside a record, exactly the records before the cut', async () => {
+    const dir = fs.mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'exflow-chunks-'));
+    const file = `${dir}/big.pcap`;
+    bigRecordsPcap(file, 40);
+    expect(fs.statSync(file).size).toBeGreaterThan(6 * 4 * 1024 * 1024);
+    const [theirs, ours] = await Promise.all([viaPcapParser(file), viaExflow(file)]);
+    expect(ours.status).toBe('ok');
+    expect(theirs).toHaveLength(40);
+    expect(ours.recs).toEqual(theirs);
+    // Cut 1000 bytes into record 30 (a 5.3 MB one): the 30 records before it, and status truncated.
+    const whole = fs.readFileSync(file);
+    let at = 24;
+    for (let i = 0; i < 30; i++) at += 16 + whole.readUInt32LE(at + 8);
+    expect(whole.readUInt32LE(at + 8)).toBeGreaterThan(5_000_000);
+    fs.writeFileSync(`${dir}/cut.pcap`, whole.subarray(0, at + 16 + 1000));
+    const cut = await viaExflow(`${dir}/cut.pcap`);
+    expect(cut.status).toBe('truncated');
+    expect(cut.recs).toEqual(theirs.slice(0, 30));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

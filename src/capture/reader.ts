@@ -60,24 +60,48 @@ function hex4(b: Buffer): string {
 }
 
 /**
- * Carries the bytes between reads: holds the unconsumed tail of one chunk at the
- * front of the buffer, appends the next chunk after it, and grows only when one
- * record is larger than the buffer (bounded by MAX_RECORD).
+ * Carries the bytes between reads. A file's chunks are read ahead into two buffers in
+ * turn, each with HEADROOM bytes free in front: the unconsumed tail of one chunk (a
+ * record cut by the chunk's end) is moved in front of the next, and walking goes on
+ * in that buffer. A tail longer than the headroom (a record of more than 256 KiB) is
+ * gathered in the framer's own buffer instead, which grows only as far as one record
+ * needs (bounded by MAX_RECORD). Streams, whose chunks come in buffers of their own,
+ * are appended to that buffer too.
  */
 class ChunkFramer {
-  buf = Buffer.allocUnsafe(CHUNK);
+  buf: Buffer;
   start = 0;
   end = 0;
   /** Stream offset of buf[0]. */
   base = 0;
+  /** Where tails longer than the headroom, and streams' chunks, are gathered. */
+  private own: Buffer | null = null;
 
   constructor(
     private readonly walker: RecordWalker,
     private readonly sink: PacketSink,
-  ) {}
+  ) {
+    this.buf = this.gather();
+  }
 
-  /** Room at the end after moving the remainder to the front (and growing if a record needs it). */
+  private gather(): Buffer {
+    this.own ??= Buffer.allocUnsafe(CHUNK);
+    return this.own;
+  }
+
+  /** Room at the end of the own buffer after moving the remainder to its front (and growing if a record needs it). */
   makeRoom(min: number): void {
+    if (this.buf !== this.own) {
+      // Walking went on in a read-ahead buffer: its tail moves to the own buffer.
+      const own = this.gather();
+      const r = this.end - this.start;
+      if (r > own.length) this.own = Buffer.allocUnsafe(Math.min(Math.max(r + min, own.length * 2), BUFFER_LIMIT));
+      this.buf.copy(this.own!, 0, this.start, this.end);
+      this.base += this.start;
+      this.buf = this.own!;
+      this.start = 0;
+      this.end = r;
+    }
     if (this.start > 0) {
       this.buf.copyWithin(0, this.start, this.end);
       this.base += this.start;
@@ -93,7 +117,28 @@ class ChunkFramer {
       const grown = Buffer.allocUnsafe(Math.min(Math.max(want, this.buf.length * 2), BUFFER_LIMIT));
       this.buf.copy(grown, 0, 0, this.end);
       this.buf = grown;
+      this.own = grown;
     }
+  }
+
+  /**
+   * The next chunk lies in `chunk` at [at, at + n), stream offset `pos`, with `at` bytes
+   * free before it: the remainder moves there and walking continues in `chunk` — or,
+   * when the remainder is longer, the chunk is appended to it in the own buffer.
+   */
+  adopt(chunk: Buffer, at: number, n: number, pos: number): void {
+    const r = this.end - this.start;
+    if (r <= at) {
+      if (r > 0) this.buf.copy(chunk, at - r, this.start, this.end);
+      this.buf = chunk;
+      this.start = at - r;
+      this.end = at + n;
+      this.base = pos - at;
+      return;
+    }
+    this.makeRoom(n);
+    chunk.copy(this.buf, this.end, at, at + n);
+    this.end += n;
   }
 
   walk(): void {
@@ -108,7 +153,6 @@ class ChunkFramer {
   }
 }
 
-const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
  * Streams one capture through `sink`: a file, or `-` for standard input (or a FIFO,
@@ -148,22 +192,41 @@ export async function readCapture(path: string, sink: PacketSink, opts: ReadOpti
   }
 }
 
+/** Free bytes in front of each read-ahead chunk, for the tail of the chunk before it. */
+const HEADROOM = 256 * 1024;
+
+function readAt(fd: number, buf: Buffer, at: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, at, CHUNK, pos, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/**
+ * A regular file, front to back. The next chunk is read (by libuv's thread pool, on
+ * the other core) while this one is walked: the copy out of the page cache costs the
+ * packet path nothing. A read in flight is always waited for before returning, so the
+ * caller may close the file.
+ */
 async function readPlain(path: string, fd: number, size: number, walker: RecordWalker, sink: PacketSink, opts: ReadOptions): Promise<CaptureReadResult> {
   const framer = new ChunkFramer(walker, sink);
+  const bufs = [Buffer.allocUnsafe(HEADROOM + CHUNK), Buffer.allocUnsafe(HEADROOM + CHUNK)];
+  let turn = 0;
   let pos = 0;
+  let pending: Promise<number> | null = readAt(fd, bufs[0], HEADROOM, 0);
   let damage: CaptureDamage | null = null;
   let stopped = false;
   try {
     for (;;) {
-      framer.makeRoom(CHUNK / 2);
-      const n = fs.readSync(fd, framer.buf, framer.end, framer.buf.length - framer.end, pos);
+      const n: number = await pending!;
+      pending = null;
       if (n === 0) break;
-      opts.onInput?.(framer.buf.subarray(framer.end, framer.end + n));
+      const chunk = bufs[turn];
+      opts.onInput?.(chunk.subarray(HEADROOM, HEADROOM + n));
+      framer.adopt(chunk, HEADROOM, n, pos);
       pos += n;
-      framer.end += n;
+      // The other buffer's tail was moved out by adopt(): it takes the next chunk while this one is walked.
+      turn ^= 1;
+      pending = readAt(fd, bufs[turn], HEADROOM, pos);
       framer.walk();
       opts.onProgress?.(pos);
-      await yieldToEventLoop();
       if (opts.shouldStop?.()) {
         stopped = true;
         break;
@@ -172,6 +235,8 @@ async function readPlain(path: string, fd: number, size: number, walker: RecordW
   } catch (e) {
     if (!(e instanceof CaptureDamage)) throw e;
     damage = e;
+  } finally {
+    if (pending) await pending.catch(() => 0);
   }
   return finish(path, false, size, framer, walker, damage, stopped);
 }
