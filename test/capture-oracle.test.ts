@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readCapture } from '../src/capture/reader';
+import { PcapFileWriter } from '../src/samples/writer';
 import { captureFiles, HAVE_SHARED } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -77,27 +78,15 @@ describe('records across chunk boundaries (4 MiB reads, 256 KiB carried in front
   // than the 256 KiB carried in front of the next chunk, and one longer than a chunk.
   const sizes = [60, 1514, 300_000, 9000, 1_500_000, 100, 5_300_000, 64, 262_144, 262_145, 700_000, 42];
   function bigRecordsPcap(file: string, count: number): void {
-    const parts: Buffer[] = [];
-    const gh = Buffer.alloc(24);
-    gh.writeUInt32LE(0xa1b2c3d4, 0);
-    gh.writeUInt16LE(2, 4);
-    gh.writeUInt16LE(4, 6);
-    gh.writeUInt32LE(0x7fffffff, 16);
-    gh.writeUInt32LE(1, 20);
-    parts.push(gh);
+    const w = new PcapFileWriter(file, 0x7fffffff);
     for (let i = 0; i < count; i++) {
       const n = sizes[i % sizes.length] + (i % 7);
-      const rh = Buffer.alloc(16);
-      rh.writeUInt32LE(1_700_000_000 + i, 0);
-      rh.writeUInt32LE(i, 4);
-      rh.writeUInt32LE(n, 8);
-      rh.writeUInt32LE(n, 12);
       const data = Buffer.alloc(n);
       for (let j = 0; j < n; j += 4096) data[j] = (i + j) & 255;
       data[n - 1] = i & 255;
-      parts.push(rh, data);
+      w.write((1_700_000_000 + i) * 1e6 + i, data);
     }
-    fs.writeFileSync(file, Buffer.concat(parts));
+    w.close();
   }
 
   it('every record as pcap-parser reads it; cut inside a record, exactly the records before the cut', async () => {

@@ -75,9 +75,9 @@ export class PcapFileWriter {
   private buf = Buffer.allocUnsafe(8 * 1024 * 1024);
   private used = 0;
 
-  constructor(path: string) {
+  constructor(path: string, snaplen?: number) {
     this.fd = fs.openSync(path, 'w');
-    fs.writeSync(this.fd, pcapHeader());
+    fs.writeSync(this.fd, pcapHeader(snaplen));
   }
 
   write(tsUs: number, data: Buffer, len = data.length): void {
