@@ -6,13 +6,6 @@ import type { Db } from './db';
 
 const BATCH = 5000;
 
-/**
- * A flow's verdict is not written with it: it is its key's row in verdicts, joined in
- * by the views (src/store/schema.ts), so that the audit rewrites no flow.
- *
- * Buffers flows and writes them in one transaction per batch with one prepared
- * statement: row-at-a-time autocommit is four orders of magnitude slower.
- */
 /** The columns every flow has a value for (or a NULL that says something). */
 const CORE = `capture_id, last_capture_id, transport, family, client, client_port, server, server_port, direction_by,
   first_sec, first_nsec, last_sec, last_nsec, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c,
@@ -23,6 +16,13 @@ const CORE_COUNT = 30;
 const EXTRA = `prefix_c2s, prefix_s2c, tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, http_app, http_target, server_version`;
 const EXTRA_COUNT = 11;
 
+/**
+ * Buffers flows and writes them in one transaction per batch with prepared
+ * statements: row-at-a-time autocommit is four orders of magnitude slower.
+ *
+ * A flow's verdict is not written with it: it is its key's row in verdicts, joined in
+ * by the views (src/store/schema.ts), so that the audit rewrites no flow.
+ */
 export class FlowWriter {
   /** Every column. */
   private readonly insertFull: Statement;

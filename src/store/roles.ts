@@ -3,7 +3,7 @@
 import type { Verdict, VerdictFacts } from '../audit/verdict';
 import type { HostActivity, HostRoles } from '../classify/roles';
 import type { Db } from './db';
-import { VERDICT_KEY } from './schema';
+import { JUDGED_FROM, VERDICT_KEY } from './schema';
 
 const PAGE = 5000;
 
@@ -122,12 +122,6 @@ export function writeWireVersions(db: Db): number {
   return db.prepare(`UPDATE hosts SET version = w.v, version_source = 'wire' FROM (${seen}) w WHERE hosts.address = w.address AND hosts.version IS NULL`).run().changes;
 }
 
-/** Hosts with roles (stored by earlier runs), by address: the hosts that have any, not all hosts. */
-export function storedRoles(db: Db): Map<string, string[]> {
-  const rows = db.prepare('SELECT address, roles FROM hosts WHERE roles IS NOT NULL').raw().all() as [string, string][];
-  return new Map(rows.map(([a, r]) => [a, r.split(',')]));
-}
-
 /** Each host whose inventory entry the traffic contradicts, as "address: what disagrees". */
 export function disagreements(db: Db): string[] {
   return (db.prepare('SELECT address, disagreement FROM hosts WHERE disagreement IS NOT NULL ORDER BY address').raw().all() as [string, string][]).map(([a, d]) => `${a}: ${d}`);
@@ -164,10 +158,7 @@ export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionTe
   db.prepare(
     `CREATE TEMP TABLE verdict_keys AS
      SELECT ${VERDICT_KEY}, v.id AS id, v.verdict AS verdict, v.encryption AS encryption, count(*) AS n, sum(f.tls = 'none') AS clear, max(${ofRun}) AS fresh
-     FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server
-     LEFT JOIN verdicts v ON v.cr = coalesce(hc.roles, '') AND v.sr = coalesce(hs.roles, '') AND v.service = coalesce(f.service, '')
-       AND v.transport = f.transport AND v.port = CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END
-       AND v.cv = coalesce(hc.version, '') AND v.sv = coalesce(hs.version, '')
+     FROM ${JUDGED_FROM}
      GROUP BY 1, 2, 3, 4, 5, 6, 7`,
   ).run(opts.runId === null ? {} : { run: opts.runId });
   const page = db.prepare(

@@ -51,8 +51,8 @@ const HOST_COLUMNS = `
   disagreement  TEXT
 `;
 
-/** flows f with their hosts hc, hs and verdict v joined in (the views' FROM). */
-const JUDGED_FROM = `flows f
+/** flows f with their hosts hc, hs and verdict v joined in (the views' FROM, and the audit's). */
+export const JUDGED_FROM = `flows f
   LEFT JOIN hosts hc ON hc.address = f.client
   LEFT JOIN hosts hs ON hs.address = f.server
   LEFT JOIN verdicts v ON v.cr = coalesce(hc.roles, '') AND v.sr = coalesce(hs.roles, '') AND v.service = coalesce(f.service, '')
