@@ -55,25 +55,15 @@ export function rolesReport(db: Db, f: FlowFilter, top = 5): RoleReport[] {
     const talkers = db
       .prepare(`SELECT role, address, sum(bytes_out) + sum(bytes_in) AS bytes, count(DISTINCT id) AS flows FROM temp.role_sides GROUP BY role, address ORDER BY role, bytes DESC`)
       .all() as { role: string; address: string; bytes: number; flows: number }[];
-    return assemble(roles, byService, byPeer, talkers, top);
+    return roles.map((r) => ({
+      ...r,
+      by_service: byService.filter((x) => x.role === r.role).map(({ role: _r, ...x }) => x),
+      by_peer: byPeer.filter((x) => x.role === r.role).map(({ role: _r, ...x }) => x),
+      top_talkers: talkers.filter((x) => x.role === r.role).slice(0, top).map(({ role: _r, ...x }) => x),
+    }));
   } finally {
     db.exec('DROP TABLE IF EXISTS temp.role_sides');
   }
-}
-
-function assemble(
-  roles: Omit<RoleReport, 'by_service' | 'by_peer' | 'top_talkers'>[],
-  byService: { role: string; service: string; flows: number; bytes_out: number; bytes_in: number }[],
-  byPeer: { role: string; peer_role: string; flows: number; bytes_out: number; bytes_in: number }[],
-  talkers: { role: string; address: string; bytes: number; flows: number }[],
-  top: number,
-): RoleReport[] {
-  return roles.map((r) => ({
-    ...r,
-    by_service: byService.filter((x) => x.role === r.role).map(({ role: _r, ...x }) => x),
-    by_peer: byPeer.filter((x) => x.role === r.role).map(({ role: _r, ...x }) => x),
-    top_talkers: talkers.filter((x) => x.role === r.role).slice(0, top).map(({ role: _r, ...x }) => x),
-  }));
 }
 
 /** The roles report flattened for tables: one row per role and service. */
