@@ -17,7 +17,7 @@
 //   dcerpc-mapper on UDP dcerpc/cl.ts (ClMapper)   the end (ept_map over ncadg_ip_udp)
 import type { FlowInspector, InspectorFactory } from '../flow/inspector';
 import { INSPECTORS, type Inspect } from '../rules/services';
-import { RpcInspectorFactory } from './dcerpc/factory';
+import { portCode, RpcInspectorFactory } from './dcerpc/factory';
 import { ClMapper } from './dcerpc/cl';
 import { IREMUNKNOWN2_UUID, IREMUNKNOWN_UUID, OXID_RESOLVER_UUID, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID } from './dcerpc/dcom';
 import { HttpRequest, looksLikeHttpRequest } from './http';
@@ -61,12 +61,10 @@ export class Inspectors implements InspectorFactory {
   }
 
   byPorts(portA: number, portB: number): FlowInspector | null {
-    // B's port first: side A sent the first packet — the client, when the handshake is in the
-    // capture, whose ephemeral port may happen to be a service's (6001-6004 are RPC over HTTP's).
-    const code = this.ports[portB] || this.ports[portA];
+    const code = portCode(this.ports, portA, portB);
     if (code === 0) return null;
     const kind = INSPECTORS[code - 1];
-    if (RPC_KINDS.includes(kind)) return this.rpc.byPorts(portA, portB);
+    if (RPC_KINDS.includes(kind)) return this.rpc.byCode(code);
     // Side B is the server unless only A's port is the service's.
     const serverDir = this.ports[portB] ? 1 : 0;
     const line = STARTTLS[kind];

@@ -17,6 +17,15 @@ export const DEFAULT_RPC_BUDGET = 64 * 1024 * 1024;
 
 const SMB_PIPES = 4;
 
+/**
+ * The inspector code of a flow's ports (inspectorPorts()): B's port first — side A sent
+ * the first packet, the client when the handshake is in the capture, whose ephemeral
+ * port may happen to be a service's (6001-6004 are RPC over HTTP's).
+ */
+export function portCode(ports: Uint8Array, portA: number, portB: number): number {
+  return ports[portB] || ports[portA];
+}
+
 export class RpcInspectorFactory implements InspectorFactory {
   readonly budget: ByteBudget;
   attachedByPort = 0;
@@ -40,8 +49,11 @@ export class RpcInspectorFactory implements InspectorFactory {
   }
 
   byPorts(portA: number, portB: number): FlowInspector | null {
-    // B's port first: side A sent the first packet, the client's when the handshake is in the capture.
-    const m = this.ports[portB] || this.ports[portA];
+    return this.byCode(portCode(this.ports, portA, portB));
+  }
+
+  /** The inspector for an inspectorPorts() code already chosen (src/inspect/index.ts chooses among every protocol's). */
+  byCode(m: number): FlowInspector | null {
     if (m === 0 || m > SMB_PIPES) return null; // none, or another protocol's inspector (src/inspect/index.ts)
     this.attachedByPort++;
     return m === SMB_PIPES ? new SmbPipes(this.budget) : new RpcConnection(m as RpcMode, this.budget, this.dcomIids);
