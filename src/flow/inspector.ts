@@ -28,8 +28,13 @@ export interface FlowInspector {
 }
 
 export interface InspectorFactory {
-  /** At a TCP flow's first packet: attach by port (e.g. the endpoint mapper on 135). */
+  /** Attach by port (e.g. the endpoint mapper on 135): at the flow's first payload when `wantsPorts` is given, else at its first packet. */
   byPorts(portA: number, portB: number): FlowInspector | null;
+  /**
+   * Whether byPorts would attach an inspector to these ports: asked at a TCP flow's
+   * first packet, so that the inspector itself is made only when payload arrives.
+   */
+  wantsPorts?(portA: number, portB: number): boolean;
   /** At the first payload of a TCP flow that has none yet: attach by what the bytes look like. */
   byPayload(dir: number, buf: Buffer, off: number, len: number): FlowInspector | null;
   /** At a UDP flow's first packet: attach by port (the endpoint mapper on UDP 135). Its datagrams come with seq 0. */

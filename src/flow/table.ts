@@ -15,6 +15,9 @@ export const enum FlowState {
   Midstream = 8,
   /** The snaplen cut some of the flow's payload. */
   SnapCut = 16,
+  /** A SYN from side A / side B was seen and its sequence number kept in `synSeq` (for a pending inspector). */
+  SynSeqA = 32,
+  SynSeqB = 64,
 }
 
 export const enum InspectState {
@@ -23,6 +26,12 @@ export const enum InspectState {
   None = 2,
   /** The inspector had what it needed: no more bytes go to it (its findings stay for the flush). */
   Released = 3,
+  /**
+   * The ports ask for an inspector, which is made when the first payload arrives: a
+   * flow that never carries payload (a SYN flood, a scan, a refused connection) costs
+   * the typed arrays only, never an inspector object.
+   */
+  Pending = 4,
 }
 
 export interface FlowTableOptions {
@@ -92,6 +101,8 @@ export class FlowTable {
   readonly inspectors: (FlowInspector | null)[];
   /** Payload bytes (captured) handed to the flow's inspector. */
   readonly inspectedBytes: Float64Array;
+  /** [idx*2 + dir]: the sequence number of the first SYN from that side, while the inspector is pending. */
+  private readonly synSeq: Uint32Array;
   /** Position (in the run) of the capture file a flow began in, and of the last one it was seen in. */
   readonly firstFile: Int32Array;
   readonly lastFile: Int32Array;
@@ -154,6 +165,7 @@ export class FlowTable {
     this.inspectState = new Uint8Array(cap);
     this.inspectors = new Array<FlowInspector | null>(cap).fill(null);
     this.inspectedBytes = new Float64Array(cap);
+    this.synSeq = new Uint32Array(cap * 2);
     this.firstFile = new Int32Array(cap);
     this.lastFile = new Int32Array(cap);
     this.freeList = new Int32Array(cap);
@@ -254,7 +266,17 @@ export class FlowTable {
       }
       if ((flags & TcpFlag.Fin) !== 0) this.state[idx] |= dir === 0 ? FlowState.FinA : FlowState.FinB;
       if ((flags & TcpFlag.Rst) !== 0) this.state[idx] |= FlowState.Rst;
-      const ist = this.inspectState[idx];
+      let ist = this.inspectState[idx];
+      if (ist === InspectState.Pending) {
+        if (plen > 0) ist = this.attachPending(idx, buf, p.payloadOff, sec, nsec);
+        else if ((flags & TcpFlag.Syn) !== 0) {
+          const bit = dir === 0 ? FlowState.SynSeqA : FlowState.SynSeqB;
+          if ((this.state[idx] & bit) === 0) {
+            this.state[idx] |= bit;
+            this.synSeq[d] = p.seq;
+          }
+        }
+      }
       if (ist === InspectState.Attached) {
         this.inspect(idx, this.inspectors[idx]!, dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
       } else if (ist === InspectState.Undecided && plen > 0) {
@@ -271,6 +293,29 @@ export class FlowTable {
     }
     if (p.firstFragment) this.rememberFragment(p, idx, dir);
     return idx;
+  }
+
+  /**
+   * Makes a pending flow's inspector at its first payload and hands it the SYNs it
+   * missed (their sequence numbers start its streams), so it reads exactly what it
+   * would have read had it been made at the first packet. Returns the new state.
+   */
+  private attachPending(idx: number, buf: Buffer, off: number, sec: number, nsec: number): InspectState {
+    const ports = this.keys[idx * KEY_WORDS + 9];
+    const ins = this.inspectorFactory!.byPorts(ports >>> 16, ports & 0xffff);
+    if (!ins) {
+      this.inspectState[idx] = InspectState.Undecided;
+      return InspectState.Undecided;
+    }
+    this.inspectors[idx] = ins;
+    this.inspectState[idx] = InspectState.Attached;
+    const st = this.state[idx];
+    for (let dir = 0; dir < 2; dir++) {
+      if ((st & (dir === 0 ? FlowState.SynSeqA : FlowState.SynSeqB)) === 0) continue;
+      const synFlags = this.synAckDir[idx] === dir ? TcpFlag.Syn | TcpFlag.Ack : TcpFlag.Syn;
+      this.inspect(idx, ins, dir, this.synSeq[idx * 2 + dir], synFlags, buf, off, 0, 0, sec, nsec);
+    }
+    return this.inspectState[idx] as InspectState;
   }
 
   private inspect(idx: number, ins: FlowInspector, dir: number, seq: number, flags: number, buf: Buffer, off: number, plen: number, wireLen: number, sec: number, nsec: number): void {
@@ -352,7 +397,9 @@ export class FlowTable {
     this.inspectors[idx] = null;
     this.inspectedBytes[idx] = 0;
     let ist = InspectState.None;
-    if (p.proto === 6 && this.inspectorFactory) {
+    if (p.proto === 6 && this.inspectorFactory?.wantsPorts) {
+      ist = this.inspectorFactory.wantsPorts(p.sport, p.dport) ? InspectState.Pending : InspectState.Undecided;
+    } else if (p.proto === 6 && this.inspectorFactory) {
       const ins = this.inspectorFactory.byPorts(p.sport, p.dport);
       if (ins) {
         this.inspectors[idx] = ins;

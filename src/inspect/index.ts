@@ -60,6 +60,10 @@ export class Inspectors implements InspectorFactory {
     return code !== 0 && INSPECTORS[code - 1] === 'dcerpc-mapper' ? new ClMapper() : null;
   }
 
+  wantsPorts(portA: number, portB: number): boolean {
+    return portCode(this.ports, portA, portB) !== 0;
+  }
+
   byPorts(portA: number, portB: number): FlowInspector | null {
     const code = portCode(this.ports, portA, portB);
     if (code === 0) return null;
