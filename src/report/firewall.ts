@@ -11,7 +11,9 @@
 //    port filter: such flows are listed as conflicts instead of silently allowed.
 //
 // The rules are data (FirewallPlan); nftables and PowerShell are renderings of it.
-import { parseNet } from '../classify/ip';
+import { nftComment, nftLineComment, nftName } from './lang/nft';
+import { psComment, psString, psWord } from './lang/powershell';
+import { scriptFamily, scriptHostAddress, scriptPort, scriptProtocol } from './lang/values';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
@@ -226,10 +228,29 @@ export function ruleRows(p: FirewallPlan): Row[] {
 
 // --- nftables ---------------------------------------------------------------
 
-const nftName = (role: string, family: 4 | 6) => `role_${role.replace(/[^A-Za-z0-9]/g, '_')}_v${family}`;
-/** nft comments: at most 128 bytes, no quotes. */
-const nftComment = (s: string) => s.replace(/[^A-Za-z0-9 :>._/+,()-]/g, '_').slice(0, 120);
-const familyOf = (addr: string) => (parseNet(addr)?.family === 6 ? 6 : 4);
+/** A rule's side as addresses that parse (a role's members, or the one host); what does not parse is left out. */
+function sideAddresses(p: FirewallPlan, kind: 'role' | 'host', v: string): string[] {
+  const list = kind === 'host' ? [v] : p.role_hosts[v] ?? [];
+  return list.map(scriptHostAddress).filter((a): a is string => a !== null);
+}
+
+/** Ports of a rule that are ports (a database is input: a "port" may hold text). */
+const rulePorts = (r: FirewallRule) => r.ports.map(scriptPort).filter((x): x is number => x !== null);
+
+/** Addresses of the plan (role members, audited hosts, host rules) that are not addresses: left out of the scripts, and said so. */
+function badAddresses(p: FirewallPlan): number {
+  const all = new Set([...Object.values(p.role_hosts).flat(), ...p.audited_hosts, ...p.rules.flatMap((r) => [r.from_kind === 'host' ? r.from : null, r.to_kind === 'host' ? r.to : null])]);
+  let n = 0;
+  for (const a of all) if (a !== null && scriptHostAddress(a) === null) n++;
+  return n;
+}
+
+function scriptHeader(p: FirewallPlan, header: string, comment: (s: string) => string): string[] {
+  const bad = badAddresses(p);
+  const lines = header.split(/\r\n|\r|\n/);
+  if (bad > 0) lines.push(`${bad} value(s) in the database that are not IP addresses were left out`);
+  return lines.map(comment);
+}
 
 /**
  * An nftables ruleset (nft -f): a table `exflow` with one set per role and family,
@@ -238,43 +259,43 @@ const familyOf = (addr: string) => (parseNet(addr)?.family === 6 ? 6 : 4);
  * is left alone (policy accept): change the policy to drop for a default-deny.
  */
 export function nftRuleset(p: FirewallPlan, header: string): string {
-  const out: string[] = [];
-  out.push(...header.split('\n').map((l) => `# ${l}`.trimEnd()));
-  out.push('table inet exflow {');
-  for (const [role, hosts] of Object.entries(p.role_hosts)) {
-    for (const fam of [4, 6] as const) {
-      const members = hosts.filter((h) => familyOf(h) === fam);
-      out.push(`\tset ${nftName(role, fam)} {`, `\t\ttype ${fam === 4 ? 'ipv4_addr' : 'ipv6_addr'}`);
-      if (members.length) out.push(`\t\telements = { ${members.join(', ')} }`);
-      out.push('\t}');
-    }
-  }
-  for (const fam of [4, 6] as const) {
-    const members = p.audited_hosts.filter((h) => familyOf(h) === fam);
-    out.push(`\tset audited_v${fam} {`, `\t\ttype ${fam === 4 ? 'ipv4_addr' : 'ipv6_addr'}`);
+  const out: string[] = scriptHeader(p, header, nftLineComment);
+  const setName = (role: string, fam: 4 | 6) => nftName('role_', role) + `_v${fam}`;
+  const set = (name: string, fam: 4 | 6, members: string[]) => {
+    out.push(`\tset ${name} {`, `\t\ttype ${fam === 4 ? 'ipv4_addr' : 'ipv6_addr'}`);
     if (members.length) out.push(`\t\telements = { ${members.join(', ')} }`);
     out.push('\t}');
+  };
+  out.push('table inet exflow {');
+  for (const role of Object.keys(p.role_hosts)) {
+    const members = sideAddresses(p, 'role', role);
+    for (const fam of [4, 6] as const) set(setName(role, fam), fam, members.filter((h) => scriptFamily(h) === fam));
   }
+  const audited = p.audited_hosts.map(scriptHostAddress).filter((a): a is string => a !== null);
+  for (const fam of [4, 6] as const) set(`audited_v${fam}`, fam, audited.filter((h) => scriptFamily(h) === fam));
   out.push('', '\tchain forward {', '\t\ttype filter hook forward priority filter; policy accept;', '\t\tct state established,related accept');
   for (const r of p.rules) {
-    const proto = r.transport === 'udp' ? 'udp' : 'tcp';
-    const ports = r.ports.length === 1 ? String(r.ports[0]) : `{ ${portText(r.ports)} }`;
+    const proto = scriptProtocol(r.transport);
+    const portList = rulePorts(r);
+    if (proto === null || portList.length === 0) continue;
+    const ports = portList.length === 1 ? String(portList[0]) : `{ ${portText(portList)} }`;
     const comment = nftComment(`${r.service}${r.dynamic ? ' dynamic RPC' : ''}${r.rpc_interfaces.length ? ` (${r.rpc_interfaces.join(',')})` : ''}${r.rules.length ? ` ${r.rules[0]}` : ''}`);
     for (const fam of [4, 6] as const) {
       const side = (kind: 'role' | 'host', v: string): string | null => {
-        if (kind === 'host') return familyOf(v) === fam ? v : null;
-        return (p.role_hosts[v] ?? []).some((h) => familyOf(h) === fam) ? `@${nftName(v, fam)}` : null;
+        const members = sideAddresses(p, kind, v).filter((h) => scriptFamily(h) === fam);
+        if (members.length === 0) return null;
+        return kind === 'host' ? members[0] : `@${setName(v, fam)}`;
       };
       const s = side(r.from_kind, r.from);
       const d = side(r.to_kind, r.to);
       if (s === null || d === null) continue;
       const ip = fam === 4 ? 'ip' : 'ip6';
-      out.push(`\t\t${ip} saddr ${s} ${ip} daddr ${d} ${proto} dport ${ports} accept comment "${comment}"`);
+      out.push(`\t\t${ip} saddr ${s} ${ip} daddr ${d} ${proto} dport ${ports} accept comment ${comment}`);
     }
   }
   out.push(
-    '\t\tip saddr @audited_v4 ip daddr @audited_v4 ct state new counter drop comment "between audited hosts, not allowed by the audit"',
-    '\t\tip6 saddr @audited_v6 ip6 daddr @audited_v6 ct state new counter drop comment "between audited hosts, not allowed by the audit"',
+    `\t\tip saddr @audited_v4 ip daddr @audited_v4 ct state new counter drop comment ${nftComment('between audited hosts, not allowed by the audit')}`,
+    `\t\tip6 saddr @audited_v6 ip6 daddr @audited_v6 ct state new counter drop comment ${nftComment('between audited hosts, not allowed by the audit')}`,
     '\t}',
     '}',
   );
@@ -283,28 +304,27 @@ export function nftRuleset(p: FirewallPlan, header: string): string {
 
 // --- Windows Firewall (PowerShell) -------------------------------------------
 
-const psQuote = (s: string) => `'${s.replace(/'/g, "''")}'`;
-
 /**
  * New-NetFirewallRule commands: inbound allow rules for the servers' side (the
  * Windows Firewall filters on the host that receives). Each rule is scoped by
  * -LocalAddress to the servers it is for, so one script can be pushed to all of them.
  */
 export function powershellRules(p: FirewallPlan, header: string): string {
-  const out = header.split('\n').map((l) => `# ${l}`.trimEnd());
-  out.push('$ErrorActionPreference = \'Stop\'');
-  const members = (kind: 'role' | 'host', v: string) => (kind === 'host' ? [v] : p.role_hosts[v] ?? []);
+  const out = scriptHeader(p, header, psComment);
+  out.push("$ErrorActionPreference = 'Stop'");
   for (const r of p.rules) {
-    const remote = members(r.from_kind, r.from);
-    const local = members(r.to_kind, r.to);
-    if (remote.length === 0 || local.length === 0) continue;
-    const name = `exflow: ${r.service}${r.dynamic ? ' (dynamic RPC)' : ''} ${r.from} -> ${r.to} ${r.transport}/${portText(r.ports, ',')}`;
+    const remote = sideAddresses(p, r.from_kind, r.from);
+    const local = sideAddresses(p, r.to_kind, r.to);
+    const proto = scriptProtocol(r.transport);
+    const ports = rulePorts(r);
+    if (remote.length === 0 || local.length === 0 || proto === null || ports.length === 0) continue;
+    const name = `exflow: ${r.service}${r.dynamic ? ' (dynamic RPC)' : ''} ${r.from} -> ${r.to} ${proto}/${portText(ports, ',')}`;
     const desc = [r.rpc_interfaces.length ? `RPC: ${r.rpc_interfaces.join(', ')}` : '', r.rules.length ? `matrix: ${r.rules.join(', ')}` : 'seen, not allowed by the matrix (--all)', ...r.cite].filter(Boolean).join('; ');
     out.push(
-      `New-NetFirewallRule -DisplayName ${psQuote(name)} -Group 'exflow' -Direction Inbound -Action Allow ` +
-        `-Protocol ${r.transport.toUpperCase()} -LocalPort ${portText(r.ports, ',')} ` +
-        `-RemoteAddress ${remote.map(psQuote).join(',')} -LocalAddress ${local.map(psQuote).join(',')} ` +
-        `-Description ${psQuote(desc.slice(0, 1000))}`,
+      `New-NetFirewallRule -DisplayName ${psString(name, 250)} -Group 'exflow' -Direction Inbound -Action Allow ` +
+        `-Protocol ${psWord(proto.toUpperCase())} -LocalPort ${ports.join(',')} ` +
+        `-RemoteAddress ${remote.map((a) => psString(a)).join(',')} -LocalAddress ${local.map((a) => psString(a)).join(',')} ` +
+        `-Description ${psString(desc, 1000)}`,
     );
   }
   return out.join('\n') + '\n';
