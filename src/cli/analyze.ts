@@ -51,6 +51,8 @@ export interface AnalyzeOptions {
   shouldStop: () => boolean;
   /** Where warnings and notices go (stderr). */
   warn: (line: string) => void;
+  /** Whether the database file is still the one opened (null) or how it changed: asked before and after each commit. */
+  dbChanged?: () => string | null;
 }
 
 export interface CaptureOutcome {
@@ -232,6 +234,11 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   /** Everything that needs the whole run (or, live, everything so far): one transaction. */
   const settle = (final: boolean) => {
     opts.progress.phase(final ? 'writing flows' : 'committing');
+    const gone = () => {
+      const why = opts.dbChanged?.() ?? null;
+      if (why) throw new StoreFault(why, []);
+    };
+    gone();
     writer.flush();
     db.transaction(() => {
       registry.flush();
@@ -244,7 +251,9 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       opts.progress.phase('judging');
       opts.audit(runId);
       if (final) runs.finish(runId, 'complete');
+      gone();
     })();
+    gone();
   };
 
   // One flow table for the run (creating one costs ~140 ms): streams of --separate follow

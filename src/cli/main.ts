@@ -7,7 +7,8 @@ import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
 import { loadRules, loadRulesCached, type RuleSet } from '../rules/load';
 import { RulesError } from '../rules/source';
-import { openDb, StoreError, type Db } from '../store/db';
+import { onReadOnlyOpen, openDb, StoreError, type Db } from '../store/db';
+import { DbFileIdentity } from '../store/db-file';
 import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
 import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
@@ -60,6 +61,9 @@ function auditLine(a: AuditSummary): string {
  * read-only for everything that only reads — which works beside a running analyze.
  */
 function openDbOrFail(file: string, mode: 'create' | 'write' | 'read'): Db {
+  onReadOnlyOpen((p, walPending) => {
+    if (walPending) stderr(`exflow: note: ${escapeControls(p)} is read as it is (it cannot be written here); its -wal file holds changes not yet in it, which cannot be read without write access`);
+  });
   let db: Db;
   try {
     db = openDb(file, { create: mode === 'create', readonly: mode === 'read' });
@@ -181,6 +185,7 @@ exflow database, disk full);
       // a typo or a wrong file leaves no empty exflow.sqlite behind.
       const created = !fs.existsSync(o.db);
       const db = openDbOrFail(o.db, 'create');
+      const identity = new DbFileIdentity(o.db);
       const t0 = process.hrtime.bigint();
       const signals = stopOnSignals();
       let outcome: RunOutcome;
@@ -212,6 +217,7 @@ exflow database, disk full);
           command: ['exflow', ...process.argv.slice(2)].join(' '),
           version: VERSION,
           warn: stderr,
+          dbChanged: () => identity.changed(),
         });
       } catch (e) {
         if (e instanceof RunBusy) throw new UserError(`exflow: ${o.db}: ${e.message}; wait for it to finish or stop it`, Exit.Database);

@@ -1,12 +1,11 @@
 // "exflow report …" and "exflow export": every report reads the database only.
-import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { DEFAULT_INDEX, ECS_VERSION, exportFlows } from '../report/export';
 import type { FlowFilter } from '../report/filter';
 import { ENCRYPTION_COLUMNS, encryptionReport, servicesReport, unexpectedReport } from '../report/findings';
-import { FORMATS, render, type Format, type Row } from '../report/format';
+import { escapeControls, FORMATS, render, type Format, type Row } from '../report/format';
 import { htmlReport } from '../report/html';
 import { NEW_FLOW_COLUMNS, newReport } from '../report/new';
 import { CONFLICT_COLUMNS, DYNAMIC_COLUMNS, FIREWALL_RULE_COLUMNS, firewallPlan, nftRuleset, powershellRules, ruleRows } from '../report/firewall';
@@ -17,7 +16,8 @@ import { summaryReport } from '../report/summary';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
-import { ChunkedWriter, print } from './out';
+import { print } from './out';
+import { checkOutPath, openOutput, writeOutput } from './out-file';
 import { addressOption, baselineOption, collect, positiveInt, timeOption } from './options';
 
 
@@ -270,7 +270,7 @@ port and service (client ports differ between connections and are ignored).`,
     });
 
   common(report.command('html').description('one self-contained HTML page: counts, findings and top conversations first, role matrix heat map, timeline, bytes per service and role, hosts and their drill-downs, RPC endpoints'), false)
-    .requiredOption('--out <file>', 'where to write the page')
+    .requiredOption('--out <file>', 'where to write the page (- for standard output); written beside it and renamed when complete')
     .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .option('--title <text>', 'page title', 'exflow report')
     .option('--baseline <capture|run:N|from..to>', 'add a "new since the baseline" section (as exflow report new)')
@@ -279,15 +279,12 @@ port and service (client ports differ between connections and are ignored).`,
       const f = filterOf(o);
       const baseline = o.baseline === undefined ? null : baselineOption(o.baseline);
       const rules = deps.loadRules(o.rules);
+      checkOutPath(o.out, o.db);
       const db = deps.openDb(o.db);
       try {
         const page = htmlReport(db, rules, f, o.title, baseline);
-        try {
-          fs.writeFileSync(o.out, page);
-        } catch (e) {
-          throw new UserError(`exflow: ${o.out}: cannot write the report (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, Exit.BadInput);
-        }
-        process.stderr.write(`exflow: wrote ${o.out} (${page.length} bytes)\n`);
+        const bytes = writeOutput(o.out, page);
+        if (o.out !== '-') process.stderr.write(`exflow: wrote ${escapeControls(o.out)} (${bytes} bytes)\n`);
       } finally {
         db.close();
       }
@@ -335,7 +332,7 @@ rpc_endpoints, omitted (rows left out by --limit, per list).`,
     .addOption(new Option('--format <format>', 'ndjson (ECS), bulk (ECS as an Elasticsearch/OpenSearch _bulk body) or csv').choices(['ndjson', 'bulk', 'csv']).default('ndjson'))
     .option('--index <name>', 'with --format bulk: the index or data stream to create documents in', DEFAULT_INDEX)
     .option('--rules <dir>', 'an extra rules folder (repeat for more): for the services\' application protocols', collect, [])
-    .option('--out <file>', 'write here instead of standard output')
+    .option('--out <file>', 'write here instead of standard output (written beside it and renamed when complete)')
     .addHelpText(
       'after',
       `${examples([
@@ -352,21 +349,16 @@ interface). The index template for them ships in share/elastic/ (see README).`,
     .action((o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; rules?: string[] }) => {
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
+      if (o.out !== undefined) checkOutPath(o.out, o.db);
       const db = deps.openDb(o.db);
-      let fd = 1;
+      const out = openOutput(o.out);
       try {
-        if (o.out !== undefined) {
-          try {
-            fd = fs.openSync(o.out, 'w');
-          } catch (e) {
-            throw new UserError(`exflow: ${o.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, Exit.BadInput);
-          }
-        }
-        const out = new ChunkedWriter(fd);
         exportFlows(db, rules, f, o.format, out.write, o.index);
-        out.flush();
+        out.finish();
+      } catch (e) {
+        out.abandon();
+        throw e;
       } finally {
-        if (fd !== 1) fs.closeSync(fd);
         db.close();
       }
     });

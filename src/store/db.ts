@@ -1,25 +1,20 @@
-import Database from 'better-sqlite3';
+import * as fs from 'node:fs';
+import { Database, dbPath, immutableUri } from './sqlite';
 import { contains, parseNet } from '../classify/ip';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema';
+import { exflowViews, schemaProblem } from './trust';
+import { checkDbPath } from './db-file';
+import { StoreError } from './errors';
 
-export type Db = Database.Database;
+export { StoreError };
+
+export type Db = InstanceType<typeof Database>;
 
 /** PRAGMA application_id of every exflow database ("exfl"): tells ours from other programs' SQLite files. */
 export const APPLICATION_ID = 0x6578666c;
 
 /** How long a statement waits for another process's write lock before giving up (ms). */
 const BUSY_TIMEOUT_MS = 10_000;
-
-/** The database cannot be opened or is not an exflow database. Exit code 3. */
-export class StoreError extends Error {
-  constructor(
-    readonly path: string,
-    readonly reason: string,
-  ) {
-    super(`${path}: ${reason}`);
-    this.name = 'StoreError';
-  }
-}
 
 export interface OpenOptions {
   /** Create the file when it does not exist (analyze). */
@@ -44,15 +39,17 @@ function addFunctions(db: Db): Db {
 
 /** Opens (creating if asked) an exflow database in WAL mode and brings the schema up to date. */
 export function openDb(path: string, opts: OpenOptions = { create: true }): Db {
+  checkDbPath(path);
   if (opts.readonly) return addFunctions(openReadOnly(path));
   let db: Db;
   try {
-    db = new Database(path, { fileMustExist: !opts.create });
+    db = new Database(dbPath(path), { fileMustExist: !opts.create });
   } catch (e) {
     const msg = (e as Error).message;
     throw new StoreError(path, opts.create ? `cannot open database (${msg})` : `no such database (run "exflow analyze" first)`);
   }
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  distrustSchema(db);
   // Two processes opening a new database at once race for its first write: switching
   // to WAL can fail at once with SQLITE_BUSY, without waiting for the busy timeout.
   // The set-up is idempotent, so it is simply tried again until the deadline.
@@ -75,6 +72,8 @@ export function openDb(path: string, opts: OpenOptions = { create: true }): Db {
 /** Checks what the file is, switches it to WAL and brings its schema up to date (idempotent). */
 function initialize(db: Db, path: string): void {
   const version = schemaVersion(db, path);
+  // Checked before anything is written: a refused database is left as it was.
+  if (version !== null) checkTrust(db, path, version < SCHEMA_VERSION);
   if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
@@ -83,17 +82,21 @@ function initialize(db: Db, path: string): void {
       // Read again inside the write transaction: another process may have just created it.
       const now = schemaVersion(db, path);
       for (let v = (now ?? SCHEMA_VERSION) + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+      // An upgrade makes exflow's views again, so that they are exactly this version's.
+      if (now !== null && now < SCHEMA_VERSION) for (const v of exflowViews()) db.exec(`DROP VIEW IF EXISTS "${v}"`);
       db.exec(SCHEMA);
+      // The upgraded schema is checked in full before it commits (a refusal rolls it back).
+      if (now !== null) checkTrust(db, path, false);
       db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
     }).immediate();
     db.pragma(`application_id = ${APPLICATION_ID}`);
   }
 }
 
-function openReadOnly(path: string): Db {
+function openReadOnly(path: string, immutable = false): Db {
   let db: Db;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    db = immutable ? new Database(immutableUri(path), { readonly: true }) : new Database(dbPath(path), { readonly: true, fileMustExist: true });
   } catch (e) {
     const code = (e as { code?: string }).code;
     throw new StoreError(path, code === 'SQLITE_CANTOPEN' ? 'no such database (run "exflow analyze" first)' : `cannot open database (${(e as Error).message})`);
@@ -101,9 +104,14 @@ function openReadOnly(path: string): Db {
   let version: number | null;
   try {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    distrustSchema(db);
     version = schemaVersion(db, path);
+    if (version !== null && version >= SCHEMA_VERSION) checkTrust(db, path, false);
   } catch (e) {
     db.close();
+    // A WAL database needs its -shm index, which SQLite cannot make on a read-only medium
+    // or in a directory this user may not write: read the file as it is, immutable.
+    if (!immutable && cannotMakeIndex(e)) return openReadOnly(path, true);
     throw asStoreError(path, e);
   }
   if (version === null) {
@@ -111,12 +119,51 @@ function openReadOnly(path: string): Db {
     throw new StoreError(path, 'is empty, not an exflow database (run "exflow analyze" first)');
   }
   if (version < SCHEMA_VERSION) {
-    // Written by an older exflow: upgrade once (a short write), then read.
     db.close();
+    if (immutable) throw new StoreError(path, `was written by an older exflow (schema ${version}) and cannot be upgraded here (read-only); copy it somewhere writable and run any report once`);
+    // Written by an older exflow: upgrade once (a short write), then read.
     openDb(path, { create: false }).close();
     return openReadOnly(path);
   }
+  if (immutable) readOnlyNotice?.(path, walPending(path));
   return db;
+}
+
+/** The open failed for want of a WAL index (-shm) it could not create. */
+function cannotMakeIndex(e: unknown): boolean {
+  const code = (e as { code?: string }).code ?? '';
+  return code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN';
+}
+
+/** A -wal file with content beside a database read immutable: its latest commits are not seen. */
+function walPending(path: string): boolean {
+  try {
+    return fs.statSync(path + '-wal').size > 0;
+  } catch {
+    return false;
+  }
+}
+
+let readOnlyNotice: ((path: string, walPending: boolean) => void) | null = null;
+
+/** Who hears that a database was read immutable (the CLI prints a note). */
+export function onReadOnlyOpen(f: (path: string, walPending: boolean) => void): void {
+  readOnlyNotice = f;
+}
+
+/**
+ * Functions with side effects may not be called from the schema (views, triggers,
+ * defaults, generated columns): SQLite's trusted_schema off. better-sqlite3 opens
+ * every connection in defensive mode (SQLITE_DBCONFIG_DEFENSIVE) already.
+ */
+function distrustSchema(db: Db): void {
+  db.pragma('trusted_schema = OFF');
+}
+
+/** Refuses a database whose schema is not the one exflow writes (src/store/trust.ts). Exit 3. */
+function checkTrust(db: Db, path: string, olderVersion: boolean): void {
+  const problem = schemaProblem(db, olderVersion);
+  if (problem) throw new StoreError(path, `${problem}; refused and left untouched (a database you are handed is input: README "Databases you are handed")`);
 }
 
 /**
@@ -144,5 +191,7 @@ function asStoreError(path: string, e: unknown): StoreError {
   const code = (e as { code?: string }).code ?? '';
   if (code === 'SQLITE_NOTADB') return new StoreError(path, 'is not an SQLite database');
   if (code === 'SQLITE_BUSY') return new StoreError(path, 'is locked by another process (busy for 10 s)');
+  if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_IOERR_READONLY')
+    return new StoreError(path, 'cannot be written here (a read-only file, directory or medium); the report commands read it as it is, but analyze and audit write to it — copy it somewhere writable');
   return new StoreError(path, `not a usable database (${(e as Error).message})`);
 }

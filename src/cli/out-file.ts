@@ -1,0 +1,167 @@
+// Where --out writes. A report or export goes to a temporary file beside the target
+// and is renamed over it only when complete: a full disk or an interrupted run leaves
+// the earlier report as it was, a symlink at the target is replaced (never written
+// through), and the name may not be the database itself (or its -wal, -shm,
+// -journal), a directory, or a device. `--out -` is standard output.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Exit, UserError } from './errors';
+import { escapeControls } from '../report/format';
+import { ChunkedWriter } from './out';
+
+export interface OutputSink {
+  write: (s: string) => void;
+  /** Writes what is left and puts the file in place (nothing for standard output). */
+  finish(): void;
+  /** Removes the temporary file (after an error); the target stays as it was. */
+  abandon(): void;
+  /** Bytes written so far. */
+  readonly bytes: number;
+  readonly toStdout: boolean;
+}
+
+const DB_SUFFIXES = ['', '-wal', '-shm', '-journal'];
+
+/** The same file, whether named through links or by another path (device and inode), else the same resolved name. */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
+    if (sa.dev === sb.dev && sa.ino === sb.ino) return true;
+  } catch {
+    /* one does not exist: compare names */
+  }
+  return path.resolve(a) === path.resolve(b);
+}
+
+/** Checks --out before anything is read: exit 64 with the reason when it may not be written. */
+export function checkOutPath(out: string, dbPath: string | null): void {
+  if (out === '-') return;
+  const shown = escapeControls(out);
+  if (out === '') throw new UserError('exflow: --out is empty (use - for standard output)', Exit.Usage);
+  if (dbPath !== null) {
+    for (const suffix of DB_SUFFIXES) {
+      if (sameFile(out, dbPath + suffix)) throw new UserError(`exflow: --out ${shown} names the database${suffix ? ` (its ${suffix} file)` : ''}; choose another file`, Exit.Usage);
+    }
+  }
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.lstatSync(out);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError(`exflow: --out ${shown}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, Exit.BadInput);
+  }
+  if (st && !st.isFile() && !st.isSymbolicLink()) {
+    const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
+    throw new UserError(`exflow: --out ${shown} is ${what}; name a file (or - for standard output)`, Exit.Usage);
+  }
+  const dir = path.dirname(path.resolve(out));
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`exflow: --out ${shown}: no such directory ${escapeControls(dir)}`, Exit.BadInput);
+}
+
+/** Opens --out (or standard output for undefined and "-") for one report. Call checkOutPath first. */
+export function openOutput(out: string | undefined): OutputSink {
+  if (out === undefined || out === '-') {
+    const w = new ChunkedWriter(1);
+    let bytes = 0;
+    return {
+      write: (s) => {
+        bytes += Buffer.byteLength(s);
+        w.write(s);
+      },
+      finish: () => w.flush(),
+      abandon: () => {},
+      get bytes() {
+        return bytes;
+      },
+      toStdout: true,
+    };
+  }
+  return new TempFileSink(out);
+}
+
+class TempFileSink implements OutputSink {
+  private readonly tmp: string;
+  private fd: number | null;
+  private readonly writer: ChunkedWriter;
+  private written = 0;
+  readonly toStdout = false;
+
+  constructor(private readonly target: string) {
+    const abs = path.resolve(target);
+    this.tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.exflow-${process.pid}-${Date.now().toString(36)}.tmp`);
+    let mode = 0o644;
+    try {
+      const st = fs.lstatSync(target);
+      if (st.isFile()) mode = st.mode & 0o777; // an existing report keeps its permissions (a link's target's are not ours)
+    } catch {
+      /* new file */
+    }
+    try {
+      this.fd = fs.openSync(this.tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
+    } catch (e) {
+      throw this.failed(e);
+    }
+    this.writer = new ChunkedWriter(this.fd);
+  }
+
+  get bytes(): number {
+    return this.written;
+  }
+
+  write = (s: string): void => {
+    this.written += Buffer.byteLength(s);
+    try {
+      this.writer.write(s);
+    } catch (e) {
+      this.abandon();
+      throw this.failed(e);
+    }
+  };
+
+  finish(): void {
+    try {
+      this.writer.flush();
+      fs.fsyncSync(this.fd!);
+      fs.closeSync(this.fd!);
+      this.fd = null;
+      // rename() replaces a symlink at the target with the file: its target is untouched.
+      fs.renameSync(this.tmp, this.target);
+    } catch (e) {
+      this.abandon();
+      throw this.failed(e);
+    }
+  }
+
+  abandon(): void {
+    if (this.fd !== null) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
+      this.fd = null;
+    }
+    fs.rmSync(this.tmp, { force: true });
+  }
+
+  private failed(e: unknown): UserError {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'no space left on the device' : e instanceof UserError ? e.message.replace(/^exflow: cannot write the output \((.*)\)$/, '$1') : code ?? (e as Error).message;
+    const kept = fs.existsSync(this.target) ? `; ${escapeControls(this.target)} was left as it was` : '';
+    return new UserError(`exflow: --out ${escapeControls(this.target)}: cannot write (${why})${kept}`, Exit.BadInput);
+  }
+}
+
+/** Writes a whole string to --out (or standard output) safely. */
+export function writeOutput(out: string | undefined, text: string): number {
+  const sink = openOutput(out);
+  try {
+    sink.write(text);
+    sink.finish();
+  } catch (e) {
+    sink.abandon();
+    throw e;
+  }
+  return sink.bytes;
+}
+
