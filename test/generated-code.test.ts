@@ -55,7 +55,8 @@ function hostilePlan(q: string): { plan: FirewallPlan; header: string } {
     ],
     rpc_dynamic: [],
     conflicts: [],
-    role_hosts: { 'domain-controller': ['10.0.0.10', p2, `10.0.0.11${q}`], mailbox: ['10.0.0.20', p4, '2001:db8::20'], [p1]: ['10.0.0.40'] },
+    // 70 more members: address lists that go on over several lines in both languages.
+    role_hosts: { 'domain-controller': ['10.0.0.10', p2, `10.0.0.11${q}`, ...Array.from({ length: 70 }, (_, i) => `10.1.0.${i}`)], mailbox: ['10.0.0.20', p4, '2001:db8::20'], [p1]: ['10.0.0.40'] },
     audited_hosts: ['10.0.0.10', '10.0.0.20', p2, '2001:db8::20', `${q}10.0.0.9`],
   };
   return { plan, header: `exflow report firewall from /tmp/a${q}\rb.sqlite\n${p0}\u2028${p3}` };
@@ -77,8 +78,11 @@ export function psTokenize(script: string): PsToken[][] {
   while (i < script.length) {
     const c = script[i];
     if (PS_NEWLINES.includes(c)) {
-      lines.push(line);
-      line = [];
+      // After a comma an array literal goes on over new lines (the grammar's array-literal-expression).
+      if (line[line.length - 1]?.kind !== 'comma') {
+        lines.push(line);
+        line = [];
+      }
       i += c === '\r' && script[i + 1] === '\n' ? 2 : 1;
     } else if (c === ' ' || c === '\t') i++;
     else if (c === '#') {

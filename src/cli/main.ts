@@ -10,7 +10,7 @@ import { RulesError } from '../rules/source';
 import { onReadOnlyOpen, openDb, StoreError, type Db } from '../store/db';
 import { DbFileIdentity } from '../store/db-file';
 import { loadInventory } from '../classify/inventory';
-import { HOST_COLUMNS, HOST_TABLE_COLUMNS, queryHosts } from '../report/hosts';
+import { HOST_COLUMNS, HOST_TABLE_COLUMNS, iterateHosts } from '../report/hosts';
 import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
 import { expandInputs } from '../capture/inputs';
 import { RunBusy, RunStore } from '../store/runs';
@@ -367,11 +367,16 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
       const host = addressOption('--host', o.host);
       const db = openDbOrFail(o.db, 'read');
       try {
-        const hosts = queryHosts(db, { host, role: o.role });
-        if (o.format === 'inventory') return print(inventoryYaml(hosts, `exflow inventory from ${o.db}: ${hosts.length} hosts (exflow hosts --format inventory)`));
-        if (o.format === 'inventory-csv') return print(inventoryCsv(hosts));
-        const format = defaultFormat(o.format);
-        print(render(hosts, format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format));
+        // Streamed: a database may hold millions of hosts.
+        const hosts = () => iterateHosts(db, { host, role: o.role });
+        const out = new ChunkedWriter(1);
+        if (o.format === 'inventory') inventoryYaml(hosts, `exflow inventory from ${o.db} (exflow hosts --format inventory)`, out.write);
+        else if (o.format === 'inventory-csv') inventoryCsv(hosts(), out.write);
+        else {
+          const format = defaultFormat(o.format);
+          renderStream(hosts(), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format, out.write);
+        }
+        out.flush();
       } finally {
         db.close();
       }

@@ -5,10 +5,10 @@ import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { DEFAULT_INDEX, ECS_VERSION, exportFlows } from '../report/export';
 import type { FlowFilter } from '../report/filter';
 import { ENCRYPTION_COLUMNS, encryptionReport, servicesReport, unexpectedReport } from '../report/findings';
-import { escapeControls, FORMATS, render, type Format, type Row } from '../report/format';
+import { escapeControls, FORMATS, render, renderStream, type Format, type Row } from '../report/format';
 import { htmlReport } from '../report/html';
 import { NEW_FLOW_COLUMNS, newReport } from '../report/new';
-import { CONFLICT_COLUMNS, DYNAMIC_COLUMNS, FIREWALL_RULE_COLUMNS, firewallPlan, nftRuleset, powershellRules, ruleRows } from '../report/firewall';
+import { CONFLICT_COLUMNS, DYNAMIC_COLUMNS, FIREWALL_RULE_COLUMNS, firewallPlan, nftLines, powershellLines, ruleRows, writePlanJson } from '../report/firewall';
 import { HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS, hostStory } from '../report/host';
 import { matrixReport, matrixRows } from '../report/matrix';
 import { roleServiceRows, rolesReport } from '../report/role-traffic';
@@ -16,7 +16,7 @@ import { summaryReport } from '../report/summary';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
-import { print } from './out';
+import { ChunkedWriter, print } from './out';
 import { checkOutPath, openOutput, writeOutput } from './out-file';
 import { addressOption, baselineOption, collect, positiveInt, timeOption } from './options';
 
@@ -73,6 +73,15 @@ function sections(parts: { title: string; rows: Row[]; columns: string[] }[], fo
       return head + render(p.rows, p.columns, format);
     })
     .join('\n');
+}
+
+/** Sections written as their rows come (renderStream): for reports whose lists can be long. */
+function streamSections(parts: { title: string; rows: Iterable<Row>; columns: string[] }[], format: Format, write: (s: string) => void): void {
+  parts.forEach((p, i) => {
+    if (i > 0) write('\n');
+    write(format === 'md' ? `### ${p.title}\n\n` : format === 'csv' ? `# ${p.title}\n` : `${p.title}\n`);
+    renderStream(p.rows, p.columns, format, write);
+  });
 }
 
 /** The options of "exflow epm" and "exflow report epm": endpoints are not flows, so they take the filters that mean something for them. */
@@ -210,25 +219,41 @@ and drops other new connections between audited hosts (policy accept otherwise).
       try {
         const plan = firewallPlan(db, rules, f, { per: o.per, all: o.all === true });
         const header = [
-          `exflow report firewall --per ${o.per}${o.all ? ' --all' : ''} from ${o.db}: ${plan.rules.length} rules`,
-          plan.conflicts.length ? `${plan.conflicts.length} port(s) also carry flows that are not expected (see the table output's "Cannot be separated")` : 'every flow these rules let through was expected',
+          `exflow report firewall --per ${o.per}${o.all ? ' --all' : ''} from ${o.db}: ${plan.counts.rules} rules`,
+          plan.counts.conflicts ? `${plan.counts.conflicts} port(s) also carry flows that are not expected (see the table output's "Cannot be separated")` : 'every flow these rules let through was expected',
           'Review before use.',
         ].join('\n');
-        if (o.format === 'nft') return print(nftRuleset(plan, header));
-        if (o.format === 'powershell') return print(powershellRules(plan, header));
-        const format = deps.defaultFormat(o.format);
-        if (format === 'json') return print(JSON.stringify(plan, null, 2) + '\n');
-        print(
-          sections(
+        // Streamed: per host, a large capture makes a rule per host pair.
+        const out = new ChunkedWriter(1);
+        const lines = (it: Iterable<string>) => {
+          for (const l of it) out.write(l + '\n');
+        };
+        const format = o.format === 'nft' || o.format === 'powershell' ? o.format : deps.defaultFormat(o.format);
+        if (format === 'nft') lines(nftLines(plan, header));
+        else if (format === 'powershell') lines(powershellLines(plan, header));
+        else if (format === 'json') writePlanJson(plan, out.write);
+        else {
+          const MEMBERS = 50;
+          const members = function* () {
+            for (const [role, hosts] of Object.entries(plan.role_hosts)) {
+              const shown: string[] = [];
+              let n = 0;
+              for (const h of hosts) if (n++ < MEMBERS) shown.push(h);
+              yield { role, members: n, hosts: n > MEMBERS ? [...shown, `… ${n - MEMBERS} more (--format json lists all)`] : shown };
+            }
+          };
+          streamSections(
             [
-              { title: `Allow (${plan.rules.length} rules, per ${o.per}${o.all ? ', every observed flow' : ', expected flows'})`, rows: ruleRows(plan), columns: format === 'table' ? FIREWALL_RULE_COLUMNS.filter((c) => c !== 'cite') : FIREWALL_RULE_COLUMNS },
-              { title: 'Dynamic RPC ports (pin them to fixed ports where you can)', rows: plan.rpc_dynamic as unknown as Row[], columns: DYNAMIC_COLUMNS },
-              { title: 'Cannot be separated by port', rows: plan.conflicts as unknown as Row[], columns: CONFLICT_COLUMNS },
-              { title: 'Role members', rows: Object.entries(plan.role_hosts).map(([role, hosts]) => ({ role, hosts })), columns: ['role', 'hosts'] },
+              { title: `Allow (${plan.counts.rules} rules, per ${o.per}${o.all ? ', every observed flow' : ', expected flows'})`, rows: ruleRows(plan), columns: format === 'table' ? FIREWALL_RULE_COLUMNS.filter((c) => c !== 'cite') : FIREWALL_RULE_COLUMNS },
+              { title: 'Dynamic RPC ports (pin them to fixed ports where you can)', rows: plan.rpc_dynamic as Iterable<unknown> as Iterable<Row>, columns: DYNAMIC_COLUMNS },
+              { title: 'Cannot be separated by port', rows: plan.conflicts as Iterable<unknown> as Iterable<Row>, columns: CONFLICT_COLUMNS },
+              { title: 'Role members', rows: members(), columns: ['role', 'members', 'hosts'] },
             ],
             format,
-          ),
-        );
+            out.write,
+          );
+        }
+        out.flush();
       } finally {
         db.close();
       }

@@ -11,12 +11,12 @@ export function unexpectedReport(db: Db, f: FlowFilter): Row[] {
       `SELECT f.verdict, coalesce(f.client_role, '${NO_ROLE}') AS client_role, coalesce(f.server_role, '${NO_ROLE}') AS server_role,
               coalesce(f.service, '(unknown)') AS service, count(*) AS flows, sum(f.bytes) AS bytes,
               min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec,
-              group_concat(DISTINCT f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport) AS examples,
               min(f.reason) AS reason, group_concat(DISTINCT f.rpc_interface) AS rpc_interfaces
        FROM flow_view f ${w.sql}
        GROUP BY f.verdict, client_role, server_role, service ORDER BY f.verdict DESC, flows DESC`,
     )
     .all(...w.args) as Record<string, string | number | null>[];
+  const examples = examplesOf(db, w, [`f.verdict`, `coalesce(f.client_role, '${NO_ROLE}')`, `coalesce(f.server_role, '${NO_ROLE}')`, `coalesce(f.service, '(unknown)')`]);
   return rows.map((r) => ({
     verdict: r.verdict,
     client_role: r.client_role,
@@ -26,7 +26,7 @@ export function unexpectedReport(db: Db, f: FlowFilter): Row[] {
     bytes: r.bytes,
     first_seen: isoTime(r.first_sec as number, 0),
     last_seen: isoTime(r.last_sec as number, 0),
-    examples: String(r.examples ?? '').split(',').slice(0, 3),
+    examples: examples.get(groupKey([r.verdict, r.client_role, r.server_role, r.service])) ?? [],
     rpc_interfaces: r.rpc_interfaces ? String(r.rpc_interfaces).split(',') : [],
     reason: r.reason,
   }));
@@ -51,10 +51,11 @@ export function servicesReport(db: Db, f: FlowFilter): Row[] {
 /** Encryption findings: expected flows in clear where the matrix says the service is encrypted, grouped. */
 export function encryptionReport(db: Db, f: FlowFilter): Row[] {
   const w = flowWhere(f, 'f', ['f.encryption IS NOT NULL']);
+  const examples = examplesOf(db, w, ['f.client_role', 'f.server_role', 'f.service', 'f.rule']);
   return (db
     .prepare(
       `SELECT f.client_role, f.server_role, f.service, f.rule, count(*) AS flows, sum(f.bytes) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec,
-              group_concat(DISTINCT f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport) AS examples, min(f.encryption) AS finding
+              min(f.encryption) AS finding
        FROM flow_view f ${w.sql} GROUP BY f.client_role, f.server_role, f.service, f.rule ORDER BY flows DESC`,
     )
     .all(...w.args) as Record<string, string | number | null>[]).map((r) => ({
@@ -66,9 +67,39 @@ export function encryptionReport(db: Db, f: FlowFilter): Row[] {
     bytes: r.bytes,
     first_seen: isoTime(r.first_sec as number, 0),
     last_seen: isoTime(r.last_sec as number, 0),
-    examples: String(r.examples ?? '').split(',').slice(0, 3),
+    examples: examples.get(groupKey([r.client_role, r.server_role, r.service, r.rule])) ?? [],
     finding: r.finding,
   }));
+}
+
+const groupKey = (values: unknown[]) => JSON.stringify(values);
+
+/**
+ * Up to `n` example flows ("client → server:port/transport", distinct, in the order
+ * first seen) for each group of the given key expressions. Only the examples shown
+ * reach the heap: a group may hold millions of flows.
+ */
+function examplesOf(db: Db, w: { sql: string; args: (string | number)[] }, keys: string[], n = 3): Map<string, string[]> {
+  const cols = keys.map((k, i) => `${k} AS k${i}`).join(', ');
+  const names = keys.map((_, i) => `k${i}`).join(', ');
+  const rows = db
+    .prepare(
+      `SELECT ${names}, example FROM (
+         SELECT ${names}, example, row_number() OVER (PARTITION BY ${names} ORDER BY first_id) AS rank FROM (
+           SELECT ${cols}, f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport AS example, min(f.id) AS first_id
+           FROM flow_view f ${w.sql} GROUP BY ${names}, example))
+       WHERE rank <= ? ORDER BY ${names}, rank`,
+    )
+    .raw()
+    .all(...w.args, n) as unknown[][];
+  const out = new Map<string, string[]>();
+  for (const r of rows) {
+    const key = groupKey(r.slice(0, keys.length));
+    const list = out.get(key) ?? [];
+    list.push(String(r[keys.length]));
+    out.set(key, list);
+  }
+  return out;
 }
 
 export const ENCRYPTION_COLUMNS = ['client_role', 'server_role', 'service', 'rule', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'finding'];

@@ -65,135 +65,174 @@ export interface Conflict {
 export interface FirewallPlan {
   per: 'role' | 'host';
   all: boolean;
-  rules: FirewallRule[];
-  rpc_dynamic: DynamicPort[];
-  conflicts: Conflict[];
+  /** In order (from, to, transport, first port, service). Every list of a plan may be iterated more than once. */
+  rules: Iterable<FirewallRule>;
+  rpc_dynamic: Iterable<DynamicPort>;
+  conflicts: Iterable<Conflict>;
   /** Members of every role a rule names (hosts with several roles are in each). */
-  role_hosts: Record<string, string[]>;
+  role_hosts: Record<string, Iterable<string>>;
   /** Every host the audit knows: new connections between them that no rule allows are what the rulesets drop. */
-  audited_hosts: string[];
+  audited_hosts: Iterable<string>;
 }
 
-interface FlowGroup {
-  client: string;
-  server: string;
-  client_role: string | null;
-  server_role: string | null;
-  transport: string;
-  server_port: number;
-  service: string | null;
-  verdict: string | null;
-  rule: string | null;
-  via: string | null;
-  interfaces: string | null;
-  flows: number;
+/** A plan read from a database: its lists stream from temporary tables (a database may hold millions of host pairs). */
+export interface DbFirewallPlan extends FirewallPlan {
+  counts: { rules: number; rpc_dynamic: number; conflicts: number };
 }
 
-/** A port the service does not own by itself: a dynamic port the RPC layer named. */
-function isDynamic(g: FlowGroup, rules: RuleSet): boolean {
-  if (g.via !== 'epm' && g.via !== 'bind') return false;
-  const s = g.service === null ? undefined : rules.serviceById.get(g.service);
-  if (!s) return g.server_port >= 1024;
-  return !s.ranges.some(([lo, hi]) => g.server_port >= lo && g.server_port <= hi && hi - lo < 1000);
+/** A list the plan reads again from SQLite each time it is iterated. */
+function rows<T>(read: () => Iterable<T>): Iterable<T> {
+  return { [Symbol.iterator]: () => read()[Symbol.iterator]() };
 }
 
-export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per: 'role' | 'host'; all: boolean }): FirewallPlan {
+const list = (s: string | null | undefined): string[] => (s ? [...new Set(s.split(','))] : []);
+
+/**
+ * The plan, built in temporary tables (SQLite's temp store, not the heap):
+ *  fw_parts  the flows grouped by (client, server, roles, transport, port, service,
+ *            verdict, rule, via), each with whether it is allowed, whether its port is
+ *            dynamic, and the rule it belongs to (from/to as a role or a host);
+ *  fw_ranges the services' own port ranges (narrower than 1000 ports), to tell a
+ *            service's port from a dynamic one the RPC layer named.
+ */
+export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per: 'role' | 'host'; all: boolean }): DbFirewallPlan {
   const w = flowWhere(f);
-  const groups = db
-    .prepare(
-      `SELECT f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via,
-              group_concat(DISTINCT f.rpc_interface) AS interfaces, count(*) AS flows
-       FROM flow_view f ${w.sql}
-       GROUP BY f.client, f.server, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via
-       ORDER BY f.server, f.transport, f.server_port`,
-    )
-    .all(...w.args) as FlowGroup[];
+  for (const t of ['fw_groups', 'fw_parts', 'fw_ranges', 'fw_conflicts']) db.exec(`DROP TABLE IF EXISTS temp.${t}`);
+  db.exec('CREATE TEMP TABLE fw_ranges (service TEXT NOT NULL, lo INTEGER, hi INTEGER)');
+  const addRange = db.prepare('INSERT INTO temp.fw_ranges VALUES (?, ?, ?)');
+  db.transaction(() => {
+    for (const sv of rules.serviceById.values()) {
+      addRange.run(sv.id, null, null); // known, whatever its ranges
+      for (const [lo, hi] of sv.ranges) if (hi - lo < 1000) addRange.run(sv.id, lo, hi);
+    }
+  })();
+  db.prepare(
+    `CREATE TEMP TABLE fw_groups AS
+     SELECT f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via,
+            group_concat(DISTINCT f.rpc_interface) AS interfaces, count(*) AS flows
+     FROM flow_view f ${w.sql}
+     GROUP BY f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via`,
+  ).run(...w.args);
+  // A port the service does not own by itself: a dynamic port the RPC layer named (an unknown
+  // service's port is dynamic from 1024 up).
+  const dyn = `(g.via IN ('epm', 'bind') AND CASE WHEN g.service IS NULL OR NOT EXISTS (SELECT 1 FROM temp.fw_ranges r WHERE r.service = g.service) THEN g.server_port >= 1024
+     ELSE NOT EXISTS (SELECT 1 FROM temp.fw_ranges r WHERE r.service = g.service AND g.server_port BETWEEN r.lo AND r.hi) END)`;
+  const byRole = `(? = 'role' AND g.verdict = 'expected' AND g.client_role IS NOT NULL AND g.server_role IS NOT NULL)`;
+  db.prepare(
+    `CREATE TEMP TABLE fw_parts AS
+     SELECT x.*, CASE WHEN x.by_role THEN 'role' ELSE 'host' END AS from_kind, CASE WHEN x.by_role THEN x.client_role ELSE x.client END AS from_,
+            CASE WHEN x.by_role AND NOT x.dyn THEN 'role' ELSE 'host' END AS to_kind, CASE WHEN x.by_role AND NOT x.dyn THEN x.server_role ELSE x.server END AS to_
+     FROM (SELECT g.*, ${dyn} AS dyn, ${byRole} AS by_role, (? OR g.verdict = 'expected') AS allow,
+                  coalesce(g.service, '(unknown ' || g.transport || '/' || g.server_port || ')') AS svc,
+                  coalesce(g.interfaces, g.service, g.transport || '/' || g.server_port) AS what
+           FROM temp.fw_groups g) x`,
+  ).run(opts.per, opts.all ? 1 : 0);
+  db.exec(`DROP TABLE temp.fw_groups;
+    CREATE INDEX temp.fw_parts_to ON fw_parts (allow, transport, server_port, to_kind, to_);
+    CREATE INDEX temp.fw_parts_at ON fw_parts (allow, server, transport, server_port);`);
+
   const matrixById = new Map(rules.matrix.map((r) => [r.id, r]));
   const byName = new Map([...rules.rpcInterfaces.values()].map((i) => [i.name, i]));
-  const list = (s: string | null) => (s ? s.split(',') : []);
-
-  const ruleMap = new Map<string, FirewallRule>();
-  const dynamic = new Map<string, DynamicPort & { clientSet: Set<string> }>();
-  const allowedOn = new Map<string, Set<string>>(); // server|transport|port → services allowed
-  for (const g of groups) {
-    const allow = opts.all || g.verdict === 'expected';
-    if (!allow) continue;
-    const dyn = isDynamic(g, rules);
-    const byRole = opts.per === 'role' && g.verdict === 'expected' && g.client_role !== null && g.server_role !== null;
-    const from_kind = byRole ? 'role' : 'host';
-    const from = byRole ? g.client_role! : g.client;
-    // A dynamic port belongs to one server: the rule names that server even per role.
-    const to_kind = byRole && !dyn ? 'role' : 'host';
-    const to = to_kind === 'role' ? g.server_role! : g.server;
-    const service = g.service ?? `(unknown ${g.transport}/${g.server_port})`;
-    const key = [from_kind, from, to_kind, to, g.transport, service, dyn].join('|');
-    const r = ruleMap.get(key) ?? { from_kind, from, to_kind, to, transport: g.transport, ports: [], service, rpc_interfaces: [], dynamic: dyn, flows: 0, rules: [], cite: [] };
-    if (!r.ports.includes(g.server_port)) r.ports.push(g.server_port);
-    for (const i of list(g.interfaces)) if (!r.rpc_interfaces.includes(i)) r.rpc_interfaces.push(i);
-    r.flows += g.flows;
-    if (g.rule !== null && !r.rules.includes(g.rule)) {
-      r.rules.push(g.rule);
-      for (const c of matrixById.get(g.rule)?.cite ?? []) if (!r.cite.includes(c)) r.cite.push(c);
-    }
-    ruleMap.set(key, r);
-    const at = `${g.server}|${g.transport}|${g.server_port}`;
-    const set = allowedOn.get(at) ?? new Set<string>();
-    set.add(interfaceOrService(g));
-    allowedOn.set(at, set);
-    if (dyn) {
-      const d = dynamic.get(at) ?? { server: g.server, transport: g.transport, port: g.server_port, interfaces: [], services: [], clients: 0, flows: 0, pin: [], cite: [], clientSet: new Set<string>() };
-      for (const i of list(g.interfaces)) {
-        if (!d.interfaces.includes(i)) d.interfaces.push(i);
-        const known = byName.get(i);
-        if (known?.pin && !d.pin.includes(`${i}: ${known.pin}`)) {
-          d.pin.push(`${i}: ${known.pin}`);
-          for (const c of known.pin_cite) if (!d.cite.includes(c)) d.cite.push(c);
-        }
+  const RULES = `FROM temp.fw_parts WHERE allow GROUP BY from_kind, from_, to_kind, to_, transport, svc, dyn`;
+  const ruleList = rows(() => {
+    const it = db
+      .prepare(
+        `SELECT from_kind, from_, to_kind, to_, transport, svc, dyn, group_concat(DISTINCT server_port) AS ports, group_concat(interfaces) AS interfaces,
+                sum(flows) AS flows, group_concat(DISTINCT rule) AS rules ${RULES} ORDER BY from_, to_, transport, min(server_port), svc`,
+      )
+      .iterate() as IterableIterator<{ from_kind: 'role' | 'host'; from_: string; to_kind: 'role' | 'host'; to_: string; transport: string; svc: string; dyn: number; ports: string; interfaces: string | null; flows: number; rules: string | null }>;
+    return (function* () {
+      for (const r of it) {
+        const names = list(r.rules);
+        const cite = [...new Set(names.flatMap((n) => matrixById.get(n)?.cite ?? []))];
+        const ports = list(r.ports).map(Number).sort((a, b) => a - b);
+        yield { from_kind: r.from_kind, from: r.from_, to_kind: r.to_kind, to: r.to_, transport: r.transport, ports, service: r.svc, rpc_interfaces: list(r.interfaces), dynamic: r.dyn === 1, flows: r.flows, rules: names, cite } satisfies FirewallRule;
       }
-      if (g.service !== null && !d.services.includes(g.service)) d.services.push(g.service);
-      d.clientSet.add(g.client);
-      d.flows += g.flows;
-      dynamic.set(at, d);
-    }
-  }
+    })();
+  });
 
-  const rulesOut = [...ruleMap.values()].map((r) => ({ ...r, ports: r.ports.sort((a, b) => a - b) }));
-  rulesOut.sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.transport.localeCompare(b.transport) || a.ports[0] - b.ports[0] || a.service.localeCompare(b.service));
-  const roleNames = new Set(rulesOut.flatMap((r) => [r.from_kind === 'role' ? r.from : null, r.to_kind === 'role' ? r.to : null]).filter((x): x is string => x !== null));
-  const role_hosts: Record<string, string[]> = {};
-  for (const role of [...roleNames].sort()) {
-    role_hosts[role] = (db.prepare(`SELECT address FROM hosts WHERE instr(',' || coalesce(roles, '') || ',', ',' || ? || ',') > 0 ORDER BY address`).all(role) as { address: string }[]).map((h) => h.address);
-  }
-  const audited_hosts = (db.prepare(`SELECT address FROM hosts WHERE roles IS NOT NULL AND roles != '' ORDER BY address`).all() as { address: string }[]).map((h) => h.address);
-  const plan: FirewallPlan = { per: opts.per, all: opts.all, rules: rulesOut, rpc_dynamic: [], conflicts: [], role_hosts, audited_hosts };
+  const dynamicList = rows(() => {
+    const it = db
+      .prepare(
+        `SELECT server, transport, server_port AS port, group_concat(interfaces) AS interfaces, group_concat(DISTINCT service) AS services,
+                count(DISTINCT client) AS clients, sum(flows) AS flows
+         FROM temp.fw_parts WHERE allow AND dyn GROUP BY server, transport, server_port ORDER BY server, transport, server_port`,
+      )
+      .iterate() as IterableIterator<{ server: string; transport: string; port: number; interfaces: string | null; services: string | null; clients: number; flows: number }>;
+    return (function* () {
+      for (const d of it) {
+        const interfaces = list(d.interfaces);
+        const pinned = interfaces.map((i) => byName.get(i)).filter((i) => i?.pin);
+        yield {
+          server: d.server, transport: d.transport, port: d.port, interfaces, services: list(d.services), clients: d.clients, flows: d.flows,
+          pin: pinned.map((i) => `${i!.name}: ${i!.pin}`),
+          cite: [...new Set(pinned.flatMap((i) => i!.pin_cite))],
+        } satisfies DynamicPort;
+      }
+    })();
+  });
 
-  // Flows left out that the rules would still let through (the same server and port
-  // as an allowed flow, usually): replayed against the plan itself, so the list is exact.
-  const conflicts = new Map<string, Conflict>();
-  for (const g of groups) {
-    if (opts.all || g.verdict === 'expected' || !planAllows(plan, g)) continue;
-    const at = `${g.server}|${g.transport}|${g.server_port}`;
-    const c = conflicts.get(at) ?? { server: g.server, transport: g.transport, port: g.server_port, allowed: [...(allowedOn.get(at) ?? [])].sort(), not_allowed: [], unexpected_flows: 0, examples: [], advice: '' };
-    const what = interfaceOrService(g);
-    if (!c.not_allowed.includes(what)) c.not_allowed.push(what);
-    c.unexpected_flows += g.flows;
-    if (c.examples.length < 3) c.examples.push(`${g.client} → ${g.server}:${g.server_port}/${g.transport}`);
-    conflicts.set(at, c);
-  }
-  for (const c of conflicts.values()) {
-    const pins = c.not_allowed.map((n) => byName.get(n)).filter((i) => i?.pin).map((i) => `${i!.name}: ${i!.pin}`);
-    c.advice = c.allowed.length
-      ? `${c.allowed.join(', ')} (allowed) and ${c.not_allowed.join(', ')} (not allowed) share this port; a port filter cannot tell them apart${pins.length ? `. Pin the latter to its own port: ${pins.join('; ')}` : ''}`
-      : `a rule for the same roles and port lets ${c.not_allowed.join(', ')} through; narrow it with --per host`;
-  }
+  // Flows left out that the rules would still let through (the same server and port as an
+  // allowed flow, usually): each not-allowed group replayed against the allowed rules —
+  // a side matches a rule's host, or a role the host holds.
+  const member = (kind: string, value: string, roles: string) => `(p.${kind} = 'host' AND p.${value} = g.${kind === 'from_kind' ? 'client' : 'server'} OR p.${kind} = 'role' AND instr(',' || coalesce(${roles}, '') || ',', ',' || p.${value} || ',') > 0)`;
+  if (!opts.all) {
+    db.exec(
+      `CREATE TEMP TABLE fw_conflicts AS
+       SELECT g.* FROM temp.fw_parts g LEFT JOIN hosts hc ON hc.address = g.client LEFT JOIN hosts hs ON hs.address = g.server
+       WHERE g.allow = 0 AND (
+         EXISTS (SELECT 1 FROM temp.fw_parts p WHERE p.allow = 1 AND p.transport = g.transport AND p.server_port = g.server_port AND p.to_kind = 'host' AND p.to_ = g.server AND ${member('from_kind', 'from_', 'hc.roles')})
+         OR EXISTS (SELECT 1 FROM temp.fw_parts p WHERE p.allow = 1 AND p.transport = g.transport AND p.server_port = g.server_port AND p.to_kind = 'role'
+                      AND instr(',' || coalesce(hs.roles, '') || ',', ',' || p.to_ || ',') > 0 AND ${member('from_kind', 'from_', 'hc.roles')}));
+       CREATE INDEX temp.fw_conflicts_at ON fw_conflicts (server, transport, server_port);`,
+    );
+  } else db.exec('CREATE TEMP TABLE fw_conflicts AS SELECT * FROM temp.fw_parts WHERE 0');
+  const conflictList = rows(() => {
+    const it = db
+      .prepare(
+        `SELECT c.server, c.transport, c.server_port AS port, group_concat(DISTINCT c.what) AS not_allowed, sum(c.flows) AS unexpected_flows,
+                (SELECT group_concat(DISTINCT a.what) FROM temp.fw_parts a WHERE a.allow = 1 AND a.server = c.server AND a.transport = c.transport AND a.server_port = c.server_port) AS allowed,
+                (SELECT group_concat(e, char(10)) FROM (SELECT e.client || ' → ' || e.server || ':' || e.server_port || '/' || e.transport AS e FROM temp.fw_conflicts e
+                   WHERE e.server = c.server AND e.transport = c.transport AND e.server_port = c.server_port LIMIT 3)) AS examples
+         FROM temp.fw_conflicts c GROUP BY c.server, c.transport, c.server_port ORDER BY c.server, c.transport, c.server_port`,
+      )
+      .iterate() as IterableIterator<{ server: string; transport: string; port: number; not_allowed: string | null; unexpected_flows: number; allowed: string | null; examples: string | null }>;
+    return (function* () {
+      for (const c of it) {
+        const allowed = list(c.allowed).sort();
+        const notAllowed = list(c.not_allowed);
+        const pins = notAllowed.map((n) => byName.get(n)).filter((i) => i?.pin).map((i) => `${i!.name}: ${i!.pin}`);
+        const advice = allowed.length
+          ? `${allowed.join(', ')} (allowed) and ${notAllowed.join(', ')} (not allowed) share this port; a port filter cannot tell them apart${pins.length ? `. Pin the latter to its own port: ${pins.join('; ')}` : ''}`
+          : `a rule for the same roles and port lets ${notAllowed.join(', ')} through; narrow it with --per host`;
+        yield { server: c.server, transport: c.transport, port: c.port, allowed, not_allowed: notAllowed, unexpected_flows: c.unexpected_flows, examples: c.examples ? c.examples.split('\n') : [], advice } satisfies Conflict;
+      }
+    })();
+  });
 
-  plan.rpc_dynamic = [...dynamic.values()].map(({ clientSet, ...d }) => ({ ...d, clients: clientSet.size }));
-  plan.conflicts = [...conflicts.values()];
-  return plan;
-}
-
-function interfaceOrService(g: FlowGroup): string {
-  return g.interfaces ?? g.service ?? `${g.transport}/${g.server_port}`;
+  const roleNames = db
+    .prepare(`SELECT from_ AS role FROM temp.fw_parts WHERE allow AND from_kind = 'role' UNION SELECT to_ FROM temp.fw_parts WHERE allow AND to_kind = 'role' ORDER BY 1`)
+    .pluck()
+    .all() as string[];
+  const members = db.prepare(`SELECT address FROM hosts WHERE instr(',' || coalesce(roles, '') || ',', ',' || ? || ',') > 0 ORDER BY address`).pluck();
+  const role_hosts: Record<string, Iterable<string>> = {};
+  for (const role of roleNames) role_hosts[role] = rows(() => members.iterate(role) as IterableIterator<string>);
+  const audited = db.prepare(`SELECT address FROM hosts WHERE roles IS NOT NULL AND roles != '' ORDER BY address`).pluck();
+  const count = (sql: string) => db.prepare(sql).pluck().get() as number;
+  return {
+    per: opts.per,
+    all: opts.all,
+    rules: ruleList,
+    rpc_dynamic: dynamicList,
+    conflicts: conflictList,
+    role_hosts,
+    audited_hosts: rows(() => audited.iterate() as IterableIterator<string>),
+    counts: {
+      rules: count(`SELECT count(*) FROM (SELECT 1 ${RULES})`),
+      rpc_dynamic: count('SELECT count(*) FROM (SELECT 1 FROM temp.fw_parts WHERE allow AND dyn GROUP BY server, transport, server_port)'),
+      conflicts: count('SELECT count(*) FROM (SELECT 1 FROM temp.fw_conflicts GROUP BY server, transport, server_port)'),
+    },
+  };
 }
 
 /** "135", "389, 3268", "49152-49154": contiguous ports as ranges. */
@@ -212,68 +251,138 @@ export const FIREWALL_RULE_COLUMNS = ['from', 'to', 'transport', 'ports', 'servi
 export const DYNAMIC_COLUMNS = ['server', 'transport', 'port', 'interfaces', 'services', 'clients', 'flows', 'pin', 'cite'];
 export const CONFLICT_COLUMNS = ['server', 'transport', 'port', 'allowed', 'not_allowed', 'unexpected_flows', 'examples', 'advice'];
 
-export function ruleRows(p: FirewallPlan): Row[] {
-  return p.rules.map((r) => ({
-    from: r.from_kind === 'role' ? `role ${r.from}` : r.from,
-    to: r.to_kind === 'role' ? `role ${r.to}` : r.to,
-    transport: r.transport,
-    ports: portText(r.ports),
-    service: r.dynamic ? `${r.service} (dynamic RPC)` : r.service,
-    rpc_interfaces: r.rpc_interfaces,
-    flows: r.flows,
-    rules: r.rules,
-    cite: r.cite,
-  }));
+/** The rules as table rows, as they come. */
+export function* ruleRows(p: FirewallPlan): Generator<Row> {
+  for (const r of p.rules) {
+    yield {
+      from: r.from_kind === 'role' ? `role ${r.from}` : r.from,
+      to: r.to_kind === 'role' ? `role ${r.to}` : r.to,
+      transport: r.transport,
+      ports: portText(r.ports),
+      service: r.dynamic ? `${r.service} (dynamic RPC)` : r.service,
+      rpc_interfaces: r.rpc_interfaces,
+      flows: r.flows,
+      rules: r.rules,
+      cite: r.cite,
+    };
+  }
 }
 
-// --- nftables ---------------------------------------------------------------
+/** The plan as one JSON document, written as it is read: {per, all, rules, rpc_dynamic, conflicts, role_hosts, audited_hosts}. */
+export function writePlanJson(p: FirewallPlan, write: (s: string) => void): void {
+  const array = (items: Iterable<unknown>, indent: string) => {
+    let first = true;
+    for (const x of items) {
+      write(`${first ? '\n' : ',\n'}${indent}  ${JSON.stringify(x)}`);
+      first = false;
+    }
+    write(first ? ']' : `\n${indent}]`);
+  };
+  write(`{\n  "per": ${JSON.stringify(p.per)},\n  "all": ${p.all},\n  "rules": [`);
+  array(p.rules, '  ');
+  write(',\n  "rpc_dynamic": [');
+  array(p.rpc_dynamic, '  ');
+  write(',\n  "conflicts": [');
+  array(p.conflicts, '  ');
+  write(',\n  "role_hosts": {');
+  let first = true;
+  for (const [role, hosts] of Object.entries(p.role_hosts)) {
+    write(`${first ? '\n' : ',\n'}    ${JSON.stringify(role)}: [`);
+    array(hosts, '    ');
+    first = false;
+  }
+  write(first ? '},\n  "audited_hosts": [' : '\n  },\n  "audited_hosts": [');
+  array(p.audited_hosts, '  ');
+  write('\n}\n');
+}
+
+// --- nftables and PowerShell: values only, each through its language's module ----------
 
 /** A rule's side as addresses that parse (a role's members, or the one host); what does not parse is left out. */
-function sideAddresses(p: FirewallPlan, kind: 'role' | 'host', v: string): string[] {
-  const list = kind === 'host' ? [v] : p.role_hosts[v] ?? [];
-  return list.map(scriptHostAddress).filter((a): a is string => a !== null);
+function* sideAddresses(p: FirewallPlan, kind: 'role' | 'host', v: string, family?: 4 | 6): Generator<string> {
+  for (const h of kind === 'host' ? [v] : p.role_hosts[v] ?? []) {
+    const a = scriptHostAddress(h);
+    if (a !== null && (family === undefined || scriptFamily(a) === family)) yield a;
+  }
 }
 
 /** Ports of a rule that are ports (a database is input: a "port" may hold text). */
 const rulePorts = (r: FirewallRule) => r.ports.map(scriptPort).filter((x): x is number => x !== null);
 
-/** Addresses of the plan (role members, audited hosts, host rules) that are not addresses: left out of the scripts, and said so. */
+/** Distinct values of the plan (role members, audited hosts, host rules) that are not addresses: left out of the scripts, and said so. */
 function badAddresses(p: FirewallPlan): number {
-  const all = new Set([...Object.values(p.role_hosts).flat(), ...p.audited_hosts, ...p.rules.flatMap((r) => [r.from_kind === 'host' ? r.from : null, r.to_kind === 'host' ? r.to : null])]);
-  let n = 0;
-  for (const a of all) if (a !== null && scriptHostAddress(a) === null) n++;
-  return n;
+  const bad = new Set<string>();
+  const check = (a: string) => {
+    if (scriptHostAddress(a) === null) bad.add(a);
+  };
+  for (const hosts of Object.values(p.role_hosts)) for (const a of hosts) check(a);
+  for (const a of p.audited_hosts) check(a);
+  for (const r of p.rules) {
+    if (r.from_kind === 'host') check(r.from);
+    if (r.to_kind === 'host') check(r.to);
+  }
+  return bad.size;
 }
 
-function scriptHeader(p: FirewallPlan, header: string, comment: (s: string) => string): string[] {
+function* scriptHeader(p: FirewallPlan, header: string, comment: (s: string) => string): Generator<string> {
+  for (const line of header.split(/\r\n|\r|\n/)) yield comment(line);
   const bad = badAddresses(p);
-  const lines = header.split(/\r\n|\r|\n/);
-  if (bad > 0) lines.push(`${bad} value(s) in the database that are not IP addresses were left out`);
-  return lines.map(comment);
+  if (bad > 0) yield comment(`${bad} value(s) in the database that are not IP addresses were left out`);
+}
+
+/** Whether a role has members of each family (asked once per role). */
+function familiesOf(p: FirewallPlan): (role: string, fam: 4 | 6) => boolean {
+  const seen = new Map<string, Set<number>>();
+  return (role, fam) => {
+    let s = seen.get(role);
+    if (!s) {
+      s = new Set<number>();
+      for (const a of sideAddresses(p, 'role', role)) {
+        s.add(scriptFamily(a));
+        if (s.size === 2) break;
+      }
+      seen.set(role, s);
+    }
+    return s.has(fam);
+  };
 }
 
 /**
- * An nftables ruleset (nft -f): a table `exflow` with one set per role and family,
- * a forward chain that accepts established traffic and the allowed new connections,
- * and drops new connections between audited hosts that no rule allows. Other traffic
- * is left alone (policy accept): change the policy to drop for a default-deny.
+ * An nftables ruleset (nft -f), line by line: a table `exflow` with one set per role and
+ * family, a forward chain that accepts established traffic and the allowed new
+ * connections, and drops new connections between audited hosts that no rule allows.
+ * Other traffic is left alone (policy accept): change the policy to drop for a default-deny.
  */
-export function nftRuleset(p: FirewallPlan, header: string): string {
-  const out: string[] = scriptHeader(p, header, nftLineComment);
+export function* nftLines(p: FirewallPlan, header: string): Generator<string> {
+  yield* scriptHeader(p, header, nftLineComment);
   const setName = (role: string, fam: 4 | 6) => nftName('role_', role) + `_v${fam}`;
-  const set = (name: string, fam: 4 | 6, members: string[]) => {
-    out.push(`\tset ${name} {`, `\t\ttype ${fam === 4 ? 'ipv4_addr' : 'ipv6_addr'}`);
-    if (members.length) out.push(`\t\telements = { ${members.join(', ')} }`);
-    out.push('\t}');
-  };
-  out.push('table inet exflow {');
-  for (const role of Object.keys(p.role_hosts)) {
-    const members = sideAddresses(p, 'role', role);
-    for (const fam of [4, 6] as const) set(setName(role, fam), fam, members.filter((h) => scriptFamily(h) === fam));
+  function* set(name: string, fam: 4 | 6, members: Iterable<string>): Generator<string> {
+    yield `\tset ${name} {`;
+    yield `\t\ttype ${fam === 4 ? 'ipv4_addr' : 'ipv6_addr'}`;
+    let line: string[] = [];
+    let any = false;
+    for (const a of members) {
+      if (!any) yield '\t\telements = {';
+      any = true;
+      line.push(a);
+      if (line.length === 16) {
+        yield `\t\t\t${line.join(', ')},`;
+        line = [];
+      }
+    }
+    if (line.length) yield `\t\t\t${line.join(', ')}`;
+    if (any) yield '\t\t}';
+    yield '\t}';
   }
-  const audited = p.audited_hosts.map(scriptHostAddress).filter((a): a is string => a !== null);
-  for (const fam of [4, 6] as const) set(`audited_v${fam}`, fam, audited.filter((h) => scriptFamily(h) === fam));
-  out.push('', '\tchain forward {', '\t\ttype filter hook forward priority filter; policy accept;', '\t\tct state established,related accept');
+  yield 'table inet exflow {';
+  for (const role of Object.keys(p.role_hosts)) for (const fam of [4, 6] as const) yield* set(setName(role, fam), fam, sideAddresses(p, 'role', role, fam));
+  const audited = (fam: 4 | 6) => ({ *[Symbol.iterator]() { for (const h of p.audited_hosts) { const a = scriptHostAddress(h); if (a !== null && scriptFamily(a) === fam) yield a; } } });
+  for (const fam of [4, 6] as const) yield* set(`audited_v${fam}`, fam, audited(fam));
+  yield '';
+  yield '\tchain forward {';
+  yield '\t\ttype filter hook forward priority filter; policy accept;';
+  yield '\t\tct state established,related accept';
+  const hasFamily = familiesOf(p);
   for (const r of p.rules) {
     const proto = scriptProtocol(r.transport);
     const portList = rulePorts(r);
@@ -282,56 +391,60 @@ export function nftRuleset(p: FirewallPlan, header: string): string {
     const comment = nftComment(`${r.service}${r.dynamic ? ' dynamic RPC' : ''}${r.rpc_interfaces.length ? ` (${r.rpc_interfaces.join(',')})` : ''}${r.rules.length ? ` ${r.rules[0]}` : ''}`);
     for (const fam of [4, 6] as const) {
       const side = (kind: 'role' | 'host', v: string): string | null => {
-        const members = sideAddresses(p, kind, v).filter((h) => scriptFamily(h) === fam);
-        if (members.length === 0) return null;
-        return kind === 'host' ? members[0] : `@${setName(v, fam)}`;
+        if (kind === 'role') return hasFamily(v, fam) ? `@${setName(v, fam)}` : null;
+        for (const a of sideAddresses(p, 'host', v, fam)) return a;
+        return null;
       };
-      const s = side(r.from_kind, r.from);
-      const d = side(r.to_kind, r.to);
-      if (s === null || d === null) continue;
+      const src = side(r.from_kind, r.from);
+      const dst = side(r.to_kind, r.to);
+      if (src === null || dst === null) continue;
       const ip = fam === 4 ? 'ip' : 'ip6';
-      out.push(`\t\t${ip} saddr ${s} ${ip} daddr ${d} ${proto} dport ${ports} accept comment ${comment}`);
+      yield `\t\t${ip} saddr ${src} ${ip} daddr ${dst} ${proto} dport ${ports} accept comment ${comment}`;
     }
   }
-  out.push(
-    `\t\tip saddr @audited_v4 ip daddr @audited_v4 ct state new counter drop comment ${nftComment('between audited hosts, not allowed by the audit')}`,
-    `\t\tip6 saddr @audited_v6 ip6 daddr @audited_v6 ct state new counter drop comment ${nftComment('between audited hosts, not allowed by the audit')}`,
-    '\t}',
-    '}',
-  );
-  return out.join('\n') + '\n';
+  yield `\t\tip saddr @audited_v4 ip daddr @audited_v4 ct state new counter drop comment ${nftComment('between audited hosts, not allowed by the audit')}`;
+  yield `\t\tip6 saddr @audited_v6 ip6 daddr @audited_v6 ct state new counter drop comment ${nftComment('between audited hosts, not allowed by the audit')}`;
+  yield '\t}';
+  yield '}';
 }
-
-// --- Windows Firewall (PowerShell) -------------------------------------------
 
 /**
- * New-NetFirewallRule commands: inbound allow rules for the servers' side (the
- * Windows Firewall filters on the host that receives). Each rule is scoped by
+ * New-NetFirewallRule commands, line by line: inbound allow rules for the servers' side
+ * (the Windows Firewall filters on the host that receives). Each rule is scoped by
  * -LocalAddress to the servers it is for, so one script can be pushed to all of them.
  */
-export function powershellRules(p: FirewallPlan, header: string): string {
-  const out = scriptHeader(p, header, psComment);
-  out.push("$ErrorActionPreference = 'Stop'");
+export function* powershellLines(p: FirewallPlan, header: string): Generator<string> {
+  yield* scriptHeader(p, header, psComment);
+  yield "$ErrorActionPreference = 'Stop'";
+  const hasFamily = familiesOf(p);
+  const hasAny = (kind: 'role' | 'host', v: string) => (kind === 'role' ? hasFamily(v, 4) || hasFamily(v, 6) : scriptHostAddress(v) !== null);
   for (const r of p.rules) {
-    const remote = sideAddresses(p, r.from_kind, r.from);
-    const local = sideAddresses(p, r.to_kind, r.to);
     const proto = scriptProtocol(r.transport);
     const ports = rulePorts(r);
-    if (remote.length === 0 || local.length === 0 || proto === null || ports.length === 0) continue;
+    if (proto === null || ports.length === 0 || !hasAny(r.from_kind, r.from) || !hasAny(r.to_kind, r.to)) continue;
     const name = `exflow: ${r.service}${r.dynamic ? ' (dynamic RPC)' : ''} ${r.from} -> ${r.to} ${proto}/${portText(ports, ',')}`;
     const desc = [r.rpc_interfaces.length ? `RPC: ${r.rpc_interfaces.join(', ')}` : '', r.rules.length ? `matrix: ${r.rules.join(', ')}` : 'seen, not allowed by the matrix (--all)', ...r.cite].filter(Boolean).join('; ');
-    out.push(
-      `New-NetFirewallRule -DisplayName ${psString(name, 250)} -Group 'exflow' -Direction Inbound -Action Allow ` +
-        `-Protocol ${psWord(proto.toUpperCase())} -LocalPort ${ports.join(',')} ` +
-        `-RemoteAddress ${remote.map((a) => psString(a)).join(',')} -LocalAddress ${local.map((a) => psString(a)).join(',')} ` +
-        `-Description ${psString(desc, 1000)}`,
-    );
+    // An address list may be long (a role's members): it continues on the next line after a
+    // comma, as PowerShell's grammar allows inside an array literal, 32 addresses a line.
+    let line = `New-NetFirewallRule -DisplayName ${psString(name, 250)} -Group 'exflow' -Direction Inbound -Action Allow -Protocol ${psWord(proto.toUpperCase())} -LocalPort ${ports.join(',')} -RemoteAddress `;
+    const addresses = function* (kind: 'role' | 'host', v: string) {
+      let n = 0;
+      for (const a of sideAddresses(p, kind, v)) {
+        if (n > 0) line += ',';
+        if (n > 0 && n % 32 === 0) {
+          yield line;
+          line = '  ';
+        }
+        line += psString(a);
+        n++;
+      }
+    };
+    yield* addresses(r.from_kind, r.from);
+    line += ' -LocalAddress ';
+    yield* addresses(r.to_kind, r.to);
+    yield `${line} -Description ${psString(desc, 1000)}`;
   }
-  return out.join('\n') + '\n';
 }
 
-/** Whether a plan's rules let a flow through (what the nftables ruleset does with a new connection). */
-export function planAllows(p: FirewallPlan, flow: { client: string; server: string; transport: string; server_port: number }): boolean {
-  const member = (kind: 'role' | 'host', v: string, addr: string) => (kind === 'host' ? v === addr : (p.role_hosts[v] ?? []).includes(addr));
-  return p.rules.some((r) => r.transport === flow.transport && r.ports.includes(flow.server_port) && member(r.from_kind, r.from, flow.client) && member(r.to_kind, r.to, flow.server));
-}
+export const nftRuleset = (p: FirewallPlan, header: string): string => [...nftLines(p, header)].join('\n') + '\n';
+export const powershellRules = (p: FirewallPlan, header: string): string => [...powershellLines(p, header)].join('\n') + '\n';

@@ -21,6 +21,9 @@ export function render(rows: Row[], columns: string[], format: Format): string {
   }
 }
 
+/** Rows a text table holds at most (a terminal shows far fewer). */
+export const TABLE_ROWS = 10_000;
+
 /**
  * Renders rows as they come, for outputs that can be long (flows): CSV, Markdown and
  * JSON are written row by row; a text table needs every row for its column widths,
@@ -28,7 +31,15 @@ export function render(rows: Row[], columns: string[], format: Format): string {
  */
 export function renderStream(rows: Iterable<Row>, columns: string[], format: Format, write: (s: string) => void): void {
   if (format === 'table') {
-    write(table([...rows], columns));
+    // A table needs its rows for its widths: at most TABLE_ROWS are held; the rest are counted.
+    const held: Row[] = [];
+    let more = 0;
+    for (const r of rows) {
+      if (held.length < TABLE_ROWS) held.push(r);
+      else more++;
+    }
+    write(table(held, columns));
+    if (more > 0) write(`(${more} more rows not shown in a table: --format csv, md or json stream every row; or narrow the selection)\n`);
     return;
   }
   let first = true;

@@ -22,8 +22,11 @@ interface HostDbRow {
   disagreement: string | null;
 }
 
-/** Hosts with their roles (lists stay lists; the renderer joins them for text). */
-export function queryHosts(db: Db, q: { host?: string; role?: string } = {}): Row[] {
+/**
+ * Hosts with their roles (lists stay lists; the renderer joins them for text), one at a
+ * time from SQLite: a database may hold millions.
+ */
+export function* iterateHosts(db: Db, q: { host?: string; role?: string } = {}): Generator<Row> {
   const where: string[] = [];
   const args: string[] = [];
   if (q.host !== undefined) {
@@ -35,24 +38,46 @@ export function queryHosts(db: Db, q: { host?: string; role?: string } = {}): Ro
     where.push(`instr(',' || coalesce(roles, '') || ',', ',' || ? || ',') > 0`);
     args.push(q.role);
   }
-  const rows = db.prepare(`SELECT * FROM hosts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY address`).all(...args) as HostDbRow[];
-  const list = (json: string | null) => (json ? (JSON.parse(json) as string[]) : []);
-  return rows.map((r) => {
-    return {
-      address: r.address,
-      name: r.name,
-      roles: r.roles ? r.roles.split(',') : [],
-      role_source: r.role_source,
-      confidence: r.confidence,
-      evidence: list(r.evidence),
-      serves: list(r.serves),
-      uses: list(r.uses),
-      site: r.site,
-      version: r.version,
-      version_source: r.version_source,
-      first_seen: isoTime(r.first_sec, 0),
-      last_seen: isoTime(r.last_sec, 0),
-      disagreement: r.disagreement,
-    };
-  });
+  for (const r of db.prepare(`SELECT * FROM hosts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY address`).iterate(...args) as IterableIterator<HostDbRow>) yield hostRow(r);
+}
+
+/** Hosts as a list (the whole answer in memory: for a host or a role, not a whole database). */
+export function queryHosts(db: Db, q: { host?: string; role?: string } = {}): Row[] {
+  return [...iterateHosts(db, q)];
+}
+
+/** One host by its exact address, or null. */
+export function hostByAddress(db: Db, address: string): Row | null {
+  const r = db.prepare('SELECT * FROM hosts WHERE address = ?').get(address) as HostDbRow | undefined;
+  return r ? hostRow(r) : null;
+}
+
+/** A stored JSON list; anything else a database may hold (it is input) is no list. */
+function list(json: string | null): string[] {
+  if (!json) return [];
+  try {
+    const v = JSON.parse(json) as unknown;
+    return Array.isArray(v) ? v.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+function hostRow(r: HostDbRow): Row {
+  return {
+    address: r.address,
+    name: r.name,
+    roles: r.roles ? r.roles.split(',') : [],
+    role_source: r.role_source,
+    confidence: r.confidence,
+    evidence: list(r.evidence),
+    serves: list(r.serves),
+    uses: list(r.uses),
+    site: r.site,
+    version: r.version,
+    version_source: r.version_source,
+    first_seen: isoTime(r.first_sec, 0),
+    last_seen: isoTime(r.last_sec, 0),
+    disagreement: r.disagreement,
+  };
 }

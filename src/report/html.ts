@@ -12,7 +12,7 @@ import { addressCondition, flowWhere, type FlowFilter } from './filter';
 import { ENCRYPTION_COLUMNS, encryptionReport, unexpectedReport, servicesReport } from './findings';
 import type { Row } from './format';
 import { hostStory, HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS } from './host';
-import { queryHosts } from './hosts';
+import { hostByAddress } from './hosts';
 import { matrixReport, mixedVerdict, type MatrixCell } from './matrix';
 import { newReport, type Baseline } from './new';
 import { rolesReport } from './role-traffic';
@@ -199,14 +199,19 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
     .all(...w.args, HTML_LIMITS.conversations) as Row[];
   // Hosts by the bytes of their flows, the biggest first; the rest is counted.
   const hostLines = hostsByBytes(db, w, HTML_LIMITS.hosts);
-  const hostInfo = new Map(queryHosts(db).map((h) => [h.address as string, h]));
+  // Only the hosts the page names are looked up (a database may hold millions).
+  const hostInfo = new Map<string, Row | null>();
+  const hostOf = (addr: string) => {
+    if (!hostInfo.has(addr)) hostInfo.set(addr, hostByAddress(db, addr));
+    return hostInfo.get(addr) ?? undefined;
+  };
   const label = (addr: string) => {
-    const h = hostInfo.get(addr);
+    const h = hostOf(addr);
     const r = (h?.roles as string[] | undefined) ?? [];
     return r.length ? r.join(' + ') : '(no role)';
   };
   const hostRows: Row[] = hostLines.map((x) => {
-    const h = hostInfo.get(x.address);
+    const h = hostOf(x.address);
     return { address: x.address, name: h?.name ?? null, roles: label(x.address), role_source: h?.role_source ?? null, version: h?.version ?? null, flows: x.flows, bytes: x.bytes, serves: (h?.serves as string[] | undefined) ?? [] };
   });
   // Drill-downs: hosts in findings first, then the biggest.
@@ -215,7 +220,7 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
   const drilldowns = drill
     .map((addr) => {
       const st = hostStory(db, addr, f, 20);
-      const h = hostInfo.get(addr);
+      const h = hostOf(addr);
       const id = `host-${addr.replace(/[^0-9A-Za-z]/g, '-')}`;
       return `<details class="host" id="${id}"><summary><b>${esc(addr)}</b>${h?.name ? ` ${esc(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${st.flows} flows, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${st.findings.reduce((a, x) => a + Number(x.flows), 0)} in findings</span>` : ''}</summary>
 <p>Roles from ${esc(h?.role_source ?? 'nowhere')}${h?.confidence ? ` (${esc(h.confidence)} confidence)` : ''}: ${esc(((h?.evidence as string[] | undefined) ?? []).slice(0, 3).join('; ') || 'no evidence')}. Seen ${esc(st.first_seen ?? '')} to ${esc(st.last_seen ?? '')}.</p>

@@ -6,22 +6,30 @@ import { quoteCsv, type Row } from './format';
 
 const q = (s: string) => JSON.stringify(s); // a JSON string is a YAML double-quoted scalar
 
-export function inventoryYaml(hosts: Row[], header: string): string {
-  const out = [...header.split('\n').map((l) => `# ${l}`.trimEnd()), 'hosts:'];
-  for (const h of hosts) {
+/**
+ * The hosts as inventory YAML, written as they come. `hosts` is read twice: first only
+ * to learn whether any entry is not commented out (then the list opens with "hosts:",
+ * else it is "hosts: []", which the reader takes — a bare "hosts:" it does not).
+ */
+export function inventoryYaml(hosts: () => Iterable<Row>, header: string, write: (s: string) => void): void {
+  let entries = false;
+  for (const h of hosts()) {
+    if (h.role_source === 'inventory' && (h.roles as string[]).length > 0) {
+      entries = true;
+      break;
+    }
+  }
+  write(header.split(/\r\n|\r|\n/).map((l) => `# ${l}`.trimEnd()).join('\n') + (entries ? '\nhosts:\n' : '\nhosts: []\n'));
+  for (const h of hosts()) {
     const roles = h.roles as string[];
     if (roles.length === 0) continue;
-    const inferred = h.role_source !== 'inventory';
     const entry = [`- address: ${q(String(h.address))}`, `  roles: [${roles.map(q).join(', ')}]`];
     for (const k of ['name', 'site', 'version'] as const) if (h[k] !== null && h[k] !== undefined) entry.push(`  ${k}: ${q(String(h[k]))}`);
-    if (inferred) {
-      out.push(`  # inferred (${h.confidence ?? 'unknown'} confidence): ${(h.evidence as string[]).slice(0, 3).join('; ').replace(/\n/g, ' ')}`);
-      out.push(...entry.map((l) => `  # ${l}`));
-    } else out.push(...entry.map((l) => `  ${l}`));
+    if (h.role_source !== 'inventory') {
+      const evidence = (h.evidence as string[]).slice(0, 3).join('; ').replace(/[\r\n]/g, ' ');
+      write([`  # inferred (${h.confidence ?? 'unknown'} confidence): ${evidence}`, ...entry.map((l) => `  # ${l}`)].join('\n') + '\n');
+    } else write(entry.map((l) => `  ${l}`).join('\n') + '\n');
   }
-  // Nothing but commented entries: an empty list, which the reader takes (a bare "hosts:" it does not).
-  if (!out.some((l) => l.startsWith('  - '))) out[out.indexOf('hosts:')] = 'hosts: []';
-  return out.join('\n') + '\n';
 }
 
 /**
@@ -33,15 +41,15 @@ function csvCell(s: string): string {
   return quoteCsv(s, /^[=+\-@\t]/.test(s));
 }
 
-export function inventoryCsv(hosts: Row[]): string {
-  const out = ['address,roles,name,site,version'];
+/** The hosts as inventory CSV, written as they come. */
+export function inventoryCsv(hosts: Iterable<Row>, write: (s: string) => void): void {
+  write('address,roles,name,site,version\r\n');
   for (const h of hosts) {
     const roles = h.roles as string[];
     if (roles.length === 0) continue;
     const cells = [String(h.address), roles.join(';'), ...(['name', 'site', 'version'] as const).map((k) => (h[k] === null || h[k] === undefined ? '' : String(h[k])))];
     const line = cells.map(csvCell).join(',');
     // The reader skips a row that is one cell starting with "#": an inferred host, to confirm.
-    out.push(h.role_source === 'inventory' ? line : csvCell(`# inferred, confirm by removing "# ": ${line}`));
+    write((h.role_source === 'inventory' ? line : csvCell(`# inferred, confirm by removing "# ": ${line}`)) + '\r\n');
   }
-  return out.join('\r\n') + '\r\n';
 }

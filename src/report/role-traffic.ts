@@ -52,14 +52,20 @@ export function rolesReport(db: Db, f: FlowFilter, top = 5): RoleReport[] {
     const byPeer = db
       .prepare(`SELECT role, peer AS peer_role, count(DISTINCT id) AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in FROM temp.role_sides GROUP BY role, peer ORDER BY role, sum(bytes_out) + sum(bytes_in) DESC`)
       .all() as { role: string; peer_role: string; flows: number; bytes_out: number; bytes_in: number }[];
+    // Only the top talkers of each role reach the heap (a role may hold millions of hosts).
     const talkers = db
-      .prepare(`SELECT role, address, sum(bytes_out) + sum(bytes_in) AS bytes, count(DISTINCT id) AS flows FROM temp.role_sides GROUP BY role, address ORDER BY role, bytes DESC`)
-      .all() as { role: string; address: string; bytes: number; flows: number }[];
+      .prepare(
+        `SELECT role, address, bytes, flows FROM (
+           SELECT role, address, bytes, flows, row_number() OVER (PARTITION BY role ORDER BY bytes DESC, address) AS rank FROM (
+             SELECT role, address, sum(bytes_out) + sum(bytes_in) AS bytes, count(DISTINCT id) AS flows FROM temp.role_sides GROUP BY role, address))
+         WHERE rank <= ? ORDER BY role, rank`,
+      )
+      .all(top) as { role: string; address: string; bytes: number; flows: number }[];
     return roles.map((r) => ({
       ...r,
       by_service: byService.filter((x) => x.role === r.role).map(({ role: _r, ...x }) => x),
       by_peer: byPeer.filter((x) => x.role === r.role).map(({ role: _r, ...x }) => x),
-      top_talkers: talkers.filter((x) => x.role === r.role).slice(0, top).map(({ role: _r, ...x }) => x),
+      top_talkers: talkers.filter((x) => x.role === r.role).map(({ role: _r, ...x }) => x),
     }));
   } finally {
     db.exec('DROP TABLE IF EXISTS temp.role_sides');
