@@ -53,11 +53,22 @@ class MessageReader {
   private readonly nb = new Uint8Array(4);
   /** Bytes left in the current message. */
   private left = 0;
-  private readonly head = Buffer.allocUnsafe(HEAD);
+  /** The message head being gathered: taken from the run's budget at the first session message, given back at the end. */
+  private head: Buffer | null = null;
   private headLen = 0;
   private headWant = 0;
+  /** The budget refused a head buffer: this side's messages are no longer read. */
+  refused = false;
 
-  constructor(private readonly onHead: (b: Buffer, len: number) => void) {}
+  constructor(
+    private readonly onHead: (b: Buffer, len: number) => void,
+    private readonly budget: ByteBudget,
+  ) {}
+
+  release(): void {
+    if (this.head) this.budget.give(HEAD);
+    this.head = null;
+  }
 
   push(b: Uint8Array, off: number, len: number): void {
     let p = off;
@@ -69,15 +80,22 @@ class MessageReader {
         this.nbHave = 0;
         this.left = (this.nb[1] << 16) | (this.nb[2] << 8) | this.nb[3];
         this.headLen = 0;
-        this.headWant = this.nb[0] === 0 ? Math.min(this.left, HEAD) : 0; // only session messages
+        this.headWant = this.nb[0] === 0 && !this.refused ? Math.min(this.left, HEAD) : 0; // only session messages
+        if (this.headWant > 0 && !this.head) {
+          if (this.budget.take(HEAD)) this.head = Buffer.allocUnsafe(HEAD);
+          else {
+            this.refused = true;
+            this.headWant = 0;
+          }
+        }
         continue;
       }
       const n = Math.min(this.left, end - p);
       if (this.headLen < this.headWant) {
         const take = Math.min(n, this.headWant - this.headLen);
-        this.head.set(b.subarray(p, p + take), this.headLen);
+        this.head!.set(b.subarray(p, p + take), this.headLen);
         this.headLen += take;
-        if (this.headLen === this.headWant) this.onHead(this.head, this.headLen);
+        if (this.headLen === this.headWant) this.onHead(this.head!, this.headLen);
       }
       this.left -= n;
       p += n;
@@ -89,6 +107,7 @@ export class SmbPipes implements FlowInspector {
   readonly binds = new BindTracker();
   readonly notes: string[] = [];
   private readonly streams: [DirectionStream, DirectionStream];
+  private readonly readers: MessageReader[] = [];
   private sec = 0;
   private nsec = 0;
 
@@ -106,7 +125,8 @@ export class SmbPipes implements FlowInspector {
 
   constructor(budget: ByteBudget) {
     const mk = (dir: number) => {
-      const m = new MessageReader((b, n) => this.message(dir, b, n));
+      const m = new MessageReader((b, n) => this.message(dir, b, n), budget);
+      this.readers.push(m);
       return new DirectionStream(budget, (b, o, n) => m.push(b, o, n));
     };
     this.streams = [mk(0), mk(1)];
@@ -127,6 +147,10 @@ export class SmbPipes implements FlowInspector {
 
   finish(clientSide = -1): void {
     this.rpcPdus.finish(clientSide);
+    for (const r of this.readers) {
+      if (r.refused) this.note('SMB message heads not read for want of inspector memory (the run\'s payload budget)');
+      r.release();
+    }
     for (const s of this.streams) {
       s.finish();
       if (s.end === StreamEnd.Gap || s.end === StreamEnd.Snaplen) {
