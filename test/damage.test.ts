@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { HAVE_SHARED, runCli, shared, tmpDir } from './helpers';
+import { spawnSync } from 'node:child_process';
+import { HAVE_SHARED, HAVE_TSHARK, runCli, shared, tmpDir } from './helpers';
 import { pcapHeader } from '../src/samples/writer';
 
 function captures(db: string) {
@@ -54,6 +55,28 @@ describe('damaged input', () => {
     expect(c.status).toBe('truncated');
     expect(c.packets).toBe(100);
     expect(c.flows).toBeGreaterThan(0);
+  });
+
+  it('records longer than the header\'s snaplen (a real capture, its header edited to 1000): every record read, as tshark reads them; the flows of the unedited file', () => {
+    const dir = tmpDir();
+    const original = path.join(__dirname, 'fixtures', 'exchange-lab', 'exchange-lab-full.pcap');
+    const edited = path.join(dir, 'snaplen-1000.pcap');
+    const b = Buffer.from(fs.readFileSync(original));
+    b.writeUInt32LE(1000, 16);
+    fs.writeFileSync(edited, b);
+    const r = runCli(['analyze', edited, '--db', path.join(dir, 'e.sqlite'), '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/record \d+ holds 1514 captured bytes, more than the file header's snaplen 1000; read anyway/);
+    expect(r.stderr).toMatch(/\d+ records in all were longer than the file header's snaplen; all were read/);
+    const [c] = captures(path.join(dir, 'e.sqlite'));
+    expect(c.status).toBe('ok');
+    if (HAVE_TSHARK) {
+      const t = spawnSync('tshark', ['-r', edited, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+      expect(c.packets).toBe(t.stdout.trim().split('\n').length);
+    } else expect(c.packets).toBe(1498);
+    expect(runCli(['analyze', original, '--db', path.join(dir, 'o.sqlite'), '--quiet']).code).toBe(0);
+    const rows = (db: string) => runCli(['flows', '--db', db, '--format', 'csv']).stdout.split('\n').map((l) => l.replace(/^\d+,/, '')).sort();
+    expect(rows(path.join(dir, 'e.sqlite'))).toEqual(rows(path.join(dir, 'o.sqlite')));
   });
 
   it.skipIf(!HAVE_SHARED)('a record claiming more than the snaplen (real damaged capture): 18 records kept, truncated, exit 0', () => {

@@ -23,6 +23,8 @@ export class PcapWalker implements RecordWalker {
   private headerDone = false;
   /** Records whose fraction was a second or more. */
   badTimes = 0;
+  /** Records longer than the header's snaplen (read all the same). */
+  overSnaplen = 0;
   private linkType = 0;
   private snapLen = DEFAULT_SNAPLEN;
   private readonly nsPerUnit: number;
@@ -65,11 +67,14 @@ export class PcapWalker implements RecordWalker {
         break;
       }
       const capLen = u32(buf, o + 8, le);
-      if (capLen > snapLen || capLen > MAX_RECORD) {
+      if (capLen > MAX_RECORD) {
         this.packets = packets;
-        throw new CaptureDamage(base + o, capLen > MAX_RECORD
-          ? `record ${packets + 1} claims ${capLen} captured bytes, more than the ${MAX_RECORD / 1048576} MiB any record may have`
-          : `record ${packets + 1} claims ${capLen} captured bytes, more than the snaplen ${snapLen}`);
+        throw new CaptureDamage(base + o, `record ${packets + 1} claims ${capLen} captured bytes, more than the ${MAX_RECORD / 1048576} MiB any record may have`);
+      }
+      if (capLen > snapLen) {
+        // The header's snaplen is a claim, not a limit: tshark and capinfos read such a
+        // record, and so does exflow (the 64 MiB bound above is the guard against damage).
+        if (this.overSnaplen++ === 0) this.warnings.push({ offset: base + o, message: `record ${packets + 1} holds ${capLen} captured bytes, more than the file header's snaplen ${snapLen}; read anyway (the snaplen is advisory)` });
       }
       const total = RECORD_HEADER + capLen;
       if (end - o < total) {

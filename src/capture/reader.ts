@@ -348,6 +348,7 @@ export async function readStream(path: string, input: Readable, sink: PacketSink
 
 function finish(path: string, compressed: boolean, size: number, framer: ChunkFramer, walker: RecordWalker, damage: CaptureDamage | null, stopped: boolean): CaptureReadResult {
   const warnings = walker.warnings.slice();
+  if ((walker.overSnaplen ?? 0) > 1) warnings.push({ offset: -1, message: `${walker.overSnaplen} records in all were longer than the file header's snaplen; all were read` });
   let status: 'ok' | 'truncated' = 'ok';
   if (damage) {
     status = 'truncated';

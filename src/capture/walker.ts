@@ -14,6 +14,8 @@ export interface RecordWalker {
   /** Link types seen (per interface for pcapng). */
   readonly linkTypes: Set<number>;
   readonly warnings: CaptureWarning[];
+  /** Records longer than the file's stated snaplen, read all the same (classic pcap). */
+  overSnaplen?: number;
   /** `base` is the file (or decompressed stream) offset of buf[0]. Throws CaptureDamage. */
   walk(buf: Buffer, start: number, end: number, base: number, sink: PacketSink): number;
 }
