@@ -1,7 +1,7 @@
 // Just enough DER (X.690) to read an X.509 certificate's issuer and subject names
 // (RFC 5280 4.1): Certificate → tbsCertificate → [0] version, serialNumber,
-// signature, issuer, validity, subject. Attribute types other than the common
-// ones are left out; values are taken as text whatever their string type.
+// signature, issuer, validity, subject. Names are written as RFC 4514 does; values
+// of the types it names are taken as text whatever their string type.
 interface Tlv {
   tag: number;
   start: number;
@@ -23,32 +23,66 @@ function tlv(b: Buffer, at: number, limit: number): Tlv | null {
   return { tag, start, end: start + len };
 }
 
-/** The attribute types people expect in a name, by their DER-encoded OID 2.5.4.x. */
-const ATTRS: Record<number, string> = { 3: 'CN', 6: 'C', 7: 'L', 8: 'ST', 10: 'O', 11: 'OU' };
+/** The attribute types RFC 4514 3 names (2.5.4.x, and the two of other arcs below); others are written as dotted numbers. */
+const ATTRS: Record<number, string> = { 3: 'CN', 6: 'C', 7: 'L', 8: 'ST', 9: 'STREET', 10: 'O', 11: 'OU' };
+/** DC (0.9.2342.19200300.100.1.25) and UID (…100.1.1), by their DER contents. */
+const DC = '0992268993f22c640119';
+const UID = '0992268993f22c640101';
 
-/** A Name (RDNSequence) as "CN=…, O=…" in the certificate's order. */
+/** An OID's DER contents as dotted numbers (X.690 8.19). */
+function dotted(b: Buffer, start: number, end: number): string {
+  const arcs: number[] = [];
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    v = v * 128 + (b[i] & 0x7f);
+    if ((b[i] & 0x80) === 0) {
+      if (arcs.length === 0) arcs.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
+      else arcs.push(v);
+      v = 0;
+    }
+  }
+  return arcs.join('.');
+}
+
+/** RFC 4514 2.4: a value's special characters escaped with a backslash. */
+function escapeValue(s: string): string {
+  let out = s.replace(/[\\",+;<>]/g, (c) => `\\${c}`).replace(/\0/g, '\\00');
+  if (out.startsWith('#') || out.startsWith(' ')) out = `\\${out}`;
+  if (out.endsWith(' ') && out.length > 1 && !out.endsWith('\\ ')) out = `${out.slice(0, -1)}\\ `;
+  return out;
+}
+
+/**
+ * A Name (RDNSequence) as RFC 4514 writes it: the last RDN first, RDNs separated by
+ * ",", the attributes of a multi-valued RDN by "+"; the types RFC 4514 names by their
+ * names, any other as its dotted OID with the value as "#" and the hex of its DER.
+ */
 function nameText(b: Buffer, name: Tlv): string | null {
-  const parts: string[] = [];
+  const rdns: string[] = [];
   for (let at = name.start; at < name.end; ) {
     const set = tlv(b, at, name.end);
     if (!set || set.tag !== 0x31) return null;
+    const parts: string[] = [];
     for (let a = set.start; a < set.end; ) {
       const seq = tlv(b, a, set.end);
       if (!seq || seq.tag !== 0x30) return null;
       const oid = tlv(b, seq.start, seq.end);
       const value = oid && tlv(b, oid.end, seq.end);
       if (!oid || !value || oid.tag !== 0x06) return null;
-      if (oid.end - oid.start === 3 && b[oid.start] === 0x55 && b[oid.start + 1] === 0x04 && ATTRS[b[oid.start + 2]]) {
+      const hex = b.toString('hex', oid.start, oid.end);
+      const short = oid.end - oid.start === 3 && b[oid.start] === 0x55 && b[oid.start + 1] === 0x04 ? ATTRS[b[oid.start + 2]] : hex === DC ? 'DC' : hex === UID ? 'UID' : undefined;
+      if (short) {
         // BMPString is UTF-16BE; the others are (near enough) UTF-8 or Latin-1 text.
         // (An odd byte at the end of a BMPString is damage: left out, as swap16 needs pairs.)
         const text = value.tag === 0x1e ? Buffer.from(b.subarray(value.start, value.end - ((value.end - value.start) % 2))).swap16().toString('utf16le') : b.toString('utf8', value.start, value.end);
-        parts.push(`${ATTRS[b[oid.start + 2]]}=${text}`);
-      }
+        parts.push(`${short}=${escapeValue(text)}`);
+      } else parts.push(`${dotted(b, oid.start, oid.end)}=#${b.toString('hex', oid.end, value.end)}`);
       a = seq.end;
     }
+    if (parts.length) rdns.push(parts.join('+'));
     at = set.end;
   }
-  return parts.length ? parts.join(', ') : null;
+  return rdns.length ? rdns.reverse().join(',') : null;
 }
 
 export function certificateNames(der: Buffer): { subject: string | null; issuer: string | null } | null {
