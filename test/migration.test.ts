@@ -29,7 +29,7 @@ describe('a schema 3 database', () => {
     expect(runs).toMatchObject([{ run: 1, status: 'complete', command: 'before runs were recorded', captures: 1, flows: 26 }]);
 
     const after = new Database(db, { readonly: true });
-    expect(after.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('6');
+    expect(after.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('7');
     // Schema 5's payload columns exist, empty for the old flows (their payload was not read for them).
     expect(after.prepare('SELECT count(*) FROM flows WHERE tls IS NULL AND http_app IS NULL').pluck().get()).toBe(26);
     expect(after.pragma('application_id', { simple: true })).toBe(0x6578666c);

@@ -19,19 +19,20 @@ export interface PayloadFacts {
   tlsAlpn: string | null;
   tlsSubject: string | null;
   tlsIssuer: string | null;
+  tlsNote: string | null;
   httpApp: string | null;
   httpTarget: string | null;
   /** The server's Exchange build as its answer named it (X-OWA-Version). */
   serverVersion: string | null;
 }
 
-export const NO_PAYLOAD: PayloadFacts = { tls: null, tlsVersion: null, tlsSni: null, tlsAlpn: null, tlsSubject: null, tlsIssuer: null, httpApp: null, httpTarget: null, serverVersion: null };
+export const NO_PAYLOAD: PayloadFacts = { tls: null, tlsVersion: null, tlsSni: null, tlsAlpn: null, tlsSubject: null, tlsIssuer: null, tlsNote: null, httpApp: null, httpTarget: null, serverVersion: null };
 
 /** The generic service of TLS on a port no service names (rules/services.yaml). */
 const TLS_SERVICE = 'tls';
 
 function fromHandshake(h: TlsHandshake): Omit<PayloadFacts, 'tls' | 'httpApp' | 'httpTarget' | 'serverVersion'> {
-  return { tlsVersion: h.facts.version, tlsSni: h.facts.sni, tlsAlpn: h.facts.alpn, tlsSubject: h.facts.subject, tlsIssuer: h.facts.issuer };
+  return { tlsVersion: h.facts.version, tlsSni: h.facts.sni, tlsAlpn: h.facts.alpn, tlsSubject: h.facts.subject, tlsIssuer: h.facts.issuer, tlsNote: h.facts.note };
 }
 
 /** The payload facts and, for TLS on a port no service names, the label "tls via payload". */
@@ -52,6 +53,12 @@ export function payloadFacts(rules: RuleSet, rec: FlowRecord, labels: FlowLabels
   if (ins instanceof HttpRequest) {
     const path = ins.path;
     if (path === null) return { facts: NO_PAYLOAD, labels };
+    if (ins.tunnel?.clientHello) {
+      // A CONNECT tunnel carrying TLS: the session is the handshake inside it.
+      ins.finish();
+      const named = labels.service === null && rules.serviceById.has('http') ? { ...labels, service: 'http', via: 'payload' as const } : labels;
+      return { facts: { ...NO_PAYLOAD, tls: 'implicit', ...fromHandshake(ins.tunnel), httpTarget: ins.target }, labels: named };
+    }
     const app = httpAppOf(rules.httpApps, path.split('?')[0]);
     const named = labels.service === null && rules.serviceById.has('http') ? { ...labels, service: 'http', via: 'payload' as const } : labels;
     // A plain-HTTP request is a session in clear.

@@ -82,7 +82,7 @@ export class Inspectors implements InspectorFactory {
     }
     if (kind === 'http') {
       this.attachedHttp++;
-      return new HttpRequest(serverDir);
+      return new HttpRequest(serverDir, this.rpc.budget);
     }
     return null;
   }
@@ -96,7 +96,7 @@ export class Inspectors implements InspectorFactory {
     }
     if (looksLikeHttpRequest(buf, off, len)) {
       this.attachedHttp++;
-      return new HttpRequest();
+      return new HttpRequest(-1, this.rpc.budget);
     }
     return null;
   }

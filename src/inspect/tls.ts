@@ -32,10 +32,20 @@ export interface TlsFacts {
   issuer: string | null;
   /** The snaplen cut the handshake before it was read through. */
   cut: boolean;
+  /** What could not be read, said on the flow (tls_note): an oversize hello, an SSLv2-format hello. */
+  note: string | null;
 }
 
-/** TLS's version numbers as people write them. */
+/**
+ * TLS's version numbers as people write them, drafts included: 0x7f00 + n is TLS 1.3
+ * draft n (draft-ietf-tls-tls13 4.2.1 of drafts 14–28), 0xfb17/0xfb1a Facebook's
+ * builds of drafts 23 and 26 (as tshark names them), 0x7e01–0x7e03 BoringSSL's TLS 1.3
+ * experiment variants of 2017.
+ */
 export function versionName(v: number): string | null {
+  if (v >= 0x7f0e && v <= 0x7f1c) return `TLS 1.3 (draft ${v - 0x7f00})`;
+  if (v === 0xfb17 || v === 0xfb1a) return `TLS 1.3 (Facebook draft ${v === 0xfb17 ? 23 : 26})`;
+  if (v >= 0x7e01 && v <= 0x7e03) return `TLS 1.3 (experiment ${v - 0x7e00})`;
   switch (v) {
     case 0x0300:
       return 'SSL 3.0';
@@ -52,9 +62,18 @@ export function versionName(v: number): string | null {
   }
 }
 
-/** The first bytes of a TLS record carrying a ClientHello: handshake, version 3.x, handshake type 1. */
+/**
+ * The first bytes of a ClientHello: a TLS record (handshake, version 3.x, handshake
+ * type 1), or an SSLv2-format one (RFC 6101 E.1, RFC 5246 E.2: a two-byte length with
+ * the high bit set, message type 1, a version 3.x or 2.0) as old clients still send.
+ */
 export function looksLikeClientHello(buf: Buffer, off: number, len: number): boolean {
-  return len >= 6 && buf[off] === ContentType.Handshake && buf[off + 1] === 3 && buf[off + 2] <= 4 && buf[off + 5] === 1;
+  if (len >= 6 && buf[off] === ContentType.Handshake && buf[off + 1] === 3 && buf[off + 2] <= 4 && buf[off + 5] === 1) return true;
+  return isSslv2Hello(buf, off, len);
+}
+
+function isSslv2Hello(buf: Buffer, off: number, len: number): boolean {
+  return len >= 5 && (buf[off] & 0x80) !== 0 && buf[off + 2] === 1 && ((buf[off + 3] === 3 && buf[off + 4] <= 4) || (buf[off + 3] === 0 && buf[off + 4] === 2));
 }
 
 /**
@@ -127,6 +146,13 @@ class Direction {
   /** A record other than handshake arrived: the clear part of this side is over. */
   pastHandshake = false;
   cut = false;
+  /** This side's hello (ClientHello or ServerHello) has been read: before it, other records are passed over. */
+  helloSeen = false;
+  /** A handshake message longer than MAX_BYTES: not read (its SNI or certificate unknown); its type. */
+  oversize = false;
+  oversizeType = -1;
+  /** No record read yet: the first may be an SSLv2-format ClientHello. */
+  private first = true;
 
   // Bound once, not a closure per segment.
   private readonly readRecords = (b: Buffer, from: number, to: number) => this.records(b, from, to);
@@ -135,6 +161,7 @@ class Direction {
   constructor(
     private readonly onMessage: (type: number, body: Buffer) => void,
     budget: ByteBudget | null,
+    private readonly onSslv2Hello: (version: number) => void = () => {},
   ) {
     this.record = new Held(MAX_BYTES + RECORD_HEADER, budget);
     this.message = new Held(MAX_BYTES, budget);
@@ -166,14 +193,38 @@ class Direction {
   /** Reads the whole records in b[from, to); returns the bytes used. */
   private records(b: Buffer, from: number, to: number): number {
     let at = from;
+    if (this.first && to - at >= 5) {
+      this.first = false;
+      if (isSslv2Hello(b, at, to - at)) {
+        // An SSLv2-format ClientHello: one message, no extensions (no SNI, no ALPN); the
+        // version it offers is the highest the client speaks. TLS records follow.
+        const n = ((b[at] & 0x7f) << 8) | b[at + 1];
+        if (to - at < 2 + n) {
+          this.first = true;
+          return 0;
+        }
+        this.helloSeen = true;
+        this.onSslv2Hello((b[at + 3] << 8) | b[at + 4]);
+        at += 2 + n;
+      }
+    }
     while (!this.stopped && to - at >= RECORD_HEADER) {
       const type = b[at];
-      if (b[at + 1] !== 3 || type < ContentType.ChangeCipherSpec || type > ContentType.ApplicationData) {
+      // 20–24: change_cipher_spec, alert, handshake, application_data, heartbeat (RFC 6520).
+      if (b[at + 1] !== 3 || type < ContentType.ChangeCipherSpec || type > 24) {
         this.stop();
         break;
       }
       const n = b.readUInt16BE(at + 3);
       if (type !== ContentType.Handshake) {
+        // Before this side's hello, an alert (a warning such as unrecognized_name) or a
+        // compatibility change_cipher_spec says nothing of the handshake: pass over it.
+        // After it, anything but a handshake record means the clear part is over.
+        if (!this.helloSeen || type === ContentType.Alert) {
+          if (to - at < RECORD_HEADER + n) break;
+          at += RECORD_HEADER + n;
+          continue;
+        }
         this.pastHandshake = true;
         this.stop();
         break;
@@ -190,6 +241,11 @@ class Direction {
     let at = from;
     while (to - at >= 4) {
       const len = b.readUIntBE(at + 1, 3);
+      if (len > MAX_BYTES && !this.oversize) {
+        // Held no further: its reading stops here.
+        this.oversize = true;
+        this.oversizeType = b[at];
+      }
       if (to - at < 4 + len) break;
       this.onMessage(b[at], b.subarray(at + 4, at + 4 + len));
       at += 4 + len;
@@ -211,7 +267,7 @@ class Direction {
  * ClientHello shows which side is the client.
  */
 export class TlsHandshake implements FlowInspector {
-  readonly facts: TlsFacts = { version: null, sni: null, alpn: null, subject: null, issuer: null, cut: false };
+  readonly facts: TlsFacts = { version: null, sni: null, alpn: null, subject: null, issuer: null, cut: false, note: null };
   clientHello = false;
   serverHello = false;
   private done = false;
@@ -220,13 +276,30 @@ export class TlsHandshake implements FlowInspector {
 
   /** @param budget the run's payload memory budget (null: unbounded, for tests of the parser alone) */
   constructor(budget: ByteBudget | null = null) {
-    this.sides = [new Direction((t, b) => this.message(0, t, b), budget), new Direction((t, b) => this.message(1, t, b), budget)];
+    const side = (dir: number) => new Direction((t, b) => this.message(dir, t, b), budget, (v) => this.sslv2Hello(dir, v));
+    this.sides = [side(0), side(1)];
+  }
+
+  /** An SSLv2-format ClientHello: the client is known, and the version it offers; it names no server. */
+  private sslv2Hello(dir: number, version: number): void {
+    if (this.clientHello) return;
+    this.clientHello = true;
+    this.clientDir = dir;
+    this.facts.note = `SSLv2-format ClientHello offering ${versionName(version) ?? (version === 2 ? 'SSL 2.0' : `0x${version.toString(16).padStart(4, '0')}`)} (no server name)`;
   }
 
   segment(dir: number, seq: number, _flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, _sec?: number, _nsec?: number): boolean {
     if (this.done) return false;
     this.sides[dir].feed(seq, buf, off, capLen, wireLen);
     if (this.sides[dir].cut) this.facts.cut = true;
+    if (this.sides[dir].oversize && this.facts.note === null) {
+      const hello = this.sides[dir].oversizeType === 1;
+      if (hello && !this.clientHello) {
+        this.clientHello = true; // a ClientHello by its type, too long to read
+        this.clientDir = dir;
+      }
+      this.facts.note = hello ? `a ClientHello longer than ${MAX_BYTES / 1024} KiB was not read (no server name)` : `a server handshake message longer than ${MAX_BYTES / 1024} KiB was not read`;
+    }
     if (this.done || (this.sides[0].stopped && this.sides[1].stopped) || (this.serverHello && this.clientDir >= 0 && this.sides[this.clientDir ^ 1].pastHandshake)) return this.finish();
     return true;
   }
@@ -244,6 +317,7 @@ export class TlsHandshake implements FlowInspector {
   }
 
   private message(dir: number, type: number, body: Buffer): void {
+    if (type === 1 || type === 2) this.sides[dir].helloSeen = true;
     if (type === 1 && !this.clientHello) {
       this.clientHello = true;
       this.clientDir = dir;

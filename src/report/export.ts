@@ -50,7 +50,7 @@ export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) =
     ...(r.tls_version || r.tls_sni || r.tls_subject
       ? {
           tls: {
-            ...(r.tls_version ? { version: r.tls_version.replace(/^(TLS|SSL) /, ''), version_protocol: r.tls_version.startsWith('SSL') ? 'ssl' : 'tls' } : {}),
+            ...(r.tls_version ? { version: r.tls_version.replace(/^(TLS|SSL) /, '').replace(/ \(.*\)$/, ''), version_protocol: r.tls_version.startsWith('SSL') ? 'ssl' : 'tls' } : {}),
             ...(r.tls_alpn && !r.tls_alpn.includes(',') ? { next_protocol: r.tls_alpn } : {}),
             ...(r.tls_sni ? { client: { server_name: r.tls_sni } } : {}),
             ...(r.tls_subject || r.tls_issuer ? { server: { ...(r.tls_subject ? { subject: r.tls_subject } : {}), ...(r.tls_issuer ? { issuer: r.tls_issuer } : {}) } } : {}),

@@ -8,7 +8,7 @@ export const FLOW_COLUMNS = [
   'packets', 'bytes', 'service', 'via', 'rpc_interface', 'rpc_uuid',
   'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by', 'rpc_note',
   'missing_c2s', 'missing_s2c', 'client_role', 'server_role', 'verdict', 'rule', 'reason',
-  'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'http_app', 'http_target', 'encryption', 'server_version',
+  'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'tls_note', 'http_app', 'http_target', 'encryption', 'server_version',
 ];
 /** The narrower set the text table shows. */
 // Most telling first: on a narrow terminal the last columns are the ones left out.
@@ -59,6 +59,7 @@ export interface FlowDbRow {
   tls_alpn: string | null;
   tls_subject: string | null;
   tls_issuer: string | null;
+  tls_note: string | null;
   http_app: string | null;
   http_target: string | null;
   encryption: string | null;
@@ -115,6 +116,7 @@ function flowRow(r: FlowDbRow): Row {
     tls_alpn: r.tls_alpn,
     tls_subject: r.tls_subject,
     tls_issuer: r.tls_issuer,
+    tls_note: r.tls_note,
     http_app: r.http_app,
     http_target: r.http_target,
     encryption: r.encryption,

@@ -13,8 +13,8 @@ const CORE = `capture_id, last_capture_id, transport, family, client, client_por
   service, via, rpc_interface, rpc_uuid, rpc_note, inspected_bytes`;
 const CORE_COUNT = 30;
 /** What the payload inspectors learned and the unnamed flows' first bytes: NULL for most flows. */
-const EXTRA = `prefix_c2s, prefix_s2c, tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, http_app, http_target, server_version`;
-const EXTRA_COUNT = 11;
+const EXTRA = `prefix_c2s, prefix_s2c, tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, tls_note, http_app, http_target, server_version`;
+const EXTRA_COUNT = 12;
 
 /**
  * Buffers flows and writes them in one transaction per batch with prepared
@@ -55,7 +55,7 @@ export class FlowWriter {
       row.push(
         keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
         keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
-        p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.httpApp, p.httpTarget, p.serverVersion,
+        p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.tlsNote, p.httpApp, p.httpTarget, p.serverVersion,
       );
     }
     this.rows.push(row);

@@ -3,7 +3,7 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /**
  * A verdict's key, as SQL over a flow f and its two hosts hc (client) and hs (server):
@@ -144,6 +144,7 @@ export const MIGRATIONS: Record<number, string> = {
         SELECT address, first_sec, last_sec, name, site, version, version_source, roles, role_source, confidence, evidence, serves, uses, disagreement FROM hosts;
       DROP TABLE hosts;
       ALTER TABLE hosts_v6 RENAME TO hosts;`,
+  7: `ALTER TABLE flows ADD COLUMN tls_note TEXT;`,
 };
 
 export const SCHEMA = `
@@ -248,6 +249,8 @@ CREATE TABLE IF NOT EXISTS flows (
   tls_alpn        TEXT,
   tls_subject     TEXT,
   tls_issuer      TEXT,
+  -- What the TLS reader could not read or read in an unusual form (an oversize or SSLv2-format hello).
+  tls_note        TEXT,
   -- Cleartext HTTP: the Exchange application of the first request (rules/http-apps.yaml) and its target.
   http_app        TEXT,
   http_target     TEXT,
