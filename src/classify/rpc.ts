@@ -6,6 +6,8 @@
 
 import { RpcMode, type RpcConnection } from '../inspect/dcerpc/connection';
 import type { SmbPipes } from '../inspect/dcerpc/smb';
+import type { BoundInterface } from '../inspect/dcerpc/binds';
+import { REBINDING_UUIDS } from '../inspect/dcerpc/dcom';
 import { EPM_UUID } from '../inspect/dcerpc/syntax';
 import { uuidAt } from '../inspect/dcerpc/wire';
 import type { FlowRecord } from '../flow/record';
@@ -49,18 +51,25 @@ export function labelFromConnection(rules: RuleSet, conn: RpcConnection, byPort:
       rpcNote: joinNotes(byPort.rpcNote, notes),
     };
   }
-  const first = chosen[0];
+  // The interface that decides the service: the first that is not DCOM's reference
+  // machinery (IRemUnknown2 is bound first on every object exporter connection; the
+  // object's own interface, e.g. IWbemLevel1Login for WMI, follows by alter_context).
+  const objects = chosen.filter((i) => !REBINDING_UUIDS.has(i.uuid));
+  const inRules = (i: BoundInterface) => rules.rpcInterfaces.has(i.uuid);
+  const first = objects.find(inRules) ?? chosen.find(inRules) ?? objects[0] ?? chosen[0];
   const known = rules.rpcInterfaces.get(first.uuid);
-  if (accepted.length === 0) notes.unshift('bind answer not captured');
+  if (accepted.length === 0 && !first.guessed) notes.unshift('bind answer not captured');
   if (chosen.length > 1) notes.unshift(`interfaces on this connection: ${chosen.map((i) => interfaceName(rules, i.uuid)).join(', ')}`);
   if (!known) notes.unshift(`interface ${first.uuid} v${first.version} is not in rules/rpc-interfaces.yaml`);
   if (first.ndr64) notes.push('NDR64');
   return {
     service: known ? known.service : byPort.service ?? RPC_UNNAMED_SERVICE,
-    via: 'bind',
+    via: first.guessed ? 'payload' : 'bind',
     rpcInterface: known ? known.name : null,
     rpcUuid: first.uuid,
     rpcNote: joinNotes(null, notes),
+    rpcUuids: chosen.map((i) => i.uuid),
+    rpcInterfaces: chosen.map((i) => rules.rpcInterfaces.get(i.uuid)?.name ?? i.uuid),
   };
 }
 
@@ -78,6 +87,7 @@ export function labelFromPipes(rules: RuleSet, pipes: SmbPipes, byPort: FlowLabe
     rpcInterface: first ? (rules.rpcInterfaces.get(first.uuid)?.name ?? null) : null,
     rpcUuid: first ? first.uuid : null,
     rpcNote: joinNotes(byPort.rpcNote, notes),
+    ...(bound.length > 0 ? { rpcUuids: bound.map((i) => i.uuid), rpcInterfaces: bound.map((i) => rules.rpcInterfaces.get(i.uuid)?.name ?? i.uuid) } : {}),
   };
 }
 

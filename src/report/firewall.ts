@@ -109,7 +109,7 @@ export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per:
   db.prepare(
     `CREATE TEMP TABLE fw_groups AS
      SELECT f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via,
-            group_concat(DISTINCT f.rpc_interface) AS interfaces, count(*) AS flows
+            group_concat(DISTINCT coalesce(f.rpc_interfaces, f.rpc_interface)) AS interfaces, count(*) AS flows
      FROM flow_view f ${w.sql}
      GROUP BY f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via`,
   ).run(...w.args);

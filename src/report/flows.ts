@@ -5,7 +5,7 @@ import { isoTime, type Row } from './format';
 /** The flow columns every consumer can rely on; later issues add keys, never rename these. */
 export const FLOW_COLUMNS = [
   'capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen',
-  'packets', 'bytes', 'service', 'via', 'rpc_interface', 'rpc_uuid',
+  'packets', 'bytes', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'rpc_interfaces', 'rpc_uuids',
   'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by', 'rpc_note',
   'missing_c2s', 'missing_s2c', 'client_role', 'server_role', 'verdict', 'rule', 'reason',
   'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'tls_note', 'http_app', 'http_target', 'encryption', 'server_version',
@@ -39,6 +39,8 @@ export interface FlowDbRow {
   via: string | null;
   rpc_interface: string | null;
   rpc_uuid: string | null;
+  rpc_uuids: string | null;
+  rpc_interfaces: string | null;
   rpc_note: string | null;
   missing_c2s: number;
   missing_s2c: number;
@@ -96,6 +98,8 @@ function flowRow(r: FlowDbRow): Row {
     via: r.via,
     rpc_interface: r.rpc_interface,
     rpc_uuid: r.rpc_uuid,
+    rpc_interfaces: r.rpc_interfaces ? r.rpc_interfaces.split(',') : [],
+    rpc_uuids: r.rpc_uuids ? r.rpc_uuids.split(',') : [],
     packets_c2s: r.packets_c2s,
     packets_s2c: r.packets_s2c,
     bytes_c2s: r.bytes_c2s,

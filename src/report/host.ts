@@ -31,7 +31,7 @@ export interface HostStory {
   omitted: Record<string, number>;
 }
 
-export const HOST_SERVICE_COLUMNS = ['service', 'port', 'peer_role', 'peers', 'flows', 'bytes', 'expected', 'unexpected', 'unknown'];
+export const HOST_SERVICE_COLUMNS = ['service', 'port', 'rpc_interfaces', 'peer_role', 'peers', 'flows', 'bytes', 'expected', 'unexpected', 'unknown'];
 export const HOST_PEER_COLUMNS = ['side', 'peer', 'peer_role', 'service', 'port', 'flows', 'bytes', 'verdicts'];
 
 /** Aggregates one side of the host's flows; `self` is 'server' for what it serves, 'client' for what it uses. */
@@ -42,11 +42,14 @@ function bySide(db: Db, address: string, self: 'client' | 'server', f: FlowFilte
     .prepare(
       `SELECT coalesce(f.service, '(unknown)') AS service, f.transport || '/' || f.server_port AS port,
               coalesce(f.${peer}_role, '${NO_ROLE}') AS peer_role, count(DISTINCT f.${peer}) AS peers, count(*) AS flows, sum(f.bytes) AS bytes,
-              sum(f.verdict = 'expected') AS expected, sum(f.verdict = 'unexpected') AS unexpected, sum(f.verdict = 'unknown') AS unknown
+              sum(f.verdict = 'expected') AS expected, sum(f.verdict = 'unexpected') AS unexpected, sum(f.verdict = 'unknown') AS unknown,
+              group_concat(DISTINCT coalesce(f.rpc_interfaces, f.rpc_interface)) AS rpc_interfaces
        FROM flow_view f ${w.sql}
        GROUP BY service, f.transport, f.server_port, peer_role ORDER BY bytes DESC, flows DESC LIMIT ?`,
     )
-    .all(address, ...w.args, limit + 1) as Row[];
+    .all(address, ...w.args, limit + 1)
+    // Every interface bound on the flows, once each (a connection lists all it bound).
+    .map((r) => ({ ...(r as Row), rpc_interfaces: [...new Set(String((r as Row).rpc_interfaces ?? '').split(',').filter(Boolean))] }));
   return { rows: rows.slice(0, limit), more: rows.length > limit ? countGroups(db, `SELECT 1 FROM flow_view f ${w.sql} GROUP BY f.service, f.transport, f.server_port, f.${peer}_role`, [address, ...w.args]) - limit : 0 };
 }
 

@@ -13,8 +13,8 @@ const CORE = `capture_id, last_capture_id, transport, family, client, client_por
   service, via, rpc_interface, rpc_uuid, rpc_note, inspected_bytes`;
 const CORE_COUNT = 30;
 /** What the payload inspectors learned and the unnamed flows' first bytes: NULL for most flows. */
-const EXTRA = `prefix_c2s, prefix_s2c, tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, tls_note, http_app, http_target, server_version`;
-const EXTRA_COUNT = 12;
+const EXTRA = `prefix_c2s, prefix_s2c, tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, tls_note, http_app, http_target, server_version, rpc_uuids, rpc_interfaces`;
+const EXTRA_COUNT = 14;
 
 /**
  * Buffers flows and writes them in one transaction per batch with prepared
@@ -51,11 +51,12 @@ export class FlowWriter {
     // The first payload bytes are kept for flows nothing could name — the evidence a
     // person needs to tell what they were; a named flow's prefix would only cost space.
     const keep = l.service === null && (f.prefixC2S.length > 0 || f.prefixS2C.length > 0);
-    if (keep || p !== NO_PAYLOAD) {
+    if (keep || p !== NO_PAYLOAD || l.rpcUuids !== undefined) {
       row.push(
         keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
         keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
         p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.tlsNote, p.httpApp, p.httpTarget, p.serverVersion,
+        l.rpcUuids?.join(',') ?? null, l.rpcInterfaces?.join(',') ?? null,
       );
     }
     this.rows.push(row);

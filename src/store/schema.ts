@@ -144,7 +144,9 @@ export const MIGRATIONS: Record<number, string> = {
         SELECT address, first_sec, last_sec, name, site, version, version_source, roles, role_source, confidence, evidence, serves, uses, disagreement FROM hosts;
       DROP TABLE hosts;
       ALTER TABLE hosts_v6 RENAME TO hosts;`,
-  7: `ALTER TABLE flows ADD COLUMN tls_note TEXT;`,
+  7: `ALTER TABLE flows ADD COLUMN tls_note TEXT;
+      ALTER TABLE flows ADD COLUMN rpc_uuids TEXT;
+      ALTER TABLE flows ADD COLUMN rpc_interfaces TEXT;`,
 };
 
 export const SCHEMA = `
@@ -237,6 +239,9 @@ CREATE TABLE IF NOT EXISTS flows (
   rpc_interface   TEXT,
   rpc_uuid        TEXT,
   rpc_note        TEXT,
+  -- Every interface bound on the connection (binds and alter_contexts, accepted or unanswered), in bind order, comma-separated.
+  rpc_uuids       TEXT,
+  rpc_interfaces  TEXT,
   via_registry    INTEGER NOT NULL DEFAULT 0,
   prefix_c2s      BLOB,
   prefix_s2c      BLOB,

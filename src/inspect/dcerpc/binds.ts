@@ -15,6 +15,8 @@ export interface BoundInterface {
   ndr64: boolean;
   sec: number;
   nsec: number;
+  /** Taken from a call's structure, the bind not being in the capture. */
+  guessed?: boolean;
 }
 
 export interface Context {

@@ -12,7 +12,7 @@ import { decodeLookupResponse, decodeMapRequest, decodeMapResponse, type EpmAnsw
 import { HEADER_LEN, matchesGreeting, NCACN_HTTP_GREETING, PduFramer, PfcFlag, PType } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
-import { ActivationOp, activationBindings, activationClsid, IREMUNKNOWN2_UUID, isTcpBinding, oxidBindings, OXID_RESOLVER_UUID, OxidOp, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID, type StringBinding } from './dcom';
+import { ActivationOp, activationBindings, activationClsid, IREMUNKNOWN2_UUID, isTcpBinding, oxidBindings, OXID_RESOLVER_UUID, OxidOp, REBINDING_UUIDS, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID, type StringBinding } from './dcom';
 import type { Tower } from './tower';
 import { u16, u32 } from '../../capture/bytes';
 import { isMalformed, WireReader } from './wire';
@@ -45,6 +45,10 @@ const MAX_CALLS = 16;
 const DCOM_CALL = 0x100;
 /** …and, with this bit too, an activation call. */
 const ACTIVATION_CALL = 0x200;
+/** …and, with this bit too, a call whose bind was not captured: the answer is read only if its structure fits. */
+const GUESSED_CALL = 0x400;
+/** An OBJREF's signature ([MS-DCOM] 2.2.18: "MEOW"): an activation request carries its activation properties as one. */
+const OBJREF_SIGNATURE = Buffer.from('MEOW', 'latin1');
 /** Mapper answer entries kept per connection (an ept_lookup listing of a whole server is a few hundred). */
 const MAX_ANSWERS = 1000;
 /**
@@ -123,7 +127,9 @@ export class RpcConnection implements FlowInspector {
   /**
    * Nothing more on this connection can change its labels or the registry: it is
    * not on a mapper port, its bind was accepted for an interface other than the
-   * mapper's, and who the client is is known. (A MAPI or DRSUAPI connection's
+   * mapper's, it is not a DCOM object exporter's connection (which binds
+   * IRemUnknown2 first and the objects' interfaces after it, by alter_context, at any
+   * time: read to its end, as SMB pipes are), and who the client is is known. (A MAPI or DRSUAPI connection's
    * calls are the bulk of its bytes and name nothing new.) Mapper connections are
    * read to the end: their answers are the registry.
    */
@@ -132,7 +138,7 @@ export class RpcConnection implements FlowInspector {
     const ifs = this.binds.interfaces;
     let accepted = false;
     for (let i = 0; i < ifs.length; i++) {
-      if (ifs[i].uuid === EPM_UUID) return false;
+      if (ifs[i].uuid === EPM_UUID || REBINDING_UUIDS.has(ifs[i].uuid)) return false;
       if (ifs[i].accepted === true) accepted = true;
     }
     return accepted;
@@ -255,6 +261,19 @@ export class RpcConnection implements FlowInspector {
       ctx = { uuid: EPM_UUID, version: '3.0', ndr64: false, iface };
       contexts.set(ctxId, ctx);
       this.note('bind not captured; calls on the mapper port taken as EPM');
+    } else if (!ctx && (this.mode & RpcMode.Mapper) !== 0 && (flags & PfcFlag.FirstFrag) !== 0) {
+      // Mapper port, bind not captured, not an EPM call: DCOM shares port 135. An
+      // activation request is known by its structure — its activation properties are
+      // an OBJREF ("MEOW") — and read as ISystemActivator's; a ResolveOxid(2) is
+      // only asked, and its answer is read if it is a well-formed DUALSTRINGARRAY.
+      const stub = Buffer.from(b.buffer, b.byteOffset + r.pos, Math.max(0, end - r.pos));
+      if (opnum === ActivationOp.RemoteCreateInstance && stub.indexOf(OBJREF_SIGNATURE) >= 0) {
+        ctx = this.guessedContext(ctxId, SYSTEM_ACTIVATOR_UUID, 'bind not captured; an activation request (its OBJREF) read as ISystemActivator');
+      } else if (opnum === OxidOp.ResolveOxid || opnum === OxidOp.ResolveOxid2) {
+        const call = this.collect(callId, flags, b, r.pos, r.pos, { opnum: DCOM_CALL | GUESSED_CALL | opnum, ndr64: false });
+        if (call) call.parts = [];
+        return;
+      }
     }
     const activation =
       ctx && !ctx.ndr64 && ((ctx.uuid === SYSTEM_ACTIVATOR_UUID && opnum === ActivationOp.RemoteCreateInstance) || (ctx.uuid === REMOTE_ACTIVATION_UUID && opnum === ActivationOp.RemoteActivation));
@@ -312,6 +331,19 @@ export class RpcConnection implements FlowInspector {
       this.activationAnswer(stub, call.asked);
       return;
     }
+    if ((call.opnum & GUESSED_CALL) !== 0) {
+      // An OXID resolver's answer if it parses as one and names a TCP endpoint.
+      let bindings: StringBinding[] = [];
+      try {
+        bindings = oxidBindings(stub, le).filter(isTcpBinding);
+      } catch (e) {
+        if (!isMalformed(e)) throw e;
+      }
+      if (bindings.length === 0) return;
+      this.guessedContext(-1, OXID_RESOLVER_UUID, 'bind not captured; an answer with the structure of ResolveOxid read as the OXID resolver\'s');
+      this.dcomEndpoints(bindings, [IREMUNKNOWN2_UUID], 'OXID resolver');
+      return;
+    }
     if ((call.opnum & DCOM_CALL) !== 0) {
       this.oxidAnswer(stub, le, callId);
       return;
@@ -340,6 +372,19 @@ export class RpcConnection implements FlowInspector {
     } else if (answer.status !== 0 && answer.status !== EPT_S_NOT_REGISTERED) {
       this.note(`${source} answered status 0x${answer.status.toString(16).padStart(8, '0')}`);
     }
+  }
+
+  /** An interface taken for a context whose bind the capture lacks (unanswered: it names the connection, marked so in the note). */
+  private guessedContext(ctxId: number, uuid: string, why: string): { uuid: string; version: string; ndr64: boolean; iface: BoundInterface } {
+    let iface = this.binds.interfaces.find((i) => i.uuid === uuid);
+    if (!iface) {
+      iface = { uuid, version: '0.0', accepted: null, ndr64: false, sec: this.sec, nsec: this.nsec, guessed: true };
+      this.binds.interfaces.push(iface);
+    }
+    const ctx = { uuid, version: '0.0', ndr64: false, iface };
+    if (ctxId >= 0) this.binds.contexts.set(ctxId, ctx);
+    this.note(why);
+    return ctx;
   }
 
   /** A ResolveOxid/ResolveOxid2 answer: its TCP string bindings become endpoints of IRemUnknown2. */

@@ -10,6 +10,13 @@ export const OXID_RESOLVER_UUID = '99fcfec4-5260-101b-bbcb-00aa0021347a';
 /** The interface every object exporter serves on its port ([MS-DCOM] 3.1.1.5.6). */
 export const IREMUNKNOWN2_UUID = '00000143-0000-0000-c000-000000000046';
 export const IREMUNKNOWN_UUID = '00000131-0000-0000-c000-000000000046';
+/**
+ * DCOM's reference machinery: bound on an object exporter's connection before the
+ * object's own interfaces, which follow by alter_context on the same connection
+ * ([MS-DCOM] 3.2.4.1.1, 3.2.4.2: a client calls IRemUnknown2 and the object over one
+ * association). A connection that has bound only these is not decided yet.
+ */
+export const REBINDING_UUIDS: ReadonlySet<string> = new Set([IREMUNKNOWN2_UUID, IREMUNKNOWN_UUID]);
 export const enum OxidOp {
   ResolveOxid = 0,
   ResolveOxid2 = 4,
