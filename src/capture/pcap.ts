@@ -37,6 +37,15 @@ export class PcapWalker implements RecordWalker {
     this.nsPerUnit = nano ? 1 : 1000;
   }
 
+  /**
+   * The header's snaplen is a claim, not a limit: tshark and capinfos read such a
+   * record, and so does exflow (the 64 MiB bound is the guard against damage). Out of
+   * the record loop, which stays small enough to be inlined whole.
+   */
+  private longerThanSnaplen(offset: number, record: number, capLen: number): void {
+    if (this.overSnaplen++ === 0) this.warnings.push({ offset, message: `record ${record} holds ${capLen} captured bytes, more than the file header's snaplen ${this.snapLen}; read anyway (the snaplen is advisory)` });
+  }
+
   walk(buf: Buffer, start: number, end: number, base: number, sink: PacketSink): number {
     const le = this.le;
     let o = start;
@@ -71,11 +80,7 @@ export class PcapWalker implements RecordWalker {
         this.packets = packets;
         throw new CaptureDamage(base + o, `record ${packets + 1} claims ${capLen} captured bytes, more than the ${MAX_RECORD / 1048576} MiB any record may have`);
       }
-      if (capLen > snapLen) {
-        // The header's snaplen is a claim, not a limit: tshark and capinfos read such a
-        // record, and so does exflow (the 64 MiB bound above is the guard against damage).
-        if (this.overSnaplen++ === 0) this.warnings.push({ offset: base + o, message: `record ${packets + 1} holds ${capLen} captured bytes, more than the file header's snaplen ${snapLen}; read anyway (the snaplen is advisory)` });
-      }
+      if (capLen > snapLen) this.longerThanSnaplen(base + o, packets + 1, capLen);
       const total = RECORD_HEADER + capLen;
       if (end - o < total) {
         this.needed = total;

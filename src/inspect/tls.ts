@@ -217,10 +217,11 @@ class Direction {
       }
       const n = b.readUInt16BE(at + 3);
       if (type !== ContentType.Handshake) {
-        // Before this side's hello, an alert (a warning such as unrecognized_name) or a
-        // compatibility change_cipher_spec says nothing of the handshake: pass over it.
-        // After it, anything but a handshake record means the clear part is over.
-        if (!this.helloSeen || type === ContentType.Alert) {
+        // An alert (a warning such as unrecognized_name, before or after the hello) or,
+        // before this side's hello, a compatibility change_cipher_spec says nothing of the
+        // handshake: pass over it. Anything else — application data before any hello is
+        // a flow seen mid-stream — means the clear part is over (or was never seen).
+        if (type === ContentType.Alert || (type === ContentType.ChangeCipherSpec && !this.helloSeen)) {
           if (to - at < RECORD_HEADER + n) break;
           at += RECORD_HEADER + n;
           continue;
