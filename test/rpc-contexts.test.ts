@@ -64,6 +64,21 @@ describe.skipIf(!HAVE_TSHARK)('every interface on a connection, as tshark sees t
     expect(exporter).toMatchObject({ server_port: 49703, service: 'wmi', via: 'epm', rpc_interface: 'iwbemlevel1login' });
   });
 
+  it('a ResolveOxid2 answer on 135 without its bind (the capture cut mid-stream with editcap): read by its structure, its port registered', () => {
+    const cut = path.join(tmpDir(), 'oxid-midstream.pcap');
+    // Frames 1-5: the handshake and the bind of the resolver's connection; the capture keeps the calls.
+    const e = spawnSync('editcap', [path.join(ROOT, 'test', 'fixtures', 'dcom', 'dcom-oxid.pcap'), cut, '1-5'], { encoding: 'utf8' });
+    expect(e.status, e.stderr).toBe(0);
+    const { flows, db } = analyzed(cut);
+    expect(tsharkContexts(cut).has(50001)).toBe(false);
+    const on135 = flows.find((f) => f.client_port === 50001)!;
+    expect(on135).toMatchObject({ service: 'dcom', via: 'payload', rpc_interface: 'ioxidresolver' });
+    expect(on135.rpc_note).toMatch(/structure of ResolveOxid/);
+    const eps = JSON.parse(runCli(['epm', '--db', db, '--source', 'dcom', '--format', 'json']).stdout) as { port: number; interface: string }[];
+    expect(eps.map((x) => x.port)).toContain(49701);
+    expect(flows.find((f) => f.client_port === 50003)).toMatchObject({ service: 'dcom', via: 'epm', rpc_interface: 'iremunknown2' });
+  });
+
   const corpus = [
     path.join(ROOT, 'test', 'fixtures', 'dcom', 'dcom-oxid.pcap'),
     WMI,
