@@ -163,7 +163,7 @@ function distrustSchema(db: Db): void {
 /** Refuses a database whose schema is not the one exflow writes (src/store/trust.ts). Exit 3. */
 function checkTrust(db: Db, path: string, olderVersion: boolean): void {
   const problem = schemaProblem(db, olderVersion);
-  if (problem) throw new StoreError(path, `${problem}; refused and left untouched (a database you are handed is input: README "Databases you are handed")`);
+  if (problem) throw new StoreError(path, `${problem}; refused and left untouched (a database you are handed is input: docs/trust.md, "Databases you are handed")`);
 }
 
 /**
