@@ -1,8 +1,12 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { splitTimestamp, unitsPerSecondFromTsresol } from '../src/capture/timestamp';
 import { ipv6ToString } from '../src/decode/addr';
 import { DecodedPacket } from '../src/decode/packet';
 import { FlowTable } from '../src/flow/table';
+import { ROOT, runCli, tmpDir } from './helpers';
 
 describe('timestamps', () => {
   it('splits 64-bit counts exactly for ns, µs, ms and 2^-n resolutions (checked with BigInt)', () => {
@@ -86,5 +90,25 @@ describe('flow table', () => {
     expect(sums).toEqual(model);
     expect(table.liveCount).toBe(0);
     expect(table.stats.flowsFlushed).toBe(flushed.length);
+  });
+});
+
+describe('small traps: the scripts and the bare command say what they do instead of acting', () => {
+  it('a bare "exflow" prints the help on standard output, exit 0', () => {
+    const r = runCli([]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: exflow/);
+    expect(r.stderr).toBe('');
+  });
+
+  it('npm run bench -- --help prints its usage and generates nothing; make-sample --help writes no file named --help', () => {
+    const dir = tmpDir();
+    const bench = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'bench.js'), '--help'], { encoding: 'utf8', cwd: dir, timeout: 20_000 });
+    expect(bench.status).toBe(0);
+    expect(bench.stdout).toMatch(/^usage: npm run bench/);
+    expect(spawnSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'bench.js'), '--rounds', '3'], { encoding: 'utf8', cwd: dir }).status).toBe(64);
+    const sample = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'samples', 'make-sample.js'), '--help'], { encoding: 'utf8', cwd: dir });
+    expect(sample.status).toBe(0);
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });

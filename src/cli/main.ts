@@ -516,6 +516,11 @@ function addOutputOptions(program: Command): void {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  if (argv.length <= 2) {
+    // A bare "exflow" asks what it can do: the help, on standard output, exit 0.
+    print(program.helpInformation());
+    return Exit.Ok;
+  }
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : Exit.Ok;

@@ -129,7 +129,14 @@ export function buildSample(): TimedFrame[] {
 }
 
 if (require.main === module) {
-  const out = process.argv[2] ?? path.join('samples', 'exchange-org.pcapng');
+  const arg = process.argv[2];
+  if (arg !== undefined && arg.startsWith('-')) {
+    // An option is never a file name: --help says what the script does, anything else is a usage error.
+    const help = arg === '--help' || arg === '-h';
+    (help ? process.stdout : process.stderr).write('usage: node dist/samples/make-sample.js [OUT.pcapng]  (default samples/exchange-org.pcapng; npm run samples)\n');
+    process.exit(help ? 0 : 64);
+  }
+  const out = arg ?? path.join('samples', 'exchange-org.pcapng');
   const frames = buildSample();
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, pcapngBytes(frames));
