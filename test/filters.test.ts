@@ -67,3 +67,38 @@ describe.skipIf(!HAVE_SHARED)('flow filters', () => {
     expect(bad.stderr).toMatch(/--host takes an IPv4\/IPv6 address or a CIDR block/);
   });
 });
+
+describe('a filter that names nothing exflow knows is a usage error with the nearest names', () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 's.sqlite');
+  const sample = path.join(__dirname, '..', 'samples', 'exchange-org.pcapng');
+  const a = runCli(['analyze', sample, '--db', db, '--inventory', path.join(__dirname, '..', 'samples', 'inventory.yaml'), '--quiet']);
+
+  it('--service mapi, --role maibox: exit 64 naming mapi-rpc and mailbox, in every command that filters', () => {
+    expect(a.code, a.stderr).toBe(0);
+    for (const cmd of [['flows'], ['report', 'summary'], ['report', 'unexpected'], ['report', 'firewall'], ['export']]) {
+      const s = runCli([...cmd, '--db', db, '--service', 'mapi']);
+      expect(s.code, cmd.join(' ')).toBe(64);
+      expect(s.stderr).toMatch(/--service "mapi" is not a service exflow knows; did you mean mapi-rpc/);
+      const r = runCli([...cmd, '--db', db, '--role', 'maibox']);
+      expect(r.code, cmd.join(' ')).toBe(64);
+      expect(r.stderr).toMatch(/did you mean mailbox\?/);
+    }
+    expect(runCli(['hosts', '--db', db, '--role', 'maibox']).code).toBe(64);
+    expect(runCli(['report', 'html', '--db', db, '--service', 'mapi', '--out', path.join(dir, 'r.html')]).code).toBe(64);
+    expect(fs.existsSync(path.join(dir, 'r.html'))).toBe(false);
+  });
+
+  it('names the rules know, and a service only the database holds (an extra rules folder at analyze time), still filter', () => {
+    const ok = JSON.parse(runCli(['flows', '--db', db, '--service', 'mapi-rpc', '--format', 'json']).stdout) as Flow[];
+    expect(ok.length).toBeGreaterThan(0);
+    expect(ok.every((f) => f.service === 'mapi-rpc')).toBe(true);
+    const Database = require('better-sqlite3');
+    const d = new Database(db);
+    d.prepare("UPDATE flows SET service = 'custom-svc' WHERE id = (SELECT min(id) FROM flows)").run();
+    d.close();
+    const custom = runCli(['flows', '--db', db, '--service', 'custom-svc', '--format', 'json']);
+    expect(custom.code, custom.stderr).toBe(0);
+    expect(JSON.parse(custom.stdout)).toHaveLength(1);
+  });
+});

@@ -20,7 +20,7 @@ import { Auditor, type AuditSummary } from './audit';
 import { ChunkedWriter, print, startWithBom } from './out';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
 import { inventoryCsv, inventoryYaml } from '../report/inventory-out';
-import { addEpmOptions, addFilterOptions, addReportCommands, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
+import { addEpmOptions, addFilterOptions, addReportCommands, checkFilterNames, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
 import { addressOption, collect, nonNegativeInt, positiveInt } from './options';
 import { Exit, UserError } from './errors';
 
@@ -293,6 +293,7 @@ first_seen, last_seen (ISO 8601 UTC), packets, bytes, service, via
       const filter = filterOf(o);
       const db = openDbOrFail(o.db, 'read');
       try {
+        checkFilterNames(filter, () => rulesFrom(undefined), db);
         const format = defaultFormat(o.format);
         const out = new ChunkedWriter(1);
         renderStream(queryFlows(db, { ...filter, limit: o.limit }), format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format, out.write);
@@ -367,6 +368,7 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
       const host = addressOption('--host', o.host);
       const db = openDbOrFail(o.db, 'read');
       try {
+        checkFilterNames({ role: o.role }, () => rulesFrom(undefined), db);
         // Streamed: a database may hold millions of hosts.
         const hosts = () => iterateHosts(db, { host, role: o.role });
         const out = new ChunkedWriter(1);

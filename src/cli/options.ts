@@ -46,3 +46,46 @@ export function baselineOption(v: string): Baseline {
   if (!b) throw new UserError(`exflow: --baseline takes a capture id or path, run:N, or a time range FROM..TO, not "${v}"`, Exit.Usage);
   return b;
 }
+
+/** Edit distance (Levenshtein), for "did you mean". */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}
+
+/** The names closest to `value`: those containing it or contained in it first, then by edit distance; at most three. */
+export function nearestNames(value: string, names: Iterable<string>): string[] {
+  const v = value.toLowerCase();
+  return [...new Set(names)]
+    .map((n) => ({ n, score: n.toLowerCase().includes(v) || v.includes(n.toLowerCase()) ? 0 : distance(v, n.toLowerCase()) }))
+    .filter((x) => x.score <= Math.max(2, Math.floor(v.length / 3)))
+    .sort((a, b) => a.score - b.score || a.n.localeCompare(b.n))
+    .slice(0, 3)
+    .map((x) => x.n);
+}
+
+/**
+ * A --service/--role value must name one of the rules (or one the database holds, from an
+ * extra rules folder at analyze time): a filter that can match nothing is a usage error
+ * with the nearest names, not an empty answer.
+ */
+export function knownName(option: string, value: string | undefined, what: string, names: () => Iterable<string>, more: () => Iterable<string>, hint: string): void {
+  if (value === undefined) return;
+  const known = new Set(names());
+  if (known.has(value)) return;
+  for (const n of more()) {
+    if (n === value) return;
+    known.add(n);
+  }
+  const near = nearestNames(value, known);
+  throw new UserError(`exflow: ${option} ${JSON.stringify(value)} is not a ${what} exflow knows${near.length ? `; did you mean ${near.join(', ')}?` : ''} (${hint})`, Exit.Usage);
+}

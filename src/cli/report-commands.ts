@@ -18,7 +18,7 @@ import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
 import { ChunkedWriter, print } from './out';
 import { checkOutPath, openOutput, writeOutput } from './out-file';
-import { addressOption, baselineOption, collect, positiveInt, timeOption } from './options';
+import { addressOption, baselineOption, collect, knownName, positiveInt, timeOption } from './options';
 
 
 export interface ReportDeps {
@@ -56,6 +56,16 @@ export function filterOf(o: CommonOptions): FlowFilter {
     host: addressOption('--host', o.host), client: addressOption('--client', o.client), server: addressOption('--server', o.server),
     service: o.service, role: o.role, verdict: o.verdict,
   };
+}
+
+/** --service and --role name what the rules (or the database) know: exit 64 with the nearest names otherwise. */
+export function checkFilterNames(f: { service?: string; role?: string }, rules: () => RuleSet, db: Db): void {
+  knownName('--service', f.service, 'service', () => rules().serviceById.keys(), () => db.prepare('SELECT DISTINCT service FROM flows WHERE service IS NOT NULL').pluck().iterate() as Iterable<string>, 'exflow rules show services');
+  knownName('--role', f.role, 'role', () => rules().roles.keys(), () => rolesInDb(db), 'exflow rules show roles');
+}
+
+function* rolesInDb(db: Db): Generator<string> {
+  for (const r of db.prepare("SELECT DISTINCT roles FROM hosts WHERE roles IS NOT NULL AND roles != ''").pluck().iterate() as Iterable<string>) yield* r.split(',');
 }
 
 function common(cmd: Command, withFormat = true): Command {
@@ -115,6 +125,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
     const f = filterOf(o);
     const db = deps.openDb(o.db);
     try {
+      checkFilterNames(f, () => deps.loadRules(undefined), db);
       print(body(db, f, deps.defaultFormat(o.format)));
     } finally {
       db.close();
@@ -217,6 +228,7 @@ and drops other new connections between audited hosts (policy accept otherwise).
       const rules = deps.loadRules(o.rules);
       const db = deps.openDb(o.db);
       try {
+        checkFilterNames(f, () => rules, db);
         const plan = firewallPlan(db, rules, f, { per: o.per, all: o.all === true });
         const header = [
           `exflow report firewall --per ${o.per}${o.all ? ' --all' : ''} from ${o.db}: ${plan.counts.rules} rules`,
@@ -307,6 +319,7 @@ port and service (client ports differ between connections and are ignored).`,
       checkOutPath(o.out, o.db);
       const db = deps.openDb(o.db);
       try {
+        checkFilterNames(f, () => rules, db);
         const page = htmlReport(db, rules, f, o.title, baseline);
         const bytes = writeOutput(o.out, page);
         if (o.out !== '-') process.stderr.write(`exflow: wrote ${escapeControls(o.out)} (${bytes} bytes)\n`);
@@ -378,6 +391,7 @@ interface). The index template for them ships in share/elastic/ (see README).`,
       const db = deps.openDb(o.db);
       const out = openOutput(o.out);
       try {
+        checkFilterNames(f, () => rules, db);
         exportFlows(db, rules, f, o.format, out.write, o.index);
         out.finish();
       } catch (e) {
