@@ -77,12 +77,9 @@ function common(cmd: Command, withFormat = true): Command {
 
 /** Several tables one after another, each under a heading (JSON gets the object as is). */
 function sections(parts: { title: string; rows: Row[]; columns: string[] }[], format: Format): string {
-  return parts
-    .map((p) => {
-      const head = format === 'md' ? `### ${p.title}\n\n` : format === 'csv' ? `# ${p.title}\n` : `${p.title}\n`;
-      return head + render(p.rows, p.columns, format);
-    })
-    .join('\n');
+  const out: string[] = [];
+  streamSections(parts, format, (s) => out.push(s));
+  return out.join('');
 }
 
 /** Sections written as their rows come (renderStream): for reports whose lists can be long. */

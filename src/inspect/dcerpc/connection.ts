@@ -331,21 +331,8 @@ export class RpcConnection implements FlowInspector {
       this.activationAnswer(stub, call.asked);
       return;
     }
-    if ((call.opnum & GUESSED_CALL) !== 0) {
-      // An OXID resolver's answer if it parses as one and names a TCP endpoint.
-      let bindings: StringBinding[] = [];
-      try {
-        bindings = oxidBindings(stub, le).filter(isTcpBinding);
-      } catch (e) {
-        if (!isMalformed(e)) throw e;
-      }
-      if (bindings.length === 0) return;
-      this.guessedContext(-1, OXID_RESOLVER_UUID, 'bind not captured; an answer with the structure of ResolveOxid read as the OXID resolver\'s');
-      this.dcomEndpoints(bindings, [IREMUNKNOWN2_UUID], 'OXID resolver');
-      return;
-    }
     if ((call.opnum & DCOM_CALL) !== 0) {
-      this.oxidAnswer(stub, le, callId);
+      this.oxidAnswer(stub, le, callId, (call.opnum & GUESSED_CALL) !== 0);
       return;
     }
     let answer: EpmAnswer;
@@ -387,15 +374,23 @@ export class RpcConnection implements FlowInspector {
     return ctx;
   }
 
-  /** A ResolveOxid/ResolveOxid2 answer: its TCP string bindings become endpoints of IRemUnknown2. */
-  private oxidAnswer(stub: Buffer, le: boolean, callId: number): void {
+  /**
+   * A ResolveOxid/ResolveOxid2 answer: its TCP string bindings become endpoints of
+   * IRemUnknown2. `guessed`: the bind was not captured — the answer is taken for the
+   * resolver's only if it parses as one and names a TCP endpoint, and says nothing otherwise.
+   */
+  private oxidAnswer(stub: Buffer, le: boolean, callId: number, guessed: boolean): void {
     let bindings: StringBinding[];
     try {
       bindings = oxidBindings(stub, le);
     } catch (e) {
       if (!isMalformed(e)) throw e;
-      this.note(`OXID resolver answer (call ${callId}) not decodable`);
+      if (!guessed) this.note(`OXID resolver answer (call ${callId}) not decodable`);
       return;
+    }
+    if (guessed) {
+      if (!bindings.some(isTcpBinding)) return;
+      this.guessedContext(-1, OXID_RESOLVER_UUID, 'bind not captured; an answer with the structure of ResolveOxid read as the OXID resolver\'s');
     }
     this.dcomEndpoints(bindings, [IREMUNKNOWN2_UUID], 'OXID resolver');
   }
