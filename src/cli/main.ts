@@ -7,7 +7,7 @@ import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
 import { loadRules, loadRulesCached, type RuleSet } from '../rules/load';
 import { RulesError } from '../rules/source';
-import { onReadOnlyOpen, openDb, StoreError, type Db } from '../store/db';
+import { openDb, StoreError, type Db } from '../store/db';
 import { DbFileIdentity } from '../store/db-file';
 import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, iterateHosts } from '../report/hosts';
@@ -61,12 +61,15 @@ function auditLine(a: AuditSummary): string {
  * read-only for everything that only reads — which works beside a running analyze.
  */
 function openDbOrFail(file: string, mode: 'create' | 'write' | 'read'): Db {
-  onReadOnlyOpen((p, walPending) => {
-    if (walPending) stderr(`exflow: note: ${escapeControls(p)} is read as it is (it cannot be written here); its -wal file holds changes not yet in it, which cannot be read without write access`);
-  });
   let db: Db;
   try {
-    db = openDb(file, { create: mode === 'create', readonly: mode === 'read' });
+    db = openDb(file, {
+      create: mode === 'create',
+      readonly: mode === 'read',
+      onImmutable: (walPending) => {
+        if (walPending) stderr(`exflow: note: ${escapeControls(file)} is read as it is (it cannot be written here); its -wal file holds changes not yet in it, which cannot be read without write access`);
+      },
+    });
   } catch (e) {
     if (e instanceof StoreError) throw new UserError(`exflow: ${e.message}`, Exit.Database);
     throw e;

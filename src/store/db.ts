@@ -25,6 +25,11 @@ export interface OpenOptions {
    * in a short read-write open.
    */
   readonly?: boolean;
+  /**
+   * Read-only opens: told when the file had to be read as it is (immutable: no WAL index
+   * could be made here), and whether a -wal beside it holds changes that are not seen.
+   */
+  onImmutable?: (walPending: boolean) => void;
 }
 
 /** in_net(address, 'cidr'): whether an address lies in a block (the reports' --host 10.0.0.0/8). */
@@ -40,7 +45,7 @@ function addFunctions(db: Db): Db {
 /** Opens (creating if asked) an exflow database in WAL mode and brings the schema up to date. */
 export function openDb(path: string, opts: OpenOptions = { create: true }): Db {
   checkDbPath(path);
-  if (opts.readonly) return addFunctions(openReadOnly(path));
+  if (opts.readonly) return addFunctions(openReadOnly(path, opts.onImmutable));
   let db: Db;
   try {
     db = new Database(dbPath(path), { fileMustExist: !opts.create });
@@ -93,7 +98,7 @@ function initialize(db: Db, path: string): void {
   }
 }
 
-function openReadOnly(path: string, immutable = false): Db {
+function openReadOnly(path: string, onImmutable?: (walPending: boolean) => void, immutable = false): Db {
   let db: Db;
   try {
     db = immutable ? new Database(immutableUri(path), { readonly: true }) : new Database(dbPath(path), { readonly: true, fileMustExist: true });
@@ -111,7 +116,7 @@ function openReadOnly(path: string, immutable = false): Db {
     db.close();
     // A WAL database needs its -shm index, which SQLite cannot make on a read-only medium
     // or in a directory this user may not write: read the file as it is, immutable.
-    if (!immutable && cannotMakeIndex(e)) return openReadOnly(path, true);
+    if (!immutable && cannotMakeIndex(e)) return openReadOnly(path, onImmutable, true);
     throw asStoreError(path, e);
   }
   if (version === null) {
@@ -123,9 +128,9 @@ function openReadOnly(path: string, immutable = false): Db {
     if (immutable) throw new StoreError(path, `was written by an older exflow (schema ${version}) and cannot be upgraded here (read-only); copy it somewhere writable and run any report once`);
     // Written by an older exflow: upgrade once (a short write), then read.
     openDb(path, { create: false }).close();
-    return openReadOnly(path);
+    return openReadOnly(path, onImmutable);
   }
-  if (immutable) readOnlyNotice?.(path, walPending(path));
+  if (immutable) onImmutable?.(walPending(path));
   return db;
 }
 
@@ -144,12 +149,6 @@ function walPending(path: string): boolean {
   }
 }
 
-let readOnlyNotice: ((path: string, walPending: boolean) => void) | null = null;
-
-/** Who hears that a database was read immutable (the CLI prints a note). */
-export function onReadOnlyOpen(f: (path: string, walPending: boolean) => void): void {
-  readOnlyNotice = f;
-}
 
 /**
  * Functions with side effects may not be called from the schema (views, triggers,
