@@ -10,10 +10,16 @@ import type { RuleSet } from '../rules/load';
 import { labelByPort } from './by-port';
 import { NO_PAYLOAD, payloadFacts, type PayloadFacts } from './payload';
 import type { FlowLabels } from './labels';
+import { protectionOf, type ProtectionFacts } from './protection';
+import { KdcExchange } from '../inspect/kerberos';
+import { HttpRequest } from '../inspect/http';
+import { LdapSession } from '../inspect/ldap';
 import { labelConnectionless, labelFromConnection, labelFromPipes } from './rpc';
 
 export interface ClassifiedFlow {
   labels: FlowLabels;
+  /** How the flow authenticated and is protected. */
+  protection: ProtectionFacts;
   /** What the TLS, STARTTLS and HTTP inspectors saw. */
   payload: PayloadFacts;
   /** RPC endpoints the flow's mapper answers and accepted binds revealed. */
@@ -23,6 +29,15 @@ export interface ClassifiedFlow {
 }
 
 export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
+  const c = classify(rules, rec);
+  const ins = rec.inspector;
+  // Readers whose buffers the labels did not need to finish: their share of the budget goes back.
+  if (ins instanceof KdcExchange || ins instanceof HttpRequest || ins instanceof LdapSession) ins.finish();
+  // After classify(): each inspector has been finished, so what it read is complete.
+  return { ...c, protection: protectionOf(rec.inspector) };
+}
+
+function classify(rules: RuleSet, rec: FlowRecord): Omit<ClassifiedFlow, 'protection'> {
   let labels = labelByPort(rules, rec);
   const conn = rec.inspector;
   if (conn instanceof RpcConnection) {

@@ -5,6 +5,7 @@
 // HTTP request.
 import { HttpRequest } from '../inspect/http';
 import { StartTls } from '../inspect/starttls';
+import { LdapSession } from '../inspect/ldap';
 import { TlsHandshake } from '../inspect/tls';
 import { httpAppOf } from '../rules/http-apps';
 import type { RuleSet } from '../rules/load';
@@ -45,7 +46,7 @@ export function payloadFacts(rules: RuleSet, rec: FlowRecord, labels: FlowLabels
     const named = labels.service === null && rules.serviceById.has(TLS_SERVICE) ? { ...labels, service: TLS_SERVICE, via: 'payload' as const } : labels;
     return { facts, labels: named };
   }
-  if (ins instanceof StartTls) {
+  if (ins instanceof StartTls || ins instanceof LdapSession) {
     ins.finish();
     const hs = ins.tls && ins.tls.clientHello ? fromHandshake(ins.tls) : null;
     return { facts: { ...NO_PAYLOAD, tls: ins.use, ...(hs ?? {}) }, labels };

@@ -13,6 +13,8 @@ import { peekCapture } from '../capture/peek';
 import { describeFsError, readCapture, STDIN, type CaptureReadResult } from '../capture/reader';
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
+import { NO_PROTECTION } from '../classify/protection';
+import { conditionValues, protectionFindings } from '../audit/protection';
 import { labelFromEndpoints } from '../classify/rpc';
 import { dcomActivatable, Inspectors } from '../inspect';
 import { linkTypeName } from '../decode/linktypes';
@@ -53,6 +55,8 @@ export interface AnalyzeOptions {
   warn: (line: string) => void;
   /** Whether the database file is still the one opened (null) or how it changed: asked before and after each commit. */
   dbChanged?: () => string | null;
+  /** Store a keyed hash instead of each account name (--redact-accounts). */
+  redactAccount?: (account: string) => string;
 }
 
 export interface CaptureOutcome {
@@ -222,7 +226,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   const groups = opts.separate ? toRead.map((p) => [p]) : toRead.length ? [toRead] : [];
   const totalBytes = toRead.reduce((a, p) => a + p.size, 0);
   opts.progress.startRun(toRead.length, totalBytes);
-  const writer = new FlowWriter(db);
+  const writer = new FlowWriter(db, { redactAccount: opts.redactAccount });
   const registry = new EndpointRegistryWriter(db);
   const isServicePort = servicePortTest(rules);
   let interrupted = false;
@@ -271,13 +275,14 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     table.setFlushHandler((t, i) => {
       const rec = buildFlowRecord(t, i, isServicePort);
       const firstCapture = captureIds[t.firstFile[i]];
-      const { labels, payload, endpoints, nonIpTowers: nonIp } = classifyFlow(rules, rec);
+      const { labels, payload, protection, endpoints, nonIpTowers: nonIp } = classifyFlow(rules, rec);
       nonIpTowers += nonIp;
       for (const e of endpoints) {
         const known = rules.rpcInterfaces.get(e.uuid);
         registry.add({ ...e, interface: known ? known.name : null, service: known?.service ?? null, captureId: firstCapture });
       }
-      writer.add(firstCapture, captureIds[t.lastFile[i]], rec, labels, payload);
+      const findings = protection === NO_PROTECTION && payload.tls === null ? [] : protectionFindings(rules.protection, conditionValues(labels.service, payload, protection));
+      writer.add(firstCapture, captureIds[t.lastFile[i]], rec, labels, payload, protection, findings);
     });
 
     for (let k = 0; k < group.length; k++) {

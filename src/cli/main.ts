@@ -9,6 +9,7 @@ import { loadRules, loadRulesCached, type RuleSet } from '../rules/load';
 import { RulesError } from '../rules/source';
 import { openDb, StoreError, type Db } from '../store/db';
 import { DbFileIdentity } from '../store/db-file';
+import { accountRedactor } from '../store/redact';
 import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, iterateHosts } from '../report/hosts';
 import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
@@ -148,6 +149,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .option('--wait <seconds>', 'when another analyze is writing to the database, wait this long for it before giving up (exit 3)', nonNegativeInt('--wait'), 10)
     .option('--flush-interval <seconds>', 'live input (standard input, a FIFO): seconds between commits of the flows that ended', positiveInt('--flush-interval'), 60)
     .option('--inventory <file>', 'what you know about hosts: YAML or CSV of address/CIDR → roles, name, site, version (kept in the database for later runs)')
+    .option('--redact-accounts', 'store a keyed hash (HMAC-SHA256, key from EXFLOW_REDACT_KEY, else a new random key per run) instead of each account name the audit reads', false)
     .option('--no-rpc', 'read no payload at all (no DCE/RPC, endpoint mapper, SMB, DCOM, TLS or HTTP inspection; flows named by port only) — to measure the inspectors\' cost')
     .addHelpText(
       'after',
@@ -172,7 +174,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
 exflow database, disk full);
 64 usage error; 130/143 a file run stopped by SIGINT/SIGTERM.`,
     )
-    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; flushInterval: number; wait: number; rpc: boolean; sha256: boolean }) => {
+    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean }) => {
       const rules = rulesFrom(o.rules);
       const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
       const { inputs, missing } = expandInputs(args);
@@ -213,6 +215,7 @@ exflow database, disk full);
           flushInterval: o.flushInterval,
           sha256: o.sha256,
           rpc: o.rpc,
+          redactAccount: o.redactAccounts ? accountRedactor(process.env.EXFLOW_REDACT_KEY) : undefined,
           audit: (runId) => {
             audit = auditor.finish(false, runId);
           },

@@ -8,8 +8,21 @@
 import type { FlowInspector } from '../flow/inspector';
 import type { ByteBudget } from './dcerpc/budget';
 import { looksLikeClientHello, TlsHandshake } from './tls';
+import { AuthFacts } from './auth/facts';
+import { readGssToken } from './auth/gss';
+
+function looksLikeRequestLine(line: string): boolean {
+  return /^[A-Z_]{3,16} \S+ HTTP\/\d/.test(line);
+}
 
 const MAX_LINE = 4096;
+/** A header line is kept up to this length (a Kerberos Negotiate token is a few KiB of base64). */
+const MAX_HEADER_LINE = 24 * 1024;
+/** Bytes per side read for the authentication at most, and requests. */
+const MAX_SEEN = 64 * 1024;
+/** Header lines are kept to this length unless the budget gives room for long ones. */
+const SHORT_LINE = 1024;
+const MAX_REQUESTS = 6;
 const METHODS = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|SEARCH|RPC_IN_DATA|RPC_OUT_DATA|CONNECT) $/;
 
 /** The first bytes of a request: an HTTP method (as Exchange clients send them) and a space. */
@@ -35,9 +48,19 @@ export class HttpRequest implements FlowInspector {
   target: string | null = null;
   /** The X-OWA-Version of the server's first answer ("15.1.2507.6"), if it sent one. */
   owaVersion: string | null = null;
+  /** What the Authorization headers and the server's challenges said. */
+  readonly auth = new AuthFacts();
+  private authRead = false;
+  private answerHeadersRead = false;
+  private firstStatus = 0;
+  private answers = 0;
+  private requests = 0;
+  /** Per direction: the header line being gathered, and the bytes read. */
+  private readonly lines = ['', ''];
+  private readonly seen = [0, 0];
+  /** Room for long header lines was taken from the budget (MAX_HEADER_LINE per side). */
+  private longLines = false;
   private line = '';
-  /** The server's answer headers so far (at most MAX_LINE characters). */
-  private answer = '';
   private requestRead = false;
   private clientDir = -1;
   private done = false;
@@ -66,8 +89,8 @@ export class HttpRequest implements FlowInspector {
     } else if (dir === this.clientDir && this.line.length === 0 && !looksLikeHttpRequest(buf, off, capLen)) {
       return this.finish(); // the client's first bytes are no HTTP request: nothing to learn here
     }
-    if (dir !== this.clientDir) return this.requestRead ? this.serverBytes(buf, off, capLen, wireLen) : true;
-    if (this.requestRead) return true;
+    if (dir !== this.clientDir) return this.requestRead ? this.headerBytes(dir, buf, off, capLen, wireLen) : true;
+    if (this.requestRead) return this.headerBytes(dir, buf, off, capLen, wireLen);
     const nl = buf.indexOf(10, off);
     const end = nl >= 0 && nl < off + capLen ? nl : off + capLen;
     this.line += buf.toString('latin1', off, Math.min(end, off + MAX_LINE - this.line.length));
@@ -86,6 +109,8 @@ export class HttpRequest implements FlowInspector {
         const skip = nl + 1 - off;
         return this.connectBytes(dir, (seq + skip) >>> 0, flags, buf, nl + 1, capLen - skip, wireLen - skip);
       }
+      this.requests = 1;
+      if (nl >= 0 && nl + 1 < off + capLen) return this.headerBytes(dir, buf, nl + 1, off + capLen - nl - 1, off + wireLen - nl - 1);
     }
     return true;
   }
@@ -128,16 +153,91 @@ export class HttpRequest implements FlowInspector {
     return true;
   }
 
-  /** The server's first answer: its headers, up to the blank line. */
-  private serverBytes(buf: Buffer, off: number, capLen: number, wireLen: number): boolean {
-    this.answer += buf.toString('latin1', off, off + Math.min(capLen, MAX_LINE - this.answer.length));
-    const end = this.answer.indexOf('\r\n\r\n');
-    if (end >= 0 || this.answer.length >= MAX_LINE || capLen < wireLen) {
-      const v = /^X-OWA-Version:[ \t]*([0-9]+(?:\.[0-9]+){1,3})[ \t]*\r?$/im.exec(end >= 0 ? this.answer.slice(0, end + 2) : this.answer);
-      if (v) this.owaVersion = v[1];
-      return this.finish();
+  /**
+   * Header lines after the request line, of both sides, until the authentication is
+   * read: the client's Authorization (Basic, Digest, NTLM, Negotiate), the server's
+   * WWW-Authenticate challenges (an NTLM CHALLENGE names the server) and its first
+   * answer's X-OWA-Version. A 401 answer keeps the reading on for the next request
+   * (NTLM takes three); any other first answer, or an authentication read, ends it.
+   */
+  private headerBytes(dir: number, buf: Buffer, off: number, capLen: number, wireLen: number): boolean {
+    if (capLen < wireLen) return this.finish();
+    this.seen[dir] += capLen;
+    let p = off;
+    const end = off + capLen;
+    while (p < end) {
+      const nl = buf.indexOf(10, p);
+      const stop = nl >= 0 && nl < end ? nl : end;
+      const room = (this.longLines ? MAX_HEADER_LINE : SHORT_LINE) - this.lines[dir].length;
+      if (room > 0) this.lines[dir] += buf.toString('latin1', p, Math.min(stop, p + room));
+      if (this.lines[dir].length >= SHORT_LINE && !this.longLines && this.budget?.take(MAX_HEADER_LINE * 2) !== false) {
+        // A long line (an authentication token): its room comes from the run's budget, once per flow.
+        this.longLines = true;
+        this.lines[dir] += buf.toString('latin1', p + room, Math.min(stop, p + room + MAX_HEADER_LINE - SHORT_LINE));
+      }
+      if (stop === end) break;
+      const line = this.lines[dir].replace(/\r$/, '');
+      this.lines[dir] = '';
+      p = stop + 1;
+      if (dir === this.clientDir) this.clientLine(line);
+      else this.serverLine(line);
+      if (this.done) return false;
     }
+    if (this.authRead && this.answerHeadersRead) return this.finish();
+    if (this.seen[0] > MAX_SEEN || this.seen[1] > MAX_SEEN || this.requests > MAX_REQUESTS) return this.finish();
     return true;
+  }
+
+  private clientLine(line: string): void {
+    if (looksLikeRequestLine(line)) this.requests++;
+    const m = /^(?:Proxy-)?Authorization:[ \t]*([A-Za-z-]+)(?:[ \t]+(.*))?$/i.exec(line);
+    if (!m) return;
+    const scheme = m[1].toLowerCase();
+    const value = (m[2] ?? '').trim();
+    if (scheme === 'basic') {
+      this.auth.setMech('basic');
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      // user:password (RFC 7617 2): the user is kept, the password only counted as present.
+      if (colon > 0) this.auth.setAccount(decoded.slice(0, colon));
+      if (colon >= 0 && colon < decoded.length - 1) this.auth.cleartext = true;
+      this.authRead = true;
+    } else if (scheme === 'digest') {
+      this.auth.setMech('digest');
+      const user = /(?:^|,)\s*username\s*=\s*"([^"]*)"/i.exec(value);
+      if (user) this.auth.setAccount(user[1]);
+      this.authRead = true;
+    } else if (scheme === 'ntlm' || scheme === 'negotiate') {
+      const token = Buffer.from(value, 'base64');
+      readGssToken(token, 0, token.length, this.auth);
+      // NTLM's third message, or a Kerberos ticket: the authentication is complete.
+      if (this.auth.ntlmVersion !== null || this.auth.mech === 'kerberos') this.authRead = true;
+    }
+  }
+
+  private serverLine(line: string): void {
+    if (/^HTTP\/\d(?:\.\d)? \d{3}/.test(line)) {
+      this.answers++;
+      if (this.answers === 1) this.firstStatus = Number(line.slice(line.indexOf(' ') + 1, line.indexOf(' ') + 4));
+      return;
+    }
+    if (line === '') {
+      if (this.answers === 1 && !this.answerHeadersRead) {
+        this.answerHeadersRead = true;
+        // Not a challenge: no authentication is coming on this connection (or it came with the first request).
+        if (this.firstStatus !== 401 && this.firstStatus !== 407) this.authRead = true;
+      }
+      return;
+    }
+    if (this.answers === 1 && this.owaVersion === null) {
+      const v = /^X-OWA-Version:[ \t]*([0-9]+(?:\.[0-9]+){1,3})[ \t]*$/i.exec(line);
+      if (v) this.owaVersion = v[1];
+    }
+    const ch = /^(?:Proxy|WWW)-Authenticate:[ \t]*(NTLM|Negotiate)[ \t]+([A-Za-z0-9+/=]+)/i.exec(line);
+    if (ch) {
+      const token = Buffer.from(ch[2], 'base64');
+      readGssToken(token, 0, token.length, this.auth);
+    }
   }
 
   clientSide(): number {
@@ -154,7 +254,11 @@ export class HttpRequest implements FlowInspector {
   finish(): false {
     this.done = true;
     this.line = '';
-    this.answer = '';
+    this.lines[0] = this.lines[1] = '';
+    if (this.longLines) {
+      this.budget?.give(MAX_HEADER_LINE * 2);
+      this.longLines = false;
+    }
     this.tunnel?.finish();
     return false;
   }

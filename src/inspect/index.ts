@@ -12,8 +12,12 @@
 //   smb-pipes            dcerpc/ (SmbPipes)        pipes opened and bound
 //   tls                  tls.ts (TlsHandshake)     ServerHello (1.3) / Certificate (≤ 1.2)
 //   starttls-smtp/imap/  starttls.ts (StartTls)    the switch and its handshake, or the
-//     pop3/ldap                                     first command sent in clear
-//   http                 http.ts (HttpRequest)     the first request line
+//     pop3                                          login (or first command) sent in clear
+//   starttls-ldap        ldap.ts (LdapSession)     StartTLS and its handshake, or the bind
+//                                                  and whether its SASL layer signs or seals
+//   kerberos (TCP, UDP)  kerberos.ts (KdcExchange) a request and its reply
+//   http                 http.ts (HttpRequest)     the first request line and answer, and
+//                                                  the Authorization exchange after a 401
 //   dcerpc-mapper on UDP dcerpc/cl.ts (ClMapper)   the end (ept_map over ncadg_ip_udp)
 import type { FlowInspector, InspectorFactory } from '../flow/inspector';
 import { INSPECTORS, type Inspect } from '../rules/services';
@@ -22,6 +26,8 @@ import { ClMapper } from './dcerpc/cl';
 import { IREMUNKNOWN2_UUID, IREMUNKNOWN_UUID, OXID_RESOLVER_UUID, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID } from './dcerpc/dcom';
 import { HttpRequest, looksLikeHttpRequest } from './http';
 import { LineProtocol, StartTls } from './starttls';
+import { LdapSession } from './ldap';
+import { KdcExchange } from './kerberos';
 import { looksLikeClientHello, TlsHandshake } from './tls';
 
 const RPC_KINDS: Inspect[] = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes'];
@@ -29,7 +35,6 @@ const STARTTLS: Partial<Record<Inspect, LineProtocol>> = {
   'starttls-smtp': LineProtocol.Smtp,
   'starttls-imap': LineProtocol.Imap,
   'starttls-pop3': LineProtocol.Pop3,
-  'starttls-ldap': LineProtocol.Ldap,
 };
 
 export class Inspectors implements InspectorFactory {
@@ -57,7 +62,11 @@ export class Inspectors implements InspectorFactory {
   byUdpPorts(portA: number, portB: number): FlowInspector | null {
     if (!this.udpPorts) return null;
     const code = this.udpPorts[portA] || this.udpPorts[portB];
-    return code !== 0 && INSPECTORS[code - 1] === 'dcerpc-mapper' ? new ClMapper() : null;
+    if (code === 0) return null;
+    const kind = INSPECTORS[code - 1];
+    if (kind === 'dcerpc-mapper') return new ClMapper();
+    if (kind === 'kerberos') return new KdcExchange(false);
+    return null;
   }
 
   wantsPorts(portA: number, portB: number): boolean {
@@ -71,6 +80,11 @@ export class Inspectors implements InspectorFactory {
     if (RPC_KINDS.includes(kind)) return this.rpc.byCode(code);
     // Side B is the server unless only A's port is the service's.
     const serverDir = this.ports[portB] ? 1 : 0;
+    if (kind === 'starttls-ldap') {
+      this.attachedTls++;
+      return new LdapSession(serverDir, this.rpc.budget);
+    }
+    if (kind === 'kerberos') return new KdcExchange(true, this.rpc.budget);
     const line = STARTTLS[kind];
     if (line !== undefined) {
       this.attachedTls++;

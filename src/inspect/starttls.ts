@@ -8,18 +8,24 @@
 import type { FlowInspector } from '../flow/inspector';
 import type { ByteBudget } from './dcerpc/budget';
 import { looksLikeClientHello, TlsHandshake } from './tls';
+import { AuthFacts } from './auth/facts';
+import { readNtlmssp } from './auth/ntlmssp';
+
+/** An IMAP astring as sent: a quoted string loses its quotes (RFC 3501 4.3). */
+function unquote(s: string): string {
+  return s.length >= 2 && s[0] === '"' && s[s.length - 1] === '"' ? s.slice(1, -1).replace(/\\(.)/g, '$1') : s;
+}
 
 export const enum LineProtocol {
   Smtp = 1,
   Imap = 2,
   Pop3 = 3,
-  Ldap = 4,
 }
 
 /** Client bytes read before deciding at most. */
 const MAX_CLEAR = 8192;
-/** Of each client line only its start is kept: the command word is all that is read. */
-const LINE_HEAD = 40;
+/** Of each client line only its start is kept: the command and, for a login, its names (a SASL line is a few hundred characters of base64). */
+const LINE_HEAD = 2048;
 
 /** The command that asks for TLS, per protocol (upper case, the IMAP tag stripped). */
 const STARTTLS_WORD: Record<number, string> = { [LineProtocol.Smtp]: 'STARTTLS', [LineProtocol.Imap]: 'STARTTLS', [LineProtocol.Pop3]: 'STLS' };
@@ -29,7 +35,6 @@ const CLEAR_WORDS: Record<number, string[]> = {
   [LineProtocol.Imap]: ['LOGIN', 'AUTHENTICATE', 'SELECT', 'EXAMINE', 'FETCH', 'LIST', 'APPEND'],
   [LineProtocol.Pop3]: ['USER', 'PASS', 'APOP', 'AUTH', 'RETR', 'LIST', 'STAT', 'TOP', 'UIDL'],
 };
-const LDAP_STARTTLS_OID = Buffer.from('1.3.6.1.4.1.1466.20037', 'latin1');
 
 export type TlsUse = 'starttls' | 'none' | null;
 
@@ -43,6 +48,11 @@ export class StartTls implements FlowInspector {
   private line = '';
   private clientBytes = 0;
   private done = false;
+  /** How the client logged in, if it did before any switch to TLS. */
+  readonly auth = new AuthFacts();
+  /** The SASL mechanism whose client lines are being read, and how many were. */
+  private saslStep: string | null = null;
+  private saslLines = 0;
 
   /** @param serverDir the side (0 = A) whose port is the protocol's: the other side is the client. */
   constructor(
@@ -67,7 +77,6 @@ export class StartTls implements FlowInspector {
       return true;
     }
     this.clientBytes += capLen;
-    if (this.proto === LineProtocol.Ldap) return this.ldap(buf, off, capLen);
     // The client's lines, of which only the starts are kept; binary bytes mean this is not the line protocol.
     for (let i = off, end = off + capLen; i < end; i++) {
       const c = buf[i];
@@ -86,34 +95,106 @@ export class StartTls implements FlowInspector {
     return this.serverDir ^ 1;
   }
 
-  /** True when the line decided the question. */
+  /** True when the line decided everything there is to read: the session went on in clear, with its login read if there was one. */
   private command(line: string): boolean {
-    const words = line.trim().toUpperCase().split(/\s+/);
-    const verb = this.proto === LineProtocol.Imap ? words[1] ?? '' : words[0] ?? '';
+    if (this.saslStep !== null) return this.saslLine(line.trim());
+    const words = line.trim().split(/\s+/);
+    const verbAt = this.proto === LineProtocol.Imap ? 1 : 0;
+    const verb = (words[verbAt] ?? '').toUpperCase();
+    const args = words.slice(verbAt + 1);
     if (verb === STARTTLS_WORD[this.proto]) {
       this.asked = true;
       return false;
     }
-    if (CLEAR_WORDS[this.proto].includes(verb)) {
-      this.use = 'none';
-      return true;
+    if (!CLEAR_WORDS[this.proto].includes(verb)) return false;
+    this.use = 'none';
+    switch (verb) {
+      case 'AUTH':
+      case 'AUTHENTICATE':
+        if (args.length === 0) return false; // POP3's bare AUTH lists the mechanisms
+        return this.saslStart((args[0] ?? '').toUpperCase(), args[1]);
+      case 'LOGIN': // IMAP LOGIN user password (RFC 3501 6.2.3)
+        this.auth.setMech('login');
+        if (args[0]) this.auth.setAccount(unquote(args[0]));
+        if (args[1] !== undefined && unquote(args[1]) !== '') this.auth.cleartext = true;
+        return true;
+      case 'USER': // POP3 USER, then PASS (RFC 1939 7)
+        this.auth.setMech('plain');
+        if (args[0]) this.auth.setAccount(args[0]);
+        return false;
+      case 'PASS':
+        this.auth.setMech('plain');
+        if (args.length > 0 && args.join(' ') !== '') this.auth.cleartext = true;
+        return true;
+      case 'APOP':
+        this.auth.setMech('digest');
+        if (args[0]) this.auth.setAccount(args[0]);
+        return true;
+      default:
+        return true; // mail or mailbox commands in clear, no login before them
     }
+  }
+
+  /** A SASL exchange (SMTP AUTH, IMAP AUTHENTICATE, POP3 AUTH; RFC 4954, 3501, 5034): its mechanism, and its first response if given. */
+  private saslStart(mech: string, initial: string | undefined): boolean {
+    switch (mech) {
+      case 'PLAIN':
+        this.auth.setMech('plain');
+        break;
+      case 'LOGIN':
+        this.auth.setMech('login');
+        break;
+      case 'CRAM-MD5':
+        this.auth.setMech('cram-md5');
+        break;
+      case 'DIGEST-MD5':
+        this.auth.setMech('digest');
+        break;
+      case 'NTLM':
+        this.auth.setMech('ntlm');
+        break;
+      case 'GSSAPI':
+        this.auth.setMech('kerberos');
+        return true;
+      default:
+        return true;
+    }
+    this.saslStep = mech;
+    this.saslLines = 0;
+    if (initial !== undefined && initial !== '=') return this.saslLine(initial);
     return false;
   }
 
-  private ldap(buf: Buffer, off: number, len: number): boolean {
-    // A client message before any switch: the StartTLS request names its OID; anything else (a bind, a search) is in clear.
-    if (!this.asked && buf.subarray(off, off + len).indexOf(LDAP_STARTTLS_OID) >= 0) {
-      this.asked = true;
-      return true;
+  /** One client line of a SASL exchange (base64). Only names are kept; a password is only noted as sent. */
+  private saslLine(line: string): boolean {
+    if (line === '*') return true; // cancelled
+    const data = Buffer.from(line, 'base64');
+    const n = this.saslLines++;
+    switch (this.saslStep) {
+      case 'PLAIN': {
+        const parts = data.toString('utf8').split('\0'); // authzid NUL authcid NUL password (RFC 4616)
+        if (parts[1]) this.auth.setAccount(parts[1]);
+        if (parts.length >= 3 && parts[2] !== '') this.auth.cleartext = true;
+        return true;
+      }
+      case 'LOGIN':
+        if (n === 0) {
+          if (data.length > 0) this.auth.setAccount(data.toString('utf8'));
+          return false;
+        }
+        if (data.length > 0) this.auth.cleartext = true;
+        return true;
+      case 'CRAM-MD5': {
+        const text = data.toString('utf8');
+        const sp = text.lastIndexOf(' ');
+        if (sp > 0) this.auth.setAccount(text.slice(0, sp));
+        return true;
+      }
+      case 'NTLM':
+        return readNtlmssp(data, 0, data.length, this.auth) === 3 || n >= 2;
+      default:
+        return true;
     }
-    if (buf[off] === 0x30) {
-      this.use = 'none';
-      return this.finish();
-    }
-    // The client's first message is not an LDAP message (a BER SEQUENCE): this is not LDAP, nothing to learn.
-    if (!this.asked) return this.finish();
-    return this.clientBytes <= MAX_CLEAR ? true : this.finish();
   }
 
   private startTls(): void {

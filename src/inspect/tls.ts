@@ -34,6 +34,12 @@ export interface TlsFacts {
   cut: boolean;
   /** What could not be read, said on the flow (tls_note): an oversize hello, an SSLv2-format hello. */
   note: string | null;
+  /**
+   * What the ClientHello offered (tls_client_versions): its supported_versions list
+   * (RFC 8446 4.2.1, GREASE values left out), highest first; without that extension,
+   * "up to" its legacy version, as a TLS 1.2 client offers 1.2 and what is below.
+   */
+  clientVersions: string | null;
 }
 
 /**
@@ -268,7 +274,7 @@ class Direction {
  * ClientHello shows which side is the client.
  */
 export class TlsHandshake implements FlowInspector {
-  readonly facts: TlsFacts = { version: null, sni: null, alpn: null, subject: null, issuer: null, cut: false, note: null };
+  readonly facts: TlsFacts = { version: null, sni: null, alpn: null, subject: null, issuer: null, cut: false, note: null, clientVersions: null };
   clientHello = false;
   serverHello = false;
   private done = false;
@@ -286,6 +292,7 @@ export class TlsHandshake implements FlowInspector {
     if (this.clientHello) return;
     this.clientHello = true;
     this.clientDir = dir;
+    this.facts.clientVersions = `up to ${versionName(version) ?? (version === 2 ? 'SSL 2.0' : `0x${version.toString(16).padStart(4, '0')}`)}`;
     this.facts.note = `SSLv2-format ClientHello offering ${versionName(version) ?? (version === 2 ? 'SSL 2.0' : `0x${version.toString(16).padStart(4, '0')}`)} (no server name)`;
   }
 
@@ -342,8 +349,23 @@ export class TlsHandshake implements FlowInspector {
 
   private readClientHello(b: Buffer): void {
     const ext = extensionsOf(b, true);
+    if (b.length >= 2) {
+      const legacy = b.readUInt16BE(0);
+      this.facts.clientVersions = `up to ${versionName(legacy) ?? `0x${legacy.toString(16).padStart(4, '0')}`}`;
+    }
     if (!ext) return;
     for (const [type, at, len] of ext) {
+      if (type === 43 && len >= 3) {
+        // supported_versions: a length byte, then two bytes per version; GREASE (0x?a?a, RFC 8701) is not a version.
+        const names: string[] = [];
+        for (let i = at + 1; i + 1 < at + len && i + 1 < at + 1 + b[at]; i += 2) {
+          const v = b.readUInt16BE(i);
+          if ((v & 0x0f0f) === 0x0a0a && b[i] === b[i + 1]) continue;
+          const name = versionName(v) ?? `0x${v.toString(16).padStart(4, '0')}`;
+          if (!names.includes(name) && names.length < 8) names.push(name);
+        }
+        if (names.length > 0) this.facts.clientVersions = names.join(',');
+      }
       if (type === 16 && len >= 3) this.facts.alpn = alpnList(b, at + 2, at + len).join(',') || null;
       if (type === 0 && len >= 5) {
         // server_name: list length, then entries of type 0 (host_name).

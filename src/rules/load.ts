@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { parseInferenceRule, type InferenceRule } from './inference';
 import { parseHttpApp, type HttpApp } from './http-apps';
 import { parseVersion, type ExchangeVersion } from './versions';
+import { parseProtectionFinding, type ProtectionFinding } from './protection';
 import { parseMatrixRule, type MatrixRule } from './matrix';
 import { parseRole, type Role } from './roles';
 import { parseRpcInterfaces, type RpcInterface } from './rpc-interfaces';
@@ -12,7 +13,7 @@ import { PortIndex, parseService, type Service } from './services';
 import { RulesError, RulesFile, type Entry } from './source';
 
 /** Every section a rules file may hold, and who reads it. */
-export const SECTIONS = ['services', 'rpc_interfaces', 'roles', 'matrix', 'inference', 'http_apps', 'versions'] as const;
+export const SECTIONS = ['services', 'rpc_interfaces', 'roles', 'matrix', 'inference', 'http_apps', 'versions', 'protection'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** Entries of one section across all loaded files, later folders replacing earlier ids. */
@@ -31,6 +32,8 @@ export interface RuleSet {
   inference: InferenceRule[];
   httpApps: HttpApp[];
   versions: ExchangeVersion[];
+  /** The protection audit's findings (rules/protection.yaml), in file order. */
+  protection: ProtectionFinding[];
   /** Raw entries of the other sections, for the stages that own them. */
   raw: Record<Section, SectionEntries>;
 }
@@ -62,6 +65,7 @@ interface CompiledRules {
   inference: InferenceRule[];
   httpApps: HttpApp[];
   versions: ExchangeVersion[];
+  protection: ProtectionFinding[];
 }
 
 function cacheDir(): string {
@@ -93,6 +97,7 @@ function fromCompiled(c: CompiledRules): RuleSet {
     inference: c.inference,
     httpApps: c.httpApps,
     versions: c.versions,
+    protection: c.protection,
     raw,
   };
 }
@@ -107,7 +112,7 @@ function fromCompiled(c: CompiledRules): RuleSet {
 export function loadRulesCached(extraDirs: string[] = [], version = '', base = shippedRulesDir()): RuleSet {
   const dirs = [base, ...extraDirs];
   const files = ruleFiles(dirs);
-  const h = crypto.createHash('sha256').update(`exflow ${version} rules v2\0`);
+  const h = crypto.createHash('sha256').update(`exflow ${version} rules v3\0`);
   for (const f of files) {
     let bytes: Buffer;
     try {
@@ -137,6 +142,7 @@ export function loadRulesCached(extraDirs: string[] = [], version = '', base = s
     inference: rules.inference,
     httpApps: rules.httpApps,
     versions: rules.versions,
+    protection: rules.protection,
   };
   try {
     fs.mkdirSync(cacheDir(), { recursive: true });
@@ -182,6 +188,13 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
   const inference = [...raw.inference.values()].map((e) => parseInferenceRule(e, roles, serviceById));
   const httpApps = [...raw.http_apps.values()].map(parseHttpApp);
   const versions = [...raw.versions.values()].map(parseVersion);
+  const protection = [...raw.protection.values()].map((e) => {
+    const f = parseProtectionFinding(e);
+    for (const k of ['when', 'unless'] as const) {
+      for (const id of f[k].service ?? []) if (!serviceById.has(id)) e.fail(k, `unknown service "${id}" in ${k}`);
+    }
+    return f;
+  });
   return {
     dirs,
     files,
@@ -194,6 +207,7 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
     inference,
     httpApps,
     versions,
+    protection,
     raw,
   };
 }

@@ -151,6 +151,24 @@ export class Entry {
     });
   }
 
+  /** A mapping of names to a value or a list of values, as strings, in file order. */
+  strMap(key: string): [string, string[]][] {
+    const n = this.node(key);
+    if (n === undefined) this.fail(null, `missing field "${key}"`);
+    if (!isMap(n)) this.fail(key, `"${key}" must be a mapping of names to values`);
+    return n.items.map((pair) => {
+      const k = isScalar(pair.key) ? String(pair.key.value) : '';
+      const v = this.file.resolve(pair.value);
+      if (isScalar(v)) return [k, v.value === null ? [] : [String(v.value)]];
+      if (!isSeq(v)) this.file.fail(pair.key as Node, `"${k}" must be a value or a list`);
+      return [k, v.items.map((raw) => {
+        const it = this.file.resolve(raw);
+        if (!isScalar(it)) this.file.fail(raw as Node, `"${k}" entries must be plain values`);
+        return String(it.value);
+      })];
+    });
+  }
+
   /** The line of the i-th item of a list field (for errors about one item). */
   itemNode(key: string, i: number): Node | undefined {
     const n = this.node(key);

@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import type { FlowLabels } from '../classify/labels';
 import { NO_PAYLOAD, type PayloadFacts } from '../classify/payload';
 import type { FlowRecord } from '../flow/record';
+import { NO_PROTECTION, type ProtectionFacts } from '../classify/protection';
 import type { Db } from './db';
 
 const BATCH = 5000;
@@ -13,8 +14,10 @@ const CORE = `capture_id, last_capture_id, transport, family, client, client_por
   service, via, rpc_interface, rpc_uuid, rpc_note, inspected_bytes`;
 const CORE_COUNT = 30;
 /** What the payload inspectors learned and the unnamed flows' first bytes: NULL for most flows. */
-const EXTRA = `prefix_c2s, prefix_s2c, tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, tls_note, http_app, http_target, server_version, rpc_uuids, rpc_interfaces`;
-const EXTRA_COUNT = 14;
+const EXTRA = `prefix_c2s, prefix_s2c, tls, tls_version, tls_sni, tls_alpn, tls_subject, tls_issuer, tls_note, http_app, http_target, server_version, rpc_uuids, rpc_interfaces,
+  auth_mech, auth_account, auth_workstation, ntlm_version, ntlm_mic, ntlm_channel_bindings, rpc_auth_level, rpc_auth_type,
+  smb_dialect, smb_signing, smb_encrypted, smb1_offered, ldap_bind, ldap_protection, cleartext_credentials, tls_client_versions, kerberos_spn, protection`;
+const EXTRA_COUNT = 32;
 
 /**
  * Buffers flows and writes them in one transaction per batch with prepared
@@ -34,14 +37,20 @@ export class FlowWriter {
   private rows: unknown[][] = [];
   written = 0;
 
-  constructor(private readonly db: Db) {
+  /**
+   * @param o.redactAccount what is stored for an account name (a keyed hash, --redact-accounts); default: the name
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly o: { redactAccount?: (account: string) => string } = {},
+  ) {
     const marks = (n: number) => new Array(n).fill('?').join(', ');
     this.insertFull = db.prepare(`INSERT INTO flows (${CORE}, ${EXTRA}) VALUES (${marks(CORE_COUNT + EXTRA_COUNT)})`);
     this.insertCore = db.prepare(`INSERT INTO flows (${CORE}) VALUES (${marks(CORE_COUNT)})`);
   }
 
   /** `captureId`: the capture the flow began in; `lastCaptureId`: the last one it was seen in. */
-  add(captureId: number, lastCaptureId: number, f: FlowRecord, l: FlowLabels, p: PayloadFacts = NO_PAYLOAD): void {
+  add(captureId: number, lastCaptureId: number, f: FlowRecord, l: FlowLabels, p: PayloadFacts = NO_PAYLOAD, a: ProtectionFacts = NO_PROTECTION, findings: string[] = []): void {
     const row: unknown[] = [
       captureId, lastCaptureId, f.transport, f.family, f.client, f.clientPort, f.server, f.serverPort, f.directionBy,
       f.firstSec, f.firstNsec, f.lastSec, f.lastNsec, f.packetsC2S, f.packetsS2C, f.bytesC2S, f.bytesS2C,
@@ -51,12 +60,17 @@ export class FlowWriter {
     // The first payload bytes are kept for flows nothing could name — the evidence a
     // person needs to tell what they were; a named flow's prefix would only cost space.
     const keep = l.service === null && (f.prefixC2S.length > 0 || f.prefixS2C.length > 0);
-    if (keep || p !== NO_PAYLOAD || l.rpcUuids !== undefined) {
+    if (keep || p !== NO_PAYLOAD || l.rpcUuids !== undefined || a !== NO_PROTECTION) {
+      const b = (v: boolean | null) => (v === null ? null : v ? 1 : 0);
+      const account = a.authAccount !== null && this.o.redactAccount ? this.o.redactAccount(a.authAccount) : a.authAccount;
       row.push(
         keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
         keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
         p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.tlsNote, p.httpApp, p.httpTarget, p.serverVersion,
         l.rpcUuids?.join(',') ?? null, l.rpcInterfaces?.join(',') ?? null,
+        a.authMech, account, a.authWorkstation, a.ntlmVersion, b(a.ntlmMic), b(a.ntlmChannelBindings), a.rpcAuthLevel, a.rpcAuthType,
+        a.smbDialect, a.smbSigning, b(a.smbEncrypted), b(a.smb1Offered), a.ldapBind, a.ldapProtection, b(a.cleartextCredentials), a.tlsClientVersions, a.kerberosSpn,
+        findings.length > 0 ? findings.join(',') : null,
       );
     }
     this.rows.push(row);

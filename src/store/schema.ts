@@ -3,7 +3,7 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 /**
  * A verdict's key, as SQL over a flow f and its two hosts hc (client) and hs (server):
@@ -147,6 +147,25 @@ export const MIGRATIONS: Record<number, string> = {
   7: `ALTER TABLE flows ADD COLUMN tls_note TEXT;
       ALTER TABLE flows ADD COLUMN rpc_uuids TEXT;
       ALTER TABLE flows ADD COLUMN rpc_interfaces TEXT;`,
+  8: `ALTER TABLE flows ADD COLUMN auth_mech TEXT;
+      ALTER TABLE flows ADD COLUMN auth_account TEXT;
+      ALTER TABLE flows ADD COLUMN auth_workstation TEXT;
+      ALTER TABLE flows ADD COLUMN ntlm_version TEXT;
+      ALTER TABLE flows ADD COLUMN ntlm_mic INTEGER;
+      ALTER TABLE flows ADD COLUMN ntlm_channel_bindings INTEGER;
+      ALTER TABLE flows ADD COLUMN rpc_auth_level TEXT;
+      ALTER TABLE flows ADD COLUMN rpc_auth_type TEXT;
+      ALTER TABLE flows ADD COLUMN smb_dialect TEXT;
+      ALTER TABLE flows ADD COLUMN smb_signing TEXT;
+      ALTER TABLE flows ADD COLUMN smb_encrypted INTEGER;
+      ALTER TABLE flows ADD COLUMN smb1_offered INTEGER;
+      ALTER TABLE flows ADD COLUMN ldap_bind TEXT;
+      ALTER TABLE flows ADD COLUMN ldap_protection TEXT;
+      ALTER TABLE flows ADD COLUMN cleartext_credentials INTEGER;
+      ALTER TABLE flows ADD COLUMN tls_client_versions TEXT;
+      ALTER TABLE flows ADD COLUMN kerberos_spn TEXT;
+      ALTER TABLE flows ADD COLUMN protection TEXT;
+      CREATE INDEX IF NOT EXISTS flows_protection ON flows (protection) WHERE protection IS NOT NULL;`,
 };
 
 export const SCHEMA = `
@@ -260,13 +279,44 @@ CREATE TABLE IF NOT EXISTS flows (
   http_app        TEXT,
   http_target     TEXT,
   -- The server's Exchange build as its own answer named it (X-OWA-Version).
-  server_version  TEXT
+  server_version  TEXT,
+  -- The protection audit (docs/protection.md): how the flow authenticated, NULL where the capture does not show it.
+  -- auth_mech: ntlm, kerberos, basic, digest, simple, plain, login, cram-md5, anonymous, external, schannel, netlogon.
+  auth_mech       TEXT,
+  -- DOMAIN\\user or user@REALM (or a keyed hash with --redact-accounts); never a password, hash or response.
+  auth_account    TEXT,
+  auth_workstation TEXT,
+  -- lm, v1, v2, anonymous: the weakest on the flow; MIC and channel bindings from the AUTHENTICATE's AV pairs (0/1).
+  ntlm_version    TEXT,
+  ntlm_mic        INTEGER,
+  ntlm_channel_bindings INTEGER,
+  -- The lowest auth_level of the connection's binds and alter_contexts (none … privacy) and that bind's auth_type.
+  rpc_auth_level  TEXT,
+  rpc_auth_type   TEXT,
+  -- SMB: dialect (1, 2.0.2 … 3.1.1), the server's signing (required, enabled, off), a transform header seen, SMB1 offered by the client.
+  smb_dialect     TEXT,
+  smb_signing     TEXT,
+  smb_encrypted   INTEGER,
+  smb1_offered    INTEGER,
+  -- LDAP: simple, sasl-<mechanism>, sicily; tls, sasl-sign, sasl-seal, none.
+  ldap_bind       TEXT,
+  ldap_protection TEXT,
+  -- 1 when a password crossed without encryption.
+  cleartext_credentials INTEGER,
+  -- What the ClientHello offered (supported_versions), beside the negotiated tls_version.
+  tls_client_versions TEXT,
+  -- The Kerberos service principal of the flow's ticket (AP-REQ) or request (TGS-REQ).
+  kerberos_spn    TEXT,
+  -- The protection findings the flow raises (rules/protection.yaml ids, comma-separated).
+  protection      TEXT
 );
 CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
 CREATE INDEX IF NOT EXISTS flows_client ON flows (client);
 -- The few flows whose server named its Exchange build: the wire versions are read from these alone.
 CREATE INDEX IF NOT EXISTS flows_server_version ON flows (server) WHERE server_version IS NOT NULL;
+-- The few flows with protection findings: report protection reads these alone.
+CREATE INDEX IF NOT EXISTS flows_protection ON flows (protection) WHERE protection IS NOT NULL;
 
 -- Keyed by the address alone (WITHOUT ROWID): every flow's verdict is found through its two
 -- hosts, one b-tree search each.

@@ -9,7 +9,9 @@ import { TcpFlag } from '../../decode/packet';
 import { BindTracker, type BoundInterface } from './binds';
 import type { ByteBudget } from './budget';
 import { decodeLookupResponse, decodeMapRequest, decodeMapResponse, type EpmAnswer } from './epm';
-import { HEADER_LEN, matchesGreeting, NCACN_HTTP_GREETING, PduFramer, PfcFlag, PType } from './pdu';
+import { AuthType, HEADER_LEN, matchesGreeting, NCACN_HTTP_GREETING, PduFramer, PfcFlag, PType } from './pdu';
+import { AuthFacts } from '../auth/facts';
+import { readGssToken } from '../auth/gss';
 import { DirectionStream, StreamEnd } from './stream';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
 import { ActivationOp, activationBindings, activationClsid, IREMUNKNOWN2_UUID, isTcpBinding, oxidBindings, OXID_RESOLVER_UUID, OxidOp, REBINDING_UUIDS, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID, type StringBinding } from './dcom';
@@ -72,6 +74,8 @@ const reader = new WireReader();
 
 export class RpcConnection implements FlowInspector {
   readonly binds = new BindTracker();
+  /** How the connection authenticated: its binds' lowest level, the tokens they carried. */
+  readonly auth = new AuthFacts();
   readonly answers: MapperAnswer[] = [];
   /** Answer entries not kept: over MAX_ANSWERS, or the budget said no. */
   answersRefused = 0;
@@ -134,7 +138,7 @@ export class RpcConnection implements FlowInspector {
    * read to the end: their answers are the registry.
    */
   private decided(): boolean {
-    if ((this.mode & RpcMode.Mapper) !== 0 || this.clientDir < 0 || this.calls.size > 0) return false;
+    if ((this.mode & RpcMode.Mapper) !== 0 || this.clientDir < 0 || this.calls.size > 0 || this.authenticating) return false;
     const ifs = this.binds.interfaces;
     let accepted = false;
     for (let i = 0; i < ifs.length; i++) {
@@ -217,19 +221,22 @@ export class RpcConnection implements FlowInspector {
     const callId = u32(b, o + 12, le);
     let bodyEnd = o + len;
     let privacy = false;
+    const binding = ptype === PType.Bind || ptype === PType.AlterContext;
     if (authLen > 0) {
       const trailer = o + len - authLen - 8;
       const pad = b[trailer + 2];
       privacy = b[trailer + 1] === 6; // RPC_C_AUTHN_LEVEL_PKT_PRIVACY: the stub is encrypted
+      if (trailer >= o + HEADER_LEN && (binding || ptype === PType.BindAck || ptype === PType.AlterContextResp || ptype === PType.Auth3)) this.security(ptype, b, trailer, o + len);
       bodyEnd = trailer - pad;
       if (bodyEnd < o + HEADER_LEN) return;
-    }
+    } else if (binding) this.auth.rpcBind(0, 1); // a bind without a security trailer: level none
     try {
       if (ptype === PType.Bind || ptype === PType.AlterContext) this.clientDir = dir;
       if (this.binds.pdu(ptype, b, o, bodyEnd, le, callId, this.sec, this.nsec)) return;
       switch (ptype) {
         case PType.Request:
           this.clientDir = dir;
+          this.authenticating = false;
           if (!privacy) this.request(b, o, bodyEnd, le, flags, callId);
           break;
         case PType.Response:
@@ -246,6 +253,29 @@ export class RpcConnection implements FlowInspector {
       this.note(`malformed ${ptypeName(ptype)} PDU (call ${callId}); skipped`);
     }
   }
+
+  /**
+   * The security trailer of a bind, alter_context, their answers or auth3 ([MS-RPCE]
+   * 2.2.2.11): its auth_type and auth_level, and the token it carries (NTLMSSP,
+   * SPNEGO, Kerberos). Until the client's first request, an authenticating
+   * connection is read on: the token that names the account (NTLM's AUTHENTICATE)
+   * comes in auth3 or alter_context after the bind is accepted.
+   */
+  private security(ptype: number, b: Uint8Array, trailer: number, end: number): void {
+    const type = b[trailer];
+    if (ptype === PType.Bind || ptype === PType.AlterContext) {
+      this.auth.rpcBind(type, b[trailer + 1]);
+      this.authenticating = true;
+    }
+    // The tokens: the server's (bind_ack, alter_context_resp) name it; the client's name the account.
+    if (type === AuthType.Spnego || type === AuthType.Ntlm || type === AuthType.Kerberos || type === AuthType.Default) {
+      readGssToken(b, trailer + 8, end, this.auth);
+    } else if (type === AuthType.Netlogon) this.auth.setMech('netlogon');
+    else if (type === AuthType.Schannel) this.auth.setMech('schannel');
+  }
+
+  /** An authenticated bind was seen and the client has not yet sent a request: the handshake may still be going on. */
+  private authenticating = false;
 
   private request(b: Uint8Array, o: number, end: number, le: boolean, flags: number, callId: number): void {
     const r = reader.reset(b, o, end, le);

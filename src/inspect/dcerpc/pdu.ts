@@ -24,6 +24,43 @@ export const enum PType {
   Rts = 20,
 }
 
+/** auth_type of a security trailer ([MS-RPCE] 2.2.1.1.7). */
+export const enum AuthType {
+  None = 0,
+  /** RPC_C_AUTHN_DCE_PRIVATE */
+  DcePrivate = 1,
+  /** RPC_C_AUTHN_GSS_NEGOTIATE: SPNEGO, which carries NTLM or Kerberos */
+  Spnego = 9,
+  /** RPC_C_AUTHN_WINNT: NTLMSSP */
+  Ntlm = 10,
+  /** RPC_C_AUTHN_GSS_SCHANNEL */
+  Schannel = 14,
+  /** RPC_C_AUTHN_GSS_KERBEROS */
+  Kerberos = 16,
+  /** RPC_C_AUTHN_NETLOGON: the Netlogon secure channel */
+  Netlogon = 0x44,
+  /** RPC_C_AUTHN_DEFAULT: NTLM on Windows */
+  Default = 0xff,
+}
+
+/** auth_type as the wire names it (the rpc_auth_type column). */
+export function authTypeName(t: number): string {
+  switch (t) {
+    case AuthType.None: return 'none';
+    case AuthType.DcePrivate: return 'dce-private';
+    case AuthType.Spnego: return 'spnego';
+    case AuthType.Ntlm: return 'ntlmssp';
+    case AuthType.Schannel: return 'schannel';
+    case AuthType.Kerberos: return 'kerberos';
+    case AuthType.Netlogon: return 'netlogon';
+    case AuthType.Default: return 'default';
+    default: return `0x${t.toString(16).padStart(2, '0')}`;
+  }
+}
+
+/** auth_level ([MS-RPCE] 2.2.1.1.8; C706 13.1.2.1), 1 … 6, as the rpc_auth_level column names it. */
+export const AUTH_LEVELS = ['none', 'connect', 'call', 'packet', 'integrity', 'privacy'] as const;
+
 export const enum PfcFlag {
   FirstFrag = 0x01,
   LastFrag = 0x02,

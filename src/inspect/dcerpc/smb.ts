@@ -19,11 +19,34 @@ import { looksLikeCoPdu } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
 import { RpcConnection, RpcMode } from './connection';
 import type { AnswerSource } from './registry';
+import { AuthFacts, type SmbSigning } from '../auth/facts';
+import { readGssToken } from '../auth/gss';
+import { findNtlmssp, readNtlmssp } from '../auth/ntlmssp';
+
+/** SMB2 DialectRevision as people write it ([MS-SMB2] 2.2.4). */
+const SMB2_DIALECTS: Record<number, string> = { 0x0202: '2.0.2', 0x0210: '2.1', 0x0300: '3.0', 0x0302: '3.0.2', 0x0311: '3.1.1', 0x02ff: '2.???' };
+/** The SMB1 dialect whose offer means SMB1 ([MS-CIFS] 2.2.4.52.1): every SMB1 client sends it. */
+const NT_LM_012 = Buffer.from('NT LM 0.12\0', 'latin1');
+
+/** How an SMB session negotiated and authenticated, from its NEGOTIATE and SESSION_SETUP messages. */
+export interface SmbFacts {
+  /** '1' for SMB1, '2.0.2' … '3.1.1' from the server's NEGOTIATE response. */
+  dialect: string | null;
+  signing: SmbSigning | null;
+  /** A TRANSFORM_HEADER (0xFD 'SMB') was seen: the session is encrypted. */
+  encrypted: boolean;
+  /** The client's SMB1 NEGOTIATE offered NT LM 0.12. */
+  smb1Offered: boolean | null;
+}
 
 const HEAD = 4400;
+/** The Kerberos mechanism OID's DER bytes, as the start of a cut SPNEGO token names it. */
+const KRB5_OID = Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02]);
 const SMB2_HEADER = 64;
 
 const enum Smb1Command {
+  Negotiate = 0x72,
+  SessionSetupAndX = 0x73,
   Transaction = 0x25,
   ReadAndX = 0x2e,
   WriteAndX = 0x2f,
@@ -42,6 +65,8 @@ const SMB1_DATA_WORDS: Record<number, [number, number] | undefined> = {
 };
 
 const enum Smb2Command {
+  Negotiate = 0x00,
+  SessionSetup = 0x01,
   Read = 0x08,
   Write = 0x09,
   Ioctl = 0x0b,
@@ -105,6 +130,9 @@ class MessageReader {
 
 export class SmbPipes implements FlowInspector {
   readonly binds = new BindTracker();
+  readonly smb: SmbFacts = { dialect: null, signing: null, encrypted: false, smb1Offered: null };
+  /** The session's authentication (SESSION_SETUP's security buffers); the pipes' RPC binds have their own, absorbed at finish. */
+  readonly auth = new AuthFacts();
   readonly notes: string[] = [];
   private readonly streams: [DirectionStream, DirectionStream];
   private readonly readers: MessageReader[] = [];
@@ -147,6 +175,7 @@ export class SmbPipes implements FlowInspector {
 
   finish(clientSide = -1): void {
     this.rpcPdus.finish(clientSide);
+    this.auth.absorb(this.rpcPdus.auth);
     for (const r of this.readers) {
       if (r.refused) this.note('SMB message heads not read for want of inspector memory (the run\'s payload budget)');
       r.release();
@@ -166,7 +195,12 @@ export class SmbPipes implements FlowInspector {
   /** The first bytes of one NetBIOS session message: one or more (compounded) SMB2 commands. */
   private message(dir: number, b: Buffer, len: number): void {
     this.dir = dir;
+    if (len >= 4 && b[0] === 0xfd && b[1] === 0x53 && b[2] === 0x4d && b[3] === 0x42) {
+      this.smb.encrypted = true; // TRANSFORM_HEADER ([MS-SMB2] 2.2.41): nothing inside is readable
+      return;
+    }
     if (len >= 4 && b[0] === 0xff && b[1] === 0x53 && b[2] === 0x4d && b[3] === 0x42) {
+      if (len >= 35) this.smb1Session(b, len);
       if (len < 33 || b[32] === 0) return;
       const words = SMB1_DATA_WORDS[b[4] * 2 + ((b[9] & 0x80) !== 0 ? 1 : 0)];
       if (!words || words[1] + 2 > len) return;
@@ -182,6 +216,7 @@ export class SmbPipes implements FlowInspector {
       const body = h + SMB2_HEADER;
       let dataAt = -1;
       let dataLen = 0;
+      if (command === Smb2Command.Negotiate || command === Smb2Command.SessionSetup) this.smb2Session(b, h, len, command, response);
       if (!response && command === Smb2Command.Write) {
         dataAt = h + u16le(b, body + 2);
         dataLen = u32le(b, body + 4);
@@ -197,6 +232,62 @@ export class SmbPipes implements FlowInspector {
       if (next === 0 || next % 8 !== 0) return;
       h += next;
     }
+  }
+
+  /** SMB2 NEGOTIATE response (dialect, SecurityMode) and SESSION_SETUP security buffers ([MS-SMB2] 2.2.4, 2.2.5-6). */
+  private smb2Session(b: Buffer, h: number, len: number, command: number, response: boolean): void {
+    const body = h + SMB2_HEADER;
+    if (command === Smb2Command.Negotiate) {
+      if (!response || body + 6 > len) return;
+      const mode = u16le(b, body + 2);
+      const dialect = u16le(b, body + 4);
+      if (dialect === 0x02ff) return; // the wildcard answer to an SMB1 multi-protocol negotiate: the real one follows
+      this.smb.dialect = SMB2_DIALECTS[dialect] ?? `0x${dialect.toString(16).padStart(4, '0')}`;
+      this.smb.signing = (mode & 0x02) !== 0 ? 'required' : (mode & 0x01) !== 0 ? 'enabled' : 'off';
+      if (this.smb.smb1Offered === null) this.smb.smb1Offered = false;
+      return;
+    }
+    const at = response ? body + 4 : body + 12;
+    if (at + 4 > len) return;
+    const off = h + u16le(b, at);
+    const n = u16le(b, at + 2);
+    if (n > 0 && off >= body && off < len) this.securityBlob(b, off, Math.min(off + n, len), off + n > len);
+  }
+
+  /** SMB1 NEGOTIATE (the dialects offered, the one chosen, SecurityMode) and SESSION_SETUP_ANDX security blobs ([MS-CIFS] 2.2.4.52-53). */
+  private smb1Session(b: Buffer, len: number): void {
+    const command = b[4];
+    const response = (b[9] & 0x80) !== 0;
+    const wc = b[32];
+    const data = 33 + 2 * wc + 2;
+    if (command === Smb1Command.Negotiate) {
+      if (!response) {
+        if (data <= len) this.smb.smb1Offered = b.subarray(data, len).indexOf(NT_LM_012) >= 0;
+      } else if (wc === 17 && len >= 36 && u16le(b, 33) !== 0xffff) {
+        this.smb.dialect = '1';
+        const mode = b[35];
+        this.smb.signing = (mode & 0x08) !== 0 ? 'required' : (mode & 0x04) !== 0 ? 'enabled' : 'off';
+      }
+      return;
+    }
+    if (command !== Smb1Command.SessionSetupAndX) return;
+    // Extended security: the blob's length is word 7 of a request (12 words), word 3 of a reply (4 words).
+    const lenWord = !response && wc === 12 ? 33 + 2 * 7 : response && wc === 4 ? 33 + 2 * 3 : -1;
+    if (lenWord < 0 || lenWord + 2 > len) return;
+    const n = u16le(b, lenWord);
+    if (n > 0 && data < len) this.securityBlob(b, data, Math.min(data + n, len), data + n > len);
+  }
+
+  /**
+   * A security buffer: SPNEGO (or raw NTLMSSP) as the session's first messages carry it. One
+   * longer than the bytes read of its message (a Kerberos ticket with a large PAC) is read
+   * for what its first bytes say: an NTLMSSP message inside, else the mechanism SPNEGO names.
+   */
+  private securityBlob(b: Buffer, o: number, end: number, cut: boolean): void {
+    if (readGssToken(b, o, end, this.auth) || !cut) return;
+    const ntlm = findNtlmssp(b, o, end);
+    if (ntlm >= 0) readNtlmssp(b, ntlm, end, this.auth);
+    else if (b.subarray(o, Math.min(end, o + 64)).indexOf(KRB5_OID) >= 0) this.auth.setMech('kerberos');
   }
 
   /** A pipe payload: a DCE/RPC PDU if it looks like one; only binds and their answers matter here. */

@@ -1,0 +1,93 @@
+// How a flow authenticated and how it is protected, as the columns the database
+// keeps (auth_mech … tls_client_versions): gathered from whichever inspector read
+// the flow. NULL where the capture does not show it.
+import { AuthFacts } from '../inspect/auth/facts';
+import { RpcConnection } from '../inspect/dcerpc/connection';
+import { SmbPipes } from '../inspect/dcerpc/smb';
+import { AUTH_LEVELS, authTypeName } from '../inspect/dcerpc/pdu';
+import { HttpRequest } from '../inspect/http';
+import { KdcExchange } from '../inspect/kerberos';
+import { LdapSession } from '../inspect/ldap';
+import { StartTls } from '../inspect/starttls';
+import { TlsHandshake } from '../inspect/tls';
+import type { FlowInspector } from '../flow/inspector';
+import type { WireName } from '../inspect/auth/facts';
+
+export interface ProtectionFacts {
+  authMech: string | null;
+  authAccount: string | null;
+  authWorkstation: string | null;
+  ntlmVersion: string | null;
+  ntlmMic: boolean | null;
+  ntlmChannelBindings: boolean | null;
+  rpcAuthLevel: string | null;
+  rpcAuthType: string | null;
+  smbDialect: string | null;
+  smbSigning: string | null;
+  smbEncrypted: boolean | null;
+  smb1Offered: boolean | null;
+  ldapBind: string | null;
+  ldapProtection: string | null;
+  cleartextCredentials: boolean | null;
+  tlsClientVersions: string | null;
+  /** The Kerberos service principal of the flow's ticket or request. */
+  kerberosSpn: string | null;
+  /** Names the flow's packets gave its hosts (an NTLM CHALLENGE's target information). */
+  names: WireName[];
+}
+
+export const NO_PROTECTION: ProtectionFacts = {
+  authMech: null, authAccount: null, authWorkstation: null, ntlmVersion: null, ntlmMic: null, ntlmChannelBindings: null,
+  rpcAuthLevel: null, rpcAuthType: null, smbDialect: null, smbSigning: null, smbEncrypted: null, smb1Offered: null,
+  ldapBind: null, ldapProtection: null, cleartextCredentials: null, tlsClientVersions: null, kerberosSpn: null, names: [],
+};
+
+/** The auth facts an inspector holds (after its finish, which the classifier has called). */
+function authOf(ins: FlowInspector): AuthFacts | null {
+  if (ins instanceof RpcConnection || ins instanceof SmbPipes || ins instanceof StartTls || ins instanceof LdapSession || ins instanceof HttpRequest || ins instanceof KdcExchange) return ins.auth;
+  return null;
+}
+
+function tlsOf(ins: FlowInspector): TlsHandshake | null {
+  if (ins instanceof TlsHandshake) return ins;
+  if (ins instanceof StartTls || ins instanceof LdapSession) return ins.tls;
+  if (ins instanceof HttpRequest) return ins.tunnel;
+  return null;
+}
+
+/**
+ * The protection columns of a flow. `tls` is the flow's payload verdict
+ * (implicit, starttls, none): a password counts as in clear only on a flow
+ * that was not under TLS when it was sent, which the readers already decide.
+ */
+export function protectionOf(ins: FlowInspector | null): ProtectionFacts {
+  if (!ins) return NO_PROTECTION;
+  const a = authOf(ins);
+  const hs = tlsOf(ins);
+  const smb = ins instanceof SmbPipes ? ins.smb : null;
+  const ldap = ins instanceof LdapSession ? ins : null;
+  const tlsVersions = hs?.clientHello ? hs.facts.clientVersions : null;
+  if (!a && !tlsVersions) return NO_PROTECTION;
+  const seen = a !== null && (a.mech !== null || a.rpcLevel > 0 || a.names.length > 0 || a.spn !== null);
+  if (!seen && !smb?.dialect && !smb?.encrypted && smb?.smb1Offered == null && !ldap?.bind && !ldap?.protection && !tlsVersions) return NO_PROTECTION;
+  return {
+    authMech: a?.mech ?? null,
+    authAccount: a?.account ?? null,
+    authWorkstation: a?.workstation ?? null,
+    ntlmVersion: a?.ntlmVersion ?? null,
+    ntlmMic: a?.ntlmMic ?? null,
+    ntlmChannelBindings: a?.ntlmChannelBindings ?? null,
+    rpcAuthLevel: a && a.rpcLevel > 0 ? AUTH_LEVELS[a.rpcLevel - 1] : null,
+    rpcAuthType: a && a.rpcLevel > 0 ? authTypeName(a.rpcType) : null,
+    smbDialect: smb?.dialect ?? null,
+    smbSigning: smb?.signing ?? null,
+    smbEncrypted: smb ? (smb.dialect !== null || smb.encrypted ? smb.encrypted : null) : null,
+    smb1Offered: smb?.smb1Offered ?? null,
+    ldapBind: ldap?.bind ?? null,
+    ldapProtection: ldap?.protection ?? null,
+    cleartextCredentials: a && a.mech !== null ? a.cleartext : null,
+    tlsClientVersions: tlsVersions,
+    kerberosSpn: a?.spn ?? null,
+    names: a?.names ?? [],
+  };
+}
