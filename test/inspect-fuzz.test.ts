@@ -12,6 +12,12 @@ import { HttpRequest } from '../src/inspect/http';
 import { LineProtocol, StartTls } from '../src/inspect/starttls';
 import { TlsHandshake } from '../src/inspect/tls';
 import { certificateNames } from '../src/inspect/x509';
+import { AuthFacts } from '../src/inspect/auth/facts';
+import { readGssToken } from '../src/inspect/auth/gss';
+import { findNtlmssp, readNtlmssp } from '../src/inspect/auth/ntlmssp';
+import { SmbPipes } from '../src/inspect/dcerpc/smb';
+import { KdcExchange } from '../src/inspect/kerberos';
+import { LdapSession } from '../src/inspect/ldap';
 import { rng } from '../src/fuzz/harness';
 import { ROOT } from './helpers';
 
@@ -67,7 +73,7 @@ describe('inspector parsers on hostile bytes', () => {
     for (let i = 0; i < 20000; i++) {
       const base = real[Math.floor(r() * real.length)];
       const input = r() < 0.2 ? Buffer.from(Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256))) : mutate(r, base);
-      const inspectors = [new TlsHandshake(budget), new StartTls(1 + Math.floor(r() * 4), 1, budget), new HttpRequest(1), new ClMapper()];
+      const inspectors = [new TlsHandshake(budget), new StartTls(1 + Math.floor(r() * 3), 1, budget), new HttpRequest(1), new ClMapper()];
       for (const ins of inspectors) {
         // A few segments each way, the first possibly a real handshake start.
         for (let k = 0; k < 3; k++) ins.segment(k % 2, 1000 + k * input.length, 0x18, input, 0, input.length, input.length + (r() < 0.1 ? 10 : 0), 0, 0);
@@ -83,6 +89,43 @@ describe('inspector parsers on hostile bytes', () => {
       } catch (e) {
         if (!isMalformed(e)) throw e;
       }
+    }
+    expect(budget.used).toBe(0);
+  });
+});
+
+describe('the authentication readers on hostile bytes', () => {
+  const r = rng(20261204);
+  const dir = path.join(ROOT, 'test', 'fixtures', 'protection');
+  // Real NTLM, SPNEGO, Kerberos, LDAP, SMB, HTTP and mail logins from the protection lab captures.
+  const real = ['rpc-auth-levels.pcap', 'ldap-binds.pcap', 'smb-sessions.pcap', 'cleartext-logins.pcap'].flatMap((f) => payloads(path.join(dir, f))).filter((p) => p.length > 0);
+  const tokens = real.flatMap((p) => {
+    const at = findNtlmssp(p, 0, p.length);
+    const gss = p.indexOf(0x60);
+    return [...(at >= 0 ? [p.subarray(at)] : []), ...(gss >= 0 ? [p.subarray(gss)] : [])];
+  });
+
+  it('20,000 inputs through NTLMSSP, GSS/SPNEGO, the KDC, LDAP, SMB and the logins: no exception, no budget left taken, names bounded', () => {
+    expect(tokens.length).toBeGreaterThan(20);
+    const budget = new ByteBudget(1 << 20);
+    for (let i = 0; i < 20000; i++) {
+      const base = r() < 0.5 ? tokens[Math.floor(r() * tokens.length)] : real[Math.floor(r() * real.length)];
+      const input = r() < 0.15 ? Buffer.from(Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256))) : mutate(r, base);
+      const facts = new AuthFacts();
+      readNtlmssp(input, 0, input.length, facts);
+      readGssToken(input, 0, input.length, facts);
+      for (const n of facts.names) expect(n.name.length).toBeLessThanOrEqual(256);
+      if (facts.account !== null) expect(facts.account.length).toBeLessThanOrEqual(256);
+      const inspectors = [new LdapSession(1, budget), new KdcExchange(true, budget), new KdcExchange(false), new SmbPipes(budget), new HttpRequest(1, budget), new StartTls(1 + Math.floor(r() * 3), 1, budget)];
+      for (const ins of inspectors) {
+        for (let k = 0; k < 3; k++) ins.segment(k % 2, 1000 + k * input.length, 0x18, input, 0, input.length, input.length + (r() < 0.1 ? 10 : 0), 0, 0);
+      }
+      (inspectors[0] as LdapSession).finish();
+      (inspectors[1] as KdcExchange).finish();
+      (inspectors[2] as KdcExchange).finish();
+      (inspectors[3] as SmbPipes).finish(0);
+      (inspectors[4] as HttpRequest).finish();
+      (inspectors[5] as StartTls).finish();
     }
     expect(budget.used).toBe(0);
   });

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HAVE_SHARED, runCli, shared, tmpDir } from './helpers';
+import { SCHEMA_VERSION } from '../src/store/schema';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'schema3-sample.sqlite');
 
@@ -29,7 +30,7 @@ describe('a schema 3 database', () => {
     expect(runs).toMatchObject([{ run: 1, status: 'complete', command: 'before runs were recorded', captures: 1, flows: 26 }]);
 
     const after = new Database(db, { readonly: true });
-    expect(after.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('7');
+    expect(after.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SCHEMA_VERSION));
     // Schema 5's payload columns exist, empty for the old flows (their payload was not read for them).
     expect(after.prepare('SELECT count(*) FROM flows WHERE tls IS NULL AND http_app IS NULL').pluck().get()).toBe(26);
     expect(after.pragma('application_id', { simple: true })).toBe(0x6578666c);
@@ -39,6 +40,8 @@ describe('a schema 3 database', () => {
     expect(after.prepare("SELECT count(*) FROM pragma_table_info('flows') WHERE name IN ('verdict', 'reason', 'client_role')").pluck().get()).toBe(0);
     expect(after.prepare('SELECT count(*) FROM verdicts').pluck().get()).toBeLessThan(26);
     expect(after.prepare('SELECT count(*) FROM flows WHERE last_capture_id = capture_id').pluck().get()).toBe(26);
+    // Schema 8: the protection audit's columns, empty for flows read before it existed (no finding is invented for them).
+    expect(after.prepare('SELECT count(*) FROM flows WHERE auth_mech IS NULL AND rpc_auth_level IS NULL AND protection IS NULL').pluck().get()).toBe(26);
     after.close();
 
     if (!HAVE_SHARED) return;

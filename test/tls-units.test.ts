@@ -10,6 +10,7 @@ import { ByteBudget } from '../src/inspect/dcerpc/budget';
 import { Inspectors } from '../src/inspect';
 import { RpcConnection } from '../src/inspect/dcerpc/connection';
 import { LineProtocol, StartTls } from '../src/inspect/starttls';
+import { LdapSession } from '../src/inspect/ldap';
 import { loadRules } from '../src/rules/load';
 import { inspectorPorts } from '../src/rules/services';
 import { TlsHandshake } from '../src/inspect/tls';
@@ -94,7 +95,7 @@ describe('X.509 names', () => {
 describe('inspect until decided: LDAP StartTLS', () => {
   // Port 389/3268: the client's first message says everything — a StartTLS request (follow it),
   // another LDAP message (in clear), or no LDAP message at all (nothing to learn).
-  const ldap = () => new StartTls(LineProtocol.Ldap, 1);
+  const ldap = () => new LdapSession(1);
   it('bytes that are not an LDAP message: lets go at once, nothing decided', () => {
     const s = ldap();
     expect(s.segment(0, 1, 0x18, Buffer.alloc(200, 1), 0, 200, 200, 1, 0)).toBe(false);
@@ -119,7 +120,7 @@ describe('which inspector a flow gets by its ports', () => {
     // A client whose ephemeral port is 6001 (RPC over HTTP's) talking to the global catalog.
     const rules = loadRules();
     const ins = new Inspectors(inspectorPorts(rules.services));
-    expect(ins.byPorts(6001, 3268)).toBeInstanceOf(StartTls);
+    expect(ins.byPorts(6001, 3268)).toBeInstanceOf(LdapSession);
     expect(ins.byPorts(50000, 6001)).toBeInstanceOf(RpcConnection);
     expect(ins.byPorts(6001, 50000)).toBeInstanceOf(RpcConnection);
     expect(ins.byPorts(50000, 50001)).toBeNull();

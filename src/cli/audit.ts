@@ -30,6 +30,8 @@ export interface AuditSummary {
   disagreements: string[];
   /** Stored inventory entries whose roles the current rules no longer know. */
   stale: string[];
+  /** Flows (of complete runs) that raised a protection finding. */
+  protection: number;
 }
 
 export class Auditor {
@@ -90,6 +92,11 @@ export class Auditor {
       { all, runId },
     );
     const c = roleSourceCounts(this.db);
-    return { counts, hosts: c.hosts, fromInventory: c.inventory, inferred: c.inferred, disagreements: disagreements(this.db), stale: this.stale };
+    // The flows reports show, and the run being finished (not yet marked complete when its audit runs).
+    const protection = this.db
+      .prepare("SELECT count(*) FROM flows f JOIN captures c ON c.id = f.capture_id JOIN runs r ON r.id = c.run_id WHERE f.protection IS NOT NULL AND (r.status = 'complete' OR r.live = 1 OR r.id = ?)")
+      .pluck()
+      .get(runId ?? -1) as number;
+    return { counts, hosts: c.hosts, fromInventory: c.inventory, inferred: c.inferred, disagreements: disagreements(this.db), stale: this.stale, protection };
   }
 }

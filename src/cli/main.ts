@@ -54,7 +54,7 @@ function finishAudit(auditor: Auditor, all: boolean): AuditSummary {
 
 function auditLine(a: AuditSummary): string {
   const c = a.counts;
-  return `exflow: roles for ${a.fromInventory + a.inferred} of ${a.hosts} hosts (${a.fromInventory} from the inventory, ${a.inferred} inferred); flows: ${c.expected} expected, ${c.unexpected} unexpected, ${c.unknown} unknown${c.encryption ? `; ${c.encryption} in clear where the tables say encrypted (exflow report encryption)` : ''}\n`;
+  return `exflow: roles for ${a.fromInventory + a.inferred} of ${a.hosts} hosts (${a.fromInventory} from the inventory, ${a.inferred} inferred); flows: ${c.expected} expected, ${c.unexpected} unexpected, ${c.unknown} unknown${c.encryption ? `; ${c.encryption} in clear where the tables say encrypted (exflow report encryption)` : ''}${a.protection ? `; ${a.protection} with protection findings (exflow report protection)` : ''}\n`;
 }
 
 /**
@@ -447,8 +447,8 @@ Prints what was loaded; a problem is reported as file:line: what is wrong, exit 
     });
   rulesCmd
     .command('show')
-    .description('print services, RPC interfaces, roles, the role×role matrix, HTTP applications and Exchange versions')
-    .argument('[section]', 'services, rpc, roles, matrix, http-apps or versions (default: all)')
+    .description('print services, RPC interfaces, roles, the role×role matrix, HTTP applications, Exchange versions and protection findings')
+    .argument('[section]', 'services, rpc, roles, matrix, http-apps, versions or protection (default: all)')
     .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .addOption(formatOption())
     .addHelpText(
@@ -457,11 +457,12 @@ Prints what was loaded; a problem is reported as file:line: what is wrong, exit 
 Examples:
   exflow rules show matrix
   exflow rules show services --format csv
-  exflow rules show roles --rules ./site-rules`,
+  exflow rules show roles --rules ./site-rules
+  exflow rules show protection`,
     )
     .action((section: string | undefined, o: { rules?: string[]; format?: string }) => {
       const rules = rulesFrom(o.rules);
-      const known = ['services', 'rpc', 'roles', 'matrix', 'http-apps', 'versions'];
+      const known = ['services', 'rpc', 'roles', 'matrix', 'http-apps', 'versions', 'protection'];
       if (section !== undefined && !known.includes(section)) throw new UserError(`exflow: unknown section "${section}" (one of: ${known.join(', ')})`, Exit.Usage);
       const format = defaultFormat(o.format);
       const parts = rulesTables(rules).filter((t) => section === undefined || t.section === section);

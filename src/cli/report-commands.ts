@@ -5,6 +5,7 @@ import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { DEFAULT_INDEX, ECS_VERSION, exportFlows } from '../report/export';
 import type { FlowFilter } from '../report/filter';
 import { ENCRYPTION_COLUMNS, encryptionReport, servicesReport, unexpectedReport } from '../report/findings';
+import { PROTECTION_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
 import { escapeControls, FORMATS, render, renderStream, type Format, type Row } from '../report/format';
 import { htmlReport } from '../report/html';
 import { NEW_FLOW_COLUMNS, newReport } from '../report/new';
@@ -47,21 +48,27 @@ export function addFilterOptions(cmd: Command): Command {
     .option('--server <addr|cidr>', 'only flows whose server is this address or in this block')
     .option('--service <id>', 'only flows of this service (exflow rules show services)')
     .option('--role <id>', 'only flows with this role on either side (exflow rules show roles)')
-    .addOption(new Option('--verdict <verdict>', 'only flows with this verdict').choices(['expected', 'unexpected', 'unknown']));
+    .addOption(new Option('--verdict <verdict>', 'only flows with this verdict').choices(['expected', 'unexpected', 'unknown']))
+    .option('--finding <id>', 'only flows that raised this protection finding (exflow report protection lists them; exflow rules show protection)');
 }
 
 export function filterOf(o: CommonOptions): FlowFilter {
   return {
     capture: o.capture, since: timeOption('--since', o.since), until: timeOption('--until', o.until),
     host: addressOption('--host', o.host), client: addressOption('--client', o.client), server: addressOption('--server', o.server),
-    service: o.service, role: o.role, verdict: o.verdict,
+    service: o.service, role: o.role, verdict: o.verdict, finding: o.finding,
   };
 }
 
 /** --service and --role name what the rules (or the database) know: exit 64 with the nearest names otherwise. */
-export function checkFilterNames(f: { service?: string; role?: string }, rules: () => RuleSet, db: Db): void {
+export function checkFilterNames(f: { service?: string; role?: string; finding?: string }, rules: () => RuleSet, db: Db): void {
+  knownName('--finding', f.finding, 'protection finding', () => rules().protection.map((p) => p.id), () => findingsInDb(db), 'exflow rules show protection');
   knownName('--service', f.service, 'service', () => rules().serviceById.keys(), () => db.prepare('SELECT DISTINCT service FROM flows WHERE service IS NOT NULL').pluck().iterate() as Iterable<string>, 'exflow rules show services');
   knownName('--role', f.role, 'role', () => rules().roles.keys(), () => rolesInDb(db), 'exflow rules show roles');
+}
+
+function* findingsInDb(db: Db): Generator<string> {
+  for (const r of db.prepare('SELECT DISTINCT protection FROM flows WHERE protection IS NOT NULL').pluck().iterate() as Iterable<string>) yield* r.split(',');
 }
 
 function* rolesInDb(db: Db): Generator<string> {
@@ -190,6 +197,22 @@ switch with STARTTLS (starttls), or commands in clear (none). Where the capture
 cannot tell (tls empty: cut by the snaplen, the start not captured), there is no finding.`,
     )
     .action((o: CommonOptions) => run(o, (db, f, format) => render(encryptionReport(db, f), ENCRYPTION_COLUMNS, format)));
+
+  common(report.command('protection').description('how flows authenticate and whether they are protected: NTLMv1, NTLM, RPC without encryption, LDAP without signing, SMB1 and SMB signing, passwords in clear, old TLS — most severe first, with hosts and accounts').option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, []))
+    .addHelpText(
+      'after',
+      `${examples(['exflow report protection --db audit.sqlite', 'exflow flows --db audit.sqlite --finding ntlmv1 --format csv', 'exflow report protection --db audit.sqlite --server 10.0.0.10 --format md > protection.md'])}
+Findings, their severity and the Microsoft guidance each cites are rules/protection.yaml
+(exflow rules show protection). A finding is raised from what the first packets of a flow
+show; a flow whose authentication is encrypted (inside TLS) raises none of its own.
+docs/protection.md says what each column means and how it is read.`,
+    )
+    .action((o: CommonOptions) =>
+      run(o, (db, f, format) => {
+        const rows = protectionReport(db, deps.loadRules(o.rules), f);
+        return render(rows, format === 'table' ? PROTECTION_TABLE_COLUMNS : PROTECTION_COLUMNS, format);
+      }),
+    );
 
   common(report.command('services').description('per service and how it was decided: flows, bytes, packets, servers and clients'))
     .addHelpText('after', examples(['exflow report services --db audit.sqlite']))
@@ -334,12 +357,13 @@ port and service (client ports differ between connections and are ignored).`,
 The flow filters narrow the flows the story is told from (--host, --client and
 --server are the host itself here). JSON keys: address, host (the "exflow hosts"
 row), flows, bytes, first_seen, last_seen, serves, uses, peers, findings,
-rpc_endpoints, omitted (rows left out by --limit, per list).`,
+rpc_endpoints, protection (its flows' protection findings), omitted (rows left out
+by --limit, per list).`,
     )
     .action((address: string, o: CommonOptions & { limit: number }) => {
       if (addressOption('address', address)?.includes('/')) throw new UserError(`exflow: host takes one address, not a block ("${address}"); for a block use exflow hosts --host ${address}`, Exit.Usage);
       run(o, (db, f, format) => {
-        const s = hostStory(db, address, f, o.limit);
+        const s = hostStory(db, address, f, o.limit, deps.loadRules(undefined));
         if (s.flows === 0 && s.host === null) throw new UserError(`exflow: ${address}: no such host in ${o.db} (exflow hosts lists them)`, Exit.BadInput);
         if (format === 'json') return JSON.stringify(s, null, 2) + '\n';
         const h = s.host ?? {};
@@ -357,6 +381,7 @@ rpc_endpoints, omitted (rows left out by --limit, per list).`,
             { title: `Peers${more('peers')}`, rows: s.peers, columns: HOST_PEER_COLUMNS },
             { title: 'Findings', rows: s.findings, columns: ['verdict', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'examples', 'reason'] },
             { title: `RPC endpoints${more('rpc_endpoints')}`, rows: s.rpc_endpoints, columns: ['port', 'transport', 'interface', 'source', 'client', 'first_seen'] },
+            { title: 'Protection (exflow report protection --host for the details)', rows: s.protection, columns: ['severity', 'finding', 'as', 'flows', 'accounts', 'title'] },
           ],
           format,
         );

@@ -4,7 +4,7 @@
 // Streams row by row, so a database of millions of flows exports in flat memory.
 import type { Db } from '../store/db';
 import type { FlowFilter } from './filter';
-import { flowViewRows, queryFlows, type FlowDbRow } from './flows';
+import { flowViewRows, protectionColumns, queryFlows, type FlowDbRow } from './flows';
 import type { RuleSet } from '../rules/load';
 import { communityId } from './community-id';
 import { isoTime, renderStream } from './format';
@@ -25,6 +25,7 @@ export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) =
   const start = nanoTime(r.first_sec, r.first_nsec);
   const protocol = protocolOf(r.service);
   const cid = communityId(r.transport, r.client, r.client_port, r.server, r.server_port);
+  const acct = (r as unknown as { auth_account: string | null }).auth_account;
   return {
     '@timestamp': start,
     ecs: { version: ECS_VERSION },
@@ -77,11 +78,24 @@ export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) =
       tls: r.tls,
       http_app: r.http_app,
       ...(r.encryption ? { encryption: r.encryption } : {}),
+      ...protectionFields(r),
     },
+    // ECS user.name: the account the flow authenticated as (a keyed hash with --redact-accounts).
+    ...(acct ? { user: { name: acct } } : {}),
   };
 }
 
-const CSV_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'tcp_state', 'client_role', 'server_role', 'verdict', 'rule', 'reason', 'tls', 'tls_version', 'tls_sni', 'http_app'];
+/** The protection columns a flow has (null ones left out), under exflow.* as the flows command names them. */
+function protectionFields(r: FlowDbRow): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(protectionColumns(r as unknown as Record<string, unknown>))) {
+    if (v === null || k === 'auth_account' || (Array.isArray(v) && v.length === 0)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+const CSV_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'tcp_state', 'client_role', 'server_role', 'verdict', 'rule', 'reason', 'tls', 'tls_version', 'tls_sni', 'http_app', 'auth_mech', 'auth_account', 'ntlm_version', 'rpc_auth_level', 'smb_dialect', 'smb_signing', 'ldap_bind', 'ldap_protection', 'cleartext_credentials', 'protection'];
 
 /**
  * Writes every (filtered) flow with `write`, one line at a time: CSV, ECS NDJSON, or

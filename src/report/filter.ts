@@ -1,7 +1,7 @@
 // The filters every report, flows and export take, with the same meaning everywhere:
 // --capture ID|PATH, --since and --until (ISO 8601 or seconds since 1970), --host
 // (either side), --client, --server (an address or a CIDR block), --service, --role
-// (either side's role) and --verdict — as one SQL condition on flow_view. An exact
+// (either side's role), --verdict and --finding (a protection finding the flow raised) — as one SQL condition on flow_view. An exact
 // address is an index lookup (flows_client, flows_server); a block is matched by the
 // in_net() function every exflow connection registers.
 import { captureFilter } from './format';
@@ -20,6 +20,8 @@ export interface FlowFilter {
   /** A role id on either side (a side with several roles matches each of them). */
   role?: string;
   verdict?: string;
+  /** A protection finding id (rules/protection.yaml) the flow raised. */
+  finding?: string;
 }
 
 /** An address or a CIDR block as an SQL condition on `column`. */
@@ -65,6 +67,10 @@ export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = []): { s
   if (f.verdict !== undefined) {
     where.push(`${alias}.verdict = ?`);
     args.push(f.verdict);
+  }
+  if (f.finding !== undefined) {
+    where.push(`${alias}.protection IS NOT NULL AND instr(',' || ${alias}.protection || ',', ',' || ? || ',') > 0`);
+    args.push(f.finding);
   }
   if (f.since !== undefined) {
     where.push(`${alias}.last_ts >= ?`);

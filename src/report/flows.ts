@@ -2,6 +2,14 @@ import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
 import { isoTime, type Row } from './format';
 
+/** The protection audit's columns (docs/protection.md), as flows and the export write them. */
+export const PROTECTION_FLOW_COLUMNS = [
+  'auth_mech', 'auth_account', 'auth_workstation', 'ntlm_version', 'ntlm_mic', 'ntlm_channel_bindings', 'rpc_auth_level', 'rpc_auth_type',
+  'smb_dialect', 'smb_signing', 'smb_encrypted', 'smb1_offered', 'ldap_bind', 'ldap_protection', 'cleartext_credentials', 'tls_client_versions', 'kerberos_spn', 'protection',
+] as const;
+/** The protection columns that hold 0/1 in the database and true/false in the output. */
+const BOOLEAN_COLUMNS = new Set(['ntlm_mic', 'ntlm_channel_bindings', 'smb_encrypted', 'smb1_offered', 'cleartext_credentials']);
+
 /** The flow columns every consumer can rely on; later issues add keys, never rename these. */
 export const FLOW_COLUMNS = [
   'capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen',
@@ -9,6 +17,7 @@ export const FLOW_COLUMNS = [
   'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by', 'rpc_note',
   'missing_c2s', 'missing_s2c', 'client_role', 'server_role', 'verdict', 'rule', 'reason',
   'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'tls_note', 'http_app', 'http_target', 'encryption', 'server_version',
+  ...PROTECTION_FLOW_COLUMNS,
 ];
 /** The narrower set the text table shows. */
 // Most telling first: on a narrow terminal the last columns are the ones left out.
@@ -66,6 +75,7 @@ export interface FlowDbRow {
   http_target: string | null;
   encryption: string | null;
   server_version: string | null;
+  protection: string | null;
 }
 
 /** flow_view rows one at a time, in capture and time order (the database may hold millions). */
@@ -125,5 +135,18 @@ function flowRow(r: FlowDbRow): Row {
     http_target: r.http_target,
     encryption: r.encryption,
     server_version: r.server_version,
+    ...protectionColumns(r as unknown as Record<string, unknown>),
   };
+}
+
+/** The protection columns of a flow_view row: booleans as true/false, the findings as a list. */
+export function protectionColumns(r: Record<string, unknown>): Row {
+  const out: Row = {};
+  for (const c of PROTECTION_FLOW_COLUMNS) {
+    const v = r[c];
+    if (c === 'protection') out[c] = typeof v === 'string' && v !== '' ? v.split(',') : [];
+    else if (BOOLEAN_COLUMNS.has(c)) out[c] = v === null || v === undefined ? null : v === 1;
+    else out[c] = (v ?? null) as string | null;
+  }
+  return out;
 }

@@ -10,6 +10,8 @@ import { unexpectedReport } from './findings';
 import { queryHosts } from './hosts';
 import { isoTime, type Row } from './format';
 import { NO_ROLE } from './role-traffic';
+import { hostProtection } from './protection';
+import type { RuleSet } from '../rules/load';
 
 export interface HostStory {
   address: string;
@@ -27,6 +29,8 @@ export interface HostStory {
   /** Unexpected and unknown flows this host is part of, grouped as "report unexpected" groups them. */
   findings: Row[];
   rpc_endpoints: Row[];
+  /** Protection findings of the flows it is client or server of, most severe first. */
+  protection: Row[];
   /** What the caps left out, per list. */
   omitted: Record<string, number>;
 }
@@ -57,7 +61,7 @@ function countGroups(db: Db, sql: string, args: (string | number)[]): number {
   return (db.prepare(`SELECT count(*) AS n FROM (${sql})`).get(...args) as { n: number }).n;
 }
 
-export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 50): HostStory {
+export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 50, rules: RuleSet | null = null): HostStory {
   const host = queryHosts(db, { host: address })[0] ?? null;
   const base = { ...f, host: undefined, client: undefined, server: undefined };
   const both = flowWhere(base, 'f', ['(f.client = ? OR f.server = ?)']);
@@ -90,6 +94,7 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     peers: peers.slice(0, limit),
     findings,
     rpc_endpoints: endpoints.slice(0, limit),
+    protection: hostProtection(db, rules, address).slice(0, limit),
     omitted: { serves: serves.more, uses: uses.more, peers: peerMore, rpc_endpoints: Math.max(0, endpoints.length - limit) },
   };
 }

@@ -10,6 +10,7 @@ import type { Db } from '../store/db';
 import { isoTime } from './format';
 import { addressCondition, flowWhere, type FlowFilter } from './filter';
 import { ENCRYPTION_COLUMNS, encryptionReport, unexpectedReport, servicesReport } from './findings';
+import { protectionReport } from './protection';
 import type { Row } from './format';
 import { hostStory, HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS } from './host';
 import { hostByAddress } from './hosts';
@@ -189,6 +190,7 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
   const services = servicesReport(db, f);
   const findings = unexpectedReport(db, f);
   const encryption = encryptionReport(db, f);
+  const protection = protectionReport(db, rules, f);
   const w = flowWhere(f);
   const conversations = db
     .prepare(
@@ -219,7 +221,7 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
   const drill = [...new Set([...flagged.map((x) => x.address), ...hostLines.map((x) => x.address)])].slice(0, HTML_LIMITS.drilldowns);
   const drilldowns = drill
     .map((addr) => {
-      const st = hostStory(db, addr, f, 20);
+      const st = hostStory(db, addr, f, 20, rules);
       const h = hostOf(addr);
       const id = `host-${addr.replace(/[^0-9A-Za-z]/g, '-')}`;
       return `<details class="host" id="${id}"><summary><b>${esc(addr)}</b>${h?.name ? ` ${esc(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${st.flows} flows, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${st.findings.reduce((a, x) => a + Number(x.flows), 0)} in findings</span>` : ''}</summary>
@@ -227,7 +229,8 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
 <h4>Serves</h4>${table(st.serves, HOST_SERVICE_COLUMNS, { total: st.serves.length + st.omitted.serves, rest: `exflow host ${addr} lists all` })}
 <h4>Uses</h4>${table(st.uses, HOST_SERVICE_COLUMNS, { total: st.uses.length + st.omitted.uses, rest: `exflow host ${addr} lists all` })}
 <h4>Peers</h4>${table(st.peers, HOST_PEER_COLUMNS, { total: st.peers.length + st.omitted.peers, rest: `exflow host ${addr} lists all` })}
-${st.findings.length ? `<h4>Findings</h4>${table(st.findings, ['verdict', 'client_role', 'server_role', 'service', 'flows', 'examples', 'reason'], { cls: 'findings' })}` : ''}</details>`;
+${st.findings.length ? `<h4>Findings</h4>${table(st.findings, ['verdict', 'client_role', 'server_role', 'service', 'flows', 'examples', 'reason'], { cls: 'findings' })}` : ''}
+${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity', 'finding', 'as', 'flows', 'accounts', 'title'], { cls: 'findings' })}` : ''}</details>`;
     })
     .join('\n');
   // RPC endpoints once per (server, port, interface), however many captures and sources learned them.
@@ -274,7 +277,9 @@ details.host{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:6px
 <section id="findings"><h2>Findings: unexpected flows and hosts without a role (${findingFlows} flows)</h2>
 ${table(findings, ['verdict', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'reason'], { cls: 'findings', rest: 'exflow report unexpected lists all' })}
 <h3 id="encryption">In clear where the tables say encrypted (${encryption.reduce((a, x) => a + Number(x.flows), 0)} flows)</h3>
-${table(encryption, ENCRYPTION_COLUMNS, { cls: 'findings', rest: 'exflow report encryption lists all' })}</section>
+${table(encryption, ENCRYPTION_COLUMNS, { cls: 'findings', rest: 'exflow report encryption lists all' })}
+<h3 id="protection">How flows authenticate and are protected (${protection.length} findings, ${protection.reduce((a, x) => a + Number(x.flows), 0)} flows)</h3>
+${table(protection, ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'examples', 'advice'], { cls: 'findings', rest: 'exflow report protection lists all, with the guidance each cites' })}</section>
 ${changes ? `<section id="new"><h2>New since the baseline (${esc(changes.baseline)})</h2>
 <h4>Flows</h4>${table(changes.flows, ['client', 'server', 'transport', 'server_port', 'service', 'rpc_interface', 'verdict', 'flows', 'bytes', 'first_seen'])}
 <h4>Host pairs</h4>${table(changes.host_pairs, ['client', 'server', 'client_role', 'server_role', 'services', 'flows', 'bytes'])}

@@ -2,7 +2,7 @@ import type { RuleSet } from '../rules/load';
 import type { Row } from './format';
 
 export interface RulesTable {
-  section: 'services' | 'rpc' | 'roles' | 'matrix' | 'http-apps' | 'versions';
+  section: 'services' | 'rpc' | 'roles' | 'matrix' | 'http-apps' | 'versions' | 'protection';
   title: string;
   columns: string[];
   rows: Row[];
@@ -60,6 +60,19 @@ export function rulesTables(rules: RuleSet): RulesTable[] {
       title: 'Exchange versions (how written → the tables that judge them)',
       columns: ['id', 'names', 'tables', 'cite'],
       rows: rules.versions.map((v) => ({ id: v.id, names: v.names.join(', '), tables: v.tables.join(', '), cite: v.cite.join('; ') })),
+    },
+    {
+      section: 'protection',
+      title: 'Protection findings (raised when the flow\'s columns say …)',
+      columns: ['id', 'severity', 'title', 'when', 'unless', 'cite'],
+      rows: rules.protection.map((p) => ({
+        id: p.id,
+        severity: p.severity,
+        title: p.title,
+        when: Object.entries(p.when).map(([k, v]) => `${k} = ${v.join('|')}`).join(' and '),
+        unless: Object.entries(p.unless).map(([k, v]) => `${k} = ${v.join('|')}`).join(' or '),
+        cite: p.cite.join('; '),
+      })),
     },
   ];
 }
