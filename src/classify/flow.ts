@@ -10,7 +10,7 @@ import type { RuleSet } from '../rules/load';
 import { labelByPort } from './by-port';
 import { NO_PAYLOAD, payloadFacts, type PayloadFacts } from './payload';
 import type { FlowLabels } from './labels';
-import { protectionOf, type ProtectionFacts } from './protection';
+import { NO_PROTECTION, protectionOf, type ProtectionFacts } from './protection';
 import { KdcExchange } from '../inspect/kerberos';
 import { HttpRequest } from '../inspect/http';
 import { LdapSession } from '../inspect/ldap';
@@ -31,39 +31,41 @@ export interface ClassifiedFlow {
 export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
   const c = classify(rules, rec);
   const ins = rec.inspector;
+  if (ins === null) return c;
   // Readers whose buffers the labels did not need to finish: their share of the budget goes back.
   if (ins instanceof KdcExchange || ins instanceof HttpRequest || ins instanceof LdapSession) ins.finish();
   // After classify(): each inspector has been finished, so what it read is complete.
-  return { ...c, protection: protectionOf(rec.inspector) };
+  c.protection = protectionOf(ins);
+  return c;
 }
 
-function classify(rules: RuleSet, rec: FlowRecord): Omit<ClassifiedFlow, 'protection'> {
+function classify(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
   let labels = labelByPort(rules, rec);
   const conn = rec.inspector;
   if (conn instanceof RpcConnection) {
     conn.finish(rec.clientSide);
     labels = labelFromConnection(rules, conn, labels);
     const found = endpointsOf(conn, rec);
-    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp };
+    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp, protection: NO_PROTECTION };
   }
   if (conn instanceof SmbPipes) {
     conn.finish(rec.clientSide);
     labels = labelFromPipes(rules, conn, labels);
     // Mapper answers over \pipe\epmapper feed the registry like those on TCP 135.
     const found = endpointsOf(conn.registryAnswers, rec);
-    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp };
+    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp, protection: NO_PROTECTION };
   } else if (conn instanceof ClMapper) {
     // The mapper over UDP 135: its answers go to the registry like those over TCP.
     const l = labelConnectionless(rules, rec, labels) ?? labels;
     const found = endpointsOf(conn, rec);
     const notes = [...conn.notes, ...conn.notRegistered.map((u) => `ept_map: ${rules.rpcInterfaces.get(u)?.name ?? u} not registered on the server`)];
     const answered = found.endpoints.length > 0 ? [`ept_map over UDP: ${found.endpoints.length} endpoint(s) learned`] : [];
-    return { labels: { ...l, rpcNote: [l.rpcNote, ...answered, ...notes].filter(Boolean).join('; ') || null }, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp };
+    return { labels: { ...l, rpcNote: [l.rpcNote, ...answered, ...notes].filter(Boolean).join('; ') || null }, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp, protection: NO_PROTECTION };
   } else if (rec.transport === 'udp') {
     labels = labelConnectionless(rules, rec, labels) ?? labels;
   } else if (conn !== null) {
     const p = payloadFacts(rules, rec, labels);
-    return { labels: p.labels, payload: p.facts, endpoints: [], nonIpTowers: 0 };
+    return { labels: p.labels, payload: p.facts, endpoints: [], nonIpTowers: 0, protection: NO_PROTECTION };
   }
-  return { labels, payload: NO_PAYLOAD, endpoints: [], nonIpTowers: 0 };
+  return { labels, payload: NO_PAYLOAD, endpoints: [], nonIpTowers: 0, protection: NO_PROTECTION };
 }

@@ -44,7 +44,7 @@ export const NO_PROTECTION: ProtectionFacts = {
 
 /** The auth facts an inspector holds (after its finish, which the classifier has called). */
 function authOf(ins: FlowInspector): AuthFacts | null {
-  if (ins instanceof RpcConnection || ins instanceof SmbPipes || ins instanceof StartTls || ins instanceof LdapSession || ins instanceof HttpRequest || ins instanceof KdcExchange) return ins.auth;
+  if (ins instanceof RpcConnection || ins instanceof SmbPipes || ins instanceof StartTls || ins instanceof LdapSession || ins instanceof HttpRequest || ins instanceof KdcExchange) return ins.authSeen;
   return null;
 }
 

@@ -49,7 +49,15 @@ export class HttpRequest implements FlowInspector {
   /** The X-OWA-Version of the server's first answer ("15.1.2507.6"), if it sent one. */
   owaVersion: string | null = null;
   /** What the Authorization headers and the server's challenges said. */
-  readonly auth = new AuthFacts();
+  private authFacts: AuthFacts | null = null;
+  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
+  get auth(): AuthFacts {
+    return (this.authFacts ??= new AuthFacts());
+  }
+  /** The facts if anything was read, else null (without making them). */
+  get authSeen(): AuthFacts | null {
+    return this.authFacts;
+  }
   private authRead = false;
   private answerHeadersRead = false;
   private firstStatus = 0;

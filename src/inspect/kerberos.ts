@@ -23,7 +23,15 @@ const enum KrbTag {
 }
 
 export class KdcExchange implements FlowInspector {
-  readonly auth = new AuthFacts();
+  private authFacts: AuthFacts | null = null;
+  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
+  get auth(): AuthFacts {
+    return (this.authFacts ??= new AuthFacts());
+  }
+  /** The facts if anything was read, else null (without making them). */
+  get authSeen(): AuthFacts | null {
+    return this.authFacts;
+  }
   /** The service principals the client asked tickets for (TGS-REQ snames; the AS-REQ's is krbtgt). */
   readonly requested: string[] = [];
   private clientDir = -1;
@@ -43,9 +51,7 @@ export class KdcExchange implements FlowInspector {
   constructor(
     private readonly tcp: boolean,
     private readonly budget: ByteBudget | null = null,
-  ) {
-    this.auth.setMech('kerberos');
-  }
+  ) {}
 
   segment(dir: number, seq: number, _flags: number, buf: Buffer, off: number, capLen: number, wireLen: number): boolean {
     if (this.done) return false;
@@ -71,6 +77,11 @@ export class KdcExchange implements FlowInspector {
       const want = b.readUInt32BE(off) & 0x7fffffff;
       if (want <= len - 4) {
         this.message(dir, b, off + 4, off + 4 + want);
+        return;
+      }
+      // Longer than any KDC message exflow holds, or not a record mark at all (bytes that are not Kerberos).
+      if (want > MAX_MESSAGE || (b[off + 4] & 0xe0) !== 0x60) {
+        this.finish();
         return;
       }
     }
@@ -103,6 +114,7 @@ export class KdcExchange implements FlowInspector {
     if (!app) return;
     const seq = tlv(b, app.at, app.end);
     if (!seq || seq.tag !== 0x30) return;
+    if (app.tag === KrbTag.AsReq || app.tag === KrbTag.TgsReq || app.tag === KrbTag.AsRep || app.tag === KrbTag.TgsRep || app.tag === KrbTag.KrbError) this.auth.setMech('kerberos');
     if (app.tag === KrbTag.AsReq || app.tag === KrbTag.TgsReq) {
       this.request = true;
       this.clientDir = dir;

@@ -38,7 +38,15 @@ const enum Auth {
 }
 
 export class LdapSession implements FlowInspector {
-  readonly auth = new AuthFacts();
+  private authFacts: AuthFacts | null = null;
+  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
+  get auth(): AuthFacts {
+    return (this.authFacts ??= new AuthFacts());
+  }
+  /** The facts if anything was read, else null (without making them). */
+  get authSeen(): AuthFacts | null {
+    return this.authFacts;
+  }
   /** simple, sasl-<mechanism>, sicily; null when no bind was read. */
   bind: string | null = null;
   protection: LdapProtection | null = null;

@@ -49,7 +49,15 @@ export class StartTls implements FlowInspector {
   private clientBytes = 0;
   private done = false;
   /** How the client logged in, if it did before any switch to TLS. */
-  readonly auth = new AuthFacts();
+  private authFacts: AuthFacts | null = null;
+  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
+  get auth(): AuthFacts {
+    return (this.authFacts ??= new AuthFacts());
+  }
+  /** The facts if anything was read, else null (without making them). */
+  get authSeen(): AuthFacts | null {
+    return this.authFacts;
+  }
   /** The SASL mechanism whose client lines are being read, and how many were. */
   private saslStep: string | null = null;
   private saslLines = 0;

@@ -75,7 +75,15 @@ const reader = new WireReader();
 export class RpcConnection implements FlowInspector {
   readonly binds = new BindTracker();
   /** How the connection authenticated: its binds' lowest level, the tokens they carried. */
-  readonly auth = new AuthFacts();
+  private authFacts: AuthFacts | null = null;
+  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
+  get auth(): AuthFacts {
+    return (this.authFacts ??= new AuthFacts());
+  }
+  /** The facts if anything was read, else null (without making them). */
+  get authSeen(): AuthFacts | null {
+    return this.authFacts;
+  }
   readonly answers: MapperAnswer[] = [];
   /** Answer entries not kept: over MAX_ANSWERS, or the budget said no. */
   answersRefused = 0;

@@ -132,7 +132,15 @@ export class SmbPipes implements FlowInspector {
   readonly binds = new BindTracker();
   readonly smb: SmbFacts = { dialect: null, signing: null, encrypted: false, smb1Offered: null };
   /** The session's authentication (SESSION_SETUP's security buffers); the pipes' RPC binds have their own, absorbed at finish. */
-  readonly auth = new AuthFacts();
+  private authFacts: AuthFacts | null = null;
+  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
+  get auth(): AuthFacts {
+    return (this.authFacts ??= new AuthFacts());
+  }
+  /** The facts if anything was read, else null (without making them). */
+  get authSeen(): AuthFacts | null {
+    return this.authFacts;
+  }
   readonly notes: string[] = [];
   private readonly streams: [DirectionStream, DirectionStream];
   private readonly readers: MessageReader[] = [];
@@ -175,7 +183,8 @@ export class SmbPipes implements FlowInspector {
 
   finish(clientSide = -1): void {
     this.rpcPdus.finish(clientSide);
-    this.auth.absorb(this.rpcPdus.auth);
+    const rpcAuth = this.rpcPdus.authSeen;
+    if (rpcAuth) this.auth.absorb(rpcAuth);
     for (const r of this.readers) {
       if (r.refused) this.note('SMB message heads not read for want of inspector memory (the run\'s payload budget)');
       r.release();
