@@ -11,6 +11,7 @@ import { labelByPort } from './by-port';
 import { NO_PAYLOAD, payloadFacts, type PayloadFacts } from './payload';
 import type { FlowLabels } from './labels';
 import { NO_PROTECTION, protectionOf, type ProtectionFacts } from './protection';
+import { NO_NAMES, wireNamesOf, type WireNames } from './names';
 import { KdcExchange } from '../inspect/kerberos';
 import { HttpRequest } from '../inspect/http';
 import { LdapSession } from '../inspect/ldap';
@@ -20,6 +21,8 @@ export interface ClassifiedFlow {
   labels: FlowLabels;
   /** How the flow authenticated and is protected. */
   protection: ProtectionFacts;
+  /** The names its packets gave hosts, and what they said about other names. */
+  names: WireNames;
   /** What the TLS, STARTTLS and HTTP inspectors saw. */
   payload: PayloadFacts;
   /** RPC endpoints the flow's mapper answers and accepted binds revealed. */
@@ -36,6 +39,7 @@ export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
   if (ins instanceof KdcExchange || ins instanceof HttpRequest || ins instanceof LdapSession) ins.finish();
   // After classify(): each inspector has been finished, so what it read is complete.
   c.protection = protectionOf(ins);
+  c.names = wireNamesOf(rec, c.payload, c.protection);
   return c;
 }
 
@@ -46,26 +50,26 @@ function classify(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
     conn.finish(rec.clientSide);
     labels = labelFromConnection(rules, conn, labels);
     const found = endpointsOf(conn, rec);
-    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp, protection: NO_PROTECTION };
+    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp, protection: NO_PROTECTION, names: NO_NAMES };
   }
   if (conn instanceof SmbPipes) {
     conn.finish(rec.clientSide);
     labels = labelFromPipes(rules, conn, labels);
     // Mapper answers over \pipe\epmapper feed the registry like those on TCP 135.
     const found = endpointsOf(conn.registryAnswers, rec);
-    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp, protection: NO_PROTECTION };
+    return { labels, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp, protection: NO_PROTECTION, names: NO_NAMES };
   } else if (conn instanceof ClMapper) {
     // The mapper over UDP 135: its answers go to the registry like those over TCP.
     const l = labelConnectionless(rules, rec, labels) ?? labels;
     const found = endpointsOf(conn, rec);
     const notes = [...conn.notes, ...conn.notRegistered.map((u) => `ept_map: ${rules.rpcInterfaces.get(u)?.name ?? u} not registered on the server`)];
     const answered = found.endpoints.length > 0 ? [`ept_map over UDP: ${found.endpoints.length} endpoint(s) learned`] : [];
-    return { labels: { ...l, rpcNote: [l.rpcNote, ...answered, ...notes].filter(Boolean).join('; ') || null }, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp, protection: NO_PROTECTION };
+    return { labels: { ...l, rpcNote: [l.rpcNote, ...answered, ...notes].filter(Boolean).join('; ') || null }, payload: NO_PAYLOAD, endpoints: found.endpoints, nonIpTowers: found.nonIp, protection: NO_PROTECTION, names: NO_NAMES };
   } else if (rec.transport === 'udp') {
     labels = labelConnectionless(rules, rec, labels) ?? labels;
   } else if (conn !== null) {
     const p = payloadFacts(rules, rec, labels);
-    return { labels: p.labels, payload: p.facts, endpoints: [], nonIpTowers: 0, protection: NO_PROTECTION };
+    return { labels: p.labels, payload: p.facts, endpoints: [], nonIpTowers: 0, protection: NO_PROTECTION, names: NO_NAMES };
   }
-  return { labels, payload: NO_PAYLOAD, endpoints: [], nonIpTowers: 0, protection: NO_PROTECTION };
+  return { labels, payload: NO_PAYLOAD, endpoints: [], nonIpTowers: 0, protection: NO_PROTECTION, names: NO_NAMES };
 }

@@ -64,3 +64,17 @@ export function contains(net: Net, addr: Net): boolean {
   }
   return true;
 }
+
+/**
+ * Blocks that are not the Internet: RFC 1918, loopback, link-local, shared (RFC 6598), ULA
+ * (RFC 4193), multicast and reserved. The documentation ranges (RFC 5737, 3849) count as
+ * the Internet: examples and generated captures use them for it.
+ */
+const NOT_PUBLIC = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '100.64.0.0/10', '0.0.0.0/8', '224.0.0.0/4', '240.0.0.0/4',
+  '::1/128', '::/128', 'fc00::/7', 'fe80::/10', 'ff00::/8'].map((b) => parseNet(b)!);
+
+/** Whether an address is on the Internet (outside every private, local, shared, multicast and reserved block). */
+export function isPublicAddress(address: string): boolean {
+  const a = parseNet(address);
+  return a !== null && !NOT_PUBLIC.some((n) => n.family === a.family && contains(n, a));
+}

@@ -5,11 +5,14 @@
 import type { Confidence } from '../rules/inference';
 import type { RuleSet } from '../rules/load';
 import type { Inventory, InventoryEntry } from './inventory';
+import { isPublicAddress } from './ip';
 
 export interface HostActivity {
   address: string;
   serves: Set<string>;
   uses: Set<string>;
+  /** Name-evidence tokens about the host's names ("dns-srv:_ldap._tcp.dc._msdcs", "dns-srv", …). */
+  named: Set<string>;
 }
 
 export interface HostRoles {
@@ -27,19 +30,39 @@ export interface HostRoles {
 const RANK: Record<Confidence, number> = { high: 3, medium: 2, low: 1 };
 
 export function inferRoles(rules: RuleSet, a: HostActivity): { roles: string[]; confidence: Confidence | null; evidence: string[] } {
-  const roles: string[] = [];
-  const evidence: string[] = [];
+  const matched: { rule: (typeof rules.inference)[number]; saw: string }[] = [];
   let best: Confidence | null = null;
+  const isPublic = a.address !== '' && isPublicAddress(a.address);
   for (const r of rules.inference) {
     if (!r.servesAll.every((s) => a.serves.has(s))) continue;
     if (r.servesAny.length > 0 && !r.servesAny.some((s) => a.serves.has(s))) continue;
     if (r.usesAny.length > 0 && !r.usesAny.some((s) => a.uses.has(s))) continue;
+    if (r.servesNone && a.serves.size > 0) continue;
+    if (r.namedAny.length > 0 && !r.namedAny.some((t) => a.named.has(t))) continue;
+    if (r.address !== null && (r.address === 'public') !== isPublic) continue;
     const served = [...r.servesAll, ...r.servesAny.filter((s) => a.serves.has(s))];
     const used = r.usesAny.filter((s) => a.uses.has(s));
-    const saw = [served.length ? `serves ${served.join(', ')}` : '', used.length ? `uses ${used.join(', ')}` : ''].filter(Boolean).join('; ');
-    evidence.push(`${r.id} (${r.confidence}): ${saw} → ${r.roles.join(' or ')}`);
-    for (const role of r.roles) if (!roles.includes(role)) roles.push(role);
+    const named = r.namedAny.filter((t) => a.named.has(t));
+    const saw = [
+      served.length ? `serves ${served.join(', ')}` : '',
+      r.servesNone ? 'serves nothing' : '',
+      used.length ? `uses ${used.join(', ')}` : '',
+      named.length ? `named by ${named.join(', ')}` : '',
+      r.address ? `${r.address} address` : '',
+    ].filter(Boolean).join('; ');
+    matched.push({ rule: r, saw });
     if (best === null || RANK[r.confidence] > RANK[best]) best = r.confidence;
+  }
+  // Weak evidence does not accuse: a guess (low confidence) stands only when nothing surer
+  // matched — a "gateway" that is also seen acting as a Client Access server or an
+  // Outlook client is that, not a gateway.
+  const kept = best !== null && RANK[best] > RANK.low ? matched.filter((m) => m.rule.confidence !== 'low') : matched;
+  const roles: string[] = [];
+  const evidence: string[] = [];
+  for (const { rule, saw } of matched) {
+    const dropped = !kept.some((k) => k.rule === rule);
+    evidence.push(`${rule.id} (${rule.confidence}): ${saw} → ${rule.roles.join(' or ')}${dropped ? ' — set aside: surer evidence says otherwise' : ''}`);
+    if (!dropped) for (const role of rule.roles) if (!roles.includes(role)) roles.push(role);
   }
   return { roles, confidence: best, evidence };
 }

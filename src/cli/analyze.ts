@@ -14,6 +14,8 @@ import { describeFsError, readCapture, STDIN, type CaptureReadResult } from '../
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
 import { NO_PROTECTION } from '../classify/protection';
+import { NO_NAMES } from '../classify/names';
+import { NameWriter } from '../store/names';
 import { conditionValues, protectionFindings } from '../audit/protection';
 import { labelFromEndpoints } from '../classify/rpc';
 import { dcomActivatable, Inspectors } from '../inspect';
@@ -228,6 +230,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   opts.progress.startRun(toRead.length, totalBytes);
   const writer = new FlowWriter(db, { redactAccount: opts.redactAccount });
   const registry = new EndpointRegistryWriter(db);
+  const names = new NameWriter(db);
   const isServicePort = servicePortTest(rules);
   let interrupted = false;
   let skipped = false;
@@ -244,6 +247,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     };
     gone();
     writer.flush();
+    names.flush();
     db.transaction(() => {
       registry.flush();
       orientFromRegistry(db, runId);
@@ -275,7 +279,8 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     table.setFlushHandler((t, i) => {
       const rec = buildFlowRecord(t, i, isServicePort);
       const firstCapture = captureIds[t.firstFile[i]];
-      const { labels, payload, protection, endpoints, nonIpTowers: nonIp } = classifyFlow(rules, rec);
+      const { labels, payload, protection, names: wire, endpoints, nonIpTowers: nonIp } = classifyFlow(rules, rec);
+      if (wire !== NO_NAMES) names.add(firstCapture, rec.firstSec, rec.lastSec, wire.names, wire.evidence);
       nonIpTowers += nonIp;
       for (const e of endpoints) {
         const known = rules.rpcInterfaces.get(e.uuid);
@@ -353,6 +358,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
         table.setFlushHandler(() => {});
         table.flushAll();
         writer.discard();
+        names.discard();
         runs.removeData(runId, `standard input repeated ${duplicateOf}`, null);
         skip(p.path, `the same packets as ${duplicateOf}; skipped (use --force to analyze them again)`);
         skipped = true;

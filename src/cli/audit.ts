@@ -19,6 +19,7 @@ import {
   saveInventory,
   writeHostRoles,
   writeWireVersions,
+  writeWireNames,
   writeVerdicts,
 } from '../store/roles';
 
@@ -79,6 +80,7 @@ export class Auditor {
     const usesAlone = [...new Set(this.rules.inference.filter((r) => r.servesAll.length === 0 && r.servesAny.length === 0).flatMap((r) => r.usesAny))];
     for (const page of hostPages(this.db, { everyHost: this.inventory.entries.length > 0, usesAlone })) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)), page.map((h) => h.stored));
     writeWireVersions(this.db);
+    writeWireNames(this.db, runId);
     const encrypted = new Map<string, string>();
     for (const r of this.rules.matrix) {
       for (const service of r.encrypted) {

@@ -357,7 +357,8 @@ port and service (client ports differ between connections and are ignored).`,
 The flow filters narrow the flows the story is told from (--host, --client and
 --server are the host itself here). JSON keys: address, host (the "exflow hosts"
 row), flows, bytes, first_seen, last_seen, serves, uses, peers, findings,
-rpc_endpoints, protection (its flows' protection findings), omitted (rows left out
+rpc_endpoints, names (every name the capture gave it, with its source), protection (its
+flows' protection findings), omitted (rows left out
 by --limit, per list).`,
     )
     .action((address: string, o: CommonOptions & { limit: number }) => {
@@ -368,13 +369,14 @@ by --limit, per list).`,
         if (format === 'json') return JSON.stringify(s, null, 2) + '\n';
         const h = s.host ?? {};
         const who: Row = {
-          address: s.address, name: h.name ?? null, roles: h.roles ?? [], role_source: h.role_source ?? null, confidence: h.confidence ?? null,
+          address: s.address, name: h.name ?? null, name_source: h.name_source ?? null, roles: h.roles ?? [], role_source: h.role_source ?? null, confidence: h.confidence ?? null,
           version: h.version ?? null, site: h.site ?? null, flows: s.flows, bytes: s.bytes, first_seen: s.first_seen, last_seen: s.last_seen,
         };
         const more = (list: string) => (s.omitted[list] ? ` (${s.omitted[list]} more not shown; --limit)` : '');
         return sections(
           [
             { title: `Host ${s.address}`, rows: [who], columns: Object.keys(who) },
+            { title: 'Names from the wire', rows: s.names, columns: ['name', 'source', 'flows', 'first_seen', 'last_seen'] },
             { title: 'Role evidence', rows: ((h.evidence as string[] | undefined) ?? []).map((e) => ({ evidence: e })).concat(h.disagreement ? [{ evidence: `disagreement: ${h.disagreement}` }] : []), columns: ['evidence'] },
             { title: `Serves${more('serves')}`, rows: s.serves, columns: HOST_SERVICE_COLUMNS },
             { title: `Uses${more('uses')}`, rows: s.uses, columns: HOST_SERVICE_COLUMNS },

@@ -48,6 +48,8 @@ export class HttpRequest implements FlowInspector {
   target: string | null = null;
   /** The X-OWA-Version of the server's first answer ("15.1.2507.6"), if it sent one. */
   owaVersion: string | null = null;
+  /** The Host header of the first request that had one (a name, not an address literal's brackets). */
+  host: string | null = null;
   /** What the Authorization headers and the server's challenges said. */
   private authFacts: AuthFacts | null = null;
   /** What the flow's authentication showed; made at the first thing read (most flows show none). */
@@ -198,6 +200,11 @@ export class HttpRequest implements FlowInspector {
 
   private clientLine(line: string): void {
     if (looksLikeRequestLine(line)) this.requests++;
+    if (this.host === null) {
+      // The first request's Host (RFC 9110 7.2): the name the client used for the server, without a port.
+      const h = /^Host:[ \t]*([A-Za-z0-9.-]{1,253})(?::\d+)?[ \t]*$/i.exec(line);
+      if (h) this.host = h[1].toLowerCase();
+    }
     const m = /^(?:Proxy-)?Authorization:[ \t]*([A-Za-z-]+)(?:[ \t]+(.*))?$/i.exec(line);
     if (!m) return;
     const scheme = m[1].toLowerCase();

@@ -16,6 +16,7 @@
 //   starttls-ldap        ldap.ts (LdapSession)     StartTLS and its handshake, or the bind
 //                                                  and whether its SASL layer signs or seals
 //   kerberos (TCP, UDP)  kerberos.ts (KdcExchange) a request and its reply
+//   dns (TCP, UDP)       dns.ts (DnsAnswers)       16 messages or 32 records
 //   http                 http.ts (HttpRequest)     the first request line and answer, and
 //                                                  the Authorization exchange after a 401
 //   dcerpc-mapper on UDP dcerpc/cl.ts (ClMapper)   the end (ept_map over ncadg_ip_udp)
@@ -28,6 +29,7 @@ import { HttpRequest, looksLikeHttpRequest } from './http';
 import { LineProtocol, StartTls } from './starttls';
 import { LdapSession } from './ldap';
 import { KdcExchange } from './kerberos';
+import { DnsAnswers } from './dns';
 import { looksLikeClientHello, TlsHandshake } from './tls';
 
 const RPC_KINDS: Inspect[] = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes'];
@@ -66,6 +68,7 @@ export class Inspectors implements InspectorFactory {
     const kind = INSPECTORS[code - 1];
     if (kind === 'dcerpc-mapper') return new ClMapper();
     if (kind === 'kerberos') return new KdcExchange(false);
+    if (kind === 'dns') return new DnsAnswers(false);
     return null;
   }
 
@@ -85,6 +88,7 @@ export class Inspectors implements InspectorFactory {
       return new LdapSession(serverDir, this.rpc.budget);
     }
     if (kind === 'kerberos') return new KdcExchange(true, this.rpc.budget);
+    if (kind === 'dns') return new DnsAnswers(true, this.rpc.budget);
     const line = STARTTLS[kind];
     if (line !== undefined) {
       this.attachedTls++;

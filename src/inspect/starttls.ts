@@ -11,6 +11,9 @@ import { looksLikeClientHello, TlsHandshake } from './tls';
 import { AuthFacts } from './auth/facts';
 import { readNtlmssp } from './auth/ntlmssp';
 
+/** A host name as SMTP greetings and EHLO carry it: dot-separated labels of letters, digits and dashes. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$/;
+
 /** An IMAP astring as sent: a quoted string loses its quotes (RFC 3501 4.3). */
 function unquote(s: string): string {
   return s.length >= 2 && s[0] === '"' && s[s.length - 1] === '"' ? s.slice(1, -1).replace(/\\(.)/g, '$1') : s;
@@ -58,6 +61,10 @@ export class StartTls implements FlowInspector {
   get authSeen(): AuthFacts | null {
     return this.authFacts;
   }
+  /** The host name of the server's SMTP greeting ("220 mx.contoso.com ESMTP"), '' when it named none, null before it. */
+  banner: string | null = null;
+  /** The name the client gave in EHLO/HELO, '' when it gave none or an address, null before it. */
+  ehlo: string | null = null;
   /** The SASL mechanism whose client lines are being read, and how many were. */
   private saslStep: string | null = null;
   private saslLines = 0;
@@ -76,8 +83,11 @@ export class StartTls implements FlowInspector {
       return true;
     }
     if (capLen === 0) return true;
-    // The server's bytes before the client's ClientHello (its greeting, its answers) tell nothing here.
-    if (dir === this.serverDir) return true;
+    // The server's bytes before the client's ClientHello: only its greeting's first line is read (an SMTP banner names the host).
+    if (dir === this.serverDir) {
+      if (this.banner === null && this.proto === LineProtocol.Smtp) this.greeting(buf, off, capLen);
+      return true;
+    }
     if (this.asked && looksLikeClientHello(buf, off, capLen)) {
       this.use = 'starttls';
       this.startTls();
@@ -103,6 +113,13 @@ export class StartTls implements FlowInspector {
     return this.serverDir ^ 1;
   }
 
+  /** The first line of the server's greeting (RFC 5321 4.2: "220 " or "220-" then the host's name). */
+  private greeting(buf: Buffer, off: number, len: number): void {
+    const line = buf.toString('latin1', off, off + Math.min(len, 256)).split('\n')[0];
+    const m = /^220[ -]([^\s]+)/.exec(line);
+    this.banner = m && HOST_NAME.test(m[1]) ? m[1].toLowerCase() : '';
+  }
+
   /** True when the line decided everything there is to read: the session went on in clear, with its login read if there was one. */
   private command(line: string): boolean {
     if (this.saslStep !== null) return this.saslLine(line.trim());
@@ -112,6 +129,12 @@ export class StartTls implements FlowInspector {
     const args = words.slice(verbAt + 1);
     if (verb === STARTTLS_WORD[this.proto]) {
       this.asked = true;
+      return false;
+    }
+    if ((verb === 'EHLO' || verb === 'HELO') && this.proto === LineProtocol.Smtp && this.ehlo === null) {
+      // The client's own name (RFC 5321 4.1.1.1): a domain, or an address literal, which names nothing.
+      const name = args[0] ?? '';
+      this.ehlo = HOST_NAME.test(name) ? name.toLowerCase() : '';
       return false;
     }
     if (!CLEAR_WORDS[this.proto].includes(verb)) return false;

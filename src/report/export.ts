@@ -34,8 +34,9 @@ export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) =
       id: `${r.capture_id}-${r.id}`,
       start, end: nanoTime(r.last_sec, r.last_nsec), duration: Math.round((r.last_sec - r.first_sec) * 1e9 + (r.last_nsec - r.first_nsec)),
     },
-    source: { ip: r.client, port: r.client_port, bytes: r.bytes_c2s, packets: r.packets_c2s },
-    destination: { ip: r.server, port: r.server_port, bytes: r.bytes_s2c, packets: r.packets_s2c },
+    // ECS source.domain / destination.domain: the host's preferred name (inventory, else the wire's).
+    source: { ip: r.client, port: r.client_port, bytes: r.bytes_c2s, packets: r.packets_c2s, ...(r.client_name ? { domain: r.client_name } : {}) },
+    destination: { ip: r.server, port: r.server_port, bytes: r.bytes_s2c, packets: r.packets_s2c, ...(r.server_name ? { domain: r.server_name } : {}) },
     network: {
       transport: r.transport,
       type: r.client.includes(':') ? 'ipv6' : 'ipv4',

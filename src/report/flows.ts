@@ -13,7 +13,7 @@ const BOOLEAN_COLUMNS = new Set(['ntlm_mic', 'ntlm_channel_bindings', 'smb_encry
 /** The flow columns every consumer can rely on; later issues add keys, never rename these. */
 export const FLOW_COLUMNS = [
   'capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen',
-  'packets', 'bytes', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'rpc_interfaces', 'rpc_uuids',
+  'packets', 'bytes', 'client_name', 'server_name', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'rpc_interfaces', 'rpc_uuids',
   'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by', 'rpc_note',
   'missing_c2s', 'missing_s2c', 'client_role', 'server_role', 'verdict', 'rule', 'reason',
   'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'tls_note', 'http_app', 'http_target', 'encryption', 'server_version',
@@ -55,6 +55,8 @@ export interface FlowDbRow {
   missing_s2c: number;
   client_role: string | null;
   server_role: string | null;
+  client_name: string | null;
+  server_name: string | null;
   verdict: string | null;
   rule: string | null;
   reason: string | null;
@@ -104,6 +106,8 @@ function flowRow(r: FlowDbRow): Row {
     last_seen: isoTime(r.last_sec, r.last_nsec),
     packets: r.packets,
     bytes: r.bytes,
+    client_name: r.client_name ?? null,
+    server_name: r.server_name ?? null,
     service: r.service,
     via: r.via,
     rpc_interface: r.rpc_interface,

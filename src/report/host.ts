@@ -7,7 +7,7 @@ import type { Db } from '../store/db';
 import { queryEndpoints } from './epm';
 import { flowWhere, type FlowFilter } from './filter';
 import { unexpectedReport } from './findings';
-import { queryHosts } from './hosts';
+import { hostNames, queryHosts } from './hosts';
 import { isoTime, type Row } from './format';
 import { NO_ROLE } from './role-traffic';
 import { hostProtection } from './protection';
@@ -29,6 +29,8 @@ export interface HostStory {
   /** Unexpected and unknown flows this host is part of, grouped as "report unexpected" groups them. */
   findings: Row[];
   rpc_endpoints: Row[];
+  /** Every name the capture gave it, with the source. */
+  names: Row[];
   /** Protection findings of the flows it is client or server of, most severe first. */
   protection: Row[];
   /** What the caps left out, per list. */
@@ -94,6 +96,7 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     peers: peers.slice(0, limit),
     findings,
     rpc_endpoints: endpoints.slice(0, limit),
+    names: hostNames(db, address).slice(0, limit),
     protection: hostProtection(db, rules, address).slice(0, limit),
     omitted: { serves: serves.more, uses: uses.more, peers: peerMore, rpc_endpoints: Math.max(0, endpoints.length - limit) },
   };

@@ -2,12 +2,13 @@ import type { Db } from '../store/db';
 import { addressCondition } from './filter';
 import { isoTime, type Row } from './format';
 
-export const HOST_COLUMNS = ['address', 'name', 'roles', 'role_source', 'confidence', 'evidence', 'serves', 'uses', 'site', 'version', 'version_source', 'first_seen', 'last_seen', 'disagreement'];
-export const HOST_TABLE_COLUMNS = ['address', 'name', 'roles', 'role_source', 'version', 'version_source', 'confidence', 'serves', 'disagreement'];
+export const HOST_COLUMNS = ['address', 'name', 'name_source', 'roles', 'role_source', 'confidence', 'evidence', 'serves', 'uses', 'site', 'version', 'version_source', 'first_seen', 'last_seen', 'disagreement'];
+export const HOST_TABLE_COLUMNS = ['address', 'name', 'name_source', 'roles', 'role_source', 'version', 'version_source', 'confidence', 'serves', 'disagreement'];
 
 interface HostDbRow {
   address: string;
   name: string | null;
+  name_source: string | null;
   roles: string | null;
   role_source: string | null;
   confidence: string | null;
@@ -67,6 +68,7 @@ function hostRow(r: HostDbRow): Row {
   return {
     address: r.address,
     name: r.name,
+    name_source: r.name_source ?? null,
     roles: r.roles ? r.roles.split(',') : [],
     role_source: r.role_source,
     confidence: r.confidence,
@@ -80,4 +82,20 @@ function hostRow(r: HostDbRow): Row {
     last_seen: isoTime(r.last_sec, 0),
     disagreement: r.disagreement,
   };
+}
+
+/** Every name the capture gave a host, with its source, first and last seen and how many flows showed it (host ADDR). */
+export function hostNames(db: Db, address: string): Row[] {
+  return (db
+    .prepare(
+      `SELECT n.name, n.source, min(n.first_sec) AS first_sec, max(n.last_sec) AS last_sec, sum(n.flows) AS flows
+       FROM host_names n JOIN capture_view c ON c.id = n.capture_id WHERE n.address = ? GROUP BY n.name, n.source ORDER BY flows DESC, n.name`,
+    )
+    .all(address) as { name: string; source: string; first_sec: number; last_sec: number; flows: number }[]).map((r) => ({
+    name: r.name,
+    source: r.source,
+    flows: r.flows,
+    first_seen: isoTime(r.first_sec, 0),
+    last_seen: isoTime(r.last_sec, 0),
+  }));
 }

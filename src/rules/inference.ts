@@ -11,6 +11,12 @@ export interface InferenceRule {
   servesAll: string[];
   servesAny: string[];
   usesAny: string[];
+  /** The host serves no service at all (a client). */
+  servesNone: boolean;
+  /** At least one of these name-evidence tokens is about a name of the host ("dns-srv:_ldap._tcp.dc._msdcs", "kerberos-spn:exchangemdb", "dns-mx"). */
+  namedAny: string[];
+  /** The host's address: 'public' (outside the private, link-local and shared ranges) or 'private'; null = either. */
+  address: 'public' | 'private' | null;
   confidence: Confidence;
   cite: string[];
   note: string;
@@ -18,9 +24,11 @@ export interface InferenceRule {
 }
 
 const CONFIDENCE: Confidence[] = ['high', 'medium', 'low'];
+/** The kinds of name evidence the capture gives (src/classify/names.ts). */
+export const NAMED_KINDS = ['dns-srv', 'dns-mx', 'kerberos-spn'];
 
 export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services: Map<string, Service>): InferenceRule {
-  e.checkKeys(['id', 'roles', 'serves_all', 'serves_any', 'uses_any', 'confidence', 'cite', 'note']);
+  e.checkKeys(['id', 'roles', 'serves_all', 'serves_any', 'uses_any', 'serves_none', 'named_any', 'address', 'confidence', 'cite', 'note']);
   const list = (key: string, known: Map<string, unknown>, what: string): string[] => {
     const xs = e.strList(key, true);
     xs.forEach((x, i) => {
@@ -34,6 +42,9 @@ export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services:
     servesAll: list('serves_all', services, 'service'),
     servesAny: list('serves_any', services, 'service'),
     usesAny: list('uses_any', services, 'service'),
+    servesNone: e.bool('serves_none', false),
+    namedAny: e.strList('named_any', true).map((t) => t.toLowerCase()),
+    address: (e.str('address', true) ?? null) as 'public' | 'private' | null,
     confidence: e.str('confidence') as Confidence,
     cite: e.strList('cite'),
     note: e.str('note', true) ?? '',
@@ -41,6 +52,11 @@ export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services:
   };
   if (rule.roles.length === 0) e.fail('roles', 'name at least one role');
   if (!CONFIDENCE.includes(rule.confidence)) e.fail('confidence', `confidence must be one of ${CONFIDENCE.join(', ')}`);
-  if (rule.servesAll.length + rule.servesAny.length + rule.usesAny.length === 0) e.fail(null, 'give serves_all, serves_any or uses_any');
+  if (rule.servesAll.length + rule.servesAny.length + rule.usesAny.length + rule.namedAny.length === 0) e.fail(null, 'give serves_all, serves_any, uses_any or named_any');
+  if (rule.address !== null && rule.address !== 'public' && rule.address !== 'private') e.fail('address', 'address must be public or private');
+  rule.namedAny.forEach((t, i) => {
+    if (!NAMED_KINDS.some((k) => t === k || t.startsWith(`${k}:`))) e.file.fail(e.itemNode('named_any', i), `unknown name evidence "${t}" (kinds: ${NAMED_KINDS.join(', ')}, alone or with ":detail")`);
+  });
+  if (rule.servesNone && rule.servesAll.length + rule.servesAny.length > 0) e.fail('serves_none', 'serves_none contradicts serves_all/serves_any');
   return rule;
 }

@@ -33,7 +33,7 @@ const SERVICE_ID = /^[a-z0-9][a-z0-9.-]*$/;
  *   http               cleartext HTTP: the first request's path names the Exchange application
  * (src/inspect/index.ts holds the one table of inspectors.)
  */
-export const INSPECTORS = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes', 'tls', 'starttls-smtp', 'starttls-imap', 'starttls-pop3', 'starttls-ldap', 'http', 'kerberos'] as const;
+export const INSPECTORS = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes', 'tls', 'starttls-smtp', 'starttls-imap', 'starttls-pop3', 'starttls-ldap', 'http', 'kerberos', 'dns'] as const;
 export type Inspect = (typeof INSPECTORS)[number];
 
 export function parseService(e: Entry): Service {

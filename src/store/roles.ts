@@ -26,12 +26,30 @@ export function refreshHostActivity(db: Db): void {
       FROM (SELECT DISTINCT client, service FROM flows WHERE service IS NOT NULL AND ${ANSWERED} ORDER BY client, service) GROUP BY client;
     CREATE UNIQUE INDEX temp.host_serves_a ON host_serves (address);
     CREATE UNIQUE INDEX temp.host_uses_a ON host_uses (address);
-    UPDATE hosts SET serves = n.serves, uses = n.uses
-    FROM (SELECT h.address, coalesce(s.services, '[]') AS serves, coalesce(u.services, '[]') AS uses
-          FROM hosts h LEFT JOIN host_serves s ON s.address = h.address LEFT JOIN host_uses u ON u.address = h.address) AS n
-    WHERE hosts.address = n.address AND (hosts.serves IS NOT n.serves OR hosts.uses IS NOT n.uses);
+    -- What the capture said about the host's names (name_evidence on any name host_names gives it, or an alias of one),
+    -- as tokens an inference rule's named_any asks for: "kind:detail" and "kind" alone. A name only the host itself
+    -- claimed in EHLO, or an NTLM workstation name, says nothing of what it serves.
+    DROP TABLE IF EXISTS temp.host_named;
+    CREATE TEMP TABLE host_named AS
+      SELECT address, json_group_array(token) AS named FROM (
+        SELECT DISTINCT address, token FROM (
+          SELECT n.address, e.kind || ':' || e.detail AS token, e.kind AS kind FROM host_names n
+            JOIN name_evidence e ON e.name = n.name OR e.name IN (SELECT a.name FROM name_evidence a WHERE a.kind = 'dns-cname' AND a.detail = n.name)
+            WHERE n.source NOT IN ('smtp-ehlo', 'ntlm-workstation') AND e.kind != 'dns-cname')
+        UNION
+        SELECT DISTINCT n.address, e.kind FROM host_names n
+            JOIN name_evidence e ON e.name = n.name OR e.name IN (SELECT a.name FROM name_evidence a WHERE a.kind = 'dns-cname' AND a.detail = n.name)
+            WHERE n.source NOT IN ('smtp-ehlo', 'ntlm-workstation') AND e.kind != 'dns-cname'
+        ORDER BY 1, 2)
+      GROUP BY address;
+    CREATE UNIQUE INDEX temp.host_named_a ON host_named (address);
+    UPDATE hosts SET serves = n.serves, uses = n.uses, named = n.named
+    FROM (SELECT h.address, coalesce(s.services, '[]') AS serves, coalesce(u.services, '[]') AS uses, coalesce(m.named, '[]') AS named
+          FROM hosts h LEFT JOIN host_serves s ON s.address = h.address LEFT JOIN host_uses u ON u.address = h.address LEFT JOIN host_named m ON m.address = h.address) AS n
+    WHERE hosts.address = n.address AND (hosts.serves IS NOT n.serves OR hosts.uses IS NOT n.uses OR hosts.named IS NOT n.named);
     DROP TABLE temp.host_serves;
     DROP TABLE temp.host_uses;
+    DROP TABLE temp.host_named;
   `);
 }
 
@@ -53,15 +71,21 @@ export interface StoredHost extends HostActivity {
 export function* hostPages(db: Db, o: { everyHost: boolean; usesAlone: string[] }): Generator<StoredHost[]> {
   const could = o.everyHost
     ? ''
-    : `AND (serves != '[]' OR ${ROLE_COLUMNS.map((c) => `${c} IS NOT NULL`).join(' OR ')}${o.usesAlone.map(() => " OR instr(uses, ?) > 0").join('')})`;
-  const page = db.prepare(`SELECT address, serves, uses, ${ROLE_COLUMNS.join(', ')} FROM hosts WHERE address > ? ${could} ORDER BY address LIMIT ?`);
+    : `AND (serves != '[]' OR coalesce(named, '[]') != '[]' OR ${ROLE_COLUMNS.map((c) => `${c} IS NOT NULL`).join(' OR ')}${o.usesAlone.map(() => " OR instr(uses, ?) > 0").join('')})`;
+  const page = db.prepare(`SELECT address, serves, uses, named, ${ROLE_COLUMNS.join(', ')} FROM hosts WHERE address > ? ${could} ORDER BY address LIMIT ?`);
   const quoted = o.everyHost ? [] : o.usesAlone.map((s) => JSON.stringify(s));
   let after = '';
   for (;;) {
-    const rows = page.raw().all(after, ...quoted, PAGE) as [string, string | null, string | null, ...(string | null)[]][];
+    const rows = page.raw().all(after, ...quoted, PAGE) as [string, string | null, string | null, string | null, ...(string | null)[]][];
     if (rows.length === 0) return;
     after = rows[rows.length - 1][0];
-    yield rows.map(([address, serves, uses, ...stored]) => ({ address, serves: new Set(JSON.parse(serves ?? '[]') as string[]), uses: new Set(JSON.parse(uses ?? '[]') as string[]), stored }));
+    yield rows.map(([address, serves, uses, named, ...stored]) => ({
+      address,
+      serves: new Set(JSON.parse(serves ?? '[]') as string[]),
+      uses: new Set(JSON.parse(uses ?? '[]') as string[]),
+      named: new Set(JSON.parse(named ?? '[]') as string[]),
+      stored,
+    }));
   }
 }
 
@@ -120,6 +144,32 @@ export function writeHostRoles(db: Db, hosts: HostRoles[], stored: (string | nul
 export function writeWireVersions(db: Db): number {
   const seen = `SELECT f.server AS address, max(f.server_version) AS v FROM flows f WHERE f.server_version IS NOT NULL GROUP BY f.server`;
   return db.prepare(`UPDATE hosts SET version = w.v, version_source = 'wire' FROM (${seen}) w WHERE hosts.address = w.address AND hosts.version IS NULL`).run().changes;
+}
+
+/**
+ * Which wire source names a host best, most authoritative first: what the organisation's
+ * DNS says of the address, then what the host says of itself (its Kerberos machine
+ * account, its NTLM computer name, its certificate, its SMTP greeting), then what
+ * clients called it (the ticket they asked for, the server name they sent).
+ */
+export const NAME_SOURCE_RANK = ['dns-ptr', 'dns-a', 'kerberos-client', 'ntlm-dns-computer', 'tls-cert', 'smtp-banner', 'kerberos-spn', 'tls-sni', 'http-host', 'smtp-ehlo', 'ntlm-netbios-computer', 'ntlm-workstation'];
+
+/** host_names rows reports may use: of finished runs (and live ones), and of run `runId` (being finished). */
+export const NAMES_VISIBLE = `host_names n JOIN captures c ON c.id = n.capture_id JOIN runs r ON r.id = c.run_id
+  WHERE (r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
+
+/**
+ * Each host's preferred name: the inventory's, else the best wire name (NAME_SOURCE_RANK,
+ * then the name more flows showed). name_source says which. Returns how many hosts the
+ * wire named.
+ */
+export function writeWireNames(db: Db, runId: number | null): number {
+  db.prepare("UPDATE hosts SET name_source = CASE WHEN name IS NULL THEN NULL ELSE 'inventory' END").run();
+  const rank = `CASE n.source ${NAME_SOURCE_RANK.map((s, i) => `WHEN '${s}' THEN ${i}`).join(' ')} ELSE ${NAME_SOURCE_RANK.length} END`;
+  const best = `SELECT address, name, source FROM (
+      SELECT n.address, n.name, n.source, row_number() OVER (PARTITION BY n.address ORDER BY ${rank}, sum(n.flows) DESC, n.name) AS k
+      FROM ${NAMES_VISIBLE} GROUP BY n.address, n.name, n.source) WHERE k = 1`;
+  return db.prepare(`UPDATE hosts SET name = w.name, name_source = w.source FROM (${best}) w WHERE hosts.address = w.address AND hosts.name IS NULL`).run(runId ?? -1).changes;
 }
 
 /** Each host whose inventory entry the traffic contradicts, as "address: what disagrees". */

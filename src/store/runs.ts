@@ -108,6 +108,8 @@ export class RunStore {
       const caps = 'SELECT id FROM captures WHERE run_id = ?';
       this.db.prepare(`DELETE FROM flows WHERE capture_id IN (${caps})`).run(id);
       this.db.prepare(`DELETE FROM rpc_endpoints WHERE capture_id IN (${caps})`).run(id);
+      this.db.prepare(`DELETE FROM host_names WHERE capture_id IN (${caps})`).run(id);
+      this.db.prepare(`DELETE FROM name_evidence WHERE capture_id IN (${caps})`).run(id);
       this.db.prepare('DELETE FROM captures WHERE run_id = ?').run(id);
       this.db.prepare('UPDATE runs SET note = ?, status = coalesce(?, status) WHERE id = ?').run(note, status, id);
     })();

@@ -33,7 +33,8 @@ const VERDICT_COLUMNS = `
   encryption  TEXT,
   UNIQUE (cr, sr, service, transport, port, cv, sv)`;
 
-const HOST_COLUMNS = `
+/** The hosts table as schema 6 made it (its migration must keep making exactly this). */
+const HOST_COLUMNS_V6 = `
   address       TEXT PRIMARY KEY,
   first_sec     INTEGER NOT NULL,
   last_sec      INTEGER NOT NULL,
@@ -51,6 +52,28 @@ const HOST_COLUMNS = `
   disagreement  TEXT
 `;
 
+const HOST_COLUMNS = `
+  address       TEXT PRIMARY KEY,
+  first_sec     INTEGER NOT NULL,
+  last_sec      INTEGER NOT NULL,
+  name          TEXT,
+  site          TEXT,
+  version       TEXT,
+  -- Where the version came from: inventory, or wire (a server's own answer).
+  version_source TEXT,
+  roles         TEXT,
+  role_source   TEXT CHECK (role_source IN ('inventory', 'inferred') OR role_source IS NULL),
+  confidence    TEXT,
+  evidence      TEXT,
+  serves        TEXT,
+  uses          TEXT,
+  disagreement  TEXT,
+  -- Where the preferred name came from: inventory, or the wire source that named the host (host_names).
+  name_source   TEXT,
+  -- What the capture said about its names (JSON list of name-evidence tokens: "dns-srv:_ldap._tcp.dc._msdcs", …).
+  named         TEXT
+`;
+
 /** flows f with their hosts hc, hs and verdict v joined in (the views' FROM, and the audit's). */
 export const JUDGED_FROM = `flows f
   LEFT JOIN hosts hc ON hc.address = f.client
@@ -59,7 +82,7 @@ export const JUDGED_FROM = `flows f
     AND v.transport = f.transport AND v.port = CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END
     AND v.cv = coalesce(hc.version, '') AND v.sv = coalesce(hs.version, '')`;
 
-const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason,
+const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason, hc.name AS client_name, hs.name AS server_name,
        CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption END AS encryption`;
 
 /** Statements that bring a database of schema version N-1 to N, by N. */
@@ -139,7 +162,7 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE flows DROP COLUMN rule;
       ALTER TABLE flows DROP COLUMN reason;
       ALTER TABLE flows DROP COLUMN encryption;
-      CREATE TABLE hosts_v6 (${HOST_COLUMNS}) WITHOUT ROWID;
+      CREATE TABLE hosts_v6 (${HOST_COLUMNS_V6}) WITHOUT ROWID;
       INSERT INTO hosts_v6 (address, first_sec, last_sec, name, site, version, version_source, roles, role_source, confidence, evidence, serves, uses, disagreement)
         SELECT address, first_sec, last_sec, name, site, version, version_source, roles, role_source, confidence, evidence, serves, uses, disagreement FROM hosts;
       DROP TABLE hosts;
@@ -165,7 +188,9 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE flows ADD COLUMN tls_client_versions TEXT;
       ALTER TABLE flows ADD COLUMN kerberos_spn TEXT;
       ALTER TABLE flows ADD COLUMN protection TEXT;
-      CREATE INDEX IF NOT EXISTS flows_protection ON flows (protection) WHERE protection IS NOT NULL;`,
+      CREATE INDEX IF NOT EXISTS flows_protection ON flows (protection) WHERE protection IS NOT NULL;
+      ALTER TABLE hosts ADD COLUMN name_source TEXT;
+      ALTER TABLE hosts ADD COLUMN named TEXT;`,
 };
 
 export const SCHEMA = `
@@ -321,6 +346,34 @@ CREATE INDEX IF NOT EXISTS flows_protection ON flows (protection) WHERE protecti
 -- Keyed by the address alone (WITHOUT ROWID): every flow's verdict is found through its two
 -- hosts, one b-tree search each.
 CREATE TABLE IF NOT EXISTS hosts (${HOST_COLUMNS}) WITHOUT ROWID;
+
+-- Names the flows gave hosts, per capture (src/classify/names.ts): dns-a, dns-ptr, kerberos-client,
+-- kerberos-spn, tls-sni, tls-cert, smtp-banner, smtp-ehlo, http-host, ntlm-dns-computer, ntlm-netbios-computer,
+-- ntlm-workstation; first and last seen, and how many flows showed it.
+CREATE TABLE IF NOT EXISTS host_names (
+  capture_id  INTEGER NOT NULL REFERENCES captures (id) ON DELETE CASCADE,
+  address     TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  first_sec   INTEGER NOT NULL,
+  last_sec    INTEGER NOT NULL,
+  flows       INTEGER NOT NULL,
+  PRIMARY KEY (capture_id, address, name, source)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS host_names_address ON host_names (address);
+
+-- What the flows said about names that are not their own hosts': dns-srv (detail: the service label),
+-- dns-mx (the mail domain), dns-cname (the canonical name), kerberos-spn (the service class asked for).
+CREATE TABLE IF NOT EXISTS name_evidence (
+  capture_id  INTEGER NOT NULL REFERENCES captures (id) ON DELETE CASCADE,
+  name        TEXT NOT NULL,
+  kind        TEXT NOT NULL,
+  detail      TEXT NOT NULL,
+  first_sec   INTEGER NOT NULL,
+  last_sec    INTEGER NOT NULL,
+  flows       INTEGER NOT NULL,
+  PRIMARY KEY (capture_id, name, kind, detail)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS inventory (
   id        INTEGER PRIMARY KEY,

@@ -1,0 +1,103 @@
+// The names a flow's packets give its hosts, each with where it was read (the
+// host_names table), and what they say about names that are not the flow's own
+// hosts (name_evidence): the service locations and mail exchangers DNS announces,
+// the service principals Kerberos tickets are asked for. From the inspectors that
+// read those bytes already; nothing here reads packets.
+import type { FlowRecord } from '../flow/record';
+import { DnsAnswers } from '../inspect/dns';
+import { HttpRequest } from '../inspect/http';
+import { KdcExchange } from '../inspect/kerberos';
+import { StartTls } from '../inspect/starttls';
+import type { PayloadFacts } from './payload';
+import type { ProtectionFacts } from './protection';
+
+/** A name given to an address, and its source (dns-a, dns-ptr, kerberos-client, kerberos-spn, tls-sni, tls-cert, smtp-banner, smtp-ehlo, http-host, ntlm-*). */
+export interface HostName {
+  address: string;
+  name: string;
+  source: string;
+}
+
+/** Evidence about a name (not an address): dns-srv (detail: the service label), dns-mx (the mail domain), dns-cname (the canonical name), kerberos-spn (the service class). */
+export interface NameEvidence {
+  name: string;
+  kind: string;
+  detail: string;
+}
+
+export interface WireNames {
+  names: HostName[];
+  evidence: NameEvidence[];
+}
+
+export const NO_NAMES: WireNames = { names: [], evidence: [] };
+
+const IP_LITERAL = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]*)$/i;
+
+/** A name worth keeping: not an address written as a name, not empty, at most 253 characters. */
+function usable(name: string | null | undefined): name is string {
+  return !!name && name.length <= 253 && !IP_LITERAL.test(name) && !/[\s\u0000-\u001f]/.test(name);
+}
+
+/** The service label of an SRV owner name: its leading "_" labels and what lies between them ("_ldap._tcp.dc._msdcs"). */
+export function srvService(owner: string): string {
+  const labels = owner.split('.');
+  let last = -1;
+  for (let i = 0; i < labels.length; i++) if (labels[i].startsWith('_')) last = i;
+  return last < 0 ? owner : labels.slice(0, last + 1).join('.');
+}
+
+/** "service/host[:port][/…]@REALM" → [service class, host], or null. */
+export function spnParts(spn: string): [string, string] | null {
+  const m = /^([^/@]+)\/([^/@:]+)/.exec(spn);
+  return m && usable(m[2]) && m[2].includes('.') ? [m[1].toLowerCase(), m[2].toLowerCase()] : null;
+}
+
+export function wireNamesOf(rec: FlowRecord, payload: PayloadFacts, prot: ProtectionFacts): WireNames {
+  const ins = rec.inspector;
+  const names: HostName[] = [];
+  const evidence: NameEvidence[] = [];
+  const add = (address: string, name: string | null | undefined, source: string) => {
+    if (usable(name)) names.push({ address, name: name.toLowerCase().replace(/\.$/, ''), source });
+  };
+  if (payload.tlsSni) add(rec.server, payload.tlsSni, 'tls-sni');
+  const cn = payload.tlsSubject ? /(?:^|,)CN=([^,]+)/.exec(payload.tlsSubject) : null;
+  if (cn && !cn[1].includes('*')) add(rec.server, cn[1], 'tls-cert');
+  for (const n of prot.names) {
+    // NTLM's CHALLENGE names the server: its computer names are host names, its domain names are not.
+    if (n.source === 'ntlm-dns-computer' || n.source === 'ntlm-netbios-computer') add(n.side === 'server' ? rec.server : rec.client, n.name, n.source);
+  }
+  if (prot.authWorkstation) add(rec.client, prot.authWorkstation, 'ntlm-workstation');
+  if (prot.kerberosSpn) {
+    const p = spnParts(prot.kerberosSpn);
+    if (p) {
+      evidence.push({ name: p[1], kind: 'kerberos-spn', detail: p[0] });
+      // A ticket presented to a server is for that server (an AP-REQ, not a request to the KDC).
+      if (!(ins instanceof KdcExchange)) add(rec.server, p[1], 'kerberos-spn');
+    }
+  }
+  if (ins instanceof KdcExchange) {
+    for (const spn of ins.requested) {
+      const p = spnParts(spn);
+      if (p) evidence.push({ name: p[1], kind: 'kerberos-spn', detail: p[0] });
+    }
+    // A computer account (HOST$@REALM) asking for tickets is the client itself.
+    const m = prot.authAccount ? /^([A-Za-z0-9-]{1,15})\$@([A-Za-z0-9.-]+)$/.exec(prot.authAccount) : null;
+    if (m) add(rec.client, `${m[1]}.${m[2]}`, 'kerberos-client');
+  }
+  if (ins instanceof StartTls) {
+    if (ins.banner) add(rec.server, ins.banner, 'smtp-banner');
+    if (ins.ehlo) add(rec.client, ins.ehlo, 'smtp-ehlo');
+  }
+  if (ins instanceof HttpRequest && ins.host) add(rec.server, ins.host, 'http-host');
+  if (ins instanceof DnsAnswers) {
+    for (const r of ins.records) {
+      if (r.type === 'a') add(r.value, r.name, 'dns-a');
+      else if (r.type === 'ptr') add(r.name, r.value, 'dns-ptr');
+      else if (r.type === 'srv' && usable(r.value)) evidence.push({ name: r.value, kind: 'dns-srv', detail: srvService(r.name) });
+      else if (r.type === 'mx' && usable(r.value)) evidence.push({ name: r.value, kind: 'dns-mx', detail: r.name });
+      else if (r.type === 'cname' && usable(r.value) && usable(r.name)) evidence.push({ name: r.name, kind: 'dns-cname', detail: r.value });
+    }
+  }
+  return names.length === 0 && evidence.length === 0 ? NO_NAMES : { names, evidence };
+}

@@ -1,0 +1,62 @@
+// The names the run's flows gave hosts (host_names) and the evidence about names
+// (name_evidence), per capture, so that a replaced or unfinished run's names go with
+// its captures. Held in memory per batch (distinct entries only) and upserted: the
+// first and last sighting and how many flows showed each.
+import type { HostName, NameEvidence } from '../classify/names';
+import type { Db } from './db';
+
+const BATCH = 10_000;
+
+interface Seen {
+  first: number;
+  last: number;
+  flows: number;
+}
+
+export class NameWriter {
+  private readonly names = new Map<string, Seen>();
+  private readonly evidence = new Map<string, Seen>();
+
+  constructor(private readonly db: Db) {}
+
+  add(captureId: number, sec: number, lastSec: number, names: HostName[], evidence: NameEvidence[]): void {
+    for (const n of names) bump(this.names, `${captureId}\0${n.address}\0${n.name}\0${n.source}`, sec, lastSec);
+    for (const e of evidence) bump(this.evidence, `${captureId}\0${e.name}\0${e.kind}\0${e.detail}`, sec, lastSec);
+    if (this.names.size + this.evidence.size >= BATCH) this.flush();
+  }
+
+  flush(): void {
+    if (this.names.size === 0 && this.evidence.size === 0) return;
+    const upsertName = this.db.prepare(
+      `INSERT INTO host_names (capture_id, address, name, source, first_sec, last_sec, flows) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (capture_id, address, name, source) DO UPDATE SET first_sec = min(first_sec, excluded.first_sec), last_sec = max(last_sec, excluded.last_sec), flows = flows + excluded.flows`,
+    );
+    const upsertEvidence = this.db.prepare(
+      `INSERT INTO name_evidence (capture_id, name, kind, detail, first_sec, last_sec, flows) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (capture_id, name, kind, detail) DO UPDATE SET first_sec = min(first_sec, excluded.first_sec), last_sec = max(last_sec, excluded.last_sec), flows = flows + excluded.flows`,
+    );
+    const names = [...this.names];
+    const evidence = [...this.evidence];
+    this.names.clear();
+    this.evidence.clear();
+    this.db.transaction(() => {
+      for (const [k, s] of names) upsertName.run(...k.split('\0').map((x, i) => (i === 0 ? Number(x) : x)), s.first, s.last, s.flows);
+      for (const [k, s] of evidence) upsertEvidence.run(...k.split('\0').map((x, i) => (i === 0 ? Number(x) : x)), s.first, s.last, s.flows);
+    })();
+  }
+
+  discard(): void {
+    this.names.clear();
+    this.evidence.clear();
+  }
+}
+
+function bump(m: Map<string, Seen>, key: string, first: number, last: number): void {
+  const s = m.get(key);
+  if (!s) m.set(key, { first, last, flows: 1 });
+  else {
+    if (first < s.first) s.first = first;
+    if (last > s.last) s.last = last;
+    s.flows++;
+  }
+}

@@ -1,0 +1,157 @@
+// Roles and names from the wire: a run without an inventory against the same run with
+// the true inventory, flow by flow — on the Exchange lab capture (real Samba, Postfix,
+// Dovecot, nginx, SIPp), on the project's sample organisation and on a generated
+// organisation (the bench's Exchange-like generator: a DC, two Mailbox servers, a
+// Client Access server, Hub, Edge and 40 Outlook clients). Targets (issue 18): at least
+// 90% of flows get the same verdict, at most 1% are unexpected without the inventory
+// and not with it. And every name the capture gives a host, checked against tshark.
+import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeExchangeLike } from '../src/samples/exchange-like';
+import { HAVE_TSHARK, ROOT, runCli, tmpDir } from './helpers';
+
+const LAB = path.join(ROOT, 'test', 'fixtures', 'exchange-lab');
+
+interface Compared {
+  flows: number;
+  same: number;
+  falseUnexpected: number;
+  hosts: Record<string, { name: string | null; name_source: string | null; roles: string | null }>;
+}
+
+function verdictsWithAndWithout(capture: string, inventory: string): Compared {
+  const dir = tmpDir();
+  const withDb = path.join(dir, 'with.sqlite');
+  const without = path.join(dir, 'without.sqlite');
+  expect(runCli(['analyze', capture, '--db', withDb, '--inventory', inventory, '--quiet']).code).toBe(0);
+  expect(runCli(['analyze', capture, '--db', without, '--quiet']).code).toBe(0);
+  const d = new Database(without, { readonly: true });
+  d.exec(`ATTACH '${withDb.replace(/'/g, "''")}' AS w`);
+  const r = d
+    .prepare(
+      `SELECT count(*) AS flows, sum(a.verdict IS b.verdict) AS same, sum(a.verdict = 'unexpected' AND b.verdict IS NOT 'unexpected') AS falseUnexpected
+       FROM flow_view a JOIN w.flow_view b ON a.transport = b.transport AND a.client = b.client AND a.client_port = b.client_port
+         AND a.server = b.server AND a.server_port = b.server_port AND a.first_sec = b.first_sec AND a.first_nsec = b.first_nsec`,
+    )
+    .get() as { flows: number; same: number; falseUnexpected: number };
+  const total = d.prepare('SELECT count(*) FROM flows').pluck().get() as number;
+  expect(r.flows).toBe(total); // every flow paired with its twin
+  const hosts = Object.fromEntries((d.prepare('SELECT address, name, name_source, roles FROM hosts').all() as { address: string; name: string | null; name_source: string | null; roles: string | null }[]).map((h) => [h.address, h]));
+  d.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { ...r, hosts };
+}
+
+function expectTargets(c: Compared): void {
+  expect(c.same / c.flows, `${c.same} of ${c.flows} flows with the same verdict`).toBeGreaterThanOrEqual(0.9);
+  expect(c.falseUnexpected / c.flows, `${c.falseUnexpected} flows unexpected only without the inventory`).toBeLessThanOrEqual(0.01);
+}
+
+describe('a first run without an inventory gives the verdicts the inventory gives', () => {
+  it('the Exchange lab capture: every host named, every server, the DC and the client given its role', () => {
+    const c = verdictsWithAndWithout(path.join(LAB, 'exchange-lab-full.pcap'), path.join(LAB, 'inventory.yaml'));
+    expectTargets(c);
+    const expected: Record<string, [string, string]> = {
+      '10.77.0.10': ['dc01.contoso.lab', 'domain-controller'],
+      '10.77.0.20': ['mbx01.contoso.lab', 'mailbox'],
+      '10.77.0.30': ['cas01.contoso.lab', 'client-access'],
+      '10.77.0.40': ['hub01.contoso.lab', 'hub-transport'],
+      '10.77.0.50': ['edge01.contoso.lab', 'edge-transport'],
+      '10.77.0.100': ['client01.contoso.lab', 'outlook-2007'],
+    };
+    for (const [address, [name, role]] of Object.entries(expected)) {
+      expect(c.hosts[address]?.name, address).toBe(name);
+      expect(c.hosts[address]?.name_source, address).not.toBe('inventory');
+      expect(c.hosts[address]?.roles?.split(','), address).toContain(role);
+    }
+    // The Client Access server that opens SIP to the UM server is not also called a gateway.
+    expect(c.hosts['10.77.0.30'].roles).toBe('client-access');
+  });
+
+  it('the sample organisation', () => {
+    const c = verdictsWithAndWithout(path.join(ROOT, 'samples', 'exchange-org.pcapng'), path.join(ROOT, 'samples', 'inventory.yaml'));
+    expectTargets(c);
+    expect(c.hosts['198.51.100.25'].roles).toBe('internet');
+  });
+
+  it('a generated organisation with a known inventory (40 Outlook clients)', () => {
+    const dir = tmpDir();
+    const capture = path.join(dir, 'org.pcap');
+    writeExchangeLike(capture, { packets: 40000, clients: 40 });
+    const inventory = path.join(dir, 'inventory.yaml');
+    fs.writeFileSync(
+      inventory,
+      `hosts:
+  - { address: 10.10.0.10, roles: [domain-controller] }
+  - { address: 10.10.0.20, roles: [mailbox] }
+  - { address: 10.10.0.21, roles: [mailbox] }
+  - { address: 10.10.0.30, roles: [client-access] }
+  - { address: 10.10.0.40, roles: [hub-transport] }
+  - { address: 172.16.0.50, roles: [edge-transport] }
+  - { address: 10.20.0.0/24, roles: [outlook-2007] }
+`,
+    );
+    const c = verdictsWithAndWithout(capture, inventory);
+    expectTargets(c);
+    const clients = Object.entries(c.hosts).filter(([a]) => a.startsWith('10.20.0.'));
+    expect(clients).toHaveLength(40);
+    for (const [, h] of clients) expect(h.roles).toBe('outlook-2007');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe.skipIf(!HAVE_TSHARK)('names from the wire = what tshark reads', () => {
+  let db: string;
+  let names: { address: string; name: string; source: string }[];
+  beforeAll(() => {
+    db = path.join(tmpDir(), 'lab.sqlite');
+    expect(runCli(['analyze', path.join(LAB, 'exchange-lab-full.pcap'), '--db', db, '--quiet']).code).toBe(0);
+    const d = new Database(db, { readonly: true });
+    names = d.prepare('SELECT address, name, source FROM host_names').all() as typeof names;
+    d.close();
+  });
+  const tshark = (filter: string, fields: string[]) =>
+    spawnSync('tshark', ['-n', '-r', path.join(LAB, 'exchange-lab-full.pcap'), '-Y', filter, '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=|', ...fields.flatMap((f) => ['-e', f])], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t'));
+
+  it('every DNS A answer: the name and the address', () => {
+    const rows = tshark('dns.flags.response == 1 && dns.a', ['dns.resp.name', 'dns.a', 'dns.resp.type']);
+    let checked = 0;
+    for (const [respNames, addrs, types] of rows) {
+      const ns = respNames.split('|');
+      const ts = types.split('|');
+      const as = addrs.split('|');
+      // dns.a lists the A records' addresses in order; dns.resp.name every record's owner.
+      const aOwners = ns.filter((_, i) => ts[i] === '1');
+      aOwners.forEach((owner, i) => {
+        expect(names, `${owner} → ${as[i]}`).toContainEqual({ address: as[i], name: owner.toLowerCase(), source: 'dns-a' });
+        checked++;
+      });
+    }
+    expect(checked).toBeGreaterThan(5);
+  });
+
+  it('every TLS server name, NTLM computer name and SMTP EHLO name', () => {
+    const sni = tshark('tls.handshake.extensions_server_name', ['ip.dst', 'tls.handshake.extensions_server_name']);
+    for (const [dst, name] of sni) expect(names).toContainEqual({ address: dst, name: name.toLowerCase(), source: 'tls-sni' });
+    const ntlm = tshark('ntlmssp.messagetype == 2', ['ip.src', 'ntlmssp.challenge.target_info.dns_computer_name']).filter(([, n]) => n);
+    for (const [src, name] of ntlm) expect(names).toContainEqual({ address: src, name: name.split('|')[0].toLowerCase(), source: 'ntlm-dns-computer' });
+    const ehlo = tshark('smtp.req.command == "EHLO"', ['ip.src', 'smtp.req.parameter']);
+    for (const [src, name] of ehlo) expect(names).toContainEqual({ address: src, name: name.toLowerCase(), source: 'smtp-ehlo' });
+    expect([sni.length, ntlm.length, ehlo.length].every((n) => n > 0)).toBe(true);
+  });
+
+  it('names are data: hosts, host and flows show them, escaped like any value', () => {
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; name: string }[];
+    expect(hosts.find((h) => h.address === '10.77.0.10')?.name).toBe('dc01.contoso.lab');
+    const host = JSON.parse(runCli(['host', '10.77.0.30', '--db', db, '--format', 'json']).stdout) as { names: { name: string; source: string }[] };
+    expect(host.names.map((n) => `${n.name} ${n.source}`)).toEqual(expect.arrayContaining(['mail.contoso.lab dns-a', 'cas01.contoso.lab dns-ptr', 'mail.contoso.lab tls-sni']));
+    const flows = JSON.parse(runCli(['flows', '--db', db, '--format', 'json', '--server', '10.77.0.40']).stdout) as { client_name: string; server_name: string }[];
+    expect(flows.every((f) => f.server_name === 'hub01.contoso.lab')).toBe(true);
+  });
+});
