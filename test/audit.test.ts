@@ -84,7 +84,8 @@ describe('exflow rules check', () => {
   it('rules show prints every section', () => {
     const r = runCli(['rules', 'show', '--format', 'json']);
     const j = JSON.parse(r.stdout);
-    expect(Object.keys(j)).toEqual(['services', 'rpc', 'roles', 'matrix', 'http-apps', 'versions']);
+    expect(Object.keys(j)).toEqual(['services', 'rpc', 'roles', 'matrix', 'http-apps', 'versions', 'protection']);
+    expect(j.protection.map((p: { id: string }) => p.id)).toContain('ntlmv1');
     expect(j.versions.map((v: { id: string }) => v.id)).toContain('2019');
     expect(j.matrix.length).toBeGreaterThan(196);
   });
@@ -218,8 +219,9 @@ describe.skipIf(!HAVE_SHARED)('lab-ad-epm with an inventory', () => {
     expect(a.code, a.stderr).toBe(0);
     expect(a.stdout).toMatch(/roles for 1 of 4 hosts \(0 from the inventory, 1 inferred\); flows: 0 expected, 0 unexpected, 20 unknown/);
     const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[]; name: string | null; role_source: string | null; version: string | null }[];
+    // The inventory's names go with it; the DC keeps the name DNS gives it (the SMTP server's "220 localhost" names nothing).
     expect(hosts.map((h) => [h.address, h.roles, h.name, h.role_source, h.version])).toEqual([
-      ['10.77.0.10', ['domain-controller', 'dns-server'], null, 'inferred', null],
+      ['10.77.0.10', ['domain-controller', 'dns-server'], 'dc1.lab.example', 'inferred', null],
       ['10.77.0.100', [], null, null, null],
       ['10.77.0.20', [], null, null, null],
       ['10.77.0.30', [], null, null, null],

@@ -34,9 +34,12 @@ export const NO_NAMES: WireNames = { names: [], evidence: [] };
 
 const IP_LITERAL = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]*)$/i;
 
-/** A name worth keeping: not an address written as a name, not empty, at most 253 characters. */
+/** Names a misconfigured host gives itself that name nothing (an SMTP server's "220 localhost"). */
+const PLACEHOLDER = /^(localhost|localhost\.localdomain|localdomain|unknown|\(none\))\.?$/i;
+
+/** A name worth keeping: not an address written as a name, not a placeholder, not empty, at most 253 characters. */
 function usable(name: string | null | undefined): name is string {
-  return !!name && name.length <= 253 && !IP_LITERAL.test(name) && !/[\s\u0000-\u001f]/.test(name);
+  return !!name && name.length <= 253 && !IP_LITERAL.test(name) && !PLACEHOLDER.test(name) && !/[\s\u0000-\u001f]/.test(name);
 }
 
 /** The service label of an SRV owner name: its leading "_" labels and what lies between them ("_ldap._tcp.dc._msdcs"). */

@@ -67,8 +67,7 @@ export function protectionOf(ins: FlowInspector | null): ProtectionFacts {
   const smb = ins instanceof SmbPipes ? ins.smb : null;
   const ldap = ins instanceof LdapSession ? ins : null;
   const tlsVersions = hs?.clientHello ? hs.facts.clientVersions : null;
-  if (!a && !tlsVersions) return NO_PROTECTION;
-  const seen = a !== null && (a.mech !== null || a.rpcLevel > 0 || a.names.length > 0 || a.spn !== null);
+  const seen = a !== null && (a.mech !== null || a.rpcLevel > 0 || a.names.length > 0 || a.spn !== null || a.workstation !== null);
   if (!seen && !smb?.dialect && !smb?.encrypted && smb?.smb1Offered == null && !ldap?.bind && !ldap?.protection && !tlsVersions) return NO_PROTECTION;
   return {
     authMech: a?.mech ?? null,
