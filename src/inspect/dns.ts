@@ -83,6 +83,12 @@ export class DnsAnswers implements FlowInspector {
     if (end - o < 12) return;
     const flags = (b[o + 2] << 8) | b[o + 3];
     const response = (flags & 0x8000) !== 0;
+    // Every query and answer exflow reads asks one question (RFC 9619); anything else on the
+    // port is not DNS as it is read here, and nothing more of the flow is.
+    if (((b[o + 4] << 8) | b[o + 5]) !== 1 || (!response && (flags & 0x000f) !== 0)) {
+      this.finish();
+      return;
+    }
     if (!response) {
       if (this.clientDir < 0) this.clientDir = dir;
       return;

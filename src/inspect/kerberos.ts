@@ -57,7 +57,12 @@ export class KdcExchange implements FlowInspector {
     if (this.done) return false;
     if (capLen === 0) return true;
     if (capLen < wireLen) return this.finish(); // cut by the snaplen: what follows is not whole
-    if (!this.tcp) this.message(dir, buf, off, off + capLen);
+    if (!this.tcp) {
+      // A KDC message is one of five APPLICATION tags (RFC 4120 5.10): other bytes on the port are no Kerberos.
+      const t = buf[off];
+      if (t !== KrbTag.AsReq && t !== KrbTag.AsRep && t !== KrbTag.TgsReq && t !== KrbTag.TgsRep && t !== KrbTag.KrbError) return this.finish();
+      this.message(dir, buf, off, off + capLen);
+    }
     else {
       const next = this.nextSeq[dir];
       if (next >= 0 && seq !== next) {
