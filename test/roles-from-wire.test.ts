@@ -11,6 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeExchangeLike } from '../src/samples/exchange-like';
+import { frame } from '../src/samples/frames';
+import { PcapFileWriter } from '../src/samples/writer';
 import { HAVE_TSHARK, ROOT, runCli, tmpDir } from './helpers';
 
 const LAB = path.join(ROOT, 'test', 'fixtures', 'exchange-lab');
@@ -100,6 +102,39 @@ describe('a first run without an inventory gives the verdicts the inventory give
     expect(clients).toHaveLength(40);
     for (const [, h] of clients) expect(h.roles).toBe('outlook-2007');
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('weak evidence does not accuse', () => {
+  it('a host that is only guessed to be a VoIP gateway (it opens SIP to the UM server, nothing else says more) gets unknown, not unexpected, for what the tables do not allow it', () => {
+    const dir = tmpDir();
+    const capture = path.join(dir, 'gw.pcap');
+    const w = new PcapFileWriter(capture);
+    let t = Date.UTC(2026, 0, 15, 9) * 1000;
+    // A TCP connection with a handshake, one request and one answer.
+    const conn = (c: string, cport: number, s: string, sport: number, req: Buffer, ans: Buffer) => {
+      const a = { ip: c, port: cport };
+      const b = { ip: s, port: sport };
+      w.write((t += 10), frame('tcp', a, b, Buffer.alloc(0), { tcpFlags: 0x02, seq: 100 }));
+      w.write((t += 10), frame('tcp', b, a, Buffer.alloc(0), { tcpFlags: 0x12, seq: 500, ack: 101 }));
+      w.write((t += 10), frame('tcp', a, b, req, { tcpFlags: 0x18, seq: 101, ack: 501 }));
+      w.write((t += 10), frame('tcp', b, a, ans, { tcpFlags: 0x18, seq: 501, ack: 101 + req.length }));
+    };
+    conn('10.0.0.70', 40000, '10.0.0.60', 5060, Buffer.from('OPTIONS sip:um@10.0.0.60 SIP/2.0\r\n\r\n'), Buffer.from('SIP/2.0 200 OK\r\n\r\n'));
+    conn('10.0.0.70', 40001, '10.0.0.60', 22, Buffer.from('SSH-2.0-OpenSSH_9.2\r\n'), Buffer.from('SSH-2.0-OpenSSH_9.2\r\n'));
+    w.close();
+    const db = path.join(dir, 'gw.sqlite');
+    expect(runCli(['analyze', capture, '--db', db, '--quiet']).code).toBe(0);
+    const flows = JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as { server_port: number; verdict: string; reason: string; client_role: string | null }[];
+    const ssh = flows.find((f) => f.server_port === 22)!;
+    expect(ssh.verdict).toBe('unknown');
+    expect(ssh.reason).toMatch(/^the client's role is only a guess \(inferred with low confidence/);
+    expect(flows.find((f) => f.server_port === 5060)?.verdict).toBe('expected');
+    // The same host written down as a gateway: the same flow is a finding.
+    fs.writeFileSync(path.join(dir, 'inv.yaml'), 'hosts:\n  - { address: 10.0.0.70, roles: [ip-gateway] }\n  - { address: 10.0.0.60, roles: [unified-messaging] }\n');
+    expect(runCli(['audit', '--db', db, '--inventory', path.join(dir, 'inv.yaml')]).code).toBe(0);
+    const again = JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as { server_port: number; verdict: string }[];
+    expect(again.find((f) => f.server_port === 22)?.verdict).toBe('unexpected');
   });
 });
 

@@ -231,7 +231,15 @@ export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionTe
         let verdict = had;
         let encryption = hadEncryption;
         if (id === null || fresh === 1) {
-          const v = judge({ transport, serverPort: port, service: service || null }, cr ? cr.split(',') : [], sr ? sr.split(',') : [], cv, sv);
+          const roles = (key: string) => (key ? key.replace(/\?$/, '').split(',') : []);
+          const v = judge({ transport, serverPort: port, service: service || null }, roles(cr), roles(sr), cv, sv);
+          // Weak evidence does not accuse: on a role that is only a guess, a flow the tables do not allow is unknown, not unexpected.
+          const guess = [cr.endsWith('?') ? 'client' : '', sr.endsWith('?') ? 'server' : ''].filter(Boolean).join(' and ');
+          if (v.verdict === 'unexpected' && guess) {
+            v.verdict = 'unknown';
+            v.rule = null;
+            v.reason = `the ${guess}'s role is only a guess (inferred with low confidence; exflow hosts shows the evidence): ${v.reason}`;
+          }
           verdict = v.verdict;
           encryption = v.verdict === 'expected' && v.rule !== null && service ? encryptionText(v.rule, service) : null;
           put.run(cr, sr, service, transport, port, cv, sv, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, encryption);

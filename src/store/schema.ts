@@ -6,12 +6,18 @@
 export const SCHEMA_VERSION = 8;
 
 /**
+ * A side's roles as a verdict key holds them: the roles, and "?" after them when they are only
+ * a guess (inferred with low confidence) — a guess may not make a flow unexpected.
+ */
+const GUESSED_ROLES = (h: string) => `coalesce(${h}.roles, '') || CASE WHEN ${h}.role_source = 'inferred' AND ${h}.confidence = 'low' THEN '?' ELSE '' END`;
+
+/**
  * A verdict's key, as SQL over a flow f and its two hosts hc (client) and hs (server):
  * the two sides' roles and Exchange versions, the service, the transport and — for a
  * flow no service was named for — the port ('' and 0 stand for none: the key is NOT NULL
  * so that it can be UNIQUE). A verdict depends on nothing else (src/audit/verdict.ts).
  */
-export const VERDICT_KEY = `coalesce(hc.roles, '') AS cr, coalesce(hs.roles, '') AS sr, coalesce(f.service, '') AS service, f.transport AS transport,
+export const VERDICT_KEY = `${GUESSED_ROLES('hc')} AS cr, ${GUESSED_ROLES('hs')} AS sr, coalesce(f.service, '') AS service, f.transport AS transport,
   CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END AS port, coalesce(hc.version, '') AS cv, coalesce(hs.version, '') AS sv`;
 
 const VERDICT_COLUMNS = `
@@ -78,7 +84,7 @@ const HOST_COLUMNS = `
 export const JUDGED_FROM = `flows f
   LEFT JOIN hosts hc ON hc.address = f.client
   LEFT JOIN hosts hs ON hs.address = f.server
-  LEFT JOIN verdicts v ON v.cr = coalesce(hc.roles, '') AND v.sr = coalesce(hs.roles, '') AND v.service = coalesce(f.service, '')
+  LEFT JOIN verdicts v ON v.cr = ${GUESSED_ROLES('hc')} AND v.sr = ${GUESSED_ROLES('hs')} AND v.service = coalesce(f.service, '')
     AND v.transport = f.transport AND v.port = CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END
     AND v.cv = coalesce(hc.version, '') AND v.sv = coalesce(hs.version, '')`;
 
