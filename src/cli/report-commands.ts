@@ -182,10 +182,10 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
       }),
     );
 
-  common(report.command('unexpected').description('unexpected and unknown-role flows grouped by client role, server role and service, with why'))
+  common(report.command('unexpected').description('unexpected flows first, then unknown ones grouped by why (no role for a side, a role only guessed, an RPC interface not read), by client role, server role and service'))
     .addHelpText('after', examples(['exflow report unexpected --db audit.sqlite', 'exflow report unexpected --db audit.sqlite --format csv > findings.csv']))
     .action((o: CommonOptions) =>
-      run(o, (db, f, format) => render(unexpectedReport(db, f), ['verdict', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'rpc_interfaces', 'reason'], format)),
+      run(o, (db, f, format) => render(unexpectedReport(db, f), ['verdict', 'why', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'rpc_interfaces', 'reason'], format)),
     );
 
   common(report.command('encryption').description('flows in clear where the tables say the service is encrypted between the two roles (STARTTLS or TLS expected)'))

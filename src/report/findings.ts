@@ -3,7 +3,21 @@ import { flowWhere, type FlowFilter } from './filter';
 import { isoTime, type Row } from './format';
 import { NO_ROLE } from './role-traffic';
 
-/** Unexpected and unknown-role flows grouped by (client role, server role, service, verdict). */
+/**
+ * Why a flow is unknown, from its verdict's reason (src/audit/verdict.ts and the guess rule of
+ * src/store/roles.ts word them): no role for a side, a role only guessed, an RPC interface unread.
+ */
+const WHY = `CASE
+  WHEN min(f.reason) LIKE 'no role for the client and server%' THEN 'no role for either side'
+  WHEN min(f.reason) LIKE 'no role for the client%' THEN 'no role for the client'
+  WHEN min(f.reason) LIKE 'no role for the server%' THEN 'no role for the server'
+  WHEN min(f.reason) LIKE '%role is only a guess%' THEN 'role only guessed'
+  WHEN min(f.reason) LIKE 'the RPC interface could not be read%' THEN 'RPC interface not read'
+  ELSE 'other' END`;
+/** Unknown flows in the order a reader acts on them: a missing role first (an inventory line fixes it), guesses, capture limits. */
+const WHY_ORDER = ['no role for either side', 'no role for the client', 'no role for the server', 'role only guessed', 'RPC interface not read', 'other'];
+
+/** Unexpected flows first, then unknown ones grouped by why, each grouped by (client role, server role, service). */
 export function unexpectedReport(db: Db, f: FlowFilter): Row[] {
   const w = flowWhere(f, 'f', [`f.verdict IN ('unexpected', 'unknown')`]);
   const rows = db
@@ -11,14 +25,17 @@ export function unexpectedReport(db: Db, f: FlowFilter): Row[] {
       `SELECT f.verdict, coalesce(f.client_role, '${NO_ROLE}') AS client_role, coalesce(f.server_role, '${NO_ROLE}') AS server_role,
               coalesce(f.service, '(unknown)') AS service, count(*) AS flows, sum(f.bytes) AS bytes,
               min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec,
-              min(f.reason) AS reason, group_concat(DISTINCT f.rpc_interface) AS rpc_interfaces
+              min(f.reason) AS reason, group_concat(DISTINCT f.rpc_interface) AS rpc_interfaces, ${WHY} AS why
        FROM flow_view f ${w.sql}
-       GROUP BY f.verdict, client_role, server_role, service ORDER BY f.verdict DESC, flows DESC`,
+       GROUP BY f.verdict, client_role, server_role, service`,
     )
     .all(...w.args) as Record<string, string | number | null>[];
+  const rank = (r: Record<string, string | number | null>) => (r.verdict === 'unexpected' ? -1 : WHY_ORDER.indexOf(String(r.why)));
+  rows.sort((x, y) => rank(x) - rank(y) || Number(y.flows) - Number(x.flows));
   const examples = examplesOf(db, w, [`f.verdict`, `coalesce(f.client_role, '${NO_ROLE}')`, `coalesce(f.server_role, '${NO_ROLE}')`, `coalesce(f.service, '(unknown)')`]);
   return rows.map((r) => ({
     verdict: r.verdict,
+    why: r.verdict === 'unknown' ? r.why : null,
     client_role: r.client_role,
     server_role: r.server_role,
     service: r.service,

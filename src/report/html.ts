@@ -252,7 +252,11 @@ ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity',
   for (const r of services) serviceBytes.set(String(r.service), (serviceBytes.get(String(r.service)) ?? 0) + Number(r.bytes));
   const t = s.totals;
   const changes = baseline ? newReport(db, baseline, f, HTML_LIMITS.rows) : null;
-  const findingFlows = findings.reduce((a, x) => a + Number(x.flows), 0);
+  const flowsOf = (rows: Row[]) => rows.reduce((a, x) => a + Number(x.flows), 0);
+  // Unexpected first, then encryption and protection, then unknown grouped by why (report unexpected's order).
+  const unexpectedRows = findings.filter((x) => x.verdict === 'unexpected');
+  const unknownRows = findings.filter((x) => x.verdict !== 'unexpected');
+  const findingFlows = flowsOf(unexpectedRows) + flowsOf(encryption) + flowsOf(unknownRows);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-${SORT_HASH}'">
@@ -274,12 +278,15 @@ details.host{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:6px
 <div><b>${s.verdicts.expected}</b>expected</div><div><b class="warn">${s.verdicts.unexpected}</b>unexpected</div><div><b>${s.verdicts.unknown + s.verdicts.none}</b>unknown</div></div>
 <p>Classified by port ${s.classified.port}, by the endpoint mapper ${s.classified.epm}, by bind ${s.classified.bind}, by payload ${s.classified.payload}, not at all ${s.classified.none}.</p>
 </section>
-<section id="findings"><h2>Findings: unexpected flows and hosts without a role (${findingFlows} flows)</h2>
-${table(findings, ['verdict', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'reason'], { cls: 'findings', rest: 'exflow report unexpected lists all' })}
-<h3 id="encryption">In clear where the tables say encrypted (${encryption.reduce((a, x) => a + Number(x.flows), 0)} flows)</h3>
+<section id="findings"><h2>Findings: what to act on (${findingFlows} flows)</h2>
+<h3 id="unexpected">Unexpected: the tables do not allow these (${flowsOf(unexpectedRows)} flows)</h3>
+${table(unexpectedRows, ['client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'reason'], { cls: 'findings', rest: 'exflow report unexpected lists all' })}
+<h3 id="encryption">In clear where the tables say encrypted (${flowsOf(encryption)} flows)</h3>
 ${table(encryption, ENCRYPTION_COLUMNS, { cls: 'findings', rest: 'exflow report encryption lists all' })}
-<h3 id="protection">How flows authenticate and are protected (${protection.length} findings, ${protection.reduce((a, x) => a + Number(x.flows), 0)} flows)</h3>
-${table(protection, ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'examples', 'advice'], { cls: 'findings', rest: 'exflow report protection lists all, with the guidance each cites' })}</section>
+<h3 id="protection">How flows authenticate and are protected (${protection.length} findings, ${flowsOf(protection)} flows)</h3>
+${table(protection, ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'examples', 'advice'], { cls: 'findings', rest: 'exflow report protection lists all, with the guidance each cites' })}
+<h3 id="unknown">Unknown, by why (${flowsOf(unknownRows)} flows)</h3>
+${table(unknownRows, ['why', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'examples', 'reason'], { rest: 'exflow report unexpected lists all' })}</section>
 ${changes ? `<section id="new"><h2>New since the baseline (${esc(changes.baseline)})</h2>
 <h4>Flows</h4>${table(changes.flows, ['client', 'server', 'transport', 'server_port', 'service', 'rpc_interface', 'verdict', 'flows', 'bytes', 'first_seen'])}
 <h4>Host pairs</h4>${table(changes.host_pairs, ['client', 'server', 'client_role', 'server_role', 'services', 'flows', 'bytes'])}
