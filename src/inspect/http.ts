@@ -8,7 +8,7 @@
 import type { FlowInspector } from '../flow/inspector';
 import type { ByteBudget } from './dcerpc/budget';
 import { looksLikeClientHello, TlsHandshake } from './tls';
-import { AuthFacts } from './auth/facts';
+import { ReadsAuth } from './auth/facts';
 import { readGssToken } from './auth/gss';
 
 function looksLikeRequestLine(line: string): boolean {
@@ -42,7 +42,7 @@ export function looksLikeHttpRequest(buf: Buffer, off: number, len: number): boo
   return sp > 2 && METHODS.test(buf.toString('latin1', off, off + sp + 1));
 }
 
-export class HttpRequest implements FlowInspector {
+export class HttpRequest extends ReadsAuth implements FlowInspector {
   method: string | null = null;
   /** The request target as sent (origin form, or absolute form through a proxy), at most 512 characters. */
   target: string | null = null;
@@ -51,15 +51,6 @@ export class HttpRequest implements FlowInspector {
   /** The Host header of the first request that had one (a name, not an address literal's brackets). */
   host: string | null = null;
   /** What the Authorization headers and the server's challenges said. */
-  private authFacts: AuthFacts | null = null;
-  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
-  get auth(): AuthFacts {
-    return (this.authFacts ??= new AuthFacts());
-  }
-  /** The facts if anything was read, else null (without making them). */
-  get authSeen(): AuthFacts | null {
-    return this.authFacts;
-  }
   private authRead = false;
   private answerHeadersRead = false;
   private firstStatus = 0;
@@ -86,6 +77,7 @@ export class HttpRequest implements FlowInspector {
     serverDir = -1,
     private readonly budget: ByteBudget | null = null,
   ) {
+    super();
     if (serverDir >= 0) this.clientDir = serverDir ^ 1;
   }
 

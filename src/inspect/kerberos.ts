@@ -6,7 +6,7 @@
 import type { FlowInspector } from '../flow/inspector';
 import type { ByteBudget } from './dcerpc/budget';
 import { explicit, tlv } from './auth/der';
-import { AuthFacts } from './auth/facts';
+import { ReadsAuth } from './auth/facts';
 import { principal } from './auth/gss';
 import { str } from './auth/der';
 
@@ -22,16 +22,7 @@ const enum KrbTag {
   KrbError = 0x7e,
 }
 
-export class KdcExchange implements FlowInspector {
-  private authFacts: AuthFacts | null = null;
-  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
-  get auth(): AuthFacts {
-    return (this.authFacts ??= new AuthFacts());
-  }
-  /** The facts if anything was read, else null (without making them). */
-  get authSeen(): AuthFacts | null {
-    return this.authFacts;
-  }
+export class KdcExchange extends ReadsAuth implements FlowInspector {
   /** The service principals the client asked tickets for (TGS-REQ snames; the AS-REQ's is krbtgt). */
   readonly requested: string[] = [];
   private clientDir = -1;
@@ -51,7 +42,9 @@ export class KdcExchange implements FlowInspector {
   constructor(
     private readonly tcp: boolean,
     private readonly budget: ByteBudget | null = null,
-  ) {}
+  ) {
+    super();
+  }
 
   segment(dir: number, seq: number, _flags: number, buf: Buffer, off: number, capLen: number, wireLen: number): boolean {
     if (this.done) return false;

@@ -10,8 +10,8 @@
 // The inspector lets go when that is known, after the TLS handshake, or after
 // MAX_CLIENT bytes from the client.
 import type { FlowInspector } from '../flow/inspector';
-import { AuthFacts, type LdapProtection } from './auth/facts';
-import { str, tlv, type Tlv } from './auth/der';
+import { type LdapProtection, ReadsAuth } from './auth/facts';
+import { header as lenient, str, tlv, type Tlv } from './auth/der';
 import { OID_KRB5, readGssToken } from './auth/gss';
 import { findNtlmssp, readNtlmssp } from './auth/ntlmssp';
 import type { ByteBudget } from './dcerpc/budget';
@@ -37,16 +37,7 @@ const enum Auth {
   SicilyResponse = 0x8b,
 }
 
-export class LdapSession implements FlowInspector {
-  private authFacts: AuthFacts | null = null;
-  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
-  get auth(): AuthFacts {
-    return (this.authFacts ??= new AuthFacts());
-  }
-  /** The facts if anything was read, else null (without making them). */
-  get authSeen(): AuthFacts | null {
-    return this.authFacts;
-  }
+export class LdapSession extends ReadsAuth implements FlowInspector {
   /** simple, sasl-<mechanism>, sicily; null when no bind was read. */
   bind: string | null = null;
   protection: LdapProtection | null = null;
@@ -64,7 +55,9 @@ export class LdapSession implements FlowInspector {
   constructor(
     private readonly serverDir: number,
     private readonly budget: ByteBudget | null = null,
-  ) {}
+  ) {
+    super();
+  }
 
   segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean {
     if (this.done) return false;
@@ -255,21 +248,6 @@ export class LdapSession implements FlowInspector {
     }
     return false;
   }
-}
-
-/** An element whose header is at hand but whose value may run past `end`: its declared bounds (callers clamp them). */
-function lenient(b: Uint8Array, o: number, end: number): Tlv | null {
-  if (o + 2 > end) return null;
-  let len = b[o + 1];
-  let at = o + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || at + n > end) return null;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + b[at + i];
-    at += n;
-  }
-  return { tag: b[o], at, end: at + len };
 }
 
 function findPair(b: Uint8Array, from: number, to: number, x: number, y: number): number {

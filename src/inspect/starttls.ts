@@ -8,7 +8,7 @@
 import type { FlowInspector } from '../flow/inspector';
 import type { ByteBudget } from './dcerpc/budget';
 import { looksLikeClientHello, TlsHandshake } from './tls';
-import { AuthFacts } from './auth/facts';
+import { ReadsAuth } from './auth/facts';
 import { readNtlmssp } from './auth/ntlmssp';
 
 /** A host name as SMTP greetings and EHLO carry it: dot-separated labels of letters, digits and dashes. */
@@ -41,7 +41,7 @@ const CLEAR_WORDS: Record<number, string[]> = {
 
 export type TlsUse = 'starttls' | 'none' | null;
 
-export class StartTls implements FlowInspector {
+export class StartTls extends ReadsAuth implements FlowInspector {
   /** 'starttls' once a TLS handshake followed the request, 'none' once clear commands were seen, null undecided. */
   use: TlsUse = null;
   /** The handshake after the switch. */
@@ -52,15 +52,6 @@ export class StartTls implements FlowInspector {
   private clientBytes = 0;
   private done = false;
   /** How the client logged in, if it did before any switch to TLS. */
-  private authFacts: AuthFacts | null = null;
-  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
-  get auth(): AuthFacts {
-    return (this.authFacts ??= new AuthFacts());
-  }
-  /** The facts if anything was read, else null (without making them). */
-  get authSeen(): AuthFacts | null {
-    return this.authFacts;
-  }
   /** The host name of the server's SMTP greeting ("220 mx.contoso.com ESMTP"), '' when it named none, null before it. */
   banner: string | null = null;
   /** The name the client gave in EHLO/HELO, '' when it gave none or an address, null before it. */
@@ -74,7 +65,9 @@ export class StartTls implements FlowInspector {
     private readonly proto: LineProtocol,
     private readonly serverDir: number,
     private readonly budget: ByteBudget | null = null,
-  ) {}
+  ) {
+    super();
+  }
 
   segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean {
     if (this.done) return false;

@@ -58,22 +58,7 @@ const HOST_COLUMNS_V6 = `
   disagreement  TEXT
 `;
 
-const HOST_COLUMNS = `
-  address       TEXT PRIMARY KEY,
-  first_sec     INTEGER NOT NULL,
-  last_sec      INTEGER NOT NULL,
-  name          TEXT,
-  site          TEXT,
-  version       TEXT,
-  -- Where the version came from: inventory, or wire (a server's own answer).
-  version_source TEXT,
-  roles         TEXT,
-  role_source   TEXT CHECK (role_source IN ('inventory', 'inferred') OR role_source IS NULL),
-  confidence    TEXT,
-  evidence      TEXT,
-  serves        TEXT,
-  uses          TEXT,
-  disagreement  TEXT,
+const HOST_COLUMNS = `${HOST_COLUMNS_V6.trimEnd()},
   -- Where the preferred name came from: inventory, or the wire source that named the host (host_names).
   name_source   TEXT,
   -- What the capture said about its names (JSON list of name-evidence tokens: "dns-srv:_ldap._tcp.dc._msdcs", …).

@@ -9,8 +9,13 @@ export interface Tlv {
   end: number;
 }
 
-/** The element at `o` (single-byte tags, definite lengths up to 4 bytes), or null. */
-export function tlv(b: Uint8Array, o: number, end: number): Tlv | null {
+/**
+ * The element's header at `o` (single-byte tags, definite lengths up to 4 bytes): its tag
+ * and where its value starts and ends as declared — the end may lie past `end` (a value
+ * cut by what is at hand; tlv() refuses that, readers of cut messages clamp it). Null when
+ * the header itself is cut or malformed.
+ */
+export function header(b: Uint8Array, o: number, end: number): Tlv | null {
   if (o + 2 > end) return null;
   const tag = b[o];
   if ((tag & 0x1f) === 0x1f) return null; // multi-byte tags: not used by what is read here
@@ -23,8 +28,13 @@ export function tlv(b: Uint8Array, o: number, end: number): Tlv | null {
     for (let i = 0; i < n; i++) len = len * 256 + b[at + i];
     at += n;
   }
-  if (len > end - at) return null;
   return { tag, at, end: at + len };
+}
+
+/** The element at `o` whose value lies wholly before `end`, or null. */
+export function tlv(b: Uint8Array, o: number, end: number): Tlv | null {
+  const h = header(b, o, end);
+  return h && h.end <= end ? h : null;
 }
 
 /** The children of a constructed element, in order (at most `max`). */

@@ -98,3 +98,21 @@ export function clip(s: string): string {
   const t = s.replace(/[\u0000-\u001f\u007f]/g, '').trim();
   return t.length > MAX_NAME ? t.slice(0, MAX_NAME) : t;
 }
+
+/**
+ * What an inspector that may read a flow's authentication extends: its facts are made at
+ * the first thing read — most flows show none, and a flow table holds many thousands.
+ */
+export abstract class ReadsAuth {
+  private authFacts: AuthFacts | null = null;
+
+  /** The flow's facts, made when first written to. */
+  get auth(): AuthFacts {
+    return (this.authFacts ??= new AuthFacts());
+  }
+
+  /** The facts if anything was read, else null (without making them). */
+  get authSeen(): AuthFacts | null {
+    return this.authFacts;
+  }
+}

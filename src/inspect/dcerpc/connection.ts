@@ -10,7 +10,7 @@ import { BindTracker, type BoundInterface } from './binds';
 import type { ByteBudget } from './budget';
 import { decodeLookupResponse, decodeMapRequest, decodeMapResponse, type EpmAnswer } from './epm';
 import { AuthType, HEADER_LEN, matchesGreeting, NCACN_HTTP_GREETING, PduFramer, PfcFlag, PType } from './pdu';
-import { AuthFacts } from '../auth/facts';
+import { ReadsAuth } from '../auth/facts';
 import { readGssToken } from '../auth/gss';
 import { DirectionStream, StreamEnd } from './stream';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
@@ -72,18 +72,9 @@ interface Call {
 
 const reader = new WireReader();
 
-export class RpcConnection implements FlowInspector {
+export class RpcConnection extends ReadsAuth implements FlowInspector {
   readonly binds = new BindTracker();
   /** How the connection authenticated: its binds' lowest level, the tokens they carried. */
-  private authFacts: AuthFacts | null = null;
-  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
-  get auth(): AuthFacts {
-    return (this.authFacts ??= new AuthFacts());
-  }
-  /** The facts if anything was read, else null (without making them). */
-  get authSeen(): AuthFacts | null {
-    return this.authFacts;
-  }
   readonly answers: MapperAnswer[] = [];
   /** Answer entries not kept: over MAX_ANSWERS, or the budget said no. */
   answersRefused = 0;
@@ -112,6 +103,7 @@ export class RpcConnection implements FlowInspector {
     private readonly budget: ByteBudget,
     private readonly dcomIids: readonly { uuid: string; bytes: Buffer }[] = [],
   ) {
+    super();
     const mk = (dir: number) => {
       const framer = new PduFramer(budget, (b, o, n) => this.pdu(dir, b, o, n));
       const stream = new DirectionStream(budget, (b, o, n) => this.bytes(dir, b, o, n));

@@ -19,7 +19,7 @@ import { looksLikeCoPdu } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
 import { RpcConnection, RpcMode } from './connection';
 import type { AnswerSource } from './registry';
-import { AuthFacts, type SmbSigning } from '../auth/facts';
+import { type SmbSigning, ReadsAuth } from '../auth/facts';
 import { readGssToken } from '../auth/gss';
 import { findNtlmssp, readNtlmssp } from '../auth/ntlmssp';
 
@@ -128,19 +128,10 @@ class MessageReader {
   }
 }
 
-export class SmbPipes implements FlowInspector {
+export class SmbPipes extends ReadsAuth implements FlowInspector {
   readonly binds = new BindTracker();
   readonly smb: SmbFacts = { dialect: null, signing: null, encrypted: false, smb1Offered: null };
   /** The session's authentication (SESSION_SETUP's security buffers); the pipes' RPC binds have their own, absorbed at finish. */
-  private authFacts: AuthFacts | null = null;
-  /** What the flow's authentication showed; made at the first thing read (most flows show none). */
-  get auth(): AuthFacts {
-    return (this.authFacts ??= new AuthFacts());
-  }
-  /** The facts if anything was read, else null (without making them). */
-  get authSeen(): AuthFacts | null {
-    return this.authFacts;
-  }
   readonly notes: string[] = [];
   private readonly streams: [DirectionStream, DirectionStream];
   private readonly readers: MessageReader[] = [];
@@ -160,6 +151,7 @@ export class SmbPipes implements FlowInspector {
   private dir = 0;
 
   constructor(budget: ByteBudget) {
+    super();
     const mk = (dir: number) => {
       const m = new MessageReader((b, n) => this.message(dir, b, n), budget);
       this.readers.push(m);
