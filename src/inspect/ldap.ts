@@ -10,13 +10,12 @@
 // The inspector lets go when that is known, after the TLS handshake, or after
 // MAX_CLIENT bytes from the client.
 import type { FlowInspector } from '../flow/inspector';
-import { type LdapProtection, ReadsAuth } from './auth/facts';
+import { type LdapProtection } from './auth/facts';
 import { header as lenient, str, tlv, type Tlv } from './auth/der';
 import { OID_KRB5, readGssToken } from './auth/gss';
 import { findNtlmssp, readNtlmssp } from './auth/ntlmssp';
 import type { ByteBudget } from './dcerpc/budget';
-import { looksLikeClientHello, TlsHandshake } from './tls';
-import type { TlsUse } from './starttls';
+import { SwitchesToTls } from './starttls';
 
 const MAX_CLIENT = 32 * 1024;
 const MAX_MESSAGES = 8;
@@ -37,43 +36,29 @@ const enum Auth {
   SicilyResponse = 0x8b,
 }
 
-export class LdapSession extends ReadsAuth implements FlowInspector {
+export class LdapSession extends SwitchesToTls implements FlowInspector {
   /** simple, sasl-<mechanism>, sicily; null when no bind was read. */
   bind: string | null = null;
   protection: LdapProtection | null = null;
-  /** As StartTls: 'starttls' once TLS followed the request, 'none' once an operation went in clear. */
-  use: TlsUse = null;
-  tls: TlsHandshake | null = null;
-  private asked = false;
   private saslBound = false;
   private clientBytes = 0;
   private messages = 0;
-  private done = false;
   /** Per direction: bytes of a message that began in an earlier segment, still to pass. */
   private readonly rest = [0, 0];
 
-  constructor(
-    private readonly serverDir: number,
-    private readonly budget: ByteBudget | null = null,
-  ) {
-    super();
+  constructor(serverDir: number, budget: ByteBudget | null = null) {
+    super(serverDir, budget);
   }
 
   segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean {
-    if (this.done) return false;
-    if (this.tls) {
-      if (!this.tls.segment(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec)) return this.finish();
-      return true;
-    }
+    const switched = this.afterSwitch(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec);
+    if (switched !== null) return switched;
     if (capLen === 0) return true;
     const client = dir !== this.serverDir;
     if (client) {
       this.clientBytes += capLen;
-      if (this.asked && looksLikeClientHello(buf, off, capLen)) {
-        this.use = 'starttls';
+      if (this.switchOnHello(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec)) {
         this.protection = 'tls';
-        this.tls = new TlsHandshake(this.budget);
-        this.tls.segment(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec);
         return true;
       }
     }
@@ -109,10 +94,6 @@ export class LdapSession extends ReadsAuth implements FlowInspector {
     if (this.done) return false;
     if (this.clientBytes > MAX_CLIENT || this.messages > MAX_MESSAGES || capLen < wireLen) return this.finish();
     return true;
-  }
-
-  clientSide(): number {
-    return this.serverDir ^ 1;
   }
 
   private clientMessage(b: Buffer, msg: Tlv, end: number): void {
@@ -238,15 +219,6 @@ export class LdapSession extends ReadsAuth implements FlowInspector {
       // An NTLMSSP_MESSAGE_SIGNATURE (16 bytes): then the message, in clear when only signed.
       this.protection = end - t > 16 && b[t + 16] === 0x30 && !this.auth.ntlmSeal ? 'sasl-sign' : 'sasl-seal';
     } else this.protection = this.auth.ntlmSeal ? 'sasl-seal' : this.auth.ntlmSign ? 'sasl-sign' : null;
-  }
-
-  finish(): false {
-    this.done = true;
-    if (this.tls) {
-      this.use = 'starttls';
-      this.tls.finish();
-    }
-    return false;
   }
 }
 

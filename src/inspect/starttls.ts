@@ -41,16 +41,67 @@ const CLEAR_WORDS: Record<number, string[]> = {
 
 export type TlsUse = 'starttls' | 'none' | null;
 
-export class StartTls extends ReadsAuth implements FlowInspector {
-  /** 'starttls' once a TLS handshake followed the request, 'none' once clear commands were seen, null undecided. */
+/**
+ * A line or message protocol that may switch to TLS in the middle (STARTTLS, STLS, LDAP's
+ * StartTLS): what the mail protocols and LDAP share — the switch after the request, the
+ * handshake read like any other after it, and letting go.
+ */
+export abstract class SwitchesToTls extends ReadsAuth {
+  /** 'starttls' once a TLS handshake followed the request, 'none' once the session went on in clear, null undecided. */
   use: TlsUse = null;
   /** The handshake after the switch. */
   tls: TlsHandshake | null = null;
-  private asked = false;
+  /** The client asked for TLS. */
+  protected asked = false;
+  protected done = false;
+
+  /** @param serverDir the side (0 = A) whose port is the protocol's: the other side is the client. */
+  protected constructor(
+    protected readonly serverDir: number,
+    protected readonly budget: ByteBudget | null,
+  ) {
+    super();
+  }
+
+  /** Before reading a segment: false when done, true when the switched session's handshake took it, null to read it as the protocol. */
+  protected afterSwitch(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean | null {
+    if (this.done) return false;
+    if (!this.tls) return null;
+    return this.tls.segment(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec) ? true : this.finish();
+  }
+
+  /** A client segment after the request: a ClientHello switches the session to TLS (true). */
+  protected switchOnHello(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean {
+    if (!this.asked || !looksLikeClientHello(buf, off, capLen)) return false;
+    this.use = 'starttls';
+    this.tls = new TlsHandshake(this.budget);
+    this.tls.segment(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec);
+    return true;
+  }
+
+  clientSide(): number {
+    return this.serverDir ^ 1;
+  }
+
+  /** Ends the reading; what was learned stays. */
+  finish(): false {
+    this.done = true;
+    this.release();
+    if (this.tls) {
+      this.use = 'starttls';
+      this.tls.finish();
+    }
+    return false;
+  }
+
+  /** What a subclass holds that finish() lets go of. */
+  protected release(): void {}
+}
+
+export class StartTls extends SwitchesToTls implements FlowInspector {
   /** The start of the client's current line (at most LINE_HEAD characters). */
   private line = '';
   private clientBytes = 0;
-  private done = false;
   /** How the client logged in, if it did before any switch to TLS. */
   /** The host name of the server's SMTP greeting ("220 mx.contoso.com ESMTP"), '' when it named none, null before it. */
   banner: string | null = null;
@@ -63,30 +114,22 @@ export class StartTls extends ReadsAuth implements FlowInspector {
   /** @param serverDir the side (0 = A) whose port is the protocol's: the other side is the client. */
   constructor(
     private readonly proto: LineProtocol,
-    private readonly serverDir: number,
-    private readonly budget: ByteBudget | null = null,
+    serverDir: number,
+    budget: ByteBudget | null = null,
   ) {
-    super();
+    super(serverDir, budget);
   }
 
   segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean {
-    if (this.done) return false;
-    if (this.tls) {
-      if (!this.tls.segment(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec)) return this.finish();
-      return true;
-    }
+    const switched = this.afterSwitch(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec);
+    if (switched !== null) return switched;
     if (capLen === 0) return true;
     // The server's bytes before the client's ClientHello: only its greeting's first line is read (an SMTP banner names the host).
     if (dir === this.serverDir) {
       if (this.banner === null && this.proto === LineProtocol.Smtp) this.greeting(buf, off, capLen);
       return true;
     }
-    if (this.asked && looksLikeClientHello(buf, off, capLen)) {
-      this.use = 'starttls';
-      this.startTls();
-      this.tls!.segment(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec);
-      return true;
-    }
+    if (this.switchOnHello(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec)) return true;
     this.clientBytes += capLen;
     // The client's lines, of which only the starts are kept; binary bytes mean this is not the line protocol.
     for (let i = off, end = off + capLen; i < end; i++) {
@@ -100,10 +143,6 @@ export class StartTls extends ReadsAuth implements FlowInspector {
     }
     if (this.clientBytes > MAX_CLEAR || capLen < wireLen) return this.finish();
     return true;
-  }
-
-  clientSide(): number {
-    return this.serverDir ^ 1;
   }
 
   /** The first line of the server's greeting (RFC 5321 4.2: "220 " or "220-" then the host's name). */
@@ -221,17 +260,7 @@ export class StartTls extends ReadsAuth implements FlowInspector {
     }
   }
 
-  private startTls(): void {
-    this.tls = new TlsHandshake(this.budget);
-  }
-
-  finish(): false {
-    this.done = true;
+  protected override release(): void {
     this.line = '';
-    if (this.tls) {
-      this.use = 'starttls';
-      this.tls.finish();
-    }
-    return false;
   }
 }
