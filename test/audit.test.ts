@@ -243,7 +243,7 @@ describe.skipIf(!HAVE_SHARED)('lab-ad-epm with an inventory', () => {
 describe('verdict keys in pages', () => {
   it('12,000 distinct keys (an unnamed service on 12,000 ports): every flow judged, every key stored once, counted once', async () => {
     const { openDb } = await import('../src/store/db');
-    const { Auditor } = await import('../src/cli/audit');
+    const { Auditor } = await import('../src/run/audit');
     const db = openDb(path.join(tmpDir(), 'keys.sqlite'));
     db.exec(`INSERT INTO runs (id, started_at, status, command, exflow_version) VALUES (1, 'now', 'complete', 'test', 'test');
              INSERT INTO captures (id, run_id, path, size, fingerprint, status, analyzed_at, exflow_version) VALUES (1, 1, 'x', 0, 'x', 'ok', 'now', 'test');

@@ -15,9 +15,10 @@ import { HOST_COLUMNS, HOST_TABLE_COLUMNS, iterateHosts } from '../report/hosts'
 import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
 import { expandInputs } from '../capture/inputs';
 import { RunBusy, RunStore } from '../store/runs';
-import { analyzeRun, StoreFault, type CaptureOutcome, type RunOutcome } from './analyze';
-import { PhaseTimes, SILENT, TerminalProgress } from './progress';
-import { Auditor, type AuditSummary } from './audit';
+import { analyzeRun, StoreFault, type CaptureOutcome, type RunOutcome } from '../run/analyze';
+import { TerminalProgress } from './progress';
+import { PhaseTimes, SILENT } from '../run/progress';
+import { Auditor, type AuditSummary } from '../run/audit';
 import { ChunkedWriter, print, startWithBom } from './out';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
 import { inventoryCsv, inventoryYaml } from '../report/inventory-out';

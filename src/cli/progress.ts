@@ -2,17 +2,7 @@
 // file i of N, bytes of the whole run, packets/s, flows, an ETA, and the phases
 // after reading. One line, redrawn in place, never wider than 79 columns.
 
-/** What analyze reports as it goes; the silent one does nothing. */
-export interface RunProgress {
-  startRun(files: number, totalBytes: number): void;
-  file(index: number, path: string, size: number): void;
-  update(runBytes: number, packets: number, flows: number): void;
-  /** A phase after reading ("writing flows", "judging"), or null to go back to reading. */
-  phase(name: string | null): void;
-  stop(): void;
-}
-
-export const SILENT: RunProgress = { startRun() {}, file() {}, update() {}, phase() {}, stop() {} };
+import type { RunProgress } from '../run/progress';
 
 const WIDTH = 79;
 const REDRAW_MS = 200;
@@ -106,48 +96,4 @@ function clock(s: number): string {
   const m = Math.floor((t % 3600) / 60);
   const sec = t % 60;
   return (h > 0 ? `${h}:${String(m).padStart(2, '0')}` : String(m)) + ':' + String(sec).padStart(2, '0');
-}
-
-/**
- * Times the phases of a run (reading, writing flows, judging…) around another
- * progress: `exflow analyze` prints them with EXFLOW_PHASES=1, and the bench reads
- * that line for its per-phase split.
- */
-export class PhaseTimes implements RunProgress {
-  private readonly spent = new Map<string, number>();
-  private current = 'reading';
-  private since = process.hrtime.bigint();
-
-  constructor(private readonly inner: RunProgress) {}
-
-  private mark(next: string): void {
-    const now = process.hrtime.bigint();
-    this.spent.set(this.current, (this.spent.get(this.current) ?? 0) + Number(now - this.since) / 1e9);
-    this.current = next;
-    this.since = now;
-  }
-
-  startRun(files: number, totalBytes: number): void {
-    this.since = process.hrtime.bigint();
-    this.inner.startRun(files, totalBytes);
-  }
-  file(index: number, path: string, size: number): void {
-    this.inner.file(index, path, size);
-  }
-  update(runBytes: number, packets: number, flows: number): void {
-    this.inner.update(runBytes, packets, flows);
-  }
-  phase(name: string | null): void {
-    this.mark(name ?? 'reading');
-    this.inner.phase(name);
-  }
-  stop(): void {
-    this.mark('done');
-    this.inner.stop();
-  }
-
-  /** "reading 0.62 s, writing flows 0.41 s, judging 0.55 s" */
-  summary(): string {
-    return [...this.spent].filter(([k]) => k !== 'done').map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ');
-  }
 }
