@@ -102,3 +102,16 @@ describe('a filter that names nothing exflow knows is a usage error with the nea
     expect(JSON.parse(custom.stdout)).toHaveLength(1);
   });
 });
+
+describe('one time, one meaning (issue 23, item 2): UTC unless the text carries an offset', () => {
+  it('a space or a T, with or without Z, an offset, epoch seconds: the same instant', async () => {
+    const { parseTime } = await import('../src/report/filter');
+    const utc = Date.UTC(2026, 0, 15, 9, 0, 0) / 1000;
+    for (const text of ['2026-01-15 09:00:00', '2026-01-15T09:00:00', '2026-01-15T09:00:00Z', '2026-01-15 09:00:00Z', '2026-01-15T11:00:00+02:00', '2026-01-15T04:00:00-0500', '2026-01-15T09:00', String(utc)]) {
+      expect(parseTime(text), text).toBe(utc);
+    }
+    expect(parseTime('2026-01-15')).toBe(Date.UTC(2026, 0, 15) / 1000);
+    expect(parseTime('2026-01-15T09:00:00.250Z')).toBe(utc + 0.25);
+    for (const bad of ['yesterday', '2026-01-15T25:00:00', '15.01.2026', '2026-01-15 09:00:00 +0200 extra']) expect(parseTime(bad), bad).toBeNull();
+  });
+});

@@ -36,7 +36,7 @@ export function addressOption(name: string, v: string | undefined): string | und
 export function timeOption(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const t = parseTime(v);
-  if (t === null) throw new UserError(`exflow: ${name} takes an ISO 8601 time (2026-01-15T09:00:00Z) or seconds since 1970, not "${v}"`, Exit.Usage);
+  if (t === null) throw new UserError(`exflow: ${name} takes an ISO 8601 time (2026-01-15T09:00:00Z; UTC unless it carries an offset such as +02:00) or seconds since 1970, not "${v}"`, Exit.Usage);
   return t;
 }
 

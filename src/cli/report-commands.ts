@@ -41,7 +41,7 @@ export type CommonOptions = Omit<FlowFilter, 'since' | 'until'> & {
 export function addFilterOptions(cmd: Command): Command {
   return cmd
     .option('--capture <id|path>', 'only flows of this capture')
-    .option('--since <time>', 'only flows that end at or after this time (ISO 8601 or epoch seconds)')
+    .option('--since <time>', 'only flows that end at or after this time (ISO 8601, UTC unless it carries an offset such as +02:00; or epoch seconds)')
     .option('--until <time>', 'only flows that start at or before this time')
     .option('--host <addr|cidr>', 'only flows with this address (or an address in this block) on either side')
     .option('--client <addr|cidr>', 'only flows whose client is this address or in this block')
@@ -106,7 +106,7 @@ export function addEpmOptions(cmd: Command): Command {
     .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
     .addOption(new Option('--format <format>', 'output format (table on a terminal, JSON when piped)').choices(FORMATS))
     .option('--capture <id|path>', 'only endpoints learned from this capture')
-    .option('--since <time>', 'only endpoints first learned at or after this time (ISO 8601 or epoch seconds)')
+    .option('--since <time>', 'only endpoints first learned at or after this time (ISO 8601, UTC unless it carries an offset; or epoch seconds)')
     .option('--until <time>', 'only endpoints first learned at or before this time')
     .option('--server <addr|cidr>', 'only endpoints on this server, or on the servers in this block')
     .addOption(new Option('--source <source>', 'only endpoints learned this way').choices(['ept_map', 'ept_lookup', 'bind', 'dcom']));

@@ -29,10 +29,18 @@ export function addressCondition(column: string, value: string): { sql: string; 
   return value.includes('/') ? { sql: `in_net(${column}, ?)`, arg: value } : { sql: `${column} = ?`, arg: value };
 }
 
-/** Parses a --since/--until value; null when it is neither ISO 8601 nor a number. */
+/**
+ * Parses a --since/--until value: epoch seconds, or an ISO 8601 date or date and time —
+ * UTC unless the text carries its own offset ("Z", "+02:00", "-0500"), whether the date
+ * and time are joined by "T" or a space. Local time is written with its offset. Null when
+ * it is neither.
+ */
 export function parseTime(text: string): number | null {
   if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
-  const t = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) || !/T/.test(text) ? text : `${text}Z`);
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(text.trim());
+  if (!m) return null;
+  const offset = m[3] ? (m[3].toUpperCase() === 'Z' ? 'Z' : m[3].replace(/^([+-]\d{2})(\d{2})$/, '$1:$2')) : 'Z';
+  const t = Date.parse(`${m[1]}T${m[2] ?? '00:00:00'}${offset}`);
   return Number.isNaN(t) ? null : t / 1000;
 }
 
