@@ -123,6 +123,8 @@ describe.skipIf(!HAVE_SHARED)('standard input, gzip, duplicates', () => {
     expect(r1.code).toBe(0);
     expect(r1.stderr).toMatch(/lab-ad-epm\.pcapng: already analyzed as capture 1 \(the same first packets as .*lab-ad-epm\.pcap/);
     expect(r1.stderr).toMatch(/lab-ad-epm\.pcapng\.gz: the same packets as .*lab-ad-epm\.pcapng \(in this run\); skipped/);
+    // A run whose every input was already analyzed added nothing: it leaves no empty row in exflow runs (issue 23, item 9).
+    expect(scalar(db, 'SELECT count(*) FROM runs')).toBe(1);
     const r2 = analyze(['-', '--db', db], fs.readFileSync(file));
     expect(r2.stderr).toMatch(/standard input: the same packets as capture 1/);
     expect(scalar(db, 'SELECT count(*) FROM flow_view')).toBe(20);

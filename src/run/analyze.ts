@@ -415,6 +415,9 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   const flows = db.prepare('SELECT count(*) FROM flows WHERE capture_id IN (SELECT id FROM captures WHERE run_id = ?)').pluck().get(runId) as number;
   const perCapture = new Map((db.prepare('SELECT path, flows FROM captures WHERE run_id = ?').raw().all(runId) as [string, number][]));
   for (const o of outcomes) if (o.status === 'ok' || o.status === 'truncated') o.flows = perCapture.get(o.path) ?? 0;
+  // Every input was already analyzed (skipped as a duplicate): the run added nothing, and `exflow runs` does not list it.
+  const stored = db.prepare('SELECT count(*) FROM captures WHERE run_id = ?').pluck().get(runId) as number;
+  if (stored === 0 && outcomes.length > 0 && outcomes.every((o) => o.status === 'skipped')) db.prepare('DELETE FROM runs WHERE id = ?').run(runId);
   return { runId, status: 'complete', captures: outcomes, flows, reordered };
 }
 
