@@ -226,6 +226,7 @@ docs/protection.md says what each column means and how it is read.`,
     .addOption(new Option('--format <format>', 'table, csv, json, md, nft (an nftables ruleset) or powershell (New-NetFirewallRule)').choices([...FORMATS, 'nft', 'powershell']))
     .addOption(new Option('--per <scope>', 'rules per role pair (the matrix rule\'s roles) or per host pair').choices(['role', 'host']).default('role'))
     .option('--all', 'rules for every observed flow, not only the ones the matrix expects')
+    .option('--supported-only', 'leave out rules between internal servers of Exchange 2013 and later, where Microsoft does not support a firewall (the supported column says which)')
     .option('--rules <dir>', 'an extra rules folder (repeat for more)', collect, [])
     .addHelpText(
       'after',
@@ -241,17 +242,21 @@ such port with its interfaces and the registry value that pins it (where Microso
 documents one). "Cannot be separated" lists flows the rules would let through
 although they are not expected: two interfaces of one server process share a port.
 The nftables ruleset accepts established traffic and the allowed new connections
-and drops other new connections between audited hosts (policy accept otherwise).`,
+and drops other new connections between audited hosts (policy accept otherwise).
+"supported" is "no" for a rule between internal servers (Exchange servers but the
+Edge, domain controllers) of Exchange 2013 and later: Microsoft does not support
+restricting that traffic (rules/versions.yaml cites where); --supported-only leaves
+those rules out.`,
     )
-    .action((o: CommonOptions & { per: 'role' | 'host'; all?: boolean; format?: string; rules: string[] }) => {
+    .action((o: CommonOptions & { per: 'role' | 'host'; all?: boolean; supportedOnly?: boolean; format?: string; rules: string[] }) => {
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
       const db = deps.openDb(o.db);
       try {
         checkFilterNames(f, () => rules, db);
-        const plan = firewallPlan(db, rules, f, { per: o.per, all: o.all === true });
+        const plan = firewallPlan(db, rules, f, { per: o.per, all: o.all === true, supportedOnly: o.supportedOnly === true });
         const header = [
-          `exflow report firewall --per ${o.per}${o.all ? ' --all' : ''} from ${o.db}: ${plan.counts.rules} rules`,
+          `exflow report firewall --per ${o.per}${o.all ? ' --all' : ''}${o.supportedOnly ? ' --supported-only' : ''} from ${o.db}: ${plan.counts.rules} rules`,
           plan.counts.conflicts ? `${plan.counts.conflicts} port(s) also carry flows that are not expected (see the table output's "Cannot be separated")` : 'every flow these rules let through was expected',
           'Review before use.',
         ].join('\n');

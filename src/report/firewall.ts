@@ -36,6 +36,13 @@ export interface FirewallRule {
   /** The matrix rules that allowed the flows (empty with --all for flows no rule allows). */
   rules: string[];
   cite: string[];
+  /**
+   * Whether Microsoft supports a firewall rule here: false between the internal servers of
+   * Exchange 2013 and later (both roles `internal`, every matrix rule of a table whose
+   * versions say internal_firewalls unsupported); `unsupported` cites where it says so.
+   */
+  supported: boolean;
+  unsupported: string[];
 }
 
 export interface DynamicPort {
@@ -95,7 +102,7 @@ const list = (s: string | null | undefined): string[] => (s ? [...new Set(s.spli
  *  fw_ranges the services' own port ranges (narrower than 1000 ports), to tell a
  *            service's port from a dynamic one the RPC layer named.
  */
-export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per: 'role' | 'host'; all: boolean }): DbFirewallPlan {
+export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per: 'role' | 'host'; all: boolean; supportedOnly?: boolean }): DbFirewallPlan {
   const w = flowWhere(f);
   for (const t of ['fw_groups', 'fw_parts', 'fw_ranges', 'fw_conflicts']) db.exec(`DROP TABLE IF EXISTS temp.${t}`);
   db.exec('CREATE TEMP TABLE fw_ranges (service TEXT NOT NULL, lo INTEGER, hi INTEGER)');
@@ -132,6 +139,22 @@ export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per:
     CREATE INDEX temp.fw_parts_at ON fw_parts (allow, server, transport, server_port);`);
 
   const matrixById = new Map(rules.matrix.map((r) => [r.id, r]));
+  // Tables whose versions Microsoft does not support internal firewalls for, with where it says so.
+  const noInternalFirewalls = new Map<string, string[]>();
+  for (const v of rules.versions) if (v.internalFirewallsUnsupported) for (const t of v.tables) noInternalFirewalls.set(t, v.internalFirewallsUnsupported);
+  /** Null when supported; else the citations: every matrix rule is between internal roles in such a table. */
+  const unsupportedBy = (ruleIds: string[]): string[] | null => {
+    if (ruleIds.length === 0) return null;
+    const cites = new Set<string>();
+    for (const id of ruleIds) {
+      const m = matrixById.get(id);
+      const internal = (role: string) => rules.roles.get(role)?.internal === true;
+      const table = m?.versions.find((t) => noInternalFirewalls.has(t));
+      if (!m || !table || !internal(m.from) || !internal(m.to)) return null;
+      for (const c of noInternalFirewalls.get(table)!) cites.add(c);
+    }
+    return [...cites];
+  };
   const byName = new Map([...rules.rpcInterfaces.values()].map((i) => [i.name, i]));
   const RULES = `FROM temp.fw_parts WHERE allow GROUP BY from_kind, from_, to_kind, to_, transport, svc, dyn`;
   const ruleList = rows(() => {
@@ -146,7 +169,12 @@ export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per:
         const names = list(r.rules);
         const cite = [...new Set(names.flatMap((n) => matrixById.get(n)?.cite ?? []))];
         const ports = list(r.ports).map(Number).sort((a, b) => a - b);
-        yield { from_kind: r.from_kind, from: r.from_, to_kind: r.to_kind, to: r.to_, transport: r.transport, ports, service: r.svc, rpc_interfaces: list(r.interfaces), dynamic: r.dyn === 1, flows: r.flows, rules: names, cite } satisfies FirewallRule;
+        const unsupported = unsupportedBy(names);
+        if (opts.supportedOnly && unsupported !== null) continue;
+        yield {
+          from_kind: r.from_kind, from: r.from_, to_kind: r.to_kind, to: r.to_, transport: r.transport, ports, service: r.svc, rpc_interfaces: list(r.interfaces),
+          dynamic: r.dyn === 1, flows: r.flows, rules: names, cite, supported: unsupported === null, unsupported: unsupported ?? [],
+        } satisfies FirewallRule;
       }
     })();
   });
@@ -228,11 +256,17 @@ export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per:
     role_hosts,
     audited_hosts: rows(() => audited.iterate() as IterableIterator<string>),
     counts: {
-      rules: count(`SELECT count(*) FROM (SELECT 1 ${RULES})`),
+      rules: opts.supportedOnly ? countOf(ruleList) : count(`SELECT count(*) FROM (SELECT 1 ${RULES})`),
       rpc_dynamic: count('SELECT count(*) FROM (SELECT 1 FROM temp.fw_parts WHERE allow AND dyn GROUP BY server, transport, server_port)'),
       conflicts: count('SELECT count(*) FROM (SELECT 1 FROM temp.fw_conflicts GROUP BY server, transport, server_port)'),
     },
   };
+}
+
+function countOf(xs: Iterable<unknown>): number {
+  let n = 0;
+  for (const _ of xs) n++;
+  return n;
 }
 
 /** "135", "389, 3268", "49152-49154": contiguous ports as ranges. */
@@ -247,7 +281,7 @@ export function portText(ports: number[], sep = ', '): string {
   return out.join(sep);
 }
 
-export const FIREWALL_RULE_COLUMNS = ['from', 'to', 'transport', 'ports', 'service', 'rpc_interfaces', 'flows', 'rules', 'cite'];
+export const FIREWALL_RULE_COLUMNS = ['from', 'to', 'transport', 'ports', 'service', 'rpc_interfaces', 'flows', 'supported', 'rules', 'cite'];
 export const DYNAMIC_COLUMNS = ['server', 'transport', 'port', 'interfaces', 'services', 'clients', 'flows', 'pin', 'cite'];
 export const CONFLICT_COLUMNS = ['server', 'transport', 'port', 'allowed', 'not_allowed', 'unexpected_flows', 'examples', 'advice'];
 
@@ -262,8 +296,9 @@ export function* ruleRows(p: FirewallPlan): Generator<Row> {
       service: r.dynamic ? `${r.service} (dynamic RPC)` : r.service,
       rpc_interfaces: r.rpc_interfaces,
       flows: r.flows,
+      supported: r.supported ? 'yes' : 'no (Microsoft does not support firewalls between internal servers of Exchange 2013 and later)',
       rules: r.rules,
-      cite: r.cite,
+      cite: [...r.cite, ...r.unsupported],
     };
   }
 }

@@ -8,6 +8,8 @@ export interface Role {
   name: string;
   versions: string[];
   kind: RoleKind;
+  /** A server inside the organisation (an Exchange server but the Edge, a domain controller). */
+  internal: boolean;
   cite: string[];
   note: string;
   source: string;
@@ -17,12 +19,12 @@ const ID = /^[a-z0-9][a-z0-9.-]*$/;
 const KINDS: RoleKind[] = ['server', 'client', 'external'];
 
 export function parseRole(e: Entry): Role {
-  e.checkKeys(['id', 'name', 'versions', 'kind', 'cite', 'note']);
+  e.checkKeys(['id', 'name', 'versions', 'kind', 'internal', 'cite', 'note']);
   const id = e.str('id');
   if (!ID.test(id)) e.fail('id', `role id "${id}" must be lower case letters, digits, dots and dashes`);
   const kind = e.str('kind') as RoleKind;
   if (!KINDS.includes(kind)) e.fail('kind', `unknown kind "${kind}" (one of: ${KINDS.join(', ')})`);
   const cite = e.strList('cite');
   if (cite.length === 0) e.fail('cite', 'cite the seed and section naming the role');
-  return { id, name: e.str('name'), versions: e.strList('versions', true), kind, cite, note: e.str('note', true) ?? '', source: `${e.file.path}:${e.line}` };
+  return { id, name: e.str('name'), versions: e.strList('versions', true), kind, internal: e.bool('internal', false), cite, note: e.str('note', true) ?? '', source: `${e.file.path}:${e.line}` };
 }
