@@ -115,3 +115,14 @@ describe('one time, one meaning (issue 23, item 2): UTC unless the text carries 
     for (const bad of ['yesterday', '2026-01-15T25:00:00', '15.01.2026', '2026-01-15 09:00:00 +0200 extra']) expect(parseTime(bad), bad).toBeNull();
   });
 });
+
+describe('one prefix for every error (issue 23, item 9)', () => {
+  it("commander's own errors start with exflow:, as exflow's do, and are usage errors", () => {
+    for (const args of [['flows', '--nope'], ['reprot'], ['report', 'protection', '--format', 'xx'], ['host']]) {
+      const r = runCli(args);
+      expect(r.code, args.join(' ')).toBe(64);
+      expect(r.stderr, args.join(' ')).toMatch(/^exflow: /);
+      expect(r.stderr).not.toMatch(/^error:/m);
+    }
+  });
+});

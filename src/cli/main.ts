@@ -120,7 +120,8 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: print, writeErr: (s) => process.stderr.write(s) })
+    // Every error line starts "exflow:", commander's own (unknown option, missing argument) as exflow's.
+    .configureOutput({ writeOut: print, writeErr: (s) => process.stderr.write(s), outputError: (s, write) => write(s.replace(/^error: /, 'exflow: ')) })
     .addHelpText(
       'after',
       `
