@@ -126,3 +126,12 @@ describe('one prefix for every error (issue 23, item 9)', () => {
     }
   });
 });
+
+describe('no option that does nothing (issue 23, item 9)', () => {
+  it('export offers no --wide (it writes no text table); flows and the reports do', () => {
+    expect(runCli(['export', '--help']).stdout).not.toMatch(/--wide/);
+    expect(runCli(['flows', '--help']).stdout).toMatch(/--wide/);
+    expect(runCli(['report', 'protection', '--help']).stdout).toMatch(/--wide/);
+    expect(runCli(['export', '--wide']).code).toBe(64);
+  });
+});

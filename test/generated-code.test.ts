@@ -136,7 +136,7 @@ export function psTokenize(script: string): PsToken[][] {
   return lines.filter((l) => l.length > 0);
 }
 
-const NEW_RULE_PARAMS = new Set(['-DisplayName', '-Group', '-Direction', '-Action', '-Protocol', '-LocalPort', '-RemoteAddress', '-LocalAddress', '-Description']);
+const NEW_RULE_PARAMS = new Set(['-Name', '-DisplayName', '-Group', '-Direction', '-Action', '-Protocol', '-LocalPort', '-RemoteAddress', '-LocalAddress', '-Description']);
 
 /** Every statement is the preference line or one New-NetFirewallRule with known parameters, each a value list of strings or words. */
 function checkPowerShell(script: string): void {
@@ -148,6 +148,11 @@ function checkPowerShell(script: string): void {
     expect(kinds, JSON.stringify(line)).not.toContain('comment');
     if (line[0].kind === 'variable') {
       expect(line.map((t) => t.text)).toEqual(['$ErrorActionPreference', '=', 'Stop']);
+      continue;
+    }
+    if (line[0].text === 'Remove-NetFirewallRule') {
+      // The one other statement: an earlier run's rules go first (the script may be run again).
+      expect(line.map((t) => t.text)).toEqual(['Remove-NetFirewallRule', '-Group', 'exflow', '-ErrorAction', 'SilentlyContinue']);
       continue;
     }
     expect(line[0]).toEqual({ kind: 'word', text: 'New-NetFirewallRule' });

@@ -508,8 +508,10 @@ client, version, protseq, service, annotation, capture.`,
  */
 function addOutputOptions(program: Command): void {
   const walk = (cmd: Command) => {
-    if (cmd.options.some((o) => o.long === '--format')) {
-      cmd.option('--wide', 'text tables: every cell in full, however wide (default: fit the terminal, long cells cut with …)');
+    const format = cmd.options.find((o) => o.long === '--format');
+    if (format) {
+      // Only where a text table can be asked for (not export's ndjson/bulk/csv).
+      if (format.argChoices === undefined || format.argChoices.includes('table')) cmd.option('--wide', 'text tables: every cell in full, however wide (default: fit the terminal, long cells cut with …)');
       cmd.option('--bom', 'CSV: start with a UTF-8 byte order mark (for Excel)');
     }
     cmd.commands.forEach(walk);

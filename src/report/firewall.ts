@@ -12,6 +12,7 @@
 //
 // The rules are data (FirewallPlan); nftables and PowerShell are renderings of it.
 import { nftComment, nftLineComment, nftName } from './lang/nft';
+import { createHash } from 'node:crypto';
 import { psComment, psString, psWord } from './lang/powershell';
 import { scriptFamily, scriptHostAddress, scriptPort, scriptProtocol } from './lang/values';
 import type { RuleSet } from '../rules/load';
@@ -446,11 +447,15 @@ export function* nftLines(p: FirewallPlan, header: string): Generator<string> {
 /**
  * New-NetFirewallRule commands, line by line: inbound allow rules for the servers' side
  * (the Windows Firewall filters on the host that receives). Each rule is scoped by
- * -LocalAddress to the servers it is for, so one script can be pushed to all of them.
+ * -LocalAddress to the servers it is for, so one script can be pushed to all of them,
+ * and run again: it first removes the group 'exflow' an earlier run made.
  */
 export function* powershellLines(p: FirewallPlan, header: string): Generator<string> {
   yield* scriptHeader(p, header, psComment);
   yield "$ErrorActionPreference = 'Stop'";
+  // Idempotent: the rules an earlier run of an exflow script made go first (they are all in
+  // the group 'exflow'), and each rule has a stable -Name from what it allows.
+  yield "Remove-NetFirewallRule -Group 'exflow' -ErrorAction SilentlyContinue";
   const hasFamily = familiesOf(p);
   const hasAny = (kind: 'role' | 'host', v: string) => (kind === 'role' ? hasFamily(v, 4) || hasFamily(v, 6) : scriptHostAddress(v) !== null);
   for (const r of p.rules) {
@@ -461,7 +466,8 @@ export function* powershellLines(p: FirewallPlan, header: string): Generator<str
     const desc = [r.rpc_interfaces.length ? `RPC: ${r.rpc_interfaces.join(', ')}` : '', r.rules.length ? `matrix: ${r.rules.join(', ')}` : 'seen, not allowed by the matrix (--all)', ...r.cite].filter(Boolean).join('; ');
     // An address list may be long (a role's members): it continues on the next line after a
     // comma, as PowerShell's grammar allows inside an array literal, 32 addresses a line.
-    let line = `New-NetFirewallRule -DisplayName ${psString(name, 250)} -Group 'exflow' -Direction Inbound -Action Allow -Protocol ${psWord(proto.toUpperCase())} -LocalPort ${ports.join(',')} -RemoteAddress `;
+    const id = `exflow-${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;
+    let line = `New-NetFirewallRule -Name ${psString(id)} -DisplayName ${psString(name, 250)} -Group 'exflow' -Direction Inbound -Action Allow -Protocol ${psWord(proto.toUpperCase())} -LocalPort ${ports.join(',')} -RemoteAddress `;
     const addresses = function* (kind: 'role' | 'host', v: string) {
       let n = 0;
       for (const a of sideAddresses(p, kind, v)) {
