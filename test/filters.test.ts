@@ -135,3 +135,20 @@ describe('no option that does nothing (issue 23, item 9)', () => {
     expect(runCli(['export', '--wide']).code).toBe(64);
   });
 });
+
+describe('times that sort (issue 23, item 3): one width for every time', () => {
+  it('six fraction digits always: a column of times sorts as text, and totals and rows write one instant alike', async () => {
+    const { isoTime } = await import('../src/report/format');
+    const t = Date.UTC(2026, 0, 15, 9) / 1000;
+    expect(isoTime(t, 0)).toBe('2026-01-15T09:00:00.000000Z');
+    expect(isoTime(t, 5_000_000)).toBe('2026-01-15T09:00:00.005000Z');
+    expect(isoTime(t, 123_456_789)).toBe('2026-01-15T09:00:00.123456Z');
+    expect([isoTime(t, 5_000_000)!, isoTime(t, 0)!].sort()).toEqual([isoTime(t, 0), isoTime(t, 5_000_000)]);
+    const dir = tmpDir();
+    const db = path.join(dir, 't.sqlite');
+    expect(runCli(['analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', db, '--quiet']).code).toBe(0);
+    const flows = JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as { first_seen: string; last_seen: string }[];
+    const widths = new Set(flows.flatMap((f) => [f.first_seen.length, f.last_seen.length]));
+    expect([...widths]).toEqual(['2026-01-15T09:00:00.000000Z'.length]);
+  });
+});

@@ -173,15 +173,16 @@ function table(rows: Row[], allColumns: string[]): string {
   return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line), ...note].join('\n') + '\n';
 }
 
-/** ISO 8601 UTC with the fraction the capture had (nanoseconds trimmed of trailing zeros). */
+/** ISO 8601 UTC, always with six fraction digits (microseconds): one width per column. */
 export function isoTime(sec: number | null, nsec: number | null): string | null {
   // Total: a time no date formatter can print (a database from before the reader
   // checked times, or a hand-edited one) is absent, never an error.
   if (sec === null || sec === undefined || !Number.isFinite(sec) || sec < -62135596800 || sec > 253402300799) return null;
   nsec = nsec !== null && nsec !== undefined && Number.isFinite(nsec) && nsec >= 0 && nsec < 1e9 ? Math.floor(nsec) : 0;
   const base = new Date(sec * 1000).toISOString().slice(0, 19);
-  const frac = String(nsec ?? 0).padStart(9, '0').replace(/0+$/, '');
-  return `${base}${frac ? '.' + frac : ''}Z`;
+  // One width for every time (microseconds, what captures give; the ECS export keeps
+  // nanoseconds): a column of them sorts as text, and "…:00.005" comes after "…:00".
+  return `${base}.${String(Math.floor(nsec / 1000)).padStart(6, '0')}Z`;
 }
 
 /**
