@@ -294,7 +294,7 @@ Examples:
   exflow flows --db audit.sqlite --server 10.10.0.0/16 --service mapi-rpc --since 2026-01-15T09:00:00Z
 
 JSON keys: capture, transport, client, client_port, server, server_port,
-first_seen, last_seen (ISO 8601 UTC), packets, bytes, service, via
+first_seen, last_seen (ISO 8601 UTC, microseconds), duration (seconds), packets, bytes, service, via
 ("port", "epm", "bind", "payload" or null), rpc_interface, rpc_uuid, and more.`,
     )
     .action((o: CommonOptions & { limit?: number }) => {
