@@ -44,8 +44,6 @@ export class DnsAnswers implements FlowInspector {
     private readonly budget: ByteBudget | null = null,
   ) {}
 
-  /** Bytes held for TCP messages, as taken from the budget. */
-  private heldBytes = 0;
 
   segment(dir: number, _seq: number, _flags: number, buf: Buffer, off: number, capLen: number, wireLen: number): boolean {
     if (this.done) return false;
@@ -74,7 +72,6 @@ export class DnsAnswers implements FlowInspector {
     }
     if (rest > 0) {
       this.held[dir] = Buffer.from(data.subarray(at));
-      this.heldBytes += rest;
     }
   }
 
@@ -168,7 +165,6 @@ export class DnsAnswers implements FlowInspector {
     const h = this.held[dir];
     if (!h) return;
     this.budget?.give(h.length);
-    this.heldBytes -= h.length;
     this.held[dir] = null;
   }
 

@@ -5,10 +5,9 @@
 // read a request and a reply, or MAX_MESSAGES messages, whichever comes first.
 import type { FlowInspector } from '../flow/inspector';
 import type { ByteBudget } from './dcerpc/budget';
-import { explicit, tlv } from './auth/der';
+import { explicit, str, tlv } from './auth/der';
 import { ReadsAuth } from './auth/facts';
 import { principal } from './auth/gss';
-import { str } from './auth/der';
 
 /** The most of one TCP message kept (requests with PAC padata are a few KiB). */
 const MAX_MESSAGE = 16 * 1024;

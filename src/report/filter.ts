@@ -24,6 +24,11 @@ export interface FlowFilter {
   finding?: string;
 }
 
+/** SQL condition: the flow aliased `alias` raised the protection finding `?` (its protection column holds comma-separated ids). */
+export function hasFinding(alias = 'f'): string {
+  return `instr(',' || ${alias}.protection || ',', ',' || ? || ',') > 0`;
+}
+
 /** An address or a CIDR block as an SQL condition on `column`. */
 export function addressCondition(column: string, value: string): { sql: string; arg: string } {
   return value.includes('/') ? { sql: `in_net(${column}, ?)`, arg: value } : { sql: `${column} = ?`, arg: value };
@@ -77,7 +82,7 @@ export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = []): { s
     args.push(f.verdict);
   }
   if (f.finding !== undefined) {
-    where.push(`${alias}.protection IS NOT NULL AND instr(',' || ${alias}.protection || ',', ',' || ? || ',') > 0`);
+    where.push(`${alias}.protection IS NOT NULL AND ${hasFinding(alias)}`);
     args.push(f.finding);
   }
   if (f.since !== undefined) {

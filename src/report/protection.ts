@@ -5,7 +5,7 @@
 import type { Db } from '../store/db';
 import type { RuleSet } from '../rules/load';
 import { SEVERITIES } from '../rules/protection';
-import { flowWhere, type FlowFilter } from './filter';
+import { flowWhere, hasFinding, type FlowFilter } from './filter';
 import { isoTime, type Row } from './format';
 
 export const PROTECTION_COLUMNS = ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'hosts', 'examples', 'first_seen', 'last_seen', 'advice', 'cite'];
@@ -14,8 +14,7 @@ export const PROTECTION_TABLE_COLUMNS = ['severity', 'finding', 'flows', 'client
 /** The protection column as a set of rows: one per finding id of a flow (ids are [a-z0-9-]: safe inside a JSON array). */
 export const FINDING_IDS = `json_each('["' || replace(f.protection, ',', '","') || '"]')`;
 
-/** SQL condition: the flow raised finding `?`. */
-export const HAS_FINDING = `instr(',' || f.protection || ',', ',' || ? || ',') > 0`;
+const HAS_FINDING = hasFinding('f');
 
 const SHOWN = 5;
 

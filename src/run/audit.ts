@@ -10,6 +10,7 @@ import { resolveHost } from '../classify/roles';
 import { versionOf } from '../rules/versions';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
+import { RUN_VISIBLE_OR } from '../store/schema';
 import {
   disagreements,
   hostPages,
@@ -96,7 +97,7 @@ export class Auditor {
     const c = roleSourceCounts(this.db);
     // The flows reports show, and the run being finished (not yet marked complete when its audit runs).
     const protection = this.db
-      .prepare("SELECT count(*) FROM flows f JOIN captures c ON c.id = f.capture_id JOIN runs r ON r.id = c.run_id WHERE f.protection IS NOT NULL AND (r.status = 'complete' OR r.live = 1 OR r.id = ?)")
+      .prepare(`SELECT count(*) FROM flows f JOIN captures c ON c.id = f.capture_id JOIN runs r ON r.id = c.run_id WHERE f.protection IS NOT NULL AND ${RUN_VISIBLE_OR}`)
       .pluck()
       .get(runId ?? -1) as number;
     return { counts, hosts: c.hosts, fromInventory: c.inventory, inferred: c.inferred, disagreements: disagreements(this.db), stale: this.stale, protection };

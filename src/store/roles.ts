@@ -3,7 +3,7 @@
 import type { Verdict, VerdictFacts } from '../audit/verdict';
 import type { HostActivity, HostRoles } from '../classify/roles';
 import type { Db } from './db';
-import { JUDGED_FROM, VERDICT_KEY } from './schema';
+import { JUDGED_FROM, RUN_VISIBLE_OR, VERDICT_KEY } from './schema';
 
 const PAGE = 5000;
 
@@ -156,7 +156,7 @@ export const NAME_SOURCE_RANK = ['dns-ptr', 'dns-a', 'kerberos-client', 'ntlm-dn
 
 /** host_names rows reports may use: of finished runs (and live ones), and of run `runId` (being finished). */
 export const NAMES_VISIBLE = `host_names n JOIN captures c ON c.id = n.capture_id JOIN runs r ON r.id = c.run_id
-  WHERE (r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
+  WHERE ${RUN_VISIBLE_OR}`;
 
 /**
  * Each host's preferred name: the inventory's, else the best wire name (NAME_SOURCE_RANK,

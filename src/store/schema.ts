@@ -5,6 +5,9 @@
  */
 export const SCHEMA_VERSION = 8;
 
+/** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
+export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
+
 /**
  * A side's roles as a verdict key holds them: the roles, and "?" after them when they are only
  * a guess (inferred with low confidence) — a guess may not make a flow unexpected.
