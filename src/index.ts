@@ -61,8 +61,10 @@ export interface AnalyzeOptions {
   separate?: boolean;
   /** Capture-time seconds of silence after which a flow is written out (default 900). */
   idleTimeout?: number;
-  /** Flows held in memory at once (default 131072). */
+  /** Flows held in memory at once (default 131072; shared out among the threads). */
   maxFlows?: number;
+  /** Reading threads (default: the machine's cores for runs of 64 MiB or more, else one); results are those of one thread. */
+  threads?: number;
   /** Hash every capture in full (`--sha256`). */
   sha256?: boolean;
   /** Store keyed hashes instead of account names (`--redact-accounts`); the key is this string, or a random one per run. */
@@ -105,6 +107,7 @@ export async function analyze(inputs: string[], o: AnalyzeOptions): Promise<Anal
       progress: o.progress ?? SILENT,
       idleTimeout: o.idleTimeout ?? 900,
       maxFlows: o.maxFlows ?? 131072,
+      threads: o.threads,
       flushInterval: 60,
       sha256: o.sha256 ?? false,
       redactAccount: redact,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { escapeControls, FORMATS, render, renderStream, setTableWidth, type Format, type Row } from '../report/format';
 import { rulesTables } from '../report/rules';
@@ -15,7 +16,7 @@ import { HOST_COLUMNS, HOST_TABLE_COLUMNS, iterateHosts } from '../report/hosts'
 import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
 import { expandInputs } from '../capture/inputs';
 import { RunBusy, RunStore } from '../store/runs';
-import { analyzeRun, StoreFault, type CaptureOutcome, type RunOutcome } from '../run/analyze';
+import { analyzeRun, MAX_THREADS, StoreFault, THREADS_FROM_BYTES, type CaptureOutcome, type RunOutcome } from '../run/analyze';
 import { TerminalProgress } from './progress';
 import { PhaseTimes, SILENT } from '../run/progress';
 import { Auditor, type AuditSummary } from '../run/audit';
@@ -23,7 +24,7 @@ import { ChunkedWriter, print, startWithBom } from './out';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
 import { inventoryCsv, inventoryYaml } from '../report/inventory-out';
 import { addEpmOptions, addFilterOptions, addReportCommands, checkFilterNames, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
-import { addressOption, collect, nonNegativeInt, positiveInt } from './options';
+import { addressOption, collect, nonNegativeInt, positiveInt, threadCount, threadsFromEnv } from './options';
 import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -147,7 +148,8 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .option('--separate', 'each capture is its own stream (captures from different capture points); default: the files of a run are one stream in time order', false)
     .option('--quiet', 'no progress bar and no summary', false)
     .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
-    .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early)', positiveInt('--max-flows'), 131072)
+    .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early; shared out among the threads)', positiveInt('--max-flows'), 131072)
+    .option('--threads <n>', `reading threads (default: EXFLOW_THREADS, else the machine's cores — ${Math.min(os.availableParallelism(), MAX_THREADS)} here — for runs of ${THREADS_FROM_BYTES / 1048576} MiB or more, one below that); standard input is read by one`, threadCount('--threads'))
     .option('--wait <seconds>', 'when another analyze is writing to the database, wait this long for it before giving up (exit 3)', nonNegativeInt('--wait'), 10)
     .option('--flush-interval <seconds>', 'live input (standard input, a FIFO): seconds between commits of the flows that ended', positiveInt('--flush-interval'), 60)
     .option('--inventory <file>', 'what you know about hosts: YAML or CSV of address/CIDR → roles, name, site, version (kept in the database for later runs)')
@@ -163,12 +165,15 @@ Examples:
   exflow analyze site-a.pcap site-b.pcap --separate      # two capture points
   tcpdump -i eth1 -w - | exflow analyze - --db live.sqlite
   exflow analyze capture.pcap --db audit.sqlite --inventory hosts.yaml
+  exflow analyze ring/ --threads 8                       # a sensor's cores
 
 The files of one run are read in the order of their first packet, as one stream:
 a connection that crosses files is one flow. Nothing of a run is shown by reports
 until it completes; Ctrl-C stops a file run at a clean point (run the same command
 again to analyze it). Standard input is a live run: flows are committed as they
 end, every --flush-interval seconds, and Ctrl-C writes the rest and exits 0.
+With threads, each reads every file and keeps a share of the flows (by a hash of
+the 5-tuple, both directions alike); the results are those of one thread.
 
 Exit codes: 0 done (damaged captures are kept up to the damage and marked
 'truncated'); 2 a capture could not be read at all or rules are invalid;
@@ -176,7 +181,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
 exflow database, disk full);
 64 usage error; 130/143 a file run stopped by SIGINT/SIGTERM.`,
     )
-    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean }) => {
+    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; threads?: number; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean }) => {
       const rules = rulesFrom(o.rules);
       const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
       const { inputs, missing } = expandInputs(args);
@@ -214,6 +219,7 @@ exflow database, disk full);
           progress: phases,
           idleTimeout: o.idleTimeout,
           maxFlows: o.maxFlows,
+          threads: o.threads ?? threadsFromEnv(),
           flushInterval: o.flushInterval,
           sha256: o.sha256,
           rpc: o.rpc,

@@ -89,3 +89,17 @@ export function knownName(option: string, value: string | undefined, what: strin
   const near = nearestNames(value, known);
   throw new UserError(`exflow: ${option} ${JSON.stringify(value)} is not a ${what} exflow knows${near.length ? `; did you mean ${near.join(', ')}?` : ''} (${hint})`, Exit.Usage);
 }
+
+/** --threads: 1 to 64 (more threads than that read the same file to no gain). */
+export function threadCount(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 64) throw new UserError(`exflow: ${name} takes a number of threads from 1 to 64, not "${v}"`, Exit.Usage);
+    return Number(v);
+  };
+}
+
+/** EXFLOW_THREADS, the default of analyze --threads when it is set. */
+export function threadsFromEnv(): number | undefined {
+  const v = process.env.EXFLOW_THREADS;
+  return v === undefined || v === '' ? undefined : threadCount('EXFLOW_THREADS')(v);
+}

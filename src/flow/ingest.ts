@@ -1,6 +1,7 @@
 import type { PacketSink } from '../capture/sink';
 import { PacketDecoder } from '../decode/decoder';
 import { Decoded } from '../decode/packet';
+import { flowHash, shareOf } from './hash';
 import type { FlowTable } from './table';
 
 /** Packet counts by what the decoder made of them; nothing is dropped without a count. */
@@ -46,17 +47,31 @@ export class PacketIngest implements PacketSink {
   /** Counts of the capture file being read (beginCapture starts a new set). */
   counters: IngestCounters = zeroCounters();
   unknownLinkTypes = new Set<number>();
+  /** TCP/UDP packets of flows another thread's share holds (threads only; that thread counts them in flowPackets). */
+  otherShare = 0;
   firstSec = Infinity;
   firstNsec = 0;
   lastSec = -Infinity;
   lastNsec = 0;
 
-  constructor(private readonly table: FlowTable) {}
+  /**
+   * @param share with threads, which share of the flows this ingest keeps ({ index, count }):
+   *   each thread reads every packet; a flow's packets go to the table of the share its
+   *   5-tuple hashes to (both directions alike), the others only move that table's clock.
+   *   A later IP fragment, which has no ports, is offered to every share's table: the one
+   *   that saw its first fragment takes it (unattributedFragments then counts, per share,
+   *   the fragments it did not take; the run counts the total once).
+   */
+  constructor(
+    private readonly table: FlowTable,
+    private readonly share: { index: number; count: number } = { index: 0, count: 1 },
+  ) {}
 
   /** The next capture file of the stream: its own counts (the decoder's too) and time range; the flow table carries on. */
   beginCapture(position: number): void {
     this.counters = zeroCounters();
     this.unknownLinkTypes = new Set<number>();
+    this.otherShare = 0;
     this.firstSec = Infinity;
     this.firstNsec = 0;
     this.lastSec = -Infinity;
@@ -85,6 +100,12 @@ export class PacketIngest implements PacketSink {
     const r = this.decoder.decode(linkType, buf, off, capLen);
     switch (r) {
       case Decoded.Transport:
+        if (this.share.count > 1 && shareOf(flowHash(this.decoder.p), this.share.count) !== this.share.index) {
+          this.otherShare++;
+          this.table.tick(sec);
+          if (this.decoder.p.firstFragment) this.table.forgetFragmentSlot(this.decoder.p);
+          break;
+        }
         c.flowPackets++;
         this.table.add(this.decoder.p, sec, nsec, origLen, buf);
         break;

@@ -1,5 +1,5 @@
 import { type DecodedPacket, TcpFlag } from '../decode/packet';
-import { finalize, mix } from './hash';
+import { finalize, flowHash, mix } from './hash';
 import type { FlowInspector, InspectorFactory } from './inspector';
 
 /** Bytes of payload kept per direction for later stages (service sniffing, reports). */
@@ -184,9 +184,7 @@ export class FlowTable {
   add(p: DecodedPacket, sec: number, nsec: number, wireLen: number, buf: Buffer): number {
     if (sec >= this.nextSweep) this.sweep(sec);
     const famProto = (p.family << 8) | p.proto;
-    const ha = mix(mix(mix(mix(mix(0x1234567, p.src0), p.src1), p.src2), p.src3), p.sport);
-    const hb = mix(mix(mix(mix(mix(0x1234567, p.dst0), p.dst1), p.dst2), p.dst3), p.dport);
-    const h = finalize(((ha + hb) | 0) ^ famProto);
+    const h = flowHash(p);
     const keys = this.keys;
     const mask = this.mask;
     let s = h & mask;
@@ -324,6 +322,24 @@ export class FlowTable {
       this.inspectState[idx] = InspectState.Released;
       this.stats.inspectorsReleased++;
     }
+  }
+
+  /**
+   * A TCP/UDP packet of another share's flow went by (threads): the clock that writes out
+   * idle flows moves with every packet, as it does with one thread, so that each share
+   * writes its flows out at the packets one table would.
+   */
+  tick(sec: number): void {
+    if (sec >= this.nextSweep) this.sweep(sec);
+  }
+
+  /**
+   * Another share's flow took this first fragment's slot (threads): with one table its
+   * entry would replace whatever the slot held, so the later fragments of that
+   * datagram must find nothing here.
+   */
+  forgetFragmentSlot(p: DecodedPacket): void {
+    this.fragFlow[this.fragSlot(p)] = -1;
   }
 
   /** Accounts a later IP fragment to the flow its first fragment opened, if known. */

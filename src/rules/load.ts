@@ -82,6 +82,34 @@ function ruleFiles(dirs: string[]): string[] {
   return files;
 }
 
+function compiledRules(rules: RuleSet, key: string): CompiledRules {
+  return {
+    key,
+    dirs: rules.dirs,
+    files: rules.files,
+    services: rules.services,
+    rpcInterfaces: [...rules.rpcInterfaces.values()],
+    roles: [...rules.roles.values()],
+    matrix: rules.matrix,
+    inference: rules.inference,
+    httpApps: rules.httpApps,
+    versions: rules.versions,
+    protection: rules.protection,
+  };
+}
+
+/** A rule set as plain data (for another thread: exactly the rules this one loaded). */
+export type PlainRules = CompiledRules;
+
+export function plainRules(rules: RuleSet): PlainRules {
+  return compiledRules(rules, '');
+}
+
+/** The rule set plainRules() gave (the raw sections are not carried: the packet stages do not read them). */
+export function rulesFromPlain(c: PlainRules): RuleSet {
+  return fromCompiled(c);
+}
+
 function fromCompiled(c: CompiledRules): RuleSet {
   const serviceById = new Map(c.services.map((s) => [s.id, s]));
   const raw = Object.fromEntries(SECTIONS.map((s) => [s, new Map<string, Entry>()])) as Record<Section, SectionEntries>;
@@ -131,19 +159,7 @@ export function loadRulesCached(extraDirs: string[] = [], version = '', base = s
     /* not cached yet, or unreadable: compile below */
   }
   const rules = loadRules(extraDirs, base);
-  const compiled: CompiledRules = {
-    key,
-    dirs: rules.dirs,
-    files: rules.files,
-    services: rules.services,
-    rpcInterfaces: [...rules.rpcInterfaces.values()],
-    roles: [...rules.roles.values()],
-    matrix: rules.matrix,
-    inference: rules.inference,
-    httpApps: rules.httpApps,
-    versions: rules.versions,
-    protection: rules.protection,
-  };
+  const compiled = compiledRules(rules, key);
   try {
     fs.mkdirSync(cacheDir(), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;

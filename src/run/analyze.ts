@@ -4,6 +4,7 @@
 // input is a live run: flows are committed batch by batch as they end.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { CaptureOpenError } from '../capture/errors';
 import { fingerprint, sha256File, StreamFingerprint } from '../capture/fingerprint';
 import { HeadTee } from '../capture/head';
@@ -11,20 +12,10 @@ import { HashWorker } from '../capture/hash-worker';
 import { byName, type Input } from '../capture/inputs';
 import { peekCapture } from '../capture/peek';
 import { describeFsError, readCapture, STDIN, type CaptureReadResult } from '../capture/reader';
-import { servicePortTest } from '../classify/by-port';
-import { classifyFlow } from '../classify/flow';
-import { NO_PROTECTION } from '../classify/protection';
-import { NO_NAMES } from '../classify/names';
 import { NameWriter } from '../store/names';
-import { conditionValues, protectionFindings } from '../audit/protection';
 import { labelFromEndpoints } from '../classify/rpc';
-import { dcomActivatable, Inspectors } from '../inspect';
 import { linkTypeName } from '../decode/linktypes';
-import { PacketIngest } from '../flow/ingest';
-import { buildFlowRecord } from '../flow/record';
-import { FlowTable, type FlowTableStats } from '../flow/table';
 import type { RuleSet } from '../rules/load';
-import { inspectorPorts } from '../rules/services';
 import { CaptureStore } from '../store/captures';
 import type { Db } from '../store/db';
 import { FlowWriter } from '../store/flows';
@@ -32,6 +23,8 @@ import { EndpointRegistryWriter, labelFlowsFromRegistry, orientFromRegistry } fr
 import { RunStore } from '../store/runs';
 import { escapeControls } from '../report/format';
 import type { RunProgress } from './progress';
+import { StreamReader, type CaptureTally, type FlowBatch } from './stream';
+import { readThreaded } from './threads';
 
 export interface AnalyzeOptions {
   force: boolean;
@@ -59,6 +52,8 @@ export interface AnalyzeOptions {
   dbChanged?: () => string | null;
   /** Store a keyed hash instead of each account name (--redact-accounts). */
   redactAccount?: (account: string) => string;
+  /** Reading threads (--threads; default: the machine's cores for runs of 64 MiB or more, else one). */
+  threads?: number;
 }
 
 export interface CaptureOutcome {
@@ -231,10 +226,10 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   const writer = new FlowWriter(db, { redactAccount: opts.redactAccount });
   const registry = new EndpointRegistryWriter(db);
   const names = new NameWriter(db);
-  const isServicePort = servicePortTest(rules);
   let interrupted = false;
   let skipped = false;
-  let nonIpTowers = 0;
+  /** Per capture id: towers without an IP transport in the mapper answers of its flows (counters.rpcNonIpTowers). */
+  const nonIpTowers = new Map<number, number>();
   let position = 0;
   let bytesBefore = 0;
 
@@ -250,6 +245,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     names.flush();
     db.transaction(() => {
       registry.flush();
+      captures.countNonIpTowers(nonIpTowers);
       orientFromRegistry(db, runId);
       labelFlowsFromRegistry(db, runId, (f, c) => labelFromEndpoints(rules, f, c));
       captures.countFlows(runId);
@@ -264,144 +260,180 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     gone();
   };
 
-  // One flow table for the run (creating one costs ~140 ms): streams of --separate follow
-  // each other, and each is flushed whole before the next, so none sees another's flows.
-  const inspectors = opts.rpc === false ? null : new Inspectors(inspectorPorts(rules.services), { dcomIids: dcomActivatable(rules.rpcInterfaces.values()), udpPorts: inspectorPorts(rules.services, 'udp') });
-  const rpc = inspectors?.rpc ?? null;
-  const table = new FlowTable({ capacity: opts.maxFlows, idleTimeout: opts.idleTimeout, inspectors });
-  const ingest = new PacketIngest(table);
-  for (const group of groups) {
-    if (interrupted) break;
-    const captureIds: number[] = [];
-    let streamId: number | null = null;
-    let prevLast = -Infinity;
-    let prevPath = '';
-    table.setFlushHandler((t, i) => {
-      const rec = buildFlowRecord(t, i, isServicePort);
-      const firstCapture = captureIds[t.firstFile[i]];
-      const { labels, payload, protection, names: wire, endpoints, nonIpTowers: nonIp } = classifyFlow(rules, rec);
-      if (wire !== NO_NAMES) names.add(firstCapture, rec.firstSec, rec.lastSec, wire.names, wire.evidence);
-      nonIpTowers += nonIp;
-      for (const e of endpoints) {
-        const known = rules.rpcInterfaces.get(e.uuid);
-        registry.add({ ...e, interface: known ? known.name : null, service: known?.service ?? null, captureId: firstCapture });
-      }
-      const findings = protection === NO_PROTECTION && payload.tls === null ? [] : protectionFindings(rules.protection, conditionValues(labels.service, payload, protection));
-      writer.add(firstCapture, captureIds[t.lastFile[i]], rec, labels, payload, protection, findings);
-    });
-
-    for (let k = 0; k < group.length; k++) {
-      const p = group[k];
-      if (opts.shouldStop()) {
-        interrupted = true;
-        break;
-      }
-      const started = process.hrtime.bigint();
-      notTried.delete(p.path);
-      const captureId = captures.begin(p.path, p.size, p.fingerprint, { runId, streamId, position: position++, headDigest: p.headDigest });
-      streamId ??= captureId;
-      captureIds[k] = captureId;
-      ingest.beginCapture(k);
-      const statsBefore: FlowTableStats = { ...table.stats };
-      // What the capture's row is written from, whenever it is (live commits, failure, the end).
-      const row: CaptureRowSource = { captures, id: captureId, ingest, table, statsBefore, started };
-      const refusalsBefore = rpc?.budget.refusals ?? 0;
-      opts.progress.file(position, p.path, p.size);
-
-      // With --sha256: a regular file is hashed on the second core; a stream, which cannot be read
-      // twice, as it is read. Without, a capture's identity is its size with its first and last MiB,
-      // and its first records: SHA-256 runs at ~1.9 GB/s, on a large capture longer than the analysis.
-      const inlineHash = opts.sha256 && p.stream ? crypto.createHash('sha256') : null;
-      const hashing = opts.sha256 && !p.stream ? hasher.hash(p.path) : null;
-      const streamPrint = p.stream ? new StreamFingerprint() : null;
-      const tee = p.stream ? new HeadTee(ingest) : null;
-      let duplicateOf: string | null = null;
-      let nextCommit = Date.now() + opts.flushInterval * 1000;
-      let r: CaptureReadResult;
-      try {
-        r = await readCapture(p.path, tee ?? ingest, {
-          onInput: streamPrint
-            ? (c) => {
-                streamPrint.update(c);
-                inlineHash?.update(c);
-              }
-            : undefined,
-          onProgress: (bytes) => {
-            opts.progress.update(bytesBefore + bytes, ingest.counters.packets, table.stats.flowsCreated);
-            if (tee && duplicateOf === null && tee.head.done && !opts.force) {
-              const d = tee.head.digest();
-              const twin = d ? captures.findByHead(d)[0] : undefined;
-              duplicateOf = twin ? `capture ${twin.id} (${shown(twin.path)})` : '';
-            }
-            if (p.stream && Date.now() >= nextCommit) {
-              // Live: flows that ended since the last commit become visible now.
-              nextCommit = Date.now() + opts.flushInterval * 1000;
-              writeCaptureRow(row, { result: null, status: 'running', warnings: [], sha: null, nonIpTowers });
-              settle(false);
-              opts.progress.phase(null);
-            }
-          },
-          shouldStop: () => opts.shouldStop() || (duplicateOf !== null && duplicateOf !== ''),
-        });
-      } catch (e) {
-        await hashing;
-        if (sqliteFault(e) !== null) throw e; // the database's fault, not this capture's
-        const why = e instanceof CaptureOpenError ? e.reason : describeFsError(e);
-        writeCaptureRow(row, { result: null, status: 'failed', warnings: [{ offset: -1, message: why }], sha: null, nonIpTowers });
-        outcomes.push({ path: p.path, status: 'failed', packets: 0, flows: 0, warnings: 0, seconds: 0, error: `${shown(p.path)}: ${why}` });
-        opts.warn(`exflow: ${shown(p.path)}: ${why}`);
-        continue;
-      }
-      bytesBefore += p.size;
-      if (duplicateOf) {
-        // Standard input carrying packets already analyzed: nothing of it is kept.
-        table.setFlushHandler(() => {});
-        table.flushAll();
-        writer.discard();
-        names.discard();
-        runs.removeData(runId, `standard input repeated ${duplicateOf}`, null);
-        skip(p.path, `the same packets as ${duplicateOf}; skipped (use --force to analyze them again)`);
-        skipped = true;
-        break;
-      }
-      if (r.stopped && !p.stream) {
-        interrupted = true;
-        break;
-      }
-      const sha = inlineHash ? inlineHash.digest('hex') : ((await hashing) ?? null);
-      // A stream's fingerprint, like a file's: its size and its first and last MiB.
-      if (p.stream) captures.identify(captureId, streamPrint!.size, streamPrint!.digest(), tee!.head.digest());
-      const c = ingest.counters;
-      const warnings = r.warnings.map((w) => ({ ...w }));
-      const firstNs = ns(ingest.firstSec, ingest.firstNsec);
-      if (c.packets > 0 && firstNs < prevLast) {
-        warnings.push({ offset: -1, message: `its packets begin before the end of ${shown(prevPath)}, read before it: the files overlap in time (captures from different capture points? use --separate)` });
-      }
-      if (c.packets > 0) {
-        prevLast = Math.max(prevLast, ns(ingest.lastSec, ingest.lastNsec));
-        prevPath = p.path;
-      }
-      const forced = table.stats.forcedFlushes - statsBefore.forcedFlushes;
-      const cut = table.stats.snapCutFlows - statsBefore.snapCutFlows;
-      if (cut > 0) warnings.push({ offset: -1, message: `the snaplen cut the payload of ${cut} flow${cut === 1 ? '' : 's'}: what lay beyond it could not be inspected (their rpc_note says "cut by the snaplen"; such flows are named by port or by what was left, and a flow whose RPC interface could not be read is judged unknown)` });
-      if (c.unattributedFragments > 0) warnings.push({ offset: -1, message: `${c.unattributedFragments} IP fragments arrived without their first fragment; counted in the capture, not in any flow` });
-      if (forced > 0) warnings.push({ offset: -1, message: `flow table full: ${forced} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
-      const refusals = (rpc?.budget.refusals ?? 0) - refusalsBefore;
-      if (refusals > 0) warnings.push({ offset: -1, message: `payload memory bound (${(rpc!.budget.limit / 1048576).toFixed(0)} MiB for DCE/RPC reassembly, mapper answers and TLS handshakes) reached ${refusals} times; what did not fit was not kept (the flows' rpc_note says so for RPC)` });
-      const deep = ingest.decoder.tooDeep;
-      const exts = ingest.decoder.tooManyExtensions;
-      if (deep > 0) warnings.push({ offset: -1, message: `${deep} packets inside more than 4 nested tunnels; counted as other IP, not followed` });
-      if (exts > 0) warnings.push({ offset: -1, message: `${exts} IPv6 packets with more than 8 extension headers; counted as other IP, transport not reached` });
-      if (c.emptyRecords > 0) warnings.push({ offset: -1, message: `${c.emptyRecords} records hold no captured bytes (counted as packets, nothing to decode)` });
-      if (c.unknownLinkPackets > 0) warnings.push({ offset: -1, message: `${c.unknownLinkPackets} packets on link types exflow does not decode (${[...ingest.unknownLinkTypes].map(linkTypeName).join(', ')})` });
-      for (const w of warnings) opts.warn(`exflow: warning: ${shown(p.path)}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);
-      const seconds = writeCaptureRow(row, { result: r, status: r.status, warnings, sha, nonIpTowers });
-      outcomes.push({ path: p.path, status: r.status, packets: c.packets, flows: 0, warnings: warnings.length, seconds });
-      if (r.stopped) break; // live input stopped by a signal: what was read is kept
+  /** The capture ids of each stream, by position: rows and names come with positions. */
+  const idsByStream: number[][] = groups.map(() => []);
+  const take = (b: FlowBatch) => {
+    const ids = idsByStream[b.stream];
+    for (const row of b.rows) {
+      row[0] = ids[row[0] as number];
+      row[1] = ids[row[1] as number];
+      writer.addRow(row);
     }
-    if (interrupted || skipped) break;
-    opts.progress.phase('writing flows');
-    table.flushAll();
+    for (const n of b.names) names.add(ids[n.position], n.firstSec, n.lastSec, n.names, n.evidence);
+    for (const e of b.endpoints) {
+      const { position: at, ...endpoint } = e;
+      registry.add({ ...endpoint, captureId: ids[at] });
+    }
+    for (let i = 0; i < b.nonIpTowers.length; i += 2) {
+      const id = ids[b.nonIpTowers[i]];
+      nonIpTowers.set(id, (nonIpTowers.get(id) ?? 0) + b.nonIpTowers[i + 1]);
+    }
+  };
+
+  /** Per stream: the end of the capture read before, to tell files that overlap in time. */
+  const overlap = groups.map(() => ({ prevLast: -Infinity, prevPath: '', streamId: null as number | null }));
+  const begin = (s: number, k: number): Reading => {
+    const p = groups[s][k];
+    const started = process.hrtime.bigint();
+    notTried.delete(p.path);
+    const o = overlap[s];
+    const captureId = captures.begin(p.path, p.size, p.fingerprint, { runId, streamId: o.streamId, position: position++, headDigest: p.headDigest });
+    o.streamId ??= captureId;
+    idsByStream[s][k] = captureId;
+    opts.progress.file(position, p.path, p.size);
+    // With --sha256: a regular file is hashed on the second core; a stream, which cannot be read
+    // twice, as it is read. Without, a capture's identity is its size with its first and last MiB,
+    // and its first records: SHA-256 runs at ~1.9 GB/s, on a large capture longer than the analysis.
+    const hashing = opts.sha256 && !p.stream ? hasher.hash(p.path) : null;
+    return { p, s, captureId, started, hashing };
+  };
+  /** A capture that could not be read after all (it vanished, it cannot be opened). */
+  const failed = async (x: Reading, why: string, tally: CaptureTally) => {
+    await x.hashing;
+    writeCaptureRow(captures, x, tally, { result: null, status: 'failed', warnings: [{ offset: -1, message: why }], sha: null });
+    outcomes.push({ path: x.p.path, status: 'failed', packets: 0, flows: 0, warnings: 0, seconds: 0, error: `${shown(x.p.path)}: ${why}` });
+    opts.warn(`exflow: ${shown(x.p.path)}: ${why}`);
+  };
+  /** A capture read to its end (or its damage): its warnings and its row. */
+  const finished = (x: Reading, r: CaptureReadResult, tally: CaptureTally, sha: string | null) => {
+    bytesBefore += x.p.size;
+    const c = tally.counters;
+    const o = overlap[x.s];
+    const warnings = r.warnings.map((w) => ({ ...w }));
+    const firstNs = ns(tally.firstSec, tally.firstNsec);
+    if (c.packets > 0 && firstNs < o.prevLast) {
+      warnings.push({ offset: -1, message: `its packets begin before the end of ${shown(o.prevPath)}, read before it: the files overlap in time (captures from different capture points? use --separate)` });
+    }
+    if (c.packets > 0) {
+      o.prevLast = Math.max(o.prevLast, ns(tally.lastSec, tally.lastNsec));
+      o.prevPath = x.p.path;
+    }
+    warnings.push(...tallyWarnings(tally));
+    for (const w of warnings) opts.warn(`exflow: warning: ${shown(x.p.path)}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);
+    const seconds = writeCaptureRow(captures, x, tally, { result: r, status: r.status, warnings, sha });
+    outcomes.push({ path: x.p.path, status: r.status, packets: c.packets, flows: 0, warnings: warnings.length, seconds });
+  };
+
+  const setup = { rpc: opts.rpc !== false, maxFlows: opts.maxFlows, idleTimeout: opts.idleTimeout };
+  const threads = threadsFor(opts.threads, live, totalBytes);
+  if (threads > 1 && groups.length > 0) {
+    // Regular files only (a stream cannot be read once per thread): every worker reads them all.
+    const readings: Reading[][] = groups.map(() => []);
+    let ends: Promise<void> = Promise.resolve();
+    const r = await readThreaded(rules, setup, groups.map((g) => g.map((p) => p.path)), threads, {
+      begin: (s, k) => {
+        readings[s][k] = begin(s, k);
+      },
+      flows: take,
+      end: (s, k, o) => {
+        const x = readings[s][k];
+        if (o.result?.stopped) return; // a signal: the run is interrupted, nothing of it is shown
+        // In order, after a --sha256 hash of the file (on the hashing thread) is done.
+        ends = ends.then(async () => {
+          if (o.error !== undefined) return failed(x, o.error, o.tally);
+          finished(x, o.result!, o.tally, (await x.hashing) ?? null);
+        });
+        if (k === groups[s].length - 1) opts.progress.phase('writing flows');
+      },
+      streamEnd: () => {},
+    }, {
+      shouldStop: opts.shouldStop,
+      progress: { update: (bytes, packets, flows) => opts.progress.update(bytes, packets, flows) },
+    });
+    await ends;
+    if (r.stopped) interrupted = true;
+  } else {
+    // One thread: this one reads, with every flow in one table (creating one costs ~140 ms:
+    // streams of --separate follow each other, each flushed whole before the next).
+    const reader = new StreamReader(rules, { ...setup, share: { index: 0, count: 1 } }, take);
+    for (let s = 0; s < groups.length; s++) {
+      const group = groups[s];
+      if (interrupted) break;
+      for (let k = 0; k < group.length; k++) {
+        const p = group[k];
+        if (opts.shouldStop()) {
+          interrupted = true;
+          break;
+        }
+        reader.beginCapture(k);
+        const x = begin(s, k);
+        const ingest = reader.ingest;
+        const inlineHash = opts.sha256 && p.stream ? crypto.createHash('sha256') : null;
+        const streamPrint = p.stream ? new StreamFingerprint() : null;
+        const tee = p.stream ? new HeadTee(ingest) : null;
+        let duplicateOf: string | null = null;
+        let nextCommit = Date.now() + opts.flushInterval * 1000;
+        let r: CaptureReadResult;
+        try {
+          r = await reader.read(p.path, {
+            onInput: streamPrint
+              ? (c) => {
+                  streamPrint.update(c);
+                  inlineHash?.update(c);
+                }
+              : undefined,
+            onProgress: (bytes) => {
+              opts.progress.update(bytesBefore + bytes, ingest.counters.packets, reader.table.stats.flowsCreated);
+              if (tee && duplicateOf === null && tee.head.done && !opts.force) {
+                const d = tee.head.digest();
+                const twin = d ? captures.findByHead(d)[0] : undefined;
+                duplicateOf = twin ? `capture ${twin.id} (${shown(twin.path)})` : '';
+              }
+              if (p.stream && Date.now() >= nextCommit) {
+                // Live: flows that ended since the last commit become visible now.
+                nextCommit = Date.now() + opts.flushInterval * 1000;
+                reader.drain();
+                writeCaptureRow(captures, x, reader.tally(), { result: null, status: 'running', warnings: [], sha: null });
+                settle(false);
+                opts.progress.phase(null);
+              }
+            },
+            shouldStop: () => opts.shouldStop() || (duplicateOf !== null && duplicateOf !== ''),
+          }, tee ?? ingest);
+        } catch (e) {
+          if (sqliteFault(e) !== null) {
+            await x.hashing;
+            throw e; // the database's fault, not this capture's
+          }
+          await failed(x, e instanceof CaptureOpenError ? e.reason : describeFsError(e), reader.tally());
+          continue;
+        }
+        if (duplicateOf) {
+          // Standard input carrying packets already analyzed: nothing of it is kept.
+          reader.discard();
+          writer.discard();
+          names.discard();
+          runs.removeData(runId, `standard input repeated ${duplicateOf}`, null);
+          skip(p.path, `the same packets as ${duplicateOf}; skipped (use --force to analyze them again)`);
+          skipped = true;
+          break;
+        }
+        if (r.stopped && !p.stream) {
+          await x.hashing;
+          interrupted = true;
+          break;
+        }
+        reader.drain();
+        const sha = inlineHash ? inlineHash.digest('hex') : ((await x.hashing) ?? null);
+        // A stream's fingerprint, like a file's: its size and its first and last MiB.
+        if (p.stream) captures.identify(x.captureId, streamPrint!.size, streamPrint!.digest(), tee!.head.digest());
+        finished(x, r, reader.tally(), sha);
+        if (r.stopped) break; // live input stopped by a signal: what was read is kept
+      }
+      if (interrupted || skipped) break;
+      opts.progress.phase('writing flows');
+      reader.endStream();
+    }
   }
 
   if (interrupted) {
@@ -442,29 +474,60 @@ function sameCapture(captures: CaptureStore, p: Prepared): { id: number; runId: 
   return null;
 }
 
-/** The parts of a run a capture's row is made from. */
-interface CaptureRowSource {
-  captures: CaptureStore;
-  id: number;
-  ingest: PacketIngest;
-  table: FlowTable;
-  /** The flow table's counters when the capture began (its row counts the difference). */
-  statsBefore: FlowTableStats;
+/** A capture being read: where it came from and the row it is written to. */
+interface Reading {
+  p: Prepared;
+  /** Its stream (index into the run's groups). */
+  s: number;
+  captureId: number;
   started: bigint;
+  /** Its SHA-256 on the hashing thread (--sha256, regular files). */
+  hashing: Promise<string | null> | null;
+}
+
+/** How many threads read a run: one for standard input and other streams, else --threads (default: the machine's cores, for runs large enough to repay them). */
+export function threadsFor(asked: number | undefined, live: boolean, totalBytes: number): number {
+  if (live) return 1;
+  if (asked !== undefined) return Math.max(1, Math.min(64, Math.floor(asked)));
+  // Starting a thread (its modules, its flow table) costs ~0.1 s: below this a run is done sooner alone.
+  if (totalBytes < THREADS_FROM_BYTES) return 1;
+  return Math.max(1, Math.min(os.availableParallelism(), MAX_THREADS));
+}
+
+/** Runs smaller than this are read by one thread unless --threads says otherwise. */
+export const THREADS_FROM_BYTES = 64 * 1024 * 1024;
+/** More threads than this read the same file in parallel to no gain (the page cache's bandwidth). */
+export const MAX_THREADS = 16;
+
+/** The warnings a capture's counts call for. */
+function tallyWarnings(t: CaptureTally): { offset: number; message: string }[] {
+  const out: { offset: number; message: string }[] = [];
+  const c = t.counters;
+  const forced = t.stats.forcedFlushes;
+  const cut = t.stats.snapCutFlows;
+  if (cut > 0) out.push({ offset: -1, message: `the snaplen cut the payload of ${cut} flow${cut === 1 ? '' : 's'}: what lay beyond it could not be inspected (their rpc_note says "cut by the snaplen"; such flows are named by port or by what was left, and a flow whose RPC interface could not be read is judged unknown)` });
+  if (c.unattributedFragments > 0) out.push({ offset: -1, message: `${c.unattributedFragments} IP fragments arrived without their first fragment; counted in the capture, not in any flow` });
+  if (forced > 0) out.push({ offset: -1, message: `flow table full: ${forced} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
+  if (t.refusals > 0) out.push({ offset: -1, message: `payload memory bound (${(t.budgetLimit / 1048576).toFixed(0)} MiB for DCE/RPC reassembly, mapper answers and TLS handshakes) reached ${t.refusals} times; what did not fit was not kept (the flows' rpc_note says so for RPC)` });
+  if (t.tooDeep > 0) out.push({ offset: -1, message: `${t.tooDeep} packets inside more than 4 nested tunnels; counted as other IP, not followed` });
+  if (t.tooManyExtensions > 0) out.push({ offset: -1, message: `${t.tooManyExtensions} IPv6 packets with more than 8 extension headers; counted as other IP, transport not reached` });
+  if (c.emptyRecords > 0) out.push({ offset: -1, message: `${c.emptyRecords} records hold no captured bytes (counted as packets, nothing to decode)` });
+  if (c.unknownLinkPackets > 0) out.push({ offset: -1, message: `${c.unknownLinkPackets} packets on link types exflow does not decode (${t.unknownLinkTypes.map(linkTypeName).join(', ')})` });
+  return out;
 }
 
 function writeCaptureRow(
-  { captures, id, ingest, table, statsBefore, started }: CaptureRowSource,
-  { result: r, status, warnings, sha, nonIpTowers }: {
+  captures: CaptureStore,
+  { captureId: id, started }: Reading,
+  t: CaptureTally,
+  { result: r, status, warnings, sha }: {
     result: CaptureReadResult | null;
     status: 'ok' | 'truncated' | 'failed' | 'running';
     warnings: { offset: number; message: string }[];
     sha: string | null;
-    nonIpTowers: number;
   },
 ): number {
-  const c = ingest.counters;
-  const stats = table.stats;
+  const c = t.counters;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   captures.finish(id, {
     format: r ? r.format + (r.compressed ? '+gzip' : '') : 'unknown',
@@ -472,25 +535,15 @@ function writeCaptureRow(
     linkTypes: r ? r.linkTypes.map(linkTypeName) : [],
     packets: c.packets,
     bytes: c.bytes,
-    firstSec: c.packets ? ingest.firstSec : null,
-    firstNsec: c.packets ? ingest.firstNsec : null,
-    lastSec: c.packets ? ingest.lastSec : null,
-    lastNsec: c.packets ? ingest.lastNsec : null,
+    firstSec: c.packets ? t.firstSec : null,
+    firstNsec: c.packets ? t.firstNsec : null,
+    lastSec: c.packets ? t.lastSec : null,
+    lastNsec: c.packets ? t.lastNsec : null,
     status,
     warnings,
     flows: 0,
-    counters: {
-      ...c,
-      flowsCreated: stats.flowsCreated - statsBefore.flowsCreated,
-      flowsFlushed: stats.flowsFlushed - statsBefore.flowsFlushed,
-      forcedFlushes: stats.forcedFlushes - statsBefore.forcedFlushes,
-      portReuse: stats.portReuse - statsBefore.portReuse,
-      fragmentsAttributed: stats.fragmentsAttributed - statsBefore.fragmentsAttributed,
-      fragmentsUnattributed: stats.fragmentsUnattributed - statsBefore.fragmentsUnattributed,
-      inspectorsReleased: stats.inspectorsReleased - statsBefore.inspectorsReleased,
-      snapCutFlows: stats.snapCutFlows - statsBefore.snapCutFlows,
-      rpcNonIpTowers: nonIpTowers,
-    },
+    // rpcNonIpTowers is set when the run settles: a flow that began here may end in a later capture.
+    counters: { ...c, ...t.stats, rpcNonIpTowers: 0 },
     sha256: sha,
     seconds,
   });

@@ -83,6 +83,12 @@ export class CaptureStore {
       .run(runId);
   }
 
+  /** Per capture id: towers without an IP transport that its flows' mapper answers held (counters.rpcNonIpTowers). */
+  countNonIpTowers(perCapture: Map<number, number>): void {
+    const set = this.db.prepare("UPDATE captures SET counters = json_set(counters, '$.rpcNonIpTowers', ?) WHERE id = ? AND json_valid(counters)");
+    for (const [id, n] of perCapture) set.run(n, id);
+  }
+
   finish(id: number, r: CaptureResult): void {
     this.db
       .prepare(

@@ -19,6 +19,39 @@ const EXTRA = `prefix_c2s, prefix_s2c, tls, tls_version, tls_sni, tls_alpn, tls_
   smb_dialect, smb_signing, smb_encrypted, smb1_offered, ldap_bind, ldap_protection, cleartext_credentials, tls_client_versions, kerberos_spn, protection`;
 const EXTRA_COUNT = 32;
 
+/** Where a row holds auth_account (the 17th extra column). */
+const ACCOUNT = CORE_COUNT + 15;
+
+/**
+ * A flow's row, as FlowWriter inserts it: the core columns, and the extra ones only
+ * for a flow with payload facts or a prefix worth keeping. Plain data, so that a
+ * reading thread can make it and the thread that owns the database insert it.
+ */
+export function flowRow(captureId: number, lastCaptureId: number, f: FlowRecord, l: FlowLabels, p: PayloadFacts = NO_PAYLOAD, a: ProtectionFacts = NO_PROTECTION, findings: string[] = []): unknown[] {
+  const row: unknown[] = [
+    captureId, lastCaptureId, f.transport, f.family, f.client, f.clientPort, f.server, f.serverPort, f.directionBy,
+    f.firstSec, f.firstNsec, f.lastSec, f.lastNsec, f.packetsC2S, f.packetsS2C, f.bytesC2S, f.bytesS2C,
+    f.payloadC2S, f.payloadS2C, f.missingC2S, f.missingS2C, f.tcpState, f.vlan, f.tunnels,
+    l.service, l.via, l.rpcInterface, l.rpcUuid, l.rpcNote, f.inspectedBytes,
+  ];
+  // The first payload bytes are kept for flows nothing could name — the evidence a
+  // person needs to tell what they were; a named flow's prefix would only cost space.
+  const keep = l.service === null && (f.prefixC2S.length > 0 || f.prefixS2C.length > 0);
+  if (keep || p !== NO_PAYLOAD || l.rpcUuids !== undefined || a !== NO_PROTECTION) {
+    const b = (v: boolean | null) => (v === null ? null : v ? 1 : 0);
+    row.push(
+      keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
+      keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
+      p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.tlsNote, p.httpApp, p.httpTarget, p.serverVersion,
+      l.rpcUuids?.join(',') ?? null, l.rpcInterfaces?.join(',') ?? null,
+      a.authMech, a.authAccount, a.authWorkstation, a.ntlmVersion, b(a.ntlmMic), b(a.ntlmChannelBindings), a.rpcAuthLevel, a.rpcAuthType,
+      a.smbDialect, a.smbSigning, b(a.smbEncrypted), b(a.smb1Offered), a.ldapBind, a.ldapProtection, b(a.cleartextCredentials), a.tlsClientVersions, a.kerberosSpn,
+      findings.length > 0 ? findings.join(',') : null,
+    );
+  }
+  return row;
+}
+
 /**
  * Buffers flows and writes them in one transaction per batch with prepared
  * statements: row-at-a-time autocommit is four orders of magnitude slower.
@@ -51,28 +84,12 @@ export class FlowWriter {
 
   /** `captureId`: the capture the flow began in; `lastCaptureId`: the last one it was seen in. */
   add(captureId: number, lastCaptureId: number, f: FlowRecord, l: FlowLabels, p: PayloadFacts = NO_PAYLOAD, a: ProtectionFacts = NO_PROTECTION, findings: string[] = []): void {
-    const row: unknown[] = [
-      captureId, lastCaptureId, f.transport, f.family, f.client, f.clientPort, f.server, f.serverPort, f.directionBy,
-      f.firstSec, f.firstNsec, f.lastSec, f.lastNsec, f.packetsC2S, f.packetsS2C, f.bytesC2S, f.bytesS2C,
-      f.payloadC2S, f.payloadS2C, f.missingC2S, f.missingS2C, f.tcpState, f.vlan, f.tunnels,
-      l.service, l.via, l.rpcInterface, l.rpcUuid, l.rpcNote, f.inspectedBytes,
-    ];
-    // The first payload bytes are kept for flows nothing could name — the evidence a
-    // person needs to tell what they were; a named flow's prefix would only cost space.
-    const keep = l.service === null && (f.prefixC2S.length > 0 || f.prefixS2C.length > 0);
-    if (keep || p !== NO_PAYLOAD || l.rpcUuids !== undefined || a !== NO_PROTECTION) {
-      const b = (v: boolean | null) => (v === null ? null : v ? 1 : 0);
-      const account = a.authAccount !== null && this.o.redactAccount ? this.o.redactAccount(a.authAccount) : a.authAccount;
-      row.push(
-        keep && f.prefixC2S.length > 0 ? Buffer.from(f.prefixC2S) : null,
-        keep && f.prefixS2C.length > 0 ? Buffer.from(f.prefixS2C) : null,
-        p.tls, p.tlsVersion, p.tlsSni, p.tlsAlpn, p.tlsSubject, p.tlsIssuer, p.tlsNote, p.httpApp, p.httpTarget, p.serverVersion,
-        l.rpcUuids?.join(',') ?? null, l.rpcInterfaces?.join(',') ?? null,
-        a.authMech, account, a.authWorkstation, a.ntlmVersion, b(a.ntlmMic), b(a.ntlmChannelBindings), a.rpcAuthLevel, a.rpcAuthType,
-        a.smbDialect, a.smbSigning, b(a.smbEncrypted), b(a.smb1Offered), a.ldapBind, a.ldapProtection, b(a.cleartextCredentials), a.tlsClientVersions, a.kerberosSpn,
-        findings.length > 0 ? findings.join(',') : null,
-      );
-    }
+    this.addRow(flowRow(captureId, lastCaptureId, f, l, p, a, findings));
+  }
+
+  /** A row flowRow() made (perhaps in another thread, its capture ids set since). */
+  addRow(row: unknown[]): void {
+    if (this.o.redactAccount && row.length > ACCOUNT && typeof row[ACCOUNT] === 'string') row[ACCOUNT] = this.o.redactAccount(row[ACCOUNT] as string);
     this.rows.push(row);
     if (this.rows.length >= BATCH) this.flush();
   }
