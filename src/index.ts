@@ -63,7 +63,7 @@ export interface AnalyzeOptions {
   idleTimeout?: number;
   /** Flows held in memory at once (default 131072; shared out among the threads). */
   maxFlows?: number;
-  /** Reading threads (default: the machine's cores for runs of 64 MiB or more, else one); results are those of one thread. */
+  /** Reading threads (default: one per core but one, for runs of 64 MiB or more, else one); results are those of one thread. */
   threads?: number;
   /** Hash every capture in full (`--sha256`). */
   sha256?: boolean;

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { escapeControls, FORMATS, render, renderStream, setTableWidth, type Format, type Row } from '../report/format';
 import { rulesTables } from '../report/rules';
@@ -16,7 +15,7 @@ import { HOST_COLUMNS, HOST_TABLE_COLUMNS, iterateHosts } from '../report/hosts'
 import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
 import { expandInputs } from '../capture/inputs';
 import { RunBusy, RunStore } from '../store/runs';
-import { analyzeRun, MAX_THREADS, StoreFault, THREADS_FROM_BYTES, type CaptureOutcome, type RunOutcome } from '../run/analyze';
+import { analyzeRun, defaultThreads, StoreFault, THREADS_FROM_BYTES, type CaptureOutcome, type RunOutcome } from '../run/analyze';
 import { TerminalProgress } from './progress';
 import { PhaseTimes, SILENT } from '../run/progress';
 import { Auditor, type AuditSummary } from '../run/audit';
@@ -149,7 +148,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .option('--quiet', 'no progress bar and no summary', false)
     .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
     .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early; shared out among the threads)', positiveInt('--max-flows'), 131072)
-    .option('--threads <n>', `reading threads (default: EXFLOW_THREADS, else the machine's cores — ${Math.min(os.availableParallelism(), MAX_THREADS)} here — for runs of ${THREADS_FROM_BYTES / 1048576} MiB or more, one below that); standard input is read by one`, threadCount('--threads'))
+    .option('--threads <n>', `reading threads, 1-64 (default: EXFLOW_THREADS, else one per core but the one that writes the database — ${defaultThreads()} here — for runs of ${THREADS_FROM_BYTES / 1048576} MiB or more, one below that); standard input is read by one`, threadCount('--threads'))
     .option('--wait <seconds>', 'when another analyze is writing to the database, wait this long for it before giving up (exit 3)', nonNegativeInt('--wait'), 10)
     .option('--flush-interval <seconds>', 'live input (standard input, a FIFO): seconds between commits of the flows that ended', positiveInt('--flush-interval'), 60)
     .option('--inventory <file>', 'what you know about hosts: YAML or CSV of address/CIDR → roles, name, site, version (kept in the database for later runs)')

@@ -485,13 +485,27 @@ interface Reading {
   hashing: Promise<string | null> | null;
 }
 
-/** How many threads read a run: one for standard input and other streams, else --threads (default: the machine's cores, for runs large enough to repay them). */
+/**
+ * How many threads read a run: one for standard input and other streams; else --threads;
+ * else one per core but one (that core writes the database, which no thread can share),
+ * for runs large enough to repay starting them — so one on a machine of two cores.
+ * Measured there (npm run bench, 3 rounds, medians), --threads 2 is slower than one on
+ * every workload (org-mix 3.12 s against 2.43 s): each thread reads and decodes every
+ * packet (0.64 s of the mix in a thread of its own), and the database is written by
+ * one thread whatever the count.
+ */
 export function threadsFor(asked: number | undefined, live: boolean, totalBytes: number): number {
   if (live) return 1;
   if (asked !== undefined) return Math.max(1, Math.min(64, Math.floor(asked)));
   // Starting a thread (its modules, its flow table) costs ~0.1 s: below this a run is done sooner alone.
   if (totalBytes < THREADS_FROM_BYTES) return 1;
-  return Math.max(1, Math.min(os.availableParallelism(), MAX_THREADS));
+  return defaultThreads();
+}
+
+/** analyze's thread count when --threads is not given (for a run of THREADS_FROM_BYTES or more). */
+export function defaultThreads(): number {
+  const cores = os.availableParallelism();
+  return cores <= 2 ? 1 : Math.min(cores - 1, MAX_THREADS);
 }
 
 /** Runs smaller than this are read by one thread unless --threads says otherwise. */

@@ -18,6 +18,10 @@ const EXTRA = `prefix_c2s, prefix_s2c, tls, tls_version, tls_sni, tls_alpn, tls_
   auth_mech, auth_account, auth_workstation, ntlm_version, ntlm_mic, ntlm_channel_bindings, rpc_auth_level, rpc_auth_type,
   smb_dialect, smb_signing, smb_encrypted, smb1_offered, ldap_bind, ldap_protection, cleartext_credentials, tls_client_versions, kerberos_spn, protection`;
 const EXTRA_COUNT = 32;
+const EXTRA_COLUMNS = EXTRA.split(',').map((c) => c.trim());
+/** Statements kept for sets of extra columns (each a prepared statement of SQLite's). */
+const MAX_SHAPES = 256;
+const marks = (n: number) => new Array(n).fill('?').join(', ');
 
 /** Where a row holds auth_account (the 17th extra column). */
 const ACCOUNT = CORE_COUNT + 15;
@@ -60,13 +64,19 @@ export function flowRow(captureId: number, lastCaptureId: number, f: FlowRecord,
  * by the views (src/store/schema.ts), so that the audit rewrites no flow.
  */
 export class FlowWriter {
-  /** Every column. */
-  private readonly insertFull: Statement;
   /**
    * The core columns only, for a flow with no payload facts and no prefix kept — most
    * of them: binding a parameter costs about as much as SQLite's own work per column.
    */
   private readonly insertCore: Statement;
+  /**
+   * For the others, one statement per set of extra columns that hold a value: a TLS
+   * flow fills 8 of the 32, and binding the 24 NULLs too cost ~10 µs a row (the
+   * bench's mix, where most flows are inspected). Few sets occur; past MAX_SHAPES the
+   * statement with every column serves.
+   */
+  private readonly byShape = new Map<number, Statement>();
+  private readonly insertFull: Statement;
   private rows: unknown[][] = [];
   written = 0;
 
@@ -77,9 +87,24 @@ export class FlowWriter {
     private readonly db: Db,
     private readonly o: { redactAccount?: (account: string) => string } = {},
   ) {
-    const marks = (n: number) => new Array(n).fill('?').join(', ');
-    this.insertFull = db.prepare(`INSERT INTO flows (${CORE}, ${EXTRA}) VALUES (${marks(CORE_COUNT + EXTRA_COUNT)})`);
     this.insertCore = db.prepare(`INSERT INTO flows (${CORE}) VALUES (${marks(CORE_COUNT)})`);
+    this.insertFull = db.prepare(`INSERT INTO flows (${CORE}, ${EXTRA}) VALUES (${marks(CORE_COUNT + EXTRA_COUNT)})`);
+  }
+
+  /** The statement for a full row and the values it binds. */
+  private statementFor(r: unknown[]): [Statement, unknown[]] {
+    let shape = 0;
+    for (let i = 0; i < EXTRA_COUNT; i++) if (r[CORE_COUNT + i] !== null) shape |= 1 << i;
+    let st = this.byShape.get(shape);
+    if (!st) {
+      if (this.byShape.size >= MAX_SHAPES) return [this.insertFull, r];
+      const cols = EXTRA_COLUMNS.filter((_, i) => (shape & (1 << i)) !== 0);
+      st = this.db.prepare(`INSERT INTO flows (${CORE}${cols.length ? ', ' + cols.join(', ') : ''}) VALUES (${marks(CORE_COUNT + cols.length)})`);
+      this.byShape.set(shape, st);
+    }
+    const values = r.slice(0, CORE_COUNT);
+    for (let i = 0; i < EXTRA_COUNT; i++) if ((shape & (1 << i)) !== 0) values.push(r[CORE_COUNT + i]);
+    return [st, values];
   }
 
   /** `captureId`: the capture the flow began in; `lastCaptureId`: the last one it was seen in. */
@@ -114,9 +139,15 @@ export class FlowWriter {
     if (this.rows.length === 0) return;
     const rows = this.rows;
     this.rows = [];
-    const { insertFull, insertCore } = this;
+    const { insertCore } = this;
     this.db.transaction(() => {
-      for (const r of rows) (r.length === CORE_COUNT ? insertCore : insertFull).run(r);
+      for (const r of rows) {
+        if (r.length === CORE_COUNT) insertCore.run(r);
+        else {
+          const [st, values] = this.statementFor(r);
+          st.run(values);
+        }
+      }
     })();
     this.written += rows.length;
   }
