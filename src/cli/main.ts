@@ -17,7 +17,7 @@ import { expandInputs } from '../capture/inputs';
 import { RunBusy, RunStore } from '../store/runs';
 import { analyzeRun, defaultThreads, StoreFault, THREADS_FROM_BYTES, type CaptureOutcome, type RunOutcome } from '../run/analyze';
 import { TerminalProgress } from './progress';
-import { PhaseTimes, SILENT } from '../run/progress';
+import { PhaseTimes, SILENT, type RunProgress } from '../run/progress';
 import { Auditor, type AuditSummary } from '../run/audit';
 import { ChunkedWriter, print, startWithBom } from './out';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
@@ -85,12 +85,18 @@ function openDbOrFail(file: string, mode: 'create' | 'write' | 'read'): Db {
 }
 
 /** Signals that stop an analyze at its next clean point; a second one ends it at once. */
-function stopOnSignals(): { stopped: () => NodeJS.Signals | null; release: () => void } {
+function stopOnSignals(progress: () => RunProgress | null): { stopped: () => NodeJS.Signals | null; release: () => void } {
   let got: NodeJS.Signals | null = null;
   const on = (sig: NodeJS.Signals) => {
-    if (got !== null) process.exit(sig === 'SIGINT' ? 130 : 143);
+    if (got !== null) {
+      progress()?.stop(); // no bar left behind on the terminal
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    }
     got = sig;
-    stderr(`\nexflow: ${sig}: stopping at the next clean point (again to quit at once)`);
+    const line = `exflow: ${sig}: stopping at the next clean point (again to quit at once)`;
+    const p = progress();
+    if (p?.log) p.log(line, stderr);
+    else stderr(line);
   };
   process.on('SIGINT', on);
   process.on('SIGTERM', on);
@@ -198,9 +204,9 @@ exflow database, disk full);
       const db = openDbOrFail(o.db, 'create');
       const identity = new DbFileIdentity(o.db);
       const t0 = process.hrtime.bigint();
-      const signals = stopOnSignals();
-      let outcome: RunOutcome;
       let phases: PhaseTimes | null = null;
+      const signals = stopOnSignals(() => phases);
+      let outcome: RunOutcome;
       let audit: AuditSummary | null = null;
       try {
         // Before the inventory is stored: a writer already at work is not disturbed (the
@@ -229,7 +235,7 @@ exflow database, disk full);
           shouldStop: () => signals.stopped() !== null,
           command: ['exflow', ...process.argv.slice(2)].join(' '),
           version: VERSION,
-          warn: stderr,
+          warn: (line) => phases!.log(line, stderr),
           dbChanged: () => identity.changed(),
         });
       } catch (e) {

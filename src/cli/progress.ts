@@ -1,6 +1,8 @@
 // Progress of a run on stderr, only when stderr is a terminal and not --quiet:
 // file i of N, bytes of the whole run, packets/s, flows, an ETA, and the phases
-// after reading. One line, redrawn in place, never wider than 79 columns.
+// after reading. One line, redrawn in place, never wider than 79 columns. Warnings
+// printed meanwhile go above it (log()): the bar is wiped, the line written, the bar
+// drawn again below — as cli-progress's log() does.
 
 import type { RunProgress } from '../run/progress';
 
@@ -19,6 +21,8 @@ export class TerminalProgress implements RunProgress {
   private lastDraw = 0;
   private phaseName: string | null = null;
   private drawn = false;
+  /** After stop(): nothing is drawn again (a late update must not leave a bar behind). */
+  private stopped = false;
 
   constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
 
@@ -32,7 +36,16 @@ export class TerminalProgress implements RunProgress {
     this.packetsBefore += this.packets;
     this.packets = 0;
     this.index = index;
+    // Reading again (--separate): the last file's "writing flows" is over.
+    this.phaseName = null;
     this.draw(true);
+  }
+
+  log(line: string): void {
+    const had = this.drawn;
+    this.wipe();
+    this.out.write(line + '\n');
+    if (had) this.draw(true);
   }
 
   update(runBytes: number, packets: number, flows: number): void {
@@ -48,11 +61,17 @@ export class TerminalProgress implements RunProgress {
   }
 
   stop(): void {
+    this.wipe();
+    this.stopped = true;
+  }
+
+  private wipe(): void {
     if (this.drawn) this.out.write('\r' + ' '.repeat(WIDTH) + '\r');
     this.drawn = false;
   }
 
   private draw(force: boolean): void {
+    if (this.stopped) return;
     const now = Date.now();
     if (!force && now - this.lastDraw < REDRAW_MS) return;
     this.lastDraw = now;

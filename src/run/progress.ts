@@ -9,6 +9,11 @@ export interface RunProgress {
   /** A phase after reading ("writing flows", "judging"), or null to go back to reading. */
   phase(name: string | null): void;
   stop(): void;
+  /**
+   * A warning or notice, one line: a progress that draws on the terminal writes it above
+   * its bar (and draws the bar again below it); without, the line goes to `fallback`.
+   */
+  log?(line: string, fallback: (line: string) => void): void;
 }
 
 export const SILENT: RunProgress = { startRun() {}, file() {}, update() {}, phase() {}, stop() {} };
@@ -37,7 +42,13 @@ export class PhaseTimes implements RunProgress {
     this.inner.startRun(files, totalBytes);
   }
   file(index: number, path: string, size: number): void {
+    // The next capture of --separate is read after the last one's flows were written.
+    if (this.current !== 'reading') this.mark('reading');
     this.inner.file(index, path, size);
+  }
+  log(line: string, fallback: (line: string) => void): void {
+    if (this.inner.log) this.inner.log(line, fallback);
+    else fallback(line);
   }
   update(runBytes: number, packets: number, flows: number): void {
     this.inner.update(runBytes, packets, flows);
