@@ -14,8 +14,10 @@ export interface Verdict {
   verdict: VerdictKind;
   /** The matrix entry that allows the flow. */
   rule: string | null;
-  /** The rule's citation, or why no rule applies. */
+  /** Why, in English: the rule that allows the flow, or why none does. */
   reason: string;
+  /** Where the rule comes from, in its source's words and language (seed, section, quote); null when no rule allowed the flow. */
+  cite: string | null;
 }
 
 /** What a verdict depends on, besides the two sides' roles: the service, and the transport and port (for the reason text). */
@@ -61,13 +63,13 @@ export class Matrix {
     if (clientRoles.length === 0 || serverRoles.length === 0) {
       // The addresses are the flow's own columns: the reason names the sides, so one verdict serves many flows.
       const missing = [clientRoles.length === 0 ? 'client' : '', serverRoles.length === 0 ? 'server' : ''].filter(Boolean).join(' and ');
-      return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `no role for the ${missing} (not in the inventory, nothing inferred)` };
+      return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `no role for the ${missing} (not in the inventory, nothing inferred)`, cite: null };
     }
     // A DCE/RPC connection whose interface could not be read (cut by the snaplen, its
     // bind before the capture) says nothing the tables could judge: a capture limit,
     // not a policy finding.
     if (f.service === RPC_UNNAMED_SERVICE) {
-      return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `the RPC interface could not be read (its bind was cut by the snaplen or is not in the capture): it cannot be judged` };
+      return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `the RPC interface could not be read (its bind was cut by the snaplen or is not in the capture): it cannot be judged`, cite: null };
     }
     const applies = tablesFor(clientTables, serverTables);
     const seen: MatrixRule[] = [];
@@ -76,9 +78,9 @@ export class Matrix {
         for (const r of applies(this.rulesFor(cr, sr))) {
           seen.push(r);
           if (r.any || (f.service !== null && r.services.includes(f.service))) {
-            // The reason in English; the seed's own words follow as the citation.
+            // The reason in English; the seed's own words, in its language, are the citation apart.
             const what = r.any ? `any service between ${cr} and ${sr}` : `${f.service} between ${cr} → ${sr}`;
-            return { clientRole: cr, serverRole: sr, verdict: 'expected', rule: r.id, reason: `the matrix allows ${what} (${r.id}; seed ${r.cite[0]}${r.text ? `: "${r.text}"` : ''})` };
+            return { clientRole: cr, serverRole: sr, verdict: 'expected', rule: r.id, reason: `the matrix allows ${what} (${r.id})`, cite: citeOf(r.cite, r.text) };
           }
         }
       }
@@ -93,8 +95,13 @@ export class Matrix {
         ? `${what} is not among what the matrix allows between ${pair} (${allowed.join(', ')}; ${[...new Set(seen.map((r) => r.id))].join(', ')})`
         : `the matrix says no direct connection between ${pair} (${[...new Set(seen.map((r) => r.id))].join(', ')})`;
     }
-    return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unexpected', rule: null, reason };
+    return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unexpected', rule: null, reason, cite: null };
   }
+}
+
+/** A rule's citation as users read it: "seed 004 <section>: "<the table's words>"" (the seed's language). */
+export function citeOf(cite: string[], quote = ''): string {
+  return `${cite.map((c) => `seed ${c}`).join('; ')}${quote ? `: "${quote}"` : ''}`;
 }
 
 /**

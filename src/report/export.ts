@@ -76,9 +76,10 @@ export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) =
       verdict: r.verdict,
       rule: r.rule,
       reason: r.reason,
+      ...(r.cite ? { cite: r.cite } : {}),
       tls: r.tls,
       http_app: r.http_app,
-      ...(r.encryption ? { encryption: r.encryption } : {}),
+      ...(r.encryption ? { encryption: r.encryption, encryption_cite: r.encryption_cite } : {}),
       ...protectionFields(r),
     },
     // ECS user.name: the account the flow authenticated as (a keyed hash with --redact-accounts).
@@ -96,7 +97,7 @@ function protectionFields(r: FlowDbRow): Record<string, unknown> {
   return out;
 }
 
-const CSV_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen', 'duration', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'tcp_state', 'client_role', 'server_role', 'verdict', 'rule', 'reason', 'tls', 'tls_version', 'tls_sni', 'http_app', 'auth_mech', 'auth_account', 'ntlm_version', 'rpc_auth_level', 'smb_dialect', 'smb_signing', 'ldap_bind', 'ldap_protection', 'cleartext_credentials', 'protection'];
+const CSV_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen', 'duration', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'tcp_state', 'client_role', 'server_role', 'verdict', 'rule', 'reason', 'cite', 'tls', 'tls_version', 'tls_sni', 'http_app', 'auth_mech', 'auth_account', 'ntlm_version', 'rpc_auth_level', 'smb_dialect', 'smb_signing', 'ldap_bind', 'ldap_protection', 'cleartext_credentials', 'protection'];
 
 /**
  * Writes every (filtered) flow with `write`, one line at a time: CSV, ECS NDJSON, or

@@ -72,7 +72,7 @@ export function encryptionReport(db: Db, f: FlowFilter): Row[] {
   return (db
     .prepare(
       `SELECT f.client_role, f.server_role, f.service, f.rule, count(*) AS flows, sum(f.bytes) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec,
-              min(f.encryption) AS finding
+              min(f.encryption) AS finding, min(f.encryption_cite) AS cite
        FROM flow_view f ${w.sql} GROUP BY f.client_role, f.server_role, f.service, f.rule ORDER BY flows DESC`,
     )
     .all(...w.args) as Record<string, string | number | null>[]).map((r) => ({
@@ -86,6 +86,7 @@ export function encryptionReport(db: Db, f: FlowFilter): Row[] {
     last_seen: isoTime(r.last_sec as number, 0),
     examples: examples.get(groupKey([r.client_role, r.server_role, r.service, r.rule])) ?? [],
     finding: r.finding,
+    cite: r.cite,
   }));
 }
 
@@ -119,4 +120,4 @@ function examplesOf(db: Db, w: { sql: string; args: (string | number)[] }, keys:
   return out;
 }
 
-export const ENCRYPTION_COLUMNS = ['client_role', 'server_role', 'service', 'rule', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'finding'];
+export const ENCRYPTION_COLUMNS = ['client_role', 'server_role', 'service', 'rule', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'finding', 'cite'];

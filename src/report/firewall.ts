@@ -463,7 +463,9 @@ export function* powershellLines(p: FirewallPlan, header: string): Generator<str
     const ports = rulePorts(r);
     if (proto === null || ports.length === 0 || !hasAny(r.from_kind, r.from) || !hasAny(r.to_kind, r.to)) continue;
     const name = `exflow: ${r.service}${r.dynamic ? ' (dynamic RPC)' : ''} ${r.from} -> ${r.to} ${proto}/${portText(ports, ',')}`;
-    const desc = [r.rpc_interfaces.length ? `RPC: ${r.rpc_interfaces.join(', ')}` : '', r.rules.length ? `matrix: ${r.rules.join(', ')}` : 'seen, not allowed by the matrix (--all)', ...r.cite].filter(Boolean).join('; ');
+    // The Description a firewall console shows is English: the matrix rules by id. Their sources, in the
+    // seeds' languages, are the cite of `report firewall --format json` and `exflow rules show matrix`.
+    const desc = [r.rpc_interfaces.length ? `RPC: ${r.rpc_interfaces.join(', ')}` : '', r.rules.length ? `matrix: ${r.rules.join(', ')}` : 'seen, not allowed by the matrix (--all)'].filter(Boolean).join('; ');
     // An address list may be long (a role's members): it continues on the next line after a
     // comma, as PowerShell's grammar allows inside an array literal, 32 addresses a line.
     const id = `exflow-${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;

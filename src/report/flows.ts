@@ -15,8 +15,8 @@ export const FLOW_COLUMNS = [
   'capture', 'transport', 'client', 'client_port', 'server', 'server_port', 'first_seen', 'last_seen', 'duration',
   'packets', 'bytes', 'client_name', 'server_name', 'service', 'via', 'rpc_interface', 'rpc_uuid', 'rpc_interfaces', 'rpc_uuids',
   'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by', 'rpc_note',
-  'missing_c2s', 'missing_s2c', 'client_role', 'server_role', 'verdict', 'rule', 'reason',
-  'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'tls_note', 'http_app', 'http_target', 'encryption', 'server_version',
+  'missing_c2s', 'missing_s2c', 'client_role', 'server_role', 'verdict', 'rule', 'reason', 'cite',
+  'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'tls_note', 'http_app', 'http_target', 'encryption', 'encryption_cite', 'server_version',
   ...PROTECTION_FLOW_COLUMNS,
 ];
 /** The narrower set the text table shows. */
@@ -61,6 +61,7 @@ export interface FlowDbRow {
   verdict: string | null;
   rule: string | null;
   reason: string | null;
+  cite: string | null;
   packets_c2s: number;
   packets_s2c: number;
   bytes_c2s: number;
@@ -77,6 +78,7 @@ export interface FlowDbRow {
   http_app: string | null;
   http_target: string | null;
   encryption: string | null;
+  encryption_cite: string | null;
   server_version: string | null;
   protection: string | null;
 }
@@ -130,6 +132,7 @@ function flowRow(r: FlowDbRow): Row {
     verdict: r.verdict,
     rule: r.rule,
     reason: r.reason,
+    cite: r.cite ?? null,
     tls: r.tls,
     tls_version: r.tls_version,
     tls_sni: r.tls_sni,
@@ -140,6 +143,7 @@ function flowRow(r: FlowDbRow): Row {
     http_app: r.http_app,
     http_target: r.http_target,
     encryption: r.encryption,
+    encryption_cite: r.encryption_cite ?? null,
     server_version: r.server_version,
     ...protectionColumns(r as unknown as Record<string, unknown>),
   };

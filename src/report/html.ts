@@ -39,18 +39,26 @@ function bytes(n: number): string {
 /**
  * A sortable table (click a heading); more rows than `fold` are folded into
  * <details>; rows beyond the cap are counted in a note that says where the rest is.
+ * `notes` puts a column's value in another's tooltip instead of a column of its own: a
+ * citation in a seed's language (CJK, Cyrillic) is there for whoever hovers, never a
+ * column of boxes on a machine without the fonts.
  */
-function table(rows: Row[], columns: string[], o: { cls?: string; fold?: number; total?: number; rest?: string } = {}): string {
+function table(rows: Row[], columns: string[], o: { cls?: string; fold?: number; total?: number; rest?: string; notes?: Record<string, string> } = {}): string {
   if (rows.length === 0) return '<p class="none">none</p>';
   const cell = (v: Row[string]) => (Array.isArray(v) ? v.map(esc).join('<br>') : esc(v ?? ''));
+  const note = (r: Row, c: string) => {
+    const from = o.notes?.[c];
+    const v = from === undefined ? null : r[from];
+    return v === null || v === undefined || v === '' ? '' : ` title="${esc(v)}" class="cited"`;
+  };
   const shown = rows.slice(0, HTML_LIMITS.rows);
   const html = `<table class="sortable ${o.cls ?? ''}"><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${shown
-    .map((r) => `<tr>${columns.map((c) => `<td${typeof r[c] === 'number' ? ' class="n"' : ''}>${cell(r[c])}</td>`).join('')}</tr>`)
+    .map((r) => `<tr>${columns.map((c) => `<td${typeof r[c] === 'number' ? ' class="n"' : note(r, c)}>${cell(r[c])}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
   const total = o.total ?? rows.length;
-  const note = total > shown.length ? `<p class="note">${shown.length} of ${total} rows shown${o.rest ? `; ${esc(o.rest)}` : ''}.</p>` : '';
+  const more = total > shown.length ? `<p class="note">${shown.length} of ${total} rows shown${o.rest ? `; ${esc(o.rest)}` : ''}.</p>` : '';
   const fold = o.fold ?? 50;
-  return shown.length > fold ? `<details><summary>${shown.length} rows</summary>${html}</details>${note}` : html + note;
+  return shown.length > fold ? `<details><summary>${shown.length} rows</summary>${html}</details>${more}` : html + more;
 }
 
 const COLOURS: Record<string, string> = { expected: '#2e7d32', unexpected: '#c62828', mixed: '#ef6c00', unknown: '#757575' };
@@ -265,7 +273,7 @@ ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity',
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#212121;max-width:1200px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h4{margin:12px 0 4px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5;cursor:pointer}th[data-dir=a]::after{content:" ▲"}th[data-dir=d]::after{content:" ▼"}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f5f5f5;cursor:pointer}th[data-dir=a]::after{content:" ▲"}th[data-dir=d]::after{content:" ▼"}td.n{text-align:right;font-variant-numeric:tabular-nums}td.cited{text-decoration:underline dotted;cursor:help}
 .kpi{display:flex;gap:16px;flex-wrap:wrap}.kpi div{border:1px solid #ddd;padding:8px 12px;border-radius:4px}.kpi b{display:block;font-size:20px}
 svg text{font:12px system-ui,sans-serif}svg .count{fill:#fff;font-weight:bold}.legend span{display:inline-block;padding:2px 8px;margin-right:6px;color:#fff;border-radius:3px}
 details.host{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:6px 0}summary{cursor:pointer}
@@ -282,7 +290,7 @@ details.host{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:6px
 <h3 id="unexpected">Unexpected: the tables do not allow these (${flowsOf(unexpectedRows)} flows)</h3>
 ${table(unexpectedRows, ['client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'reason'], { cls: 'findings', rest: 'exflow report unexpected lists all' })}
 <h3 id="encryption">In clear where the tables say encrypted (${flowsOf(encryption)} flows)</h3>
-${table(encryption, ENCRYPTION_COLUMNS, { cls: 'findings', rest: 'exflow report encryption lists all' })}
+${table(encryption, ENCRYPTION_COLUMNS.filter((c) => c !== 'cite'), { cls: 'findings', rest: 'exflow report encryption lists all', notes: { finding: 'cite' } })}
 <h3 id="protection">How flows authenticate and are protected (${protection.length} findings, ${flowsOf(protection)} flows)</h3>
 ${table(protection, ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'examples', 'advice'], { cls: 'findings', rest: 'exflow report protection lists all, with the guidance each cites' })}
 <h3 id="unknown">Unknown, by why (${flowsOf(unknownRows)} flows)</h3>

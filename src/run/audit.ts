@@ -3,7 +3,7 @@
 // use is judged once — those not judged before and those of the run's own flows —
 // and the views join the verdicts to the flows. "exflow audit" judges every key
 // again (after a new inventory or changed rules).
-import { Matrix } from '../audit/verdict';
+import { citeOf, Matrix } from '../audit/verdict';
 import { Inventory } from '../classify/inventory';
 import { parseNet } from '../classify/ip';
 import { resolveHost } from '../classify/roles';
@@ -12,6 +12,7 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { RUN_VISIBLE_OR } from '../store/schema';
 import {
+  type EncryptionFinding,
   disagreements,
   hostPages,
   readInventory,
@@ -82,10 +83,10 @@ export class Auditor {
     for (const page of hostPages(this.db, { everyHost: this.inventory.entries.length > 0, usesAlone })) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)), page.map((h) => h.stored));
     writeWireVersions(this.db);
     writeWireNames(this.db, runId);
-    const encrypted = new Map<string, string>();
+    const encrypted = new Map<string, EncryptionFinding>();
     for (const r of this.rules.matrix) {
       for (const service of r.encrypted) {
-        encrypted.set(`${r.id}|${service}`, `${service} between ${r.from} and ${r.to} is encrypted by the table (${r.id}; seed ${r.encryptedCite[0]}); this session was in clear`);
+        encrypted.set(`${r.id}|${service}`, { text: `${service} between ${r.from} and ${r.to} is encrypted by the table (${r.id}); this session was in clear`, cite: citeOf(r.encryptedCite) });
       }
     }
     const counts = writeVerdicts(

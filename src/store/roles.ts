@@ -185,8 +185,12 @@ export function roleSourceCounts(db: Db): { hosts: number; inventory: number; in
 /** Judges a flow by its facts, the two sides' roles and their Exchange versions as the hosts table has them ('' = none). */
 type Judge = (k: VerdictFacts, clientRoles: string[], serverRoles: string[], clientVersion: string, serverVersion: string) => Verdict;
 
-/** The encryption finding for an expected verdict by a rule that says its service is encrypted; null = none. */
-type EncryptionText = (rule: string, service: string) => string | null;
+/** The encryption finding (English) and where the table says so (its own words), for an expected verdict by a rule that says its service is encrypted. */
+export interface EncryptionFinding {
+  text: string;
+  cite: string;
+}
+type EncryptionText = (rule: string, service: string) => EncryptionFinding | null;
 
 /**
  * Gives every flow of the database its verdict, in sets: a verdict depends only on
@@ -215,10 +219,11 @@ export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionTe
     'SELECT rowid, cr, sr, service, transport, port, cv, sv, id, verdict, encryption, n, clear, fresh FROM temp.verdict_keys WHERE rowid > ? ORDER BY rowid LIMIT ?',
   );
   const put = db.prepare(
-    `INSERT INTO verdicts (cr, sr, service, transport, port, cv, sv, client_role, server_role, verdict, rule, reason, encryption)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO verdicts (cr, sr, service, transport, port, cv, sv, client_role, server_role, verdict, rule, reason, cite, encryption, encryption_cite)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (cr, sr, service, transport, port, cv, sv) DO UPDATE SET client_role = excluded.client_role, server_role = excluded.server_role,
-       verdict = excluded.verdict, rule = excluded.rule, reason = excluded.reason, encryption = excluded.encryption`,
+       verdict = excluded.verdict, rule = excluded.rule, reason = excluded.reason, cite = excluded.cite, encryption = excluded.encryption,
+       encryption_cite = excluded.encryption_cite`,
   );
   type Group = [number, string, string, string, string, number, string, string, number | null, string | null, string | null, number, number | null, number];
   const counts: Record<string, number> = { expected: 0, unexpected: 0, unknown: 0, encryption: 0 };
@@ -241,8 +246,9 @@ export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionTe
             v.reason = `the ${guess}'s role is only a guess (inferred with low confidence; exflow hosts shows the evidence): ${v.reason}`;
           }
           verdict = v.verdict;
-          encryption = v.verdict === 'expected' && v.rule !== null && service ? encryptionText(v.rule, service) : null;
-          put.run(cr, sr, service, transport, port, cv, sv, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, encryption);
+          const e = v.verdict === 'expected' && v.rule !== null && service ? encryptionText(v.rule, service) : null;
+          encryption = e?.text ?? null;
+          put.run(cr, sr, service, transport, port, cv, sv, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, v.cite, encryption, e?.cite ?? null);
         }
         counts[verdict!] += n;
         if (verdict === 'expected' && encryption !== null) counts.encryption += clear ?? 0;

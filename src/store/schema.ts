@@ -3,7 +3,7 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 
 /** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
 export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
@@ -36,11 +36,18 @@ const VERDICT_COLUMNS = `
   server_role TEXT,
   verdict     TEXT NOT NULL CHECK (verdict IN ('expected', 'unexpected', 'unknown')),
   rule        TEXT,
+  -- Why, in English.
   reason      TEXT NOT NULL,
   -- For an expected verdict whose rule says the service is encrypted between the roles: the
   -- finding a flow of it gets when it was seen in clear (the views apply it where tls = 'none').
-  encryption  TEXT,
+  encryption  TEXT`;
+const VERDICT_UNIQUE = `
   UNIQUE (cr, sr, service, transport, port, cv, sv)`;
+
+/** Added by schema 9: where a verdict's rule and its encryption finding come from, in the source's own words and language. */
+const VERDICT_CITES = `
+  cite            TEXT,
+  encryption_cite TEXT`;
 
 /** The hosts table as schema 6 made it (its migration must keep making exactly this). */
 const HOST_COLUMNS_V6 = `
@@ -76,8 +83,9 @@ export const JUDGED_FROM = `flows f
     AND v.transport = f.transport AND v.port = CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END
     AND v.cv = coalesce(hc.version, '') AND v.sv = coalesce(hs.version, '')`;
 
-const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason, hc.name AS client_name, hs.name AS server_name,
-       CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption END AS encryption`;
+const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason, v.cite, hc.name AS client_name, hs.name AS server_name,
+       CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption END AS encryption,
+       CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption_cite END AS encryption_cite`;
 
 /** Statements that bring a database of schema version N-1 to N, by N. */
 export const MIGRATIONS: Record<number, string> = {
@@ -144,7 +152,7 @@ export const MIGRATIONS: Record<number, string> = {
   // Verdicts move out of the flows: one row per distinct (roles, service, port, versions),
   // joined in by the views, so that inferring a host's roles rewrites no flow. The
   // verdicts the old flows had are kept under their keys.
-  6: `CREATE TABLE verdicts (${VERDICT_COLUMNS});
+  6: `CREATE TABLE verdicts (${VERDICT_COLUMNS},${VERDICT_UNIQUE});
       INSERT OR IGNORE INTO verdicts (cr, sr, service, transport, port, cv, sv, client_role, server_role, verdict, rule, reason, encryption)
         SELECT ${VERDICT_KEY}, f.client_role, f.server_role, f.verdict, f.rule, f.reason, max(f.encryption)
         FROM flows f LEFT JOIN hosts hc ON hc.address = f.client LEFT JOIN hosts hs ON hs.address = f.server
@@ -185,6 +193,19 @@ export const MIGRATIONS: Record<number, string> = {
       CREATE INDEX IF NOT EXISTS flows_protection ON flows (protection) WHERE protection IS NOT NULL;
       ALTER TABLE hosts ADD COLUMN name_source TEXT;
       ALTER TABLE hosts ADD COLUMN named TEXT;`,
+  // Reasons in English, the seeds' words apart (cite); and the sensor that made each run.
+  // Reasons schema 8 wrote as "… (RULE; seed CITE)" are split so; the next audit writes them anew.
+  9: `ALTER TABLE verdicts ADD COLUMN cite TEXT;
+      ALTER TABLE verdicts ADD COLUMN encryption_cite TEXT;
+      UPDATE verdicts SET cite = substr(reason, instr(reason, '; seed ') + 2, length(reason) - instr(reason, '; seed ') - 2),
+        reason = substr(reason, 1, instr(reason, '; seed ') - 1) || ')'
+        WHERE reason LIKE 'the matrix allows % (%; seed %)';
+      UPDATE verdicts SET encryption_cite = substr(encryption, instr(encryption, '; seed ') + 2, instr(encryption, '); this session') - instr(encryption, '; seed ') - 2),
+        encryption = substr(encryption, 1, instr(encryption, '; seed ') - 1) || substr(encryption, instr(encryption, '); this session'))
+        WHERE encryption LIKE '% (%; seed %); this session was in clear';
+      ALTER TABLE runs ADD COLUMN sensor TEXT;
+      UPDATE runs SET sensor = host;
+      DROP VIEW IF EXISTS flow_view;`,
 };
 
 export const SCHEMA = `
@@ -208,7 +229,9 @@ CREATE TABLE IF NOT EXISTS runs (
   host            TEXT,
   captures        INTEGER NOT NULL DEFAULT 0,
   note            TEXT,
-  exflow_version  TEXT NOT NULL
+  exflow_version  TEXT NOT NULL,
+  -- The sensor (capture point) whose captures the run read: analyze --sensor, else the host name.
+  sensor          TEXT
 );
 
 CREATE TABLE IF NOT EXISTS captures (
@@ -406,7 +429,7 @@ WHERE r.status = 'complete' OR r.live = 1;
 
 -- A flow's verdict is its key's row in verdicts (VERDICT_KEY), found through its hosts'
 -- roles and versions: judging is per key, and a host's new roles rewrite no flow.
-CREATE TABLE IF NOT EXISTS verdicts (${VERDICT_COLUMNS});
+CREATE TABLE IF NOT EXISTS verdicts (${VERDICT_COLUMNS},${VERDICT_CITES},${VERDICT_UNIQUE});
 
 -- Every flow (of any run, visible or not) with its verdict: what the audit counts and compares.
 CREATE VIEW IF NOT EXISTS flow_judged AS
