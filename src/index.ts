@@ -65,6 +65,8 @@ export interface AnalyzeOptions {
   maxFlows?: number;
   /** Reading threads (default: one per core but one, for runs of 64 MiB or more, else one); results are those of one thread. */
   threads?: number;
+  /** The sensor (capture point) the captures come from (default: this host's name). */
+  sensor?: string;
   /** Hash every capture in full (`--sha256`). */
   sha256?: boolean;
   /** Store keyed hashes instead of account names (`--redact-accounts`); the key is this string, or a random one per run. */
@@ -108,6 +110,7 @@ export async function analyze(inputs: string[], o: AnalyzeOptions): Promise<Anal
       idleTimeout: o.idleTimeout ?? 900,
       maxFlows: o.maxFlows ?? 131072,
       threads: o.threads,
+      sensor: o.sensor,
       flushInterval: 60,
       sha256: o.sha256 ?? false,
       redactAccount: redact,

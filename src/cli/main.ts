@@ -19,11 +19,12 @@ import { analyzeRun, defaultThreads, StoreFault, THREADS_FROM_BYTES, type Captur
 import { TerminalProgress } from './progress';
 import { PhaseTimes, SILENT, type RunProgress } from '../run/progress';
 import { Auditor, type AuditSummary } from '../run/audit';
+import { mergeDatabases } from '../run/merge';
 import { ChunkedWriter, print, startWithBom } from './out';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
 import { inventoryCsv, inventoryYaml } from '../report/inventory-out';
 import { addEpmOptions, addFilterOptions, addReportCommands, checkFilterNames, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
-import { addressOption, collect, nonNegativeInt, positiveInt, threadCount, threadsFromEnv } from './options';
+import { addressOption, collect, nonNegativeInt, positiveInt, sensorName, threadCount, threadsFromEnv } from './options';
 import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -155,6 +156,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
     .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early; shared out among the threads)', positiveInt('--max-flows'), 131072)
     .option('--threads <n>', `reading threads, 1-64 (default: EXFLOW_THREADS, else one per core but the one that writes the database — ${defaultThreads()} here — for runs of ${THREADS_FROM_BYTES / 1048576} MiB or more, one below that); standard input is read by one`, threadCount('--threads'))
+    .option('--sensor <name>', 'the sensor (capture point) these captures come from, kept with the run and in every export (default: this host\'s name)', sensorName('--sensor'))
     .option('--wait <seconds>', 'when another analyze is writing to the database, wait this long for it before giving up (exit 3)', nonNegativeInt('--wait'), 10)
     .option('--flush-interval <seconds>', 'live input (standard input, a FIFO): seconds between commits of the flows that ended', positiveInt('--flush-interval'), 60)
     .option('--inventory <file>', 'what you know about hosts: YAML or CSV of address/CIDR → roles, name, site, version (kept in the database for later runs)')
@@ -186,7 +188,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
 exflow database, disk full);
 64 usage error; 130/143 a file run stopped by SIGINT/SIGTERM.`,
     )
-    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; threads?: number; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean }) => {
+    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; threads?: number; sensor?: string; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean }) => {
       const rules = rulesFrom(o.rules);
       const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
       const { inputs, missing } = expandInputs(args);
@@ -225,6 +227,7 @@ exflow database, disk full);
           idleTimeout: o.idleTimeout,
           maxFlows: o.maxFlows,
           threads: o.threads ?? threadsFromEnv(),
+          sensor: o.sensor,
           flushInterval: o.flushInterval,
           sha256: o.sha256,
           rpc: o.rpc,
@@ -356,6 +359,54 @@ matrix allows), unknown (a host has no role: not in the inventory, nothing infer
           print(`\nVerdicts that changed (${ch.flowsTotal} flow${ch.flowsTotal === 1 ? '' : 's'})\n`);
           print(render(ch.verdicts as unknown as Row[], ['before', 'after', 'client_role', 'server_role', 'service', 'flows'], 'table'));
         }
+      } finally {
+        db.close();
+      }
+    });
+
+  program
+    .command('merge')
+    .description('bring the finished runs of other exflow databases (other sensors) into this one, to report once')
+    .argument('<database...>', 'exflow databases to merge in (the same exflow version; an older one is upgraded first)')
+    .option('--db <file>', 'SQLite database to merge into (created if missing)', 'exflow.sqlite')
+    .option('--rules <dir>', 'an extra rules folder (repeat for more), for the audit after the merge', collect, [])
+    .option('--shared-registry', 'name every run\'s flows from every sensor\'s endpoint registry (default: each sensor\'s stays its own)', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow merge site-a.sqlite site-b.sqlite --db org.sqlite
+  exflow merge sensor-*.sqlite --db org.sqlite --shared-registry
+
+A run already here (the same start, host, process and command) is skipped, so a
+merge can be repeated as the sensors' databases grow. Inventory entries for
+addresses this database does not list are taken over; hosts and verdicts are made
+again from all flows. Runs keep their sensor (analyze --sensor): --sensor filters
+every report by it. Exit codes: 0 merged; 3 a database is not one exflow can read
+(nothing is merged then), or another analyze is writing to --db; 64 usage.`,
+    )
+    .action((others: string[], o: { db: string; rules?: string[]; sharedRegistry: boolean }) => {
+      const rules = rulesFrom(o.rules);
+      const db = openDbOrFail(o.db, 'create');
+      let summary: AuditSummary | null = null;
+      try {
+        const outcomes = mergeDatabases(db, o.db, rules, others, {
+          sharedRegistry: o.sharedRegistry,
+          audit: () => {
+            summary = finishAudit(new Auditor(db, rules, null), true);
+          },
+        });
+        for (const m of outcomes) {
+          const flows = m.merged.reduce((a, r) => a + r.flows, 0);
+          const caps = m.merged.reduce((a, r) => a + r.captures, 0);
+          const sensors = [...new Set(m.merged.map((r) => r.sensor ?? '(none)'))];
+          print(`exflow: ${escapeControls(m.path)}: ${m.merged.length} run${m.merged.length === 1 ? '' : 's'} merged (${caps} captures, ${flows} flows${sensors.length ? `; sensor ${sensors.map(escapeControls).join(', ')}` : ''})${m.skipped.length ? `; ${m.skipped.length} already here (${m.skipped.map((s) => `run ${s.from} is run ${s.sameAs}`).join(', ')})` : ''}${m.inventory ? `; ${m.inventory} inventory entries taken over` : ''}\n`);
+        }
+        if (summary) print(auditLine(summary));
+      } catch (e) {
+        if (e instanceof StoreError) throw new UserError(`exflow: ${e.message}`, Exit.Database);
+        if (e instanceof RunBusy) throw new UserError(`exflow: ${o.db}: ${e.message}; wait for it to finish`, Exit.Database);
+        throw e;
       } finally {
         db.close();
       }

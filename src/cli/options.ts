@@ -90,6 +90,14 @@ export function knownName(option: string, value: string | undefined, what: strin
   throw new UserError(`exflow: ${option} ${JSON.stringify(value)} is not a ${what} exflow knows${near.length ? `; did you mean ${near.join(', ')}?` : ''} (${hint})`, Exit.Usage);
 }
 
+/** A sensor's name (analyze --sensor): 1-128 letters, digits and . _ - : @ / (it travels into every export). */
+export function sensorName(name: string) {
+  return (v: string): string => {
+    if (!/^[\p{L}\p{N}._:@/-]{1,128}$/u.test(v)) throw new UserError(`exflow: ${name} takes a name of 1 to 128 letters, digits and . _ - : @ /, not ${JSON.stringify(v)}`, Exit.Usage);
+    return v;
+  };
+}
+
 /** --threads: 1 to 64 (more threads than that read the same file to no gain). */
 export function threadCount(name: string) {
   return (v: string): number => {

@@ -165,3 +165,57 @@ export function writeOutput(out: string | undefined, text: string): number {
   return sink.bytes;
 }
 
+
+/** The name of chunk `n` (from 1) of --out `out`: flows.ndjson → flows-0001.ndjson. */
+export function chunkName(out: string, n: number): string {
+  const ext = path.extname(out);
+  return `${out.slice(0, out.length - ext.length)}-${String(n).padStart(4, '0')}${ext}`;
+}
+
+/**
+ * An output cut into numbered files of at most `limit` bytes, between whole writes (each
+ * write is one _bulk action and its document, so every file is a request body of its own).
+ * Each file is put in place as a TempFileSink puts one; files of an earlier, longer export
+ * with the same name and higher numbers are removed, so that `for f in flows-*` sends this one.
+ */
+export class ChunkFiles {
+  private current: TempFileSink | null = null;
+  private size = 0;
+  readonly files: string[] = [];
+  removed = 0;
+
+  constructor(
+    private readonly out: string,
+    private readonly limit: number,
+  ) {}
+
+  write = (s: string): void => {
+    const n = Buffer.byteLength(s);
+    if (this.current === null || (this.size > 0 && this.size + n > this.limit)) this.next();
+    this.current!.write(s);
+    this.size += n;
+  };
+
+  private next(): void {
+    this.current?.finish();
+    const name = chunkName(this.out, this.files.length + 1);
+    this.current = new TempFileSink(name);
+    this.files.push(name);
+    this.size = 0;
+  }
+
+  finish(): void {
+    if (this.current === null) this.next(); // nothing to export: one empty body says so
+    this.current!.finish();
+    for (let n = this.files.length + 1; fs.existsSync(chunkName(this.out, n)); n++) {
+      fs.rmSync(chunkName(this.out, n), { force: true });
+      this.removed++;
+    }
+  }
+
+  /** After an error: the file being written goes; the ones already in place are removed too (a partial export is no export). */
+  abandon(): void {
+    this.current?.abandon();
+    for (const f of this.files.slice(0, -1)) fs.rmSync(f, { force: true });
+  }
+}

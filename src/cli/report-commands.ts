@@ -18,7 +18,7 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
 import { ChunkedWriter, print } from './out';
-import { checkOutPath, openOutput, writeOutput } from './out-file';
+import { checkOutPath, ChunkFiles, openOutput, writeOutput } from './out-file';
 import { addressOption, baselineOption, collect, knownName, positiveInt, timeOption } from './options';
 
 
@@ -38,6 +38,9 @@ export type CommonOptions = Omit<FlowFilter, 'since' | 'until'> & {
 };
 
 /** The flow filters as options (flows, every report, export): the same words and meaning everywhere. */
+/** Elasticsearch's default http.max_content_length: a _bulk body larger than this is refused. */
+const BULK_LIMIT = 100 * 1024 * 1024;
+
 export function addFilterOptions(cmd: Command): Command {
   return cmd
     .option('--capture <id|path>', 'only flows of this capture')
@@ -49,19 +52,21 @@ export function addFilterOptions(cmd: Command): Command {
     .option('--service <id>', 'only flows of this service (exflow rules show services)')
     .option('--role <id>', 'only flows with this role on either side (exflow rules show roles)')
     .addOption(new Option('--verdict <verdict>', 'only flows with this verdict').choices(['expected', 'unexpected', 'unknown']))
-    .option('--finding <id>', 'only flows that raised this protection finding (exflow report protection lists them; exflow rules show protection)');
+    .option('--finding <id>', 'only flows that raised this protection finding (exflow report protection lists them; exflow rules show protection)')
+    .option('--sensor <name>', 'only flows of captures this sensor analyzed (analyze --sensor; exflow runs lists them)');
 }
 
 export function filterOf(o: CommonOptions): FlowFilter {
   return {
     capture: o.capture, since: timeOption('--since', o.since), until: timeOption('--until', o.until),
     host: addressOption('--host', o.host), client: addressOption('--client', o.client), server: addressOption('--server', o.server),
-    service: o.service, role: o.role, verdict: o.verdict, finding: o.finding,
+    service: o.service, role: o.role, verdict: o.verdict, finding: o.finding, sensor: o.sensor,
   };
 }
 
 /** --service and --role name what the rules (or the database) know: exit 64 with the nearest names otherwise. */
-export function checkFilterNames(f: { service?: string; role?: string; finding?: string }, rules: () => RuleSet, db: Db): void {
+export function checkFilterNames(f: { service?: string; role?: string; finding?: string; sensor?: string }, rules: () => RuleSet, db: Db): void {
+  knownName('--sensor', f.sensor, 'sensor', () => [], () => db.prepare("SELECT DISTINCT sensor FROM runs WHERE sensor IS NOT NULL AND status = 'complete'").pluck().iterate() as Iterable<string>, 'exflow runs');
   knownName('--finding', f.finding, 'protection finding', () => rules().protection.map((p) => p.id), () => findingsInDb(db), 'exflow rules show protection');
   knownName('--service', f.service, 'service', () => rules().serviceById.keys(), () => db.prepare('SELECT DISTINCT service FROM flows WHERE service IS NOT NULL').pluck().iterate() as Iterable<string>, 'exflow rules show services');
   knownName('--role', f.role, 'role', () => rules().roles.keys(), () => rolesInDb(db), 'exflow rules show roles');
@@ -398,6 +403,7 @@ by --limit, per list).`,
   common(program.command('export').description('every flow for other engines: NDJSON with Elastic Common Schema fields, an Elasticsearch _bulk body, or CSV'), false)
     .addOption(new Option('--format <format>', 'ndjson (ECS), bulk (ECS as an Elasticsearch/OpenSearch _bulk body) or csv').choices(['ndjson', 'bulk', 'csv']).default('ndjson'))
     .option('--index <name>', 'with --format bulk: the index or data stream to create documents in', DEFAULT_INDEX)
+    .option('--chunk-mb <n>', 'with --format bulk and --out FILE: write numbered files (FILE-0001.ext, …) of at most this many MB, each a request body of its own (Elasticsearch refuses bodies over 100 MB)', positiveInt('--chunk-mb'), 10)
     .option('--rules <dir>', 'an extra rules folder (repeat for more): for the services\' application protocols', collect, [])
     .option('--out <file>', 'write here instead of standard output (written beside it and renamed when complete)')
     .addHelpText(
@@ -405,20 +411,25 @@ by --limit, per list).`,
       `${examples([
         'exflow export --db audit.sqlite > flows.ndjson',
         'exflow export --db audit.sqlite --format bulk | curl -s -H "Content-Type: application/x-ndjson" -XPOST localhost:9200/_bulk --data-binary @-',
+        'exflow export --db audit.sqlite --format bulk --out flows.ndjson     # flows-0001.ndjson, … 10 MB each',
+        'for f in flows-*.ndjson; do curl -s -H "Content-Type: application/x-ndjson" -XPOST localhost:9200/_bulk --data-binary @$f; done',
         'exflow export --db audit.sqlite --format csv --out flows.csv',
       ])}
 NDJSON: one object per flow with ECS ${ECS_VERSION} fields (ecs.version, @timestamp,
 event.start/end/duration/id/dataset, source.ip/port/bytes/packets, destination.*,
 network.transport/type/iana_number/protocol/community_id/bytes/packets, related.ip)
-as nested objects, and exflow.* (service, roles, verdict, rule, reason, RPC
-interface). The index template for them ships in share/elastic/ (see README).`,
+as nested objects, observer.name/hostname (the sensor), and exflow.* (service,
+roles, verdict, rule, reason, cite, RPC interface). event.id — the _bulk _id too —
+is a hash of the sensor, the capture and the flow: sending a body again adds
+nothing. The index template for them ships in share/elastic/ (see docs/elastic.md).`,
     )
-    .action((o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; rules?: string[] }) => {
+    .action((o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; chunkMb: number; rules?: string[] }) => {
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
       if (o.out !== undefined) checkOutPath(o.out, o.db);
       const db = deps.openDb(o.db);
-      const out = openOutput(o.out);
+      const chunked = o.format === 'bulk' && o.out !== undefined && o.out !== '-';
+      const out = chunked ? new ChunkFiles(o.out!, o.chunkMb * 1e6) : openOutput(o.out);
       try {
         checkFilterNames(f, () => rules, db);
         exportFlows(db, rules, f, o.format, out.write, o.index);
@@ -428,6 +439,12 @@ interface). The index template for them ships in share/elastic/ (see README).`,
         throw e;
       } finally {
         db.close();
+      }
+      if (out instanceof ChunkFiles) {
+        const [first, last] = [out.files[0], out.files[out.files.length - 1]];
+        process.stderr.write(`exflow: ${out.files.length} bulk bod${out.files.length === 1 ? 'y' : 'ies'} of at most ${o.chunkMb} MB: ${escapeControls(first)}${out.files.length > 1 ? ` … ${escapeControls(last)}` : ''}${out.removed ? ` (${out.removed} older chunk file${out.removed === 1 ? '' : 's'} of the same name removed)` : ''}\n`);
+      } else if (o.format === 'bulk' && out.toStdout && out.bytes > BULK_LIMIT) {
+        process.stderr.write(`exflow: warning: the _bulk body is ${(out.bytes / 1e6).toFixed(0)} MB; Elasticsearch refuses a request over 100 MB (http.max_content_length, 100mb by default): write it in chunks with --out FILE (--chunk-mb, default 10)\n`);
       }
     });
 }

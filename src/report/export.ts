@@ -2,6 +2,7 @@
 // objects, as ECS documents are), exflow's own fields under "exflow"; the same as
 // an Elasticsearch/OpenSearch _bulk body; or CSV.
 // Streams row by row, so a database of millions of flows exports in flat memory.
+import { createHash } from 'node:crypto';
 import type { Db } from '../store/db';
 import type { FlowFilter } from './filter';
 import { flowViewRows, protectionColumns, queryFlows, type FlowDbRow } from './flows';
@@ -20,6 +21,17 @@ function nanoTime(sec: number, nsec: number): string | null {
   return t === null ? null : `${t.slice(0, 19)}.${String(Math.floor(nsec)).padStart(9, '0')}Z`;
 }
 
+/**
+ * A flow's id in every export (event.id, the _bulk _id): a hash of the sensor, the
+ * capture's fingerprint and the flow's key and first packet — the same flow analyzed
+ * again (--force, another database, merge) has the same id, and no two sensors' flows
+ * share one, so sending a body twice duplicates nothing.
+ */
+export function flowId(r: FlowDbRow): string {
+  const key = [r.sensor ?? '', r.capture_fingerprint ?? String(r.capture_id), r.transport, r.client, r.client_port, r.server, r.server_port, r.first_sec, r.first_nsec].join('\0');
+  return createHash('sha256').update(key).digest('hex').slice(0, 32);
+}
+
 /** One flow as an ECS document; `protocolOf` gives the application protocol of an exflow service. */
 export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) => string | null = () => null): Record<string, unknown> {
   const start = nanoTime(r.first_sec, r.first_nsec);
@@ -31,9 +43,11 @@ export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) =
     ecs: { version: ECS_VERSION },
     event: {
       kind: 'event', category: ['network'], type: ['connection'], dataset: 'exflow.flow', module: 'exflow',
-      id: `${r.capture_id}-${r.id}`,
+      id: flowId(r),
       start, end: nanoTime(r.last_sec, r.last_nsec), duration: Math.round((r.last_sec - r.first_sec) * 1e9 + (r.last_nsec - r.first_nsec)),
     },
+    // ECS observer: the sensor that captured the flow (analyze --sensor) and the host that analyzed it.
+    ...(r.sensor ? { observer: { name: r.sensor, ...(r.sensor_host ? { hostname: r.sensor_host } : {}) } } : {}),
     // ECS source.domain / destination.domain: the host's preferred name (inventory, else the wire's).
     source: { ip: r.client, port: r.client_port, bytes: r.bytes_c2s, packets: r.packets_c2s, ...(r.client_name ? { domain: r.client_name } : {}) },
     destination: { ip: r.server, port: r.server_port, bytes: r.bytes_s2c, packets: r.packets_s2c, ...(r.server_name ? { domain: r.server_name } : {}) },
@@ -110,6 +124,10 @@ export function exportFlows(db: Db, rules: RuleSet, f: FlowFilter, format: 'ndjs
     return;
   }
   const protocolOf = (service: string | null) => (service === null ? null : (rules.serviceById.get(service)?.protocol ?? null));
-  const action = format === 'bulk' ? JSON.stringify({ create: { _index: index } }) + '\n' : '';
-  for (const r of flowViewRows(db, f)) write(action + JSON.stringify(ecsDocument(r, protocolOf)) + '\n');
+  for (const r of flowViewRows(db, f)) {
+    const doc = ecsDocument(r, protocolOf);
+    // `create` with the flow's id: a document sent again is refused (409), not added twice.
+    const action = format === 'bulk' ? JSON.stringify({ create: { _index: index, _id: (doc.event as { id: string }).id } }) + '\n' : '';
+    write(action + JSON.stringify(doc) + '\n');
+  }
 }

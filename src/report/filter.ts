@@ -22,6 +22,8 @@ export interface FlowFilter {
   verdict?: string;
   /** A protection finding id (rules/protection.yaml) the flow raised. */
   finding?: string;
+  /** The sensor whose run analyzed the flow's capture (analyze --sensor). */
+  sensor?: string;
 }
 
 /** SQL condition: the flow aliased `alias` raised the protection finding `?` (its protection column holds comma-separated ids). */
@@ -84,6 +86,10 @@ export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = []): { s
   if (f.finding !== undefined) {
     where.push(`${alias}.protection IS NOT NULL AND ${hasFinding(alias)}`);
     args.push(f.finding);
+  }
+  if (f.sensor !== undefined) {
+    where.push(`${alias}.sensor = ?`);
+    args.push(f.sensor);
   }
   if (f.since !== undefined) {
     where.push(`${alias}.last_ts >= ?`);

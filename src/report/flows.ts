@@ -33,6 +33,10 @@ export interface FlowDbRow {
   id: number;
   capture_id: number;
   capture_path: string;
+  capture_fingerprint?: string | null;
+  /** The sensor of the run that analyzed the capture, and the host that ran it. */
+  sensor?: string | null;
+  sensor_host?: string | null;
   vlan: number | null;
   transport: string;
   client: string;

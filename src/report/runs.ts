@@ -1,8 +1,8 @@
 import type { Db } from '../store/db';
 import type { Row } from './format';
 
-export const RUN_COLUMNS = ['run', 'status', 'started_at', 'finished_at', 'live', 'separate', 'captures', 'packets', 'flows', 'command', 'note'];
-export const RUN_TABLE_COLUMNS = ['run', 'status', 'started_at', 'captures', 'packets', 'flows', 'command', 'note'];
+export const RUN_COLUMNS = ['run', 'status', 'started_at', 'finished_at', 'sensor', 'live', 'separate', 'captures', 'packets', 'flows', 'command', 'note'];
+export const RUN_TABLE_COLUMNS = ['run', 'status', 'started_at', 'sensor', 'captures', 'packets', 'flows', 'command', 'note'];
 
 /**
  * Every run with what it holds. Runs that did not finish are listed too — their
@@ -11,7 +11,7 @@ export const RUN_TABLE_COLUMNS = ['run', 'status', 'started_at', 'captures', 'pa
 export function queryRuns(db: Db): Row[] {
   return (db
     .prepare(
-      `SELECT r.id AS run, r.status, r.started_at, r.finished_at, r.live, r.separate,
+      `SELECT r.id AS run, r.status, r.started_at, r.finished_at, r.sensor, r.live, r.separate,
               (SELECT count(*) FROM captures c WHERE c.run_id = r.id) AS captures,
               (SELECT coalesce(sum(c.packets), 0) FROM captures c WHERE c.run_id = r.id) AS packets,
               (SELECT coalesce(sum(c.flows), 0) FROM captures c WHERE c.run_id = r.id) AS flows,

@@ -52,8 +52,10 @@ export interface AnalyzeOptions {
   dbChanged?: () => string | null;
   /** Store a keyed hash instead of each account name (--redact-accounts). */
   redactAccount?: (account: string) => string;
-  /** Reading threads (--threads; default: the machine's cores for runs of 64 MiB or more, else one). */
+  /** Reading threads (--threads; default: one per core but one, for runs of 64 MiB or more, else one). */
   threads?: number;
+  /** The sensor (capture point) the captures come from (--sensor; default: this host's name). */
+  sensor?: string;
 }
 
 export interface CaptureOutcome {
@@ -157,7 +159,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   // Standard input, FIFOs, devices: read once, as streams (decided once per input).
   const streams = new Set(inputs.filter((i) => isStreamInput(i.path)).map((i) => i.path));
   const live = streams.size > 0;
-  const runId = runs.begin(opts.command, live, opts.separate, opts.version);
+  const runId = runs.begin(opts.command, live, opts.separate, opts.version, opts.sensor);
   for (const id of runs.clearUnfinished(runId)) opts.warn(`exflow: note: removed the partial data of unfinished run ${id}`);
 
   const outcomes: CaptureOutcome[] = [];

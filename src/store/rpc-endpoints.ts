@@ -58,10 +58,16 @@ type Decide = (flow: UnboundFlow, candidates: EndpointCandidate[]) => FlowLabels
 const OF_RUN = 'f.capture_id IN (SELECT id FROM captures WHERE run_id = @run)';
 /** Endpoints learned in run `runId`, as a condition on rpc_endpoints aliased e. */
 const EP_OF_RUN = 'e.capture_id IN (SELECT id FROM captures WHERE run_id = @run)';
-/** Endpoints a run may use: its own, and those of finished (visible) runs. */
-const EP_USABLE = `(${EP_OF_RUN} OR e.capture_id IN (SELECT id FROM capture_view))`;
-/** Flows a run may revise: its own, and those of finished runs. */
-const FLOW_USABLE = `(${OF_RUN} OR f.capture_id IN (SELECT id FROM capture_view))`;
+/**
+ * Finished runs whose registry a run shares: those of the same sensor (analyze --sensor;
+ * a database's runs without one are all this host's), or every one with @shared = 1
+ * (merge --shared-registry): each capture point's registry stays its own by default.
+ */
+const SHARED_CAPTURES = `(SELECT c.id FROM capture_view c WHERE @shared = 1 OR c.sensor IS (SELECT sensor FROM runs WHERE id = @run))`;
+/** Endpoints a run may use: its own, and those of finished (visible) runs it shares a registry with. */
+const EP_USABLE = `(${EP_OF_RUN} OR e.capture_id IN ${SHARED_CAPTURES})`;
+/** Flows a run may revise: its own, and those of finished runs it shares a registry with. */
+const FLOW_USABLE = `(${OF_RUN} OR f.capture_id IN ${SHARED_CAPTURES})`;
 
 /** How flows without a handshake had their direction guessed; the registry overrules these. */
 const GUESSED = "('service-port', 'lower-port', 'first-packet')";
@@ -74,7 +80,7 @@ const GUESSED = "('service-port', 'lower-port', 'first-packet')";
  * Their port-derived labels are cleared so the registry names them next.
  * Returns how many flows were turned.
  */
-export function orientFromRegistry(db: Db, runId: number): number {
+export function orientFromRegistry(db: Db, runId: number, shared = false): number {
   const endpointAt = (addr: string, port: string, scope: string) =>
     `EXISTS (SELECT 1 FROM rpc_endpoints e WHERE e.server = ${addr} AND e.transport = f.transport AND e.port = ${port} AND ${scope})`;
   const wrongWay = (flowScope: string, epScope: string) =>
@@ -82,7 +88,7 @@ export function orientFromRegistry(db: Db, runId: number): number {
   const ids = db
     .prepare(`SELECT f.id FROM flows f WHERE (${wrongWay(OF_RUN, EP_USABLE)}) OR (${wrongWay(FLOW_USABLE, EP_OF_RUN)})`)
     .pluck()
-    .all({ run: runId }) as number[];
+    .all({ run: runId, shared: shared ? 1 : 0 }) as number[];
   if (ids.length === 0) return 0;
   // SQLite evaluates every SET expression on the row as it was: a swap needs no temporaries.
   const turn = db.prepare(
@@ -104,7 +110,7 @@ export function orientFromRegistry(db: Db, runId: number): number {
  * are in: this run's flows against every usable endpoint, and earlier runs' flows
  * against this run's endpoints. Returns how many flows changed.
  */
-export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide): number {
+export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide, shared = false): number {
   // Not named by their own bind: no name, a port name, an earlier registry name, or
   // "a DCE/RPC header but no bind" (payload without an interface).
   const unbound = `(f.via IS NULL OR f.via = 'port' OR f.via_registry = 1 OR (f.via = 'payload' AND f.rpc_uuid IS NULL))`;
@@ -117,7 +123,7 @@ export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide): n
        WHERE ${EP_OF_RUN} AND ${FLOW_USABLE} AND ${unbound}`,
     )
     .pluck()
-    .all({ run: runId }) as number[];
+    .all({ run: runId, shared: shared ? 1 : 0 }) as number[];
   if (ids.length === 0) return 0;
   const flowById: Statement = db.prepare(
     `SELECT c.stream_id AS streamId, f.client, f.first_sec AS firstSec, f.first_nsec AS firstNsec, f.service, f.via, f.server, f.transport, f.server_port AS port
@@ -136,7 +142,7 @@ export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide): n
   db.transaction(() => {
     for (const id of ids) {
       const f = flowById.get(id) as UnboundFlow & { server: string; transport: string; port: number };
-      const labels = decide(f, endpointsOf.all({ server: f.server, transport: f.transport, port: f.port, run: runId }) as EndpointCandidate[]);
+      const labels = decide(f, endpointsOf.all({ server: f.server, transport: f.transport, port: f.port, run: runId, shared: shared ? 1 : 0 }) as EndpointCandidate[]);
       if (!labels) continue;
       update.run({ id, ...labels });
       changed++;

@@ -68,14 +68,14 @@ export class RunStore {
    * row are one IMMEDIATE transaction, so two analyzes started at the same moment
    * cannot both pass the check. Throws RunBusy naming the other run.
    */
-  begin(command: string, live: boolean, separate: boolean, version: string): number {
+  begin(command: string, live: boolean, separate: boolean, version: string, sensor: string = os.hostname()): number {
     return this.db
       .transaction(() => {
         const other = this.activeWriter();
         if (other) throw new RunBusy(other);
         const r = this.db
-          .prepare('INSERT INTO runs (started_at, status, live, separate, command, pid, host, exflow_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(new Date().toISOString(), 'running', live ? 1 : 0, separate ? 1 : 0, command, process.pid, os.hostname(), version);
+          .prepare('INSERT INTO runs (started_at, status, live, separate, command, pid, host, exflow_version, sensor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(new Date().toISOString(), 'running', live ? 1 : 0, separate ? 1 : 0, command, process.pid, os.hostname(), version, sensor);
         return Number(r.lastInsertRowid);
       })
       .immediate();

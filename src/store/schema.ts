@@ -424,7 +424,7 @@ CREATE INDEX IF NOT EXISTS rpc_endpoints_key ON rpc_endpoints (server, transport
 
 -- What reports see: captures of finished runs (and of live runs, batch by batch).
 CREATE VIEW IF NOT EXISTS capture_view AS
-SELECT c.* FROM captures c JOIN runs r ON r.id = c.run_id
+SELECT c.*, r.sensor AS sensor, r.host AS sensor_host FROM captures c JOIN runs r ON r.id = c.run_id
 WHERE r.status = 'complete' OR r.live = 1;
 
 -- A flow's verdict is its key's row in verdicts (VERDICT_KEY), found through its hosts'
@@ -444,7 +444,7 @@ SELECT f.*,
        f.last_sec + f.last_nsec / 1e9 AS last_ts,
        f.packets_c2s + f.packets_s2c AS packets,
        f.bytes_c2s + f.bytes_s2c AS bytes,
-       c.path AS capture_path
+       c.path AS capture_path, c.fingerprint AS capture_fingerprint, c.sensor AS sensor, c.sensor_host AS sensor_host
 FROM flows f JOIN capture_view c ON c.id = f.capture_id;
 
 CREATE VIEW IF NOT EXISTS flow_view AS
@@ -453,7 +453,7 @@ SELECT f.*, ${JUDGED_COLUMNS},
        f.last_sec + f.last_nsec / 1e9 AS last_ts,
        f.packets_c2s + f.packets_s2c AS packets,
        f.bytes_c2s + f.bytes_s2c AS bytes,
-       c.path AS capture_path
+       c.path AS capture_path, c.fingerprint AS capture_fingerprint, c.sensor AS sensor, c.sensor_host AS sensor_host
 FROM ${JUDGED_FROM}
   JOIN capture_view c ON c.id = f.capture_id;
 `;
