@@ -4,7 +4,7 @@ import { Option } from 'commander';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { DEFAULT_INDEX, ECS_VERSION, exportFlows } from '../report/export';
 import type { FlowFilter } from '../report/filter';
-import { ENCRYPTION_COLUMNS, encryptionReport, servicesReport, unexpectedReport } from '../report/findings';
+import { ENCRYPTION_COLUMNS, ENCRYPTION_TABLE_COLUMNS, encryptionReport, servicesReport, UNEXPECTED_COLUMNS, UNEXPECTED_TABLE_COLUMNS, unexpectedReport } from '../report/findings';
 import { PROTECTION_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
 import { escapeControls, FORMATS, render, renderStream, type Format, type Row } from '../report/format';
 import { htmlReport } from '../report/html';
@@ -190,7 +190,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
   common(report.command('unexpected').description('unexpected flows first, then unknown ones grouped by why (no role for a side, a role only guessed, an RPC interface not read), by client role, server role and service'))
     .addHelpText('after', examples(['exflow report unexpected --db audit.sqlite', 'exflow report unexpected --db audit.sqlite --format csv > findings.csv']))
     .action((o: CommonOptions) =>
-      run(o, (db, f, format) => render(unexpectedReport(db, f), ['verdict', 'why', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'rpc_interfaces', 'reason'], format)),
+      run(o, (db, f, format) => render(unexpectedReport(db, f), format === 'table' ? UNEXPECTED_TABLE_COLUMNS : UNEXPECTED_COLUMNS, format)),
     );
 
   common(report.command('encryption').description('flows in clear where the tables say the service is encrypted between the two roles (STARTTLS or TLS expected)'))
@@ -201,7 +201,7 @@ A finding needs the flow's payload: TLS from its first byte (tls = implicit), a
 switch with STARTTLS (starttls), or commands in clear (none). Where the capture
 cannot tell (tls empty: cut by the snaplen, the start not captured), there is no finding.`,
     )
-    .action((o: CommonOptions) => run(o, (db, f, format) => render(encryptionReport(db, f), ENCRYPTION_COLUMNS, format)));
+    .action((o: CommonOptions) => run(o, (db, f, format) => render(encryptionReport(db, f), format === 'table' ? ENCRYPTION_TABLE_COLUMNS : ENCRYPTION_COLUMNS, format)));
 
   common(report.command('protection').description('how flows authenticate and whether they are protected: NTLMv1, NTLM, RPC without encryption, LDAP without signing, SMB1 and SMB signing, passwords in clear, old TLS — most severe first, with hosts and accounts').option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, []))
     .addHelpText(

@@ -121,3 +121,11 @@ function examplesOf(db: Db, w: { sql: string; args: (string | number)[] }, keys:
 }
 
 export const ENCRYPTION_COLUMNS = ['client_role', 'server_role', 'service', 'rule', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'finding', 'cite'];
+/**
+ * A text table keeps its first columns when the terminal is narrow (src/report/format.ts
+ * leaves out the last): most telling first — who, what, how many, an example, why —
+ * then the times and sizes. The citation (a seed's own words) is for CSV and JSON.
+ */
+export const ENCRYPTION_TABLE_COLUMNS = ['service', 'flows', 'examples', 'finding', 'client_role', 'server_role', 'rule', 'bytes', 'first_seen', 'last_seen'];
+export const UNEXPECTED_COLUMNS = ['verdict', 'why', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'rpc_interfaces', 'reason'];
+export const UNEXPECTED_TABLE_COLUMNS = ['verdict', 'service', 'flows', 'examples', 'reason', 'client_role', 'server_role', 'why', 'bytes', 'first_seen', 'last_seen', 'rpc_interfaces'];

@@ -117,6 +117,10 @@ function mdRow(r: Row, columns: string[]): string {
 }
 
 let tableWidth: number | null = null;
+/** A text column narrower than this (when its text is longer) is cut past reading: columns are left out first. */
+const USEFUL = 20;
+/** …but never fewer columns than these. */
+const MIN_COLUMNS = 3;
 
 /** Text tables no wider than this (the terminal's columns); null: as wide as the cells (--wide, or not a terminal). */
 export function setTableWidth(width: number | null): void {
@@ -147,16 +151,19 @@ function table(rows: Row[], allColumns: string[]): string {
   let cells = rows.map((r) => columns.map((c) => printable(r[c])));
   const isNumeric = (c: string) => rows.length > 0 && rows.every((r) => r[c] === null || typeof r[c] === 'number');
   let numeric = columns.map(isNumeric);
-  // An address cut short is a different address: columns of addresses keep their width.
-  const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]+)$/i;
+  // An address or a time cut short is a different one: such columns keep their width.
+  const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]+|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z)$/i;
   let addressColumn = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || (typeof r[c] === 'string' && ADDRESS.test(r[c] as string))));
   let natural = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
   let widths = natural;
   let hidden: string[] = [];
   if (tableWidth !== null) {
     widths = fitWidths(natural, columns, numeric, addressColumn, tableWidth);
-    // Still too wide at every column's floor: the last columns are left out (and named).
-    while (columns.length > 1 && widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1) > tableWidth) {
+    // Still too wide at every column's floor, or a text column cut below what can be read
+    // (USEFUL characters): the last columns are left out (and named) — a table's columns
+    // come most telling first, and a few readable columns say more than many stubs.
+    const squeezed = () => widths.some((w, i) => !numeric[i] && !addressColumn[i] && w < Math.min(natural[i], USEFUL));
+    while (columns.length > MIN_COLUMNS && (widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1) > tableWidth || squeezed())) {
       hidden = [columns[columns.length - 1], ...hidden];
       columns = columns.slice(0, -1);
       cells = cells.map((r) => r.slice(0, -1));
@@ -169,8 +176,22 @@ function table(rows: Row[], allColumns: string[]): string {
   const cut = (v: string, i: number) => (v.length > widths[i] ? v.slice(0, widths[i] - 1) + '…' : v);
   const line = (vals: string[]) =>
     vals.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : cut(v, i).padEnd(widths[i]))).join('  ').trimEnd();
-  const note = hidden.length ? [`(${hidden.length} column${hidden.length === 1 ? '' : 's'} left out to fit: ${hidden.join(', ')}; --wide shows all)`] : [];
+  const note = hidden.length ? wrap(`(${hidden.length} column${hidden.length === 1 ? '' : 's'} left out to fit: ${hidden.join(', ')}; --wide shows all)`, tableWidth ?? Infinity) : [];
   return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line), ...note].join('\n') + '\n';
+}
+
+/** Words in lines of at most `width` characters (a word longer than that stands alone). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 /** ISO 8601 UTC, always with six fraction digits (microseconds): one width per column. */
