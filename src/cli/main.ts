@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { escapeControls, FORMATS, render, renderStream, setTableWidth, type Format, type Row } from '../report/format';
@@ -15,11 +15,12 @@ import { HOST_COLUMNS, HOST_TABLE_COLUMNS, iterateHosts } from '../report/hosts'
 import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
 import { expandInputs } from '../capture/inputs';
 import { RunBusy, RunStore } from '../store/runs';
-import { analyzeRun, defaultThreads, StoreFault, THREADS_FROM_BYTES, type CaptureOutcome, type RunOutcome } from '../run/analyze';
+import { analyzeRun, StoreFault, THREADS_FROM_BYTES, type CaptureOutcome, type RunOutcome } from '../run/analyze';
 import { TerminalProgress } from './progress';
 import { PhaseTimes, SILENT, type RunProgress } from '../run/progress';
 import { Auditor, type AuditSummary } from '../run/audit';
 import { mergeDatabases } from '../run/merge';
+import { bashCompletion, manPage, zshCompletion } from './manpage';
 import { ChunkedWriter, print, startWithBom } from './out';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
 import { inventoryCsv, inventoryYaml } from '../report/inventory-out';
@@ -155,7 +156,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .option('--quiet', 'no progress bar and no summary', false)
     .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
     .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early; shared out among the threads)', positiveInt('--max-flows'), 131072)
-    .option('--threads <n>', `reading threads, 1-64 (default: EXFLOW_THREADS, else one per core but the one that writes the database — ${defaultThreads()} here — for runs of ${THREADS_FROM_BYTES / 1048576} MiB or more, one below that); standard input is read by one`, threadCount('--threads'))
+    .option('--threads <n>', `reading threads, 1-64 (default: EXFLOW_THREADS, else one per core but the one that writes the database, for runs of ${THREADS_FROM_BYTES / 1048576} MiB or more — so one on two cores — and one below that); standard input is read by one`, threadCount('--threads'))
     .option('--sensor <name>', 'the sensor (capture point) these captures come from, kept with the run and in every export (default: this host\'s name)', sensorName('--sensor'))
     .option('--wait <seconds>', 'when another analyze is writing to the database, wait this long for it before giving up (exit 3)', nonNegativeInt('--wait'), 10)
     .option('--flush-interval <seconds>', 'live input (standard input, a FIFO): seconds between commits of the flows that ended', positiveInt('--flush-interval'), 60)
@@ -282,6 +283,7 @@ exflow database, disk full);
           `${warnings} warning${warnings === 1 ? '' : 's'}`,
           `${secs.toFixed(2)} s`,
           `${secs > 0 ? Math.round(packets / secs) : 0} packets/s`,
+          outcome.threads > 1 ? `${outcome.threads} threads` : '',
         ].filter(Boolean);
         if (outcome.reordered && done.length > 1) print('exflow: files read in the order of their first packets, which differs from their names\' order\n');
         print(`exflow: ${parts.join(', ')} → ${o.db}\n`);
@@ -363,6 +365,26 @@ matrix allows), unknown (a host has no role: not in the inventory, nothing infer
         db.close();
       }
     });
+
+  program
+    .command('man')
+    .description('print the man page (roff), made from every command\'s --help')
+    .addHelpText('after', '\nExamples:\n  exflow man > exflow.1 && man -l exflow.1\n  exflow man | man -l -\n\nnpm install -g installs it as man exflow (package.json "man").')
+    .action(() => print(manPage(program, VERSION, '')));
+
+  program
+    .command('completion')
+    .description('print shell completion (commands, options, their choices) for bash or zsh')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow completion bash > ~/.local/share/bash-completion/completions/exflow
+  exflow completion zsh > "\${fpath[1]}/_exflow"
+  source <(exflow completion bash)                 # this shell only`,
+    )
+    .action((shell: 'bash' | 'zsh') => print(shell === 'bash' ? bashCompletion(program) : zshCompletion(program)));
 
   program
     .command('merge')

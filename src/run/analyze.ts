@@ -77,6 +77,8 @@ export interface RunOutcome {
   flows: number;
   /** The files were read in another order than their names sort in. */
   reordered: boolean;
+  /** Threads that read the captures (1: this one). */
+  threads: number;
 }
 
 /** An input ready to be read: where it stands and what it is. */
@@ -327,8 +329,8 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   };
 
   const setup = { rpc: opts.rpc !== false, maxFlows: opts.maxFlows, idleTimeout: opts.idleTimeout };
-  const threads = threadsFor(opts.threads, live, totalBytes);
-  if (threads > 1 && groups.length > 0) {
+  const threads = groups.length > 0 ? threadsFor(opts.threads, live, totalBytes) : 1;
+  if (threads > 1) {
     // Regular files only (a stream cannot be read once per thread): every worker reads them all.
     const readings: Reading[][] = groups.map(() => []);
     let ends: Promise<void> = Promise.resolve();
@@ -442,7 +444,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     writer.flush();
     runs.finish(runId, 'interrupted', 'stopped by a signal; nothing of this run is shown; run the same command again to analyze it');
     opts.progress.stop();
-    return { runId, status: 'interrupted', captures: outcomes, flows: 0, reordered };
+    return { runId, status: 'interrupted', captures: outcomes, flows: 0, reordered, threads };
   }
   settle(true);
   opts.progress.stop();
@@ -452,7 +454,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   // Every input was already analyzed (skipped as a duplicate): the run added nothing, and `exflow runs` does not list it.
   const stored = db.prepare('SELECT count(*) FROM captures WHERE run_id = ?').pluck().get(runId) as number;
   if (stored === 0 && outcomes.length > 0 && outcomes.every((o) => o.status === 'skipped')) db.prepare('DELETE FROM runs WHERE id = ?').run(runId);
-  return { runId, status: 'complete', captures: outcomes, flows, reordered };
+  return { runId, status: 'complete', captures: outcomes, flows, reordered, threads };
 }
 
 /**

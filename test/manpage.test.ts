@@ -1,0 +1,54 @@
+// The man page and the shell completions are made from the commands (issue 23, item
+// 11): the files shipped in share/ are exactly what `exflow man` and `exflow completion`
+// print now (npm run generated makes them again), groff renders the page without a
+// warning, and bash completes commands, options and their choices as the commands have them.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runCli } from './helpers';
+
+const shipped = (p: string) => fs.readFileSync(path.join(ROOT, 'share', p), 'utf8');
+
+describe('man page and completions', () => {
+  it('share/ holds what the commands generate (run npm run generated after changing a command)', () => {
+    expect(shipped('man/exflow.1')).toBe(runCli(['man']).stdout);
+    expect(shipped('completion/exflow.bash')).toBe(runCli(['completion', 'bash']).stdout);
+    expect(shipped('completion/_exflow')).toBe(runCli(['completion', 'zsh']).stdout);
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { man: string[]; files: string[] };
+    expect(pkg.man).toEqual(['./share/man/exflow.1']);
+    expect(pkg.files).toContain('share');
+  });
+
+  it('the page names every command and renders without a warning', () => {
+    const page = runCli(['man']).stdout;
+    for (const c of ['analyze', 'flows', 'hosts', 'host', 'audit', 'merge', 'export', 'report unexpected', 'report protection', 'report firewall', 'rules show', 'completion']) {
+      expect(page).toContain(`.SS "exflow ${c.replace(/-/g, '\\-')}"`);
+    }
+    if (spawnSync('groff', ['--version']).status !== 0) return;
+    const r = spawnSync('groff', ['-man', '-Tutf8', '-ww', '-z'], { input: page, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const text = spawnSync('groff', ['-man', '-Tutf8'], { input: page, encoding: 'utf8' }).stdout.replace(/.\x08/g, '');
+    expect(text).toMatch(/--threads/);
+    expect(text).toMatch(/→/); // characters beyond ASCII come through
+  });
+
+  it('bash completes commands, subcommands, options, their choices, and files elsewhere', () => {
+    const script = shipped('completion/exflow.bash');
+    expect(spawnSync('bash', ['-n'], { input: script }).status).toBe(0);
+    const complete = (...words: string[]) => {
+      const probe = `${script}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _exflow; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      return spawnSync('bash', ['-c', probe], { encoding: 'utf8', cwd: ROOT }).stdout.trim().split('\n').filter(Boolean);
+    };
+    expect(complete('exflow', 'rep')).toEqual(['report']);
+    expect(complete('exflow', 'report', 'un')).toEqual(['unexpected']);
+    expect(complete('exflow', 'flows', '--for')).toEqual(['--format']);
+    expect(complete('exflow', 'flows', '--format', '')).toEqual(['table', 'csv', 'json', 'md']);
+    expect(complete('exflow', 'flows', '--verdict', 'un')).toEqual(['unexpected', 'unknown']);
+    expect(complete('exflow', 'report', 'firewall', '--format', 'n')).toEqual(['nft']);
+    expect(complete('exflow', 'analyze', '--db', 'x.sqlite', '--th')).toEqual(['--threads']);
+    expect(complete('exflow', 'completion', '')).toEqual(['bash', 'zsh']);
+    expect(complete('exflow', 'analyze', 'sampl')).toEqual(['samples']);
+    expect(complete('exflow', 'analyze', '--inventory', 'samples/inv')).toEqual(['samples/inventory.yaml']);
+  });
+});
