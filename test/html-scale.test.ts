@@ -90,8 +90,9 @@ describe('the timeline', () => {
     expect(runCli(['report', 'html', '--db', db, '--out', out]).code).toBe(0);
     const html = fs.readFileSync(out, 'utf8');
     const svg = /<svg id="timeline"[\s\S]*?<\/svg>/.exec(html)![0];
-    expect(svg).toContain('2026-01-15'); // the axis spans the sample's day…
-    expect(svg).not.toContain('1970'); // …not 56 years
+    const caption = /<p class="note" id="timeline-caption">[^<]*<\/p>/.exec(html)![0];
+    expect(caption).toContain('2026-01-15'); // the axis spans the sample's day…
+    expect(svg + caption).not.toContain('1970'); // …not 56 years
     expect(html).toMatch(/<p class="note" id="timeline-outliers">1 flow before the axis \(earliest 1970-01-01T00:00:03.000000Z\) not drawn\.<\/p>/);
   });
 });

@@ -26,6 +26,24 @@ export function esc(v: unknown): string {
   return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
+/**
+ * When the traffic was: one instant once, a span on one day with the day once, else
+ * both ends (ISO 8601 UTC, as the tables write them).
+ */
+function span(first: string | null, last: string | null): string {
+  if (!first || !last) return first ?? last ?? '';
+  const seconds = (Date.parse(last) - Date.parse(first)) / 1000;
+  const length = seconds < 1 ? 'less than a second' : seconds < 120 ? `${seconds.toFixed(0)} seconds` : seconds < 7200 ? `${(seconds / 60).toFixed(0)} minutes` : seconds < 172800 ? `${(seconds / 3600).toFixed(0)} hours` : `${(seconds / 86400).toFixed(0)} days`;
+  if (first === last) return `traffic at ${first}`;
+  if (first.slice(0, 10) === last.slice(0, 10)) return `traffic on ${first.slice(0, 10)} from ${first.slice(11)} to ${last.slice(11)} (${length})`;
+  return `traffic from ${first} to ${last} (${length})`;
+}
+
+/** "1 flow", "2 flows". */
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
 function bytes(n: number): string {
   const u = ['B', 'kB', 'MB', 'GB', 'TB'];
   let i = 0;
@@ -52,14 +70,26 @@ function table(rows: Row[], columns: string[], o: { cls?: string; fold?: number;
     return v === null || v === undefined || v === '' ? '' : ` title="${esc(v)}" class="cited"`;
   };
   const shown = rows.slice(0, HTML_LIMITS.rows);
+  // Byte counts read as the rest of the page writes them (kB, MB), sorted by the count itself.
+  const td = (r: Row, c: string) => {
+    const v = r[c];
+    if (typeof v === 'number' && BYTE_COLUMN.test(c)) return `<td class="n" data-v="${v}">${esc(bytes(v))}</td>`;
+    if (typeof v === 'string' && ISO_TIME.test(v)) return `<td class="t">${esc(v)}</td>`;
+    return `<td${typeof v === 'number' ? ' class="n"' : note(r, c)}>${cell(v)}</td>`;
+  };
   const html = `<table class="sortable ${o.cls ?? ''}"><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${shown
-    .map((r) => `<tr>${columns.map((c) => `<td${typeof r[c] === 'number' ? ' class="n"' : note(r, c)}>${cell(r[c])}</td>`).join('')}</tr>`)
+    .map((r) => `<tr>${columns.map((c) => td(r, c)).join('')}</tr>`)
     .join('')}</tbody></table>`;
   const total = o.total ?? rows.length;
   const more = total > shown.length ? `<p class="note">${shown.length} of ${total} rows shown${o.rest ? `; ${esc(o.rest)}` : ''}.</p>` : '';
   const fold = o.fold ?? 50;
   return shown.length > fold ? `<details><summary>${shown.length} rows</summary>${html}</details>${more}` : html + more;
 }
+
+/** A time as the tables write it: kept on one line. */
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+/** Columns that hold byte counts. */
+const BYTE_COLUMN = /^bytes(_|$)/;
 
 const COLOURS: Record<string, string> = { expected: '#2e7d32', unexpected: '#c62828', mixed: '#ef6c00', unknown: '#757575' };
 
@@ -83,7 +113,7 @@ function heatmap(cells: MatrixCell[]): string {
     const y = top + clients.indexOf(c.client_role) * size;
     const v = mixedVerdict(c.expected, c.unexpected);
     const alpha = (0.15 + 0.85 * (Math.log10(1 + c.bytes) / (max || 1))).toFixed(2);
-    const tip = `${c.client_role} → ${c.server_role}: ${c.flows} flows, ${bytes(c.bytes)}; ${c.services.map((s) => `${s.service} (${s.verdict})`).join(', ')}; rules: ${c.rules_say}`;
+    const tip = `${c.client_role} → ${c.server_role}: ${count(c.flows, 'flow')}, ${bytes(c.bytes)}; ${c.services.map((s) => `${s.service} (${s.verdict})`).join(', ')}; rules: ${c.rules_say}`;
     parts.push(
       `<g class="cell ${v}${c.no_direct_connection ? ' forbidden' : ''}"><title>${esc(tip)}</title>` +
         `<rect x="${x + 2}" y="${y + 2}" width="${size - 4}" height="${size - 4}" fill="#1565c0" fill-opacity="${alpha}" stroke="${COLOURS[v]}" stroke-width="${c.no_direct_connection ? 5 : 3}"/>` +
@@ -154,7 +184,9 @@ function timeline(db: Db, f: FlowFilter): string {
     .map((v, i) => `<rect x="${(L + i * bw).toFixed(1)}" y="${(H - (v / max) * H + 8).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${((v / max) * H).toFixed(1)}" fill="#1565c0"><title>${esc(`${isoTime(Math.floor(lo + i * width), 0)}: ${bytes(v)}`)}</title></rect>`)
     .join('');
   // Time ticks at round steps, about six of them.
-  const step = STEPS.find((s) => (hi - lo) / s <= 6) ?? STEPS[STEPS.length - 1];
+  // Beyond the longest step (a year), every k-th year: labels never crowd each other.
+  const base = STEPS.find((s) => (hi - lo) / s <= 6) ?? STEPS[STEPS.length - 1];
+  const step = base * Math.max(1, Math.ceil((hi - lo) / base / 6));
   const ticks: string[] = [];
   for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
     const x = L + ((t - lo) / Math.max(hi - lo, 1e-6)) * W;
@@ -164,13 +196,15 @@ function timeline(db: Db, f: FlowFilter): string {
   }
   const axes =
     `<line x1="${L}" y1="${H + 8}" x2="${L + W}" y2="${H + 8}" stroke="#555"/><line x1="${L}" y1="8" x2="${L}" y2="${H + 8}" stroke="#555"/>` +
-    `<text x="${L - 6}" y="14" text-anchor="end">${esc(bytes(max))}</text><text x="${L - 6}" y="${H + 8}" text-anchor="end">0</text>` +
-    `<text x="${L + W / 2}" y="${H + 44}" text-anchor="middle" class="axis">flow start time (UTC), ${esc(isoTime(Math.floor(lo), 0))} to ${esc(isoTime(Math.ceil(hi), 0))}; bars: bytes of the flows that started in each of ${n} intervals</text>`;
-  return `<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="${L + W + 60}" height="${H + 52}">${axes}${ticks.join('')}${rects}</svg>${outside ? `<p class="note" id="timeline-outliers">${esc(outside.trim())}</p>` : ''}`;
+    `<text x="${L - 6}" y="14" text-anchor="end">${esc(bytes(max))}</text><text x="${L - 6}" y="${H + 8}" text-anchor="end">0</text>`;
+  // The caption is the page's text, not the drawing's: it wraps on a narrow screen.
+  const caption = `<p class="note" id="timeline-caption">Flow start time (UTC), ${esc(isoTime(Math.floor(lo), 0))} to ${esc(isoTime(Math.ceil(hi), 0))}; bars: bytes of the flows that started in each of ${n} intervals.</p>`;
+  const wide = L + W + 60;
+  return `<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="${wide}" height="${H + 32}" viewBox="0 0 ${wide} ${H + 32}">${axes}${ticks.join('')}${rects}</svg>${caption}${outside ? `<p class="note" id="timeline-outliers">${esc(outside.trim())}</p>` : ''}`;
 }
 
 /** Clicking a heading sorts its table (numbers as numbers); a second click reverses. */
-const SORT_SCRIPT = `document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){var t=th.closest('table'),b=t.tBodies[0],i=Array.prototype.indexOf.call(th.parentNode.children,th),d=th.dataset.dir==='a'?'d':'a';th.dataset.dir=d;var r=Array.prototype.slice.call(b.rows);r.sort(function(x,y){var p=x.cells[i].textContent,q=y.cells[i].textContent,m=parseFloat(p),n=parseFloat(q),c=(!isNaN(m)&&!isNaN(n)&&x.cells[i].className==='n')?m-n:p.localeCompare(q);return d==='a'?c:-c});r.forEach(function(x){b.appendChild(x)})})});`;
+const SORT_SCRIPT = `document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){var t=th.closest('table'),b=t.tBodies[0],i=Array.prototype.indexOf.call(th.parentNode.children,th),d=th.dataset.dir==='a'?'d':'a';th.dataset.dir=d;var r=Array.prototype.slice.call(b.rows);r.sort(function(x,y){var p=x.cells[i].textContent,q=y.cells[i].textContent,m=parseFloat(x.cells[i].dataset.v||p),n=parseFloat(y.cells[i].dataset.v||q),c=(!isNaN(m)&&!isNaN(n)&&x.cells[i].className==='n')?m-n:p.localeCompare(q);return d==='a'?c:-c});r.forEach(function(x){b.appendChild(x)})})});`;
 const SORT_HASH = crypto.createHash('sha256').update(SORT_SCRIPT).digest('base64');
 
 interface HostLine {
@@ -232,7 +266,7 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
       const st = hostStory(db, addr, f, 20, rules);
       const h = hostOf(addr);
       const id = `host-${addr.replace(/[^0-9A-Za-z]/g, '-')}`;
-      return `<details class="host" id="${id}"><summary><b>${esc(addr)}</b>${h?.name ? ` ${esc(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${st.flows} flows, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${st.findings.reduce((a, x) => a + Number(x.flows), 0)} in findings</span>` : ''}</summary>
+      return `<details class="host" id="${id}"><summary><b>${esc(addr)}</b>${h?.name ? ` ${esc(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${count(st.flows, 'flow')}, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${st.findings.reduce((a, x) => a + Number(x.flows), 0)} in findings</span>` : ''}</summary>
 <p>Roles from ${esc(h?.role_source ?? 'nowhere')}${h?.confidence ? ` (${esc(h.confidence)} confidence)` : ''}: ${esc(((h?.evidence as string[] | undefined) ?? []).slice(0, 3).join('; ') || 'no evidence')}. Seen ${esc(st.first_seen ?? '')} to ${esc(st.last_seen ?? '')}.</p>
 <h4>Serves</h4>${table(st.serves, HOST_SERVICE_COLUMNS, { total: st.serves.length + st.omitted.serves, rest: `exflow host ${addr} lists all` })}
 <h4>Uses</h4>${table(st.uses, HOST_SERVICE_COLUMNS, { total: st.uses.length + st.omitted.uses, rest: `exflow host ${addr} lists all` })}
@@ -264,7 +298,6 @@ ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity',
   // Unexpected first, then encryption and protection, then unknown grouped by why (report unexpected's order).
   const unexpectedRows = findings.filter((x) => x.verdict === 'unexpected');
   const unknownRows = findings.filter((x) => x.verdict !== 'unexpected');
-  const findingFlows = flowsOf(unexpectedRows) + flowsOf(encryption) + flowsOf(unknownRows);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-${SORT_HASH}'">
@@ -272,28 +305,28 @@ ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity',
 <style>
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#212121;max-width:1200px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h4{margin:12px 0 4px}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5;cursor:pointer}th[data-dir=a]::after{content:" ▲"}th[data-dir=d]::after{content:" ▼"}td.n{text-align:right;font-variant-numeric:tabular-nums}td.cited{text-decoration:underline dotted;cursor:help}
+table{border-collapse:collapse;margin:8px 0;font-size:13px;display:block;max-width:100%;overflow-x:auto}svg{max-width:100%;height:auto}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f5f5f5;cursor:pointer}th[data-dir=a]::after{content:" ▲"}th[data-dir=d]::after{content:" ▼"}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.t{white-space:nowrap}td.cited{text-decoration:underline dotted;cursor:help}
 .kpi{display:flex;gap:16px;flex-wrap:wrap}.kpi div{border:1px solid #ddd;padding:8px 12px;border-radius:4px}.kpi b{display:block;font-size:20px}
-svg text{font:12px system-ui,sans-serif}svg .count{fill:#fff;font-weight:bold}.legend span{display:inline-block;padding:2px 8px;margin-right:6px;color:#fff;border-radius:3px}
+svg text{font:12px system-ui,sans-serif}svg .count{fill:#fff;font-weight:bold}.legend .swatch{display:inline-block;width:14px;height:14px;margin:0 4px 0 10px;vertical-align:middle;background:rgba(21,101,192,.55);border:3px solid;border-radius:2px}
 details.host{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:6px 0}summary{cursor:pointer}
 .none,.note{color:#757575}.warn{color:#c62828}
 </style></head><body>
 <h1>${esc(title)}</h1>
-<p>${esc(t.first_seen ?? '')} — ${esc(t.last_seen ?? '')}</p>
+<p>${esc(span(t.first_seen, t.last_seen))}</p>
 <section id="summary"><h2>Summary</h2>
-<div class="kpi"><div><b>${t.captures}</b>captures</div><div><b>${t.flows}</b>flows</div><div><b>${esc(bytes(t.bytes))}</b>bytes in flows</div><div><b>${t.packets}</b>packets in flows</div><div><b>${t.hosts}</b>hosts</div>
+<div class="kpi"><div><b>${t.captures}</b>${t.captures === 1 ? 'capture' : 'captures'}</div><div><b>${t.flows}</b>${t.flows === 1 ? 'flow' : 'flows'}</div><div><b>${esc(bytes(t.bytes))}</b>in flows</div><div><b>${t.packets}</b>${t.packets === 1 ? 'packet' : 'packets'} in flows</div><div><b>${t.hosts}</b>${t.hosts === 1 ? 'host' : 'hosts'}</div>
 <div><b>${s.verdicts.expected}</b>expected</div><div><b class="warn">${s.verdicts.unexpected}</b>unexpected</div><div><b>${s.verdicts.unknown + s.verdicts.none}</b>unknown</div></div>
 <p>Classified by port ${s.classified.port}, by the endpoint mapper ${s.classified.epm}, by bind ${s.classified.bind}, by payload ${s.classified.payload}, not at all ${s.classified.none}.</p>
 </section>
-<section id="findings"><h2>Findings: what to act on (${findingFlows} flows)</h2>
-<h3 id="unexpected">Unexpected: the tables do not allow these (${flowsOf(unexpectedRows)} flows)</h3>
+<section id="findings"><h2>Findings: what to act on</h2>
+<h3 id="unexpected">Unexpected: the tables do not allow these (${count(flowsOf(unexpectedRows), 'flow')})</h3>
 ${table(unexpectedRows, ['client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'reason'], { cls: 'findings', rest: 'exflow report unexpected lists all' })}
-<h3 id="encryption">In clear where the tables say encrypted (${flowsOf(encryption)} flows)</h3>
+<h3 id="encryption">In clear where the tables say encrypted (${count(flowsOf(encryption), 'flow')})</h3>
 ${table(encryption, ENCRYPTION_COLUMNS.filter((c) => c !== 'cite'), { cls: 'findings', rest: 'exflow report encryption lists all', notes: { finding: 'cite' } })}
-<h3 id="protection">How flows authenticate and are protected (${protection.length} findings, ${flowsOf(protection)} flows)</h3>
+<h3 id="protection">How flows authenticate and are protected (${count(protection.length, 'finding')}, ${count(flowsOf(protection), 'flow')})</h3>
 ${table(protection, ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'examples', 'advice'], { cls: 'findings', rest: 'exflow report protection lists all, with the guidance each cites' })}
-<h3 id="unknown">Unknown, by why (${flowsOf(unknownRows)} flows)</h3>
+<h3 id="unknown">Unknown, by why (${count(flowsOf(unknownRows), 'flow')})</h3>
 ${table(unknownRows, ['why', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'examples', 'reason'], { rest: 'exflow report unexpected lists all' })}</section>
 ${changes ? `<section id="new"><h2>New since the baseline (${esc(changes.baseline)})</h2>
 <h4>Flows</h4>${table(changes.flows, ['client', 'server', 'transport', 'server_port', 'service', 'rpc_interface', 'verdict', 'flows', 'bytes', 'first_seen'])}
@@ -303,7 +336,7 @@ ${changes ? `<section id="new"><h2>New since the baseline (${esc(changes.baselin
 <section id="conversations"><h2>Top conversations</h2>
 ${table(conversations.map((c) => ({ ...c, services: String(c.services ?? '').split(','), verdicts: String(c.verdicts ?? '').split(',') })), ['client', 'server', 'client_role', 'server_role', 'services', 'flows', 'bytes', 'verdicts'])}</section>
 <section id="matrix-section"><h2>Role × role</h2>
-<p class="legend"><span style="background:${COLOURS.expected}">expected</span><span style="background:${COLOURS.unexpected}">unexpected</span><span style="background:${COLOURS.mixed}">mixed</span><span style="background:${COLOURS.unknown}">unknown</span> fill = bytes (log scale); number = flows; <b>!</b> = traffic where the rules say "no direct connection". Rows: client role, columns: server role.</p>
+<p class="legend">${(['expected', 'unexpected', 'mixed', 'unknown'] as const).map((v) => `<span class="swatch" style="border-color:${COLOURS[v]}"></span>${v}`).join(' ')} — the frame is the verdict; the fill is bytes (darker = more, log scale); the number is flows; <b>!</b> = traffic where the rules say "no direct connection". Rows: client role, columns: server role.</p>
 ${heatmap(cells)}
 </section>
 <section id="timeline-section"><h2>Traffic over time</h2>${timeline(db, f)}</section>

@@ -31,6 +31,9 @@ export function summaryReport(db: Db, f: FlowFilter): Summary {
     last_seen: isoTime(c.last_sec as number | null, c.last_nsec as number | null),
     warnings: (JSON.parse(c.warnings as string) as { offset: number; message: string }[]).map((x) => (x.offset >= 0 ? `byte ${x.offset}: ${x.message}` : x.message)),
   }));
+  /** The nanoseconds of the earliest (latest) time within its second: an aggregate per part keeps the integers exact. */
+  const nsecAt = (agg: string, secColumn: string, sec: number) =>
+    (db.prepare(`SELECT ${agg} FROM ${w.view} f ${w.sql ? `${w.sql} AND` : 'WHERE'} ${secColumn} = ?`).pluck().get(...w.args, sec) as number | null) ?? 0;
   const t = db
     .prepare(
       `SELECT count(*) AS flows, coalesce(sum(f.packets), 0) AS packets, coalesce(sum(f.bytes), 0) AS bytes,
@@ -55,8 +58,9 @@ export function summaryReport(db: Db, f: FlowFilter): Summary {
       packets: t.packets,
       bytes: t.bytes,
       hosts,
-      first_seen: isoTime(t.first_sec, 0),
-      last_seen: isoTime(t.last_sec, 0),
+      // To the microsecond, as the flows and captures are written: the same instant reads the same everywhere.
+      first_seen: isoTime(t.first_sec, t.first_sec === null ? 0 : nsecAt('min(f.first_nsec)', 'f.first_sec', t.first_sec)),
+      last_seen: isoTime(t.last_sec, t.last_sec === null ? 0 : nsecAt('max(f.last_nsec)', 'f.last_sec', t.last_sec)),
     },
     classified,
     verdicts,
