@@ -9,7 +9,7 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { isoTime } from './format';
 import { addressCondition, flowWhere, type FlowFilter } from './filter';
-import { ENCRYPTION_COLUMNS, encryptionReport, unexpectedReport, servicesReport } from './findings';
+import { encryptionReport, unexpectedReport, servicesReport } from './findings';
 import { protectionReport } from './protection';
 import type { Row } from './format';
 import { hostStory, HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS } from './host';
@@ -321,9 +321,9 @@ details.host{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:6px
 </section>
 <section id="findings"><h2>Findings: what to act on</h2>
 <h3 id="unexpected">Unexpected: the tables do not allow these (${count(flowsOf(unexpectedRows), 'flow')})</h3>
-${table(unexpectedRows, ['client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'reason'], { cls: 'findings', rest: 'exflow report unexpected lists all' })}
+${table(unexpectedRows, ['client_role', 'server_role', 'service', 'flows', 'examples', 'reason', 'bytes', 'first_seen', 'last_seen'], { cls: 'findings', rest: 'exflow report unexpected lists all' })}
 <h3 id="encryption">In clear where the tables say encrypted (${count(flowsOf(encryption), 'flow')})</h3>
-${table(encryption, ENCRYPTION_COLUMNS.filter((c) => c !== 'cite'), { cls: 'findings', rest: 'exflow report encryption lists all', notes: { finding: 'cite' } })}
+${table(encryption, ['client_role', 'server_role', 'service', 'flows', 'examples', 'finding', 'rule', 'bytes', 'first_seen', 'last_seen'], { cls: 'findings', rest: 'exflow report encryption lists all', notes: { finding: 'cite' } })}
 <h3 id="protection">How flows authenticate and are protected (${count(protection.length, 'finding')}, ${count(flowsOf(protection), 'flow')})</h3>
 ${table(protection, ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'examples', 'advice'], { cls: 'findings', rest: 'exflow report protection lists all, with the guidance each cites' })}
 <h3 id="unknown">Unknown, by why (${count(flowsOf(unknownRows), 'flow')})</h3>
