@@ -13,7 +13,10 @@ const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 /** What the commands print on a 120-column terminal, the progress bar's redraws removed and times masked. */
 function onTerminal(commands: string[], dir: string): string {
   const cmd = `stty cols 120 rows 24; ${commands.map((c) => `${process.execPath} ${CLI} ${c}`).join(' && ')}`;
-  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: dir, encoding: 'utf8' });
+  // The README shows the defaults: a thread count from the environment (EXFLOW_THREADS) would add itself to the summary.
+  const env = { ...process.env };
+  delete env.EXFLOW_THREADS;
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: dir, encoding: 'utf8', env });
   return mask(r.stdout.replace(/\r\n/g, '\n').replace(/\r/g, '').replace(/^.*judging +/m, ''));
 }
 

@@ -116,7 +116,10 @@ export async function readThreaded(
         return;
       }
       case 'flows':
-        events.flows(m.batch);
+        // A stop asked for (Ctrl-C): the run will be interrupted and show nothing, so the
+        // batches still queued are not written — the workers are told at once.
+        if (o.shouldStop()) Atomics.store(control, 0, 1);
+        else events.flows(m.batch);
         Atomics.add(control, 1 + index, 1);
         Atomics.notify(control, 1 + index);
         return;
@@ -174,5 +177,7 @@ export async function readThreaded(
     await Promise.all(workers.map((w) => w.terminate()));
   }
   if (fault) throw fault;
-  return { stopped: stopped || Atomics.load(control, 0) !== 0 };
+  // A stop asked for while the last batches were being written stops the run too, as it
+  // would have stopped one thread that was still reading.
+  return { stopped: stopped || Atomics.load(control, 0) !== 0 || o.shouldStop() };
 }
