@@ -6,7 +6,9 @@
 // (4.2.2). Short exchanges: the reader lets go after MAX_MESSAGES messages, and
 // keeps at most MAX_RECORDS records per flow.
 import type { FlowInspector } from '../flow/inspector';
-import type { ByteBudget } from './dcerpc/budget';
+import { ByteBudget } from './dcerpc/budget';
+import { DirectionStream, StreamEnd } from './dcerpc/stream';
+import { TcpFlag } from '../decode/packet';
 
 const MAX_MESSAGES = 16;
 const MAX_RECORDS = 32;
@@ -37,20 +39,32 @@ export class DnsAnswers implements FlowInspector {
   private clientDir = -1;
   /** TCP: the message being gathered, per direction. */
   private readonly held: (Buffer | null)[] = [null, null];
+  /**
+   * TCP: each direction's bytes in order — retransmissions trimmed, a segment ahead of a
+   * hole held until it fills (the same delivery the DCE/RPC reader uses).
+   */
+  private readonly streams: (DirectionStream | null)[] = [null, null];
 
   /** @param budget the run's payload budget: a TCP message spanning segments is held from it */
   constructor(
     private readonly tcp: boolean,
-    private readonly budget: ByteBudget | null = null,
+    private budget: ByteBudget | null = null,
   ) {}
 
 
-  segment(dir: number, _seq: number, _flags: number, buf: Buffer, off: number, capLen: number, wireLen: number): boolean {
+  segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number): boolean {
     if (this.done) return false;
-    if (capLen === 0) return true;
-    if (capLen < wireLen) return this.finish();
-    if (!this.tcp) this.message(dir, buf, off, off + capLen);
-    else this.tcpBytes(dir, buf, off, capLen);
+    if (this.tcp) {
+      // SYNs too (no payload): they start the direction's sequence numbers.
+      // A reader made without the run's budget (tests) gets one of its own: the streams' bound still holds.
+      const s = (this.streams[dir] ??= new DirectionStream((this.budget ??= new ByteBudget(1 << 20)), (b, o, n) => this.tcpBytes(dir, b as Buffer, o, n)));
+      s.segment(seq, (flags & TcpFlag.Syn) !== 0, buf, off, capLen, wireLen);
+      if (s.end === StreamEnd.Gap || s.end === StreamEnd.Snaplen) return this.finish();
+    } else {
+      if (capLen === 0) return true;
+      if (capLen < wireLen) return this.finish();
+      this.message(dir, buf, off, off + capLen);
+    }
     return this.messages < MAX_MESSAGES && this.records.length < MAX_RECORDS ? !this.done : this.finish();
   }
 
@@ -172,6 +186,7 @@ export class DnsAnswers implements FlowInspector {
     this.done = true;
     this.release(0);
     this.release(1);
+    for (const s of this.streams) s?.stop(StreamEnd.Released);
     return false;
   }
 }
