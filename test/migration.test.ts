@@ -48,8 +48,8 @@ describe('a schema 3 database', () => {
     const a = runCli(['analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', db, '--quiet']);
     expect(a.code, a.stderr).toBe(0);
     expect(JSON.parse(runCli(['report', 'summary', '--db', db, '--format', 'json']).stdout).totals.flows).toBe(46);
-    // The sample again: the same file as the old run's capture (fingerprint), skipped.
-    const again = runCli(['analyze', path.join(__dirname, '..', 'samples', 'exchange-org.pcapng'), '--db', db]);
+    // The capture that database was made from (the sample as it was then) again: the same file as the old run's capture (fingerprint), skipped.
+    const again = runCli(['analyze', path.join(__dirname, 'fixtures', 'schema3-sample.pcapng'), '--db', db]);
     expect(again.stderr).toMatch(/already analyzed as capture 1 .* in run 1; skipped/);
   });
 });

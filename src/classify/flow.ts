@@ -15,6 +15,7 @@ import { NO_NAMES, wireNamesOf, type WireNames } from './names';
 import { KdcExchange } from '../inspect/kerberos';
 import { HttpRequest } from '../inspect/http';
 import { LdapSession } from '../inspect/ldap';
+import { DnsAnswers } from '../inspect/dns';
 import { labelConnectionless, labelFromConnection, labelFromPipes } from './rpc';
 
 export interface ClassifiedFlow {
@@ -36,7 +37,7 @@ export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
   const ins = rec.inspector;
   if (ins === null) return c;
   // Readers whose buffers the labels did not need to finish: their share of the budget goes back.
-  if (ins instanceof KdcExchange || ins instanceof HttpRequest || ins instanceof LdapSession) ins.finish();
+  if (ins instanceof KdcExchange || ins instanceof HttpRequest || ins instanceof LdapSession || ins instanceof DnsAnswers) ins.finish();
   // After classify(): each inspector has been finished, so what it read is complete.
   c.protection = protectionOf(ins);
   c.names = wireNamesOf(rec, c.payload, c.protection);

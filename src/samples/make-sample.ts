@@ -75,8 +75,8 @@ export function buildSample(): TimedFrame[] {
   let t = T0;
   const next = (ms: number) => (t += ms * 1000);
   const frames: TimedFrame[] = [];
-  const dnsQuery = Buffer.from('12340100000100000000000004646331036c61620000010001', 'hex');
-  const dnsAnswer = Buffer.from('12348180000100010000000004646331036c61620000010001c00c000100010000012c00040a0a000a', 'hex');
+  const dnsQuery = Buffer.from('12340100000100000000000003646331036c61620000010001', 'hex');
+  const dnsAnswer = Buffer.from('12348180000100010000000003646331036c61620000010001c00c000100010000012c00040a0a000a', 'hex');
 
   // A MAPI connection Outlook opened before the capture began: no handshake and no
   // bind in the capture; only the endpoint mapper's answer seen later names it.
