@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Exit, UserError } from './errors';
 import { escapeControls } from '../report/format';
 import { ChunkedWriter } from './out';
+import { sameFile } from '../store/db-file';
 
 export interface OutputSink {
   write: (s: string) => void;
@@ -21,18 +22,6 @@ export interface OutputSink {
 }
 
 const DB_SUFFIXES = ['', '-wal', '-shm', '-journal'];
-
-/** The same file, whether named through links or by another path (device and inode), else the same resolved name. */
-function sameFile(a: string, b: string): boolean {
-  try {
-    const sa = fs.statSync(a);
-    const sb = fs.statSync(b);
-    if (sa.dev === sb.dev && sa.ino === sb.ino) return true;
-  } catch {
-    /* one does not exist: compare names */
-  }
-  return path.resolve(a) === path.resolve(b);
-}
 
 /** Checks --out before anything is read: exit 64 with the reason when it may not be written. */
 export function checkOutPath(out: string, dbPath: string | null): void {

@@ -47,8 +47,6 @@ export class PacketIngest implements PacketSink {
   /** Counts of the capture file being read (beginCapture starts a new set). */
   counters: IngestCounters = zeroCounters();
   unknownLinkTypes = new Set<number>();
-  /** TCP/UDP packets of flows another thread's share holds (threads only; that thread counts them in flowPackets). */
-  otherShare = 0;
   firstSec = Infinity;
   firstNsec = 0;
   lastSec = -Infinity;
@@ -71,7 +69,6 @@ export class PacketIngest implements PacketSink {
   beginCapture(position: number): void {
     this.counters = zeroCounters();
     this.unknownLinkTypes = new Set<number>();
-    this.otherShare = 0;
     this.firstSec = Infinity;
     this.firstNsec = 0;
     this.lastSec = -Infinity;
@@ -100,14 +97,15 @@ export class PacketIngest implements PacketSink {
     const r = this.decoder.decode(linkType, buf, off, capLen);
     switch (r) {
       case Decoded.Transport:
-        if (this.share.count > 1 && shareOf(flowHash(this.decoder.p), this.share.count) !== this.share.index) {
-          this.otherShare++;
+        // With threads the flow's hash picks its share, and the table takes it as it is (computed once).
+        const h = flowHash(this.decoder.p);
+        if (this.share.count > 1 && shareOf(h, this.share.count) !== this.share.index) {
           this.table.tick(sec);
           if (this.decoder.p.firstFragment) this.table.forgetFragmentSlot(this.decoder.p);
           break;
         }
         c.flowPackets++;
-        this.table.add(this.decoder.p, sec, nsec, origLen, buf);
+        this.table.add(this.decoder.p, sec, nsec, origLen, buf, h);
         break;
       case Decoded.Fragment: {
         const p = this.decoder.p;

@@ -180,11 +180,10 @@ export class FlowTable {
     this.onFlush = h;
   }
 
-  /** Accounts one decoded TCP/UDP packet (or first fragment). Returns the flow index. */
-  add(p: DecodedPacket, sec: number, nsec: number, wireLen: number, buf: Buffer): number {
+  /** Accounts one decoded TCP/UDP packet (or first fragment); `h` is its flowHash(). Returns the flow index. */
+  add(p: DecodedPacket, sec: number, nsec: number, wireLen: number, buf: Buffer, h: number = flowHash(p)): number {
     if (sec >= this.nextSweep) this.sweep(sec);
     const famProto = (p.family << 8) | p.proto;
-    const h = flowHash(p);
     const keys = this.keys;
     const mask = this.mask;
     let s = h & mask;

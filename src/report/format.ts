@@ -116,6 +116,9 @@ function mdRow(r: Row, columns: string[]): string {
   return `| ${columns.map((c) => cell(r[c])).join(' | ')} |\n`;
 }
 
+/** A time as exflow writes it (isoTime): ISO 8601 UTC with its fraction. */
+export const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
 let tableWidth: number | null = null;
 /** A text column narrower than this (when its text is longer) is cut past reading: columns are left out first. */
 const USEFUL = 20;
@@ -132,9 +135,9 @@ export function setTableWidth(width: number | null): void {
  * its heading or 8 characters; numbers and addresses are never cut.
  * A table whose columns cannot all give way stays wider than the limit.
  */
-function fitWidths(widths: number[], columns: string[], numeric: boolean[], addressColumn: boolean[], limit: number): number[] {
+function fitWidths(widths: number[], columns: string[], numeric: boolean[], keepWhole: boolean[], limit: number): number[] {
   const w = [...widths];
-  const floor = columns.map((c, i) => (numeric[i] || addressColumn[i] ? widths[i] : Math.min(widths[i], Math.max(8, c.length))));
+  const floor = columns.map((c, i) => (numeric[i] || keepWhole[i] ? widths[i] : Math.min(widths[i], Math.max(8, c.length))));
   let total = w.reduce((a, b) => a + b, 0) + 2 * (w.length - 1);
   while (total > limit) {
     let widest = -1;
@@ -152,25 +155,26 @@ function table(rows: Row[], allColumns: string[]): string {
   const isNumeric = (c: string) => rows.length > 0 && rows.every((r) => r[c] === null || typeof r[c] === 'number');
   let numeric = columns.map(isNumeric);
   // An address or a time cut short is a different one: such columns keep their width.
-  const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]+|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z)$/i;
-  let addressColumn = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || (typeof r[c] === 'string' && ADDRESS.test(r[c] as string))));
+  const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]+)$/i;
+  const whole = (v: unknown) => typeof v === 'string' && (ADDRESS.test(v) || ISO_TIME.test(v));
+  let keepWhole = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || whole(r[c])));
   let natural = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
   let widths = natural;
   let hidden: string[] = [];
   if (tableWidth !== null) {
-    widths = fitWidths(natural, columns, numeric, addressColumn, tableWidth);
+    widths = fitWidths(natural, columns, numeric, keepWhole, tableWidth);
     // Still too wide at every column's floor, or a text column cut below what can be read
     // (USEFUL characters): the last columns are left out (and named) — a table's columns
     // come most telling first, and a few readable columns say more than many stubs.
-    const squeezed = () => widths.some((w, i) => !numeric[i] && !addressColumn[i] && w < Math.min(natural[i], USEFUL));
+    const squeezed = () => widths.some((w, i) => !numeric[i] && !keepWhole[i] && w < Math.min(natural[i], USEFUL));
     while (columns.length > MIN_COLUMNS && (widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1) > tableWidth || squeezed())) {
       hidden = [columns[columns.length - 1], ...hidden];
       columns = columns.slice(0, -1);
       cells = cells.map((r) => r.slice(0, -1));
       numeric = numeric.slice(0, -1);
-      addressColumn = addressColumn.slice(0, -1);
+      keepWhole = keepWhole.slice(0, -1);
       natural = natural.slice(0, -1);
-      widths = fitWidths(natural, columns, numeric, addressColumn, tableWidth);
+      widths = fitWidths(natural, columns, numeric, keepWhole, tableWidth);
     }
   }
   const cut = (v: string, i: number) => (v.length > widths[i] ? v.slice(0, widths[i] - 1) + '…' : v);

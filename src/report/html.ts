@@ -7,7 +7,7 @@
 import * as crypto from 'node:crypto';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
-import { isoTime } from './format';
+import { ISO_TIME, isoTime } from './format';
 import { addressCondition, flowWhere, type FlowFilter } from './filter';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
 import { protectionReport } from './protection';
@@ -86,8 +86,6 @@ function table(rows: Row[], columns: string[], o: { cls?: string; fold?: number;
   return shown.length > fold ? `<details><summary>${shown.length} rows</summary>${html}</details>${more}` : html + more;
 }
 
-/** A time as the tables write it: kept on one line. */
-const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 /** Columns that hold byte counts. */
 const BYTE_COLUMN = /^bytes(_|$)/;
 

@@ -4,12 +4,11 @@
 // knows, no foreign objects) before it is read; one that fails stops the merge before
 // anything is written. Each is then copied in one transaction; the hosts and verdicts
 // are made again from every flow by the caller's audit.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { labelFromEndpoints } from '../classify/rpc';
 import type { RuleSet } from '../rules/load';
 import { CaptureStore } from '../store/captures';
 import { openDb, StoreError, type Db } from '../store/db';
+import { sameFile } from '../store/db-file';
 import { copyInventory, copyRuns, type MergedRun, type SkippedRun } from '../store/merge';
 import { labelFlowsFromRegistry, orientFromRegistry } from '../store/rpc-endpoints';
 import { RunBusy, RunStore } from '../store/runs';
@@ -21,16 +20,6 @@ export interface MergeOutcome {
   skipped: SkippedRun[];
   /** Inventory entries taken over (addresses this database's inventory did not list). */
   inventory: number;
-}
-
-function sameFile(a: string, b: string): boolean {
-  try {
-    const sa = fs.statSync(a);
-    const sb = fs.statSync(b);
-    return sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return path.resolve(a) === path.resolve(b);
-  }
 }
 
 /**

@@ -3,7 +3,20 @@
 // would otherwise swallow the run without a word (SQLite keeps writing to the
 // unlinked file) — and, when replaced, the earlier runs with it.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { StoreError } from './errors';
+
+/** The same file, whether named through links or by another path (device and inode), else the same resolved name. */
+export function sameFile(a: string, b: string): boolean {
+  try {
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
+    if (sa.dev === sb.dev && sa.ino === sb.ino) return true;
+  } catch {
+    /* one does not exist: compare names */
+  }
+  return path.resolve(a) === path.resolve(b);
+}
 
 /**
  * `--db` must be a regular file or not exist yet: a FIFO would block the open forever,
