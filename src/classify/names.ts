@@ -37,9 +37,21 @@ const IP_LITERAL = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]*)$/i;
 /** Names a misconfigured host gives itself that name nothing (an SMTP server's "220 localhost"). */
 const PLACEHOLDER = /^(localhost|localhost\.localdomain|localdomain|unknown|\(none\))\.?$/i;
 
-/** A name worth keeping: not an address written as a name, not a placeholder, not empty, at most 253 characters. */
+/**
+ * The one rule every text from the wire passes before it is kept as a name or a name's
+ * evidence (an SRV label, an SPN's service class, a mail domain): not empty, at most 253
+ * characters, no white space, no control, format or invisible code point (a NUL in a
+ * service principal once split a stored key into too many parts).
+ */
+const UNFIT = /[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\uFFFD]/u;
+
+function wireText(s: string | null | undefined): s is string {
+  return !!s && s.length <= 253 && !UNFIT.test(s);
+}
+
+/** A name worth keeping: wire text that is not an address written as a name, nor a placeholder. */
 function usable(name: string | null | undefined): name is string {
-  return !!name && name.length <= 253 && !IP_LITERAL.test(name) && !PLACEHOLDER.test(name) && !/[\s\u0000-\u001f]/.test(name);
+  return wireText(name) && !IP_LITERAL.test(name) && !PLACEHOLDER.test(name);
 }
 
 /** The service label of an SRV owner name: its leading "_" labels and what lies between them ("_ldap._tcp.dc._msdcs"). */
@@ -53,7 +65,7 @@ export function srvService(owner: string): string {
 /** "service/host[:port][/…]@REALM" → [service class, host], or null. */
 export function spnParts(spn: string): [string, string] | null {
   const m = /^([^/@]+)\/([^/@:]+)/.exec(spn);
-  return m && usable(m[2]) && m[2].includes('.') ? [m[1].toLowerCase(), m[2].toLowerCase()] : null;
+  return m && wireText(m[1]) && usable(m[2]) && m[2].includes('.') ? [m[1].toLowerCase(), m[2].toLowerCase()] : null;
 }
 
 export function wireNamesOf(rec: FlowRecord, payload: PayloadFacts, prot: ProtectionFacts): WireNames {
@@ -62,6 +74,9 @@ export function wireNamesOf(rec: FlowRecord, payload: PayloadFacts, prot: Protec
   const evidence: NameEvidence[] = [];
   const add = (address: string, name: string | null | undefined, source: string) => {
     if (usable(name)) names.push({ address, name: name.toLowerCase().replace(/\.$/, ''), source });
+  };
+  const note = (name: string | null | undefined, kind: string, detail: string | null | undefined) => {
+    if (usable(name) && wireText(detail)) evidence.push({ name, kind, detail });
   };
   if (payload.tlsSni) add(rec.server, payload.tlsSni, 'tls-sni');
   const cn = payload.tlsSubject ? /(?:^|,)CN=([^,]+)/.exec(payload.tlsSubject) : null;
@@ -74,7 +89,7 @@ export function wireNamesOf(rec: FlowRecord, payload: PayloadFacts, prot: Protec
   if (prot.kerberosSpn) {
     const p = spnParts(prot.kerberosSpn);
     if (p) {
-      evidence.push({ name: p[1], kind: 'kerberos-spn', detail: p[0] });
+      note(p[1], 'kerberos-spn', p[0]);
       // A ticket presented to a server is for that server (an AP-REQ, not a request to the KDC).
       if (!(ins instanceof KdcExchange)) add(rec.server, p[1], 'kerberos-spn');
     }
@@ -82,7 +97,7 @@ export function wireNamesOf(rec: FlowRecord, payload: PayloadFacts, prot: Protec
   if (ins instanceof KdcExchange) {
     for (const spn of ins.requested) {
       const p = spnParts(spn);
-      if (p) evidence.push({ name: p[1], kind: 'kerberos-spn', detail: p[0] });
+      if (p) note(p[1], 'kerberos-spn', p[0]);
     }
     // A computer account (HOST$@REALM) asking for tickets is the client itself.
     const m = prot.authAccount ? /^([A-Za-z0-9-]{1,15})\$@([A-Za-z0-9.-]+)$/.exec(prot.authAccount) : null;
@@ -97,9 +112,9 @@ export function wireNamesOf(rec: FlowRecord, payload: PayloadFacts, prot: Protec
     for (const r of ins.records) {
       if (r.type === 'a') add(r.value, r.name, 'dns-a');
       else if (r.type === 'ptr') add(r.name, r.value, 'dns-ptr');
-      else if (r.type === 'srv' && usable(r.value)) evidence.push({ name: r.value, kind: 'dns-srv', detail: srvService(r.name) });
-      else if (r.type === 'mx' && usable(r.value)) evidence.push({ name: r.value, kind: 'dns-mx', detail: r.name });
-      else if (r.type === 'cname' && usable(r.value) && usable(r.name)) evidence.push({ name: r.name, kind: 'dns-cname', detail: r.value });
+      else if (r.type === 'srv') note(r.value, 'dns-srv', srvService(r.name));
+      else if (r.type === 'mx') note(r.value, 'dns-mx', r.name);
+      else if (r.type === 'cname' && usable(r.value)) note(r.name, 'dns-cname', r.value);
     }
   }
   return names.length === 0 && evidence.length === 0 ? NO_NAMES : { names, evidence };

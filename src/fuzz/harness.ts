@@ -33,7 +33,11 @@ import { buildFlowRecord } from '../flow/record';
 import { FlowTable } from '../flow/table';
 import { loadRules, type RuleSet } from '../rules/load';
 import { inspectorPorts } from '../rules/services';
-import { openDb } from '../store/db';
+import { openDb, type Db } from '../store/db';
+import { NameWriter } from '../store/names';
+import { RunStore } from '../store/runs';
+import { CaptureStore } from '../store/captures';
+import { conditionValues, protectionFindings } from '../audit/protection';
 import { analyzeRun } from '../run/analyze';
 import { Auditor } from '../run/audit';
 import { SILENT } from '../run/progress';
@@ -253,10 +257,38 @@ function mutatePayload(r: SeedRecord, rand: () => number): SeedRecord {
     else if (field === 1) u32(smb + 20, wild()); // next command
     else if (field === 2) u16(smb + 64 + 2 * Math.floor(rand() * 8), wild()); // body offsets and lengths
     else u32(smb + 64 + 4 * Math.floor(rand() * 8), wild());
+  } else if (pick === 5 && hostileText(d, p, rand)) {
+    // done: a name, principal or header from the wire now holds a byte no name may hold
   } else {
     for (let i = 0, k = 1 + Math.floor(rand() * 6); i < k; i++) d[p + Math.floor(rand() * n)] ^= 1 << Math.floor(rand() * 8);
   }
   return { ...r, data: d };
+}
+
+/** Bytes names are read from and none may hold: NUL, line ends, quotes, DEL, a lone UTF-8 lead byte, backslash. */
+const HOSTILE_BYTES = [0x00, 0x0a, 0x0d, 0x22, 0x27, 0x7f, 0xe2, 0x5c, 0x2c, 0x3b];
+
+/**
+ * Replaces one byte in each of a few runs of printable text in the payload (service
+ * principals, DNS labels, host headers, banners) by a hostile byte, lengths unchanged.
+ * False when the payload holds no text run.
+ */
+function hostileText(d: Buffer, from: number, rand: () => number): boolean {
+  const runs: [number, number][] = [];
+  for (let i = from, start = -1; i <= d.length; i++) {
+    const printable = i < d.length && d[i] >= 0x21 && d[i] <= 0x7e;
+    if (printable && start < 0) start = i;
+    else if (!printable && start >= 0) {
+      if (i - start >= 3) runs.push([start, i]);
+      start = -1;
+    }
+  }
+  if (runs.length === 0) return false;
+  for (let k = 1 + Math.floor(rand() * 3); k > 0; k--) {
+    const [a, b] = runs[Math.floor(rand() * runs.length)];
+    d[a + Math.floor(rand() * (b - a))] = HOSTILE_BYTES[Math.floor(rand() * HOSTILE_BYTES.length)];
+  }
+  return true;
 }
 
 /** TCP segments reordered within a window, some duplicated (a retransmission, or overlapping by a few bytes), some lost. */
@@ -326,12 +358,15 @@ interface RunResult {
 }
 
 class Pipeline {
+  private readonly names: NameWriter;
   private readonly inspectors: Inspectors;
   private readonly table: FlowTable;
   private readonly ingest: PacketIngest;
   private readonly isServicePort: (t: 'tcp' | 'udp', p: number) => boolean;
 
-  constructor(private readonly rules: RuleSet) {
+  /** @param db where each input's names and evidence are written (and emptied after), as a run writes them */
+  constructor(private readonly rules: RuleSet, private readonly db: Db, private readonly captureId: number) {
+    this.names = new NameWriter(db);
     // Every inspector (DCE/RPC, SMB, DCOM, TLS, STARTTLS, HTTP, the mapper over UDP), with a
     // small budget, so its bound is reached and its refusals exercised.
     this.inspectors = new Inspectors(inspectorPorts(rules.services), { budget: 4 << 20, dcomIids: dcomActivatable(rules.rpcInterfaces.values()), udpPorts: inspectorPorts(rules.services, 'udp') });
@@ -344,7 +379,10 @@ class Pipeline {
     const tuples: string[] = [];
     this.table.setFlushHandler((t, i) => {
       const rec = buildFlowRecord(t, i, this.isServicePort);
-      classifyFlow(this.rules, rec);
+      // Everything a run derives from a flow's facts: names (written below) and protection findings.
+      const c = classifyFlow(this.rules, rec);
+      protectionFindings(this.rules.protection, conditionValues(c.labels.service, c.payload, c.protection));
+      this.names.add(this.captureId, rec.firstSec, rec.lastSec, c.names.names, c.names.evidence);
       const a = `${rec.client}:${rec.clientPort}`;
       const b = `${rec.server}:${rec.serverPort}`;
       tuples.push(`${rec.transport} ${a < b ? a + ' ' + b : b + ' ' + a}`);
@@ -356,6 +394,8 @@ class Pipeline {
       if (!(e as Error).name?.startsWith('CaptureOpen')) throw e;
     }
     this.table.flushAll();
+    this.names.flush();
+    this.db.exec('DELETE FROM host_names; DELETE FROM name_evidence');
     return { packets: this.ingest.counters.packets, tuples: [...new Set(tuples)].sort(), tooDeep: this.ingest.decoder.tooDeep, budgetLeft: this.inspectors.rpc.budget.used };
   }
 }
@@ -400,8 +440,12 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzStats> {
   const seeds = await loadSeeds(o.seedDirs);
   if (seeds.length === 0) throw new Error(`no seed captures under ${o.seedDirs.join(', ')}`);
   const rand = rng(o.seed);
-  const pipe = new Pipeline(rules);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'exflow-fuzz-'));
+  const namesDb = openDb(path.join(work, 'names.sqlite'), { create: true });
+  // The names' rows need a capture (and a run) to belong to.
+  const runId = new RunStore(namesDb).begin('fuzz', false, false, 'fuzz', 'fuzz');
+  const captureId = new CaptureStore(namesDb, 'fuzz').begin('fuzz-input', 0, 'fuzz', { runId, streamId: null, position: 0, headDigest: null });
+  const pipe = new Pipeline(rules, namesDb, captureId);
   const stats: FuzzStats = { inputs: 0, seeds: seeds.length, byKind: {}, crashes: 0, hangs: 0, lostRecords: 0, oracleFailures: 0, reportRuns: 0, slowestMs: 0, seconds: 0, failures: [] };
   const hangMs = o.hangMs ?? 2000;
   const reportEvery = o.reportEvery ?? 2000;
@@ -539,6 +583,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzStats> {
       if (o.log && stats.inputs % 50_000 === 0) o.log(`${stats.inputs} inputs, ${stats.crashes} crashes, ${stats.hangs} hangs, ${stats.lostRecords} lost, ${stats.oracleFailures} oracle failures, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     }
   } finally {
+    namesDb.close();
     fs.rmSync(work, { recursive: true, force: true });
   }
   stats.seconds = (Date.now() - t0) / 1000;

@@ -527,6 +527,7 @@ function tallyWarnings(t: CaptureTally): { offset: number; message: string }[] {
   if (c.unattributedFragments > 0) out.push({ offset: -1, message: `${c.unattributedFragments} IP fragments arrived without their first fragment; counted in the capture, not in any flow` });
   if (forced > 0) out.push({ offset: -1, message: `flow table full: ${forced} active flows written out early (raise --max-flows); such a flow may appear as two rows` });
   if (t.refusals > 0) out.push({ offset: -1, message: `payload memory bound (${(t.budgetLimit / 1048576).toFixed(0)} MiB for DCE/RPC reassembly, mapper answers and TLS handshakes) reached ${t.refusals} times; what did not fit was not kept (the flows' rpc_note says so for RPC)` });
+  if (t.factFaults > 0) out.push({ offset: -1, message: `the payload facts of ${t.factFaults} flow${t.factFaults === 1 ? '' : 's'} could not be read; kept with what their ports say (first: ${t.firstFactFault})` });
   if (t.tooDeep > 0) out.push({ offset: -1, message: `${t.tooDeep} packets inside more than 4 nested tunnels; counted as other IP, not followed` });
   if (t.tooManyExtensions > 0) out.push({ offset: -1, message: `${t.tooManyExtensions} IPv6 packets with more than 8 extension headers; counted as other IP, transport not reached` });
   if (c.emptyRecords > 0) out.push({ offset: -1, message: `${c.emptyRecords} records hold no captured bytes (counted as packets, nothing to decode)` });

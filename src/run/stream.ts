@@ -5,7 +5,7 @@
 // (src/run/worker.ts) reads every file with a share of its own, and the batches travel
 // to the thread that owns the database. All per-flow state lives in the table and its
 // inspectors, so the shares never need each other until the run settles.
-import { classifyFlow } from '../classify/flow';
+import { classifyFlow, type ClassifiedFlow } from '../classify/flow';
 import { NO_NAMES, type HostName, type NameEvidence } from '../classify/names';
 import { NO_PROTECTION } from '../classify/protection';
 import { conditionValues, protectionFindings } from '../audit/protection';
@@ -77,6 +77,9 @@ export interface CaptureTally {
   /** Times the payload memory bound refused bytes, and the bound (bytes). */
   refusals: number;
   budgetLimit: number;
+  /** Flows kept with their port facts only, their payload facts having failed; the first one. */
+  factFaults: number;
+  firstFactFault: string | null;
   firstSec: number;
   firstNsec: number;
   lastSec: number;
@@ -94,6 +97,9 @@ export class StreamReader {
   private batch: FlowBatch = emptyBatch(0);
   private statsBefore: FlowTableStats;
   private refusalsBefore = 0;
+  /** Flows of the capture being read whose payload facts could not be read, and the first such. */
+  private faults = 0;
+  private firstFault: string | null = null;
 
   /** @param out receives each batch of flows that ended (at BATCH_ROWS rows, and when drained) */
   constructor(
@@ -116,7 +122,17 @@ export class StreamReader {
     this.table.setFlushHandler((t, i) => {
       const rec = buildFlowRecord(t, i, isServicePort);
       const first = t.firstFile[i];
-      const { labels, payload, protection, names: wire, endpoints, nonIpTowers } = classifyFlow(this.rules, rec);
+      let facts: ClassifiedFlow;
+      try {
+        facts = classifyFlow(this.rules, rec);
+      } catch (e) {
+        // One flow's payload facts that cannot be read are that flow's loss, never the run's:
+        // it is kept with what its ports say, and the capture warns (first fault named).
+        this.faults++;
+        this.firstFault ??= `${rec.transport} ${rec.client}:${rec.clientPort} → ${rec.server}:${rec.serverPort}: ${(e as Error)?.message ?? String(e)}`;
+        facts = classifyFlow(this.rules, { ...rec, inspector: null });
+      }
+      const { labels, payload, protection, names: wire, endpoints, nonIpTowers } = facts;
       const b = this.batch;
       if (wire !== NO_NAMES) b.names.push({ position: first, firstSec: rec.firstSec, lastSec: rec.lastSec, names: wire.names, evidence: wire.evidence });
       if (nonIpTowers > 0) b.nonIpTowers.push(first, nonIpTowers);
@@ -135,6 +151,8 @@ export class StreamReader {
     this.ingest.beginCapture(position);
     this.statsBefore = { ...this.table.stats };
     this.refusalsBefore = this.inspectors?.rpc.budget.refusals ?? 0;
+    this.faults = 0;
+    this.firstFault = null;
   }
 
   /** Reads one capture through `sink` (the ingest, or a tee in front of it). */
@@ -165,6 +183,8 @@ export class StreamReader {
       unknownLinkTypes: [...ing.unknownLinkTypes],
       refusals: (budget?.refusals ?? 0) - this.refusalsBefore,
       budgetLimit: budget?.limit ?? DEFAULT_RPC_BUDGET,
+      factFaults: this.faults,
+      firstFactFault: this.firstFault,
       firstSec: ing.firstSec,
       firstNsec: ing.firstNsec,
       lastSec: ing.lastSec,
@@ -222,6 +242,8 @@ export function mergeTallies(tallies: CaptureTally[]): CaptureTally {
     counters,
     stats,
     refusals: tallies.reduce((a, t) => a + t.refusals, 0),
+    factFaults: tallies.reduce((a, t) => a + t.factFaults, 0),
+    firstFactFault: tallies.find((t) => t.firstFactFault !== null)?.firstFactFault ?? null,
     budgetLimit: tallies.reduce((a, t) => a + t.budgetLimit, 0),
   };
 }

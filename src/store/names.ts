@@ -7,7 +7,9 @@ import type { Db } from './db';
 
 const BATCH = 10_000;
 
+/** One distinct entry: its key columns as a tuple (never a joined string split again) and its counts. */
 interface Seen {
+  key: [number, string, string, string];
   first: number;
   last: number;
   flows: number;
@@ -20,8 +22,8 @@ export class NameWriter {
   constructor(private readonly db: Db) {}
 
   add(captureId: number, sec: number, lastSec: number, names: HostName[], evidence: NameEvidence[]): void {
-    for (const n of names) bump(this.names, `${captureId}\0${n.address}\0${n.name}\0${n.source}`, sec, lastSec);
-    for (const e of evidence) bump(this.evidence, `${captureId}\0${e.name}\0${e.kind}\0${e.detail}`, sec, lastSec);
+    for (const n of names) bump(this.names, [captureId, n.address, n.name, n.source], sec, lastSec);
+    for (const e of evidence) bump(this.evidence, [captureId, e.name, e.kind, e.detail], sec, lastSec);
     if (this.names.size + this.evidence.size >= BATCH) this.flush();
   }
 
@@ -35,13 +37,13 @@ export class NameWriter {
       `INSERT INTO name_evidence (capture_id, name, kind, detail, first_sec, last_sec, flows) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (capture_id, name, kind, detail) DO UPDATE SET first_sec = min(first_sec, excluded.first_sec), last_sec = max(last_sec, excluded.last_sec), flows = flows + excluded.flows`,
     );
-    const names = [...this.names];
-    const evidence = [...this.evidence];
+    const names = [...this.names.values()];
+    const evidence = [...this.evidence.values()];
     this.names.clear();
     this.evidence.clear();
     this.db.transaction(() => {
-      for (const [k, s] of names) upsertName.run(...k.split('\0').map((x, i) => (i === 0 ? Number(x) : x)), s.first, s.last, s.flows);
-      for (const [k, s] of evidence) upsertEvidence.run(...k.split('\0').map((x, i) => (i === 0 ? Number(x) : x)), s.first, s.last, s.flows);
+      for (const s of names) upsertName.run(...s.key, s.first, s.last, s.flows);
+      for (const s of evidence) upsertEvidence.run(...s.key, s.first, s.last, s.flows);
     })();
   }
 
@@ -51,9 +53,11 @@ export class NameWriter {
   }
 }
 
-function bump(m: Map<string, Seen>, key: string, first: number, last: number): void {
-  const s = m.get(key);
-  if (!s) m.set(key, { first, last, flows: 1 });
+function bump(m: Map<string, Seen>, key: Seen['key'], first: number, last: number): void {
+  // The map's key is the tuple in JSON: unambiguous whatever the texts hold.
+  const k = JSON.stringify(key);
+  const s = m.get(k);
+  if (!s) m.set(k, { key, first, last, flows: 1 });
   else {
     if (first < s.first) s.first = first;
     if (last > s.last) s.last = last;
