@@ -60,3 +60,37 @@ export function tmpDir(): string {
 export function flowKey(f: { transport: string; client: string; clientPort: number; server: string; serverPort: number }): string {
   return `${f.transport} ${f.client}:${f.clientPort} > ${f.server}:${f.serverPort}`;
 }
+
+/** Whether process `pid` holds `file` open now (Linux: its /proc/PID/fd links). */
+export function holdsOpen(pid: number, file: string): boolean {
+  const want = fs.realpathSync(file);
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === want;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** Bytes process `pid` has read so far, by any means (Linux: rchar of /proc/PID/io), or -1 when it is gone. */
+export function bytesRead(pid: number): number {
+  try {
+    return Number(/^rchar:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? -1);
+  } catch {
+    return -1;
+  }
+}
+
+/** Polls `ready` every 5 ms until it holds (true) or `ms` pass (false): tests signal a run once it is under way, not after a guessed delay. */
+export async function waitFor(ready: () => boolean, ms = 60_000): Promise<boolean> {
+  for (const until = Date.now() + ms; Date.now() < until; ) {
+    if (ready()) return true;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return false;
+}

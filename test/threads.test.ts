@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { captureFiles, CLI, HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
+import { captureFiles, CLI, HAVE_SHARED, holdsOpen, ROOT, runCli, shared, tmpDir, waitFor } from './helpers';
 import { writeSynthetic } from '../src/samples/synthetic';
 import { writeExchangeLike } from '../src/samples/exchange-like';
 import { defaultTemplates, writeOrgDay } from '../src/samples/org-day';
@@ -93,7 +93,10 @@ describe('threads on the bench workloads (small versions)', () => {
     const child = spawn(process.execPath, [CLI, 'analyze', big, '--db', db, '--threads', '2', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
-    setTimeout(() => child.kill('SIGINT'), 400);
+    // Once a thread has the capture open the run is under way (its signal handlers were
+    // installed before): a guessed delay failed on a busy machine, before Node had installed them.
+    expect(await waitFor(() => holdsOpen(child.pid!, big)), 'the capture was opened').toBe(true);
+    child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code, stderr).toBe(130);
     expect(runCli(['flows', '--db', db, '--format', 'csv']).stdout.trim().split('\n')).toHaveLength(1);

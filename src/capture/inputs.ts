@@ -16,6 +16,8 @@ export interface Expanded {
   inputs: Input[];
   /** Arguments that named nothing (no such file, a glob that matched nothing). */
   missing: string[];
+  /** Directories named (or matched) that hold no file at all. */
+  empty: string[];
 }
 
 const GLOB_CHARS = /[*?[]/;
@@ -24,6 +26,12 @@ const GLOB_CHARS = /[*?[]/;
 export function expandInputs(args: string[]): Expanded {
   const inputs: Input[] = [];
   const missing: string[] = [];
+  const empty: string[] = [];
+  const fromDir = (d: string) => {
+    const files = walkDir(d);
+    if (files.length === 0) empty.push(d);
+    for (const f of files) add(f, true);
+  };
   const seen = new Set<string>();
   const add = (p: string, found: boolean) => {
     const key = p === STDIN ? p : path.resolve(p);
@@ -43,7 +51,7 @@ export function expandInputs(args: string[]): Expanded {
       st = null;
     }
     if (st?.isDirectory()) {
-      for (const f of walkDir(arg)) add(f, true);
+      fromDir(arg);
     } else if (st) {
       add(arg, false);
     } else if (GLOB_CHARS.test(arg)) {
@@ -56,14 +64,14 @@ export function expandInputs(args: string[]): Expanded {
         } catch {
           ms = null;
         }
-        if (ms?.isDirectory()) for (const f of walkDir(m)) add(f, true);
+        if (ms?.isDirectory()) fromDir(m);
         else if (ms) add(m, true);
       }
     } else {
       missing.push(arg);
     }
   }
-  return { inputs, missing };
+  return { inputs, missing, empty };
 }
 
 /** Every non-hidden file below `dir`, sorted by path (names compared as numbers where they are numbers). */

@@ -192,8 +192,9 @@ exflow database, disk full);
     .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; threads?: number; sensor?: string; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean }) => {
       const rules = rulesFrom(o.rules);
       const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
-      const { inputs, missing } = expandInputs(args);
+      const { inputs, missing, empty } = expandInputs(args);
       for (const m of missing) stderr(`exflow: ${escapeControls(m)}: no such file${/[*?[]/.test(m) ? ' (the pattern matched nothing)' : ''}`);
+      for (const d of empty) stderr(`exflow: ${escapeControls(d)}: an empty directory, no capture in it`);
       if (inputs.filter((i) => i.path === '-').length > 0 && inputs.length > 1) {
         throw new UserError('exflow: - (standard input) cannot be mixed with files in one run; analyze them in two runs', Exit.Usage);
       }
@@ -258,8 +259,16 @@ exflow database, disk full);
         process.exitCode = sig === 'SIGTERM' ? 143 : 130;
         return;
       }
-      if (created && outcomes.every((x) => x.status === 'failed')) {
-        for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(o.db + suffix, { force: true });
+      // Nothing was a capture (every file failed, or a directory held only other files): exit 2,
+      // and a database this run created is not left behind empty.
+      const noCapture = outcomes.every((x) => x.status === 'failed' || x.notCapture === true);
+      if (noCapture && outcomes.some((x) => x.notCapture)) {
+        const dirs = args.filter((a) => a !== '-' && fs.existsSync(a) && fs.statSync(a).isDirectory());
+        const n = outcomes.filter((x) => x.notCapture).length;
+        stderr(`exflow: ${dirs.length ? dirs.map(escapeControls).join(', ') + ': ' : ''}no capture among ${n} file${n === 1 ? '' : 's'}; nothing analyzed`);
+      }
+      if (noCapture) {
+        if (created) for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(o.db + suffix, { force: true });
         process.exitCode = Exit.BadInput;
         return;
       }

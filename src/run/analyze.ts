@@ -66,6 +66,8 @@ export interface CaptureOutcome {
   warnings: number;
   seconds: number;
   error?: string;
+  /** A file found in a directory that is not a capture at all (a note, an index). */
+  notCapture?: boolean;
 }
 
 export interface RunOutcome {
@@ -165,9 +167,9 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   for (const id of runs.clearUnfinished(runId)) opts.warn(`exflow: note: removed the partial data of unfinished run ${id}`);
 
   const outcomes: CaptureOutcome[] = [];
-  const skip = (path: string, why: string, status: 'skipped' | 'failed' = 'skipped') => {
+  const skip = (path: string, why: string, status: 'skipped' | 'failed' = 'skipped', notCapture = false) => {
     opts.warn(`exflow: ${status === 'failed' ? '' : 'note: '}${shown(path)}: ${why}`);
-    outcomes.push({ path, status, packets: 0, flows: 0, warnings: 0, seconds: 0, error: status === 'failed' ? why : undefined });
+    outcomes.push({ path, status, packets: 0, flows: 0, warnings: 0, seconds: 0, error: status === 'failed' ? why : undefined, ...(notCapture ? { notCapture } : {}) });
   };
 
   // What each input is, where its first packet lies, and whether it was seen before.
@@ -184,7 +186,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     } catch (e) {
       const why = e instanceof CaptureOpenError ? e.reason : describeFsError(e);
       // A directory's other files (notes, indexes) are expected: a note, not an error.
-      if (input.found) skip(input.path, `not a capture (${why}); skipped`);
+      if (input.found) skip(input.path, `not a capture (${why}); skipped`, 'skipped', true);
       else skip(input.path, why, 'failed');
     }
   }
@@ -258,7 +260,6 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       captures.updateHosts(runId);
       opts.progress.phase('judging');
       opts.audit(runId);
-      if (final) runs.finish(runId, 'complete');
       gone();
     })();
     gone();
@@ -440,13 +441,20 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     }
   }
 
-  if (interrupted) {
+  const stopped = () => {
     writer.flush();
     runs.finish(runId, 'interrupted', 'stopped by a signal; nothing of this run is shown; run the same command again to analyze it');
     opts.progress.stop();
-    return { runId, status: 'interrupted', captures: outcomes, flows: 0, reordered, threads };
-  }
+    return { runId, status: 'interrupted' as const, captures: outcomes, flows: 0, reordered, threads };
+  };
+  if (interrupted) return stopped();
   settle(true);
+  // The settling above is one synchronous transaction: a signal that came during it (writing
+  // flows, judging) is handled only now. A file run stops before it becomes visible; a live
+  // run keeps what it read, as a signal at any other time keeps it.
+  await new Promise((r) => setImmediate(r));
+  if (!live && opts.shouldStop()) return stopped();
+  runs.finish(runId, 'complete');
   opts.progress.stop();
   const flows = db.prepare('SELECT count(*) FROM flows WHERE capture_id IN (SELECT id FROM captures WHERE run_id = ?)').pluck().get(runId) as number;
   const perCapture = new Map((db.prepare('SELECT path, flows FROM captures WHERE run_id = ?').raw().all(runId) as [string, number][]));
