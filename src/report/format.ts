@@ -149,6 +149,8 @@ function fitWidths(widths: number[], columns: string[], numeric: boolean[], keep
   return w;
 }
 
+const MAX_TABLE_CELL = 1000;
+
 function table(rows: Row[], allColumns: string[]): string {
   let columns = allColumns;
   let cells = rows.map((r) => columns.map((c) => printable(r[c])));
@@ -158,7 +160,10 @@ function table(rows: Row[], allColumns: string[]): string {
   const ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]+)$/i;
   const whole = (v: unknown) => typeof v === 'string' && (ADDRESS.test(v) || ISO_TIME.test(v));
   let keepWhole = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || whole(r[c])));
-  let natural = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+  // Even unfitted (--wide, a pipe), a text cell is cut at MAX_TABLE_CELL: a table pads every
+  // row to its widest cell, and one 1 MB value would make each row a megabyte (CSV and JSON
+  // keep every value whole).
+  let natural = columns.map((c, i) => Math.min(Math.max(c.length, ...cells.map((r) => r[i].length)), numeric[i] || keepWhole[i] ? Infinity : MAX_TABLE_CELL));
   let widths = natural;
   let hidden: string[] = [];
   if (tableWidth !== null) {

@@ -1,6 +1,7 @@
 import type { Db } from '../store/db';
 import { addressCondition } from './filter';
 import { isoTime, type Row } from './format';
+import { storedList } from '../store/lists';
 
 export const HOST_COLUMNS = ['address', 'name', 'name_source', 'roles', 'role_source', 'confidence', 'evidence', 'serves', 'uses', 'site', 'version', 'version_source', 'first_seen', 'last_seen', 'disagreement'];
 export const HOST_TABLE_COLUMNS = ['address', 'name', 'name_source', 'roles', 'role_source', 'version', 'version_source', 'confidence', 'serves', 'disagreement'];
@@ -53,17 +54,6 @@ export function hostByAddress(db: Db, address: string): Row | null {
   return r ? hostRow(r) : null;
 }
 
-/** A stored JSON list; anything else a database may hold (it is input) is no list. */
-function list(json: string | null): string[] {
-  if (!json) return [];
-  try {
-    const v = JSON.parse(json) as unknown;
-    return Array.isArray(v) ? v.map(String) : [];
-  } catch {
-    return [];
-  }
-}
-
 function hostRow(r: HostDbRow): Row {
   return {
     address: r.address,
@@ -72,9 +62,9 @@ function hostRow(r: HostDbRow): Row {
     roles: r.roles ? r.roles.split(',') : [],
     role_source: r.role_source,
     confidence: r.confidence,
-    evidence: list(r.evidence),
-    serves: list(r.serves),
-    uses: list(r.uses),
+    evidence: storedList(r.evidence),
+    serves: storedList(r.serves),
+    uses: storedList(r.uses),
     site: r.site,
     version: r.version,
     version_source: r.version_source,

@@ -11,8 +11,8 @@ import { isoTime, type Row } from './format';
 export const PROTECTION_COLUMNS = ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'hosts', 'examples', 'first_seen', 'last_seen', 'advice', 'cite'];
 export const PROTECTION_TABLE_COLUMNS = ['severity', 'finding', 'flows', 'examples', 'accounts', 'clients', 'servers', 'title'];
 
-/** The protection column as a set of rows: one per finding id of a flow (ids are [a-z0-9-]: safe inside a JSON array). */
-export const FINDING_IDS = `json_each('["' || replace(f.protection, ',', '","') || '"]')`;
+/** The protection column as a set of rows: one per finding id of a flow (parsed; a part that is no id is left out). */
+export const FINDING_IDS = 'json_each(finding_ids(f.protection))';
 
 const HAS_FINDING = hasFinding('f');
 

@@ -1,6 +1,7 @@
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
 import { isoTime, type Row } from './format';
+import { storedWarnings } from '../store/lists';
 
 export interface Summary {
   captures: Row[];
@@ -29,7 +30,7 @@ export function summaryReport(db: Db, f: FlowFilter): Summary {
     flows: c.flows as number,
     first_seen: isoTime(c.first_sec as number | null, c.first_nsec as number | null),
     last_seen: isoTime(c.last_sec as number | null, c.last_nsec as number | null),
-    warnings: (JSON.parse(c.warnings as string) as { offset: number; message: string }[]).map((x) => (x.offset >= 0 ? `byte ${x.offset}: ${x.message}` : x.message)),
+    warnings: storedWarnings(c.warnings).map((x) => (x.offset >= 0 ? `byte ${x.offset}: ${x.message}` : x.message)),
   }));
   /** The nanoseconds of the earliest (latest) time within its second: an aggregate per part keeps the integers exact. */
   const nsecAt = (agg: string, secColumn: string, sec: number) =>

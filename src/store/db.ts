@@ -5,6 +5,7 @@ import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema';
 import { exflowViews, schemaProblem } from './trust';
 import { checkDbPath } from './db-file';
 import { StoreError } from './errors';
+import { storedIds } from './lists';
 
 export { StoreError };
 
@@ -39,6 +40,9 @@ function addFunctions(db: Db): Db {
     const a = typeof address === 'string' ? parseNet(address) : null;
     return net && a && contains(net, a) ? 1 : 0;
   });
+  // A flow's findings as a JSON array for json_each(): made by serialising the parsed ids,
+  // never by pasting the stored text between quotes.
+  db.function('finding_ids', { deterministic: true }, (csv: unknown) => JSON.stringify(storedIds(csv)));
   return db;
 }
 

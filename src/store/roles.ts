@@ -1,5 +1,6 @@
 // Host roles and flow verdicts in the database. Everything here works in SQL or in
 // pages of PAGE rows, so memory stays flat however many hosts and flows there are.
+import { storedList } from './lists';
 import type { Verdict, VerdictFacts } from '../audit/verdict';
 import type { HostActivity, HostRoles } from '../classify/roles';
 import type { Db } from './db';
@@ -81,9 +82,9 @@ export function* hostPages(db: Db, o: { everyHost: boolean; usesAlone: string[] 
     after = rows[rows.length - 1][0];
     yield rows.map(([address, serves, uses, named, ...stored]) => ({
       address,
-      serves: new Set(JSON.parse(serves ?? '[]') as string[]),
-      uses: new Set(JSON.parse(uses ?? '[]') as string[]),
-      named: new Set(JSON.parse(named ?? '[]') as string[]),
+      serves: new Set(storedList(serves)),
+      uses: new Set(storedList(uses)),
+      named: new Set(storedList(named)),
       stored,
     }));
   }
@@ -109,7 +110,7 @@ export function saveInventory(db: Db, rows: StoredInventoryRow[]): void {
 export function readInventory(db: Db): StoredInventoryRow[] {
   return (db.prepare('SELECT address, roles, name, site, version, source FROM inventory ORDER BY id').all() as (Omit<StoredInventoryRow, 'roles'> & { roles: string })[]).map((r) => ({
     ...r,
-    roles: JSON.parse(r.roles) as string[],
+    roles: storedList(r.roles),
   }));
 }
 
