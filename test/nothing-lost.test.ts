@@ -155,3 +155,60 @@ describe.skipIf(!HAVE_SHARED)('5. stored values are data: every text column host
     });
   });
 });
+
+describe.skipIf(!HAVE_SHARED)('2. a handed database is compared whole: constraints, conflict clauses, collations', () => {
+  const base = path.join(dir, 'schema-base.sqlite');
+  const capture = shared('lab', 'lab-ad-epm.pcap');
+
+  /** Rebuilds `table` from its own CREATE text as `edit` changes it, with its rows, indexes and the views over it (as an attacker would). */
+  function replant(db: string, table: string, edit: (sql: string) => string): void {
+    const d = new Database(db);
+    const sql = d.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").pluck().get(table) as string;
+    const changed = edit(sql);
+    expect(changed, 'the edit changed the definition').not.toBe(sql);
+    const others = d.prepare("SELECT type, sql FROM sqlite_master WHERE sql IS NOT NULL AND ((type = 'index' AND tbl_name = ?) OR type = 'view')").all(table) as { type: string; sql: string }[];
+    d.pragma('foreign_keys = OFF');
+    d.pragma('legacy_alter_table = ON'); // other tables' references keep naming the table
+    d.exec('BEGIN');
+    for (const v of d.prepare("SELECT name FROM sqlite_master WHERE type = 'view'").pluck().all() as string[]) d.exec(`DROP VIEW "${v}"`);
+    const columns = (d.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[]).map((c) => `"${c}"`).join(', ');
+    d.exec(`ALTER TABLE "${table}" RENAME TO old_copy`);
+    for (const o of others.filter((x) => x.type === 'index')) d.exec(`DROP INDEX IF EXISTS "${/INDEX (?:IF NOT EXISTS )?(\w+)/i.exec(o.sql)![1]}"`);
+    d.exec(changed);
+    d.exec(`INSERT OR IGNORE INTO "${table}" (${columns}) SELECT ${columns} FROM old_copy; DROP TABLE old_copy`);
+    for (const o of others) d.exec(o.sql);
+    d.exec('COMMIT');
+    d.close();
+  }
+
+  const PLANTS: [string, string, (sql: string) => string][] = [
+    ['UNIQUE … ON CONFLICT IGNORE (the issue\'s: hides flows)', 'flows', (s) => s.replace(/\)\s*$/, ', UNIQUE (cleartext_credentials) ON CONFLICT IGNORE)')],
+    ['a column UNIQUE ON CONFLICT REPLACE (overwrites rows)', 'flows', (s) => s.replace(/(\bprotection\s+TEXT)/, '$1 UNIQUE ON CONFLICT REPLACE')],
+    ['a COLLATE NOCASE on a column', 'hosts', (s) => s.replace(/(\bname\s+TEXT)/, '$1 COLLATE NOCASE')],
+    ['NOT NULL ON CONFLICT IGNORE', 'flows', (s) => s.replace(/(\bclient\s+TEXT NOT NULL)/, '$1 ON CONFLICT IGNORE')],
+    ['a CHECK exflow never writes', 'flows', (s) => s.replace(/\)\s*$/, ', CHECK (ntlm_version IS NOT \'v1\'))')],
+    ['a FOREIGN KEY exflow never writes', 'host_names', (s) => s.replace(/\)\s*(WITHOUT ROWID)?\s*$/, ', FOREIGN KEY (address) REFERENCES hosts (address) ON DELETE CASCADE) $1')],
+    ['PRIMARY KEY ON CONFLICT REPLACE', 'runs', (s) => s.replace(/(\bid\s+INTEGER PRIMARY KEY)/, '$1 ON CONFLICT REPLACE')],
+  ];
+
+  it('the base database is accepted as exflow wrote it', () => {
+    expect(runCli(['analyze', capture, '--db', base, '--quiet']).code).toBe(0);
+    expect(runCli(['report', 'summary', '--db', base]).code).toBe(0);
+  });
+
+  for (const [what, table, edit] of PLANTS) {
+    it(`${what} on ${table}: refused with exit 3 in one line naming it, by analyze and by reports`, () => {
+      const db = path.join(dir, `plant-${PLANTS.findIndex((p) => p[0] === what)}.sqlite`);
+      fs.copyFileSync(base, db);
+      replant(db, table, edit);
+      const before = fs.readFileSync(db);
+      for (const args of [['analyze', shared('lab', 'lab-ad-epm.pcapng'), '--db', db], ['report', 'protection', '--db', db], ['flows', '--db', db]]) {
+        const r = runCli(args);
+        expect(r.code, `${args[0]}: ${r.stderr}`).toBe(3);
+        expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+        expect(r.stderr).toMatch(new RegExp(`table "${table}" altered from the one exflow writes`));
+      }
+      expect(fs.readFileSync(db).equals(before), 'left untouched').toBe(true);
+    });
+  }
+});
