@@ -212,3 +212,46 @@ describe.skipIf(!HAVE_SHARED)('2. a handed database is compared whole: constrain
     });
   }
 });
+
+describe.skipIf(!HAVE_SHARED)('9. escaping by Unicode property, and wire text isolated in HTML', () => {
+  // The issue's code points, as an oracle independent of the escaping's own table: tag
+  // characters (U+E0000–E007F, used to smuggle text), U+00AD, U+034F, U+180E, U+115F, the
+  // bidi overrides, isolates and marks, zero-width characters, line and paragraph separators.
+  const INVISIBLE = [0xad, 0x34f, 0x115f, 0x180e, 0x200b, 0x200d, 0x200e, 0x202a, 0x202e, 0x2028, 0x2029, 0x2066, 0x2069, 0xfeff, 0xe0001, 0xe0041, 0xe007f, 0x1d173];
+  const account = `abc\u202etxt.exe${String.fromCodePoint(...INVISIBLE)}ordinary`;
+  const db = path.join(dir, 'invisible.sqlite');
+  const found = (out: string) => INVISIBLE.filter((c) => out.includes(String.fromCodePoint(c))).map((c) => c.toString(16));
+
+  it('a database whose account, host name and capture path hold them', () => {
+    expect(runCli(['analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', db, '--quiet']).code).toBe(0);
+    const d = new Database(db);
+    d.prepare('UPDATE flows SET auth_account = ? WHERE id IN (SELECT id FROM flows LIMIT 5)').run(account);
+    d.prepare("UPDATE flows SET protection = 'cleartext-password' WHERE id IN (SELECT id FROM flows LIMIT 5)").run();
+    d.prepare('UPDATE hosts SET name = ?').run(account);
+    d.prepare('UPDATE captures SET path = ?').run(`/captures/${account}.pcap`);
+    d.close();
+  });
+
+  for (const format of ['table', 'csv', 'md']) {
+    it(`--format ${format}: every one shown as a visible escape, none raw`, () => {
+      for (const cmd of [['flows'], ['hosts'], ['report', 'protection'], ['report', 'summary']]) {
+        const r = runCli([...cmd, '--db', db, '--format', format, '--wide']);
+        expect(r.code, r.stderr).toBe(0);
+        expect(found(r.stdout), `${cmd.join(' ')}`).toEqual([]);
+      }
+      // Markdown escapes the escape's backslash again, so that it renders as written.
+      const hosts = runCli(['hosts', '--db', db, '--format', format, '--wide']).stdout.replace(format === 'md' ? /\\\\/g : /$^/, '\\');
+      expect(hosts).toContain('abc\\u202etxt.exe\\xad\\u034f\\u115f\\u180e');
+      expect(hosts).toContain('\\u{e0001}\\u{e0041}\\u{e007f}');
+    });
+  }
+
+  it('the HTML page: none raw, and each wire value isolated in <bdi>', () => {
+    const out = path.join(dir, 'invisible.html');
+    const r = runCli(['report', 'html', '--db', db, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const page = fs.readFileSync(out, 'utf8');
+    expect(found(page)).toEqual([]);
+    expect(page).toMatch(/<bdi>abc\\u202etxt\.exe\\xad/);
+  });
+});

@@ -63,17 +63,21 @@ function text(v: string | number | boolean | string[]): string {
   return Array.isArray(v) ? v.join(v.some((x) => x.length > 40) ? ' | ' : ', ') : String(v);
 }
 
-// C0 and C1 controls, DEL, and the Unicode marks that reorder or hide text
-// (bidirectional overrides and isolates, zero-width marks): wire text must not
-// move a cursor, recolour a terminal or make "exe.txt" read as "txt.exe".
-// eslint-disable-next-line no-control-regex
-const CONTROLS = /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\u061c\ufeff]/g;
+// Every code point that controls, formats or hides rather than shows: Unicode's general
+// categories Cc (C0, C1, DEL), Cf (bidirectional overrides and isolates, zero-width marks,
+// the soft hyphen, tag characters U+E0000–E007F), Zl, Zp and Cs (a lone surrogate), and the
+// property Default_Ignorable_Code_Point (U+034F, U+115F, U+180E, variation selectors, …).
+// The table is Unicode's own, as the JavaScript engine carries it — not a hand list. Wire
+// text must not move a cursor, recolour a terminal, smuggle invisible text or make
+// "exe.txt" read as "txt.exe".
+const CONTROLS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}]/gu;
 
-/** Control characters shown as visible escapes (\x1b, \u202e); everything else as it is. */
+/** Control, format and invisible code points shown as visible escapes (\x1b, \u202e, \u{e0041}); everything else as it is. */
 export function escapeControls(s: string): string {
   return s.replace(CONTROLS, (c) => {
-    const n = c.charCodeAt(0);
-    return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+    const n = c.codePointAt(0)!;
+    if (n < 0x100) return `\\x${n.toString(16).padStart(2, '0')}`;
+    return n <= 0xffff ? `\\u${n.toString(16).padStart(4, '0')}` : `\\u{${n.toString(16)}}`;
   });
 }
 

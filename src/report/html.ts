@@ -7,7 +7,7 @@
 import * as crypto from 'node:crypto';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
-import { ISO_TIME, isoTime } from './format';
+import { escapeControls, ISO_TIME, isoTime } from './format';
 import { addressCondition, flowWhere, type FlowFilter } from './filter';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
 import { protectionReport } from './protection';
@@ -22,8 +22,19 @@ import { summaryReport } from './summary';
 /** Caps: rows shown per table, hosts given a drill-down section. */
 export const HTML_LIMITS = { rows: 200, hosts: 200, drilldowns: 25, conversations: 20, bars: 30 };
 
+/**
+ * Text for HTML, in an element or an attribute: control, format and invisible code points
+ * made visible first (escapeControls: a bidi override from the wire is shown as \u202e,
+ * it never reorders the page), then the five characters HTML gives meaning to.
+ */
 export function esc(v: unknown): string {
-  return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return escapeControls(String(v ?? '')).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** One value from the wire in page text: escaped and isolated (<bdi>), so right-to-left text in it cannot reorder what stands beside it. */
+function wire(v: unknown): string {
+  const t = esc(v);
+  return t === '' ? '' : `<bdi>${t}</bdi>`;
 }
 
 /**
@@ -63,7 +74,7 @@ function bytes(n: number): string {
  */
 function table(rows: Row[], columns: string[], o: { cls?: string; fold?: number; total?: number; rest?: string; notes?: Record<string, string> } = {}): string {
   if (rows.length === 0) return '<p class="none">none</p>';
-  const cell = (v: Row[string]) => (Array.isArray(v) ? v.map(esc).join('<br>') : esc(v ?? ''));
+  const cell = (v: Row[string]) => (Array.isArray(v) ? v.map(wire).join('<br>') : wire(v ?? ''));
   const note = (r: Row, c: string) => {
     const from = o.notes?.[c];
     const v = from === undefined ? null : r[from];
@@ -264,7 +275,7 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
       const st = hostStory(db, addr, f, 20, rules);
       const h = hostOf(addr);
       const id = `host-${addr.replace(/[^0-9A-Za-z]/g, '-')}`;
-      return `<details class="host" id="${id}"><summary><b>${esc(addr)}</b>${h?.name ? ` ${esc(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${count(st.flows, 'flow')}, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${st.findings.reduce((a, x) => a + Number(x.flows), 0)} in findings</span>` : ''}</summary>
+      return `<details class="host" id="${id}"><summary><b>${wire(addr)}</b>${h?.name ? ` ${wire(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${count(st.flows, 'flow')}, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${st.findings.reduce((a, x) => a + Number(x.flows), 0)} in findings</span>` : ''}</summary>
 <p>Roles from ${esc(h?.role_source ?? 'nowhere')}${h?.confidence ? ` (${esc(h.confidence)} confidence)` : ''}: ${esc(((h?.evidence as string[] | undefined) ?? []).slice(0, 3).join('; ') || 'no evidence')}. Seen ${esc(st.first_seen ?? '')} to ${esc(st.last_seen ?? '')}.</p>
 <h4>Serves</h4>${table(st.serves, HOST_SERVICE_COLUMNS, { total: st.serves.length + st.omitted.serves, rest: `exflow host ${addr} lists all` })}
 <h4>Uses</h4>${table(st.uses, HOST_SERVICE_COLUMNS, { total: st.uses.length + st.omitted.uses, rest: `exflow host ${addr} lists all` })}
