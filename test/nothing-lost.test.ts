@@ -1,6 +1,6 @@
 // Issue 30: nothing lost, nothing forged. Each item has a test here that failed on the
 // code before the issue was worked and passes after.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
@@ -253,5 +253,95 @@ describe.skipIf(!HAVE_SHARED)('9. escaping by Unicode property, and wire text is
     const page = fs.readFileSync(out, 'utf8');
     expect(found(page)).toEqual([]);
     expect(page).toMatch(/<bdi>abc\\u202etxt\.exe\\xad/);
+  });
+});
+
+describe.skipIf(!HAVE_SHARED)('3. a chunked export is one unit, and every name it derives is checked', () => {
+  const work = path.join(dir, 'chunks');
+  const db = path.join(work, 'flows.sqlite');
+  const files = () => fs.readdirSync(work).sort();
+  const bytesOf = (names: string[]) => names.map((n) => fs.readFileSync(path.join(work, n)).toString('base64')).join('|');
+
+  it('a database of 30,000 flows (about 40 MB of _bulk body)', () => {
+    fs.mkdirSync(work);
+    const cap = path.join(work, 'many.pcap');
+    writeSynthetic(cap, { packets: 120_000, flows: 30_000, stepUs: 1000 });
+    expect(runCli(['analyze', cap, '--db', db, '--quiet']).code).toBe(0);
+    fs.rmSync(cap);
+  });
+
+  it('--db NAME-0002.sqlite --out NAME.sqlite: the database is never "an older chunk"; --db NAME-0001.sqlite: never written over', () => {
+    const victim = path.join(work, 'x-0002.sqlite');
+    fs.copyFileSync(db, victim);
+    const before = fs.readFileSync(victim);
+    const r = runCli(['export', '--db', victim, '--format', 'bulk', '--out', path.join(work, 'x.sqlite'), '--chunk-mb', '1']);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/--out .*x-0002\.sqlite names the database/);
+    expect(fs.readFileSync(victim).equals(before)).toBe(true);
+    const first = path.join(work, 'y-0001.sqlite');
+    fs.copyFileSync(db, first);
+    const r1 = runCli(['export', '--db', first, '--format', 'bulk', '--out', path.join(work, 'y.sqlite')]);
+    expect(r1.code, r1.stderr).toBe(64);
+    expect(fs.readFileSync(first).equals(fs.readFileSync(db))).toBe(true);
+    // A hard link to the database under a chunk's name is the database too.
+    fs.linkSync(db, path.join(work, 'z-0001.ndjson'));
+    const r2 = runCli(['export', '--db', db, '--format', 'bulk', '--out', path.join(work, 'z.ndjson')]);
+    expect(r2.code, r2.stderr).toBe(64);
+    for (const f of ['x-0002.sqlite', 'y-0001.sqlite', 'z-0001.ndjson']) fs.rmSync(path.join(work, f));
+    expect(files().filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('cleanup removes only what the earlier export listed: a user\'s file or a directory of a chunk\'s name stays', () => {
+    const out = path.join(work, 'flows.ndjson');
+    const a = runCli(['export', '--db', db, '--format', 'bulk', '--out', out, '--chunk-mb', '10']);
+    expect(a.code, a.stderr).toBe(0);
+    expect(files()).toContain('flows.ndjson.chunks');
+    const chunks = files().filter((f) => /^flows-\d{4}\.ndjson$/.test(f));
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    fs.mkdirSync(path.join(work, 'flows-0010.ndjson'));
+    fs.writeFileSync(path.join(work, 'flows-0009.ndjson'), 'mine\n');
+    const b = runCli(['export', '--db', db, '--format', 'bulk', '--out', out, '--chunk-mb', '100']);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).not.toMatch(/internal error|EISDIR/);
+    expect(b.stderr).toMatch(/flows-0009\.ndjson.*left as/);
+    expect(fs.readFileSync(path.join(work, 'flows-0009.ndjson'), 'utf8')).toBe('mine\n');
+    expect(fs.statSync(path.join(work, 'flows-0010.ndjson')).isDirectory()).toBe(true);
+    expect(fs.existsSync(path.join(work, 'flows-0002.ndjson'))).toBe(false); // the earlier export's, listed
+    fs.rmSync(path.join(work, 'flows-0009.ndjson'));
+    fs.rmdirSync(path.join(work, 'flows-0010.ndjson'));
+  });
+
+  it('a full disk (a file size limit) leaves the earlier export whole and no temporary file (exit 2)', () => {
+    const out = path.join(work, 'full.ndjson');
+    expect(runCli(['export', '--db', db, '--format', 'bulk', '--out', out, '--chunk-mb', '1']).code).toBe(0);
+    const earlier = files().filter((f) => f.startsWith('full'));
+    const before = bytesOf(earlier);
+    // 256 KiB per file: the first chunk of 1 MB cannot be written (EFBIG, as ENOSPC would).
+    const r = spawnSync('bash', ['-c', `ulimit -f 256; exec "${process.execPath}" "${CLI}" export --db "${db}" --format bulk --out "${out}" --chunk-mb 1`], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/cannot write/);
+    expect(files().filter((f) => f.startsWith('full'))).toEqual(earlier);
+    expect(bytesOf(earlier)).toBe(before);
+    expect(files().filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('Ctrl-C while the chunks are written: exit 130, the earlier export whole, no temporary file', async () => {
+    const big = db;
+    const out = path.join(work, 'live.ndjson');
+    expect(runCli(['export', '--db', big, '--format', 'bulk', '--out', out, '--chunk-mb', '2']).code).toBe(0);
+    const earlier = files().filter((f) => f.startsWith('live'));
+    const before = bytesOf(earlier);
+    const child = spawn(process.execPath, [CLI, 'export', '--db', big, '--format', 'bulk', '--out', out, '--chunk-mb', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Under way: its second temporary chunk exists (the first is complete beside it).
+    expect(await waitFor(() => files().filter((f) => f.startsWith('.live-') && f.endsWith('.tmp')).length >= 2)).toBe(true);
+    child.kill('SIGINT');
+    expect(await exit, stderr).toBe(130);
+    expect(stderr).toMatch(/stopped by SIGINT/);
+    expect(files().filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(files().filter((f) => f.startsWith('live'))).toEqual(earlier);
+    expect(bytesOf(earlier)).toBe(before);
   });
 });

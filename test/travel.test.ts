@@ -100,7 +100,7 @@ describe('_bulk bodies in chunks', () => {
     // Bigger chunks: fewer files, and the earlier export's extra files are gone.
     const again = runCli(['export', '--db', db, '--format', 'bulk', '--out', out, '--chunk-mb', '5']);
     ok(again);
-    expect(again.stderr).toMatch(/older chunk files? of the same name removed/);
+    expect(again.stderr).toMatch(/older chunk files? of the earlier export removed/);
     const now = fs.readdirSync(dir).filter((f) => /^flows-\d{4}\.ndjson$/.test(f));
     expect(now.length).toBeLessThan(files.length);
   });

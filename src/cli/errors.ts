@@ -9,6 +9,9 @@ export const enum Exit {
   Database = 3,
   /** Wrong command-line usage. */
   Usage = 64,
+  /** Stopped by SIGINT (Ctrl-C) or SIGTERM. */
+  Interrupted = 130,
+  Terminated = 143,
 }
 
 /** A problem the user can act on: printed as one line, never as a stack trace. */

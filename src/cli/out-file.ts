@@ -108,11 +108,27 @@ class TempFileSink implements OutputSink {
   };
 
   finish(): void {
+    this.close();
+    this.place();
+  }
+
+  /** Writes what is left to the temporary file and closes it (a full disk is found here). */
+  close(): void {
+    if (this.fd === null) return;
     try {
       this.writer.flush();
-      fs.fsyncSync(this.fd!);
-      fs.closeSync(this.fd!);
+      fs.fsyncSync(this.fd);
+      fs.closeSync(this.fd);
       this.fd = null;
+    } catch (e) {
+      this.abandon();
+      throw this.failed(e);
+    }
+  }
+
+  /** Puts the closed temporary file in place. */
+  place(): void {
+    try {
       // rename() replaces a symlink at the target with the file: its target is untouched.
       fs.renameSync(this.tmp, this.target);
     } catch (e) {
@@ -161,22 +177,39 @@ export function chunkName(out: string, n: number): string {
   return `${out.slice(0, out.length - ext.length)}-${String(n).padStart(4, '0')}${ext}`;
 }
 
+/** The manifest of a chunked export: the chunk files it wrote, one name a line (flows.ndjson → flows.ndjson.chunks). */
+export function manifestName(out: string): string {
+  return `${out}.chunks`;
+}
+
+const MANIFEST_HEAD = '# exflow export: the chunk files of this export, in order; the next export to this name removes these and no other file';
+
 /**
  * An output cut into numbered files of at most `limit` bytes, between whole writes (each
  * write is one _bulk action and its document, so every file is a request body of its own).
- * Each file is put in place as a TempFileSink puts one; files of an earlier, longer export
- * with the same name and higher numbers are removed, so that `for f in flows-*` sends this one.
+ * The files are one unit: each is written beside its place as a temporary file, every name
+ * checked as --out is (never the database or its -wal/-shm/-journal, by name, link or hard
+ * link; never a directory); only when all are written are they put in place, then the
+ * manifest that lists them. A full disk, an error or a signal removes the temporary files
+ * and leaves the earlier export whole. Of an earlier export only the files its manifest
+ * lists are removed — never another file that happens to have a chunk's name.
  */
 export class ChunkFiles {
   private current: TempFileSink | null = null;
+  private readonly pending: TempFileSink[] = [];
   private size = 0;
   readonly files: string[] = [];
   removed = 0;
+  /** Files named like a chunk, not written by this export nor listed by an earlier one: left as they were. */
+  readonly foreign: string[] = [];
 
   constructor(
     private readonly out: string,
     private readonly limit: number,
-  ) {}
+    private readonly dbPath: string | null,
+  ) {
+    checkOutPath(manifestName(out), dbPath);
+  }
 
   write = (s: string): void => {
     const n = Buffer.byteLength(s);
@@ -186,25 +219,67 @@ export class ChunkFiles {
   };
 
   private next(): void {
-    this.current?.finish();
+    this.current?.close();
     const name = chunkName(this.out, this.files.length + 1);
+    checkOutPath(name, this.dbPath);
     this.current = new TempFileSink(name);
+    this.pending.push(this.current);
     this.files.push(name);
     this.size = 0;
   }
 
   finish(): void {
     if (this.current === null) this.next(); // nothing to export: one empty body says so
-    this.current!.finish();
-    for (let n = this.files.length + 1; fs.existsSync(chunkName(this.out, n)); n++) {
-      fs.rmSync(chunkName(this.out, n), { force: true });
-      this.removed++;
+    this.current!.close();
+    const earlier = readManifest(manifestName(this.out));
+    // Every file is complete: now they go in place, then the manifest says they are exflow's.
+    for (const f of this.pending) f.place();
+    this.pending.length = 0;
+    const manifest = new TempFileSink(manifestName(this.out));
+    manifest.write(`${MANIFEST_HEAD}\n${this.files.map((f) => path.basename(f)).join('\n')}\n`);
+    manifest.finish();
+    const mine = new Set(this.files.map((f) => path.resolve(f)));
+    const dir = path.dirname(path.resolve(this.out));
+    for (const name of earlier) {
+      const f = path.join(dir, name);
+      if (mine.has(f) || !isChunkOf(this.out, name)) continue;
+      if (this.dbPath !== null && DB_SUFFIXES.some((x) => sameFile(f, this.dbPath + x))) continue;
+      try {
+        if (!fs.lstatSync(f).isFile()) continue;
+        fs.rmSync(f);
+        this.removed++;
+      } catch {
+        /* gone already */
+      }
+    }
+    for (const name of fs.readdirSync(dir).sort()) {
+      if (isChunkOf(this.out, name) && !mine.has(path.join(dir, name)) && !earlier.includes(name)) this.foreign.push(path.join(path.dirname(this.out), name));
     }
   }
 
-  /** After an error: the file being written goes; the ones already in place are removed too (a partial export is no export). */
+  /** After an error or a signal: every temporary file goes; nothing was put in place, the earlier export is whole. */
   abandon(): void {
-    this.current?.abandon();
-    for (const f of this.files.slice(0, -1)) fs.rmSync(f, { force: true });
+    for (const f of this.pending) f.abandon();
+    this.pending.length = 0;
   }
+}
+
+/** The chunk names an earlier export's manifest lists (base names), or none. */
+function readManifest(file: string): string[] {
+  let text: string;
+  try {
+    if (!fs.lstatSync(file).isFile() || fs.statSync(file).size > 1 << 20) return [];
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  if (!text.startsWith(MANIFEST_HEAD)) return [];
+  return text.split('\n').slice(1).filter((l) => l !== '' && l === path.basename(l));
+}
+
+/** Whether `name` (a base name) is a chunk name of --out `out`. */
+function isChunkOf(out: string, name: string): boolean {
+  const ext = path.extname(out);
+  const base = path.basename(out.slice(0, out.length - ext.length));
+  return name.startsWith(`${base}-`) && name.endsWith(ext) && /^\d{4,}$/.test(name.slice(base.length + 1, name.length - ext.length));
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
-import { DEFAULT_INDEX, ECS_VERSION, exportFlows } from '../report/export';
+import { DEFAULT_INDEX, ECS_VERSION, exportLines } from '../report/export';
 import type { FlowFilter } from '../report/filter';
 import { ENCRYPTION_COLUMNS, ENCRYPTION_TABLE_COLUMNS, encryptionReport, servicesReport, UNEXPECTED_COLUMNS, UNEXPECTED_TABLE_COLUMNS, unexpectedReport } from '../report/findings';
 import { PROTECTION_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
@@ -18,7 +18,7 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
 import { ChunkedWriter, print } from './out';
-import { checkOutPath, ChunkFiles, openOutput, writeOutput } from './out-file';
+import { checkOutPath, ChunkFiles, manifestName, openOutput, writeOutput } from './out-file';
 import { addressOption, baselineOption, collect, knownName, positiveInt, timeOption } from './options';
 
 
@@ -423,26 +423,43 @@ roles, verdict, rule, reason, cite, RPC interface). event.id — the _bulk _id t
 is a hash of the sensor, the capture and the flow: sending a body again adds
 nothing. The index template for them ships in share/elastic/ (see docs/elastic.md).`,
     )
-    .action((o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; chunkMb: number; rules?: string[] }) => {
+    .action(async (o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; chunkMb: number; rules?: string[] }) => {
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
       if (o.out !== undefined) checkOutPath(o.out, o.db);
       const db = deps.openDb(o.db);
       const chunked = o.format === 'bulk' && o.out !== undefined && o.out !== '-';
-      const out = chunked ? new ChunkFiles(o.out!, o.chunkMb * 1e6) : openOutput(o.out);
+      const out = chunked ? new ChunkFiles(o.out!, o.chunkMb * 1e6, o.db) : openOutput(o.out);
+      // Ctrl-C or SIGTERM while the files are written: the temporary files go, the earlier
+      // export stays whole (the writing turns the event loop every few thousand lines to hear it).
+      let signal: NodeJS.Signals | null = null;
+      const stop = (sig: NodeJS.Signals) => {
+        signal = sig;
+      };
+      process.on('SIGINT', stop).on('SIGTERM', stop);
       try {
         checkFilterNames(f, () => rules, db);
-        exportFlows(db, rules, f, o.format, out.write, o.index);
+        let n = 0;
+        for (const line of exportLines(db, rules, f, o.format, o.index)) {
+          out.write(line);
+          if (++n % 2000 === 0) {
+            await new Promise((r) => setImmediate(r));
+            if (signal) break;
+          }
+        }
+        if (signal) throw new UserError(`exflow: export stopped by ${signal}; nothing was written${o.out && o.out !== '-' ? `, ${escapeControls(o.out)} and its earlier files are as they were` : ''}`, signal === 'SIGTERM' ? Exit.Terminated : Exit.Interrupted);
         out.finish();
       } catch (e) {
         out.abandon();
         throw e;
       } finally {
+        process.off('SIGINT', stop).off('SIGTERM', stop);
         db.close();
       }
       if (out instanceof ChunkFiles) {
         const [first, last] = [out.files[0], out.files[out.files.length - 1]];
-        process.stderr.write(`exflow: ${out.files.length} bulk bod${out.files.length === 1 ? 'y' : 'ies'} of at most ${o.chunkMb} MB: ${escapeControls(first)}${out.files.length > 1 ? ` … ${escapeControls(last)}` : ''}${out.removed ? ` (${out.removed} older chunk file${out.removed === 1 ? '' : 's'} of the same name removed)` : ''}\n`);
+        process.stderr.write(`exflow: ${out.files.length} bulk bod${out.files.length === 1 ? 'y' : 'ies'} of at most ${o.chunkMb} MB: ${escapeControls(first)}${out.files.length > 1 ? ` … ${escapeControls(last)}` : ''}, listed in ${escapeControls(manifestName(o.out!))}${out.removed ? ` (${out.removed} older chunk file${out.removed === 1 ? '' : 's'} of the earlier export removed)` : ''}\n`);
+        if (out.foreign.length) process.stderr.write(`exflow: note: ${out.foreign.map(escapeControls).join(', ')}: named like a chunk but not written by an exflow export (no manifest lists ${out.foreign.length === 1 ? 'it' : 'them'}); left as ${out.foreign.length === 1 ? 'it was' : 'they were'}\n`);
       } else if (o.format === 'bulk' && out.toStdout && out.bytes > BULK_LIMIT) {
         process.stderr.write(`exflow: warning: the _bulk body is ${(out.bytes / 1e6).toFixed(0)} MB; Elasticsearch refuses a request over 100 MB (http.max_content_length, 100mb by default): write it in chunks with --out FILE (--chunk-mb, default 10)\n`);
       }

@@ -8,7 +8,7 @@ import type { FlowFilter } from './filter';
 import { flowViewRows, protectionColumns, queryFlows, type FlowDbRow } from './flows';
 import type { RuleSet } from '../rules/load';
 import { communityId } from './community-id';
-import { isoTime, renderStream } from './format';
+import { isoTime, csvLine } from './format';
 
 /** The Elastic Common Schema version the documents follow (ecs.version, required in every event). */
 export const ECS_VERSION = '8.11.0';
@@ -119,8 +119,14 @@ const CSV_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 
  * before each, as data streams require).
  */
 export function exportFlows(db: Db, rules: RuleSet, f: FlowFilter, format: 'ndjson' | 'csv' | 'bulk', write: (line: string) => void, index = DEFAULT_INDEX): void {
+  for (const line of exportLines(db, rules, f, format, index)) write(line);
+}
+
+/** The export's lines as they are made (a caller that writes them can stop between any two). */
+export function* exportLines(db: Db, rules: RuleSet, f: FlowFilter, format: 'ndjson' | 'csv' | 'bulk', index = DEFAULT_INDEX): Generator<string> {
   if (format === 'csv') {
-    renderStream(queryFlows(db, f), CSV_COLUMNS, 'csv', write);
+    yield CSV_COLUMNS.join(',') + '\n';
+    for (const r of queryFlows(db, f)) yield csvLine(r, CSV_COLUMNS);
     return;
   }
   const protocolOf = (service: string | null) => (service === null ? null : (rules.serviceById.get(service)?.protocol ?? null));
@@ -128,6 +134,6 @@ export function exportFlows(db: Db, rules: RuleSet, f: FlowFilter, format: 'ndjs
     const doc = ecsDocument(r, protocolOf);
     // `create` with the flow's id: a document sent again is refused (409), not added twice.
     const action = format === 'bulk' ? JSON.stringify({ create: { _index: index, _id: (doc.event as { id: string }).id } }) + '\n' : '';
-    write(action + JSON.stringify(doc) + '\n');
+    yield action + JSON.stringify(doc) + '\n';
   }
 }

@@ -47,7 +47,7 @@ export function renderStream(rows: Iterable<Row>, columns: string[], format: For
   if (format === 'md') write(mdHeader(columns));
   if (format === 'json') write('[');
   for (const r of rows) {
-    if (format === 'csv') write(columns.map((c) => csvCell(r[c])).join(',') + '\n');
+    if (format === 'csv') write(csvLine(r, columns));
     else if (format === 'md') write(mdRow(r, columns));
     else {
       const o: Row = {};
@@ -79,6 +79,11 @@ export function escapeControls(s: string): string {
     if (n < 0x100) return `\\x${n.toString(16).padStart(2, '0')}`;
     return n <= 0xffff ? `\\u${n.toString(16).padStart(4, '0')}` : `\\u{${n.toString(16)}}`;
   });
+}
+
+/** One row as a CSV line (RFC 4180), its line end included. */
+export function csvLine(r: Row, columns: string[]): string {
+  return columns.map((c) => csvCell(r[c])).join(',') + '\n';
 }
 
 /**
