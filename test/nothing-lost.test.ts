@@ -345,3 +345,31 @@ describe.skipIf(!HAVE_SHARED)('3. a chunked export is one unit, and every name i
     expect(bytesOf(earlier)).toBe(before);
   });
 });
+
+describe.skipIf(!HAVE_SHARED)('7. --redact-accounts scrubs: accounts, workstations, names read from accounts, freed pages', () => {
+  // Real Windows traffic: NTLM sessions from a workstation (DESKTOP-2AEFM7G) and a Kerberos
+  // computer account (JOHNSON-PC$) that names its host. (DESKTOP-V1FA0UQ, the SMB server,
+  // names itself in its NTLM challenge: a server's name, kept.)
+  const captures = [shared('public', 'arkime-wireshark-smb-on-windows10.pcap'), shared('public', 'ndpi-kerberos.pcap')];
+  const CLEAR = ['desktop-2aefm7g', 'johnson-pc'];
+  const fileText = (db: string) => ['', '-wal', '-shm'].map((x) => (fs.existsSync(db + x) ? fs.readFileSync(db + x).toString('latin1') : '')).join('').toLowerCase();
+
+  it('--force --redact-accounts over a clear run leaves no clear account, workstation or account-derived name in the file', () => {
+    const db = path.join(dir, 'redact.sqlite');
+    expect(runCli(['analyze', ...captures, '--db', db, '--quiet']).code).toBe(0);
+    const clear = fileText(db);
+    for (const n of CLEAR) expect(clear, `${n} is in the clear run`).toContain(n);
+    const accounts = new Database(db, { readonly: true }).prepare('SELECT DISTINCT auth_account FROM flows WHERE auth_account IS NOT NULL').pluck().all() as string[];
+    expect(accounts.length).toBeGreaterThan(0);
+    const r = runCli(['analyze', ...captures, '--db', db, '--quiet', '--force', '--redact-accounts']);
+    expect(r.code, r.stderr).toBe(0);
+    const text = fileText(db);
+    for (const n of CLEAR) expect(text, n).not.toContain(n);
+    for (const a of accounts) expect(text, a).not.toContain(a.toLowerCase());
+    const d = new Database(db, { readonly: true });
+    expect(d.prepare("SELECT count(*) FROM flows WHERE auth_workstation IS NOT NULL AND auth_workstation NOT LIKE 'acct:%'").pluck().get()).toBe(0);
+    expect(d.prepare("SELECT count(*) FROM host_names WHERE source IN ('kerberos-client', 'ntlm-workstation') AND name NOT LIKE 'acct:%'").pluck().get()).toBe(0);
+    expect(d.prepare("SELECT count(*) FROM host_names WHERE source IN ('kerberos-client', 'ntlm-workstation')").pluck().get()).toBeGreaterThan(0);
+    d.close();
+  });
+});

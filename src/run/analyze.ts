@@ -231,7 +231,10 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   opts.progress.startRun(toRead.length, totalBytes);
   const writer = new FlowWriter(db, { redactAccount: opts.redactAccount });
   const registry = new EndpointRegistryWriter(db);
-  const names = new NameWriter(db);
+  const names = new NameWriter(db, opts.redactAccount);
+  // Redacting: a page freed by this run (the rows of a run it replaces) is overwritten, so no
+  // clear account is left in the file's free space (the WAL is truncated when the run ends).
+  if (opts.redactAccount) db.pragma('secure_delete = ON');
   let interrupted = false;
   let skipped = false;
   /** Per capture id: towers without an IP transport in the mapper answers of its flows (counters.rpcNonIpTowers). */
@@ -455,6 +458,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   await new Promise((r) => setImmediate(r));
   if (!live && opts.shouldStop()) return stopped();
   runs.finish(runId, 'complete');
+  if (opts.redactAccount) db.pragma('wal_checkpoint(TRUNCATE)');
   opts.progress.stop();
   const flows = db.prepare('SELECT count(*) FROM flows WHERE capture_id IN (SELECT id FROM captures WHERE run_id = ?)').pluck().get(runId) as number;
   const perCapture = new Map((db.prepare('SELECT path, flows FROM captures WHERE run_id = ?').raw().all(runId) as [string, number][]));

@@ -25,6 +25,8 @@ const marks = (n: number) => new Array(n).fill('?').join(', ');
 
 /** Where a row holds auth_account (the 17th extra column). */
 const ACCOUNT = CORE_COUNT + 15;
+const WORKSTATION = ACCOUNT + 1;
+const SPN = CORE_COUNT + EXTRA_COLUMNS.indexOf('kerberos_spn');
 
 /**
  * A flow's row, as FlowWriter inserts it: the core columns, and the extra ones only
@@ -114,7 +116,14 @@ export class FlowWriter {
 
   /** A row flowRow() made (perhaps in another thread, its capture ids set since). */
   addRow(row: unknown[]): void {
-    if (this.o.redactAccount && row.length > ACCOUNT && typeof row[ACCOUNT] === 'string') row[ACCOUNT] = this.o.redactAccount(row[ACCOUNT] as string);
+    const redact = this.o.redactAccount;
+    if (redact) {
+      // The account, and the workstation NTLM names beside it: both say who sat where.
+      if (typeof row[ACCOUNT] === 'string') row[ACCOUNT] = redact(row[ACCOUNT] as string);
+      if (typeof row[WORKSTATION] === 'string') row[WORKSTATION] = redact(row[WORKSTATION] as string);
+      // A ticket asked for an account (user-to-user, S4U: "HOST$@REALM", no service class) names it.
+      if (typeof row[SPN] === 'string' && !(row[SPN] as string).includes('/')) row[SPN] = redact(row[SPN] as string);
+    }
     this.rows.push(row);
     if (this.rows.length >= BATCH) this.flush();
   }

@@ -7,6 +7,9 @@ import type { Db } from './db';
 
 const BATCH = 10_000;
 
+/** Names read from an account (a computer account's Kerberos principal, NTLM's workstation): they name a person's machine. */
+const ACCOUNT_DERIVED = new Set(['kerberos-client', 'ntlm-workstation']);
+
 /** One distinct entry: its key columns as a tuple (never a joined string split again) and its counts. */
 interface Seen {
   key: [number, string, string, string];
@@ -19,10 +22,17 @@ export class NameWriter {
   private readonly names = new Map<string, Seen>();
   private readonly evidence = new Map<string, Seen>();
 
-  constructor(private readonly db: Db) {}
+  /** @param redact with --redact-accounts: what is stored for a host name read from an account (a keyed hash) */
+  constructor(
+    private readonly db: Db,
+    private readonly redact?: (name: string) => string,
+  ) {}
 
   add(captureId: number, sec: number, lastSec: number, names: HostName[], evidence: NameEvidence[]): void {
-    for (const n of names) bump(this.names, [captureId, n.address, n.name, n.source], sec, lastSec);
+    for (const n of names) {
+      const name = this.redact && ACCOUNT_DERIVED.has(n.source) ? this.redact(n.name) : n.name;
+      bump(this.names, [captureId, n.address, name, n.source], sec, lastSec);
+    }
     for (const e of evidence) bump(this.evidence, [captureId, e.name, e.kind, e.detail], sec, lastSec);
     if (this.names.size + this.evidence.size >= BATCH) this.flush();
   }
