@@ -373,3 +373,107 @@ describe.skipIf(!HAVE_SHARED)('7. --redact-accounts scrubs: accounts, workstatio
     d.close();
   });
 });
+
+describe('4 and 6. merge copies complete runs only, by their identity, and never writes its sources', () => {
+  const flowCount = (db: string) => {
+    const d = new Database(db, { readonly: true });
+    try {
+      return d.prepare("SELECT count(*) FROM flows WHERE capture_id IN (SELECT c.id FROM captures c JOIN runs r ON r.id = c.run_id WHERE r.status = 'complete')").pluck().get() as number;
+    } finally {
+      d.close();
+    }
+  };
+
+  it('a live run merged while it grows is not copied half; the next merge brings it whole', async () => {
+    const cap = path.join(dir, 'live-merge.pcap');
+    writeSynthetic(cap, { packets: 20_000, flows: 2000, stepUs: 20_000, active: 100 });
+    const bytes = fs.readFileSync(cap);
+    const sensor = path.join(dir, 'live-sensor.sqlite');
+    const org = path.join(dir, 'live-org.sqlite');
+    const child = spawn(process.execPath, [CLI, 'analyze', '-', '--db', sensor, '--flush-interval', '1', '--idle-timeout', '5', '--quiet'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.stdin.write(bytes.subarray(0, bytes.length >> 1));
+    // Under way and committing: flows that ended are visible in the sensor's database.
+    expect(await waitFor(() => fs.existsSync(sensor) && (() => {
+      try {
+        const d = new Database(sensor, { readonly: true });
+        const n = d.prepare('SELECT count(*) FROM flow_view').pluck().get() as number;
+        d.close();
+        return n > 0;
+      } catch {
+        return false;
+      }
+    })())).toBe(true);
+    const during = runCli(['merge', sensor, '--db', org]);
+    expect(during.code, during.stderr).toBe(0);
+    expect(during.stdout).toMatch(/0 runs merged/);
+    expect(during.stdout).toMatch(/run 1 not finished there \(running\); merged by a later merge, once complete/);
+    child.stdin.end(bytes.subarray(bytes.length >> 1));
+    expect(await exit).toBe(0);
+    const after = runCli(['merge', sensor, '--db', org]);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toMatch(/1 run merged/);
+    expect(flowCount(org)).toBe(flowCount(sensor));
+    expect(flowCount(org)).toBeGreaterThan(1000);
+    // Merged again: nothing doubled.
+    expect(runCli(['merge', sensor, '--db', org]).stdout).toMatch(/0 runs merged.*1 already here/);
+    expect(flowCount(org)).toBe(flowCount(sensor));
+  });
+
+  it('a run an older exflow copied before it was complete is replaced by the whole run', () => {
+    const sensor = path.join(dir, 'old-copy-sensor.sqlite');
+    const org = path.join(dir, 'old-copy-org.sqlite');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', sensor, '--quiet']).code).toBe(0);
+    expect(runCli(['merge', sensor, '--db', org]).code).toBe(0);
+    // What an older exflow left: the run copied while it was running (no identity, half its flows), now dead.
+    const d = new Database(org);
+    d.exec("UPDATE runs SET status = 'dead', uid = NULL; DELETE FROM flows WHERE id % 2 = 0");
+    d.close();
+    const r = runCli(['merge', sensor, '--db', org]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/1 run merged .*1 run copied before .* replaced by the whole run/);
+    expect(flowCount(org)).toBe(flowCount(sensor));
+    const runs = JSON.parse(runCli(['runs', '--db', org, '--format', 'json']).stdout) as { status: string }[];
+    expect(runs.map((x) => x.status)).toEqual(['complete']);
+  });
+
+  it('a read-only source and a schema-3 source are merged, their bytes untouched', () => {
+    const ro = path.join(dir, 'ro-source.sqlite');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', ro, '--quiet', '--sensor', 'ro']).code).toBe(0);
+    fs.chmodSync(ro, 0o444);
+    const old = path.join(dir, 'schema3-source.sqlite');
+    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'schema3-sample.sqlite'), old);
+    const before = [fs.readFileSync(ro), fs.readFileSync(old)];
+    const org = path.join(dir, 'ro-org.sqlite');
+    const r = runCli(['merge', ro, old, '--db', org]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ro-source\.sqlite: 1 run merged/);
+    expect(r.stdout).toMatch(/schema3-source\.sqlite: \d+ runs? merged \(\d+ captures, 26 flows/);
+    expect(fs.readFileSync(ro).equals(before[0])).toBe(true);
+    expect(fs.readFileSync(old).equals(before[1]), 'the schema-3 file was not upgraded in place').toBe(true);
+    const d = new Database(old, { readonly: true });
+    expect(d.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('3');
+    d.close();
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('.exflow-merge-'))).toEqual([]);
+  });
+
+  it('inventory entries taken over are marked as the sensor\'s; another role for a listed address is warned about, not taken', () => {
+    const a = path.join(dir, 'inv-a.sqlite');
+    const b = path.join(dir, 'inv-b.sqlite');
+    const invA = path.join(dir, 'inv-a.yaml');
+    const invB = path.join(dir, 'inv-b.yaml');
+    fs.writeFileSync(invA, 'hosts:\n  - address: 10.0.0.1\n    roles: [mailbox]\n');
+    fs.writeFileSync(invB, 'hosts:\n  - address: 10.0.0.1\n    roles: [domain-controller]\n  - address: 10.0.0.2\n    roles: [edge-transport]\n');
+    const sample = path.join(ROOT, 'samples', 'exchange-org.pcapng');
+    expect(runCli(['analyze', sample, '--db', a, '--quiet', '--inventory', invA, '--sensor', 'site-a']).code).toBe(0);
+    expect(runCli(['analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', b, '--quiet', '--inventory', invB, '--sensor', 'site-b']).code).toBe(0);
+    const r = runCli(['merge', b, '--db', a]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/inventory gives other roles to 10\.0\.0\.1; this database's entries are kept/);
+    const d = new Database(a, { readonly: true });
+    const inv = d.prepare('SELECT address, roles, source FROM inventory ORDER BY address').all() as { address: string; roles: string; source: string }[];
+    d.close();
+    expect(inv.find((x) => x.address === '10.0.0.1')?.roles).toBe('["mailbox"]');
+    expect(inv.find((x) => x.address === '10.0.0.2')?.source).toMatch(/^merged from site-b: /);
+  });
+});

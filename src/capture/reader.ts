@@ -293,13 +293,16 @@ export async function readStream(path: string, input: Readable, sink: PacketSink
   let headLen = 0;
   /** Problems of the gzip container (trailer, trailing data): warnings after the data, which was all read. */
   const gzipNotes: CaptureWarning[] = [];
-  // A live input may go quiet for hours: a stop request ends the wait for its next bytes.
-  const watch = opts.shouldStop
+  // A live input may go quiet for hours: a stop request ends the wait for its next bytes, and
+  // progress is reported while it waits (a live run commits what ended within --flush-interval,
+  // however slowly the bytes come). The timer runs only while the reading awaits its next
+  // chunk — every record before it has been walked — so what it reports is consistent.
+  const watch = opts.shouldStop || opts.onProgress
     ? setInterval(() => {
-        if (opts.shouldStop!()) {
+        if (opts.shouldStop?.()) {
           stopped = true;
           input.destroy();
-        }
+        } else opts.onProgress?.(read.n);
       }, 100)
     : null;
   try {

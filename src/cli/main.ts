@@ -398,7 +398,7 @@ Examples:
   program
     .command('merge')
     .description('bring the finished runs of other exflow databases (other sensors) into this one, to report once')
-    .argument('<database...>', 'exflow databases to merge in (the same exflow version; an older one is upgraded first)')
+    .argument('<database...>', 'exflow databases to merge in (read, never written; an older schema is read through an upgraded copy)')
     .option('--db <file>', 'SQLite database to merge into (created if missing)', 'exflow.sqlite')
     .option('--rules <dir>', 'an extra rules folder (repeat for more), for the audit after the merge', collect, [])
     .option('--shared-registry', 'name every run\'s flows from every sensor\'s endpoint registry (default: each sensor\'s stays its own)', false)
@@ -409,10 +409,13 @@ Examples:
   exflow merge site-a.sqlite site-b.sqlite --db org.sqlite
   exflow merge sensor-*.sqlite --db org.sqlite --shared-registry
 
-A run already here (the same start, host, process and command) is skipped, so a
-merge can be repeated as the sensors' databases grow. Inventory entries for
-addresses this database does not list are taken over; hosts and verdicts are made
-again from all flows. Runs keep their sensor (analyze --sensor): --sensor filters
+Only complete runs are copied; one still running is merged by a later merge, once
+complete. A run already here (its identity, made when it began) is skipped, so a
+merge can be repeated as the sensors' databases grow. The sources are only read
+(attached read-only; one of an older schema is copied and the copy upgraded).
+Inventory entries for addresses this database does not list are taken over, marked
+"merged from SENSOR"; an address listed with other roles keeps this database's
+entry and is warned about. Hosts and verdicts are made again from all flows. Runs keep their sensor (analyze --sensor): --sensor filters
 every report by it. Exit codes: 0 merged; 3 a database is not one exflow can read
 (nothing is merged then), or another analyze is writing to --db; 64 usage.`,
     )
@@ -431,7 +434,9 @@ every report by it. Exit codes: 0 merged; 3 a database is not one exflow can rea
           const flows = m.merged.reduce((a, r) => a + r.flows, 0);
           const caps = m.merged.reduce((a, r) => a + r.captures, 0);
           const sensors = [...new Set(m.merged.map((r) => r.sensor ?? '(none)'))];
-          print(`exflow: ${escapeControls(m.path)}: ${m.merged.length} run${m.merged.length === 1 ? '' : 's'} merged (${caps} captures, ${flows} flows${sensors.length ? `; sensor ${sensors.map(escapeControls).join(', ')}` : ''})${m.skipped.length ? `; ${m.skipped.length} already here (${m.skipped.map((s) => `run ${s.from} is run ${s.sameAs}`).join(', ')})` : ''}${m.inventory ? `; ${m.inventory} inventory entries taken over` : ''}\n`);
+          print(`exflow: ${escapeControls(m.path)}: ${m.merged.length} run${m.merged.length === 1 ? '' : 's'} merged (${caps} captures, ${flows} flows${sensors.length ? `; sensor ${sensors.map(escapeControls).join(', ')}` : ''})${m.skipped.length ? `; ${m.skipped.length} already here (${m.skipped.map((s) => `run ${s.from} is run ${s.sameAs}`).join(', ')})` : ''}${m.inventory ? `; ${m.inventory} inventory entries taken over` : ''}${m.replaced.length ? `; ${m.replaced.length} run${m.replaced.length === 1 ? '' : 's'} copied before they were complete replaced by the whole run` : ''}\n`);
+          if (m.pending.length) print(`exflow: ${escapeControls(m.path)}: ${m.pending.map((p) => `run ${p.from}`).join(', ')} not finished there (${[...new Set(m.pending.map((p) => p.status))].join(', ')}); merged by a later merge, once complete\n`);
+          if (m.disagree.length) stderr(`exflow: warning: ${escapeControls(m.path)}: its inventory gives other roles to ${m.disagree.slice(0, 5).map(escapeControls).join(', ')}${m.disagree.length > 5 ? ` and ${m.disagree.length - 5} more` : ''}; this database's entries are kept (exflow hosts shows each host's role source)`);
         }
         if (summary) print(auditLine(summary));
       } catch (e) {

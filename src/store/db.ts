@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { Database, dbPath, immutableUri } from './sqlite';
+import { Database, dbPath, immutableUri, readOnlyUri } from './sqlite';
 import { contains, parseNet } from '../classify/ip';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema';
 import { exflowViews, schemaProblem } from './trust';
@@ -102,7 +102,23 @@ function initialize(db: Db, path: string): void {
   }
 }
 
-function openReadOnly(path: string, onImmutable?: (walPending: boolean) => void, immutable = false): Db {
+/** A database read and never written (exflow merge's sources): read-only, never upgraded, its schema checked as for its version. */
+export interface SourceDb {
+  db: Db;
+  version: number;
+  /** The URI that attaches it read-only (immutable where SQLite cannot make its WAL index). */
+  uri: string;
+}
+
+export function openSource(path: string): SourceDb {
+  checkDbPath(path);
+  let immutable = false;
+  const db = openReadOnly(path, () => (immutable = true), false, false);
+  const version = Number(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get());
+  return { db, version, uri: immutable ? immutableUri(path) : readOnlyUri(path) };
+}
+
+function openReadOnly(path: string, onImmutable?: (walPending: boolean) => void, immutable = false, upgrade = true): Db {
   let db: Db;
   try {
     db = immutable ? new Database(immutableUri(path), { readonly: true }) : new Database(dbPath(path), { readonly: true, fileMustExist: true });
@@ -120,12 +136,23 @@ function openReadOnly(path: string, onImmutable?: (walPending: boolean) => void,
     db.close();
     // A WAL database needs its -shm index, which SQLite cannot make on a read-only medium
     // or in a directory this user may not write: read the file as it is, immutable.
-    if (!immutable && cannotMakeIndex(e)) return openReadOnly(path, onImmutable, true);
+    if (!immutable && cannotMakeIndex(e)) return openReadOnly(path, onImmutable, true, upgrade);
     throw asStoreError(path, e);
   }
   if (version === null) {
     db.close();
     throw new StoreError(path, 'is empty, not an exflow database (run "exflow analyze" first)');
+  }
+  if (version < SCHEMA_VERSION && !upgrade) {
+    // Read as it is: only what could run while it is read is checked (triggers, virtual tables).
+    try {
+      checkTrust(db, path, true);
+    } catch (e) {
+      db.close();
+      throw asStoreError(path, e);
+    }
+    if (immutable) onImmutable?.(walPending(path));
+    return db;
   }
   if (version < SCHEMA_VERSION) {
     db.close();

@@ -2,6 +2,7 @@
 // only when the run is 'complete' (views capture_view and flow_view), so an
 // interrupted or killed run never shows partial data; the next analyze removes
 // what such a run left. A live run (standard input) is visible batch by batch.
+import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import type { Db } from './db';
 
@@ -74,8 +75,8 @@ export class RunStore {
         const other = this.activeWriter();
         if (other) throw new RunBusy(other);
         const r = this.db
-          .prepare('INSERT INTO runs (started_at, status, live, separate, command, pid, host, exflow_version, sensor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(new Date().toISOString(), 'running', live ? 1 : 0, separate ? 1 : 0, command, process.pid, os.hostname(), version, sensor);
+          .prepare('INSERT INTO runs (started_at, status, live, separate, command, pid, host, exflow_version, sensor, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(new Date().toISOString(), 'running', live ? 1 : 0, separate ? 1 : 0, command, process.pid, os.hostname(), version, sensor, crypto.randomUUID());
         return Number(r.lastInsertRowid);
       })
       .immediate();

@@ -3,7 +3,7 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 9;
+export const SCHEMA_VERSION = 10;
 
 /** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
 export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
@@ -206,6 +206,8 @@ export const MIGRATIONS: Record<number, string> = {
       ALTER TABLE runs ADD COLUMN sensor TEXT;
       UPDATE runs SET sensor = host;
       DROP VIEW IF EXISTS flow_view;`,
+  // A run's identity, made at its start: merge recognises a run by it (older runs by their start, host, process and command).
+  10: `ALTER TABLE runs ADD COLUMN uid TEXT;`,
 };
 
 export const SCHEMA = `
@@ -231,7 +233,9 @@ CREATE TABLE IF NOT EXISTS runs (
   note            TEXT,
   exflow_version  TEXT NOT NULL,
   -- The sensor (capture point) whose captures the run read: analyze --sensor, else the host name.
-  sensor          TEXT
+  sensor          TEXT,
+  -- A random identity made when the run begins: the same run in another database (exflow merge).
+  uid             TEXT
 );
 
 CREATE TABLE IF NOT EXISTS captures (

@@ -17,6 +17,11 @@ export function dbPath(p: string): string {
   return p.startsWith('file:') ? `.${path.sep}${p}` : p;
 }
 
+/** The read-only URI of a database file (SQLite may make its WAL index beside it; the file itself is never written). */
+export function readOnlyUri(p: string): string {
+  return `file:${path.resolve(p).split('/').map(encodeURIComponent).join('/')}?mode=ro`;
+}
+
 /** The read-only, immutable URI of a database file: SQLite reads it without locks or a WAL index. */
 export function immutableUri(p: string): string {
   return `file:${path.resolve(p).split('/').map(encodeURIComponent).join('/')}?mode=ro&immutable=1`;
