@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSynthetic } from '../src/samples/synthetic';
-import { bytesRead, CLI, HAVE_SHARED, ROOT, holdsOpen, runCli, shared, tmpDir, waitFor } from './helpers';
+import { bytesRead, CLI, HAVE_SHARED, HAVE_TSHARK, ROOT, holdsOpen, runCli, shared, tmpDir, waitFor } from './helpers';
 
 const dir = tmpDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -475,5 +475,66 @@ describe('4 and 6. merge copies complete runs only, by their identity, and never
     d.close();
     expect(inv.find((x) => x.address === '10.0.0.1')?.roles).toBe('["mailbox"]');
     expect(inv.find((x) => x.address === '10.0.0.2')?.source).toMatch(/^merged from site-b: /);
+  });
+});
+
+describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('10. a file that grows, or begins like another, is read for what is new', () => {
+  const old = shared('lab', 'lab-ad-epm.pcap');
+  const other = shared('public', 'ndpi-imap.pcap');
+  /** tshark's count of a capture's records: the oracle. */
+  const records = (f: string) => Number(spawnSync('capinfos', ['-c', '-M', '-T', '-r', f], { encoding: 'utf8' }).stdout.trim().split('\t').pop());
+  const packets = (db: string) => JSON.parse(runCli(['report', 'summary', '--db', db, '--format', 'json']).stdout).totals.packets_read as number;
+
+  for (const format of ['pcap', 'pcapng']) {
+    it(`mergecap -a old new (${format}): the appended records are read, the old ones not twice`, () => {
+      const merged = path.join(dir, `appended.${format}`);
+      expect(spawnSync('mergecap', ['-a', '-F', format, '-w', merged, old, other]).status).toBe(0);
+      const db = path.join(dir, `appended-${format}.sqlite`);
+      expect(runCli(['analyze', old, '--db', db, '--quiet']).code).toBe(0);
+      const r = runCli(['analyze', merged, '--db', db]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`its first ${records(old)} records are capture 1`));
+      expect(packets(db)).toBe(records(merged));
+      expect(records(merged)).toBe(records(old) + records(other));
+      // Both runs' flows: those of the two captures analyzed apart.
+      const apart = path.join(dir, `apart-${format}.sqlite`);
+      expect(runCli(['analyze', old, other, '--db', apart, '--separate', '--quiet']).code).toBe(0);
+      const flows = (f: string) => JSON.parse(runCli(['report', 'summary', '--db', f, '--format', 'json']).stdout).totals.flows;
+      expect(flows(db)).toBe(flows(apart));
+      // Read a third time: nothing new, skipped.
+      const again = runCli(['analyze', merged, '--db', db]);
+      expect(again.stderr).toMatch(/already analyzed/);
+      expect(packets(db)).toBe(records(merged));
+    });
+  }
+
+  it('a ring file still being written: read to its last complete record, continued by the next run', () => {
+    const whole = fs.readFileSync(old);
+    const growing = path.join(dir, 'ring-0001.pcap');
+    fs.writeFileSync(growing, whole.subarray(0, Math.floor(whole.length * 0.45))); // cut inside a record
+    const db = path.join(dir, 'ring.sqlite');
+    const first = runCli(['analyze', growing, '--db', db]);
+    expect(first.code, first.stderr).toBe(0);
+    const part = packets(db);
+    expect(part).toBeGreaterThan(0);
+    expect(part).toBeLessThan(records(old));
+    fs.appendFileSync(growing, whole.subarray(Math.floor(whole.length * 0.45)));
+    const second = runCli(['analyze', growing, '--db', db]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(new RegExp(`its first ${part} records are capture 1`));
+    expect(packets(db)).toBe(records(old));
+  });
+
+  it('a file that only begins like an analyzed one (its first 100 records, then others) is read whole', () => {
+    const head = path.join(dir, 'head100.pcap');
+    expect(spawnSync('editcap', ['-r', old, head, '1-100']).status).toBe(0);
+    const alike = path.join(dir, 'alike.pcap');
+    expect(spawnSync('mergecap', ['-a', '-F', 'pcap', '-w', alike, head, other]).status).toBe(0);
+    const db = path.join(dir, 'alike.sqlite');
+    expect(runCli(['analyze', old, '--db', db, '--quiet']).code).toBe(0);
+    const r = runCli(['analyze', alike, '--db', db]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/already analyzed|its first/);
+    expect(packets(db)).toBe(records(old) + records(alike));
   });
 });

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import { CaptureOpenError } from '../capture/errors';
 import { fingerprint, sha256File, StreamFingerprint } from '../capture/fingerprint';
 import { HeadTee } from '../capture/head';
+import { firstRecords, samePrefix, SkipFirst, type RecordsSeen } from '../capture/resume';
 import { HashWorker } from '../capture/hash-worker';
 import { byName, type Input } from '../capture/inputs';
 import { peekCapture } from '../capture/peek';
@@ -86,6 +87,8 @@ export interface RunOutcome {
 /** An input ready to be read: where it stands and what it is. */
 interface Prepared {
   path: string;
+  /** A file that begins with a capture read before: the records to skip, and whose they are. */
+  resume?: Resume;
   /** Standard input, a FIFO, a device: read once, hashed while read. */
   stream: boolean;
   size: number;
@@ -210,9 +213,14 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       heads.set(p.headDigest, p.path);
     }
     if (!p.stream) {
-      const earlier = sameCapture(captures, p);
-      if (earlier) {
-        if (!opts.force) {
+      const earlier = sameCapture(captures, p) ?? (await readBefore(captures, p));
+      if (earlier && 'after' in earlier && !opts.force) {
+        // The file begins with a capture read before (a ring file that grew, files appended):
+        // only its new records are read; the earlier ones are counted as skipped.
+        p.resume = earlier;
+        opts.warn(`exflow: note: ${shown(p.path)}: its first ${earlier.after.records} records are capture ${earlier.id} (${shown(earlier.path)}), read in run ${earlier.runId}; reading what follows them`);
+      } else if (earlier) {
+        if (!opts.force && 'why' in earlier) {
           skip(p.path, `already analyzed as capture ${earlier.id} (${earlier.why}) in run ${earlier.runId}; skipped (use --force to replace that run)`);
           continue;
         }
@@ -333,7 +341,9 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   };
 
   const setup = { rpc: opts.rpc !== false, maxFlows: opts.maxFlows, idleTimeout: opts.idleTimeout };
-  const threads = groups.length > 0 ? threadsFor(opts.threads, live, totalBytes) : 1;
+  // A file read after the records an earlier run read is read by this thread (the workers read whole files).
+  const resuming = toRead.some((p) => p.resume);
+  const threads = groups.length > 0 ? threadsFor(opts.threads, live || resuming, totalBytes) : 1;
   if (threads > 1) {
     // Regular files only (a stream cannot be read once per thread): every worker reads them all.
     const readings: Reading[][] = groups.map(() => []);
@@ -379,6 +389,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
         const inlineHash = opts.sha256 && p.stream ? crypto.createHash('sha256') : null;
         const streamPrint = p.stream ? new StreamFingerprint() : null;
         const tee = p.stream ? new HeadTee(ingest) : null;
+        const skipper = p.resume ? new SkipFirst(ingest, p.resume.after.records) : null;
         let duplicateOf: string | null = null;
         let nextCommit = Date.now() + opts.flushInterval * 1000;
         let r: CaptureReadResult;
@@ -407,7 +418,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
               }
             },
             shouldStop: () => opts.shouldStop() || (duplicateOf !== null && duplicateOf !== ''),
-          }, tee ?? ingest);
+          }, tee ?? skipper ?? ingest);
         } catch (e) {
           if (sqliteFault(e) !== null) {
             await x.hashing;
@@ -483,9 +494,31 @@ function sameCapture(captures: CaptureStore, p: Prepared): { id: number; runId: 
     const same = hashed.find((c) => c.sha256 === sha);
     if (same) return { id: same.id, runId: same.run_id, why: 'same SHA-256' };
   }
-  if (p.headDigest) {
-    const twin = captures.findByHead(p.headDigest)[0];
-    if (twin) return { id: twin.id, runId: twin.run_id, why: `the same first packets as ${shown(twin.path)}, perhaps in another format` };
+  return null;
+}
+
+/** The earlier capture a file begins with (its first `after.records` records). */
+interface Resume {
+  id: number;
+  runId: number;
+  path: string;
+  after: RecordsSeen;
+}
+
+/**
+ * An earlier capture whose records this file begins with. A file with the same first
+ * records and no more is that capture ("already analyzed"); one with more extends it (a
+ * ring file still being written, read again; captures appended) and is read after them.
+ * The first records' digest matched; their count, wire bytes and last time are checked by
+ * walking them (without decoding), so a file that merely starts alike is read whole.
+ */
+async function readBefore(captures: CaptureStore, p: Prepared): Promise<Resume | { id: number; runId: number; why: string } | null> {
+  if (!p.headDigest) return null;
+  for (const twin of captures.findReadings(p.headDigest)) {
+    const first = await firstRecords(p.path, twin.records);
+    if (!samePrefix(first, twin)) continue;
+    if (!first.more) return { id: twin.id, runId: twin.run_id, why: `the same ${twin.records} records as ${shown(twin.path)}, perhaps in another format` };
+    return { id: twin.id, runId: twin.run_id, path: twin.path, after: twin };
   }
   return null;
 }
@@ -549,7 +582,7 @@ function tallyWarnings(t: CaptureTally): { offset: number; message: string }[] {
 
 function writeCaptureRow(
   captures: CaptureStore,
-  { captureId: id, started }: Reading,
+  { captureId: id, started, p }: Reading,
   t: CaptureTally,
   { result: r, status, warnings, sha }: {
     result: CaptureReadResult | null;
@@ -574,7 +607,7 @@ function writeCaptureRow(
     warnings,
     flows: 0,
     // rpcNonIpTowers is set when the run settles: a flow that began here may end in a later capture.
-    counters: { ...c, ...t.stats, rpcNonIpTowers: 0 },
+    counters: { ...c, ...t.stats, rpcNonIpTowers: 0, ...(p.resume ? { recordsSkipped: p.resume.after.records, bytesSkipped: p.resume.after.bytes } : {}) },
     sha256: sha,
     seconds,
   });

@@ -1,3 +1,4 @@
+import type { RecordsSeen } from '../capture/resume';
 import type { Db } from './db';
 
 export interface CaptureRow {
@@ -56,6 +57,23 @@ export class CaptureStore {
     return this.db
       .prepare('SELECT id, run_id, path, size, sha256, fingerprint, status FROM capture_view WHERE head_digest = ?')
       .all(headDigest) as CaptureRow[];
+  }
+
+  /**
+   * Captures of finished runs that begin with these first records, each with what its
+   * reading saw in all (the records it read and those it skipped as read before), most
+   * records first: the latest reading of a file that grows.
+   */
+  findReadings(headDigest: string): (CaptureRow & RecordsSeen)[] {
+    const rows = this.db
+      .prepare(`SELECT id, run_id, path, size, sha256, fingerprint, status, packets, bytes, last_sec, last_nsec,
+                       CASE WHEN json_valid(counters) THEN coalesce(json_extract(counters, '$.recordsSkipped'), 0) ELSE 0 END AS rs,
+                       CASE WHEN json_valid(counters) THEN coalesce(json_extract(counters, '$.bytesSkipped'), 0) ELSE 0 END AS bs
+                FROM capture_view WHERE head_digest = ? AND last_sec IS NOT NULL`)
+      .all(headDigest) as (CaptureRow & { packets: number; bytes: number; last_sec: number; last_nsec: number; rs: unknown; bs: unknown })[];
+    return rows
+      .map((r) => ({ ...r, records: r.packets + count(r.rs), bytes: r.bytes + count(r.bs), lastSec: r.last_sec, lastNsec: r.last_nsec }))
+      .sort((a, b) => b.records - a.records || b.id - a.id);
   }
 
   /** Starts a capture row as 'running' in its run: invisible until the run completes. */
@@ -124,4 +142,9 @@ export class CaptureStore {
   dropOrphanHosts(): void {
     this.db.exec('DELETE FROM hosts WHERE address NOT IN (SELECT client FROM flow_view UNION SELECT server FROM flow_view)');
   }
+}
+
+/** A count kept in a database's JSON (it is input): a whole number, else 0. */
+function count(v: unknown): number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0;
 }
