@@ -41,6 +41,7 @@ export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
   // After classify(): each inspector has been finished, so what it read is complete.
   c.protection = protectionOf(ins);
   c.names = wireNamesOf(rec, c.payload, c.protection);
+  if (ins instanceof DnsAnswers) ins.forget();
   return c;
 }
 

@@ -32,8 +32,13 @@ export interface DnsRecord {
   value: string;
 }
 
+/** What a kept record is charged to the run's payload budget: its two texts and the object around them. */
+const RECORD_COST = 96;
+
 export class DnsAnswers implements FlowInspector {
   readonly records: DnsRecord[] = [];
+  /** Bytes the kept records are charged to the budget, given back when the flow is written (forget). */
+  private charged = 0;
   private messages = 0;
   private done = false;
   private clientDir = -1;
@@ -116,7 +121,7 @@ export class DnsAnswers implements FlowInspector {
       at = at > 0 && at + 4 <= end ? at + 4 : -1;
     }
     // Answers, then authority (skipped), then additional records (the SRV and MX targets' addresses).
-    for (let i = 0; i < an + ns + ar && at > 0 && at < end && this.records.length < MAX_RECORDS; i++) {
+    for (let i = 0; i < an + ns + ar && at > 0 && at < end && this.records.length < MAX_RECORDS && !this.done; i++) {
       const name = readName(b, o, at, end);
       if (!name) return;
       at = name.next;
@@ -168,7 +173,25 @@ export class DnsAnswers implements FlowInspector {
 
   private push(type: DnsRecord['type'], name: string, value: string): void {
     if (!name || !value || name.length > 255 || value.length > 255) return;
-    if (!this.records.some((r) => r.type === type && r.name === name && r.value === value)) this.records.push({ type, name, value });
+    if (this.records.some((r) => r.type === type && r.name === name && r.value === value)) return;
+    // Answers are held until the flow is written: charged to the run's payload budget, so that
+    // a flood of answers over many open flows cannot grow memory past it (a refusal is counted
+    // and warned about like every other; the flow keeps what it had).
+    const cost = RECORD_COST + 2 * (name.length + value.length);
+    if (this.budget && !this.budget.take(cost)) {
+      this.finish();
+      return;
+    }
+    this.charged += cost;
+    this.records.push({ type, name, value });
+  }
+
+  /** The flow is written (its names taken): its records go, and their charge goes back to the budget. */
+  forget(): void {
+    this.finish();
+    this.budget?.give(this.charged);
+    this.charged = 0;
+    this.records.length = 0;
   }
 
   clientSide(): number {

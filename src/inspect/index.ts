@@ -68,7 +68,7 @@ export class Inspectors implements InspectorFactory {
     const kind = INSPECTORS[code - 1];
     if (kind === 'dcerpc-mapper') return new ClMapper();
     if (kind === 'kerberos') return new KdcExchange(false);
-    if (kind === 'dns') return new DnsAnswers(false);
+    if (kind === 'dns') return new DnsAnswers(false, this.rpc.budget);
     return null;
   }
 
