@@ -96,7 +96,7 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     peers: peers.slice(0, limit),
     findings,
     rpc_endpoints: endpoints.slice(0, limit),
-    names: hostNames(db, address).slice(0, limit),
+    names: hostNames(db, address, limit),
     protection: hostProtection(db, rules, address).slice(0, limit),
     omitted: { serves: serves.more, uses: uses.more, peers: peerMore, rpc_endpoints: Math.max(0, endpoints.length - limit) },
   };

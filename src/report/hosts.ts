@@ -74,14 +74,18 @@ function hostRow(r: HostDbRow): Row {
   };
 }
 
-/** Every name the capture gave a host, with its source, first and last seen and how many flows showed it (host ADDR). */
-export function hostNames(db: Db, address: string): Row[] {
+/**
+ * The names the capture gave a host (at most `limit`, the most often shown first), with
+ * their source, first and last seen and how many flows showed each (host ADDR). Only the
+ * rows shown are read into memory: an address a flood gave a million names costs no more.
+ */
+export function hostNames(db: Db, address: string, limit = -1): Row[] {
   return (db
     .prepare(
       `SELECT n.name, n.source, min(n.first_sec) AS first_sec, max(n.last_sec) AS last_sec, sum(n.flows) AS flows
-       FROM host_names n JOIN capture_view c ON c.id = n.capture_id WHERE n.address = ? GROUP BY n.name, n.source ORDER BY flows DESC, n.name`,
+       FROM host_names n JOIN capture_view c ON c.id = n.capture_id WHERE n.address = ? GROUP BY n.name, n.source ORDER BY flows DESC, n.name LIMIT ?`,
     )
-    .all(address) as { name: string; source: string; first_sec: number; last_sec: number; flows: number }[]).map((r) => ({
+    .all(address, limit) as { name: string; source: string; first_sec: number; last_sec: number; flows: number }[]).map((r) => ({
     name: r.name,
     source: r.source,
     flows: r.flows,
