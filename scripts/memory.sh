@@ -2,10 +2,11 @@
 # npm run memory: the README's "Memory" figures, measured with /usr/bin/time -v.
 #  - analyze of 1M unanswered SYNs (1M flows, 2M hosts) to an inspected port (443, TLS)
 #    and to an uninspected one (40000);
+#  - the name floods: DNS answers, Kerberos exchanges, NTLM sessions (src/samples/flood.ts);
 #  - every report that reads a whole database, on that database (roles from an
 #    inventory: 10/8 outlook-2007, 11/8 client-access, so every flow is expected and
 #    the firewall has a rule per host pair).
-# Writes into ${MEMORY_DIR:-.memory-cache} (about 1.2 GB). Peak RSS in MB, wall seconds.
+# Writes into ${MEMORY_DIR:-.memory-cache} (about 5 GB with the floods). Peak RSS in MB, wall seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
@@ -41,3 +42,14 @@ measure "report firewall --per role --format powershell" $X report firewall --db
 measure "report roles" $X report roles --db "$DB" --format json
 measure "report unexpected" $X report unexpected --db "$DB" --format json
 measure "report summary" $X report summary --db "$DB" --format json
+
+# The name floods (issue 30, item 8): DNS answers held by open flows, Kerberos exchanges and
+# NTLM sessions replayed from the project's own lab captures, each from its own client.
+[ -f "$D/dns.pcap" ] || node dist/samples/flood.js "$D/dns.pcap" "${MEMORY_DNS:-130000}" dns 32
+[ -f "$D/kerberos.pcap" ] || node dist/samples/flood.js "$D/kerberos.pcap" "${MEMORY_KERBEROS:-1000000}" replay 88 test/fixtures/exchange-lab/exchange-lab-full.pcap
+[ -f "$D/ntlm.pcap" ] || node dist/samples/flood.js "$D/ntlm.pcap" "${MEMORY_NTLM:-200000}" replay 445 test/fixtures/protection/smb-sessions.pcap
+for flood in dns kerberos ntlm; do
+  rm -f "$D/$flood.sqlite"*
+  measure "analyze: $flood flood" $X analyze "$D/$flood.pcap" --db "$D/$flood.sqlite" --quiet
+done
+measure "host ADDR (the DNS server of the DNS flood)" $X host 10.53.0.1 --db "$D/dns.sqlite" --format json

@@ -6,6 +6,16 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSynthetic } from '../src/samples/synthetic';
+import { writeDnsFlood } from '../src/samples/flood';
+import { loadRules } from '../src/rules/load';
+import { dcomActivatable, Inspectors } from '../src/inspect';
+import { inspectorPorts } from '../src/rules/services';
+import { FlowTable } from '../src/flow/table';
+import { PacketIngest } from '../src/flow/ingest';
+import { buildFlowRecord } from '../src/flow/record';
+import { servicePortTest } from '../src/classify/by-port';
+import { classifyFlow } from '../src/classify/flow';
+import { readCapture } from '../src/capture/reader';
 import { bytesRead, CLI, HAVE_SHARED, HAVE_TSHARK, ROOT, holdsOpen, runCli, shared, tmpDir, waitFor } from './helpers';
 
 const dir = tmpDir();
@@ -536,5 +546,33 @@ describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('10. a file that grows, or begins 
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/already analyzed|its first/);
     expect(packets(db)).toBe(records(old) + records(alike));
+  });
+});
+
+describe('8. names within the budget: DNS answers held by open flows are charged to it', () => {
+  it('3,000 open DNS flows × 32 answers under a 200 kB budget: never above it, refusals counted, all given back when written', async () => {
+    const file = path.join(dir, 'dns-flood.pcap');
+    writeDnsFlood(file, 3000, 32);
+    const rules = loadRules();
+    const inspectors = new Inspectors(inspectorPorts(rules.services), { budget: 200_000, dcomIids: dcomActivatable(rules.rpcInterfaces.values()), udpPorts: inspectorPorts(rules.services, 'udp') });
+    const table = new FlowTable({ capacity: 8192, inspectors });
+    const ingest = new PacketIngest(table);
+    const budget = inspectors.rpc.budget;
+    let most = 0;
+    let names = 0;
+    const test = servicePortTest(rules);
+    table.setFlushHandler((t, i) => {
+      most = Math.max(most, budget.used);
+      names += classifyFlow(rules, buildFlowRecord(t, i, test)).names.names.length;
+    });
+    await readCapture(file, { packet: (...a: Parameters<PacketIngest['packet']>) => (ingest.packet(...a), (most = Math.max(most, budget.used))) });
+    table.flushAll();
+    expect(most).toBeGreaterThan(150_000);
+    expect(most).toBeLessThanOrEqual(200_000);
+    expect(budget.refusals).toBeGreaterThan(0);
+    expect(budget.used).toBe(0);
+    // What fitted was kept: about the budget's worth of names (each record ~150 bytes of it).
+    expect(names).toBeGreaterThan(1000);
+    expect(names).toBeLessThan(3000 * 32);
   });
 });

@@ -2,12 +2,17 @@
 // Floods for the memory measurements (README "Memory", npm run memory).
 //   node dist/samples/flood.js OUT.pcap [count] [port]      a SYN flood
 //   node dist/samples/flood.js OUT.pcap [count] dns [answers]  a DNS answer flood
+//   node dist/samples/flood.js OUT.pcap count replay PORT TEMPLATE.pcap…
+//                                   the template captures' conversations to PORT (Kerberos on
+//                                   88, NTLM over SMB on 445), replayed `count` times, each
+//                                   from its own client address and port
 // The SYN flood: `count` SYNs, each from its own source address to its own destination
 // (so every SYN is a flow and two hosts), none answered — the shape that costs a flow table
 // the most per byte of capture. Port 443 is an inspected port (TLS); 40000 is not.
 // The DNS flood: `count` queries from as many clients, each answered with `answers` A
 // records of distinct names — every answer a name exflow keeps while the flow is open.
 import { frame } from './frames';
+import { readTemplates, rewrite, type Template } from './org-day';
 import { PcapFileWriter } from './writer';
 
 const SYN = 0x02;
@@ -65,7 +70,39 @@ export function writeDnsFlood(file: string, count: number, answers: number): voi
   w.close();
 }
 
-if (require.main === module && process.argv[4] === 'dns') {
+/** The server port of a template conversation (the destination of its first client frame). */
+function serverPort(t: Template): number {
+  const k = t.fromClient.indexOf(true);
+  if (k < 0) return -1;
+  const f = t.frames[k];
+  return f.readUInt16BE(t.ipOff + (f[t.ipOff] & 0x0f) * 4 + 2);
+}
+
+export async function writeReplayFlood(file: string, count: number, port: number, templateFiles: string[]): Promise<number> {
+  const templates = (await readTemplates(templateFiles)).filter((t) => serverPort(t) === port);
+  if (templates.length === 0) throw new Error(`no conversation to port ${port} in ${templateFiles.join(', ')}`);
+  const w = new PcapFileWriter(file);
+  let t = Date.UTC(2026, 0, 15, 9) * 1000;
+  for (let i = 0; i < count; i++) {
+    const tpl = templates[i % templates.length];
+    const ip = (11 << 24) | (i & 0xffffff);
+    for (let k = 0; k < tpl.frames.length; k++) w.write((t += 5), rewrite(tpl, k, ip, 1024 + (i % 60000)));
+  }
+  w.close();
+  return templates.length;
+}
+
+if (require.main === module && process.argv[4] === 'replay') {
+  const [out, count, , port, ...templates] = process.argv.slice(2);
+  if (!out || !/^\d+$/.test(count ?? '') || !/^\d+$/.test(port ?? '') || templates.length === 0) {
+    process.stderr.write('usage: node dist/samples/flood.js OUT.pcap COUNT replay PORT TEMPLATE.pcap...\n');
+    process.exit(64);
+  }
+  writeReplayFlood(out, Number(count), Number(port), templates).catch((e) => {
+    process.stderr.write(`flood: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
+} else if (require.main === module && process.argv[4] === 'dns') {
   const [out, count = '130000', , answers = '32'] = process.argv.slice(2);
   if (!out || !/^\d+$/.test(count) || !/^\d+$/.test(answers) || Number(answers) > 1000) {
     process.stderr.write('usage: node dist/samples/flood.js OUT.pcap [count=130000] dns [answers=32]\n');

@@ -30,7 +30,7 @@ export interface OrgDayOptions {
 }
 
 /** One conversation of a template capture: its frames, who sent each, and when (µs from its start). */
-interface Template {
+export interface Template {
   proto: number;
   frames: Buffer[];
   fromClient: boolean[];
@@ -104,7 +104,7 @@ function checksum(buf: Buffer, start: number, end: number, initial: number): num
 }
 
 /** A template frame sent from a new client address and port, its IPv4 and TCP/UDP checksums made again. */
-function rewrite(t: Template, k: number, clientIp: number, clientPort: number): Buffer {
+export function rewrite(t: Template, k: number, clientIp: number, clientPort: number): Buffer {
   const f = Buffer.from(t.frames[k]);
   const ip = t.ipOff;
   const ihl = (f[ip] & 0x0f) * 4;
