@@ -78,7 +78,11 @@ class MessageReader {
   private readonly nb = new Uint8Array(4);
   /** Bytes left in the current message. */
   private left = 0;
-  /** The message head being gathered: taken from the run's budget at the first session message, given back at the end. */
+  /**
+   * A message head that spans segments, gathered here: taken from the run's budget when a
+   * head does not arrive whole, given back as soon as it is read. A head that arrives in one
+   * piece (most) is read where it lies, and nothing is held.
+   */
   private head: Buffer | null = null;
   private headLen = 0;
   private headWant = 0;
@@ -95,6 +99,17 @@ class MessageReader {
     this.head = null;
   }
 
+  /** A buffer for a head that spans segments, from the budget; refused: this side's messages are no longer read. */
+  private hold(): boolean {
+    if (this.budget.take(HEAD)) {
+      this.head = Buffer.allocUnsafe(HEAD);
+      return true;
+    }
+    this.refused = true;
+    this.headWant = 0;
+    return false;
+  }
+
   push(b: Uint8Array, off: number, len: number): void {
     let p = off;
     const end = off + len;
@@ -106,21 +121,22 @@ class MessageReader {
         this.left = (this.nb[1] << 16) | (this.nb[2] << 8) | this.nb[3];
         this.headLen = 0;
         this.headWant = this.nb[0] === 0 && !this.refused ? Math.min(this.left, HEAD) : 0; // only session messages
-        if (this.headWant > 0 && !this.head) {
-          if (this.budget.take(HEAD)) this.head = Buffer.allocUnsafe(HEAD);
-          else {
-            this.refused = true;
-            this.headWant = 0;
-          }
-        }
         continue;
       }
       const n = Math.min(this.left, end - p);
       if (this.headLen < this.headWant) {
         const take = Math.min(n, this.headWant - this.headLen);
-        this.head!.set(b.subarray(p, p + take), this.headLen);
-        this.headLen += take;
-        if (this.headLen === this.headWant) this.onHead(this.head!, this.headLen);
+        if (this.headLen === 0 && take === this.headWant) {
+          this.headLen = take;
+          this.onHead(Buffer.from(b.buffer, b.byteOffset + p, take), take);
+        } else if (this.head || this.hold()) {
+          this.head!.set(b.subarray(p, p + take), this.headLen);
+          this.headLen += take;
+          if (this.headLen === this.headWant) {
+            this.onHead(this.head!, this.headLen);
+            this.release();
+          }
+        }
       }
       this.left -= n;
       p += n;
@@ -138,19 +154,23 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
   private sec = 0;
   private nsec = 0;
 
-  /** The pipes' DCE/RPC PDUs as one connection: mapper calls over \\pipe\\epmapper are read there. */
-  readonly rpcPdus: RpcConnection;
+  /**
+   * The pipes' DCE/RPC PDUs as one connection: mapper calls over \\pipe\\epmapper are read
+   * there. Made at the first PDU: a session that opens no pipe (most: file shares, logons)
+   * never pays for one — a flood of SMB sessions holds only the session's own state.
+   */
+  private pdus: RpcConnection | null = null;
   /**
    * What the pipes add to the endpoint registry: the mapper's answers, not the binds —
    * an interface bound over a pipe lives on the pipe, not on TCP 139/445.
    */
   get registryAnswers(): AnswerSource {
-    return { answers: this.rpcPdus.answers, interfaces: [] };
+    return { answers: this.pdus?.answers ?? [], interfaces: [] };
   }
   private readonly pduSeq = [0, 0];
   private dir = 0;
 
-  constructor(budget: ByteBudget) {
+  constructor(private readonly budget: ByteBudget) {
     super();
     const mk = (dir: number) => {
       const m = new MessageReader((b, n) => this.message(dir, b, n), budget);
@@ -158,7 +178,6 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
       return new DirectionStream(budget, (b, o, n) => m.push(b, o, n));
     };
     this.streams = [mk(0), mk(1)];
-    this.rpcPdus = new RpcConnection(RpcMode.Plain, budget);
   }
 
   get interfaces(): BoundInterface[] {
@@ -174,8 +193,8 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
   }
 
   finish(clientSide = -1): void {
-    this.rpcPdus.finish(clientSide);
-    const rpcAuth = this.rpcPdus.authSeen;
+    this.pdus?.finish(clientSide);
+    const rpcAuth = this.pdus?.authSeen;
     if (rpcAuth) this.auth.absorb(rpcAuth);
     for (const r of this.readers) {
       if (r.refused) this.note('SMB message heads not read for want of inspector memory (the run\'s payload budget)');
@@ -306,7 +325,7 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
     // A whole fragment goes on to the flow's RPC connection, as a stream of PDUs per direction.
     const fragLen = u16(b, o + 8, le);
     if (fragLen <= n) {
-      this.rpcPdus.segment(this.dir, this.pduSeq[this.dir], 0, b, o, fragLen, fragLen, this.sec, this.nsec);
+      (this.pdus ??= new RpcConnection(RpcMode.Plain, this.budget)).segment(this.dir, this.pduSeq[this.dir], 0, b, o, fragLen, fragLen, this.sec, this.nsec);
       this.pduSeq[this.dir] = (this.pduSeq[this.dir] + fragLen) >>> 0;
     }
   }
