@@ -149,8 +149,11 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
   readonly smb: SmbFacts = { dialect: null, signing: null, encrypted: false, smb1Offered: null };
   /** The session's authentication (SESSION_SETUP's security buffers); the pipes' RPC binds have their own, absorbed at finish. */
   readonly notes: string[] = [];
-  private readonly streams: [DirectionStream, DirectionStream];
-  private readonly readers: MessageReader[] = [];
+  /** Each direction's bytes in order, and the message reader behind each; let go when the connection closes. */
+  private streams: [DirectionStream, DirectionStream] | null;
+  private readers: MessageReader[] = [];
+  /** The directions that sent FIN (bit per direction). */
+  private fins = 0;
   private sec = 0;
   private nsec = 0;
 
@@ -187,8 +190,16 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
   segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean {
     this.sec = sec;
     this.nsec = nsec;
+    if (!this.streams) return false;
     this.streams[dir].segment(seq, (flags & TcpFlag.Syn) !== 0, buf, off, capLen, wireLen);
+    if ((flags & TcpFlag.Fin) !== 0) this.fins |= 1 << dir;
     // A session may open another pipe at any time: read to the end (only message heads are kept).
+    // Once both sides said FIN, or one RST, no more bytes come: the readers go now, not when the
+    // flow is written (a closed flow lingers in the table; a flood of sessions would hold them all).
+    if (this.fins === 3 || (flags & TcpFlag.Rst) !== 0) {
+      this.stopReading();
+      return false;
+    }
     return true;
   }
 
@@ -196,16 +207,23 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
     this.pdus?.finish(clientSide);
     const rpcAuth = this.pdus?.authSeen;
     if (rpcAuth) this.auth.absorb(rpcAuth);
+    this.stopReading();
+  }
+
+  /** The streams and readers are finished and let go; what they noticed becomes the flow's notes. */
+  private stopReading(): void {
     for (const r of this.readers) {
       if (r.refused) this.note('SMB message heads not read for want of inspector memory (the run\'s payload budget)');
       r.release();
     }
-    for (const s of this.streams) {
+    for (const s of this.streams ?? []) {
       s.finish();
       if (s.end === StreamEnd.Gap || s.end === StreamEnd.Snaplen) {
         this.note('SMB stream incomplete in the capture; named pipes followed only up to the gap');
       }
     }
+    this.readers = [];
+    this.streams = null;
   }
 
   private note(text: string): void {
