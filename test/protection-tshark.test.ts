@@ -79,15 +79,22 @@ function tsharkView(file: string): Map<string, Expected> {
     const ptypes = v['dcerpc.pkt_type'].split('|');
     const levels = v['dcerpc.auth_level'].split('|');
     const atypes = v['dcerpc.auth_type'].split('|');
-    // One value per PDU; a bind without a trailer has no auth_level (tshark then lists fewer levels than PDUs
+    // One value per PDU; a PDU without a trailer has no auth_level (tshark then lists fewer levels than PDUs
     // only when several PDUs share a frame — rare in these traces, and then the frame is skipped).
-    if (ptypes.some((p) => p === '11' || p === '14')) {
+    // The level is what the requests carried ([MS-RPCE]); a connection without requests, its binds' —
+    // an alter_context without a trailer adds a context under the association's security: no level.
+    if (ptypes.some((p) => p === '0' || p === '11' || (p === '14' && levels[0] !== ''))) {
       if (ptypes.length === 1) {
+        const request = ptypes[0] === '0';
         const level = levels[0] === '' ? 1 : Number(levels[0]);
-        if (e.rpc_level === undefined || level < (e.rpc_level as number)) {
-          e.rpc_level = level;
-          e.rpc_auth_type = levels[0] === '' ? 'none' : AUTH_TYPES[atypes[0]] ?? atypes[0];
+        const type = levels[0] === '' ? 'none' : AUTH_TYPES[atypes[0]] ?? atypes[0];
+        const k = request ? 'req' : 'bind';
+        if (e[`${k}_level`] === undefined || level < (e[`${k}_level`] as number)) {
+          e[`${k}_level`] = level;
+          e[`${k}_type`] = type;
         }
+        e.rpc_level = e.req_level ?? e.bind_level;
+        e.rpc_auth_type = e.req_level !== undefined ? e.req_type : e.bind_type;
       } else e.rpc_skip = 1;
     }
     const cmds = v['smb2.cmd'].split('|');

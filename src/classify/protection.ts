@@ -67,7 +67,7 @@ export function protectionOf(ins: FlowInspector | null): ProtectionFacts {
   const smb = ins instanceof SmbPipes ? ins.smb : null;
   const ldap = ins instanceof LdapSession ? ins : null;
   const tlsVersions = hs?.clientHello ? hs.facts.clientVersions : null;
-  const seen = a !== null && (a.mech !== null || a.rpcLevel > 0 || a.names.length > 0 || a.spn !== null || a.workstation !== null);
+  const seen = a !== null && (a.mech !== null || a.rpcLevel > 0 || a.requestLevel > 0 || a.names.length > 0 || a.spn !== null || a.workstation !== null);
   if (!seen && !smb?.dialect && !smb?.encrypted && smb?.smb1Offered == null && !ldap?.bind && !ldap?.protection && !tlsVersions) return NO_PROTECTION;
   return {
     authMech: a?.mech ?? null,
@@ -76,8 +76,9 @@ export function protectionOf(ins: FlowInspector | null): ProtectionFacts {
     ntlmVersion: a?.ntlmVersion ?? null,
     ntlmMic: a?.ntlmMic ?? null,
     ntlmChannelBindings: a?.ntlmChannelBindings ?? null,
-    rpcAuthLevel: a && a.rpcLevel > 0 ? AUTH_LEVELS[a.rpcLevel - 1] : null,
-    rpcAuthType: a && a.rpcLevel > 0 ? authTypeName(a.rpcType) : null,
+    // What the requests carried; a connection whose requests were not captured, what its binds said.
+    rpcAuthLevel: a && a.requestLevel > 0 ? AUTH_LEVELS[a.requestLevel - 1] : a && a.rpcLevel > 0 ? AUTH_LEVELS[a.rpcLevel - 1] : null,
+    rpcAuthType: a && a.requestLevel > 0 ? authTypeName(a.requestType) : a && a.rpcLevel > 0 ? authTypeName(a.rpcType) : null,
     smbDialect: smb?.dialect ?? null,
     smbSigning: smb?.signing ?? null,
     smbEncrypted: smb ? (smb.dialect !== null || smb.encrypted ? smb.encrypted : null) : null,

@@ -218,7 +218,7 @@ export class HttpRequest extends ReadsAuth implements FlowInspector {
       const token = Buffer.from(value, 'base64');
       readGssToken(token, 0, token.length, this.auth);
       // NTLM's third message, or a Kerberos ticket: the authentication is complete.
-      if (this.auth.ntlmVersion !== null || this.auth.mech === 'kerberos') this.authRead = true;
+      if (this.auth.ntlmVersion !== null || this.auth.mechs.includes('kerberos')) this.authRead = true;
     }
   }
 

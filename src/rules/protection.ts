@@ -50,7 +50,7 @@ export const CONDITION_COLUMNS: Record<string, readonly string[] | null> = {
 };
 
 /** Columns holding a comma-separated list: a condition matches when any element is one of its values. */
-export const LIST_COLUMNS = new Set(['tls_client_versions']);
+export const LIST_COLUMNS = new Set(['tls_client_versions', 'auth_mech']);
 
 const ID = /^[a-z0-9][a-z0-9-]*$/;
 

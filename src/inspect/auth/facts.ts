@@ -25,7 +25,8 @@ const MAX_NAME = 256;
 const MAX_NAMES = 8;
 
 export class AuthFacts {
-  mech: AuthMech | null = null;
+  /** Every mechanism the flow used, in the order seen (SPNEGO/Kerberos, then NTLM: both). */
+  readonly mechs: AuthMech[] = [];
   /** DOMAIN\user (NTLM), user@REALM (Kerberos AS-REQ), the user or DN of a cleartext login. */
   account: string | null = null;
   /** The workstation an NTLM AUTHENTICATE names. */
@@ -40,15 +41,30 @@ export class AuthFacts {
   rpcLevel = 0;
   /** The auth_type of the bind that set rpcLevel (0 when it carried no trailer). */
   rpcType = -1;
+  /**
+   * The lowest level the connection's requests travelled at (0 = no request seen): what the
+   * calls really carried. An alter_context without a trailer adds a context under the
+   * association's security and says nothing of the level ([MS-RPCE] 3.3.1.5.3).
+   */
+  requestLevel = 0;
+  requestType = -1;
   /** A password crossed without encryption. */
   cleartext = false;
   /** The Kerberos service principal a ticket on this flow was for (AP-REQ), or a KDC request asked for. */
   spn: string | null = null;
   readonly names: WireName[] = [];
 
-  /** A mechanism seen on the flow: the first one stays unless a later one says more (SPNEGO unwrapped to what it carries). */
+  /** The mechanisms as the auth_mech column holds them: "kerberos", "kerberos,ntlm", or null. */
+  get mech(): string | null {
+    return this.mechs.length ? this.mechs.join(',') : null;
+  }
+
+  /** A mechanism seen on the flow (SPNEGO unwrapped to what it carries); anonymous gives way to a real one. */
   setMech(m: AuthMech): void {
-    if (this.mech === null || this.mech === 'anonymous') this.mech = m;
+    if (this.mechs.includes(m)) return;
+    if (this.mechs.length === 1 && this.mechs[0] === 'anonymous') this.mechs.length = 0;
+    else if (m === 'anonymous' && this.mechs.length > 0) return;
+    if (this.mechs.length < 4) this.mechs.push(m);
   }
 
   setAccount(a: string): void {
@@ -69,6 +85,22 @@ export class AuthFacts {
     }
   }
 
+  /** NTLM that carried no credentials (a NULL session): the flow's NTLM is anonymous. */
+  anonymousNtlm(): void {
+    const at = this.mechs.indexOf('ntlm');
+    if (at >= 0) this.mechs[at] = 'anonymous';
+    else if (this.mechs.length === 0) this.mechs.push('anonymous');
+  }
+
+  /** One request: the level and type of its trailer (level 1, type 0 for a request without one). */
+  rpcRequest(type: number, level: number): void {
+    if (level < 1 || level > 6) level = 1;
+    if (this.requestLevel === 0 || level < this.requestLevel) {
+      this.requestLevel = level;
+      this.requestType = type;
+    }
+  }
+
   name(side: 'client' | 'server', source: string, name: string): void {
     const clean = clip(name);
     if (!clean || this.names.length >= MAX_NAMES) return;
@@ -77,7 +109,7 @@ export class AuthFacts {
 
   /** Takes what another reader of the same flow learned (an RPC connection inside SMB pipes, a TLS handshake inside STARTTLS). */
   absorb(o: AuthFacts): void {
-    if (o.mech) this.setMech(o.mech);
+    for (const m of o.mechs) this.setMech(m);
     if (o.account) this.setAccount(o.account);
     if (o.workstation && !this.workstation) this.workstation = o.workstation;
     if (o.ntlmVersion) this.ntlm(o.ntlmVersion);
@@ -86,6 +118,7 @@ export class AuthFacts {
     this.ntlmSign ||= o.ntlmSign;
     this.ntlmSeal ||= o.ntlmSeal;
     if (o.rpcLevel > 0) this.rpcBind(o.rpcType, o.rpcLevel);
+    if (o.requestLevel > 0) this.rpcRequest(o.requestType, o.requestLevel);
     this.cleartext ||= o.cleartext;
     if (o.spn && !this.spn) this.spn = o.spn;
     for (const n of o.names) this.name(n.side, n.source, n.name);

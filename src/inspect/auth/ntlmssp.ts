@@ -92,7 +92,7 @@ export function readNtlmssp(b: Uint8Array, o: number, end: number, facts: AuthFa
   const lmLen = lm ? lm[1] : 0;
   if (ntLen === 0 && user === '') {
     facts.ntlm('anonymous');
-    if (facts.mech === 'ntlm' || facts.mech === null) facts.mech = 'anonymous'; // a NULL session: no credentials at all
+    facts.anonymousNtlm(); // a NULL session: no credentials at all
   } else if (ntLen === 24) {
     // NTLMv1. With extended session security the LM field carries the client's
     // challenge, not an LM response; without it, a 24-byte LM field that is not a

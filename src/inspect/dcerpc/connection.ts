@@ -229,7 +229,9 @@ export class RpcConnection extends ReadsAuth implements FlowInspector {
       if (trailer >= o + HEADER_LEN && (binding || ptype === PType.BindAck || ptype === PType.AlterContextResp || ptype === PType.Auth3)) this.security(ptype, b, trailer, o + len);
       bodyEnd = trailer - pad;
       if (bodyEnd < o + HEADER_LEN) return;
-    } else if (binding) this.auth.rpcBind(0, 1); // a bind without a security trailer: level none
+    } else if (ptype === PType.Bind) this.auth.rpcBind(0, 1); // a bind without a security trailer: level none
+    // (an alter_context without one adds a context under the association's security: no level of its own)
+    if (ptype === PType.Request) this.auth.rpcRequest(authLen > 0 ? b[o + len - authLen - 8] : 0, authLen > 0 ? b[o + len - authLen - 7] : 1);
     try {
       if (ptype === PType.Bind || ptype === PType.AlterContext) this.clientDir = dir;
       if (this.binds.pdu(ptype, b, o, bodyEnd, le, callId, this.sec, this.nsec)) return;

@@ -1,0 +1,59 @@
+// Issue 31: findings you can trust on real Windows traffic. Each case on the public trace
+// the issue names, checked against tshark's dissection of the same connections.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HAVE_SHARED, HAVE_TSHARK, runCli, shared, tmpDir } from './helpers';
+
+const dir = tmpDir();
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('1 and 2. DCOM/WMI: SPNEGO (Kerberos) bind, alter_context without a trailer, NTLM, integrity requests', () => {
+  // Two DCOM connections to 49724 (and 49727/49732 in tshark's numbering of the second side) carry
+  // 104 and 109 requests at packet integrity; some alter_contexts carry no auth trailer.
+  const capture = shared('public', 'suricata-dcerpc-dcerpc-ctxids-input.pcap');
+  const db = path.join(dir, 'ctxids.sqlite');
+
+  /** tshark: per TCP stream to 49724, the auth levels of the requests and whether NTLMSSP AUTHENTICATE and Kerberos appear. */
+  function tsharkStreams(): Map<string, { requestLevels: Set<string>; bareAlter: number; ntlmAuth: boolean; krb: boolean }> {
+    const out = spawnSync('tshark', ['-r', capture, '-d', 'tcp.port==49724,dcerpc', '-Y', 'tcp.port == 49724 && dcerpc', '-T', 'fields', '-E', 'separator=\t',
+      '-e', 'tcp.stream', '-e', 'dcerpc.pkt_type', '-e', 'dcerpc.auth_level', '-e', 'ntlmssp.messagetype', '-e', 'kerberos.msg_type'], { encoding: 'utf8' }).stdout;
+    const m = new Map<string, { requestLevels: Set<string>; bareAlter: number; ntlmAuth: boolean; krb: boolean }>();
+    for (const line of out.split('\n').filter((l) => l !== '')) {
+      const [stream, ptype, level, ntlm = '', krb = ''] = line.split('\t');
+      const e = m.get(stream) ?? { requestLevels: new Set<string>(), bareAlter: 0, ntlmAuth: false, krb: false };
+      m.set(stream, e);
+      if (ptype === '0') e.requestLevels.add(level);
+      if (ptype === '14' && level === '') e.bareAlter++;
+      if (ntlm.split(',').includes('0x00000003')) e.ntlmAuth = true;
+      if (krb !== '') e.krb = true;
+    }
+    return m;
+  }
+
+  it('tshark: each connection has alter_contexts without a trailer, NTLM AUTHENTICATE, Kerberos, and every request at integrity (5)', () => {
+    const t = tsharkStreams();
+    expect(t.size).toBe(2);
+    for (const e of t.values()) {
+      expect(e.bareAlter).toBeGreaterThan(0);
+      expect([...e.requestLevels]).toEqual(['5']);
+      expect(e.ntlmAuth).toBe(true);
+      expect(e.krb).toBe(true);
+    }
+  });
+
+  it('exflow: rpc_auth_level integrity (what the requests carried), both mechanisms, ntlm-in-use; no rpc-unauthenticated', () => {
+    expect(runCli(['analyze', capture, '--db', db, '--quiet']).code).toBe(0);
+    const d = new Database(db, { readonly: true });
+    const rows = d.prepare('SELECT rpc_auth_level, rpc_auth_type, auth_mech, ntlm_version, protection FROM flows WHERE server_port = 49724').all() as Record<string, string | null>[];
+    d.close();
+    expect(rows).toHaveLength(2);
+    for (const r of rows) {
+      expect(r).toMatchObject({ rpc_auth_level: 'integrity', rpc_auth_type: 'spnego', auth_mech: 'kerberos,ntlm', ntlm_version: 'v2' });
+      expect((r.protection ?? '').split(',')).toContain('ntlm-in-use');
+      expect(r.protection ?? '').not.toMatch(/rpc-unauthenticated/);
+    }
+  });
+});
