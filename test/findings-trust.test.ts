@@ -57,3 +57,19 @@ describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('1 and 2. DCOM/WMI: SPNEGO (Kerber
     }
   });
 });
+
+describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('10. an activation answered to RemoteGetClassObject (ISystemActivator opnum 3) registers its string bindings', () => {
+  const capture = shared('public', 'suricata-dcerpc-dcerpc-ctxids-input.pcap');
+
+  it('tshark reads the answer\'s string bindings; exflow registers the TCP one (host[port]) for the server, source dcom', () => {
+    const out = spawnSync('tshark', ['-r', capture, '-Y', 'isystemactivator.opnum == 3 && dcerpc.pkt_type == 2', '-T', 'fields', '-e', 'dcom.dualstringarray.network_addr'], { encoding: 'utf8' }).stdout;
+    const bindings = out.trim().split(/[,\n]/).filter((x) => /\[\d+\]$/.test(x));
+    expect(bindings).toContain('DC1[49724]');
+    const db = path.join(dir, 'getclassobject.sqlite');
+    expect(runCli(['analyze', capture, '--db', db, '--quiet']).code).toBe(0);
+    const d = new Database(db, { readonly: true });
+    const rows = d.prepare("SELECT server, port, source, annotation FROM rpc_endpoints WHERE source = 'dcom'").all();
+    d.close();
+    expect(rows).toEqual([{ server: '192.168.56.101', port: 49724, source: 'dcom', annotation: 'activation: DC1[49724]' }]);
+  });
+});

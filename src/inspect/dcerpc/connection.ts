@@ -14,7 +14,7 @@ import { ReadsAuth } from '../auth/facts';
 import { readGssToken } from '../auth/gss';
 import { DirectionStream, StreamEnd } from './stream';
 import { EPM_UUID, EPT_S_NOT_REGISTERED, EpmOp } from './syntax';
-import { ActivationOp, activationBindings, activationClsid, IREMUNKNOWN2_UUID, isTcpBinding, oxidBindings, OXID_RESOLVER_UUID, OxidOp, REBINDING_UUIDS, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID, type StringBinding } from './dcom';
+import { ActivationOp, systemActivation, activationBindings, activationClsid, IREMUNKNOWN2_UUID, isTcpBinding, oxidBindings, OXID_RESOLVER_UUID, OxidOp, REBINDING_UUIDS, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID, type StringBinding } from './dcom';
 import type { Tower } from './tower';
 import { u16, u32 } from '../../capture/bytes';
 import { isMalformed, WireReader } from './wire';
@@ -299,7 +299,7 @@ export class RpcConnection extends ReadsAuth implements FlowInspector {
       // an OBJREF ("MEOW") — and read as ISystemActivator's; a ResolveOxid(2) is
       // only asked, and its answer is read if it is a well-formed DUALSTRINGARRAY.
       const stub = Buffer.from(b.buffer, b.byteOffset + r.pos, Math.max(0, end - r.pos));
-      if (opnum === ActivationOp.RemoteCreateInstance && stub.indexOf(OBJREF_SIGNATURE) >= 0) {
+      if (systemActivation(opnum) && stub.indexOf(OBJREF_SIGNATURE) >= 0) {
         ctx = this.guessedContext(ctxId, SYSTEM_ACTIVATOR_UUID, 'bind not captured; an activation request (its OBJREF) read as ISystemActivator');
       } else if (opnum === OxidOp.ResolveOxid || opnum === OxidOp.ResolveOxid2) {
         const call = this.collect(callId, flags, b, r.pos, r.pos, { opnum: DCOM_CALL | GUESSED_CALL | opnum, ndr64: false });
@@ -308,10 +308,12 @@ export class RpcConnection extends ReadsAuth implements FlowInspector {
       }
     }
     const activation =
-      ctx && !ctx.ndr64 && ((ctx.uuid === SYSTEM_ACTIVATOR_UUID && opnum === ActivationOp.RemoteCreateInstance) || (ctx.uuid === REMOTE_ACTIVATION_UUID && opnum === ActivationOp.RemoteActivation));
+      ctx && !ctx.ndr64 && ((ctx.uuid === SYSTEM_ACTIVATOR_UUID && systemActivation(opnum)) || (ctx.uuid === REMOTE_ACTIVATION_UUID && opnum === ActivationOp.RemoteActivation));
     if (activation) {
       // The request is kept to the end of its stub: it names the class being activated.
       const call = this.collect(callId, flags, b, r.pos, end, { opnum: DCOM_CALL | ACTIVATION_CALL, ndr64: false });
+      // RemoteCreateInstance's first activation property is InstantiationInfoData with the class;
+      // RemoteGetClassObject's properties come in another order: its class is not read.
       if (call && opnum === ActivationOp.RemoteCreateInstance) {
         const stub = Buffer.concat(call.parts);
         call.asked = activationClsid(stub);

@@ -21,12 +21,23 @@ export const enum OxidOp {
   ResolveOxid = 0,
   ResolveOxid2 = 4,
 }
-/** Activation: ISystemActivator / IRemoteSCMActivator RemoteCreateInstance (opnum 4), IActivation RemoteActivation (opnum 0). */
+/**
+ * Activation: ISystemActivator / IRemoteSCMActivator RemoteGetClassObject (opnum 3) and
+ * RemoteCreateInstance (opnum 4) — both carry activation properties in and the server's
+ * string bindings out ([MS-DCOM] 3.1.2.5.2.3.3, 3.1.2.5.2.3.4) — and IActivation
+ * RemoteActivation (opnum 0).
+ */
 export const SYSTEM_ACTIVATOR_UUID = '000001a0-0000-0000-c000-000000000046';
 export const REMOTE_ACTIVATION_UUID = '4d9f4ab8-7d1c-11cf-861e-0020af6e7c57';
 export const enum ActivationOp {
   RemoteActivation = 0,
+  RemoteGetClassObject = 3,
   RemoteCreateInstance = 4,
+}
+
+/** An ISystemActivator call that activates (its answer names where the object lives). */
+export function systemActivation(opnum: number): boolean {
+  return opnum === ActivationOp.RemoteCreateInstance || opnum === ActivationOp.RemoteGetClassObject;
 }
 /** [MS-DCOM] 2.2.19.3: the tower ids of the string bindings exflow can place. */
 const TOWER_TCP = 0x07;
