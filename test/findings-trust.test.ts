@@ -73,3 +73,26 @@ describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('10. an activation answered to Rem
     expect(rows).toEqual([{ server: '192.168.56.101', port: 49724, source: 'dcom', annotation: 'activation: DC1[49724]' }]);
   });
 });
+
+describe.skipIf(!HAVE_TSHARK)('8. SMB1 settled on an older dialect (LANMAN2.1): SMB1 all the same, unsigned', () => {
+  const capture = path.join(__dirname, 'fixtures', 'protection', 'smb1-lanman21.pcap');
+
+  it('tshark: one NEGOTIATE answer in 13 words (LANMAN2.1), one in 17 (NT LM 0.12), neither signing', () => {
+    const out = spawnSync('tshark', ['-r', capture, '-Y', 'smb.cmd == 0x72 && smb.flags.response == 1', '-T', 'fields', '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'smb.wct', '-e', 'smb.sm.sig_required', '-e', 'smb.sm.signatures'], { encoding: 'utf8' }).stdout;
+    const rows = out.trim().split('\n').map((l) => l.split('\t'));
+    expect(rows.map((r) => r[2]).sort()).toEqual(['13', '17']);
+  });
+
+  it('exflow: both sessions smb_dialect 1, signing off, smb1-negotiated (high) raised', () => {
+    const db = path.join(dir, 'lanman.sqlite');
+    expect(runCli(['analyze', capture, '--db', db, '--quiet']).code).toBe(0);
+    const d = new Database(db, { readonly: true });
+    const rows = d.prepare('SELECT smb_dialect, smb_signing, protection FROM flows ORDER BY client_port').all() as Record<string, string>[];
+    d.close();
+    expect(rows).toHaveLength(2);
+    for (const r of rows) {
+      expect(r).toMatchObject({ smb_dialect: '1', smb_signing: 'off' });
+      expect(r.protection.split(',')).toContain('smb1-negotiated');
+    }
+  });
+});

@@ -305,6 +305,12 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
         this.smb.dialect = '1';
         const mode = b[35];
         this.smb.signing = (mode & 0x08) !== 0 ? 'required' : (mode & 0x04) !== 0 ? 'enabled' : 'off';
+      } else if ((wc === 13 || wc === 1) && len >= 35 && u16le(b, 33) !== 0xffff) {
+        // An older dialect was chosen: LANMAN1.0 … LANMAN2.1 answer in 13 words, the core
+        // protocol in one ([MS-CIFS] 2.2.4.52.2). SMB1 all the same, and without signing,
+        // which only NT LM 0.12 negotiates (its SecurityMode bits 0x04/0x08).
+        this.smb.dialect = '1';
+        this.smb.signing = 'off';
       }
       return;
     }
