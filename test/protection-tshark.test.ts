@@ -83,18 +83,25 @@ function tsharkView(file: string): Map<string, Expected> {
     // only when several PDUs share a frame — rare in these traces, and then the frame is skipped).
     // The level is what the requests carried ([MS-RPCE]); a connection without requests, its binds' —
     // an alter_context without a trailer adds a context under the association's security: no level.
+    // A request without a trailer is at none or at connect (whose requests carry no verifier): the bind says which.
     if (ptypes.some((p) => p === '0' || p === '11' || (p === '14' && levels[0] !== ''))) {
       if (ptypes.length === 1) {
         const request = ptypes[0] === '0';
-        const level = levels[0] === '' ? 1 : Number(levels[0]);
-        const type = levels[0] === '' ? 'none' : AUTH_TYPES[atypes[0]] ?? atypes[0];
-        const k = request ? 'req' : 'bind';
-        if (e[`${k}_level`] === undefined || level < (e[`${k}_level`] as number)) {
-          e[`${k}_level`] = level;
-          e[`${k}_type`] = type;
+        if (request && levels[0] === '') e.bare = 1;
+        else {
+          const level = levels[0] === '' ? 1 : Number(levels[0]);
+          const type = levels[0] === '' ? 'none' : AUTH_TYPES[atypes[0]] ?? atypes[0];
+          const k = request ? 'req' : 'bind';
+          if (e[`${k}_level`] === undefined || level < (e[`${k}_level`] as number)) {
+            e[`${k}_level`] = level;
+            e[`${k}_type`] = type;
+          }
         }
-        e.rpc_level = e.req_level ?? e.bind_level;
-        e.rpc_auth_type = e.req_level !== undefined ? e.req_type : e.bind_type;
+        const options: [number, unknown][] = [];
+        if (e.req_level !== undefined) options.push([e.req_level as number, e.req_type]);
+        if (e.bare && e.bind_level !== undefined) options.push((e.bind_level as number) === 1 ? [1, 'none'] : [2, e.bind_type]);
+        const best = options.sort((x, y) => x[0] - y[0])[0] ?? (e.bind_level !== undefined ? [e.bind_level as number, e.bind_type] : undefined);
+        if (best) [e.rpc_level, e.rpc_auth_type] = best;
       } else e.rpc_skip = 1;
     }
     const cmds = v['smb2.cmd'].split('|');

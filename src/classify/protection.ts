@@ -60,6 +60,23 @@ function tlsOf(ins: FlowInspector): TlsHandshake | null {
  * (implicit, starttls, none): a password counts as in clear only on a flow
  * that was not under TLS when it was sent, which the readers already decide.
  */
+/**
+ * The level a DCE/RPC connection's calls travelled at: the lowest of its requests'. A
+ * request with a trailer says its level; one without says none — or connect, whose
+ * requests carry no verifier either ([MS-RPCE] 2.2.2.11, 3.3.1.5.2): the bind tells which.
+ * With no request captured, what the binds said; with requests but no bind, only those
+ * with trailers.
+ */
+function rpcLevelOf(a: AuthFacts): { level: number; type: number } | null {
+  let best: { level: number; type: number } | null = a.requestLevel > 0 ? { level: a.requestLevel, type: a.requestType } : null;
+  if (a.bareRequests && a.rpcLevel > 0) {
+    const bare = a.rpcLevel === 1 ? { level: 1, type: 0 } : { level: 2, type: a.rpcType };
+    if (!best || bare.level < best.level) best = bare;
+  }
+  if (best) return best;
+  return a.rpcLevel > 0 ? { level: a.rpcLevel, type: a.rpcType } : null;
+}
+
 export function protectionOf(ins: FlowInspector | null): ProtectionFacts {
   if (!ins) return NO_PROTECTION;
   const a = authOf(ins);
@@ -69,6 +86,7 @@ export function protectionOf(ins: FlowInspector | null): ProtectionFacts {
   const tlsVersions = hs?.clientHello ? hs.facts.clientVersions : null;
   const seen = a !== null && (a.mech !== null || a.rpcLevel > 0 || a.requestLevel > 0 || a.names.length > 0 || a.spn !== null || a.workstation !== null);
   if (!seen && !smb?.dialect && !smb?.encrypted && smb?.smb1Offered == null && !ldap?.bind && !ldap?.protection && !tlsVersions) return NO_PROTECTION;
+  const rpc = a ? rpcLevelOf(a) : null;
   return {
     authMech: a?.mech ?? null,
     authAccount: a?.account ?? null,
@@ -76,9 +94,8 @@ export function protectionOf(ins: FlowInspector | null): ProtectionFacts {
     ntlmVersion: a?.ntlmVersion ?? null,
     ntlmMic: a?.ntlmMic ?? null,
     ntlmChannelBindings: a?.ntlmChannelBindings ?? null,
-    // What the requests carried; a connection whose requests were not captured, what its binds said.
-    rpcAuthLevel: a && a.requestLevel > 0 ? AUTH_LEVELS[a.requestLevel - 1] : a && a.rpcLevel > 0 ? AUTH_LEVELS[a.rpcLevel - 1] : null,
-    rpcAuthType: a && a.requestLevel > 0 ? authTypeName(a.requestType) : a && a.rpcLevel > 0 ? authTypeName(a.rpcType) : null,
+    rpcAuthLevel: rpc ? AUTH_LEVELS[rpc.level - 1] : null,
+    rpcAuthType: rpc ? authTypeName(rpc.type) : null,
     smbDialect: smb?.dialect ?? null,
     smbSigning: smb?.signing ?? null,
     smbEncrypted: smb ? (smb.dialect !== null || smb.encrypted ? smb.encrypted : null) : null,

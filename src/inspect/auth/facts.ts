@@ -48,6 +48,8 @@ export class AuthFacts {
    */
   requestLevel = 0;
   requestType = -1;
+  /** Requests without a trailer were seen (level none, or connect: the binds tell). */
+  bareRequests = false;
   /** A password crossed without encryption. */
   cleartext = false;
   /** The Kerberos service principal a ticket on this flow was for (AP-REQ), or a KDC request asked for. */
@@ -119,6 +121,7 @@ export class AuthFacts {
     this.ntlmSeal ||= o.ntlmSeal;
     if (o.rpcLevel > 0) this.rpcBind(o.rpcType, o.rpcLevel);
     if (o.requestLevel > 0) this.rpcRequest(o.requestType, o.requestLevel);
+    this.bareRequests ||= o.bareRequests;
     this.cleartext ||= o.cleartext;
     if (o.spn && !this.spn) this.spn = o.spn;
     for (const n of o.names) this.name(n.side, n.source, n.name);

@@ -231,7 +231,10 @@ export class RpcConnection extends ReadsAuth implements FlowInspector {
       if (bodyEnd < o + HEADER_LEN) return;
     } else if (ptype === PType.Bind) this.auth.rpcBind(0, 1); // a bind without a security trailer: level none
     // (an alter_context without one adds a context under the association's security: no level of its own)
-    if (ptype === PType.Request) this.auth.rpcRequest(authLen > 0 ? b[o + len - authLen - 8] : 0, authLen > 0 ? b[o + len - authLen - 7] : 1);
+    if (ptype === PType.Request) {
+      if (authLen > 0) this.auth.rpcRequest(b[o + len - authLen - 8], b[o + len - authLen - 7]);
+      else if (this.authSeen) this.auth.bareRequests = true; // what it means, the binds tell (no bind seen: nothing)
+    }
     try {
       if (ptype === PType.Bind || ptype === PType.AlterContext) this.clientDir = dir;
       if (this.binds.pdu(ptype, b, o, bodyEnd, le, callId, this.sec, this.nsec)) return;
