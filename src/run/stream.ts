@@ -21,6 +21,7 @@ import type { RuleSet } from '../rules/load';
 import { inspectorPorts } from '../rules/services';
 import { servicePortTest } from '../classify/by-port';
 import { flowRow } from '../store/flows';
+import { HeapKeeper } from './heap';
 
 export interface Share {
   index: number;
@@ -97,6 +98,8 @@ export class StreamReader {
   private batch: FlowBatch = emptyBatch(0);
   private statsBefore: FlowTableStats;
   private refusalsBefore = 0;
+  /** The heap of the thread that reads, kept near what it holds (one check a batch). */
+  private readonly heap = new HeapKeeper();
   /** Flows of the capture being read whose payload facts could not be read, and the first such. */
   private faults = 0;
   private firstFault: string | null = null;
@@ -201,6 +204,7 @@ export class StreamReader {
 
   /** Hands on the flows that ended since the last batch. */
   drain(): void {
+    this.heap.check();
     const b = this.batch;
     if (b.rows.length === 0 && b.names.length === 0 && b.endpoints.length === 0 && b.nonIpTowers.length === 0) return;
     this.batch = emptyBatch(this.stream);
