@@ -411,7 +411,7 @@ by --limit, per list).`,
       `${examples([
         'exflow export --db audit.sqlite > flows.ndjson',
         'exflow export --db audit.sqlite --format bulk | curl -s -H "Content-Type: application/x-ndjson" -XPOST localhost:9200/_bulk --data-binary @-',
-        'exflow export --db audit.sqlite --format bulk --out flows.ndjson     # flows-0001.ndjson, … 10 MB each',
+        'exflow export --db audit.sqlite --format bulk --out flows.ndjson     # flows-0001.ndjson, … 10 MB each, listed in flows.ndjson.chunks',
         'for f in flows-*.ndjson; do curl -s -H "Content-Type: application/x-ndjson" -XPOST localhost:9200/_bulk --data-binary @$f; done',
         'exflow export --db audit.sqlite --format csv --out flows.csv',
       ])}
@@ -421,7 +421,9 @@ network.transport/type/iana_number/protocol/community_id/bytes/packets, related.
 as nested objects, observer.name/hostname (the sensor), and exflow.* (service,
 roles, verdict, rule, reason, cite, RPC interface). event.id — the _bulk _id too —
 is a hash of the sensor, the capture and the flow: sending a body again adds
-nothing. The index template for them ships in share/elastic/ (see docs/elastic.md).`,
+nothing. The index template for them ships in share/elastic/ (see docs/elastic.md).
+With --out the files are put in place only when all are complete: Ctrl-C (exit 130),
+SIGTERM (143) or a full disk (2) leave the earlier export as it was.`,
     )
     .action(async (o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; chunkMb: number; rules?: string[] }) => {
       const f = filterOf(o);
