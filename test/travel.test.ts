@@ -148,8 +148,8 @@ describe('exflow merge', () => {
   it('brings both sensors\' runs in: each sensor\'s flows as its own database has them, roles from the inventory taken over', () => {
     const r = runCli(['merge', a, b, '--db', org]);
     ok(r);
-    expect(r.stdout).toMatch(/site-a\.sqlite: 1 run merged \(1 captures, 26 flows; sensor site-a\); \d+ inventory entries taken over/);
-    expect(r.stdout).toMatch(/site-b\.sqlite: 1 run merged \(1 captures, 191 flows; sensor site-b\)/);
+    expect(r.stdout).toMatch(/site-a\.sqlite: 1 run merged \(1 capture, 26 flows; sensor site-a\); \d+ inventory entries taken over/);
+    expect(r.stdout).toMatch(/site-b\.sqlite: 1 run merged \(1 capture, 191 flows; sensor site-b\)/);
     const strip = (fs_: Record<string, unknown>[]) => fs_.map((f) => JSON.stringify({ ...f, client_role: undefined, server_role: undefined, verdict: undefined, rule: undefined, reason: undefined, cite: undefined, encryption: undefined, encryption_cite: undefined, client_name: undefined, server_name: undefined })).sort();
     expect(strip(flowsOf(org, '--sensor', 'site-a'))).toEqual(strip(flowsOf(a)));
     expect(strip(flowsOf(org, '--sensor', 'site-b'))).toEqual(strip(flowsOf(b)));

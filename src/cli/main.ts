@@ -288,7 +288,7 @@ exflow database, disk full);
           count('skipped') ? `${count('skipped')} skipped` : '',
           count('failed') + missing.length ? `${count('failed') + missing.length} failed` : '',
           `${packets} packets`,
-          `${outcome.flows} flows`,
+          `${outcome.flows} flow${outcome.flows === 1 ? '' : 's'}`,
           `${warnings} warning${warnings === 1 ? '' : 's'}`,
           `${secs.toFixed(2)} s`,
           `${secs > 0 ? Math.round(packets / secs) : 0} packets/s`,
@@ -434,7 +434,7 @@ every report by it. Exit codes: 0 merged; 3 a database is not one exflow can rea
           const flows = m.merged.reduce((a, r) => a + r.flows, 0);
           const caps = m.merged.reduce((a, r) => a + r.captures, 0);
           const sensors = [...new Set(m.merged.map((r) => r.sensor ?? '(none)'))];
-          print(`exflow: ${escapeControls(m.path)}: ${m.merged.length} run${m.merged.length === 1 ? '' : 's'} merged (${caps} captures, ${flows} flows${sensors.length ? `; sensor ${sensors.map(escapeControls).join(', ')}` : ''})${m.skipped.length ? `; ${m.skipped.length} already here (${m.skipped.map((s) => `run ${s.from} is run ${s.sameAs}`).join(', ')})` : ''}${m.inventory ? `; ${m.inventory} inventory entries taken over` : ''}${m.replaced.length ? `; ${m.replaced.length} run${m.replaced.length === 1 ? '' : 's'} copied before they were complete replaced by the whole run` : ''}\n`);
+          print(`exflow: ${escapeControls(m.path)}: ${m.merged.length} run${m.merged.length === 1 ? '' : 's'} merged (${caps} capture${caps === 1 ? '' : 's'}, ${flows} flow${flows === 1 ? '' : 's'}${sensors.length ? `; sensor ${sensors.map(escapeControls).join(', ')}` : ''})${m.skipped.length ? `; ${m.skipped.length} already here (${m.skipped.map((s) => `run ${s.from} is run ${s.sameAs}`).join(', ')})` : ''}${m.inventory ? `; ${m.inventory} inventory entries taken over` : ''}${m.replaced.length ? `; ${m.replaced.length} run${m.replaced.length === 1 ? '' : 's'} copied before they were complete replaced by the whole run` : ''}\n`);
           if (m.pending.length) print(`exflow: ${escapeControls(m.path)}: ${m.pending.map((p) => `run ${p.from}`).join(', ')} not finished there (${[...new Set(m.pending.map((p) => p.status))].join(', ')}); merged by a later merge, once complete\n`);
           if (m.disagree.length) stderr(`exflow: warning: ${escapeControls(m.path)}: its inventory gives other roles to ${m.disagree.slice(0, 5).map(escapeControls).join(', ')}${m.disagree.length > 5 ? ` and ${m.disagree.length - 5} more` : ''}; this database's entries are kept (exflow hosts shows each host's role source)`);
         }
