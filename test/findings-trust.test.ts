@@ -96,3 +96,29 @@ describe.skipIf(!HAVE_TSHARK)('8. SMB1 settled on an older dialect (LANMAN2.1): 
     }
   });
 });
+
+describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('7. Netlogon is judged by the calls after its secure-channel setup', () => {
+  // NetrServerReqChallenge and NetrServerAuthenticate* travel without RPC authentication by
+  // design ([MS-NRPC] 3.1); a later call without it — the Zerologon exploit's
+  // NetrServerPasswordSet2 — is what rpc-unauthenticated is for.
+  for (const name of ['suricata-dcerpc-zerologon-input.pcap', 'suricata-bug-5162-input.pcap']) {
+    it(`${name}: rpc-unauthenticated on exactly the Netlogon connections tshark shows an unprotected call after the setup on`, () => {
+      const capture = shared('public', name);
+      const out = spawnSync('tshark', ['-r', capture, '-Y', 'netlogon.opnum && dcerpc.pkt_type == 0', '-T', 'fields', '-E', 'separator=\t', '-e', 'tcp.srcport', '-e', 'netlogon.opnum', '-e', 'dcerpc.auth_level'], { encoding: 'utf8' }).stdout;
+      const netlogon = new Set<number>();
+      const unprotected = new Set<number>();
+      for (const line of out.split('\n').filter(Boolean)) {
+        const [port, opnum, level] = line.split('\t');
+        netlogon.add(Number(port));
+        if (level === '' && !['4', '5', '15', '26'].includes(opnum)) unprotected.add(Number(port));
+      }
+      expect(netlogon.size).toBeGreaterThan(0);
+      const db = path.join(dir, `${name}.sqlite`);
+      expect(runCli(['analyze', capture, '--db', db, '--quiet']).code).toBe(0);
+      const d = new Database(db, { readonly: true });
+      const flagged = d.prepare("SELECT client_port FROM flows WHERE rpc_interface = 'netlogon' AND instr(protection, 'rpc-unauthenticated') > 0").pluck().all() as number[];
+      d.close();
+      expect(new Set(flagged)).toEqual(unprotected);
+    });
+  }
+});

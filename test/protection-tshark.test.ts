@@ -42,7 +42,7 @@ type Expected = Record<string, string | number | null>;
 const FIELDS = [
   'tcp.stream', 'ip.src', 'tcp.srcport', 'ip.dst', 'tcp.dstport',
   'ntlmssp.messagetype', 'ntlmssp.auth.username', 'ntlmssp.auth.domain', 'ntlmssp.auth.hostname', 'ntlmssp.auth.ntresponse', 'ntlmssp.ntlmv2_response.channel_bindings',
-  'dcerpc.pkt_type', 'dcerpc.auth_level', 'dcerpc.auth_type',
+  'dcerpc.pkt_type', 'dcerpc.auth_level', 'dcerpc.auth_type', 'netlogon.opnum',
   'smb2.cmd', 'smb2.flags.response', 'smb2.dialect', 'smb2.sec_mode.sign_required', 'smb2.sec_mode.sign_enabled', 'smb2.protocol_id',
   'smb.cmd', 'smb.flags.response', 'smb.dialect.index', 'smb.dialect.name', 'smb.sm.sig_required', 'smb.sm.signatures',
   'ldap.simple', 'ldap.mechanism', 'ldap.name', 'ldap.bindRequest_element',
@@ -87,7 +87,9 @@ function tsharkView(file: string): Map<string, Expected> {
     if (ptypes.some((p) => p === '0' || p === '11' || (p === '14' && levels[0] !== ''))) {
       if (ptypes.length === 1) {
         const request = ptypes[0] === '0';
-        if (request && levels[0] === '') e.bare = 1;
+        // Netlogon's secure-channel setup travels without RPC authentication by design ([MS-NRPC] 3.1; rules/rpc-interfaces.yaml setup_calls).
+        if (request && levels[0] === '' && ['4', '5', '15', '26'].includes(v['netlogon.opnum'])) e.setup = 1;
+        else if (request && levels[0] === '') e.bare = 1;
         else {
           const level = levels[0] === '' ? 1 : Number(levels[0]);
           const type = levels[0] === '' ? 'none' : AUTH_TYPES[atypes[0]] ?? atypes[0];
@@ -100,7 +102,7 @@ function tsharkView(file: string): Map<string, Expected> {
         const options: [number, unknown][] = [];
         if (e.req_level !== undefined) options.push([e.req_level as number, e.req_type]);
         if (e.bare && e.bind_level !== undefined) options.push((e.bind_level as number) === 1 ? [1, 'none'] : [2, e.bind_type]);
-        const best = options.sort((x, y) => x[0] - y[0])[0] ?? (e.bind_level !== undefined ? [e.bind_level as number, e.bind_type] : undefined);
+        const best = options.sort((x, y) => x[0] - y[0])[0] ?? (e.setup ? [null, null] : e.bind_level !== undefined ? [e.bind_level as number, e.bind_type] : undefined);
         if (best) [e.rpc_level, e.rpc_auth_type] = best;
       } else e.rpc_skip = 1;
     }
@@ -201,7 +203,7 @@ function compare(file: string): number {
     if (e.auth_workstation !== undefined) same('auth_workstation', e.auth_workstation);
     if (e.ntlm_channel_bindings !== undefined) same('ntlm_channel_bindings', e.ntlm_channel_bindings);
     if (e.rpc_level !== undefined && e.rpc_skip === undefined) {
-      same('rpc_auth_level', LEVELS[(e.rpc_level as number) - 1]);
+      same('rpc_auth_level', e.rpc_level === null ? null : LEVELS[(e.rpc_level as number) - 1]);
       same('rpc_auth_type', e.rpc_auth_type);
     }
     if (e.smb_dialect !== undefined) {

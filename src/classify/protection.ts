@@ -74,6 +74,9 @@ function rpcLevelOf(a: AuthFacts): { level: number; type: number } | null {
     if (!best || bare.level < best.level) best = bare;
   }
   if (best) return best;
+  // Only calls that set up the protection (Netlogon's challenge and authenticate): by design they
+  // carry no RPC authentication, and nothing after them was sent to judge the channel by.
+  if (a.setupRequests > 0) return null;
   return a.rpcLevel > 0 ? { level: a.rpcLevel, type: a.rpcType } : null;
 }
 
@@ -84,7 +87,7 @@ export function protectionOf(ins: FlowInspector | null): ProtectionFacts {
   const smb = ins instanceof SmbPipes ? ins.smb : null;
   const ldap = ins instanceof LdapSession ? ins : null;
   const tlsVersions = hs?.clientHello ? hs.facts.clientVersions : null;
-  const seen = a !== null && (a.mech !== null || a.rpcLevel > 0 || a.requestLevel > 0 || a.names.length > 0 || a.spn !== null || a.workstation !== null);
+  const seen = a !== null && (a.mech !== null || a.rpcLevel > 0 || a.requestLevel > 0 || a.setupRequests > 0 || a.names.length > 0 || a.spn !== null || a.workstation !== null);
   if (!seen && !smb?.dialect && !smb?.encrypted && smb?.smb1Offered == null && !ldap?.bind && !ldap?.protection && !tlsVersions) return NO_PROTECTION;
   const rpc = a ? rpcLevelOf(a) : null;
   return {

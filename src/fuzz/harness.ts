@@ -27,7 +27,7 @@ import type { PacketSink } from '../capture/sink';
 import { servicePortTest } from '../classify/by-port';
 import { classifyFlow } from '../classify/flow';
 import { Inventory } from '../classify/inventory';
-import { dcomActivatable, Inspectors } from '../inspect';
+import { dcomActivatable, Inspectors, setupCalls } from '../inspect';
 import { PacketIngest } from '../flow/ingest';
 import { buildFlowRecord } from '../flow/record';
 import { FlowTable } from '../flow/table';
@@ -369,7 +369,7 @@ class Pipeline {
     this.names = new NameWriter(db);
     // Every inspector (DCE/RPC, SMB, DCOM, TLS, STARTTLS, HTTP, the mapper over UDP), with a
     // small budget, so its bound is reached and its refusals exercised.
-    this.inspectors = new Inspectors(inspectorPorts(rules.services), { budget: 4 << 20, dcomIids: dcomActivatable(rules.rpcInterfaces.values()), udpPorts: inspectorPorts(rules.services, 'udp') });
+    this.inspectors = new Inspectors(inspectorPorts(rules.services), { budget: 4 << 20, dcomIids: dcomActivatable(rules.rpcInterfaces.values()), udpPorts: inspectorPorts(rules.services, 'udp'), setupCalls: setupCalls(rules.rpcInterfaces.values()) });
     this.table = new FlowTable({ capacity: 2048, inspectors: this.inspectors });
     this.ingest = new PacketIngest(this.table);
     this.isServicePort = servicePortTest(rules);

@@ -23,6 +23,7 @@
 import type { FlowInspector, InspectorFactory } from '../flow/inspector';
 import { INSPECTORS, type Inspect } from '../rules/services';
 import { portCode, RpcInspectorFactory } from './dcerpc/factory';
+import type { SetupCalls } from './dcerpc/connection';
 import { ClMapper } from './dcerpc/cl';
 import { IREMUNKNOWN2_UUID, IREMUNKNOWN_UUID, OXID_RESOLVER_UUID, REMOTE_ACTIVATION_UUID, SYSTEM_ACTIVATOR_UUID } from './dcerpc/dcom';
 import { HttpRequest, looksLikeHttpRequest } from './http';
@@ -51,12 +52,13 @@ export class Inspectors implements InspectorFactory {
    * @param o.budget bytes all inspectors' buffers may hold together (default 64 MiB)
    * @param o.dcomIids the interfaces a DCOM activation answer may name (dcomActivatable() of the rules)
    * @param o.udpPorts as `ports`, for UDP (inspectorPorts(services, 'udp'))
+   * @param o.setupCalls per interface, the calls that travel without RPC authentication by design (setupCalls() of the rules)
    */
   constructor(
     private readonly ports: Uint8Array,
-    o: { budget?: number; dcomIids?: string[]; udpPorts?: Uint8Array } = {},
+    o: { budget?: number; dcomIids?: string[]; udpPorts?: Uint8Array; setupCalls?: SetupCalls } = {},
   ) {
-    this.rpc = new RpcInspectorFactory(ports, o.budget, o.dcomIids ?? []);
+    this.rpc = new RpcInspectorFactory(ports, o.budget, o.dcomIids ?? [], o.setupCalls);
     this.udpPorts = o.udpPorts ?? null;
   }
 
@@ -124,6 +126,13 @@ export class Inspectors implements InspectorFactory {
  * The interfaces a DCOM activation may hand out, from the rules: those of the dcom
  * and wmi services, but the activation and resolver interfaces themselves.
  */
+/** Per interface UUID, the opnums the rules say travel without RPC authentication by design (Netlogon's secure-channel setup). */
+export function setupCalls(interfaces: Iterable<{ uuid: string; setup_calls: number[] }>): SetupCalls {
+  const m = new Map<string, Set<number>>();
+  for (const i of interfaces) if (i.setup_calls.length) m.set(i.uuid, new Set(i.setup_calls));
+  return m;
+}
+
 export function dcomActivatable(interfaces: Iterable<{ uuid: string; service: string }>): string[] {
   const machinery = new Set([SYSTEM_ACTIVATOR_UUID, REMOTE_ACTIVATION_UUID, OXID_RESOLVER_UUID, IREMUNKNOWN2_UUID, IREMUNKNOWN_UUID]);
   return [...interfaces].filter((i) => (i.service === 'dcom' || i.service === 'wmi') && !machinery.has(i.uuid)).map((i) => i.uuid);

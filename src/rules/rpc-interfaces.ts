@@ -16,6 +16,9 @@ export interface RpcInterface {
   /** How the server's port for this interface is made static (a registry value), where documented. */
   pin: string | null;
   pin_cite: string[];
+  /** Calls that travel without RPC authentication by design (they set up the protection), and where that is said. */
+  setup_calls: number[];
+  setup_cite: string[];
   source: string;
 }
 
@@ -24,7 +27,7 @@ const VERSION = /^\d+\.\d+$/;
 const NAME = /^[a-z0-9][a-z0-9.-]*$/;
 
 export function parseRpcInterface(e: Entry, services: Map<string, Service>): RpcInterface {
-  e.checkKeys(['uuid', 'version', 'name', 'title', 'service', 'description', 'evidence', 'cite', 'pin', 'pin_cite']);
+  e.checkKeys(['uuid', 'version', 'name', 'title', 'service', 'description', 'evidence', 'cite', 'pin', 'pin_cite', 'setup_calls', 'setup_cite']);
   const uuid = e.str('uuid').toLowerCase();
   if (!UUID.test(uuid)) e.fail('uuid', `"${uuid}" is not a UUID (8-4-4-4-12 hex digits)`);
   const version = e.str('version');
@@ -40,6 +43,9 @@ export function parseRpcInterface(e: Entry, services: Map<string, Service>): Rpc
   const pin = e.str('pin', true) ?? null;
   const pinCite = e.strList('pin_cite', true);
   if (pin !== null && pinCite.length === 0) e.fail('pin_cite', 'say where the static-port setting is documented');
+  const setupCalls = opnums(e);
+  const setupCite = e.strList('setup_cite', true);
+  if (setupCalls.length > 0 && setupCite.length === 0) e.fail('setup_cite', 'say where the calls are said to travel without RPC authentication');
   return {
     uuid,
     version,
@@ -51,8 +57,18 @@ export function parseRpcInterface(e: Entry, services: Map<string, Service>): Rpc
     cite,
     pin,
     pin_cite: pinCite,
+    setup_calls: setupCalls,
+    setup_cite: setupCite,
     source: `${e.file.path}:${e.line}`,
   };
+}
+
+/** setup_calls: a list of opnums (whole numbers 0-65535), or none. */
+function opnums(e: Entry): number[] {
+  return e.strList('setup_calls', true).map((x) => {
+    if (!/^\d{1,5}$/.test(x) || Number(x) > 65535) e.fail('setup_calls', `setup_calls is a list of opnums (whole numbers 0-65535), not "${x}"`);
+    return Number(x);
+  });
 }
 
 /** Parses every entry; two interfaces may not share a short name. */

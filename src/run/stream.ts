@@ -12,7 +12,7 @@ import { conditionValues, protectionFindings } from '../audit/protection';
 import { readCapture, type CaptureReadResult, type ReadOptions } from '../capture/reader';
 import type { PacketSink } from '../capture/sink';
 import { DEFAULT_RPC_BUDGET } from '../inspect/dcerpc/factory';
-import { dcomActivatable, Inspectors } from '../inspect';
+import { dcomActivatable, Inspectors, setupCalls } from '../inspect';
 import type { Endpoint } from '../inspect/dcerpc/registry';
 import { PacketIngest, type IngestCounters } from '../flow/ingest';
 import { buildFlowRecord } from '../flow/record';
@@ -116,6 +116,7 @@ export class StreamReader {
     this.inspectors = setup.rpc === false ? null : new Inspectors(inspectorPorts(rules.services), {
       budget: Math.floor(DEFAULT_RPC_BUDGET / n),
       dcomIids: dcomActivatable(rules.rpcInterfaces.values()),
+      setupCalls: setupCalls(rules.rpcInterfaces.values()),
       udpPorts: inspectorPorts(rules.services, 'udp'),
     });
     this.table = new FlowTable({ capacity, idleTimeout: setup.idleTimeout, inspectors: this.inspectors });

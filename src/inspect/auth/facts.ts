@@ -50,6 +50,8 @@ export class AuthFacts {
   requestType = -1;
   /** Requests without a trailer were seen (level none, or connect: the binds tell). */
   bareRequests = false;
+  /** Requests that set up protection and travel without RPC authentication by design (Netlogon's session-key negotiation). */
+  setupRequests = 0;
   /** A password crossed without encryption. */
   cleartext = false;
   /** The Kerberos service principal a ticket on this flow was for (AP-REQ), or a KDC request asked for. */
@@ -122,6 +124,7 @@ export class AuthFacts {
     if (o.rpcLevel > 0) this.rpcBind(o.rpcType, o.rpcLevel);
     if (o.requestLevel > 0) this.rpcRequest(o.requestType, o.requestLevel);
     this.bareRequests ||= o.bareRequests;
+    this.setupRequests += o.setupRequests;
     this.cleartext ||= o.cleartext;
     if (o.spn && !this.spn) this.spn = o.spn;
     for (const n of o.names) this.name(n.side, n.source, n.name);

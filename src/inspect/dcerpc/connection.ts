@@ -72,6 +72,10 @@ interface Call {
 
 const reader = new WireReader();
 
+/** Per interface UUID, the opnums that travel without RPC authentication by design. */
+export type SetupCalls = ReadonlyMap<string, ReadonlySet<number>>;
+export const NO_SETUP_CALLS: SetupCalls = new Map();
+
 export class RpcConnection extends ReadsAuth implements FlowInspector {
   readonly binds = new BindTracker();
   /** How the connection authenticated: its binds' lowest level, the tokens they carried. */
@@ -102,6 +106,8 @@ export class RpcConnection extends ReadsAuth implements FlowInspector {
     readonly mode: RpcMode,
     private readonly budget: ByteBudget,
     private readonly dcomIids: readonly { uuid: string; bytes: Buffer }[] = [],
+    /** Per interface, the calls that travel without RPC authentication by design (rules: setup_calls). */
+    private readonly setupCalls: SetupCalls = NO_SETUP_CALLS,
   ) {
     super();
     const mk = (dir: number) => {
@@ -140,6 +146,9 @@ export class RpcConnection extends ReadsAuth implements FlowInspector {
   private decided(): boolean {
     if ((this.mode & RpcMode.Mapper) !== 0 || this.clientDir < 0 || this.calls.size > 0 || this.authenticating) return false;
     const ifs = this.binds.interfaces;
+    // An interface whose first calls set up its protection (Netlogon): read on to the first
+    // call after them, whose level says whether the channel is signed or sealed.
+    if (!this.callAfterSetup && this.setupCalls.size > 0 && ifs.some((i) => this.setupCalls.has(i.uuid))) return false;
     let accepted = false;
     for (let i = 0; i < ifs.length; i++) {
       if (ifs[i].uuid === EPM_UUID || REBINDING_UUIDS.has(ifs[i].uuid)) return false;
@@ -232,8 +241,13 @@ export class RpcConnection extends ReadsAuth implements FlowInspector {
     } else if (ptype === PType.Bind) this.auth.rpcBind(0, 1); // a bind without a security trailer: level none
     // (an alter_context without one adds a context under the association's security: no level of its own)
     if (ptype === PType.Request) {
-      if (authLen > 0) this.auth.rpcRequest(b[o + len - authLen - 8], b[o + len - authLen - 7]);
-      else if (this.authSeen) this.auth.bareRequests = true; // what it means, the binds tell (no bind seen: nothing)
+      const setup = authLen === 0 && this.isSetupCall(b, o, len, le);
+      if (setup) this.auth.setupRequests++;
+      else {
+        this.callAfterSetup = true;
+        if (authLen > 0) this.auth.rpcRequest(b[o + len - authLen - 8], b[o + len - authLen - 7]);
+        else if (this.authSeen) this.auth.bareRequests = true; // what it means, the binds tell (no bind seen: nothing)
+      }
     }
     try {
       if (ptype === PType.Bind || ptype === PType.AlterContext) this.clientDir = dir;
@@ -277,6 +291,16 @@ export class RpcConnection extends ReadsAuth implements FlowInspector {
       readGssToken(b, trailer + 8, end, this.auth);
     } else if (type === AuthType.Netlogon) this.auth.setMech('netlogon');
     else if (type === AuthType.Schannel) this.auth.setMech('schannel');
+  }
+
+  /** A request that is not a setup call was seen (see decided()). */
+  private callAfterSetup = false;
+
+  /** A request the rules say travels without RPC authentication by design (Netlogon's NetrServerReqChallenge, NetrServerAuthenticate*). */
+  private isSetupCall(b: Uint8Array, o: number, len: number, le: boolean): boolean {
+    if (this.setupCalls.size === 0 || len < HEADER_LEN + 8) return false;
+    const uuid = this.binds.contexts.get(u16(b, o + HEADER_LEN + 4, le))?.uuid;
+    return uuid !== undefined && this.setupCalls.get(uuid)?.has(u16(b, o + HEADER_LEN + 6, le)) === true;
   }
 
   /** An authenticated bind was seen and the client has not yet sent a request: the handshake may still be going on. */

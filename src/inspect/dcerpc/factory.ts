@@ -6,7 +6,7 @@
 
 import type { FlowInspector, InspectorFactory } from '../../flow/inspector';
 import { ByteBudget } from './budget';
-import { RpcConnection, RpcMode } from './connection';
+import { NO_SETUP_CALLS, RpcConnection, type SetupCalls, RpcMode } from './connection';
 import { looksLikeCoPdu, matchesGreeting, NCACN_HTTP_GREETING } from './pdu';
 import { SmbPipes } from './smb';
 import { guidBytes } from './dcom';
@@ -43,6 +43,7 @@ export class RpcInspectorFactory implements InspectorFactory {
     private readonly ports: Uint8Array,
     budgetBytes = DEFAULT_RPC_BUDGET,
     dcomIids: string[] = [],
+    private readonly setupCalls: SetupCalls = NO_SETUP_CALLS,
   ) {
     this.budget = new ByteBudget(budgetBytes);
     this.dcomIids = dcomIids.map((uuid) => ({ uuid, bytes: guidBytes(uuid) }));
@@ -56,13 +57,13 @@ export class RpcInspectorFactory implements InspectorFactory {
   byCode(m: number): FlowInspector | null {
     if (m === 0 || m > SMB_PIPES) return null; // none, or another protocol's inspector (src/inspect/index.ts)
     this.attachedByPort++;
-    return m === SMB_PIPES ? new SmbPipes(this.budget) : new RpcConnection(m as RpcMode, this.budget, this.dcomIids);
+    return m === SMB_PIPES ? new SmbPipes(this.budget, this.setupCalls) : new RpcConnection(m as RpcMode, this.budget, this.dcomIids, this.setupCalls);
   }
 
   byPayload(_dir: number, buf: Buffer, off: number, len: number): FlowInspector | null {
     if (looksLikeCoPdu(buf, off, len)) {
       this.attachedByPayload++;
-      return new RpcConnection(RpcMode.Plain, this.budget, this.dcomIids);
+      return new RpcConnection(RpcMode.Plain, this.budget, this.dcomIids, this.setupCalls);
     }
     if (len >= NCACN_HTTP_GREETING.length && matchesGreeting(buf, off, len)) {
       this.attachedByPayload++;

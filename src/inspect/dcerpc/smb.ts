@@ -17,7 +17,7 @@ import { BindTracker, type BoundInterface } from './binds';
 import type { ByteBudget } from './budget';
 import { looksLikeCoPdu } from './pdu';
 import { DirectionStream, StreamEnd } from './stream';
-import { RpcConnection, RpcMode } from './connection';
+import { NO_SETUP_CALLS, RpcConnection, RpcMode, type SetupCalls } from './connection';
 import type { AnswerSource } from './registry';
 import { type SmbSigning, ReadsAuth } from '../auth/facts';
 import { readGssToken } from '../auth/gss';
@@ -173,7 +173,10 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
   private readonly pduSeq = [0, 0];
   private dir = 0;
 
-  constructor(private readonly budget: ByteBudget) {
+  constructor(
+    private readonly budget: ByteBudget,
+    private readonly setupCalls: SetupCalls = NO_SETUP_CALLS,
+  ) {
     super();
     const mk = (dir: number) => {
       const m = new MessageReader((b, n) => this.message(dir, b, n), budget);
@@ -349,7 +352,7 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
     // A whole fragment goes on to the flow's RPC connection, as a stream of PDUs per direction.
     const fragLen = u16(b, o + 8, le);
     if (fragLen <= n) {
-      (this.pdus ??= new RpcConnection(RpcMode.Plain, this.budget)).segment(this.dir, this.pduSeq[this.dir], 0, b, o, fragLen, fragLen, this.sec, this.nsec);
+      (this.pdus ??= new RpcConnection(RpcMode.Plain, this.budget, [], this.setupCalls)).segment(this.dir, this.pduSeq[this.dir], 0, b, o, fragLen, fragLen, this.sec, this.nsec);
       this.pduSeq[this.dir] = (this.pduSeq[this.dir] + fragLen) >>> 0;
     }
   }
