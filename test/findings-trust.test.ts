@@ -122,3 +122,23 @@ describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('7. Netlogon is judged by the call
     });
   }
 });
+
+describe.skipIf(!HAVE_TSHARK)('3. several pipes on one SMB session: the lowest level is the session\'s', () => {
+  const capture = path.join(__dirname, 'fixtures', 'protection', 'smb-pipes-mixed.pcap');
+
+  it('tshark: a winreg request at privacy (6) and an lsarpc request without a trailer on one session', () => {
+    const out = spawnSync('tshark', ['-r', capture, '-Y', 'dcerpc.pkt_type == 0', '-T', 'fields', '-E', 'separator=\t', '-e', 'tcp.srcport', '-e', 'dcerpc.opnum', '-e', 'dcerpc.auth_level'], { encoding: 'utf8' }).stdout;
+    const rows = out.split('\n').filter(Boolean).map((l) => l.split('\t'));
+    expect(new Set(rows.map((r) => r[0])).size).toBe(1);
+    expect(rows.map((r) => `${r[1]}:${r[2]}`).sort()).toEqual(['2:6', '44:']);
+  });
+
+  it('exflow: both interfaces on the flow, rpc_auth_level none (not privacy)', () => {
+    const db = path.join(dir, 'pipes.sqlite');
+    expect(runCli(['analyze', capture, '--db', db, '--quiet']).code).toBe(0);
+    const d = new Database(db, { readonly: true });
+    const rows = d.prepare('SELECT rpc_interfaces, rpc_auth_level, auth_mech FROM flows').all();
+    d.close();
+    expect(rows).toEqual([{ rpc_interfaces: 'winreg,lsarpc', rpc_auth_level: 'none', auth_mech: 'ntlm' }]);
+  });
+});

@@ -144,7 +144,7 @@ export class RpcConnection extends ReadsAuth implements FlowInspector {
    * read to the end: their answers are the registry.
    */
   private decided(): boolean {
-    if ((this.mode & RpcMode.Mapper) !== 0 || this.clientDir < 0 || this.calls.size > 0 || this.authenticating) return false;
+    if (this.readsToEnd || (this.mode & RpcMode.Mapper) !== 0 || this.clientDir < 0 || this.calls.size > 0 || this.authenticating) return false;
     const ifs = this.binds.interfaces;
     // An interface whose first calls set up its protection (Netlogon): read on to the first
     // call after them, whose level says whether the channel is signed or sealed.
@@ -292,6 +292,12 @@ export class RpcConnection extends ReadsAuth implements FlowInspector {
     } else if (type === AuthType.Netlogon) this.auth.setMech('netlogon');
     else if (type === AuthType.Schannel) this.auth.setMech('schannel');
   }
+
+  /**
+   * Never let go before the end: the PDUs of an SMB session's pipes, where another pipe —
+   * another interface, bound at another level — may be opened at any time.
+   */
+  readsToEnd = false;
 
   /** A request that is not a setup call was seen (see decided()). */
   private callAfterSetup = false;

@@ -338,6 +338,13 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
   }
 
   /** A pipe payload: a DCE/RPC PDU if it looks like one; only binds and their answers matter here. */
+  /** The RPC connection the pipes' PDUs go to: read to the end, as the session is. */
+  private pipesConnection(): RpcConnection {
+    const c = new RpcConnection(RpcMode.Plain, this.budget, [], this.setupCalls);
+    c.readsToEnd = true;
+    return c;
+  }
+
   private rpc(b: Buffer, o: number, n: number): void {
     if (!looksLikeCoPdu(b, o, n)) return;
     const le = (b[o + 4] & 0x10) !== 0;
@@ -352,7 +359,7 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
     // A whole fragment goes on to the flow's RPC connection, as a stream of PDUs per direction.
     const fragLen = u16(b, o + 8, le);
     if (fragLen <= n) {
-      (this.pdus ??= new RpcConnection(RpcMode.Plain, this.budget, [], this.setupCalls)).segment(this.dir, this.pduSeq[this.dir], 0, b, o, fragLen, fragLen, this.sec, this.nsec);
+      (this.pdus ??= this.pipesConnection()).segment(this.dir, this.pduSeq[this.dir], 0, b, o, fragLen, fragLen, this.sec, this.nsec);
       this.pduSeq[this.dir] = (this.pduSeq[this.dir] + fragLen) >>> 0;
     }
   }
