@@ -222,9 +222,9 @@ describe.skipIf(!HAVE_SHARED)('lab-ad-epm with an inventory', () => {
     // The inventory's names go with it; the DC keeps the name DNS gives it (the SMTP server's "220 localhost" names nothing).
     expect(hosts.map((h) => [h.address, h.roles, h.name, h.role_source, h.version])).toEqual([
       ['10.77.0.10', ['domain-controller', 'dns-server'], 'dc1.lab.example', 'inferred', null],
-      ['10.77.0.100', [], null, null, null],
       ['10.77.0.20', [], null, null, null],
       ['10.77.0.30', [], null, null, null],
+      ['10.77.0.100', [], null, null, null],
     ]);
   });
 

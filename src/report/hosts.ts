@@ -40,7 +40,7 @@ export function* iterateHosts(db: Db, q: { host?: string; role?: string } = {}):
     where.push(`instr(',' || coalesce(roles, '') || ',', ',' || ? || ',') > 0`);
     args.push(q.role);
   }
-  for (const r of db.prepare(`SELECT * FROM hosts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY address`).iterate(...args) as IterableIterator<HostDbRow>) yield hostRow(r);
+  for (const r of db.prepare(`SELECT * FROM hosts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY addr_key(address)`).iterate(...args) as IterableIterator<HostDbRow>) yield hostRow(r);
 }
 
 /** Hosts as a list (the whole answer in memory: for a host or a role, not a whole database). */

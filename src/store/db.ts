@@ -40,6 +40,14 @@ function addFunctions(db: Db): Db {
     const a = typeof address === 'string' ? parseNet(address) : null;
     return net && a && contains(net, a) ? 1 : 0;
   });
+  // An address as a key that sorts as numbers do: IPv4 before IPv6, each by its value
+  // (10.0.0.20 before 10.0.0.100); anything else after both, as text.
+  db.function('addr_key', { deterministic: true }, (address: unknown) => {
+    const a = typeof address === 'string' ? parseNet(address) : null;
+    if (!a || a.bits !== (a.family === 4 ? 32 : 128)) return `z${String(address ?? '')}`;
+    const words = a.family === 4 ? a.words.slice(3) : a.words;
+    return `${a.family}${words.map((w) => (w >>> 0).toString(16).padStart(8, '0')).join('')}`;
+  });
   // A flow's findings as a JSON array for json_each(): made by serialising the parsed ids,
   // never by pasting the stored text between quotes.
   db.function('finding_ids', { deterministic: true }, (csv: unknown) => JSON.stringify(storedIds(csv)));
