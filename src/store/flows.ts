@@ -4,6 +4,7 @@ import { NO_PAYLOAD, type PayloadFacts } from '../classify/payload';
 import type { FlowRecord } from '../flow/record';
 import { NO_PROTECTION, type ProtectionFacts } from '../classify/protection';
 import type { Db } from './db';
+import { Rollups } from './rollups';
 
 const BATCH = 5000;
 
@@ -27,6 +28,9 @@ const marks = (n: number) => new Array(n).fill('?').join(', ');
 const ACCOUNT = CORE_COUNT + 15;
 const WORKSTATION = ACCOUNT + 1;
 const SPN = CORE_COUNT + EXTRA_COLUMNS.indexOf('kerberos_spn');
+/** Where a full row holds tls and protection (what a rollup row is keyed by beside the core columns). */
+const TLS = CORE_COUNT + EXTRA_COLUMNS.indexOf('tls');
+const PROTECTION = CORE_COUNT + EXTRA_COLUMNS.indexOf('protection');
 
 /**
  * A flow's row, as FlowWriter inserts it: the core columns, and the extra ones only
@@ -80,15 +84,19 @@ export class FlowWriter {
   private readonly byShape = new Map<number, Statement>();
   private readonly insertFull: Statement;
   private rows: unknown[][] = [];
+  /** The run's rollup rows, added up batch by batch as the flows are written. */
+  private readonly rollups: Rollups;
   written = 0;
 
   /**
+   * @param o.runId the run whose flows these are (their rollup rows are its)
    * @param o.redactAccount what is stored for an account name (a keyed hash, --redact-accounts); default: the name
    */
   constructor(
     private readonly db: Db,
-    private readonly o: { redactAccount?: (account: string) => string } = {},
+    private readonly o: { runId: number; redactAccount?: (account: string) => string },
   ) {
+    this.rollups = new Rollups(db, o.runId);
     this.insertCore = db.prepare(`INSERT INTO flows (${CORE}) VALUES (${marks(CORE_COUNT)})`);
     this.insertFull = db.prepare(`INSERT INTO flows (${CORE}, ${EXTRA}) VALUES (${marks(CORE_COUNT + EXTRA_COUNT)})`);
   }
@@ -125,7 +133,7 @@ export class FlowWriter {
       if (typeof row[SPN] === 'string' && !(row[SPN] as string).includes('/')) row[SPN] = redact(row[SPN] as string);
     }
     this.rows.push(row);
-    if (this.rows.length >= BATCH) this.flush();
+    if (this.rows.length >= BATCH) this.insert(false);
   }
 
   /** Rows waiting for the next batch. */
@@ -138,25 +146,34 @@ export class FlowWriter {
     this.rows = [];
   }
 
+  private insertExtra(r: unknown[]): number | bigint {
+    const [st, values] = this.statementFor(r);
+    return st.run(values).lastInsertRowid;
+  }
+
   /** Writes what is left; returns the number of rows written in all. */
   close(): number {
     this.flush();
     return this.written;
   }
 
+  /** Writes the rows waiting and merges every rollup row held into the stored ones: all the run's flows are then counted. */
   flush(): void {
-    if (this.rows.length === 0) return;
+    this.insert(true);
+  }
+
+  /** Writes the rows waiting; their rollup rows are merged in when `all` or when the rows held reach their budget. */
+  private insert(all: boolean): void {
     const rows = this.rows;
     this.rows = [];
     const { insertCore } = this;
+    const { rollups } = this;
     this.db.transaction(() => {
       for (const r of rows) {
-        if (r.length === CORE_COUNT) insertCore.run(r);
-        else {
-          const [st, values] = this.statementFor(r);
-          st.run(values);
-        }
+        const id = r.length === CORE_COUNT ? insertCore.run(r).lastInsertRowid : this.insertExtra(r);
+        rollups.add(r, Number(id), r.length > CORE_COUNT ? r[TLS] : null, r.length > CORE_COUNT ? r[PROTECTION] : null);
       }
+      if (all || rollups.full) rollups.write();
     })();
     this.written += rows.length;
   }

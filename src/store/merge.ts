@@ -3,6 +3,7 @@
 // given (a capture-id map in a temporary table); derived tables (hosts, verdicts) are
 // not copied but made again by the caller (its audit), from the merged flows.
 import type { Db } from './db';
+import { rollUpRun } from './rollups';
 import { RunStore } from './runs';
 
 export interface MergedRun {
@@ -93,7 +94,11 @@ export function copyRuns(db: Db): { merged: MergedRun[]; skipped: SkippedRun[]; 
   db.exec(`INSERT INTO main.host_names (capture_id, ${list(nameCols)}) SELECT m.new, ${list(nameCols, 'n.')} FROM src.host_names n JOIN temp.capmap m ON m.old = n.capture_id`);
   db.exec(`INSERT INTO main.name_evidence (capture_id, ${list(evidenceCols)}) SELECT m.new, ${list(evidenceCols, 'n.')} FROM src.name_evidence n JOIN temp.capmap m ON m.old = n.capture_id`);
   const flowsOf = db.prepare('SELECT count(*) FROM main.flows WHERE capture_id IN (SELECT id FROM main.captures WHERE run_id = ?)').pluck();
-  for (const m of merged) m.flows = flowsOf.get(m.id) as number;
+  for (const m of merged) {
+    m.flows = flowsOf.get(m.id) as number;
+    // The copied flows added up as the sensor's run did (the source's own rollups may be of an older exflow, or missing).
+    rollUpRun(db, m.id);
+  }
   return { merged, skipped, pending, replaced };
 }
 

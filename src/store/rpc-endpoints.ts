@@ -3,6 +3,7 @@ import type { FlowLabels } from '../classify/labels';
 import type { EndpointCandidate, UnboundFlow } from '../classify/rpc';
 import type { Endpoint } from '../inspect/dcerpc/registry';
 import type { Db } from './db';
+import { changingFlows } from './rollups';
 
 /** An endpoint with the names classification gave its interface, and the capture of the connection that taught it. */
 export interface NamedEndpoint extends Endpoint {
@@ -99,9 +100,11 @@ export function orientFromRegistry(db: Db, runId: number, shared = false): numbe
        service = CASE WHEN via = 'port' THEN NULL ELSE service END, via = CASE WHEN via = 'port' THEN NULL ELSE via END
      WHERE id = ?`,
   );
-  db.transaction(() => {
-    for (const id of ids) turn.run(id);
-  })();
+  db.transaction(() =>
+    changingFlows(db, ids, () => {
+      for (const id of ids) turn.run(id);
+    }),
+  )();
   return ids.length;
 }
 
@@ -139,14 +142,16 @@ export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide, sh
        rpc_note = @rpcNote, via_registry = 1 WHERE id = @id`,
   );
   let changed = 0;
-  db.transaction(() => {
-    for (const id of ids) {
-      const f = flowById.get(id) as UnboundFlow & { server: string; transport: string; port: number };
-      const labels = decide(f, endpointsOf.all({ server: f.server, transport: f.transport, port: f.port, run: runId, shared: shared ? 1 : 0 }) as EndpointCandidate[]);
-      if (!labels) continue;
-      update.run({ id, ...labels });
-      changed++;
-    }
-  })();
+  db.transaction(() =>
+    changingFlows(db, ids, () => {
+      for (const id of ids) {
+        const f = flowById.get(id) as UnboundFlow & { server: string; transport: string; port: number };
+        const labels = decide(f, endpointsOf.all({ server: f.server, transport: f.transport, port: f.port, run: runId, shared: shared ? 1 : 0 }) as EndpointCandidate[]);
+        if (!labels) continue;
+        update.run({ id, ...labels });
+        changed++;
+      }
+    }),
+  )();
   return changed;
 }

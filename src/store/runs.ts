@@ -108,6 +108,7 @@ export class RunStore {
     this.db.transaction(() => {
       const caps = 'SELECT id FROM captures WHERE run_id = ?';
       this.db.prepare(`DELETE FROM flows WHERE capture_id IN (${caps})`).run(id);
+      this.db.prepare('DELETE FROM flow_rollup WHERE run_id = ?').run(id);
       this.db.prepare(`DELETE FROM rpc_endpoints WHERE capture_id IN (${caps})`).run(id);
       this.db.prepare(`DELETE FROM host_names WHERE capture_id IN (${caps})`).run(id);
       this.db.prepare(`DELETE FROM name_evidence WHERE capture_id IN (${caps})`).run(id);
