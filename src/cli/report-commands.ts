@@ -53,7 +53,8 @@ export function addFilterOptions(cmd: Command): Command {
     .option('--role <id>', 'only flows with this role on either side (exflow rules show roles)')
     .addOption(new Option('--verdict <verdict>', 'only flows with this verdict').choices(['expected', 'unexpected', 'unknown']))
     .option('--finding <id>', 'only flows that raised this protection finding (exflow report protection lists them; exflow rules show protection)')
-    .option('--sensor <name>', 'only flows of captures this sensor analyzed (analyze --sensor; exflow runs lists them)');
+    .option('--sensor <name>', 'only flows of captures this sensor analyzed (analyze --sensor; exflow runs lists them)')
+    .option('--from-flows', 'count every flow instead of reading the rollups (the same answer, slower: a check of the rollups)');
 }
 
 export function filterOf(o: CommonOptions): FlowFilter {
@@ -61,6 +62,7 @@ export function filterOf(o: CommonOptions): FlowFilter {
     capture: o.capture, since: timeOption('--since', o.since), until: timeOption('--until', o.until),
     host: addressOption('--host', o.host), client: addressOption('--client', o.client), server: addressOption('--server', o.server),
     service: o.service, role: o.role, verdict: o.verdict, finding: o.finding, sensor: o.sensor,
+    ...(o.fromFlows ? { fromFlows: true } : {}),
   };
 }
 

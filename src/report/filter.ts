@@ -24,6 +24,11 @@ export interface FlowFilter {
   finding?: string;
   /** The sensor whose run analyzed the flow's capture (analyze --sensor). */
   sensor?: string;
+  /**
+   * Answer from the flows themselves rather than the rollups (--from-flows): the reference the
+   * rollups are checked against, and slower by the ratio of flows to rollup rows.
+   */
+  fromFlows?: boolean;
 }
 
 /** SQL condition: the flow aliased `alias` raised the protection finding `?` (its protection column holds comma-separated ids). */
@@ -56,7 +61,7 @@ export function parseTime(text: string): number | null {
  * as `alias`; `view`: the view a query that reads no verdict column should scan — flow_seen, or
  * flow_view when the filter itself asks for roles or verdicts.
  */
-export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = []): { sql: string; args: (string | number)[]; view: 'flow_view' | 'flow_seen' } {
+export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = [], o: { time?: boolean } = {}): { sql: string; args: (string | number)[]; view: 'flow_view' | 'flow_seen' } {
   const where = [...extra];
   const args: (string | number)[] = [];
   if (f.capture !== undefined) {
@@ -91,11 +96,11 @@ export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = []): { s
     where.push(`${alias}.sensor = ?`);
     args.push(f.sensor);
   }
-  if (f.since !== undefined) {
+  if (f.since !== undefined && o.time !== false) {
     where.push(`${alias}.last_ts >= ?`);
     args.push(f.since);
   }
-  if (f.until !== undefined) {
+  if (f.until !== undefined && o.time !== false) {
     where.push(`${alias}.first_ts <= ?`);
     args.push(f.until);
   }

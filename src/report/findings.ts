@@ -1,5 +1,6 @@
 import type { Db } from '../store/db';
-import { flowWhere, type FlowFilter } from './filter';
+import type { FlowFilter } from './filter';
+import { flowGroups, type Groups } from './groups';
 import { isoTime, type Row } from './format';
 import { NO_ROLE } from './role-traffic';
 
@@ -19,14 +20,14 @@ const WHY_ORDER = ['no role for either side', 'no role for the client', 'no role
 
 /** Unexpected flows first, then unknown ones grouped by why, each grouped by (client role, server role, service). */
 export function unexpectedReport(db: Db, f: FlowFilter): Row[] {
-  const w = flowWhere(f, 'f', [`f.verdict IN ('unexpected', 'unknown')`]);
+  const w = flowGroups(db, f, [`f.verdict IN ('unexpected', 'unknown')`]);
   const rows = db
     .prepare(
       `SELECT f.verdict, coalesce(f.client_role, '${NO_ROLE}') AS client_role, coalesce(f.server_role, '${NO_ROLE}') AS server_role,
-              coalesce(f.service, '(unknown)') AS service, count(*) AS flows, sum(f.bytes) AS bytes,
+              coalesce(f.service, '(unknown)') AS service, sum(f.flows) AS flows, sum(f.bytes) AS bytes,
               min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec,
               min(f.reason) AS reason, group_concat(DISTINCT f.rpc_interface) AS rpc_interfaces, ${WHY} AS why
-       FROM flow_view f ${w.sql}
+       FROM ${w.sql} f
        GROUP BY f.verdict, client_role, server_role, service`,
     )
     .all(...w.args) as Record<string, string | number | null>[];
@@ -44,36 +45,36 @@ export function unexpectedReport(db: Db, f: FlowFilter): Row[] {
     first_seen: isoTime(r.first_sec as number, 0),
     last_seen: isoTime(r.last_sec as number, 0),
     examples: examples.get(groupKey([r.verdict, r.client_role, r.server_role, r.service])) ?? [],
-    rpc_interfaces: r.rpc_interfaces ? String(r.rpc_interfaces).split(',') : [],
+    rpc_interfaces: listed(r.rpc_interfaces),
     reason: r.reason,
   }));
 }
 
 /** Per service and how it was decided: flows, bytes, packets, hosts on each side. */
 export function servicesReport(db: Db, f: FlowFilter): Row[] {
-  const w = flowWhere(f);
+  const g = flowGroups(db, f);
   return db
     .prepare(
-      `SELECT coalesce(f.service, '(unknown)') AS service, coalesce(f.via, '-') AS via, count(*) AS flows, sum(f.bytes) AS bytes, sum(f.packets) AS packets,
+      `SELECT coalesce(f.service, '(unknown)') AS service, coalesce(f.via, '-') AS via, sum(f.flows) AS flows, sum(f.bytes) AS bytes, sum(f.packets) AS packets,
               count(DISTINCT f.server) AS servers, count(DISTINCT f.client) AS clients, group_concat(DISTINCT f.rpc_interface) AS rpc_interfaces
-       FROM ${w.view} f ${w.sql} GROUP BY service, via ORDER BY sum(f.bytes) DESC`,
+       FROM ${g.sql} f GROUP BY service, via ORDER BY sum(f.bytes) DESC, service, via`,
     )
-    .all(...w.args)
+    .all(...g.args)
     .map((r) => {
       const x = r as Record<string, string | number | null>;
-      return { ...x, rpc_interfaces: x.rpc_interfaces ? String(x.rpc_interfaces).split(',') : [] } as Row;
+      return { ...x, rpc_interfaces: listed(x.rpc_interfaces) } as Row;
     });
 }
 
 /** Encryption findings: expected flows in clear where the matrix says the service is encrypted, grouped. */
 export function encryptionReport(db: Db, f: FlowFilter): Row[] {
-  const w = flowWhere(f, 'f', ['f.encryption IS NOT NULL']);
+  const w = flowGroups(db, f, ['f.encryption IS NOT NULL']);
   const examples = examplesOf(db, w, ['f.client_role', 'f.server_role', 'f.service', 'f.rule']);
   return (db
     .prepare(
-      `SELECT f.client_role, f.server_role, f.service, f.rule, count(*) AS flows, sum(f.bytes) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec,
+      `SELECT f.client_role, f.server_role, f.service, f.rule, sum(f.flows) AS flows, sum(f.bytes) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec,
               min(f.encryption) AS finding, min(f.encryption_cite) AS cite
-       FROM flow_view f ${w.sql} GROUP BY f.client_role, f.server_role, f.service, f.rule ORDER BY flows DESC`,
+       FROM ${w.sql} f GROUP BY f.client_role, f.server_role, f.service, f.rule ORDER BY flows DESC, f.client_role, f.server_role, f.service, f.rule`,
     )
     .all(...w.args) as Record<string, string | number | null>[]).map((r) => ({
     client_role: r.client_role,
@@ -92,20 +93,23 @@ export function encryptionReport(db: Db, f: FlowFilter): Row[] {
 
 const groupKey = (values: unknown[]) => JSON.stringify(values);
 
+/** A group_concat(DISTINCT …) as a list in one order, whatever order the rows came in. */
+const listed = (v: unknown): string[] => (v ? String(v).split(',').sort() : []);
+
 /**
  * Up to `n` example flows ("client → server:port/transport", distinct, in the order
  * first seen) for each group of the given key expressions. Only the examples shown
  * reach the heap: a group may hold millions of flows.
  */
-function examplesOf(db: Db, w: { sql: string; args: (string | number)[] }, keys: string[], n = 3): Map<string, string[]> {
+function examplesOf(db: Db, w: Groups, keys: string[], n = 3): Map<string, string[]> {
   const cols = keys.map((k, i) => `${k} AS k${i}`).join(', ');
   const names = keys.map((_, i) => `k${i}`).join(', ');
   const rows = db
     .prepare(
       `SELECT ${names}, example FROM (
          SELECT ${names}, example, row_number() OVER (PARTITION BY ${names} ORDER BY first_id) AS rank FROM (
-           SELECT ${cols}, f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport AS example, min(f.id) AS first_id
-           FROM flow_view f ${w.sql} GROUP BY ${names}, example))
+           SELECT ${cols}, f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport AS example, min(f.first_id) AS first_id
+           FROM ${w.sql} f GROUP BY ${names}, example))
        WHERE rank <= ? ORDER BY ${names}, rank`,
     )
     .raw()

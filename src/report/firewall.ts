@@ -17,7 +17,8 @@ import { psComment, psString, psWord } from './lang/powershell';
 import { scriptFamily, scriptHostAddress, scriptPort, scriptProtocol } from './lang/values';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
-import { flowWhere, type FlowFilter } from './filter';
+import type { FlowFilter } from './filter';
+import { flowGroups } from './groups';
 import type { Row } from './format';
 
 export interface FirewallRule {
@@ -104,7 +105,7 @@ const list = (s: string | null | undefined): string[] => (s ? [...new Set(s.spli
  *            service's port from a dynamic one the RPC layer named.
  */
 export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per: 'role' | 'host'; all: boolean; supportedOnly?: boolean }): DbFirewallPlan {
-  const w = flowWhere(f);
+  const g = flowGroups(db, f);
   for (const t of ['fw_groups', 'fw_parts', 'fw_ranges', 'fw_conflicts']) db.exec(`DROP TABLE IF EXISTS temp.${t}`);
   db.exec('CREATE TEMP TABLE fw_ranges (service TEXT NOT NULL, lo INTEGER, hi INTEGER)');
   const addRange = db.prepare('INSERT INTO temp.fw_ranges VALUES (?, ?, ?)');
@@ -117,10 +118,10 @@ export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per:
   db.prepare(
     `CREATE TEMP TABLE fw_groups AS
      SELECT f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via,
-            group_concat(DISTINCT coalesce(f.rpc_interfaces, f.rpc_interface)) AS interfaces, count(*) AS flows
-     FROM flow_view f ${w.sql}
+            group_concat(DISTINCT coalesce(f.rpc_interfaces, f.rpc_interface) ORDER BY coalesce(f.rpc_interfaces, f.rpc_interface)) AS interfaces, sum(f.flows) AS flows
+     FROM ${g.sql} f
      GROUP BY f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via`,
-  ).run(...w.args);
+  ).run(...g.args);
   // A port the service does not own by itself: a dynamic port the RPC layer named (an unknown
   // service's port is dynamic from 1024 up).
   const dyn = `(g.via IN ('epm', 'bind') AND CASE WHEN g.service IS NULL OR NOT EXISTS (SELECT 1 FROM temp.fw_ranges r WHERE r.service = g.service) THEN g.server_port >= 1024

@@ -5,7 +5,8 @@
 // and says how much it left out.
 import type { Db } from '../store/db';
 import { queryEndpoints } from './epm';
-import { flowWhere, type FlowFilter } from './filter';
+import type { FlowFilter } from './filter';
+import { flowGroups, verdictSums } from './groups';
 import { unexpectedReport } from './findings';
 import { hostNames, queryHosts } from './hosts';
 import { isoTime, type Row } from './format';
@@ -43,20 +44,20 @@ export const HOST_PEER_COLUMNS = ['side', 'peer', 'peer_role', 'service', 'port'
 /** Aggregates one side of the host's flows; `self` is 'server' for what it serves, 'client' for what it uses. */
 function bySide(db: Db, address: string, self: 'client' | 'server', f: FlowFilter, limit: number): { rows: Row[]; more: number } {
   const peer = self === 'server' ? 'client' : 'server';
-  const w = flowWhere({ ...f, host: undefined, client: undefined, server: undefined }, 'f', [`f.${self} = ?`]);
+  const g = flowGroups(db, { ...f, host: undefined, client: undefined, server: undefined }, [`f.${self} = ?`], [address]);
   const rows = db
     .prepare(
       `SELECT coalesce(f.service, '(unknown)') AS service, f.transport || '/' || f.server_port AS port,
-              coalesce(f.${peer}_role, '${NO_ROLE}') AS peer_role, count(DISTINCT f.${peer}) AS peers, count(*) AS flows, sum(f.bytes) AS bytes,
-              sum(f.verdict = 'expected') AS expected, sum(f.verdict = 'unexpected') AS unexpected, sum(f.verdict = 'unknown') AS unknown,
+              coalesce(f.${peer}_role, '${NO_ROLE}') AS peer_role, count(DISTINCT f.${peer}) AS peers, sum(f.flows) AS flows, sum(f.bytes) AS bytes,
+              ${verdictSums(false)},
               group_concat(DISTINCT coalesce(f.rpc_interfaces, f.rpc_interface)) AS rpc_interfaces
-       FROM flow_view f ${w.sql}
-       GROUP BY service, f.transport, f.server_port, peer_role ORDER BY bytes DESC, flows DESC LIMIT ?`,
+       FROM ${g.sql} f
+       GROUP BY service, f.transport, f.server_port, peer_role ORDER BY bytes DESC, flows DESC, service, f.transport, f.server_port, peer_role LIMIT ?`,
     )
-    .all(address, ...w.args, limit + 1)
+    .all(...g.args, limit + 1)
     // Every interface bound on the flows, once each (a connection lists all it bound).
-    .map((r) => ({ ...(r as Row), rpc_interfaces: [...new Set(String((r as Row).rpc_interfaces ?? '').split(',').filter(Boolean))] }));
-  return { rows: rows.slice(0, limit), more: rows.length > limit ? countGroups(db, `SELECT 1 FROM flow_view f ${w.sql} GROUP BY f.service, f.transport, f.server_port, f.${peer}_role`, [address, ...w.args]) - limit : 0 };
+    .map((r) => ({ ...(r as Row), rpc_interfaces: [...new Set(String((r as Row).rpc_interfaces ?? '').split(',').filter(Boolean))].sort() }));
+  return { rows: rows.slice(0, limit), more: rows.length > limit ? countGroups(db, `SELECT 1 FROM ${g.sql} f GROUP BY f.service, f.transport, f.server_port, f.${peer}_role`, g.args) - limit : 0 };
 }
 
 function countGroups(db: Db, sql: string, args: (string | number)[]): number {
@@ -66,21 +67,24 @@ function countGroups(db: Db, sql: string, args: (string | number)[]): number {
 export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 50, rules: RuleSet | null = null): HostStory {
   const host = queryHosts(db, { host: address })[0] ?? null;
   const base = { ...f, host: undefined, client: undefined, server: undefined };
-  const both = flowWhere(base, 'f', ['(f.client = ? OR f.server = ?)']);
+  const both = flowGroups(db, { ...base, host: address });
   const totals = db
-    .prepare(`SELECT count(*) AS flows, coalesce(sum(f.bytes), 0) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM flow_view f ${both.sql}`)
-    .get(address, address, ...both.args) as { flows: number; bytes: number; first_sec: number | null; last_sec: number | null };
+    .prepare(`SELECT coalesce(sum(f.flows), 0) AS flows, coalesce(sum(f.bytes), 0) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${both.sql} f`)
+    .get(...both.args) as { flows: number; bytes: number; first_sec: number | null; last_sec: number | null };
   const serves = bySide(db, address, 'server', f, limit);
   const uses = bySide(db, address, 'client', f, limit);
   const peerSql = `SELECT CASE WHEN f.server = ? THEN 'serves' ELSE 'uses' END AS side,
                           CASE WHEN f.server = ? THEN f.client ELSE f.server END AS peer,
                           CASE WHEN f.server = ? THEN coalesce(f.client_role, '${NO_ROLE}') ELSE coalesce(f.server_role, '${NO_ROLE}') END AS peer_role,
                           coalesce(f.service, '(unknown)') AS service, f.transport || '/' || f.server_port AS port,
-                          count(*) AS flows, sum(f.bytes) AS bytes, group_concat(DISTINCT f.verdict) AS verdicts
-                   FROM flow_view f ${both.sql}
+                          sum(f.flows) AS flows, sum(f.bytes) AS bytes, group_concat(DISTINCT f.verdict) AS verdicts
+                   FROM ${both.sql} f
                    GROUP BY side, peer, service, f.transport, f.server_port`;
-  const peerArgs = [address, address, address, address, address, ...both.args];
-  const peers = db.prepare(`${peerSql} ORDER BY bytes DESC, flows DESC LIMIT ?`).all(...peerArgs, limit + 1) as Row[];
+  const peerArgs = [address, address, address, ...both.args];
+  const peers = (db.prepare(`${peerSql} ORDER BY bytes DESC, flows DESC, side, peer, service, f.transport, f.server_port LIMIT ?`).all(...peerArgs, limit + 1) as Row[]).map((r) => ({
+    ...r,
+    verdicts: r.verdicts === null ? null : String(r.verdicts).split(',').sort().join(','),
+  }));
   const peerMore = peers.length > limit ? countGroups(db, peerSql, peerArgs) - limit : 0;
   const findings = unexpectedReport(db, { ...base, host: address });
   const endpoints = queryEndpoints(db, { server: address, capture: f.capture });

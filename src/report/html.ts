@@ -9,6 +9,7 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { escapeControls, ISO_TIME, isoTime } from './format';
 import { addressCondition, flowWhere, type FlowFilter } from './filter';
+import { flowGroups, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
 import { protectionReport } from './protection';
 import type { Row } from './format';
@@ -223,15 +224,15 @@ interface HostLine {
 }
 
 /** Hosts by the bytes of the selected flows they are on (either side), the biggest first. */
-function hostsByBytes(db: Db, w: { sql: string; args: (string | number)[]; view: string }, limit: number): HostLine[] {
+function hostsByBytes(db: Db, g: Groups, limit: number): HostLine[] {
   return db
     .prepare(
       `SELECT address, sum(flows) AS flows, sum(bytes) AS bytes FROM (
-         SELECT f.client AS address, count(*) AS flows, sum(f.bytes) AS bytes FROM ${w.view} f ${w.sql} GROUP BY f.client
-         UNION ALL SELECT f.server, count(*), sum(f.bytes) FROM ${w.view} f ${w.sql} GROUP BY f.server)
-       GROUP BY address ORDER BY bytes DESC LIMIT ?`,
+         SELECT f.client AS address, sum(f.flows) AS flows, sum(f.bytes) AS bytes FROM ${g.sql} f GROUP BY f.client
+         UNION ALL SELECT f.server, sum(f.flows), sum(f.bytes) FROM ${g.sql} f GROUP BY f.server)
+       GROUP BY address ORDER BY bytes DESC, address LIMIT ?`,
     )
-    .all(...w.args, ...w.args, limit) as HostLine[];
+    .all(...g.args, ...g.args, limit) as HostLine[];
 }
 
 export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Baseline | null = null): string {
@@ -242,16 +243,17 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
   const findings = unexpectedReport(db, f);
   const encryption = encryptionReport(db, f);
   const protection = protectionReport(db, rules, f);
-  const w = flowWhere(f);
+  const g = flowGroups(db, f);
   const conversations = db
     .prepare(
-      `SELECT f.client, f.server, f.client_role, f.server_role, group_concat(DISTINCT coalesce(f.service, '(unknown)')) AS services,
-              count(*) AS flows, sum(f.bytes) AS bytes, group_concat(DISTINCT f.verdict) AS verdicts
-       FROM flow_view f ${w.sql} GROUP BY f.client, f.server ORDER BY sum(f.bytes) DESC LIMIT ?`,
+      // A pair's roles as its verdicts name them: a rule names the role it matched, no rule every role ("a+b"); the fullest is shown.
+      `SELECT f.client, f.server, max(f.client_role) AS client_role, max(f.server_role) AS server_role, group_concat(DISTINCT coalesce(f.service, '(unknown)')) AS services,
+              sum(f.flows) AS flows, sum(f.bytes) AS bytes, group_concat(DISTINCT f.verdict) AS verdicts
+       FROM ${g.sql} f GROUP BY f.client, f.server ORDER BY sum(f.bytes) DESC, f.client, f.server LIMIT ?`,
     )
-    .all(...w.args, HTML_LIMITS.conversations) as Row[];
+    .all(...g.args, HTML_LIMITS.conversations) as Row[];
   // Hosts by the bytes of their flows, the biggest first; the rest is counted.
-  const hostLines = hostsByBytes(db, w, HTML_LIMITS.hosts);
+  const hostLines = hostsByBytes(db, g, HTML_LIMITS.hosts);
   // Only the hosts the page names are looked up (a database may hold millions).
   const hostInfo = new Map<string, Row | null>();
   const hostOf = (addr: string) => {
@@ -268,7 +270,7 @@ export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string,
     return { address: x.address, name: h?.name ?? null, roles: label(x.address), role_source: h?.role_source ?? null, version: h?.version ?? null, flows: x.flows, bytes: x.bytes, serves: (h?.serves as string[] | undefined) ?? [] };
   });
   // Drill-downs: hosts in findings first, then the biggest.
-  const flagged = hostsByBytes(db, flowWhere(f, 'f', [`f.verdict = 'unexpected'`]), HTML_LIMITS.drilldowns);
+  const flagged = hostsByBytes(db, flowGroups(db, f, [`f.verdict = 'unexpected'`]), HTML_LIMITS.drilldowns);
   const drill = [...new Set([...flagged.map((x) => x.address), ...hostLines.map((x) => x.address)])].slice(0, HTML_LIMITS.drilldowns);
   const drilldowns = drill
     .map((addr) => {
@@ -343,7 +345,7 @@ ${changes ? `<section id="new"><h2>New since the baseline (${esc(changes.baselin
 <h4>Services</h4>${table(changes.services, ['service', 'flows', 'servers', 'clients', 'bytes'])}
 <h4>RPC interfaces</h4>${table(changes.rpc_interfaces, ['server', 'rpc_interface', 'ports', 'flows', 'clients'])}</section>` : ''}
 <section id="conversations"><h2>Top conversations</h2>
-${table(conversations.map((c) => ({ ...c, services: String(c.services ?? '').split(','), verdicts: String(c.verdicts ?? '').split(',') })), ['client', 'server', 'client_role', 'server_role', 'services', 'flows', 'bytes', 'verdicts'])}</section>
+${table(conversations.map((c) => ({ ...c, services: String(c.services ?? '').split(',').sort(), verdicts: String(c.verdicts ?? '').split(',').sort() })), ['client', 'server', 'client_role', 'server_role', 'services', 'flows', 'bytes', 'verdicts'])}</section>
 <section id="matrix-section"><h2>Role × role</h2>
 <p class="legend">${(['expected', 'unexpected', 'mixed', 'unknown'] as const).map((v) => `<span class="swatch" style="border-color:${COLOURS[v]}"></span>${v}`).join(' ')} — the frame is the verdict; the fill is bytes (darker = more, log scale); the number is flows; <b>!</b> = traffic where the rules say "no direct connection". Rows: client role, columns: server role.</p>
 ${heatmap(cells)}

@@ -1,7 +1,8 @@
 import { Matrix } from '../audit/verdict';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
-import { flowWhere, type FlowFilter } from './filter';
+import type { FlowFilter } from './filter';
+import { flowGroups, verdictSums } from './groups';
 import type { Row } from './format';
 import { NO_ROLE } from './role-traffic';
 
@@ -27,15 +28,14 @@ export function mixedVerdict(expected: number, unexpected: number): string {
 
 /** Role × role: services observed in each cell and whether the rules expect them. */
 export function matrixReport(db: Db, rules: RuleSet, f: FlowFilter): MatrixCell[] {
-  const w = flowWhere(f);
+  const g = flowGroups(db, f);
   const rows = db
     .prepare(
       `SELECT coalesce(f.client_role, '${NO_ROLE}') AS cr, coalesce(f.server_role, '${NO_ROLE}') AS sr, coalesce(f.service, '(unknown)') AS service,
-              count(*) AS flows, sum(f.bytes) AS bytes,
-              sum(f.verdict = 'expected') AS expected, sum(f.verdict = 'unexpected') AS unexpected, sum(f.verdict IS NULL OR f.verdict = 'unknown') AS unknown
-       FROM flow_view f ${w.sql} GROUP BY cr, sr, service ORDER BY cr, sr, sum(f.bytes) DESC`,
+              sum(f.flows) AS flows, sum(f.bytes) AS bytes, ${verdictSums()}
+       FROM ${g.sql} f GROUP BY cr, sr, service ORDER BY cr, sr, sum(f.bytes) DESC, service`,
     )
-    .all(...w.args) as { cr: string; sr: string; service: string; flows: number; bytes: number; expected: number; unexpected: number; unknown: number }[];
+    .all(...g.args) as { cr: string; sr: string; service: string; flows: number; bytes: number; expected: number; unexpected: number; unknown: number }[];
   const m = new Matrix(rules.matrix, new Set());
   const cells = new Map<string, MatrixCell>();
   for (const r of rows) {

@@ -1,5 +1,6 @@
 import type { Db } from '../store/db';
-import { flowWhere, type FlowFilter } from './filter';
+import type { FlowFilter } from './filter';
+import { flowGroups } from './groups';
 import type { Row } from './format';
 
 /** A flow side without a role is reported under this label. */
@@ -19,45 +20,51 @@ export interface RoleReport {
 }
 
 /**
- * Each flow seen from both ends: its client's role sends bytes_c2s and receives
- * bytes_s2c, its server's role the other way round. A flow whose side carries
- * several roles (joined with "+") is counted under that joined label, once, so the
- * totals add up to the flows'.
+ * Each group of flows seen from both ends: its client's role sends bytes_c2s and receives
+ * bytes_s2c, its server's role the other way round. A flow whose side carries several roles
+ * (joined with "+") is counted under that joined label, once, so the totals add up to the
+ * flows'. A flow whose two sides fall in the same row of a grouping (both ends of one role;
+ * for the talkers, of one host too) is counted there once: `twin` and `twin_host` mark the
+ * second side.
  */
-function sides(w: { sql: string }): string {
-  return `SELECT f.id, coalesce(f.client_role, '${NO_ROLE}') AS role, coalesce(f.server_role, '${NO_ROLE}') AS peer, f.client AS address,
-            coalesce(f.service, '(unknown)') AS service, f.bytes_c2s AS bytes_out, f.bytes_s2c AS bytes_in,
-            f.packets_c2s AS packets_out, f.packets_s2c AS packets_in FROM flow_view f ${w.sql}
+function sides(g: { sql: string }): string {
+  const cr = `coalesce(f.client_role, '${NO_ROLE}')`;
+  const sr = `coalesce(f.server_role, '${NO_ROLE}')`;
+  return `SELECT ${cr} AS role, ${sr} AS peer, f.client AS address, coalesce(f.service, '(unknown)') AS service, f.flows, 0 AS twin, 0 AS twin_host,
+            f.bytes_c2s AS bytes_out, f.bytes_s2c AS bytes_in, f.packets_c2s AS packets_out, f.packets_s2c AS packets_in FROM ${g.sql} f
           UNION ALL
-          SELECT f.id, coalesce(f.server_role, '${NO_ROLE}'), coalesce(f.client_role, '${NO_ROLE}'), f.server,
-            coalesce(f.service, '(unknown)'), f.bytes_s2c, f.bytes_c2s, f.packets_s2c, f.packets_c2s FROM flow_view f ${w.sql}`;
+          SELECT ${sr}, ${cr}, f.server, coalesce(f.service, '(unknown)'), f.flows, ${cr} = ${sr}, ${cr} = ${sr} AND f.client = f.server,
+            f.bytes_s2c, f.bytes_c2s, f.packets_s2c, f.packets_c2s FROM ${g.sql} f`;
 }
 
+/** Flows of the rows grouped, each once. */
+const FLOWS = 'sum(CASE WHEN twin THEN 0 ELSE flows END)';
+
 export function rolesReport(db: Db, f: FlowFilter, top = 5): RoleReport[] {
-  const w = flowWhere(f);
-  // The two sides of every flow, once, into a temporary table (SQLite's temp store, not the
-  // heap): the four groupings below read it instead of joining each flow to its verdict again.
+  const g = flowGroups(db, f);
+  // The two sides of every group, once, into a temporary table (SQLite's temp store, not the
+  // heap): the four groupings below read it instead of joining each group to its verdict again.
   db.exec('DROP TABLE IF EXISTS temp.role_sides');
-  db.prepare(`CREATE TEMP TABLE role_sides AS ${sides(w)}`).run(...w.args, ...w.args);
+  db.prepare(`CREATE TEMP TABLE role_sides AS ${sides(g)}`).run(...g.args, ...g.args);
   try {
     const roles = db
       .prepare(
-        `SELECT role, count(DISTINCT address) AS hosts, count(DISTINCT id) AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in,
+        `SELECT role, count(DISTINCT address) AS hosts, ${FLOWS} AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in,
                 sum(packets_out) AS packets_out, sum(packets_in) AS packets_in FROM temp.role_sides GROUP BY role ORDER BY sum(bytes_out) + sum(bytes_in) DESC, role`,
       )
       .all() as Omit<RoleReport, 'by_service' | 'by_peer' | 'top_talkers'>[];
     const byService = db
-      .prepare(`SELECT role, service, count(DISTINCT id) AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in FROM temp.role_sides GROUP BY role, service ORDER BY role, sum(bytes_out) + sum(bytes_in) DESC`)
+      .prepare(`SELECT role, service, ${FLOWS} AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in FROM temp.role_sides GROUP BY role, service ORDER BY role, sum(bytes_out) + sum(bytes_in) DESC, service`)
       .all() as { role: string; service: string; flows: number; bytes_out: number; bytes_in: number }[];
     const byPeer = db
-      .prepare(`SELECT role, peer AS peer_role, count(DISTINCT id) AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in FROM temp.role_sides GROUP BY role, peer ORDER BY role, sum(bytes_out) + sum(bytes_in) DESC`)
+      .prepare(`SELECT role, peer AS peer_role, ${FLOWS} AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in FROM temp.role_sides GROUP BY role, peer ORDER BY role, sum(bytes_out) + sum(bytes_in) DESC, peer`)
       .all() as { role: string; peer_role: string; flows: number; bytes_out: number; bytes_in: number }[];
     // Only the top talkers of each role reach the heap (a role may hold millions of hosts).
     const talkers = db
       .prepare(
         `SELECT role, address, bytes, flows FROM (
            SELECT role, address, bytes, flows, row_number() OVER (PARTITION BY role ORDER BY bytes DESC, address) AS rank FROM (
-             SELECT role, address, sum(bytes_out) + sum(bytes_in) AS bytes, count(DISTINCT id) AS flows FROM temp.role_sides GROUP BY role, address))
+             SELECT role, address, sum(bytes_out) + sum(bytes_in) AS bytes, sum(CASE WHEN twin_host THEN 0 ELSE flows END) AS flows FROM temp.role_sides GROUP BY role, address))
          WHERE rank <= ? ORDER BY role, rank`,
       )
       .all(top) as { role: string; address: string; bytes: number; flows: number }[];

@@ -1,5 +1,6 @@
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
+import { flowGroups } from './groups';
 import { isoTime, type Row } from './format';
 import { storedWarnings } from '../store/lists';
 
@@ -12,13 +13,15 @@ export interface Summary {
 
 /** Captures, totals over the (filtered) flows, how flows were classified, verdict counts. */
 export function summaryReport(db: Db, f: FlowFilter): Summary {
-  const w = flowWhere(f);
-  // Unfiltered: every capture, failed and empty ones included; filtered: those with matching flows.
+  const g = flowGroups(db, f);
+  // Unfiltered: every capture, failed and empty ones included; filtered: those with matching flows
+  // (each capture asked through its index whether it has one: the rollups do not keep captures).
   const unfiltered = f.capture === undefined && f.since === undefined && f.until === undefined;
+  const w = flowWhere(f, 'f', ['f.capture_id = c.id']);
   const captures = (db
     .prepare(
       `SELECT c.id, c.path, c.status, c.format, c.packets, c.bytes, c.flows, c.first_sec, c.first_nsec, c.last_sec, c.last_nsec, c.warnings
-       FROM capture_view c ${unfiltered ? '' : `WHERE c.id IN (SELECT DISTINCT f.capture_id FROM ${w.view} f ${w.sql})`} ORDER BY c.id`,
+       FROM capture_view c ${unfiltered ? '' : `WHERE EXISTS (SELECT 1 FROM flow_view f ${w.sql})`} ORDER BY c.id`,
     )
     .all(...(unfiltered ? [] : w.args)) as Record<string, unknown>[]).map((c) => ({
     id: c.id as number,
@@ -34,22 +37,27 @@ export function summaryReport(db: Db, f: FlowFilter): Summary {
   }));
   /** The nanoseconds of the earliest (latest) time within its second: an aggregate per part keeps the integers exact. */
   const nsecAt = (agg: string, secColumn: string, sec: number) =>
-    (db.prepare(`SELECT ${agg} FROM ${w.view} f ${w.sql ? `${w.sql} AND` : 'WHERE'} ${secColumn} = ?`).pluck().get(...w.args, sec) as number | null) ?? 0;
-  const t = db
+    (db.prepare(`SELECT ${agg} FROM ${g.sql} f WHERE ${secColumn} = ?`).pluck().get(...g.args, sec) as number | null) ?? 0;
+  // One pass: the flows by how they were classified and by verdict, with their sums and times.
+  const parts = db
     .prepare(
-      `SELECT count(*) AS flows, coalesce(sum(f.packets), 0) AS packets, coalesce(sum(f.bytes), 0) AS bytes,
-              min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${w.view} f ${w.sql}`,
+      `SELECT f.via, f.verdict, sum(f.flows) AS flows, sum(f.packets) AS packets, sum(f.bytes) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec
+       FROM ${g.sql} f GROUP BY f.via, f.verdict`,
     )
-    .get(...w.args) as { flows: number; packets: number; bytes: number; first_sec: number | null; last_sec: number | null };
-  const hosts = (db.prepare(`SELECT count(*) AS n FROM (SELECT f.client AS a FROM ${w.view} f ${w.sql} UNION SELECT f.server FROM ${w.view} f ${w.sql})`).get(...w.args, ...w.args) as { n: number }).n;
+    .all(...g.args) as { via: string | null; verdict: string | null; flows: number; packets: number; bytes: number; first_sec: number; last_sec: number }[];
+  const t = { flows: 0, packets: 0, bytes: 0, first_sec: null as number | null, last_sec: null as number | null };
   const classified = { port: 0, epm: 0, bind: 0, payload: 0, none: 0 };
-  for (const r of db.prepare(`SELECT f.via, count(*) AS n FROM ${w.view} f ${w.sql} GROUP BY f.via`).all(...w.args) as { via: string | null; n: number }[]) {
-    classified[(r.via ?? 'none') as keyof typeof classified] = r.n;
-  }
   const verdicts = { expected: 0, unexpected: 0, unknown: 0, none: 0 };
-  for (const r of db.prepare(`SELECT f.verdict, count(*) AS n FROM flow_view f ${w.sql} GROUP BY f.verdict`).all(...w.args) as { verdict: string | null; n: number }[]) {
-    verdicts[(r.verdict ?? 'none') as keyof typeof verdicts] = r.n;
+  for (const r of parts) {
+    t.flows += r.flows;
+    t.packets += r.packets;
+    t.bytes += r.bytes;
+    t.first_sec = t.first_sec === null ? r.first_sec : Math.min(t.first_sec, r.first_sec);
+    t.last_sec = t.last_sec === null ? r.last_sec : Math.max(t.last_sec, r.last_sec);
+    classified[(r.via ?? 'none') as keyof typeof classified] += r.flows;
+    verdicts[(r.verdict ?? 'none') as keyof typeof verdicts] += r.flows;
   }
+  const hosts = (db.prepare(`SELECT count(*) AS n FROM (SELECT f.client AS a FROM ${g.sql} f UNION SELECT f.server FROM ${g.sql} f)`).get(...g.args, ...g.args) as { n: number }).n;
   return {
     captures,
     totals: {

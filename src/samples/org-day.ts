@@ -27,6 +27,8 @@ export interface OrgDayOptions {
   concurrent?: number;
   /** The capture files whose conversations are the templates. */
   templates: string[];
+  /** Microseconds between two frames on the span port (default 10: 100,000 frames a second); larger spreads the same flows over hours. */
+  paceUs?: number;
 }
 
 /** One conversation of a template capture: its frames, who sent each, and when (µs from its start). */
@@ -145,6 +147,7 @@ export async function writeOrgDay(file: string, o: OrgDayOptions): Promise<{ flo
   const shortPercent = o.shortPercent ?? 10;
   const clients = o.clients ?? 40;
   const concurrent = o.concurrent ?? 400;
+  const pace = o.paceUs ?? PACE_US;
   const rand = lcg(0x0e7c4a3e);
   const long = new ExchangeSessions({ clients, clientBase: '10.77.1.' });
   const nextPort = new Array<number>(clients).fill(49152);
@@ -168,7 +171,7 @@ export async function writeOrgDay(file: string, o: OrgDayOptions): Promise<{ flo
   const w = new PcapFileWriter(file + '.tmp');
   let shortCredit = 0;
   for (let written = 0; written < o.packets; written++) {
-    t += PACE_US;
+    t += pace;
     shortCredit += shortPercent;
     let sent = false;
     if (shortCredit >= 100) {

@@ -28,8 +28,9 @@ const marks = (n: number) => new Array(n).fill('?').join(', ');
 const ACCOUNT = CORE_COUNT + 15;
 const WORKSTATION = ACCOUNT + 1;
 const SPN = CORE_COUNT + EXTRA_COLUMNS.indexOf('kerberos_spn');
-/** Where a full row holds tls and protection (what a rollup row is keyed by beside the core columns). */
+/** Where a full row holds rpc_interfaces, tls and protection (what a rollup row is keyed by beside the core columns). */
 const TLS = CORE_COUNT + EXTRA_COLUMNS.indexOf('tls');
+const RPC_INTERFACES = CORE_COUNT + EXTRA_COLUMNS.indexOf('rpc_interfaces');
 const PROTECTION = CORE_COUNT + EXTRA_COLUMNS.indexOf('protection');
 
 /**
@@ -171,7 +172,8 @@ export class FlowWriter {
     this.db.transaction(() => {
       for (const r of rows) {
         const id = r.length === CORE_COUNT ? insertCore.run(r).lastInsertRowid : this.insertExtra(r);
-        rollups.add(r, Number(id), r.length > CORE_COUNT ? r[TLS] : null, r.length > CORE_COUNT ? r[PROTECTION] : null);
+        const full = r.length > CORE_COUNT;
+        rollups.add(r, Number(id), full ? r[RPC_INTERFACES] : null, full ? r[TLS] : null, full ? r[PROTECTION] : null);
       }
       if (all || rollups.full) rollups.write();
     })();

@@ -64,22 +64,23 @@ export class Rollups {
   }
 
   /** A flow row as written, its id, and its tls and protection (NULL on a row of core columns only). */
-  add(row: unknown[], id: number, tls: unknown, protection: unknown): void {
+  add(row: unknown[], id: number, rpcInterfaces: unknown, tls: unknown, protection: unknown): void {
     const firstSec = row[AT.firstSec] as number;
     const bucket = firstSec - (firstSec % BUCKET_SECONDS);
     const service = text(row[AT.service]);
     const via = text(row[AT.via]);
     const rpcInterface = text(row[AT.rpcInterface]);
+    const interfaces = text(rpcInterfaces);
     const t = text(tls);
     const p = text(protection);
-    const k = `${bucket}\u0000${row[AT.client]}\u0000${row[AT.server]}\u0000${row[AT.transport]}\u0000${row[AT.serverPort]}\u0000${service}\u0000${via}\u0000${rpcInterface}\u0000${t}\u0000${p}`;
+    const k = `${bucket}\u0000${row[AT.client]}\u0000${row[AT.server]}\u0000${row[AT.transport]}\u0000${row[AT.serverPort]}\u0000${service}\u0000${via}\u0000${rpcInterface}\u0000${interfaces}\u0000${t}\u0000${p}`;
     const firstNsec = row[AT.firstNsec] as number;
     const lastSec = row[AT.lastSec] as number;
     const lastNsec = row[AT.lastNsec] as number;
     let s = this.sums.get(k);
     if (s === undefined) {
       s = {
-        key: [this.runId, bucket, row[AT.client] as string, row[AT.server] as string, row[AT.transport] as string, row[AT.serverPort] as number, service, via, rpcInterface, t, p],
+        key: [this.runId, bucket, row[AT.client] as string, row[AT.server] as string, row[AT.transport] as string, row[AT.serverPort] as number, service, via, rpcInterface, interfaces, t, p],
         flows: 0, packetsC2S: 0, packetsS2C: 0, bytesC2S: 0, bytesS2C: 0,
         firstSec, firstNsec, lastSec, lastNsec, maxFirstSec: firstSec, maxFirstNsec: firstNsec, minLastSec: lastSec, minLastNsec: lastNsec, firstId: id,
       };
@@ -115,12 +116,12 @@ export class Rollups {
 
 /** The rollup key of flows f (captures c) as SQL values, in ROLLUP_KEY's order. */
 const FLOW_KEY = `c.run_id, f.first_sec - f.first_sec % ${BUCKET_SECONDS}, f.client, f.server, f.transport, f.server_port,
-  coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.tls, ''), coalesce(f.protection, '')`;
+  coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.rpc_interfaces, ''), coalesce(f.tls, ''), coalesce(f.protection, '')`;
 
 /**
  * Changes flows in place — `change` turns or renames the flows `ids` — and makes their rollup
  * rows again, before (the rows they leave) and after (the rows they join), from those rows' flows.
- * Inside the caller's transaction. The rows are found through the client index, hour by hour.
+ * Inside the caller's transaction. The rows' flows are found through the client, server and time index.
  */
 export function changingFlows(db: Db, ids: readonly number[], change: () => void): void {
   if (ids.length === 0) return change();
@@ -135,10 +136,10 @@ export function changingFlows(db: Db, ids: readonly number[], change: () => void
     keysOf.run();
     db.exec(`DELETE FROM flow_rollup WHERE (${ROLLUP_KEY.join(', ')}) IN (SELECT ${ROLLUP_KEY.join(', ')} FROM temp.rollup_keys)`);
     db.exec(`INSERT INTO flow_rollup SELECT ${ROLLUP_SELECT}
-      FROM temp.rollup_keys k JOIN flows f ON f.client = k.client AND f.first_sec >= k.bucket AND f.first_sec < k.bucket + ${BUCKET_SECONDS}
+      FROM temp.rollup_keys k JOIN flows f ON f.client = k.client AND f.server = k.server AND f.first_sec >= k.bucket AND f.first_sec < k.bucket + ${BUCKET_SECONDS}
         JOIN captures c ON c.id = f.capture_id
       WHERE c.run_id = k.run_id AND f.server = k.server AND f.transport = k.transport AND f.server_port = k.server_port
-        AND coalesce(f.service, '') = k.service AND coalesce(f.via, '') = k.via AND coalesce(f.rpc_interface, '') = k.rpc_interface
+        AND coalesce(f.service, '') = k.service AND coalesce(f.via, '') = k.via AND coalesce(f.rpc_interface, '') = k.rpc_interface AND coalesce(f.rpc_interfaces, '') = k.rpc_interfaces
         AND coalesce(f.tls, '') = k.tls AND coalesce(f.protection, '') = k.protection
       ${ROLLUP_GROUP}`);
   } finally {

@@ -103,9 +103,9 @@ export const BUCKET_SECONDS = 3600;
  * The columns a flow may leave NULL are kept as '' (a key must be NOT NULL to be UNIQUE, and a
  * columnar engine keeps no NULLs in keys); rollup_view turns them back into NULL.
  */
-export const ROLLUP_KEY = ['run_id', 'bucket', 'client', 'server', 'transport', 'server_port', 'service', 'via', 'rpc_interface', 'tls', 'protection'] as const;
+export const ROLLUP_KEY = ['run_id', 'bucket', 'client', 'server', 'transport', 'server_port', 'service', 'via', 'rpc_interface', 'rpc_interfaces', 'tls', 'protection'] as const;
 /** The key columns a flow may leave NULL. */
-export const ROLLUP_OPTIONAL = ['service', 'via', 'rpc_interface', 'tls', 'protection'] as const;
+export const ROLLUP_OPTIONAL = ['service', 'via', 'rpc_interface', 'rpc_interfaces', 'tls', 'protection'] as const;
 
 /** Seconds (REAL, as flow_view's first_ts and last_ts compute them) of a nanosecond column. */
 const tsOf = (ns: string) => `(${ns} / 1000000000 + (${ns} % 1000000000) / 1e9)`;
@@ -121,6 +121,8 @@ const ROLLUP_COLUMNS = `
   service       TEXT NOT NULL,
   via           TEXT NOT NULL,
   rpc_interface TEXT NOT NULL,
+  -- Every interface bound on the connection (flows.rpc_interfaces).
+  rpc_interfaces TEXT NOT NULL,
   tls           TEXT NOT NULL,
   protection    TEXT NOT NULL,
   flows         INTEGER NOT NULL,
@@ -140,11 +142,11 @@ const ROLLUP_COLUMNS = `
 
 /** A rollup row's values, aggregated from flows f (of captures c) grouped by ROLLUP_GROUP. */
 export const ROLLUP_SELECT = `c.run_id, f.first_sec - f.first_sec % ${BUCKET_SECONDS}, f.client, f.server, f.transport, f.server_port,
-  coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.tls, ''), coalesce(f.protection, ''),
+  coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.rpc_interfaces, ''), coalesce(f.tls, ''), coalesce(f.protection, ''),
   count(*), sum(f.packets_c2s), sum(f.packets_s2c), sum(f.bytes_c2s), sum(f.bytes_s2c),
   min(f.first_sec * 1000000000 + f.first_nsec), max(f.last_sec * 1000000000 + f.last_nsec),
   max(f.first_sec * 1000000000 + f.first_nsec), min(f.last_sec * 1000000000 + f.last_nsec), min(f.id)`;
-export const ROLLUP_GROUP = 'GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11';
+export const ROLLUP_GROUP = `GROUP BY ${ROLLUP_KEY.map((_, i) => i + 1).join(', ')}`;
 
 /** Statements that bring a database of schema version N-1 to N, by N. */
 export const MIGRATIONS: Record<number, string> = {
@@ -268,11 +270,11 @@ export const MIGRATIONS: Record<number, string> = {
   // A run's identity, made at its start: merge recognises a run by it (older runs by their start, host, process and command).
   10: `ALTER TABLE runs ADD COLUMN uid TEXT;`,
   // Rollups: the reports add up these rows instead of scanning every flow; an older database's are built once, here.
-  // The client index gains first_sec: a time filter that cuts a rollup row reads that row's flows through it.
+  // The client index gains the server and first_sec: a time filter that cuts a rollup row reads that row's flows through it.
   11: `CREATE TABLE flow_rollup (${ROLLUP_COLUMNS}) WITHOUT ROWID;
        INSERT INTO flow_rollup SELECT ${ROLLUP_SELECT} FROM flows f JOIN captures c ON c.id = f.capture_id ${ROLLUP_GROUP};
        DROP INDEX IF EXISTS flows_client;
-       CREATE INDEX flows_client_time ON flows (client, first_sec);`,
+       CREATE INDEX flows_pair_time ON flows (client, server, first_sec);`,
 };
 
 export const SCHEMA = `
@@ -423,7 +425,7 @@ CREATE TABLE IF NOT EXISTS flows (
 );
 CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
-CREATE INDEX IF NOT EXISTS flows_client_time ON flows (client, first_sec);
+CREATE INDEX IF NOT EXISTS flows_pair_time ON flows (client, server, first_sec);
 -- The few flows whose server named its Exchange build: the wire versions are read from these alone.
 CREATE INDEX IF NOT EXISTS flows_server_version ON flows (server) WHERE server_version IS NOT NULL;
 -- The few flows with protection findings: report protection reads these alone.
@@ -540,7 +542,7 @@ SELECT f.*, ${JUDGED_COLUMNS},
        f.packets_c2s + f.packets_s2c AS packets,
        f.bytes_c2s + f.bytes_s2c AS bytes
 FROM ${judgedFrom(`(SELECT r.run_id, r.bucket, r.client, r.server, r.transport, r.server_port,
-       nullif(r.service, '') AS service, nullif(r.via, '') AS via, nullif(r.rpc_interface, '') AS rpc_interface,
+       nullif(r.service, '') AS service, nullif(r.via, '') AS via, nullif(r.rpc_interface, '') AS rpc_interface, nullif(r.rpc_interfaces, '') AS rpc_interfaces,
        nullif(r.tls, '') AS tls, nullif(r.protection, '') AS protection,
        r.flows, r.packets_c2s, r.packets_s2c, r.bytes_c2s, r.bytes_s2c,
        r.first_ns / 1000000000 AS first_sec, r.first_ns % 1000000000 AS first_nsec,

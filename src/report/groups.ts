@@ -1,0 +1,94 @@
+// The relation every report adds up: groups of flows, each with the columns reports
+// group and filter by and the sums they print. From the rollups (flow_rollup, a row per
+// run, hour, client, server, port, service, interface, TLS and findings) by default; from
+// the flows themselves, one group a flow, with --from-flows — the reference the rollups are
+// checked against (test/rollups.test.ts). A report is written once, over `FROM (groups) f`.
+//
+// Filters stay exact. Those on a group's own columns (addresses, service, roles, verdict,
+// finding, sensor) hold for all of a rollup row's flows or none. A --since/--until takes a
+// rollup row whole when every flow of it passes, leaves it when none does, and otherwise
+// (the row is cut) takes its flows that pass, found through the client, server and time index.
+// --capture is answered from the flows of that capture (flows_capture).
+import { BUCKET_SECONDS, ROLLUP_KEY, ROLLUP_OPTIONAL } from '../store/schema';
+import type { Db } from '../store/db';
+import { flowWhere, type FlowFilter } from './filter';
+
+/** What a group has, whichever its source. */
+const COLUMNS = `f.client, f.server, f.transport, f.server_port, f.service, f.via, f.rpc_interface, f.rpc_interfaces, f.tls, f.protection,
+  f.packets_c2s, f.packets_s2c, f.bytes_c2s, f.bytes_s2c, f.packets, f.bytes,
+  f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.first_ts, f.last_ts, f.sensor,
+  f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.cite, f.client_name, f.server_name, f.encryption, f.encryption_cite`;
+const FLOW_GROUP = `SELECT ${COLUMNS}, 1 AS flows, f.id AS first_id FROM flow_view f`;
+const ROLLUP_GROUP = `SELECT ${COLUMNS}, f.flows, f.first_id FROM rollup_view f`;
+
+export interface Groups {
+  /** A parenthesized subquery: use as `FROM ${g.sql} f`. */
+  sql: string;
+  args: (string | number)[];
+}
+
+/** The flows of cut rollup rows r (rollup_view): of r's run and hour, with r's key. */
+const CUT_FLOWS = `SELECT fl.id FROM rollup_view r
+  JOIN flows fl ON fl.client = r.client AND fl.server = r.server AND fl.first_sec >= r.bucket AND fl.first_sec < r.bucket + ${BUCKET_SECONDS}
+  JOIN captures c ON c.id = fl.capture_id AND c.run_id = r.run_id`;
+const KEY_MATCH = ROLLUP_KEY.filter((k) => !['run_id', 'bucket', 'client', 'server'].includes(k))
+  .map((k) => ((ROLLUP_OPTIONAL as readonly string[]).includes(k) ? `fl.${k} IS r.${k}` : `fl.${k} = r.${k}`))
+  .join(' AND ');
+
+/**
+ * Of the flows a time filter leaves to rollup rows it cuts, past this share of the rows' flows it is
+ * cheaper to read the flows alone: one scan, where each cut row's flows are found through an index.
+ */
+const CUT_SHARE = 0.2;
+
+/** A condition on groups f as the same condition on rollup rows r. */
+const onRow = (x: string) => x.replace(/\bf\./g, 'r.');
+
+/**
+ * The groups of the flows the filter selects, with `extra` conditions on group columns (alias f)
+ * whose `?` take `extraArgs`.
+ */
+export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = []): Groups {
+  const where = (alias: string, o: { time?: boolean } = {}) => {
+    const w = flowWhere(f, alias, alias === 'f' ? extra : extra.map(onRow), o);
+    return { sql: w.sql, args: [...extraArgs, ...w.args] };
+  };
+  const fromFlows = (): Groups => {
+    const w = where('f');
+    return { sql: `(${FLOW_GROUP} ${w.sql})`, args: w.args };
+  };
+  if (f.fromFlows || f.capture !== undefined) return fromFlows();
+  const w = where('f', { time: false });
+  if (f.since === undefined && f.until === undefined) return { sql: `(${ROLLUP_GROUP} ${w.sql})`, args: w.args };
+  const whole: string[] = [];
+  const none: string[] = [];
+  const times: number[] = [];
+  if (f.since !== undefined) {
+    whole.push('f.min_last_ts >= ?');
+    none.push('f.last_ts < ?');
+    times.push(f.since);
+  }
+  if (f.until !== undefined) {
+    whole.push('f.max_first_ts <= ?');
+    none.push('f.first_ts > ?');
+    times.push(f.until);
+  }
+  const and = (sql: string) => (sql ? `${sql} AND` : 'WHERE');
+  const r = where('r', { time: false });
+  const exact = where('f');
+  const share = db
+    .prepare(`SELECT sum(CASE WHEN NOT (${whole.join(' AND ')}) AND NOT (${none.join(' OR ')}) THEN f.flows ELSE 0 END) AS cut, sum(f.flows) AS flows FROM rollup_view f ${w.sql}`)
+    .get(...times, ...times, ...w.args) as { cut: number | null; flows: number | null };
+  if ((share.cut ?? 0) > CUT_SHARE * (share.flows ?? 0)) return fromFlows();
+  return {
+    sql: `(${ROLLUP_GROUP} ${and(w.sql)} ${whole.join(' AND ')}
+      UNION ALL
+      ${FLOW_GROUP} ${and(exact.sql)} f.id IN (${CUT_FLOWS} ${and(r.sql)} NOT (${onRow(whole.join(' AND '))}) AND NOT (${onRow(none.join(' OR '))}) AND ${KEY_MATCH}))`,
+    args: [...w.args, ...times, ...exact.args, ...r.args, ...times, ...times],
+  };
+}
+
+/** The flows of groups f by verdict: expected, unexpected, and unknown (with `orNone`, flows without a verdict too). */
+export const verdictSums = (orNone = true) => `sum(CASE WHEN f.verdict = 'expected' THEN f.flows ELSE 0 END) AS expected,
+  sum(CASE WHEN f.verdict = 'unexpected' THEN f.flows ELSE 0 END) AS unexpected,
+  sum(CASE WHEN ${orNone ? 'f.verdict IS NULL OR ' : ''}f.verdict = 'unknown' THEN f.flows ELSE 0 END) AS unknown`;

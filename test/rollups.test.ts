@@ -1,0 +1,284 @@
+// Issue 28: the reports read rollups (flow_rollup) and answer exactly as the flows do.
+// Every report, with each filter, is asked twice of the same database — from the flows
+// themselves (--from-flows, one group a flow: the flow-scanning queries) and from the
+// rollups — and the two answers must be the same, row for row. The databases are real:
+// the shared public traces (years apart: a --since/--until inside one cuts only its
+// hour), the lab captures with and without an inventory, the project's sample, and a
+// generated organisation day spread over hours (org-day.ts with a slow span port).
+// And the rollups themselves are checked against GROUP BY over the flows after analyze,
+// --force, an audit with a new inventory, an interrupted run and a merge.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openDb } from '../src/store/db';
+import type { Db } from '../src/store/db';
+import { loadRules } from '../src/rules/load';
+import { summaryReport } from '../src/report/summary';
+import { matrixReport } from '../src/report/matrix';
+import { rolesReport } from '../src/report/role-traffic';
+import { encryptionReport, servicesReport, unexpectedReport } from '../src/report/findings';
+import { hostProtection, protectionReport } from '../src/report/protection';
+import { hostStory } from '../src/report/host';
+import { htmlReport } from '../src/report/html';
+import { firewallPlan } from '../src/report/firewall';
+import type { FlowFilter } from '../src/report/filter';
+import { defaultTemplates, writeOrgDay } from '../src/samples/org-day';
+import { BUCKET_SECONDS } from '../src/store/schema';
+import { CLI, HAVE_SHARED, ROOT, runCli, shared, tmpDir, waitFor } from './helpers';
+
+const rules = loadRules();
+
+/** Every report as a plain value (the HTML page without its generation time). */
+const REPORTS: Record<string, (db: Db, f: FlowFilter) => unknown> = {
+  summary: (db, f) => summaryReport(db, f),
+  matrix: (db, f) => matrixReport(db, rules, f),
+  roles: (db, f) => rolesReport(db, f),
+  unexpected: (db, f) => unexpectedReport(db, f),
+  services: (db, f) => servicesReport(db, f),
+  encryption: (db, f) => encryptionReport(db, f),
+  protection: (db, f) => protectionReport(db, rules, f),
+  firewall: (db, f) => {
+    const p = firewallPlan(db, rules, f, { per: 'role', all: true });
+    return { counts: p.counts, rules: [...p.rules], dynamic: [...p.rpc_dynamic], conflicts: [...p.conflicts] };
+  },
+  html: (db, f) => htmlReport(db, rules, f, 'check').replace(/generated [0-9T:.Z-]+/, 'generated'),
+};
+
+/** The rollup the flows of a database add up to, and what flow_rollup holds: as sorted JSON rows. */
+function rollupsBothWays(db: Db): { stored: string; fromFlows: string } {
+  const cols = `run_id, bucket, client, server, transport, server_port, service, via, rpc_interface, rpc_interfaces, tls, protection,
+    flows, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, first_ns, last_ns, max_first_ns, min_last_ns, first_id`;
+  const stored = db.prepare(`SELECT ${cols} FROM flow_rollup ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12`).raw().all();
+  const fromFlows = db
+    .prepare(
+      `SELECT c.run_id, f.first_sec - f.first_sec % ${BUCKET_SECONDS}, f.client, f.server, f.transport, f.server_port,
+              coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.rpc_interfaces, ''), coalesce(f.tls, ''), coalesce(f.protection, ''),
+              count(*), sum(f.packets_c2s), sum(f.packets_s2c), sum(f.bytes_c2s), sum(f.bytes_s2c),
+              min(f.first_sec * 1000000000 + f.first_nsec), max(f.last_sec * 1000000000 + f.last_nsec),
+              max(f.first_sec * 1000000000 + f.first_nsec), min(f.last_sec * 1000000000 + f.last_nsec), min(f.id)
+       FROM flows f JOIN captures c ON c.id = f.capture_id GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12`,
+    )
+    .raw()
+    .all();
+  return { stored: JSON.stringify(stored, (_k, v) => (typeof v === 'bigint' ? String(v) : v)), fromFlows: JSON.stringify(fromFlows, (_k, v) => (typeof v === 'bigint' ? String(v) : v)) };
+}
+
+function expectRollupsRight(file: string): void {
+  const db = openDb(file, { create: false });
+  try {
+    const r = rollupsBothWays(db);
+    expect(r.stored.length).toBeGreaterThan(2);
+    expect(r.stored).toBe(r.fromFlows);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The filters a database is asked with: none; --since/--until inside an hour of its busiest
+ * capture (cutting rollup rows), together and on an hour's edge; each column filter; a CIDR.
+ */
+function filtersFor(db: Db): FlowFilter[] {
+  const busiest = db
+    .prepare('SELECT c.id, min(f.first_sec) AS a, max(f.last_sec) AS b, count(*) AS n FROM flows f JOIN captures c ON c.id = f.capture_id GROUP BY c.id ORDER BY n DESC LIMIT 1')
+    .get() as { id: number; a: number; b: number };
+  const mid = Math.floor((busiest.a + busiest.b) / 2) + 0.4375;
+  const hour = busiest.a - (busiest.a % BUCKET_SECONDS) + BUCKET_SECONDS;
+  const pick = (sql: string) => db.prepare(sql).pluck().get() as string | undefined;
+  const host = pick('SELECT server FROM flows GROUP BY server ORDER BY count(*) DESC, server LIMIT 1');
+  const service = pick('SELECT service FROM flows WHERE service IS NOT NULL GROUP BY service ORDER BY count(*) DESC, service LIMIT 1');
+  const role = pick("SELECT roles FROM hosts WHERE roles IS NOT NULL AND roles NOT LIKE '%,%' ORDER BY address LIMIT 1");
+  const finding = pick("SELECT protection FROM flows WHERE protection IS NOT NULL AND protection NOT LIKE '%,%' LIMIT 1");
+  const sensor = pick("SELECT sensor FROM runs WHERE status = 'complete' LIMIT 1");
+  const out: FlowFilter[] = [{}, { since: mid }, { until: mid }, { since: mid - 600, until: mid + 0.5 }, { since: hour }, { until: busiest.a + 1 }, { capture: String(busiest.id) }];
+  out.push({ verdict: 'unknown' }, { verdict: 'expected', since: mid });
+  if (host) out.push({ host }, { server: host, until: mid }, { client: `${host.includes(':') ? host : host.replace(/\.\d+$/, '.0')}/${host.includes(':') ? 64 : 24}` });
+  if (service) out.push({ service }, { service, since: mid });
+  if (role) out.push({ role });
+  if (finding) out.push({ finding }, { finding, until: mid });
+  if (sensor) out.push({ sensor });
+  return out;
+}
+
+/** Two long answers the same; where they differ, the neighbourhood of the first difference (not pages of HTML). */
+function expectSame(fromRollups: string, fromFlows: string, what: string): void {
+  if (fromRollups === fromFlows) return;
+  let i = 0;
+  while (i < fromRollups.length && fromRollups[i] === fromFlows[i]) i++;
+  expect(`${what}: differs at ${i}: ${fromRollups.slice(Math.max(0, i - 300), i + 200)}`).toBe(`${what}: differs at ${i}: ${fromFlows.slice(Math.max(0, i - 300), i + 200)}`);
+}
+
+/** Asks every report with every filter both ways; returns how many answers were compared. */
+function compareAll(file: string): number {
+  const db = openDb(file, { create: false });
+  let compared = 0;
+  try {
+    for (const f of filtersFor(db)) {
+      for (const [name, report] of Object.entries(REPORTS)) {
+        const fromFlows = JSON.stringify(report(db, { ...f, fromFlows: true }));
+        const fromRollups = JSON.stringify(report(db, f));
+        expectSame(fromRollups, fromFlows, `${name} ${JSON.stringify(f)}`);
+        compared++;
+      }
+    }
+    // host ADDR for the busiest hosts, with and without a time filter.
+    const hosts = db.prepare('SELECT address FROM (SELECT client AS address FROM flows UNION ALL SELECT server FROM flows) GROUP BY address ORDER BY count(*) DESC, address LIMIT 3').pluck().all() as string[];
+    for (const h of hosts) {
+      for (const f of [{}, filtersFor(db)[1]]) {
+        expectSame(JSON.stringify(hostStory(db, h, f, 10, rules)), JSON.stringify(hostStory(db, h, { ...f, fromFlows: true }, 10, rules)), `host ${h} ${JSON.stringify(f)}`);
+        compared++;
+      }
+      expect(hostProtection(db, rules, h)).toBeDefined();
+    }
+  } finally {
+    db.close();
+  }
+  return compared;
+}
+
+/** How many rollup rows a filter's time cuts, of how many rows. */
+function cutRows(file: string, since: number): { cut: number; rows: number } {
+  const db = openDb(file, { create: false });
+  try {
+    return db.prepare('SELECT sum(min_last_ts < ? AND last_ts >= ?) AS cut, count(*) AS rows FROM rollup_view').get(since, since) as { cut: number; rows: number };
+  } finally {
+    db.close();
+  }
+}
+
+const analyze = (args: string[]) => {
+  const r = runCli(['analyze', ...args, '--quiet']);
+  expect(r.code, r.stderr).toBe(0);
+};
+
+describe.runIf(HAVE_SHARED)('rollups answer as the flows do', () => {
+  const dir = tmpDir();
+  const dbs: Record<string, string> = {};
+
+  beforeAll(async () => {
+    dbs.public = path.join(dir, 'public.sqlite');
+    analyze([shared('public'), '--db', dbs.public]);
+    dbs.lab = path.join(dir, 'lab.sqlite');
+    analyze([shared('lab', 'lab-ad-epm.pcap'), ...fs.readdirSync(shared('lab-exchange')).filter((f) => f.endsWith('.pcap') && !f.includes('snap96')).map((f) => shared('lab-exchange', f)), '--db', dbs.lab]);
+    dbs.labInventory = path.join(dir, 'lab-inventory.sqlite');
+    fs.copyFileSync(dbs.lab, dbs.labInventory);
+    const audit = runCli(['audit', '--db', dbs.labInventory, '--inventory', path.join(ROOT, 'test', 'fixtures', 'exchange-lab', 'inventory.yaml')]);
+    expect(audit.code, audit.stderr).toBe(0);
+    dbs.sample = path.join(dir, 'sample.sqlite');
+    analyze([path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', dbs.sample, '--inventory', path.join(ROOT, 'samples', 'inventory.yaml')]);
+    // An organisation's short flows over about four hours (a frame every 0.5 s): most hours whole.
+    const day = path.join(dir, 'org-hours.pcap');
+    await writeOrgDay(day, { packets: 30_000, shortPercent: 100, clients: 300, concurrent: 60, paceUs: 500_000, templates: defaultTemplates(ROOT) });
+    dbs.generated = path.join(dir, 'generated.sqlite');
+    analyze([day, '--db', dbs.generated]);
+  }, 300_000);
+
+  it('flow_rollup is the flows added up, in every database', () => {
+    for (const file of Object.values(dbs)) expectRollupsRight(file);
+  });
+
+  it('a time filter inside an hour cuts some rollup rows and leaves the rest whole', () => {
+    const db = openDb(dbs.generated, { create: false });
+    const span = db.prepare('SELECT min(first_sec) AS a, max(last_sec) AS b FROM flows').get() as { a: number; b: number };
+    db.close();
+    expect(span.b - span.a).toBeGreaterThan(3 * BUCKET_SECONDS);
+    const c = cutRows(dbs.generated, Math.floor((span.a + span.b) / 2) + 0.4375);
+    expect(c.cut).toBeGreaterThan(0);
+    expect(c.cut).toBeLessThan(c.rows / 4);
+  });
+
+  for (const name of ['public', 'lab', 'labInventory', 'sample', 'generated']) {
+    it(`every report, every filter: the same answer from rollups and from flows (${name})`, () => {
+      expect(compareAll(dbs[name])).toBeGreaterThan(100);
+    }, 240_000);
+  }
+
+  it('every format of the CLI gives the same text from rollups and from flows (lab, inventory)', () => {
+    const db = dbs.labInventory;
+    const reports = ['summary', 'roles', 'matrix', 'unexpected', 'services', 'encryption', 'protection'];
+    for (const report of reports) {
+      for (const format of ['table', 'json', 'csv', 'md']) {
+        const a = runCli(['report', report, '--db', db, '--format', format]);
+        const b = runCli(['report', report, '--db', db, '--format', format, '--from-flows']);
+        expect(a.code, a.stderr).toBe(0);
+        expect(a.stdout, `${report} ${format}`).toBe(b.stdout);
+      }
+    }
+    const fw = ['report', 'firewall', '--db', db, '--format', 'nftables'];
+    expect(runCli(fw).stdout).toBe(runCli([...fw, '--from-flows']).stdout);
+  }, 240_000);
+
+  it('a live run adds each commit to the rows the commits before made', async () => {
+    // The generated hours from a pipe, in three parts a commit apart: a client's rows of an
+    // hour are merged into again by each later commit.
+    const bytes = fs.readFileSync(path.join(dir, 'org-hours.pcap'));
+    const file = path.join(dir, 'live.sqlite');
+    const child = spawn(process.execPath, [CLI, 'analyze', '-', '--db', file, '--flush-interval', '1', '--idle-timeout', '5', '--quiet'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const committed = () => {
+      try {
+        const db = openDb(file, { create: false, readonly: true });
+        const n = db.prepare('SELECT coalesce(sum(flows), 0) FROM flow_rollup').pluck().get() as number;
+        db.close();
+        return n;
+      } catch {
+        return 0;
+      }
+    };
+    const third = Math.floor(bytes.length / 3);
+    child.stdin.write(bytes.subarray(0, third));
+    expect(await waitFor(() => committed() > 0)).toBe(true);
+    const first = committed();
+    child.stdin.write(bytes.subarray(third, 2 * third));
+    expect(await waitFor(() => committed() > first)).toBe(true);
+    child.stdin.end(bytes.subarray(2 * third));
+    expect(await exit).toBe(0);
+    expectRollupsRight(file);
+    // Some rows were merged into by a later commit (their flows span the parts).
+    const db = openDb(file, { create: false });
+    expect(db.prepare('SELECT count(*) FROM flow_rollup WHERE flows > 1').pluck().get()).toBeGreaterThan(0);
+    db.close();
+  }, 120_000);
+
+  it('stays right after --force, a new inventory, an interrupted run and a merge', () => {
+    const file = path.join(dir, 'life.sqlite');
+    analyze([shared('lab', 'lab-ad-epm.pcap'), '--db', file]);
+    const before = fs.readFileSync(file).length;
+    expect(before).toBeGreaterThan(0);
+    // --force replaces the run: its rows go, the new run's come.
+    analyze([shared('lab', 'lab-ad-epm.pcap'), '--db', file, '--force']);
+    expectRollupsRight(file);
+    // An audit rewrites roles and verdicts, never the rollup rows.
+    const rowsOf = () => {
+      const db = openDb(file, { create: false });
+      const r = JSON.stringify(db.prepare('SELECT * FROM flow_rollup ORDER BY run_id, bucket, client, server, server_port, service').raw().all(), (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+      db.close();
+      return r;
+    };
+    const rows = rowsOf();
+    const audit = runCli(['audit', '--db', file, '--inventory', path.join(ROOT, 'test', 'fixtures', 'exchange-lab', 'inventory.yaml')]);
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(rowsOf()).toBe(rows);
+    // A second capture whose mapper answers rename the first run's flows (the registry): rows made again.
+    analyze([shared('lab-exchange', 'focus-epm-drsuapi-dc.pcap'), '--db', file]);
+    expectRollupsRight(file);
+    // A run that did not finish counts in no report, from the rollups as from the flows.
+    const cut = path.join(dir, 'interrupted.sqlite');
+    fs.copyFileSync(file, cut);
+    const db = openDb(cut, { create: false });
+    const total = (f: FlowFilter) => summaryReport(db, f).totals.flows;
+    const all = total({});
+    db.prepare("UPDATE runs SET status = 'interrupted' WHERE id = (SELECT max(id) FROM runs)").run();
+    expect(total({})).toBeLessThan(all);
+    expect(total({})).toBe(total({ fromFlows: true }));
+    db.close();
+    // Merged into another database: the runs' rows come with their flows.
+    const merged = path.join(dir, 'merged.sqlite');
+    analyze([shared('lab-exchange', 'focus-epm-winreg-mbx.pcap'), '--db', merged]);
+    const m = runCli(['merge', file, '--db', merged]);
+    expect(m.code, m.stderr).toBe(0);
+    expectRollupsRight(merged);
+    expect(compareAll(merged)).toBeGreaterThan(100);
+  }, 240_000);
+});
