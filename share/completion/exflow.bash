@@ -49,7 +49,7 @@ _exflow_words() {
     'val|runs|--format') echo 'table csv json md' ;;
     'sub|report') echo 'summary roles matrix unexpected encryption protection services epm firewall new html' ;;
     'opt|report') echo '--help' ;;
-    'opt|report summary') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --wide --bom --help' ;;
+    'opt|report summary') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
     'val|report summary|--db') echo '@file' ;;
     'val|report summary|--capture') echo '@file' ;;
     'val|report summary|--since') echo '@file' ;;
@@ -63,7 +63,7 @@ _exflow_words() {
     'val|report summary|--finding') echo '@file' ;;
     'val|report summary|--sensor') echo '@file' ;;
     'val|report summary|--format') echo 'table csv json md' ;;
-    'opt|report roles') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --wide --bom --help' ;;
+    'opt|report roles') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
     'val|report roles|--db') echo '@file' ;;
     'val|report roles|--capture') echo '@file' ;;
     'val|report roles|--since') echo '@file' ;;
@@ -77,7 +77,7 @@ _exflow_words() {
     'val|report roles|--finding') echo '@file' ;;
     'val|report roles|--sensor') echo '@file' ;;
     'val|report roles|--format') echo 'table csv json md' ;;
-    'opt|report matrix') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --wide --bom --help' ;;
+    'opt|report matrix') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
     'val|report matrix|--rules') echo '@file' ;;
     'val|report matrix|--db') echo '@file' ;;
     'val|report matrix|--capture') echo '@file' ;;
@@ -92,7 +92,7 @@ _exflow_words() {
     'val|report matrix|--finding') echo '@file' ;;
     'val|report matrix|--sensor') echo '@file' ;;
     'val|report matrix|--format') echo 'table csv json md' ;;
-    'opt|report unexpected') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --wide --bom --help' ;;
+    'opt|report unexpected') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
     'val|report unexpected|--db') echo '@file' ;;
     'val|report unexpected|--capture') echo '@file' ;;
     'val|report unexpected|--since') echo '@file' ;;
@@ -106,7 +106,7 @@ _exflow_words() {
     'val|report unexpected|--finding') echo '@file' ;;
     'val|report unexpected|--sensor') echo '@file' ;;
     'val|report unexpected|--format') echo 'table csv json md' ;;
-    'opt|report encryption') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --wide --bom --help' ;;
+    'opt|report encryption') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
     'val|report encryption|--db') echo '@file' ;;
     'val|report encryption|--capture') echo '@file' ;;
     'val|report encryption|--since') echo '@file' ;;
@@ -120,7 +120,7 @@ _exflow_words() {
     'val|report encryption|--finding') echo '@file' ;;
     'val|report encryption|--sensor') echo '@file' ;;
     'val|report encryption|--format') echo 'table csv json md' ;;
-    'opt|report protection') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --wide --bom --help' ;;
+    'opt|report protection') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
     'val|report protection|--rules') echo '@file' ;;
     'val|report protection|--db') echo '@file' ;;
     'val|report protection|--capture') echo '@file' ;;
@@ -135,7 +135,7 @@ _exflow_words() {
     'val|report protection|--finding') echo '@file' ;;
     'val|report protection|--sensor') echo '@file' ;;
     'val|report protection|--format') echo 'table csv json md' ;;
-    'opt|report services') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --wide --bom --help' ;;
+    'opt|report services') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
     'val|report services|--db') echo '@file' ;;
     'val|report services|--capture') echo '@file' ;;
     'val|report services|--since') echo '@file' ;;
@@ -157,7 +157,7 @@ _exflow_words() {
     'val|report epm|--until') echo '@file' ;;
     'val|report epm|--server') echo '@file' ;;
     'val|report epm|--source') echo 'ept_map ept_lookup bind dcom' ;;
-    'opt|report firewall') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --per --all --supported-only --rules --wide --bom --help' ;;
+    'opt|report firewall') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --per --all --supported-only --rules --wide --bom --help' ;;
     'val|report firewall|--db') echo '@file' ;;
     'val|report firewall|--capture') echo '@file' ;;
     'val|report firewall|--since') echo '@file' ;;
@@ -188,7 +188,7 @@ _exflow_words() {
     'val|report new|--sensor') echo '@file' ;;
     'val|report new|--format') echo 'table csv json md' ;;
     'val|report new|--baseline') echo '@file' ;;
-    'opt|report html') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --out --rules --title --baseline --help' ;;
+    'opt|report html') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --out --rules --title --baseline --help' ;;
     'val|report html|--db') echo '@file' ;;
     'val|report html|--capture') echo '@file' ;;
     'val|report html|--since') echo '@file' ;;
@@ -205,7 +205,7 @@ _exflow_words() {
     'val|report html|--rules') echo '@file' ;;
     'val|report html|--title') echo '@file' ;;
     'val|report html|--baseline') echo '@file' ;;
-    'opt|host') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --limit --wide --bom --help' ;;
+    'opt|host') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --limit --wide --bom --help' ;;
     'val|host|--db') echo '@file' ;;
     'val|host|--capture') echo '@file' ;;
     'val|host|--since') echo '@file' ;;

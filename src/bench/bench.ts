@@ -20,6 +20,7 @@ import { writeExchangeLike } from '../samples/exchange-like';
 import { defaultTemplates, writeOrgDay } from '../samples/org-day';
 import { writeSynthetic } from '../samples/synthetic';
 import { PcapFileWriter } from '../samples/writer';
+import { measureReports } from './reports';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CACHE = path.join(ROOT, '.bench-cache');
@@ -208,7 +209,10 @@ rounds, medians: (a) the bare record walk, (b) exflow analyze (default threads),
 as 8 files, (g) --threads 1 … the machine's cores.
 Environment: BENCH_ROUNDS (3), BENCH_PACKETS (1000000), BENCH_FLOWS (50000),
 BENCH_EXCHANGE_PACKETS (3000000), BENCH_MIX_PACKETS (2000000), BENCH_SKIP (peers to
-leave out: tshark, ndpi), BENCH_ONLY (synthetic, exchange-like or org-mix).
+leave out: tshark, ndpi), BENCH_ONLY (synthetic, exchange-like, org-mix or reports).
+The reports workload: a day of ~1M short real flows between 5,000 clients and the
+servers (BENCH_REPORTS_PACKETS, 8200000), BENCH_REPORTS_DAYS days of it in one run
+(1; 10 makes the 10M-flow database: ~14 GB of captures, cached), every report timed.
 `;
 
 async function main(): Promise<void> {
@@ -254,6 +258,10 @@ async function main(): Promise<void> {
     process.stdout.write((await measure(w, db)).join('\n') + '\n');
   }
   for (const ext of ['', '-wal', '-shm']) fs.rmSync(db + ext, { force: true });
+  if (!only || only === 'reports') {
+    const lines = await measureReports({ root: ROOT, cache: CACHE, rounds: ROUNDS, median }, (s) => process.stdout.write(s + '\n'));
+    process.stdout.write(lines.join('\n') + '\n');
+  }
   process.stdout.write(
     'targets (issues 11 and 22, on a 2-core machine): exchange-like (b) ≥ 2× faster than ndpiReader and ≥ 20% of (a)\'s rate; ' +
       'org-mix (b) ≥ 2× faster than ndpiReader and ≥ 30% of (a)\'s rate, --threads 2 ≥ 1.5× --threads 1; ' +

@@ -53,8 +53,7 @@ export function addFilterOptions(cmd: Command): Command {
     .option('--role <id>', 'only flows with this role on either side (exflow rules show roles)')
     .addOption(new Option('--verdict <verdict>', 'only flows with this verdict').choices(['expected', 'unexpected', 'unknown']))
     .option('--finding <id>', 'only flows that raised this protection finding (exflow report protection lists them; exflow rules show protection)')
-    .option('--sensor <name>', 'only flows of captures this sensor analyzed (analyze --sensor; exflow runs lists them)')
-    .option('--from-flows', 'count every flow instead of reading the rollups (the same answer, slower: a check of the rollups)');
+    .option('--sensor <name>', 'only flows of captures this sensor analyzed (analyze --sensor; exflow runs lists them)');
 }
 
 export function filterOf(o: CommonOptions): FlowFilter {
@@ -85,6 +84,8 @@ function* rolesInDb(db: Db): Generator<string> {
 function common(cmd: Command, withFormat = true): Command {
   cmd.option('--db <file>', 'SQLite database to read', 'exflow.sqlite');
   addFilterOptions(cmd);
+  // Reports add up rollups; export and new read flows whatever this says.
+  if (!['export', 'new'].includes(cmd.name())) cmd.option('--from-flows', 'add up every flow instead of the rollups: the same answer, slower (a check of the rollups)');
   if (withFormat) cmd.addOption(new Option('--format <format>', 'output format (table on a terminal, JSON when piped)').choices(FORMATS));
   return cmd;
 }

@@ -52,7 +52,7 @@ export function unexpectedReport(db: Db, f: FlowFilter): Row[] {
 
 /** Per service and how it was decided: flows, bytes, packets, hosts on each side. */
 export function servicesReport(db: Db, f: FlowFilter): Row[] {
-  const g = flowGroups(db, f);
+  const g = flowGroups(db, f, [], [], { judged: false });
   return db
     .prepare(
       `SELECT coalesce(f.service, '(unknown)') AS service, coalesce(f.via, '-') AS via, sum(f.flows) AS flows, sum(f.bytes) AS bytes, sum(f.packets) AS packets,

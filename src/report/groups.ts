@@ -7,19 +7,22 @@
 // Filters stay exact. Those on a group's own columns (addresses, service, roles, verdict,
 // finding, sensor) hold for all of a rollup row's flows or none. A --since/--until takes a
 // rollup row whole when every flow of it passes, leaves it when none does, and otherwise
-// (the row is cut) takes its flows that pass, found through the client, server and time index.
+// (the row is cut) takes its flows that pass: its hour's flows (flows_first) with its key.
 // --capture is answered from the flows of that capture (flows_capture).
-import { BUCKET_SECONDS, ROLLUP_KEY, ROLLUP_OPTIONAL } from '../store/schema';
+import { createHash } from 'node:crypto';
+import { BUCKET_SECONDS, rollupKeyOf, ROLLUP_KEY, ROLLUP_OPTIONAL } from '../store/schema';
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
 
-/** What a group has, whichever its source. */
-const COLUMNS = `f.client, f.server, f.transport, f.server_port, f.service, f.via, f.rpc_interface, f.rpc_interfaces, f.tls, f.protection,
+/** What a group has, whichever its source; and with `judged`, its roles and verdict. */
+const SEEN = `f.client, f.server, f.transport, f.server_port, f.service, f.via, f.rpc_interface, f.rpc_interfaces, f.tls, f.protection,
   f.packets_c2s, f.packets_s2c, f.bytes_c2s, f.bytes_s2c, f.packets, f.bytes,
-  f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.first_ts, f.last_ts, f.sensor,
-  f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.cite, f.client_name, f.server_name, f.encryption, f.encryption_cite`;
-const FLOW_GROUP = `SELECT ${COLUMNS}, 1 AS flows, f.id AS first_id FROM flow_view f`;
-const ROLLUP_GROUP = `SELECT ${COLUMNS}, f.flows, f.first_id FROM rollup_view f`;
+  f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.first_ts, f.last_ts, f.sensor`;
+const JUDGED = `f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.cite, f.client_name, f.server_name, f.encryption, f.encryption_cite`;
+const sources = (judged: boolean) => ({
+  flows: `SELECT ${SEEN}, ${judged ? `${JUDGED}, ` : ''}1 AS flows, f.id AS first_id FROM ${judged ? 'flow_view' : 'flow_seen'} f`,
+  rollups: `SELECT ${SEEN}, ${judged ? `${JUDGED}, ` : ''}f.flows, f.first_id FROM ${judged ? 'rollup_view' : 'rollup_seen'} f`,
+});
 
 export interface Groups {
   /** A parenthesized subquery: use as `FROM ${g.sql} f`. */
@@ -27,13 +30,8 @@ export interface Groups {
   args: (string | number)[];
 }
 
-/** The flows of cut rollup rows r (rollup_view): of r's run and hour, with r's key. */
-const CUT_FLOWS = `SELECT fl.id FROM rollup_view r
-  JOIN flows fl ON fl.client = r.client AND fl.server = r.server AND fl.first_sec >= r.bucket AND fl.first_sec < r.bucket + ${BUCKET_SECONDS}
-  JOIN captures c ON c.id = fl.capture_id AND c.run_id = r.run_id`;
-const KEY_MATCH = ROLLUP_KEY.filter((k) => !['run_id', 'bucket', 'client', 'server'].includes(k))
-  .map((k) => ((ROLLUP_OPTIONAL as readonly string[]).includes(k) ? `fl.${k} IS r.${k}` : `fl.${k} = r.${k}`))
-  .join(' AND ');
+/** A rollup_view row r's key as flow_rollup stores it (the NULLs back to ''). */
+const RAW_KEY = ROLLUP_KEY.map((k) => ((ROLLUP_OPTIONAL as readonly string[]).includes(k) ? `coalesce(r.${k}, '')` : `r.${k}`));
 
 /**
  * Of the flows a time filter leaves to rollup rows it cuts, past this share of the rows' flows it is
@@ -46,9 +44,13 @@ const onRow = (x: string) => x.replace(/\bf\./g, 'r.');
 
 /**
  * The groups of the flows the filter selects, with `extra` conditions on group columns (alias f)
- * whose `?` take `extraArgs`.
+ * whose `?` take `extraArgs`. Without `o.judged` (a report that counts traffic, not verdicts, and
+ * whose extra conditions name no role or verdict), the groups have no roles or verdict and cost
+ * no lookups of them.
  */
-export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = []): Groups {
+export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = [], o: { judged?: boolean } = {}): Groups {
+  const judged = o.judged !== false || f.role !== undefined || f.verdict !== undefined;
+  const { flows: FLOW_GROUP, rollups: ROLLUP_GROUP } = sources(judged);
   const where = (alias: string, o: { time?: boolean } = {}) => {
     const w = flowWhere(f, alias, alias === 'f' ? extra : extra.map(onRow), o);
     return { sql: w.sql, args: [...extraArgs, ...w.args] };
@@ -76,15 +78,26 @@ export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArg
   const and = (sql: string) => (sql ? `${sql} AND` : 'WHERE');
   const r = where('r', { time: false });
   const exact = where('f');
+  const cut = `NOT (${onRow(whole.join(' AND '))}) AND NOT (${onRow(none.join(' OR '))})`;
   const share = db
-    .prepare(`SELECT sum(CASE WHEN NOT (${whole.join(' AND ')}) AND NOT (${none.join(' OR ')}) THEN f.flows ELSE 0 END) AS cut, sum(f.flows) AS flows FROM rollup_view f ${w.sql}`)
-    .get(...times, ...times, ...w.args) as { cut: number | null; flows: number | null };
+    .prepare(`SELECT sum(CASE WHEN ${cut} THEN r.flows ELSE 0 END) AS cut, sum(r.flows) AS flows FROM ${judged ? 'rollup_view' : 'rollup_seen'} r ${r.sql}`)
+    .get(...times, ...times, ...r.args) as { cut: number | null; flows: number | null };
   if ((share.cut ?? 0) > CUT_SHARE * (share.flows ?? 0)) return fromFlows();
+  // The cut rows' keys, in a temporary table named for the question (asked again, made again).
+  const table = `temp.cut_${createHash('sha256').update(JSON.stringify([r.sql, cut, r.args, times])).digest('hex').slice(0, 16)}`;
+  db.exec(`DROP TABLE IF EXISTS ${table}`);
+  db.prepare(`CREATE TEMP TABLE ${table.slice(5)} AS SELECT DISTINCT ${RAW_KEY.map((x, i) => `${x} AS ${ROLLUP_KEY[i]}`).join(', ')} FROM ${judged ? 'rollup_view' : 'rollup_seen'} r ${and(r.sql)} ${cut}`).run(...r.args, ...times, ...times);
+  db.exec(`CREATE INDEX ${table}_key ON ${table.slice(5)} (${ROLLUP_KEY.join(', ')})`);
+  // Their flows: those of the cut rows' hours (flows_first) whose key is a cut row's.
+  const cutFlows = `SELECT fl.id FROM (SELECT DISTINCT run_id, bucket FROM ${table}) h
+    JOIN flows fl ON fl.first_sec >= h.bucket AND fl.first_sec < h.bucket + ${BUCKET_SECONDS}
+    JOIN captures c ON c.id = fl.capture_id AND c.run_id = h.run_id
+    WHERE (${rollupKeyOf('fl', 'c').join(', ')}) IN (SELECT ${ROLLUP_KEY.join(', ')} FROM ${table})`;
   return {
     sql: `(${ROLLUP_GROUP} ${and(w.sql)} ${whole.join(' AND ')}
       UNION ALL
-      ${FLOW_GROUP} ${and(exact.sql)} f.id IN (${CUT_FLOWS} ${and(r.sql)} NOT (${onRow(whole.join(' AND '))}) AND NOT (${onRow(none.join(' OR '))}) AND ${KEY_MATCH}))`,
-    args: [...w.args, ...times, ...exact.args, ...r.args, ...times, ...times],
+      ${FLOW_GROUP} ${and(exact.sql)} f.id IN (${cutFlows}))`,
+    args: [...w.args, ...times, ...exact.args],
   };
 }
 
@@ -92,3 +105,4 @@ export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArg
 export const verdictSums = (orNone = true) => `sum(CASE WHEN f.verdict = 'expected' THEN f.flows ELSE 0 END) AS expected,
   sum(CASE WHEN f.verdict = 'unexpected' THEN f.flows ELSE 0 END) AS unexpected,
   sum(CASE WHEN ${orNone ? 'f.verdict IS NULL OR ' : ''}f.verdict = 'unknown' THEN f.flows ELSE 0 END) AS unknown`;
+

@@ -6,7 +6,7 @@
 import type { Db } from '../store/db';
 import { queryEndpoints } from './epm';
 import type { FlowFilter } from './filter';
-import { flowGroups, verdictSums } from './groups';
+import { flowGroups, verdictSums, type Groups } from './groups';
 import { unexpectedReport } from './findings';
 import { hostNames, queryHosts } from './hosts';
 import { isoTime, type Row } from './format';
@@ -42,9 +42,9 @@ export const HOST_SERVICE_COLUMNS = ['service', 'port', 'rpc_interfaces', 'peer_
 export const HOST_PEER_COLUMNS = ['side', 'peer', 'peer_role', 'service', 'port', 'flows', 'bytes', 'verdicts'];
 
 /** Aggregates one side of the host's flows; `self` is 'server' for what it serves, 'client' for what it uses. */
-function bySide(db: Db, address: string, self: 'client' | 'server', f: FlowFilter, limit: number): { rows: Row[]; more: number } {
+function bySide(db: Db, address: string, self: 'client' | 'server', both: Groups, limit: number): { rows: Row[]; more: number } {
   const peer = self === 'server' ? 'client' : 'server';
-  const g = flowGroups(db, { ...f, host: undefined, client: undefined, server: undefined }, [`f.${self} = ?`], [address]);
+  const g = { sql: `(SELECT * FROM ${both.sql} f WHERE f.${self} = ?)`, args: [...both.args, address] };
   const rows = db
     .prepare(
       `SELECT coalesce(f.service, '(unknown)') AS service, f.transport || '/' || f.server_port AS port,
@@ -71,8 +71,8 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
   const totals = db
     .prepare(`SELECT coalesce(sum(f.flows), 0) AS flows, coalesce(sum(f.bytes), 0) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${both.sql} f`)
     .get(...both.args) as { flows: number; bytes: number; first_sec: number | null; last_sec: number | null };
-  const serves = bySide(db, address, 'server', f, limit);
-  const uses = bySide(db, address, 'client', f, limit);
+  const serves = bySide(db, address, 'server', both, limit);
+  const uses = bySide(db, address, 'client', both, limit);
   const peerSql = `SELECT CASE WHEN f.server = ? THEN 'serves' ELSE 'uses' END AS side,
                           CASE WHEN f.server = ? THEN f.client ELSE f.server END AS peer,
                           CASE WHEN f.server = ? THEN coalesce(f.client_role, '${NO_ROLE}') ELSE coalesce(f.server_role, '${NO_ROLE}') END AS peer_role,

@@ -20,19 +20,48 @@ const HAS_FINDING = hasFinding('f');
 const SHOWN = 5;
 
 export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
-  const g = flowGroups(db, f, ['f.protection IS NOT NULL']);
+  const g = flowGroups(db, f, ['f.protection IS NOT NULL'], [], { judged: false });
+  // Grouped by the stored list first (few distinct lists), each list then split into its ids: the
+  // split is a function call a row, too dear for every row of a large database.
+  const byList = (inner: string, outer: string, also = '') => `SELECT j.value AS finding, ${outer} FROM (${inner}) p, ${FINDING_IDS.replace('f.protection', 'p.protection')} j GROUP BY j.value${also}`;
   const counts = db
-    .prepare(
-      `SELECT j.value AS finding, sum(f.flows) AS flows, count(DISTINCT f.client) AS clients, count(DISTINCT f.server) AS servers,
-              min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec
-       FROM ${g.sql} f, ${FINDING_IDS} j GROUP BY j.value`,
-    )
-    .all(...g.args) as { finding: string; flows: number; clients: number; servers: number; first_sec: number; last_sec: number }[];
-  // The accounts are the flows' own (no rollup keeps them): read through the partial index flows_protection.
+    .prepare(byList(`SELECT f.protection, f.client, sum(f.flows) AS flows, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${g.sql} f GROUP BY 1, 2`,
+      'sum(p.flows) AS flows, count(DISTINCT p.client) AS clients, min(p.first_sec) AS first_sec, max(p.last_sec) AS last_sec'))
+    .all(...g.args) as { finding: string; flows: number; clients: number; first_sec: number; last_sec: number }[];
+  const servers = new Map(
+    (db.prepare(byList(`SELECT DISTINCT f.protection, f.server FROM ${g.sql} f`, 'count(DISTINCT p.server) AS n')).raw().all(...g.args) as [string, number][]),
+  );
+  // Per finding, in one pass each (not a pass per finding): the accounts (the flows' own, no rollup
+  // keeps them: read through the partial index flows_protection), the clients and the distinct
+  // examples, each in the order first seen.
   const base = flowWhere(f, 'f');
   const w = { ...base, sql: `${base.sql ? `${base.sql} AND` : 'WHERE'} f.protection IS NOT NULL` };
+  const firstFew = (sql: string, args: (string | number)[], n: number) => {
+    const out = new Map<string, string[]>();
+    const rows = db
+      .prepare(`SELECT finding, value FROM (SELECT finding, value, row_number() OVER (PARTITION BY finding ORDER BY first, value) AS rank FROM (${sql})) WHERE rank <= ${n} ORDER BY finding, rank`)
+      .raw()
+      .all(...args) as [string, string][];
+    for (const [finding, value] of rows) out.set(finding, [...(out.get(finding) ?? []), value]);
+    return out;
+  };
+  const accounts = firstFew(
+    byList(`SELECT f.protection, f.auth_account AS value, min(f.id) AS first FROM ${w.view} f ${w.sql} AND f.auth_account IS NOT NULL GROUP BY 1, 2`, 'p.value, min(p.first) AS first', ', p.value'),
+    w.args,
+    SHOWN,
+  );
+  const hosts = firstFew(byList(`SELECT f.protection, f.client AS value, min(f.first_id) AS first FROM ${g.sql} f GROUP BY 1, 2`, 'p.value, min(p.first) AS first', ', p.value'), g.args, SHOWN);
+  const examples = firstFew(
+    byList(
+      `SELECT f.protection, f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport || coalesce(' ' || f.service, '') AS value, min(f.first_id) AS first
+       FROM ${g.sql} f GROUP BY 1, 2`,
+      'p.value, min(p.first) AS first',
+      ', p.value',
+    ),
+    g.args,
+    3,
+  );
   const byId = new Map(rules.protection.map((p) => [p.id, p]));
-  const listOf = (sql: string, args: (string | number)[], id: string) => db.prepare(sql).pluck().all(...args, id) as string[];
   const rows = counts.map((c) => {
     const p = byId.get(c.finding);
     return {
@@ -41,16 +70,10 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
       title: p?.title ?? '(a finding the current rules do not define)',
       flows: c.flows,
       clients: c.clients,
-      servers: c.servers,
-      accounts: listOf(`SELECT DISTINCT f.auth_account FROM ${w.view} f ${w.sql} AND ${HAS_FINDING} AND f.auth_account IS NOT NULL LIMIT ${SHOWN}`, w.args, c.finding),
-      // The clients and the distinct examples in the order first seen.
-      hosts: listOf(`SELECT f.client FROM ${g.sql} f WHERE ${HAS_FINDING} GROUP BY f.client ORDER BY min(f.first_id) LIMIT ${SHOWN}`, g.args, c.finding),
-      examples: listOf(
-        `SELECT ex FROM (SELECT f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport || coalesce(' ' || f.service, '') AS ex, min(f.first_id) AS first
-                         FROM ${g.sql} f WHERE ${HAS_FINDING} GROUP BY ex) ORDER BY first LIMIT 3`,
-        g.args,
-        c.finding,
-      ),
+      servers: servers.get(c.finding) ?? 0,
+      accounts: accounts.get(c.finding) ?? [],
+      hosts: hosts.get(c.finding) ?? [],
+      examples: examples.get(c.finding) ?? [],
       first_seen: isoTime(c.first_sec, 0),
       last_seen: isoTime(c.last_sec, 0),
       advice: p?.advice ?? '',

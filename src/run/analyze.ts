@@ -237,7 +237,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   const groups = opts.separate ? toRead.map((p) => [p]) : toRead.length ? [toRead] : [];
   const totalBytes = toRead.reduce((a, p) => a + p.size, 0);
   opts.progress.startRun(toRead.length, totalBytes);
-  const writer = new FlowWriter(db, { runId, redactAccount: opts.redactAccount });
+  const writer = new FlowWriter(db, { runId, live, redactAccount: opts.redactAccount });
   const registry = new EndpointRegistryWriter(db);
   const names = new NameWriter(db, opts.redactAccount);
   // Redacting: a page freed by this run (the rows of a run it replaces) is overwritten, so no

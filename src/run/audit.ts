@@ -98,7 +98,7 @@ export class Auditor {
     const c = roleSourceCounts(this.db);
     // The flows reports show, and the run being finished (not yet marked complete when its audit runs).
     const protection = this.db
-      .prepare(`SELECT count(*) FROM flows f JOIN captures c ON c.id = f.capture_id JOIN runs r ON r.id = c.run_id WHERE f.protection IS NOT NULL AND ${RUN_VISIBLE_OR}`)
+      .prepare(`SELECT coalesce(sum(f.flows), 0) FROM flow_rollup f JOIN runs r ON r.id = f.run_id WHERE f.protection != '' AND ${RUN_VISIBLE_OR}`)
       .pluck()
       .get(runId ?? -1) as number;
     return { counts, hosts: c.hosts, fromInventory: c.inventory, inferred: c.inferred, disagreements: disagreements(this.db), stale: this.stale, protection };

@@ -27,6 +27,8 @@ export interface OrgDayOptions {
   concurrent?: number;
   /** The capture files whose conversations are the templates. */
   templates: string[];
+  /** When the first frame is sent, in milliseconds since 1970 (default 2026-01-15 09:00 UTC). */
+  startMs?: number;
   /** Microseconds between two frames on the span port (default 10: 100,000 frames a second); larger spreads the same flows over hours. */
   paceUs?: number;
 }
@@ -153,7 +155,7 @@ export async function writeOrgDay(file: string, o: OrgDayOptions): Promise<{ flo
   const nextPort = new Array<number>(clients).fill(49152);
   const active: Instance[] = [];
   let started = 0;
-  let t = Date.UTC(2026, 0, 15, 9, 0, 0) * 1000;
+  let t = (o.startMs ?? Date.UTC(2026, 0, 15, 9, 0, 0)) * 1000;
 
   const start = (): Instance => {
     const c = Math.floor(rand() * clients);

@@ -123,13 +123,14 @@ export class CaptureStore {
 
   /** Hosts seen in the flows of a run's captures, merged into the database-wide host list. */
   updateHosts(runId: number): void {
+    // From the run's rollup rows, not its flows: the earliest and latest second each address was seen.
     this.db
       .prepare(
         `INSERT INTO hosts (address, first_sec, last_sec)
-         SELECT address, min(first_sec), max(last_sec) FROM (
-           SELECT client AS address, first_sec, last_sec FROM flows WHERE capture_id IN (SELECT id FROM captures WHERE run_id = @id)
+         SELECT address, min(first_ns) / 1000000000, max(last_ns) / 1000000000 FROM (
+           SELECT client AS address, first_ns, last_ns FROM flow_rollup WHERE run_id = @id
            UNION ALL
-           SELECT server AS address, first_sec, last_sec FROM flows WHERE capture_id IN (SELECT id FROM captures WHERE run_id = @id))
+           SELECT server AS address, first_ns, last_ns FROM flow_rollup WHERE run_id = @id)
          GROUP BY address
          ON CONFLICT (address) DO UPDATE SET
            first_sec = min(hosts.first_sec, excluded.first_sec),
@@ -140,7 +141,7 @@ export class CaptureStore {
 
   /** Hosts no visible flow mentions any more (after a run's data was replaced). */
   dropOrphanHosts(): void {
-    this.db.exec('DELETE FROM hosts WHERE address NOT IN (SELECT client FROM flow_view UNION SELECT server FROM flow_view)');
+    this.db.exec('DELETE FROM hosts WHERE address NOT IN (SELECT client FROM rollup_view UNION SELECT server FROM rollup_view)');
   }
 }
 

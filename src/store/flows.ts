@@ -28,10 +28,6 @@ const marks = (n: number) => new Array(n).fill('?').join(', ');
 const ACCOUNT = CORE_COUNT + 15;
 const WORKSTATION = ACCOUNT + 1;
 const SPN = CORE_COUNT + EXTRA_COLUMNS.indexOf('kerberos_spn');
-/** Where a full row holds rpc_interfaces, tls and protection (what a rollup row is keyed by beside the core columns). */
-const TLS = CORE_COUNT + EXTRA_COLUMNS.indexOf('tls');
-const RPC_INTERFACES = CORE_COUNT + EXTRA_COLUMNS.indexOf('rpc_interfaces');
-const PROTECTION = CORE_COUNT + EXTRA_COLUMNS.indexOf('protection');
 
 /**
  * A flow's row, as FlowWriter inserts it: the core columns, and the extra ones only
@@ -85,17 +81,20 @@ export class FlowWriter {
   private readonly byShape = new Map<number, Statement>();
   private readonly insertFull: Statement;
   private rows: unknown[][] = [];
-  /** The run's rollup rows, added up batch by batch as the flows are written. */
+  /** The run's rollup rows, added to at each commit (flush). */
   private readonly rollups: Rollups;
+  /** The id of the last flow written. */
+  private lastId: number | bigint = 0;
   written = 0;
 
   /**
    * @param o.runId the run whose flows these are (their rollup rows are its)
+   * @param o.live a live run: its flows are visible as each batch commits, so each batch adds itself to the rollups
    * @param o.redactAccount what is stored for an account name (a keyed hash, --redact-accounts); default: the name
    */
   constructor(
     private readonly db: Db,
-    private readonly o: { runId: number; redactAccount?: (account: string) => string },
+    private readonly o: { runId: number; live?: boolean; redactAccount?: (account: string) => string },
   ) {
     this.rollups = new Rollups(db, o.runId);
     this.insertCore = db.prepare(`INSERT INTO flows (${CORE}) VALUES (${marks(CORE_COUNT)})`);
@@ -134,7 +133,7 @@ export class FlowWriter {
       if (typeof row[SPN] === 'string' && !(row[SPN] as string).includes('/')) row[SPN] = redact(row[SPN] as string);
     }
     this.rows.push(row);
-    if (this.rows.length >= BATCH) this.insert(false);
+    if (this.rows.length >= BATCH) this.insert(this.o.live === true);
   }
 
   /** Rows waiting for the next batch. */
@@ -158,12 +157,12 @@ export class FlowWriter {
     return this.written;
   }
 
-  /** Writes the rows waiting and merges every rollup row held into the stored ones: all the run's flows are then counted. */
+  /** Writes the rows waiting and adds every flow written to the rollups: what a commit makes visible is counted there too. */
   flush(): void {
     this.insert(true);
   }
 
-  /** Writes the rows waiting; their rollup rows are merged in when `all` or when the rows held reach their budget. */
+  /** Writes the rows waiting; with `all`, adds the flows written since the last commit to the rollups. */
   private insert(all: boolean): void {
     const rows = this.rows;
     this.rows = [];
@@ -171,11 +170,9 @@ export class FlowWriter {
     const { rollups } = this;
     this.db.transaction(() => {
       for (const r of rows) {
-        const id = r.length === CORE_COUNT ? insertCore.run(r).lastInsertRowid : this.insertExtra(r);
-        const full = r.length > CORE_COUNT;
-        rollups.add(r, Number(id), full ? r[RPC_INTERFACES] : null, full ? r[TLS] : null, full ? r[PROTECTION] : null);
+        this.lastId = r.length === CORE_COUNT ? insertCore.run(r).lastInsertRowid : this.insertExtra(r);
       }
-      if (all || rollups.full) rollups.write();
+      if (all) rollups.commit(Number(this.lastId));
     })();
     this.written += rows.length;
   }

@@ -4,16 +4,14 @@ import { storedList } from './lists';
 import type { Verdict, VerdictFacts } from '../audit/verdict';
 import type { HostActivity, HostRoles } from '../classify/roles';
 import type { Db } from './db';
-import { JUDGED_FROM, RUN_VISIBLE_OR, VERDICT_KEY } from './schema';
+import { judgedFrom, ROLLUP_ROWS, RUN_VISIBLE_OR, VERDICT_KEY } from './schema';
 
 const PAGE = 5000;
 
-/** A flow that was answered: the server really served it (not a refused or unanswered attempt). */
-const ANSWERED = `(tcp_state IN ('established', 'closed', 'reset', 'midstream') OR (transport = 'udp' AND packets_s2c > 0))`;
 
 /**
- * Refreshes hosts.serves and hosts.uses (JSON arrays of services) from the flows,
- * in SQL: what each host answered as a server, and what it opened as a client.
+ * Refreshes hosts.serves and hosts.uses (JSON arrays of services) from the rollups (every
+ * run's), in SQL: what each host answered as a server, and what it opened as a client.
  */
 export function refreshHostActivity(db: Db): void {
   db.exec(`
@@ -21,10 +19,10 @@ export function refreshHostActivity(db: Db): void {
     DROP TABLE IF EXISTS temp.host_uses;
     CREATE TEMP TABLE host_serves AS
       SELECT server AS address, json_group_array(service) AS services
-      FROM (SELECT DISTINCT server, service FROM flows WHERE service IS NOT NULL AND ${ANSWERED} ORDER BY server, service) GROUP BY server;
+      FROM (SELECT DISTINCT server, service FROM flow_rollup WHERE service != '' AND answered = 1 ORDER BY server, service) GROUP BY server;
     CREATE TEMP TABLE host_uses AS
       SELECT client AS address, json_group_array(service) AS services
-      FROM (SELECT DISTINCT client, service FROM flows WHERE service IS NOT NULL AND ${ANSWERED} ORDER BY client, service) GROUP BY client;
+      FROM (SELECT DISTINCT client, service FROM flow_rollup WHERE service != '' AND answered = 1 ORDER BY client, service) GROUP BY client;
     CREATE UNIQUE INDEX temp.host_serves_a ON host_serves (address);
     CREATE UNIQUE INDEX temp.host_uses_a ON host_uses (address);
     -- What the capture said about the host's names (name_evidence on any name host_names gives it, or an alias of one),
@@ -206,14 +204,16 @@ type EncryptionText = (rule: string, service: string) => EncryptionFinding | nul
  */
 export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionText, opts: { all: boolean; runId: number | null }): Record<string, number> {
   if (opts.all) db.exec('DELETE FROM verdicts');
-  const ofRun = opts.runId === null ? '0' : 'f.capture_id IN (SELECT id FROM captures WHERE run_id = @run)';
+  const ofRun = opts.runId === null ? '0' : 'f.run_id = @run';
   // The keys in use, with their flows counted, into a temporary table (SQLite's, not the
-  // heap: unnamed services on many ports make many keys), then read back in pages.
+  // heap: unnamed services on many ports make many keys), then read back in pages. Read from
+  // the rollups (every run's rows): a row's flows share their key.
   db.exec('DROP TABLE IF EXISTS temp.verdict_keys');
   db.prepare(
     `CREATE TEMP TABLE verdict_keys AS
-     SELECT ${VERDICT_KEY}, v.id AS id, v.verdict AS verdict, v.encryption AS encryption, count(*) AS n, sum(f.tls = 'none') AS clear, max(${ofRun}) AS fresh
-     FROM ${JUDGED_FROM}
+     SELECT ${VERDICT_KEY}, v.id AS id, v.verdict AS verdict, v.encryption AS encryption, sum(f.flows) AS n,
+            sum(CASE WHEN f.tls = 'none' THEN f.flows ELSE 0 END) AS clear, max(${ofRun}) AS fresh
+     FROM ${judgedFrom(ROLLUP_ROWS)}
      GROUP BY 1, 2, 3, 4, 5, 6, 7`,
   ).run(opts.runId === null ? {} : { run: opts.runId });
   const page = db.prepare(

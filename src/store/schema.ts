@@ -82,8 +82,10 @@ export const judgedFrom = (source: string) => `${source}
   LEFT JOIN verdicts v ON v.cr = ${GUESSED_ROLES('hc')} AND v.sr = ${GUESSED_ROLES('hs')} AND v.service = coalesce(f.service, '')
     AND v.transport = f.transport AND v.port = CASE WHEN f.service IS NULL THEN f.server_port ELSE 0 END
     AND v.cv = coalesce(hc.version, '') AND v.sv = coalesce(hs.version, '')`;
-/** flows f with their hosts hc, hs and verdict v joined in (the views' FROM, and the audit's). */
+/** flows f with their hosts hc, hs and verdict v joined in (the views' FROM). */
 export const JUDGED_FROM = judgedFrom('flows f');
+/** Every rollup row as a flow-like row f (the NULLs back): what the audit judges. */
+export const ROLLUP_ROWS = `(SELECT r.run_id, r.client, r.server, r.transport, r.server_port, nullif(r.service, '') AS service, nullif(r.tls, '') AS tls, r.flows FROM flow_rollup r) f`;
 
 const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason, v.cite, hc.name AS client_name, hs.name AS server_name,
        CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption END AS encryption,
@@ -103,7 +105,17 @@ export const BUCKET_SECONDS = 3600;
  * The columns a flow may leave NULL are kept as '' (a key must be NOT NULL to be UNIQUE, and a
  * columnar engine keeps no NULLs in keys); rollup_view turns them back into NULL.
  */
-export const ROLLUP_KEY = ['run_id', 'bucket', 'client', 'server', 'transport', 'server_port', 'service', 'via', 'rpc_interface', 'rpc_interfaces', 'tls', 'protection'] as const;
+export const ROLLUP_KEY = ['run_id', 'bucket', 'client', 'server', 'transport', 'server_port', 'service', 'via', 'rpc_interface', 'rpc_interfaces', 'tls', 'protection', 'answered'] as const;
+
+/** A flow f that was answered: the server really served it (not a refused or unanswered attempt). */
+export const answeredSql = (f: string) => `(${f}.tcp_state IN ('established', 'closed', 'reset', 'midstream') OR (${f}.transport = 'udp' AND ${f}.packets_s2c > 0))`;
+
+/** The rollup key of a flow `f` (of capture `c`), in ROLLUP_KEY's order. */
+export const rollupKeyOf = (f: string, c: string): string[] => [
+  `${c}.run_id`, `${f}.first_sec - ${f}.first_sec % ${BUCKET_SECONDS}`, `${f}.client`, `${f}.server`, `${f}.transport`, `${f}.server_port`,
+  `coalesce(${f}.service, '')`, `coalesce(${f}.via, '')`, `coalesce(${f}.rpc_interface, '')`, `coalesce(${f}.rpc_interfaces, '')`, `coalesce(${f}.tls, '')`, `coalesce(${f}.protection, '')`,
+  `CASE WHEN ${answeredSql(f)} THEN 1 ELSE 0 END`,
+];
 /** The key columns a flow may leave NULL. */
 export const ROLLUP_OPTIONAL = ['service', 'via', 'rpc_interface', 'rpc_interfaces', 'tls', 'protection'] as const;
 
@@ -125,6 +137,8 @@ const ROLLUP_COLUMNS = `
   rpc_interfaces TEXT NOT NULL,
   tls           TEXT NOT NULL,
   protection    TEXT NOT NULL,
+  -- 1 when the server answered (what a host serves and uses counts only these).
+  answered      INTEGER NOT NULL,
   flows         INTEGER NOT NULL,
   packets_c2s   INTEGER NOT NULL,
   packets_s2c   INTEGER NOT NULL,
@@ -141,8 +155,7 @@ const ROLLUP_COLUMNS = `
   PRIMARY KEY (${ROLLUP_KEY.join(', ')})`;
 
 /** A rollup row's values, aggregated from flows f (of captures c) grouped by ROLLUP_GROUP. */
-export const ROLLUP_SELECT = `c.run_id, f.first_sec - f.first_sec % ${BUCKET_SECONDS}, f.client, f.server, f.transport, f.server_port,
-  coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.rpc_interfaces, ''), coalesce(f.tls, ''), coalesce(f.protection, ''),
+export const ROLLUP_SELECT = `${rollupKeyOf('f', 'c').join(', ')},
   count(*), sum(f.packets_c2s), sum(f.packets_s2c), sum(f.bytes_c2s), sum(f.bytes_s2c),
   min(f.first_sec * 1000000000 + f.first_nsec), max(f.last_sec * 1000000000 + f.last_nsec),
   max(f.first_sec * 1000000000 + f.first_nsec), min(f.last_sec * 1000000000 + f.last_nsec), min(f.id)`;
@@ -270,11 +283,10 @@ export const MIGRATIONS: Record<number, string> = {
   // A run's identity, made at its start: merge recognises a run by it (older runs by their start, host, process and command).
   10: `ALTER TABLE runs ADD COLUMN uid TEXT;`,
   // Rollups: the reports add up these rows instead of scanning every flow; an older database's are built once, here.
-  // The client index gains the server and first_sec: a time filter that cuts a rollup row reads that row's flows through it.
+  // Flows by their first second: a time filter that cuts a rollup row reads that row's hour through it.
   11: `CREATE TABLE flow_rollup (${ROLLUP_COLUMNS}) WITHOUT ROWID;
        INSERT INTO flow_rollup SELECT ${ROLLUP_SELECT} FROM flows f JOIN captures c ON c.id = f.capture_id ${ROLLUP_GROUP};
-       DROP INDEX IF EXISTS flows_client;
-       CREATE INDEX flows_pair_time ON flows (client, server, first_sec);`,
+       CREATE INDEX flows_first ON flows (first_sec);`,
 };
 
 export const SCHEMA = `
@@ -425,7 +437,10 @@ CREATE TABLE IF NOT EXISTS flows (
 );
 CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
-CREATE INDEX IF NOT EXISTS flows_pair_time ON flows (client, server, first_sec);
+CREATE INDEX IF NOT EXISTS flows_client ON flows (client);
+-- Flows by their first second (written in about that order: the index grows at its end): an hour's
+-- flows, for a rollup row a time filter cuts, and for rows a later run's registry renames.
+CREATE INDEX IF NOT EXISTS flows_first ON flows (first_sec);
 -- The few flows whose server named its Exchange build: the wire versions are read from these alone.
 CREATE INDEX IF NOT EXISTS flows_server_version ON flows (server) WHERE server_version IS NOT NULL;
 -- The few flows with protection findings: report protection reads these alone.
@@ -463,11 +478,11 @@ CREATE TABLE IF NOT EXISTS name_evidence (
   PRIMARY KEY (capture_id, name, kind, detail)
 ) WITHOUT ROWID;
 
--- Flows added up per run, hour and what reports group by (ROLLUP_KEY): written with the flows,
--- rewritten for the flows a later run renames; never by the audit (roles and verdicts are joined in).
+-- Flows added up per run, hour and what reports group by (ROLLUP_KEY): added to at each commit of
+-- the run's flows, made again for the flows a later run renames; never written by the audit (roles
+-- and verdicts are joined in). No index beside the key: a host's rows are found by a scan of the
+-- rollups (a fraction of the flows), and every index would cost each upsert a random write.
 CREATE TABLE IF NOT EXISTS flow_rollup (${ROLLUP_COLUMNS}) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS flow_rollup_client ON flow_rollup (client);
-CREATE INDEX IF NOT EXISTS flow_rollup_server ON flow_rollup (server);
 
 CREATE TABLE IF NOT EXISTS inventory (
   id        INTEGER PRIMARY KEY,
@@ -534,6 +549,27 @@ SELECT f.*, ${JUDGED_COLUMNS},
 FROM ${JUDGED_FROM}
   JOIN capture_view c ON c.id = f.capture_id;
 
+-- Every rollup row (of any run, visible or not) with its verdict: what the audit judges and compares.
+CREATE VIEW IF NOT EXISTS rollup_judged AS
+SELECT f.*, ${JUDGED_COLUMNS}
+FROM ${judgedFrom(`(SELECT r.run_id, r.bucket, r.client, r.server, r.transport, r.server_port,
+       nullif(r.service, '') AS service, nullif(r.via, '') AS via, nullif(r.rpc_interface, '') AS rpc_interface, nullif(r.rpc_interfaces, '') AS rpc_interfaces,
+       nullif(r.tls, '') AS tls, nullif(r.protection, '') AS protection, r.answered, r.flows FROM flow_rollup r) f`)};
+
+-- rollup_view without the verdict (as flow_seen is flow_view without it): for reports that count traffic, not verdicts.
+CREATE VIEW IF NOT EXISTS rollup_seen AS
+SELECT f.*, f.packets_c2s + f.packets_s2c AS packets, f.bytes_c2s + f.bytes_s2c AS bytes
+FROM (SELECT r.run_id, r.bucket, r.client, r.server, r.transport, r.server_port,
+       nullif(r.service, '') AS service, nullif(r.via, '') AS via, nullif(r.rpc_interface, '') AS rpc_interface, nullif(r.rpc_interfaces, '') AS rpc_interfaces,
+       nullif(r.tls, '') AS tls, nullif(r.protection, '') AS protection, r.answered,
+       r.flows, r.packets_c2s, r.packets_s2c, r.bytes_c2s, r.bytes_s2c,
+       r.first_ns / 1000000000 AS first_sec, r.first_ns % 1000000000 AS first_nsec,
+       r.last_ns / 1000000000 AS last_sec, r.last_ns % 1000000000 AS last_nsec,
+       ${tsOf('r.first_ns')} AS first_ts, ${tsOf('r.max_first_ns')} AS max_first_ts,
+       ${tsOf('r.min_last_ns')} AS min_last_ts, ${tsOf('r.last_ns')} AS last_ts,
+       r.first_id, u.sensor AS sensor, u.host AS sensor_host
+     FROM flow_rollup r JOIN runs u ON u.id = r.run_id WHERE u.status = 'complete' OR u.live = 1) f;
+
 -- Rollup rows of the runs reports see, as flow_view has flows: the NULLs back, the verdict
 -- joined in through the hosts, times as flow_view has them (first_* the earliest, last_* the
 -- latest; max_first_ts and min_last_ts for deciding what a time filter cuts).
@@ -543,7 +579,7 @@ SELECT f.*, ${JUDGED_COLUMNS},
        f.bytes_c2s + f.bytes_s2c AS bytes
 FROM ${judgedFrom(`(SELECT r.run_id, r.bucket, r.client, r.server, r.transport, r.server_port,
        nullif(r.service, '') AS service, nullif(r.via, '') AS via, nullif(r.rpc_interface, '') AS rpc_interface, nullif(r.rpc_interfaces, '') AS rpc_interfaces,
-       nullif(r.tls, '') AS tls, nullif(r.protection, '') AS protection,
+       nullif(r.tls, '') AS tls, nullif(r.protection, '') AS protection, r.answered,
        r.flows, r.packets_c2s, r.packets_s2c, r.bytes_c2s, r.bytes_s2c,
        r.first_ns / 1000000000 AS first_sec, r.first_ns % 1000000000 AS first_nsec,
        r.last_ns / 1000000000 AS last_sec, r.last_ns % 1000000000 AS last_nsec,
