@@ -122,6 +122,18 @@ export const ROLLUP_OPTIONAL = ['service', 'via', 'rpc_interface', 'rpc_interfac
 /** Seconds (REAL, as flow_view's first_ts and last_ts compute them) of a nanosecond column. */
 const tsOf = (ns: string) => `(${ns} / 1000000000 + (${ns} % 1000000000) / 1e9)`;
 
+/** The rollup rows of the runs reports see as flow-like rows f: the NULLs back, times as flow_view has them. */
+const VISIBLE_ROLLUP_ROWS = `(SELECT r.run_id, r.bucket, r.client, r.server, r.transport, r.server_port,
+       nullif(r.service, '') AS service, nullif(r.via, '') AS via, nullif(r.rpc_interface, '') AS rpc_interface, nullif(r.rpc_interfaces, '') AS rpc_interfaces,
+       nullif(r.tls, '') AS tls, nullif(r.protection, '') AS protection, r.answered,
+       r.flows, r.packets_c2s, r.packets_s2c, r.bytes_c2s, r.bytes_s2c,
+       r.first_ns / 1000000000 AS first_sec, r.first_ns % 1000000000 AS first_nsec,
+       r.last_ns / 1000000000 AS last_sec, r.last_ns % 1000000000 AS last_nsec,
+       ${tsOf('r.first_ns')} AS first_ts, ${tsOf('r.max_first_ns')} AS max_first_ts,
+       ${tsOf('r.min_last_ns')} AS min_last_ts, ${tsOf('r.last_ns')} AS last_ts,
+       r.first_id, u.sensor AS sensor, u.host AS sensor_host
+     FROM flow_rollup r JOIN runs u ON u.id = r.run_id WHERE u.status = 'complete' OR u.live = 1) f`;
+
 const ROLLUP_COLUMNS = `
   run_id        INTEGER NOT NULL,
   -- first_sec rounded down to BUCKET_SECONDS.
@@ -559,16 +571,7 @@ FROM ${judgedFrom(`(SELECT r.run_id, r.bucket, r.client, r.server, r.transport, 
 -- rollup_view without the verdict (as flow_seen is flow_view without it): for reports that count traffic, not verdicts.
 CREATE VIEW IF NOT EXISTS rollup_seen AS
 SELECT f.*, f.packets_c2s + f.packets_s2c AS packets, f.bytes_c2s + f.bytes_s2c AS bytes
-FROM (SELECT r.run_id, r.bucket, r.client, r.server, r.transport, r.server_port,
-       nullif(r.service, '') AS service, nullif(r.via, '') AS via, nullif(r.rpc_interface, '') AS rpc_interface, nullif(r.rpc_interfaces, '') AS rpc_interfaces,
-       nullif(r.tls, '') AS tls, nullif(r.protection, '') AS protection, r.answered,
-       r.flows, r.packets_c2s, r.packets_s2c, r.bytes_c2s, r.bytes_s2c,
-       r.first_ns / 1000000000 AS first_sec, r.first_ns % 1000000000 AS first_nsec,
-       r.last_ns / 1000000000 AS last_sec, r.last_ns % 1000000000 AS last_nsec,
-       ${tsOf('r.first_ns')} AS first_ts, ${tsOf('r.max_first_ns')} AS max_first_ts,
-       ${tsOf('r.min_last_ns')} AS min_last_ts, ${tsOf('r.last_ns')} AS last_ts,
-       r.first_id, u.sensor AS sensor, u.host AS sensor_host
-     FROM flow_rollup r JOIN runs u ON u.id = r.run_id WHERE u.status = 'complete' OR u.live = 1) f;
+FROM ${VISIBLE_ROLLUP_ROWS};
 
 -- Rollup rows of the runs reports see, as flow_view has flows: the NULLs back, the verdict
 -- joined in through the hosts, times as flow_view has them (first_* the earliest, last_* the
@@ -577,14 +580,5 @@ CREATE VIEW IF NOT EXISTS rollup_view AS
 SELECT f.*, ${JUDGED_COLUMNS},
        f.packets_c2s + f.packets_s2c AS packets,
        f.bytes_c2s + f.bytes_s2c AS bytes
-FROM ${judgedFrom(`(SELECT r.run_id, r.bucket, r.client, r.server, r.transport, r.server_port,
-       nullif(r.service, '') AS service, nullif(r.via, '') AS via, nullif(r.rpc_interface, '') AS rpc_interface, nullif(r.rpc_interfaces, '') AS rpc_interfaces,
-       nullif(r.tls, '') AS tls, nullif(r.protection, '') AS protection, r.answered,
-       r.flows, r.packets_c2s, r.packets_s2c, r.bytes_c2s, r.bytes_s2c,
-       r.first_ns / 1000000000 AS first_sec, r.first_ns % 1000000000 AS first_nsec,
-       r.last_ns / 1000000000 AS last_sec, r.last_ns % 1000000000 AS last_nsec,
-       ${tsOf('r.first_ns')} AS first_ts, ${tsOf('r.max_first_ns')} AS max_first_ts,
-       ${tsOf('r.min_last_ns')} AS min_last_ts, ${tsOf('r.last_ns')} AS last_ts,
-       r.first_id, u.sensor AS sensor, u.host AS sensor_host
-     FROM flow_rollup r JOIN runs u ON u.id = r.run_id WHERE u.status = 'complete' OR u.live = 1) f`)};
+FROM ${judgedFrom(VISIBLE_ROLLUP_ROWS)};
 `;
