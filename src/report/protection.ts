@@ -87,21 +87,24 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
 /** Per host: the findings of the flows it is client or server of (host ADDR). */
 export function hostProtection(db: Db, rules: RuleSet | null, address: string): Row[] {
   const side = `CASE WHEN f.client = ? THEN 'client' ELSE 'server' END`;
-  const g = flowGroups(db, { host: address }, ['f.protection IS NOT NULL']);
+  const g = flowGroups(db, { host: address }, ['f.protection IS NOT NULL'], [], { judged: false });
   const rows = db
     .prepare(`SELECT j.value AS finding, ${side} AS side, sum(f.flows) AS flows FROM ${g.sql} f, ${FINDING_IDS} j GROUP BY 1, 2`)
     .all(address, ...g.args) as { finding: string; side: string; flows: number }[];
-  // The accounts are the flows' own, read through the address indexes.
-  const accounts = db.prepare(
-    `SELECT group_concat(DISTINCT f.auth_account) FROM flow_seen f, ${FINDING_IDS} j
-     WHERE f.protection IS NOT NULL AND (f.client = ? OR f.server = ?) AND j.value = ? AND ${side} = ?`,
-  ).pluck();
+  // The accounts are the flows' own, read through the address indexes: one pass for every finding and side.
+  const accountRows = db
+    .prepare(
+      `SELECT j.value AS finding, ${side} AS side, group_concat(DISTINCT f.auth_account) AS accounts
+       FROM flow_seen f, ${FINDING_IDS} j WHERE f.protection IS NOT NULL AND (f.client = ? OR f.server = ?) GROUP BY 1, 2`,
+    )
+    .all(address, address, address) as { finding: string; side: string; accounts: string | null }[];
+  const accounts = new Map(accountRows.map((r) => [`${r.finding}|${r.side}`, r.accounts]));
   const byId = new Map((rules?.protection ?? []).map((p) => [p.id, p]));
   const rank = (id: string) => SEVERITIES.indexOf(byId.get(id)?.severity ?? 'info');
   return rows
     .sort((a, b) => rank(a.finding) - rank(b.finding) || b.flows - a.flows || a.finding.localeCompare(b.finding) || a.side.localeCompare(b.side))
     .map((r) => {
-      const list = accounts.get(address, address, r.finding, address, r.side) as string | null;
+      const list = accounts.get(`${r.finding}|${r.side}`) ?? null;
       return { severity: byId.get(r.finding)?.severity ?? 'info', finding: r.finding, as: r.side, flows: r.flows, accounts: list ? list.split(',').slice(0, SHOWN) : [], title: byId.get(r.finding)?.title ?? '' };
     });
 }
