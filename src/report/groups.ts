@@ -39,6 +39,9 @@ const RAW_KEY = ROLLUP_KEY.map((k) => ((ROLLUP_OPTIONAL as readonly string[]).in
  */
 const CUT_SHARE = 0.2;
 
+/** A condition that reads a judged column (a role, the verdict or what comes with it). */
+const JUDGED_NAMES = /\.(client_role|server_role|verdict|rule|reason|cite|client_name|server_name|encryption|encryption_cite)\b/;
+
 /** A condition on groups f as the same condition on rollup rows r. */
 const onRow = (x: string) => x.replace(/\bf\./g, 'r.');
 
@@ -76,17 +79,19 @@ export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArg
     times.push(f.until);
   }
   const and = (sql: string) => (sql ? `${sql} AND` : 'WHERE');
+  // Which rows are cut needs the verdict only when a condition names it or a role.
+  const cutFrom = f.role !== undefined || f.verdict !== undefined || extra.some((x) => JUDGED_NAMES.test(x)) ? 'rollup_view' : 'rollup_seen';
   const r = where('r', { time: false });
   const exact = where('f');
   const cut = `NOT (${onRow(whole.join(' AND '))}) AND NOT (${onRow(none.join(' OR '))})`;
   const share = db
-    .prepare(`SELECT sum(CASE WHEN ${cut} THEN r.flows ELSE 0 END) AS cut, sum(r.flows) AS flows FROM ${judged ? 'rollup_view' : 'rollup_seen'} r ${r.sql}`)
+    .prepare(`SELECT sum(CASE WHEN ${cut} THEN r.flows ELSE 0 END) AS cut, sum(r.flows) AS flows FROM ${cutFrom} r ${r.sql}`)
     .get(...times, ...times, ...r.args) as { cut: number | null; flows: number | null };
   if ((share.cut ?? 0) > CUT_SHARE * (share.flows ?? 0)) return fromFlows();
   // The cut rows' keys, in a temporary table named for the question (asked again, made again).
   const table = `temp.cut_${createHash('sha256').update(JSON.stringify([r.sql, cut, r.args, times])).digest('hex').slice(0, 16)}`;
   db.exec(`DROP TABLE IF EXISTS ${table}`);
-  db.prepare(`CREATE TEMP TABLE ${table.slice(5)} AS SELECT DISTINCT ${RAW_KEY.map((x, i) => `${x} AS ${ROLLUP_KEY[i]}`).join(', ')} FROM ${judged ? 'rollup_view' : 'rollup_seen'} r ${and(r.sql)} ${cut}`).run(...r.args, ...times, ...times);
+  db.prepare(`CREATE TEMP TABLE ${table.slice(5)} AS SELECT DISTINCT ${RAW_KEY.map((x, i) => `${x} AS ${ROLLUP_KEY[i]}`).join(', ')} FROM ${cutFrom} r ${and(r.sql)} ${cut}`).run(...r.args, ...times, ...times);
   db.exec(`CREATE INDEX ${table}_key ON ${table.slice(5)} (${ROLLUP_KEY.join(', ')})`);
   // Their flows: those of the cut rows' hours (flows_first) whose key is a cut row's.
   const cutFlows = `SELECT fl.id FROM (SELECT DISTINCT run_id, bucket FROM ${table}) h
