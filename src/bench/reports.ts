@@ -22,8 +22,8 @@ export interface ReportsBench {
   median: (xs: number[]) => number;
 }
 
-/** The report commands timed, each with what it needs beside --db. */
-function commands(db: string, host: string, out: string): { name: string; args: string[]; formats: boolean }[] {
+/** The report commands timed, each with what it needs beside --db (`since`: a time inside an hour, which cuts it). */
+function commands(db: string, host: string, out: string, since: number): { name: string; args: string[]; formats: boolean }[] {
   return [
     { name: 'summary', args: ['report', 'summary'], formats: true },
     { name: 'roles', args: ['report', 'roles'], formats: true },
@@ -37,7 +37,7 @@ function commands(db: string, host: string, out: string): { name: string; args: 
     { name: 'hosts', args: ['hosts'], formats: true },
     { name: `host ${host}`, args: ['host', host], formats: true },
     { name: 'html', args: ['report', 'html', '--out', out], formats: false },
-    { name: 'roles --since (cuts an hour)', args: ['report', 'roles', '--since', ''], formats: false },
+    { name: 'roles --since (cuts an hour)', args: ['report', 'roles', '--since', String(since)], formats: false },
   ].map((c) => ({ ...c, args: [...c.args, '--db', db] }));
 }
 
@@ -92,7 +92,7 @@ export async function measureReports(b: ReportsBench, log: (s: string) => void):
   const rows = d.prepare('SELECT count(*) FROM flow_rollup').pluck().get() as number;
   d.close();
   const out = path.join(path.dirname(db), 'bench-report.html');
-  const cmds = commands(db, host, out).map((c) => (c.args.includes('--since') ? { ...c, args: c.args.map((a) => (a === '' ? String(Math.floor((span.a + span.b) / 2) + 1800.5) : a)) } : c));
+  const cmds = commands(db, host, out, Math.floor((span.a + span.b) / 2) + 1800.5);
   const lines = [`reports: ${db} (${flows} flows, ${rows} rollup rows, ${((span.b - span.a) / 3600).toFixed(1)} hours${analyzeSeconds !== null ? `; analyzed in ${analyzeSeconds.toFixed(1)} s` : ''}), ${b.rounds} rounds alternated, medians`];
   lines.push(`  ${'report'.padEnd(30)} ${'table'.padStart(8)} ${'json'.padStart(8)} ${'--from-flows'.padStart(13)} ${'peak RSS'.padStart(9)}`);
   let worst = 0;

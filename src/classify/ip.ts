@@ -52,6 +52,16 @@ export function parseNet(text: string): Net | null {
 }
 
 /** True when `addr` (a single address) lies in `net`. */
+/**
+ * One address (not a block) as its 32-bit words — one for IPv4, four for IPv6 — with its
+ * family; null for anything else.
+ */
+export function addressWords(text: string): { family: 4 | 6; words: number[] } | null {
+  const n = parseNet(text);
+  if (!n || n.bits !== (n.family === 4 ? 32 : 128)) return null;
+  return { family: n.family, words: n.family === 4 ? [n.words[3]] : [...n.words] };
+}
+
 export function contains(net: Net, addr: Net): boolean {
   if (net.family !== addr.family) return false;
   const offset = net.family === 4 ? 96 : 0;

@@ -56,11 +56,6 @@ function tlsOf(ins: FlowInspector): TlsHandshake | null {
 }
 
 /**
- * The protection columns of a flow. `tls` is the flow's payload verdict
- * (implicit, starttls, none): a password counts as in clear only on a flow
- * that was not under TLS when it was sent, which the readers already decide.
- */
-/**
  * The level a DCE/RPC connection's calls travelled at: the lowest of its requests'. A
  * request with a trailer says its level; one without says none — or connect, whose
  * requests carry no verifier either ([MS-RPCE] 2.2.2.11, 3.3.1.5.2): the bind tells which.
@@ -80,6 +75,11 @@ function rpcLevelOf(a: AuthFacts): { level: number; type: number } | null {
   return a.rpcLevel > 0 ? { level: a.rpcLevel, type: a.rpcType } : null;
 }
 
+/**
+ * The protection columns of a flow. `tls` is the flow's payload verdict
+ * (implicit, starttls, none): a password counts as in clear only on a flow
+ * that was not under TLS when it was sent, which the readers already decide.
+ */
 export function protectionOf(ins: FlowInspector | null): ProtectionFacts {
   if (!ins) return NO_PROTECTION;
   const a = authOf(ins);

@@ -122,10 +122,6 @@ export class Inspectors implements InspectorFactory {
   }
 }
 
-/**
- * The interfaces a DCOM activation may hand out, from the rules: those of the dcom
- * and wmi services, but the activation and resolver interfaces themselves.
- */
 /** Per interface UUID, the opnums the rules say travel without RPC authentication by design (Netlogon's secure-channel setup). */
 export function setupCalls(interfaces: Iterable<{ uuid: string; setup_calls: number[] }>): SetupCalls {
   const m = new Map<string, Set<number>>();
@@ -133,6 +129,10 @@ export function setupCalls(interfaces: Iterable<{ uuid: string; setup_calls: num
   return m;
 }
 
+/**
+ * The interfaces a DCOM activation may hand out, from the rules: those of the dcom
+ * and wmi services, but the activation and resolver interfaces themselves.
+ */
 export function dcomActivatable(interfaces: Iterable<{ uuid: string; service: string }>): string[] {
   const machinery = new Set([SYSTEM_ACTIVATOR_UUID, REMOTE_ACTIVATION_UUID, OXID_RESOLVER_UUID, IREMUNKNOWN2_UUID, IREMUNKNOWN_UUID]);
   return [...interfaces].filter((i) => (i.service === 'dcom' || i.service === 'wmi') && !machinery.has(i.uuid)).map((i) => i.uuid);

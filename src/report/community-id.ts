@@ -4,15 +4,14 @@
 // the lower endpoint's address, the other's, protocol (u8), a zero byte, the lower
 // endpoint's port and the other's (u16 each, network order); "1:" + base64.
 import * as crypto from 'node:crypto';
-import { parseNet } from '../classify/ip';
+import { addressWords } from '../classify/ip';
 
 /** An address in network byte order: 4 bytes for IPv4, 16 for IPv6. */
 function addressBytes(ip: string): Buffer | null {
-  const n = parseNet(ip);
-  if (!n || n.bits !== (n.family === 4 ? 32 : 128)) return null;
-  const words = n.family === 4 ? [n.words[3]] : n.words;
-  const out = Buffer.alloc(words.length * 4);
-  words.forEach((w, i) => out.writeUInt32BE(w >>> 0, i * 4));
+  const a = addressWords(ip);
+  if (!a) return null;
+  const out = Buffer.alloc(a.words.length * 4);
+  a.words.forEach((w, i) => out.writeUInt32BE(w >>> 0, i * 4));
   return out;
 }
 

@@ -1,6 +1,6 @@
 import type { Db } from '../store/db';
 import type { FlowFilter } from './filter';
-import { flowGroups, type Groups } from './groups';
+import { flowGroups, listed, type Groups } from './groups';
 import { isoTime, type Row } from './format';
 import { NO_ROLE } from './role-traffic';
 
@@ -92,9 +92,6 @@ export function encryptionReport(db: Db, f: FlowFilter): Row[] {
 }
 
 const groupKey = (values: unknown[]) => JSON.stringify(values);
-
-/** A group_concat(DISTINCT …) as a list in one order, whatever order the rows came in. */
-const listed = (v: unknown): string[] => (v ? String(v).split(',').sort() : []);
 
 /**
  * Up to `n` example flows ("client → server:port/transport", distinct, in the order

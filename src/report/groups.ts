@@ -53,18 +53,18 @@ const onRow = (x: string) => x.replace(/\bf\./g, 'r.');
  */
 export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = [], o: { judged?: boolean } = {}): Groups {
   const judged = o.judged !== false || f.role !== undefined || f.verdict !== undefined;
-  const { flows: FLOW_GROUP, rollups: ROLLUP_GROUP } = sources(judged);
+  const source = sources(judged);
   const where = (alias: string, o: { time?: boolean } = {}) => {
     const w = flowWhere(f, alias, alias === 'f' ? extra : extra.map(onRow), o);
     return { sql: w.sql, args: [...extraArgs, ...w.args] };
   };
   const fromFlows = (): Groups => {
     const w = where('f');
-    return { sql: `(${FLOW_GROUP} ${w.sql})`, args: w.args };
+    return { sql: `(${source.flows} ${w.sql})`, args: w.args };
   };
   if (f.fromFlows || f.capture !== undefined) return fromFlows();
   const w = where('f', { time: false });
-  if (f.since === undefined && f.until === undefined) return { sql: `(${ROLLUP_GROUP} ${w.sql})`, args: w.args };
+  if (f.since === undefined && f.until === undefined) return { sql: `(${source.rollups} ${w.sql})`, args: w.args };
   const whole: string[] = [];
   const none: string[] = [];
   const times: number[] = [];
@@ -99,9 +99,9 @@ export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArg
     JOIN captures c ON c.id = fl.capture_id AND c.run_id = h.run_id
     WHERE (${rollupKeyOf('fl', 'c').join(', ')}) IN (SELECT ${ROLLUP_KEY.join(', ')} FROM ${table})`;
   return {
-    sql: `(${ROLLUP_GROUP} ${and(w.sql)} ${whole.join(' AND ')}
+    sql: `(${source.rollups} ${and(w.sql)} ${whole.join(' AND ')}
       UNION ALL
-      ${FLOW_GROUP} ${and(exact.sql)} f.id IN (${cutFlows}))`,
+      ${source.flows} ${and(exact.sql)} f.id IN (${cutFlows}))`,
     args: [...w.args, ...times, ...exact.args],
   };
 }
@@ -111,3 +111,9 @@ export const verdictSums = (orNone = true) => `sum(CASE WHEN f.verdict = 'expect
   sum(CASE WHEN f.verdict = 'unexpected' THEN f.flows ELSE 0 END) AS unexpected,
   sum(CASE WHEN ${orNone ? 'f.verdict IS NULL OR ' : ''}f.verdict = 'unknown' THEN f.flows ELSE 0 END) AS unknown`;
 
+
+/**
+ * A group_concat(DISTINCT …) of a list column (comma-separated) as a list in one order, each
+ * element once, whatever order the groups came in.
+ */
+export const listed = (v: unknown): string[] => (v ? [...new Set(String(v).split(',').filter(Boolean))].sort() : []);

@@ -6,7 +6,7 @@
 import type { Db } from '../store/db';
 import { queryEndpoints } from './epm';
 import type { FlowFilter } from './filter';
-import { flowGroups, verdictSums, type Groups } from './groups';
+import { flowGroups, listed, verdictSums, type Groups } from './groups';
 import { unexpectedReport } from './findings';
 import { hostNames, queryHosts } from './hosts';
 import { isoTime, type Row } from './format';
@@ -56,7 +56,7 @@ function bySide(db: Db, address: string, self: 'client' | 'server', both: Groups
     )
     .all(...g.args, limit + 1)
     // Every interface bound on the flows, once each (a connection lists all it bound).
-    .map((r) => ({ ...(r as Row), rpc_interfaces: [...new Set(String((r as Row).rpc_interfaces ?? '').split(',').filter(Boolean))].sort() }));
+    .map((r) => ({ ...(r as Row), rpc_interfaces: listed((r as Row).rpc_interfaces) }));
   return { rows: rows.slice(0, limit), more: rows.length > limit ? countGroups(db, `SELECT 1 FROM ${g.sql} f GROUP BY f.service, f.transport, f.server_port, f.${peer}_role`, g.args) - limit : 0 };
 }
 

@@ -166,8 +166,7 @@ export class FlowWriter {
   private insert(all: boolean): void {
     const rows = this.rows;
     this.rows = [];
-    const { insertCore } = this;
-    const { rollups } = this;
+    const { insertCore, rollups } = this;
     this.db.transaction(() => {
       for (const r of rows) {
         this.lastId = r.length === CORE_COUNT ? insertCore.run(r).lastInsertRowid : this.insertExtra(r);

@@ -8,7 +8,6 @@ import { judgedFrom, ROLLUP_ROWS, RUN_VISIBLE_OR, VERDICT_KEY } from './schema';
 
 const PAGE = 5000;
 
-
 /**
  * Refreshes hosts.serves and hosts.uses (JSON arrays of services) from the rollups (every
  * run's), in SQL: what each host answered as a server, and what it opened as a client.

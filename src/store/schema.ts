@@ -173,6 +173,9 @@ export const ROLLUP_SELECT = `${rollupKeyOf('f', 'c').join(', ')},
   max(f.first_sec * 1000000000 + f.first_nsec), min(f.last_sec * 1000000000 + f.last_nsec), min(f.id)`;
 export const ROLLUP_GROUP = `GROUP BY ${ROLLUP_KEY.map((_, i) => i + 1).join(', ')}`;
 
+/** Adds up into flow_rollup the flows f (of captures c) that `from` joins and `where` selects. */
+export const rollUpFlows = (where = '', from = 'flows f JOIN captures c ON c.id = f.capture_id') => `INSERT INTO flow_rollup SELECT ${ROLLUP_SELECT} FROM ${from} ${where} ${ROLLUP_GROUP}`;
+
 /** Statements that bring a database of schema version N-1 to N, by N. */
 export const MIGRATIONS: Record<number, string> = {
   2: `ALTER TABLE rpc_endpoints ADD COLUMN protseq TEXT;
@@ -297,7 +300,7 @@ export const MIGRATIONS: Record<number, string> = {
   // Rollups: the reports add up these rows instead of scanning every flow; an older database's are built once, here.
   // Flows by their first second: a time filter that cuts a rollup row reads that row's hour through it.
   11: `CREATE TABLE flow_rollup (${ROLLUP_COLUMNS}) WITHOUT ROWID;
-       INSERT INTO flow_rollup SELECT ${ROLLUP_SELECT} FROM flows f JOIN captures c ON c.id = f.capture_id ${ROLLUP_GROUP};
+       ${rollUpFlows()};
        CREATE INDEX flows_first ON flows (first_sec);`,
 };
 

@@ -337,7 +337,6 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
     else if (b.subarray(o, Math.min(end, o + 64)).indexOf(KRB5_OID) >= 0) this.auth.setMech('kerberos');
   }
 
-  /** A pipe payload: a DCE/RPC PDU if it looks like one; only binds and their answers matter here. */
   /** The RPC connection the pipes' PDUs go to: read to the end, as the session is. */
   private pipesConnection(): RpcConnection {
     const c = new RpcConnection(RpcMode.Plain, this.budget, [], this.setupCalls);
@@ -345,6 +344,7 @@ export class SmbPipes extends ReadsAuth implements FlowInspector {
     return c;
   }
 
+  /** A pipe payload: a DCE/RPC PDU if it looks like one; only binds and their answers matter here. */
   private rpc(b: Buffer, o: number, n: number): void {
     if (!looksLikeCoPdu(b, o, n)) return;
     const le = (b[o + 4] & 0x10) !== 0;
