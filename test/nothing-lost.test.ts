@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSynthetic } from '../src/samples/synthetic';
-import { writeDnsFlood } from '../src/samples/flood';
+import { writeDnsFlood, writeReplayFlood } from '../src/samples/flood';
 import { loadRules } from '../src/rules/load';
 import { dcomActivatable, Inspectors } from '../src/inspect';
 import { inspectorPorts } from '../src/rules/services';
@@ -575,4 +575,50 @@ describe('8. names within the budget: DNS answers held by open flows are charged
     expect(names).toBeGreaterThan(1000);
     expect(names).toBeLessThan(3000 * 32);
   });
+});
+
+describe('8. names within the budget: ended sessions do not fill memory with their inspectors', () => {
+  // The lab's own NTLM-over-SMB sessions and Kerberos exchanges (TCP and UDP), replayed from
+  // distinct clients 200 µs a frame apart: sessions end far faster than a closed flow's 60 s
+  // linger, each holding its inspector's facts (~1-1.5 KB) until written.
+  const rules = loadRules();
+  const test = servicePortTest(rules);
+  const run = async (file: string, o: { doneHeldLimit?: number }) => {
+    const inspectors = new Inspectors(inspectorPorts(rules.services), { dcomIids: dcomActivatable(rules.rpcInterfaces.values()), udpPorts: inspectorPorts(rules.services, 'udp') });
+    const table = new FlowTable({ capacity: 16384, inspectors, ...o });
+    const ingest = new PacketIngest(table);
+    const facts: string[] = [];
+    let packets = 0;
+    let most = 0;
+    table.setFlushHandler((t, i) => {
+      const rec = buildFlowRecord(t, i, test);
+      const c = classifyFlow(rules, rec);
+      packets += rec.packetsC2S + rec.packetsS2C;
+      facts.push(JSON.stringify([rec.transport, rec.client, rec.clientPort, rec.server, rec.serverPort, rec.firstSec, rec.firstNsec, rec.lastSec, rec.lastNsec, rec.packetsC2S, rec.packetsS2C, rec.bytesC2S, rec.bytesS2C, rec.tcpState, c.labels, c.protection, c.names]));
+    });
+    await readCapture(file, { packet: (...a: Parameters<PacketIngest['packet']>) => (ingest.packet(...a), (most = Math.max(most, table.heldDone))) });
+    table.flushAll();
+    return { facts: facts.sort(), packets, most, early: table.stats.doneEarly, forced: table.stats.forcedFlushes };
+  };
+  for (const [name, port, template] of [
+    ['NTLM over SMB', 445, path.join(ROOT, 'test', 'fixtures', 'protection', 'smb-sessions.pcap')],
+    ['Kerberos', 88, path.join(ROOT, 'test', 'fixtures', 'exchange-lab', 'exchange-lab-full.pcap')],
+  ] as const) {
+    it(`${name}: at most the limit and a second's sessions held, every flow's facts as without the limit`, async () => {
+      const file = path.join(dir, `replay-${port}.pcap`);
+      await writeReplayFlood(file, 3000, port, [template], 200);
+      const unbounded = await run(file, { doneHeldLimit: 1 << 20 });
+      const bounded = await run(file, { doneHeldLimit: 64 });
+      // Without the limit the closed sessions pile up (the 60 s linger outlasts the replay).
+      expect(unbounded.most).toBeGreaterThan(2000);
+      expect(unbounded.early).toBe(0);
+      // With it: the limit plus what ended within about a second (a session takes ~3-7 ms here).
+      expect(bounded.early).toBeGreaterThan(2000);
+      expect(bounded.most).toBeLessThan(64 + 400);
+      expect(bounded.forced).toBe(0);
+      // Nothing of the flows changes: the same flows, facts and packets.
+      expect(bounded.packets).toBe(unbounded.packets);
+      expect(bounded.facts).toEqual(unbounded.facts);
+    });
+  }
 });

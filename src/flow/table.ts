@@ -18,6 +18,8 @@ export const enum FlowState {
   /** A SYN from side A / side B was seen and its sequence number kept in `synSeq` (for a pending inspector). */
   SynSeqA = 32,
   SynSeqB = 64,
+  /** Done (TCP closed, or a UDP flow whose inspector decided) while holding an inspector: counted in `doneHeld`. */
+  HeldDone = 128,
 }
 
 export const enum InspectState {
@@ -41,6 +43,13 @@ export interface FlowTableOptions {
   idleTimeout?: number;
   /** Seconds a flow lingers after FIN from both sides or RST (late ACKs and retransmissions). */
   closedLinger?: number;
+  /**
+   * Most done flows (closed TCP, UDP exchanges whose inspector decided) that may wait
+   * holding their inspector (default an eighth of the capacity). An inspector's facts cost
+   * ~1-1.5 KB a flow; a flood of short sessions ends faster than a closed flow's linger or a
+   * UDP flow's idle time, and would fill the table with them.
+   */
+  doneHeldLimit?: number;
   inspectors?: InspectorFactory | null;
 }
 
@@ -49,6 +58,8 @@ export interface FlowTableStats {
   flowsFlushed: number;
   /** Flows written out early because the table was full (the same 5-tuple may then appear twice). */
   forcedFlushes: number;
+  /** Done flows written out before their linger or idle time ended, to bound what they hold (a late packet of one starts a new flow). */
+  doneEarly: number;
   portReuse: number;
   fragmentsAttributed: number;
   fragmentsUnattributed: number;
@@ -117,6 +128,7 @@ export class FlowTable {
     flowsCreated: 0,
     flowsFlushed: 0,
     forcedFlushes: 0,
+    doneEarly: 0,
     portReuse: 0,
     fragmentsAttributed: 0,
     fragmentsUnattributed: 0,
@@ -126,6 +138,15 @@ export class FlowTable {
 
   private readonly idleTimeout: number;
   private readonly closedLinger: number;
+  private readonly doneHeldLimit: number;
+  /** Done flows holding an inspector (state HeldDone). */
+  private doneHeld = 0;
+  /** Done flows (closed TCP, answered UDP exchanges) waiting to be written that hold their inspector. */
+  get heldDone(): number {
+    return this.doneHeld;
+  }
+  /** doneHeld past which done flows are written out early; raised when that finds too few quiet long enough. */
+  private shedAt: number;
   private nextSweep = 0;
   private readonly inspectorFactory: InspectorFactory | null;
   private onFlush: FlushHandler = () => {};
@@ -173,6 +194,8 @@ export class FlowTable {
     this.freeTop = cap;
     this.idleTimeout = opts.idleTimeout ?? 900;
     this.closedLinger = opts.closedLinger ?? 60;
+    this.doneHeldLimit = Math.max(1, opts.doneHeldLimit ?? cap >> 3);
+    this.shedAt = this.doneHeldLimit;
     this.inspectorFactory = opts.inspectors ?? null;
   }
 
@@ -288,8 +311,51 @@ export class FlowTable {
       // A UDP flow with an inspector (the mapper on 135): each datagram as it comes.
       this.inspect(idx, this.inspectors[idx]!, dir, 0, 0, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
     }
+    if (isTcp && (flags & (TcpFlag.Fin | TcpFlag.Rst)) !== 0 && this.isClosed(idx)) this.holdDone(idx, sec);
     if (p.firstFragment) this.rememberFragment(p, idx, dir);
     return idx;
+  }
+
+  /**
+   * A flow is done (TCP: FIN from both sides, or RST; UDP: its inspector decided) and holds
+   * its inspector's facts until written: counted, and past the limit the done flows quiet
+   * the longest are written out before their linger or idle time ends.
+   */
+  private holdDone(idx: number, sec: number): void {
+    const st = this.state[idx];
+    if ((st & FlowState.HeldDone) !== 0 || this.inspectors[idx] === null) return;
+    this.state[idx] = st | FlowState.HeldDone;
+    if (++this.doneHeld > this.shedAt) this.shedDone(sec);
+  }
+
+  /**
+   * Writes out done flows that hold an inspector, those quiet the longest first, until a
+   * quarter of the limit is free. Only flows quiet for about a second or more: a flow that
+   * closed this very second may still see its last ACK, which would start a new flow.
+   */
+  private shedDone(sec: number): void {
+    const want = this.doneHeldLimit - (this.doneHeldLimit >> 2);
+    let window = this.closedLinger;
+    while (this.doneHeld > want && window >= 1) {
+      window /= 2;
+      const before = sec - window;
+      for (let i = 0; i < this.highWater && this.doneHeld > want; i++) {
+        if (this.live[i] && (this.state[i] & FlowState.HeldDone) !== 0 && this.lastSec[i] < before) {
+          this.stats.doneEarly++;
+          this.release(i);
+        }
+      }
+    }
+    // A UDP exchange has no last ACK to wait for: the rest may go now (a burst that ends
+    // faster than a second — a DNS flood's answers).
+    for (let i = 0; i < this.highWater && this.doneHeld > want; i++) {
+      if (this.live[i] && (this.state[i] & FlowState.HeldDone) !== 0 && (this.keys[i * KEY_WORDS] & 0xff) === 17) {
+        this.stats.doneEarly++;
+        this.release(i);
+      }
+    }
+    // Too few were quiet long enough: look again only after another quarter of the limit.
+    this.shedAt = Math.max(this.doneHeldLimit, this.doneHeld + (this.doneHeldLimit >> 2));
   }
 
   /**
@@ -320,6 +386,8 @@ export class FlowTable {
     if (!ins.segment(dir, seq, flags, buf, off, plen, wireLen, sec, nsec)) {
       this.inspectState[idx] = InspectState.Released;
       this.stats.inspectorsReleased++;
+      // A UDP exchange whose inspector has decided (a KDC request and its reply) is done as a closed TCP flow is.
+      if ((this.keys[idx * KEY_WORDS] & 0xff) === 17) this.holdDone(idx, sec);
     }
   }
 
@@ -438,6 +506,7 @@ export class FlowTable {
 
   /** Writes the flow out (flush handler) and frees its index and slot. */
   private release(idx: number): void {
+    if ((this.state[idx] & FlowState.HeldDone) !== 0) this.doneHeld--;
     this.onFlush(this, idx);
     this.stats.flowsFlushed++;
     this.live[idx] = 0;
@@ -480,10 +549,20 @@ export class FlowTable {
     return (st & FlowState.Rst) !== 0 || (st & (FlowState.FinA | FlowState.FinB)) === (FlowState.FinA | FlowState.FinB);
   }
 
-  /** The table is full: write out the least recently active flows until an eighth is free. */
+  /**
+   * The table is full: write out done flows quiet for a second or more (closed TCP flows'
+   * linger cut short, answered UDP exchanges), then the least recently active flows, until
+   * an eighth is free.
+   */
   private makeRoom(sec: number): void {
     this.sweep(sec);
     const want = this.capacity >> 3;
+    for (let i = 0; i < this.highWater && this.freeTop < want; i++) {
+      if (this.live[i] && this.lastSec[i] < sec - 1 && ((this.state[i] & FlowState.HeldDone) !== 0 || this.isClosed(i))) {
+        this.stats.doneEarly++;
+        this.release(i);
+      }
+    }
     let window = this.idleTimeout;
     while (this.freeTop < want && window >= 1) {
       window /= 4;

@@ -130,6 +130,9 @@ export class KdcExchange extends ReadsAuth implements FlowInspector {
       if (cname) this.auth.setAccount(cname);
     } else if (app.tag === KrbTag.KrbError) {
       if (this.clientDir < 0) this.clientDir = dir ^ 1;
+      // An error answering the request ends the exchange as a ticket would: a client asks again
+      // on a new port or connection (PREAUTH_REQUIRED, RESPONSE_TOO_BIG — the lab's kinit does).
+      if (this.request) this.reply = true;
     }
   }
 

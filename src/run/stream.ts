@@ -176,6 +176,7 @@ export class StreamReader {
         flowsCreated: s.flowsCreated - b.flowsCreated,
         flowsFlushed: s.flowsFlushed - b.flowsFlushed,
         forcedFlushes: s.forcedFlushes - b.forcedFlushes,
+        doneEarly: s.doneEarly - b.doneEarly,
         portReuse: s.portReuse - b.portReuse,
         fragmentsAttributed: s.fragmentsAttributed - b.fragmentsAttributed,
         fragmentsUnattributed: s.fragmentsUnattributed - b.fragmentsUnattributed,

@@ -78,7 +78,8 @@ function serverPort(t: Template): number {
   return f.readUInt16BE(t.ipOff + (f[t.ipOff] & 0x0f) * 4 + 2);
 }
 
-export async function writeReplayFlood(file: string, count: number, port: number, templateFiles: string[]): Promise<number> {
+/** @param frameGapMicros microseconds between frames (5: a flood; a test that needs sessions to end seconds apart spreads them) */
+export async function writeReplayFlood(file: string, count: number, port: number, templateFiles: string[], frameGapMicros = 5): Promise<number> {
   const templates = (await readTemplates(templateFiles)).filter((t) => serverPort(t) === port);
   if (templates.length === 0) throw new Error(`no conversation to port ${port} in ${templateFiles.join(', ')}`);
   const w = new PcapFileWriter(file);
@@ -86,7 +87,7 @@ export async function writeReplayFlood(file: string, count: number, port: number
   for (let i = 0; i < count; i++) {
     const tpl = templates[i % templates.length];
     const ip = (11 << 24) | (i & 0xffffff);
-    for (let k = 0; k < tpl.frames.length; k++) w.write((t += 5), rewrite(tpl, k, ip, 1024 + (i % 60000)));
+    for (let k = 0; k < tpl.frames.length; k++) w.write((t += frameGapMicros), rewrite(tpl, k, ip, 1024 + (i % 60000)));
   }
   w.close();
   return templates.length;
