@@ -20,21 +20,34 @@ export interface RoleReport {
 }
 
 /**
- * Each group of flows seen from both ends: its client's role sends bytes_c2s and receives
+ * The groups added up per client and server, their roles and the service: what the
+ * groupings below tell apart (a day's rollup rows: ~400,000; its pairs: ~80,000), so each
+ * group's roles are looked up once and its two sides made from the smaller set.
+ */
+function pairs(g: { sql: string }): string {
+  return `SELECT coalesce(f.client_role, '${NO_ROLE}') AS cr, coalesce(f.server_role, '${NO_ROLE}') AS sr, f.client, f.server,
+            coalesce(f.service, '(unknown)') AS service, sum(f.flows) AS flows, sum(f.bytes_c2s) AS bytes_c2s, sum(f.bytes_s2c) AS bytes_s2c,
+            sum(f.packets_c2s) AS packets_c2s, sum(f.packets_s2c) AS packets_s2c
+          FROM ${g.sql} f GROUP BY 1, 2, 3, 4, 5`;
+}
+
+/**
+ * Each pair seen from both ends: its client's role sends bytes_c2s and receives
  * bytes_s2c, its server's role the other way round. A flow whose side carries several roles
  * (joined with "+") is counted under that joined label, once, so the totals add up to the
  * flows'. A flow whose two sides fall in the same row of a grouping (both ends of one role;
  * for the talkers, of one host too) is counted there once: `twin` and `twin_host` mark the
- * second side.
+ * second side. Added up per row the groupings read.
  */
-function sides(g: { sql: string }): string {
-  const cr = `coalesce(f.client_role, '${NO_ROLE}')`;
-  const sr = `coalesce(f.server_role, '${NO_ROLE}')`;
-  return `SELECT ${cr} AS role, ${sr} AS peer, f.client AS address, coalesce(f.service, '(unknown)') AS service, f.flows, 0 AS twin, 0 AS twin_host,
-            f.bytes_c2s AS bytes_out, f.bytes_s2c AS bytes_in, f.packets_c2s AS packets_out, f.packets_s2c AS packets_in FROM ${g.sql} f
-          UNION ALL
-          SELECT ${sr}, ${cr}, f.server, coalesce(f.service, '(unknown)'), f.flows, ${cr} = ${sr}, ${cr} = ${sr} AND f.client = f.server,
-            f.bytes_s2c, f.bytes_c2s, f.packets_s2c, f.packets_c2s FROM ${g.sql} f`;
+function sides(): string {
+  return `SELECT role, peer, address, service, twin, twin_host, sum(flows) AS flows, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in,
+            sum(packets_out) AS packets_out, sum(packets_in) AS packets_in FROM (
+            SELECT cr AS role, sr AS peer, client AS address, service, flows, 0 AS twin, 0 AS twin_host,
+              bytes_c2s AS bytes_out, bytes_s2c AS bytes_in, packets_c2s AS packets_out, packets_s2c AS packets_in FROM temp.role_pairs
+            UNION ALL
+            SELECT sr, cr, server, service, flows, cr = sr, cr = sr AND client = server,
+              bytes_s2c, bytes_c2s, packets_s2c, packets_c2s FROM temp.role_pairs)
+          GROUP BY role, peer, address, service, twin, twin_host`;
 }
 
 /** Flows of the rows grouped, each once. */
@@ -42,10 +55,11 @@ const FLOWS = 'sum(CASE WHEN twin THEN 0 ELSE flows END)';
 
 export function rolesReport(db: Db, f: FlowFilter, top = 5): RoleReport[] {
   const g = flowGroups(db, f);
-  // The two sides of every group, once, into a temporary table (SQLite's temp store, not the
+  // The two sides of every pair, once, into a temporary table (SQLite's temp store, not the
   // heap): the four groupings below read it instead of joining each group to its verdict again.
-  db.exec('DROP TABLE IF EXISTS temp.role_sides');
-  db.prepare(`CREATE TEMP TABLE role_sides AS ${sides(g)}`).run(...g.args, ...g.args);
+  db.exec('DROP TABLE IF EXISTS temp.role_sides; DROP TABLE IF EXISTS temp.role_pairs');
+  db.prepare(`CREATE TEMP TABLE role_pairs AS ${pairs(g)}`).run(...g.args);
+  db.exec(`CREATE TEMP TABLE role_sides AS ${sides()}; DROP TABLE temp.role_pairs`);
   try {
     const roles = db
       .prepare(
@@ -75,7 +89,7 @@ export function rolesReport(db: Db, f: FlowFilter, top = 5): RoleReport[] {
       top_talkers: talkers.filter((x) => x.role === r.role).map(({ role: _r, ...x }) => x),
     }));
   } finally {
-    db.exec('DROP TABLE IF EXISTS temp.role_sides');
+    db.exec('DROP TABLE IF EXISTS temp.role_sides; DROP TABLE IF EXISTS temp.role_pairs');
   }
 }
 
