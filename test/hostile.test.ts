@@ -29,7 +29,8 @@ function everyReportRuns(db: string): void {
     const r = cli([...c, '--db', db, '--format', 'json']);
     expect(r.code, `${c.join(' ')}: ${r.stderr}`).toBe(0);
     JSON.parse(r.stdout);
-    for (const f of ['csv', 'md', 'table']) expect(cli([...c, '--db', db, '--format', f]).code, `${c.join(' ')} ${f}`).toBe(0);
+    // The text table as well (times and values pass the same formatting into CSV and Markdown).
+    expect(cli([...c, '--db', db, '--format', 'table']).code, `${c.join(' ')} table`).toBe(0);
   }
   const ex = cli(['export', '--db', db]);
   expect(ex.code, ex.stderr).toBe(0);
