@@ -325,15 +325,16 @@ export class FlowTable {
     const st = this.state[idx];
     if ((st & FlowState.HeldDone) !== 0 || this.inspectors[idx] === null) return;
     this.state[idx] = st | FlowState.HeldDone;
-    if (++this.doneHeld > this.shedAt) this.shedDone(sec);
+    if (++this.doneHeld > this.shedAt) this.shedDone(sec, idx);
   }
 
   /**
    * Writes out done flows that hold an inspector, those quiet the longest first, until a
    * quarter of the limit is free. Only flows quiet for about a second or more: a flow that
    * closed this very second may still see its last ACK, which would start a new flow.
+   * `current`, the flow whose packet is being added, stays (its packet is not done with it).
    */
-  private shedDone(sec: number): void {
+  private shedDone(sec: number, current: number): void {
     const want = this.doneHeldLimit - (this.doneHeldLimit >> 2);
     let window = this.closedLinger;
     while (this.doneHeld > want && window >= 1) {
@@ -349,7 +350,7 @@ export class FlowTable {
     // A UDP exchange has no last ACK to wait for: the rest may go now (a burst that ends
     // faster than a second — a DNS flood's answers).
     for (let i = 0; i < this.highWater && this.doneHeld > want; i++) {
-      if (this.live[i] && (this.state[i] & FlowState.HeldDone) !== 0 && (this.keys[i * KEY_WORDS] & 0xff) === 17) {
+      if (i !== current && this.live[i] && (this.state[i] & FlowState.HeldDone) !== 0 && (this.keys[i * KEY_WORDS] & 0xff) === 17) {
         this.stats.doneEarly++;
         this.release(i);
       }
