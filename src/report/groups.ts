@@ -10,7 +10,7 @@
 // (the row is cut) takes its flows that pass: its hour's flows (flows_first) with its key.
 // --capture is answered from the flows of that capture (flows_capture).
 import { createHash } from 'node:crypto';
-import { BUCKET_SECONDS, rollupKeyOf, ROLLUP_KEY, ROLLUP_OPTIONAL } from '../store/schema';
+import { BUCKET_SECONDS, JUDGED_COLUMNS, judgedFrom, rollupKeyOf, ROLLUP_KEY, ROLLUP_OPTIONAL, tsOf } from '../store/schema';
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
 
@@ -45,14 +45,59 @@ const JUDGED_NAMES = /\.(client_role|server_role|verdict|rule|reason|cite|client
 /** A condition on groups f as the same condition on rollup rows r. */
 const onRow = (x: string) => x.replace(/\bf\./g, 'r.');
 
+/** What a verdict depends on besides the hosts (judgedFrom's join), and the column the encryption finding reads. */
+const JUDGED_KEY = ['client', 'server', 'transport', 'server_port', 'service', 'tls'];
+
+/** Splits conditions (and their `?` arguments, in order) into those on judged columns and the rest. */
+function splitConditions(extra: string[], args: (string | number)[]) {
+  const out = { judged: { sql: [] as string[], args: [] as (string | number)[] }, seen: { sql: [] as string[], args: [] as (string | number)[] } };
+  let at = 0;
+  for (const x of extra) {
+    const n = (x.match(/\?/g) ?? []).length;
+    const to = JUDGED_NAMES.test(x) ? out.judged : out.seen;
+    to.sql.push(x);
+    to.args.push(...args.slice(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+/**
+ * Judged groups added up before they are judged: rollup rows summed per JUDGED_KEY and the
+ * columns `by` names, then each sum's hosts and verdict looked up — a day's 403,689 rollup rows
+ * are 87,285 such sums. Conditions on judged columns hold after the lookup, the others before
+ * the sums. Groups have only those columns, the sums and times. The sums' GROUP BY sorts every
+ * row (0.35-0.5 s on that day), so this pays for a report that reads its groups once (matrix
+ * 1.53 -> 1.18 s, summary's verdict pass), not for one that reads them again for its examples.
+ */
+function judgedSums(f: FlowFilter, by: string[], extra: string[], extraArgs: (string | number)[]): Groups {
+  const key = [...new Set([...JUDGED_KEY, ...by])].map((k) => `f.${k}`).join(', ');
+  const c = splitConditions(extra, extraArgs);
+  const before = flowWhere({ ...f, role: undefined, verdict: undefined }, 'f', c.seen.sql, { time: false });
+  const after = flowWhere({ role: f.role, verdict: f.verdict } as FlowFilter, 'f', c.judged.sql);
+  const sums = `SELECT ${key}, sum(f.flows) AS flows, sum(f.packets_c2s) AS packets_c2s, sum(f.packets_s2c) AS packets_s2c,
+      sum(f.bytes_c2s) AS bytes_c2s, sum(f.bytes_s2c) AS bytes_s2c, sum(f.packets) AS packets, sum(f.bytes) AS bytes,
+      min(f.first_sec * 1000000000 + f.first_nsec) AS first_ns, max(f.last_sec * 1000000000 + f.last_nsec) AS last_ns, min(f.first_id) AS first_id
+    FROM rollup_seen f ${before.sql} GROUP BY ${key}`;
+  const judgedRows = `SELECT f.*, f.first_ns / 1000000000 AS first_sec, f.first_ns % 1000000000 AS first_nsec, f.last_ns / 1000000000 AS last_sec,
+        f.last_ns % 1000000000 AS last_nsec, ${tsOf('f.first_ns')} AS first_ts, ${tsOf('f.last_ns')} AS last_ts, ${JUDGED_COLUMNS}
+      FROM ${judgedFrom(`(${sums}) f`)}`;
+  return {
+    sql: `(SELECT * FROM (${judgedRows}) f ${after.sql})`,
+    args: [...c.seen.args, ...before.args, ...c.judged.args, ...after.args],
+  };
+}
+
 /**
  * The groups of the flows the filter selects, with `extra` conditions on group columns (alias f)
  * whose `?` take `extraArgs`. Without `o.judged` (a report that counts traffic, not verdicts, and
  * whose extra conditions name no role or verdict), the groups have no roles or verdict and cost
- * no lookups of them.
+ * no lookups of them. With `o.by` (the columns a judged report reads besides the sums, times,
+ * roles and verdict), rollup rows no time filter cuts are added up before they are judged.
  */
-export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = [], o: { judged?: boolean } = {}): Groups {
+export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = [], o: { judged?: boolean; by?: string[] } = {}): Groups {
   const judged = o.judged !== false || f.role !== undefined || f.verdict !== undefined;
+  if (judged && o.by && !f.fromFlows && f.capture === undefined && f.since === undefined && f.until === undefined) return judgedSums(f, o.by, extra, extraArgs);
   const source = sources(judged);
   const where = (alias: string, o: { time?: boolean } = {}) => {
     const w = flowWhere(f, alias, alias === 'f' ? extra : extra.map(onRow), o);

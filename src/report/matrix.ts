@@ -28,7 +28,8 @@ export function mixedVerdict(expected: number, unexpected: number): string {
 
 /** Role × role: services observed in each cell and whether the rules expect them. */
 export function matrixReport(db: Db, rules: RuleSet, f: FlowFilter): MatrixCell[] {
-  const g = flowGroups(db, f);
+  // Read: roles, service, verdict and the sums (the groups are added up before they are judged).
+  const g = flowGroups(db, f, [], [], { by: [] });
   const rows = db
     .prepare(
       `SELECT coalesce(f.client_role, '${NO_ROLE}') AS cr, coalesce(f.server_role, '${NO_ROLE}') AS sr, coalesce(f.service, '(unknown)') AS service,

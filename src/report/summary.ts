@@ -13,7 +13,9 @@ export interface Summary {
 
 /** Captures, totals over the (filtered) flows, how flows were classified, verdict counts. */
 export function summaryReport(db: Db, f: FlowFilter): Summary {
-  const g = flowGroups(db, f);
+  // The verdicts' pass adds the groups up before they are judged; the hosts and times need no verdict.
+  const judged = flowGroups(db, f, [], [], { by: ['via'] });
+  const g = flowGroups(db, f, [], [], { judged: false });
   // Unfiltered: every capture, failed and empty ones included; filtered: those with matching flows
   // (each capture asked through its index whether it has one: the rollups do not keep captures).
   const unfiltered = f.capture === undefined && f.since === undefined && f.until === undefined;
@@ -42,9 +44,9 @@ export function summaryReport(db: Db, f: FlowFilter): Summary {
   const parts = db
     .prepare(
       `SELECT f.via, f.verdict, sum(f.flows) AS flows, sum(f.packets) AS packets, sum(f.bytes) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec
-       FROM ${g.sql} f GROUP BY f.via, f.verdict`,
+       FROM ${judged.sql} f GROUP BY f.via, f.verdict`,
     )
-    .all(...g.args) as { via: string | null; verdict: string | null; flows: number; packets: number; bytes: number; first_sec: number; last_sec: number }[];
+    .all(...judged.args) as { via: string | null; verdict: string | null; flows: number; packets: number; bytes: number; first_sec: number; last_sec: number }[];
   const t = { flows: 0, packets: 0, bytes: 0, first_sec: null as number | null, last_sec: null as number | null };
   const classified = { port: 0, epm: 0, bind: 0, payload: 0, none: 0 };
   const verdicts = { expected: 0, unexpected: 0, unknown: 0, none: 0 };

@@ -87,7 +87,7 @@ export const JUDGED_FROM = judgedFrom('flows f');
 /** Every rollup row as a flow-like row f (the NULLs back): what the audit judges. */
 export const ROLLUP_ROWS = `(SELECT r.run_id, r.client, r.server, r.transport, r.server_port, nullif(r.service, '') AS service, nullif(r.tls, '') AS tls, r.flows FROM flow_rollup r) f`;
 
-const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason, v.cite, hc.name AS client_name, hs.name AS server_name,
+export const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason, v.cite, hc.name AS client_name, hs.name AS server_name,
        CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption END AS encryption,
        CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption_cite END AS encryption_cite`;
 
@@ -120,7 +120,7 @@ export const rollupKeyOf = (f: string, c: string): string[] => [
 export const ROLLUP_OPTIONAL = ['service', 'via', 'rpc_interface', 'rpc_interfaces', 'tls', 'protection'] as const;
 
 /** Seconds (REAL, as flow_view's first_ts and last_ts compute them) of a nanosecond column. */
-const tsOf = (ns: string) => `(${ns} / 1000000000 + (${ns} % 1000000000) / 1e9)`;
+export const tsOf = (ns: string) => `(${ns} / 1000000000 + (${ns} % 1000000000) / 1e9)`;
 
 /** The rollup rows of the runs reports see as flow-like rows f: the NULLs back, times as flow_view has them. */
 const VISIBLE_ROLLUP_ROWS = `(SELECT r.run_id, r.bucket, r.client, r.server, r.transport, r.server_port,
