@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HAVE_SHARED, runCli, shared, tmpDir } from './helpers';
+import { HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
 
 const dir = tmpDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -17,5 +17,33 @@ describe.skipIf(!HAVE_SHARED)('10. hosts sort by address as numbers do', () => {
     expect(addresses).toEqual(['10.77.0.10', '10.77.0.20', '10.77.0.30', '10.77.0.100']);
     // The same order in every format: JSON too.
     expect((JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string }[]).map((h) => h.address)).toEqual(addresses);
+  });
+});
+
+describe('11. output flags: one that cannot apply is refused, the page goes where --out says or to standard output', () => {
+  const db = path.join(dir, 'sample.sqlite');
+  it('--chunk-mb without a bulk body written to files is exit 64 in one line; with one it splits', () => {
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '--quiet']).code).toBe(0);
+    for (const extra of [[], ['--format', 'bulk'], ['--format', 'csv', '--out', path.join(dir, 'x.csv')]]) {
+      const r = runCli(['export', '--db', db, '--chunk-mb', '1', ...extra]);
+      expect(r.code, extra.join(' ')).toBe(64);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/--chunk-mb splits a _bulk body written to files/);
+    }
+    const out = path.join(dir, 'body.ndjson');
+    const r = runCli(['export', '--db', db, '--chunk-mb', '1', '--format', 'bulk', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'body-0001.ndjson'))).toBe(true);
+  });
+
+  it('report html without --out writes the page to standard output, as --out - does', () => {
+    const plain = runCli(['report', 'html', '--db', db]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/^<!doctype html>/);
+    const dash = runCli(['report', 'html', '--db', db, '--out', '-']);
+    // The page names when it was made: the rest is the same.
+    const strip = (s: string) => s.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, 'T');
+    expect(strip(plain.stdout)).toBe(strip(dash.stdout));
   });
 });

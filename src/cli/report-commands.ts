@@ -340,7 +340,7 @@ port and service (client ports differ between connections and are ignored).`,
     });
 
   common(report.command('html').description('one self-contained HTML page: counts, findings and top conversations first, role matrix heat map, timeline, bytes per service and role, hosts and their drill-downs, RPC endpoints'), false)
-    .requiredOption('--out <file>', 'where to write the page (- for standard output); written beside it and renamed when complete')
+    .option('--out <file>', 'where to write the page (- for standard output); written beside it and renamed when complete', '-')
     .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .option('--title <text>', 'page title', 'exflow report')
     .option('--baseline <capture|run:N|from..to>', 'add a "new since the baseline" section (as exflow report new)')
@@ -428,12 +428,16 @@ nothing. The index template for them ships in share/elastic/ (see docs/elastic.m
 With --out the files are put in place only when all are complete: Ctrl-C (exit 130),
 SIGTERM (143) or a full disk (2) leave the earlier export as it was.`,
     )
-    .action(async (o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; chunkMb: number; rules?: string[] }) => {
+    .action(async (o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; chunkMb: number; rules?: string[] }, cmd: Command) => {
+      const chunked = o.format === 'bulk' && o.out !== undefined && o.out !== '-';
+      // A flag that cannot apply is refused, not ignored: only a bulk body written to files is split.
+      if (cmd.getOptionValueSource('chunkMb') === 'cli' && !chunked) {
+        throw new UserError('exflow: --chunk-mb splits a _bulk body written to files: add --format bulk and --out FILE (NDJSON, CSV and standard output are one stream)', Exit.Usage);
+      }
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
       if (o.out !== undefined) checkOutPath(o.out, o.db);
       const db = deps.openDb(o.db);
-      const chunked = o.format === 'bulk' && o.out !== undefined && o.out !== '-';
       const out = chunked ? new ChunkFiles(o.out!, o.chunkMb * 1e6, o.db) : openOutput(o.out);
       // Ctrl-C or SIGTERM while the files are written: the temporary files go, the earlier
       // export stays whole (the writing turns the event loop every few thousand lines to hear it).
