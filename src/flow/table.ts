@@ -341,7 +341,7 @@ export class FlowTable {
       window /= 2;
       const before = sec - window;
       for (let i = 0; i < this.highWater && this.doneHeld > want; i++) {
-        if (this.live[i] && (this.state[i] & FlowState.HeldDone) !== 0 && this.lastSec[i] < before) {
+        if (this.live[i] && this.holdsDone(i) && this.lastSec[i] < before) {
           this.stats.doneEarly++;
           this.release(i);
         }
@@ -350,7 +350,7 @@ export class FlowTable {
     // A UDP exchange has no last ACK to wait for: the rest may go now (a burst that ends
     // faster than a second — a DNS flood's answers).
     for (let i = 0; i < this.highWater && this.doneHeld > want; i++) {
-      if (i !== current && this.live[i] && (this.state[i] & FlowState.HeldDone) !== 0 && (this.keys[i * KEY_WORDS] & 0xff) === 17) {
+      if (i !== current && this.live[i] && this.holdsDone(i) && this.isUdp(i)) {
         this.stats.doneEarly++;
         this.release(i);
       }
@@ -388,7 +388,7 @@ export class FlowTable {
       this.inspectState[idx] = InspectState.Released;
       this.stats.inspectorsReleased++;
       // A UDP exchange whose inspector has decided (a KDC request and its reply) is done as a closed TCP flow is.
-      if ((this.keys[idx * KEY_WORDS] & 0xff) === 17) this.holdDone(idx, sec);
+      if (this.isUdp(idx)) this.holdDone(idx, sec);
     }
   }
 
@@ -507,7 +507,7 @@ export class FlowTable {
 
   /** Writes the flow out (flush handler) and frees its index and slot. */
   private release(idx: number): void {
-    if ((this.state[idx] & FlowState.HeldDone) !== 0) this.doneHeld--;
+    if (this.holdsDone(idx)) this.doneHeld--;
     this.onFlush(this, idx);
     this.stats.flowsFlushed++;
     this.live[idx] = 0;
@@ -545,6 +545,15 @@ export class FlowTable {
     }
   }
 
+  private isUdp(i: number): boolean {
+    return (this.keys[i * KEY_WORDS] & 0xff) === 17;
+  }
+
+  /** A done flow (closed TCP, a UDP exchange whose inspector decided) counted in doneHeld. */
+  private holdsDone(i: number): boolean {
+    return (this.state[i] & FlowState.HeldDone) !== 0;
+  }
+
   private isClosed(i: number): boolean {
     const st = this.state[i];
     return (st & FlowState.Rst) !== 0 || (st & (FlowState.FinA | FlowState.FinB)) === (FlowState.FinA | FlowState.FinB);
@@ -559,7 +568,7 @@ export class FlowTable {
     this.sweep(sec);
     const want = this.capacity >> 3;
     for (let i = 0; i < this.highWater && this.freeTop < want; i++) {
-      if (this.live[i] && this.lastSec[i] < sec - 1 && ((this.state[i] & FlowState.HeldDone) !== 0 || this.isClosed(i))) {
+      if (this.live[i] && this.lastSec[i] < sec - 1 && (this.holdsDone(i) || this.isClosed(i))) {
         this.stats.doneEarly++;
         this.release(i);
       }
