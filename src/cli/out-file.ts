@@ -54,8 +54,7 @@ export function openOutput(out: string | undefined): OutputSink {
     let bytes = 0;
     return {
       write: (s) => {
-        bytes += Buffer.byteLength(s);
-        w.write(s);
+        bytes += w.write(s);
       },
       finish: () => w.flush(),
       abandon: () => {},
@@ -98,9 +97,8 @@ class TempFileSink implements OutputSink {
   }
 
   write = (s: string): void => {
-    this.written += Buffer.byteLength(s);
     try {
-      this.writer.write(s);
+      this.written += this.writer.write(s);
     } catch (e) {
       this.abandon();
       throw this.failed(e);

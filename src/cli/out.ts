@@ -35,25 +35,39 @@ export function startWithBom(): void {
   bomPending = true;
 }
 
-/** A line sink that batches into ~64 kB writes to `fd`; call flush() at the end. */
+/**
+ * A line sink that encodes into one reused 64 kB buffer and writes it to `fd` when full;
+ * call flush() at the end. Encoding each line straight into the buffer (not joining lines
+ * into a string first) keeps a long export's output from costing more than making it.
+ */
 export class ChunkedWriter {
-  private parts: string[] = [];
-  private size = 0;
+  private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private used = 0;
 
   constructor(private readonly fd: number) {}
 
-  write = (s: string): void => {
-    this.parts.push(s);
-    this.size += s.length;
-    if (this.size >= 65536) this.flush();
+  /** Writes `s` (buffered); returns its length in bytes. */
+  write = (s: string): number => {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit (a surrogate pair's 4 bytes are 2 units).
+    if (this.used + s.length * 3 > CHUNK) {
+      this.flush();
+      if (s.length * 3 > CHUNK) {
+        const big = Buffer.from(s);
+        writeAll(this.fd, big);
+        return big.length;
+      }
+    }
+    const n = this.buf.write(s, this.used);
+    this.used += n;
+    return n;
   };
 
   flush(): void {
-    if (this.parts.length) writeAll(this.fd, Buffer.from(this.parts.join('')));
-    this.parts = [];
-    this.size = 0;
+    if (this.used) writeAll(this.fd, this.buf.subarray(0, this.used));
+    this.used = 0;
   }
 }
+const CHUNK = 65536;
 
 /** Everything the commands print to standard output goes through here (one EPIPE rule, no unbounded buffering). */
 export function print(s: string): void {

@@ -87,13 +87,98 @@ export interface FlowDbRow {
   protection: string | null;
 }
 
-/** flow_view rows one at a time, in capture and time order (the database may hold millions). */
-export function flowViewRows(db: Db, q: FlowQuery): IterableIterator<FlowDbRow> {
+/**
+ * The flow_view columns flowViewRows reads per flow, in the order rowOf takes them. The
+ * verdict's texts and the capture's path and sensor are not among them: they are the same
+ * for thousands of flows, read once from their own small tables (a flow's long reason and
+ * cite, made into strings a million times, were most of a long export's reading).
+ */
+const ROW_SELECT = `f.id, f.capture_id, f.vlan, f.transport, f.client, f.client_port, f.server, f.server_port,
+  f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.packets, f.bytes, f.service, f.via,
+  f.rpc_interface, f.rpc_uuid, f.rpc_uuids, f.rpc_interfaces, f.rpc_note, f.missing_c2s, f.missing_s2c,
+  f.client_name, f.server_name, f.packets_c2s, f.packets_s2c, f.bytes_c2s, f.bytes_s2c, f.tcp_state, f.direction_by,
+  f.tls, f.tls_version, f.tls_sni, f.tls_alpn, f.tls_subject, f.tls_issuer, f.tls_note, f.http_app, f.http_target, f.server_version,
+  ${PROTECTION_FLOW_COLUMNS.map((c) => `f.${c}`).join(', ')},
+  f.verdict_id, f.encryption IS NOT NULL`;
+/** The same with the verdict's texts per flow: for a database whose verdicts are too many to hold (a hostile or odd one). */
+const ROW_SELECT_TEXTS = `${ROW_SELECT}, f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.cite, f.encryption, f.encryption_cite`;
+/** More verdict rows than this are not held in memory (each is a few hundred bytes; a real audit has hundreds). */
+const VERDICTS_HELD = 50_000;
+
+interface VerdictTexts {
+  client_role: string | null;
+  server_role: string | null;
+  verdict: string | null;
+  rule: string | null;
+  reason: string | null;
+  cite: string | null;
+  encryption: string | null;
+  encryption_cite: string | null;
+}
+interface CaptureTexts {
+  path: string;
+  fingerprint: string | null;
+  sensor: string | null;
+  sensor_host: string | null;
+}
+const NO_VERDICT: VerdictTexts = { client_role: null, server_role: null, verdict: null, rule: null, reason: null, cite: null, encryption: null, encryption_cite: null };
+const P = 41; // where the protection columns start in ROW_SELECT
+const V = P + PROTECTION_FLOW_COLUMNS.length; // verdict_id, then whether the flow raised its verdict's encryption finding
+
+/** A flow_view row from ROW_SELECT's values, its verdict's and its capture's texts. */
+function rowOf(a: unknown[], v: VerdictTexts, c: CaptureTexts | undefined, clear: boolean): FlowDbRow {
+  const row = {
+    id: a[0], capture_id: a[1], capture_path: c?.path ?? null, capture_fingerprint: c?.fingerprint ?? null, sensor: c?.sensor ?? null, sensor_host: c?.sensor_host ?? null,
+    vlan: a[2], transport: a[3], client: a[4], client_port: a[5], server: a[6], server_port: a[7],
+    first_sec: a[8], first_nsec: a[9], last_sec: a[10], last_nsec: a[11], packets: a[12], bytes: a[13], service: a[14], via: a[15],
+    rpc_interface: a[16], rpc_uuid: a[17], rpc_uuids: a[18], rpc_interfaces: a[19], rpc_note: a[20], missing_c2s: a[21], missing_s2c: a[22],
+    client_role: v.client_role, server_role: v.server_role, client_name: a[23], server_name: a[24],
+    verdict: v.verdict, rule: v.rule, reason: v.reason, cite: v.cite,
+    packets_c2s: a[25], packets_s2c: a[26], bytes_c2s: a[27], bytes_s2c: a[28], tcp_state: a[29], direction_by: a[30],
+    tls: a[31], tls_version: a[32], tls_sni: a[33], tls_alpn: a[34], tls_subject: a[35], tls_issuer: a[36], tls_note: a[37], http_app: a[38], http_target: a[39],
+    encryption: clear ? v.encryption : null, encryption_cite: clear ? v.encryption_cite : null, server_version: a[40],
+  } as Record<string, unknown>;
+  for (let i = 0; i < PROTECTION_FLOW_COLUMNS.length; i++) row[PROTECTION_FLOW_COLUMNS[i]] = a[P + i];
+  return row as unknown as FlowDbRow;
+}
+
+/**
+ * flow_view rows one at a time, in capture and time order (the database may hold millions;
+ * the order is flows_capture_time's, no sort). Read in one read transaction: the verdicts and
+ * captures read first are those of the flows that follow, whatever an audit writes meanwhile.
+ */
+export function* flowViewRows(db: Db, q: FlowQuery): Generator<FlowDbRow> {
   const w = flowWhere(q);
   const args = q.limit !== undefined ? [...w.args, q.limit] : w.args;
-  return db
-    .prepare(`SELECT * FROM flow_view f ${w.sql} ORDER BY f.capture_id, f.first_sec, f.first_nsec, f.id ${q.limit !== undefined ? 'LIMIT ?' : ''}`)
-    .iterate(...args) as IterableIterator<FlowDbRow>;
+  const own = !db.inTransaction;
+  if (own) db.exec('BEGIN');
+  try {
+    const verdicts = heldVerdicts(db);
+    const captures = new Map<number, CaptureTexts>();
+    for (const c of db.prepare('SELECT id, path, fingerprint, sensor, sensor_host FROM capture_view').all() as (CaptureTexts & { id: number })[]) captures.set(c.id, c);
+    const select = verdicts ? ROW_SELECT : ROW_SELECT_TEXTS;
+    const stmt = db.prepare(`SELECT ${select} FROM flow_view f ${w.sql} ORDER BY f.capture_id, f.first_sec, f.first_nsec, f.id ${q.limit !== undefined ? 'LIMIT ?' : ''}`).raw(true);
+    for (const a of stmt.iterate(...args) as IterableIterator<unknown[]>) {
+      const v = verdicts ? (a[V] === null ? NO_VERDICT : (verdicts.get(a[V] as number) ?? NO_VERDICT)) : textsOf(a);
+      yield rowOf(a, v, captures.get(a[1] as number), a[V + 1] === 1);
+    }
+  } finally {
+    if (own && db.inTransaction) db.exec('COMMIT');
+  }
+}
+
+/** Every verdict's texts by id, or null when there are too many to hold. */
+function heldVerdicts(db: Db): Map<number, VerdictTexts> | null {
+  if ((db.prepare('SELECT count(*) FROM verdicts').pluck().get() as number) > VERDICTS_HELD) return null;
+  const out = new Map<number, VerdictTexts>();
+  for (const r of db.prepare('SELECT id, client_role, server_role, verdict, rule, reason, cite, encryption, encryption_cite FROM verdicts').all() as (VerdictTexts & { id: number })[]) out.set(r.id, r);
+  return out;
+}
+
+/** The verdict's texts ROW_SELECT_TEXTS read with the flow. */
+function textsOf(a: unknown[]): VerdictTexts {
+  const t = V + 2;
+  return { client_role: a[t] as string | null, server_role: a[t + 1] as string | null, verdict: a[t + 2] as string | null, rule: a[t + 3] as string | null, reason: a[t + 4] as string | null, cite: a[t + 5] as string | null, encryption: a[t + 6] as string | null, encryption_cite: a[t + 7] as string | null };
 }
 
 /** Flows one row at a time, with the documented keys. */

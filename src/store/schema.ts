@@ -3,7 +3,7 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 11;
+export const SCHEMA_VERSION = 12;
 
 /** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
 export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
@@ -302,6 +302,11 @@ export const MIGRATIONS: Record<number, string> = {
   11: `CREATE TABLE flow_rollup (${ROLLUP_COLUMNS}) WITHOUT ROWID;
        ${rollUpFlows()};
        CREATE INDEX flows_first ON flows (first_sec);`,
+  // Flows in capture and time order (what flows and export list) read through an index, not sorted;
+  // it serves every lookup by capture as the index it replaces did. flow_view names each flow's verdict row.
+  12: `DROP INDEX IF EXISTS flows_capture;
+       CREATE INDEX flows_capture_time ON flows (capture_id, first_sec, first_nsec);
+       DROP VIEW IF EXISTS flow_view;`,
 };
 
 export const SCHEMA = `
@@ -450,7 +455,8 @@ CREATE TABLE IF NOT EXISTS flows (
   -- The protection findings the flow raises (rules/protection.yaml ids, comma-separated).
   protection      TEXT
 );
-CREATE INDEX IF NOT EXISTS flows_capture ON flows (capture_id);
+-- Flows in capture and time order (flows and export list them so, without a sort); also every lookup by capture.
+CREATE INDEX IF NOT EXISTS flows_capture_time ON flows (capture_id, first_sec, first_nsec);
 CREATE INDEX IF NOT EXISTS flows_server ON flows (server, transport, server_port);
 CREATE INDEX IF NOT EXISTS flows_client ON flows (client);
 -- Flows by their first second (written in about that order: the index grows at its end): an hour's
@@ -554,8 +560,9 @@ SELECT f.*,
        c.path AS capture_path, c.fingerprint AS capture_fingerprint, c.sensor AS sensor, c.sensor_host AS sensor_host
 FROM flows f JOIN capture_view c ON c.id = f.capture_id;
 
+-- verdict_id: the verdict's row, so a long listing can read the verdicts' texts once, not per flow.
 CREATE VIEW IF NOT EXISTS flow_view AS
-SELECT f.*, ${JUDGED_COLUMNS},
+SELECT f.*, ${JUDGED_COLUMNS}, v.id AS verdict_id,
        f.first_sec + f.first_nsec / 1e9 AS first_ts,
        f.last_sec + f.last_nsec / 1e9 AS last_ts,
        f.packets_c2s + f.packets_s2c AS packets,
