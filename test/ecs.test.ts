@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { captureFiles, HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, tmpDir } from './helpers';
+import { openDb } from '../src/store/db';
+import { flowViewRows } from '../src/report/flows';
 
 /** tshark's Community IDs by orientation-free tuple, from the innermost IP and transport headers. */
 function tsharkIds(file: string): Map<string, Set<string>> {
@@ -98,4 +100,25 @@ describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('ECS export against tshark', () =>
     };
     mapped(doc, t.template.mappings.properties, '');
   });
+
+  // The export reads flows with their verdicts' and captures' texts held aside (read once, not
+  // per flow); the reference is flow_view read whole, as every flow listing did before.
+  it('flows read for export are the rows of flow_view, in capture and time order, whether the verdicts are held or read per flow', () => {
+    const d = openDb(db, { readonly: true });
+    try {
+      const whole = d.prepare('SELECT * FROM flow_view f ORDER BY f.capture_id, f.first_sec, f.first_nsec, f.id').all() as Record<string, unknown>[];
+      expect(whole.length).toBeGreaterThan(500);
+      expect(whole.filter((r) => r.verdict !== null).length).toBeGreaterThan(100);
+      for (const held of [undefined, 0]) {
+        const rows = [...flowViewRows(d, {}, { verdictsHeld: held })] as unknown as Record<string, unknown>[];
+        expect(rows).toHaveLength(whole.length);
+        rows.forEach((r, i) => {
+          for (const k of Object.keys(r)) expect(r[k], `flow ${whole[i].id} ${k}`).toStrictEqual(whole[i][k]);
+        });
+      }
+    } finally {
+      d.close();
+    }
+  });
 });
+

@@ -2,10 +2,10 @@
 // objects, as ECS documents are), exflow's own fields under "exflow"; the same as
 // an Elasticsearch/OpenSearch _bulk body; or CSV.
 // Streams row by row, so a database of millions of flows exports in flat memory.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { Db } from '../store/db';
 import type { FlowFilter } from './filter';
-import { flowViewRows, protectionColumns, queryFlows, type FlowDbRow } from './flows';
+import { flowViewRows, PROTECTION_FLOW_COLUMNS, protectionValue, queryFlows, type FlowDbRow } from './flows';
 import type { RuleSet } from '../rules/load';
 import { communityId } from './community-id';
 import { isoTime, csvLine } from './format';
@@ -21,6 +21,12 @@ function nanoTime(sec: number, nsec: number): string | null {
   return t === null ? null : `${t.slice(0, 19)}.${String(Math.floor(nsec)).padStart(9, '0')}Z`;
 }
 
+/** SHA-256 of `text` in hex, in one call where this Node has crypto.hash (20.12 and later). */
+const sha256Hex: (text: string) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (text) => (crypto as unknown as { hash: (alg: string, d: string, enc: string) => string }).hash('sha256', text, 'hex')
+    : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
 /**
  * A flow's id in every export (event.id, the _bulk _id): a hash of the sensor, the
  * capture's fingerprint and the flow's key and first packet — the same flow analyzed
@@ -29,7 +35,7 @@ function nanoTime(sec: number, nsec: number): string | null {
  */
 export function flowId(r: FlowDbRow): string {
   const key = [r.sensor ?? '', r.capture_fingerprint ?? String(r.capture_id), r.transport, r.client, r.client_port, r.server, r.server_port, r.first_sec, r.first_nsec].join('\0');
-  return createHash('sha256').update(key).digest('hex').slice(0, 32);
+  return sha256Hex(key).slice(0, 32);
 }
 
 /** One flow as an ECS document; `protocolOf` gives the application protocol of an exflow service. */
@@ -104,8 +110,12 @@ export function ecsDocument(r: FlowDbRow, protocolOf: (service: string | null) =
 /** The protection columns a flow has (null ones left out), under exflow.* as the flows command names them. */
 function protectionFields(r: FlowDbRow): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(protectionColumns(r as unknown as Record<string, unknown>))) {
-    if (v === null || k === 'auth_account' || (Array.isArray(v) && v.length === 0)) continue;
+  const row = r as unknown as Record<string, unknown>;
+  for (const k of PROTECTION_FLOW_COLUMNS) {
+    // Most flows have none: a null column is left out without the flows command's conversion.
+    if (row[k] === null || row[k] === undefined || k === 'auth_account') continue;
+    const v = protectionValue(k, row[k]);
+    if (v === null || (Array.isArray(v) && v.length === 0)) continue;
     out[k] = v;
   }
   return out;

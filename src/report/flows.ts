@@ -1,6 +1,6 @@
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
-import { isoTime, type Row } from './format';
+import { isoTime, type Cell, type Row } from './format';
 
 /** The protection audit's columns (docs/protection.md), as flows and the export write them. */
 export const PROTECTION_FLOW_COLUMNS = [
@@ -147,13 +147,13 @@ function rowOf(a: unknown[], v: VerdictTexts, c: CaptureTexts | undefined, clear
  * the order is flows_capture_time's, no sort). Read in one read transaction: the verdicts and
  * captures read first are those of the flows that follow, whatever an audit writes meanwhile.
  */
-export function* flowViewRows(db: Db, q: FlowQuery): Generator<FlowDbRow> {
+export function* flowViewRows(db: Db, q: FlowQuery, o: { verdictsHeld?: number } = {}): Generator<FlowDbRow> {
   const w = flowWhere(q);
   const args = q.limit !== undefined ? [...w.args, q.limit] : w.args;
   const own = !db.inTransaction;
   if (own) db.exec('BEGIN');
   try {
-    const verdicts = heldVerdicts(db);
+    const verdicts = heldVerdicts(db, o.verdictsHeld ?? VERDICTS_HELD);
     const captures = new Map<number, CaptureTexts>();
     for (const c of db.prepare('SELECT id, path, fingerprint, sensor, sensor_host FROM capture_view').all() as (CaptureTexts & { id: number })[]) captures.set(c.id, c);
     const select = verdicts ? ROW_SELECT : ROW_SELECT_TEXTS;
@@ -168,8 +168,8 @@ export function* flowViewRows(db: Db, q: FlowQuery): Generator<FlowDbRow> {
 }
 
 /** Every verdict's texts by id, or null when there are too many to hold. */
-function heldVerdicts(db: Db): Map<number, VerdictTexts> | null {
-  if ((db.prepare('SELECT count(*) FROM verdicts').pluck().get() as number) > VERDICTS_HELD) return null;
+function heldVerdicts(db: Db, most: number): Map<number, VerdictTexts> | null {
+  if ((db.prepare('SELECT count(*) FROM verdicts').pluck().get() as number) > most) return null;
   const out = new Map<number, VerdictTexts>();
   for (const r of db.prepare('SELECT id, client_role, server_role, verdict, rule, reason, cite, encryption, encryption_cite FROM verdicts').all() as (VerdictTexts & { id: number })[]) out.set(r.id, r);
   return out;
@@ -247,11 +247,13 @@ function duration(r: FlowDbRow): string {
 /** The protection columns of a flow_view row: booleans as true/false, the findings as a list. */
 export function protectionColumns(r: Record<string, unknown>): Row {
   const out: Row = {};
-  for (const c of PROTECTION_FLOW_COLUMNS) {
-    const v = r[c];
-    if (c === 'protection') out[c] = typeof v === 'string' && v !== '' ? v.split(',') : [];
-    else if (BOOLEAN_COLUMNS.has(c)) out[c] = v === null || v === undefined ? null : v === 1;
-    else out[c] = (v ?? null) as string | null;
-  }
+  for (const c of PROTECTION_FLOW_COLUMNS) out[c] = protectionValue(c, r[c]);
   return out;
+}
+
+/** One protection column's value as flows and export write it. */
+export function protectionValue(c: (typeof PROTECTION_FLOW_COLUMNS)[number], v: unknown): Cell {
+  if (c === 'protection') return typeof v === 'string' && v !== '' ? v.split(',') : [];
+  if (BOOLEAN_COLUMNS.has(c)) return v === null || v === undefined ? null : v === 1;
+  return (v ?? null) as string | null;
 }

@@ -74,12 +74,16 @@ const CONTROLS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point
 
 /** Control, format and invisible code points shown as visible escapes (\x1b, \u202e, \u{e0041}); everything else as it is. */
 export function escapeControls(s: string): string {
+  // Printable ASCII, most of what exflow writes, has nothing to escape: not worth Unicode's tables.
+  if (!NOT_PRINTABLE_ASCII.test(s)) return s;
   return s.replace(CONTROLS, (c) => {
     const n = c.codePointAt(0)!;
     if (n < 0x100) return `\\x${n.toString(16).padStart(2, '0')}`;
     return n <= 0xffff ? `\\u${n.toString(16).padStart(4, '0')}` : `\\u{${n.toString(16)}}`;
   });
 }
+
+const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/;
 
 /** One row as a CSV line (RFC 4180), its line end included. */
 export function csvLine(r: Row, columns: string[]): string {
@@ -93,6 +97,7 @@ export function csvLine(r: Row, columns: string[]): string {
  */
 function csvCell(v: Cell): string {
   if (v === null || v === undefined) return '';
+  if (typeof v === 'number') return quoteCsv(String(v));
   let s = escapeControls(text(v));
   if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(text(v))) s = `'${s}`;
   return quoteCsv(s);
@@ -212,13 +217,20 @@ function wrap(text: string, width: number): string[] {
   return lines;
 }
 
+let lastSecond = NaN;
+let lastSecondText = '';
 /** ISO 8601 UTC, always with six fraction digits (microseconds): one width per column. */
 export function isoTime(sec: number | null, nsec: number | null): string | null {
   // Total: a time no date formatter can print (a database from before the reader
   // checked times, or a hand-edited one) is absent, never an error.
   if (sec === null || sec === undefined || !Number.isFinite(sec) || sec < -62135596800 || sec > 253402300799) return null;
   nsec = nsec !== null && nsec !== undefined && Number.isFinite(nsec) && nsec >= 0 && nsec < 1e9 ? Math.floor(nsec) : 0;
-  const base = new Date(sec * 1000).toISOString().slice(0, 19);
+  // Flows listed in time order share their second: its text is made once.
+  if (sec !== lastSecond) {
+    lastSecond = sec;
+    lastSecondText = new Date(sec * 1000).toISOString().slice(0, 19);
+  }
+  const base = lastSecondText;
   // One width for every time (microseconds, what captures give; the ECS export keeps
   // nanoseconds): a column of them sorts as text, and "…:00.005" comes after "…:00".
   return `${base}.${String(Math.floor(nsec / 1000)).padStart(6, '0')}Z`;
