@@ -1,6 +1,7 @@
 // The relation every report adds up: groups of flows, each with the columns reports
-// group and filter by and the sums they print. From the rollups (flow_rollup, a row per
-// run, hour, client, server, port, service, interface, TLS and findings) by default; from
+// group and filter by and the sums they print. From the rollups by default — a row per run,
+// client, server, port, service, interface, TLS and findings (flow_rollup_run), or with a time
+// filter the same per hour (flow_rollup), so that only the hours it cuts are read again from flows; from
 // the flows themselves, one group a flow, with --from-flows — the reference the rollups are
 // checked against (test/rollups.test.ts). A report is written once, over `FROM (groups) f`.
 //
@@ -21,7 +22,10 @@ const SEEN = `f.client, f.server, f.transport, f.server_port, f.service, f.via, 
 const JUDGED = `f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.cite, f.client_name, f.server_name, f.encryption, f.encryption_cite`;
 const sources = (judged: boolean) => ({
   flows: `SELECT ${SEEN}, ${judged ? `${JUDGED}, ` : ''}1 AS flows, f.id AS first_id FROM ${judged ? 'flow_view' : 'flow_seen'} f`,
+  /** Hourly rows: where a time filter may cut a row, an hour's flows answer for it. */
   rollups: `SELECT ${SEEN}, ${judged ? `${JUDGED}, ` : ''}f.flows, f.first_id FROM ${judged ? 'rollup_view' : 'rollup_seen'} f`,
+  /** A row per run and key: where no time filter cuts (a fraction of the hourly rows). */
+  runs: `SELECT ${SEEN}, ${judged ? `${JUDGED}, ` : ''}f.flows, f.first_id FROM ${judged ? 'run_rollup_view' : 'run_rollup_seen'} f`,
 });
 
 export interface Groups {
@@ -78,7 +82,7 @@ function judgedSums(f: FlowFilter, by: string[], extra: string[], extraArgs: (st
   const sums = `SELECT ${key}, sum(f.flows) AS flows, sum(f.packets_c2s) AS packets_c2s, sum(f.packets_s2c) AS packets_s2c,
       sum(f.bytes_c2s) AS bytes_c2s, sum(f.bytes_s2c) AS bytes_s2c, sum(f.packets) AS packets, sum(f.bytes) AS bytes,
       min(f.first_sec * 1000000000 + f.first_nsec) AS first_ns, max(f.last_sec * 1000000000 + f.last_nsec) AS last_ns, min(f.first_id) AS first_id
-    FROM rollup_seen f ${before.sql} GROUP BY ${key}`;
+    FROM run_rollup_seen f ${before.sql} GROUP BY ${key}`;
   const judgedRows = `SELECT f.*, f.first_ns / 1000000000 AS first_sec, f.first_ns % 1000000000 AS first_nsec, f.last_ns / 1000000000 AS last_sec,
         f.last_ns % 1000000000 AS last_nsec, ${tsOf('f.first_ns')} AS first_ts, ${tsOf('f.last_ns')} AS last_ts, ${JUDGED_COLUMNS}
       FROM ${judgedFrom(`(${sums}) f`)}`;
@@ -109,7 +113,7 @@ export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArg
   };
   if (f.fromFlows || f.capture !== undefined) return fromFlows();
   const w = where('f', { time: false });
-  if (f.since === undefined && f.until === undefined) return { sql: `(${source.rollups} ${w.sql})`, args: w.args };
+  if (f.since === undefined && f.until === undefined) return { sql: `(${source.runs} ${w.sql})`, args: w.args };
   const whole: string[] = [];
   const none: string[] = [];
   const times: number[] = [];

@@ -5,6 +5,7 @@
 import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import type { Db } from './db';
+import { totalRun } from './rollups';
 
 export type RunStatus = 'running' | 'complete' | 'interrupted' | 'dead' | 'failed' | 'replaced';
 
@@ -83,9 +84,13 @@ export class RunStore {
   }
 
   finish(id: number, status: RunStatus, note: string | null = null): void {
-    this.db
-      .prepare('UPDATE runs SET status = ?, finished_at = ?, note = coalesce(?, note), captures = (SELECT count(*) FROM captures WHERE run_id = ?) WHERE id = ?')
-      .run(status, new Date().toISOString(), note, id, id);
+    this.db.transaction(() => {
+      // A finished run's totals are there from the moment reports see it finished.
+      if (status === 'complete') totalRun(this.db, id);
+      this.db
+        .prepare('UPDATE runs SET status = ?, finished_at = ?, note = coalesce(?, note), captures = (SELECT count(*) FROM captures WHERE run_id = ?) WHERE id = ?')
+        .run(status, new Date().toISOString(), note, id, id);
+    })();
   }
 
   /**
@@ -109,6 +114,7 @@ export class RunStore {
       const caps = 'SELECT id FROM captures WHERE run_id = ?';
       this.db.prepare(`DELETE FROM flows WHERE capture_id IN (${caps})`).run(id);
       this.db.prepare('DELETE FROM flow_rollup WHERE run_id = ?').run(id);
+      this.db.prepare('DELETE FROM flow_rollup_run WHERE run_id = ?').run(id);
       this.db.prepare(`DELETE FROM rpc_endpoints WHERE capture_id IN (${caps})`).run(id);
       this.db.prepare(`DELETE FROM host_names WHERE capture_id IN (${caps})`).run(id);
       this.db.prepare(`DELETE FROM name_evidence WHERE capture_id IN (${caps})`).run(id);
