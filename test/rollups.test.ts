@@ -38,10 +38,14 @@ const REPORTS: Record<string, (db: Db, f: FlowFilter) => unknown> = {
   services: (db, f) => servicesReport(db, f),
   encryption: (db, f) => encryptionReport(db, f),
   protection: (db, f) => protectionReport(db, rules, f),
-  firewall: (db, f) => {
-    const p = firewallPlan(db, rules, f, { per: 'role', all: true });
-    return { counts: p.counts, rules: [...p.rules], dynamic: [...p.rpc_dynamic], conflicts: [...p.conflicts] };
-  },
+  firewall: (db, f) =>
+    (['role', 'host'] as const).flatMap((per) =>
+      [true, false].map((all) => {
+        // --all, and without it: the flows left out that the rules would let through (conflicts).
+        const p = firewallPlan(db, rules, f, { per, all });
+        return { counts: p.counts, rules: [...p.rules], dynamic: [...p.rpc_dynamic], conflicts: [...p.conflicts] };
+      }),
+    ),
   html: (db, f) => htmlReport(db, rules, f, 'check').replace(/generated [0-9T:.Z-]+/, 'generated'),
 };
 

@@ -105,8 +105,9 @@ const list = (s: string | null | undefined): string[] => (s ? [...new Set(s.spli
  *            service's port from a dynamic one the RPC layer named.
  */
 export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per: 'role' | 'host'; all: boolean; supportedOnly?: boolean }): DbFirewallPlan {
-  const g = flowGroups(db, f);
-  for (const t of ['fw_groups', 'fw_parts', 'fw_ranges', 'fw_conflicts']) db.exec(`DROP TABLE IF EXISTS temp.${t}`);
+  // Added up per pair, port, service and RPC binding before they are judged (the verdict is the same for all of a sum).
+  const g = flowGroups(db, f, [], [], { by: ['via', 'rpc_interface', 'rpc_interfaces'] });
+  for (const t of ['fw_groups', 'fw_parts', 'fw_ranges', 'fw_allowed', 'fw_conflicts']) db.exec(`DROP TABLE IF EXISTS temp.${t}`);
   db.exec('CREATE TEMP TABLE fw_ranges (service TEXT NOT NULL, lo INTEGER, hi INTEGER)');
   const addRange = db.prepare('INSERT INTO temp.fw_ranges VALUES (?, ?, ?)');
   db.transaction(() => {
@@ -207,12 +208,16 @@ export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per:
   // a side matches a rule's host, or a role the host holds.
   const member = (kind: string, value: string, roles: string) => `(p.${kind} = 'host' AND p.${value} = g.${kind === 'from_kind' ? 'client' : 'server'} OR p.${kind} = 'role' AND instr(',' || coalesce(${roles}, '') || ',', ',' || p.${value} || ',') > 0)`;
   if (!opts.all) {
+    // The allowed rules' shapes, each once: a role rule stands for thousands of allowed host pairs.
+    db.exec(`DROP TABLE IF EXISTS temp.fw_allowed;
+      CREATE TEMP TABLE fw_allowed AS SELECT DISTINCT transport, server_port, to_kind, to_, from_kind, from_ FROM temp.fw_parts WHERE allow = 1;
+      CREATE INDEX temp.fw_allowed_to ON fw_allowed (transport, server_port, to_kind, to_);`);
     db.exec(
       `CREATE TEMP TABLE fw_conflicts AS
        SELECT g.* FROM temp.fw_parts g LEFT JOIN hosts hc ON hc.address = g.client LEFT JOIN hosts hs ON hs.address = g.server
        WHERE g.allow = 0 AND (
-         EXISTS (SELECT 1 FROM temp.fw_parts p WHERE p.allow = 1 AND p.transport = g.transport AND p.server_port = g.server_port AND p.to_kind = 'host' AND p.to_ = g.server AND ${member('from_kind', 'from_', 'hc.roles')})
-         OR EXISTS (SELECT 1 FROM temp.fw_parts p WHERE p.allow = 1 AND p.transport = g.transport AND p.server_port = g.server_port AND p.to_kind = 'role'
+         EXISTS (SELECT 1 FROM temp.fw_allowed p WHERE p.transport = g.transport AND p.server_port = g.server_port AND p.to_kind = 'host' AND p.to_ = g.server AND ${member('from_kind', 'from_', 'hc.roles')})
+         OR EXISTS (SELECT 1 FROM temp.fw_allowed p WHERE p.transport = g.transport AND p.server_port = g.server_port AND p.to_kind = 'role'
                       AND instr(',' || coalesce(hs.roles, '') || ',', ',' || p.to_ || ',') > 0 AND ${member('from_kind', 'from_', 'hc.roles')}));
        CREATE INDEX temp.fw_conflicts_at ON fw_conflicts (server, transport, server_port);`,
     );
