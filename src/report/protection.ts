@@ -8,6 +8,7 @@ import { SEVERITIES } from '../rules/protection';
 import { flowWhere, hasFinding, type FlowFilter } from './filter';
 import { isoTime, type Row } from './format';
 import { flowGroups } from './groups';
+import { storedIds } from '../store/lists';
 
 export const PROTECTION_COLUMNS = ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'hosts', 'examples', 'first_seen', 'last_seen', 'advice', 'cite'];
 export const PROTECTION_TABLE_COLUMNS = ['severity', 'finding', 'flows', 'examples', 'accounts', 'clients', 'servers', 'title'];
@@ -21,15 +22,24 @@ const SHOWN = 5;
 
 export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   const g = flowGroups(db, f, ['f.protection IS NOT NULL'], [], { judged: false });
+  // The groups with findings read once, added up per list, pair, port and service into a
+  // temporary table the four passes below read (each pass over the groups cost a scan of the rollups).
+  db.exec('DROP TABLE IF EXISTS temp.protection_groups');
+  db.prepare(
+    `CREATE TEMP TABLE protection_groups AS
+     SELECT f.protection, f.client, f.server, f.server_port, f.transport, f.service, sum(f.flows) AS flows, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec, min(f.first_id) AS first_id
+     FROM ${g.sql} f GROUP BY f.protection, f.client, f.server, f.server_port, f.transport, f.service`,
+  ).run(...g.args);
+  const groups = 'temp.protection_groups';
   // Grouped by the stored list first (few distinct lists), each list then split into its ids: the
   // split is a function call a row, too dear for every row of a large database.
   const byList = (inner: string, outer: string, also = '') => `SELECT j.value AS finding, ${outer} FROM (${inner}) p, ${FINDING_IDS.replace('f.protection', 'p.protection')} j GROUP BY j.value${also}`;
   const counts = db
-    .prepare(byList(`SELECT f.protection, f.client, sum(f.flows) AS flows, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${g.sql} f GROUP BY 1, 2`,
+    .prepare(byList(`SELECT f.protection, f.client, sum(f.flows) AS flows, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${groups} f GROUP BY 1, 2`,
       'sum(p.flows) AS flows, count(DISTINCT p.client) AS clients, min(p.first_sec) AS first_sec, max(p.last_sec) AS last_sec'))
-    .all(...g.args) as { finding: string; flows: number; clients: number; first_sec: number; last_sec: number }[];
+    .all() as { finding: string; flows: number; clients: number; first_sec: number; last_sec: number }[];
   const servers = new Map(
-    (db.prepare(byList(`SELECT DISTINCT f.protection, f.server FROM ${g.sql} f`, 'count(DISTINCT p.server) AS n')).raw().all(...g.args) as [string, number][]),
+    (db.prepare(byList(`SELECT DISTINCT f.protection, f.server FROM ${groups} f`, 'count(DISTINCT p.server) AS n')).raw().all() as [string, number][]),
   );
   // Per finding, in one pass each (not a pass per finding): the accounts (the flows' own, no rollup
   // keeps them: read through the partial index flows_protection), the clients and the distinct
@@ -50,17 +60,23 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
     w.args,
     SHOWN,
   );
-  const hosts = firstFew(byList(`SELECT f.protection, f.client AS value, min(f.first_id) AS first FROM ${g.sql} f GROUP BY 1, 2`, 'p.value, min(p.first) AS first', ', p.value'), g.args, SHOWN);
-  const examples = firstFew(
-    byList(
-      `SELECT f.protection, f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport || coalesce(' ' || f.service, '') AS value, min(f.first_id) AS first
-       FROM ${g.sql} f GROUP BY 1, 2`,
-      'p.value, min(p.first) AS first',
-      ', p.value',
-    ),
-    g.args,
-    3,
-  );
+  // The clients and examples of each finding, the first seen first: one pass over the groups in
+  // the order of their earliest flow (a flow is in one group, so no two values share a place).
+  const hosts = new Map<string, string[]>();
+  const examples = new Map<string, string[]>();
+  const firstOf = (to: Map<string, string[]>, finding: string, value: string, n: number) => {
+    const at = to.get(finding) ?? [];
+    if (at.length < n && !at.includes(value)) at.push(value);
+    to.set(finding, at);
+  };
+  const walk = db.prepare(`SELECT protection, client, server, server_port, transport, service FROM ${groups} ORDER BY first_id`).raw();
+  for (const [list, client, server, port, transport, service] of walk.iterate() as IterableIterator<[string, string, string, number, string, string | null]>) {
+    for (const finding of storedIds(list)) {
+      firstOf(hosts, finding, client, SHOWN);
+      firstOf(examples, finding, `${client} → ${server}:${port}/${transport}${service !== null ? ` ${service}` : ''}`, 3);
+    }
+  }
+  db.exec('DROP TABLE temp.protection_groups');
   const byId = new Map(rules.protection.map((p) => [p.id, p]));
   const rows = counts.map((c) => {
     const p = byId.get(c.finding);
