@@ -13,9 +13,10 @@ import { accountRedactor } from '../store/redact';
 import { loadInventory } from '../classify/inventory';
 import { HOST_COLUMNS, HOST_TABLE_COLUMNS, iterateHosts } from '../report/hosts';
 import { queryRuns, RUN_COLUMNS, RUN_TABLE_COLUMNS } from '../report/runs';
-import { expandInputs } from '../capture/inputs';
 import { RunBusy, RunStore } from '../store/runs';
-import { analyzeRun, StoreFault, THREADS_FROM_BYTES, type CaptureOutcome, type RunOutcome } from '../run/analyze';
+// The analyzer and the capture readers are loaded by the commands that read captures (~90 ms a start of every other command).
+import type { CaptureOutcome, RunOutcome } from '../run/analyze';
+import { THREADS_FROM_BYTES } from '../run/thread-policy';
 import { TerminalProgress } from './progress';
 import { PhaseTimes, SILENT, type RunProgress } from '../run/progress';
 import { Auditor, type AuditSummary } from '../run/audit';
@@ -192,6 +193,8 @@ exflow database, disk full);
     .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; threads?: number; sensor?: string; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean }) => {
       const rules = rulesFrom(o.rules);
       const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
+      const { expandInputs } = await import('../capture/inputs');
+      const { analyzeRun, StoreFault } = await import('../run/analyze');
       const { inputs, missing, empty } = expandInputs(args);
       for (const m of missing) stderr(`exflow: ${escapeControls(m)}: no such file${/[*?[]/.test(m) ? ' (the pattern matched nothing)' : ''}`);
       for (const d of empty) stderr(`exflow: ${escapeControls(d)}: an empty directory, no capture in it`);

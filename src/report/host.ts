@@ -67,7 +67,15 @@ function countGroups(db: Db, sql: string, args: (string | number)[]): number {
 export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 50, rules: RuleSet | null = null): HostStory {
   const host = queryHosts(db, { host: address })[0] ?? null;
   const base = { ...f, host: undefined, client: undefined, server: undefined };
-  const both = flowGroups(db, { ...base, host: address });
+  // The host's groups, judged once into a temporary table that every list below reads (each read
+  // of the rollups for one host is a scan of them all, and a busy server is on most rows).
+  const all = flowGroups(db, { ...base, host: address });
+  db.exec('DROP TABLE IF EXISTS temp.host_groups');
+  db.prepare(
+    `CREATE TEMP TABLE host_groups AS SELECT f.client, f.server, f.client_role, f.server_role, f.service, f.transport, f.server_port,
+       f.flows, f.bytes, f.verdict, f.rpc_interfaces, f.rpc_interface, f.first_sec, f.last_sec FROM ${all.sql} f`,
+  ).run(...all.args);
+  const both: Groups = { sql: 'temp.host_groups', args: [] };
   const totals = db
     .prepare(`SELECT coalesce(sum(f.flows), 0) AS flows, coalesce(sum(f.bytes), 0) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${both.sql} f`)
     .get(...both.args) as { flows: number; bytes: number; first_sec: number | null; last_sec: number | null };
@@ -86,6 +94,7 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     verdicts: r.verdicts === null ? null : String(r.verdicts).split(',').sort().join(','),
   }));
   const peerMore = peers.length > limit ? countGroups(db, peerSql, peerArgs) - limit : 0;
+  db.exec('DROP TABLE temp.host_groups');
   const findings = unexpectedReport(db, { ...base, host: address });
   const endpoints = queryEndpoints(db, { server: address, capture: f.capture });
   return {

@@ -4,7 +4,6 @@
 // input is a live run: flows are committed batch by batch as they end.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { CaptureOpenError } from '../capture/errors';
 import { fingerprint, sha256File, StreamFingerprint } from '../capture/fingerprint';
 import { HeadTee } from '../capture/head';
@@ -17,6 +16,7 @@ import { NameWriter } from '../store/names';
 import { labelFromEndpoints } from '../classify/rpc';
 import { linkTypeName } from '../decode/linktypes';
 import type { RuleSet } from '../rules/load';
+import { threadsFor } from './thread-policy';
 import { CaptureStore } from '../store/captures';
 import type { Db } from '../store/db';
 import { FlowWriter } from '../store/flows';
@@ -534,33 +534,6 @@ interface Reading {
   hashing: Promise<string | null> | null;
 }
 
-/**
- * How many threads read a run: one for standard input and other streams; else --threads;
- * else one per core but one (that core writes the database, which no thread can share),
- * for runs large enough to repay starting them — so one on a machine of two cores.
- * Measured there (npm run bench, 3 rounds, medians), --threads 2 is slower than one on
- * every workload (org-mix 3.12 s against 2.43 s): each thread reads and decodes every
- * packet (0.64 s of the mix in a thread of its own), and the database is written by
- * one thread whatever the count.
- */
-export function threadsFor(asked: number | undefined, live: boolean, totalBytes: number): number {
-  if (live) return 1;
-  if (asked !== undefined) return Math.max(1, Math.min(64, Math.floor(asked)));
-  // Starting a thread (its modules, its flow table) costs ~0.1 s: below this a run is done sooner alone.
-  if (totalBytes < THREADS_FROM_BYTES) return 1;
-  return defaultThreads();
-}
-
-/** analyze's thread count when --threads is not given (for a run of THREADS_FROM_BYTES or more). */
-export function defaultThreads(): number {
-  const cores = os.availableParallelism();
-  return cores <= 2 ? 1 : Math.min(cores - 1, MAX_THREADS);
-}
-
-/** Runs smaller than this are read by one thread unless --threads says otherwise. */
-export const THREADS_FROM_BYTES = 64 * 1024 * 1024;
-/** More threads than this read the same file in parallel to no gain (the page cache's bandwidth). */
-export const MAX_THREADS = 16;
 
 /** The warnings a capture's counts call for. */
 function tallyWarnings(t: CaptureTally): { offset: number; message: string }[] {
@@ -615,3 +588,5 @@ function writeCaptureRow(
   });
   return seconds;
 }
+
+export { THREADS_FROM_BYTES, MAX_THREADS, defaultThreads, threadsFor } from './thread-policy';
