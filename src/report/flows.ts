@@ -93,13 +93,14 @@ export interface FlowDbRow {
  * for thousands of flows, read once from their own small tables (a flow's long reason and
  * cite, made into strings a million times, were most of a long export's reading).
  */
-const ROW_SELECT = `f.id, f.capture_id, f.vlan, f.transport, f.client, f.client_port, f.server, f.server_port,
-  f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.packets, f.bytes, f.service, f.via,
-  f.rpc_interface, f.rpc_uuid, f.rpc_uuids, f.rpc_interfaces, f.rpc_note, f.missing_c2s, f.missing_s2c,
-  f.client_name, f.server_name, f.packets_c2s, f.packets_s2c, f.bytes_c2s, f.bytes_s2c, f.tcp_state, f.direction_by,
-  f.tls, f.tls_version, f.tls_sni, f.tls_alpn, f.tls_subject, f.tls_issuer, f.tls_note, f.http_app, f.http_target, f.server_version,
-  ${PROTECTION_FLOW_COLUMNS.map((c) => `f.${c}`).join(', ')},
-  f.verdict_id, f.encryption IS NOT NULL`;
+const ROW_COLUMNS = [
+  'id', 'capture_id', 'vlan', 'transport', 'client', 'client_port', 'server', 'server_port',
+  'first_sec', 'first_nsec', 'last_sec', 'last_nsec', 'packets', 'bytes', 'service', 'via',
+  'rpc_interface', 'rpc_uuid', 'rpc_uuids', 'rpc_interfaces', 'rpc_note', 'missing_c2s', 'missing_s2c',
+  'client_name', 'server_name', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'tcp_state', 'direction_by',
+  'tls', 'tls_version', 'tls_sni', 'tls_alpn', 'tls_subject', 'tls_issuer', 'tls_note', 'http_app', 'http_target', 'server_version',
+];
+const ROW_SELECT = [...ROW_COLUMNS, ...PROTECTION_FLOW_COLUMNS, 'verdict_id'].map((c) => `f.${c}`).join(', ') + ', f.encryption IS NOT NULL';
 /** The same with the verdict's texts per flow: for a database whose verdicts are too many to hold (a hostile or odd one). */
 const ROW_SELECT_TEXTS = `${ROW_SELECT}, f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.cite, f.encryption, f.encryption_cite`;
 /** More verdict rows than this are not held in memory (each is a few hundred bytes; a real audit has hundreds). */
@@ -122,7 +123,7 @@ interface CaptureTexts {
   sensor_host: string | null;
 }
 const NO_VERDICT: VerdictTexts = { client_role: null, server_role: null, verdict: null, rule: null, reason: null, cite: null, encryption: null, encryption_cite: null };
-const P = 41; // where the protection columns start in ROW_SELECT
+const P = ROW_COLUMNS.length; // where the protection columns start in ROW_SELECT
 const V = P + PROTECTION_FLOW_COLUMNS.length; // verdict_id, then whether the flow raised its verdict's encryption finding
 
 /** A flow_view row from ROW_SELECT's values, its verdict's and its capture's texts. */
