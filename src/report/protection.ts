@@ -15,6 +15,8 @@ export const PROTECTION_TABLE_COLUMNS = ['severity', 'finding', 'flows', 'exampl
 
 /** The protection column as a set of rows: one per finding id of a flow (parsed; a part that is no id is left out). */
 export const FINDING_IDS = 'json_each(finding_ids(f.protection))';
+/** The same for the lists of rows p grouped by their list first. */
+const LIST_IDS = 'json_each(finding_ids(p.protection))';
 
 const HAS_FINDING = hasFinding('f');
 
@@ -33,7 +35,7 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   const groups = 'temp.protection_groups';
   // Grouped by the stored list first (few distinct lists), each list then split into its ids: the
   // split is a function call a row, too dear for every row of a large database.
-  const byList = (inner: string, outer: string, also = '') => `SELECT j.value AS finding, ${outer} FROM (${inner}) p, ${FINDING_IDS.replace('f.protection', 'p.protection')} j GROUP BY j.value${also}`;
+  const byList = (inner: string, outer: string, also = '') => `SELECT j.value AS finding, ${outer} FROM (${inner}) p, ${LIST_IDS} j GROUP BY j.value${also}`;
   const counts = db
     .prepare(byList(`SELECT f.protection, f.client, sum(f.flows) AS flows, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${groups} f GROUP BY 1, 2`,
       'sum(p.flows) AS flows, count(DISTINCT p.client) AS clients, min(p.first_sec) AS first_sec, max(p.last_sec) AS last_sec'))
@@ -104,23 +106,35 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
 export function hostProtection(db: Db, rules: RuleSet | null, address: string): Row[] {
   const side = `CASE WHEN f.client = ? THEN 'client' ELSE 'server' END`;
   const g = flowGroups(db, { host: address }, ['f.protection IS NOT NULL'], [], { judged: false });
+  // Each stored list split into its ids once per side (not once per row: a server is on most rows).
   const rows = db
-    .prepare(`SELECT j.value AS finding, ${side} AS side, sum(f.flows) AS flows FROM ${g.sql} f, ${FINDING_IDS} j GROUP BY 1, 2`)
+    .prepare(
+      `SELECT j.value AS finding, p.side, sum(p.flows) AS flows
+       FROM (SELECT f.protection, ${side} AS side, sum(f.flows) AS flows FROM ${g.sql} f GROUP BY 1, 2) p, ${LIST_IDS} j GROUP BY 1, 2`,
+    )
     .all(address, ...g.args) as { finding: string; side: string; flows: number }[];
-  // The accounts are the flows' own, read through the address indexes: one pass for every finding and side.
+  // The accounts are the flows' own, read through the address indexes: one pass for every finding
+  // and side, each account with its first flow (the first seen are shown, as report protection shows them).
   const accountRows = db
     .prepare(
-      `SELECT j.value AS finding, ${side} AS side, group_concat(DISTINCT f.auth_account) AS accounts
-       FROM flow_seen f, ${FINDING_IDS} j WHERE f.protection IS NOT NULL AND (f.client = ? OR f.server = ?) GROUP BY 1, 2`,
+      `SELECT j.value AS finding, p.side, p.account, min(p.first) AS first
+       FROM (SELECT f.protection, ${side} AS side, f.auth_account AS account, min(f.id) AS first
+             FROM flow_seen f WHERE f.protection IS NOT NULL AND f.auth_account IS NOT NULL AND (f.client = ? OR f.server = ?) GROUP BY 1, 2, 3) p,
+            ${LIST_IDS} j
+       GROUP BY 1, 2, 3 ORDER BY 1, 2, 4, 3`,
     )
-    .all(address, address, address) as { finding: string; side: string; accounts: string | null }[];
-  const accounts = new Map(accountRows.map((r) => [`${r.finding}|${r.side}`, r.accounts]));
+    .all(address, address, address) as { finding: string; side: string; account: string; first: number }[];
+  const accounts = new Map<string, string[]>();
+  for (const r of accountRows) {
+    const key = `${r.finding}|${r.side}`;
+    accounts.set(key, [...(accounts.get(key) ?? []), r.account]);
+  }
   const byId = new Map((rules?.protection ?? []).map((p) => [p.id, p]));
   const rank = (id: string) => SEVERITIES.indexOf(byId.get(id)?.severity ?? 'info');
   return rows
     .sort((a, b) => rank(a.finding) - rank(b.finding) || b.flows - a.flows || a.finding.localeCompare(b.finding) || a.side.localeCompare(b.side))
     .map((r) => {
-      const list = accounts.get(`${r.finding}|${r.side}`) ?? null;
-      return { severity: byId.get(r.finding)?.severity ?? 'info', finding: r.finding, as: r.side, flows: r.flows, accounts: list ? list.split(',').slice(0, SHOWN) : [], title: byId.get(r.finding)?.title ?? '' };
+      const list = accounts.get(`${r.finding}|${r.side}`) ?? [];
+      return { severity: byId.get(r.finding)?.severity ?? 'info', finding: r.finding, as: r.side, flows: r.flows, accounts: list.slice(0, SHOWN), title: byId.get(r.finding)?.title ?? '' };
     });
 }
