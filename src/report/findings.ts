@@ -20,7 +20,11 @@ const WHY_ORDER = ['no role for either side', 'no role for the client', 'no role
 
 /** Unexpected flows first, then unknown ones grouped by why, each grouped by (client role, server role, service). */
 export function unexpectedReport(db: Db, f: FlowFilter): Row[] {
-  const w = flowGroups(db, f, [`f.verdict IN ('unexpected', 'unknown')`]);
+  return unexpectedFrom(db, flowGroups(db, f, [`f.verdict IN ('unexpected', 'unknown')`]));
+}
+
+/** The unexpected report of judged groups `w` that are already the unexpected and unknown ones (host ADDR hands its own). */
+export function unexpectedFrom(db: Db, w: Groups): Row[] {
   const rows = db
     .prepare(
       `SELECT f.verdict, coalesce(f.client_role, '${NO_ROLE}') AS client_role, coalesce(f.server_role, '${NO_ROLE}') AS server_role,

@@ -7,7 +7,7 @@ import type { Db } from '../store/db';
 import { queryEndpoints } from './epm';
 import type { FlowFilter } from './filter';
 import { flowGroups, listed, verdictSums, type Groups } from './groups';
-import { unexpectedReport } from './findings';
+import { unexpectedFrom } from './findings';
 import { hostNames, queryHosts } from './hosts';
 import { isoTime, type Row } from './format';
 import { NO_ROLE } from './role-traffic';
@@ -64,17 +64,26 @@ function countGroups(db: Db, sql: string, args: (string | number)[]): number {
   return (db.prepare(`SELECT count(*) AS n FROM (${sql})`).get(...args) as { n: number }).n;
 }
 
-export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 50, rules: RuleSet | null = null): HostStory {
+/** The columns of a host's groups that its story reads (host_groups, and the HTML page's drill_groups). */
+export const HOST_GROUP_COLUMNS = `f.client, f.server, f.client_role, f.server_role, f.service, f.transport, f.server_port,
+  f.flows, f.bytes, f.verdict, f.reason, f.rpc_interfaces, f.rpc_interface, f.first_sec, f.last_sec, f.first_id`;
+
+/**
+ * One host's story. `o.groups` (judged groups with HOST_GROUP_COLUMNS, of the same flows the
+ * filter selects but for its addresses) and `o.protection` (hostProtection's groups) let a
+ * caller that tells many stories read the rollups once for all of them.
+ */
+export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 50, rules: RuleSet | null = null, o: { groups?: Groups; protection?: Groups } = {}): HostStory {
   const host = queryHosts(db, { host: address })[0] ?? null;
   const base = { ...f, host: undefined, client: undefined, server: undefined };
   // The host's groups, judged once into a temporary table that every list below reads (each read
   // of the rollups for one host is a scan of them all, and a busy server is on most rows).
-  const all = flowGroups(db, { ...base, host: address });
+  const all = o.groups ?? flowGroups(db, { ...base, host: address });
   db.exec('DROP TABLE IF EXISTS temp.host_groups');
-  db.prepare(
-    `CREATE TEMP TABLE host_groups AS SELECT f.client, f.server, f.client_role, f.server_role, f.service, f.transport, f.server_port,
-       f.flows, f.bytes, f.verdict, f.rpc_interfaces, f.rpc_interface, f.first_sec, f.last_sec FROM ${all.sql} f`,
-  ).run(...all.args);
+  db.prepare(`CREATE TEMP TABLE host_groups AS SELECT ${HOST_GROUP_COLUMNS} FROM ${all.sql} f${o.groups ? ' WHERE f.client = ? OR f.server = ?' : ''}`).run(
+    ...all.args,
+    ...(o.groups ? [address, address] : []),
+  );
   const both: Groups = { sql: 'temp.host_groups', args: [] };
   const totals = db
     .prepare(`SELECT coalesce(sum(f.flows), 0) AS flows, coalesce(sum(f.bytes), 0) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${both.sql} f`)
@@ -94,8 +103,8 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     verdicts: r.verdicts === null ? null : String(r.verdicts).split(',').sort().join(','),
   }));
   const peerMore = peers.length > limit ? countGroups(db, peerSql, peerArgs) - limit : 0;
+  const findings = unexpectedFrom(db, { sql: `(SELECT * FROM temp.host_groups f WHERE f.verdict IN ('unexpected', 'unknown'))`, args: [] });
   db.exec('DROP TABLE temp.host_groups');
-  const findings = unexpectedReport(db, { ...base, host: address });
   const endpoints = queryEndpoints(db, { server: address, capture: f.capture });
   return {
     address,
@@ -110,7 +119,7 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     findings,
     rpc_endpoints: endpoints.slice(0, limit),
     names: hostNames(db, address, limit),
-    protection: hostProtection(db, rules, address).slice(0, limit),
+    protection: hostProtection(db, rules, address, { groups: o.protection }).slice(0, limit),
     omitted: { serves: serves.more, uses: uses.more, peers: peerMore, rpc_endpoints: Math.max(0, endpoints.length - limit) },
   };
 }

@@ -7,7 +7,7 @@ import type { RuleSet } from '../rules/load';
 import { SEVERITIES } from '../rules/protection';
 import { flowWhere, hasFinding, type FlowFilter } from './filter';
 import { isoTime, type Row } from './format';
-import { flowGroups } from './groups';
+import { flowGroups, type Groups } from './groups';
 import { storedIds } from '../store/lists';
 
 export const PROTECTION_COLUMNS = ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'hosts', 'examples', 'first_seen', 'last_seen', 'advice', 'cite'];
@@ -103,9 +103,12 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
 }
 
 /** Per host: the findings of the flows it is client or server of (host ADDR). */
-export function hostProtection(db: Db, rules: RuleSet | null, address: string): Row[] {
+export function hostProtection(db: Db, rules: RuleSet | null, address: string, o: { groups?: Groups } = {}): Row[] {
   const side = `CASE WHEN f.client = ? THEN 'client' ELSE 'server' END`;
-  const g = flowGroups(db, { host: address }, ['f.protection IS NOT NULL'], [], { judged: false });
+  // `o.groups`: groups with findings (protection, client, server, flows) of several hosts, read once for all of them.
+  const g = o.groups
+    ? { sql: `(SELECT * FROM ${o.groups.sql} f WHERE f.client = ? OR f.server = ?)`, args: [...o.groups.args, address, address] }
+    : flowGroups(db, { host: address }, ['f.protection IS NOT NULL'], [], { judged: false });
   // Each stored list split into its ids once per side (not once per row: a server is on most rows).
   const rows = db
     .prepare(
