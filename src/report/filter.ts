@@ -29,6 +29,12 @@ export interface FlowFilter {
    * rollups are checked against, and slower by the ratio of flows to rollup rows.
    */
   fromFlows?: boolean;
+  /**
+   * The groups of exactly this filter already read into a temporary table (groups.ts,
+   * materializeGroups): a caller that runs many reports over one filter — the HTML page — reads
+   * the rollups once. Ignored by a filter that differs in anything else.
+   */
+  materialized?: { table: string; of: string };
 }
 
 /** SQL condition: the flow aliased `alias` raised the protection finding `?` (its protection column holds comma-separated ids). */

@@ -100,6 +100,10 @@ function judgedSums(f: FlowFilter, by: string[], extra: string[], extraArgs: (st
  * roles and verdict), rollup rows no time filter cuts are added up before they are judged.
  */
 export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = [], o: { judged?: boolean; by?: string[] } = {}): Groups {
+  if (f.materialized && f.materialized.of === filterKey(f)) {
+    const w = flowWhere({}, 'f', extra);
+    return { sql: `(SELECT * FROM ${f.materialized.table} f ${w.sql})`, args: [...extraArgs, ...w.args] };
+  }
   const judged = o.judged !== false || f.role !== undefined || f.verdict !== undefined;
   if (judged && o.by && !f.fromFlows && f.capture === undefined && f.since === undefined && f.until === undefined) return judgedSums(f, o.by, extra, extraArgs);
   const source = sources(judged);
@@ -153,6 +157,25 @@ export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArg
       ${source.flows} ${and(exact.sql)} f.id IN (${cutFlows}))`,
     args: [...w.args, ...times, ...exact.args],
   };
+}
+
+/** What a filter selects, as text: materialized groups serve only the filter they were read for. */
+const filterKey = (f: FlowFilter): string => JSON.stringify({ ...f, materialized: undefined });
+
+/**
+ * Reads the judged groups of `f` into a temporary table once and returns the filter that makes
+ * every report over it (flowGroups with any conditions, judged or not) read that table instead
+ * of the rollups. dropGroups removes it.
+ */
+export function materializeGroups(db: Db, f: FlowFilter): FlowFilter {
+  const g = flowGroups(db, { ...f, materialized: undefined });
+  db.exec('DROP TABLE IF EXISTS temp.page_groups');
+  db.prepare(`CREATE TEMP TABLE page_groups AS SELECT * FROM ${g.sql} f`).run(...g.args);
+  return { ...f, materialized: { table: 'temp.page_groups', of: filterKey(f) } };
+}
+
+export function dropGroups(db: Db, f: FlowFilter): void {
+  if (f.materialized) db.exec(`DROP TABLE IF EXISTS ${f.materialized.table}`);
 }
 
 /** The flows of groups f by verdict: expected, unexpected, and unknown (with `orNone`, flows without a verdict too). */

@@ -119,7 +119,7 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     findings,
     rpc_endpoints: endpoints.slice(0, limit),
     names: hostNames(db, address, limit),
-    protection: hostProtection(db, rules, address, { groups: o.protection }).slice(0, limit),
+    protection: hostProtection(db, rules, address, { groups: o.protection, flows: totals.flows }).slice(0, limit),
     omitted: { serves: serves.more, uses: uses.more, peers: peerMore, rpc_endpoints: Math.max(0, endpoints.length - limit) },
   };
 }

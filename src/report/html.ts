@@ -9,7 +9,7 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { escapeControls, ISO_TIME, isoTime } from './format';
 import { addressCondition, flowWhere, type FlowFilter } from './filter';
-import { flowGroups, type Groups } from './groups';
+import { dropGroups, flowGroups, materializeGroups, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
 import { protectionReport } from './protection';
 import type { Row } from './format';
@@ -235,7 +235,17 @@ function hostsByBytes(db: Db, g: Groups, limit: number): HostLine[] {
     .all(...g.args, ...g.args, limit) as HostLine[];
 }
 
-export function htmlReport(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Baseline | null = null): string {
+export function htmlReport(db: Db, rules: RuleSet, asked: FlowFilter, title: string, baseline: Baseline | null = null): string {
+  // Every report on the page reads the same groups: read from the rollups (and judged) once.
+  const f = materializeGroups(db, asked);
+  try {
+    return page(db, rules, f, title, baseline);
+  } finally {
+    dropGroups(db, f);
+  }
+}
+
+function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Baseline | null): string {
   const s = summaryReport(db, f);
   const cells = matrixReport(db, rules, f);
   const roles = rolesReport(db, f);

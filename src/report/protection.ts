@@ -103,7 +103,7 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
 }
 
 /** Per host: the findings of the flows it is client or server of (host ADDR). */
-export function hostProtection(db: Db, rules: RuleSet | null, address: string, o: { groups?: Groups } = {}): Row[] {
+export function hostProtection(db: Db, rules: RuleSet | null, address: string, o: { groups?: Groups; flows?: number } = {}): Row[] {
   const side = `CASE WHEN f.client = ? THEN 'client' ELSE 'server' END`;
   // `o.groups`: groups with findings (protection, client, server, flows) of several hosts, read once for all of them.
   const g = o.groups
@@ -116,13 +116,16 @@ export function hostProtection(db: Db, rules: RuleSet | null, address: string, o
        FROM (SELECT f.protection, ${side} AS side, sum(f.flows) AS flows FROM ${g.sql} f GROUP BY 1, 2) p, ${LIST_IDS} j GROUP BY 1, 2`,
     )
     .all(address, ...g.args) as { finding: string; side: string; flows: number }[];
-  // The accounts are the flows' own, read through the address indexes: one pass for every finding
-  // and side, each account with its first flow (the first seen are shown, as report protection shows them).
+  // The accounts are the flows' own: one pass for every finding and side, each account with its
+  // first flow (the first seen are shown, as report protection shows them). Read through the
+  // address indexes, or — for a host on more flows (o.flows) than have findings at all, a busy
+  // server — through the findings' index (a unary + keeps SQLite from the address indexes).
+  const by = o.flows !== undefined && o.flows > (db.prepare('SELECT count(*) FROM flows WHERE protection IS NOT NULL').pluck().get() as number) ? '+' : '';
   const accountRows = db
     .prepare(
       `SELECT j.value AS finding, p.side, p.account, min(p.first) AS first
        FROM (SELECT f.protection, ${side} AS side, f.auth_account AS account, min(f.id) AS first
-             FROM flow_seen f WHERE f.protection IS NOT NULL AND f.auth_account IS NOT NULL AND (f.client = ? OR f.server = ?) GROUP BY 1, 2, 3) p,
+             FROM flow_seen f WHERE f.protection IS NOT NULL AND f.auth_account IS NOT NULL AND (${by}f.client = ? OR ${by}f.server = ?) GROUP BY 1, 2, 3) p,
             ${LIST_IDS} j
        GROUP BY 1, 2, 3 ORDER BY 1, 2, 4, 3`,
     )
