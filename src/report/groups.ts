@@ -67,28 +67,30 @@ function splitConditions(extra: string[], args: (string | number)[]) {
 }
 
 /**
- * Judged groups added up before they are judged: rollup rows summed per JUDGED_KEY and the
- * columns `by` names, then each sum's hosts and verdict looked up — a day's 403,689 rollup rows
- * are 87,285 such sums. Conditions on judged columns hold after the lookup, the others before
- * the sums. Groups have only those columns, the sums and times. The sums' GROUP BY sorts every
- * row (0.35-0.5 s on that day), so this pays for a report that reads its groups once (matrix
- * 1.53 -> 1.18 s, summary's verdict pass), not for one that reads them again for its examples.
+ * Judged groups added up before they are judged: the unjudged groups of the filter (rollup rows,
+ * with a time filter the rows it leaves whole and the flows of those it cuts) summed per
+ * JUDGED_KEY and the columns `by` names, then each sum's hosts and verdict looked up — a day's
+ * 403,689 rollup rows are 87,285 such sums. Conditions on judged columns hold after the lookup,
+ * the others before the sums. Groups have only those columns, the sums and times. The sums'
+ * GROUP BY sorts every row (0.35-0.5 s on that day), so this pays for a report that reads its
+ * groups once (matrix 1.53 -> 1.18 s, summary's verdict pass), not for one that reads them again
+ * for its examples.
  */
-function judgedSums(f: FlowFilter, by: string[], extra: string[], extraArgs: (string | number)[]): Groups {
+function judgedSums(db: Db, f: FlowFilter, by: string[], extra: string[], extraArgs: (string | number)[]): Groups {
   const key = [...new Set([...JUDGED_KEY, ...by])].map((k) => `f.${k}`).join(', ');
   const c = splitConditions(extra, extraArgs);
-  const before = flowWhere({ ...f, role: undefined, verdict: undefined }, 'f', c.seen.sql, { time: false });
+  const seen = flowGroups(db, { ...f, role: undefined, verdict: undefined }, c.seen.sql, c.seen.args, { judged: false });
   const after = flowWhere({ role: f.role, verdict: f.verdict } as FlowFilter, 'f', c.judged.sql);
   const sums = `SELECT ${key}, sum(f.flows) AS flows, sum(f.packets_c2s) AS packets_c2s, sum(f.packets_s2c) AS packets_s2c,
       sum(f.bytes_c2s) AS bytes_c2s, sum(f.bytes_s2c) AS bytes_s2c, sum(f.packets) AS packets, sum(f.bytes) AS bytes,
       min(f.first_sec * 1000000000 + f.first_nsec) AS first_ns, max(f.last_sec * 1000000000 + f.last_nsec) AS last_ns, min(f.first_id) AS first_id
-    FROM run_rollup_seen f ${before.sql} GROUP BY ${key}`;
+    FROM ${seen.sql} f GROUP BY ${key}`;
   const judgedRows = `SELECT f.*, f.first_ns / 1000000000 AS first_sec, f.first_ns % 1000000000 AS first_nsec, f.last_ns / 1000000000 AS last_sec,
         f.last_ns % 1000000000 AS last_nsec, ${tsOf('f.first_ns')} AS first_ts, ${tsOf('f.last_ns')} AS last_ts, ${JUDGED_COLUMNS}
       FROM ${judgedFrom(`(${sums}) f`)}`;
   return {
     sql: `(SELECT * FROM (${judgedRows}) f ${after.sql})`,
-    args: [...c.seen.args, ...before.args, ...c.judged.args, ...after.args],
+    args: [...seen.args, ...c.judged.args, ...after.args],
   };
 }
 
@@ -97,7 +99,7 @@ function judgedSums(f: FlowFilter, by: string[], extra: string[], extraArgs: (st
  * whose `?` take `extraArgs`. Without `o.judged` (a report that counts traffic, not verdicts, and
  * whose extra conditions name no role or verdict), the groups have no roles or verdict and cost
  * no lookups of them. With `o.by` (the columns a judged report reads besides the sums, times,
- * roles and verdict), rollup rows no time filter cuts are added up before they are judged.
+ * roles and verdict), the groups are added up before they are judged.
  */
 export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = [], o: { judged?: boolean; by?: string[] } = {}): Groups {
   if (f.materialized && f.materialized.of === filterKey(f)) {
@@ -105,7 +107,7 @@ export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArg
     return { sql: `(SELECT * FROM ${f.materialized.table} f ${w.sql})`, args: [...extraArgs, ...w.args] };
   }
   const judged = o.judged !== false || f.role !== undefined || f.verdict !== undefined;
-  if (judged && o.by && !f.fromFlows && f.capture === undefined && f.since === undefined && f.until === undefined) return judgedSums(f, o.by, extra, extraArgs);
+  if (judged && o.by && !f.fromFlows) return judgedSums(db, f, o.by, extra, extraArgs);
   const source = sources(judged);
   const where = (alias: string, o: { time?: boolean } = {}) => {
     const w = flowWhere(f, alias, alias === 'f' ? extra : extra.map(onRow), o);

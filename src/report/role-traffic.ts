@@ -54,7 +54,8 @@ function sides(): string {
 const FLOWS = 'sum(CASE WHEN twin THEN 0 ELSE flows END)';
 
 export function rolesReport(db: Db, f: FlowFilter, top = 5): RoleReport[] {
-  const g = flowGroups(db, f);
+  // Added up per pair, port, service and TLS before the roles are looked up (one lookup a sum, not a rollup row).
+  const g = flowGroups(db, f, [], [], { by: [] });
   // The two sides of every pair, once, into a temporary table (SQLite's temp store, not the
   // heap): the four groupings below read it instead of joining each group to its verdict again.
   db.exec('DROP TABLE IF EXISTS temp.role_sides; DROP TABLE IF EXISTS temp.role_pairs');
