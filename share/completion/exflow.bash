@@ -14,10 +14,11 @@ _exflow_words() {
     'val|analyze|--wait') echo '@file' ;;
     'val|analyze|--flush-interval') echo '@file' ;;
     'val|analyze|--inventory') echo '@file' ;;
-    'opt|flows') echo '--db --format --limit --capture --since --until --host --client --server --service --role --verdict --finding --sensor --wide --bom --help' ;;
+    'opt|flows') echo '--db --format --limit --out --capture --since --until --host --client --server --service --role --verdict --finding --sensor --wide --bom --help' ;;
     'val|flows|--db') echo '@file' ;;
     'val|flows|--format') echo 'table csv json md' ;;
     'val|flows|--limit') echo '@file' ;;
+    'val|flows|--out') echo '@file' ;;
     'val|flows|--capture') echo '@file' ;;
     'val|flows|--since') echo '@file' ;;
     'val|flows|--until') echo '@file' ;;
@@ -39,17 +40,18 @@ _exflow_words() {
     'opt|merge') echo '--db --rules --shared-registry --help' ;;
     'val|merge|--db') echo '@file' ;;
     'val|merge|--rules') echo '@file' ;;
-    'opt|hosts') echo '--db --format --host --role --wide --bom --help' ;;
+    'opt|hosts') echo '--db --format --host --role --out --wide --bom --help' ;;
     'val|hosts|--db') echo '@file' ;;
     'val|hosts|--format') echo 'table csv json md inventory inventory-csv' ;;
     'val|hosts|--host') echo '@file' ;;
     'val|hosts|--role') echo '@file' ;;
+    'val|hosts|--out') echo '@file' ;;
     'opt|runs') echo '--db --format --wide --bom --help' ;;
     'val|runs|--db') echo '@file' ;;
     'val|runs|--format') echo 'table csv json md' ;;
     'sub|report') echo 'summary roles matrix unexpected encryption protection services epm firewall new html' ;;
     'opt|report') echo '--help' ;;
-    'opt|report summary') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
+    'opt|report summary') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report summary|--db') echo '@file' ;;
     'val|report summary|--capture') echo '@file' ;;
     'val|report summary|--since') echo '@file' ;;
@@ -63,7 +65,8 @@ _exflow_words() {
     'val|report summary|--finding') echo '@file' ;;
     'val|report summary|--sensor') echo '@file' ;;
     'val|report summary|--format') echo 'table csv json md' ;;
-    'opt|report roles') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
+    'val|report summary|--out') echo '@file' ;;
+    'opt|report roles') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report roles|--db') echo '@file' ;;
     'val|report roles|--capture') echo '@file' ;;
     'val|report roles|--since') echo '@file' ;;
@@ -77,7 +80,8 @@ _exflow_words() {
     'val|report roles|--finding') echo '@file' ;;
     'val|report roles|--sensor') echo '@file' ;;
     'val|report roles|--format') echo 'table csv json md' ;;
-    'opt|report matrix') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
+    'val|report roles|--out') echo '@file' ;;
+    'opt|report matrix') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report matrix|--rules') echo '@file' ;;
     'val|report matrix|--db') echo '@file' ;;
     'val|report matrix|--capture') echo '@file' ;;
@@ -92,7 +96,8 @@ _exflow_words() {
     'val|report matrix|--finding') echo '@file' ;;
     'val|report matrix|--sensor') echo '@file' ;;
     'val|report matrix|--format') echo 'table csv json md' ;;
-    'opt|report unexpected') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
+    'val|report matrix|--out') echo '@file' ;;
+    'opt|report unexpected') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report unexpected|--db') echo '@file' ;;
     'val|report unexpected|--capture') echo '@file' ;;
     'val|report unexpected|--since') echo '@file' ;;
@@ -106,7 +111,8 @@ _exflow_words() {
     'val|report unexpected|--finding') echo '@file' ;;
     'val|report unexpected|--sensor') echo '@file' ;;
     'val|report unexpected|--format') echo 'table csv json md' ;;
-    'opt|report encryption') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
+    'val|report unexpected|--out') echo '@file' ;;
+    'opt|report encryption') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report encryption|--db') echo '@file' ;;
     'val|report encryption|--capture') echo '@file' ;;
     'val|report encryption|--since') echo '@file' ;;
@@ -120,7 +126,8 @@ _exflow_words() {
     'val|report encryption|--finding') echo '@file' ;;
     'val|report encryption|--sensor') echo '@file' ;;
     'val|report encryption|--format') echo 'table csv json md' ;;
-    'opt|report protection') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
+    'val|report encryption|--out') echo '@file' ;;
+    'opt|report protection') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report protection|--rules') echo '@file' ;;
     'val|report protection|--db') echo '@file' ;;
     'val|report protection|--capture') echo '@file' ;;
@@ -135,7 +142,8 @@ _exflow_words() {
     'val|report protection|--finding') echo '@file' ;;
     'val|report protection|--sensor') echo '@file' ;;
     'val|report protection|--format') echo 'table csv json md' ;;
-    'opt|report services') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --wide --bom --help' ;;
+    'val|report protection|--out') echo '@file' ;;
+    'opt|report services') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report services|--db') echo '@file' ;;
     'val|report services|--capture') echo '@file' ;;
     'val|report services|--since') echo '@file' ;;
@@ -149,7 +157,8 @@ _exflow_words() {
     'val|report services|--finding') echo '@file' ;;
     'val|report services|--sensor') echo '@file' ;;
     'val|report services|--format') echo 'table csv json md' ;;
-    'opt|report epm') echo '--db --format --capture --since --until --server --source --wide --bom --help' ;;
+    'val|report services|--out') echo '@file' ;;
+    'opt|report epm') echo '--db --format --capture --since --until --server --source --out --wide --bom --help' ;;
     'val|report epm|--db') echo '@file' ;;
     'val|report epm|--format') echo 'table csv json md' ;;
     'val|report epm|--capture') echo '@file' ;;
@@ -157,7 +166,8 @@ _exflow_words() {
     'val|report epm|--until') echo '@file' ;;
     'val|report epm|--server') echo '@file' ;;
     'val|report epm|--source') echo 'ept_map ept_lookup bind dcom' ;;
-    'opt|report firewall') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --per --all --supported-only --rules --wide --bom --help' ;;
+    'val|report epm|--out') echo '@file' ;;
+    'opt|report firewall') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --out --format --per --all --supported-only --rules --wide --bom --help' ;;
     'val|report firewall|--db') echo '@file' ;;
     'val|report firewall|--capture') echo '@file' ;;
     'val|report firewall|--since') echo '@file' ;;
@@ -170,10 +180,11 @@ _exflow_words() {
     'val|report firewall|--verdict') echo 'expected unexpected unknown' ;;
     'val|report firewall|--finding') echo '@file' ;;
     'val|report firewall|--sensor') echo '@file' ;;
+    'val|report firewall|--out') echo '@file' ;;
     'val|report firewall|--format') echo 'table csv json md nft powershell' ;;
     'val|report firewall|--per') echo 'role host' ;;
     'val|report firewall|--rules') echo '@file' ;;
-    'opt|report new') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --baseline --wide --bom --help' ;;
+    'opt|report new') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --out --baseline --wide --bom --help' ;;
     'val|report new|--db') echo '@file' ;;
     'val|report new|--capture') echo '@file' ;;
     'val|report new|--since') echo '@file' ;;
@@ -187,6 +198,7 @@ _exflow_words() {
     'val|report new|--finding') echo '@file' ;;
     'val|report new|--sensor') echo '@file' ;;
     'val|report new|--format') echo 'table csv json md' ;;
+    'val|report new|--out') echo '@file' ;;
     'val|report new|--baseline') echo '@file' ;;
     'opt|report html') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --out --rules --title --baseline --help' ;;
     'val|report html|--db') echo '@file' ;;
@@ -205,7 +217,7 @@ _exflow_words() {
     'val|report html|--rules') echo '@file' ;;
     'val|report html|--title') echo '@file' ;;
     'val|report html|--baseline') echo '@file' ;;
-    'opt|host') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --limit --wide --bom --help' ;;
+    'opt|host') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --limit --wide --bom --help' ;;
     'val|host|--db') echo '@file' ;;
     'val|host|--capture') echo '@file' ;;
     'val|host|--since') echo '@file' ;;
@@ -219,6 +231,7 @@ _exflow_words() {
     'val|host|--finding') echo '@file' ;;
     'val|host|--sensor') echo '@file' ;;
     'val|host|--format') echo 'table csv json md' ;;
+    'val|host|--out') echo '@file' ;;
     'val|host|--limit') echo '@file' ;;
     'opt|export') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --index --chunk-mb --rules --out --bom --help' ;;
     'val|export|--db') echo '@file' ;;
@@ -244,7 +257,7 @@ _exflow_words() {
     'opt|rules show') echo '--rules --format --wide --bom --help' ;;
     'val|rules show|--rules') echo '@file' ;;
     'val|rules show|--format') echo 'table csv json md' ;;
-    'opt|epm') echo '--db --format --capture --since --until --server --source --wide --bom --help' ;;
+    'opt|epm') echo '--db --format --capture --since --until --server --source --out --wide --bom --help' ;;
     'val|epm|--db') echo '@file' ;;
     'val|epm|--format') echo 'table csv json md' ;;
     'val|epm|--capture') echo '@file' ;;
@@ -252,6 +265,7 @@ _exflow_words() {
     'val|epm|--until') echo '@file' ;;
     'val|epm|--server') echo '@file' ;;
     'val|epm|--source') echo 'ept_map ept_lookup bind dcom' ;;
+    'val|epm|--out') echo '@file' ;;
   esac
 }
 _exflow() {

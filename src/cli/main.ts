@@ -22,7 +22,8 @@ import { PhaseTimes, SILENT, type RunProgress } from '../run/progress';
 import { Auditor, type AuditSummary } from '../run/audit';
 import { mergeDatabases } from '../run/merge';
 import { bashCompletion, manPage, zshCompletion } from './manpage';
-import { ChunkedWriter, print, startWithBom } from './out';
+import { print, startWithBom } from './out';
+import { checkOutPath, formatForOut, openOutput, OUT_HELP } from './out-file';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
 import { inventoryCsv, inventoryYaml } from '../report/inventory-out';
 import { addEpmOptions, addFilterOptions, addReportCommands, checkFilterNames, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
@@ -309,7 +310,8 @@ exflow database, disk full);
     .description('list flows from the database, one row per flow')
     .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
     .addOption(formatOption())
-    .option('--limit <n>', 'at most this many rows', positiveInt('--limit'));
+    .option('--limit <n>', 'at most this many rows', positiveInt('--limit'))
+    .option('--out <file>', OUT_HELP);
   addFilterOptions(flowsCmd)
     .addHelpText(
       'after',
@@ -327,13 +329,17 @@ first_seen, last_seen (ISO 8601 UTC, microseconds), duration (seconds), packets,
     )
     .action((o: CommonOptions & { limit?: number }) => {
       const filter = filterOf(o);
+      if (o.out !== undefined) checkOutPath(o.out, o.db);
       const db = openDbOrFail(o.db, 'read');
+      const out = openOutput(o.out);
       try {
         checkFilterNames(filter, () => rulesFrom(undefined), db);
-        const format = defaultFormat(o.format);
-        const out = new ChunkedWriter(1);
+        const format = formatForOut(o.format, o.out, () => defaultFormat(undefined));
         renderStream(queryFlows(db, { ...filter, limit: o.limit }), format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format, out.write);
-        out.flush();
+        out.finish();
+      } catch (e) {
+        out.abandon();
+        throw e;
       } finally {
         db.close();
       }
@@ -458,6 +464,7 @@ every report by it. Exit codes: 0 merged; 3 a database is not one exflow can rea
     .addOption(new Option('--format <format>', 'output format; inventory (YAML) and inventory-csv write what --inventory reads back').choices([...FORMATS, 'inventory', 'inventory-csv']))
     .option('--host <addr|cidr>', 'only this address, or the hosts in this block')
     .option('--role <id>', 'only hosts with this role')
+    .option('--out <file>', `${OUT_HELP} (a name ending in .yaml writes the inventory form)`)
     .addHelpText(
       'after',
       `
@@ -473,21 +480,23 @@ ones commented out with their evidence, to confirm (uncomment) or correct.
 JSON keys: address, name, roles, role_source (inventory or inferred), confidence,
 evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
     )
-    .action((o: { db: string; format?: string; host?: string; role?: string }) => {
+    .action((o: { db: string; format?: string; host?: string; role?: string; out?: string }) => {
       const host = addressOption('--host', o.host);
+      if (o.out !== undefined) checkOutPath(o.out, o.db);
       const db = openDbOrFail(o.db, 'read');
+      const out = openOutput(o.out);
       try {
         checkFilterNames({ role: o.role }, () => rulesFrom(undefined), db);
         // Streamed: a database may hold millions of hosts.
         const hosts = () => iterateHosts(db, { host, role: o.role });
-        const out = new ChunkedWriter(1);
-        if (o.format === 'inventory') inventoryYaml(hosts, `exflow inventory from ${o.db} (exflow hosts --format inventory)`, out.write);
-        else if (o.format === 'inventory-csv') inventoryCsv(hosts(), out.write);
-        else {
-          const format = defaultFormat(o.format);
-          renderStream(hosts(), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format, out.write);
-        }
-        out.flush();
+        const format = formatForOut(o.format, o.out, () => defaultFormat(undefined), { yaml: 'inventory', yml: 'inventory' } as Record<string, string>);
+        if (format === 'inventory') inventoryYaml(hosts, `exflow inventory from ${o.db} (exflow hosts --format inventory)`, out.write);
+        else if (format === 'inventory-csv') inventoryCsv(hosts(), out.write);
+        else renderStream(hosts(), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format as Format, out.write);
+        out.finish();
+      } catch (e) {
+        out.abandon();
+        throw e;
       } finally {
         db.close();
       }

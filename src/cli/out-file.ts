@@ -281,3 +281,20 @@ function isChunkOf(out: string, name: string): boolean {
   const base = path.basename(out.slice(0, out.length - ext.length));
   return name.startsWith(`${base}-`) && name.endsWith(ext) && /^\d{4,}$/.test(name.slice(base.length + 1, name.length - ext.length));
 }
+
+/** --out's help, the same on every command that writes a report or a listing. */
+export const OUT_HELP = 'write here instead of standard output (- for standard output); written beside it and renamed when complete, so a reader never sees half of it';
+
+/**
+ * The format a command writes when --format is not given: with --out FILE, the one its name
+ * says (.json, .csv, .md, and `more` such as .nft), else a table; without, `otherwise()`
+ * (a table on a terminal, JSON in a pipe).
+ */
+export function formatForOut<F extends string>(format: string | undefined, out: string | undefined, otherwise: () => F, more: Record<string, F> = {}): F | 'json' | 'csv' | 'md' | 'table' {
+  if (format !== undefined) return format as F;
+  if (out === undefined || out === '-') return otherwise();
+  const ext = path.extname(out).toLowerCase().slice(1);
+  const byName: Record<string, F | 'json' | 'csv' | 'md'> = { json: 'json', csv: 'csv', md: 'md', ...more };
+  return byName[ext] ?? 'table';
+}
+

@@ -17,8 +17,8 @@ import { summaryReport } from '../report/summary';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
-import { ChunkedWriter, print } from './out';
-import { checkOutPath, ChunkFiles, manifestName, openOutput, writeOutput } from './out-file';
+import { print } from './out';
+import { checkOutPath, ChunkFiles, formatForOut, manifestName, openOutput, OUT_HELP, writeOutput } from './out-file';
 import { addressOption, baselineOption, collect, knownName, positiveInt, timeOption } from './options';
 
 
@@ -35,6 +35,7 @@ export type CommonOptions = Omit<FlowFilter, 'since' | 'until'> & {
   db: string;
   format?: string;
   rules?: string[];
+  out?: string;
 };
 
 /** The flow filters as options (flows, every report, export): the same words and meaning everywhere. */
@@ -86,7 +87,9 @@ function common(cmd: Command, withFormat = true): Command {
   addFilterOptions(cmd);
   // Reports add up rollups; export and new read flows whatever this says.
   if (!['export', 'new'].includes(cmd.name())) cmd.option('--from-flows', 'add up every flow instead of the rollups: the same answer, slower (a check of the rollups)');
-  if (withFormat) cmd.addOption(new Option('--format <format>', 'output format (table on a terminal, JSON when piped)').choices(FORMATS));
+  if (withFormat) cmd.addOption(new Option('--format <format>', 'output format (table on a terminal, JSON when piped; with --out FILE, what its name ends in: .json, .csv, .md, else a table)').choices(FORMATS));
+  // html and export name their own --out.
+  if (!['html', 'export'].includes(cmd.name())) cmd.option('--out <file>', OUT_HELP);
   return cmd;
 }
 
@@ -107,7 +110,7 @@ function streamSections(parts: { title: string; rows: Iterable<Row>; columns: st
 }
 
 /** The options of "exflow epm" and "exflow report epm": endpoints are not flows, so they take the filters that mean something for them. */
-export type EpmOptions = { db: string; format?: string; capture?: string; source?: string; server?: string; since?: string; until?: string };
+export type EpmOptions = { db: string; format?: string; capture?: string; source?: string; server?: string; since?: string; until?: string; out?: string };
 
 export function addEpmOptions(cmd: Command): Command {
   return cmd
@@ -117,15 +120,19 @@ export function addEpmOptions(cmd: Command): Command {
     .option('--since <time>', 'only endpoints first learned at or after this time (ISO 8601, UTC unless it carries an offset; or epoch seconds)')
     .option('--until <time>', 'only endpoints first learned at or before this time')
     .option('--server <addr|cidr>', 'only endpoints on this server, or on the servers in this block')
-    .addOption(new Option('--source <source>', 'only endpoints learned this way').choices(['ept_map', 'ept_lookup', 'bind', 'dcom']));
+    .addOption(new Option('--source <source>', 'only endpoints learned this way').choices(['ept_map', 'ept_lookup', 'bind', 'dcom']))
+    .option('--out <file>', OUT_HELP);
 }
 
 export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defaultFormat'>): void {
   const q = { capture: o.capture, source: o.source, server: addressOption('--server', o.server), since: timeOption('--since', o.since), until: timeOption('--until', o.until) };
+  if (o.out !== undefined) checkOutPath(o.out, o.db);
   const db = deps.openDb(o.db);
   try {
-    const format = deps.defaultFormat(o.format);
-    print(render(queryEndpoints(db, q), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format));
+    const format = formatForOut(o.format, o.out, () => deps.defaultFormat(undefined));
+    const text = render(queryEndpoints(db, q), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format);
+    if (o.out === undefined) print(text);
+    else writeOutput(o.out, text);
   } finally {
     db.close();
   }
@@ -135,10 +142,13 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
   const report = program.command('report').description('summaries people act on: per role, the role matrix, findings (unexpected, in clear), firewall rules, what is new, RPC endpoints, an HTML page');
   const run = (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string) => {
     const f = filterOf(o);
+    if (o.out !== undefined) checkOutPath(o.out, o.db);
     const db = deps.openDb(o.db);
     try {
       checkFilterNames(f, () => deps.loadRules(undefined), db);
-      print(body(db, f, deps.defaultFormat(o.format)));
+      const text = body(db, f, formatForOut(o.format, o.out, () => deps.defaultFormat(undefined)));
+      if (o.out === undefined) print(text);
+      else writeOutput(o.out, text);
     } finally {
       db.close();
     }
@@ -231,7 +241,7 @@ docs/protection.md says what each column means and how it is read.`,
     .action((o: EpmOptions) => epmAction(o, deps));
 
   common(report.command('firewall').description('least-privilege allow rules from the observed flows: per role or host pair, dynamic RPC ports and how to pin them; table, CSV, JSON, nftables, PowerShell'), false)
-    .addOption(new Option('--format <format>', 'table, csv, json, md, nft (an nftables ruleset) or powershell (New-NetFirewallRule)').choices([...FORMATS, 'nft', 'powershell']))
+    .addOption(new Option('--format <format>', 'table, csv, json, md, nft (an nftables ruleset) or powershell (New-NetFirewallRule); with --out FILE, what its name ends in (.nft, .ps1, .json, .csv, .md)').choices([...FORMATS, 'nft', 'powershell']))
     .addOption(new Option('--per <scope>', 'rules per role pair (the matrix rule\'s roles) or per host pair').choices(['role', 'host']).default('role'))
     .option('--all', 'rules for every observed flow, not only the ones the matrix expects')
     .option('--supported-only', 'leave out rules between internal servers of Exchange 2013 and later, where Microsoft does not support a firewall (the supported column says which)')
@@ -259,7 +269,10 @@ those rules out.`,
     .action((o: CommonOptions & { per: 'role' | 'host'; all?: boolean; supportedOnly?: boolean; format?: string; rules: string[] }) => {
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
+      if (o.out !== undefined) checkOutPath(o.out, o.db);
       const db = deps.openDb(o.db);
+      // A ruleset written to a file appears whole or not at all (it may be loaded by a firewall as it is).
+      const out = openOutput(o.out);
       try {
         checkFilterNames(f, () => rules, db);
         const plan = firewallPlan(db, rules, f, { per: o.per, all: o.all === true, supportedOnly: o.supportedOnly === true });
@@ -269,11 +282,10 @@ those rules out.`,
           'Review before use.',
         ].join('\n');
         // Streamed: per host, a large capture makes a rule per host pair.
-        const out = new ChunkedWriter(1);
         const lines = (it: Iterable<string>) => {
           for (const l of it) out.write(l + '\n');
         };
-        const format = o.format === 'nft' || o.format === 'powershell' ? o.format : deps.defaultFormat(o.format);
+        const format = formatForOut(o.format, o.out, () => deps.defaultFormat(undefined), { nft: 'nft', ps1: 'powershell' } as Record<string, 'nft' | 'powershell'>);
         if (format === 'nft') lines(nftLines(plan, header));
         else if (format === 'powershell') lines(powershellLines(plan, header));
         else if (format === 'json') writePlanJson(plan, out.write);
@@ -298,7 +310,10 @@ those rules out.`,
             out.write,
           );
         }
-        out.flush();
+        out.finish();
+      } catch (e) {
+        out.abandon();
+        throw e;
       } finally {
         db.close();
       }
