@@ -44,7 +44,7 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
     (db.prepare(byList(`SELECT DISTINCT f.protection, f.server FROM ${groups} f`, 'count(DISTINCT p.server) AS n')).raw().all() as [string, number][]),
   );
   // Per finding, in one pass each (not a pass per finding): the accounts (the flows' own, no rollup
-  // keeps them: read through the partial index flows_protection), the clients and the distinct
+  // keeps them: read from the partial index flows_protection_accounts alone), the clients and the distinct
   // examples, each in the order first seen.
   const base = flowWhere(f, 'f');
   const w = { ...base, sql: `${base.sql ? `${base.sql} AND` : 'WHERE'} f.protection IS NOT NULL` };

@@ -3,7 +3,7 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 14;
+export const SCHEMA_VERSION = 15;
 
 /** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
 export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
@@ -339,6 +339,9 @@ export const MIGRATIONS: Record<number, string> = {
        ${totalRuns("WHERE r.run_id IN (SELECT id FROM runs WHERE status = 'complete')")};`,
   // The rollup views choose their runs first (made again, as every upgrade makes the views).
   14: `-- views only`,
+  // The accounts of the flows with findings read from their index (0.6 s -> 15 ms on the bench's day).
+  15: `DROP INDEX IF EXISTS flows_protection;
+       CREATE INDEX flows_protection_accounts ON flows (protection, auth_account, capture_id, client, server) WHERE protection IS NOT NULL;`,
 };
 
 export const SCHEMA = `
@@ -496,8 +499,9 @@ CREATE INDEX IF NOT EXISTS flows_client ON flows (client);
 CREATE INDEX IF NOT EXISTS flows_first ON flows (first_sec);
 -- The few flows whose server named its Exchange build: the wire versions are read from these alone.
 CREATE INDEX IF NOT EXISTS flows_server_version ON flows (server) WHERE server_version IS NOT NULL;
--- The few flows with protection findings: report protection reads these alone.
-CREATE INDEX IF NOT EXISTS flows_protection ON flows (protection) WHERE protection IS NOT NULL;
+-- The few flows with protection findings, with what their reports read of them: report protection's
+-- and host ADDR's accounts come from this index alone (covering), never from the flows' rows.
+CREATE INDEX IF NOT EXISTS flows_protection_accounts ON flows (protection, auth_account, capture_id, client, server) WHERE protection IS NOT NULL;
 
 -- Keyed by the address alone (WITHOUT ROWID): every flow's verdict is found through its two
 -- hosts, one b-tree search each.
