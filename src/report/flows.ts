@@ -145,7 +145,7 @@ function rowOf(a: unknown[], v: VerdictTexts, c: CaptureTexts | undefined, clear
 
 /**
  * flow_view rows one at a time, in capture and time order (the database may hold millions;
- * the order is flows_capture_time's, no sort). Read in one read transaction: the verdicts and
+ * SQLite's sorter spills to disk, the heap holds a row at a time). Read in one read transaction: the verdicts and
  * captures read first are those of the flows that follow, whatever an audit writes meanwhile.
  */
 export function* flowViewRows(db: Db, q: FlowQuery, o: { verdictsHeld?: number } = {}): Generator<FlowDbRow> {

@@ -9,7 +9,7 @@
 // finding, sensor) hold for all of a rollup row's flows or none. A --since/--until takes a
 // rollup row whole when every flow of it passes, leaves it when none does, and otherwise
 // (the row is cut) takes its flows that pass: its hour's flows (flows_first) with its key.
-// --capture is answered from the flows of that capture (flows_capture_time).
+// --capture is answered from the flows of that capture (flows_capture).
 import { createHash } from 'node:crypto';
 import { BUCKET_SECONDS, JUDGED_COLUMNS, judgedFrom, rollupKeyOf, ROLLUP_KEY, ROLLUP_OPTIONAL, tsOf } from '../store/schema';
 import type { Db } from '../store/db';
