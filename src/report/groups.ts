@@ -170,10 +170,23 @@ const filterKey = (f: FlowFilter): string => JSON.stringify({ ...f, materialized
  * of the rollups. dropGroups removes it.
  */
 export function materializeGroups(db: Db, f: FlowFilter): FlowFilter {
-  const g = flowGroups(db, { ...f, materialized: undefined });
-  db.exec('DROP TABLE IF EXISTS temp.page_groups');
-  db.prepare(`CREATE TEMP TABLE page_groups AS SELECT * FROM ${g.sql} f`).run(...g.args);
-  return { ...f, materialized: { table: 'temp.page_groups', of: filterKey(f) } };
+  const kept = keepGroups(db, 'page_groups', '*', flowGroups(db, { ...f, materialized: undefined }));
+  return { ...f, materialized: { table: kept.sql, of: filterKey(f) } };
+}
+
+/**
+ * Reads groups `g` — with `o.addresses`, those with one of them as client or server — into the
+ * temporary table `name` (its `columns`, indexed by client and server with `o.indexed`), made
+ * again if it is there; returns it as groups. For a report that reads the same groups many times.
+ */
+export function keepGroups(db: Db, name: string, columns: string, g: Groups, o: { addresses?: string[]; indexed?: boolean } = {}): Groups {
+  const a = o.addresses;
+  const marks = (a ?? []).map(() => '?').join(', ');
+  const where = a === undefined ? '' : a.length ? `WHERE f.client IN (${marks}) OR f.server IN (${marks})` : 'WHERE 0';
+  db.exec(`DROP TABLE IF EXISTS temp.${name}`);
+  db.prepare(`CREATE TEMP TABLE ${name} AS SELECT ${columns} FROM ${g.sql} f ${where}`).run(...g.args, ...(a ?? []), ...(a ?? []));
+  if (o.indexed) db.exec(`CREATE INDEX temp.${name}_client ON ${name} (client); CREATE INDEX temp.${name}_server ON ${name} (server)`);
+  return { sql: `temp.${name}`, args: [] };
 }
 
 export function dropGroups(db: Db, f: FlowFilter): void {

@@ -6,7 +6,7 @@
 import type { Db } from '../store/db';
 import { queryEndpoints } from './epm';
 import type { FlowFilter } from './filter';
-import { flowGroups, listed, verdictSums, type Groups } from './groups';
+import { flowGroups, keepGroups, listed, verdictSums, type Groups } from './groups';
 import { unexpectedFrom } from './findings';
 import { hostNames, queryHosts } from './hosts';
 import { isoTime, type Row } from './format';
@@ -78,13 +78,9 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
   const base = { ...f, host: undefined, client: undefined, server: undefined };
   // The host's groups, judged once into a temporary table that every list below reads (each read
   // of the rollups for one host is a scan of them all, and a busy server is on most rows).
-  const all = o.groups ?? flowGroups(db, { ...base, host: address });
-  db.exec('DROP TABLE IF EXISTS temp.host_groups');
-  db.prepare(`CREATE TEMP TABLE host_groups AS SELECT ${HOST_GROUP_COLUMNS} FROM ${all.sql} f${o.groups ? ' WHERE f.client = ? OR f.server = ?' : ''}`).run(
-    ...all.args,
-    ...(o.groups ? [address, address] : []),
-  );
-  const both: Groups = { sql: 'temp.host_groups', args: [] };
+  const both = o.groups
+    ? keepGroups(db, 'host_groups', HOST_GROUP_COLUMNS, o.groups, { addresses: [address] })
+    : keepGroups(db, 'host_groups', HOST_GROUP_COLUMNS, flowGroups(db, { ...base, host: address }));
   const totals = db
     .prepare(`SELECT coalesce(sum(f.flows), 0) AS flows, coalesce(sum(f.bytes), 0) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${both.sql} f`)
     .get(...both.args) as { flows: number; bytes: number; first_sec: number | null; last_sec: number | null };
@@ -103,8 +99,8 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     verdicts: r.verdicts === null ? null : String(r.verdicts).split(',').sort().join(','),
   }));
   const peerMore = peers.length > limit ? countGroups(db, peerSql, peerArgs) - limit : 0;
-  const findings = unexpectedFrom(db, { sql: `(SELECT * FROM temp.host_groups f WHERE f.verdict IN ('unexpected', 'unknown'))`, args: [] });
-  db.exec('DROP TABLE temp.host_groups');
+  const findings = unexpectedFrom(db, { sql: `(SELECT * FROM ${both.sql} f WHERE f.verdict IN ('unexpected', 'unknown'))`, args: [] });
+  db.exec(`DROP TABLE ${both.sql}`);
   const endpoints = queryEndpoints(db, { server: address, capture: f.capture });
   return {
     address,

@@ -9,7 +9,7 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { escapeControls, ISO_TIME, isoTime } from './format';
 import { addressCondition, flowWhere, type FlowFilter } from './filter';
-import { dropGroups, flowGroups, materializeGroups, type Groups } from './groups';
+import { dropGroups, flowGroups, keepGroups, materializeGroups, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
 import { protectionReport } from './protection';
 import type { Row } from './format';
@@ -285,26 +285,13 @@ function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Ba
   // The drill-downs' groups read from the rollups once for all of them (a story of its own read
   // them all again per host): the flows the filter selects but for its addresses, as host ADDR has them.
   const story = flowGroups(db, { ...f, host: undefined, client: undefined, server: undefined });
-  db.exec('DROP TABLE IF EXISTS temp.drill_groups');
-  const marks = drill.map(() => '?').join(', ');
-  db.prepare(`CREATE TEMP TABLE drill_groups AS SELECT ${HOST_GROUP_COLUMNS} FROM ${story.sql} f ${drill.length ? `WHERE f.client IN (${marks}) OR f.server IN (${marks})` : 'WHERE 0'}`).run(
-    ...story.args,
-    ...drill,
-    ...drill,
-  );
-  db.exec('CREATE INDEX temp.drill_groups_client ON drill_groups (client); CREATE INDEX temp.drill_groups_server ON drill_groups (server)');
+  const drillGroups = keepGroups(db, 'drill_groups', HOST_GROUP_COLUMNS, story, { addresses: drill, indexed: true });
   // Their protection findings likewise (a host's, whatever the filter, as host ADDR shows them).
   const findingGroups = flowGroups(db, {}, ['f.protection IS NOT NULL'], [], { judged: false });
-  db.exec('DROP TABLE IF EXISTS temp.drill_protection');
-  db.prepare(`CREATE TEMP TABLE drill_protection AS SELECT f.protection, f.client, f.server, f.flows FROM ${findingGroups.sql} f ${drill.length ? `WHERE f.client IN (${marks}) OR f.server IN (${marks})` : 'WHERE 0'}`).run(
-    ...findingGroups.args,
-    ...drill,
-    ...drill,
-  );
-  db.exec('CREATE INDEX temp.drill_protection_client ON drill_protection (client); CREATE INDEX temp.drill_protection_server ON drill_protection (server)');
+  const drillProtection = keepGroups(db, 'drill_protection', 'f.protection, f.client, f.server, f.flows', findingGroups, { addresses: drill, indexed: true });
   const drilldowns = drill
     .map((addr) => {
-      const st = hostStory(db, addr, f, 20, rules, { groups: { sql: 'temp.drill_groups', args: [] }, protection: { sql: 'temp.drill_protection', args: [] } });
+      const st = hostStory(db, addr, f, 20, rules, { groups: drillGroups, protection: drillProtection });
       const h = hostOf(addr);
       const id = `host-${addr.replace(/[^0-9A-Za-z]/g, '-')}`;
       return `<details class="host" id="${id}"><summary><b>${wire(addr)}</b>${h?.name ? ` ${wire(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${count(st.flows, 'flow')}, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${st.findings.reduce((a, x) => a + Number(x.flows), 0)} in findings</span>` : ''}</summary>
@@ -316,7 +303,7 @@ ${st.findings.length ? `<h4>Findings</h4>${table(st.findings, ['verdict', 'clien
 ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity', 'finding', 'as', 'flows', 'accounts', 'title'], { cls: 'findings' })}` : ''}</details>`;
     })
     .join('\n');
-  db.exec('DROP TABLE temp.drill_groups; DROP TABLE temp.drill_protection');
+  db.exec(`DROP TABLE ${drillGroups.sql}; DROP TABLE ${drillProtection.sql}`);
   // RPC endpoints once per (server, port, interface), however many captures and sources learned them.
   const epServer = f.server ?? f.host;
   const ep = epServer === undefined ? null : addressCondition('e.server', epServer);
