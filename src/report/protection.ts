@@ -102,8 +102,13 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   return rows.sort((a, b) => rank(a.severity) - rank(b.severity) || b.flows - a.flows || a.finding.localeCompare(b.finding));
 }
 
+/** How many flows raised a finding (through their partial index): a caller asking for many hosts counts once. */
+export function findingFlows(db: Db): number {
+  return db.prepare('SELECT count(*) FROM flows WHERE protection IS NOT NULL').pluck().get() as number;
+}
+
 /** Per host: the findings of the flows it is client or server of (host ADDR). */
-export function hostProtection(db: Db, rules: RuleSet | null, address: string, o: { groups?: Groups; flows?: number } = {}): Row[] {
+export function hostProtection(db: Db, rules: RuleSet | null, address: string, o: { groups?: Groups; flows?: number; findingFlows?: number } = {}): Row[] {
   const side = `CASE WHEN f.client = ? THEN 'client' ELSE 'server' END`;
   // `o.groups`: groups with findings (protection, client, server, flows) of several hosts, read once for all of them.
   const g = o.groups
@@ -120,7 +125,7 @@ export function hostProtection(db: Db, rules: RuleSet | null, address: string, o
   // first flow (the first seen are shown, as report protection shows them). Read through the
   // address indexes, or — for a host on more flows (o.flows) than have findings at all, a busy
   // server — through the findings' index (a unary + keeps SQLite from the address indexes).
-  const by = o.flows !== undefined && o.flows > (db.prepare('SELECT count(*) FROM flows WHERE protection IS NOT NULL').pluck().get() as number) ? '+' : '';
+  const by = o.flows !== undefined && o.flows > (o.findingFlows ?? findingFlows(db)) ? '+' : '';
   const accountRows = db
     .prepare(
       `SELECT j.value AS finding, p.side, p.account, min(p.first) AS first
