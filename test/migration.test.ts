@@ -23,6 +23,9 @@ describe('a schema 3 database', () => {
 
     const s = runCli(['report', 'summary', '--db', db, '--format', 'json']);
     expect(s.code, s.stderr).toBe(0);
+    // Said before it starts (an upgrade reads every flow) and when it is done.
+    expect(s.stderr).toMatch(new RegExp(`exflow: upgrading .*old\\.sqlite from schema 3 to ${SCHEMA_VERSION} \\(about 26 flows; [^\n]*\\n.*exflow: upgraded .*old\\.sqlite to schema ${SCHEMA_VERSION} in \\d+\\.\\d s`, 's'));
+    expect(runCli(['report', 'summary', '--db', db]).stderr).not.toMatch(/upgrad/);
     const summary = JSON.parse(s.stdout);
     expect(summary.totals.flows).toBe(26);
     expect(summary.captures).toHaveLength(1);
@@ -42,6 +45,10 @@ describe('a schema 3 database', () => {
     expect(after.prepare('SELECT count(*) FROM flows WHERE last_capture_id = capture_id').pluck().get()).toBe(26);
     // Schema 8: the protection audit's columns, empty for flows read before it existed (no finding is invented for them).
     expect(after.prepare('SELECT count(*) FROM flows WHERE auth_mech IS NULL AND rpc_auth_level IS NULL AND protection IS NULL').pluck().get()).toBe(26);
+    // Schema 17: the flows by the minute they started, built from the flows once.
+    expect(after.prepare('SELECT sum(flows) AS flows, sum(bytes) AS bytes FROM flow_minutes').get()).toEqual(
+      after.prepare('SELECT count(*) AS flows, sum(bytes_c2s + bytes_s2c) AS bytes FROM flows').get(),
+    );
     after.close();
 
     if (!HAVE_SHARED) return;

@@ -101,6 +101,17 @@ function expectRollupsRight(file: string): void {
     const t = runTotalsBothWays(db);
     expect(t.stored.length).toBeGreaterThan(2);
     expect(t.stored).toBe(t.fromFlows);
+    // The flows by the minute they started (the timeline's): their flows' counts, bytes and starts.
+    const minutes = db.prepare('SELECT run_id, minute, flows, bytes, first_ts, last_first_ts FROM flow_minutes ORDER BY 1, 2').raw().all();
+    const ofFlows = db
+      .prepare(
+        `SELECT c.run_id, f.first_sec - f.first_sec % 60, count(*), sum(f.bytes_c2s + f.bytes_s2c), min(f.first_sec + f.first_nsec / 1e9), max(f.first_sec + f.first_nsec / 1e9)
+         FROM flows f JOIN captures c ON c.id = f.capture_id GROUP BY 1, 2 ORDER BY 1, 2`,
+      )
+      .raw()
+      .all();
+    expect(minutes.length).toBeGreaterThan(0);
+    expect(minutes).toEqual(ofFlows);
   } finally {
     db.close();
   }

@@ -7,7 +7,7 @@ import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
 import { loadRules, loadRulesCached, type RuleSet } from '../rules/load';
 import { RulesError } from '../rules/source';
-import { openDb, StoreError, type Db } from '../store/db';
+import { openDb, StoreError, type Db, type OpenOptions } from '../store/db';
 import { DbFileIdentity } from '../store/db-file';
 import { accountRedactor } from '../store/redact';
 import { loadInventory } from '../classify/inventory';
@@ -62,6 +62,17 @@ function auditLine(a: AuditSummary): string {
   return `exflow: roles for ${a.fromInventory + a.inferred} of ${a.hosts} hosts (${a.fromInventory} from the inventory, ${a.inferred} inferred); flows: ${c.expected} expected, ${c.unexpected} unexpected, ${c.unknown} unknown${c.encryption ? `; ${c.encryption} in clear where the tables say encrypted (exflow report encryption)` : ''}${a.protection ? `; ${a.protection} with protection findings (exflow report protection)` : ''}\n`;
 }
 
+/** Notes on an upgrade of an older database: what it does before (it may take minutes), how long after. */
+function upgradeNotes(file: string): OpenOptions['onUpgrade'] {
+  let started = 0;
+  return (u) => {
+    if (!u.done) {
+      started = Date.now();
+      stderr(`exflow: upgrading ${escapeControls(file)} from schema ${u.from} to ${u.to} (about ${u.flows.toLocaleString('en-US')} flows; it reads them once: a few seconds a million) ...`);
+    } else stderr(`exflow: upgraded ${escapeControls(file)} to schema ${u.to} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  };
+}
+
 /**
  * Opens the database: read-write for analyze and audit (`create` for analyze),
  * read-only for everything that only reads — which works beside a running analyze.
@@ -75,6 +86,7 @@ function openDbOrFail(file: string, mode: 'create' | 'write' | 'read'): Db {
       onImmutable: (walPending) => {
         if (walPending) stderr(`exflow: note: ${escapeControls(file)} is read as it is (it cannot be written here); its -wal file holds changes not yet in it, which cannot be read without write access`);
       },
+      onUpgrade: upgradeNotes(file),
     });
   } catch (e) {
     if (e instanceof StoreError) throw new UserError(`exflow: ${e.message}`, Exit.Database);

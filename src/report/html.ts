@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { escapeControls, ISO_TIME, isoTime } from './format';
-import { addressCondition, flowWhere, type FlowFilter } from './filter';
+import { addressCondition, type FlowFilter } from './filter';
 import { dropGroups, flowGroups, keepGroups, materializeGroups, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
 import { findingFlows, protectionReport } from './protection';
@@ -19,6 +19,7 @@ import { matrixReport, mixedVerdict, type MatrixCell } from './matrix';
 import { newReport, type Baseline } from './new';
 import { rolesReport } from './role-traffic';
 import { summaryReport } from './summary';
+import { startsOf } from './starts';
 
 /** Caps: rows shown per table, hosts given a drill-down section. */
 export const HTML_LIMITS = { rows: 200, hosts: 200, drilldowns: 25, conversations: 20, bars: 30 };
@@ -161,29 +162,24 @@ const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10
  * the flows left off are counted under it.
  */
 function timeline(db: Db, f: FlowFilter): string {
-  const w = flowWhere(f);
-  const stats = db.prepare(`SELECT count(*) AS n, min(f.first_ts) AS a, max(f.first_ts) AS b FROM ${w.view} f ${w.sql}`).get(...w.args) as { n: number; a: number | null; b: number | null };
-  if (stats.n === 0 || stats.a === null || stats.b === null) return '<p class="none">no flows</p>';
-  const at = (q: number) => (db.prepare(`SELECT f.first_ts AS t FROM ${w.view} f ${w.sql} ORDER BY f.first_ts LIMIT 1 OFFSET ?`).get(...w.args, Math.min(stats.n - 1, Math.floor(q * (stats.n - 1)))) as { t: number }).t;
+  const starts = startsOf(db, f);
+  const stats = starts.stats();
+  if (stats === null) return '<p class="none">no flows</p>';
+  const at = (q: number) => starts.at(Math.min(stats.n - 1, Math.floor(q * (stats.n - 1))));
   const q1 = at(0.25);
   const q3 = at(0.75);
   const fence = 10 * Math.max(q3 - q1, 60);
-  const lo = Math.max(stats.a, q1 - fence);
-  const hi = Math.min(stats.b, q3 + fence);
+  const lo = Math.max(stats.first, q1 - fence);
+  const hi = Math.min(stats.last, q3 + fence);
   const n = 60;
   const width = Math.max((hi - lo) / n, 1e-6);
-  const rows = db
-    .prepare(
-      `SELECT CASE WHEN f.first_ts < ? THEN -1 WHEN f.first_ts > ? THEN ${n} ELSE min(${n - 1}, CAST((f.first_ts - ?) / ? AS INTEGER)) END AS k,
-              sum(f.bytes) AS bytes, count(*) AS flows, min(f.first_ts) AS t0, max(f.first_ts) AS t1
-       FROM ${w.view} f ${w.sql} GROUP BY k`,
-    )
-    .all(lo, hi, lo, width, ...w.args) as { k: number; bytes: number; flows: number; t0: number; t1: number }[];
+  const intervals = starts.intervals(lo, hi, width, n);
   const vals = new Array(n).fill(0);
+  for (const [k, v] of intervals) if (k >= 0 && k < n) vals[k] = v.bytes;
   let outside = '';
-  for (const r of rows) {
-    if (r.k >= 0 && r.k < n) vals[r.k] = r.bytes;
-    else outside += ` ${r.flows} flow${r.flows === 1 ? '' : 's'} ${r.k < 0 ? 'before' : 'after'} the axis (${r.k < 0 ? 'earliest' : 'latest'} ${isoTime(Math.floor(r.k < 0 ? r.t0 : r.t1), 0) ?? '?'}) not drawn.`;
+  for (const k of [-1, n]) {
+    const r = intervals.get(k);
+    if (r) outside += ` ${r.flows} flow${r.flows === 1 ? '' : 's'} ${k < 0 ? 'before' : 'after'} the axis (${k < 0 ? 'earliest' : 'latest'} ${isoTime(Math.floor(k < 0 ? r.first : r.last), 0) ?? '?'}) not drawn.`;
   }
   const max = Math.max(...vals, 1);
   const L = 70; // room for the byte labels

@@ -31,6 +31,11 @@ export interface OpenOptions {
    * could be made here), and whether a -wal beside it holds changes that are not seen.
    */
   onImmutable?: (walPending: boolean) => void;
+  /**
+   * Told before an older schema is upgraded (from version `from`, with `flows` flows) and when it
+   * is done: an upgrade that builds rollups reads every flow once, a minute or more at ten million.
+   */
+  onUpgrade?: (u: { from: number; to: number; flows: number; done: boolean }) => void;
 }
 
 /** in_net(address, 'cidr'): whether an address lies in a block (the reports' --host 10.0.0.0/8). */
@@ -56,7 +61,7 @@ function addFunctions(db: Db): Db {
 /** Opens (creating if asked) an exflow database in WAL mode and brings the schema up to date. */
 export function openDb(path: string, opts: OpenOptions = { create: true }): Db {
   checkDbPath(path);
-  if (opts.readonly) return addFunctions(openReadOnly(path, opts.onImmutable));
+  if (opts.readonly) return addFunctions(openReadOnly(path, opts.onImmutable, false, true, opts.onUpgrade));
   let db: Db;
   try {
     db = new Database(dbPath(path), { fileMustExist: !opts.create });
@@ -72,7 +77,7 @@ export function openDb(path: string, opts: OpenOptions = { create: true }): Db {
   const deadline = Date.now() + BUSY_TIMEOUT_MS;
   for (;;) {
     try {
-      initialize(db, path);
+      initialize(db, path, opts.onUpgrade);
       return addFunctions(db);
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_BUSY' && Date.now() < deadline) {
@@ -85,8 +90,17 @@ export function openDb(path: string, opts: OpenOptions = { create: true }): Db {
   }
 }
 
+/** The flows of a database being upgraded (its largest table: what an upgrade's passes read). */
+function flowCount(db: Db): number {
+  try {
+    return Number(db.prepare('SELECT max(rowid) FROM flows').pluck().get() ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** Checks what the file is, switches it to WAL and brings its schema up to date (idempotent). */
-function initialize(db: Db, path: string): void {
+function initialize(db: Db, path: string, onUpgrade?: OpenOptions['onUpgrade']): void {
   const version = schemaVersion(db, path);
   // Checked before anything is written: a refused database is left as it was.
   if (version !== null) checkTrust(db, path, version < SCHEMA_VERSION);
@@ -97,6 +111,8 @@ function initialize(db: Db, path: string): void {
     db.transaction(() => {
       // Read again inside the write transaction: another process may have just created it.
       const now = schemaVersion(db, path);
+      const told = now !== null && now < SCHEMA_VERSION && onUpgrade ? { from: now, to: SCHEMA_VERSION, flows: flowCount(db) } : null;
+      if (told) onUpgrade?.({ ...told, done: false });
       for (let v = (now ?? SCHEMA_VERSION) + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
       // An upgrade makes exflow's views again, so that they are exactly this version's.
       if (now !== null && now < SCHEMA_VERSION) for (const v of exflowViews()) db.exec(`DROP VIEW IF EXISTS "${v}"`);
@@ -104,6 +120,7 @@ function initialize(db: Db, path: string): void {
       // The upgraded schema is checked in full before it commits (a refusal rolls it back).
       if (now !== null) checkTrust(db, path, false);
       db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
+      if (told) onUpgrade?.({ ...told, done: true });
     }).immediate();
     db.pragma(`application_id = ${APPLICATION_ID}`);
   }
@@ -125,7 +142,7 @@ export function openSource(path: string): SourceDb {
   return { db, version, uri: immutable ? immutableUri(path) : readOnlyUri(path) };
 }
 
-function openReadOnly(path: string, onImmutable?: (walPending: boolean) => void, immutable = false, upgrade = true): Db {
+function openReadOnly(path: string, onImmutable?: (walPending: boolean) => void, immutable = false, upgrade = true, onUpgrade?: OpenOptions['onUpgrade']): Db {
   let db: Db;
   try {
     db = immutable ? new Database(immutableUri(path), { readonly: true }) : new Database(dbPath(path), { readonly: true, fileMustExist: true });
@@ -143,7 +160,7 @@ function openReadOnly(path: string, onImmutable?: (walPending: boolean) => void,
     db.close();
     // A WAL database needs its -shm index, which SQLite cannot make on a read-only medium
     // or in a directory this user may not write: read the file as it is, immutable.
-    if (!immutable && cannotMakeIndex(e)) return openReadOnly(path, onImmutable, true, upgrade);
+    if (!immutable && cannotMakeIndex(e)) return openReadOnly(path, onImmutable, true, upgrade, onUpgrade);
     throw asStoreError(path, e);
   }
   if (version === null) {
@@ -165,8 +182,8 @@ function openReadOnly(path: string, onImmutable?: (walPending: boolean) => void,
     db.close();
     if (immutable) throw new StoreError(path, `was written by an older exflow (schema ${version}) and cannot be upgraded here (read-only); copy it somewhere writable and run any report once`);
     // Written by an older exflow: upgrade once (a short write), then read.
-    openDb(path, { create: false }).close();
-    return openReadOnly(path, onImmutable);
+    openDb(path, { create: false, onUpgrade }).close();
+    return openReadOnly(path, onImmutable, false, true, onUpgrade);
   }
   if (immutable) onImmutable?.(walPending(path));
   return db;

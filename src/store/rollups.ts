@@ -5,7 +5,7 @@
 // registry) are added up again from their flows.
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
-import { BUCKET_SECONDS, ROLLUP_KEY, rollUpFlows, totalRuns } from './schema';
+import { BUCKET_SECONDS, minutesOfFlows, ROLLUP_KEY, rollUpFlows, totalRuns } from './schema';
 
 /**
  * A run's rollup rows, added to at each commit of its flows: the flows written since the last
@@ -16,6 +16,7 @@ import { BUCKET_SECONDS, ROLLUP_KEY, rollUpFlows, totalRuns } from './schema';
  */
 export class Rollups {
   private readonly upsert: Statement;
+  private readonly minutes: Statement;
   /** The last flow id already added up. */
   private last: number;
 
@@ -31,12 +32,16 @@ export class Rollups {
         first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns),
         max_first_ns = max(max_first_ns, excluded.max_first_ns), min_last_ns = min(min_last_ns, excluded.min_last_ns),
         first_id = min(first_id, excluded.first_id)`);
+    this.minutes = db.prepare(`${minutesOfFlows('WHERE f.id > @last AND f.id <= @upto AND c.run_id = @run')}
+      ON CONFLICT (run_id, minute) DO UPDATE SET flows = flows + excluded.flows, bytes = bytes + excluded.bytes,
+        first_ts = min(first_ts, excluded.first_ts), last_first_ts = max(last_first_ts, excluded.last_first_ts)`);
   }
 
   /** Adds up the flows written since the last call, up to flow id `upto` (inside the caller's transaction). */
   commit(upto: number): void {
     if (upto <= this.last) return;
     this.upsert.run({ last: this.last, upto, run: this.runId });
+    this.minutes.run({ last: this.last, upto, run: this.runId });
     this.last = upto;
   }
 }
@@ -75,6 +80,8 @@ export function rollUpRun(db: Db, runId: number): void {
   db.prepare('DELETE FROM flow_rollup WHERE run_id = ?').run(runId);
   db.prepare(rollUpFlows('WHERE c.run_id = ?')).run(runId);
   totalRun(db, runId);
+  db.prepare('DELETE FROM flow_minutes WHERE run_id = ?').run(runId);
+  db.prepare(minutesOfFlows('WHERE c.run_id = ?')).run(runId);
 }
 
 /**

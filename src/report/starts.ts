@@ -1,0 +1,130 @@
+// When flows started, as the HTML page's timeline asks it: how many and when the first and last,
+// the start at a rank (its quartiles), and flows and bytes in equal intervals. For the whole
+// database from flow_minutes (a run's flows by the minute they started), reading flows only for
+// the few minutes an answer cuts — a quartile's minute, a minute that straddles two intervals —
+// through flows_first; for any other filter from its flows. Both give the same numbers: the
+// minutes hold first_ts as flow_view computes it, and an interval's index grows with the time.
+import type { Db } from '../store/db';
+import { MINUTE_SECONDS } from '../store/schema';
+import { flowWhere, type FlowFilter } from './filter';
+
+export interface StartStats {
+  n: number;
+  /** The earliest and latest first_ts. */
+  first: number;
+  last: number;
+}
+
+/** Flows and bytes in one interval; first and last start in it (for the intervals off the axis). */
+export interface Interval {
+  flows: number;
+  bytes: number;
+  first: number;
+  last: number;
+}
+
+export interface Starts {
+  stats(): StartStats | null;
+  /** The first_ts at `rank` (0-based) in start order. */
+  at(rank: number): number;
+  /**
+   * Flows by interval of `width` seconds from `lo`: index -1 before `lo`, `n` after `hi`, and the
+   * last interval taking the rest up to `hi` — keyed by index, only those with flows.
+   */
+  intervals(lo: number, hi: number, width: number, n: number): Map<number, Interval>;
+}
+
+/** The interval index of a start `t` (as the flows' GROUP BY computes it, in the same doubles). */
+const indexOf = (t: number, lo: number, hi: number, width: number, n: number): number => (t < lo ? -1 : t > hi ? n : Math.min(n - 1, Math.trunc((t - lo) / width)));
+
+function add(to: Map<number, Interval>, k: number, flows: number, bytes: number, first: number, last: number): void {
+  const v = to.get(k);
+  if (!v) to.set(k, { flows, bytes, first, last });
+  else {
+    v.flows += flows;
+    v.bytes += bytes;
+    v.first = Math.min(v.first, first);
+    v.last = Math.max(v.last, last);
+  }
+}
+
+/** From the flows the filter selects, in SQL. */
+function fromFlows(db: Db, f: FlowFilter): Starts {
+  const w = flowWhere(f);
+  return {
+    stats() {
+      const s = db.prepare(`SELECT count(*) AS n, min(f.first_ts) AS a, max(f.first_ts) AS b FROM ${w.view} f ${w.sql}`).get(...w.args) as { n: number; a: number | null; b: number | null };
+      return s.n === 0 || s.a === null || s.b === null ? null : { n: s.n, first: s.a, last: s.b };
+    },
+    at(rank) {
+      return (db.prepare(`SELECT f.first_ts AS t FROM ${w.view} f ${w.sql} ORDER BY f.first_ts LIMIT 1 OFFSET ?`).get(...w.args, rank) as { t: number }).t;
+    },
+    intervals(lo, hi, width, n) {
+      const rows = db
+        .prepare(
+          `SELECT CASE WHEN f.first_ts < ? THEN -1 WHEN f.first_ts > ? THEN ${n} ELSE min(${n - 1}, CAST((f.first_ts - ?) / ? AS INTEGER)) END AS k,
+                  sum(f.bytes) AS bytes, count(*) AS flows, min(f.first_ts) AS t0, max(f.first_ts) AS t1
+           FROM ${w.view} f ${w.sql} GROUP BY k`,
+        )
+        .all(lo, hi, lo, width, ...w.args) as { k: number; bytes: number; flows: number; t0: number; t1: number }[];
+      const out = new Map<number, Interval>();
+      for (const r of rows) out.set(r.k, { flows: r.flows, bytes: r.bytes, first: r.t0, last: r.t1 });
+      return out;
+    },
+  };
+}
+
+interface Minute {
+  minute: number;
+  flows: number;
+  bytes: number;
+  first: number;
+  last: number;
+}
+
+/** From flow_minutes of the runs reports see (as capture_view chooses them). */
+function fromMinutes(db: Db): Starts {
+  const minutes = db
+    .prepare(
+      `SELECT m.minute, sum(m.flows) AS flows, sum(m.bytes) AS bytes, min(m.first_ts) AS first, max(m.last_first_ts) AS last
+       FROM flow_minutes m WHERE m.run_id IN (SELECT r.id FROM runs r WHERE r.status = 'complete' OR r.live = 1)
+       GROUP BY m.minute ORDER BY m.minute`,
+    )
+    .all() as Minute[];
+  /** A minute's flows in start order: first_ts and bytes (flow_seen sees the same runs). */
+  const flowsOf = (m: Minute) =>
+    db
+      .prepare('SELECT f.first_ts AS t, f.bytes AS b FROM flow_seen f WHERE f.first_sec >= ? AND f.first_sec < ? ORDER BY f.first_ts')
+      .all(m.minute, m.minute + MINUTE_SECONDS) as { t: number; b: number }[];
+  return {
+    stats() {
+      if (minutes.length === 0) return null;
+      let n = 0;
+      for (const m of minutes) n += m.flows;
+      return { n, first: minutes[0].first, last: Math.max(...minutes.map((m) => m.last)) };
+    },
+    at(rank) {
+      let before = 0;
+      for (const m of minutes) {
+        if (rank < before + m.flows) return flowsOf(m)[rank - before].t;
+        before += m.flows;
+      }
+      throw new RangeError(`no flow at rank ${rank}`);
+    },
+    intervals(lo, hi, width, n) {
+      const out = new Map<number, Interval>();
+      for (const m of minutes) {
+        const k = indexOf(m.first, lo, hi, width, n);
+        if (k === indexOf(m.last, lo, hi, width, n)) add(out, k, m.flows, m.bytes, m.first, m.last);
+        else for (const x of flowsOf(m)) add(out, indexOf(x.t, lo, hi, width, n), 1, x.b, x.t, x.t);
+      }
+      return out;
+    },
+  };
+}
+
+/** The starts of the flows `f` selects: from the minutes when it selects every flow the reports see. */
+export function startsOf(db: Db, f: FlowFilter): Starts {
+  const whole = !f.fromFlows && flowWhere(f).sql === '';
+  return whole ? fromMinutes(db) : fromFlows(db, f);
+}
