@@ -52,18 +52,19 @@ const REPORTS: Record<string, (db: Db, f: FlowFilter) => unknown> = {
 
 /** The rollup the flows of a database add up to, and what flow_rollup holds: as sorted JSON rows. */
 function rollupsBothWays(db: Db): { stored: string; fromFlows: string } {
-  const cols = `run_id, bucket, client, server, transport, server_port, service, via, rpc_interface, rpc_interfaces, tls, protection, answered,
+  const cols = `run_id, bucket, client, server, transport, server_port, service, via, rpc_interface, rpc_interfaces, tls, protection, account, answered,
     flows, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, first_ns, last_ns, max_first_ns, min_last_ns, first_id`;
-  const stored = db.prepare(`SELECT ${cols} FROM flow_rollup ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`).raw().all();
+  const stored = db.prepare(`SELECT ${cols} FROM flow_rollup ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14`).raw().all();
   const fromFlows = db
     .prepare(
       `SELECT c.run_id, f.first_sec - f.first_sec % ${BUCKET_SECONDS}, f.client, f.server, f.transport, f.server_port,
               coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.rpc_interfaces, ''), coalesce(f.tls, ''), coalesce(f.protection, ''),
+              CASE WHEN f.protection IS NOT NULL THEN coalesce(f.auth_account, '') ELSE '' END,
               CASE WHEN f.tcp_state IN ('established', 'closed', 'reset', 'midstream') OR (f.transport = 'udp' AND f.packets_s2c > 0) THEN 1 ELSE 0 END,
               count(*), sum(f.packets_c2s), sum(f.packets_s2c), sum(f.bytes_c2s), sum(f.bytes_s2c),
               min(f.first_sec * 1000000000 + f.first_nsec), max(f.last_sec * 1000000000 + f.last_nsec),
               max(f.first_sec * 1000000000 + f.first_nsec), min(f.last_sec * 1000000000 + f.last_nsec), min(f.id)
-       FROM flows f JOIN captures c ON c.id = f.capture_id GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`,
+       FROM flows f JOIN captures c ON c.id = f.capture_id GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14`,
     )
     .raw()
     .all();
@@ -73,18 +74,19 @@ function rollupsBothWays(db: Db): { stored: string; fromFlows: string } {
 /** What flow_rollup_run holds, and the flows of finished runs added up per run and key: as sorted JSON rows. */
 function runTotalsBothWays(db: Db): { stored: string; fromFlows: string } {
   const json = (rows: unknown[]) => JSON.stringify(rows, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
-  const stored = db.prepare(`SELECT run_id, client, server, transport, server_port, service, via, rpc_interface, rpc_interfaces, tls, protection, answered,
-    flows, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, first_ns, last_ns, max_first_ns, min_last_ns, first_id FROM flow_rollup_run ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12`).raw().all();
+  const stored = db.prepare(`SELECT run_id, client, server, transport, server_port, service, via, rpc_interface, rpc_interfaces, tls, protection, account, answered,
+    flows, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, first_ns, last_ns, max_first_ns, min_last_ns, first_id FROM flow_rollup_run ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`).raw().all();
   const fromFlows = db
     .prepare(
       `SELECT c.run_id, f.client, f.server, f.transport, f.server_port,
               coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.rpc_interfaces, ''), coalesce(f.tls, ''), coalesce(f.protection, ''),
+              CASE WHEN f.protection IS NOT NULL THEN coalesce(f.auth_account, '') ELSE '' END,
               CASE WHEN f.tcp_state IN ('established', 'closed', 'reset', 'midstream') OR (f.transport = 'udp' AND f.packets_s2c > 0) THEN 1 ELSE 0 END,
               count(*), sum(f.packets_c2s), sum(f.packets_s2c), sum(f.bytes_c2s), sum(f.bytes_s2c),
               min(f.first_sec * 1000000000 + f.first_nsec), max(f.last_sec * 1000000000 + f.last_nsec),
               max(f.first_sec * 1000000000 + f.first_nsec), min(f.last_sec * 1000000000 + f.last_nsec), min(f.id)
        FROM flows f JOIN captures c ON c.id = f.capture_id JOIN runs r ON r.id = c.run_id WHERE r.status = 'complete'
-       GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12`,
+       GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`,
     )
     .raw()
     .all();

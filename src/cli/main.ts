@@ -68,7 +68,7 @@ function upgradeNotes(file: string): OpenOptions['onUpgrade'] {
   return (u) => {
     if (!u.done) {
       started = Date.now();
-      stderr(`exflow: upgrading ${escapeControls(file)} from schema ${u.from} to ${u.to} (about ${u.flows.toLocaleString('en-US')} flows; it reads them once: a few seconds a million) ...`);
+      stderr(`exflow: upgrading ${escapeControls(file)} from schema ${u.from} to ${u.to} (about ${u.flows.toLocaleString('en-US')} flows; it reads them once: up to ten seconds a million) ...`);
     } else stderr(`exflow: upgraded ${escapeControls(file)} to schema ${u.to} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   };
 }

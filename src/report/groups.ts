@@ -1,6 +1,6 @@
 // The relation every report adds up: groups of flows, each with the columns reports
 // group and filter by and the sums they print. From the rollups by default — a row per run,
-// client, server, port, service, interface, TLS and findings (flow_rollup_run), or with a time
+// client, server, port, service, interface, TLS, findings and their account (flow_rollup_run), or with a time
 // filter the same per hour (flow_rollup), so that only the hours it cuts are read again from flows; from
 // the flows themselves, one group a flow, with --from-flows — the reference the rollups are
 // checked against (test/rollups.test.ts). A report is written once, over `FROM (groups) f`.
@@ -11,7 +11,7 @@
 // (the row is cut) takes its flows that pass: its hour's flows (flows_first) with its key.
 // --capture is answered from the flows of that capture (flows_capture).
 import { createHash } from 'node:crypto';
-import { BUCKET_SECONDS, JUDGED_COLUMNS, judgedFrom, rollupKeyOf, ROLLUP_KEY, ROLLUP_OPTIONAL, tsOf } from '../store/schema';
+import { BUCKET_SECONDS, findingAccount, JUDGED_COLUMNS, judgedFrom, rollupKeyOf, ROLLUP_KEY, ROLLUP_OPTIONAL, tsOf } from '../store/schema';
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
 
@@ -21,11 +21,11 @@ const SEEN = `f.client, f.server, f.transport, f.server_port, f.service, f.via, 
   f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.first_ts, f.last_ts, f.sensor`;
 const JUDGED = `f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.cite, f.client_name, f.server_name, f.encryption, f.encryption_cite`;
 const sources = (judged: boolean) => ({
-  flows: `SELECT ${SEEN}, ${judged ? `${JUDGED}, ` : ''}1 AS flows, f.id AS first_id FROM ${judged ? 'flow_view' : 'flow_seen'} f`,
+  flows: `SELECT ${SEEN}, ${findingAccount('f')} AS account, ${judged ? `${JUDGED}, ` : ''}1 AS flows, f.id AS first_id FROM ${judged ? 'flow_view' : 'flow_seen'} f`,
   /** Hourly rows: where a time filter may cut a row, an hour's flows answer for it. */
-  rollups: `SELECT ${SEEN}, ${judged ? `${JUDGED}, ` : ''}f.flows, f.first_id FROM ${judged ? 'rollup_view' : 'rollup_seen'} f`,
+  rollups: `SELECT ${SEEN}, f.account, ${judged ? `${JUDGED}, ` : ''}f.flows, f.first_id FROM ${judged ? 'rollup_view' : 'rollup_seen'} f`,
   /** A row per run and key: where no time filter cuts (a fraction of the hourly rows). */
-  runs: `SELECT ${SEEN}, ${judged ? `${JUDGED}, ` : ''}f.flows, f.first_id FROM ${judged ? 'run_rollup_view' : 'run_rollup_seen'} f`,
+  runs: `SELECT ${SEEN}, f.account, ${judged ? `${JUDGED}, ` : ''}f.flows, f.first_id FROM ${judged ? 'run_rollup_view' : 'run_rollup_seen'} f`,
 });
 
 export interface Groups {

@@ -73,7 +73,7 @@ export const HOST_GROUP_COLUMNS = `f.client, f.server, f.client_role, f.server_r
  * filter selects but for its addresses) and `o.protection` (hostProtection's groups) let a
  * caller that tells many stories read the rollups once for all of them.
  */
-export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 50, rules: RuleSet | null = null, o: { groups?: Groups; protection?: Groups; findingFlows?: number } = {}): HostStory {
+export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 50, rules: RuleSet | null = null, o: { groups?: Groups; protection?: Groups } = {}): HostStory {
   const host = queryHosts(db, { host: address })[0] ?? null;
   const base = { ...f, host: undefined, client: undefined, server: undefined };
   // The host's groups, judged once into a temporary table that every list below reads (each read
@@ -115,7 +115,7 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     findings,
     rpc_endpoints: endpoints.slice(0, limit),
     names: hostNames(db, address, limit),
-    protection: hostProtection(db, rules, address, { groups: o.protection, flows: totals.flows, findingFlows: o.findingFlows }).slice(0, limit),
+    protection: hostProtection(db, rules, address, { groups: o.protection }).slice(0, limit),
     omitted: { serves: serves.more, uses: uses.more, peers: peerMore, rpc_endpoints: Math.max(0, endpoints.length - limit) },
   };
 }

@@ -11,7 +11,7 @@ import { escapeControls, ISO_TIME, isoTime } from './format';
 import { addressCondition, type FlowFilter } from './filter';
 import { dropGroups, flowGroups, keepGroups, materializeGroups, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
-import { findingFlows, protectionReport } from './protection';
+import { protectionReport } from './protection';
 import type { Row } from './format';
 import { hostStory, HOST_GROUP_COLUMNS, HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS } from './host';
 import { hostByAddress } from './hosts';
@@ -284,11 +284,10 @@ function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Ba
   const drillGroups = keepGroups(db, 'drill_groups', HOST_GROUP_COLUMNS, story, { addresses: drill, indexed: true });
   // Their protection findings likewise (a host's, whatever the filter, as host ADDR shows them).
   const findingGroups = flowGroups(db, {}, ['f.protection IS NOT NULL'], [], { judged: false });
-  const drillProtection = keepGroups(db, 'drill_protection', 'f.protection, f.client, f.server, f.flows', findingGroups, { addresses: drill, indexed: true });
-  const withFindings = findingFlows(db);
+  const drillProtection = keepGroups(db, 'drill_protection', 'f.protection, f.client, f.server, f.account, f.flows, f.first_id', findingGroups, { addresses: drill, indexed: true });
   const drilldowns = drill
     .map((addr) => {
-      const st = hostStory(db, addr, f, 20, rules, { groups: drillGroups, protection: drillProtection, findingFlows: withFindings });
+      const st = hostStory(db, addr, f, 20, rules, { groups: drillGroups, protection: drillProtection });
       const h = hostOf(addr);
       const id = `host-${addr.replace(/[^0-9A-Za-z]/g, '-')}`;
       return `<details class="host" id="${id}"><summary><b>${wire(addr)}</b>${h?.name ? ` ${wire(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${count(st.flows, 'flow')}, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${st.findings.reduce((a, x) => a + Number(x.flows), 0)} in findings</span>` : ''}</summary>

@@ -5,7 +5,7 @@
 import type { Db } from '../store/db';
 import type { RuleSet } from '../rules/load';
 import { SEVERITIES } from '../rules/protection';
-import { flowWhere, hasFinding, type FlowFilter } from './filter';
+import type { FlowFilter } from './filter';
 import { isoTime, type Row } from './format';
 import { flowGroups, type Groups } from './groups';
 import { storedIds } from '../store/lists';
@@ -18,7 +18,6 @@ export const FINDING_IDS = 'json_each(finding_ids(f.protection))';
 /** The same for the lists of rows p grouped by their list first. */
 const LIST_IDS = 'json_each(finding_ids(p.protection))';
 
-const HAS_FINDING = hasFinding('f');
 
 const SHOWN = 5;
 
@@ -29,8 +28,8 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   db.exec('DROP TABLE IF EXISTS temp.protection_groups');
   db.prepare(
     `CREATE TEMP TABLE protection_groups AS
-     SELECT f.protection, f.client, f.server, f.server_port, f.transport, f.service, sum(f.flows) AS flows, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec, min(f.first_id) AS first_id
-     FROM ${g.sql} f GROUP BY f.protection, f.client, f.server, f.server_port, f.transport, f.service`,
+     SELECT f.protection, f.client, f.server, f.server_port, f.transport, f.service, f.account, sum(f.flows) AS flows, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec, min(f.first_id) AS first_id
+     FROM ${g.sql} f GROUP BY f.protection, f.client, f.server, f.server_port, f.transport, f.service, f.account`,
   ).run(...g.args);
   const groups = 'temp.protection_groups';
   // Grouped by the stored list first (few distinct lists), each list then split into its ids: the
@@ -43,11 +42,8 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   const servers = new Map(
     (db.prepare(byList(`SELECT DISTINCT f.protection, f.server FROM ${groups} f`, 'count(DISTINCT p.server) AS n')).raw().all() as [string, number][]),
   );
-  // Per finding, in one pass each (not a pass per finding): the accounts (the flows' own, no rollup
-  // keeps them: read from the partial index flows_protection_accounts alone), the clients and the distinct
-  // examples, each in the order first seen.
-  const base = flowWhere(f, 'f');
-  const w = { ...base, sql: `${base.sql ? `${base.sql} AND` : 'WHERE'} f.protection IS NOT NULL` };
+  // Per finding, in one pass each (not a pass per finding): the accounts (a rollup key column, each
+  // group with its earliest flow), the clients and the distinct examples, each in the order first seen.
   const firstFew = (sql: string, args: (string | number)[], n: number) => {
     const out = new Map<string, string[]>();
     const rows = db
@@ -58,8 +54,8 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
     return out;
   };
   const accounts = firstFew(
-    byList(`SELECT f.protection, f.auth_account AS value, min(f.id) AS first FROM ${w.view} f ${w.sql} AND f.auth_account IS NOT NULL GROUP BY 1, 2`, 'p.value, min(p.first) AS first', ', p.value'),
-    w.args,
+    byList(`SELECT f.protection, f.account AS value, min(f.first_id) AS first FROM ${groups} f WHERE f.account IS NOT NULL GROUP BY 1, 2`, 'p.value, min(p.first) AS first', ', p.value'),
+    [],
     SHOWN,
   );
   // The clients and examples of each finding, the first seen first: one pass over the groups in
@@ -102,15 +98,10 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   return rows.sort((a, b) => rank(a.severity) - rank(b.severity) || b.flows - a.flows || a.finding.localeCompare(b.finding));
 }
 
-/** How many flows raised a finding (through their partial index): a caller asking for many hosts counts once. */
-export function findingFlows(db: Db): number {
-  return db.prepare('SELECT count(*) FROM flows WHERE protection IS NOT NULL').pluck().get() as number;
-}
-
 /** Per host: the findings of the flows it is client or server of (host ADDR). */
-export function hostProtection(db: Db, rules: RuleSet | null, address: string, o: { groups?: Groups; flows?: number; findingFlows?: number } = {}): Row[] {
+export function hostProtection(db: Db, rules: RuleSet | null, address: string, o: { groups?: Groups } = {}): Row[] {
   const side = `CASE WHEN f.client = ? THEN 'client' ELSE 'server' END`;
-  // `o.groups`: groups with findings (protection, client, server, flows) of several hosts, read once for all of them.
+  // `o.groups`: groups with findings (protection, client, server, account, flows, first_id) of several hosts, read once for all of them.
   const g = o.groups
     ? { sql: `(SELECT * FROM ${o.groups.sql} f WHERE f.client = ? OR f.server = ?)`, args: [...o.groups.args, address, address] }
     : flowGroups(db, { host: address }, ['f.protection IS NOT NULL'], [], { judged: false });
@@ -121,20 +112,16 @@ export function hostProtection(db: Db, rules: RuleSet | null, address: string, o
        FROM (SELECT f.protection, ${side} AS side, sum(f.flows) AS flows FROM ${g.sql} f GROUP BY 1, 2) p, ${LIST_IDS} j GROUP BY 1, 2`,
     )
     .all(address, ...g.args) as { finding: string; side: string; flows: number }[];
-  // The accounts are the flows' own: one pass for every finding and side, each account with its
-  // first flow (the first seen are shown, as report protection shows them). Read through the
-  // address indexes, or — for a host on more flows (o.flows) than have findings at all, a busy
-  // server — through the findings' index (a unary + keeps SQLite from the address indexes).
-  const by = o.flows !== undefined && o.flows > (o.findingFlows ?? findingFlows(db)) ? '+' : '';
+  // The accounts (a rollup key column), each with its earliest flow, in one pass for every finding
+  // and side: the first seen are shown, as report protection shows them.
   const accountRows = db
     .prepare(
       `SELECT j.value AS finding, p.side, p.account, min(p.first) AS first
-       FROM (SELECT f.protection, ${side} AS side, f.auth_account AS account, min(f.id) AS first
-             FROM flow_seen f WHERE f.protection IS NOT NULL AND f.auth_account IS NOT NULL AND (${by}f.client = ? OR ${by}f.server = ?) GROUP BY 1, 2, 3) p,
+       FROM (SELECT f.protection, ${side} AS side, f.account, min(f.first_id) AS first FROM ${g.sql} f WHERE f.account IS NOT NULL GROUP BY 1, 2, 3) p,
             ${LIST_IDS} j
        GROUP BY 1, 2, 3 ORDER BY 1, 2, 4, 3`,
     )
-    .all(address, address, address) as { finding: string; side: string; account: string; first: number }[];
+    .all(address, ...g.args) as { finding: string; side: string; account: string; first: number }[];
   const accounts = new Map<string, string[]>();
   for (const r of accountRows) {
     const key = `${r.finding}|${r.side}`;
