@@ -102,23 +102,42 @@ describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('ECS export against tshark', () =>
   });
 
   // The export reads flows with their verdicts' and captures' texts held aside (read once, not
-  // per flow); the reference is flow_view read whole, as every flow listing did before.
-  it('flows read for export are the rows of flow_view, in capture and time order, whether the verdicts are held or read per flow', () => {
-    const d = openDb(db, { readonly: true });
-    try {
-      const whole = d.prepare('SELECT * FROM flow_view f ORDER BY f.capture_id, f.first_sec, f.first_nsec, f.id').all() as Record<string, unknown>[];
-      expect(whole.length).toBeGreaterThan(500);
-      expect(whole.filter((r) => r.verdict !== null).length).toBeGreaterThan(100);
-      for (const held of [undefined, 0]) {
-        const rows = [...flowViewRows(d, {}, { verdictsHeld: held })] as unknown as Record<string, unknown>[];
-        expect(rows).toHaveLength(whole.length);
-        rows.forEach((r, i) => {
-          for (const k of Object.keys(r)) expect(r[k], `flow ${whole[i].id} ${k}`).toStrictEqual(whole[i][k]);
-        });
+  // per flow), and judges them from memory (hosts and verdict keys held); the reference is
+  // flow_view read whole, as every flow listing did before. On these captures and on the sample
+  // with its inventory (names, roles, encryption findings).
+  it('flows read for export are the rows of flow_view, in capture and time order or as stored, judged in memory, with the verdicts held or read per flow', () => {
+    const sample = path.join(tmpDir(), 'sample.sqlite');
+    const s = runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', sample, '--inventory', path.join(ROOT, 'samples', 'inventory.yaml'), '--quiet']);
+    expect(s.code, s.stderr).toBe(0);
+    const seen = { names: 0, encryption: 0, verdicts: 0 };
+    for (const file of [db, sample]) {
+      const d = openDb(file, { readonly: true });
+      try {
+        const whole = d.prepare('SELECT * FROM flow_view f ORDER BY f.capture_id, f.first_sec, f.first_nsec, f.id').all() as Record<string, unknown>[];
+        const stored = [...whole].sort((a, b) => Number(a.id) - Number(b.id));
+        expect(whole.length).toBeGreaterThan(20);
+        seen.names += whole.filter((r) => r.client_name !== null || r.server_name !== null).length;
+        seen.encryption += whole.filter((r) => r.encryption !== null).length;
+        seen.verdicts += whole.filter((r) => r.verdict !== null).length;
+        const ways: [string, Parameters<typeof flowViewRows>[2], Record<string, unknown>[]][] = [
+          ['judged in memory', {}, whole],
+          ['judged in memory, as stored', { order: 'stored' }, stored],
+          ['judged by flow_view, verdicts held', { judgementHeld: 0 }, whole],
+          ['judged by flow_view, verdicts per flow', { verdictsHeld: 0 }, whole],
+        ];
+        for (const [how, o, expected] of ways) {
+          const rows = [...flowViewRows(d, {}, o)] as unknown as Record<string, unknown>[];
+          expect(rows, how).toHaveLength(expected.length);
+          rows.forEach((r, i) => {
+            for (const k of Object.keys(r)) expect(r[k], `${how}: flow ${expected[i].id} ${k}`).toStrictEqual(expected[i][k]);
+          });
+        }
+      } finally {
+        d.close();
       }
-    } finally {
-      d.close();
     }
+    expect(seen.names).toBeGreaterThan(0);
+    expect(seen.encryption).toBeGreaterThan(0);
+    expect(seen.verdicts).toBeGreaterThan(100);
   });
 });
-

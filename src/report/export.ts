@@ -8,7 +8,7 @@ import type { FlowFilter } from './filter';
 import { flowViewRows, PROTECTION_FLOW_COLUMNS, protectionValue, queryFlows, type FlowDbRow } from './flows';
 import type { RuleSet } from '../rules/load';
 import { communityId } from './community-id';
-import { isoTime, csvLine } from './format';
+import { isoTime, csvLines } from './format';
 
 /** The Elastic Common Schema version the documents follow (ecs.version, required in every event). */
 export const ECS_VERSION = '8.11.0';
@@ -132,15 +132,20 @@ export function exportFlows(db: Db, rules: RuleSet, f: FlowFilter, format: 'ndjs
   for (const line of exportLines(db, rules, f, format, index)) write(line);
 }
 
-/** The export's lines as they are made (a caller that writes them can stop between any two). */
+/**
+ * The export's lines as they are made (a caller that writes them can stop between any two), the
+ * flows in the order they were stored — as Zeek's conn.log and nfdump write them, and without a
+ * sort (an engine that receives them orders them itself).
+ */
 export function* exportLines(db: Db, rules: RuleSet, f: FlowFilter, format: 'ndjson' | 'csv' | 'bulk', index = DEFAULT_INDEX): Generator<string> {
   if (format === 'csv') {
     yield CSV_COLUMNS.join(',') + '\n';
-    for (const r of queryFlows(db, f)) yield csvLine(r, CSV_COLUMNS);
+    const line = csvLines(CSV_COLUMNS);
+    for (const r of queryFlows(db, f, { order: 'stored' })) yield line(r);
     return;
   }
   const protocolOf = (service: string | null) => (service === null ? null : (rules.serviceById.get(service)?.protocol ?? null));
-  for (const r of flowViewRows(db, f)) {
+  for (const r of flowViewRows(db, f, { order: 'stored' })) {
     const doc = ecsDocument(r, protocolOf);
     // `create` with the flow's id: a document sent again is refused (409), not added twice.
     const action = format === 'bulk' ? JSON.stringify({ create: { _index: index, _id: (doc.event as { id: string }).id } }) + '\n' : '';

@@ -91,6 +91,33 @@ export function csvLine(r: Row, columns: string[]): string {
 }
 
 /**
+ * csvLine for a long listing: the cells of repeated texts (a verdict's reason and cite, the same
+ * for thousands of flows, with Unicode punctuation that sends them through the control scan) made
+ * once, from a bounded memo of its own.
+ */
+export function csvLines(columns: string[]): (r: Row) => string {
+  const memo = new Map<string, string>();
+  const cell = (v: Cell): string => {
+    if (typeof v !== 'string' || v.length < 24 || PLAIN_CELL.test(v)) return csvCell(v);
+    let out = memo.get(v);
+    if (out === undefined) {
+      if (memo.size >= 4096) memo.clear();
+      out = csvCell(v);
+      memo.set(v, out);
+    }
+    return out;
+  };
+  return (r) => {
+    let line = '';
+    for (let i = 0; i < columns.length; i++) line += (i ? ',' : '') + cell(r[columns[i]]);
+    return line + '\n';
+  };
+}
+
+/** A text cell with nothing to escape, quote or defuse: printable ASCII without a quote or comma, not beginning as a formula would. */
+const PLAIN_CELL = /^(?![=+\-@])[\x20\x21\x23-\x2b\x2d-\x7e]*$/;
+
+/**
  * A CSV cell (RFC 4180). A text cell that a spreadsheet would run as a formula —
  * one beginning with = + - @, a tab or a carriage return — gets a leading
  * apostrophe, as OWASP advises; numbers stay numbers.
@@ -98,8 +125,10 @@ export function csvLine(r: Row, columns: string[]): string {
 function csvCell(v: Cell): string {
   if (v === null || v === undefined) return '';
   if (typeof v === 'number') return quoteCsv(String(v));
-  let s = escapeControls(text(v));
-  if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(text(v))) s = `'${s}`;
+  if (typeof v === 'string' && PLAIN_CELL.test(v)) return v;
+  const t = text(v);
+  let s = escapeControls(t);
+  if (/^[=+\-@\t\r]/.test(t)) s = `'${s}`;
   return quoteCsv(s);
 }
 

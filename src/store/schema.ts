@@ -12,7 +12,7 @@ export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)
  * A side's roles as a verdict key holds them: the roles, and "?" after them when they are only
  * a guess (inferred with low confidence) — a guess may not make a flow unexpected.
  */
-const GUESSED_ROLES = (h: string) => `coalesce(${h}.roles, '') || CASE WHEN ${h}.role_source = 'inferred' AND ${h}.confidence = 'low' THEN '?' ELSE '' END`;
+export const GUESSED_ROLES = (h: string) => `coalesce(${h}.roles, '') || CASE WHEN ${h}.role_source = 'inferred' AND ${h}.confidence = 'low' THEN '?' ELSE '' END`;
 
 /**
  * A verdict's key, as SQL over a flow f and its two hosts hc (client) and hs (server):
