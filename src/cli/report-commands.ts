@@ -418,7 +418,7 @@ by --limit, per list).`,
       });
     });
 
-  common(program.command('export').description('every flow for other engines, in the order stored (as each ended, like Zeek's conn.log): NDJSON with Elastic Common Schema fields, an Elasticsearch _bulk body, or CSV'), false)
+  common(program.command('export').description('every flow for other engines, in the order stored (as each ended, as Zeek conn.log has them): NDJSON with Elastic Common Schema fields, an Elasticsearch _bulk body, or CSV'), false)
     .addOption(new Option('--format <format>', 'ndjson (ECS), bulk (ECS as an Elasticsearch/OpenSearch _bulk body) or csv').choices(['ndjson', 'bulk', 'csv']).default('ndjson'))
     .option('--index <name>', 'with --format bulk: the index or data stream to create documents in', DEFAULT_INDEX)
     .option('--chunk-mb <n>', 'with --format bulk and --out FILE: write numbered files (FILE-0001.ext, …) of at most this many MB, each a request body of its own (Elasticsearch refuses bodies over 100 MB)', positiveInt('--chunk-mb'), 10)
