@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseTime } from '../src/report/filter';
 import { HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
 
 const dir = tmpDir();
@@ -78,5 +79,105 @@ describe('11. output flags: one that cannot apply is refused; every report goes 
     const bad = runCli(['report', 'firewall', '--db', db, '--out', db]);
     expect(bad.code).toBe(64);
     expect(bad.stderr).toMatch(/names the database/);
+  });
+});
+
+describe('7. EXFLOW_DB and a default database; relative times; host names wherever addresses are taken', () => {
+  const db = path.join(dir, 'named.sqlite');
+  const json = (args: string[], env?: Record<string, string>) => {
+    const r = runCli([...args, '--format', 'json'], { env });
+    expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    return JSON.parse(r.stdout);
+  };
+
+  it('without --db: $EXFLOW_DB, else exflow.sqlite where the command runs; a missing one says how to name another', () => {
+    const env = { EXFLOW_DB: db };
+    const a = runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--inventory', path.join(ROOT, 'samples', 'inventory.yaml'), '--quiet'], { env });
+    expect(a.code, a.stderr).toBe(0);
+    expect(fs.existsSync(db)).toBe(true);
+    expect(json(['report', 'summary'], env)).toEqual(json(['report', 'summary', '--db', db]));
+    // --db wins over the variable.
+    expect(json(['hosts', '--db', db], { EXFLOW_DB: path.join(dir, 'elsewhere.sqlite') })).toEqual(json(['hosts', '--db', db]));
+    const here = tmpDir();
+    fs.copyFileSync(db, path.join(here, 'exflow.sqlite'));
+    expect(runCli(['hosts', '--format', 'json'], { cwd: here, env: { EXFLOW_DB: '' } }).stdout).toBe(runCli(['hosts', '--db', db, '--format', 'json']).stdout);
+    const none = runCli(['hosts'], { cwd: tmpDir(), env: { EXFLOW_DB: '' } });
+    expect(none.code).toBe(3);
+    expect(none.stderr).toBe('exflow: exflow.sqlite: no such database (run "exflow analyze" first); --db FILE or EXFLOW_DB names another\n');
+    expect(runCli(['report', 'summary', '--help']).stdout).toMatch(/--db <file> +SQLite database to read \(default: \$EXFLOW_DB, else\s+exflow\.sqlite\)/);
+  });
+
+  it('--since/--until before now: -15m, -1h, -2d, -1w, today, yesterday (the sample is from the past)', () => {
+    const all = json(['report', 'summary', '--db', db]).totals.flows;
+    expect(all).toBeGreaterThan(10);
+    for (const t of ['-15m', '-1h', '-2d', '-1w', 'today', 'yesterday', 'now']) {
+      expect(json(['report', 'summary', '--db', db, '--since', t]).totals.flows, `--since ${t}`).toBe(0);
+      expect(json(['report', 'summary', '--db', db, '--until', t]).totals.flows, `--until ${t}`).toBe(all);
+    }
+    // Long enough ago to hold the sample: every flow.
+    expect(json(['report', 'summary', '--db', db, '--since', '-99999d']).totals.flows).toBe(all);
+    const bad = runCli(['flows', '--db', db, '--since', '-1y']);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toMatch(/--since takes .* or a time before now \(-15m, -1h, -2d, -1w, today, yesterday\), not "-1y"/);
+  });
+
+  it('host NAME, --host/--client/--server NAME and epm --server NAME answer as the address does; the first label will do', () => {
+    const byAddress = json(['host', '10.10.0.20', '--db', db]);
+    expect(byAddress.flows).toBeGreaterThan(0);
+    expect(json(['host', 'mbx1', '--db', db])).toEqual(byAddress);
+    expect(json(['host', 'MBX1', '--db', db])).toEqual(byAddress);
+    // Wire names (SMTP EHLO, DNS): whole, or the first label; the inventory's and the wire's names of one host are one host.
+    expect(json(['host', 'mail.example.org', '--db', db])).toEqual(json(['host', '198.51.100.25', '--db', db]));
+    expect(json(['host', 'edge1', '--db', db])).toEqual(json(['host', '172.16.0.50', '--db', db]));
+    expect(json(['host', 'edge1.lab.example', '--db', db])).toEqual(json(['host', '172.16.0.50', '--db', db]));
+    for (const [option, report] of [['--host', 'unexpected'], ['--client', 'roles'], ['--server', 'matrix']]) {
+      expect(json(['report', report, '--db', db, option, 'mbx1']), `${option} ${report}`).toEqual(json(['report', report, '--db', db, option, '10.10.0.20']));
+    }
+    expect(json(['flows', '--db', db, '--host', 'dc1'])).toEqual(json(['flows', '--db', db, '--host', '10.10.0.10']));
+    expect(json(['hosts', '--db', db, '--host', 'dc1'])).toEqual(json(['hosts', '--db', db, '--host', '10.10.0.10']));
+    expect(json(['epm', '--db', db, '--server', 'mbx1'])).toEqual(json(['epm', '--db', db, '--server', '10.10.0.20']));
+  });
+
+  it('a name for several hosts is exit 64 listing them; a name for none, exit 64 with the nearest names', () => {
+    const twins = path.join(dir, 'twins.yaml');
+    fs.writeFileSync(twins, 'hosts:\n  - address: 10.10.0.20\n    roles: [mailbox]\n    name: mbx\n  - address: 10.10.0.21\n    roles: [mailbox]\n    name: mbx.example.org\n');
+    const copy = path.join(dir, 'twins.sqlite');
+    fs.copyFileSync(db, copy);
+    expect(runCli(['audit', '--db', copy, '--inventory', twins]).code).toBe(0);
+    for (const args of [['host', 'mbx'], ['flows', '--host', 'mbx'], ['report', 'summary', '--client', 'MBX']]) {
+      const r = runCli([...args, '--db', copy]);
+      expect(r.code, args.join(' ')).toBe(64);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^exflow: (host|--host|--client) (mbx|MBX) names 2 hosts: 10\.10\.0\.20, 10\.10\.0\.21; give one address\n$/);
+    }
+    // The wire's names too: "mail" is cas1's HTTP Host (mail.lab.example) and another server's EHLO (mail.example.org).
+    const mail = runCli(['host', 'mail', '--db', db]);
+    expect(mail.code).toBe(64);
+    expect(mail.stderr).toBe('exflow: host mail names 2 hosts: 10.10.0.30, 198.51.100.25; give one address\n');
+    const none = runCli(['host', 'mbx3', '--db', db]);
+    expect(none.code).toBe(64);
+    expect(none.stderr).toBe('exflow: host mbx3: no host of that name in the database (did you mean mbx1, mbx2, mx?); exflow hosts lists the names\n');
+    const odd = runCli(['flows', '--db', db, '--host', 'a b\u001b[31m']);
+    expect(odd.code).toBe(64);
+    expect(odd.stderr).not.toContain('\u001b');
+  });
+});
+
+describe('7. relative times, exactly', () => {
+  it('are seconds before the given now; today and yesterday are midnight UTC', () => {
+    const now = Date.parse('2026-03-10T14:25:30.5Z') / 1000;
+    const at = (t: string) => parseTime(t, now);
+    expect(at('now')).toBe(now);
+    expect(at('-90s')).toBe(now - 90);
+    expect(at('-15m')).toBe(now - 900);
+    expect(at('-1h')).toBe(now - 3600);
+    expect(at('-2d')).toBe(now - 2 * 86400);
+    expect(at('-1w')).toBe(now - 7 * 86400);
+    expect(at('today')).toBe(Date.parse('2026-03-10T00:00:00Z') / 1000);
+    expect(at(' Yesterday ')).toBe(Date.parse('2026-03-09T00:00:00Z') / 1000);
+    for (const bad of ['-1', '1h', '-1y', '-h', '--1h', 'tomorrow', '-1h30m']) expect(at(bad), bad).toBeNull();
+    // Absolute times are as before.
+    expect(at('2026-01-15T09:00:00Z')).toBe(Date.parse('2026-01-15T09:00:00Z') / 1000);
+    expect(at('1700000000')).toBe(1700000000);
   });
 });

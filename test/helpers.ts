@@ -47,8 +47,9 @@ export async function flowsOf(file: string, opts: { capacity?: number; rpc?: boo
   return { flows, ingest, status: r.status };
 }
 
-export function runCli(args: string[], opts: { cwd?: string } = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: opts.cwd ?? ROOT, maxBuffer: 1 << 28 });
+export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): { code: number; stdout: string; stderr: string } {
+  const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: opts.cwd ?? ROOT, maxBuffer: 1 << 28, env });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -27,7 +27,7 @@ import { checkOutPath, formatForOut, openOutput, OUT_HELP } from './out-file';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
 import { inventoryCsv, inventoryYaml } from '../report/inventory-out';
 import { addEpmOptions, addFilterOptions, addReportCommands, checkFilterNames, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
-import { addressOption, collect, nonNegativeInt, positiveInt, sensorName, threadCount, threadsFromEnv } from './options';
+import { addressOption, collect, dbOption, nonNegativeInt, positiveInt, sensorName, threadCount, threadsFromEnv } from './options';
 import { Exit, UserError } from './errors';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -89,7 +89,10 @@ function openDbOrFail(file: string, mode: 'create' | 'write' | 'read'): Db {
       onUpgrade: upgradeNotes(file),
     });
   } catch (e) {
-    if (e instanceof StoreError) throw new UserError(`exflow: ${e.message}`, Exit.Database);
+    if (e instanceof StoreError) {
+      const where = /no such database/.test(e.message) ? `; --db FILE or EXFLOW_DB names another${process.env.EXFLOW_DB ? ` (EXFLOW_DB is ${escapeControls(process.env.EXFLOW_DB)})` : ''}` : '';
+      throw new UserError(`exflow: ${e.message}${where}`, Exit.Database);
+    }
     throw e;
   }
   if (mode === 'read') {
@@ -162,7 +165,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .command('analyze')
     .description('read captures (pcap, pcapng, .gz; files, directories, globs or standard input) into a database of flows')
     .argument('<capture...>', 'capture files, directories (their capture files, recursively), globs (expanded by exflow), or - for standard input; the format is recognised by content, not by name')
-    .option('--db <file>', 'SQLite database to write', 'exflow.sqlite')
+    .addOption(dbOption('to write'))
     .option('--rules <dir>', 'an extra rules folder (repeat for more): add or override services, roles, matrix', collect, [])
     .option('--force', 'analyze captures again even if the database already holds them (replaces the earlier run)', false)
     .option('--sha256', 'hash every capture in full (SHA-256 in captures.sha256, on the second core); without it a capture is known by its size, first and last MiB and first records', false)
@@ -320,7 +323,7 @@ exflow database, disk full);
   const flowsCmd = program
     .command('flows')
     .description('list flows from the database, one row per flow')
-    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
+    .addOption(dbOption('to read'))
     .addOption(formatOption())
     .option('--limit <n>', 'at most this many rows', positiveInt('--limit'))
     .option('--out <file>', OUT_HELP);
@@ -360,7 +363,7 @@ first_seen, last_seen (ISO 8601 UTC, microseconds), duration (seconds), packets,
   program
     .command('audit')
     .description('give every host its roles and every flow its verdict again (after changing the inventory or the rules)')
-    .option('--db <file>', 'SQLite database to update', 'exflow.sqlite')
+    .addOption(dbOption('to update'))
     .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .option('--inventory <file>', 'a new inventory (YAML or CSV); without it, the one stored by an earlier run is used')
     .addHelpText(
@@ -420,7 +423,7 @@ Examples:
     .command('merge')
     .description('bring the finished runs of other exflow databases (other sensors) into this one, to report once')
     .argument('<database...>', 'exflow databases to merge in (read, never written; an older schema is read through an upgraded copy)')
-    .option('--db <file>', 'SQLite database to merge into (created if missing)', 'exflow.sqlite')
+    .addOption(dbOption('to merge into (created if missing)'))
     .option('--rules <dir>', 'an extra rules folder (repeat for more), for the audit after the merge', collect, [])
     .option('--shared-registry', 'name every run\'s flows from every sensor\'s endpoint registry (default: each sensor\'s stays its own)', false)
     .addHelpText(
@@ -472,9 +475,9 @@ every report by it. Exit codes: 0 merged; 3 a database is not one exflow can rea
   program
     .command('hosts')
     .description('list hosts with their roles, where each role came from, and what they serve and use')
-    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
+    .addOption(dbOption('to read'))
     .addOption(new Option('--format <format>', 'output format; inventory (YAML) and inventory-csv write what --inventory reads back').choices([...FORMATS, 'inventory', 'inventory-csv']))
-    .option('--host <addr|cidr>', 'only this address, or the hosts in this block')
+    .option('--host <addr|cidr|name>', 'only this address (or the host of this name), or the hosts in this block')
     .option('--role <id>', 'only hosts with this role')
     .option('--out <file>', `${OUT_HELP} (a name ending in .yaml writes the inventory form)`)
     .addHelpText(
@@ -493,14 +496,14 @@ JSON keys: address, name, roles, role_source (inventory or inferred), confidence
 evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
     )
     .action((o: { db: string; format?: string; host?: string; role?: string; out?: string }) => {
-      const host = addressOption('--host', o.host);
+      const q = { host: addressOption('--host', o.host), role: o.role };
       if (o.out !== undefined) checkOutPath(o.out, o.db);
       const db = openDbOrFail(o.db, 'read');
       const out = openOutput(o.out);
       try {
-        checkFilterNames({ role: o.role }, () => rulesFrom(undefined), db);
+        checkFilterNames(q, () => rulesFrom(undefined), db);
         // Streamed: a database may hold millions of hosts.
-        const hosts = () => iterateHosts(db, { host, role: o.role });
+        const hosts = () => iterateHosts(db, q);
         const format = formatForOut(o.format, o.out, () => defaultFormat(undefined), { yaml: 'inventory', yml: 'inventory' } as Record<string, string>);
         if (format === 'inventory') inventoryYaml(hosts, `exflow inventory from ${o.db} (exflow hosts --format inventory)`, out.write);
         else if (format === 'inventory-csv') inventoryCsv(hosts(), out.write);
@@ -517,7 +520,7 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
   program
     .command('runs')
     .description('list analyze runs: when, what they read, and whether they finished (only complete runs are in reports)')
-    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
+    .addOption(dbOption('to read'))
     .addOption(formatOption())
     .addHelpText(
       'after',

@@ -1,9 +1,22 @@
 // Checks of option values, shared by every command: a bad value is a usage error
 // (exit 64) naming the option and what it takes.
+import { Option } from 'commander';
 import { parseNet } from '../classify/ip';
+import { escapeControls } from '../report/format';
 import { parseTime } from '../report/filter';
 import { parseBaseline, type Baseline } from '../report/new';
 import { Exit, UserError } from './errors';
+
+/**
+ * The database every command uses without --db: $EXFLOW_DB, else exflow.sqlite in the current
+ * folder (as git and nfdump work where they stand; a sensor's service sets the variable once).
+ */
+export function dbDefault(): string {
+  return process.env.EXFLOW_DB || 'exflow.sqlite';
+}
+
+/** The --db option: what the database is for; its default named as where it comes from. */
+export const dbOption = (what: string): Option => new Option('--db <file>', `SQLite database ${what}`).default(dbDefault(), `$EXFLOW_DB, else exflow.sqlite`);
 
 /** Commander's collector for a repeatable option. */
 export function collect(v: string, prev: string[]): string[] {
@@ -26,17 +39,41 @@ export function nonNegativeInt(name: string) {
   };
 }
 
-/** An --host/--client/--server value, checked: an address or a CIDR block, else a usage error. */
+/** A host name as --host and host NAME take it (DNS labels; a NetBIOS name is one). */
+const HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})$/;
+
+/**
+ * An --host/--client/--server value, checked: an address, a CIDR block or a host name (the
+ * database turns a name into its address: resolveHostNames), else a usage error.
+ */
 export function addressOption(name: string, v: string | undefined): string | undefined {
-  if (v !== undefined && !parseNet(v)) throw new UserError(`exflow: ${name} takes an IPv4/IPv6 address or a CIDR block (10.0.0.0/8), not "${v}"`, Exit.Usage);
+  if (v !== undefined && !parseNet(v) && !HOST_NAME.test(v)) {
+    throw new UserError(`exflow: ${name} takes an IPv4/IPv6 address, a CIDR block (10.0.0.0/8) or a host name the database knows, not "${escapeControls(v)}"`, Exit.Usage);
+  }
   return v;
+}
+
+/** Whether an address option's value is a host name rather than an address or block. */
+export const isHostName = (v: string): boolean => !parseNet(v);
+
+/**
+ * A host name as its one address: exit 64 naming the addresses when the name stands for several
+ * (say which), or the nearest names when for none.
+ */
+export function resolveHostName(option: string, v: string, addresses: (name: string) => string[], names: () => Iterable<string>): string {
+  if (!isHostName(v)) return v;
+  const found = addresses(v);
+  if (found.length === 1) return found[0];
+  if (found.length > 1) throw new UserError(`exflow: ${option} ${escapeControls(v)} names ${found.length} hosts: ${found.join(', ')}; give one address`, Exit.Usage);
+  const near = nearestNames(v, names());
+  throw new UserError(`exflow: ${option} ${escapeControls(v)}: no host of that name in the database${near.length ? ` (did you mean ${near.map(escapeControls).join(', ')}?)` : ''}; exflow hosts lists the names`, Exit.Usage);
 }
 
 /** A --since/--until value as seconds since 1970, checked. */
 export function timeOption(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const t = parseTime(v);
-  if (t === null) throw new UserError(`exflow: ${name} takes an ISO 8601 time (2026-01-15T09:00:00Z; UTC unless it carries an offset such as +02:00) or seconds since 1970, not "${v}"`, Exit.Usage);
+  if (t === null) throw new UserError(`exflow: ${name} takes an ISO 8601 time (2026-01-15T09:00:00Z; UTC unless it carries an offset such as +02:00), seconds since 1970, or a time before now (-15m, -1h, -2d, -1w, today, yesterday), not "${escapeControls(v)}"`, Exit.Usage);
   return t;
 }
 

@@ -11,6 +11,7 @@ import { htmlReport } from '../report/html';
 import { NEW_FLOW_COLUMNS, newReport } from '../report/new';
 import { CONFLICT_COLUMNS, DYNAMIC_COLUMNS, FIREWALL_RULE_COLUMNS, firewallPlan, nftLines, powershellLines, ruleRows, writePlanJson } from '../report/firewall';
 import { HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS, hostStory } from '../report/host';
+import { addressesNamed, hostNameList } from '../report/hosts';
 import { matrixReport, matrixRows } from '../report/matrix';
 import { roleServiceRows, rolesReport } from '../report/role-traffic';
 import { summaryReport } from '../report/summary';
@@ -19,7 +20,7 @@ import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
 import { print } from './out';
 import { checkOutPath, ChunkFiles, formatForOut, manifestName, openOutput, OUT_HELP, writeOutput } from './out-file';
-import { addressOption, baselineOption, collect, knownName, positiveInt, timeOption } from './options';
+import { addressOption, baselineOption, collect, dbOption, knownName, positiveInt, resolveHostName, timeOption } from './options';
 
 
 export interface ReportDeps {
@@ -45,11 +46,11 @@ const BULK_LIMIT = 100 * 1024 * 1024;
 export function addFilterOptions(cmd: Command): Command {
   return cmd
     .option('--capture <id|path>', 'only flows of this capture')
-    .option('--since <time>', 'only flows that end at or after this time (ISO 8601, UTC unless it carries an offset such as +02:00; or epoch seconds)')
+    .option('--since <time>', 'only flows that end at or after this time (ISO 8601, UTC unless it carries an offset such as +02:00; epoch seconds; or before now: -15m, -1h, -2d, -1w, today, yesterday — midnight UTC)')
     .option('--until <time>', 'only flows that start at or before this time')
-    .option('--host <addr|cidr>', 'only flows with this address (or an address in this block) on either side')
-    .option('--client <addr|cidr>', 'only flows whose client is this address or in this block')
-    .option('--server <addr|cidr>', 'only flows whose server is this address or in this block')
+    .option('--host <addr|cidr|name>', 'only flows with this address (or an address in this block, or the host of this name) on either side')
+    .option('--client <addr|cidr|name>', 'only flows whose client is this address, in this block or of this name')
+    .option('--server <addr|cidr|name>', 'only flows whose server is this address, in this block or of this name')
     .option('--service <id>', 'only flows of this service (exflow rules show services)')
     .option('--role <id>', 'only flows with this role on either side (exflow rules show roles)')
     .addOption(new Option('--verdict <verdict>', 'only flows with this verdict').choices(['expected', 'unexpected', 'unknown']))
@@ -66,8 +67,15 @@ export function filterOf(o: CommonOptions): FlowFilter {
   };
 }
 
-/** --service and --role name what the rules (or the database) know: exit 64 with the nearest names otherwise. */
-export function checkFilterNames(f: { service?: string; role?: string; finding?: string; sensor?: string }, rules: () => RuleSet, db: Db): void {
+/**
+ * --service and --role name what the rules (or the database) know: exit 64 with the nearest names
+ * otherwise. A host name given to --host, --client or --server becomes its address here (in place).
+ */
+export function checkFilterNames(f: { service?: string; role?: string; finding?: string; sensor?: string; host?: string; client?: string; server?: string }, rules: () => RuleSet, db: Db): void {
+  for (const k of ['host', 'client', 'server'] as const) {
+    const v = f[k];
+    if (v !== undefined) f[k] = resolveHostName(`--${k}`, v, (n) => addressesNamed(db, n), () => hostNameList(db));
+  }
   knownName('--sensor', f.sensor, 'sensor', () => [], () => db.prepare("SELECT DISTINCT sensor FROM runs WHERE sensor IS NOT NULL AND status = 'complete'").pluck().iterate() as Iterable<string>, 'exflow runs');
   knownName('--finding', f.finding, 'protection finding', () => rules().protection.map((p) => p.id), () => findingsInDb(db), 'exflow rules show protection');
   knownName('--service', f.service, 'service', () => rules().serviceById.keys(), () => db.prepare('SELECT DISTINCT service FROM flows WHERE service IS NOT NULL').pluck().iterate() as Iterable<string>, 'exflow rules show services');
@@ -83,7 +91,7 @@ function* rolesInDb(db: Db): Generator<string> {
 }
 
 function common(cmd: Command, withFormat = true): Command {
-  cmd.option('--db <file>', 'SQLite database to read', 'exflow.sqlite');
+  cmd.addOption(dbOption('to read'));
   addFilterOptions(cmd);
   // Reports add up rollups; export and new read flows whatever this says.
   if (!['export', 'new'].includes(cmd.name())) cmd.option('--from-flows', 'add up every flow instead of the rollups: the same answer, slower (a check of the rollups)');
@@ -114,12 +122,12 @@ export type EpmOptions = { db: string; format?: string; capture?: string; source
 
 export function addEpmOptions(cmd: Command): Command {
   return cmd
-    .option('--db <file>', 'SQLite database to read', 'exflow.sqlite')
+    .addOption(dbOption('to read'))
     .addOption(new Option('--format <format>', 'output format (table on a terminal, JSON when piped)').choices(FORMATS))
     .option('--capture <id|path>', 'only endpoints learned from this capture')
-    .option('--since <time>', 'only endpoints first learned at or after this time (ISO 8601, UTC unless it carries an offset; or epoch seconds)')
+    .option('--since <time>', 'only endpoints first learned at or after this time (ISO 8601, UTC unless it carries an offset; epoch seconds; or -1h, -2d, today …)')
     .option('--until <time>', 'only endpoints first learned at or before this time')
-    .option('--server <addr|cidr>', 'only endpoints on this server, or on the servers in this block')
+    .option('--server <addr|cidr|name>', 'only endpoints on this server (an address or its name), or on the servers in this block')
     .addOption(new Option('--source <source>', 'only endpoints learned this way').choices(['ept_map', 'ept_lookup', 'bind', 'dcom']))
     .option('--out <file>', OUT_HELP);
 }
@@ -129,6 +137,7 @@ export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defa
   if (o.out !== undefined) checkOutPath(o.out, o.db);
   const db = deps.openDb(o.db);
   try {
+    if (q.server !== undefined) q.server = resolveHostName('--server', q.server, (n) => addressesNamed(db, n), () => hostNameList(db));
     const format = formatForOut(o.format, o.out, () => deps.defaultFormat(undefined));
     const text = render(queryEndpoints(db, q), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format);
     if (o.out === undefined) print(text);
@@ -377,7 +386,7 @@ port and service (client ports differ between connections and are ignored).`,
     });
 
   common(program.command('host').description("one host's whole story: roles and evidence, version, what it serves and uses, peers, findings, RPC endpoints"))
-    .argument('<address>', 'the host (IPv4 or IPv6 address)')
+    .argument('<address>', 'the host: its IPv4 or IPv6 address, or its name (as exflow hosts lists it; the first label will do)')
     .option('--limit <n>', 'at most this many rows per list (the rest is counted)', positiveInt('--limit'), 50)
     .addHelpText(
       'after',
@@ -392,6 +401,7 @@ by --limit, per list).`,
     .action((address: string, o: CommonOptions & { limit: number }) => {
       if (addressOption('address', address)?.includes('/')) throw new UserError(`exflow: host takes one address, not a block ("${address}"); for a block use exflow hosts --host ${address}`, Exit.Usage);
       run(o, (db, f, format) => {
+        address = resolveHostName('host', address, (n) => addressesNamed(db, n), () => hostNameList(db));
         const s = hostStory(db, address, f, o.limit, deps.loadRules(undefined));
         if (s.flows === 0 && s.host === null) throw new UserError(`exflow: ${address}: no such host in ${o.db} (exflow hosts lists them)`, Exit.BadInput);
         if (format === 'json') return JSON.stringify(s, null, 2) + '\n';

@@ -47,14 +47,32 @@ export function addressCondition(column: string, value: string): { sql: string; 
   return value.includes('/') ? { sql: `in_net(${column}, ?)`, arg: value } : { sql: `${column} = ?`, arg: value };
 }
 
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
 /**
- * Parses a --since/--until value: epoch seconds, or an ISO 8601 date or date and time —
+ * A time relative to `now` (seconds since 1970): "now", "-90s", "-15m", "-1h", "-2d", "-1w" (that
+ * long before now, as date -d and journalctl take them), "today" and "yesterday" (their midnight,
+ * UTC: exflow's times are UTC). Undefined when the text is none of these.
+ */
+function relativeTime(text: string, now: number): number | undefined {
+  if (text === 'now') return now;
+  const day = Math.floor(now / 86400) * 86400;
+  if (text === 'today') return day;
+  if (text === 'yesterday') return day - 86400;
+  const m = /^-(\d{1,9})([smhdw])$/.exec(text);
+  return m ? now - Number(m[1]) * UNIT_SECONDS[m[2]] : undefined;
+}
+
+/**
+ * Parses a --since/--until value: epoch seconds, a time relative to now (relativeTime), or an ISO 8601 date or date and time —
  * UTC unless the text carries its own offset ("Z", "+02:00", "-0500"), whether the date
  * and time are joined by "T" or a space. Local time is written with its offset. Null when
  * it is neither.
  */
-export function parseTime(text: string): number | null {
+export function parseTime(text: string, now: number = Date.now() / 1000): number | null {
   if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  const relative = relativeTime(text.trim().toLowerCase(), now);
+  if (relative !== undefined) return relative;
   const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(text.trim());
   if (!m) return null;
   const offset = m[3] ? (m[3].toUpperCase() === 'Z' ? 'Z' : m[3].replace(/^([+-]\d{2})(\d{2})$/, '$1:$2')) : 'Z';

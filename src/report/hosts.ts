@@ -93,3 +93,27 @@ export function hostNames(db: Db, address: string, limit = -1): Row[] {
     last_seen: isoTime(r.last_sec, 0),
   }));
 }
+
+/**
+ * The addresses a host name stands for: hosts whose preferred name (inventory, else the wire's) or
+ * a name the wire gave them (host_names, of captures reports see) is `name` — whole, or its first
+ * label ("mbx01" for mbx01.contoso.local) — compared without case. Sorted as addresses sort.
+ */
+export function addressesNamed(db: Db, name: string): string[] {
+  const n = name.toLowerCase();
+  return db
+    .prepare(
+      `SELECT address FROM (
+         SELECT h.address, lower(h.name) AS name FROM hosts h WHERE h.name IS NOT NULL
+         UNION SELECT n.address, lower(n.name) FROM host_names n WHERE n.capture_id IN (SELECT id FROM capture_view))
+       WHERE name = ? OR substr(name, 1, length(?) + 1) = ? || '.'
+       GROUP BY address ORDER BY addr_key(address)`,
+    )
+    .pluck()
+    .all(n, n, n) as string[];
+}
+
+/** Every name a host is known by (for "did you mean"). */
+export function* hostNameList(db: Db): Generator<string> {
+  yield* db.prepare('SELECT name FROM hosts WHERE name IS NOT NULL UNION SELECT name FROM host_names').pluck().iterate() as Iterable<string>;
+}
