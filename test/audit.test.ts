@@ -114,7 +114,7 @@ describe.skipIf(!HAVE_SHARED)('lab-ad-epm with an inventory', () => {
   const run = (inventory: string | null, ext = 'yaml') => {
     const dir = tmpDir();
     const db = path.join(dir, 'a.sqlite');
-    const args = ['analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', db, '--quiet'];
+    const args = ['analyze', shared('lab', 'lab-ad-epm.pcap'), '--db', db];
     if (inventory !== null) {
       fs.writeFileSync(path.join(dir, `hosts.${ext}`), inventory);
       args.push('--inventory', path.join(dir, `hosts.${ext}`));

@@ -181,3 +181,29 @@ describe('7. relative times, exactly', () => {
     expect(at('1700000000')).toBe(1700000000);
   });
 });
+
+describe.skipIf(!HAVE_SHARED)('8. warnings grouped with counts; -v every one; -q errors only', () => {
+  it('the public captures: three "files overlap" lines and a count by default, every one with -v (as the database keeps them), none with -q', () => {
+    const db = path.join(dir, 'public.sqlite');
+    const lines = (r: { stderr: string }) => r.stderr.split('\n').filter(Boolean);
+    const overlap = (l: string) => /the files overlap in time/.test(l);
+    const normal = runCli(['analyze', shared('public'), '--db', db]);
+    expect(normal.code, normal.stderr).toBe(0);
+    const verbose = runCli(['analyze', shared('public'), '--db', db, '--force', '-v']);
+    expect(verbose.code, verbose.stderr).toBe(0);
+    const quiet = runCli(['analyze', shared('public'), '--db', db, '--force', '-q']);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    // Every overlap the database keeps is a line with -v.
+    const summary = JSON.parse(runCli(['report', 'summary', '--db', db, '--format', 'json']).stdout) as { captures: { warnings: string[] }[] };
+    const stored = summary.captures.flatMap((c) => c.warnings).filter(overlap).length;
+    expect(stored).toBeGreaterThan(10);
+    expect(lines(verbose).filter(overlap)).toHaveLength(stored);
+    // By default: the first three, then one line that counts the rest.
+    expect(lines(normal).filter(overlap)).toHaveLength(3);
+    expect(lines(normal)).toContain(`exflow: warning: ${stored - 3} more like the above (files that overlap in time) not shown; -v shows every one, exflow report summary lists each capture's warnings`);
+    expect(lines(normal).length).toBeLessThan(lines(verbose).length - stored + 6);
+    // -q: nothing on standard error (no error happened), nothing on standard output.
+    expect(quiet.stderr).toBe('');
+    expect(quiet.stdout).toBe('');
+  });
+});

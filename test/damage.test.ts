@@ -21,7 +21,7 @@ describe('damaged input', () => {
     const dir = tmpDir();
     const f = path.join(dir, 'random.pcap');
     fs.writeFileSync(f, Buffer.from([0xde, 0xad, 0xbe, 0xef, ...Array.from({ length: 4000 }, (_, i) => (i * 37) & 255)]));
-    const r = runCli(['analyze', f, '--db', path.join(dir, 'x.sqlite'), '--quiet']);
+    const r = runCli(['analyze', f, '--db', path.join(dir, 'x.sqlite')]);
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -32,7 +32,7 @@ describe('damaged input', () => {
 
   it('a missing file: exit 2, one line', () => {
     const dir = tmpDir();
-    const r = runCli(['analyze', path.join(dir, 'nope.pcap'), '--db', path.join(dir, 'x.sqlite'), '--quiet']);
+    const r = runCli(['analyze', path.join(dir, 'nope.pcap'), '--db', path.join(dir, 'x.sqlite')]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('no such file');
@@ -47,7 +47,7 @@ describe('damaged input', () => {
     const cut = path.join(dir, 'cut.pcap');
     fs.writeFileSync(cut, whole.subarray(0, o + 30));
     const db = path.join(dir, 'x.sqlite');
-    const r = runCli(['analyze', cut, '--db', db, '--quiet']);
+    const r = runCli(['analyze', cut, '--db', db]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`${cut}: byte ${o}`);
     expect(r.stderr).toContain('100 complete records kept');
@@ -64,7 +64,7 @@ describe('damaged input', () => {
     const b = Buffer.from(fs.readFileSync(original));
     b.writeUInt32LE(1000, 16);
     fs.writeFileSync(edited, b);
-    const r = runCli(['analyze', edited, '--db', path.join(dir, 'e.sqlite'), '--quiet']);
+    const r = runCli(['analyze', edited, '--db', path.join(dir, 'e.sqlite')]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/record \d+ holds 1514 captured bytes, more than the file header's snaplen 1000; read anyway/);
     expect(r.stderr).toMatch(/\d+ records in all were longer than the file header's snaplen; all were read/);
@@ -74,7 +74,7 @@ describe('damaged input', () => {
       const t = spawnSync('tshark', ['-r', edited, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
       expect(c.packets).toBe(t.stdout.trim().split('\n').length);
     } else expect(c.packets).toBe(1498);
-    expect(runCli(['analyze', original, '--db', path.join(dir, 'o.sqlite'), '--quiet']).code).toBe(0);
+    expect(runCli(['analyze', original, '--db', path.join(dir, 'o.sqlite')]).code).toBe(0);
     const rows = (db: string) => runCli(['flows', '--db', db, '--format', 'csv']).stdout.split('\n').map((l) => l.replace(/^\d+,/, '')).sort();
     expect(rows(path.join(dir, 'e.sqlite'))).toEqual(rows(path.join(dir, 'o.sqlite')));
   });
@@ -82,7 +82,7 @@ describe('damaged input', () => {
   it.skipIf(!HAVE_SHARED)('a record claiming more than the snaplen (real damaged capture): 18 records kept, truncated, exit 0', () => {
     const dir = tmpDir();
     const db = path.join(dir, 'x.sqlite');
-    const r = runCli(['analyze', shared('public', 'suricata-smtp-to-comma-10.7.29.101_49898-178.63.41.150_25.pcap'), '--db', db, '--quiet']);
+    const r = runCli(['analyze', shared('public', 'suricata-smtp-to-comma-10.7.29.101_49898-178.63.41.150_25.pcap'), '--db', db]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('byte 3695');
     const [c] = captures(db);
@@ -105,7 +105,7 @@ describe('damaged input', () => {
     const bad = path.join(dir, 'bad.pcapng');
     fs.writeFileSync(bad, whole);
     const db = path.join(dir, 'x.sqlite');
-    const r = runCli(['analyze', bad, shared('lab', 'lab-ad-epm.pcap'), '--db', db, '--quiet']);
+    const r = runCli(['analyze', bad, shared('lab', 'lab-ad-epm.pcap'), '--db', db]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`byte ${o + 4}`);
     expect(r.stderr).toContain('bad length 13');
@@ -119,7 +119,7 @@ describe('damaged input', () => {
     const f = path.join(dir, 'cut.pcap.gz');
     fs.writeFileSync(f, gz.subarray(0, Math.floor(gz.length * 0.6)));
     const db = path.join(dir, 'x.sqlite');
-    const r = runCli(['analyze', f, '--db', db, '--quiet']);
+    const r = runCli(['analyze', f, '--db', db]);
     expect(r.code).toBe(0);
     const [c] = captures(db);
     expect(c.status).toBe('truncated');
@@ -131,12 +131,12 @@ describe('damaged input', () => {
     const dir = tmpDir();
     const empty = path.join(dir, 'empty.pcap');
     fs.writeFileSync(empty, Buffer.alloc(0));
-    const r1 = runCli(['analyze', empty, '--db', path.join(dir, 'a.sqlite'), '--quiet']);
+    const r1 = runCli(['analyze', empty, '--db', path.join(dir, 'a.sqlite')]);
     expect(r1.code).toBe(2);
     expect(r1.stderr).toContain('too short');
     const h = path.join(dir, 'header.pcap');
     fs.writeFileSync(h, pcapHeader(65535));
-    const r2 = runCli(['analyze', h, '--db', path.join(dir, 'b.sqlite'), '--quiet']);
+    const r2 = runCli(['analyze', h, '--db', path.join(dir, 'b.sqlite')]);
     expect(r2.code).toBe(0);
   });
 

@@ -64,7 +64,7 @@ describe.skipIf(!HAVE_SHARED)('flow filters', () => {
     expect(rows.map((f) => f.server_port).sort((x, y) => x - y)).toEqual([25, 3389]);
     const bad = runCli(['flows', '--db', db, '--host', '10.77.0.300']);
     expect(bad.code).toBe(64);
-    expect(bad.stderr).toMatch(/--host takes an IPv4\/IPv6 address or a CIDR block/);
+    expect(bad.stderr).toMatch(/--host takes an IPv4\/IPv6 address, a CIDR block \(10.0.0.0\/8\) or a host name the database knows, not "10.77.0.300"/);
   });
 });
 
@@ -112,7 +112,7 @@ describe('one time, one meaning (issue 23, item 2): UTC unless the text carries 
     }
     expect(parseTime('2026-01-15')).toBe(Date.UTC(2026, 0, 15) / 1000);
     expect(parseTime('2026-01-15T09:00:00.250Z')).toBe(utc + 0.25);
-    for (const bad of ['yesterday', '2026-01-15T25:00:00', '15.01.2026', '2026-01-15 09:00:00 +0200 extra']) expect(parseTime(bad), bad).toBeNull();
+    for (const bad of ['the day before', '2026-01-15T25:00:00', '15.01.2026', '2026-01-15 09:00:00 +0200 extra']) expect(parseTime(bad), bad).toBeNull();
   });
 });
 

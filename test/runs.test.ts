@@ -152,7 +152,7 @@ describe.skipIf(!HAVE_SHARED)('standard input, gzip, duplicates', () => {
 
   it('files from two capture points overlap in time: a warning that names --separate', () => {
     const db = path.join(tmpDir(), 'overlap.sqlite');
-    const r = analyze([shared('lab', 'lab-sll2-nano.pcap'), shared('lab', 'lab-merged-2if.pcapng'), '--db', db, '--quiet']);
+    const r = analyze([shared('lab', 'lab-sll2-nano.pcap'), shared('lab', 'lab-merged-2if.pcapng'), '--db', db]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/overlap in time .*--separate/);
   });
@@ -238,7 +238,7 @@ describe('interrupted runs leave nothing a report counts', () => {
         const hosts = runCli(['hosts', '--db', db, '--format', 'json']);
         expect(JSON.parse(hosts.stdout)).toEqual([]);
       }
-      const again = spawnSync(process.execPath, args(db), { encoding: 'utf8' });
+      const again = spawnSync(process.execPath, args(db).filter((a) => a !== '--quiet'), { encoding: 'utf8' }); // -q would hide the note
       expect(again.status, again.stderr).toBe(0);
       if (signal === 'SIGKILL' && when === 'middle') expect(again.stderr).toMatch(/ended without finishing \(killed\?\)/);
       expect(summary(db)).toEqual(summary(reference));

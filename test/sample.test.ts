@@ -37,7 +37,7 @@ describe('samples/exchange-org.pcapng', () => {
     const dir = tmpDir();
     const db = path.join(dir, 's.sqlite');
     expect(runCli(['analyze', SAMPLE, '--db', db, '--quiet']).code).toBe(0);
-    const again = runCli(['analyze', SAMPLE, '--db', db, '--quiet']);
+    const again = runCli(['analyze', SAMPLE, '--db', db]);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('already analyzed');
     const r = runCli(['flows', '--db', db, '--format', 'json']);

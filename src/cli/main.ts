@@ -27,6 +27,7 @@ import { checkOutPath, formatForOut, openOutput, OUT_HELP } from './out-file';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
 import { inventoryCsv, inventoryYaml } from '../report/inventory-out';
 import { addEpmOptions, addFilterOptions, addReportCommands, checkFilterNames, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
+import { Notices } from './notices';
 import { addressOption, collect, dbOption, nonNegativeInt, positiveInt, sensorName, threadCount, threadsFromEnv } from './options';
 import { Exit, UserError } from './errors';
 
@@ -44,11 +45,11 @@ const rulesFrom = (dirs: string[] | undefined): RuleSet => loadRulesCached(dirs 
 /** At most this many inventory disagreements are printed; `exflow hosts` lists them all. */
 const MAX_NOTES = 20;
 
-function auditNotes(a: AuditSummary): void {
-  for (const s of a.stale) stderr(`exflow: warning: ${s}`);
-  for (const d of a.disagreements.slice(0, MAX_NOTES)) stderr(`exflow: note: ${d}`);
+function auditNotes(a: AuditSummary, say: (line: string, kind?: string) => void = stderr): void {
+  for (const s of a.stale) say(`exflow: warning: ${s}`);
+  for (const d of a.disagreements.slice(0, MAX_NOTES)) say(`exflow: note: ${d}`, 'hosts where the traffic disagrees with the inventory');
   const more = a.disagreements.length - MAX_NOTES;
-  if (more > 0) stderr(`exflow: note: … and ${more} more hosts where the traffic disagrees with the inventory (exflow hosts shows them in "disagreement")`);
+  if (more > 0) say(`exflow: note: … and ${more} more hosts where the traffic disagrees with the inventory (exflow hosts shows them in "disagreement")`);
 }
 
 function finishAudit(auditor: Auditor, all: boolean): AuditSummary {
@@ -170,7 +171,8 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .option('--force', 'analyze captures again even if the database already holds them (replaces the earlier run)', false)
     .option('--sha256', 'hash every capture in full (SHA-256 in captures.sha256, on the second core); without it a capture is known by its size, first and last MiB and first records', false)
     .option('--separate', 'each capture is its own stream (captures from different capture points); default: the files of a run are one stream in time order', false)
-    .option('--quiet', 'no progress bar and no summary', false)
+    .option('-q, --quiet', 'errors only: no progress bar, no summary, no warnings or notes (the captures\' warnings stay in the database: exflow report summary)', false)
+    .option('-v, --verbose', 'every warning and note (without it, a few of each kind and a count of the rest)', false)
     .option('--idle-timeout <seconds>', 'capture-time seconds of silence after which a flow is written out', positiveInt('--idle-timeout'), 900)
     .option('--max-flows <n>', 'flows held in memory at once (memory stays flat; more are written out early; shared out among the threads)', positiveInt('--max-flows'), 131072)
     .option('--threads <n>', `reading threads, 1-64 (default: EXFLOW_THREADS, else one per core but the one that writes the database, for runs of ${THREADS_FROM_BYTES / 1048576} MiB or more — so one on two cores — and one below that); standard input is read by one`, threadCount('--threads'))
@@ -206,7 +208,7 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
 exflow database, disk full);
 64 usage error; 130/143 a file run stopped by SIGINT/SIGTERM.`,
     )
-    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; idleTimeout: number; maxFlows: number; threads?: number; sensor?: string; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean }) => {
+    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; verbose: boolean; idleTimeout: number; maxFlows: number; threads?: number; sensor?: string; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean }) => {
       const rules = rulesFrom(o.rules);
       const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
       const { expandInputs } = await import('../capture/inputs');
@@ -228,6 +230,7 @@ exflow database, disk full);
       const identity = new DbFileIdentity(o.db);
       const t0 = process.hrtime.bigint();
       let phases: PhaseTimes | null = null;
+      let notices = new Notices(o.verbose ? 'verbose' : o.quiet ? 'quiet' : 'normal', stderr);
       const signals = stopOnSignals(() => phases);
       let outcome: RunOutcome;
       let audit: AuditSummary | null = null;
@@ -241,6 +244,8 @@ exflow database, disk full);
         if (other) throw new RunBusy(other);
         const auditor = new Auditor(db, rules, inventory);
         phases = new PhaseTimes(!o.quiet && process.stderr.isTTY === true ? new TerminalProgress() : SILENT);
+        const bar = phases;
+        notices = new Notices(o.verbose ? 'verbose' : o.quiet ? 'quiet' : 'normal', (line) => bar.log(line, stderr));
         outcome = await analyzeRun(db, rules, inputs, {
           force: o.force,
           separate: o.separate,
@@ -259,7 +264,7 @@ exflow database, disk full);
           shouldStop: () => signals.stopped() !== null,
           command: ['exflow', ...process.argv.slice(2)].join(' '),
           version: VERSION,
-          warn: (line) => phases!.log(line, stderr),
+          warn: (line, kind) => notices.line(line, kind),
           dbChanged: () => identity.changed(),
         });
       } catch (e) {
@@ -271,6 +276,7 @@ exflow database, disk full);
         signals.release();
         db.close();
       }
+      notices.finish();
       const outcomes: CaptureOutcome[] = outcome.captures;
       if (outcome.status === 'interrupted') {
         const sig = signals.stopped() ?? 'SIGINT';
@@ -292,9 +298,10 @@ exflow database, disk full);
         return;
       }
       if (audit) {
-        auditNotes(audit);
+        auditNotes(audit, (line, kind) => notices.line(line, kind));
         if (!o.quiet) print(auditLine(audit));
       }
+      notices.finish();
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       const done = outcomes.filter((x) => x.status === 'ok' || x.status === 'truncated');
       const count = (st: string) => outcomes.filter((x) => x.status === st).length;

@@ -39,8 +39,11 @@ export function nonNegativeInt(name: string) {
   };
 }
 
-/** A host name as --host and host NAME take it (DNS labels; a NetBIOS name is one). */
-const HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})$/;
+/**
+ * A host name as --host and host NAME take it (DNS labels; a NetBIOS name is one), with a letter
+ * in it: digits and dots alone (10.77.0.300) are a mistyped address, not a name.
+ */
+const HOST_NAME = /^(?=[^]*[A-Za-z])[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 
 /**
  * An --host/--client/--server value, checked: an address, a CIDR block or a host name (the

@@ -47,8 +47,8 @@ export interface AnalyzeOptions {
   audit: (runId: number) => void;
   /** Asked between chunks: a signal asked exflow to stop. */
   shouldStop: () => boolean;
-  /** Where warnings and notices go (stderr). */
-  warn: (line: string) => void;
+  /** Where warnings and notices go (stderr); `kind` groups lines that say the same of different files. */
+  warn: (line: string, kind?: string) => void;
   /** Whether the database file is still the one opened (null) or how it changed: asked before and after each commit. */
   dbChanged?: () => string | null;
   /** Store a keyed hash instead of each account name (--redact-accounts). */
@@ -138,6 +138,13 @@ function sqliteFault(e: unknown): string | null {
  * Analyzes the inputs as one run. Never throws for a bad capture: outcomes say
  * what happened to each. A database fault is a StoreFault naming what was not tried.
  */
+/** What a capture's warning says, whatever the file and numbers: the lines of one kind are counted together. */
+function warningKind(message: string): string {
+  if (message.startsWith('its packets begin before the end of ')) return 'files that overlap in time';
+  const k = message.replace(/\d+/g, 'N');
+  return k.length > 80 ? `${k.slice(0, 77)}...` : k;
+}
+
 export async function analyzeRun(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeOptions): Promise<RunOutcome> {
   const notTried = new Set(inputs.map((i) => i.path));
   const hasher = new HashWorker();
@@ -335,7 +342,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       o.prevPath = x.p.path;
     }
     warnings.push(...tallyWarnings(tally));
-    for (const w of warnings) opts.warn(`exflow: warning: ${shown(x.p.path)}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`);
+    for (const w of warnings) opts.warn(`exflow: warning: ${shown(x.p.path)}${w.offset >= 0 ? `: byte ${w.offset}` : ''}: ${w.message}`, warningKind(w.message));
     const seconds = writeCaptureRow(captures, x, tally, { result: r, status: r.status, warnings, sha });
     outcomes.push({ path: x.p.path, status: r.status, packets: c.packets, flows: 0, warnings: warnings.length, seconds });
   };
