@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseTime } from '../src/report/filter';
+import { tsvLine } from '../src/report/format';
+import { parseBaseline } from '../src/report/new';
 import { HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
 
 const dir = tmpDir();
@@ -176,6 +178,10 @@ describe('7. relative times, exactly', () => {
     expect(at('today')).toBe(Date.parse('2026-03-10T00:00:00Z') / 1000);
     expect(at(' Yesterday ')).toBe(Date.parse('2026-03-09T00:00:00Z') / 1000);
     for (const bad of ['-1', '1h', '-1y', '-h', '--1h', 'tomorrow', '-1h30m']) expect(at(bad), bad).toBeNull();
+    // A baseline range takes the same times (fractions and Z too); a path with ".." stays a path.
+    expect(parseBaseline('2026-01-15T09:00:00Z..2026-01-15T09:00:00.2Z')?.args).toEqual([Date.parse('2026-01-15T09:00:00Z') / 1000, Date.parse('2026-01-15T09:00:00.2Z') / 1000]);
+    expect(parseBaseline('-2d..-1d')?.label).toMatch(/^flows that started at or after .* and before /);
+    expect(parseBaseline('../day1.pcap')?.label).toBe('capture ../day1.pcap');
     // Absolute times are as before.
     expect(at('2026-01-15T09:00:00Z')).toBe(Date.parse('2026-01-15T09:00:00Z') / 1000);
     expect(at('1700000000')).toBe(1700000000);
@@ -205,5 +211,63 @@ describe.skipIf(!HAVE_SHARED)('8. warnings grouped with counts; -v every one; -q
     // -q: nothing on standard error (no error happened), nothing on standard output.
     expect(quiet.stderr).toBe('');
     expect(quiet.stdout).toBe('');
+  });
+});
+
+describe('1. text stays text in a pipe: tab-separated, one header line, every column whole', () => {
+  const db = path.join(dir, 'tsv.sqlite');
+
+  it('every listing and report, piped into awk -F\'\\t\' and sort: each table\'s lines have its header\'s fields; the values are JSON\'s', () => {
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '--inventory', path.join(ROOT, 'samples', 'inventory.yaml'), '-q']).code).toBe(0);
+    const commands = [
+      ...['summary', 'roles', 'matrix', 'unexpected', 'services', 'encryption', 'protection', 'epm', 'firewall'].map((r) => `report ${r}`),
+      'report new --baseline 2026-01-15T09:00:00Z..2026-01-15T09:00:00.2Z', 'flows', 'hosts', 'host 10.10.0.20', 'epm', 'runs', 'rules show services',
+    ];
+    const cli = `'${process.execPath}' '${path.join(ROOT, 'dist', 'cli', 'main.js')}'`;
+    for (const c of commands) {
+      const dbArg = c.startsWith('rules') ? '' : `--db '${db}'`;
+      // A real pipe (not a captured buffer): awk counts each line's fields, sort orders them.
+      const r = require('node:child_process').spawnSync('sh', ['-c', `${cli} ${c} ${dbArg} | awk -F'\\t' '{ print NF "\\t" $0 }' | sort -s -k1,1n`], { encoding: 'utf8' });
+      expect(r.status, `${c}: ${r.stderr}`).toBe(0);
+      expect(r.stderr, c).toBe('');
+      const direct = runCli([...c.split(' '), ...(dbArg ? ['--db', db] : [])]).stdout;
+      expect(direct.startsWith('[') || direct.startsWith('{'), `${c} is not JSON in a pipe`).toBe(false);
+      // Sections (summary, host): "# title", the header, the rows, a blank line; one table otherwise.
+      const sections = direct.replace(/\n$/, '').split(/\n\n/);
+      for (const s of sections) {
+        const lines = s.split('\n').filter((l) => !l.startsWith('# '));
+        const fields = lines[0].split('\t').length;
+        expect(lines[0], `${c}: a header of names`).toMatch(/^[a-z0-9_]+(\t[a-z0-9_]+)*$/);
+        for (const l of lines) expect(l.split('\t').length, `${c}: ${l}`).toBe(fields);
+      }
+      expect(r.stdout.split('\n').length, c).toBe(direct.split('\n').length);
+    }
+    // The values are JSON's, whole (flows: addresses, times to the nanosecond, roles, reasons).
+    const tsv = runCli(['flows', '--db', db]).stdout.trim().split('\n');
+    const json = JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as Record<string, unknown>[];
+    const head = tsv[0].split('\t');
+    expect(tsv).toHaveLength(json.length + 1);
+    tsv.slice(1).forEach((line, i) => {
+      const cells = line.split('\t');
+      for (const k of ['client', 'server', 'server_port', 'first_seen', 'last_seen', 'verdict', 'reason', 'client_role']) {
+        const want = json[i][k];
+        expect(cells[head.indexOf(k)], `flow ${i} ${k}`).toBe(want === null ? '-' : String(want));
+      }
+    });
+  });
+
+  it('tab, line breaks, backslashes and controls escaped, unset "-", empty "(empty)", a comma in a list element \\x2c: one line, read back whole', () => {
+    const row = { a: 'x\ty', b: 'one\ntwo\r', c: 'back\\slash', d: null, e: '', f: ['p,q', 'r'], g: 42, h: 'esc\u001b[31m', i: 'plain text' };
+    const line = tsvLine(row, Object.keys(row));
+    expect(line).toBe('x\\ty\tone\\ntwo\\r\tback\\\\slash\t-\t(empty)\tp\\x2cq,r\t42\tesc\\x1b[31m\tplain text\n');
+    expect(line.slice(0, -1)).not.toMatch(/[\n\r]/);
+    expect(line.split('\t')).toHaveLength(Object.keys(row).length);
+    // Read back as zeek-cut's users do: \t \n \r \\ and \xHH undone.
+    const unescape = (s: string) => s.replace(/\\(t|n|r|\\|x([0-9a-f]{2}))/g, (_m, c: string, hex?: string) => (hex ? String.fromCharCode(parseInt(hex, 16)) : ({ t: '\t', n: '\n', r: '\r', '\\': '\\' } as Record<string, string>)[c]));
+    const raw = line.slice(0, -1).split('\t');
+    const cells = raw.map(unescape);
+    expect(cells.slice(0, 3)).toEqual([row.a, row.b, row.c]);
+    expect(raw[5].split(',').map(unescape)).toEqual(['p,q', 'r']);
+    expect(cells[7]).toBe(row.h);
   });
 });

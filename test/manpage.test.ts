@@ -43,7 +43,7 @@ describe('man page and completions', () => {
     expect(complete('exflow', 'rep')).toEqual(['report']);
     expect(complete('exflow', 'report', 'un')).toEqual(['unexpected']);
     expect(complete('exflow', 'flows', '--for')).toEqual(['--format']);
-    expect(complete('exflow', 'flows', '--format', '')).toEqual(['table', 'csv', 'json', 'md']);
+    expect(complete('exflow', 'flows', '--format', '')).toEqual(['table', 'tsv', 'csv', 'json', 'md']);
     expect(complete('exflow', 'flows', '--verdict', 'un')).toEqual(['unexpected', 'unknown']);
     expect(complete('exflow', 'report', 'firewall', '--format', 'n')).toEqual(['nft']);
     expect(complete('exflow', 'analyze', '--db', 'x.sqlite', '--th')).toEqual(['--threads']);

@@ -16,7 +16,7 @@ _exflow_words() {
     'val|analyze|--inventory') echo '@file' ;;
     'opt|flows') echo '--db --format --limit --out --capture --since --until --host --client --server --service --role --verdict --finding --sensor --wide --bom --help' ;;
     'val|flows|--db') echo '@file' ;;
-    'val|flows|--format') echo 'table csv json md' ;;
+    'val|flows|--format') echo 'table tsv csv json md' ;;
     'val|flows|--limit') echo '@file' ;;
     'val|flows|--out') echo '@file' ;;
     'val|flows|--capture') echo '@file' ;;
@@ -42,13 +42,13 @@ _exflow_words() {
     'val|merge|--rules') echo '@file' ;;
     'opt|hosts') echo '--db --format --host --role --out --wide --bom --help' ;;
     'val|hosts|--db') echo '@file' ;;
-    'val|hosts|--format') echo 'table csv json md inventory inventory-csv' ;;
+    'val|hosts|--format') echo 'table tsv csv json md inventory inventory-csv' ;;
     'val|hosts|--host') echo '@file' ;;
     'val|hosts|--role') echo '@file' ;;
     'val|hosts|--out') echo '@file' ;;
     'opt|runs') echo '--db --format --wide --bom --help' ;;
     'val|runs|--db') echo '@file' ;;
-    'val|runs|--format') echo 'table csv json md' ;;
+    'val|runs|--format') echo 'table tsv csv json md' ;;
     'sub|report') echo 'summary roles matrix unexpected encryption protection services epm firewall new html' ;;
     'opt|report') echo '--help' ;;
     'opt|report summary') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
@@ -64,7 +64,7 @@ _exflow_words() {
     'val|report summary|--verdict') echo 'expected unexpected unknown' ;;
     'val|report summary|--finding') echo '@file' ;;
     'val|report summary|--sensor') echo '@file' ;;
-    'val|report summary|--format') echo 'table csv json md' ;;
+    'val|report summary|--format') echo 'table tsv csv json md' ;;
     'val|report summary|--out') echo '@file' ;;
     'opt|report roles') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report roles|--db') echo '@file' ;;
@@ -79,7 +79,7 @@ _exflow_words() {
     'val|report roles|--verdict') echo 'expected unexpected unknown' ;;
     'val|report roles|--finding') echo '@file' ;;
     'val|report roles|--sensor') echo '@file' ;;
-    'val|report roles|--format') echo 'table csv json md' ;;
+    'val|report roles|--format') echo 'table tsv csv json md' ;;
     'val|report roles|--out') echo '@file' ;;
     'opt|report matrix') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report matrix|--rules') echo '@file' ;;
@@ -95,7 +95,7 @@ _exflow_words() {
     'val|report matrix|--verdict') echo 'expected unexpected unknown' ;;
     'val|report matrix|--finding') echo '@file' ;;
     'val|report matrix|--sensor') echo '@file' ;;
-    'val|report matrix|--format') echo 'table csv json md' ;;
+    'val|report matrix|--format') echo 'table tsv csv json md' ;;
     'val|report matrix|--out') echo '@file' ;;
     'opt|report unexpected') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report unexpected|--db') echo '@file' ;;
@@ -110,7 +110,7 @@ _exflow_words() {
     'val|report unexpected|--verdict') echo 'expected unexpected unknown' ;;
     'val|report unexpected|--finding') echo '@file' ;;
     'val|report unexpected|--sensor') echo '@file' ;;
-    'val|report unexpected|--format') echo 'table csv json md' ;;
+    'val|report unexpected|--format') echo 'table tsv csv json md' ;;
     'val|report unexpected|--out') echo '@file' ;;
     'opt|report encryption') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report encryption|--db') echo '@file' ;;
@@ -125,7 +125,7 @@ _exflow_words() {
     'val|report encryption|--verdict') echo 'expected unexpected unknown' ;;
     'val|report encryption|--finding') echo '@file' ;;
     'val|report encryption|--sensor') echo '@file' ;;
-    'val|report encryption|--format') echo 'table csv json md' ;;
+    'val|report encryption|--format') echo 'table tsv csv json md' ;;
     'val|report encryption|--out') echo '@file' ;;
     'opt|report protection') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report protection|--rules') echo '@file' ;;
@@ -141,7 +141,7 @@ _exflow_words() {
     'val|report protection|--verdict') echo 'expected unexpected unknown' ;;
     'val|report protection|--finding') echo '@file' ;;
     'val|report protection|--sensor') echo '@file' ;;
-    'val|report protection|--format') echo 'table csv json md' ;;
+    'val|report protection|--format') echo 'table tsv csv json md' ;;
     'val|report protection|--out') echo '@file' ;;
     'opt|report services') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
     'val|report services|--db') echo '@file' ;;
@@ -156,11 +156,11 @@ _exflow_words() {
     'val|report services|--verdict') echo 'expected unexpected unknown' ;;
     'val|report services|--finding') echo '@file' ;;
     'val|report services|--sensor') echo '@file' ;;
-    'val|report services|--format') echo 'table csv json md' ;;
+    'val|report services|--format') echo 'table tsv csv json md' ;;
     'val|report services|--out') echo '@file' ;;
     'opt|report epm') echo '--db --format --capture --since --until --server --source --out --wide --bom --help' ;;
     'val|report epm|--db') echo '@file' ;;
-    'val|report epm|--format') echo 'table csv json md' ;;
+    'val|report epm|--format') echo 'table tsv csv json md' ;;
     'val|report epm|--capture') echo '@file' ;;
     'val|report epm|--since') echo '@file' ;;
     'val|report epm|--until') echo '@file' ;;
@@ -181,7 +181,7 @@ _exflow_words() {
     'val|report firewall|--finding') echo '@file' ;;
     'val|report firewall|--sensor') echo '@file' ;;
     'val|report firewall|--out') echo '@file' ;;
-    'val|report firewall|--format') echo 'table csv json md nft powershell' ;;
+    'val|report firewall|--format') echo 'table tsv csv json md nft powershell' ;;
     'val|report firewall|--per') echo 'role host' ;;
     'val|report firewall|--rules') echo '@file' ;;
     'opt|report new') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --out --baseline --wide --bom --help' ;;
@@ -197,7 +197,7 @@ _exflow_words() {
     'val|report new|--verdict') echo 'expected unexpected unknown' ;;
     'val|report new|--finding') echo '@file' ;;
     'val|report new|--sensor') echo '@file' ;;
-    'val|report new|--format') echo 'table csv json md' ;;
+    'val|report new|--format') echo 'table tsv csv json md' ;;
     'val|report new|--out') echo '@file' ;;
     'val|report new|--baseline') echo '@file' ;;
     'opt|report html') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --out --rules --title --baseline --help' ;;
@@ -230,7 +230,7 @@ _exflow_words() {
     'val|host|--verdict') echo 'expected unexpected unknown' ;;
     'val|host|--finding') echo '@file' ;;
     'val|host|--sensor') echo '@file' ;;
-    'val|host|--format') echo 'table csv json md' ;;
+    'val|host|--format') echo 'table tsv csv json md' ;;
     'val|host|--out') echo '@file' ;;
     'val|host|--limit') echo '@file' ;;
     'opt|export') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --index --chunk-mb --rules --out --bom --help' ;;
@@ -256,10 +256,10 @@ _exflow_words() {
     'opt|rules check') echo '--help' ;;
     'opt|rules show') echo '--rules --format --wide --bom --help' ;;
     'val|rules show|--rules') echo '@file' ;;
-    'val|rules show|--format') echo 'table csv json md' ;;
+    'val|rules show|--format') echo 'table tsv csv json md' ;;
     'opt|epm') echo '--db --format --capture --since --until --server --source --out --wide --bom --help' ;;
     'val|epm|--db') echo '@file' ;;
-    'val|epm|--format') echo 'table csv json md' ;;
+    'val|epm|--format') echo 'table tsv csv json md' ;;
     'val|epm|--capture') echo '@file' ;;
     'val|epm|--since') echo '@file' ;;
     'val|epm|--until') echo '@file' ;;

@@ -133,9 +133,12 @@ function formatOption(): Option {
   return new Option('--format <format>', 'output format').choices(FORMATS);
 }
 
-/** Table on a terminal, JSON when piped: what a person or a script wants by default. */
+/**
+ * A table on a terminal; tab-separated text when piped — text stays text in a pipe, as tshark's,
+ * zeek-cut's and nfdump's does (| grep, | awk -F'\t', | sort); JSON when asked (--format json).
+ */
 function defaultFormat(f: string | undefined): Format {
-  return (f as Format | undefined) ?? (process.stdout.isTTY ? 'table' : 'json');
+  return (f as Format | undefined) ?? (process.stdout.isTTY ? 'table' : 'tsv');
 }
 
 export function buildProgram(): Command {

@@ -290,11 +290,11 @@ export const OUT_HELP = 'write here instead of standard output (- for standard o
  * says (.json, .csv, .md, and `more` such as .nft), else a table; without, `otherwise()`
  * (a table on a terminal, JSON in a pipe).
  */
-export function formatForOut<F extends string>(format: string | undefined, out: string | undefined, otherwise: () => F, more: Record<string, F> = {}): F | 'json' | 'csv' | 'md' | 'table' {
+export function formatForOut<F extends string>(format: string | undefined, out: string | undefined, otherwise: () => F, more: Record<string, F> = {}): F | 'json' | 'csv' | 'tsv' | 'md' | 'table' {
   if (format !== undefined) return format as F;
   if (out === undefined || out === '-') return otherwise();
   const ext = path.extname(out).toLowerCase().slice(1);
-  const byName: Record<string, F | 'json' | 'csv' | 'md'> = { json: 'json', csv: 'csv', md: 'md', ...more };
+  const byName: Record<string, F | 'json' | 'csv' | 'tsv' | 'md'> = { json: 'json', csv: 'csv', tsv: 'tsv', md: 'md', ...more };
   return byName[ext] ?? 'table';
 }
 

@@ -95,7 +95,7 @@ function common(cmd: Command, withFormat = true): Command {
   addFilterOptions(cmd);
   // Reports add up rollups; export and new read flows whatever this says.
   if (!['export', 'new'].includes(cmd.name())) cmd.option('--from-flows', 'add up every flow instead of the rollups: the same answer, slower (a check of the rollups)');
-  if (withFormat) cmd.addOption(new Option('--format <format>', 'output format (table on a terminal, JSON when piped; with --out FILE, what its name ends in: .json, .csv, .md, else a table)').choices(FORMATS));
+  if (withFormat) cmd.addOption(new Option('--format <format>', 'output format (table on a terminal, tab-separated text when piped; with --out FILE, what its name ends in: .json, .csv, .tsv, .md, else a table)').choices(FORMATS));
   // html and export name their own --out.
   if (!['html', 'export'].includes(cmd.name())) cmd.option('--out <file>', OUT_HELP);
   return cmd;
@@ -112,7 +112,7 @@ function sections(parts: { title: string; rows: Row[]; columns: string[] }[], fo
 function streamSections(parts: { title: string; rows: Iterable<Row>; columns: string[] }[], format: Format, write: (s: string) => void): void {
   parts.forEach((p, i) => {
     if (i > 0) write('\n');
-    write(format === 'md' ? `### ${p.title}\n\n` : format === 'csv' ? `# ${p.title}\n` : `${p.title}\n`);
+    write(format === 'md' ? `### ${p.title}\n\n` : format === 'csv' || format === 'tsv' ? `# ${p.title}\n` : `${p.title}\n`);
     renderStream(p.rows, p.columns, format, write);
   });
 }
@@ -123,7 +123,7 @@ export type EpmOptions = { db: string; format?: string; capture?: string; source
 export function addEpmOptions(cmd: Command): Command {
   return cmd
     .addOption(dbOption('to read'))
-    .addOption(new Option('--format <format>', 'output format (table on a terminal, JSON when piped)').choices(FORMATS))
+    .addOption(new Option('--format <format>', 'output format (table on a terminal, tab-separated text when piped)').choices(FORMATS))
     .option('--capture <id|path>', 'only endpoints learned from this capture')
     .option('--since <time>', 'only endpoints first learned at or after this time (ISO 8601, UTC unless it carries an offset; epoch seconds; or -1h, -2d, today …)')
     .option('--until <time>', 'only endpoints first learned at or before this time')

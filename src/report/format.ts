@@ -1,8 +1,8 @@
 import { resolve as pathResolve } from 'node:path';
 /** Renders rows of plain values as an aligned text table, CSV (RFC 4180) or JSON. */
 
-export type Format = 'table' | 'csv' | 'json' | 'md';
-export const FORMATS: Format[] = ['table', 'csv', 'json', 'md'];
+export type Format = 'table' | 'tsv' | 'csv' | 'json' | 'md';
+export const FORMATS: Format[] = ['table', 'tsv', 'csv', 'json', 'md'];
 
 /** A list stays a list in JSON; tables and CSV show it joined by ", " (or " | " for long texts). */
 export type Cell = string | number | boolean | null | string[];
@@ -14,6 +14,8 @@ export function render(rows: Row[], columns: string[], format: Format): string {
       return JSON.stringify(rows, null, 2) + '\n';
     case 'csv':
       return [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
+    case 'tsv':
+      return columns.join('\t') + '\n' + rows.map((r) => tsvLine(r, columns)).join('');
     case 'md':
       return markdown(rows, columns);
     default:
@@ -44,10 +46,12 @@ export function renderStream(rows: Iterable<Row>, columns: string[], format: For
   }
   let first = true;
   if (format === 'csv') write(columns.join(',') + '\n');
+  if (format === 'tsv') write(columns.join('\t') + '\n');
   if (format === 'md') write(mdHeader(columns));
   if (format === 'json') write('[');
   for (const r of rows) {
     if (format === 'csv') write(csvLine(r, columns));
+    else if (format === 'tsv') write(tsvLine(r, columns));
     else if (format === 'md') write(mdRow(r, columns));
     else {
       const o: Row = {};
@@ -84,6 +88,35 @@ export function escapeControls(s: string): string {
 }
 
 const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/;
+
+/**
+ * One row as a tab-separated line, its line end included: the shape zeek-cut and tshark -T fields
+ * give, for awk -F'\t', cut and sort. Every value whole; no value holds a tab or a line break —
+ * a backslash is doubled, tab, LF and CR written \t \n \r, other controls escaped as everywhere
+ * (escapeControls); unset is "-" and an empty text "(empty)" (Zeek's conventions); a list is
+ * joined by ",", a comma inside an element written \x2c (as Zeek writes its set separator).
+ */
+export function tsvLine(r: Row, columns: string[]): string {
+  let line = '';
+  for (let i = 0; i < columns.length; i++) line += (i ? '\t' : '') + tsvCell(r[columns[i]]);
+  return line + '\n';
+}
+
+function tsvCell(v: Cell | undefined): string {
+  if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) return '-';
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return v.map((x) => tsvText(x).replace(/,/g, '\\x2c')).join(',');
+  return v === '' ? '(empty)' : tsvText(v);
+}
+
+/** Text for a TSV cell: as it is when printable ASCII without a backslash, else escaped. */
+function tsvText(s: string): string {
+  if (PLAIN_TSV.test(s)) return s;
+  return escapeControls(s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r'));
+}
+
+/** Printable ASCII without a backslash: a TSV cell as it is. */
+const PLAIN_TSV = /^[\x20-\x5b\x5d-\x7e]*$/;
 
 /** One row as a CSV line (RFC 4180), its line end included. */
 export function csvLine(r: Row, columns: string[]): string {

@@ -23,12 +23,14 @@ export interface Baseline {
 export function parseBaseline(text: string): Baseline | null {
   const run = /^run:(\d+)$/.exec(text);
   if (run) return { sql: (a) => `${a}.capture_id IN (SELECT id FROM captures WHERE run_id = ?)`, args: [Number(run[1])], label: `run ${run[1]}` };
-  const range = text.startsWith('capture:') ? null : /^([^.]*)\.\.([^.]*|[^.]*\.\d+)$/.exec(text);
-  if (range) {
-    const [, a, b] = range;
-    const from = a === '' ? null : parseTime(a);
-    const to = b === '' ? null : parseTime(b);
-    if ((a !== '' && from === null) || (b !== '' && to === null) || (from === null && to === null)) return null;
+  // FROM..TO: a range when each side is a time or empty (a capture path may hold "..": "../day1.pcap" is a path).
+  const cut = text.startsWith('capture:') ? -1 : text.indexOf('..');
+  const a = cut < 0 ? '' : text.slice(0, cut);
+  const b = cut < 0 ? '' : text.slice(cut + 2);
+  const from = a === '' ? null : parseTime(a);
+  const to = b === '' ? null : parseTime(b);
+  const isRange = cut >= 0 && (a === '' || from !== null) && (b === '' || to !== null) && (from !== null || to !== null);
+  if (isRange) {
     const parts: ((a: string) => string)[] = [];
     const args: number[] = [];
     if (from !== null) {
