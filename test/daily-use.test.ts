@@ -271,3 +271,30 @@ describe('1. text stays text in a pipe: tab-separated, one header line, every co
     expect(cells[7]).toBe(row.h);
   });
 });
+
+describe('3. grouped times are their flows\' own, to the microsecond; a time known to the second has no fraction', () => {
+  it('report unexpected, encryption, host: first and last seen are the earliest and latest of the flows they group', () => {
+    const db = path.join(dir, 'times.sqlite');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '--inventory', path.join(ROOT, 'samples', 'inventory.yaml'), '-q']).code).toBe(0);
+    const json = (args: string[]) => JSON.parse(runCli([...args, '--db', db, '--format', 'json']).stdout);
+    type Flow = { client: string; server: string; first_seen: string; last_seen: string; verdict: string; client_role: string | null; server_role: string | null; service: string | null; encryption: string | null };
+    const flows = json(['flows']) as Flow[];
+    const span = (fs: Flow[]) => ({ first_seen: fs.map((x) => x.first_seen).sort()[0], last_seen: fs.map((x) => x.last_seen).sort().pop() });
+    const role = (r: string | null) => r ?? '(no role)';
+    const unexpected = json(['report', 'unexpected']) as { verdict: string; client_role: string; server_role: string; service: string; first_seen: string; last_seen: string }[];
+    expect(unexpected.length).toBeGreaterThan(0);
+    // The sample's RDP attempt starts at 09:00:00.480000, not 09:00:00.000000.
+    expect(unexpected.find((r) => r.service === 'rdp')?.first_seen).toBe('2026-01-15T09:00:00.480000Z');
+    for (const r of unexpected) {
+      const mine = flows.filter((x) => x.verdict === r.verdict && role(x.client_role) === r.client_role && role(x.server_role) === r.server_role && (x.service ?? '(unknown)') === r.service);
+      expect({ first_seen: r.first_seen, last_seen: r.last_seen }, JSON.stringify(r)).toEqual(span(mine));
+    }
+    const host = json(['host', '10.10.0.20']) as { first_seen: string; last_seen: string };
+    expect({ first_seen: host.first_seen, last_seen: host.last_seen }).toEqual(span(flows.filter((x) => x.client === '10.10.0.20' || x.server === '10.10.0.20')));
+    // The hosts table keeps seconds: written as such.
+    for (const h of json(['hosts']) as { first_seen: string; last_seen: string }[]) {
+      expect(h.first_seen).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      expect(h.last_seen).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    }
+  });
+});

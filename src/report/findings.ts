@@ -1,6 +1,6 @@
 import type { Db } from '../store/db';
 import type { FlowFilter } from './filter';
-import { flowGroups, listed, type Groups } from './groups';
+import { flowGroups, listed, SPAN, type Groups } from './groups';
 import { isoTime, type Row } from './format';
 import { NO_ROLE } from './role-traffic';
 
@@ -29,7 +29,7 @@ export function unexpectedFrom(db: Db, w: Groups): Row[] {
     .prepare(
       `SELECT f.verdict, coalesce(f.client_role, '${NO_ROLE}') AS client_role, coalesce(f.server_role, '${NO_ROLE}') AS server_role,
               coalesce(f.service, '(unknown)') AS service, sum(f.flows) AS flows, sum(f.bytes) AS bytes,
-              min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec,
+              ${SPAN()},
               min(f.reason) AS reason, group_concat(DISTINCT f.rpc_interface) AS rpc_interfaces, ${WHY} AS why
        FROM ${w.sql} f
        GROUP BY f.verdict, client_role, server_role, service`,
@@ -46,8 +46,8 @@ export function unexpectedFrom(db: Db, w: Groups): Row[] {
     service: r.service,
     flows: r.flows,
     bytes: r.bytes,
-    first_seen: isoTime(r.first_sec as number, 0),
-    last_seen: isoTime(r.last_sec as number, 0),
+    first_seen: isoTime(r.first_sec as number, r.first_nsec as number),
+    last_seen: isoTime(r.last_sec as number, r.last_nsec as number),
     examples: examples.get(groupKey([r.verdict, r.client_role, r.server_role, r.service])) ?? [],
     rpc_interfaces: listed(r.rpc_interfaces),
     reason: r.reason,
@@ -76,7 +76,7 @@ export function encryptionReport(db: Db, f: FlowFilter): Row[] {
   const examples = examplesOf(db, w, ['f.client_role', 'f.server_role', 'f.service', 'f.rule']);
   return (db
     .prepare(
-      `SELECT f.client_role, f.server_role, f.service, f.rule, sum(f.flows) AS flows, sum(f.bytes) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec,
+      `SELECT f.client_role, f.server_role, f.service, f.rule, sum(f.flows) AS flows, sum(f.bytes) AS bytes, ${SPAN()},
               min(f.encryption) AS finding, min(f.encryption_cite) AS cite
        FROM ${w.sql} f GROUP BY f.client_role, f.server_role, f.service, f.rule ORDER BY flows DESC, f.client_role, f.server_role, f.service, f.rule`,
     )
@@ -87,8 +87,8 @@ export function encryptionReport(db: Db, f: FlowFilter): Row[] {
     rule: r.rule,
     flows: r.flows,
     bytes: r.bytes,
-    first_seen: isoTime(r.first_sec as number, 0),
-    last_seen: isoTime(r.last_sec as number, 0),
+    first_seen: isoTime(r.first_sec as number, r.first_nsec as number),
+    last_seen: isoTime(r.last_sec as number, r.last_nsec as number),
     examples: examples.get(groupKey([r.client_role, r.server_role, r.service, r.rule])) ?? [],
     finding: r.finding,
     cite: r.cite,

@@ -282,6 +282,22 @@ function wrap(text: string, width: number): string[] {
 let lastSecond = NaN;
 let lastSecondText = '';
 /** ISO 8601 UTC, always with six fraction digits (microseconds): one width per column. */
+/**
+ * A time known to the second only (what the hosts table and the names keep): written without a
+ * fraction — six zero digits would claim a precision it does not have.
+ */
+export function isoSecond(sec: number | null): string | null {
+  if (sec === null || sec === undefined || !Number.isFinite(sec) || sec < -62135596800 || sec > 253402300799) return null;
+  return `${new Date(Math.floor(sec) * 1000).toISOString().slice(0, 19)}Z`;
+}
+
+/** A time in seconds with a fraction (a --since, a timeline's edge) as isoTime writes a flow's. */
+export function isoFraction(t: number | null): string | null {
+  if (t === null || !Number.isFinite(t)) return null;
+  const sec = Math.floor(t);
+  return isoTime(sec, Math.min(999999999, Math.round((t - sec) * 1e9)));
+}
+
 export function isoTime(sec: number | null, nsec: number | null): string | null {
   // Total: a time no date formatter can print (a database from before the reader
   // checked times, or a hand-edited one) is absent, never an error.

@@ -193,6 +193,16 @@ export function dropGroups(db: Db, f: FlowFilter): void {
   if (f.materialized) db.exec(`DROP TABLE IF EXISTS ${f.materialized.table}`);
 }
 
+/**
+ * The earliest first and latest last packet of groups `f` as first_sec, first_nsec, last_sec and
+ * last_nsec, to the nanosecond: a grouped row's times are its flows' own, not cut to the second.
+ */
+export const SPAN = (f = 'f') => {
+  const first = `min(${f}.first_sec * 1000000000 + ${f}.first_nsec)`;
+  const last = `max(${f}.last_sec * 1000000000 + ${f}.last_nsec)`;
+  return `${first} / 1000000000 AS first_sec, ${first} % 1000000000 AS first_nsec, ${last} / 1000000000 AS last_sec, ${last} % 1000000000 AS last_nsec`;
+};
+
 /** The flows of groups f by verdict: expected, unexpected, and unknown (with `orNone`, flows without a verdict too). */
 export const verdictSums = (orNone = true) => `sum(CASE WHEN f.verdict = 'expected' THEN f.flows ELSE 0 END) AS expected,
   sum(CASE WHEN f.verdict = 'unexpected' THEN f.flows ELSE 0 END) AS unexpected,

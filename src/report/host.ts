@@ -6,7 +6,7 @@
 import type { Db } from '../store/db';
 import { queryEndpoints } from './epm';
 import type { FlowFilter } from './filter';
-import { flowGroups, keepGroups, listed, verdictSums, type Groups } from './groups';
+import { flowGroups, keepGroups, listed, SPAN, verdictSums, type Groups } from './groups';
 import { unexpectedFrom } from './findings';
 import { hostNames, queryHosts } from './hosts';
 import { isoTime, type Row } from './format';
@@ -66,7 +66,7 @@ function countGroups(db: Db, sql: string, args: (string | number)[]): number {
 
 /** The columns of a host's groups that its story reads (host_groups, and the HTML page's drill_groups). */
 export const HOST_GROUP_COLUMNS = `f.client, f.server, f.client_role, f.server_role, f.service, f.transport, f.server_port,
-  f.flows, f.bytes, f.verdict, f.reason, f.rpc_interfaces, f.rpc_interface, f.first_sec, f.last_sec, f.first_id`;
+  f.flows, f.bytes, f.verdict, f.reason, f.rpc_interfaces, f.rpc_interface, f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.first_id`;
 
 /**
  * One host's story. `o.groups` (judged groups with HOST_GROUP_COLUMNS, of the same flows the
@@ -82,8 +82,8 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     ? keepGroups(db, 'host_groups', HOST_GROUP_COLUMNS, o.groups, { addresses: [address] })
     : keepGroups(db, 'host_groups', HOST_GROUP_COLUMNS, flowGroups(db, { ...base, host: address }));
   const totals = db
-    .prepare(`SELECT coalesce(sum(f.flows), 0) AS flows, coalesce(sum(f.bytes), 0) AS bytes, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${both.sql} f`)
-    .get(...both.args) as { flows: number; bytes: number; first_sec: number | null; last_sec: number | null };
+    .prepare(`SELECT coalesce(sum(f.flows), 0) AS flows, coalesce(sum(f.bytes), 0) AS bytes, ${SPAN()} FROM ${both.sql} f`)
+    .get(...both.args) as { flows: number; bytes: number; first_sec: number | null; first_nsec: number | null; last_sec: number | null; last_nsec: number | null };
   const serves = bySide(db, address, 'server', both, limit);
   const uses = bySide(db, address, 'client', both, limit);
   const peerSql = `SELECT CASE WHEN f.server = ? THEN 'serves' ELSE 'uses' END AS side,
@@ -107,8 +107,8 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     host,
     flows: totals.flows,
     bytes: totals.bytes,
-    first_seen: isoTime(totals.first_sec, 0),
-    last_seen: isoTime(totals.last_sec, 0),
+    first_seen: isoTime(totals.first_sec, totals.first_nsec),
+    last_seen: isoTime(totals.last_sec, totals.last_nsec),
     serves: serves.rows,
     uses: uses.rows,
     peers: peers.slice(0, limit),

@@ -1,6 +1,6 @@
 import type { Db } from '../store/db';
 import { addressCondition } from './filter';
-import { isoTime, type Row } from './format';
+import { isoSecond, type Row } from './format';
 import { storedList } from '../store/lists';
 
 export const HOST_COLUMNS = ['address', 'name', 'name_source', 'roles', 'role_source', 'confidence', 'evidence', 'serves', 'uses', 'site', 'version', 'version_source', 'first_seen', 'last_seen', 'disagreement'];
@@ -68,8 +68,8 @@ function hostRow(r: HostDbRow): Row {
     site: r.site,
     version: r.version,
     version_source: r.version_source,
-    first_seen: isoTime(r.first_sec, 0),
-    last_seen: isoTime(r.last_sec, 0),
+    first_seen: isoSecond(r.first_sec),
+    last_seen: isoSecond(r.last_sec),
     disagreement: r.disagreement,
   };
 }
@@ -89,8 +89,8 @@ export function hostNames(db: Db, address: string, limit = -1): Row[] {
     name: r.name,
     source: r.source,
     flows: r.flows,
-    first_seen: isoTime(r.first_sec, 0),
-    last_seen: isoTime(r.last_sec, 0),
+    first_seen: isoSecond(r.first_sec),
+    last_seen: isoSecond(r.last_sec),
   }));
 }
 

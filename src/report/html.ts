@@ -7,7 +7,7 @@
 import * as crypto from 'node:crypto';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
-import { escapeControls, ISO_TIME, isoTime } from './format';
+import { escapeControls, ISO_TIME, isoFraction, isoSecond, isoTime } from './format';
 import { addressCondition, type FlowFilter } from './filter';
 import { dropGroups, flowGroups, keepGroups, materializeGroups, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
@@ -179,7 +179,7 @@ function timeline(db: Db, f: FlowFilter): string {
   let outside = '';
   for (const k of [-1, n]) {
     const r = intervals.get(k);
-    if (r) outside += ` ${r.flows} flow${r.flows === 1 ? '' : 's'} ${k < 0 ? 'before' : 'after'} the axis (${k < 0 ? 'earliest' : 'latest'} ${isoTime(Math.floor(k < 0 ? r.first : r.last), 0) ?? '?'}) not drawn.`;
+    if (r) outside += ` ${r.flows} flow${r.flows === 1 ? '' : 's'} ${k < 0 ? 'before' : 'after'} the axis (${k < 0 ? 'earliest' : 'latest'} ${isoFraction(k < 0 ? r.first : r.last) ?? '?'}) not drawn.`;
   }
   const max = Math.max(...vals, 1);
   const L = 70; // room for the byte labels
@@ -187,7 +187,7 @@ function timeline(db: Db, f: FlowFilter): string {
   const H = 140;
   const bw = W / n;
   const rects = vals
-    .map((v, i) => `<rect x="${(L + i * bw).toFixed(1)}" y="${(H - (v / max) * H + 8).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${((v / max) * H).toFixed(1)}" fill="#1565c0"><title>${esc(`${isoTime(Math.floor(lo + i * width), 0)}: ${bytes(v)}`)}</title></rect>`)
+    .map((v, i) => `<rect x="${(L + i * bw).toFixed(1)}" y="${(H - (v / max) * H + 8).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${((v / max) * H).toFixed(1)}" fill="#1565c0"><title>${esc(`${isoSecond(lo + i * width)}: ${bytes(v)}`)}</title></rect>`)
     .join('');
   // Time ticks at round steps, about six of them.
   // Beyond the longest step (a year), every k-th year: labels never crowd each other.
@@ -196,7 +196,7 @@ function timeline(db: Db, f: FlowFilter): string {
   const ticks: string[] = [];
   for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
     const x = L + ((t - lo) / Math.max(hi - lo, 1e-6)) * W;
-    const iso = (isoTime(Math.floor(t), 0) ?? '').replace('T', ' ');
+    const iso = (isoSecond(t) ?? '').replace('T', ' ');
     const label = step >= 86400 ? iso.slice(0, 10) : step >= 60 ? iso.slice(5, 16) : iso.slice(11, 19);
     ticks.push(`<line x1="${x.toFixed(1)}" y1="${H + 8}" x2="${x.toFixed(1)}" y2="${H + 13}" stroke="#555"/><text x="${x.toFixed(1)}" y="${H + 26}" text-anchor="middle">${esc(label)}</text>`);
   }
@@ -204,7 +204,7 @@ function timeline(db: Db, f: FlowFilter): string {
     `<line x1="${L}" y1="${H + 8}" x2="${L + W}" y2="${H + 8}" stroke="#555"/><line x1="${L}" y1="8" x2="${L}" y2="${H + 8}" stroke="#555"/>` +
     `<text x="${L - 6}" y="14" text-anchor="end">${esc(bytes(max))}</text><text x="${L - 6}" y="${H + 8}" text-anchor="end">0</text>`;
   // The caption is the page's text, not the drawing's: it wraps on a narrow screen.
-  const caption = `<p class="note" id="timeline-caption">Flow start time (UTC), ${esc(isoTime(Math.floor(lo), 0))} to ${esc(isoTime(Math.ceil(hi), 0))}; bars: bytes of the flows that started in each of ${n} intervals.</p>`;
+  const caption = `<p class="note" id="timeline-caption">Flow start time (UTC), ${esc(isoSecond(lo))} to ${esc(isoSecond(Math.ceil(hi)))}; bars: bytes of the flows that started in each of ${n} intervals.</p>`;
   const wide = L + W + 60;
   return `<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="${wide}" height="${H + 32}" viewBox="0 0 ${wide} ${H + 32}">${axes}${ticks.join('')}${rects}</svg>${caption}${outside ? `<p class="note" id="timeline-outliers">${esc(outside.trim())}</p>` : ''}`;
 }
@@ -309,10 +309,11 @@ ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity',
   const endpoints = (db
     .prepare(
       `SELECT e.server, e.transport, e.port, coalesce(max(e.interface), '"' || max(e.annotation) || '" (annotation from the wire)', e.uuid) AS interface, e.uuid,
-              group_concat(DISTINCT e.source) AS sources, count(DISTINCT e.capture_id) AS captures, min(e.first_sec) AS first_sec
+              group_concat(DISTINCT e.source) AS sources, count(DISTINCT e.capture_id) AS captures,
+              min(e.first_sec * 1000000000 + e.first_nsec) / 1000000000 AS first_sec, min(e.first_sec * 1000000000 + e.first_nsec) % 1000000000 AS first_nsec
        ${epSql} ORDER BY e.server, e.port, interface LIMIT ?`,
     )
-    .all(...epArgs, HTML_LIMITS.rows) as Row[]).map(({ first_sec, ...r }) => ({ ...r, first_seen: isoTime(first_sec as number, 0) }));
+    .all(...epArgs, HTML_LIMITS.rows) as Row[]).map(({ first_sec, first_nsec, ...r }) => ({ ...r, first_seen: isoTime(first_sec as number, first_nsec as number) }));
   const endpointTotal = (db.prepare(`SELECT count(*) AS n FROM (SELECT 1 ${epSql})`).get(...epArgs) as { n: number }).n;
   const hostTotal = s.totals.hosts;
   const serviceBytes = new Map<string, number>();

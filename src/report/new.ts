@@ -5,7 +5,7 @@
 // is what is compared with it.
 import type { Db } from '../store/db';
 import { flowWhere, parseTime, type FlowFilter } from './filter';
-import { captureFilter, isoTime, type Row } from './format';
+import { captureFilter, isoFraction, isoTime, type Row } from './format';
 
 export interface Baseline {
   /** The SQL condition that selects the baseline's flows, on flow_view under the given alias. */
@@ -30,6 +30,8 @@ export function parseBaseline(text: string): Baseline | null {
   const from = a === '' ? null : parseTime(a);
   const to = b === '' ? null : parseTime(b);
   const isRange = cut >= 0 && (a === '' || from !== null) && (b === '' || to !== null) && (from !== null || to !== null);
+  // Without a "/" it was meant as a range (a capture named so is "capture:a..b.pcap"): a bad one is refused.
+  if (cut >= 0 && !isRange && !text.includes('/')) return null;
   if (isRange) {
     const parts: ((a: string) => string)[] = [];
     const args: number[] = [];
@@ -41,7 +43,7 @@ export function parseBaseline(text: string): Baseline | null {
       parts.push((a) => `${a}.first_ts < ?`);
       args.push(to);
     }
-    const label = `flows that started ${from !== null ? `at or after ${isoTime(Math.floor(from), 0)}` : ''}${from !== null && to !== null ? ' and ' : ''}${to !== null ? `before ${isoTime(Math.floor(to), 0)}` : ''}`;
+    const label = `flows that started ${from !== null ? `at or after ${isoFraction(from)}` : ''}${from !== null && to !== null ? ' and ' : ''}${to !== null ? `before ${isoFraction(to)}` : ''}`;
     return { sql: (a) => `(${parts.map((p) => p(a)).join(' AND ')})`, args, label };
   }
   const cap = text.replace(/^capture:/, '');
@@ -74,11 +76,12 @@ export function newReport(db: Db, baseline: Baseline, f: FlowFilter, limit = 100
       .all(...nowArgs, ...baseline.args, limit) as Row[];
   const flows = q(
     `f.client, f.server, f.transport, f.server_port, coalesce(f.service, '(unknown)') AS service, group_concat(DISTINCT f.rpc_interface) AS rpc_interface,
-     f.client_role, f.server_role, group_concat(DISTINCT f.verdict) AS verdict, count(*) AS flows, sum(f.bytes) AS bytes, min(f.first_ts) AS first_ts`,
+     f.client_role, f.server_role, group_concat(DISTINCT f.verdict) AS verdict, count(*) AS flows, sum(f.bytes) AS bytes,
+     min(f.first_sec * 1000000000 + f.first_nsec) / 1000000000 AS first_sec, min(f.first_sec * 1000000000 + f.first_nsec) % 1000000000 AS first_nsec`,
     `b.client = f.client AND b.server = f.server AND b.transport = f.transport AND b.server_port = f.server_port AND b.service IS f.service`,
     'f.client, f.server, f.transport, f.server_port, f.service',
     'min(f.first_ts), f.client, f.server, f.server_port',
-  ).map(({ first_ts, ...r }) => ({ ...r, first_seen: isoTime(Math.floor(first_ts as number), Math.round(((first_ts as number) % 1) * 1e9)) }));
+  ).map(({ first_sec, first_nsec, ...r }) => ({ ...r, first_seen: isoTime(first_sec as number, first_nsec as number) }));
   const host_pairs = q(
     `f.client, f.server, f.client_role, f.server_role, group_concat(DISTINCT f.service) AS services, count(*) AS flows, sum(f.bytes) AS bytes`,
     `b.client = f.client AND b.server = f.server`,

@@ -28,7 +28,8 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   db.exec('DROP TABLE IF EXISTS temp.protection_groups');
   db.prepare(
     `CREATE TEMP TABLE protection_groups AS
-     SELECT f.protection, f.client, f.server, f.server_port, f.transport, f.service, f.account, sum(f.flows) AS flows, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec, min(f.first_id) AS first_id
+     SELECT f.protection, f.client, f.server, f.server_port, f.transport, f.service, f.account, sum(f.flows) AS flows, min(f.first_sec * 1000000000 + f.first_nsec) AS first_ns,
+       max(f.last_sec * 1000000000 + f.last_nsec) AS last_ns, min(f.first_id) AS first_id
      FROM ${g.sql} f GROUP BY f.protection, f.client, f.server, f.server_port, f.transport, f.service, f.account`,
   ).run(...g.args);
   const groups = 'temp.protection_groups';
@@ -36,9 +37,10 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   // split is a function call a row, too dear for every row of a large database.
   const byList = (inner: string, outer: string, also = '') => `SELECT j.value AS finding, ${outer} FROM (${inner}) p, ${LIST_IDS} j GROUP BY j.value${also}`;
   const counts = db
-    .prepare(byList(`SELECT f.protection, f.client, sum(f.flows) AS flows, min(f.first_sec) AS first_sec, max(f.last_sec) AS last_sec FROM ${groups} f GROUP BY 1, 2`,
-      'sum(p.flows) AS flows, count(DISTINCT p.client) AS clients, min(p.first_sec) AS first_sec, max(p.last_sec) AS last_sec'))
-    .all() as { finding: string; flows: number; clients: number; first_sec: number; last_sec: number }[];
+    .prepare(byList(`SELECT f.protection, f.client, sum(f.flows) AS flows, min(f.first_ns) AS first_ns, max(f.last_ns) AS last_ns FROM ${groups} f GROUP BY 1, 2`,
+      `sum(p.flows) AS flows, count(DISTINCT p.client) AS clients, min(p.first_ns) / 1000000000 AS first_sec, min(p.first_ns) % 1000000000 AS first_nsec,
+       max(p.last_ns) / 1000000000 AS last_sec, max(p.last_ns) % 1000000000 AS last_nsec`))
+    .all() as { finding: string; flows: number; clients: number; first_sec: number; first_nsec: number; last_sec: number; last_nsec: number }[];
   const servers = new Map(
     (db.prepare(byList(`SELECT DISTINCT f.protection, f.server FROM ${groups} f`, 'count(DISTINCT p.server) AS n')).raw().all() as [string, number][]),
   );
@@ -88,8 +90,8 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
       accounts: accounts.get(c.finding) ?? [],
       hosts: hosts.get(c.finding) ?? [],
       examples: examples.get(c.finding) ?? [],
-      first_seen: isoTime(c.first_sec, 0),
-      last_seen: isoTime(c.last_sec, 0),
+      first_seen: isoTime(c.first_sec, c.first_nsec),
+      last_seen: isoTime(c.last_sec, c.last_nsec),
       advice: p?.advice ?? '',
       cite: p?.cite ?? [],
     };
