@@ -298,3 +298,26 @@ describe('3. grouped times are their flows\' own, to the microsecond; a time kno
     }
   });
 });
+
+describe('14. a site rules folder accepts a legitimate flow (docs/rules.md)', () => {
+  it('the sample\'s RDP to the mailbox server: unexpected, then expected under the site\'s own rule and citation after audit --rules', () => {
+    const db = path.join(dir, 'site.sqlite');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '-q']).code).toBe(0);
+    const rdp = () => (JSON.parse(runCli(['flows', '--db', db, '--service', 'rdp', '--format', 'json']).stdout) as { verdict: string; rule: string | null; cite: string | null }[])[0];
+    expect(rdp().verdict).toBe('unexpected');
+    // The folder exactly as docs/rules.md writes it.
+    const doc = fs.readFileSync(path.join(ROOT, 'docs', 'rules.md'), 'utf8');
+    const yaml = /cat > site-rules\/matrix-site\.yaml <<'YAML'\n([^]*?)\n {4}YAML\n/.exec(doc)?.[1].replace(/^ {4}/gm, '');
+    expect(yaml).toBeDefined();
+    const site = path.join(dir, 'site-rules');
+    fs.mkdirSync(site, { recursive: true });
+    fs.writeFileSync(path.join(site, 'matrix-site.yaml'), `${yaml}\n`);
+    const check = runCli(['rules', 'check', site]);
+    expect(check.code, check.stderr).toBe(0);
+    const audit = runCli(['audit', '--db', db, '--rules', site]);
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(rdp()).toMatchObject({ verdict: 'expected', rule: 'site:admin-rdp-to-mailbox', cite: expect.stringContaining('CHG-1234') });
+    const unexpected = JSON.parse(runCli(['report', 'unexpected', '--db', db, '--format', 'json']).stdout) as { service: string }[];
+    expect(unexpected.map((r) => r.service)).not.toContain('rdp');
+  });
+});
