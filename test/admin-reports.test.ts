@@ -222,6 +222,13 @@ describe('inventory round trip, audit changes and CLI traps', () => {
     expect(r.stdout).toContain(first[1]);
     expect(r.stdout).toMatch(/edge-transport/);
     expect(r.stdout).toMatch(/Verdicts that changed \(\d+ flows?\)/);
+    // Only verdicts that changed: no row is expected (or anything else) both before and after.
+    const rows = r.stdout.split(/Verdicts that changed[^\n]*\n/)[1].split('\n').slice(2).filter(Boolean);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const line of rows) {
+      const [before, after] = line.trim().split(/\s{2,}/);
+      expect(before, line).not.toBe(after);
+    }
   });
 
   it('--rules is repeatable and does not swallow the captures after it', () => {

@@ -36,8 +36,9 @@ export function judgementChanges(db: Db, limit = 200): { roles: RoleChange[]; ve
   const roleSql = `FROM hosts h LEFT JOIN temp.judged_hosts o ON o.address = h.address WHERE coalesce(o.roles, '') != coalesce(h.roles, '')`;
   const roles = db.prepare(`SELECT h.address, nullif(o.roles, '') AS before, nullif(h.roles, '') AS after, h.role_source AS source ${roleSql} ORDER BY h.address LIMIT ?`).all(limit) as RoleChange[];
   const rolesTotal = (db.prepare(`SELECT count(*) AS n ${roleSql}`).get() as { n: number }).n;
-  const verdictSql = `FROM rollup_judged f JOIN temp.judged_rows o ON ${SAME_ROW}
-                      WHERE o.verdict IS NOT f.verdict OR o.client_role IS NOT f.client_role OR o.server_role IS NOT f.server_role`;
+  // A verdict that changed: a row whose roles changed but whose verdict did not (expected before
+  // and after) is not one — the roles' own table says what changed about the hosts.
+  const verdictSql = `FROM rollup_judged f JOIN temp.judged_rows o ON ${SAME_ROW} WHERE o.verdict IS NOT f.verdict`;
   const verdicts = db
     .prepare(
       `SELECT o.verdict AS before, f.verdict AS after, f.client_role, f.server_role, f.service, sum(f.flows) AS flows ${verdictSql}
