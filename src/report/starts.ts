@@ -92,10 +92,8 @@ function fromMinutes(db: Db): Starts {
     )
     .all() as Minute[];
   /** A minute's flows in start order: first_ts and bytes (flow_seen sees the same runs). */
-  const flowsOf = (m: Minute) =>
-    db
-      .prepare('SELECT f.first_ts AS t, f.bytes AS b FROM flow_seen f WHERE f.first_sec >= ? AND f.first_sec < ? ORDER BY f.first_ts')
-      .all(m.minute, m.minute + MINUTE_SECONDS) as { t: number; b: number }[];
+  const minuteFlows = db.prepare('SELECT f.first_ts AS t, f.bytes AS b FROM flow_seen f WHERE f.first_sec >= ? AND f.first_sec < ? ORDER BY f.first_ts');
+  const flowsOf = (m: Minute) => minuteFlows.all(m.minute, m.minute + MINUTE_SECONDS) as { t: number; b: number }[];
   return {
     stats() {
       if (minutes.length === 0) return null;
