@@ -321,3 +321,22 @@ describe('14. a site rules folder accepts a legitimate flow (docs/rules.md)', ()
     expect(unexpected.map((r) => r.service)).not.toContain('rdp');
   });
 });
+
+describe('10. "verdicts that changed" lists verdicts that changed', () => {
+  it('mbx1 gains hub-transport: its RDP attempt stays unexpected under a new label — a role change, not a verdict change', () => {
+    const db = path.join(dir, 'changes.sqlite');
+    const inventory = path.join(ROOT, 'samples', 'inventory.yaml');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '--inventory', inventory, '-q']).code).toBe(0);
+    const wider = path.join(dir, 'inventory-mbx.yaml');
+    const text = fs.readFileSync(inventory, 'utf8');
+    expect(text).toContain('  - address: 10.10.0.20\n    roles: [mailbox]\n');
+    fs.writeFileSync(wider, text.replace('  - address: 10.10.0.20\n    roles: [mailbox]\n', '  - address: 10.10.0.20\n    roles: [mailbox, hub-transport]\n'));
+    const r = runCli(['audit', '--db', db, '--inventory', wider]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Roles that changed \(1 host\)\n.*\n.*\n10\.10\.0\.20 +mailbox +mailbox,hub-transport +inventory/);
+    // The RDP flow's server_role label is now mailbox+hub-transport; its verdict is unexpected before and after.
+    const rdp = JSON.parse(runCli(['flows', '--db', db, '--service', 'rdp', '--format', 'json']).stdout)[0];
+    expect(rdp).toMatchObject({ verdict: 'unexpected', server_role: 'mailbox+hub-transport' });
+    expect(r.stdout).not.toMatch(/Verdicts that changed/);
+  });
+});
