@@ -38,7 +38,11 @@ describe('man page and completions', () => {
     expect(spawnSync('bash', ['-n'], { input: script }).status).toBe(0);
     const complete = (...words: string[]) => {
       const probe = `${script}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _exflow; printf '%s\\n' "\${COMPREPLY[@]}"`;
-      return spawnSync('bash', ['-c', probe], { encoding: 'utf8', cwd: ROOT }).stdout.trim().split('\n').filter(Boolean);
+      // exflow on the PATH, as an installed one is (its own words are asked of it).
+      const bin = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'exflow-bin-'));
+      fs.writeFileSync(path.join(bin, 'exflow'), `#!/bin/sh\nexec '${process.execPath}' '${path.join(ROOT, 'dist', 'cli', 'main.js')}' "$@"\n`, { mode: 0o755 });
+      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+      return spawnSync('bash', ['-c', probe], { encoding: 'utf8', cwd: ROOT, env }).stdout.trim().split('\n').filter(Boolean);
     };
     expect(complete('exflow', 'rep')).toEqual(['report']);
     expect(complete('exflow', 'report', 'un')).toEqual(['unexpected']);
@@ -50,5 +54,10 @@ describe('man page and completions', () => {
     expect(complete('exflow', 'completion', '')).toEqual(['bash', 'zsh']);
     expect(complete('exflow', 'analyze', 'sampl')).toEqual(['samples']);
     expect(complete('exflow', 'analyze', '--inventory', 'samples/inv')).toEqual(['samples/inventory.yaml']);
+    // exflow's own words (issue 32 item 13): the sections of rules show, and the ids the rules list.
+    expect(complete('exflow', 'rules', 'show', '')).toEqual(['services', 'rpc', 'roles', 'matrix', 'http-apps', 'versions', 'protection']);
+    expect(complete('exflow', 'flows', '--service', 'smtp')).toEqual(['smtp', 'smtp-submission']);
+    expect(complete('exflow', 'report', 'roles', '--role', 'hub')).toEqual(['hub-transport']);
+    expect(complete('exflow', 'export', '--finding', 'ntlm')).toEqual(['ntlmv1', 'ntlm-in-use', 'ntlm-no-mic', 'ntlm-no-channel-binding']);
   });
 });

@@ -25,10 +25,10 @@ _exflow_words() {
     'val|flows|--host') echo '@file' ;;
     'val|flows|--client') echo '@file' ;;
     'val|flows|--server') echo '@file' ;;
-    'val|flows|--service') echo '@file' ;;
-    'val|flows|--role') echo '@file' ;;
+    'val|flows|--service') echo '@rules:services' ;;
+    'val|flows|--role') echo '@rules:roles' ;;
     'val|flows|--verdict') echo 'expected unexpected unknown' ;;
-    'val|flows|--finding') echo '@file' ;;
+    'val|flows|--finding') echo '@rules:protection' ;;
     'val|flows|--sensor') echo '@file' ;;
     'opt|audit') echo '--db --rules --inventory --help' ;;
     'val|audit|--db') echo '@file' ;;
@@ -44,7 +44,7 @@ _exflow_words() {
     'val|hosts|--db') echo '@file' ;;
     'val|hosts|--format') echo 'table tsv csv json md inventory inventory-csv' ;;
     'val|hosts|--host') echo '@file' ;;
-    'val|hosts|--role') echo '@file' ;;
+    'val|hosts|--role') echo '@rules:roles' ;;
     'val|hosts|--out') echo '@file' ;;
     'opt|runs') echo '--db --format --wide --bom --help' ;;
     'val|runs|--db') echo '@file' ;;
@@ -59,10 +59,10 @@ _exflow_words() {
     'val|report summary|--host') echo '@file' ;;
     'val|report summary|--client') echo '@file' ;;
     'val|report summary|--server') echo '@file' ;;
-    'val|report summary|--service') echo '@file' ;;
-    'val|report summary|--role') echo '@file' ;;
+    'val|report summary|--service') echo '@rules:services' ;;
+    'val|report summary|--role') echo '@rules:roles' ;;
     'val|report summary|--verdict') echo 'expected unexpected unknown' ;;
-    'val|report summary|--finding') echo '@file' ;;
+    'val|report summary|--finding') echo '@rules:protection' ;;
     'val|report summary|--sensor') echo '@file' ;;
     'val|report summary|--format') echo 'table tsv csv json md' ;;
     'val|report summary|--out') echo '@file' ;;
@@ -74,10 +74,10 @@ _exflow_words() {
     'val|report roles|--host') echo '@file' ;;
     'val|report roles|--client') echo '@file' ;;
     'val|report roles|--server') echo '@file' ;;
-    'val|report roles|--service') echo '@file' ;;
-    'val|report roles|--role') echo '@file' ;;
+    'val|report roles|--service') echo '@rules:services' ;;
+    'val|report roles|--role') echo '@rules:roles' ;;
     'val|report roles|--verdict') echo 'expected unexpected unknown' ;;
-    'val|report roles|--finding') echo '@file' ;;
+    'val|report roles|--finding') echo '@rules:protection' ;;
     'val|report roles|--sensor') echo '@file' ;;
     'val|report roles|--format') echo 'table tsv csv json md' ;;
     'val|report roles|--out') echo '@file' ;;
@@ -90,10 +90,10 @@ _exflow_words() {
     'val|report matrix|--host') echo '@file' ;;
     'val|report matrix|--client') echo '@file' ;;
     'val|report matrix|--server') echo '@file' ;;
-    'val|report matrix|--service') echo '@file' ;;
-    'val|report matrix|--role') echo '@file' ;;
+    'val|report matrix|--service') echo '@rules:services' ;;
+    'val|report matrix|--role') echo '@rules:roles' ;;
     'val|report matrix|--verdict') echo 'expected unexpected unknown' ;;
-    'val|report matrix|--finding') echo '@file' ;;
+    'val|report matrix|--finding') echo '@rules:protection' ;;
     'val|report matrix|--sensor') echo '@file' ;;
     'val|report matrix|--format') echo 'table tsv csv json md' ;;
     'val|report matrix|--out') echo '@file' ;;
@@ -105,10 +105,10 @@ _exflow_words() {
     'val|report unexpected|--host') echo '@file' ;;
     'val|report unexpected|--client') echo '@file' ;;
     'val|report unexpected|--server') echo '@file' ;;
-    'val|report unexpected|--service') echo '@file' ;;
-    'val|report unexpected|--role') echo '@file' ;;
+    'val|report unexpected|--service') echo '@rules:services' ;;
+    'val|report unexpected|--role') echo '@rules:roles' ;;
     'val|report unexpected|--verdict') echo 'expected unexpected unknown' ;;
-    'val|report unexpected|--finding') echo '@file' ;;
+    'val|report unexpected|--finding') echo '@rules:protection' ;;
     'val|report unexpected|--sensor') echo '@file' ;;
     'val|report unexpected|--format') echo 'table tsv csv json md' ;;
     'val|report unexpected|--out') echo '@file' ;;
@@ -120,10 +120,10 @@ _exflow_words() {
     'val|report encryption|--host') echo '@file' ;;
     'val|report encryption|--client') echo '@file' ;;
     'val|report encryption|--server') echo '@file' ;;
-    'val|report encryption|--service') echo '@file' ;;
-    'val|report encryption|--role') echo '@file' ;;
+    'val|report encryption|--service') echo '@rules:services' ;;
+    'val|report encryption|--role') echo '@rules:roles' ;;
     'val|report encryption|--verdict') echo 'expected unexpected unknown' ;;
-    'val|report encryption|--finding') echo '@file' ;;
+    'val|report encryption|--finding') echo '@rules:protection' ;;
     'val|report encryption|--sensor') echo '@file' ;;
     'val|report encryption|--format') echo 'table tsv csv json md' ;;
     'val|report encryption|--out') echo '@file' ;;
@@ -136,10 +136,10 @@ _exflow_words() {
     'val|report protection|--host') echo '@file' ;;
     'val|report protection|--client') echo '@file' ;;
     'val|report protection|--server') echo '@file' ;;
-    'val|report protection|--service') echo '@file' ;;
-    'val|report protection|--role') echo '@file' ;;
+    'val|report protection|--service') echo '@rules:services' ;;
+    'val|report protection|--role') echo '@rules:roles' ;;
     'val|report protection|--verdict') echo 'expected unexpected unknown' ;;
-    'val|report protection|--finding') echo '@file' ;;
+    'val|report protection|--finding') echo '@rules:protection' ;;
     'val|report protection|--sensor') echo '@file' ;;
     'val|report protection|--format') echo 'table tsv csv json md' ;;
     'val|report protection|--out') echo '@file' ;;
@@ -151,10 +151,10 @@ _exflow_words() {
     'val|report services|--host') echo '@file' ;;
     'val|report services|--client') echo '@file' ;;
     'val|report services|--server') echo '@file' ;;
-    'val|report services|--service') echo '@file' ;;
-    'val|report services|--role') echo '@file' ;;
+    'val|report services|--service') echo '@rules:services' ;;
+    'val|report services|--role') echo '@rules:roles' ;;
     'val|report services|--verdict') echo 'expected unexpected unknown' ;;
-    'val|report services|--finding') echo '@file' ;;
+    'val|report services|--finding') echo '@rules:protection' ;;
     'val|report services|--sensor') echo '@file' ;;
     'val|report services|--format') echo 'table tsv csv json md' ;;
     'val|report services|--out') echo '@file' ;;
@@ -175,10 +175,10 @@ _exflow_words() {
     'val|report firewall|--host') echo '@file' ;;
     'val|report firewall|--client') echo '@file' ;;
     'val|report firewall|--server') echo '@file' ;;
-    'val|report firewall|--service') echo '@file' ;;
-    'val|report firewall|--role') echo '@file' ;;
+    'val|report firewall|--service') echo '@rules:services' ;;
+    'val|report firewall|--role') echo '@rules:roles' ;;
     'val|report firewall|--verdict') echo 'expected unexpected unknown' ;;
-    'val|report firewall|--finding') echo '@file' ;;
+    'val|report firewall|--finding') echo '@rules:protection' ;;
     'val|report firewall|--sensor') echo '@file' ;;
     'val|report firewall|--out') echo '@file' ;;
     'val|report firewall|--format') echo 'table tsv csv json md nft powershell' ;;
@@ -192,10 +192,10 @@ _exflow_words() {
     'val|report new|--host') echo '@file' ;;
     'val|report new|--client') echo '@file' ;;
     'val|report new|--server') echo '@file' ;;
-    'val|report new|--service') echo '@file' ;;
-    'val|report new|--role') echo '@file' ;;
+    'val|report new|--service') echo '@rules:services' ;;
+    'val|report new|--role') echo '@rules:roles' ;;
     'val|report new|--verdict') echo 'expected unexpected unknown' ;;
-    'val|report new|--finding') echo '@file' ;;
+    'val|report new|--finding') echo '@rules:protection' ;;
     'val|report new|--sensor') echo '@file' ;;
     'val|report new|--format') echo 'table tsv csv json md' ;;
     'val|report new|--out') echo '@file' ;;
@@ -208,10 +208,10 @@ _exflow_words() {
     'val|report html|--host') echo '@file' ;;
     'val|report html|--client') echo '@file' ;;
     'val|report html|--server') echo '@file' ;;
-    'val|report html|--service') echo '@file' ;;
-    'val|report html|--role') echo '@file' ;;
+    'val|report html|--service') echo '@rules:services' ;;
+    'val|report html|--role') echo '@rules:roles' ;;
     'val|report html|--verdict') echo 'expected unexpected unknown' ;;
-    'val|report html|--finding') echo '@file' ;;
+    'val|report html|--finding') echo '@rules:protection' ;;
     'val|report html|--sensor') echo '@file' ;;
     'val|report html|--out') echo '@file' ;;
     'val|report html|--rules') echo '@file' ;;
@@ -225,10 +225,10 @@ _exflow_words() {
     'val|host|--host') echo '@file' ;;
     'val|host|--client') echo '@file' ;;
     'val|host|--server') echo '@file' ;;
-    'val|host|--service') echo '@file' ;;
-    'val|host|--role') echo '@file' ;;
+    'val|host|--service') echo '@rules:services' ;;
+    'val|host|--role') echo '@rules:roles' ;;
     'val|host|--verdict') echo 'expected unexpected unknown' ;;
-    'val|host|--finding') echo '@file' ;;
+    'val|host|--finding') echo '@rules:protection' ;;
     'val|host|--sensor') echo '@file' ;;
     'val|host|--format') echo 'table tsv csv json md' ;;
     'val|host|--out') echo '@file' ;;
@@ -241,10 +241,10 @@ _exflow_words() {
     'val|export|--host') echo '@file' ;;
     'val|export|--client') echo '@file' ;;
     'val|export|--server') echo '@file' ;;
-    'val|export|--service') echo '@file' ;;
-    'val|export|--role') echo '@file' ;;
+    'val|export|--service') echo '@rules:services' ;;
+    'val|export|--role') echo '@rules:roles' ;;
     'val|export|--verdict') echo 'expected unexpected unknown' ;;
-    'val|export|--finding') echo '@file' ;;
+    'val|export|--finding') echo '@rules:protection' ;;
     'val|export|--sensor') echo '@file' ;;
     'val|export|--format') echo 'ndjson bulk csv' ;;
     'val|export|--index') echo '@file' ;;
@@ -255,6 +255,7 @@ _exflow_words() {
     'opt|rules') echo '--help' ;;
     'opt|rules check') echo '--help' ;;
     'opt|rules show') echo '--rules --format --wide --bom --help' ;;
+    'arg|rules show') echo 'services rpc roles matrix http-apps versions protection' ;;
     'val|rules show|--rules') echo '@file' ;;
     'val|rules show|--format') echo 'table tsv csv json md' ;;
     'opt|epm') echo '--db --format --capture --since --until --server --source --out --wide --bom --help' ;;
@@ -282,7 +283,10 @@ _exflow() {
     [[ "$subs" == *" $w "* ]] && path="${path:+$path }$w"
   done
   vals="$(_exflow_words "val|$path|${COMP_WORDS[COMP_CWORD-1]}")"
-  if [[ "$vals" == "@file" ]]; then
+  if [[ "$vals" == @rules:* ]]; then
+    # exflow's own words: the ids the rules list (the first column of their tab-separated listing).
+    mapfile -t COMPREPLY < <(compgen -W "$(exflow rules show "${vals#@rules:}" --format tsv 2>/dev/null | tail -n +2 | cut -f1)" -- "$cur")
+  elif [[ "$vals" == "@file" ]]; then
     mapfile -t COMPREPLY < <(compgen -f -- "$cur")
   elif [[ -n "$vals" ]]; then
     mapfile -t COMPREPLY < <(compgen -W "$vals" -- "$cur")

@@ -129,6 +129,9 @@ function stopOnSignals(progress: () => RunProgress | null): { stopped: () => Nod
   };
 }
 
+/** What exflow rules show lists (its argument's words, offered by the completions). */
+const RULE_SECTIONS = ['services', 'rpc', 'roles', 'matrix', 'http-apps', 'versions', 'protection'];
+
 function formatOption(): Option {
   return new Option('--format <format>', 'output format').choices(FORMATS);
 }
@@ -585,7 +588,7 @@ Prints what was loaded; a problem is reported as file:line: what is wrong, exit 
   rulesCmd
     .command('show')
     .description('print services, RPC interfaces, roles, the role×role matrix, HTTP applications, Exchange versions and protection findings')
-    .argument('[section]', 'services, rpc, roles, matrix, http-apps, versions or protection (default: all)')
+    .addArgument(new Argument('[section]', 'services, rpc, roles, matrix, http-apps, versions or protection (default: all)').choices(RULE_SECTIONS))
     .option('--rules <dir>', 'an extra rules folder (repeat for more): adds to or overrides the shipped rules', collect, [])
     .addOption(formatOption())
     .addHelpText(
@@ -599,8 +602,6 @@ Examples:
     )
     .action((section: string | undefined, o: { rules?: string[]; format?: string }) => {
       const rules = rulesFrom(o.rules);
-      const known = ['services', 'rpc', 'roles', 'matrix', 'http-apps', 'versions', 'protection'];
-      if (section !== undefined && !known.includes(section)) throw new UserError(`exflow: unknown section "${section}" (one of: ${known.join(', ')})`, Exit.Usage);
       const format = defaultFormat(o.format);
       const parts = rulesTables(rules).filter((t) => section === undefined || t.section === section);
       if (format === 'json') {

@@ -104,11 +104,21 @@ interface CompletionCommand {
   args: string;
 }
 
+/**
+ * Option values that are exflow's own words, asked of exflow when completing (they depend on the
+ * rules folders in use): "@rules:SECTION" — the ids `exflow rules show SECTION` lists.
+ */
+const OWN_WORDS: Record<string, string> = { '--service': '@rules:services', '--role': '@rules:roles', '--finding': '@rules:protection' };
+
 function completionTable(program: Command): CompletionCommand[] {
   const describe = (path: string, c: Command): CompletionCommand => {
     const opts = c.options as readonly Option[];
     const values: Record<string, string> = {};
-    for (const o of opts) if (o.required || o.optional) values[o.long ?? o.short ?? ''] = (o.argChoices ?? []).join(' ');
+    for (const o of opts) {
+      if (!(o.required || o.optional)) continue;
+      const name = o.long ?? o.short ?? '';
+      values[name] = (o.argChoices ?? []).join(' ') || (OWN_WORDS[name] ?? '');
+    }
     const args = (c.registeredArguments[0]?.argChoices ?? []).join(' ');
     return { path, subcommands: c.commands.map((s) => s.name()), options: [...opts.map((o) => o.long ?? o.short ?? ''), '--help'].filter(Boolean), values, args };
   };
@@ -149,7 +159,10 @@ _exflow() {
     [[ "$subs" == *" $w "* ]] && path="\${path:+$path }$w"
   done
   vals="$(_exflow_words "val|$path|\${COMP_WORDS[COMP_CWORD-1]}")"
-  if [[ "$vals" == "@file" ]]; then
+  if [[ "$vals" == @rules:* ]]; then
+    # exflow's own words: the ids the rules list (the first column of their tab-separated listing).
+    mapfile -t COMPREPLY < <(compgen -W "$(exflow rules show "\${vals#@rules:}" --format tsv 2>/dev/null | tail -n +2 | cut -f1)" -- "$cur")
+  elif [[ "$vals" == "@file" ]]; then
     mapfile -t COMPREPLY < <(compgen -f -- "$cur")
   elif [[ -n "$vals" ]]; then
     mapfile -t COMPREPLY < <(compgen -W "$vals" -- "$cur")
