@@ -15,6 +15,7 @@ describe('man page and completions', () => {
     expect(shipped('man/exflow.1')).toBe(runCli(['man']).stdout);
     expect(shipped('completion/exflow.bash')).toBe(runCli(['completion', 'bash']).stdout);
     expect(shipped('completion/_exflow')).toBe(runCli(['completion', 'zsh']).stdout);
+    expect(shipped('completion/exflow.fish')).toBe(runCli(['completion', 'fish']).stdout);
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { man: string[]; files: string[] };
     expect(pkg.man).toEqual(['./share/man/exflow.1']);
     expect(pkg.files).toContain('share');
@@ -51,7 +52,7 @@ describe('man page and completions', () => {
     expect(complete('exflow', 'flows', '--verdict', 'un')).toEqual(['unexpected', 'unknown']);
     expect(complete('exflow', 'report', 'firewall', '--format', 'n')).toEqual(['nft']);
     expect(complete('exflow', 'analyze', '--db', 'x.sqlite', '--th')).toEqual(['--threads']);
-    expect(complete('exflow', 'completion', '')).toEqual(['bash', 'zsh']);
+    expect(complete('exflow', 'completion', '')).toEqual(['bash', 'zsh', 'fish']);
     expect(complete('exflow', 'analyze', 'sampl')).toEqual(['samples']);
     expect(complete('exflow', 'analyze', '--inventory', 'samples/inv')).toEqual(['samples/inventory.yaml']);
     // exflow's own words (issue 32 item 13): the sections of rules show, and the ids the rules list.
@@ -59,5 +60,25 @@ describe('man page and completions', () => {
     expect(complete('exflow', 'flows', '--service', 'smtp')).toEqual(['smtp', 'smtp-submission']);
     expect(complete('exflow', 'report', 'roles', '--role', 'hub')).toEqual(['hub-transport']);
     expect(complete('exflow', 'export', '--finding', 'ntlm')).toEqual(['ntlmv1', 'ntlm-in-use', 'ntlm-no-mic', 'ntlm-no-channel-binding']);
+  });
+
+  it.skipIf(spawnSync('fish', ['--version']).status !== 0)('fish completes the same words from the same table', () => {
+    const bin = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'exflow-bin-'));
+    fs.writeFileSync(path.join(bin, 'exflow'), `#!/bin/sh\nexec '${process.execPath}' '${path.join(ROOT, 'dist', 'cli', 'main.js')}' "$@"\n`, { mode: 0o755 });
+    const complete = (line: string) => {
+      const r = spawnSync('fish', ['--no-config', '-c', `source share/completion/exflow.fish; complete -C ${JSON.stringify(line)}`], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+      expect(r.stderr).toBe('');
+      return r.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0]);
+    };
+    expect(complete('exflow rep')).toEqual(['report']);
+    expect(complete('exflow report un')).toEqual(['unexpected']);
+    expect(complete('exflow flows --for')).toEqual(['--format']);
+    expect(complete('exflow flows --format ').sort()).toEqual(['csv', 'json', 'md', 'table', 'tsv']);
+    expect(complete('exflow flows --verdict un')).toEqual(['unexpected', 'unknown']);
+    expect(complete('exflow flows --service smtp')).toEqual(['smtp', 'smtp-submission']);
+    expect(complete('exflow rules show ').sort()).toEqual(['http-apps', 'matrix', 'protection', 'roles', 'rpc', 'services', 'versions']);
+    expect(complete('exflow analyze --db x.sqlite --th')).toEqual(['--threads']);
+    expect(complete('exflow analyze --inventory samples/inv')).toEqual(['samples/inventory.yaml']);
+    expect(complete('exflow completion ').sort()).toEqual(['bash', 'fish', 'zsh']);
   });
 });

@@ -36,7 +36,7 @@ _exflow_words() {
     'val|audit|--inventory') echo '@file' ;;
     'opt|man') echo '--help' ;;
     'opt|completion') echo '--help' ;;
-    'arg|completion') echo 'bash zsh' ;;
+    'arg|completion') echo 'bash zsh fish' ;;
     'opt|merge') echo '--db --rules --shared-registry --help' ;;
     'val|merge|--db') echo '@file' ;;
     'val|merge|--rules') echo '@file' ;;

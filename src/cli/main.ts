@@ -21,7 +21,7 @@ import { TerminalProgress } from './progress';
 import { PhaseTimes, SILENT, type RunProgress } from '../run/progress';
 import { Auditor, type AuditSummary } from '../run/audit';
 import { mergeDatabases } from '../run/merge';
-import { bashCompletion, manPage, zshCompletion } from './manpage';
+import { bashCompletion, fishCompletion, manPage, zshCompletion } from './manpage';
 import { print, startWithBom } from './out';
 import { checkOutPath, formatForOut, openOutput, OUT_HELP } from './out-file';
 import { judgementChanges, snapshotJudgement } from '../store/changes';
@@ -420,17 +420,18 @@ matrix allows), unknown (a host has no role: not in the inventory, nothing infer
 
   program
     .command('completion')
-    .description('print shell completion (commands, options, their choices) for bash or zsh')
-    .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
+    .description('print shell completion (commands, options, their choices, exflow\'s own words) for bash, zsh or fish')
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(['bash', 'zsh', 'fish']))
     .addHelpText(
       'after',
       `
 Examples:
   exflow completion bash > ~/.local/share/bash-completion/completions/exflow
   exflow completion zsh > "\${fpath[1]}/_exflow"
+  exflow completion fish > ~/.config/fish/completions/exflow.fish
   source <(exflow completion bash)                 # this shell only`,
     )
-    .action((shell: 'bash' | 'zsh') => print(shell === 'bash' ? bashCompletion(program) : zshCompletion(program)));
+    .action((shell: 'bash' | 'zsh' | 'fish') => print(shell === 'bash' ? bashCompletion(program) : shell === 'zsh' ? zshCompletion(program) : fishCompletion(program)));
 
   program
     .command('merge')
