@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { ROOT, runCli } from './helpers';
 
 const shipped = (p: string) => fs.readFileSync(path.join(ROOT, 'share', p), 'utf8');
+/** A database with two sensors' runs (made by the bash test, asked again by fish's). */
+let sensorsDb = '';
 
 describe('man page and completions', () => {
   it('share/ holds what the commands generate (run npm run generated after changing a command)', () => {
@@ -60,6 +62,11 @@ describe('man page and completions', () => {
     expect(complete('exflow', 'flows', '--service', 'smtp')).toEqual(['smtp', 'smtp-submission']);
     expect(complete('exflow', 'report', 'roles', '--role', 'hub')).toEqual(['hub-transport']);
     expect(complete('exflow', 'export', '--finding', 'ntlm')).toEqual(['ntlmv1', 'ntlm-in-use', 'ntlm-no-mic', 'ntlm-no-channel-binding']);
+    // --sensor: the sensors of the database on the line.
+    const db = path.join(fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'exflow-comp-')), 'c.sqlite');
+    for (const sensor of ['site-a', 'site-b']) expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '--sensor', sensor, '--force', '-q']).code).toBe(0);
+    expect(complete('exflow', 'report', 'summary', '--db', db, '--sensor', 'site')).toEqual(['site-a', 'site-b']);
+    sensorsDb = db;
   });
 
   it.skipIf(spawnSync('fish', ['--version']).status !== 0)('fish completes the same words from the same table', () => {
@@ -80,5 +87,6 @@ describe('man page and completions', () => {
     expect(complete('exflow analyze --db x.sqlite --th')).toEqual(['--threads']);
     expect(complete('exflow analyze --inventory samples/inv')).toEqual(['samples/inventory.yaml']);
     expect(complete('exflow completion ').sort()).toEqual(['bash', 'fish', 'zsh']);
+    if (sensorsDb) expect(complete(`exflow flows --db ${sensorsDb} --sensor `)).toEqual(['site-a', 'site-b']);
   });
 });

@@ -10,7 +10,7 @@ _exflow_words() {
     'val|analyze|--idle-timeout') echo '@file' ;;
     'val|analyze|--max-flows') echo '@file' ;;
     'val|analyze|--threads') echo '@file' ;;
-    'val|analyze|--sensor') echo '@file' ;;
+    'val|analyze|--sensor') echo '@sensors' ;;
     'val|analyze|--wait') echo '@file' ;;
     'val|analyze|--flush-interval') echo '@file' ;;
     'val|analyze|--inventory') echo '@file' ;;
@@ -29,7 +29,7 @@ _exflow_words() {
     'val|flows|--role') echo '@rules:roles' ;;
     'val|flows|--verdict') echo 'expected unexpected unknown' ;;
     'val|flows|--finding') echo '@rules:protection' ;;
-    'val|flows|--sensor') echo '@file' ;;
+    'val|flows|--sensor') echo '@sensors' ;;
     'opt|audit') echo '--db --rules --inventory --help' ;;
     'val|audit|--db') echo '@file' ;;
     'val|audit|--rules') echo '@file' ;;
@@ -63,7 +63,7 @@ _exflow_words() {
     'val|report summary|--role') echo '@rules:roles' ;;
     'val|report summary|--verdict') echo 'expected unexpected unknown' ;;
     'val|report summary|--finding') echo '@rules:protection' ;;
-    'val|report summary|--sensor') echo '@file' ;;
+    'val|report summary|--sensor') echo '@sensors' ;;
     'val|report summary|--format') echo 'table tsv csv json md' ;;
     'val|report summary|--out') echo '@file' ;;
     'opt|report roles') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
@@ -78,7 +78,7 @@ _exflow_words() {
     'val|report roles|--role') echo '@rules:roles' ;;
     'val|report roles|--verdict') echo 'expected unexpected unknown' ;;
     'val|report roles|--finding') echo '@rules:protection' ;;
-    'val|report roles|--sensor') echo '@file' ;;
+    'val|report roles|--sensor') echo '@sensors' ;;
     'val|report roles|--format') echo 'table tsv csv json md' ;;
     'val|report roles|--out') echo '@file' ;;
     'opt|report matrix') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
@@ -94,7 +94,7 @@ _exflow_words() {
     'val|report matrix|--role') echo '@rules:roles' ;;
     'val|report matrix|--verdict') echo 'expected unexpected unknown' ;;
     'val|report matrix|--finding') echo '@rules:protection' ;;
-    'val|report matrix|--sensor') echo '@file' ;;
+    'val|report matrix|--sensor') echo '@sensors' ;;
     'val|report matrix|--format') echo 'table tsv csv json md' ;;
     'val|report matrix|--out') echo '@file' ;;
     'opt|report unexpected') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
@@ -109,7 +109,7 @@ _exflow_words() {
     'val|report unexpected|--role') echo '@rules:roles' ;;
     'val|report unexpected|--verdict') echo 'expected unexpected unknown' ;;
     'val|report unexpected|--finding') echo '@rules:protection' ;;
-    'val|report unexpected|--sensor') echo '@file' ;;
+    'val|report unexpected|--sensor') echo '@sensors' ;;
     'val|report unexpected|--format') echo 'table tsv csv json md' ;;
     'val|report unexpected|--out') echo '@file' ;;
     'opt|report encryption') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
@@ -124,7 +124,7 @@ _exflow_words() {
     'val|report encryption|--role') echo '@rules:roles' ;;
     'val|report encryption|--verdict') echo 'expected unexpected unknown' ;;
     'val|report encryption|--finding') echo '@rules:protection' ;;
-    'val|report encryption|--sensor') echo '@file' ;;
+    'val|report encryption|--sensor') echo '@sensors' ;;
     'val|report encryption|--format') echo 'table tsv csv json md' ;;
     'val|report encryption|--out') echo '@file' ;;
     'opt|report protection') echo '--rules --db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
@@ -140,7 +140,7 @@ _exflow_words() {
     'val|report protection|--role') echo '@rules:roles' ;;
     'val|report protection|--verdict') echo 'expected unexpected unknown' ;;
     'val|report protection|--finding') echo '@rules:protection' ;;
-    'val|report protection|--sensor') echo '@file' ;;
+    'val|report protection|--sensor') echo '@sensors' ;;
     'val|report protection|--format') echo 'table tsv csv json md' ;;
     'val|report protection|--out') echo '@file' ;;
     'opt|report services') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --from-flows --format --out --wide --bom --help' ;;
@@ -155,7 +155,7 @@ _exflow_words() {
     'val|report services|--role') echo '@rules:roles' ;;
     'val|report services|--verdict') echo 'expected unexpected unknown' ;;
     'val|report services|--finding') echo '@rules:protection' ;;
-    'val|report services|--sensor') echo '@file' ;;
+    'val|report services|--sensor') echo '@sensors' ;;
     'val|report services|--format') echo 'table tsv csv json md' ;;
     'val|report services|--out') echo '@file' ;;
     'opt|report epm') echo '--db --format --capture --since --until --server --source --out --wide --bom --help' ;;
@@ -179,7 +179,7 @@ _exflow_words() {
     'val|report firewall|--role') echo '@rules:roles' ;;
     'val|report firewall|--verdict') echo 'expected unexpected unknown' ;;
     'val|report firewall|--finding') echo '@rules:protection' ;;
-    'val|report firewall|--sensor') echo '@file' ;;
+    'val|report firewall|--sensor') echo '@sensors' ;;
     'val|report firewall|--out') echo '@file' ;;
     'val|report firewall|--format') echo 'table tsv csv json md nft powershell' ;;
     'val|report firewall|--per') echo 'role host' ;;
@@ -196,7 +196,7 @@ _exflow_words() {
     'val|report new|--role') echo '@rules:roles' ;;
     'val|report new|--verdict') echo 'expected unexpected unknown' ;;
     'val|report new|--finding') echo '@rules:protection' ;;
-    'val|report new|--sensor') echo '@file' ;;
+    'val|report new|--sensor') echo '@sensors' ;;
     'val|report new|--format') echo 'table tsv csv json md' ;;
     'val|report new|--out') echo '@file' ;;
     'val|report new|--baseline') echo '@file' ;;
@@ -212,7 +212,7 @@ _exflow_words() {
     'val|report html|--role') echo '@rules:roles' ;;
     'val|report html|--verdict') echo 'expected unexpected unknown' ;;
     'val|report html|--finding') echo '@rules:protection' ;;
-    'val|report html|--sensor') echo '@file' ;;
+    'val|report html|--sensor') echo '@sensors' ;;
     'val|report html|--out') echo '@file' ;;
     'val|report html|--rules') echo '@file' ;;
     'val|report html|--title') echo '@file' ;;
@@ -229,7 +229,7 @@ _exflow_words() {
     'val|host|--role') echo '@rules:roles' ;;
     'val|host|--verdict') echo 'expected unexpected unknown' ;;
     'val|host|--finding') echo '@rules:protection' ;;
-    'val|host|--sensor') echo '@file' ;;
+    'val|host|--sensor') echo '@sensors' ;;
     'val|host|--format') echo 'table tsv csv json md' ;;
     'val|host|--out') echo '@file' ;;
     'val|host|--limit') echo '@file' ;;
@@ -245,7 +245,7 @@ _exflow_words() {
     'val|export|--role') echo '@rules:roles' ;;
     'val|export|--verdict') echo 'expected unexpected unknown' ;;
     'val|export|--finding') echo '@rules:protection' ;;
-    'val|export|--sensor') echo '@file' ;;
+    'val|export|--sensor') echo '@sensors' ;;
     'val|export|--format') echo 'ndjson bulk csv' ;;
     'val|export|--index') echo '@file' ;;
     'val|export|--chunk-mb') echo '@file' ;;
@@ -283,7 +283,11 @@ _exflow() {
     [[ "$subs" == *" $w "* ]] && path="${path:+$path }$w"
   done
   vals="$(_exflow_words "val|$path|${COMP_WORDS[COMP_CWORD-1]}")"
-  if [[ "$vals" == @rules:* ]]; then
+  if [[ "$vals" == "@sensors" ]]; then
+    local db=""
+    for ((i = 1; i < COMP_CWORD; i++)); do [[ "${COMP_WORDS[i]}" == "--db" ]] && db="${COMP_WORDS[i+1]}"; done
+    mapfile -t COMPREPLY < <(compgen -W "$(exflow runs ${db:+--db "$db"} --format tsv 2>/dev/null | awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "sensor") c = i; next } c && $c != "-" { print $c }' | sort -u)" -- "$cur")
+  elif [[ "$vals" == @rules:* ]]; then
     # exflow's own words: the ids the rules list (the first column of their tab-separated listing).
     mapfile -t COMPREPLY < <(compgen -W "$(exflow rules show "${vals#@rules:}" --format tsv 2>/dev/null | tail -n +2 | cut -f1)" -- "$cur")
   elif [[ "$vals" == "@file" ]]; then

@@ -23,6 +23,12 @@ end
 function __exflow_is
     test (__exflow_path) = "$argv[1]"
 end
+function __exflow_sensors
+    set -l words (commandline -opc)
+    set -l db
+    set -l i (contains -i -- --db $words); and set db --db $words[(math $i + 1)]
+    exflow runs $db --format tsv 2>/dev/null | awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "sensor") c = i; next } c && $c != "-" { print $c }' | sort -u
+end
 complete -c exflow -f -n '__exflow_is \'\'' -a 'analyze flows audit man completion merge hosts runs report host export rules epm'
 complete -c exflow -n '__exflow_is \'\'' -l version
 complete -c exflow -n '__exflow_is \'\'' -l help
@@ -36,7 +42,7 @@ complete -c exflow -n '__exflow_is \'analyze\'' -l verbose
 complete -c exflow -n '__exflow_is \'analyze\'' -l idle-timeout -r -F
 complete -c exflow -n '__exflow_is \'analyze\'' -l max-flows -r -F
 complete -c exflow -n '__exflow_is \'analyze\'' -l threads -r -F
-complete -c exflow -n '__exflow_is \'analyze\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'analyze\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'analyze\'' -l wait -r -F
 complete -c exflow -n '__exflow_is \'analyze\'' -l flush-interval -r -F
 complete -c exflow -n '__exflow_is \'analyze\'' -l inventory -r -F
@@ -57,7 +63,7 @@ complete -c exflow -n '__exflow_is \'flows\'' -l service -x -a '(exflow rules sh
 complete -c exflow -n '__exflow_is \'flows\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'flows\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'flows\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'flows\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'flows\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'flows\'' -l wide
 complete -c exflow -n '__exflow_is \'flows\'' -l bom
 complete -c exflow -n '__exflow_is \'flows\'' -l help
@@ -98,7 +104,7 @@ complete -c exflow -n '__exflow_is \'report summary\'' -l service -x -a '(exflow
 complete -c exflow -n '__exflow_is \'report summary\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'report summary\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'report summary\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'report summary\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'report summary\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'report summary\'' -l from-flows
 complete -c exflow -n '__exflow_is \'report summary\'' -l format -x -a 'table tsv csv json md'
 complete -c exflow -n '__exflow_is \'report summary\'' -l out -r -F
@@ -116,7 +122,7 @@ complete -c exflow -n '__exflow_is \'report roles\'' -l service -x -a '(exflow r
 complete -c exflow -n '__exflow_is \'report roles\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'report roles\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'report roles\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'report roles\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'report roles\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'report roles\'' -l from-flows
 complete -c exflow -n '__exflow_is \'report roles\'' -l format -x -a 'table tsv csv json md'
 complete -c exflow -n '__exflow_is \'report roles\'' -l out -r -F
@@ -135,7 +141,7 @@ complete -c exflow -n '__exflow_is \'report matrix\'' -l service -x -a '(exflow 
 complete -c exflow -n '__exflow_is \'report matrix\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'report matrix\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'report matrix\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'report matrix\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'report matrix\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'report matrix\'' -l from-flows
 complete -c exflow -n '__exflow_is \'report matrix\'' -l format -x -a 'table tsv csv json md'
 complete -c exflow -n '__exflow_is \'report matrix\'' -l out -r -F
@@ -153,7 +159,7 @@ complete -c exflow -n '__exflow_is \'report unexpected\'' -l service -x -a '(exf
 complete -c exflow -n '__exflow_is \'report unexpected\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'report unexpected\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'report unexpected\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'report unexpected\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'report unexpected\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'report unexpected\'' -l from-flows
 complete -c exflow -n '__exflow_is \'report unexpected\'' -l format -x -a 'table tsv csv json md'
 complete -c exflow -n '__exflow_is \'report unexpected\'' -l out -r -F
@@ -171,7 +177,7 @@ complete -c exflow -n '__exflow_is \'report encryption\'' -l service -x -a '(exf
 complete -c exflow -n '__exflow_is \'report encryption\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'report encryption\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'report encryption\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'report encryption\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'report encryption\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'report encryption\'' -l from-flows
 complete -c exflow -n '__exflow_is \'report encryption\'' -l format -x -a 'table tsv csv json md'
 complete -c exflow -n '__exflow_is \'report encryption\'' -l out -r -F
@@ -190,7 +196,7 @@ complete -c exflow -n '__exflow_is \'report protection\'' -l service -x -a '(exf
 complete -c exflow -n '__exflow_is \'report protection\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'report protection\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'report protection\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'report protection\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'report protection\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'report protection\'' -l from-flows
 complete -c exflow -n '__exflow_is \'report protection\'' -l format -x -a 'table tsv csv json md'
 complete -c exflow -n '__exflow_is \'report protection\'' -l out -r -F
@@ -208,7 +214,7 @@ complete -c exflow -n '__exflow_is \'report services\'' -l service -x -a '(exflo
 complete -c exflow -n '__exflow_is \'report services\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'report services\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'report services\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'report services\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'report services\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'report services\'' -l from-flows
 complete -c exflow -n '__exflow_is \'report services\'' -l format -x -a 'table tsv csv json md'
 complete -c exflow -n '__exflow_is \'report services\'' -l out -r -F
@@ -237,7 +243,7 @@ complete -c exflow -n '__exflow_is \'report firewall\'' -l service -x -a '(exflo
 complete -c exflow -n '__exflow_is \'report firewall\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'report firewall\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'report firewall\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'report firewall\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'report firewall\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'report firewall\'' -l from-flows
 complete -c exflow -n '__exflow_is \'report firewall\'' -l out -r -F
 complete -c exflow -n '__exflow_is \'report firewall\'' -l format -x -a 'table tsv csv json md nft powershell'
@@ -259,7 +265,7 @@ complete -c exflow -n '__exflow_is \'report new\'' -l service -x -a '(exflow rul
 complete -c exflow -n '__exflow_is \'report new\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'report new\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'report new\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'report new\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'report new\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'report new\'' -l format -x -a 'table tsv csv json md'
 complete -c exflow -n '__exflow_is \'report new\'' -l out -r -F
 complete -c exflow -n '__exflow_is \'report new\'' -l baseline -r -F
@@ -277,7 +283,7 @@ complete -c exflow -n '__exflow_is \'report html\'' -l service -x -a '(exflow ru
 complete -c exflow -n '__exflow_is \'report html\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'report html\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'report html\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'report html\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'report html\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'report html\'' -l from-flows
 complete -c exflow -n '__exflow_is \'report html\'' -l out -r -F
 complete -c exflow -n '__exflow_is \'report html\'' -l rules -r -F
@@ -295,7 +301,7 @@ complete -c exflow -n '__exflow_is \'host\'' -l service -x -a '(exflow rules sho
 complete -c exflow -n '__exflow_is \'host\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'host\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'host\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'host\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'host\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'host\'' -l from-flows
 complete -c exflow -n '__exflow_is \'host\'' -l format -x -a 'table tsv csv json md'
 complete -c exflow -n '__exflow_is \'host\'' -l out -r -F
@@ -314,7 +320,7 @@ complete -c exflow -n '__exflow_is \'export\'' -l service -x -a '(exflow rules s
 complete -c exflow -n '__exflow_is \'export\'' -l role -x -a '(exflow rules show roles --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
 complete -c exflow -n '__exflow_is \'export\'' -l verdict -x -a 'expected unexpected unknown'
 complete -c exflow -n '__exflow_is \'export\'' -l finding -x -a '(exflow rules show protection --format tsv 2>/dev/null | tail -n +2 | cut -f1)'
-complete -c exflow -n '__exflow_is \'export\'' -l sensor -r -F
+complete -c exflow -n '__exflow_is \'export\'' -l sensor -x -a '(__exflow_sensors)'
 complete -c exflow -n '__exflow_is \'export\'' -l format -x -a 'ndjson bulk csv'
 complete -c exflow -n '__exflow_is \'export\'' -l index -r -F
 complete -c exflow -n '__exflow_is \'export\'' -l chunk-mb -r -F

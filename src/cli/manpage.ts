@@ -108,7 +108,10 @@ interface CompletionCommand {
  * Option values that are exflow's own words, asked of exflow when completing (they depend on the
  * rules folders in use): "@rules:SECTION" — the ids `exflow rules show SECTION` lists.
  */
-const OWN_WORDS: Record<string, string> = { '--service': '@rules:services', '--role': '@rules:roles', '--finding': '@rules:protection' };
+const OWN_WORDS: Record<string, string> = { '--service': '@rules:services', '--role': '@rules:roles', '--finding': '@rules:protection', '--sensor': '@sensors' };
+
+/** The sensors of the database named on the line (--db, else exflow's default): the sensor column of exflow runs. */
+const SENSORS_AWK = `awk -F'\\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "sensor") c = i; next } c && $c != "-" { print $c }' | sort -u`;
 
 function completionTable(program: Command): CompletionCommand[] {
   const describe = (path: string, c: Command): CompletionCommand => {
@@ -159,7 +162,11 @@ _exflow() {
     [[ "$subs" == *" $w "* ]] && path="\${path:+$path }$w"
   done
   vals="$(_exflow_words "val|$path|\${COMP_WORDS[COMP_CWORD-1]}")"
-  if [[ "$vals" == @rules:* ]]; then
+  if [[ "$vals" == "@sensors" ]]; then
+    local db=""
+    for ((i = 1; i < COMP_CWORD; i++)); do [[ "\${COMP_WORDS[i]}" == "--db" ]] && db="\${COMP_WORDS[i+1]}"; done
+    mapfile -t COMPREPLY < <(compgen -W "$(exflow runs \${db:+--db "$db"} --format tsv 2>/dev/null | ${SENSORS_AWK})" -- "$cur")
+  elif [[ "$vals" == @rules:* ]]; then
     # exflow's own words: the ids the rules list (the first column of their tab-separated listing).
     mapfile -t COMPREPLY < <(compgen -W "$(exflow rules show "\${vals#@rules:}" --format tsv 2>/dev/null | tail -n +2 | cut -f1)" -- "$cur")
   elif [[ "$vals" == "@file" ]]; then
@@ -209,7 +216,9 @@ export function fishCompletion(program: Command): string {
     for (const o of c.options) {
       if (!o.startsWith('--')) continue;
       const v = c.values[o];
-      const value = v === undefined ? '' : v === '' ? ' -r -F' : v.startsWith('@rules:') ? ` -x -a ${fq(`(exflow rules show ${v.slice(7)} --format tsv 2>/dev/null | tail -n +2 | cut -f1)`)}` : ` -x -a ${fq(v)}`;
+      const value =
+        v === undefined ? '' : v === '' ? ' -r -F' : v === '@sensors' ? ` -x -a ${fq('(__exflow_sensors)')}`
+          : v.startsWith('@rules:') ? ` -x -a ${fq(`(exflow rules show ${v.slice(7)} --format tsv 2>/dev/null | tail -n +2 | cut -f1)`)}` : ` -x -a ${fq(v)}`;
       lines.push(`complete -c exflow ${when} -l ${o.slice(2)}${value}`);
     }
   }
@@ -237,6 +246,12 @@ function __exflow_path
 end
 function __exflow_is
     test (__exflow_path) = "$argv[1]"
+end
+function __exflow_sensors
+    set -l words (commandline -opc)
+    set -l db
+    set -l i (contains -i -- --db $words); and set db --db $words[(math $i + 1)]
+    exflow runs $db --format tsv 2>/dev/null | ${SENSORS_AWK}
 end
 ${lines.join('\n')}
 `;
