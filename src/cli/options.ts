@@ -47,7 +47,7 @@ const HOST_NAME = /^(?=[^]*[A-Za-z])[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 
 /**
  * An --host/--client/--server value, checked: an address, a CIDR block or a host name (the
- * database turns a name into its address: resolveHostNames), else a usage error.
+ * database turns a name into its address: resolveHostName), else a usage error.
  */
 export function addressOption(name: string, v: string | undefined): string | undefined {
   if (v !== undefined && !parseNet(v) && !HOST_NAME.test(v)) {
@@ -67,7 +67,7 @@ export function resolveHostName(option: string, v: string, addresses: (name: str
   if (!isHostName(v)) return v;
   const found = addresses(v);
   if (found.length === 1) return found[0];
-  if (found.length > 1) throw new UserError(`exflow: ${option} ${escapeControls(v)} names ${found.length} hosts: ${found.join(', ')}; give one address`, Exit.Usage);
+  if (found.length > 1) throw new UserError(`exflow: ${option} ${escapeControls(v)} names ${found.length} hosts: ${found.map(escapeControls).join(', ')}; give one address`, Exit.Usage);
   const near = nearestNames(v, names());
   throw new UserError(`exflow: ${option} ${escapeControls(v)}: no host of that name in the database${near.length ? ` (did you mean ${near.map(escapeControls).join(', ')}?)` : ''}; exflow hosts lists the names`, Exit.Usage);
 }

@@ -131,7 +131,8 @@ export function csvLine(r: Row, columns: string[]): string {
 export function csvLines(columns: string[]): (r: Row) => string {
   const memo = new Map<string, string>();
   const cell = (v: Cell): string => {
-    if (typeof v !== 'string' || v.length < 24 || PLAIN_CELL.test(v)) return csvCell(v);
+    // Only texts of a reason's length are kept (4,096 of at most 2 kB: a wire string of a megabyte is not).
+    if (typeof v !== 'string' || v.length < 24 || v.length > 2048 || PLAIN_CELL.test(v)) return csvCell(v);
     let out = memo.get(v);
     if (out === undefined) {
       if (memo.size >= 4096) memo.clear();
