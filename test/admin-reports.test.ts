@@ -191,25 +191,42 @@ describe('inventory round trip, audit changes and CLI traps', () => {
   type Host = { address: string; roles: string[]; role_source: string | null };
   const hosts = () => (JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as Host[]).map((h) => `${h.address} ${h.roles.join('+')}`);
 
-  it('hosts --format inventory: inferred roles commented out; uncommented and read back, the same roles, now from the inventory', () => {
+  it('hosts --format inventory: read back unedited, the high-confidence roles; uncommented, every role, now from the inventory', () => {
     expect(a.code, a.stderr).toBe(0);
     const before = hosts();
     const yaml = runCli(['hosts', '--db', db, '--format', 'inventory']).stdout;
-    expect(yaml).toMatch(/^hosts: \[\]$/m); // every role of the sample is inferred
-    expect(yaml).toMatch(/^ {2}# inferred \(/m);
-    const confirmed = yaml.replace(/^ {2}# (- address| {2}roles| {2}name| {2}site| {2}version)/gm, '  $1').replace(/^hosts: \[\]$/m, 'hosts:');
+    expect(yaml).toMatch(/^hosts:$/m); // always a list to uncomment entries into (issue 32 item 5)
+    expect(yaml).toMatch(/^ {2}# inferred \(high confidence\)[^\n]*\n {2}- address/m); // high confidence: an entry, under its evidence
+    expect(yaml).toMatch(/^ {2}# inferred \((medium|low) confidence\)[^\n]*\n {2}# - address/m); // less: commented out
+    const high = (JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[]; confidence: string | null }[])
+      .filter((h) => h.confidence === 'high' && h.roles.length > 0)
+      .map((h) => h.address);
+    expect(high.length).toBeGreaterThan(0);
+    // Unedited: exactly the high-confidence hosts become the inventory's.
+    fs.writeFileSync(path.join(dir, 'inv-unedited.yaml'), yaml);
+    const copy = path.join(dir, 'unedited.sqlite');
+    fs.copyFileSync(db, copy);
+    const unedited = runCli(['audit', '--db', copy, '--inventory', path.join(dir, 'inv-unedited.yaml')]);
+    expect(unedited.code, unedited.stderr).toBe(0);
+    const fromInventory = (JSON.parse(runCli(['hosts', '--db', copy, '--format', 'json']).stdout) as { address: string; role_source: string }[]).filter((h) => h.role_source === 'inventory').map((h) => h.address);
+    expect(fromInventory.sort()).toEqual([...high].sort());
+    // Every entry uncommented (the "# " before its lines removed): every role, now from the inventory.
+    const confirmed = yaml.replace(/^ {2}# (- address| {2}roles| {2}name| {2}site| {2}version)/gm, '  $1');
     fs.writeFileSync(path.join(dir, 'inv.yaml'), confirmed);
     const audit = runCli(['audit', '--db', db, '--inventory', path.join(dir, 'inv.yaml')]);
     expect(audit.code, audit.stderr).toBe(0);
     expect(audit.stdout).toMatch(/\(\d+ from the inventory, 0 inferred\)/);
     expect(hosts()).toEqual(before);
-    // CSV, written and read back: the same again, and it parses as RFC 4180 (an Excel BOM too).
+    // CSV, written and read back: the same again, and it parses as RFC 4180 (an Excel BOM too);
+    // a host to confirm is its row behind "# ", under a comment line.
     const csv = runCli(['hosts', '--db', db, '--format', 'inventory-csv', '--bom']);
     expect(csv.code, csv.stderr).toBe(0);
     expect(csv.stdout.charCodeAt(0)).toBe(0xfeff);
     fs.writeFileSync(path.join(dir, 'inv.csv'), csv.stdout);
     expect(runCli(['audit', '--db', db, '--inventory', path.join(dir, 'inv.csv')]).stdout).toMatch(/no role and no verdict changed/);
     expect(hosts()).toEqual(before);
+    const csvFromInferred = runCli(['hosts', '--db', copy, '--format', 'inventory-csv']).stdout;
+    expect(csvFromInferred).not.toMatch(/^"#/m); // no comment in a quoted cell
   });
 
   it('audit with a corrected inventory prints the roles and verdicts that changed', () => {

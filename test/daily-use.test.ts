@@ -341,3 +341,20 @@ describe('10. "verdicts that changed" lists verdicts that changed', () => {
     expect(r.stdout).not.toMatch(/Verdicts that changed/);
   });
 });
+
+describe('5. the inventory CSV: comment lines are skipped whatever they hold, and line numbers stay right', () => {
+  it('a row behind "# " (with commas) is not read; an error after it names its own line', () => {
+    const db = path.join(dir, 'csv-inventory.sqlite');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '-q']).code).toBe(0);
+    const file = path.join(dir, 'hosts.csv');
+    fs.writeFileSync(file, 'address,roles,name,site,version\r\n# inferred (medium confidence): serves mapi-rpc, ldap\r\n# 10.10.0.20,mailbox;client-access,,,\r\n10.10.0.10,domain-controller,dc1,,\r\n10.10.0.999,mailbox,,,\r\n');
+    const bad = runCli(['audit', '--db', db, '--inventory', file]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/hosts\.csv:5: "10\.10\.0\.999" is not an IPv4\/IPv6 address or CIDR block/);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('10.10.0.999,mailbox,,,\r\n', ''));
+    const ok = runCli(['audit', '--db', db, '--inventory', file]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; role_source: string }[];
+    expect(hosts.filter((h) => h.role_source === 'inventory').map((h) => h.address)).toEqual(['10.10.0.10']);
+  });
+});

@@ -118,7 +118,7 @@ function checkNet(text: string, fail: (problem: string) => never): Net {
 function fromYaml(path: string, rules: RuleSet): InventoryEntry[] {
   const rf = RulesFile.read(path);
   rf.checkTopKeys(['hosts']);
-  const list = rf.list('hosts');
+  const list = rf.list('hosts', { bareIsEmpty: true });
   if (!list) throw new RulesError(path, 1, 'expected a "hosts:" list');
   return list.map((e) => {
     e.checkKeys(['address', 'roles', 'name', 'site', 'version']);
@@ -138,7 +138,10 @@ function fromYaml(path: string, rules: RuleSet): InventoryEntry[] {
 function fromCsv(path: string, text: string, rules: RuleSet): InventoryEntry[] {
   let records: { record: string[]; info: { lines: number } }[];
   try {
-    records = parseCsv(text, { bom: true, info: true, relax_column_count: true, skip_empty_lines: true, trim: true }) as unknown as typeof records;
+    // A line whose first character (after blanks) is "#" is a comment — exflow hosts writes the
+    // inferred hosts so, to confirm by removing the "# " — blanked, not removed, so line numbers hold.
+    const uncommented = text.replace(/^[ \t]*#[^\r\n]*/gm, '');
+    records = parseCsv(uncommented, { bom: true, info: true, relax_column_count: true, skip_empty_lines: true, trim: true }) as unknown as typeof records;
   } catch (e) {
     const line = (e as { lines?: number }).lines ?? 1;
     throw new RulesError(path, line, `CSV: ${(e as Error).message.replace(/^Invalid \w+:\s*/, '')}`);

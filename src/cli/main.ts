@@ -503,8 +503,11 @@ Examples:
   exflow hosts --db audit.sqlite --format inventory > hosts.yaml   # edit, then:
   exflow audit --db audit.sqlite --inventory hosts.yaml
 
---format inventory writes the roles from the inventory as entries and the inferred
-ones commented out with their evidence, to confirm (uncomment) or correct.
+--format inventory writes an inventory --inventory reads back as it is: the roles
+from the inventory and those inferred with high confidence as entries (an inferred
+one under a comment with its evidence), the others commented out with their
+evidence — remove the "# " before an entry's lines to confirm it, or correct it.
+--format inventory-csv writes the same as CSV (a row to confirm behind "# ").
 
 JSON keys: address, name, roles, role_source (inventory or inferred), confidence,
 evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,

@@ -65,9 +65,11 @@ export class RulesFile {
   }
 
   /** The list under a top-level key, or null when the key is absent. */
-  list(key: string): Entry[] | null {
+  list(key: string, o: { bareIsEmpty?: boolean } = {}): Entry[] | null {
     const node = this.root.get(key, true) as Node | undefined;
     if (node === undefined) return null;
+    // "key:" with nothing after it: an empty list where the caller allows it (an inventory whose entries are all commented out).
+    if (o.bareIsEmpty && isScalar(node) && node.value === null) return [];
     if (!isSeq(node)) this.fail(node, `"${key}" must be a list`);
     return node.items.map((raw) => {
       const item = this.resolve(raw);
