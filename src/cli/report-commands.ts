@@ -67,6 +67,9 @@ export function filterOf(o: CommonOptions): FlowFilter {
   };
 }
 
+/** An address option's value with a host name turned into its one address (options.ts: resolveHostName). */
+const hostAddress = (db: Db, option: string, v: string): string => resolveHostName(option, v, (n) => addressesNamed(db, n), () => hostNameList(db));
+
 /**
  * --service and --role name what the rules (or the database) know: exit 64 with the nearest names
  * otherwise. A host name given to --host, --client or --server becomes its address here (in place).
@@ -74,7 +77,7 @@ export function filterOf(o: CommonOptions): FlowFilter {
 export function checkFilterNames(f: { service?: string; role?: string; finding?: string; sensor?: string; host?: string; client?: string; server?: string }, rules: () => RuleSet, db: Db): void {
   for (const k of ['host', 'client', 'server'] as const) {
     const v = f[k];
-    if (v !== undefined) f[k] = resolveHostName(`--${k}`, v, (n) => addressesNamed(db, n), () => hostNameList(db));
+    if (v !== undefined) f[k] = hostAddress(db, `--${k}`, v);
   }
   knownName('--sensor', f.sensor, 'sensor', () => [], () => db.prepare("SELECT DISTINCT sensor FROM runs WHERE sensor IS NOT NULL AND status = 'complete'").pluck().iterate() as Iterable<string>, 'exflow runs');
   knownName('--finding', f.finding, 'protection finding', () => rules().protection.map((p) => p.id), () => findingsInDb(db), 'exflow rules show protection');
@@ -137,7 +140,7 @@ export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defa
   if (o.out !== undefined) checkOutPath(o.out, o.db);
   const db = deps.openDb(o.db);
   try {
-    if (q.server !== undefined) q.server = resolveHostName('--server', q.server, (n) => addressesNamed(db, n), () => hostNameList(db));
+    if (q.server !== undefined) q.server = hostAddress(db, '--server', q.server);
     const format = formatForOut(o.format, o.out, () => deps.defaultFormat(undefined));
     const text = render(queryEndpoints(db, q), format === 'table' ? EPM_TABLE_COLUMNS : EPM_COLUMNS, format);
     if (o.out === undefined) print(text);
@@ -401,7 +404,7 @@ by --limit, per list).`,
     .action((address: string, o: CommonOptions & { limit: number }) => {
       if (addressOption('address', address)?.includes('/')) throw new UserError(`exflow: host takes one address, not a block ("${address}"); for a block use exflow hosts --host ${address}`, Exit.Usage);
       run(o, (db, f, format) => {
-        address = resolveHostName('host', address, (n) => addressesNamed(db, n), () => hostNameList(db));
+        address = hostAddress(db, 'host', address);
         const s = hostStory(db, address, f, o.limit, deps.loadRules(undefined));
         if (s.flows === 0 && s.host === null) throw new UserError(`exflow: ${address}: no such host in ${o.db} (exflow hosts lists them)`, Exit.BadInput);
         if (format === 'json') return JSON.stringify(s, null, 2) + '\n';

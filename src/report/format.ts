@@ -13,7 +13,7 @@ export function render(rows: Row[], columns: string[], format: Format): string {
     case 'json':
       return JSON.stringify(rows, null, 2) + '\n';
     case 'csv':
-      return [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
+      return columns.join(',') + '\n' + rows.map(csvLines(columns)).join('');
     case 'tsv':
       return columns.join('\t') + '\n' + rows.map((r) => tsvLine(r, columns)).join('');
     case 'md':
@@ -45,12 +45,13 @@ export function renderStream(rows: Iterable<Row>, columns: string[], format: For
     return;
   }
   let first = true;
+  const csvLine = csvLines(columns);
   if (format === 'csv') write(columns.join(',') + '\n');
   if (format === 'tsv') write(columns.join('\t') + '\n');
   if (format === 'md') write(mdHeader(columns));
   if (format === 'json') write('[');
   for (const r of rows) {
-    if (format === 'csv') write(csvLine(r, columns));
+    if (format === 'csv') write(csvLine(r));
     else if (format === 'tsv') write(tsvLine(r, columns));
     else if (format === 'md') write(mdRow(r, columns));
     else {
@@ -118,15 +119,10 @@ function tsvText(s: string): string {
 /** Printable ASCII without a backslash: a TSV cell as it is. */
 const PLAIN_TSV = /^[\x20-\x5b\x5d-\x7e]*$/;
 
-/** One row as a CSV line (RFC 4180), its line end included. */
-export function csvLine(r: Row, columns: string[]): string {
-  return columns.map((c) => csvCell(r[c])).join(',') + '\n';
-}
-
 /**
- * csvLine for a long listing: the cells of repeated texts (a verdict's reason and cite, the same
- * for thousands of flows, with Unicode punctuation that sends them through the control scan) made
- * once, from a bounded memo of its own.
+ * Rows as CSV lines (RFC 4180), each with its line end: the cells of repeated texts (a verdict's
+ * reason and cite, the same for thousands of flows, with Unicode punctuation that sends them
+ * through the control scan) made once, from a bounded memo of its own.
  */
 export function csvLines(columns: string[]): (r: Row) => string {
   const memo = new Map<string, string>();

@@ -83,7 +83,7 @@ function judgedSums(db: Db, f: FlowFilter, by: string[], extra: string[], extraA
   const after = flowWhere({ role: f.role, verdict: f.verdict } as FlowFilter, 'f', c.judged.sql);
   const sums = `SELECT ${key}, sum(f.flows) AS flows, sum(f.packets_c2s) AS packets_c2s, sum(f.packets_s2c) AS packets_s2c,
       sum(f.bytes_c2s) AS bytes_c2s, sum(f.bytes_s2c) AS bytes_s2c, sum(f.packets) AS packets, sum(f.bytes) AS bytes,
-      min(f.first_sec * 1000000000 + f.first_nsec) AS first_ns, max(f.last_sec * 1000000000 + f.last_nsec) AS last_ns, min(f.first_id) AS first_id
+      ${firstNs()} AS first_ns, ${lastNs()} AS last_ns, min(f.first_id) AS first_id
     FROM ${seen.sql} f GROUP BY ${key}`;
   const judgedRows = `SELECT f.*, f.first_ns / 1000000000 AS first_sec, f.first_ns % 1000000000 AS first_nsec, f.last_ns / 1000000000 AS last_sec,
         f.last_ns % 1000000000 AS last_nsec, ${tsOf('f.first_ns')} AS first_ts, ${tsOf('f.last_ns')} AS last_ts, ${JUDGED_COLUMNS}
@@ -193,15 +193,18 @@ export function dropGroups(db: Db, f: FlowFilter): void {
   if (f.materialized) db.exec(`DROP TABLE IF EXISTS ${f.materialized.table}`);
 }
 
+/** The earliest first packet of rows `f` in nanoseconds (an aggregate), and the latest last. */
+export const firstNs = (f = 'f') => `min(${f}.first_sec * 1000000000 + ${f}.first_nsec)`;
+export const lastNs = (f = 'f') => `max(${f}.last_sec * 1000000000 + ${f}.last_nsec)`;
+
+/** A nanosecond expression as the columns NAME_sec and NAME_nsec that isoTime takes. */
+export const secNsec = (ns: string, name: string) => `${ns} / 1000000000 AS ${name}_sec, ${ns} % 1000000000 AS ${name}_nsec`;
+
 /**
  * The earliest first and latest last packet of groups `f` as first_sec, first_nsec, last_sec and
  * last_nsec, to the nanosecond: a grouped row's times are its flows' own, not cut to the second.
  */
-export const SPAN = (f = 'f') => {
-  const first = `min(${f}.first_sec * 1000000000 + ${f}.first_nsec)`;
-  const last = `max(${f}.last_sec * 1000000000 + ${f}.last_nsec)`;
-  return `${first} / 1000000000 AS first_sec, ${first} % 1000000000 AS first_nsec, ${last} / 1000000000 AS last_sec, ${last} % 1000000000 AS last_nsec`;
-};
+export const SPAN = (f = 'f') => `${secNsec(firstNs(f), 'first')}, ${secNsec(lastNs(f), 'last')}`;
 
 /** The flows of groups f by verdict: expected, unexpected, and unknown (with `orNone`, flows without a verdict too). */
 export const verdictSums = (orNone = true) => `sum(CASE WHEN f.verdict = 'expected' THEN f.flows ELSE 0 END) AS expected,

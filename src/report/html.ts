@@ -9,7 +9,7 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { escapeControls, ISO_TIME, isoFraction, isoSecond, isoTime } from './format';
 import { addressCondition, type FlowFilter } from './filter';
-import { dropGroups, flowGroups, keepGroups, materializeGroups, type Groups } from './groups';
+import { dropGroups, firstNs, flowGroups, keepGroups, materializeGroups, secNsec, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
 import { protectionReport } from './protection';
 import type { Row } from './format';
@@ -310,7 +310,7 @@ ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity',
     .prepare(
       `SELECT e.server, e.transport, e.port, coalesce(max(e.interface), '"' || max(e.annotation) || '" (annotation from the wire)', e.uuid) AS interface, e.uuid,
               group_concat(DISTINCT e.source) AS sources, count(DISTINCT e.capture_id) AS captures,
-              min(e.first_sec * 1000000000 + e.first_nsec) / 1000000000 AS first_sec, min(e.first_sec * 1000000000 + e.first_nsec) % 1000000000 AS first_nsec
+              ${secNsec(firstNs('e'), 'first')}
        ${epSql} ORDER BY e.server, e.port, interface LIMIT ?`,
     )
     .all(...epArgs, HTML_LIMITS.rows) as Row[]).map(({ first_sec, first_nsec, ...r }) => ({ ...r, first_seen: isoTime(first_sec as number, first_nsec as number) }));

@@ -6,6 +6,7 @@
 import type { Db } from '../store/db';
 import { flowWhere, parseTime, type FlowFilter } from './filter';
 import { captureFilter, isoFraction, isoTime, type Row } from './format';
+import { firstNs, secNsec } from './groups';
 
 export interface Baseline {
   /** The SQL condition that selects the baseline's flows, on flow_view under the given alias. */
@@ -77,7 +78,7 @@ export function newReport(db: Db, baseline: Baseline, f: FlowFilter, limit = 100
   const flows = q(
     `f.client, f.server, f.transport, f.server_port, coalesce(f.service, '(unknown)') AS service, group_concat(DISTINCT f.rpc_interface) AS rpc_interface,
      f.client_role, f.server_role, group_concat(DISTINCT f.verdict) AS verdict, count(*) AS flows, sum(f.bytes) AS bytes,
-     min(f.first_sec * 1000000000 + f.first_nsec) / 1000000000 AS first_sec, min(f.first_sec * 1000000000 + f.first_nsec) % 1000000000 AS first_nsec`,
+     ${secNsec(firstNs('f'), 'first')}`,
     `b.client = f.client AND b.server = f.server AND b.transport = f.transport AND b.server_port = f.server_port AND b.service IS f.service`,
     'f.client, f.server, f.transport, f.server_port, f.service',
     'min(f.first_ts), f.client, f.server, f.server_port',

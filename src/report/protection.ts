@@ -7,7 +7,7 @@ import type { RuleSet } from '../rules/load';
 import { SEVERITIES } from '../rules/protection';
 import type { FlowFilter } from './filter';
 import { isoTime, type Row } from './format';
-import { flowGroups, type Groups } from './groups';
+import { firstNs, flowGroups, lastNs, secNsec, type Groups } from './groups';
 import { storedIds } from '../store/lists';
 
 export const PROTECTION_COLUMNS = ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'hosts', 'examples', 'first_seen', 'last_seen', 'advice', 'cite'];
@@ -28,8 +28,8 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   db.exec('DROP TABLE IF EXISTS temp.protection_groups');
   db.prepare(
     `CREATE TEMP TABLE protection_groups AS
-     SELECT f.protection, f.client, f.server, f.server_port, f.transport, f.service, f.account, sum(f.flows) AS flows, min(f.first_sec * 1000000000 + f.first_nsec) AS first_ns,
-       max(f.last_sec * 1000000000 + f.last_nsec) AS last_ns, min(f.first_id) AS first_id
+     SELECT f.protection, f.client, f.server, f.server_port, f.transport, f.service, f.account, sum(f.flows) AS flows, ${firstNs()} AS first_ns,
+       ${lastNs()} AS last_ns, min(f.first_id) AS first_id
      FROM ${g.sql} f GROUP BY f.protection, f.client, f.server, f.server_port, f.transport, f.service, f.account`,
   ).run(...g.args);
   const groups = 'temp.protection_groups';
@@ -38,8 +38,7 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   const byList = (inner: string, outer: string, also = '') => `SELECT j.value AS finding, ${outer} FROM (${inner}) p, ${LIST_IDS} j GROUP BY j.value${also}`;
   const counts = db
     .prepare(byList(`SELECT f.protection, f.client, sum(f.flows) AS flows, min(f.first_ns) AS first_ns, max(f.last_ns) AS last_ns FROM ${groups} f GROUP BY 1, 2`,
-      `sum(p.flows) AS flows, count(DISTINCT p.client) AS clients, min(p.first_ns) / 1000000000 AS first_sec, min(p.first_ns) % 1000000000 AS first_nsec,
-       max(p.last_ns) / 1000000000 AS last_sec, max(p.last_ns) % 1000000000 AS last_nsec`))
+      `sum(p.flows) AS flows, count(DISTINCT p.client) AS clients, ${secNsec('min(p.first_ns)', 'first')}, ${secNsec('max(p.last_ns)', 'last')}`))
     .all() as { finding: string; flows: number; clients: number; first_sec: number; first_nsec: number; last_sec: number; last_nsec: number }[];
   const servers = new Map(
     (db.prepare(byList(`SELECT DISTINCT f.protection, f.server FROM ${groups} f`, 'count(DISTINCT p.server) AS n')).raw().all() as [string, number][]),
