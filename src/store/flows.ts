@@ -28,6 +28,10 @@ const marks = (n: number) => new Array(n).fill('?').join(', ');
 const ACCOUNT = CORE_COUNT + 15;
 const WORKSTATION = ACCOUNT + 1;
 const SPN = CORE_COUNT + EXTRA_COLUMNS.indexOf('kerberos_spn');
+/** Where a row holds first_sec (first_nsec after it) and bytes_c2s (bytes_s2c after it). */
+const CORE_NAMES = CORE.split(',').map((c) => c.trim());
+const FIRST_SEC = CORE_NAMES.indexOf('first_sec');
+const BYTES_C2S = CORE_NAMES.indexOf('bytes_c2s');
 
 /**
  * A flow's row, as FlowWriter inserts it: the core columns, and the extra ones only
@@ -170,6 +174,7 @@ export class FlowWriter {
     this.db.transaction(() => {
       for (const r of rows) {
         this.lastId = r.length === CORE_COUNT ? insertCore.run(r).lastInsertRowid : this.insertExtra(r);
+        rollups.written(r[FIRST_SEC] as number, r[FIRST_SEC + 1] as number, (r[BYTES_C2S] as number) + (r[BYTES_C2S + 1] as number));
       }
       if (all) rollups.commit(Number(this.lastId));
     })();
