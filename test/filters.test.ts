@@ -151,8 +151,10 @@ describe('times that sort (issue 23, item 3): one width for every time', () => {
     const widths = new Set(flows.flatMap((f) => [f.first_seen.length, f.last_seen.length]));
     expect([...widths]).toEqual(['2026-01-15T09:00:00.000000Z'.length]);
     // Item 6: flows say how long they lasted (the table shows start and duration after the verdict).
-    for (const f of flows as unknown as { first_seen: string; last_seen: string; duration: string }[]) {
-      expect(f.duration).toMatch(/^\d+\.\d{6}$/);
+    for (const f of flows as unknown as { first_seen: string; last_seen: string; duration: number }[]) {
+      // A number in JSON (issue 32 item 12), to the microsecond.
+      expect(typeof f.duration).toBe('number');
+      expect(Math.round(f.duration * 1e6) / 1e6).toBe(f.duration);
       expect(Math.abs(Number(f.duration) - (Date.parse(f.last_seen) - Date.parse(f.first_seen)) / 1000)).toBeLessThan(0.0011);
     }
     expect(runCli(['flows', '--db', db, '--format', 'table', '--wide']).stdout.split('\n')[0]).toMatch(/verdict +first_seen +duration/);

@@ -60,3 +60,52 @@ describe('a schema 3 database', () => {
     expect(again.stderr).toMatch(/already analyzed as capture 1 .* in run 1; skipped/);
   });
 });
+
+describe('a schema 18 database whose reasons spell out every rule', () => {
+  it('is upgraded to the short reasons and full details the audit now writes', () => {
+    // Hosts with several roles each: between them the matrix has many rules, which a reason used to name all of.
+    const dir = tmpDir();
+    const inventory = path.join(dir, 'multi.yaml');
+    fs.writeFileSync(
+      inventory,
+      fs
+        .readFileSync(path.join(__dirname, '..', 'samples', 'inventory.yaml'), 'utf8')
+        .replace(/roles: \[mailbox\]/g, 'roles: [mailbox, client-access, hub-transport, unified-messaging]')
+        .replace('roles: [domain-controller, dns-server]', 'roles: [domain-controller, dns-server, edge-transport]'),
+    );
+    const db = path.join(dir, 'multi.sqlite');
+    const a = runCli(['analyze', path.join(__dirname, '..', 'samples', 'exchange-org.pcapng'), '--db', db, '--inventory', inventory, '--quiet']);
+    expect(a.code, a.stderr).toBe(0);
+    const read = (d: Database.Database) => d.prepare('SELECT cr, sr, service, transport, port, cv, sv, verdict, reason, detail FROM verdicts ORDER BY cr, sr, service, transport, port, cv, sv').all() as Record<string, string | null>[];
+    const now = new Database(db);
+    const judged = read(now);
+    const counted = judged.filter((v) => /\(\d+ (services allowed by \d+ )?rules?\)$/.test(String(v.reason)));
+    expect(counted.length).toBeGreaterThan(0);
+    for (const v of judged) expect(String(v.reason).length).toBeLessThan(260);
+    // The database as schema 18 wrote it: every list in the reason, no detail column.
+    const put = now.prepare('UPDATE verdicts SET reason = ? WHERE cr = ? AND sr = ? AND service = ? AND transport = ? AND port = ? AND cv = ? AND sv = ?');
+    let longest = 0;
+    for (const v of judged) {
+      if (v.detail === null) continue;
+      const list = String(v.detail).replace(/^allowed: /, '').replace('; rules: ', '; ').replace(/^rules: /, '');
+      const old = String(v.reason).replace(/\([^()]*\)$/, `(${list})`);
+      longest = Math.max(longest, old.length);
+      put.run(old, v.cr, v.sr, v.service, v.transport, v.port, v.cv, v.sv);
+    }
+    expect(longest).toBeGreaterThan(300);
+    for (const v of now.prepare("SELECT name FROM sqlite_master WHERE type = 'view'").pluck().all()) now.exec(`DROP VIEW "${v}"`);
+    now.exec(`ALTER TABLE verdicts DROP COLUMN detail; UPDATE meta SET value = '18' WHERE key = 'schema_version'`);
+    now.close();
+    const s = runCli(['report', 'unexpected', '--db', db, '--format', 'json']);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/upgraded .* to schema/);
+    const after = new Database(db, { readonly: true });
+    expect(read(after)).toEqual(judged);
+    after.close();
+    // The report: the short reason, the full list beside it in JSON.
+    const rows = JSON.parse(s.stdout) as { reason: string; reason_detail: string | null }[];
+    const withList = rows.filter((r) => r.reason_detail !== null);
+    expect(withList.length).toBeGreaterThan(0);
+    for (const r of withList) expect(r.reason_detail).toMatch(/rules: \d{4}:/);
+  });
+});

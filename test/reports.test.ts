@@ -88,7 +88,7 @@ describe('reports on the sample (README inventory)', () => {
     const m = json(['report', 'matrix', '--db', db, '--format', 'json']);
     expect(Object.keys(m[0])).toEqual(['client_role', 'server_role', 'flows', 'bytes', 'expected', 'unexpected', 'unknown', 'rules_say', 'no_direct_connection', 'services']);
     const u = json(['report', 'unexpected', '--db', db, '--format', 'json']);
-    expect(Object.keys(u[0])).toEqual(['verdict', 'why', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'rpc_interfaces', 'reason']);
+    expect(Object.keys(u[0])).toEqual(['verdict', 'why', 'client_role', 'server_role', 'service', 'flows', 'bytes', 'first_seen', 'last_seen', 'examples', 'rpc_interfaces', 'reason', 'reason_detail']);
   });
   it('--capture, --since and --until filter', () => {
     expect(json(['report', 'summary', '--db', db, '--format', 'json', '--until', '2000-01-01T00:00:00Z']).totals.flows).toBe(0);

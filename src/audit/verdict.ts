@@ -18,7 +18,19 @@ export interface Verdict {
   reason: string;
   /** Where the rule comes from, in its source's words and language (seed, section, quote); null when no rule allowed the flow. */
   cite: string | null;
+  /**
+   * For a flow no rule allows between roles the rules do name: every service they allow and every
+   * rule read, in full. The reason names them only while they are short (SHORT_LIST); a host with
+   * several roles can have 17 rules between it and its peer, which the reason then counts.
+   */
+  detail: string | null;
 }
+
+/** The longest list of allowed services and rule ids a reason spells out; a longer one is counted there and written in full in `detail`. */
+export const SHORT_LIST = 120;
+
+/** "1 rule", "17 rules". */
+const counted = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /** What a verdict depends on, besides the two sides' roles: the service, and the transport and port (for the reason text). */
 export interface VerdictFacts {
@@ -63,13 +75,13 @@ export class Matrix {
     if (clientRoles.length === 0 || serverRoles.length === 0) {
       // The addresses are the flow's own columns: the reason names the sides, so one verdict serves many flows.
       const missing = [clientRoles.length === 0 ? 'client' : '', serverRoles.length === 0 ? 'server' : ''].filter(Boolean).join(' and ');
-      return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `no role for the ${missing} (not in the inventory, nothing inferred)`, cite: null };
+      return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `no role for the ${missing} (not in the inventory, nothing inferred)`, cite: null, detail: null };
     }
     // A DCE/RPC connection whose interface could not be read (cut by the snaplen, its
     // bind before the capture) says nothing the tables could judge: a capture limit,
     // not a policy finding.
     if (f.service === RPC_UNNAMED_SERVICE) {
-      return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `the RPC interface could not be read (its bind was cut by the snaplen or is not in the capture): it cannot be judged`, cite: null };
+      return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unknown', rule: null, reason: `the RPC interface could not be read (its bind was cut by the snaplen or is not in the capture): it cannot be judged`, cite: null, detail: null };
     }
     const applies = tablesFor(clientTables, serverTables);
     const seen: MatrixRule[] = [];
@@ -80,7 +92,7 @@ export class Matrix {
           if (r.any || (f.service !== null && r.services.includes(f.service))) {
             // The reason in English; the seed's own words, in its language, are the citation apart.
             const what = r.any ? `any service between ${cr} and ${sr}` : `${f.service} between ${cr} → ${sr}`;
-            return { clientRole: cr, serverRole: sr, verdict: 'expected', rule: r.id, reason: `the matrix allows ${what} (${r.id})`, cite: citeOf(r.cite, r.text) };
+            return { clientRole: cr, serverRole: sr, verdict: 'expected', rule: r.id, reason: `the matrix allows ${what} (${r.id})`, cite: citeOf(r.cite, r.text), detail: null };
           }
         }
       }
@@ -88,14 +100,17 @@ export class Matrix {
     const what = f.service ?? `an unnamed service (${f.transport}/${f.serverPort})`;
     const pair = `${join(clientRoles)} → ${join(serverRoles)}`;
     let reason: string;
+    let detail: string | null = null;
     if (seen.length === 0) reason = `no rule between ${pair} allows anything; ${what} is not expected`;
     else {
       const allowed = [...new Set(seen.flatMap((r) => r.services))];
-      reason = allowed.length
-        ? `${what} is not among what the matrix allows between ${pair} (${allowed.join(', ')}; ${[...new Set(seen.map((r) => r.id))].join(', ')})`
-        : `the matrix says no direct connection between ${pair} (${[...new Set(seen.map((r) => r.id))].join(', ')})`;
+      const ids = [...new Set(seen.map((r) => r.id))];
+      const list = allowed.length ? `${allowed.join(', ')}; ${ids.join(', ')}` : ids.join(', ');
+      const short = list.length <= SHORT_LIST ? list : allowed.length ? `${counted(allowed.length, 'service')} allowed by ${counted(ids.length, 'rule')}` : counted(ids.length, 'rule');
+      reason = allowed.length ? `${what} is not among what the matrix allows between ${pair} (${short})` : `the matrix says no direct connection between ${pair} (${short})`;
+      detail = allowed.length ? `allowed: ${allowed.join(', ')}; rules: ${ids.join(', ')}` : `rules: ${ids.join(', ')}`;
     }
-    return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unexpected', rule: null, reason, cite: null };
+    return { clientRole: join(clientRoles), serverRole: join(serverRoles), verdict: 'unexpected', rule: null, reason, cite: null, detail };
   }
 }
 

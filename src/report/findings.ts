@@ -30,7 +30,7 @@ export function unexpectedFrom(db: Db, w: Groups): Row[] {
       `SELECT f.verdict, coalesce(f.client_role, '${NO_ROLE}') AS client_role, coalesce(f.server_role, '${NO_ROLE}') AS server_role,
               coalesce(f.service, '(unknown)') AS service, sum(f.flows) AS flows, sum(f.bytes) AS bytes,
               ${SPAN()},
-              min(f.reason) AS reason, group_concat(DISTINCT f.rpc_interface) AS rpc_interfaces, ${WHY} AS why
+              min(f.reason) AS reason, min(f.reason || char(10) || coalesce(f.reason_detail, '')) AS reason_and_detail, group_concat(DISTINCT f.rpc_interface) AS rpc_interfaces, ${WHY} AS why
        FROM ${w.sql} f
        GROUP BY f.verdict, client_role, server_role, service`,
     )
@@ -51,6 +51,8 @@ export function unexpectedFrom(db: Db, w: Groups): Row[] {
     examples: examples.get(groupKey([r.verdict, r.client_role, r.server_role, r.service])) ?? [],
     rpc_interfaces: listed(r.rpc_interfaces),
     reason: r.reason,
+    // The full list a long reason counts (JSON has it; the text formats keep the reason short).
+    reason_detail: String(r.reason_and_detail).split('\n')[1] || null,
   }));
 }
 

@@ -263,10 +263,14 @@ function flowRow(r: FlowDbRow): Row {
   };
 }
 
-/** Seconds from the first packet to the last, in microseconds as the times are written (a string: one width, no float noise). */
-function duration(r: FlowDbRow): string {
+/**
+ * Seconds from the first packet to the last, to the microsecond as the times are written: a
+ * number (JSON consumers compute with it; a whole count of microseconds over 1e6 prints as its
+ * own decimal, never with float noise).
+ */
+function duration(r: FlowDbRow): number {
   const us = Math.max(0, (r.last_sec - r.first_sec) * 1_000_000 + Math.floor(r.last_nsec / 1000) - Math.floor(r.first_nsec / 1000));
-  return `${Math.floor(us / 1_000_000)}.${String(us % 1_000_000).padStart(6, '0')}`;
+  return us / 1_000_000;
 }
 
 /** The protection columns of a flow_view row: booleans as true/false, the findings as a list. */

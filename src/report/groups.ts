@@ -19,7 +19,7 @@ import { flowWhere, type FlowFilter } from './filter';
 const SEEN = `f.client, f.server, f.transport, f.server_port, f.service, f.via, f.rpc_interface, f.rpc_interfaces, f.tls, f.protection,
   f.packets_c2s, f.packets_s2c, f.bytes_c2s, f.bytes_s2c, f.packets, f.bytes,
   f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.first_ts, f.last_ts, f.sensor`;
-const JUDGED = `f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.cite, f.client_name, f.server_name, f.encryption, f.encryption_cite`;
+const JUDGED = `f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.reason_detail, f.cite, f.client_name, f.server_name, f.encryption, f.encryption_cite`;
 const sources = (judged: boolean) => ({
   flows: `SELECT ${SEEN}, ${findingAccount('f')} AS account, ${judged ? `${JUDGED}, ` : ''}1 AS flows, f.id AS first_id FROM ${judged ? 'flow_view' : 'flow_seen'} f`,
   /** Hourly rows: where a time filter may cut a row, an hour's flows answer for it. */

@@ -219,11 +219,11 @@ export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionTe
     'SELECT rowid, cr, sr, service, transport, port, cv, sv, id, verdict, encryption, n, clear, fresh FROM temp.verdict_keys WHERE rowid > ? ORDER BY rowid LIMIT ?',
   );
   const put = db.prepare(
-    `INSERT INTO verdicts (cr, sr, service, transport, port, cv, sv, client_role, server_role, verdict, rule, reason, cite, encryption, encryption_cite)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO verdicts (cr, sr, service, transport, port, cv, sv, client_role, server_role, verdict, rule, reason, cite, encryption, encryption_cite, detail)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (cr, sr, service, transport, port, cv, sv) DO UPDATE SET client_role = excluded.client_role, server_role = excluded.server_role,
        verdict = excluded.verdict, rule = excluded.rule, reason = excluded.reason, cite = excluded.cite, encryption = excluded.encryption,
-       encryption_cite = excluded.encryption_cite`,
+       encryption_cite = excluded.encryption_cite, detail = excluded.detail`,
   );
   type Group = [number, string, string, string, string, number, string, string, number | null, string | null, string | null, number, number | null, number];
   const counts: Record<string, number> = { expected: 0, unexpected: 0, unknown: 0, encryption: 0 };
@@ -248,7 +248,7 @@ export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionTe
           verdict = v.verdict;
           const e = v.verdict === 'expected' && v.rule !== null && service ? encryptionText(v.rule, service) : null;
           encryption = e?.text ?? null;
-          put.run(cr, sr, service, transport, port, cv, sv, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, v.cite, encryption, e?.cite ?? null);
+          put.run(cr, sr, service, transport, port, cv, sv, v.clientRole, v.serverRole, v.verdict, v.rule, v.reason, v.cite, encryption, e?.cite ?? null, v.detail);
         }
         counts[verdict!] += n;
         if (verdict === 'expected' && encryption !== null) counts.encryption += clear ?? 0;

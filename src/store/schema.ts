@@ -3,7 +3,9 @@
  * nanoseconds apart (a nanosecond epoch does not fit a double); the views add
  * REAL seconds for arithmetic. Documented in README.md ("The database").
  */
-export const SCHEMA_VERSION = 18;
+import { SHORT_LIST } from '../audit/verdict';
+
+export const SCHEMA_VERSION = 19;
 
 /** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
 export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
@@ -49,6 +51,32 @@ const VERDICT_CITES = `
   cite            TEXT,
   encryption_cite TEXT`;
 
+/** Added by schema 19: every service allowed and rule read, for a verdict whose reason only counts them (src/audit/verdict.ts). */
+const VERDICT_DETAIL = `
+  detail          TEXT`;
+
+/**
+ * Schema 19's rewrite of a stored reason that spells out a long list, as src/audit/verdict.ts now
+ * words it: "(<list>)" at its end becomes "(N services allowed by M rules)" or "(M rules)" and the
+ * list moves to detail. The list is what follows "between <pair> (" (role names hold no parenthesis).
+ */
+const SHORTEN_REASONS = (() => {
+  const at = `instr(reason, ' between ')`;
+  const rest = `substr(reason, ${at} + 9)`;
+  const list = `substr(${rest}, instr(${rest}, ' (') + 2, length(${rest}) - instr(${rest}, ' (') - 2)`;
+  const n = (x: string) => `(length(${x}) - length(replace(${x}, ', ', ',')) + 1)`;
+  const counted = (x: string, what: string) => `${n(x)} || ' ${what}' || CASE WHEN ${n(x)} = 1 THEN '' ELSE 's' END`;
+  const services = `substr(${list}, 1, instr(${list}, '; ') - 1)`;
+  const ids = `substr(${list}, instr(${list}, '; ') + 2)`;
+  const head = `substr(reason, 1, ${at} + 8 + instr(${rest}, ' (') + 1)`;
+  return `UPDATE verdicts SET
+      detail = CASE WHEN reason LIKE '% is not among what the matrix allows between % (%)' THEN 'allowed: ' || ${services} || '; rules: ' || ${ids} ELSE 'rules: ' || ${list} END,
+      reason = ${head} || CASE WHEN length(${list}) <= ${SHORT_LIST} THEN ${list}
+        WHEN reason LIKE '% is not among what the matrix allows between % (%)' THEN ${counted(services, 'service')} || ' allowed by ' || ${counted(ids, 'rule')}
+        ELSE ${counted(list, 'rule')} END || ')'
+    WHERE (reason LIKE '% is not among what the matrix allows between % (%)' OR reason LIKE '%the matrix says no direct connection between % (%)')`;
+})();
+
 /** The hosts table as schema 6 made it (its migration must keep making exactly this). */
 const HOST_COLUMNS_V6 = `
   address       TEXT PRIMARY KEY,
@@ -87,7 +115,7 @@ export const JUDGED_FROM = judgedFrom('flows f');
 /** Every rollup row as a flow-like row f (the NULLs back): what the audit judges. */
 export const ROLLUP_ROWS = `(SELECT r.run_id, r.client, r.server, r.transport, r.server_port, nullif(r.service, '') AS service, nullif(r.tls, '') AS tls, r.flows FROM flow_rollup r) f`;
 
-export const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason, v.cite, hc.name AS client_name, hs.name AS server_name,
+export const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason, v.detail AS reason_detail, v.cite, hc.name AS client_name, hs.name AS server_name,
        CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption END AS encryption,
        CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption_cite END AS encryption_cite`;
 
@@ -389,6 +417,9 @@ export const MIGRATIONS: Record<number, string> = {
        CREATE TABLE flow_rollup_run (${RUN_ROLLUP_COLUMNS}) WITHOUT ROWID;
        ${totalRuns("WHERE r.run_id IN (SELECT id FROM runs WHERE status = 'complete')")};
        DROP INDEX IF EXISTS flows_protection_accounts;`,
+  // A reason that named 17 rules is short again; the full list is the verdict's detail (issue 32).
+  19: `ALTER TABLE verdicts ADD COLUMN ${VERDICT_DETAIL.trim()};
+       ${SHORTEN_REASONS};`,
 };
 
 export const SCHEMA = `
@@ -628,7 +659,7 @@ WHERE r.status = 'complete' OR r.live = 1;
 
 -- A flow's verdict is its key's row in verdicts (VERDICT_KEY), found through its hosts'
 -- roles and versions: judging is per key, and a host's new roles rewrite no flow.
-CREATE TABLE IF NOT EXISTS verdicts (${VERDICT_COLUMNS},${VERDICT_CITES},${VERDICT_UNIQUE});
+CREATE TABLE IF NOT EXISTS verdicts (${VERDICT_COLUMNS},${VERDICT_CITES},${VERDICT_DETAIL},${VERDICT_UNIQUE});
 
 -- Every flow (of any run, visible or not) with its verdict: what the audit counts and compares.
 CREATE VIEW IF NOT EXISTS flow_judged AS
