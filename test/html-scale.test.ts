@@ -40,7 +40,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the HTML page in Chromium', () => {
     expect(findings).toMatch(/rdp/);
     // A host with two roles is one row with one label.
     const hosts = dom.slice(at[5], at[6]);
-    expect(hosts).toMatch(/<td><bdi>domain-controller \+ dns-server<\/bdi><\/td>/);
+    expect(hosts).toMatch(/<td data-h="roles"><bdi>domain-controller \+ dns-server<\/bdi><\/td>/);
     expect(dom).toMatch(/<details class="host" id="host-10-20-0-100">/);
   });
 

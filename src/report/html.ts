@@ -54,8 +54,25 @@ function span(first: string | null, last: string | null): string {
 
 /** "1 flow", "2 flows". */
 function count(n: number, what: string): string {
-  return `${n} ${what}${n === 1 ? '' : 's'}`;
+  return `${grouped(n)} ${what}${n === 1 ? '' : 's'}`;
 }
+
+/** A count with its thousands grouped (800,000): read beside "758 MB" without counting digits. */
+function grouped(n: number): string {
+  return Number.isInteger(n) ? String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',') : String(n);
+}
+
+/**
+ * A time cell: date and time of day as two unbreakable pieces the line may break between
+ * (a narrow screen shows them on two lines; copied, they are the one ISO string).
+ */
+function timeCell(v: string, attributes: string): string {
+  const at = v.indexOf('T') + 1;
+  return `<td class="t"${attributes}><span>${esc(v.slice(0, at))}</span><span>${esc(v.slice(at))}</span></td>`;
+}
+
+/** Columns of sentences: given room to read as lines, not a strip one word wide. */
+const LONG_TEXT = new Set(['reason', 'finding', 'title', 'advice']);
 
 function bytes(n: number): string {
   const u = ['B', 'kB', 'MB', 'GB', 'TB'];
@@ -80,19 +97,25 @@ function table(rows: Row[], columns: string[], o: { cls?: string; fold?: number;
   const note = (r: Row, c: string) => {
     const from = o.notes?.[c];
     const v = from === undefined ? null : r[from];
-    return v === null || v === undefined || v === '' ? '' : ` title="${esc(v)}" class="cited"`;
+    return v === null || v === undefined || v === '' ? '' : ` title="${esc(v)}"`;
   };
   const shown = rows.slice(0, HTML_LIMITS.rows);
   // Byte counts read as the rest of the page writes them (kB, MB), sorted by the count itself.
+  // Each cell names its column (data-h): a screen narrower than the table shows a row as a card of "column value" lines.
   const td = (r: Row, c: string) => {
     const v = r[c];
-    if (typeof v === 'number' && BYTE_COLUMN.test(c)) return `<td class="n" data-v="${v}">${esc(bytes(v))}</td>`;
-    if (typeof v === 'string' && ISO_TIME.test(v)) return `<td class="t">${esc(v)}</td>`;
-    return `<td${typeof v === 'number' ? ' class="n"' : note(r, c)}>${cell(v)}</td>`;
+    const h = ` data-h="${esc(c)}"`;
+    if (typeof v === 'number' && BYTE_COLUMN.test(c)) return `<td class="n"${h} data-v="${v}">${esc(bytes(v))}</td>`;
+    if (typeof v === 'string' && ISO_TIME.test(v)) return timeCell(v, h);
+    if (typeof v === 'number') return `<td class="n"${h} data-v="${v}">${esc(grouped(v))}</td>`;
+    const title = note(r, c);
+    const classes = [LONG_TEXT.has(c) ? 'long' : '', title ? 'cited' : ''].filter(Boolean).join(' ');
+    return `<td${h}${classes ? ` class="${classes}"` : ''}${title}>${cell(v)}</td>`;
   };
-  const html = `<table class="sortable ${o.cls ?? ''}"><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${shown
+  // The table scrolls inside its own box when even wrapped it is wider than the page.
+  const html = `<div class="wide"><table class="sortable ${o.cls ?? ''}"><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${shown
     .map((r) => `<tr>${columns.map((c) => td(r, c)).join('')}</tr>`)
-    .join('')}</tbody></table>`;
+    .join('')}</tbody></table></div>`;
   const total = o.total ?? rows.length;
   const more = total > shown.length ? `<p class="note">${shown.length} of ${total} rows shown${o.rest ? `; ${esc(o.rest)}` : ''}.</p>` : '';
   const fold = o.fold ?? 50;
@@ -290,7 +313,7 @@ function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Ba
       const st = hostStory(db, addr, f, 20, rules, { groups: drillGroups, protection: drillProtection });
       const h = hostOf(addr);
       const id = `host-${addr.replace(/[^0-9A-Za-z]/g, '-')}`;
-      return `<details class="host" id="${id}"><summary><b>${wire(addr)}</b>${h?.name ? ` ${wire(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${count(st.flows, 'flow')}, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${st.findings.reduce((a, x) => a + Number(x.flows), 0)} in findings</span>` : ''}</summary>
+      return `<details class="host" id="${id}"><summary><b>${wire(addr)}</b>${h?.name ? ` ${wire(h.name)}` : ''} — ${esc(label(addr))}${h?.version ? `, Exchange ${esc(h.version)}` : ''} — ${count(st.flows, 'flow')}, ${esc(bytes(st.bytes))}${st.findings.length ? ` — <span class="warn">${grouped(st.findings.reduce((a, x) => a + Number(x.flows), 0))} in findings</span>` : ''}</summary>
 <p>Roles from ${esc(h?.role_source ?? 'nowhere')}${h?.confidence ? ` (${esc(h.confidence)} confidence)` : ''}: ${esc(((h?.evidence as string[] | undefined) ?? []).slice(0, 3).join('; ') || 'no evidence')}. Seen ${esc(st.first_seen ?? '')} to ${esc(st.last_seen ?? '')}.</p>
 <h4>Serves</h4>${table(st.serves, HOST_SERVICE_COLUMNS, { total: st.serves.length + st.omitted.serves, rest: `exflow host ${addr} lists all` })}
 <h4>Uses</h4>${table(st.uses, HOST_SERVICE_COLUMNS, { total: st.uses.length + st.omitted.uses, rest: `exflow host ${addr} lists all` })}
@@ -331,8 +354,10 @@ ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity',
 <style>
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#212121;max-width:1200px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h4{margin:12px 0 4px}
-table{border-collapse:collapse;margin:8px 0;font-size:13px;display:block;max-width:100%;overflow-x:auto}svg{max-width:100%;height:auto}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5;cursor:pointer}th[data-dir=a]::after{content:" ▲"}th[data-dir=d]::after{content:" ▼"}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.t{white-space:nowrap}td.cited{text-decoration:underline dotted;cursor:help}
+div.wide{max-width:100%;overflow-x:auto}table{border-collapse:collapse;margin:8px 0;font-size:13px}svg{max-width:100%;height:auto}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+th{background:#f5f5f5;cursor:pointer}th[data-dir=a]::after{content:" ▲"}th[data-dir=d]::after{content:" ▼"}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.t span{display:inline-block;white-space:nowrap}td.cited{text-decoration:underline dotted;cursor:help}
+td.long{min-width:14em}
+@media (max-width:900px){table.sortable thead{display:none}table.sortable,table.sortable tbody,table.sortable tr{display:block}table.sortable tr{border:1px solid #ddd;margin:0 0 8px}table.sortable td{display:grid;grid-template-columns:9em 1fr;border:0;border-top:1px solid #eee;text-align:left}table.sortable td::before{content:attr(data-h);font-weight:600;color:#555}table.sortable td.t{display:block}table.sortable td.t::before{display:inline-block;width:9em}}
 .kpi{display:flex;gap:16px;flex-wrap:wrap}.kpi div{border:1px solid #ddd;padding:8px 12px;border-radius:4px}.kpi b{display:block;font-size:20px}
 svg text{font:12px system-ui,sans-serif}svg .count{fill:#fff;font-weight:bold}.legend .swatch{display:inline-block;width:14px;height:14px;margin:0 4px 0 10px;vertical-align:middle;background:rgba(21,101,192,.55);border:3px solid;border-radius:2px}
 details.host{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:6px 0}summary{cursor:pointer}
@@ -341,9 +366,9 @@ details.host{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:6px
 <h1>${esc(title)}</h1>
 <p>${esc(span(t.first_seen, t.last_seen))}</p>
 <section id="summary"><h2>Summary</h2>
-<div class="kpi"><div><b>${t.captures}</b>${t.captures === 1 ? 'capture' : 'captures'}</div><div><b>${t.flows}</b>${t.flows === 1 ? 'flow' : 'flows'}</div><div><b>${esc(bytes(t.bytes))}</b>in flows</div><div><b>${t.packets}</b>${t.packets === 1 ? 'packet' : 'packets'} in flows</div><div><b>${t.hosts}</b>${t.hosts === 1 ? 'host' : 'hosts'}</div>
-<div><b>${s.verdicts.expected}</b>expected</div><div><b class="warn">${s.verdicts.unexpected}</b>unexpected</div><div><b>${s.verdicts.unknown + s.verdicts.none}</b>unknown</div></div>
-<p>Classified by port ${s.classified.port}, by the endpoint mapper ${s.classified.epm}, by bind ${s.classified.bind}, by payload ${s.classified.payload}, not at all ${s.classified.none}.</p>
+<div class="kpi"><div><b>${grouped(t.captures)}</b>${t.captures === 1 ? 'capture' : 'captures'}</div><div><b>${grouped(t.flows)}</b>${t.flows === 1 ? 'flow' : 'flows'}</div><div><b>${esc(bytes(t.bytes))}</b>in flows</div><div><b>${grouped(t.packets)}</b>${t.packets === 1 ? 'packet' : 'packets'} in flows</div><div><b>${grouped(t.hosts)}</b>${t.hosts === 1 ? 'host' : 'hosts'}</div>
+<div><b>${grouped(s.verdicts.expected)}</b>expected</div><div><b class="warn">${grouped(s.verdicts.unexpected)}</b>unexpected</div><div><b>${grouped(s.verdicts.unknown + s.verdicts.none)}</b>unknown</div></div>
+<p>Classified by port ${grouped(s.classified.port)}, by the endpoint mapper ${grouped(s.classified.epm)}, by bind ${grouped(s.classified.bind)}, by payload ${grouped(s.classified.payload)}, not at all ${grouped(s.classified.none)}.</p>
 </section>
 <section id="findings"><h2>Findings: what to act on</h2>
 <h3 id="unexpected">Unexpected: the tables do not allow these (${count(flowsOf(unexpectedRows), 'flow')})</h3>
