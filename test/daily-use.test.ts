@@ -358,3 +358,70 @@ describe('5. the inventory CSV: comment lines are skipped whatever they hold, an
     expect(hosts.filter((h) => h.role_source === 'inventory').map((h) => h.address)).toEqual(['10.10.0.10']);
   });
 });
+
+describe('2. --columns, --sort and --limit on every listing and report', () => {
+  const db = path.join(dir, 'view.sqlite');
+  const commands = [
+    ...['summary', 'roles', 'matrix', 'unexpected', 'services', 'encryption', 'protection', 'epm', 'firewall'].map((r) => `report ${r}`),
+    'report new --baseline 2026-01-15T09:00:00Z..2026-01-15T09:00:00.2Z', 'flows', 'hosts', 'host 10.10.0.20', 'epm', 'runs', 'rules show services',
+  ];
+  const tables = (text: string) =>
+    text
+      .replace(/\n$/, '')
+      .split(/\n\n/)
+      .map((s) => s.split('\n').filter((l) => !l.startsWith('# ')).map((l) => l.split('\t')));
+
+  it('each command: the first and a numeric column chosen from its own header, sorted descending by it, at most 2 rows a list', () => {
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '--inventory', path.join(ROOT, 'samples', 'inventory.yaml'), '-q']).code).toBe(0);
+    for (const c of commands) {
+      const args = [...c.split(' '), ...(c.startsWith('rules') ? [] : ['--db', db])];
+      const whole = tables(runCli(args).stdout);
+      // The list with the most rows, and in it a column that holds numbers (else its first).
+      const list = whole.reduce((a, b) => (b.length > a.length ? b : a));
+      const [head, ...rows] = list;
+      const numeric = head.find((h, i) => h !== head[0] && rows.length > 0 && rows.every((r) => /^\d+$/.test(r[i]))) ?? head[0];
+      const chosen = numeric === head[0] ? [head[0]] : [numeric, head[0]];
+      const r = runCli([...args, '--columns', chosen.join(','), '--sort', `-${numeric}`, '--limit', '2']);
+      expect(r.code, `${c}: ${r.stderr}`).toBe(0);
+      for (const t of tables(r.stdout)) {
+        // A list shows those of the chosen columns it has, in the order asked; a list with none is left out.
+        expect(chosen.filter((x) => t[0].includes(x)), c).toEqual(t[0]);
+        expect(t.length - 1, `${c}: ${t[0].join(',')}`).toBeLessThanOrEqual(2);
+        const at = t[0].indexOf(numeric);
+        if (at >= 0 && numeric !== head[0]) for (let i = 2; i < t.length; i++) expect(Number(t[i][at]), c).toBeLessThanOrEqual(Number(t[i - 1][at]));
+      }
+      // The chosen list: its two biggest by the column, as sorting the whole list gives them.
+      if (numeric !== head[0]) {
+        const want = [...rows].sort((a, b) => Number(b[head.indexOf(numeric)]) - Number(a[head.indexOf(numeric)])).slice(0, 2).map((x) => x[head.indexOf(numeric)]);
+        const got = tables(r.stdout).find((t) => t[0][0] === numeric && t.length - 1 === Math.min(2, rows.length) && t.slice(1).every((x, i) => x[0] === want[i]));
+        expect(got, `${c}: the top two by ${numeric} are ${want.join(', ')}`).toBeDefined();
+      }
+    }
+  });
+
+  it('flows --sort -bytes --limit 3 are the three biggest of all (not of the first three); JSON keeps only the chosen keys', () => {
+    const all = JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as { client: string; bytes: number; first_seen: string }[];
+    const top = JSON.parse(runCli(['flows', '--db', db, '--format', 'json', '--sort', '-bytes,first_seen', '--limit', '3', '--columns', 'bytes,client,first_seen']).stdout);
+    const want = [...all].sort((a, b) => b.bytes - a.bytes || (a.first_seen < b.first_seen ? -1 : 1)).slice(0, 3).map((f) => ({ bytes: f.bytes, client: f.client, first_seen: f.first_seen }));
+    expect(top).toEqual(want);
+    // Addresses sort as numbers do; empty values last either way.
+    const hosts = runCli(['hosts', '--db', db, '--sort', 'address', '--columns', 'address']).stdout.trim().split('\n').slice(1);
+    expect(hosts.indexOf('10.10.0.20')).toBeLessThan(hosts.indexOf('10.10.0.100') === -1 ? Infinity : hosts.indexOf('10.10.0.100'));
+    expect(hosts.indexOf('10.10.0.10')).toBeLessThan(hosts.indexOf('10.10.0.20'));
+  });
+
+  it('a column the output lacks, a JSON object, a bad --sort: exit 64 in one line that says what there is', () => {
+    const bad = runCli(['report', 'unexpected', '--db', db, '--columns', 'service,nonesuch']);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/has no column nonesuch; its columns: .*reason/);
+    const obj = runCli(['report', 'summary', '--db', db, '--format', 'json', '--limit', '1']);
+    expect(obj.code).toBe(64);
+    expect(obj.stderr).toMatch(/one object, not a list/);
+    expect(runCli(['flows', '--db', db, '--sort', 'bytes:sideways']).code).toBe(64);
+    // JSON-only keys can be chosen for text too (the full list a short reason counts).
+    const r = runCli(['report', 'unexpected', '--db', db, '--columns', 'service,reason_detail']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('service\treason_detail');
+  });
+});

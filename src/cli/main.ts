@@ -2,7 +2,8 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { escapeControls, FORMATS, render, renderStream, setTableWidth, type Format, type Row } from '../report/format';
+import { escapeControls, FORMATS, render, renderJson, renderStream, setTableWidth, type Format, type Row } from '../report/format';
+import { checkColumns, parseSort, rowView, setRowView, ViewError } from '../report/view';
 import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
 import { loadRules, loadRulesCached, type RuleSet } from '../rules/load';
@@ -338,7 +339,6 @@ exflow database, disk full);
     .description('list flows from the database, one row per flow')
     .addOption(dbOption('to read'))
     .addOption(formatOption())
-    .option('--limit <n>', 'at most this many rows', positiveInt('--limit'))
     .option('--out <file>', OUT_HELP);
   addFilterOptions(flowsCmd)
     .addHelpText(
@@ -355,7 +355,7 @@ JSON keys: capture, transport, client, client_port, server, server_port,
 first_seen, last_seen (ISO 8601 UTC, microseconds), duration (seconds), packets, bytes, service, via
 ("port", "epm", "bind", "payload" or null), rpc_interface, rpc_uuid, and more.`,
     )
-    .action((o: CommonOptions & { limit?: number }) => {
+    .action((o: CommonOptions & { limit?: number; sort?: string }) => {
       const filter = filterOf(o);
       if (o.out !== undefined) checkOutPath(o.out, o.db);
       const db = openDbOrFail(o.db, 'read');
@@ -363,7 +363,8 @@ first_seen, last_seen (ISO 8601 UTC, microseconds), duration (seconds), packets,
       try {
         checkFilterNames(filter, () => rulesFrom(undefined), db);
         const format = formatForOut(o.format, o.out, () => defaultFormat(undefined));
-        renderStream(queryFlows(db, { ...filter, limit: o.limit }), format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format, out.write);
+        // --limit without --sort: the first flows, read no further; with it, the best of all (view.ts keeps them as they pass).
+        renderStream(queryFlows(db, { ...filter, limit: o.sort === undefined ? o.limit : undefined }), format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format, out.write);
         out.finish();
       } catch (e) {
         out.abandon();
@@ -609,12 +610,13 @@ Examples:
       const format = defaultFormat(o.format);
       const parts = rulesTables(rules).filter((t) => section === undefined || t.section === section);
       if (format === 'json') {
-        print(JSON.stringify(Object.fromEntries(parts.map((t) => [t.section, t.rows])), null, 2) + '\n');
+        print(renderJson(Object.fromEntries(parts.map((t) => [t.section, t.rows])), 'rules show'));
         return;
       }
+      checkColumns(parts.flatMap((t) => t.columns), rowView(), 'rules show');
       for (const t of parts) {
         if (parts.length > 1) print(`${format === 'table' ? '' : '# '}${t.title}\n`);
-        print(render(t.rows, t.columns, format));
+        print(render(t.rows, t.columns, format, parts.length > 1));
         if (parts.length > 1) print('\n');
       }
     });
@@ -646,6 +648,16 @@ client, version, protseq, service, annotation, capture.`,
  * terminal (long cells end in "…") unless --wide; CSV starts with a byte order mark
  * for Excel with --bom.
  */
+/** Commands whose --limit is the view's (added with --columns and --sort), not one of their own. */
+const VIEW_LIMIT = new Set<Command>();
+
+/** --columns a,b,c as a list of names. */
+function columnList(text: string): string[] {
+  const names = text.split(',').map((c) => c.trim()).filter(Boolean);
+  if (names.length === 0) throw new UserError('exflow: --columns takes column names separated by commas', Exit.Usage);
+  return names;
+}
+
 function addOutputOptions(program: Command): void {
   const walk = (cmd: Command) => {
     const format = cmd.options.find((o) => o.long === '--format');
@@ -653,12 +665,27 @@ function addOutputOptions(program: Command): void {
       // Only where a text table can be asked for (not export's ndjson/bulk/csv).
       if (format.argChoices === undefined || format.argChoices.includes('table')) cmd.option('--wide', 'text tables: every cell in full, however wide (default: fit the terminal, long cells cut with …)');
       cmd.option('--bom', 'CSV: start with a UTF-8 byte order mark (for Excel)');
+      // The same view on every listing and report (src/report/view.ts); export writes every flow, whole.
+      if (cmd.name() !== 'export') {
+        cmd.option('--columns <names>', 'only these columns, in this order (comma-separated; JSON: only these keys)');
+        cmd.option('--sort <names>', 'sort rows by these columns (comma-separated; -NAME or NAME:desc for descending; empty values last)');
+        if (!cmd.options.some((x) => x.long === '--limit')) {
+          cmd.option('--limit <n>', 'at most this many rows per list (after --sort)', positiveInt('--limit'));
+          VIEW_LIMIT.add(cmd);
+        }
+      }
     }
     cmd.commands.forEach(walk);
   };
   walk(program);
   program.hook('preAction', (_root, action) => {
-    const o = action.opts() as { wide?: boolean; bom?: boolean; format?: string };
+    const o = action.opts() as { wide?: boolean; bom?: boolean; format?: string; columns?: string; sort?: string; limit?: number };
+    setRowView({
+      columns: o.columns === undefined ? undefined : columnList(o.columns),
+      sort: o.sort === undefined ? undefined : parseSort(o.sort),
+      // host's --limit is its own (rows per list, each list counting what it leaves out).
+      limit: VIEW_LIMIT.has(action) ? o.limit : undefined,
+    });
     if (o.bom) {
       if (o.format !== 'csv' && o.format !== 'inventory-csv') throw new UserError('exflow: --bom is for CSV output: add --format csv', Exit.Usage);
       startWithBom();
@@ -685,6 +712,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UserError) {
       stderr(e.message);
       return e.exitCode;
+    }
+    if (e instanceof ViewError) {
+      stderr(e.message);
+      return Exit.Usage;
     }
     if (e instanceof RulesError) {
       stderr(`exflow: ${e.message}`);

@@ -6,7 +6,8 @@ import { DEFAULT_INDEX, ECS_VERSION, exportLines } from '../report/export';
 import type { FlowFilter } from '../report/filter';
 import { ENCRYPTION_COLUMNS, ENCRYPTION_TABLE_COLUMNS, encryptionReport, servicesReport, UNEXPECTED_COLUMNS, UNEXPECTED_TABLE_COLUMNS, unexpectedReport } from '../report/findings';
 import { PROTECTION_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
-import { escapeControls, FORMATS, render, renderStream, type Format, type Row } from '../report/format';
+import { escapeControls, FORMATS, render, renderJson, renderStream, type Format, type Row } from '../report/format';
+import { checkColumns, rowView } from '../report/view';
 import { htmlReport } from '../report/html';
 import { NEW_FLOW_COLUMNS, newReport } from '../report/new';
 import { CONFLICT_COLUMNS, DYNAMIC_COLUMNS, FIREWALL_RULE_COLUMNS, firewallPlan, nftLines, powershellLines, ruleRows, writePlanJson } from '../report/firewall';
@@ -113,10 +114,14 @@ function sections(parts: { title: string; rows: Row[]; columns: string[] }[], fo
 
 /** Sections written as their rows come (renderStream): for reports whose lists can be long. */
 function streamSections(parts: { title: string; rows: Iterable<Row>; columns: string[] }[], format: Format, write: (s: string) => void): void {
+  // --columns and --sort name columns of any of the lists; each list shows those it has, and a list with none of them is left out.
+  const v = rowView();
+  checkColumns(parts.flatMap((p) => p.columns), v, 'this report');
+  if (v.columns) parts = parts.filter((p) => p.columns.some((c) => v.columns!.includes(c)));
   parts.forEach((p, i) => {
     if (i > 0) write('\n');
     write(format === 'md' ? `### ${p.title}\n\n` : format === 'csv' || format === 'tsv' ? `# ${p.title}\n` : `${p.title}\n`);
-    renderStream(p.rows, p.columns, format, write);
+    renderStream(p.rows, p.columns, format, write, true);
   });
 }
 
@@ -172,7 +177,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
     .action((o: CommonOptions) =>
       run(o, (db, f, format) => {
         const s = summaryReport(db, f);
-        if (format === 'json') return JSON.stringify(s, null, 2) + '\n';
+        if (format === 'json') return renderJson(s, 'report summary');
         return sections(
           [
             { title: 'Totals', rows: [s.totals as unknown as Row], columns: Object.keys(s.totals) },
@@ -190,7 +195,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
     .action((o: CommonOptions) =>
       run(o, (db, f, format) => {
         const r = rolesReport(db, f);
-        if (format === 'json') return JSON.stringify(r, null, 2) + '\n';
+        if (format === 'json') return renderJson(r, 'report roles');
         return sections(
           [
             { title: 'Roles', rows: r.map(({ by_service: _s, by_peer: _p, top_talkers: t, ...x }) => ({ ...x, top_talkers: t.map((h) => h.address) })), columns: ['role', 'hosts', 'flows', 'bytes_out', 'bytes_in', 'packets_out', 'packets_in', 'top_talkers'] },
@@ -207,7 +212,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
     .action((o: CommonOptions) =>
       run(o, (db, f, format) => {
         const cells = matrixReport(db, deps.loadRules(o.rules), f);
-        if (format === 'json') return JSON.stringify(cells, null, 2) + '\n';
+        if (format === 'json') return renderJson(cells, 'report matrix');
         return render(matrixRows(cells), ['client_role', 'server_role', 'flows', 'bytes', 'services', 'expected', 'unexpected', 'unknown', 'rules_say'], format);
       }),
     );
@@ -350,7 +355,7 @@ port and service (client ports differ between connections and are ignored).`,
       run(o, (db, f, format) => {
         const r = newReport(db, b, f);
         if (r.baseline_flows === 0) throw new UserError(`exflow: the baseline (${r.baseline}) holds no flows in ${o.db}: nothing to compare with (exflow report summary lists the captures, exflow runs the runs)`, Exit.BadInput);
-        if (format === 'json') return JSON.stringify(r, null, 2) + '\n';
+        if (format === 'json') return renderJson(r, 'report new');
         return (
           (format === 'table' ? `Compared ${r.compared_flows} flows with the baseline (${r.baseline}, ${r.baseline_flows} flows)\n\n` : '') +
           sections(
@@ -407,7 +412,7 @@ by --limit, per list).`,
         address = hostAddress(db, 'host', address);
         const s = hostStory(db, address, f, o.limit, deps.loadRules(undefined));
         if (s.flows === 0 && s.host === null) throw new UserError(`exflow: ${address}: no such host in ${o.db} (exflow hosts lists them)`, Exit.BadInput);
-        if (format === 'json') return JSON.stringify(s, null, 2) + '\n';
+        if (format === 'json') return renderJson(s, 'host');
         const h = s.host ?? {};
         const who: Row = {
           address: s.address, name: h.name ?? null, name_source: h.name_source ?? null, roles: h.roles ?? [], role_source: h.role_source ?? null, confidence: h.confidence ?? null,

@@ -1,4 +1,5 @@
 import { resolve as pathResolve } from 'node:path';
+import { checkColumns, rowView, viewAsked, ViewError, viewRows } from './view';
 /** Renders rows of plain values as an aligned text table, CSV (RFC 4180) or JSON. */
 
 export type Format = 'table' | 'tsv' | 'csv' | 'json' | 'md';
@@ -8,10 +9,41 @@ export const FORMATS: Format[] = ['table', 'tsv', 'csv', 'json', 'md'];
 export type Cell = string | number | boolean | null | string[];
 export type Row = Record<string, Cell>;
 
-export function render(rows: Row[], columns: string[], format: Format): string {
+/**
+ * A list's rows and columns as the view asks (--columns, --sort, --limit; view.ts). The names are
+ * checked against the list's columns and the keys its rows carry (JSON has more than a table shows);
+ * `section`: one of several lists, which shows those of the asked columns it has (the command
+ * checks the names against them all).
+ */
+function viewed<R extends Iterable<Row>>(rows: R, columns: string[], section: boolean): { rows: Iterable<Row>; columns: string[] } {
+  const v = rowView();
+  if (!viewAsked(v)) return { rows, columns };
+  let available = columns;
+  if (Array.isArray(rows) && rows.length > 0) available = [...new Set([...columns, ...Object.keys(rows[0])])];
+  if (!section && (!Array.isArray(rows) || rows.length > 0)) checkColumns(available, v);
+  return { rows: viewRows(rows, v), columns: v.columns ? v.columns.filter((c) => available.includes(c)) : columns };
+}
+
+export function render(rows: Row[], columns: string[], format: Format, section = false): string {
+  const shown = viewed(rows, columns, section);
+  return renderRows(Array.isArray(shown.rows) ? shown.rows : [...shown.rows], shown.columns, format, shown.columns !== columns);
+}
+
+/**
+ * A report's JSON as it is made (an object, or a list of objects). A list takes the view
+ * (--columns, --sort, --limit); an object cannot: exit 64 rather than the option ignored.
+ */
+export function renderJson(value: unknown, what: string): string {
+  if (Array.isArray(value)) return render(value as Row[], Object.keys((value[0] ?? {}) as Row), 'json');
+  if (viewAsked()) throw new ViewError(`exflow: ${what} --format json is one object, not a list: --columns, --sort and --limit apply to its text formats (or use jq)`);
+  return JSON.stringify(value, null, 2) + '\n';
+}
+
+/** `picked`: JSON keeps only `columns` (--columns), else each row whole. */
+function renderRows(rows: Row[], columns: string[], format: Format, picked: boolean): string {
   switch (format) {
     case 'json':
-      return JSON.stringify(rows, null, 2) + '\n';
+      return JSON.stringify(picked ? rows.map((r) => Object.fromEntries(columns.map((c) => [c, r[c] ?? null]))) : rows, null, 2) + '\n';
     case 'csv':
       return columns.join(',') + '\n' + rows.map(csvLines(columns)).join('');
     case 'tsv':
@@ -31,7 +63,8 @@ export const TABLE_ROWS = 10_000;
  * JSON are written row by row; a text table needs every row for its column widths,
  * so it is collected first (use --limit for big tables).
  */
-export function renderStream(rows: Iterable<Row>, columns: string[], format: Format, write: (s: string) => void): void {
+export function renderStream(all: Iterable<Row>, allColumns: string[], format: Format, write: (s: string) => void, section = false): void {
+  const { rows, columns } = viewed(all, allColumns, section);
   if (format === 'table') {
     // A table needs its rows for its widths: at most TABLE_ROWS are held; the rest are counted.
     const held: Row[] = [];
