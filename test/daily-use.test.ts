@@ -425,3 +425,23 @@ describe('2. --columns, --sort and --limit on every listing and report', () => {
     expect(r.stdout.split('\n')[0]).toBe('service\treason_detail');
   });
 });
+
+describe('10. the global catalog over SSL (3269) is what 3268 is, in TLS', () => {
+  it('Hub → DC on 3269 in the Exchange lab capture: expected under the cited gc-ssl rule, as 3268 is under the seed\'s', () => {
+    const db = path.join(dir, 'gc.sqlite');
+    const inventory = path.join(dir, 'gc.yaml');
+    fs.writeFileSync(inventory, ['hosts:', '  - { address: 10.77.0.10, roles: [domain-controller] }', '  - { address: 10.77.0.40, roles: [hub-transport], version: "2010" }', '  - { address: 10.77.0.20, roles: [hub-transport], version: "2010" }', ''].join('\n'));
+    const a = runCli(['analyze', path.join(ROOT, 'test', 'fixtures', 'exchange-lab', 'exchange-lab-full.pcap'), '--db', db, '--inventory', inventory, '-q']);
+    expect(a.code, a.stderr).toBe(0);
+    const flows = JSON.parse(runCli(['flows', '--db', db, '--server', '10.77.0.10', '--format', 'json']).stdout) as { client: string; server_port: number; service: string; tls: string; verdict: string; rule: string; cite: string }[];
+    const gcSsl = flows.filter((f) => f.server_port === 3269);
+    expect(gcSsl.length).toBeGreaterThan(0);
+    for (const f of gcSsl) {
+      expect(f).toMatchObject({ client: '10.77.0.40', service: 'ldaps-gc', tls: 'implicit', verdict: 'expected', rule: '2010:hub-transport>domain-controller:gc-ssl' });
+      expect(f.cite).toMatch(/Global Catalog 3269\/TCP \(SSL\)/);
+    }
+    const gc = flows.filter((f) => f.server_port === 3268);
+    expect(gc.length).toBeGreaterThan(0);
+    for (const f of gc) expect(f).toMatchObject({ verdict: 'expected', rule: '2010:hub-transport>domain-controller' });
+  });
+});

@@ -118,7 +118,7 @@ describe.skipIf(!HAVE_SEEDS)('seed 000/001: the 2007 mixed-organisation matrix',
       });
     });
     expect(encoded).toBe(196);
-    expect(rules.matrix.filter((m) => m.id.startsWith('2007:'))).toHaveLength(196);
+    expect(rules.matrix.filter((m) => m.id.startsWith('2007:') && m.source.includes('matrix-2007.yaml'))).toHaveLength(196);
   });
 
   it('the one place the translations differ in substance is documented', () => {
