@@ -4,7 +4,9 @@ _exflow_words() {
   case "$1" in
     'sub|') echo 'analyze flows audit man completion merge hosts runs report host export rules epm' ;;
     'opt|') echo '--version --help' ;;
-    'opt|analyze') echo '--db --rules --force --sha256 --separate --quiet --verbose --idle-timeout --max-flows --threads --sensor --wait --flush-interval --inventory --redact-accounts --no-rpc --help' ;;
+    'opt|analyze') echo '--interface --capture-tool --db --rules --force --sha256 --separate --quiet --verbose --idle-timeout --max-flows --threads --sensor --wait --flush-interval --inventory --redact-accounts --no-rpc --help' ;;
+    'val|analyze|--interface') echo '@file' ;;
+    'val|analyze|--capture-tool') echo 'dumpcap tcpdump' ;;
     'val|analyze|--db') echo '@file' ;;
     'val|analyze|--rules') echo '@file' ;;
     'val|analyze|--idle-timeout') echo '@file' ;;

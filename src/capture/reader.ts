@@ -36,6 +36,8 @@ export interface ReadOptions {
   shouldStop?: () => boolean;
   /** Every input byte as read (compressed bytes for gzip): hashing while reading, for inputs that cannot be read twice. */
   onInput?: (chunk: Buffer) => void;
+  /** An input already open, read instead of opening the path (a capture process's output: analyze --interface). */
+  stream?: Readable;
 }
 
 /** Standard input, by its conventional name. */
@@ -179,6 +181,7 @@ class ChunkFramer {
  * read at all; damage after a good start ends reading with status 'truncated'.
  */
 export async function readCapture(path: string, sink: PacketSink, opts: ReadOptions = {}): Promise<CaptureReadResult> {
+  if (opts.stream) return readStream(path, opts.stream, sink, opts);
   if (path === STDIN) return readStream(path, process.stdin, sink, opts);
   let fd: number;
   try {
@@ -369,7 +372,7 @@ export async function readStream(path: string, input: Readable, sink: PacketSink
     if (input !== process.stdin) input.destroy();
   }
   if (!framer || !walker) {
-    if (delivered === 0 && read.n === 0) throw new CaptureOpenError(path, path === STDIN ? 'standard input is empty' : 'empty');
+    if (delivered === 0 && read.n === 0) throw new CaptureOpenError(path, path === STDIN ? 'standard input is empty' : opts.stream ? 'the capture process wrote nothing' : 'empty');
     throw new CaptureOpenError(path, compressed ? `gzip data too short to hold a capture (${delivered} bytes inflated)` : `too short to be a capture (${delivered} bytes)`);
   }
   const result = finish(path, compressed, knownSize ?? read.n, framer, walker, damage, stopped);

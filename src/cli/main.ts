@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { escapeControls, FORMATS, render, renderJson, renderStream, setTableWidth, type Format, type Row } from '../report/format';
 import { checkColumns, parseSort, rowView, setRowView, ViewError } from '../report/view';
+import { CAPTURE_TOOLS, CaptureProcess, findCaptureTool, INTERFACE_NAME, interfacePath, type CaptureTool } from '../capture/live';
 import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
 import { loadRules, loadRulesCached, type RuleSet } from '../rules/load';
@@ -172,7 +173,9 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
   program
     .command('analyze')
     .description('read captures (pcap, pcapng, .gz; files, directories, globs or standard input) into a database of flows')
-    .argument('<capture...>', 'capture files, directories (their capture files, recursively), globs (expanded by exflow), or - for standard input; the format is recognised by content, not by name')
+    .argument('[capture...]', 'capture files, directories (their capture files, recursively), globs (expanded by exflow), or - for standard input; the format is recognised by content, not by name')
+    .option('-i, --interface <name>', 'capture on this network interface instead (live, as standard input is): exflow runs dumpcap or tcpdump, which hold the capture privileges')
+    .addOption(new Option('--capture-tool <tool>', 'with --interface: the capture process (default: dumpcap if installed, else tcpdump)').choices(CAPTURE_TOOLS))
     .addOption(dbOption('to write'))
     .option('--rules <dir>', 'an extra rules folder (repeat for more): add or override services, roles, matrix', collect, [])
     .option('--force', 'analyze captures again even if the database already holds them (replaces the earlier run)', false)
@@ -185,7 +188,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input (capture, rules or inventory),
     .option('--threads <n>', `reading threads, 1-64 (default: EXFLOW_THREADS, else one per core but the one that writes the database, for runs of ${THREADS_FROM_BYTES / 1048576} MiB or more — so one on two cores — and one below that); standard input is read by one`, threadCount('--threads'))
     .option('--sensor <name>', 'the sensor (capture point) these captures come from, kept with the run and in every export (default: this host\'s name)', sensorName('--sensor'))
     .option('--wait <seconds>', 'when another analyze is writing to the database, wait this long for it before giving up (exit 3)', nonNegativeInt('--wait'), 10)
-    .option('--flush-interval <seconds>', 'live input (standard input, a FIFO): seconds between commits of the flows that ended', positiveInt('--flush-interval'), 60)
+    .option('--flush-interval <seconds>', 'live input (--interface, standard input, a FIFO): seconds between commits of the flows that ended', positiveInt('--flush-interval'), 60)
     .option('--inventory <file>', 'what you know about hosts: YAML or CSV of address/CIDR → roles, name, site, version (kept in the database for later runs)')
     .option('--redact-accounts', 'store a keyed hash (HMAC-SHA256, key from EXFLOW_REDACT_KEY, else a new random key per run) instead of each account name the audit reads', false)
     .option('--no-rpc', 'read no payload at all (no DCE/RPC, endpoint mapper, SMB, DCOM, TLS or HTTP inspection; flows named by port only) — to measure the inspectors\' cost')
@@ -197,15 +200,17 @@ Examples:
   exflow analyze ring/ --db audit.sqlite                 # a dumpcap/tcpdump ring buffer
   exflow analyze 'day1/*.pcap.gz' day2/ --db week.sqlite --quiet
   exflow analyze site-a.pcap site-b.pcap --separate      # two capture points
-  tcpdump -i eth1 -w - | exflow analyze - --db live.sqlite
+  exflow analyze --interface eth1 --db live.sqlite --flush-interval 10
+  tcpdump -i eth1 -U -w - | exflow analyze - --db live.sqlite
   exflow analyze capture.pcap --db audit.sqlite --inventory hosts.yaml
   exflow analyze ring/ --threads 8                       # a sensor's cores
 
 The files of one run are read in the order of their first packet, as one stream:
 a connection that crosses files is one flow. Nothing of a run is shown by reports
 until it completes; Ctrl-C stops a file run at a clean point (run the same command
-again to analyze it). Standard input is a live run: flows are committed as they
-end, every --flush-interval seconds, and Ctrl-C writes the rest and exits 0.
+again to analyze it). Standard input and --interface are live runs: the flows that
+ended are committed every --flush-interval seconds, however quiet the input, and
+Ctrl-C writes the rest and exits 0.
 With threads, each reads every file and keeps a share of the flows (by a hash of
 the 5-tuple, both directions alike); the results are those of one thread.
 
@@ -215,12 +220,23 @@ Exit codes: 0 done (damaged captures are kept up to the damage and marked
 exflow database, disk full);
 64 usage error; 130/143 a file run stopped by SIGINT/SIGTERM.`,
     )
-    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; verbose: boolean; idleTimeout: number; maxFlows: number; threads?: number; sensor?: string; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean }) => {
+    .action(async (args: string[], o: { db: string; rules?: string[]; inventory?: string; force: boolean; separate: boolean; quiet: boolean; verbose: boolean; idleTimeout: number; maxFlows: number; threads?: number; sensor?: string; flushInterval: number; wait: number; rpc: boolean; sha256: boolean; redactAccounts: boolean; interface?: string; captureTool?: CaptureTool }) => {
+      if (o.interface === undefined && args.length === 0) throw new UserError('exflow: analyze needs captures (files, directories, globs, - for standard input) or --interface NAME', Exit.Usage);
+      if (o.interface !== undefined && args.length > 0) throw new UserError('exflow: --interface reads one interface; captures cannot be added to that run (analyze them in a run of their own)', Exit.Usage);
+      if (o.interface !== undefined && !INTERFACE_NAME.test(o.interface)) throw new UserError(`exflow: --interface takes an interface name (letters, digits, . _ : @ -), not ${JSON.stringify(escapeControls(o.interface))}`, Exit.Usage);
+      if (o.captureTool !== undefined && o.interface === undefined) throw new UserError('exflow: --capture-tool is for --interface', Exit.Usage);
       const rules = rulesFrom(o.rules);
       const inventory = o.inventory !== undefined ? loadInventory(o.inventory, rules) : null;
       const { expandInputs } = await import('../capture/inputs');
       const { analyzeRun, StoreFault } = await import('../run/analyze');
-      const { inputs, missing, empty } = expandInputs(args);
+      let capture: CaptureProcess | null = null;
+      if (o.interface !== undefined) {
+        const tool = o.captureTool ?? findCaptureTool();
+        if (tool === null) throw new UserError('exflow: --interface needs dumpcap (Debian: apt-get install wireshark-common) or tcpdump on PATH', Exit.Usage);
+        capture = new CaptureProcess(tool, o.interface);
+      }
+      const live = capture ? { path: interfacePath(capture.iface), stream: capture.stream } : undefined;
+      const { inputs, missing, empty } = live ? { inputs: [{ path: live.path, found: false }], missing: [], empty: [] } : expandInputs(args);
       for (const m of missing) stderr(`exflow: ${escapeControls(m)}: no such file${/[*?[]/.test(m) ? ' (the pattern matched nothing)' : ''}`);
       for (const d of empty) stderr(`exflow: ${escapeControls(d)}: an empty directory, no capture in it`);
       if (inputs.filter((i) => i.path === '-').length > 0 && inputs.length > 1) {
@@ -273,6 +289,7 @@ exflow database, disk full);
           version: VERSION,
           warn: (line, kind) => notices.line(line, kind),
           dbChanged: () => identity.changed(),
+          live,
         });
       } catch (e) {
         if (e instanceof RunBusy) throw new UserError(`exflow: ${o.db}: ${e.message}; wait for it to finish or stop it`, Exit.Database);
@@ -282,8 +299,15 @@ exflow database, disk full);
       } finally {
         signals.release();
         db.close();
+        capture?.stop();
       }
       notices.finish();
+      // The capture process's own failure (no such interface, no permission) is the run's: exit 2 with its reason.
+      const failed = capture ? await capture.failure() : null;
+      if (failed !== null) {
+        stderr(`exflow: interface ${escapeControls(capture!.iface)}: ${escapeControls(failed)}`);
+        process.exitCode = Exit.BadInput;
+      }
       const outcomes: CaptureOutcome[] = outcome.captures;
       if (outcome.status === 'interrupted') {
         const sig = signals.stopped() ?? 'SIGINT';

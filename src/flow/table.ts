@@ -148,6 +148,8 @@ export class FlowTable {
   /** doneHeld past which done flows are written out early; raised when that finds too few quiet long enough. */
   private shedAt: number;
   private nextSweep = 0;
+  /** The latest packet time seen (seconds): where a quiet live input's time goes on from. */
+  private clock = 0;
   private readonly inspectorFactory: InspectorFactory | null;
   private onFlush: FlushHandler = () => {};
 
@@ -206,6 +208,7 @@ export class FlowTable {
   /** Accounts one decoded TCP/UDP packet (or first fragment); `h` is its flowHash(). Returns the flow index. */
   add(p: DecodedPacket, sec: number, nsec: number, wireLen: number, buf: Buffer, h: number = flowHash(p)): number {
     if (sec >= this.nextSweep) this.sweep(sec);
+    if (sec > this.clock) this.clock = sec;
     const famProto = (p.family << 8) | p.proto;
     const keys = this.keys;
     const mask = this.mask;
@@ -399,6 +402,24 @@ export class FlowTable {
    */
   tick(sec: number): void {
     if (sec >= this.nextSweep) this.sweep(sec);
+    if (sec > this.clock) this.clock = sec;
+  }
+
+  /**
+   * A live run's commit (--flush-interval of wall-clock time): what has ended is written out now.
+   * Time goes on while the input is quiet (`quietSeconds` of wall clock since its last packet:
+   * packet time alone would stand still, and a flow idle for an hour would wait for the next
+   * packet); done flows (closed TCP, decided UDP exchanges) quiet for a second are written without
+   * their linger — a late ACK after that starts a flow of its own, as under memory pressure.
+   */
+  settleLive(quietSeconds: number): void {
+    if (this.highWater === 0) return;
+    const sec = this.clock + Math.max(0, quietSeconds);
+    this.sweep(sec);
+    for (let i = 0; i < this.highWater; i++) {
+      // Not counted as doneEarly: that warns of memory pressure, and this is what a live run is for.
+      if (this.live[i] && this.lastSec[i] < sec - 1 && (this.holdsDone(i) || this.isClosed(i))) this.release(i);
+    }
   }
 
   /**

@@ -12,6 +12,8 @@ import { HashWorker } from '../capture/hash-worker';
 import { byName, type Input } from '../capture/inputs';
 import { peekCapture } from '../capture/peek';
 import { describeFsError, readCapture, STDIN, type CaptureReadResult } from '../capture/reader';
+import { interfacePath } from '../capture/live';
+import type { Readable } from 'node:stream';
 import { NameWriter } from '../store/names';
 import { labelFromEndpoints } from '../classify/rpc';
 import { linkTypeName } from '../decode/linktypes';
@@ -57,6 +59,8 @@ export interface AnalyzeOptions {
   threads?: number;
   /** The sensor (capture point) the captures come from (--sensor; default: this host's name). */
   sensor?: string;
+  /** An input that is a stream already open (analyze --interface: the capture process's output), by the path the inputs name it. */
+  live?: { path: string; stream: Readable };
 }
 
 export interface CaptureOutcome {
@@ -99,7 +103,8 @@ interface Prepared {
 }
 
 /** How a path is named in messages. */
-const shown = (path: string) => (path === STDIN ? 'standard input' : escapeControls(path));
+const shown = (path: string) => (path === STDIN ? 'standard input' : path.startsWith(INTERFACE_PREFIX) ? `interface ${escapeControls(path.slice(INTERFACE_PREFIX.length))}` : escapeControls(path));
+const INTERFACE_PREFIX = interfacePath('');
 
 const ns = (sec: number, nsec: number) => (Number.isFinite(sec) ? sec * 1e9 + nsec : Infinity);
 
@@ -171,7 +176,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   const captures = new CaptureStore(db, opts.version);
   for (const r of runs.markDead()) opts.warn(`exflow: note: run ${r.id} (started ${r.started_at}, "${r.command}") ended without finishing (killed?); its partial data was never shown and is removed now`);
   // Standard input, FIFOs, devices: read once, as streams (decided once per input).
-  const streams = new Set(inputs.filter((i) => isStreamInput(i.path)).map((i) => i.path));
+  const streams = new Set(inputs.filter((i) => i.path === opts.live?.path || isStreamInput(i.path)).map((i) => i.path));
   const live = streams.size > 0;
   const runId = runs.begin(opts.command, live, opts.separate, opts.version, opts.sensor);
   for (const id of runs.clearUnfinished(runId)) opts.warn(`exflow: note: removed the partial data of unfinished run ${id}`);
@@ -399,6 +404,9 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
         const skipper = p.resume ? new SkipFirst(ingest, p.resume.after.records) : null;
         let duplicateOf: string | null = null;
         let nextCommit = Date.now() + opts.flushInterval * 1000;
+        // When the stream's last packet came (by the wall clock, seen at each progress report: no clock read per packet).
+        let packetsSeen = 0;
+        let activeAt = Date.now();
         let r: CaptureReadResult;
         try {
           r = await reader.read(p.path, {
@@ -415,9 +423,14 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
                 const twin = d ? captures.findByHead(d)[0] : undefined;
                 duplicateOf = twin ? `capture ${twin.id} (${shown(twin.path)})` : '';
               }
+              if (ingest.counters.packets !== packetsSeen) {
+                packetsSeen = ingest.counters.packets;
+                activeAt = Date.now();
+              }
               if (p.stream && Date.now() >= nextCommit) {
-                // Live: flows that ended since the last commit become visible now.
+                // Live: flows that ended since the last commit become visible now, however quiet the input.
                 nextCommit = Date.now() + opts.flushInterval * 1000;
+                reader.settleLive((Date.now() - activeAt) / 1000);
                 reader.drain();
                 writeCaptureRow(captures, x, reader.tally(), { result: null, status: 'running', warnings: [], sha: null });
                 settle(false);
@@ -425,6 +438,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
               }
             },
             shouldStop: () => opts.shouldStop() || (duplicateOf !== null && duplicateOf !== ''),
+            stream: p.path === opts.live?.path ? opts.live.stream : undefined,
           }, tee ?? skipper ?? ingest);
         } catch (e) {
           if (sqliteFault(e) !== null) {

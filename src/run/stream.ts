@@ -204,6 +204,11 @@ export class StreamReader {
     this.batch = emptyBatch(++this.stream);
   }
 
+  /** A live run's commit: flows ended by the wall clock's reckoning are written out (FlowTable.settleLive). */
+  settleLive(quietSeconds: number): void {
+    this.table.settleLive(quietSeconds);
+  }
+
   /** Hands on the flows that ended since the last batch. */
   drain(): void {
     this.heap.check();
