@@ -3,7 +3,7 @@
 // file of --separate is "reading" again; after stop() nothing draws a bar again; a
 // signal's notice goes above the bar too. The screen is rebuilt from what was written,
 // as a terminal shows it (carriage return: back to the start of the line).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { TerminalProgress } from '../src/cli/progress';
 import { PhaseTimes } from '../src/run/progress';
@@ -13,24 +13,45 @@ import * as fs from 'node:fs';
 import { tmpDir } from './helpers';
 import { writeSynthetic } from '../src/samples/synthetic';
 
-/** What a terminal shows for these bytes: one string per line, trailing blanks dropped. */
+/**
+ * What a terminal shows for these bytes: one string per line, trailing blanks dropped. The
+ * controls a progress bar uses are a terminal's: carriage return, ESC[nG (to column n), ESC[0K
+ * (clear to the right), ESC[2K (clear the line), ESC[nA (up n lines), ESC[0J (clear to the end of
+ * the screen); other ESC sequences (cursor shown or hidden, wrapping) change nothing shown.
+ */
 function screen(written: string): string[] {
-  const lines: string[] = [];
-  let line: string[] = [];
+  const lines: string[][] = [[]];
+  let row = 0;
   let col = 0;
-  for (const ch of written) {
-    if (ch === '\n') {
-      lines.push(line.join('').trimEnd());
-      line = [];
+  const tokens = written.match(/\x1b\[[?]?[0-9;]*[A-Za-z]|\x1b[78]|[\s\S]/g) ?? [];
+  for (const t of tokens) {
+    if (t === '\n') {
+      row++;
       col = 0;
-    } else if (ch === '\r') col = 0;
-    else line[col++] = ch;
+      lines[row] ??= [];
+    } else if (t === '\r') col = 0;
+    else if (t.startsWith('\x1b')) {
+      const m = /^\x1b\[(\d*)([A-Za-z])$/.exec(t);
+      if (!m) continue;
+      const n = m[1] === '' ? 0 : Number(m[1]);
+      if (m[2] === 'G') col = Math.max(0, (n || 1) - 1);
+      else if (m[2] === 'K') lines[row] = n === 2 ? [] : n === 1 ? lines[row].map((c, i) => (i <= col ? ' ' : c)) : lines[row].slice(0, col);
+      else if (m[2] === 'A') row = Math.max(0, row - (n || 1));
+      else if (m[2] === 'J' && n === 0) {
+        lines[row] = lines[row].slice(0, col);
+        lines.length = row + 1;
+      }
+    } else {
+      lines[row][col++] = t;
+    }
   }
-  lines.push(line.join('').trimEnd());
-  return lines;
+  return lines.map((l) => Array.from(l, (c) => c ?? ' ').join('').trimEnd());
 }
 
+/** A terminal 100 columns wide, as cli-progress asks (isTTY, columns). */
 class FakeTerminal {
+  readonly isTTY = true;
+  columns = 100;
   text = '';
   write(s: string): boolean {
     this.text += s;
@@ -76,11 +97,44 @@ describe('the progress line and warnings', () => {
     expect(screen(t.text).pop()).toBe('');
   });
 
+  it('the bar takes the width the terminal gives (200 columns: more than 10 characters), and the line fits it', () => {
+    for (const columns of [80, 200]) {
+      const t = new FakeTerminal();
+      t.columns = columns;
+      const p = new TerminalProgress(t as unknown as NodeJS.WriteStream);
+      p.startRun(3, 3_000_000);
+      p.file(2, 'b.pcap', 1_000_000);
+      p.phase(null);
+      const line = screen(t.text).pop()!;
+      expect(line.length, line).toBeLessThan(columns);
+      const bar = /\[([#.]+)\]/.exec(line)![1];
+      if (columns === 200) expect(bar.length).toBeGreaterThan(40);
+      else expect(bar.length).toBeGreaterThanOrEqual(10);
+      p.stop();
+      expect(screen(t.text).pop()).toBe('');
+    }
+  });
+
   it('without a bar (--quiet, a pipe) a warning goes where warnings go', () => {
     const got: string[] = [];
     const p = new PhaseTimes({ startRun() {}, file() {}, update() {}, phase() {}, stop() {} });
     p.log('exflow: warning: x', (l) => got.push(l));
     expect(got).toEqual(['exflow: warning: x']);
+  });
+
+  it.skipIf(!fs.existsSync('/usr/bin/script'))('a real run with --threads 2 on a terminal: the bar reaches 100% of the file', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, 'two.pcap');
+    writeSynthetic(file, { packets: 400_000, flows: 20_000 });
+    const cmd = `${process.execPath} ${CLI} analyze ${file} --threads 2 --db ${path.join(dir, 'x.sqlite')}`;
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, encoding: 'utf8', timeout: 120000 });
+    expect(r.status, r.stdout).toBe(0);
+    const percents = [...r.stdout.matchAll(/\] +(\d+)%/g)].map((m) => Number(m[1]));
+    expect(percents.length).toBeGreaterThan(0);
+    expect(Math.max(...percents)).toBe(100);
+    // Cleared when done: the screen's last lines are the summary, no bar.
+    expect(screen(r.stdout.replace(/\r\n/g, '\n')).filter((l) => l.includes('pkt/s'))).toEqual([]);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it.skipIf(!fs.existsSync('/usr/bin/script'))('a real run on a terminal, stopped by Ctrl-C: the notice on a line of its own, no bar left behind', async () => {

@@ -1,13 +1,15 @@
 // Progress of a run on stderr, only when stderr is a terminal and not --quiet:
 // file i of N, bytes of the whole run, packets/s, flows, an ETA, and the phases
-// after reading. One line, redrawn in place, never wider than 79 columns. Warnings
-// printed meanwhile go above it (log()): the bar is wiped, the line written, the bar
-// drawn again below — as cli-progress's log() does.
+// after reading. Drawn by cli-progress (one bar of a MultiBar: it redraws in place at most
+// five times a second, clears the line when stopped and prints log() lines above the bar);
+// exflow gives it the line, as wide as the terminal, the bar taking the room the rest leaves.
 
+import { MultiBar, type SingleBar } from 'cli-progress';
 import type { RunProgress } from '../run/progress';
 
-const WIDTH = 79;
-const REDRAW_MS = 200;
+/** The bar's width between the brackets: at least this, at most MAX_BAR, else what the terminal leaves. */
+const MIN_BAR = 10;
+const MAX_BAR = 60;
 
 export class TerminalProgress implements RunProgress {
   private files = 0;
@@ -18,13 +20,26 @@ export class TerminalProgress implements RunProgress {
   private packetsBefore = 0;
   private flows = 0;
   private started = 0;
-  private lastDraw = 0;
   private phaseName: string | null = null;
-  private drawn = false;
+  private readonly bars: MultiBar;
+  private bar: SingleBar | null = null;
   /** After stop(): nothing is drawn again (a late update must not leave a bar behind). */
   private stopped = false;
 
-  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
+  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {
+    this.bars = new MultiBar({
+      stream: out,
+      format: () => this.line(),
+      fps: 5,
+      clearOnComplete: true,
+      hideCursor: false,
+      // exflow's line fits the terminal itself; wrapping stays the terminal's own.
+      linewrap: true,
+      // exflow's own signal handling stops the bar (stopOnSignals): cli-progress adds none.
+      gracefulExit: false,
+      forceRedraw: true,
+    });
+  }
 
   startRun(files: number, totalBytes: number): void {
     this.files = files;
@@ -38,59 +53,67 @@ export class TerminalProgress implements RunProgress {
     this.index = index;
     // Reading again (--separate): the last file's "writing flows" is over.
     this.phaseName = null;
-    this.draw(true);
+    this.draw();
   }
 
   log(line: string): void {
-    const had = this.drawn;
-    this.wipe();
-    this.out.write(line + '\n');
-    if (had) this.draw(true);
+    if (this.bar === null) {
+      this.out.write(line + '\n');
+      return;
+    }
+    // Above the bar, at once (cli-progress prints its log at the next redraw: that is now).
+    this.bars.log(line + '\n');
+    this.bars.update();
   }
 
   update(runBytes: number, packets: number, flows: number): void {
     this.bytes = runBytes;
     this.packets = packets;
     this.flows = flows;
-    this.draw(false);
+    // Drawn by cli-progress's own timer (five times a second).
+    if (this.bar === null) this.draw();
   }
 
   phase(name: string | null): void {
     this.phaseName = name;
-    this.draw(true);
+    this.draw();
   }
 
   stop(): void {
-    this.wipe();
-    this.stopped = true;
-  }
-
-  private wipe(): void {
-    if (this.drawn) this.out.write('\r' + ' '.repeat(WIDTH) + '\r');
-    this.drawn = false;
-  }
-
-  private draw(force: boolean): void {
     if (this.stopped) return;
-    const now = Date.now();
-    if (!force && now - this.lastDraw < REDRAW_MS) return;
-    this.lastDraw = now;
-    const secs = Math.max((now - this.started) / 1000, 1e-3);
+    this.stopped = true;
+    if (this.bar !== null) this.bars.stop();
+  }
+
+  /** Shows the bar now (started the first time). */
+  private draw(): void {
+    if (this.stopped) return;
+    if (this.bar === null) this.bar = this.bars.create(1, 0);
+    this.bars.update();
+  }
+
+  /** The line cli-progress draws: as wide as the terminal (less one column), the bar filling what the rest leaves. */
+  private line(): string {
+    const width = Math.max(40, (this.out.columns || 80) - 1);
+    const secs = Math.max((Date.now() - this.started) / 1000, 1e-3);
     const packets = this.packetsBefore + this.packets;
-    const pps = packets / secs;
     const frac = this.total > 0 ? Math.min(this.bytes / this.total, 1) : 0;
     const eta = frac > 0.01 && frac < 1 ? clock((secs / frac) * (1 - frac)) : '--:--';
-    const parts = [
-      this.files > 1 ? `file ${this.index}/${this.files}` : '',
-      this.total > 0 ? `${bar(frac, 10)} ${(frac * 100).toFixed(0).padStart(3)}%` : '',
-      this.total > 0 ? `${mb(this.bytes)}/${mb(this.total)} MB` : `${mb(this.bytes)} MB`,
-      `${compact(pps)} pkt/s`,
-      `${compact(this.flows)} flows`,
-      this.phaseName ?? (this.total > 0 ? `ETA ${eta}` : ''),
-    ].filter(Boolean);
-    const line = parts.join('  ').slice(0, WIDTH);
-    this.out.write('\r' + line.padEnd(WIDTH));
-    this.drawn = true;
+    const parts = (barText: string) =>
+      [
+        this.files > 1 ? `file ${this.index}/${this.files}` : '',
+        barText,
+        this.total > 0 ? `${mb(this.bytes)}/${mb(this.total)} MB` : `${mb(this.bytes)} MB`,
+        `${compact(packets / secs)} pkt/s`,
+        `${compact(this.flows)} flows`,
+        this.phaseName ?? (this.total > 0 ? `ETA ${eta}` : ''),
+      ]
+        .filter(Boolean)
+        .join('  ');
+    if (this.total <= 0) return parts('').slice(0, width);
+    const percent = `${(frac * 100).toFixed(0).padStart(3)}%`;
+    const room = width - parts(`[] ${percent}`).length;
+    return parts(`${bar(frac, Math.max(MIN_BAR, Math.min(MAX_BAR, room)))} ${percent}`).slice(0, width);
   }
 }
 

@@ -360,6 +360,11 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     // Regular files only (a stream cannot be read once per thread): every worker reads them all.
     const readings: Reading[][] = groups.map(() => []);
     let ends: Promise<void> = Promise.resolve();
+    // The workers' counts come every 100 ms; when every worker has read a file, the run is at
+    // least that file's end (the bar reaches 100% before "writing flows", not the last poll's 92%).
+    let readThrough = 0;
+    let last = { packets: 0, flows: 0 };
+    const sizes = groups.map((g) => g.map((p) => p.size));
     const r = await readThreaded(rules, setup, groups.map((g) => g.map((p) => p.path)), threads, {
       begin: (s, k) => {
         readings[s][k] = begin(s, k);
@@ -368,6 +373,8 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       end: (s, k, o) => {
         const x = readings[s][k];
         if (o.result?.stopped) return; // a signal: the run is interrupted, nothing of it is shown
+        readThrough = Math.max(readThrough, sizes.slice(0, s).flat().reduce((a, b) => a + b, 0) + sizes[s].slice(0, k + 1).reduce((a, b) => a + b, 0));
+        opts.progress.update(readThrough, last.packets, last.flows);
         // In order, after a --sha256 hash of the file (on the hashing thread) is done.
         ends = ends.then(async () => {
           if (o.error !== undefined) return failed(x, o.error, o.tally);
@@ -378,7 +385,12 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       streamEnd: () => {},
     }, {
       shouldStop: opts.shouldStop,
-      progress: { update: (bytes, packets, flows) => opts.progress.update(bytes, packets, flows) },
+      progress: {
+        update: (bytes, packets, flows) => {
+          last = { packets, flows };
+          opts.progress.update(Math.max(bytes, readThrough), packets, flows);
+        },
+      },
     });
     await ends;
     if (r.stopped) interrupted = true;
