@@ -2,7 +2,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { columnDocs, documentedOnly } from '../src/report/columns';
 import { parseTime } from '../src/report/filter';
+import { FLOW_COLUMNS } from '../src/report/flows';
 import { tsvLine } from '../src/report/format';
 import { parseBaseline } from '../src/report/new';
 import { HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
@@ -443,5 +446,31 @@ describe('10. the global catalog over SSL (3269) is what 3268 is, in TLS', () =>
     const gc = flows.filter((f) => f.server_port === 3268);
     expect(gc.length).toBeGreaterThan(0);
     for (const f of gc) expect(f).toMatchObject({ verdict: 'expected', rule: '2010:hub-transport>domain-controller' });
+  });
+});
+
+describe('14. docs/columns.md: every flow column, its meaning, where it is read from', () => {
+  it('is what exflow columns --format md prints; every column flows writes has a meaning and a source; each is in the schema', () => {
+    const r = runCli(['columns', '--format', 'md']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(ROOT, 'docs', 'columns.md'), 'utf8')).toBe(r.stdout);
+    const docs = columnDocs();
+    expect(docs.map((d) => d.column)).toEqual(FLOW_COLUMNS);
+    for (const d of docs) {
+      expect(d.meaning, d.column).not.toBe('');
+      expect(d.from, d.column).not.toBe('');
+    }
+    expect(documentedOnly()).toEqual([]);
+    // Each is a column of flow_view (the schema), or made from them for output: the capture's path, the ISO times, the duration.
+    const db = path.join(dir, 'columns.sqlite');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '-q']).code).toBe(0);
+    const d = new Database(db, { readonly: true });
+    const view = new Set((d.prepare("SELECT name FROM pragma_table_info('flow_view')").pluck().all() as string[]));
+    d.close();
+    const made: Record<string, string> = { capture: 'capture_path', first_seen: 'first_sec', last_seen: 'last_sec', duration: 'last_sec' };
+    for (const c of FLOW_COLUMNS as string[]) expect(view.has(made[c] ?? c), c).toBe(true);
+    // Every column the JSON of flows has is one of them.
+    const flow = JSON.parse(runCli(['flows', '--db', db, '--format', 'json', '--limit', '1']).stdout)[0];
+    expect(Object.keys(flow).sort()).toEqual([...(FLOW_COLUMNS as string[])].sort());
   });
 });

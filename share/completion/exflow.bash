@@ -2,7 +2,7 @@
 # Install: exflow completion bash > ~/.local/share/bash-completion/completions/exflow
 _exflow_words() {
   case "$1" in
-    'sub|') echo 'analyze flows audit man completion merge hosts runs report host export rules epm' ;;
+    'sub|') echo 'analyze flows audit man completion merge hosts runs report host export columns rules epm' ;;
     'opt|') echo '--version --help' ;;
     'opt|analyze') echo '--interface --capture-tool --db --rules --force --sha256 --separate --quiet --verbose --idle-timeout --max-flows --threads --sensor --wait --flush-interval --inventory --redact-accounts --no-rpc --help' ;;
     'val|analyze|--interface') echo '@file' ;;
@@ -293,6 +293,11 @@ _exflow_words() {
     'val|export|--chunk-mb') echo '@file' ;;
     'val|export|--rules') echo '@file' ;;
     'val|export|--out') echo '@file' ;;
+    'opt|columns') echo '--format --wide --bom --columns --sort --limit --help' ;;
+    'val|columns|--format') echo 'table tsv csv json md' ;;
+    'val|columns|--columns') echo '@file' ;;
+    'val|columns|--sort') echo '@file' ;;
+    'val|columns|--limit') echo '@file' ;;
     'sub|rules') echo 'check show' ;;
     'opt|rules') echo '--help' ;;
     'opt|rules check') echo '--help' ;;

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { escapeControls, FORMATS, render, renderJson, renderStream, setTableWidth, type Format, type Row } from '../report/format';
 import { checkColumns, parseSort, rowView, setRowView, ViewError } from '../report/view';
+import { COLUMN_DOC_COLUMNS, columnRows } from '../report/columns';
 import { CAPTURE_TOOLS, CaptureProcess, findCaptureTool, INTERFACE_NAME, interfacePath, type CaptureTool } from '../capture/live';
 import { rulesTables } from '../report/rules';
 import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
@@ -592,6 +593,18 @@ packets, flows, command, note.`,
     });
 
   addReportCommands(program, { openDb: (f) => openDbOrFail(f, 'read'), loadRules: rulesFrom, defaultFormat });
+
+  program
+    .command('columns')
+    .description('every column of a flow (flows, export --format csv, JSON): what it means and where exflow reads it from')
+    .addOption(formatOption())
+    .addHelpText('after', '\nExamples:\n  exflow columns\n  exflow columns --format md     # docs/columns.md is this\n  exflow flows --columns client,server,service,verdict,reason')
+    .action((o: { format?: string }) => {
+      const format = defaultFormat(o.format);
+      // In Markdown, the page docs/columns.md is (npm run generated writes it from this).
+      const head = format === 'md' ? '# Flow columns\n\nEvery column of a flow as `exflow flows`, `export --format csv` and the JSON outputs write it: what it means and where exflow reads it from. Generated from `exflow columns --format md` (src/report/columns.ts) by `npm run generated`; a test keeps this page and the command equal.\n\n' : '';
+      print(head + render(columnRows(), COLUMN_DOC_COLUMNS, format));
+    });
 
   const rulesCmd = program.command('rules').description('check and show the protocol knowledge exflow uses (rules/*.yaml)');
   rulesCmd
