@@ -7,46 +7,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { TerminalProgress } from '../src/cli/progress';
 import { PhaseTimes } from '../src/run/progress';
-import { CLI, ROOT } from './helpers';
+import { CLI, ROOT, screen } from './helpers';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { tmpDir } from './helpers';
 import { writeSynthetic } from '../src/samples/synthetic';
-
-/**
- * What a terminal shows for these bytes: one string per line, trailing blanks dropped. The
- * controls a progress bar uses are a terminal's: carriage return, ESC[nG (to column n), ESC[0K
- * (clear to the right), ESC[2K (clear the line), ESC[nA (up n lines), ESC[0J (clear to the end of
- * the screen); other ESC sequences (cursor shown or hidden, wrapping) change nothing shown.
- */
-function screen(written: string): string[] {
-  const lines: string[][] = [[]];
-  let row = 0;
-  let col = 0;
-  const tokens = written.match(/\x1b\[[?]?[0-9;]*[A-Za-z]|\x1b[78]|[\s\S]/g) ?? [];
-  for (const t of tokens) {
-    if (t === '\n') {
-      row++;
-      col = 0;
-      lines[row] ??= [];
-    } else if (t === '\r') col = 0;
-    else if (t.startsWith('\x1b')) {
-      const m = /^\x1b\[(\d*)([A-Za-z])$/.exec(t);
-      if (!m) continue;
-      const n = m[1] === '' ? 0 : Number(m[1]);
-      if (m[2] === 'G') col = Math.max(0, (n || 1) - 1);
-      else if (m[2] === 'K') lines[row] = n === 2 ? [] : n === 1 ? lines[row].map((c, i) => (i <= col ? ' ' : c)) : lines[row].slice(0, col);
-      else if (m[2] === 'A') row = Math.max(0, row - (n || 1));
-      else if (m[2] === 'J' && n === 0) {
-        lines[row] = lines[row].slice(0, col);
-        lines.length = row + 1;
-      }
-    } else {
-      lines[row][col++] = t;
-    }
-  }
-  return lines.map((l) => Array.from(l, (c) => c ?? ' ').join('').trimEnd());
-}
 
 /** A terminal 100 columns wide, as cli-progress asks (isTTY, columns). */
 class FakeTerminal {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, tmpDir } from './helpers';
+import { CLI, screen, ROOT, tmpDir } from './helpers';
 
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 
@@ -17,7 +17,8 @@ function onTerminal(commands: string[], dir: string): string {
   const env = { ...process.env };
   delete env.EXFLOW_THREADS;
   const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: dir, encoding: 'utf8', env });
-  return mask(r.stdout.replace(/\r\n/g, '\n').replace(/\r/g, '').replace(/^.*judging +/m, ''));
+  // What the terminal shows when the commands are done (the progress bar, cleared, shows nothing).
+  return mask(screen(r.stdout.replace(/\r\n/g, '\n')).join('\n'));
 }
 
 const mask = (s: string) => s.replace(/\d+\.\d\d s, \d+ packets\/s/g, 'T s, N packets/s').trimEnd();
