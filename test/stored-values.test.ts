@@ -48,8 +48,10 @@ describe.skipIf(!HAVE_SHARED)('5. stored values are data: every text column host
       }
       d.close();
       for (const cmd of COMMANDS) {
-        // The tables of the 1 MB value are cut (format.ts MAX_TABLE_CELL); its JSON is whole.
-        for (const format of cmd[0] === 'export' ? [] : value.length > 1000 ? ['json'] : ['json', 'table']) {
+        // The tables of the 1 MB value are cut (format.ts MAX_TABLE_CELL); its JSON is whole. Text
+        // tables are tried with the value of controls and bidi marks (the one a table escapes); the
+        // values that break JSON's quoting, in JSON (a third of the suite's minute here was tables of them).
+        for (const format of cmd[0] === 'export' ? [] : value.length > 1000 || k < 4 ? ['json'] : ['json', 'table']) {
           const r = runCli([...cmd, '--db', db, '--format', format]);
           const what = `${cmd.join(' ')} --format ${format}: exit ${r.code}: ${r.stderr.slice(0, 300)}`;
           expect([0, 3], what).toContain(r.code);

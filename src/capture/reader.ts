@@ -300,12 +300,21 @@ export async function readStream(path: string, input: Readable, sink: PacketSink
   // progress is reported while it waits (a live run commits what ended within --flush-interval,
   // however slowly the bytes come). The timer runs only while the reading awaits its next
   // chunk — every record before it has been walked — so what it reports is consistent.
+  // What the timer's progress call threw (a live commit the database refused): an exception in a
+  // timer would end the process with a stack trace; it ends the reading and is thrown from it instead.
+  let fault: { error: unknown } | null = null;
   const watch = opts.shouldStop || opts.onProgress
     ? setInterval(() => {
-        if (opts.shouldStop?.()) {
-          stopped = true;
+        if (fault) return;
+        try {
+          if (opts.shouldStop?.()) {
+            stopped = true;
+            input.destroy();
+          } else opts.onProgress?.(read.n);
+        } catch (error) {
+          fault = { error };
           input.destroy();
-        } else opts.onProgress?.(read.n);
+        }
       }, 100)
     : null;
   try {
@@ -360,6 +369,7 @@ export async function readStream(path: string, input: Readable, sink: PacketSink
       }
     }
   } catch (e) {
+    if (fault) throw (fault as { error: unknown }).error;
     if (e instanceof CaptureDamage && !framer) throw new CaptureOpenError(path, `${e.reason}, before any capture data`);
     if (e instanceof CaptureDamage) damage = e;
     else if (e instanceof CaptureOpenError) throw e;
@@ -371,6 +381,7 @@ export async function readStream(path: string, input: Readable, sink: PacketSink
     if (watch) clearInterval(watch);
     if (input !== process.stdin) input.destroy();
   }
+  if (fault) throw (fault as { error: unknown }).error;
   if (!framer || !walker) {
     if (delivered === 0 && read.n === 0) throw new CaptureOpenError(path, path === STDIN ? 'standard input is empty' : opts.stream ? 'the capture process wrote nothing' : 'empty');
     throw new CaptureOpenError(path, compressed ? `gzip data too short to hold a capture (${delivered} bytes inflated)` : `too short to be a capture (${delivered} bytes)`);
