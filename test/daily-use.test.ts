@@ -441,7 +441,7 @@ describe('10. the global catalog over SSL (3269) is what 3268 is, in TLS', () =>
     expect(gcSsl.length).toBeGreaterThan(0);
     for (const f of gcSsl) {
       expect(f).toMatchObject({ client: '10.77.0.40', service: 'ldaps-gc', tls: 'implicit', verdict: 'expected', rule: '2010:hub-transport>domain-controller:gc-ssl' });
-      expect(f.cite).toMatch(/Global Catalog 3269\/TCP \(SSL\)/);
+      expect(f.cite).toMatch(/^seed 004 .*; Microsoft, .*Global Catalog 3269\/TCP \(SSL\)/);
     }
     const gc = flows.filter((f) => f.server_port === 3268);
     expect(gc.length).toBeGreaterThan(0);

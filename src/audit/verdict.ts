@@ -116,7 +116,8 @@ export class Matrix {
 
 /** A rule's citation as users read it: "seed 004 <section>: "<the table's words>"" (the seed's language). */
 export function citeOf(cite: string[], quote = ''): string {
-  return `${cite.map((c) => `seed ${c}`).join('; ')}${quote ? `: "${quote}"` : ''}`;
+  // A seed is cited by its number ("004 <section>"); another source (Microsoft's reference) by its own name.
+  return `${cite.map((c) => (/^\d{3} /.test(c) ? `seed ${c}` : c)).join('; ')}${quote ? `: "${quote}"` : ''}`;
 }
 
 /**
