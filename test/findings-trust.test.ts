@@ -142,3 +142,22 @@ describe.skipIf(!HAVE_TSHARK)('3. several pipes on one SMB session: the lowest l
     expect(rows).toEqual([{ rpc_interfaces: 'winreg,lsarpc', rpc_auth_level: 'none', auth_mech: 'ntlm' }]);
   });
 });
+
+describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('9. an interface seen only in an alter_context (its bind before the capture began)', () => {
+  // ndpi-kerberos.pcap: two connections to 49155 whose bind's first segment is not in the capture;
+  // the client's first payload is the bind's tail, the server's a bind_ack, then an alter_context names DRSUAPI.
+  const capture = shared('public', 'ndpi-kerberos.pcap');
+  it('49165 and 49185 → 49155 bind the interface tshark reads in their alter_contexts', () => {
+    const t = spawnSync('tshark', ['-r', capture, '-Y', 'tcp.dstport == 49155 && dcerpc.pkt_type == 14', '-T', 'fields', '-E', 'separator=\t', '-e', 'tcp.srcport', '-e', 'dcerpc.cn_bind_to_uuid'], { encoding: 'utf8' }).stdout;
+    const want = new Map(t.split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]));
+    expect([...want.keys()].sort()).toEqual(['49165', '49185']);
+    const db = path.join(dir, 'alter.sqlite');
+    expect(runCli(['analyze', capture, '--db', db, '-q']).code).toBe(0);
+    const flows = JSON.parse(runCli(['flows', '--db', db, '--server', '172.16.8.8', '--format', 'json']).stdout) as { client_port: number; server_port: number; rpc_uuid: string; rpc_interface: string; service: string; via: string }[];
+    for (const [port, uuid] of want) {
+      const f = flows.find((x) => x.client_port === Number(port) && x.server_port === 49155);
+      expect(f, port).toBeDefined();
+      expect(f).toMatchObject({ rpc_uuid: uuid, rpc_interface: 'drsuapi', service: 'ad-replication-rpc', via: 'bind' });
+    }
+  });
+});

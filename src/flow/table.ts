@@ -34,6 +34,14 @@ export const enum InspectState {
    * the typed arrays only, never an inspector object.
    */
   Pending = 4,
+  /**
+   * A flow that began before the capture whose first payload in one direction (5: from side A,
+   * 6: from side B) named nothing: that payload may be the tail of a message cut by the capture's
+   * start (a bind whose first segment is missing); the other direction's first payload is tried
+   * once too (the server's bind_ack begins a PDU).
+   */
+  UndecidedNotA = 5,
+  UndecidedNotB = 6,
 }
 
 export interface FlowTableOptions {
@@ -302,12 +310,14 @@ export class FlowTable {
       }
       if (ist === InspectState.Attached) {
         this.inspect(idx, this.inspectors[idx]!, dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
-      } else if (ist === InspectState.Undecided && plen > 0) {
+      } else if (plen > 0 && (ist === InspectState.Undecided || ist === (dir === 0 ? InspectState.UndecidedNotB : InspectState.UndecidedNotA))) {
         const ins = this.inspectorFactory!.byPayload(dir, buf, p.payloadOff, plen);
         if (ins) {
           this.inspectors[idx] = ins;
           this.inspectState[idx] = InspectState.Attached;
           this.inspect(idx, ins, dir, p.seq, flags, buf, p.payloadOff, plen, p.payloadWireLen, sec, nsec);
+        } else if (ist === InspectState.Undecided && (this.state[idx] & FlowState.Midstream) !== 0) {
+          this.inspectState[idx] = dir === 0 ? InspectState.UndecidedNotA : InspectState.UndecidedNotB;
         } else this.inspectState[idx] = InspectState.None;
       }
     } else if (this.inspectState[idx] === InspectState.Attached && plen > 0) {
