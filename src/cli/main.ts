@@ -20,10 +20,8 @@ import { RunBusy, RunStore } from '../store/runs';
 // The analyzer and the capture readers are loaded by the commands that read captures (~90 ms a start of every other command).
 import type { CaptureOutcome, RunOutcome } from '../run/analyze';
 import { THREADS_FROM_BYTES } from '../run/thread-policy';
-import { TerminalProgress } from './progress';
 import { PhaseTimes, SILENT, type RunProgress } from '../run/progress';
 import { Auditor, type AuditSummary } from '../run/audit';
-import { mergeDatabases } from '../run/merge';
 import { bashCompletion, fishCompletion, manPage, zshCompletion } from './manpage';
 import { print, startWithBom } from './out';
 import { checkOutPath, formatForOut, openOutput, OUT_HELP } from './out-file';
@@ -267,7 +265,8 @@ exflow database, disk full);
         }
         if (other) throw new RunBusy(other);
         const auditor = new Auditor(db, rules, inventory);
-        phases = new PhaseTimes(!o.quiet && process.stderr.isTTY === true ? new TerminalProgress() : SILENT);
+        // cli-progress is loaded only where a bar is drawn (every command pays its modules' loading).
+        phases = new PhaseTimes(!o.quiet && process.stderr.isTTY === true ? new (await import('./progress')).TerminalProgress() : SILENT);
         const bar = phases;
         notices = new Notices(o.verbose ? 'verbose' : o.quiet ? 'quiet' : 'normal', (line) => bar.log(line, stderr));
         outcome = await analyzeRun(db, rules, inputs, {
@@ -483,7 +482,8 @@ entry and is warned about. Hosts and verdicts are made again from all flows. Run
 every report by it. Exit codes: 0 merged; 3 a database is not one exflow can read
 (nothing is merged then), or another analyze is writing to --db; 64 usage.`,
     )
-    .action((others: string[], o: { db: string; rules?: string[]; sharedRegistry: boolean }) => {
+    .action(async (others: string[], o: { db: string; rules?: string[]; sharedRegistry: boolean }) => {
+      const { mergeDatabases } = await import('../run/merge');
       const rules = rulesFrom(o.rules);
       const db = openDbOrFail(o.db, 'create');
       let summary: AuditSummary | null = null;
