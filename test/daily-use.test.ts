@@ -474,3 +474,32 @@ describe('14. docs/columns.md: every flow column, its meaning, where it is read 
     expect(Object.keys(flow).sort()).toEqual([...(FLOW_COLUMNS as string[])].sort());
   });
 });
+
+describe('10. one host, one label in the role matrix and its heat map', () => {
+  it('the sample\'s DC (domain-controller and dns-server) is one column, whatever rule each of its flows matched; the labels are the hosts\' role sets', () => {
+    const db = path.join(dir, 'labels.sqlite');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '--inventory', path.join(ROOT, 'samples', 'inventory.yaml'), '-q']).code).toBe(0);
+    const cells = JSON.parse(runCli(['report', 'matrix', '--db', db, '--format', 'json']).stdout) as { client_role: string; server_role: string; flows: number }[];
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[] }[];
+    const sets = new Set(hosts.map((h) => (h.roles.length ? h.roles.join('+') : '(no role)')));
+    for (const c of cells) {
+      expect(sets.has(c.client_role), c.client_role).toBe(true);
+      expect(sets.has(c.server_role), c.server_role).toBe(true);
+    }
+    const dc = hosts.find((h) => h.address === '10.10.0.10')!.roles.join('+');
+    expect(dc).toBe('domain-controller+dns-server');
+    const servers = new Set(cells.map((c) => c.server_role));
+    expect(servers.has(dc)).toBe(true);
+    expect(servers.has('dns-server')).toBe(false);
+    expect(servers.has('domain-controller')).toBe(false);
+    // Every flow is in one cell: the cells add up to the flows.
+    const flows = JSON.parse(runCli(['flows', '--db', db, '--format', 'json']).stdout) as unknown[];
+    expect(cells.reduce((a, c) => a + c.flows, 0)).toBe(flows.length);
+    // The heat map draws each label once as a column.
+    const out = path.join(dir, 'labels.html');
+    expect(runCli(['report', 'html', '--db', db, '--out', out]).code).toBe(0);
+    const columns = [...fs.readFileSync(out, 'utf8').matchAll(/<text class="col"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    expect(columns.filter((c) => c === dc)).toHaveLength(1);
+    expect(new Set(columns).size).toBe(columns.length);
+  });
+});

@@ -19,7 +19,7 @@ import { flowWhere, type FlowFilter } from './filter';
 const SEEN = `f.client, f.server, f.transport, f.server_port, f.service, f.via, f.rpc_interface, f.rpc_interfaces, f.tls, f.protection,
   f.packets_c2s, f.packets_s2c, f.bytes_c2s, f.bytes_s2c, f.packets, f.bytes,
   f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.first_ts, f.last_ts, f.sensor`;
-const JUDGED = `f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.reason_detail, f.cite, f.client_name, f.server_name, f.encryption, f.encryption_cite`;
+const JUDGED = `f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.reason_detail, f.cite, f.client_name, f.server_name, f.client_roles, f.server_roles, f.encryption, f.encryption_cite`;
 const sources = (judged: boolean) => ({
   flows: `SELECT ${SEEN}, ${findingAccount('f')} AS account, ${judged ? `${JUDGED}, ` : ''}1 AS flows, f.id AS first_id FROM ${judged ? 'flow_view' : 'flow_seen'} f`,
   /** Hourly rows: where a time filter may cut a row, an hour's flows answer for it. */
@@ -44,7 +44,7 @@ const RAW_KEY = ROLLUP_KEY.map((k) => ((ROLLUP_OPTIONAL as readonly string[]).in
 const CUT_SHARE = 0.2;
 
 /** A condition that reads a judged column (a role, the verdict or what comes with it). */
-const JUDGED_NAMES = /\.(client_role|server_role|verdict|rule|reason|cite|client_name|server_name|encryption|encryption_cite)\b/;
+const JUDGED_NAMES = /\.(client_role|server_role|client_roles|server_roles|verdict|rule|reason|reason_detail|cite|client_name|server_name|encryption|encryption_cite)\b/;
 
 /** A condition on groups f as the same condition on rollup rows r. */
 const onRow = (x: string) => x.replace(/\bf\./g, 'r.');

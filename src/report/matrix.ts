@@ -26,13 +26,18 @@ export function mixedVerdict(expected: number, unexpected: number): string {
   return unexpected > 0 ? (expected > 0 ? 'mixed' : 'unexpected') : expected > 0 ? 'expected' : 'unknown';
 }
 
-/** Role × role: services observed in each cell and whether the rules expect them. */
+/**
+ * Role × role: services observed in each cell and whether the rules expect them. A cell is a pair of
+ * hosts' role sets (client_roles, server_roles: a domain controller that also serves DNS is
+ * "domain-controller+dns-server" for all its flows), not the role each flow's rule named — that put
+ * one host under a label per rule it matched and one more for what no rule allows.
+ */
 export function matrixReport(db: Db, rules: RuleSet, f: FlowFilter): MatrixCell[] {
   // Read: roles, service, verdict and the sums (the groups are added up before they are judged).
   const g = flowGroups(db, f, [], [], { by: [] });
   const rows = db
     .prepare(
-      `SELECT coalesce(f.client_role, '${NO_ROLE}') AS cr, coalesce(f.server_role, '${NO_ROLE}') AS sr, coalesce(f.service, '(unknown)') AS service,
+      `SELECT coalesce(f.client_roles, '${NO_ROLE}') AS cr, coalesce(f.server_roles, '${NO_ROLE}') AS sr, coalesce(f.service, '(unknown)') AS service,
               sum(f.flows) AS flows, sum(f.bytes) AS bytes, ${verdictSums()}
        FROM ${g.sql} f GROUP BY cr, sr, service ORDER BY cr, sr, sum(f.bytes) DESC, service`,
     )

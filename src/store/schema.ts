@@ -5,7 +5,7 @@
  */
 import { SHORT_LIST } from '../audit/verdict';
 
-export const SCHEMA_VERSION = 19;
+export const SCHEMA_VERSION = 20;
 
 /** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
 export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
@@ -116,6 +116,7 @@ export const JUDGED_FROM = judgedFrom('flows f');
 export const ROLLUP_ROWS = `(SELECT r.run_id, r.client, r.server, r.transport, r.server_port, nullif(r.service, '') AS service, nullif(r.tls, '') AS tls, r.flows FROM flow_rollup r) f`;
 
 export const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason, v.detail AS reason_detail, v.cite, hc.name AS client_name, hs.name AS server_name,
+       nullif(replace(hc.roles, ',', '+'), '') AS client_roles, nullif(replace(hs.roles, ',', '+'), '') AS server_roles,
        CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption END AS encryption,
        CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption_cite END AS encryption_cite`;
 
@@ -420,6 +421,9 @@ export const MIGRATIONS: Record<number, string> = {
   // A reason that named 17 rules is short again; the full list is the verdict's detail (issue 32).
   19: `ALTER TABLE verdicts ADD COLUMN ${VERDICT_DETAIL.trim()};
        ${SHORTEN_REASONS};`,
+  // The views gain client_roles and server_roles (every role of each side's host, joined by '+'):
+  // the role matrix groups a host under one label however many rules its flows matched. Views only.
+  20: ``,
 };
 
 export const SCHEMA = `
