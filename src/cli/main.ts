@@ -303,7 +303,8 @@ exflow database, disk full);
       }
       notices.finish();
       // The capture process's own failure (no such interface, no permission) is the run's: exit 2 with its reason.
-      const failed = capture ? await capture.failure() : null;
+      // After Ctrl-C (which a terminal sends the capture process too) its exit says nothing about the capture.
+      const failed = capture && signals.stopped() === null ? await capture.failure() : null;
       if (failed !== null) {
         stderr(`exflow: interface ${escapeControls(capture!.iface)}: ${escapeControls(failed)}`);
         process.exitCode = Exit.BadInput;
