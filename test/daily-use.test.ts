@@ -422,6 +422,10 @@ describe('2. --columns, --sort and --limit on every listing and report', () => {
     expect(obj.code).toBe(64);
     expect(obj.stderr).toMatch(/one object, not a list/);
     expect(runCli(['flows', '--db', db, '--sort', 'bytes:sideways']).code).toBe(64);
+    // An inventory is written whole (--inventory reads it back): a view of it is refused, not half applied.
+    const inv = runCli(['hosts', '--db', db, '--format', 'inventory', '--limit', '2']);
+    expect(inv.code).toBe(64);
+    expect(inv.stderr).toMatch(/do not apply to --format inventory/);
     // JSON-only keys can be chosen for text too (the full list a short reason counts).
     const r = runCli(['report', 'unexpected', '--db', db, '--columns', 'service,reason_detail']);
     expect(r.code, r.stderr).toBe(0);

@@ -3,7 +3,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { escapeControls, FORMATS, render, renderJson, renderStream, setTableWidth, type Format, type Row } from '../report/format';
-import { checkColumns, parseSort, rowView, setRowView, ViewError } from '../report/view';
+import { checkColumns, parseSort, rowView, setRowView, viewAsked, ViewError } from '../report/view';
 import { COLUMN_DOC_COLUMNS, columnRows } from '../report/columns';
 import { CAPTURE_TOOLS, CaptureProcess, findCaptureTool, INTERFACE_NAME, interfacePath, type CaptureTool } from '../capture/live';
 import { rulesTables } from '../report/rules';
@@ -549,6 +549,8 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
         // Streamed: a database may hold millions of hosts.
         const hosts = () => iterateHosts(db, q);
         const format = formatForOut(o.format, o.out, () => defaultFormat(undefined), { yaml: 'inventory', yml: 'inventory' } as Record<string, string>);
+        // An inventory is a file --inventory reads back whole: its shape is not the view's to change.
+        if ((format === 'inventory' || format === 'inventory-csv') && viewAsked()) throw new UserError(`exflow: --columns, --sort and --limit do not apply to --format ${format} (an inventory is written whole, for --inventory to read back)`, Exit.Usage);
         if (format === 'inventory') inventoryYaml(hosts, `exflow inventory from ${o.db} (exflow hosts --format inventory)`, out.write);
         else if (format === 'inventory-csv') inventoryCsv(hosts(), out.write);
         else renderStream(hosts(), format === 'table' ? HOST_TABLE_COLUMNS : HOST_COLUMNS, format as Format, out.write);
