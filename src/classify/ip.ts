@@ -62,6 +62,15 @@ export function addressWords(text: string): { family: 4 | 6; words: number[] } |
   return { family: n.family, words: n.family === 4 ? [n.words[3]] : [...n.words] };
 }
 
+/**
+ * An address as text that sorts as the address does: IPv4 before IPv6, each by its value
+ * (10.0.0.20 before 10.0.0.100); null for what is not one address.
+ */
+export function addressSortKey(text: string): string | null {
+  const a = addressWords(text);
+  return a ? `${a.family}${a.words.map((w) => (w >>> 0).toString(16).padStart(8, '0')).join('')}` : null;
+}
+
 export function contains(net: Net, addr: Net): boolean {
   if (net.family !== addr.family) return false;
   const offset = net.family === 4 ? 96 : 0;

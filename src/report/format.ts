@@ -15,7 +15,7 @@ export type Row = Record<string, Cell>;
  * `section`: one of several lists, which shows those of the asked columns it has (the command
  * checks the names against them all).
  */
-function viewed<R extends Iterable<Row>>(rows: R, columns: string[], section: boolean): { rows: Iterable<Row>; columns: string[] } {
+function viewed(rows: Iterable<Row>, columns: string[], section: boolean): { rows: Iterable<Row>; columns: string[] } {
   const v = rowView();
   if (!viewAsked(v)) return { rows, columns };
   let available = columns;

@@ -2,7 +2,7 @@
 // its rows and how many — the same words on every listing and report, applied where rows are
 // rendered (format.ts), so that no report carries its own. The CLI sets the view once per command
 // (setRowView), as it sets the table width.
-import { addressWords } from '../classify/ip';
+import { addressSortKey } from '../classify/ip';
 import type { Cell, Row } from './format';
 
 export interface SortKey {
@@ -66,8 +66,8 @@ function key(v: Cell | undefined): number | string | null {
   const text = Array.isArray(v) ? v.join(',') : String(v);
   // A number written as text (a port list's one port) sorts as the number.
   if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
-  const a = addressWords(text);
-  return a ? `\u0000${a.family}${a.words.map((w) => (w >>> 0).toString(16).padStart(8, '0')).join('')}` : text;
+  const a = addressSortKey(text);
+  return a === null ? text : `\u0000${a}`;
 }
 
 /** Orders rows by the sort keys; empty values last whichever the direction. */

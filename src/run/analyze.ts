@@ -364,7 +364,8 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     // least that file's end (the bar reaches 100% before "writing flows", not the last poll's 92%).
     let readThrough = 0;
     let last = { packets: 0, flows: 0 };
-    const sizes = groups.map((g) => g.map((p) => p.size));
+    let offset = 0;
+    const endOf = groups.map((g) => g.map((p) => (offset += p.size)));
     const r = await readThreaded(rules, setup, groups.map((g) => g.map((p) => p.path)), threads, {
       begin: (s, k) => {
         readings[s][k] = begin(s, k);
@@ -373,7 +374,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
       end: (s, k, o) => {
         const x = readings[s][k];
         if (o.result?.stopped) return; // a signal: the run is interrupted, nothing of it is shown
-        readThrough = Math.max(readThrough, sizes.slice(0, s).flat().reduce((a, b) => a + b, 0) + sizes[s].slice(0, k + 1).reduce((a, b) => a + b, 0));
+        readThrough = Math.max(readThrough, endOf[s][k]);
         opts.progress.update(readThrough, last.packets, last.flows);
         // In order, after a --sha256 hash of the file (on the hashing thread) is done.
         ends = ends.then(async () => {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { Database, dbPath, immutableUri, readOnlyUri } from './sqlite';
-import { addressWords, contains, parseNet } from '../classify/ip';
+import { addressSortKey, contains, parseNet } from '../classify/ip';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema';
 import { exflowViews, schemaProblem } from './trust';
 import { checkDbPath } from './db-file';
@@ -47,11 +47,7 @@ function addFunctions(db: Db): Db {
   });
   // An address as a key that sorts as numbers do: IPv4 before IPv6, each by its value
   // (10.0.0.20 before 10.0.0.100); anything else after both, as text.
-  db.function('addr_key', { deterministic: true }, (address: unknown) => {
-    const a = typeof address === 'string' ? addressWords(address) : null;
-    if (!a) return `z${String(address ?? '')}`;
-    return `${a.family}${a.words.map((w) => (w >>> 0).toString(16).padStart(8, '0')).join('')}`;
-  });
+  db.function('addr_key', { deterministic: true }, (address: unknown) => (typeof address === 'string' ? addressSortKey(address) : null) ?? `z${String(address ?? '')}`);
   // A flow's findings as a JSON array for json_each(): made by serialising the parsed ids,
   // never by pasting the stored text between quotes.
   db.function('finding_ids', { deterministic: true }, (csv: unknown) => JSON.stringify(storedIds(csv)));
