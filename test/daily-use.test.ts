@@ -507,3 +507,44 @@ describe('10. one host, one label in the role matrix and its heat map', () => {
     expect(new Set(columns).size).toBe(columns.length);
   });
 });
+
+describe('10. Outlook of every version is one role, outlook, named so; its old id outlook-2007 still reads', () => {
+  it('rules show roles names it for 2007 to Microsoft 365 Apps; an inventory and --role saying outlook-2007 give what outlook gives; no site role may take that id', () => {
+    const roles = (JSON.parse(runCli(['rules', 'show', 'roles', '--format', 'json']).stdout) as { roles: { id: string; name: string; aliases: string }[] }).roles;
+    const outlook = roles.find((r) => r.id === 'outlook')!;
+    expect(outlook.name).toMatch(/Outlook 2007 and later.*Microsoft 365/);
+    expect(outlook.aliases).toBe('outlook-2007');
+    expect(roles.map((r) => r.id)).not.toContain('outlook-2007');
+    // The same capture with the inventory in the new words and in the old: the same hosts, flows and verdicts.
+    const sample = path.join(ROOT, 'samples', 'exchange-org.pcapng');
+    const text = fs.readFileSync(path.join(ROOT, 'samples', 'inventory.yaml'), 'utf8');
+    expect(text).toMatch(/roles: \[outlook\]/);
+    const answers: string[] = [];
+    for (const [name, inv] of [['new', text], ['old', text.replace(/roles: \[outlook\]/g, 'roles: [outlook-2007]')]]) {
+      const db = path.join(dir, `outlook-${name}.sqlite`);
+      const inventory = path.join(dir, `outlook-${name}.yaml`);
+      fs.writeFileSync(inventory, inv);
+      expect(runCli(['analyze', sample, '--db', db, '--inventory', inventory, '-q']).code).toBe(0);
+      const byRole = (role: string) => {
+        const r = runCli(['flows', '--db', db, '--role', role, '--format', 'json', '--columns', 'client,server,service,client_role,server_role,verdict,rule,reason']);
+        expect(r.code, r.stderr).toBe(0);
+        return r.stdout;
+      };
+      const flows = byRole('outlook');
+      expect(JSON.parse(flows).length).toBeGreaterThan(5);
+      expect(byRole('outlook-2007')).toBe(flows);
+      expect(flows).not.toMatch(/outlook-2007/);
+      expect(flows).toMatch(/"2010:outlook>client-access"/);
+      answers.push(flows);
+    }
+    expect(answers[1]).toBe(answers[0]);
+    // A role of a site's rules may not take an id another role has or had.
+    const site = path.join(dir, 'alias-rules');
+    fs.mkdirSync(site, { recursive: true });
+    fs.writeFileSync(path.join(site, 'site-roles.yaml'), 'roles:\n  - id: thin-client\n    name: Thin client\n    kind: client\n    cite: ["the site"]\n    aliases: [outlook-2007]\n');
+    const bad = runCli(['rules', 'check', site]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/site-roles\.yaml:\d+.*alias "outlook-2007" already names the role "outlook"/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});

@@ -57,7 +57,7 @@ const ROW_ROLE: Record<string, string> = {
   'SMTP-Relayserver (in einem Umkreisnetzwerk)': 'smtp-relay',
   'Exchange 2007 Unified Messaging-Server': 'unified-messaging',
   'Outlook 2003-Client': 'outlook-2003',
-  'Outlook 2007-Client': 'outlook-2007',
+  'Outlook 2007-Client': 'outlook',
   'Andere Clients (POP3/SMTP/IMAP4)': 'other-clients',
   'Exchange 2003-Bridgeheadserver': 'ex2003-bridgehead',
   'Exchange 2003-Front-End-Server': 'ex2003-front-end',

@@ -109,3 +109,72 @@ describe('a schema 18 database whose reasons spell out every rule', () => {
     for (const r of withList) expect(r.reason_detail).toMatch(/rules: \d{4}:/);
   });
 });
+
+describe('a schema 20 database from before the role outlook-2007 became outlook', () => {
+  it('is upgraded to exactly the roles, rules and reasons the audit now writes', () => {
+    // The rules as they were: the shipped files that name the role, with its old id (a rules
+    // folder replaces shipped files by name), so the old exflow's database is made here.
+    const dir = tmpDir();
+    const oldRules = path.join(dir, 'rules-20');
+    fs.mkdirSync(oldRules);
+    const rulesDir = path.join(__dirname, '..', 'rules');
+    for (const f of ['roles.yaml', 'matrix-2007.yaml', 'matrix-2010.yaml', 'matrix-2013.yaml', 'inference.yaml']) {
+      const text = fs.readFileSync(path.join(rulesDir, f), 'utf8');
+      expect(text).toMatch(/(?<![a-z0-9.-])outlook(?![a-z0-9.-])/);
+      fs.writeFileSync(path.join(oldRules, f), text.replace(/(?<![a-z0-9.-])outlook(?![a-z0-9.-])/g, 'outlook-2007').replace(/^\s+aliases: \[outlook-2007\]\n/m, ''));
+    }
+    // A site's own rule between the clients and the mailbox servers, in both runs (it names the
+    // role by its old id, which the new rules still read): the rdp flow's reason then lists 128
+    // characters of services and rules with the old ids (counted) and 113 with the new (spelt out).
+    const site = path.join(dir, 'site');
+    fs.mkdirSync(site);
+    const siteRule = 'matrix:\n  - id: "site:o2m"\n    versions: ["2010"]\n    from: outlook-2007\n    to: mailbox\n    services: [msrpc-epm]\n    cite: ["the site\'s own firewall policy"]\n';
+    for (const d of [oldRules, site]) fs.writeFileSync(path.join(d, 'site-outlook.yaml'), siteRule);
+    // Clients with several roles (long rule lists in the reasons), and one inventory for both: the
+    // old id is what the old rules know, and what the new ones still read. Without versions every
+    // table applies.
+    const inventory = path.join(dir, 'inventory.yaml');
+    fs.writeFileSync(
+      inventory,
+      fs
+        .readFileSync(path.join(__dirname, '..', 'samples', 'inventory.yaml'), 'utf8')
+        .replace(/roles: \[outlook\]/g, 'roles: [outlook-2007]')
+        .replace('2001:db8:20::/64\n    roles: [outlook-2007]', '2001:db8:20::/64\n    roles: [outlook-2007, outlook-2003, other-clients]')
+        .replace(/\n +version: "2010"/g, ''),
+    );
+    const sample = path.join(__dirname, '..', 'samples', 'exchange-org.pcapng');
+    const before = path.join(dir, 'before.sqlite');
+    const now = path.join(dir, 'now.sqlite');
+    for (const [db, extra] of [[before, ['--rules', oldRules]], [now, ['--rules', site]]] as const) {
+      const a = runCli(['analyze', sample, '--db', db, '--inventory', inventory, '--quiet', ...extra]);
+      expect(a.code, a.stderr).toBe(0);
+    }
+    const verdicts = (d: Database.Database) =>
+      d.prepare('SELECT cr, sr, service, transport, port, cv, sv, client_role, server_role, verdict, rule, reason, detail, cite, encryption FROM verdicts ORDER BY cr, sr, service, transport, port, cv, sv').all();
+    const hosts = (d: Database.Database) => d.prepare('SELECT address, roles, evidence, disagreement FROM hosts ORDER BY address').all();
+    const inventoryRoles = (d: Database.Database) => d.prepare('SELECT address, roles FROM inventory ORDER BY address').all();
+    const old = new Database(before);
+    const oldVerdicts = verdicts(old) as { reason: string; rule: string | null }[];
+    expect(oldVerdicts.some((v) => /outlook-2007/.test(v.reason))).toBe(true);
+    expect(oldVerdicts.some((v) => /^\d{4}:outlook-2007>/.test(String(v.rule)))).toBe(true);
+    const counted = (v: { reason: string }) => /\(\d+ (services allowed by \d+ )?rules?\)$/.test(v.reason);
+    expect(oldVerdicts.some(counted)).toBe(true);
+    // The reason the new ids shorten enough to spell out again.
+    const rdp = (vs: unknown[]) => (vs as { service: string; reason: string }[]).find((v) => v.service === 'rdp')!;
+    expect(counted(rdp(oldVerdicts))).toBe(true);
+    old.exec(`UPDATE meta SET value = '20' WHERE key = 'schema_version'`);
+    old.close();
+    const s = runCli(['report', 'summary', '--db', before]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/upgraded .* to schema 21/);
+    const [a, b] = [new Database(before, { readonly: true }), new Database(now, { readonly: true })];
+    // The inventory's source names its file and line alike in both; evidence too.
+    expect(verdicts(a)).toEqual(verdicts(b));
+    expect(hosts(a)).toEqual(hosts(b));
+    expect(inventoryRoles(a)).toEqual(inventoryRoles(b));
+    expect(JSON.stringify(verdicts(a))).not.toMatch(/outlook-2007/);
+    expect(rdp(verdicts(a)).reason).toMatch(/between outlook → mailbox \([^()]*, site:o2m, [^()]*\)$/);
+    a.close();
+    b.close();
+  });
+});

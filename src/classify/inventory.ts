@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import type { RuleSet } from '../rules/load';
 import { RulesError, RulesFile } from '../rules/source';
+import { roleNamed } from '../rules/roles';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { parseNet, type Net } from './ip';
 
@@ -104,9 +105,11 @@ function refuseDuplicates(path: string, entries: InventoryEntry[]): void {
   }
 }
 
-function checkRoles(roles: string[], rules: RuleSet, fail: (problem: string) => never): void {
+/** The roles' ids (an old id, such as outlook-2007, becomes the role's id now). */
+function checkRoles(roles: string[], rules: RuleSet, fail: (problem: string) => never): string[] {
   if (roles.length === 0) fail('give at least one role');
-  for (const r of roles) if (!rules.roles.has(r)) fail(`unknown role "${r}" (see "exflow rules show roles")`);
+  const ids = roles.map((r) => roleNamed(rules.roles, r)?.id ?? fail(`unknown role "${r}" (see "exflow rules show roles")`));
+  return [...new Set(ids)];
 }
 
 function checkNet(text: string, fail: (problem: string) => never): Net {
@@ -124,8 +127,7 @@ function fromYaml(path: string, rules: RuleSet): InventoryEntry[] {
     e.checkKeys(['address', 'roles', 'name', 'site', 'version']);
     const address = e.str('address');
     const net = checkNet(address, (p) => e.fail('address', p));
-    const roles = e.strList('roles');
-    checkRoles(roles, rules, (p) => e.fail('roles', p));
+    const roles = checkRoles(e.strList('roles'), rules, (p) => e.fail('roles', p));
     return { address, net, roles, name: e.str('name', true) ?? null, site: e.str('site', true) ?? null, version: e.str('version', true) ?? null, source: `${path}:${e.line}` };
   });
 }
@@ -162,8 +164,7 @@ function fromCsv(path: string, text: string, rules: RuleSet): InventoryEntry[] {
     const get = (name: string) => (col(name) >= 0 && cells[col(name)] !== '' ? cells[col(name)] : null);
     const address = get('address') ?? fail('no address');
     const net = checkNet(address, fail);
-    const roles = (get('roles') ?? '').split(/[;|]/).map((r) => r.trim()).filter(Boolean);
-    checkRoles(roles, rules, fail);
+    const roles = checkRoles((get('roles') ?? '').split(/[;|]/).map((r) => r.trim()).filter(Boolean), rules, fail);
     out.push({ address, net, roles, name: get('name'), site: get('site'), version: get('version'), source: `${path}:${n}` });
   }
   return out;

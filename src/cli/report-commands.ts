@@ -17,6 +17,7 @@ import { matrixReport, matrixRows } from '../report/matrix';
 import { roleServiceRows, rolesReport } from '../report/role-traffic';
 import { summaryReport } from '../report/summary';
 import type { RuleSet } from '../rules/load';
+import { roleNamed } from '../rules/roles';
 import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
 import { print } from './out';
@@ -83,6 +84,7 @@ export function checkFilterNames(f: { service?: string; role?: string; finding?:
   knownName('--sensor', f.sensor, 'sensor', () => [], () => db.prepare("SELECT DISTINCT sensor FROM runs WHERE sensor IS NOT NULL AND status = 'complete'").pluck().iterate() as Iterable<string>, 'exflow runs');
   knownName('--finding', f.finding, 'protection finding', () => rules().protection.map((p) => p.id), () => findingsInDb(db), 'exflow rules show protection');
   knownName('--service', f.service, 'service', () => rules().serviceById.keys(), () => db.prepare('SELECT DISTINCT service FROM flows WHERE service IS NOT NULL').pluck().iterate() as Iterable<string>, 'exflow rules show services');
+  if (f.role !== undefined) f.role = roleNamed(rules().roles, f.role)?.id ?? f.role; // an old id (outlook-2007) names the role as it is now
   knownName('--role', f.role, 'role', () => rules().roles.keys(), () => rolesInDb(db), 'exflow rules show roles');
 }
 

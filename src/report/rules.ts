@@ -33,8 +33,8 @@ export function rulesTables(rules: RuleSet): RulesTable[] {
     {
       section: 'roles',
       title: 'Roles',
-      columns: ['id', 'name', 'kind', 'versions', 'cite'],
-      rows: [...rules.roles.values()].map((r) => ({ id: r.id, name: r.name, kind: r.kind, versions: r.versions.join(', '), cite: r.cite.join('; ') })),
+      columns: ['id', 'name', 'kind', 'versions', 'aliases', 'cite'],
+      rows: [...rules.roles.values()].map((r) => ({ id: r.id, name: r.name, kind: r.kind, versions: r.versions.join(', '), aliases: r.aliases.join(', '), cite: r.cite.join('; ') })),
     },
     {
       section: 'matrix',

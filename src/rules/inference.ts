@@ -1,4 +1,4 @@
-import type { Role } from './roles';
+import { roleNamed, type Role } from './roles';
 import type { Service } from './services';
 import type { Entry } from './source';
 
@@ -38,7 +38,7 @@ export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services:
   };
   const rule: InferenceRule = {
     id: e.str('id'),
-    roles: list('roles', roles, 'role'),
+    roles: e.strList('roles', true).map((x, i) => roleNamed(roles, x)?.id ?? e.file.fail(e.itemNode('roles', i), `unknown role "${x}"`)),
     servesAll: list('serves_all', services, 'service'),
     servesAny: list('serves_any', services, 'service'),
     usesAny: list('uses_any', services, 'service'),

@@ -130,6 +130,21 @@ function fromCompiled(c: CompiledRules): RuleSet {
   };
 }
 
+/** The roles by id; an alias may name one role only and no role's own id. */
+function parseRoles(entries: Entry[]): Map<string, Role> {
+  const parsed = entries.map((e) => ({ e, role: parseRole(e) }));
+  const roles = new Map(parsed.map((p) => [p.role.id, p.role]));
+  const aliasOf = new Map<string, string>();
+  for (const { e, role } of parsed) {
+    for (const a of role.aliases) {
+      const other = roles.has(a) ? a : aliasOf.get(a);
+      if (other !== undefined) e.fail('aliases', `alias "${a}" already names the role "${other}"`);
+      aliasOf.set(a, role.id);
+    }
+  }
+  return roles;
+}
+
 /**
  * The rules, validated once and cached by the SHA-256 of exflow's version and every
  * rules file's path and bytes: a command that only needs them starts in
@@ -140,7 +155,7 @@ function fromCompiled(c: CompiledRules): RuleSet {
 export function loadRulesCached(extraDirs: string[] = [], version = '', base = shippedRulesDir()): RuleSet {
   const dirs = [base, ...extraDirs];
   const files = ruleFiles(dirs);
-  const h = crypto.createHash('sha256').update(`exflow ${version} rules v3\0`);
+  const h = crypto.createHash('sha256').update(`exflow ${version} rules v4\0`);
   for (const f of files) {
     let bytes: Buffer;
     try {
@@ -199,7 +214,7 @@ export function loadRules(extraDirs: string[] = [], base = shippedRulesDir()): R
   if (services.length === 0) throw new RulesError(base, 0, 'no services defined');
   const serviceById = new Map(services.map((s) => [s.id, s]));
   const rpcInterfaces = parseRpcInterfaces(raw.rpc_interfaces.values(), serviceById);
-  const roles = new Map([...raw.roles.values()].map((e) => parseRole(e)).map((r) => [r.id, r]));
+  const roles = parseRoles([...raw.roles.values()]);
   const matrix = [...raw.matrix.values()].map((e) => parseMatrixRule(e, roles, serviceById));
   const inference = [...raw.inference.values()].map((e) => parseInferenceRule(e, roles, serviceById));
   const httpApps = [...raw.http_apps.values()].map(parseHttpApp);

@@ -1,4 +1,4 @@
-import type { Role } from './roles';
+import { roleNamed, type Role } from './roles';
 import type { Service } from './services';
 import type { Entry } from './source';
 
@@ -26,9 +26,14 @@ export interface MatrixRule {
 
 export function parseMatrixRule(e: Entry, roles: Map<string, Role>, services: Map<string, Service>): MatrixRule {
   e.checkKeys(['id', 'versions', 'from', 'to', 'services', 'any', 'text', 'text_ru', 'cite', 'note', 'encrypted', 'encrypted_cite']);
-  const from = e.str('from');
-  const to = e.str('to');
-  for (const [k, r] of [['from', from], ['to', to]] as const) if (!roles.has(r)) e.fail(k, `unknown role "${r}"`);
+  const role = (k: 'from' | 'to'): string => {
+    const id = e.str(k);
+    const r = roleNamed(roles, id);
+    if (!r) e.fail(k, `unknown role "${id}"`);
+    return r.id;
+  };
+  const from = role('from');
+  const to = role('to');
   const list = e.strList('services', true);
   list.forEach((s, i) => {
     if (!services.has(s)) e.file.fail(e.itemNode('services', i), `unknown service "${s}"`);

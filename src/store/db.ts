@@ -38,6 +38,24 @@ export interface OpenOptions {
   onUpgrade?: (u: { from: number; to: number; flows: number; done: boolean }) => void;
 }
 
+/**
+ * `text` with every whole id `old` written `now`: an id is a run of lower case letters, digits,
+ * dots and dashes (rules/roles.yaml), so outlook-2007 in "2007:outlook-2007>mailbox" or in
+ * "outlook-2003,outlook-2007" is one, and in "outlook-2007-site" (another id) it is not.
+ */
+export function renamedId(text: string, old: string, now: string): string {
+  const word = /[a-z0-9.-]/;
+  let out = '';
+  let from = 0;
+  for (let at = text.indexOf(old); at >= 0; at = text.indexOf(old, at + old.length)) {
+    const end = at + old.length;
+    if ((at > 0 && word.test(text[at - 1])) || (end < text.length && word.test(text[end]))) continue;
+    out += text.slice(from, at) + now;
+    from = end;
+  }
+  return out + text.slice(from);
+}
+
 /** in_net(address, 'cidr'): whether an address lies in a block (the reports' --host 10.0.0.0/8). */
 function addFunctions(db: Db): Db {
   db.function('in_net', { deterministic: true }, (address: unknown, block: unknown) => {
@@ -104,6 +122,9 @@ function initialize(db: Db, path: string, onUpgrade?: OpenOptions['onUpgrade']):
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   if (version === null || version < SCHEMA_VERSION || db.pragma('application_id', { simple: true }) !== APPLICATION_ID) {
+    // What the migrations call, registered once the schema they run on was checked: renamed_id(text,
+    // old, new), every whole id `old` in the text as `new` (schema 21 renames a role).
+    db.function('renamed_id', { deterministic: true }, (text: unknown, old: unknown, now: unknown) => (typeof text === 'string' && typeof old === 'string' && typeof now === 'string' ? renamedId(text, old, now) : text));
     db.transaction(() => {
       // Read again inside the write transaction: another process may have just created it.
       const now = schemaVersion(db, path);

@@ -5,7 +5,7 @@
  */
 import { SHORT_LIST } from '../audit/verdict';
 
-export const SCHEMA_VERSION = 20;
+export const SCHEMA_VERSION = 21;
 
 /** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
 export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
@@ -75,6 +75,24 @@ const SHORTEN_REASONS = (() => {
         WHEN reason LIKE '% is not among what the matrix allows between % (%)' THEN ${counted(services, 'service')} || ' allowed by ' || ${counted(ids, 'rule')}
         ELSE ${counted(list, 'rule')} END || ')'
     WHERE (reason LIKE '% is not among what the matrix allows between % (%)' OR reason LIKE '%the matrix says no direct connection between % (%)')`;
+})();
+
+/**
+ * Schema 21: outlook-2007 written outlook in every stored role and rule id (renamed_id, db.ts), and a
+ * reason that counted its list spelling it out again when the shorter ids bring it within SHORT_LIST.
+ */
+const RENAME_OUTLOOK = (() => {
+  const renamed = (c: string) => `${c} = renamed_id(${c}, 'outlook-2007', 'outlook')`;
+  const list = `CASE WHEN detail LIKE 'allowed: %' THEN replace(substr(detail, 10), '; rules: ', '; ') ELSE substr(detail, 8) END`;
+  const at = `instr(reason, ' between ')`;
+  const rest = `substr(reason, ${at} + 9)`;
+  const head = `substr(reason, 1, ${at} + 8 + instr(${rest}, ' (') + 1)`;
+  return `UPDATE hosts SET ${['roles', 'evidence', 'disagreement'].map(renamed).join(', ')} WHERE instr(coalesce(roles, '') || coalesce(evidence, '') || coalesce(disagreement, ''), 'outlook-2007') > 0;
+    UPDATE inventory SET ${renamed('roles')} WHERE instr(roles, 'outlook-2007') > 0;
+    UPDATE OR REPLACE verdicts SET ${['cr', 'sr', 'client_role', 'server_role', 'rule', 'reason', 'detail'].map(renamed).join(', ')}
+      WHERE instr(cr || sr || coalesce(rule, '') || reason || coalesce(detail, ''), 'outlook-2007') > 0;
+    UPDATE verdicts SET reason = ${head} || ${list} || ')'
+      WHERE detail IS NOT NULL AND ${at} > 0 AND length(${list}) <= ${SHORT_LIST} AND reason != ${head} || ${list} || ')';`;
 })();
 
 /** The hosts table as schema 6 made it (its migration must keep making exactly this). */
@@ -424,6 +442,10 @@ export const MIGRATIONS: Record<number, string> = {
   // The views gain client_roles and server_roles (every role of each side's host, joined by '+'):
   // the role matrix groups a host under one label however many rules its flows matched. Views only.
   20: ``,
+  // The role outlook-2007 is outlook now (every Outlook since 2007, Microsoft 365 Apps included:
+  // issue 32), and the rules naming it are 2007:outlook>mailbox and so on. Rewritten wherever a
+  // role or rule id is stored, so that no verdict is judged again and no report shows both.
+  21: RENAME_OUTLOOK,
 };
 
 export const SCHEMA = `
