@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readCapture } from '../src/capture/reader';
 import { PcapFileWriter } from '../src/samples/writer';
-import { captureFiles, HAVE_SHARED } from './helpers';
+import { captureFiles, HAVE_SHARED, tmpDir } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pcapParser = require('pcap-parser');
@@ -90,7 +90,7 @@ describe('records across chunk boundaries (4 MiB reads, 256 KiB carried in front
   }
 
   it('every record as pcap-parser reads it; cut inside a record, exactly the records before the cut', async () => {
-    const dir = fs.mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'exflow-chunks-'));
+    const dir = tmpDir();
     const file = `${dir}/big.pcap`;
     bigRecordsPcap(file, 40);
     expect(fs.statSync(file).size).toBeGreaterThan(6 * 4 * 1024 * 1024);

@@ -53,8 +53,10 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A new directory under the run's (test/global-tmp.ts: removed when the run ends). */
 export function tmpDir(): string {
-  return fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'exflow-test-'));
+  const root = process.env.EXFLOW_TEST_TMP ?? require('node:os').tmpdir();
+  return fs.mkdtempSync(path.join(root, 'exflow-test-'));
 }
 
 /** A flow as an orientation-free key: "tcp 10.0.0.1:1234 > 10.0.0.2:80". */

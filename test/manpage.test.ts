@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runCli } from './helpers';
+import { ROOT, runCli, tmpDir } from './helpers';
 
 const shipped = (p: string) => fs.readFileSync(path.join(ROOT, 'share', p), 'utf8');
 /** A database with two sensors' runs (made by the bash test, asked again by fish's). */
@@ -42,7 +42,7 @@ describe('man page and completions', () => {
     const complete = (...words: string[]) => {
       const probe = `${script}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _exflow; printf '%s\\n' "\${COMPREPLY[@]}"`;
       // exflow on the PATH, as an installed one is (its own words are asked of it).
-      const bin = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'exflow-bin-'));
+      const bin = tmpDir();
       fs.writeFileSync(path.join(bin, 'exflow'), `#!/bin/sh\nexec '${process.execPath}' '${path.join(ROOT, 'dist', 'cli', 'main.js')}' "$@"\n`, { mode: 0o755 });
       const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
       return spawnSync('bash', ['-c', probe], { encoding: 'utf8', cwd: ROOT, env }).stdout.trim().split('\n').filter(Boolean);
@@ -63,14 +63,14 @@ describe('man page and completions', () => {
     expect(complete('exflow', 'report', 'roles', '--role', 'hub')).toEqual(['hub-transport']);
     expect(complete('exflow', 'export', '--finding', 'ntlm')).toEqual(['ntlmv1', 'ntlm-in-use', 'ntlm-no-mic', 'ntlm-no-channel-binding']);
     // --sensor: the sensors of the database on the line.
-    const db = path.join(fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'exflow-comp-')), 'c.sqlite');
+    const db = path.join(tmpDir(), 'c.sqlite');
     for (const sensor of ['site-a', 'site-b']) expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '--sensor', sensor, '--force', '-q']).code).toBe(0);
     expect(complete('exflow', 'report', 'summary', '--db', db, '--sensor', 'site')).toEqual(['site-a', 'site-b']);
     sensorsDb = db;
   });
 
   it.skipIf(spawnSync('fish', ['--version']).status !== 0)('fish completes the same words from the same table', () => {
-    const bin = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'exflow-bin-'));
+    const bin = tmpDir();
     fs.writeFileSync(path.join(bin, 'exflow'), `#!/bin/sh\nexec '${process.execPath}' '${path.join(ROOT, 'dist', 'cli', 'main.js')}' "$@"\n`, { mode: 0o755 });
     const complete = (line: string) => {
       const r = spawnSync('fish', ['--no-config', '-c', `source share/completion/exflow.fish; complete -C ${JSON.stringify(line)}`], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });

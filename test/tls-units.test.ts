@@ -14,6 +14,7 @@ import { LdapSession } from '../src/inspect/ldap';
 import { loadRules } from '../src/rules/load';
 import { inspectorPorts } from '../src/rules/services';
 import { TlsHandshake } from '../src/inspect/tls';
+import { tmpDir } from './helpers';
 
 /** A handshake record of `n` body bytes, of which only `have` are in this segment. */
 function partialRecord(n: number, have: number): Buffer {
@@ -69,7 +70,7 @@ describe('X.509 names', () => {
 
   it.skipIf(spawnSync('openssl', ['version']).status !== 0)('RFC 4514, as openssl -nameopt RFC2253 writes the types it names; the others as dotted OIDs with their DER in hex', async () => {
     const { certificateNames } = await import('../src/inspect/x509');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exflow-x509-'));
+    const dir = tmpDir();
     const subj = '/C=DE/ST=Bayern/L=Munich/O=Contoso, Inc./OU=IT/CN=mail.contoso.lab/emailAddress=admin@contoso.lab/serialNumber=42/businessCategory=Private Organization/jurisdictionC=DE/postalCode=80331/street=Main St 1/DC=contoso/UID=u1';
     const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:1024', '-nodes', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'), '-days', '1', '-subj', subj, '-outform', 'PEM'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
