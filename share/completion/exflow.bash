@@ -275,7 +275,7 @@ _exflow_words() {
     'val|host|--limit') echo '@file' ;;
     'val|host|--columns') echo '@file' ;;
     'val|host|--sort') echo '@file' ;;
-    'opt|export') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --index --chunk-mb --rules --out --bom --help' ;;
+    'opt|export') echo '--db --capture --since --until --host --client --server --service --role --verdict --finding --sensor --format --index --chunk-mb --rules --out --threads --bom --help' ;;
     'val|export|--db') echo '@file' ;;
     'val|export|--capture') echo '@file' ;;
     'val|export|--since') echo '@file' ;;
@@ -293,6 +293,7 @@ _exflow_words() {
     'val|export|--chunk-mb') echo '@file' ;;
     'val|export|--rules') echo '@file' ;;
     'val|export|--out') echo '@file' ;;
+    'val|export|--threads') echo '@file' ;;
     'opt|columns') echo '--format --wide --bom --columns --sort --limit --help' ;;
     'val|columns|--format') echo 'table tsv csv json md' ;;
     'val|columns|--columns') echo '@file' ;;

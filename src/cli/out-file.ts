@@ -9,9 +9,12 @@ import { Exit, UserError } from './errors';
 import { escapeControls } from '../report/format';
 import { ChunkedWriter } from './out';
 import { sameFile } from '../store/db-file';
+import type { ExportSink } from '../run/export';
 
 export interface OutputSink {
   write: (s: string) => void;
+  /** Writes text already encoded as UTF-8: one unit, as write() takes one (a chunked output never splits it). */
+  writeBytes: (b: Uint8Array) => void;
   /** Writes what is left and puts the file in place (nothing for standard output). */
   finish(): void;
   /** Removes the temporary file (after an error); the target stays as it was. */
@@ -56,6 +59,9 @@ export function openOutput(out: string | undefined): OutputSink {
       write: (s) => {
         bytes += w.write(s);
       },
+      writeBytes: (b) => {
+        bytes += w.writeBytes(b);
+      },
       finish: () => w.flush(),
       abandon: () => {},
       get bytes() {
@@ -99,6 +105,15 @@ class TempFileSink implements OutputSink {
   write = (s: string): void => {
     try {
       this.written += this.writer.write(s);
+    } catch (e) {
+      this.abandon();
+      throw this.failed(e);
+    }
+  };
+
+  writeBytes = (b: Uint8Array): void => {
+    try {
+      this.written += this.writer.writeBytes(b);
     } catch (e) {
       this.abandon();
       throw this.failed(e);
@@ -216,6 +231,12 @@ export class ChunkFiles {
     this.size += n;
   };
 
+  writeBytes = (b: Uint8Array): void => {
+    if (this.current === null || (this.size > 0 && this.size + b.length > this.limit)) this.next();
+    this.current!.writeBytes(b);
+    this.size += b.length;
+  };
+
   private next(): void {
     this.current?.close();
     const name = chunkName(this.out, this.files.length + 1);
@@ -298,3 +319,14 @@ export function formatForOut<F extends string>(format: string | undefined, out: 
   return byName[ext] ?? 'table';
 }
 
+/** An export's lines into `out`: encoded parts line by line into a chunked output (a chunk ends between documents), else at once. */
+export function exportSink(out: OutputSink | ChunkFiles, stopped: () => boolean): ExportSink {
+  return {
+    line: out.write,
+    encoded: (bytes, ends) => {
+      if (!(out instanceof ChunkFiles)) return out.writeBytes(bytes);
+      for (let i = 0, at = 0; i < ends.length; at = ends[i++]) out.writeBytes(bytes.subarray(at, ends[i]));
+    },
+    stopped,
+  };
+}

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
-import { DEFAULT_INDEX, ECS_VERSION, exportLines } from '../report/export';
+import { DEFAULT_INDEX, ECS_VERSION } from '../report/export';
+import { defaultExportThreads, writeExport } from '../run/export';
 import type { FlowFilter } from '../report/filter';
 import { ENCRYPTION_COLUMNS, ENCRYPTION_TABLE_COLUMNS, encryptionReport, servicesReport, UNEXPECTED_COLUMNS, UNEXPECTED_TABLE_COLUMNS, unexpectedReport } from '../report/findings';
 import { PROTECTION_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
@@ -21,8 +22,8 @@ import { roleNamed } from '../rules/roles';
 import type { Db } from '../store/db';
 import { Exit, UserError } from './errors';
 import { print } from './out';
-import { checkOutPath, ChunkFiles, formatForOut, manifestName, openOutput, OUT_HELP, writeOutput } from './out-file';
-import { addressOption, baselineOption, collect, dbOption, knownName, positiveInt, resolveHostName, timeOption } from './options';
+import { checkOutPath, ChunkFiles, exportSink, formatForOut, manifestName, openOutput, OUT_HELP, writeOutput } from './out-file';
+import { addressOption, baselineOption, collect, dbOption, knownName, positiveInt, resolveHostName, threadCount, threadsFromEnv, timeOption } from './options';
 
 
 export interface ReportDeps {
@@ -444,6 +445,7 @@ by --limit, per list).`,
     .option('--chunk-mb <n>', 'with --format bulk and --out FILE: write numbered files (FILE-0001.ext, …) of at most this many MB, each a request body of its own (Elasticsearch refuses bodies over 100 MB)', positiveInt('--chunk-mb'), 10)
     .option('--rules <dir>', 'an extra rules folder (repeat for more): for the services\' application protocols', collect, [])
     .option('--out <file>', 'write here instead of standard output (written beside it and renamed when complete)')
+    .option('--threads <n>', 'threads that make the documents, 1-64 (default: EXFLOW_THREADS, else one per core, at most 4); the output is the same', threadCount('--threads'))
     .addHelpText(
       'after',
       `${examples([
@@ -463,7 +465,7 @@ nothing. The index template for them ships in share/elastic/ (see docs/elastic.m
 With --out the files are put in place only when all are complete: Ctrl-C (exit 130),
 SIGTERM (143) or a full disk (2) leave the earlier export as it was.`,
     )
-    .action(async (o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; chunkMb: number; rules?: string[] }, cmd: Command) => {
+    .action(async (o: CommonOptions & { format: 'ndjson' | 'csv' | 'bulk'; out?: string; index: string; chunkMb: number; rules?: string[]; threads?: number }, cmd: Command) => {
       const chunked = o.format === 'bulk' && o.out !== undefined && o.out !== '-';
       // A flag that cannot apply is refused, not ignored: only a bulk body written to files is split.
       if (cmd.getOptionValueSource('chunkMb') === 'cli' && !chunked) {
@@ -483,14 +485,11 @@ SIGTERM (143) or a full disk (2) leave the earlier export as it was.`,
       process.on('SIGINT', stop).on('SIGTERM', stop);
       try {
         checkFilterNames(f, () => rules, db);
-        let n = 0;
-        for (const line of exportLines(db, rules, f, o.format, o.index)) {
-          out.write(line);
-          if (++n % 2000 === 0) {
-            await new Promise((r) => setImmediate(r));
-            if (signal) break;
-          }
-        }
+        const threads = o.threads ?? threadsFromEnv() ?? defaultExportThreads();
+        await writeExport(
+          { db, dbPath: o.db, rules, filter: f, format: o.format, bulkIndex: o.index, threads },
+          exportSink(out, () => signal !== null),
+        );
         if (signal) throw new UserError(`exflow: export stopped by ${signal}; nothing was written${o.out && o.out !== '-' ? `, ${escapeControls(o.out)} and its earlier files are as they were` : ''}`, signal === 'SIGTERM' ? Exit.Terminated : Exit.Interrupted);
         out.finish();
       } catch (e) {

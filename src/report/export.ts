@@ -5,7 +5,7 @@
 import * as crypto from 'node:crypto';
 import type { Db } from '../store/db';
 import type { FlowFilter } from './filter';
-import { flowViewRows, PROTECTION_FLOW_COLUMNS, protectionValue, queryFlows, type FlowDbRow } from './flows';
+import { flowViewRows, PROTECTION_FLOW_COLUMNS, protectionValue, queryFlows, type FlowDbRow, type HeldTexts, type IdRange } from './flows';
 import type { RuleSet } from '../rules/load';
 import { communityId } from './community-id';
 import { isoTime, csvLines } from './format';
@@ -128,8 +128,23 @@ const CSV_COLUMNS = ['capture', 'transport', 'client', 'client_port', 'server', 
  * the same documents as an Elasticsearch/OpenSearch _bulk body (a `create` action
  * before each, as data streams require).
  */
-export function exportFlows(db: Db, rules: RuleSet, f: FlowFilter, format: 'ndjson' | 'csv' | 'bulk', write: (line: string) => void, index = DEFAULT_INDEX): void {
+export type ExportFormat = 'ndjson' | 'csv' | 'bulk';
+
+/** The line before the flows' (CSV's header), or null. */
+export function exportHeader(format: ExportFormat): string | null {
+  return format === 'csv' ? CSV_COLUMNS.join(',') + '\n' : null;
+}
+
+export function exportFlows(db: Db, rules: RuleSet, f: FlowFilter, format: ExportFormat, write: (line: string) => void, index = DEFAULT_INDEX): void {
   for (const line of exportLines(db, rules, f, format, index)) write(line);
+}
+
+/** A part of an export (threads write one each): its flows by id, and whether it begins with the CSV header. */
+export interface ExportPart {
+  ids?: IdRange;
+  header?: boolean;
+  /** What the reading holds, made once for every part a thread writes (flows.ts: heldTexts). */
+  held?: HeldTexts;
 }
 
 /**
@@ -137,15 +152,16 @@ export function exportFlows(db: Db, rules: RuleSet, f: FlowFilter, format: 'ndjs
  * flows in the order they were stored — as Zeek's conn.log and nfdump write them, and without a
  * sort (an engine that receives them orders them itself).
  */
-export function* exportLines(db: Db, rules: RuleSet, f: FlowFilter, format: 'ndjson' | 'csv' | 'bulk', index = DEFAULT_INDEX): Generator<string> {
+export function* exportLines(db: Db, rules: RuleSet, f: FlowFilter, format: ExportFormat, index = DEFAULT_INDEX, part: ExportPart = {}): Generator<string> {
+  const q = part.ids ? { ...f, ids: part.ids } : f;
   if (format === 'csv') {
-    yield CSV_COLUMNS.join(',') + '\n';
+    if (part.header !== false) yield exportHeader(format)!;
     const line = csvLines(CSV_COLUMNS);
-    for (const r of queryFlows(db, f, { order: 'stored' })) yield line(r);
+    for (const r of queryFlows(db, q, { order: 'stored', held: part.held })) yield line(r);
     return;
   }
   const protocolOf = (service: string | null) => (service === null ? null : (rules.serviceById.get(service)?.protocol ?? null));
-  for (const r of flowViewRows(db, f, { order: 'stored' })) {
+  for (const r of flowViewRows(db, q, { order: 'stored', held: part.held })) {
     const doc = ecsDocument(r, protocolOf);
     // `create` with the flow's id: a document sent again is refused (409), not added twice.
     const action = format === 'bulk' ? JSON.stringify({ create: { _index: index, _id: (doc.event as { id: string }).id } }) + '\n' : '';
