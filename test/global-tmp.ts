@@ -22,6 +22,9 @@ export default function setup(): () => void {
     if (pid && !alive(pid)) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
   }
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}${process.pid}-`));
+  // Others may pass through, as through /tmp (a test runs exflow as nobody on a file of its own
+  // directory); each test's directory keeps mkdtemp's 0700 unless the test opens it.
+  fs.chmodSync(root, 0o755);
   process.env.EXFLOW_TEST_TMP = root;
   return () => fs.rmSync(root, { recursive: true, force: true });
 }
