@@ -190,3 +190,41 @@ describe.skipIf(!HAVE_TSHARK)('names from the wire = what tshark reads', () => {
     expect(flows.every((f) => f.server_name === 'hub01.contoso.lab')).toBe(true);
   });
 });
+
+describe('31.12 roles without an inventory: what a host is not', () => {
+  it('the lab\'s MX target that never talks to the directory is the Edge alone; the Hub, a domain member, is not an Edge; the client\'s SMTP to the Edge is unexpected as the inventory makes it', () => {
+    const dir = tmpDir();
+    const without = path.join(dir, 'without.sqlite');
+    const withDb = path.join(dir, 'with.sqlite');
+    const capture = path.join(LAB, 'exchange-lab-full.pcap');
+    expect(runCli(['analyze', capture, '--db', without, '--quiet']).code).toBe(0);
+    expect(runCli(['analyze', capture, '--db', withDb, '--inventory', path.join(LAB, 'inventory.yaml'), '--quiet']).code).toBe(0);
+    const hosts = JSON.parse(runCli(['hosts', '--db', without, '--format', 'json']).stdout) as { address: string; roles: string[]; confidence: string; evidence: string[] }[];
+    const host = (a: string) => hosts.find((h) => h.address === a)!;
+    expect(host('10.77.0.50')).toMatchObject({ roles: ['edge-transport'], confidence: 'medium' });
+    expect(host('10.77.0.50').evidence.join('\n')).toMatch(/^not-domain-member \(medium\): serves smtp; uses dns; uses none of kerberos, .* → not hub-transport$/m);
+    expect(host('10.77.0.40').roles).toEqual(['hub-transport']);
+    expect(host('10.77.0.40').evidence.join('\n')).toMatch(/^domain-member \(high\): uses ldaps-gc → not edge-transport$/m);
+    const smtpToEdge = (db: string) =>
+      (JSON.parse(runCli(['flows', '--db', db, '--server', '10.77.0.50', '--service', 'smtp', '--format', 'json']).stdout) as { client: string; verdict: string }[]).filter((f) => f.client === '10.77.0.100');
+    const wire = smtpToEdge(without);
+    expect(wire.length).toBeGreaterThan(0);
+    expect(wire.map((f) => f.verdict)).toEqual(smtpToEdge(withDb).map((f) => f.verdict));
+    expect(new Set(wire.map((f) => f.verdict))).toEqual(new Set(['unexpected']));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.skipIf(!HAVE_TSHARK)('a DC seen only answering LDAP and the global catalog (tshark keeps those packets alone) is a domain controller', () => {
+    const dir = tmpDir();
+    const only = path.join(dir, 'ldap-only.pcap');
+    const t = spawnSync('tshark', ['-r', path.join(LAB, 'exchange-lab-full.pcap'), '-Y', 'tcp.port == 389 || tcp.port == 3268', '-F', 'pcap', '-w', only]);
+    expect(t.status, String(t.stderr)).toBe(0);
+    const db = path.join(dir, 'ldap.sqlite');
+    expect(runCli(['analyze', only, '--db', db, '--quiet']).code).toBe(0);
+    const dc = (JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[]; serves: string[]; evidence: string[] }[]).find((h) => h.address === '10.77.0.10')!;
+    expect([...dc.serves].sort()).toEqual(['ldap', 'ldap-gc']);
+    expect(dc.roles).toEqual(['domain-controller']);
+    expect(dc.evidence.join('\n')).toMatch(/^dc-directory \(medium\): serves ldap, ldap-gc → domain-controller$/m);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

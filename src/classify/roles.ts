@@ -37,6 +37,7 @@ export function inferRoles(rules: RuleSet, a: HostActivity): { roles: string[]; 
     if (!r.servesAll.every((s) => a.serves.has(s))) continue;
     if (r.servesAny.length > 0 && !r.servesAny.some((s) => a.serves.has(s))) continue;
     if (r.usesAny.length > 0 && !r.usesAny.some((s) => a.uses.has(s))) continue;
+    if (r.usesNone.some((s) => a.uses.has(s))) continue;
     if (r.servesNone && a.serves.size > 0) continue;
     if (r.namedAny.length > 0 && !r.namedAny.some((t) => a.named.has(t))) continue;
     if (r.address !== null && (r.address === 'public') !== isPublic) continue;
@@ -47,24 +48,35 @@ export function inferRoles(rules: RuleSet, a: HostActivity): { roles: string[]; 
       served.length ? `serves ${served.join(', ')}` : '',
       r.servesNone ? 'serves nothing' : '',
       used.length ? `uses ${used.join(', ')}` : '',
+      r.usesNone.length ? `uses none of ${r.usesNone.join(', ')}` : '',
       named.length ? `named by ${named.join(', ')}` : '',
       r.address ? `${r.address} address` : '',
     ].filter(Boolean).join('; ');
     matched.push({ rule: r, saw });
-    if (best === null || RANK[r.confidence] > RANK[best]) best = r.confidence;
+    // A rule that only rules roles out gives none: it is not evidence of what the host is.
+    if (r.roles.length > 0 && (best === null || RANK[r.confidence] > RANK[best])) best = r.confidence;
   }
   // Weak evidence does not accuse: a guess (low confidence) stands only when nothing surer
   // matched — a "gateway" that is also seen acting as a Client Access server or an
   // Outlook client is that, not a gateway.
   const kept = best !== null && RANK[best] > RANK.low ? matched.filter((m) => m.rule.confidence !== 'low') : matched;
-  const roles: string[] = [];
+  let roles: string[] = [];
   const evidence: string[] = [];
   for (const { rule, saw } of matched) {
     const dropped = !kept.some((k) => k.rule === rule);
-    evidence.push(`${rule.id} (${rule.confidence}): ${saw} → ${rule.roles.join(' or ')}${dropped ? ' — set aside: surer evidence says otherwise' : ''}`);
+    const gives = [rule.roles.length ? rule.roles.join(' or ') : '', rule.rulesOut.length ? `not ${rule.rulesOut.join(', not ')}` : ''].filter(Boolean).join('; ');
+    evidence.push(`${rule.id} (${rule.confidence}): ${saw} → ${gives}${dropped ? ' — set aside: surer evidence says otherwise' : ''}`);
     if (!dropped) for (const role of rule.roles) if (!roles.includes(role)) roles.push(role);
   }
-  return { roles, confidence: best, evidence };
+  // What the evidence rules out goes, and the host's roles are then only as sure as that evidence:
+  // an MX target that is not a domain member is the Edge (rules/inference.yaml: not-domain-member).
+  let confidence = best;
+  for (const { rule } of kept) {
+    if (!rule.rulesOut.some((r) => roles.includes(r))) continue;
+    roles = roles.filter((r) => !rule.rulesOut.includes(r));
+    if (confidence !== null && RANK[rule.confidence] < RANK[confidence]) confidence = rule.confidence;
+  }
+  return { roles, confidence: roles.length ? confidence : null, evidence };
 }
 
 export function resolveHost(rules: RuleSet, activity: HostActivity, inventory: Inventory): HostRoles {

@@ -11,6 +11,10 @@ export interface InferenceRule {
   servesAll: string[];
   servesAny: string[];
   usesAny: string[];
+  /** The host was seen using none of these (with uses_any: it was seen using others). */
+  usesNone: string[];
+  /** Roles the evidence says the host is not: taken from what other rules give it. */
+  rulesOut: string[];
   /** The host serves no service at all (a client). */
   servesNone: boolean;
   /** At least one of these name-evidence tokens is about a name of the host ("dns-srv:_ldap._tcp.dc._msdcs", "kerberos-spn:exchangemdb", "dns-mx"). */
@@ -28,7 +32,7 @@ const CONFIDENCE: Confidence[] = ['high', 'medium', 'low'];
 export const NAMED_KINDS = ['dns-srv', 'dns-mx', 'kerberos-spn'];
 
 export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services: Map<string, Service>): InferenceRule {
-  e.checkKeys(['id', 'roles', 'serves_all', 'serves_any', 'uses_any', 'serves_none', 'named_any', 'address', 'confidence', 'cite', 'note']);
+  e.checkKeys(['id', 'roles', 'rules_out', 'serves_all', 'serves_any', 'uses_any', 'uses_none', 'serves_none', 'named_any', 'address', 'confidence', 'cite', 'note']);
   const list = (key: string, known: Map<string, unknown>, what: string): string[] => {
     const xs = e.strList(key, true);
     xs.forEach((x, i) => {
@@ -39,9 +43,11 @@ export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services:
   const rule: InferenceRule = {
     id: e.str('id'),
     roles: e.strList('roles', true).map((x, i) => roleNamed(roles, x)?.id ?? e.file.fail(e.itemNode('roles', i), `unknown role "${x}"`)),
+    rulesOut: e.strList('rules_out', true).map((x, i) => roleNamed(roles, x)?.id ?? e.file.fail(e.itemNode('rules_out', i), `unknown role "${x}"`)),
     servesAll: list('serves_all', services, 'service'),
     servesAny: list('serves_any', services, 'service'),
     usesAny: list('uses_any', services, 'service'),
+    usesNone: list('uses_none', services, 'service'),
     servesNone: e.bool('serves_none', false),
     namedAny: e.strList('named_any', true).map((t) => t.toLowerCase()),
     address: (e.str('address', true) ?? null) as 'public' | 'private' | null,
@@ -50,7 +56,11 @@ export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services:
     note: e.str('note', true) ?? '',
     source: `${e.file.path}:${e.line}`,
   };
-  if (rule.roles.length === 0) e.fail('roles', 'name at least one role');
+  if (rule.roles.length + rule.rulesOut.length === 0) e.fail('roles', 'name at least one role (or one the evidence rules out, in rules_out)');
+  const both = rule.roles.find((r) => rule.rulesOut.includes(r));
+  if (both) e.fail('rules_out', `"${both}" is both given and ruled out`);
+  const usedAndNot = rule.usesAny.find((x) => rule.usesNone.includes(x));
+  if (usedAndNot) e.fail('uses_none', `"${usedAndNot}" is in uses_any too`);
   if (!CONFIDENCE.includes(rule.confidence)) e.fail('confidence', `confidence must be one of ${CONFIDENCE.join(', ')}`);
   if (rule.servesAll.length + rule.servesAny.length + rule.usesAny.length + rule.namedAny.length === 0) e.fail(null, 'give serves_all, serves_any, uses_any or named_any');
   if (rule.address !== null && rule.address !== 'public' && rule.address !== 'private') e.fail('address', 'address must be public or private');
