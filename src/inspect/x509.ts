@@ -23,11 +23,18 @@ function tlv(b: Buffer, at: number, limit: number): Tlv | null {
   return { tag, start, end: start + len };
 }
 
-/** The attribute types RFC 4514 3 names (2.5.4.x, and the two of other arcs below); others are written as dotted numbers. */
-const ATTRS: Record<number, string> = { 3: 'CN', 6: 'C', 7: 'L', 8: 'ST', 9: 'STREET', 10: 'O', 11: 'OU' };
-/** DC (0.9.2342.19200300.100.1.25) and UID (…100.1.1), by their DER contents. */
-const DC = '0992268993f22c640119';
-const UID = '0992268993f22c640101';
+/**
+ * Attribute types by name: those RFC 4514 3 names (CN, L, ST, O, OU, C, STREET, DC, UID), and
+ * the others OpenSSL (-nameopt RFC2253) and tshark name — a certificate's emailAddress read
+ * "1.2.840.113549.1.9.1=#16…" before (issue 31 item 11). Any other is its dotted OID with
+ * its DER value in hex.
+ */
+const ATTRS: Record<string, string> = {
+  '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.9': 'STREET', '2.5.4.10': 'O', '2.5.4.11': 'OU',
+  '0.9.2342.19200300.100.1.25': 'DC', '0.9.2342.19200300.100.1.1': 'UID',
+  '2.5.4.4': 'SN', '2.5.4.5': 'serialNumber', '2.5.4.12': 'title', '2.5.4.15': 'businessCategory', '2.5.4.17': 'postalCode', '2.5.4.42': 'GN',
+  '1.2.840.113549.1.9.1': 'emailAddress', '1.3.6.1.4.1.311.60.2.1.3': 'jurisdictionC',
+};
 
 /** An OID's DER contents as dotted numbers (X.690 8.19). */
 function dotted(b: Buffer, start: number, end: number): string {
@@ -54,7 +61,7 @@ function escapeValue(s: string): string {
 
 /**
  * A Name (RDNSequence) as RFC 4514 writes it: the last RDN first, RDNs separated by
- * ",", the attributes of a multi-valued RDN by "+"; the types RFC 4514 names by their
+ * ",", the attributes of a multi-valued RDN by "+"; the types ATTRS names by their
  * names, any other as its dotted OID with the value as "#" and the hex of its DER.
  */
 function nameText(b: Buffer, name: Tlv): string | null {
@@ -69,14 +76,14 @@ function nameText(b: Buffer, name: Tlv): string | null {
       const oid = tlv(b, seq.start, seq.end);
       const value = oid && tlv(b, oid.end, seq.end);
       if (!oid || !value || oid.tag !== 0x06) return null;
-      const hex = b.toString('hex', oid.start, oid.end);
-      const short = oid.end - oid.start === 3 && b[oid.start] === 0x55 && b[oid.start + 1] === 0x04 ? ATTRS[b[oid.start + 2]] : hex === DC ? 'DC' : hex === UID ? 'UID' : undefined;
+      const type = dotted(b, oid.start, oid.end);
+      const short = Object.hasOwn(ATTRS, type) ? ATTRS[type] : undefined;
       if (short) {
         // BMPString is UTF-16BE; the others are (near enough) UTF-8 or Latin-1 text.
         // (An odd byte at the end of a BMPString is damage: left out, as swap16 needs pairs.)
         const text = value.tag === 0x1e ? Buffer.from(b.subarray(value.start, value.end - ((value.end - value.start) % 2))).swap16().toString('utf16le') : b.toString('utf8', value.start, value.end);
         parts.push(`${short}=${escapeValue(text)}`);
-      } else parts.push(`${dotted(b, oid.start, oid.end)}=#${b.toString('hex', oid.end, value.end)}`);
+      } else parts.push(`${type}=#${b.toString('hex', oid.end, value.end)}`);
       a = seq.end;
     }
     if (parts.length) rdns.push(parts.join('+'));
