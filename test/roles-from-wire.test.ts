@@ -228,3 +228,27 @@ describe('31.12 roles without an inventory: what a host is not', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('31.11 a name one source gives several hosts', () => {
+  it('the sample\'s two SMTP servers both greet as "mx": the Edge takes the name it gives itself (EHLO) instead; a name several hosts keep is counted in name_shared', () => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'names.sqlite');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', db, '--quiet']).code).toBe(0);
+    const names = (d: string) => Object.fromEntries((JSON.parse(runCli(['hosts', '--db', d, '--format', 'json']).stdout) as { address: string; name: string | null; name_source: string | null; name_shared: number }[]).map((h) => [h.address, h]));
+    const wire = new Database(db, { readonly: true });
+    const greeted = wire.prepare("SELECT address FROM host_names WHERE name = 'mx' AND source = 'smtp-banner' ORDER BY address").pluck().all();
+    wire.close();
+    expect(greeted).toEqual(['10.10.0.40', '172.16.0.50']);
+    const h = names(db);
+    expect(h['10.10.0.40']).toMatchObject({ name: 'mx', name_source: 'smtp-banner', name_shared: 0 });
+    expect(h['172.16.0.50']).toMatchObject({ name: 'edge1.lab.example', name_source: 'smtp-ehlo', name_shared: 0 });
+    // Hosts left with one name between them say so, each counting the others.
+    const w = new Database(db);
+    w.prepare("UPDATE hosts SET name = 'mx' WHERE address IN ('172.16.0.50', '198.51.100.25')").run();
+    w.close();
+    const after = names(db);
+    for (const a of ['10.10.0.40', '172.16.0.50', '198.51.100.25']) expect(after[a].name_shared, a).toBe(2);
+    expect(after['10.10.0.10'].name_shared).toBe(0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

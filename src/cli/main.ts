@@ -536,7 +536,8 @@ one under a comment with its evidence), the others commented out with their
 evidence — remove the "# " before an entry's lines to confirm it, or correct it.
 --format inventory-csv writes the same as CSV (a row to confirm behind "# ").
 
-JSON keys: address, name, roles, role_source (inventory or inferred), confidence,
+JSON keys: address, name, name_source, name_shared (other hosts of that name), roles,
+role_source (inventory or inferred), confidence,
 evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
     )
     .action((o: { db: string; format?: string; host?: string; role?: string; out?: string }) => {

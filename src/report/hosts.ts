@@ -3,8 +3,8 @@ import { addressCondition } from './filter';
 import { isoSecond, type Row } from './format';
 import { storedList } from '../store/lists';
 
-export const HOST_COLUMNS = ['address', 'name', 'name_source', 'roles', 'role_source', 'confidence', 'evidence', 'serves', 'uses', 'site', 'version', 'version_source', 'first_seen', 'last_seen', 'disagreement'];
-export const HOST_TABLE_COLUMNS = ['address', 'name', 'name_source', 'roles', 'role_source', 'version', 'version_source', 'confidence', 'serves', 'disagreement'];
+export const HOST_COLUMNS = ['address', 'name', 'name_source', 'name_shared', 'roles', 'role_source', 'confidence', 'evidence', 'serves', 'uses', 'site', 'version', 'version_source', 'first_seen', 'last_seen', 'disagreement'];
+export const HOST_TABLE_COLUMNS = ['address', 'name', 'name_source', 'roles', 'role_source', 'version', 'version_source', 'confidence', 'serves', 'disagreement', 'name_shared'];
 
 interface HostDbRow {
   address: string;
@@ -22,7 +22,17 @@ interface HostDbRow {
   first_sec: number;
   last_sec: number;
   disagreement: string | null;
+  /** Other hosts with the same name. */
+  name_shared?: number | null;
 }
+
+/**
+ * Every host with the number of other hosts named as it is (name_shared): one SMTP greeting
+ * or certificate can name many servers ("mx", a load balancer's name) — a name that is
+ * not one host's is flagged, not trusted (issue 31 item 11). A host's IPv4 and IPv6
+ * addresses share their name rightly; the count says so too.
+ */
+const HOSTS_NAMED = `hosts h LEFT JOIN (SELECT name, count(*) - 1 AS shared FROM hosts WHERE name IS NOT NULL GROUP BY name HAVING count(*) > 1) s ON s.name = h.name`;
 
 /**
  * Hosts with their roles (lists stay lists; the renderer joins them for text), one at a
@@ -40,7 +50,7 @@ export function* iterateHosts(db: Db, q: { host?: string; role?: string } = {}):
     where.push(`instr(',' || coalesce(roles, '') || ',', ',' || ? || ',') > 0`);
     args.push(q.role);
   }
-  for (const r of db.prepare(`SELECT * FROM hosts ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY addr_key(address)`).iterate(...args) as IterableIterator<HostDbRow>) yield hostRow(r);
+  for (const r of db.prepare(`SELECT h.*, coalesce(s.shared, 0) AS name_shared FROM ${HOSTS_NAMED} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY addr_key(h.address)`).iterate(...args) as IterableIterator<HostDbRow>) yield hostRow(r);
 }
 
 /** Hosts as a list (the whole answer in memory: for a host or a role, not a whole database). */
@@ -50,7 +60,7 @@ export function queryHosts(db: Db, q: { host?: string; role?: string } = {}): Ro
 
 /** One host by its exact address, or null. */
 export function hostByAddress(db: Db, address: string): Row | null {
-  const r = db.prepare('SELECT * FROM hosts WHERE address = ?').get(address) as HostDbRow | undefined;
+  const r = db.prepare(`SELECT h.*, coalesce(s.shared, 0) AS name_shared FROM ${HOSTS_NAMED} WHERE h.address = ?`).get(address) as HostDbRow | undefined;
   return r ? hostRow(r) : null;
 }
 
@@ -59,6 +69,7 @@ function hostRow(r: HostDbRow): Row {
     address: r.address,
     name: r.name,
     name_source: r.name_source ?? null,
+    name_shared: r.name_shared ?? 0,
     roles: r.roles ? r.roles.split(',') : [],
     role_source: r.role_source,
     confidence: r.confidence,

@@ -164,10 +164,14 @@ export const NAMES_VISIBLE = `host_names n JOIN captures c ON c.id = n.capture_i
 export function writeWireNames(db: Db, runId: number | null): number {
   db.prepare("UPDATE hosts SET name_source = CASE WHEN name IS NULL THEN NULL ELSE 'inventory' END").run();
   const rank = `CASE n.source ${NAME_SOURCE_RANK.map((s, i) => `WHEN '${s}' THEN ${i}`).join(' ')} ELSE ${NAME_SOURCE_RANK.length} END`;
+  // A name one source gives several addresses of one family (an SMTP greeting "mx" on seven
+  // servers) says less of each than a name it gives one: it comes after those of every source.
+  const shared = `SELECT n.name, n.source, instr(n.address, ':') > 0 AS v6 FROM ${NAMES_VISIBLE} GROUP BY 1, 2, 3 HAVING count(DISTINCT n.address) > 1`;
   const best = `SELECT address, name, source FROM (
-      SELECT n.address, n.name, n.source, row_number() OVER (PARTITION BY n.address ORDER BY ${rank}, sum(n.flows) DESC, n.name) AS k
-      FROM ${NAMES_VISIBLE} GROUP BY n.address, n.name, n.source) WHERE k = 1`;
-  return db.prepare(`UPDATE hosts SET name = w.name, name_source = w.source FROM (${best}) w WHERE hosts.address = w.address AND hosts.name IS NULL`).run(runId ?? -1).changes;
+      SELECT n.address, n.name, n.source, row_number() OVER (PARTITION BY n.address ORDER BY max(s.name IS NOT NULL), ${rank}, sum(n.flows) DESC, n.name) AS k
+      FROM ${NAMES_VISIBLE.replace('WHERE', `LEFT JOIN (${shared}) s ON s.name = n.name AND s.source = n.source AND s.v6 = (instr(n.address, ':') > 0) WHERE`)}
+      GROUP BY n.address, n.name, n.source) WHERE k = 1`;
+  return db.prepare(`UPDATE hosts SET name = w.name, name_source = w.source FROM (${best}) w WHERE hosts.address = w.address AND hosts.name IS NULL`).run(runId ?? -1, runId ?? -1).changes;
 }
 
 /** Each host whose inventory entry the traffic contradicts, as "address: what disagrees". */
