@@ -102,23 +102,19 @@ class TempFileSink implements OutputSink {
     return this.written;
   }
 
-  write = (s: string): void => {
-    try {
-      this.written += this.writer.write(s);
-    } catch (e) {
-      this.abandon();
-      throw this.failed(e);
-    }
-  };
+  write = (s: string): void => this.guarded(() => this.writer.write(s));
 
-  writeBytes = (b: Uint8Array): void => {
+  writeBytes = (b: Uint8Array): void => this.guarded(() => this.writer.writeBytes(b));
+
+  /** Counts what `write` wrote; a failure removes the temporary file and says why, naming the target. */
+  private guarded(write: () => number): void {
     try {
-      this.written += this.writer.writeBytes(b);
+      this.written += write();
     } catch (e) {
       this.abandon();
       throw this.failed(e);
     }
-  };
+  }
 
   finish(): void {
     this.close();

@@ -1,6 +1,6 @@
 // A thread of a parallel export (src/run/export.ts): opens the database read-only, reads in one
-// read transaction the parts of the export it is given — every `threads`-th run of CHUNK flow ids
-// — and posts each part's lines. It makes a part only while it has fewer than AHEAD parts not yet
+// read transaction the parts of the export it is given — every `threads`-th run of PART_IDS flow
+// ids — and posts each part's lines. It makes a part only while it has fewer than AHEAD parts not yet
 // written (the thread that writes gives one back for each it writes), so its memory stays flat.
 import { parentPort, workerData } from 'node:worker_threads';
 import { exportLines } from '../report/export';
