@@ -14,8 +14,14 @@ const LAB = path.join(ROOT, 'test', 'fixtures', 'protection');
 const CAPTURES = ['rpc-auth-levels.pcap', 'ldap-binds.pcap', 'smb-sessions.pcap', 'cleartext-logins.pcap'].map((f) => path.join(LAB, f));
 const PASSWORD = 'Alice-Passw0rd!';
 
-/** The secrets as bytes to look for: the password, its base64 encodings as the clients sent them, and every NT/LM response. */
+/** The secrets as bytes to look for: the password, its base64 encodings as the clients sent them, and every NT/LM response. Read by tshark once. */
+let found: Buffer[] | null = null;
 function secrets(): Buffer[] {
+  found ??= readSecrets();
+  return found;
+}
+
+function readSecrets(): Buffer[] {
   const out = [
     Buffer.from(PASSWORD),
     Buffer.from(Buffer.from(`alice:${PASSWORD}`).toString('base64')),
