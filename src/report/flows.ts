@@ -118,9 +118,12 @@ const VERDICTS_HELD = 50_000;
  * The same columns read from flow_seen, the hosts' names, the verdict's id and whether the flow
  * raised its encryption finding left to the judgement held in memory (filled in by index below).
  */
-const SEEN_SELECT = [...ROW_COLUMNS.map((c) => (c === 'client_name' || c === 'server_name' ? 'NULL' : `f.${c}`)), ...PROTECTION_FLOW_COLUMNS.map((c) => `f.${c}`), 'NULL', 'NULL'].join(', ');
-/** The same from the flows table itself (flow_seen's sums written out). */
-const TABLE_SELECT = SEEN_SELECT.replace('f.packets,', '(f.packets_c2s + f.packets_s2c),').replace('f.bytes,', '(f.bytes_c2s + f.bytes_s2c),');
+const seenSelect = (column: (c: string) => string) =>
+  [...ROW_COLUMNS.map((c) => (c === 'client_name' || c === 'server_name' ? 'NULL' : column(c))), ...PROTECTION_FLOW_COLUMNS.map((c) => `f.${c}`), 'NULL', 'NULL'].join(', ');
+const SEEN_SELECT = seenSelect((c) => `f.${c}`);
+/** The same from the flows table itself: flow_seen's two sums written out. */
+const FLOW_SUMS: Record<string, string> = { packets: '(f.packets_c2s + f.packets_s2c)', bytes: '(f.bytes_c2s + f.bytes_s2c)' };
+const TABLE_SELECT = seenSelect((c) => FLOW_SUMS[c] ?? `f.${c}`);
 /** Hosts and verdicts held in memory to judge flows from flow_seen (more: flow_view judges them). */
 const JUDGEMENT_HELD = 200_000;
 const COL = Object.fromEntries(ROW_COLUMNS.map((c, i) => [c, i])) as Record<(typeof ROW_COLUMNS)[number], number>;

@@ -60,7 +60,8 @@ export function queryHosts(db: Db, q: { host?: string; role?: string } = {}): Ro
 
 /** One host by its exact address, or null. */
 export function hostByAddress(db: Db, address: string): Row | null {
-  const r = db.prepare(`SELECT h.*, coalesce(s.shared, 0) AS name_shared FROM ${HOSTS_NAMED} WHERE h.address = ?`).get(address) as HostDbRow | undefined;
+  // One host: its name's other hosts counted, not every name's (the HTML page asks for hundreds).
+  const r = db.prepare(`SELECT h.*, (SELECT count(*) FROM hosts o WHERE o.name = h.name AND o.address != h.address) AS name_shared FROM hosts h WHERE h.address = ?`).get(address) as HostDbRow | undefined;
   return r ? hostRow(r) : null;
 }
 

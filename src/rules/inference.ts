@@ -40,10 +40,12 @@ export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services:
     });
     return xs;
   };
+  // Roles by their ids now (an alias, such as outlook-2007, names the role it was).
+  const roleList = (key: string): string[] => e.strList(key, true).map((x, i) => roleNamed(roles, x)?.id ?? e.file.fail(e.itemNode(key, i), `unknown role "${x}"`));
   const rule: InferenceRule = {
     id: e.str('id'),
-    roles: e.strList('roles', true).map((x, i) => roleNamed(roles, x)?.id ?? e.file.fail(e.itemNode('roles', i), `unknown role "${x}"`)),
-    rulesOut: e.strList('rules_out', true).map((x, i) => roleNamed(roles, x)?.id ?? e.file.fail(e.itemNode('rules_out', i), `unknown role "${x}"`)),
+    roles: roleList('roles'),
+    rulesOut: roleList('rules_out'),
     servesAll: list('serves_all', services, 'service'),
     servesAny: list('serves_any', services, 'service'),
     usesAny: list('uses_any', services, 'service'),

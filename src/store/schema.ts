@@ -60,15 +60,19 @@ const VERDICT_DETAIL = `
  * words it: "(<list>)" at its end becomes "(N services allowed by M rules)" or "(M rules)" and the
  * list moves to detail. The list is what follows "between <pair> (" (role names hold no parenthesis).
  */
+/** Where " between " is in a verdict's reason, what follows it, and the reason up to "between <pair> (" (role names hold no parenthesis). */
+const REASON_AT = `instr(reason, ' between ')`;
+const REASON_REST = `substr(reason, ${REASON_AT} + 9)`;
+const REASON_HEAD = `substr(reason, 1, ${REASON_AT} + 8 + instr(${REASON_REST}, ' (') + 1)`;
+
 const SHORTEN_REASONS = (() => {
-  const at = `instr(reason, ' between ')`;
-  const rest = `substr(reason, ${at} + 9)`;
+  const rest = REASON_REST;
   const list = `substr(${rest}, instr(${rest}, ' (') + 2, length(${rest}) - instr(${rest}, ' (') - 2)`;
   const n = (x: string) => `(length(${x}) - length(replace(${x}, ', ', ',')) + 1)`;
   const counted = (x: string, what: string) => `${n(x)} || ' ${what}' || CASE WHEN ${n(x)} = 1 THEN '' ELSE 's' END`;
   const services = `substr(${list}, 1, instr(${list}, '; ') - 1)`;
   const ids = `substr(${list}, instr(${list}, '; ') + 2)`;
-  const head = `substr(reason, 1, ${at} + 8 + instr(${rest}, ' (') + 1)`;
+  const head = REASON_HEAD;
   return `UPDATE verdicts SET
       detail = CASE WHEN reason LIKE '% is not among what the matrix allows between % (%)' THEN 'allowed: ' || ${services} || '; rules: ' || ${ids} ELSE 'rules: ' || ${list} END,
       reason = ${head} || CASE WHEN length(${list}) <= ${SHORT_LIST} THEN ${list}
@@ -84,15 +88,13 @@ const SHORTEN_REASONS = (() => {
 const RENAME_OUTLOOK = (() => {
   const renamed = (c: string) => `${c} = renamed_id(${c}, 'outlook-2007', 'outlook')`;
   const list = `CASE WHEN detail LIKE 'allowed: %' THEN replace(substr(detail, 10), '; rules: ', '; ') ELSE substr(detail, 8) END`;
-  const at = `instr(reason, ' between ')`;
-  const rest = `substr(reason, ${at} + 9)`;
-  const head = `substr(reason, 1, ${at} + 8 + instr(${rest}, ' (') + 1)`;
+  const head = REASON_HEAD;
   return `UPDATE hosts SET ${['roles', 'evidence', 'disagreement'].map(renamed).join(', ')} WHERE instr(coalesce(roles, '') || coalesce(evidence, '') || coalesce(disagreement, ''), 'outlook-2007') > 0;
     UPDATE inventory SET ${renamed('roles')} WHERE instr(roles, 'outlook-2007') > 0;
     UPDATE OR REPLACE verdicts SET ${['cr', 'sr', 'client_role', 'server_role', 'rule', 'reason', 'detail'].map(renamed).join(', ')}
       WHERE instr(cr || sr || coalesce(rule, '') || reason || coalesce(detail, ''), 'outlook-2007') > 0;
     UPDATE verdicts SET reason = ${head} || ${list} || ')'
-      WHERE detail IS NOT NULL AND ${at} > 0 AND length(${list}) <= ${SHORT_LIST} AND reason != ${head} || ${list} || ')';`;
+      WHERE detail IS NOT NULL AND ${REASON_AT} > 0 AND length(${list}) <= ${SHORT_LIST} AND reason != ${head} || ${list} || ')';`;
 })();
 
 /** The hosts table as schema 6 made it (its migration must keep making exactly this). */
