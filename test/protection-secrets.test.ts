@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { HAVE_TSHARK, ROOT, runCli, tmpDir } from './helpers';
 
 const LAB = path.join(ROOT, 'test', 'fixtures', 'protection');
-const CAPTURES = ['rpc-auth-levels.pcap', 'ldap-binds.pcap', 'smb-sessions.pcap', 'cleartext-logins.pcap'].map((f) => path.join(LAB, f));
+const CAPTURES = ['rpc-auth-levels.pcap', 'ldap-binds.pcap', 'ldap-bind-cases.pcap', 'smb-sessions.pcap', 'cleartext-logins.pcap'].map((f) => path.join(LAB, f));
 const PASSWORD = 'Alice-Passw0rd!';
 
 /** The secrets as bytes to look for: the password, its base64 encodings as the clients sent them, and every NT/LM response. Read by tshark once. */

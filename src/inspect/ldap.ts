@@ -3,22 +3,32 @@
 // switches it to TLS (its handshake read like any other); a BindRequest says
 // simple (a DN and, unless anonymous, a password in clear), SASL with a mechanism
 // (GSSAPI, GSS-SPNEGO, EXTERNAL, DIGEST-MD5, PLAIN) or Microsoft's Sicily NTLM
-// (tags [9]-[11]); after a SASL bind, the client's next message says whether the
+// ([MS-ADTS] 5.1.1.1.3: package discovery [9], negotiate [10], response [11]).
+// After a bind the server accepted, the client's next message says whether the
 // security layer signs or seals: a plain LDAPMessage (none), or a 4-byte length
 // and a GSS wrap token (RFC 4121 4.2.6.2 flags; RFC 1964 1.2.1 SEAL_ALG; an
-// NTLMSSP signature followed by clear or sealed bytes, [MS-NLMP] 3.4.4).
-// The inspector lets go when that is known, after the TLS handshake, or after
-// MAX_CLIENT bytes from the client.
+// NTLMSSP signature followed by clear or sealed bytes, [MS-NLMP] 3.4.4). A session
+// whose every authenticating bind the server refused never authenticated: `unbound`.
+//
+// Windows binds after other operations (a rootDSE search first, as a rule), and a
+// Kerberos bind's ticket runs over several segments: other messages are passed over,
+// binds are held whole (up to MAX_BIND, from the run's budget). After a gap in the
+// capture a side waits for a segment that begins with a message.
+// The inspector lets go when the layer is known, after the TLS handshake, or after
+// MAX_CLIENT bytes or MAX_CLIENT_MESSAGES messages from the client.
 import type { FlowInspector } from '../flow/inspector';
 import { type LdapProtection } from './auth/facts';
-import { header as lenient, str, tlv, type Tlv } from './auth/der';
+import { header, str, tlv, type Tlv } from './auth/der';
 import { OID_KRB5, readGssToken } from './auth/gss';
 import { findNtlmssp, readNtlmssp } from './auth/ntlmssp';
 import type { ByteBudget } from './dcerpc/budget';
+import { Held } from './held';
 import { SwitchesToTls } from './starttls';
 
-const MAX_CLIENT = 32 * 1024;
-const MAX_MESSAGES = 8;
+const MAX_CLIENT = 64 * 1024;
+const MAX_CLIENT_MESSAGES = 12;
+/** A bind held across segments: Kerberos tickets with a PAC run to tens of KB (Windows' MaxTokenSize is 48 KB). */
+const MAX_BIND = 64 * 1024;
 const STARTTLS_OID = Buffer.from('1.3.6.1.4.1.1466.20037', 'latin1');
 const KRB5_OID = Buffer.from(OID_KRB5);
 
@@ -36,18 +46,52 @@ const enum Auth {
   SicilyResponse = 0x8b,
 }
 
+/** resultCode (RFC 4511 4.1.9). */
+const SUCCESS = 0;
+const SASL_BIND_IN_PROGRESS = 14;
+
+/** One direction's place in the stream. */
+class Side {
+  /** The sequence number the next segment should have; -1 before the first. */
+  next = -1;
+  /** Bytes of a message passed over that are still to come. */
+  rest = 0;
+  /** After a gap: segments are passed over until one begins with a message. */
+  lost = false;
+  readonly held: Held;
+  constructor(budget: ByteBudget | null) {
+    this.held = new Held(MAX_BIND, budget);
+  }
+}
+
 export class LdapSession extends SwitchesToTls implements FlowInspector {
   /** simple, sasl-<mechanism>, sicily; null when no bind was read. */
   bind: string | null = null;
-  protection: LdapProtection | null = null;
-  private saslBound = false;
+  /** What protected the messages: tls, or what followed the bind; null undecided. */
+  private layer: LdapProtection | null = null;
+  /** Whether an authenticating bind was accepted: null before a response to one, false while all were refused. */
+  private bound: boolean | null = null;
+  /** The last bind request authenticates (a SASL round, a Sicily response): its response says bound or refused. */
+  private awaiting = false;
+  /** The client's next message says the security layer. */
+  private layerNext = false;
   private clientBytes = 0;
-  private messages = 0;
-  /** Per direction: bytes of a message that began in an earlier segment, still to pass. */
-  private readonly rest = [0, 0];
+  private clientMessages = 0;
+  /** The segment being read was cut by the snaplen: nothing of it can be held. */
+  private cut = false;
+  private readonly sides: [Side, Side];
+  // Bound once, not a closure per segment.
+  private readonly readers = [(b: Buffer, from: number, to: number) => this.messages(0, b, from, to) - from, (b: Buffer, from: number, to: number) => this.messages(1, b, from, to) - from];
 
   constructor(serverDir: number, budget: ByteBudget | null = null) {
     super(serverDir, budget);
+    this.sides = [new Side(budget), new Side(budget)];
+  }
+
+  get protection(): LdapProtection | null {
+    if (this.layer === 'tls') return 'tls';
+    if (this.bound === false && this.bind !== null && this.bind !== 'simple') return 'unbound';
+    return this.layer;
   }
 
   segment(dir: number, seq: number, flags: number, buf: Buffer, off: number, capLen: number, wireLen: number, sec: number, nsec: number): boolean {
@@ -58,63 +102,113 @@ export class LdapSession extends SwitchesToTls implements FlowInspector {
     if (client) {
       this.clientBytes += capLen;
       if (this.switchOnHello(dir, seq, flags, buf, off, capLen, wireLen, sec, nsec)) {
-        this.protection = 'tls';
+        this.layer = 'tls';
         return true;
       }
     }
-    let at = off;
-    const end = off + capLen;
-    // Messages that begin in this segment; one that runs past it is read from what is here.
-    while (at < end && !this.done) {
-      if (this.rest[dir] > 0) {
-        const skip = Math.min(this.rest[dir], end - at);
-        this.rest[dir] -= skip;
+    const side = this.sides[dir];
+    // The client's first bytes: an LDAP message, or nothing to learn here.
+    if (client && side.next < 0 && this.clientMessages === 0 && !startsMessage(buf, off, off + capLen)) return this.finish();
+    if (side.next >= 0) {
+      const d = (seq - side.next) | 0;
+      if (d > 0) {
+        // A gap: what was held or passed over cannot be completed.
+        side.held.drop();
+        side.rest = 0;
+        side.lost = true;
+      } else if (d < 0) {
+        // A retransmission: skip what was had already.
+        if (-d >= capLen) return true;
+        off -= d;
+        capLen += d;
+        wireLen += d;
+      }
+    }
+    side.next = (seq + wireLen) >>> 0;
+    if (side.lost) {
+      if (!startsMessage(buf, off, off + capLen)) return this.clientBytes > MAX_CLIENT ? this.finish() : true;
+      side.lost = false;
+    }
+    this.cut = capLen < wireLen;
+    if (!side.held.feed(buf, off, capLen, this.readers[dir])) return this.finish();
+    if (this.done) return false;
+    if (this.cut || this.clientBytes > MAX_CLIENT || this.clientMessages > MAX_CLIENT_MESSAGES) return this.finish();
+    return true;
+  }
+
+  /** Reads the messages in b[from, to) of one direction; returns where it stopped (a bind's start is held until it is whole). */
+  private messages(dir: number, b: Buffer, from: number, to: number): number {
+    const side = this.sides[dir];
+    const client = dir !== this.serverDir;
+    let at = from;
+    while (at < to && !this.done) {
+      if (side.rest > 0) {
+        const skip = Math.min(side.rest, to - at);
+        side.rest -= skip;
         at += skip;
         continue;
       }
-      if (client && this.saslBound) {
-        this.afterSasl(buf, at, end);
-        return this.finish();
+      if (client && this.layerNext && b[at] !== 0x30) {
+        // A wrapped message: its first bytes say the layer.
+        if (to - at < 24 && !this.cut) return at;
+        this.wrapped(b, at, to);
+        this.finish();
+        return to;
       }
-      const msg = lenient(buf, at, end);
-      if (!msg || msg.tag !== 0x30) {
-        if (client && this.messages === 0) return this.finish(); // not LDAP: nothing to learn
-        break;
+      const msg = header(b, at, to);
+      if (!msg) {
+        if (to - at < 6 && !this.cut) return at; // a header cut by the segment: wait for the rest
+        side.lost = true;
+        return to;
       }
-      this.messages++;
-      const whole = msg.end <= end;
-      if (client) this.clientMessage(buf, msg, Math.min(msg.end, end));
-      else this.serverMessage(buf, msg, Math.min(msg.end, end));
-      if (whole) at = msg.end;
-      else {
-        this.rest[dir] = msg.end - end;
-        at = end;
+      if (msg.tag !== 0x30) {
+        // Not a message where one should begin: the stream is out of step; find it again.
+        side.lost = true;
+        return to;
       }
+      if (msg.end > to) {
+        const op = opTag(b, msg, to);
+        if (op < 0 && !this.cut) return at;
+        const wanted = op === (client ? Op.BindRequest : Op.BindResponse) || (client && op === Op.ExtendedRequest);
+        if (wanted && msg.end - at <= MAX_BIND && !this.cut) return at;
+        // Read what is here of it (a cut or oversized bind still names its mechanism) and pass over the rest.
+        this.message(client, b, msg, to);
+        side.rest = msg.end - to;
+        return to;
+      }
+      this.message(client, b, msg, msg.end);
+      at = msg.end;
     }
-    if (this.done) return false;
-    if (this.clientBytes > MAX_CLIENT || this.messages > MAX_MESSAGES || capLen < wireLen) return this.finish();
-    return true;
+    return this.done ? to : at;
+  }
+
+  private message(client: boolean, b: Buffer, msg: Tlv, end: number): void {
+    if (client) {
+      this.clientMessages++;
+      this.clientMessage(b, msg, end);
+    } else this.serverMessage(b, msg, end);
   }
 
   private clientMessage(b: Buffer, msg: Tlv, end: number): void {
     const id = tlv(b, msg.at, end);
     if (!id) return;
-    const op = tlv(b, id.end, end) ?? lenient(b, id.end, end);
+    const op = header(b, id.end, end);
     if (!op) return;
     if (op.tag === Op.ExtendedRequest && b.subarray(op.at, Math.min(op.end, end)).indexOf(STARTTLS_OID) >= 0) {
       this.asked = true;
       return;
     }
     if (this.use === null) this.use = 'none';
-    if (this.protection === null) this.protection = 'none';
+    if (this.layer === null) this.layer = 'none';
     if (op.tag !== Op.BindRequest) {
-      // An operation in clear with no bind before it: anonymous, nothing more to learn.
-      if (this.bind === null) this.finish();
+      // Another operation: in clear. Right after a bind, that is the layer (none); before one, read on.
+      if (this.layerNext) this.finish();
       return;
     }
+    this.layerNext = false;
     const version = tlv(b, op.at, end);
     const name = version ? tlv(b, version.end, end) : null;
-    const how = name ? tlv(b, name.end, end) ?? lenient(b, name.end, end) : null;
+    const how = name ? header(b, name.end, end) : null;
     if (!name || !how) return;
     const dn = str(b, name);
     switch (how.tag) {
@@ -134,8 +228,9 @@ export class LdapSession extends SwitchesToTls implements FlowInspector {
         const mech = tlv(b, how.at, end);
         const mechName = str(b, mech).toUpperCase().replace(/[^A-Z0-9-]/g, '').slice(0, 20);
         this.bind = `sasl-${mechName.toLowerCase() || 'unknown'}`;
-        const creds = mech ? tlv(b, mech.end, end) ?? lenient(b, mech.end, end) : null;
+        const creds = mech ? header(b, mech.end, end) : null;
         this.sasl(mechName, b, creds, end);
+        this.authenticating();
         return;
       }
       case Auth.SicilyDiscovery:
@@ -144,12 +239,20 @@ export class LdapSession extends SwitchesToTls implements FlowInspector {
         this.bind = 'sicily';
         this.auth.setMech('ntlm');
         if (how.tag !== Auth.SicilyDiscovery) readNtlmssp(b, how.at, Math.min(how.end, end), this.auth);
-        if (how.tag === Auth.SicilyResponse) this.saslBound = this.use !== 'starttls';
+        // Discovery and negotiate are answered with the packages and the challenge; the response authenticates.
+        if (how.tag === Auth.SicilyResponse) this.authenticating();
+        else this.awaiting = false;
         return;
       }
       default:
         return;
     }
+  }
+
+  /** A bind round that may complete the authentication: its response says; unseen, the client's next message does. */
+  private authenticating(): void {
+    this.awaiting = true;
+    this.layerNext = this.use !== 'starttls';
   }
 
   private sasl(mech: string, b: Buffer, creds: Tlv | null, end: number): void {
@@ -184,42 +287,67 @@ export class LdapSession extends SwitchesToTls implements FlowInspector {
       default:
         break;
     }
-    // A SASL bind may take several rounds; the security layer (if any) starts after the last.
-    if (this.use !== 'starttls') this.saslBound = true;
   }
 
   private serverMessage(b: Buffer, msg: Tlv, end: number): void {
     const id = tlv(b, msg.at, end);
-    const op = id ? tlv(b, id.end, end) ?? lenient(b, id.end, end) : null;
+    const op = id ? header(b, id.end, end) : null;
     if (!op || op.tag !== Op.BindResponse) return;
     // A SASL or Sicily challenge: NTLM's CHALLENGE names the server.
     const ntlm = findNtlmssp(b, op.at, Math.min(op.end, end));
     if (ntlm >= 0) readNtlmssp(b, ntlm, Math.min(op.end, end), this.auth);
-    // resultCode saslBindInProgress (14): more rounds to come; the client's next message is another bind.
     const result = tlv(b, op.at, end);
-    if (result && result.tag === 0x0a && result.end - result.at === 1 && b[result.at] === 14) this.saslBound = false;
-    else if (this.bind !== null && this.bind !== 'simple' && this.use !== 'starttls') this.saslBound = true;
-  }
-
-  /** The client's first message after a SASL bind: a plain LDAPMessage, or a wrapped one. */
-  private afterSasl(b: Buffer, at: number, end: number): void {
-    if (b[at] === 0x30) {
-      this.protection = 'none';
+    if (!result || result.tag !== 0x0a || result.end - result.at !== 1 || !this.awaiting) return;
+    const code = b[result.at];
+    if (code === SASL_BIND_IN_PROGRESS) {
+      this.layerNext = false; // more rounds: the client's next message is another bind
       return;
     }
+    this.awaiting = false;
+    if (code === SUCCESS) {
+      this.bound = true;
+      this.layerNext = this.use !== 'starttls';
+    } else {
+      // Refused: the session is as it was before the bind (anonymous, unless an earlier bind succeeded).
+      if (this.bound !== true) this.bound = false;
+      this.layerNext = false;
+    }
+  }
+
+  /** The client's first message after the bind, wrapped by the security layer. */
+  private wrapped(b: Buffer, at: number, end: number): void {
     if (end - at < 8) return;
     const t = at + 4; // the SASL buffer's 4-byte length
     if (b[t] === 0x05 && b[t + 1] === 0x04) {
-      this.protection = (b[t + 2] & 0x02) !== 0 ? 'sasl-seal' : 'sasl-sign'; // RFC 4121 Wrap token, flag Sealed
+      this.layer = (b[t + 2] & 0x02) !== 0 ? 'sasl-seal' : 'sasl-sign'; // RFC 4121 Wrap token, flag Sealed
     } else if (b[t] === 0x60) {
       // RFC 1964 wrap inside the GSS framing: token id 02 01, then SGN_ALG, then SEAL_ALG (ff ff = none).
       const id = findPair(b, t, Math.min(end, t + 32), 0x02, 0x01);
-      if (id >= 0 && id + 6 <= end) this.protection = b[id + 4] === 0xff && b[id + 5] === 0xff ? 'sasl-sign' : 'sasl-seal';
+      if (id >= 0 && id + 6 <= end) this.layer = b[id + 4] === 0xff && b[id + 5] === 0xff ? 'sasl-sign' : 'sasl-seal';
     } else if (b[t] === 0x01 && b[t + 1] === 0 && b[t + 2] === 0 && b[t + 3] === 0) {
       // An NTLMSSP_MESSAGE_SIGNATURE (16 bytes): then the message, in clear when only signed.
-      this.protection = end - t > 16 && b[t + 16] === 0x30 && !this.auth.ntlmSeal ? 'sasl-sign' : 'sasl-seal';
-    } else this.protection = this.auth.ntlmSeal ? 'sasl-seal' : this.auth.ntlmSign ? 'sasl-sign' : null;
+      this.layer = end - t > 16 && b[t + 16] === 0x30 && !this.auth.ntlmSeal ? 'sasl-sign' : 'sasl-seal';
+    } else this.layer = this.auth.ntlmSeal ? 'sasl-seal' : this.auth.ntlmSign ? 'sasl-sign' : this.layer;
   }
+
+  protected override release(): void {
+    this.sides[0].held.release();
+    this.sides[1].held.release();
+  }
+}
+
+/** The tag of a message's protocolOp, or -1 when its header is not in b[…, to). */
+function opTag(b: Uint8Array, msg: Tlv, to: number): number {
+  const id = tlv(b, msg.at, to);
+  const op = id ? header(b, id.end, to) : null;
+  return op ? op.tag : -1;
+}
+
+/** Whether an LDAPMessage begins at b[at]: a SEQUENCE whose first element is a small INTEGER (the messageID). */
+function startsMessage(b: Uint8Array, at: number, to: number): boolean {
+  const msg = header(b, at, to);
+  if (!msg || msg.tag !== 0x30 || msg.at + 3 > to) return false;
+  return b[msg.at] === 0x02 && b[msg.at + 1] >= 1 && b[msg.at + 1] <= 4;
 }
 
 function findPair(b: Uint8Array, from: number, to: number, x: number, y: number): number {

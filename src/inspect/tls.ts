@@ -11,6 +11,7 @@
 import type { FlowInspector } from '../flow/inspector';
 import type { ByteBudget } from './dcerpc/budget';
 import { certificateNames } from './x509';
+import { Held } from './held';
 
 /** Handshake bytes kept per direction at most (a certificate chain fits; more is not read). */
 const MAX_BYTES = 32 * 1024;
@@ -80,66 +81,6 @@ export function looksLikeClientHello(buf: Buffer, off: number, len: number): boo
 
 function isSslv2Hello(buf: Buffer, off: number, len: number): boolean {
   return len >= 5 && (buf[off] & 0x80) !== 0 && buf[off + 2] === 1 && ((buf[off + 3] === 3 && buf[off + 4] <= 4) || (buf[off + 3] === 0 && buf[off + 4] === 2));
-}
-
-/**
- * The bytes of an unfinished unit (a record, a handshake message) held between
- * segments. Whole units are read where they lie; only a tail is copied, into a
- * buffer charged to the run's budget and given back by release().
- */
-class Held {
-  private buf: Buffer | null = null;
-  private len = 0;
-  private charged = 0;
-  private released = false;
-
-  constructor(
-    private readonly max: number,
-    private readonly budget: ByteBudget | null,
-  ) {}
-
-  /**
-   * Reads the whole units of what is held plus b[off, off + n) with `read` (which
-   * returns the bytes it used) and keeps the rest; false when the rest is over the
-   * bound or the budget said no.
-   */
-  feed(b: Buffer, off: number, n: number, read: (b: Buffer, from: number, to: number) => number): boolean {
-    if (this.len === 0) {
-      const used = read(b, off, off + n);
-      return this.released || used === n || this.add(b, off + used, n - used);
-    }
-    if (!this.add(b, off, n)) return false;
-    const used = read(this.buf!, 0, this.len);
-    if (!this.released) {
-      this.buf!.copy(this.buf!, 0, used, this.len);
-      this.len -= used;
-    }
-    return true;
-  }
-
-  private add(b: Buffer, off: number, n: number): boolean {
-    if (this.len + n > this.max) return false;
-    if (!this.buf || this.buf.length < this.len + n) {
-      const size = Math.min(this.max, Math.max(2048, (this.len + n) * 2));
-      const extra = size - (this.buf?.length ?? 0);
-      if (this.budget && !this.budget.take(extra)) return false;
-      this.charged += extra;
-      const grown = Buffer.allocUnsafe(size);
-      if (this.buf) this.buf.copy(grown, 0, 0, this.len);
-      this.buf = grown;
-    }
-    b.copy(this.buf, this.len, off, off + n);
-    this.len += n;
-    return true;
-  }
-
-  release(): void {
-    if (this.budget && this.charged > 0) this.budget.give(this.charged);
-    this.charged = 0;
-    this.buf = null;
-    this.len = 0;
-    this.released = true;
-  }
 }
 
 /** One direction's TLS records, reassembled in order into handshake messages. */

@@ -72,7 +72,7 @@ const DOCS: [string, string, string][] = [
   ['smb_encrypted', 'whether an encrypted SMB3 message was seen', 'a TRANSFORM_HEADER'],
   ['smb1_offered', 'whether the client offered SMB1 (NT LM 0.12)', 'the client\'s multi-protocol NEGOTIATE'],
   ['ldap_bind', 'how LDAP bound: `simple`, `sasl-<mechanism>`, `sicily`', 'the BindRequest ([RFC 4511] 4.2)'],
-  ['ldap_protection', 'what protected the LDAP messages after the bind: `tls`, `sasl-sign`, `sasl-seal`, `none`', 'StartTLS, or the message after a SASL bind (a GSS wrap token\'s flags)'],
+  ['ldap_protection', 'what protected the LDAP messages after the bind: `tls`, `sasl-sign`, `sasl-seal`, `none`; `unbound` when the server refused every SASL or Sicily bind', 'StartTLS, or the message after a bind the server accepted (a GSS wrap token\'s flags); the BindResponse\'s resultCode'],
   ['cleartext_credentials', 'whether a password crossed without encryption', 'HTTP Basic, SMTP AUTH PLAIN/LOGIN, IMAP LOGIN, POP3 PASS, SASL PLAIN, an LDAP simple bind — each outside TLS'],
   ['tls_client_versions', 'the TLS versions the ClientHello offered', 'supported_versions, else the hello\'s version'],
   ['kerberos_spn', 'the service principal of the flow\'s ticket or KDC request', 'the AP-REQ or TGS-REQ (in clear)'],

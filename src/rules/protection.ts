@@ -45,7 +45,7 @@ export const CONDITION_COLUMNS: Record<string, readonly string[] | null> = {
   smb_encrypted: ['true', 'false'],
   smb1_offered: ['true', 'false'],
   ldap_bind: null,
-  ldap_protection: ['tls', 'sasl-sign', 'sasl-seal', 'none'],
+  ldap_protection: ['tls', 'sasl-sign', 'sasl-seal', 'none', 'unbound'],
   cleartext_credentials: ['true', 'false'],
 };
 

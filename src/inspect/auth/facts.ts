@@ -8,7 +8,7 @@
 export type AuthMech = 'ntlm' | 'kerberos' | 'basic' | 'digest' | 'simple' | 'plain' | 'login' | 'cram-md5' | 'anonymous' | 'external' | 'schannel' | 'netlogon';
 export type NtlmVersion = 'lm' | 'v1' | 'v2' | 'anonymous';
 export type SmbSigning = 'required' | 'enabled' | 'off';
-export type LdapProtection = 'tls' | 'sasl-sign' | 'sasl-seal' | 'none';
+export type LdapProtection = 'tls' | 'sasl-sign' | 'sasl-seal' | 'none' | 'unbound';
 
 /** A name a host gave itself or was given on the wire, with where it was read (for the names of hosts). */
 export interface WireName {
