@@ -18,6 +18,7 @@ import { findNtlmssp, readNtlmssp } from '../src/inspect/auth/ntlmssp';
 import { SmbPipes } from '../src/inspect/dcerpc/smb';
 import { KdcExchange } from '../src/inspect/kerberos';
 import { LdapSession } from '../src/inspect/ldap';
+import { NbnsAnswers } from '../src/inspect/nbns';
 import { rng } from '../src/fuzz/harness';
 import { ROOT } from './helpers';
 
@@ -105,7 +106,7 @@ describe('the authentication readers on hostile bytes', () => {
     return [...(at >= 0 ? [p.subarray(at)] : []), ...(gss >= 0 ? [p.subarray(gss)] : [])];
   });
 
-  it('20,000 inputs through NTLMSSP, GSS/SPNEGO, the KDC, LDAP, SMB and the logins: no exception, no budget left taken, names bounded', () => {
+  it('20,000 inputs through NTLMSSP, GSS/SPNEGO, the KDC, LDAP, SMB, the logins and NetBIOS names: no exception, no budget left taken, names bounded', () => {
     expect(tokens.length).toBeGreaterThan(20);
     const budget = new ByteBudget(1 << 20);
     for (let i = 0; i < 20000; i++) {
@@ -116,7 +117,7 @@ describe('the authentication readers on hostile bytes', () => {
       readGssToken(input, 0, input.length, facts);
       for (const n of facts.names) expect(n.name.length).toBeLessThanOrEqual(256);
       if (facts.account !== null) expect(facts.account.length).toBeLessThanOrEqual(256);
-      const inspectors = [new LdapSession(1, budget), new KdcExchange(true, budget), new KdcExchange(false), new SmbPipes(budget), new HttpRequest(1, budget), new StartTls(1 + Math.floor(r() * 3), 1, budget)];
+      const inspectors = [new LdapSession(1, budget), new KdcExchange(true, budget), new KdcExchange(false), new SmbPipes(budget), new HttpRequest(1, budget), new StartTls(1 + Math.floor(r() * 3), 1, budget), new NbnsAnswers(budget)];
       for (const ins of inspectors) {
         for (let k = 0; k < 3; k++) ins.segment(k % 2, 1000 + k * input.length, 0x18, input, 0, input.length, input.length + (r() < 0.1 ? 10 : 0), 0, 0);
       }
@@ -126,6 +127,7 @@ describe('the authentication readers on hostile bytes', () => {
       (inspectors[3] as SmbPipes).finish(0);
       (inspectors[4] as HttpRequest).finish();
       (inspectors[5] as StartTls).finish();
+      (inspectors[6] as NbnsAnswers).forget();
     }
     expect(budget.used).toBe(0);
   });

@@ -16,6 +16,7 @@ import { KdcExchange } from '../inspect/kerberos';
 import { HttpRequest } from '../inspect/http';
 import { LdapSession } from '../inspect/ldap';
 import { DnsAnswers } from '../inspect/dns';
+import { NbnsAnswers } from '../inspect/nbns';
 import { labelConnectionless, labelFromConnection, labelFromPipes } from './rpc';
 
 export interface ClassifiedFlow {
@@ -41,7 +42,7 @@ export function classifyFlow(rules: RuleSet, rec: FlowRecord): ClassifiedFlow {
   // After classify(): each inspector has been finished, so what it read is complete.
   c.protection = protectionOf(ins);
   c.names = wireNamesOf(rec, c.payload, c.protection);
-  if (ins instanceof DnsAnswers) ins.forget();
+  if (ins instanceof DnsAnswers || ins instanceof NbnsAnswers) ins.forget();
   return c;
 }
 

@@ -7,11 +7,12 @@ import type { FlowRecord } from '../flow/record';
 import { DnsAnswers } from '../inspect/dns';
 import { HttpRequest } from '../inspect/http';
 import { KdcExchange } from '../inspect/kerberos';
+import { NbnsAnswers } from '../inspect/nbns';
 import { StartTls } from '../inspect/starttls';
 import type { PayloadFacts } from './payload';
 import type { ProtectionFacts } from './protection';
 
-/** A name given to an address, and its source (dns-a, dns-ptr, kerberos-client, kerberos-spn, tls-sni, tls-cert, smtp-banner, smtp-ehlo, http-host, ntlm-*). */
+/** A name given to an address, and its source (dns-a, dns-ptr, kerberos-client, kerberos-spn, tls-sni, tls-cert, smtp-banner, smtp-ehlo, http-host, netbios-ns, ntlm-*). */
 export interface HostName {
   address: string;
   name: string;
@@ -117,5 +118,7 @@ export function wireNamesOf(rec: FlowRecord, payload: PayloadFacts, prot: Protec
       else if (r.type === 'cname' && usable(r.value)) note(r.name, 'dns-cname', r.value);
     }
   }
+  // NetBIOS: a name for an address, or (a node status answer) the responder's own.
+  if (ins instanceof NbnsAnswers) for (const n of ins.names) add(n.address ?? rec.server, n.name, 'netbios-ns');
   return names.length === 0 && evidence.length === 0 ? NO_NAMES : { names, evidence };
 }

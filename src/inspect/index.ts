@@ -17,6 +17,7 @@
 //                                                  and whether its SASL layer signs or seals
 //   kerberos (TCP, UDP)  kerberos.ts (KdcExchange) a request and its reply
 //   dns (TCP, UDP)       dns.ts (DnsAnswers)       16 messages or 32 records
+//   nbns (UDP)           nbns.ts (NbnsAnswers)     16 datagrams or 16 names
 //   http                 http.ts (HttpRequest)     the first request line and answer, and
 //                                                  the Authorization exchange after a 401
 //   dcerpc-mapper on UDP dcerpc/cl.ts (ClMapper)   the end (ept_map over ncadg_ip_udp)
@@ -31,6 +32,7 @@ import { LineProtocol, StartTls } from './starttls';
 import { LdapSession } from './ldap';
 import { KdcExchange } from './kerberos';
 import { DnsAnswers } from './dns';
+import { NbnsAnswers } from './nbns';
 import { looksLikeClientHello, TlsHandshake } from './tls';
 
 const RPC_KINDS: Inspect[] = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes'];
@@ -62,7 +64,7 @@ export class Inspectors implements InspectorFactory {
     this.udpPorts = o.udpPorts ?? null;
   }
 
-  /** UDP: only the endpoint mapper (connectionless DCE/RPC on 135). */
+  /** UDP: the endpoint mapper (connectionless DCE/RPC on 135), Kerberos, DNS and the NetBIOS name service. */
   byUdpPorts(portA: number, portB: number): FlowInspector | null {
     if (!this.udpPorts) return null;
     const code = this.udpPorts[portA] || this.udpPorts[portB];
@@ -71,6 +73,7 @@ export class Inspectors implements InspectorFactory {
     if (kind === 'dcerpc-mapper') return new ClMapper();
     if (kind === 'kerberos') return new KdcExchange(false);
     if (kind === 'dns') return new DnsAnswers(false, this.rpc.budget);
+    if (kind === 'nbns') return new NbnsAnswers(this.rpc.budget);
     return null;
   }
 

@@ -22,7 +22,7 @@ export interface Service {
 const SERVICE_ID = /^[a-z0-9][a-z0-9.-]*$/;
 
 /**
- * Payload inspectors a service can ask for on its TCP ports:
+ * Payload inspectors a service can ask for on its ports (the UDP ones: dcerpc-mapper, kerberos, dns, nbns):
  *   dcerpc-mapper      the endpoint mapper (ncacn_ip_tcp): follow ept_map/ept_lookup
  *   ncacn-http         RPC over HTTP back-end ports: skip the ncacn_http greeting and RTS PDUs
  *   ncacn-http-mapper  both (the ncacn_http mapper on 593)
@@ -31,9 +31,11 @@ const SERVICE_ID = /^[a-z0-9][a-z0-9.-]*$/;
  *   starttls-smtp, starttls-imap, starttls-pop3, starttls-ldap
  *                      did the session switch to TLS (then as tls) or talk in clear
  *   http               cleartext HTTP: the first request's path names the Exchange application
+ *   kerberos, dns      the names tickets are asked for; the names DNS answers give
+ *   nbns               NetBIOS name service (UDP): the names hosts register and answer
  * (src/inspect/index.ts holds the one table of inspectors.)
  */
-export const INSPECTORS = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes', 'tls', 'starttls-smtp', 'starttls-imap', 'starttls-pop3', 'starttls-ldap', 'http', 'kerberos', 'dns'] as const;
+export const INSPECTORS = ['dcerpc-mapper', 'ncacn-http', 'ncacn-http-mapper', 'smb-pipes', 'tls', 'starttls-smtp', 'starttls-imap', 'starttls-pop3', 'starttls-ldap', 'http', 'kerberos', 'dns', 'nbns'] as const;
 export type Inspect = (typeof INSPECTORS)[number];
 
 export function parseService(e: Entry): Service {
