@@ -8,11 +8,12 @@ import { DnsAnswers } from '../inspect/dns';
 import { HttpRequest } from '../inspect/http';
 import { KdcExchange } from '../inspect/kerberos';
 import { NbnsAnswers } from '../inspect/nbns';
+import { RpcConnection } from '../inspect/dcerpc/connection';
 import { StartTls } from '../inspect/starttls';
 import type { PayloadFacts } from './payload';
 import type { ProtectionFacts } from './protection';
 
-/** A name given to an address, and its source (dns-a, dns-ptr, kerberos-client, kerberos-spn, tls-sni, tls-cert, smtp-banner, smtp-ehlo, http-host, netbios-ns, ntlm-*). */
+/** A name given to an address, and its source (dns-a, dns-ptr, kerberos-client, kerberos-spn, tls-sni, tls-cert, smtp-banner, smtp-ehlo, http-host, dcom-binding, netbios-ns, ntlm-*). */
 export interface HostName {
   address: string;
   name: string;
@@ -118,6 +119,9 @@ export function wireNamesOf(rec: FlowRecord, payload: PayloadFacts, prot: Protec
       else if (r.type === 'cname' && usable(r.value)) note(r.name, 'dns-cname', r.value);
     }
   }
+  // A DCOM activation or OXID answer's string bindings ("host[port]", [MS-DCOM] 2.2.19.4) name the
+  // object exporter: the machine that answered.
+  if (ins instanceof RpcConnection) for (const a of ins.answers) if (a.source === 'dcom' && a.tower.name) add(rec.server, a.tower.name, 'dcom-binding');
   // NetBIOS: a name for an address, or (a node status answer) the responder's own.
   if (ins instanceof NbnsAnswers) for (const n of ins.names) add(n.address ?? rec.server, n.name, 'netbios-ns');
   return names.length === 0 && evidence.length === 0 ? NO_NAMES : { names, evidence };

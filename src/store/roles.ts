@@ -150,7 +150,7 @@ export function writeWireVersions(db: Db): number {
  * account, its NTLM computer name, its certificate, its SMTP greeting), then what
  * clients called it (the ticket they asked for, the server name they sent).
  */
-export const NAME_SOURCE_RANK = ['dns-ptr', 'dns-a', 'kerberos-client', 'ntlm-dns-computer', 'tls-cert', 'smtp-banner', 'kerberos-spn', 'tls-sni', 'http-host', 'smtp-ehlo', 'netbios-ns', 'ntlm-netbios-computer', 'ntlm-workstation'];
+export const NAME_SOURCE_RANK = ['dns-ptr', 'dns-a', 'kerberos-client', 'ntlm-dns-computer', 'tls-cert', 'smtp-banner', 'kerberos-spn', 'tls-sni', 'http-host', 'smtp-ehlo', 'dcom-binding', 'netbios-ns', 'ntlm-netbios-computer', 'ntlm-workstation'];
 
 /** host_names rows reports may use: of finished runs (and live ones), and of run `runId` (being finished). */
 export const NAMES_VISIBLE = `host_names n JOIN captures c ON c.id = n.capture_id JOIN runs r ON r.id = c.run_id

@@ -1,15 +1,16 @@
-// The NetBIOS name service's names (issue 31, item 11) against tshark's dissection of the
-// public traces that carry UDP 137: every unique workstation or server name (suffix 0x00,
+// Names read from the wire (issue 31, item 11) against tshark's dissection. The NetBIOS
+// name service on the public traces that carry UDP 137: every unique workstation or server name (suffix 0x00,
 // 0x20) that a positive query response, a registration or refresh, or a node status
 // response gives an address is a netbios-ns name of that address in exflow's host_names —
 // and exflow has no netbios-ns name tshark does not show (group names, other suffixes,
-// the malformed names of a fuzzed trace).
+// the malformed names of a fuzzed trace). DCOM: the host names in the string bindings
+// ("host[port]", tower 7) of the answers a server sends name that server.
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HAVE_SHARED, HAVE_TSHARK, runCli, shared, tmpDir } from './helpers';
+import { HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, shared, tmpDir } from './helpers';
 
 const TRACES = ['public/ndpi-netbios.pcap', 'public/suricata-bug-5162-input.pcap', 'public/ndpi-fuzz-2006-06-26-2594.pcap', 'public/suricata-smb2-07-20171220_smb_psexec_add_user.pcap', 'public/zeek-erspan.pcap'];
 
@@ -83,12 +84,12 @@ function theirs(file: string): Set<string> {
   return want;
 }
 
-function ours(file: string): Set<string> {
+function ours(file: string, source = 'netbios-ns'): Set<string> {
   const dir = tmpDir();
   const db = path.join(dir, 'n.sqlite');
   expect(runCli(['analyze', file, '--db', db, '--quiet']).code).toBeLessThanOrEqual(1);
   const d = new Database(db, { readonly: true });
-  const rows = d.prepare("SELECT address, name FROM host_names WHERE source = 'netbios-ns'").all() as { address: string; name: string }[];
+  const rows = d.prepare('SELECT address, name FROM host_names WHERE source = ?').all(source) as { address: string; name: string }[];
   d.close();
   fs.rmSync(dir, { recursive: true, force: true });
   return new Set(rows.map((r) => `${r.address}|${r.name}`));
@@ -106,4 +107,32 @@ describe.skipIf(!HAVE_TSHARK || !HAVE_SHARED)('NetBIOS name service names = tsha
   it('the traces name hosts at all: a node status answer, a query answer and a Windows 10 refresh', () => {
     expect(total).toBeGreaterThanOrEqual(3);
   });
+});
+
+/** address|name of every host name (not an address) in a DCE/RPC answer's TCP string bindings, by the answering address. */
+function bindingNames(file: string): Set<string> {
+  const r = spawnSync('tshark', ['-n', '-r', file, '-Y', 'dcerpc.pkt_type == 2 && dcom.dualstringarray.network_addr', '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=|', '-e', 'ip.src', '-e', 'dcom.dualstringarray.tower_id', '-e', 'dcom.dualstringarray.network_addr'], { encoding: 'utf8' });
+  expect(r.status).toBe(0);
+  const out = new Set<string>();
+  for (const line of r.stdout.trim().split('\n').filter(Boolean)) {
+    const [src, towers, addrs] = line.split('\t');
+    const t = towers.split('|');
+    addrs.split('|').forEach((a, i) => {
+      const m = /^([A-Za-z0-9.:_-]+)\[\d{1,5}\]$/.exec(a);
+      if (m && Number(t[i]) === 7 && !/^\d{1,3}(\.\d{1,3}){3}$/.test(m[1])) out.add(`${src}|${m[1].toLowerCase()}`);
+    });
+  }
+  return out;
+}
+
+describe.skipIf(!HAVE_TSHARK)('DCOM string-binding names = tshark', () => {
+  // (dcom-wmi.pcap's RemoteCreateInstance answer carries its bindings in activation properties tshark does not dissect.)
+  const files = [path.join(ROOT, 'test/fixtures/dcom/dcom-oxid.pcap'), ...(HAVE_SHARED ? [shared('public/suricata-dcerpc-dcerpc-ctxids-input.pcap')] : [])];
+  for (const f of files) {
+    it(path.basename(f), () => {
+      const want = bindingNames(f);
+      expect(want.size).toBeGreaterThan(0);
+      expect([...ours(f, 'dcom-binding')].sort()).toEqual([...want].sort());
+    });
+  }
 });
