@@ -99,7 +99,7 @@ describe('a schema 18 database whose reasons spell out every rule', () => {
     }
     expect(longest).toBeGreaterThan(300);
     for (const v of now.prepare("SELECT name FROM sqlite_master WHERE type = 'view'").pluck().all()) now.exec(`DROP VIEW "${v}"`);
-    now.exec(`ALTER TABLE verdicts DROP COLUMN detail; UPDATE meta SET value = '18' WHERE key = 'schema_version'`);
+    now.exec(`ALTER TABLE verdicts DROP COLUMN detail; ALTER TABLE hosts DROP COLUMN served_to; UPDATE meta SET value = '18' WHERE key = 'schema_version'`);
     now.close();
     const s = runCli(['report', 'unexpected', '--db', db, '--format', 'json']);
     expect(s.code, s.stderr).toBe(0);
@@ -167,11 +167,13 @@ describe('a schema 20 database from before the role outlook-2007 became outlook'
     // The reason the new ids shorten enough to spell out again.
     const rdp = (vs: unknown[]) => (vs as { service: string; reason: string }[]).find((v) => v.service === 'rdp')!;
     expect(counted(rdp(oldVerdicts))).toBe(true);
-    old.exec(`UPDATE meta SET value = '20' WHERE key = 'schema_version'`);
+    // Schema 20 had no hosts.served_to (22).
+    for (const v of old.prepare("SELECT name FROM sqlite_master WHERE type = 'view'").pluck().all()) old.exec(`DROP VIEW "${v}"`);
+    old.exec(`ALTER TABLE hosts DROP COLUMN served_to; UPDATE meta SET value = '20' WHERE key = 'schema_version'`);
     old.close();
     const s = runCli(['report', 'summary', '--db', before]);
     expect(s.code, s.stderr).toBe(0);
-    expect(s.stderr).toMatch(/upgraded .* to schema 21/);
+    expect(s.stderr).toMatch(/upgraded .* to schema 22/);
     const [a, b] = [new Database(before, { readonly: true }), new Database(now, { readonly: true })];
     // The inventory's source names its file and line alike in both; evidence too.
     expect(verdicts(a)).toEqual(verdicts(b));

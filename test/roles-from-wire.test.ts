@@ -229,6 +229,38 @@ describe('31.12 roles without an inventory: what a host is not', () => {
   });
 });
 
+describe('31.12 Exchange 2010 Mailbox and Client Access told apart by their MAPI peers', () => {
+  const ROLES = path.join(ROOT, 'test', 'fixtures', 'roles');
+  const hostsOf = (capture: string) => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'm.sqlite');
+    expect(runCli(['analyze', path.join(ROLES, capture), '--db', db, '--quiet']).code).toBe(0);
+    const hosts = JSON.parse(runCli(['hosts', '--db', db, '--format', 'json']).stdout) as { address: string; roles: string[]; evidence: string[] }[];
+    fs.rmSync(dir, { recursive: true, force: true });
+    return (a: string) => hosts.find((h) => h.address === a)!;
+  };
+  it('Outlook to the Client Access server, which opens MAPI to the Mailbox server: each gets its own role, not both', () => {
+    const host = hostsOf('mapi-tiers-2010.pcap');
+    expect(host('10.77.0.30').roles).toEqual(['client-access']);
+    expect(host('10.77.0.30').evidence.join('\n')).toMatch(/^mapi-front-end \(medium\): serves mapi-rpc; uses mapi-rpc → client-access$/m);
+    expect(host('10.77.0.20').roles).toEqual(['mailbox']);
+    expect(host('10.77.0.20').evidence.join('\n')).toMatch(/^mapi-back-end \(medium\): serves mapi-rpc; to a host that serves mapi-rpc itself → mailbox$/m);
+    expect(host('10.77.0.100').roles).toEqual(['outlook']);
+  });
+  it('a site rule that asks about the clients of nothing it serves is refused with its file and line', () => {
+    const site = tmpDir();
+    fs.writeFileSync(path.join(site, 'inference.yaml'), 'inference:\n  - id: site-front\n    roles: [client-access]\n    uses_any: [mapi-rpc]\n    clients_serve_any: [mapi-rpc]\n    confidence: low\n    cite: ["site"]\n');
+    const r = runCli(['rules', 'check', site]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/inference\.yaml:\d+: .*clients_serve_any and clients_serve_none are about the clients of what serves_all\/serves_any name/);
+  });
+  it('Outlook to a server that opens no MAPI itself (a 2007 Mailbox server, or a 2010 Client Access server seen alone): still either, as before', () => {
+    const host = hostsOf('mapi-direct-2007.pcap');
+    expect(host('10.77.0.20').roles).toEqual(['mailbox', 'client-access']);
+    expect(host('10.77.0.20').evidence.join('\n')).toMatch(/^mapi-store \(medium\): serves mapi-rpc; to a host that serves none of mapi-rpc; uses none of mapi-rpc → mailbox or client-access$/m);
+  });
+});
+
 describe('31.11 a name one source gives several hosts', () => {
   it('the sample\'s two SMTP servers both greet as "mx": the Edge takes the name it gives itself (EHLO) instead; a name several hosts keep is counted in name_shared', () => {
     const dir = tmpDir();

@@ -13,6 +13,17 @@ export interface HostActivity {
   uses: Set<string>;
   /** Name-evidence tokens about the host's names ("dns-srv:_ldap._tcp.dc._msdcs", "dns-srv", …). */
   named: Set<string>;
+  /** What its clients serve themselves, per service it served them (servedToToken: "mapi-rpc>mapi-rpc", "mapi-rpc>"). */
+  servedTo: Set<string>;
+}
+
+/** Whether some client the host served one of `services` to has a profile (what it serves itself) that `fits`. */
+function someClient(servedTo: Set<string>, services: string[], fits: (profile: string[]) => boolean): boolean {
+  for (const t of servedTo) {
+    const at = t.indexOf('>');
+    if (services.includes(t.slice(0, at)) && fits(t.slice(at + 1).split(',').filter(Boolean))) return true;
+  }
+  return false;
 }
 
 export interface HostRoles {
@@ -36,16 +47,21 @@ export function inferRoles(rules: RuleSet, a: HostActivity): { roles: string[]; 
   for (const r of rules.inference) {
     if (!r.servesAll.every((s) => a.serves.has(s))) continue;
     if (r.servesAny.length > 0 && !r.servesAny.some((s) => a.serves.has(s))) continue;
+    const served = [...r.servesAll, ...r.servesAny.filter((s) => a.serves.has(s))];
+    const frontEnd = r.clientsServeAny.length > 0;
+    if (frontEnd && !someClient(a.servedTo, served, (p) => p.some((s) => r.clientsServeAny.includes(s)))) continue;
+    if (r.clientsServeNone.length > 0 && !someClient(a.servedTo, served, (p) => !p.some((s) => r.clientsServeNone.includes(s)))) continue;
     if (r.usesAny.length > 0 && !r.usesAny.some((s) => a.uses.has(s))) continue;
     if (r.usesNone.some((s) => a.uses.has(s))) continue;
     if (r.servesNone && a.serves.size > 0) continue;
     if (r.namedAny.length > 0 && !r.namedAny.some((t) => a.named.has(t))) continue;
     if (r.address !== null && (r.address === 'public') !== isPublic) continue;
-    const served = [...r.servesAll, ...r.servesAny.filter((s) => a.serves.has(s))];
     const used = r.usesAny.filter((s) => a.uses.has(s));
     const named = r.namedAny.filter((t) => a.named.has(t));
     const saw = [
       served.length ? `serves ${served.join(', ')}` : '',
+      frontEnd ? `to a host that serves ${r.clientsServeAny.join(' or ')} itself` : '',
+      r.clientsServeNone.length ? `to a host that serves none of ${r.clientsServeNone.join(', ')}` : '',
       r.servesNone ? 'serves nothing' : '',
       used.length ? `uses ${used.join(', ')}` : '',
       r.usesNone.length ? `uses none of ${r.usesNone.join(', ')}` : '',

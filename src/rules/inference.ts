@@ -13,6 +13,10 @@ export interface InferenceRule {
   usesAny: string[];
   /** The host was seen using none of these (with uses_any: it was seen using others). */
   usesNone: string[];
+  /** A host the matched services were served to serves one of these itself (a front end: 2010's Client Access server to its Mailbox). */
+  clientsServeAny: string[];
+  /** A host the matched services were served to serves none of these (an end client, such as Outlook). */
+  clientsServeNone: string[];
   /** Roles the evidence says the host is not: taken from what other rules give it. */
   rulesOut: string[];
   /** The host serves no service at all (a client). */
@@ -32,7 +36,7 @@ const CONFIDENCE: Confidence[] = ['high', 'medium', 'low'];
 export const NAMED_KINDS = ['dns-srv', 'dns-mx', 'kerberos-spn'];
 
 export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services: Map<string, Service>): InferenceRule {
-  e.checkKeys(['id', 'roles', 'rules_out', 'serves_all', 'serves_any', 'uses_any', 'uses_none', 'serves_none', 'named_any', 'address', 'confidence', 'cite', 'note']);
+  e.checkKeys(['id', 'roles', 'rules_out', 'serves_all', 'serves_any', 'clients_serve_any', 'clients_serve_none', 'uses_any', 'uses_none', 'serves_none', 'named_any', 'address', 'confidence', 'cite', 'note']);
   const list = (key: string, known: Map<string, unknown>, what: string): string[] => {
     const xs = e.strList(key, true);
     xs.forEach((x, i) => {
@@ -50,6 +54,8 @@ export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services:
     servesAny: list('serves_any', services, 'service'),
     usesAny: list('uses_any', services, 'service'),
     usesNone: list('uses_none', services, 'service'),
+    clientsServeAny: list('clients_serve_any', services, 'service'),
+    clientsServeNone: list('clients_serve_none', services, 'service'),
     servesNone: e.bool('serves_none', false),
     namedAny: e.strList('named_any', true).map((t) => t.toLowerCase()),
     address: (e.str('address', true) ?? null) as 'public' | 'private' | null,
@@ -69,6 +75,23 @@ export function parseInferenceRule(e: Entry, roles: Map<string, Role>, services:
   rule.namedAny.forEach((t, i) => {
     if (!NAMED_KINDS.some((k) => t === k || t.startsWith(`${k}:`))) e.file.fail(e.itemNode('named_any', i), `unknown name evidence "${t}" (kinds: ${NAMED_KINDS.join(', ')}, alone or with ":detail")`);
   });
+  if (rule.clientsServeAny.length + rule.clientsServeNone.length > 0 && rule.servesAll.length + rule.servesAny.length === 0) e.fail('clients_serve_any', 'clients_serve_any and clients_serve_none are about the clients of what serves_all/serves_any name: give one of them');
   if (rule.servesNone && rule.servesAll.length + rule.servesAny.length > 0) e.fail('serves_none', 'serves_none contradicts serves_all/serves_any');
   return rule;
 }
+
+/**
+ * What the role inference needs to know of a host's clients: for each service a rule asks about
+ * its clients (`served`, from serves_all and serves_any), which of `profile` (the services the
+ * clients_serve_any and clients_serve_none lists name) each client serves itself.
+ */
+export function clientProfiles(rules: InferenceRule[]): { served: string[]; profile: string[] } {
+  const asking = rules.filter((r) => r.clientsServeAny.length + r.clientsServeNone.length > 0);
+  return {
+    served: [...new Set(asking.flatMap((r) => [...r.servesAll, ...r.servesAny]))].sort(),
+    profile: [...new Set(asking.flatMap((r) => [...r.clientsServeAny, ...r.clientsServeNone]))].sort(),
+  };
+}
+
+/** The token for "served `service` to a client that serves `served` (of the profile) itself": "mapi-rpc>mapi-rpc", "mapi-rpc>" (none). */
+export const servedToToken = (service: string, served: string[]) => `${service}>${served.join(',')}`;

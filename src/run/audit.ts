@@ -7,6 +7,7 @@ import { citeOf, Matrix } from '../audit/verdict';
 import { Inventory } from '../classify/inventory';
 import { parseNet } from '../classify/ip';
 import { resolveHost } from '../classify/roles';
+import { clientProfiles } from '../rules/inference';
 import { versionOf } from '../rules/versions';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
@@ -77,7 +78,7 @@ export class Auditor {
    * `all`. Hosts are read in pages; flows only in SQL.
    */
   finish(all: boolean, runId: number | null = null): AuditSummary {
-    refreshHostActivity(this.db);
+    refreshHostActivity(this.db, clientProfiles(this.rules.inference));
     // Services an inference rule asks only to be used (nothing served): a host that serves nothing can have roles only by them.
     const usesAlone = [...new Set(this.rules.inference.filter((r) => r.servesAll.length === 0 && r.servesAny.length === 0).flatMap((r) => r.usesAny))];
     for (const page of hostPages(this.db, { everyHost: this.inventory.entries.length > 0, usesAlone })) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)), page.map((h) => h.stored));

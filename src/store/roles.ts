@@ -10,15 +10,30 @@ const PAGE = 5000;
 
 /**
  * Refreshes hosts.serves and hosts.uses (JSON arrays of services) from the rollups (every
- * run's), in SQL: what each host answered as a server, and what it opened as a client.
+ * run's), in SQL: what each host answered as a server, and what it opened as a client; and
+ * hosts.served_to: for each of `clients.served` a host answered, what of `clients.profile`
+ * its clients serve themselves (servedToToken), which the inference's clients_serve_* read.
  */
-export function refreshHostActivity(db: Db): void {
+export function refreshHostActivity(db: Db, clients: { served: string[]; profile: string[] } = { served: [], profile: [] }): void {
+  const list = (xs: string[]) => xs.map((x) => `'${x.replace(/'/g, "''")}'`).join(', ');
   db.exec(`
+    DROP TABLE IF EXISTS temp.served_pairs;
     DROP TABLE IF EXISTS temp.host_serves;
     DROP TABLE IF EXISTS temp.host_uses;
+    DROP TABLE IF EXISTS temp.host_served_to;
+    CREATE TEMP TABLE served_pairs AS SELECT DISTINCT server, service FROM flow_rollup WHERE service != '' AND answered = 1 ORDER BY server, service;
     CREATE TEMP TABLE host_serves AS
-      SELECT server AS address, json_group_array(service) AS services
-      FROM (SELECT DISTINCT server, service FROM flow_rollup WHERE service != '' AND answered = 1 ORDER BY server, service) GROUP BY server;
+      SELECT server AS address, json_group_array(service) AS services FROM served_pairs GROUP BY server;
+    -- A client's profile: which of the services rules ask about it serves itself ("" for none).
+    CREATE TEMP TABLE host_served_to AS
+      SELECT address, json_group_array(token) AS tokens FROM (
+        SELECT DISTINCT r.server AS address, r.service || '>' || coalesce(p.profile, '') AS token
+        FROM (SELECT DISTINCT server, client, service FROM flow_rollup WHERE answered = 1 AND service IN (${list(clients.served)})) r
+        LEFT JOIN (SELECT server, group_concat(service, ',') AS profile FROM (SELECT server, service FROM served_pairs WHERE service IN (${list(clients.profile)}) ORDER BY server, service) GROUP BY server) p
+          ON p.server = r.client
+        ORDER BY 1, 2)
+      GROUP BY address;
+    CREATE UNIQUE INDEX temp.host_served_to_a ON host_served_to (address);
     CREATE TEMP TABLE host_uses AS
       SELECT client AS address, json_group_array(service) AS services
       FROM (SELECT DISTINCT client, service FROM flow_rollup WHERE service != '' AND answered = 1 ORDER BY client, service) GROUP BY client;
@@ -41,10 +56,13 @@ export function refreshHostActivity(db: Db): void {
         ORDER BY 1, 2)
       GROUP BY address;
     CREATE UNIQUE INDEX temp.host_named_a ON host_named (address);
-    UPDATE hosts SET serves = n.serves, uses = n.uses, named = n.named
-    FROM (SELECT h.address, coalesce(s.services, '[]') AS serves, coalesce(u.services, '[]') AS uses, coalesce(m.named, '[]') AS named
-          FROM hosts h LEFT JOIN host_serves s ON s.address = h.address LEFT JOIN host_uses u ON u.address = h.address LEFT JOIN host_named m ON m.address = h.address) AS n
-    WHERE hosts.address = n.address AND (hosts.serves IS NOT n.serves OR hosts.uses IS NOT n.uses OR hosts.named IS NOT n.named);
+    UPDATE hosts SET serves = n.serves, uses = n.uses, named = n.named, served_to = n.served_to
+    FROM (SELECT h.address, coalesce(s.services, '[]') AS serves, coalesce(u.services, '[]') AS uses, coalesce(m.named, '[]') AS named, coalesce(t.tokens, '[]') AS served_to
+          FROM hosts h LEFT JOIN host_serves s ON s.address = h.address LEFT JOIN host_uses u ON u.address = h.address LEFT JOIN host_named m ON m.address = h.address
+            LEFT JOIN host_served_to t ON t.address = h.address) AS n
+    WHERE hosts.address = n.address AND (hosts.serves IS NOT n.serves OR hosts.uses IS NOT n.uses OR hosts.named IS NOT n.named OR hosts.served_to IS NOT n.served_to);
+    DROP TABLE temp.served_pairs;
+    DROP TABLE temp.host_served_to;
     DROP TABLE temp.host_serves;
     DROP TABLE temp.host_uses;
     DROP TABLE temp.host_named;
@@ -70,18 +88,19 @@ export function* hostPages(db: Db, o: { everyHost: boolean; usesAlone: string[] 
   const could = o.everyHost
     ? ''
     : `AND (serves != '[]' OR coalesce(named, '[]') != '[]' OR ${ROLE_COLUMNS.map((c) => `${c} IS NOT NULL`).join(' OR ')}${o.usesAlone.map(() => " OR instr(uses, ?) > 0").join('')})`;
-  const page = db.prepare(`SELECT address, serves, uses, named, ${ROLE_COLUMNS.join(', ')} FROM hosts WHERE address > ? ${could} ORDER BY address LIMIT ?`);
+  const page = db.prepare(`SELECT address, serves, uses, named, served_to, ${ROLE_COLUMNS.join(', ')} FROM hosts WHERE address > ? ${could} ORDER BY address LIMIT ?`);
   const quoted = o.everyHost ? [] : o.usesAlone.map((s) => JSON.stringify(s));
   let after = '';
   for (;;) {
-    const rows = page.raw().all(after, ...quoted, PAGE) as [string, string | null, string | null, string | null, ...(string | null)[]][];
+    const rows = page.raw().all(after, ...quoted, PAGE) as [string, string | null, string | null, string | null, string | null, ...(string | null)[]][];
     if (rows.length === 0) return;
     after = rows[rows.length - 1][0];
-    yield rows.map(([address, serves, uses, named, ...stored]) => ({
+    yield rows.map(([address, serves, uses, named, servedTo, ...stored]) => ({
       address,
       serves: new Set(storedList(serves)),
       uses: new Set(storedList(uses)),
       named: new Set(storedList(named)),
+      servedTo: new Set(storedList(servedTo)),
       stored,
     }));
   }

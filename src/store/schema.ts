@@ -5,7 +5,7 @@
  */
 import { SHORT_LIST } from '../audit/verdict';
 
-export const SCHEMA_VERSION = 21;
+export const SCHEMA_VERSION = 22;
 
 /** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
 export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
@@ -120,7 +120,9 @@ const HOST_COLUMNS = `${HOST_COLUMNS_V6.trimEnd()},
   -- Where the preferred name came from: inventory, or the wire source that named the host (host_names).
   name_source   TEXT,
   -- What the capture said about its names (JSON list of name-evidence tokens: "dns-srv:_ldap._tcp.dc._msdcs", …).
-  named         TEXT
+  named         TEXT,
+  -- What its clients serve themselves, per service it served them (JSON list: "mapi-rpc>mapi-rpc", "mapi-rpc>").
+  served_to     TEXT
 `;
 
 /** `source` (aliased f: flows, or rows with their client, server, service, transport and server_port) with their hosts hc, hs and verdict v joined in. */
@@ -448,6 +450,9 @@ export const MIGRATIONS: Record<number, string> = {
   // issue 32), and the rules naming it are 2007:outlook>mailbox and so on. Rewritten wherever a
   // role or rule id is stored, so that no verdict is judged again and no report shows both.
   21: RENAME_OUTLOOK,
+  // What a host's clients serve themselves, for the inference's clients_serve_any/none (issue 31:
+  // a 2010 Mailbox server is the one whose MAPI clients serve MAPI; filled by the next audit).
+  22: `ALTER TABLE hosts ADD COLUMN served_to TEXT;`,
 };
 
 export const SCHEMA = `
