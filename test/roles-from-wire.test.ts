@@ -261,6 +261,21 @@ describe('31.12 Exchange 2010 Mailbox and Client Access told apart by their MAPI
   });
 });
 
+describe('31.11 a certificate does not outrank DNS', () => {
+  it('the Mailbox server of the Exchange lab presents a certificate for odd-port.contoso.lab on one port; DNS calls it mbx01.contoso.lab, and that is its name', () => {
+    const dir = tmpDir();
+    const db = path.join(dir, 'n.sqlite');
+    expect(runCli(['analyze', ...['exchange-lab-full.pcap', 'exchange-tls-extra.pcap'].map((f) => path.join(LAB, f)), '--db', db, '--quiet']).code).toBe(0);
+    const d = new Database(db, { readonly: true });
+    const names = d.prepare("SELECT DISTINCT name, source FROM host_names WHERE address = '10.77.0.20' ORDER BY 1, 2").all();
+    const host = d.prepare("SELECT name, name_source FROM hosts WHERE address = '10.77.0.20'").get();
+    d.close();
+    expect(names).toContainEqual({ name: 'odd-port.contoso.lab', source: 'tls-cert' });
+    expect(host).toEqual({ name: 'mbx01.contoso.lab', name_source: 'dns-a' });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('31.11 a name one source gives several hosts', () => {
   it('the sample\'s two SMTP servers both greet as "mx": the Edge takes the name it gives itself (EHLO) instead; a name several hosts keep is counted in name_shared', () => {
     const dir = tmpDir();
