@@ -106,7 +106,7 @@ const list = (s: string | null | undefined): string[] => (s ? [...new Set(s.spli
  */
 export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per: 'role' | 'host'; all: boolean; supportedOnly?: boolean }): DbFirewallPlan {
   // Added up per pair, port, service and RPC binding before they are judged (the verdict is the same for all of a sum).
-  const g = flowGroups(db, f, [], [], { by: ['via', 'rpc_interface', 'rpc_interfaces'] });
+  const g = flowGroups(db, f, [], [], { by: ['via'], lists: { interfaces: 'coalesce(f.rpc_interfaces, f.rpc_interface)' } });
   for (const t of ['fw_groups', 'fw_parts', 'fw_ranges', 'fw_allowed', 'fw_conflicts']) db.exec(`DROP TABLE IF EXISTS temp.${t}`);
   db.exec('CREATE TEMP TABLE fw_ranges (service TEXT NOT NULL, lo INTEGER, hi INTEGER)');
   const addRange = db.prepare('INSERT INTO temp.fw_ranges VALUES (?, ?, ?)');
@@ -121,7 +121,7 @@ export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per:
   db.prepare(
     `CREATE TEMP TABLE fw_groups AS
      SELECT f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via,
-            group_concat(DISTINCT coalesce(f.rpc_interfaces, f.rpc_interface) ORDER BY coalesce(f.rpc_interfaces, f.rpc_interface)) AS interfaces, sum(f.flows) AS flows
+            group_concat(DISTINCT f.interfaces ORDER BY f.interfaces) AS interfaces, sum(f.flows) AS flows
      FROM ${g.sql} f
      GROUP BY f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via`,
   ).run(...g.args);

@@ -49,8 +49,11 @@ const JUDGED_NAMES = /\.(client_role|server_role|client_roles|server_roles|verdi
 /** A condition on groups f as the same condition on rollup rows r. */
 const onRow = (x: string) => x.replace(/\bf\./g, 'r.');
 
-/** What a verdict depends on besides the hosts (judgedFrom's join), and the column the encryption finding reads. */
-const JUDGED_KEY = ['client', 'server', 'transport', 'server_port', 'service', 'tls'];
+/**
+ * What a verdict depends on besides the hosts (judgedFrom's join). The encryption finding reads
+ * tls as well: a report that reads it names tls in `by` (without, its groups' tls is NULL).
+ */
+const JUDGED_KEY = ['client', 'server', 'transport', 'server_port', 'service'];
 
 /** Splits conditions (and their `?` arguments, in order) into those on judged columns and the rest. */
 function splitConditions(extra: string[], args: (string | number)[]) {
@@ -76,12 +79,14 @@ function splitConditions(extra: string[], args: (string | number)[]) {
  * groups once (matrix 1.53 -> 1.18 s, summary's verdict pass), not for one that reads them again
  * for its examples.
  */
-function judgedSums(db: Db, f: FlowFilter, by: string[], extra: string[], extraArgs: (string | number)[]): Groups {
-  const key = [...new Set([...JUDGED_KEY, ...by])].map((k) => `f.${k}`).join(', ');
+function judgedSums(db: Db, f: FlowFilter, by: string[], lists: Record<string, string>, extra: string[], extraArgs: (string | number)[]): Groups {
+  const columns = [...new Set([...JUDGED_KEY, ...by])];
+  const key = columns.map((k) => `f.${k}`).join(', ');
+  const collected = Object.entries(lists).map(([name, x]) => `group_concat(DISTINCT ${x} ORDER BY ${x}) AS ${name}, `).join('');
   const c = splitConditions(extra, extraArgs);
   const seen = flowGroups(db, { ...f, role: undefined, verdict: undefined }, c.seen.sql, c.seen.args, { judged: false });
   const after = flowWhere({ role: f.role, verdict: f.verdict } as FlowFilter, 'f', c.judged.sql);
-  const sums = `SELECT ${key}, sum(f.flows) AS flows, sum(f.packets_c2s) AS packets_c2s, sum(f.packets_s2c) AS packets_s2c,
+  const sums = `SELECT ${key}, ${columns.includes('tls') ? '' : 'NULL AS tls, '}${collected}sum(f.flows) AS flows, sum(f.packets_c2s) AS packets_c2s, sum(f.packets_s2c) AS packets_s2c,
       sum(f.bytes_c2s) AS bytes_c2s, sum(f.bytes_s2c) AS bytes_s2c, sum(f.packets) AS packets, sum(f.bytes) AS bytes,
       ${firstNs()} AS first_ns, ${lastNs()} AS last_ns, min(f.first_id) AS first_id
     FROM ${seen.sql} f GROUP BY ${key}`;
@@ -99,15 +104,25 @@ function judgedSums(db: Db, f: FlowFilter, by: string[], extra: string[], extraA
  * whose `?` take `extraArgs`. Without `o.judged` (a report that counts traffic, not verdicts, and
  * whose extra conditions name no role or verdict), the groups have no roles or verdict and cost
  * no lookups of them. With `o.by` (the columns a judged report reads besides the sums, times,
- * roles and verdict), the groups are added up before they are judged.
+ * roles and verdict; tls only if it reads encryption), the groups are added up before they are
+ * judged; `o.lists` are columns those sums collect instead of grouping by them (name → an
+ * expression over a group's columns, as group_concat(DISTINCT x ORDER BY x)): each group has
+ * the column, its own value where the groups are not summed.
  */
-export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = [], o: { judged?: boolean; by?: string[] } = {}): Groups {
+export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = [], o: { judged?: boolean; by?: string[]; lists?: Record<string, string> } = {}): Groups {
+  const judged = o.judged !== false || f.role !== undefined || f.verdict !== undefined;
+  if (judged && o.by && !f.fromFlows && !(f.materialized && f.materialized.of === filterKey(f))) return judgedSums(db, f, o.by, o.lists ?? {}, extra, extraArgs);
+  const g = unsummedGroups(db, f, extra, extraArgs, judged);
+  const lists = Object.entries(o.lists ?? {});
+  return lists.length ? { sql: `(SELECT f.*, ${lists.map(([name, x]) => `${x} AS ${name}`).join(', ')} FROM ${g.sql} f)`, args: g.args } : g;
+}
+
+/** flowGroups without sums: the materialized groups, the flows, or the rollup rows (with the flows of hours a time filter cuts). */
+function unsummedGroups(db: Db, f: FlowFilter, extra: string[], extraArgs: (string | number)[], judged: boolean): Groups {
   if (f.materialized && f.materialized.of === filterKey(f)) {
     const w = flowWhere({}, 'f', extra);
     return { sql: `(SELECT * FROM ${f.materialized.table} f ${w.sql})`, args: [...extraArgs, ...w.args] };
   }
-  const judged = o.judged !== false || f.role !== undefined || f.verdict !== undefined;
-  if (judged && o.by && !f.fromFlows) return judgedSums(db, f, o.by, extra, extraArgs);
   const source = sources(judged);
   const where = (alias: string, o: { time?: boolean } = {}) => {
     const w = flowWhere(f, alias, alias === 'f' ? extra : extra.map(onRow), o);
