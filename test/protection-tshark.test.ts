@@ -43,7 +43,7 @@ type Expected = Record<string, string | number | null>;
 
 const FIELDS = [
   'tcp.stream', 'ip.src', 'tcp.srcport', 'ip.dst', 'tcp.dstport',
-  'ntlmssp.messagetype', 'ntlmssp.auth.username', 'ntlmssp.auth.domain', 'ntlmssp.auth.hostname', 'ntlmssp.auth.ntresponse', 'ntlmssp.ntlmv2_response.channel_bindings',
+  'ntlmssp.messagetype', 'ntlmssp.auth.username', 'ntlmssp.auth.domain', 'ntlmssp.auth.hostname', 'ntlmssp.auth.ntresponse', 'ntlmssp.ntlmv2_response.channel_bindings', 'ntlmssp.ntlmv2_response.flags',
   'dcerpc.pkt_type', 'dcerpc.auth_level', 'dcerpc.auth_type', 'netlogon.opnum',
   'smb2.cmd', 'smb2.flags.response', 'smb2.dialect', 'smb2.sec_mode.sign_required', 'smb2.sec_mode.sign_enabled', 'smb2.protocol_id',
   'smb.cmd', 'smb.flags.response', 'smb.dialect.index', 'smb.dialect.name', 'smb.sm.sig_required', 'smb.sm.signatures',
@@ -78,6 +78,9 @@ function tsharkView(file: string): Map<string, Expected> {
       if (host !== 'NULL' && host !== '' && e.auth_workstation === undefined) e.auth_workstation = host;
       const cb = v['ntlmssp.ntlmv2_response.channel_bindings'];
       if (version === 'v2') e.ntlm_channel_bindings = cb !== '' && !/^0+$/.test(cb.split('|')[0]) ? 1 : 0;
+      // MsvAvFlags 0x2: the AUTHENTICATE carries a MIC ([MS-NLMP] 2.2.2.1); no MsvAvFlags, no MIC.
+      const avFlags = v['ntlmssp.ntlmv2_response.flags'].split('|')[0];
+      if (version === 'v2' && e.ntlm_mic === undefined) e.ntlm_mic = avFlags !== '' && (parseInt(avFlags, 16) & 2) !== 0 ? 1 : 0;
     }
     const ptypes = v['dcerpc.pkt_type'].split('|');
     const levels = v['dcerpc.auth_level'].split('|');
@@ -245,6 +248,7 @@ function compare(file: string): number {
     if (e.auth_account !== undefined) same('auth_account', e.auth_account);
     if (e.auth_workstation !== undefined) same('auth_workstation', e.auth_workstation);
     if (e.ntlm_channel_bindings !== undefined) same('ntlm_channel_bindings', e.ntlm_channel_bindings);
+    if (e.ntlm_mic !== undefined) same('ntlm_mic', e.ntlm_mic);
     if (e.rpc_level !== undefined && e.rpc_skip === undefined) {
       same('rpc_auth_level', e.rpc_level === null ? null : LEVELS[(e.rpc_level as number) - 1]);
       same('rpc_auth_type', e.rpc_auth_type);
