@@ -80,7 +80,7 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
   // of the rollups for one host is a scan of them all, and a busy server is on most rows).
   const both = o.groups
     ? keepGroups(db, 'host_groups', HOST_GROUP_COLUMNS, o.groups, { addresses: [address] })
-    : keepGroups(db, 'host_groups', HOST_GROUP_COLUMNS, flowGroups(db, { ...base, host: address }));
+    : keepGroups(db, 'host_groups', HOST_GROUP_COLUMNS, flowGroups(db, { ...base, host: address }, [], [], { by: ['rpc_interface', 'rpc_interfaces'] }));
   const totals = db
     .prepare(`SELECT coalesce(sum(f.flows), 0) AS flows, coalesce(sum(f.bytes), 0) AS bytes, ${SPAN()} FROM ${both.sql} f`)
     .get(...both.args) as { flows: number; bytes: number; first_sec: number | null; first_nsec: number | null; last_sec: number | null; last_nsec: number | null };
