@@ -15,7 +15,6 @@ const PAGE = 5000;
  * its clients serve themselves (servedToToken), which the inference's clients_serve_* read.
  */
 export function refreshHostActivity(db: Db, clients: { served: string[]; profile: string[] } = { served: [], profile: [] }): void {
-  const list = (xs: string[]) => xs.map((x) => `'${x.replace(/'/g, "''")}'`).join(', ');
   db.exec(`
     DROP TABLE IF EXISTS temp.served_pairs;
     DROP TABLE IF EXISTS temp.host_serves;
@@ -23,16 +22,19 @@ export function refreshHostActivity(db: Db, clients: { served: string[]; profile
     DROP TABLE IF EXISTS temp.host_served_to;
     CREATE TEMP TABLE served_pairs AS SELECT DISTINCT server, service FROM flow_rollup WHERE service != '' AND answered = 1 ORDER BY server, service;
     CREATE TEMP TABLE host_serves AS
-      SELECT server AS address, json_group_array(service) AS services FROM served_pairs GROUP BY server;
-    -- A client's profile: which of the services rules ask about it serves itself ("" for none).
-    CREATE TEMP TABLE host_served_to AS
+      SELECT server AS address, json_group_array(service) AS services FROM served_pairs GROUP BY server;`);
+  // A client's profile: which of the services rules ask about it serves itself ("" for none). The rules' service ids are data.
+  db.prepare(
+    `CREATE TEMP TABLE host_served_to AS
       SELECT address, json_group_array(token) AS tokens FROM (
         SELECT DISTINCT r.server AS address, r.service || '>' || coalesce(p.profile, '') AS token
-        FROM (SELECT DISTINCT server, client, service FROM flow_rollup WHERE answered = 1 AND service IN (${list(clients.served)})) r
-        LEFT JOIN (SELECT server, group_concat(service, ',') AS profile FROM (SELECT server, service FROM served_pairs WHERE service IN (${list(clients.profile)}) ORDER BY server, service) GROUP BY server) p
+        FROM (SELECT DISTINCT server, client, service FROM flow_rollup WHERE answered = 1 AND service IN (SELECT value FROM json_each(?))) r
+        LEFT JOIN (SELECT server, group_concat(service, ',') AS profile FROM (SELECT server, service FROM served_pairs WHERE service IN (SELECT value FROM json_each(?)) ORDER BY server, service) GROUP BY server) p
           ON p.server = r.client
         ORDER BY 1, 2)
-      GROUP BY address;
+      GROUP BY address`,
+  ).run(JSON.stringify(clients.served), JSON.stringify(clients.profile));
+  db.exec(`
     CREATE UNIQUE INDEX temp.host_served_to_a ON host_served_to (address);
     CREATE TEMP TABLE host_uses AS
       SELECT client AS address, json_group_array(service) AS services
