@@ -11,6 +11,9 @@
 //   (d) ndpiReader and (e) tshark -z conv on the same file, when installed
 //   (f) the synthetic capture as a directory of 8 files (one run, one stream)
 //   (g) exflow analyze --threads k for k = 1 … the machine's cores (the curve)
+// and, where taskset is installed, on one core (taskset -c 0): the floor (read, walk and
+// decode, src/bench/floor.ts), exflow --threads 1 and ndpiReader; CPU time (user + sys) beside
+// wall for exflow and ndpiReader (issue 33).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -63,8 +66,11 @@ async function walk(file: string): Promise<number> {
   return n;
 }
 
-/** The real CLI in a child process; returns its wall time and peak RSS. */
-function analyzeRun(file: string, db: string, extra: string[] = []): { seconds: number; rssMb: number; gcMs: number; packets: number; phases: string } {
+/** taskset: what pins a child to one core (util-linux); without it the one-core figures are left out. */
+const ONE_CORE = ['taskset', '-c', '0'];
+
+/** The real CLI in a child process (on one core with `oneCore`); returns its wall and CPU time and peak RSS. */
+function analyzeRun(file: string, db: string, extra: string[] = [], oneCore = false): { seconds: number; cpu: number; rssMb: number; gcMs: number; packets: number; phases: string } {
   // A fresh database each round: a first analysis, not a --force re-run (which also re-hashes and deletes).
   for (const ext of ['', '-wal', '-shm']) fs.rmSync(db + ext, { force: true });
   const script = `
@@ -75,10 +81,13 @@ function analyzeRun(file: string, db: string, extra: string[] = []): { seconds: 
     const t0 = process.hrtime.bigint();
     main(['node', 'exflow', 'analyze', ${JSON.stringify(file)}, '--db', ${JSON.stringify(db)}, '--quiet', ...${JSON.stringify(extra)}]).then((code) => {
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
-      setImmediate(() => process.stdout.write(JSON.stringify({ code, seconds: s, gcMs, rssMb: process.resourceUsage().maxRSS / 1024 })));
+      const ru = process.resourceUsage();
+      setImmediate(() => process.stdout.write(JSON.stringify({ code, seconds: s, gcMs, rssMb: ru.maxRSS / 1024, cpu: (ru.userCPUTime + ru.systemCPUTime) / 1e6 })));
     });`;
   // EXFLOW_PHASES: analyze prints its per-phase times on stderr (reading, writing flows, judging).
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, EXFLOW_PHASES: '1' } });
+  const argv = [process.execPath, '-e', script];
+  const cmd = oneCore ? [...ONE_CORE, ...argv] : argv;
+  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', env: { ...process.env, EXFLOW_PHASES: '1' } });
   const out = JSON.parse(r.stdout || '{}');
   const phases = /exflow: phases: (.*)/.exec(r.stderr ?? '')?.[1] ?? '';
   if (out.code !== 0) throw new Error(`analyze failed: ${r.stderr}`);
@@ -86,7 +95,25 @@ function analyzeRun(file: string, db: string, extra: string[] = []): { seconds: 
   const d = new Database(db, { readonly: true });
   const packets = d.prepare('SELECT sum(packets) AS n FROM capture_view').get().n as number;
   d.close();
-  return { seconds: out.seconds, rssMb: out.rssMb, gcMs: out.gcMs, packets, phases };
+  return { seconds: out.seconds, cpu: out.cpu, rssMb: out.rssMb, gcMs: out.gcMs, packets, phases };
+}
+
+/** A peer tool (on one core with `oneCore`): its wall time and its CPU time (bash's `times` for its children), or null. */
+function peerRun(cmd: string, args: string[], oneCore = false): { seconds: number; cpu: number } | null {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('bash', ['-c', '"$@" >/dev/null 2>&1; s=$?; times; exit $s', 'peer', ...(oneCore ? ONE_CORE : []), cmd, ...args], { encoding: 'utf8' });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.error || r.status !== 0) return null;
+  // times: the shell's user and sys, then its children's, as "XmY.YYYs XmY.YYYs".
+  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(r.stdout.trim().split('\n')[1] ?? '');
+  return { seconds, cpu: m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]) : NaN };
+}
+
+/** The floor (read, walk and decode: src/bench/floor.ts) in a child process on one core. */
+function floorRun(file: string): { seconds: number; cpu: number } {
+  const r = spawnSync(ONE_CORE[0], [...ONE_CORE.slice(1), process.execPath, path.join(ROOT, 'dist', 'bench', 'floor.js'), file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`floor failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { seconds: number; cpu: number };
 }
 
 /** A peer tool on the same file, if installed: its wall time, or null (the bench installs nothing). */
@@ -139,6 +166,11 @@ async function measure(w: Workload, db: string): Promise<string[]> {
   const rssRing: number[] = [];
   const curve = new Map<number, number[]>(THREAD_COUNTS.map((k) => [k, []]));
   const rssCurve: number[] = [];
+  // One core (taskset -c 0): the floor, exflow --threads 1, ndpiReader; and CPU times.
+  const pin = { floor: [] as number[], exflow: [] as number[], exflowCpu: [] as number[], ndpi: [] as number[], ndpiCpu: [] as number[] };
+  const cpuB: number[] = [];
+  const cpuD: number[] = [];
+  const pinned = have('taskset');
   let phases = '';
   const ndpi = have('ndpiReader') && !(process.env.BENCH_SKIP ?? '').includes('ndpi');
   const tshark = have('tshark') && !(process.env.BENCH_SKIP ?? '').includes('tshark');
@@ -149,13 +181,30 @@ async function measure(w: Workload, db: string): Promise<string[]> {
     packets = ra.packets;
     const rb = analyzeRun(w.file, db);
     b.push(rb.seconds);
+    cpuB.push(rb.cpu);
     if (round === Math.floor(ROUNDS / 2)) phases = rb.phases;
     rss.push(rb.rssMb);
     gc.push(rb.gcMs);
     c.push(analyzeRun(w.file, db, ['--no-rpc']).seconds);
     if (ndpi) {
-      const t = peer('ndpiReader', ['-i', w.file, '-q']);
-      if (t !== null) d.push(t);
+      const t = peerRun('ndpiReader', ['-i', w.file, '-q']);
+      if (t !== null) {
+        d.push(t.seconds);
+        cpuD.push(t.cpu);
+      }
+    }
+    if (pinned) {
+      pin.floor.push(floorRun(w.file).seconds);
+      const r1 = analyzeRun(w.file, db, ['--threads', '1'], true);
+      pin.exflow.push(r1.seconds);
+      pin.exflowCpu.push(r1.cpu);
+      if (ndpi) {
+        const t = peerRun('ndpiReader', ['-i', w.file, '-q'], true);
+        if (t !== null) {
+          pin.ndpi.push(t.seconds);
+          pin.ndpiCpu.push(t.cpu);
+        }
+      }
     }
     if (tshark && round === 0) {
       // Once per workload: on the Exchange-like file it takes minutes a run (and GBs of memory).
@@ -180,10 +229,10 @@ async function measure(w: Workload, db: string): Promise<string[]> {
   const out = [
     `${w.name}: ${w.file} (${(size / 1e6).toFixed(0)} MB, ${packets} packets), ${ROUNDS} rounds alternated, medians`,
     line('(a) bare record walk', A),
-    line('(b) exflow analyze → SQLite', B, `   peak RSS ${Math.max(...rss).toFixed(0)} MB, GC ${median(gc).toFixed(0)} ms`),
+    line('(b) exflow analyze → SQLite', B, `   peak RSS ${Math.max(...rss).toFixed(0)} MB, GC ${median(gc).toFixed(0)} ms, CPU ${median(cpuB).toFixed(2)} s (${(median(cpuB) / B).toFixed(2)}× wall; target ≤ 1.2)`),
     `      phases of (b), middle round: ${phases}`,
     line('(c) exflow analyze --no-rpc', median(c)),
-    d.length ? line('(d) ndpiReader -i FILE -q', median(d)) : `  (d) ndpiReader: ${skipped('ndpi') ? 'skipped (BENCH_SKIP)' : 'not installed (apt-get install libndpi-bin)'}`,
+    d.length ? line('(d) ndpiReader -i FILE -q', median(d), `   CPU ${median(cpuD).toFixed(2)} s`) : `  (d) ndpiReader: ${skipped('ndpi') ? 'skipped (BENCH_SKIP)' : 'not installed (apt-get install libndpi-bin)'}`,
     e.length ? line('(e) tshark -z conv (round 1 only)', median(e)) : `  (e) tshark: ${skipped('tshark') ? 'skipped (BENCH_SKIP)' : 'not installed (apt-get install tshark)'}`,
   ];
   if (w.ring) out.push(line('(f) exflow analyze DIR (8 files)', median(ring), `   peak RSS ${Math.max(...rssRing).toFixed(0)} MB (one run, one stream)`));
@@ -192,6 +241,17 @@ async function measure(w: Workload, db: string): Promise<string[]> {
     const t = median(curve.get(k)!);
     out.push(line(`(g) exflow analyze --threads ${k}`, t, `   ×${(one / t).toFixed(2)} of --threads 1${k === THREAD_COUNTS.length ? `; peak RSS ${Math.max(...rssCurve).toFixed(0)} MB` : ''}`));
   }
+  if (pinned) {
+    const F = median(pin.floor);
+    const X = median(pin.exflow);
+    out.push(`  one core (taskset -c 0):`);
+    out.push(line('(h) floor: read, walk and decode', F));
+    out.push(line('(i) exflow analyze --threads 1', X, `   CPU ${median(pin.exflowCpu).toFixed(2)} s; ${(X - F).toFixed(2)} s above the floor (${(X / F).toFixed(2)}×)`));
+    if (pin.ndpi.length) {
+      out.push(line('(j) ndpiReader -i FILE -q', median(pin.ndpi), `   CPU ${median(pin.ndpiCpu).toFixed(2)} s`));
+      out.push(`  (j)/(i) = ${(median(pin.ndpi) / X).toFixed(2)}   ndpiReader's time over exflow's on one core (target ≥ 1.5, the goal 2.0: issue 33)`);
+    }
+  } else out.push('  one core: taskset not installed (util-linux); left out');
   const target = TARGETS[w.name];
   out.push(`  (b) rate / (a) rate = ${(A / B).toFixed(3)}   (target ≥ ${target.walk ?? '—'})`);
   if (d.length) out.push(`  (d)/(b) = ${(median(d) / B).toFixed(2)}   ndpiReader's time over exflow's (target ≥ ${target.ndpi})`);
@@ -206,7 +266,8 @@ const USAGE = `usage: npm run bench [-- --help]
 Generates three workloads once (cached in .bench-cache/) and measures, in alternating
 rounds, medians: (a) the bare record walk, (b) exflow analyze (default threads),
 (c) --no-rpc, (d) ndpiReader and (e) tshark when installed, (f) the synthetic capture
-as 8 files, (g) --threads 1 … the machine's cores.
+as 8 files, (g) --threads 1 … the machine's cores; on one core (taskset -c 0) (h) the floor
+(read, walk and decode), (i) exflow --threads 1, (j) ndpiReader; CPU time beside wall.
 Environment: BENCH_ROUNDS (3), BENCH_PACKETS (1000000), BENCH_FLOWS (50000),
 BENCH_EXCHANGE_PACKETS (3000000), BENCH_MIX_PACKETS (2000000), BENCH_SKIP (peers to
 leave out: tshark, ndpi), BENCH_ONLY (synthetic, exchange-like, org-mix or reports).
