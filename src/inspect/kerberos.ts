@@ -29,7 +29,7 @@ export class KdcExchange extends ReadsAuth implements FlowInspector {
   private reply = false;
   private messages = 0;
   private done = false;
-  /** Per direction, for TCP: the message being gathered and the next sequence number. */
+  /** Per direction, for TCP: the message being gathered (its buffer the message's size) and the next sequence number. */
   private readonly held: (Buffer | null)[] = [null, null];
   private readonly have = [0, 0];
   private readonly nextSeq = [-1, -1];
@@ -70,6 +70,8 @@ export class KdcExchange extends ReadsAuth implements FlowInspector {
 
   private tcpBytes(dir: number, b: Buffer, off: number, len: number): void {
     let h = this.held[dir];
+    // The message's size where its record mark is here (the rest of it to come): the buffer is that big.
+    let size = MAX_MESSAGE + 4;
     if (!h && len >= 4) {
       const want = b.readUInt32BE(off) & 0x7fffffff;
       if (want <= len - 4) {
@@ -81,13 +83,14 @@ export class KdcExchange extends ReadsAuth implements FlowInspector {
         this.finish();
         return;
       }
+      size = 4 + want;
     }
     if (!h) {
-      if (this.budget && !this.budget.take(MAX_MESSAGE + 4)) {
+      if (this.budget && !this.budget.take(size)) {
         this.finish();
         return;
       }
-      h = this.held[dir] = Buffer.allocUnsafe(MAX_MESSAGE + 4);
+      h = this.held[dir] = Buffer.allocUnsafe(size);
     }
     const take = Math.min(len, h.length - this.have[dir]);
     b.copy(h, this.have[dir], off, off + take);
@@ -141,7 +144,8 @@ export class KdcExchange extends ReadsAuth implements FlowInspector {
   }
 
   private drop(dir: number): void {
-    if (this.held[dir] && this.budget) this.budget.give(MAX_MESSAGE + 4);
+    const h = this.held[dir];
+    if (h && this.budget) this.budget.give(h.length);
     this.held[dir] = null;
   }
 
