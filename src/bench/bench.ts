@@ -98,7 +98,7 @@ function analyzeRun(file: string, db: string, extra: string[] = [], oneCore = fa
   return { seconds: out.seconds, cpu: out.cpu, rssMb: out.rssMb, gcMs: out.gcMs, packets, phases };
 }
 
-/** A peer tool (on one core with `oneCore`): its wall time and its CPU time (bash's `times` for its children), or null. */
+/** A peer tool on the same file, if installed (on one core with `oneCore`): its wall time and its CPU time (bash's `times` for its children), or null (the bench installs nothing). */
 function peerRun(cmd: string, args: string[], oneCore = false): { seconds: number; cpu: number } | null {
   const t0 = process.hrtime.bigint();
   const r = spawnSync('bash', ['-c', '"$@" >/dev/null 2>&1; s=$?; times; exit $s', 'peer', ...(oneCore ? ONE_CORE : []), cmd, ...args], { encoding: 'utf8' });
@@ -114,14 +114,6 @@ function floorRun(file: string): { seconds: number; cpu: number } {
   const r = spawnSync(ONE_CORE[0], [...ONE_CORE.slice(1), process.execPath, path.join(ROOT, 'dist', 'bench', 'floor.js'), file], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`floor failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as { seconds: number; cpu: number };
-}
-
-/** A peer tool on the same file, if installed: its wall time, or null (the bench installs nothing). */
-function peer(cmd: string, args: string[]): number | null {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { stdio: 'ignore' });
-  if (r.error || r.status !== 0) return null;
-  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 function have(cmd: string): boolean {
@@ -208,8 +200,8 @@ async function measure(w: Workload, db: string): Promise<string[]> {
     }
     if (tshark && round === 0) {
       // Once per workload: on the Exchange-like file it takes minutes a run (and GBs of memory).
-      const t = peer('tshark', ['-r', w.file, '-q', '-z', 'conv,tcp', '-z', 'conv,udp']);
-      if (t !== null) e.push(t);
+      const t = peerRun('tshark', ['-r', w.file, '-q', '-z', 'conv,tcp', '-z', 'conv,udp']);
+      if (t !== null) e.push(t.seconds);
     }
     for (const k of THREAD_COUNTS) {
       const rk = analyzeRun(w.file, db, ['--threads', String(k)]);

@@ -13,7 +13,7 @@ export interface HostActivity {
   uses: Set<string>;
   /** Name-evidence tokens about the host's names ("dns-srv:_ldap._tcp.dc._msdcs", "dns-srv", …). */
   named: Set<string>;
-  /** What its clients serve themselves, per service it served them (servedToToken: "mapi-rpc>mapi-rpc", "mapi-rpc>"). */
+  /** What its clients serve themselves, per service it served them ("service>profile", written by store/roles.ts refreshHostActivity: "mapi-rpc>mapi-rpc", "mapi-rpc>" for none). */
   servedTo: Set<string>;
 }
 

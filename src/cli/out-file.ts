@@ -222,16 +222,20 @@ export class ChunkFiles {
 
   write = (s: string): void => {
     const n = Buffer.byteLength(s);
-    if (this.current === null || (this.size > 0 && this.size + n > this.limit)) this.next();
-    this.current!.write(s);
+    this.room(n).write(s);
     this.size += n;
   };
 
   writeBytes = (b: Uint8Array): void => {
-    if (this.current === null || (this.size > 0 && this.size + b.length > this.limit)) this.next();
-    this.current!.writeBytes(b);
+    this.room(b.length).writeBytes(b);
     this.size += b.length;
   };
+
+  /** The file `n` more bytes go to: the next one when they would take this one past the limit. */
+  private room(n: number): TempFileSink {
+    if (this.current === null || (this.size > 0 && this.size + n > this.limit)) this.next();
+    return this.current!;
+  }
 
   private next(): void {
     this.current?.close();

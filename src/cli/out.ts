@@ -58,13 +58,10 @@ export class ChunkedWriter {
   /** Writes `s` (buffered); returns its length in bytes. */
   write = (s: string): number => {
     // UTF-8 takes at most 3 bytes per UTF-16 unit (a surrogate pair's 4 bytes are 2 units).
-    if (this.used + s.length * 3 > CHUNK) {
-      this.flush();
-      if (s.length * 3 > CHUNK) {
-        const big = Buffer.from(s);
-        writeAll(this.fd, big);
-        return big.length;
-      }
+    if (!this.fits(s.length * 3)) {
+      const big = Buffer.from(s);
+      writeAll(this.fd, big);
+      return big.length;
     }
     const n = this.buf.write(s, this.used);
     this.used += n;
@@ -73,17 +70,20 @@ export class ChunkedWriter {
 
   /** Writes bytes already encoded (UTF-8), buffered like text. */
   writeBytes = (b: Uint8Array): number => {
-    if (this.used + b.length > CHUNK) {
-      this.flush();
-      if (b.length > CHUNK) {
-        writeAll(this.fd, Buffer.from(b.buffer, b.byteOffset, b.length));
-        return b.length;
-      }
+    if (!this.fits(b.length)) writeAll(this.fd, Buffer.from(b.buffer, b.byteOffset, b.length));
+    else {
+      this.buf.set(b, this.used);
+      this.used += b.length;
     }
-    this.buf.set(b, this.used);
-    this.used += b.length;
     return b.length;
   };
+
+  /** Whether up to `n` more bytes fit the buffer (flushed first when they do not fit beside what it holds). */
+  private fits(n: number): boolean {
+    if (this.used + n <= CHUNK) return true;
+    this.flush();
+    return n <= CHUNK;
+  }
 
   flush(): void {
     if (this.used) writeAll(this.fd, this.buf.subarray(0, this.used));

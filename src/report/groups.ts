@@ -111,7 +111,7 @@ function judgedSums(db: Db, f: FlowFilter, by: string[], lists: Record<string, s
  */
 export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArgs: (string | number)[] = [], o: { judged?: boolean; by?: string[]; lists?: Record<string, string> } = {}): Groups {
   const judged = o.judged !== false || f.role !== undefined || f.verdict !== undefined;
-  if (judged && o.by && !f.fromFlows && !(f.materialized && f.materialized.of === filterKey(f))) return judgedSums(db, f, o.by, o.lists ?? {}, extra, extraArgs);
+  if (judged && o.by && !f.fromFlows && !isMaterialized(f)) return judgedSums(db, f, o.by, o.lists ?? {}, extra, extraArgs);
   const g = unsummedGroups(db, f, extra, extraArgs, judged);
   const lists = Object.entries(o.lists ?? {});
   return lists.length ? { sql: `(SELECT f.*, ${lists.map(([name, x]) => `${x} AS ${name}`).join(', ')} FROM ${g.sql} f)`, args: g.args } : g;
@@ -119,9 +119,9 @@ export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArg
 
 /** flowGroups without sums: the materialized groups, the flows, or the rollup rows (with the flows of hours a time filter cuts). */
 function unsummedGroups(db: Db, f: FlowFilter, extra: string[], extraArgs: (string | number)[], judged: boolean): Groups {
-  if (f.materialized && f.materialized.of === filterKey(f)) {
+  if (isMaterialized(f)) {
     const w = flowWhere({}, 'f', extra);
-    return { sql: `(SELECT * FROM ${f.materialized.table} f ${w.sql})`, args: [...extraArgs, ...w.args] };
+    return { sql: `(SELECT * FROM ${f.materialized!.table} f ${w.sql})`, args: [...extraArgs, ...w.args] };
   }
   const source = sources(judged);
   const where = (alias: string, o: { time?: boolean } = {}) => {
@@ -184,6 +184,8 @@ function unsummedGroups(db: Db, f: FlowFilter, extra: string[], extraArgs: (stri
 
 /** What a filter selects, as text: materialized groups serve only the filter they were read for. */
 const filterKey = (f: FlowFilter): string => JSON.stringify({ ...f, materialized: undefined });
+/** Whether `f` names groups materialized for itself (materializeGroups). */
+const isMaterialized = (f: FlowFilter): boolean => f.materialized !== undefined && f.materialized.of === filterKey(f);
 
 /**
  * Reads the judged groups of `f` into a temporary table once and returns the filter that makes

@@ -92,6 +92,3 @@ export function clientProfiles(rules: InferenceRule[]): { served: string[]; prof
     profile: [...new Set(asking.flatMap((r) => [...r.clientsServeAny, ...r.clientsServeNone]))].sort(),
   };
 }
-
-/** The token for "served `service` to a client that serves `served` (of the profile) itself": "mapi-rpc>mapi-rpc", "mapi-rpc>" (none). */
-export const servedToToken = (service: string, served: string[]) => `${service}>${served.join(',')}`;

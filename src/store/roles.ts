@@ -12,7 +12,7 @@ const PAGE = 5000;
  * Refreshes hosts.serves and hosts.uses (JSON arrays of services) from the rollups (every
  * run's), in SQL: what each host answered as a server, and what it opened as a client; and
  * hosts.served_to: for each of `clients.served` a host answered, what of `clients.profile`
- * its clients serve themselves (servedToToken), which the inference's clients_serve_* read.
+ * its clients serve themselves ("service>profile", the profile comma-separated), which the inference's clients_serve_* read.
  */
 export function refreshHostActivity(db: Db, clients: { served: string[]; profile: string[] } = { served: [], profile: [] }): void {
   db.exec(`
