@@ -14,7 +14,8 @@ import { LdapSession } from '../src/inspect/ldap';
 import { loadRules } from '../src/rules/load';
 import { inspectorPorts } from '../src/rules/services';
 import { TlsHandshake } from '../src/inspect/tls';
-import { tmpDir } from './helpers';
+import { HAVE_TSHARK, ROOT, tmpDir } from './helpers';
+import { SeqTracker } from '../src/inspect/seq';
 
 /** A handshake record of `n` body bytes, of which only `have` are in this segment. */
 function partialRecord(n: number, have: number): Buffer {
@@ -26,6 +27,38 @@ function partialRecord(n: number, have: number): Buffer {
   b[5] = 1; // ClientHello
   return b;
 }
+
+describe('where a segment falls (SeqTracker, the TLS and LDAP readers\' one rule)', () => {
+  it('new bytes, a whole retransmission, a partial one (its new part kept, the next segment expected after its end), a gap', () => {
+    const t = new SeqTracker();
+    expect(t.started).toBe(false);
+    expect(t.place(1000, 100, 100)).toBe(0);
+    expect(t.place(1000, 100, 100)).toBe(-1);
+    expect(t.place(1050, 100, 100)).toBe(50);
+    expect(t.place(1150, 100, 100)).toBe(0);
+    expect(t.gap).toBe(false);
+    expect(t.place(1300, 10, 10)).toBe(0);
+    expect(t.gap).toBe(true);
+    // Sequence numbers wrap at 2^32.
+    const w = new SeqTracker();
+    w.place(0xffffffc0, 64, 64);
+    expect(w.place(0, 10, 10)).toBe(0);
+    expect(w.gap).toBe(false);
+  });
+
+  it.skipIf(!HAVE_TSHARK)('a real ClientHello whose middle segment is sent again with more bytes: its server name is still read', () => {
+    const r = spawnSync('tshark', ['-r', path.join(ROOT, 'test/fixtures/exchange-lab/exchange-tls-extra.pcap'), '-Y', 'tls.handshake.type == 1', '-T', 'fields', '-e', 'tcp.payload', '-e', 'tls.handshake.extensions_server_name'], { encoding: 'utf8' });
+    const [hex, sni] = r.stdout.split('\n')[0].split('\t');
+    const hello = Buffer.from(hex, 'hex');
+    expect(sni).toBe('odd-port.contoso.lab');
+    const t = new TlsHandshake(null);
+    const part = (from: number, to: number) => t.segment(0, 1000 + from, 0x18, hello.subarray(from, to), 0, to - from, to - from);
+    part(0, 100);
+    part(50, 150); // a retransmission of 50 bytes and 50 new ones
+    part(150, hello.length);
+    expect(t.facts.sni).toBe(sni);
+  });
+});
 
 describe('TLS reader memory', () => {
   it('a record split across segments is buffered against the budget and given back at the end', () => {

@@ -23,6 +23,7 @@ import { OID_KRB5, readGssToken } from './auth/gss';
 import { findNtlmssp, readNtlmssp } from './auth/ntlmssp';
 import type { ByteBudget } from './dcerpc/budget';
 import { Held } from './held';
+import { SeqTracker } from './seq';
 import { SwitchesToTls } from './starttls';
 
 const MAX_CLIENT = 64 * 1024;
@@ -52,8 +53,8 @@ const SASL_BIND_IN_PROGRESS = 14;
 
 /** One direction's place in the stream. */
 class Side {
-  /** The sequence number the next segment should have; -1 before the first. */
-  next = -1;
+  /** Where its segments fall in the stream. */
+  readonly seq = new SeqTracker();
   /** Bytes of a message passed over that are still to come. */
   rest = 0;
   /** After a gap: segments are passed over until one begins with a message. */
@@ -108,23 +109,19 @@ export class LdapSession extends SwitchesToTls implements FlowInspector {
     }
     const side = this.sides[dir];
     // The client's first bytes: an LDAP message, or nothing to learn here.
-    if (client && side.next < 0 && this.clientMessages === 0 && !startsMessage(buf, off, off + capLen)) return this.finish();
-    if (side.next >= 0) {
-      const d = (seq - side.next) | 0;
-      if (d > 0) {
-        // A gap: what was held or passed over cannot be completed.
-        side.held.drop();
-        side.rest = 0;
-        side.lost = true;
-      } else if (d < 0) {
-        // A retransmission: skip what was had already.
-        if (-d >= capLen) return true;
-        off -= d;
-        capLen += d;
-        wireLen += d;
-      }
+    if (client && !side.seq.started && this.clientMessages === 0 && !startsMessage(buf, off, off + capLen)) return this.finish();
+    // A retransmission: what was had already is skipped.
+    const had = side.seq.place(seq, capLen, wireLen);
+    if (had < 0) return true;
+    if (side.seq.gap) {
+      // A gap: what was held or passed over cannot be completed.
+      side.held.drop();
+      side.rest = 0;
+      side.lost = true;
     }
-    side.next = (seq + wireLen) >>> 0;
+    off += had;
+    capLen -= had;
+    wireLen -= had;
     if (side.lost) {
       if (!startsMessage(buf, off, off + capLen)) return this.clientBytes > MAX_CLIENT ? this.finish() : true;
       side.lost = false;

@@ -12,6 +12,7 @@ import type { FlowInspector } from '../flow/inspector';
 import type { ByteBudget } from './dcerpc/budget';
 import { certificateNames } from './x509';
 import { Held } from './held';
+import { SeqTracker } from './seq';
 
 /** Handshake bytes kept per direction at most (a certificate chain fits; more is not read). */
 const MAX_BYTES = 32 * 1024;
@@ -85,7 +86,7 @@ function isSslv2Hello(buf: Buffer, off: number, len: number): boolean {
 
 /** One direction's TLS records, reassembled in order into handshake messages. */
 class Direction {
-  private nextSeq = -1;
+  private readonly seq = new SeqTracker();
   /** An unfinished record, and an unfinished handshake message spread over records. */
   private readonly record: Held;
   private readonly message: Held;
@@ -117,18 +118,13 @@ class Direction {
   /** Takes one segment; false when this side is stopped. */
   feed(seq: number, data: Buffer, off: number, len: number, wireLen: number): boolean {
     if (this.stopped || len === 0) return !this.stopped;
-    if (this.nextSeq >= 0) {
-      const d = (seq - this.nextSeq) | 0;
-      if (d > 0) return this.stop(); // a gap: the capture lacks bytes
-      if (d < 0) {
-        // A retransmission: skip what was had already.
-        if (-d >= len) return true;
-        off -= d;
-        len += d;
-        wireLen += d;
-      }
-    }
-    this.nextSeq = (seq + wireLen) >>> 0;
+    // A retransmission: what was had already is skipped; a gap (the capture lacks bytes) stops this side.
+    const had = this.seq.place(seq, len, wireLen);
+    if (had < 0) return true;
+    if (this.seq.gap) return this.stop();
+    off += had;
+    len -= had;
+    wireLen -= had;
     if (!this.record.feed(data, off, len, this.readRecords)) return this.stop();
     if (len < wireLen) {
       this.cut = true;
