@@ -84,10 +84,18 @@ const GUESSED = "('service-port', 'lower-port', 'first-packet')";
 export function orientFromRegistry(db: Db, runId: number, shared = false): number {
   const endpointAt = (addr: string, port: string, scope: string) =>
     `EXISTS (SELECT 1 FROM rpc_endpoints e WHERE e.server = ${addr} AND e.transport = f.transport AND e.port = ${port} AND ${scope})`;
-  const wrongWay = (flowScope: string, epScope: string) =>
-    `${flowScope} AND f.direction_by IN ${GUESSED} AND ${endpointAt('f.client', 'f.client_port', epScope)} AND NOT ${endpointAt('f.server', 'f.server_port', EP_USABLE)}`;
+  const guessedNotServer = `f.direction_by IN ${GUESSED} AND NOT ${endpointAt('f.server', 'f.server_port', EP_USABLE)}`;
+  // This run's flows against every usable endpoint; earlier runs' flows found from this run's
+  // endpoints (by the flows' client: one OR over both read every flow of the database — 2.6 s
+  // a run at ten days of a million flows).
   const ids = db
-    .prepare(`SELECT f.id FROM flows f WHERE (${wrongWay(OF_RUN, EP_USABLE)}) OR (${wrongWay(FLOW_USABLE, EP_OF_RUN)})`)
+    .prepare(
+      `SELECT f.id FROM flows f WHERE ${OF_RUN} AND ${guessedNotServer} AND ${endpointAt('f.client', 'f.client_port', EP_USABLE)}
+       UNION
+       SELECT f.id FROM rpc_endpoints e JOIN flows f ON f.client = e.server AND f.transport = e.transport AND f.client_port = e.port
+       WHERE ${EP_OF_RUN} AND ${FLOW_USABLE} AND ${guessedNotServer}
+       ORDER BY 1`,
+    )
     .pluck()
     .all({ run: runId, shared: shared ? 1 : 0 }) as number[];
   if (ids.length === 0) return 0;
