@@ -93,6 +93,35 @@ function runTotalsBothWays(db: Db): { stored: string; fromFlows: string } {
   return { stored: json(stored), fromFlows: json(fromFlows) };
 }
 
+/** What flow_rollup_sensor holds, and the flows of each sensor's finished runs added up per sensor and key: as sorted JSON rows. */
+function sensorTotalsBothWays(db: Db): { stored: string; fromFlows: string } {
+  const json = (rows: unknown[]) => JSON.stringify(rows, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+  const stored = db.prepare(`SELECT sensor, client, server, transport, server_port, service, via, rpc_interface, rpc_interfaces, tls, protection, account, answered,
+    flows, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, first_ns, last_ns, max_first_ns, min_last_ns, first_id FROM flow_rollup_sensor ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`).raw().all();
+  const fromFlows = db
+    .prepare(
+      `SELECT coalesce(r.sensor, ''), f.client, f.server, f.transport, f.server_port,
+              coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.rpc_interfaces, ''), coalesce(f.tls, ''), coalesce(f.protection, ''),
+              CASE WHEN f.protection IS NOT NULL THEN coalesce(f.auth_account, '') ELSE '' END,
+              CASE WHEN f.tcp_state IN ('established', 'closed', 'reset', 'midstream') OR (f.transport = 'udp' AND f.packets_s2c > 0) THEN 1 ELSE 0 END,
+              count(*), sum(f.packets_c2s), sum(f.packets_s2c), sum(f.bytes_c2s), sum(f.bytes_s2c),
+              min(f.first_sec * 1000000000 + f.first_nsec), max(f.last_sec * 1000000000 + f.last_nsec),
+              max(f.first_sec * 1000000000 + f.first_nsec), min(f.last_sec * 1000000000 + f.last_nsec), min(f.id)
+       FROM flows f JOIN captures c ON c.id = f.capture_id JOIN runs r ON r.id = c.run_id WHERE r.status = 'complete'
+       GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`,
+    )
+    .raw()
+    .all();
+  return { stored: json(stored), fromFlows: json(fromFlows) };
+}
+
+/** Each sensor with finished runs and the runs its totals hold, and the same from the runs: held exactly (the fast path read). */
+function sensorsHeld(db: Db): { held: string; finished: string } {
+  const held = db.prepare('SELECT sensor, run_id FROM rollup_sensor_runs ORDER BY 1, 2').raw().all();
+  const finished = db.prepare("SELECT coalesce(sensor, ''), id FROM runs WHERE status = 'complete' ORDER BY 1, 2").raw().all();
+  return { held: JSON.stringify(held), finished: JSON.stringify(finished) };
+}
+
 function expectRollupsRight(file: string): void {
   const db = openDb(file, { create: false });
   try {
@@ -103,6 +132,11 @@ function expectRollupsRight(file: string): void {
     const t = runTotalsBothWays(db);
     expect(t.stored.length).toBeGreaterThan(2);
     expect(t.stored).toBe(t.fromFlows);
+    // Each sensor's finished runs without the run: their flows' sums, and held for exactly those runs (so reports read them).
+    const st = sensorTotalsBothWays(db);
+    expect(st.stored).toBe(st.fromFlows);
+    const h = sensorsHeld(db);
+    expect(h.held).toBe(h.finished);
     // The flows by the minute they started (the timeline's): their flows' counts, bytes and starts.
     const minutes = db.prepare('SELECT run_id, minute, flows, bytes, first_ts, last_first_ts FROM flow_minutes ORDER BY 1, 2').raw().all();
     const ofFlows = db
@@ -322,6 +356,34 @@ describe.runIf(HAVE_SHARED)('rollups answer as the flows do', () => {
     // A second capture whose mapper answers rename the first run's flows (the registry): rows made again.
     analyze([shared('lab-exchange', 'focus-epm-drsuapi-dc.pcap'), '--db', file]);
     expectRollupsRight(file);
+    // Another sensor's run, then the second run of the first sensor replaced while its first stays:
+    // that sensor's totals lose the replaced run's keys alone, the other sensor's are untouched.
+    analyze([shared('lab-exchange', 'focus-epm-winreg-mbx.pcap'), '--db', file, '--sensor', 'branch-span']);
+    expectRollupsRight(file);
+    analyze([shared('lab-exchange', 'focus-epm-drsuapi-dc.pcap'), '--db', file, '--force']);
+    expectRollupsRight(file);
+    {
+      const db = openDb(file, { create: false });
+      const sensors = db.prepare("SELECT coalesce(sensor, '') AS sensor, count(*) AS runs FROM runs WHERE status = 'complete' GROUP BY 1 ORDER BY 1").all() as { sensor: string; runs: number }[];
+      db.close();
+      expect(sensors.map((x) => x.sensor)).toContain('branch-span');
+      expect(sensors.length).toBe(2);
+      expect(Math.max(...sensors.map((x) => x.runs))).toBe(2);
+    }
+    expect(compareAll(file)).toBeGreaterThan(100);
+    // A later run's mapper answer names an earlier run's flow (make-renamed-later.sh): the earlier
+    // run's rows, and its sensor's totals for the keys the flow left and took, made again.
+    const renamed = path.join(dir, 'renamed.sqlite');
+    const fixture = (name: string) => path.join(ROOT, 'test', 'fixtures', 'rollups', name);
+    analyze([fixture('dynamic-port-cut.pcap'), '--db', renamed]);
+    analyze([fixture('mapper-answer.pcap'), '--db', renamed]);
+    {
+      const db = openDb(renamed, { create: false });
+      const flow = db.prepare('SELECT f.service, f.via, c.run_id FROM flows f JOIN captures c ON c.id = f.capture_id WHERE f.server_port = 49152').get();
+      db.close();
+      expect(flow).toEqual({ service: 'windows-admin-rpc', via: 'epm', run_id: 1 });
+    }
+    expectRollupsRight(renamed);
     // A run that did not finish counts in no report, from the rollups as from the flows.
     const cut = path.join(dir, 'interrupted.sqlite');
     fs.copyFileSync(file, cut);

@@ -11,7 +11,7 @@ import { clientProfiles } from '../rules/inference';
 import { versionOf } from '../rules/versions';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
-import { RUN_VISIBLE_OR } from '../store/schema';
+import { AUDIT_ROWS, RUN_VISIBLE_OR } from '../store/schema';
 import {
   type EncryptionFinding,
   disagreements,
@@ -99,7 +99,7 @@ export class Auditor {
     const c = roleSourceCounts(this.db);
     // The flows reports show, and the run being finished (not yet marked complete when its audit runs).
     const protection = this.db
-      .prepare(`SELECT coalesce(sum(f.flows), 0) FROM flow_rollup f JOIN runs r ON r.id = f.run_id WHERE f.protection != '' AND ${RUN_VISIBLE_OR}`)
+      .prepare(`SELECT coalesce(sum(f.flows), 0) FROM ${AUDIT_ROWS} WHERE f.protection IS NOT NULL AND (f.run_id IS NULL OR f.run_id IN (SELECT r.id FROM runs r WHERE ${RUN_VISIBLE_OR}))`)
       .pluck()
       .get(runId ?? -1) as number;
     return { counts, hosts: c.hosts, fromInventory: c.inventory, inferred: c.inferred, disagreements: disagreements(this.db), stale: this.stale, protection };

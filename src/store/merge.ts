@@ -3,7 +3,7 @@
 // given (a capture-id map in a temporary table); derived tables (hosts, verdicts) are
 // not copied but made again by the caller (its audit), from the merged flows.
 import type { Db } from './db';
-import { rollUpRun } from './rollups';
+import { rollUpRun, rollUpSensorsOf } from './rollups';
 import { RunStore } from './runs';
 
 export interface MergedRun {
@@ -99,6 +99,8 @@ export function copyRuns(db: Db): { merged: MergedRun[]; skipped: SkippedRun[]; 
     // The copied flows added up as the sensor's run did (the source's own rollups may be of an older exflow, or missing).
     rollUpRun(db, m.id);
   }
+  // Their sensors' totals, made again from all their finished runs (merged runs came in whole, before their rows).
+  rollUpSensorsOf(db, merged.map((m) => m.id));
   return { merged, skipped, pending, replaced };
 }
 

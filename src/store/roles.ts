@@ -4,13 +4,13 @@ import { storedList } from './lists';
 import type { Verdict, VerdictFacts } from '../audit/verdict';
 import type { HostActivity, HostRoles } from '../classify/roles';
 import type { Db } from './db';
-import { judgedFrom, ROLLUP_ROWS, RUN_VISIBLE_OR, VERDICT_KEY } from './schema';
+import { AUDIT_ROWS, judgedFrom, RUN_VISIBLE_OR, VERDICT_KEY } from './schema';
 
 const PAGE = 5000;
 
 /**
- * Refreshes hosts.serves and hosts.uses (JSON arrays of services) from the rollups (every
- * run's), in SQL: what each host answered as a server, and what it opened as a client; and
+ * Refreshes hosts.serves and hosts.uses (JSON arrays of services) from every run's traffic as
+ * the finished runs' totals and the others' hourly rows have it (AUDIT_ROWS), in SQL: what each host answered as a server, and what it opened as a client; and
  * hosts.served_to: for each of `clients.served` a host answered, what of `clients.profile`
  * its clients serve themselves ("service>profile", the profile comma-separated), which the inference's clients_serve_* read.
  */
@@ -20,7 +20,7 @@ export function refreshHostActivity(db: Db, clients: { served: string[]; profile
     DROP TABLE IF EXISTS temp.host_serves;
     DROP TABLE IF EXISTS temp.host_uses;
     DROP TABLE IF EXISTS temp.host_served_to;
-    CREATE TEMP TABLE served_pairs AS SELECT DISTINCT server, service FROM flow_rollup WHERE service != '' AND answered = 1 ORDER BY server, service;
+    CREATE TEMP TABLE served_pairs AS SELECT DISTINCT f.server, f.service FROM ${AUDIT_ROWS} WHERE f.service IS NOT NULL AND f.answered = 1 ORDER BY 1, 2;
     CREATE TEMP TABLE host_serves AS
       SELECT server AS address, json_group_array(service) AS services FROM served_pairs GROUP BY server;`);
   // A client's profile: which of the services rules ask about it serves itself ("" for none). The rules' service ids are data.
@@ -28,7 +28,7 @@ export function refreshHostActivity(db: Db, clients: { served: string[]; profile
     `CREATE TEMP TABLE host_served_to AS
       SELECT address, json_group_array(token) AS tokens FROM (
         SELECT DISTINCT r.server AS address, r.service || '>' || coalesce(p.profile, '') AS token
-        FROM (SELECT DISTINCT server, client, service FROM flow_rollup WHERE answered = 1 AND service IN (SELECT value FROM json_each(?))) r
+        FROM (SELECT DISTINCT f.server, f.client, f.service FROM ${AUDIT_ROWS} WHERE f.answered = 1 AND f.service IN (SELECT value FROM json_each(?))) r
         LEFT JOIN (SELECT server, group_concat(service, ',') AS profile FROM (SELECT server, service FROM served_pairs WHERE service IN (SELECT value FROM json_each(?)) ORDER BY server, service) GROUP BY server) p
           ON p.server = r.client
         ORDER BY 1, 2)
@@ -38,7 +38,7 @@ export function refreshHostActivity(db: Db, clients: { served: string[]; profile
     CREATE UNIQUE INDEX temp.host_served_to_a ON host_served_to (address);
     CREATE TEMP TABLE host_uses AS
       SELECT client AS address, json_group_array(service) AS services
-      FROM (SELECT DISTINCT client, service FROM flow_rollup WHERE service != '' AND answered = 1 ORDER BY client, service) GROUP BY client;
+      FROM (SELECT DISTINCT f.client, f.service FROM ${AUDIT_ROWS} WHERE f.service IS NOT NULL AND f.answered = 1 ORDER BY 1, 2) GROUP BY client;
     CREATE UNIQUE INDEX temp.host_serves_a ON host_serves (address);
     CREATE UNIQUE INDEX temp.host_uses_a ON host_uses (address);
     -- What the capture said about the host's names (name_evidence on any name host_names gives it, or an alias of one),
@@ -231,13 +231,13 @@ export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionTe
   const ofRun = opts.runId === null ? '0' : 'f.run_id = @run';
   // The keys in use, with their flows counted, into a temporary table (SQLite's, not the
   // heap: unnamed services on many ports make many keys), then read back in pages. Read from
-  // the rollups (every run's rows): a row's flows share their key.
+  // every run's totals and hourly rows (AUDIT_ROWS): a row's flows share their key.
   db.exec('DROP TABLE IF EXISTS temp.verdict_keys');
   db.prepare(
     `CREATE TEMP TABLE verdict_keys AS
      SELECT ${VERDICT_KEY}, v.id AS id, v.verdict AS verdict, v.encryption AS encryption, sum(f.flows) AS n,
             sum(CASE WHEN f.tls = 'none' THEN f.flows ELSE 0 END) AS clear, max(${ofRun}) AS fresh
-     FROM ${judgedFrom(ROLLUP_ROWS)}
+     FROM ${judgedFrom(AUDIT_ROWS)}
      GROUP BY 1, 2, 3, 4, 5, 6, 7`,
   ).run(opts.runId === null ? {} : { run: opts.runId });
   const page = db.prepare(

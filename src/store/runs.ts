@@ -5,7 +5,7 @@
 import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import type { Db } from './db';
-import { totalRun } from './rollups';
+import { addRunToSensor, totalRun } from './rollups';
 
 export type RunStatus = 'running' | 'complete' | 'interrupted' | 'dead' | 'failed' | 'replaced';
 
@@ -90,6 +90,8 @@ export class RunStore {
       this.db
         .prepare('UPDATE runs SET status = ?, finished_at = ?, note = coalesce(?, note), captures = (SELECT count(*) FROM captures WHERE run_id = ?) WHERE id = ?')
         .run(status, new Date().toISOString(), note, id, id);
+      // ... and its sensor's totals hold it (the sensor's finished runs added up without the run).
+      if (status === 'complete') addRunToSensor(this.db, id);
     })();
   }
 
@@ -110,6 +112,8 @@ export class RunStore {
 
   /** Removes everything a run stored (for --force and for unfinished runs); its runs row stays with the note. */
   removeData(id: number, note: string, status: RunStatus | null): void {
+    // A finished run removed leaves its sensor's totals holding a run that is not finished: they are
+    // not read (COVERED_SENSORS) until the sensor's next finished run makes them again.
     this.db.transaction(() => {
       const caps = 'SELECT id FROM captures WHERE run_id = ?';
       this.db.prepare(`DELETE FROM flows WHERE capture_id IN (${caps})`).run(id);
