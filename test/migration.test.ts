@@ -10,8 +10,8 @@ import { HAVE_SHARED, runCli, shared, tmpDir } from './helpers';
 import { SCHEMA_VERSION } from '../src/store/schema';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'schema3-sample.sqlite');
-/** Schema 23's tables gone, for a database made now to stand for an older one. */
-const DROP_SENSOR_TOTALS = 'DROP TABLE flow_rollup_sensor; DROP TABLE rollup_sensor_runs';
+/** Schema 23's tables gone (sensors' totals, hours' ends), for a database made now to stand for an older one. */
+const DROP_SENSOR_TOTALS = 'DROP TABLE flow_rollup_sensor; DROP TABLE rollup_sensor_runs; DROP TABLE flow_hours';
 
 describe('a schema 3 database', () => {
   it('is upgraded by the first reader, keeps its 26 flows and verdicts, and takes new runs', () => {

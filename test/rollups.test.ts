@@ -137,6 +137,14 @@ function expectRollupsRight(file: string): void {
     expect(st.stored).toBe(st.fromFlows);
     const h = sensorsHeld(db);
     expect(h.held).toBe(h.finished);
+    // Each hour's latest last packet (what a time filter reaches): its flows'.
+    const hours = db.prepare('SELECT run_id, bucket, last_ns FROM flow_hours ORDER BY 1, 2').raw().all();
+    const hoursOfFlows = db
+      .prepare(`SELECT c.run_id, f.first_sec - f.first_sec % ${BUCKET_SECONDS}, max(f.last_sec * 1000000000 + f.last_nsec) FROM flows f JOIN captures c ON c.id = f.capture_id GROUP BY 1, 2 ORDER BY 1, 2`)
+      .raw()
+      .all();
+    expect(hours.length).toBeGreaterThan(0);
+    expect(hours).toEqual(hoursOfFlows);
     // The flows by the minute they started (the timeline's): their flows' counts, bytes and starts.
     const minutes = db.prepare('SELECT run_id, minute, flows, bytes, first_ts, last_first_ts FROM flow_minutes ORDER BY 1, 2').raw().all();
     const ofFlows = db
@@ -255,6 +263,9 @@ describe.runIf(HAVE_SHARED)('rollups answer as the flows do', () => {
     await writeOrgDay(day, { packets: 30_000, shortPercent: 100, clients: 300, concurrent: 60, paceUs: 500_000, templates: defaultTemplates(ROOT) });
     dbs.generated = path.join(dir, 'generated.sqlite');
     analyze([day, '--db', dbs.generated]);
+    // Connections open across hours (make-long-flows.sh: the lab capture's packets a minute apart).
+    dbs.longFlows = path.join(dir, 'long-flows.sqlite');
+    analyze([path.join(ROOT, 'test', 'fixtures', 'rollups', 'long-flows.pcap'), '--db', dbs.longFlows]);
   }, 300_000);
 
   it('flow_rollup is the flows added up, in every database', () => {
@@ -271,7 +282,27 @@ describe.runIf(HAVE_SHARED)('rollups answer as the flows do', () => {
     expect(c.cut).toBeLessThan(c.rows / 4);
   });
 
-  for (const name of ['public', 'lab', 'labInventory', 'sample', 'generated']) {
+  it('a --since after an hour ended still counts that hour\'s flows that end after it, and an --until the next hour\'s flows', () => {
+    const db = openDb(dbs.longFlows, { create: false });
+    try {
+      // The flows that cross an hour's end, and a minute after each such end.
+      const crossing = db.prepare(`SELECT first_sec - first_sec % ${BUCKET_SECONDS} + ${BUCKET_SECONDS} AS edge FROM flows WHERE last_sec >= first_sec - first_sec % ${BUCKET_SECONDS} + ${BUCKET_SECONDS} + 60`).pluck().all() as number[];
+      expect(crossing.length).toBeGreaterThan(1);
+      let compared = 0;
+      for (const edge of new Set(crossing)) {
+        for (const f of [{ since: edge + 60 }, { since: edge + 60.5, until: edge + 1800 }, { until: edge - 1 }]) {
+          const rows = (o: FlowFilter) => JSON.stringify([REPORTS.summary, REPORTS.roles, REPORTS.unexpected, REPORTS.services].map((r) => r(db, o)));
+          expectSame(rows(f), rows({ ...f, fromFlows: true }), JSON.stringify(f));
+          compared++;
+        }
+      }
+      expect(compared).toBeGreaterThan(2);
+    } finally {
+      db.close();
+    }
+  });
+
+  for (const name of ['public', 'lab', 'labInventory', 'sample', 'generated', 'longFlows']) {
     it(`every report, every filter: the same answer from rollups and from flows (${name})`, () => {
       expect(compareAll(dbs[name])).toBeGreaterThan(100);
     }, 240_000);

@@ -31,6 +31,7 @@ const SPN = CORE_COUNT + EXTRA_COLUMNS.indexOf('kerberos_spn');
 /** Where a row holds first_sec (first_nsec after it) and bytes_c2s (bytes_s2c after it). */
 const CORE_NAMES = CORE.split(',').map((c) => c.trim());
 const FIRST_SEC = CORE_NAMES.indexOf('first_sec');
+const LAST_SEC = CORE_NAMES.indexOf('last_sec');
 const BYTES_C2S = CORE_NAMES.indexOf('bytes_c2s');
 
 /**
@@ -174,7 +175,7 @@ export class FlowWriter {
     this.db.transaction(() => {
       for (const r of rows) {
         this.lastId = r.length === CORE_COUNT ? insertCore.run(r).lastInsertRowid : this.insertExtra(r);
-        rollups.written(r[FIRST_SEC] as number, r[FIRST_SEC + 1] as number, (r[BYTES_C2S] as number) + (r[BYTES_C2S + 1] as number));
+        rollups.written(r[FIRST_SEC] as number, r[FIRST_SEC + 1] as number, r[LAST_SEC] as number, r[LAST_SEC + 1] as number, (r[BYTES_C2S] as number) + (r[BYTES_C2S + 1] as number));
       }
       if (all) rollups.commit(Number(this.lastId));
     })();

@@ -7,7 +7,7 @@
 // (flow_rollup_sensor): what reports read when no time filter cuts, however many runs.
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
-import { BUCKET_SECONDS, COVERED_SENSORS, MINUTE_SECONDS, minutesOfFlows, ROLLUP_KEY, rollUpFlows, rollupKeyOf, SENSOR_OF, SENSOR_ROLLUP_KEY, sensorRollUp, totalRuns } from './schema';
+import { BUCKET_SECONDS, COVERED_SENSORS, hoursOfRollups, MINUTE_SECONDS, minutesOfFlows, ROLLUP_KEY, rollUpFlows, rollupKeyOf, SENSOR_OF, SENSOR_ROLLUP_KEY, sensorRollUp, totalRuns } from './schema';
 
 /**
  * A run's rollup rows, added to at each commit of its flows: the flows written since the last
@@ -19,6 +19,7 @@ import { BUCKET_SECONDS, COVERED_SENSORS, MINUTE_SECONDS, minutesOfFlows, ROLLUP
 export class Rollups {
   private readonly upsert: Statement;
   private readonly minutes: Statement;
+  private readonly hours: Statement;
   /** The flows written since the last commit, by the minute they started (their sums: a few rows a commit). */
   private readonly pending = new Map<number, MinuteSum>();
   /** The last flow id already added up. */
@@ -39,13 +40,23 @@ export class Rollups {
     this.minutes = db.prepare(`INSERT INTO flow_minutes VALUES (@run, @minute, @flows, @bytes, @first, @last)
       ON CONFLICT (run_id, minute) DO UPDATE SET flows = flows + excluded.flows, bytes = bytes + excluded.bytes,
         first_ts = min(first_ts, excluded.first_ts), last_first_ts = max(last_first_ts, excluded.last_first_ts)`);
+    this.hours = db.prepare(`INSERT INTO flow_hours (run_id, bucket, last_ns) VALUES (@run, @bucket, @sec * 1000000000 + @nsec)
+      ON CONFLICT (run_id, bucket) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns)`);
   }
 
   /** Adds up the flows written since the last call, up to flow id `upto` (inside the caller's transaction). */
   commit(upto: number): void {
     if (upto <= this.last) return;
     this.upsert.run({ last: this.last, upto, run: this.runId });
-    for (const [minute, m] of this.pending) this.minutes.run({ run: this.runId, minute, flows: m.flows, bytes: m.bytes, first: m.first, last: m.last });
+    // Each hour's latest last packet, from its minutes' (seconds and nanoseconds apart: a nanosecond count is past a double's integers).
+    const hours = new Map<number, MinuteSum>();
+    for (const [minute, m] of this.pending) {
+      this.minutes.run({ run: this.runId, minute, flows: m.flows, bytes: m.bytes, first: m.first, last: m.last });
+      const bucket = minute - (minute % BUCKET_SECONDS);
+      const h = hours.get(bucket);
+      if (h === undefined || later(m, h)) hours.set(bucket, m);
+    }
+    for (const [bucket, h] of hours) this.hours.run({ run: this.runId, bucket, sec: h.endSec, nsec: h.endNsec });
     this.pending.clear();
     this.last = upto;
   }
@@ -55,17 +66,21 @@ export class Rollups {
    * from the commit's flows as the hourly rows are: a second pass over them cost a day's analysis
    * 1-2 s; this costs a map lookup a flow.
    */
-  written(firstSec: number, firstNsec: number, bytes: number): void {
+  written(firstSec: number, firstNsec: number, lastSec: number, lastNsec: number, bytes: number): void {
     const minute = firstSec - (firstSec % MINUTE_SECONDS);
     // The same REAL as minutesOfFlows' (first_sec + first_nsec / 1e9): the timeline reads both.
     const ts = firstSec + firstNsec / 1e9;
     const m = this.pending.get(minute);
-    if (m === undefined) this.pending.set(minute, { flows: 1, bytes, first: ts, last: ts });
+    if (m === undefined) this.pending.set(minute, { flows: 1, bytes, first: ts, last: ts, endSec: lastSec, endNsec: lastNsec });
     else {
       m.flows++;
       m.bytes += bytes;
       if (ts < m.first) m.first = ts;
       if (ts > m.last) m.last = ts;
+      if (lastSec > m.endSec || (lastSec === m.endSec && lastNsec > m.endNsec)) {
+        m.endSec = lastSec;
+        m.endNsec = lastNsec;
+      }
     }
   }
 }
@@ -73,9 +88,16 @@ export class Rollups {
 interface MinuteSum {
   flows: number;
   bytes: number;
+  /** The earliest and latest start (flow_minutes' first_ts, last_first_ts). */
   first: number;
   last: number;
+  /** The latest last packet (flow_hours). */
+  endSec: number;
+  endNsec: number;
 }
+
+/** Whether minute `a`'s latest last packet is after `b`'s. */
+const later = (a: MinuteSum, b: MinuteSum): boolean => a.endSec > b.endSec || (a.endSec === b.endSec && a.endNsec > b.endNsec);
 
 /**
  * Changes flows in place — `change` turns or renames the flows `ids` — and makes the rollup rows
@@ -113,13 +135,15 @@ export function changingFlows(db: Db, ids: readonly number[], change: () => void
   }
 }
 
-/** Makes a run's rollup rows from its flows (merge, which copies flows in bulk). */
+/** Makes a run's rollup rows (hourly, by minute, each hour's latest end) from its flows (merge, which copies flows in bulk). */
 export function rollUpRun(db: Db, runId: number): void {
   db.prepare('DELETE FROM flow_rollup WHERE run_id = ?').run(runId);
   db.prepare(rollUpFlows('WHERE c.run_id = ?')).run(runId);
   totalRun(db, runId);
   db.prepare('DELETE FROM flow_minutes WHERE run_id = ?').run(runId);
   db.prepare(minutesOfFlows('WHERE c.run_id = ?')).run(runId);
+  db.prepare('DELETE FROM flow_hours WHERE run_id = ?').run(runId);
+  db.prepare(hoursOfRollups('WHERE r.run_id = ?')).run(runId);
 }
 
 /**

@@ -120,6 +120,7 @@ export class RunStore {
       this.db.prepare('DELETE FROM flow_rollup WHERE run_id = ?').run(id);
       this.db.prepare('DELETE FROM flow_rollup_run WHERE run_id = ?').run(id);
       this.db.prepare('DELETE FROM flow_minutes WHERE run_id = ?').run(id);
+      this.db.prepare('DELETE FROM flow_hours WHERE run_id = ?').run(id);
       this.db.prepare(`DELETE FROM rpc_endpoints WHERE capture_id IN (${caps})`).run(id);
       this.db.prepare(`DELETE FROM host_names WHERE capture_id IN (${caps})`).run(id);
       this.db.prepare(`DELETE FROM name_evidence WHERE capture_id IN (${caps})`).run(id);

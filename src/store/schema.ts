@@ -350,6 +350,22 @@ export const minutesOfFlows = (where = '') => `INSERT INTO flow_minutes
   FROM flows f JOIN captures c ON c.id = f.capture_id ${where} GROUP BY 1, 2`;
 
 /**
+ * Per run and hour of flows' starts (a flow_rollup bucket): the latest last packet of those flows.
+ * A time filter reads only the hours whose flows may pass it: for --since those whose latest last
+ * is at or after it, for --until those that begin at or before it (kept at each commit).
+ */
+const HOURS_TABLE = `CREATE TABLE IF NOT EXISTS flow_hours (
+  run_id  INTEGER NOT NULL,
+  bucket  INTEGER NOT NULL,
+  -- Nanoseconds since 1970.
+  last_ns INTEGER NOT NULL,
+  PRIMARY KEY (run_id, bucket)
+) WITHOUT ROWID;`;
+
+/** Makes flow_hours rows from the hourly rollup rows `where` selects (over flow_rollup r). */
+export const hoursOfRollups = (where = '') => `INSERT INTO flow_hours (run_id, bucket, last_ns) SELECT r.run_id, r.bucket, max(r.last_ns) FROM flow_rollup r ${where} GROUP BY 1, 2`;
+
+/**
  * A sensor's finished runs' flow_rollup_run rows added up without the run, and which runs they
  * hold: kept as runs finish, are replaced or change (src/store/rollups.ts), read only while they
  * hold exactly the sensor's finished runs (COVERED_SENSORS).
@@ -536,10 +552,13 @@ export const MIGRATIONS: Record<number, string> = {
   // a 2010 Mailbox server is the one whose MAPI clients serve MAPI; filled by the next audit).
   22: `ALTER TABLE hosts ADD COLUMN served_to TEXT;`,
   // A sensor's finished runs added up without the run (issue 28): reports read a row per sensor
-  // and key however many runs (a day each) the database holds.
+  // and key however many runs (a day each) the database holds; and each hour's latest last packet,
+  // so that a time filter reads the hours it may reach, not every day's.
   23: `${SENSOR_TABLES}
        ${sensorRollUp("WHERE u.status = 'complete'")};
-       INSERT INTO rollup_sensor_runs (sensor, run_id) SELECT ${SENSOR_OF('u')}, u.id FROM runs u WHERE u.status = 'complete';`,
+       INSERT INTO rollup_sensor_runs (sensor, run_id) SELECT ${SENSOR_OF('u')}, u.id FROM runs u WHERE u.status = 'complete';
+       ${HOURS_TABLE}
+       ${hoursOfRollups()};`,
 };
 
 export const SCHEMA = `
@@ -740,6 +759,8 @@ CREATE TABLE IF NOT EXISTS flow_rollup (${ROLLUP_COLUMNS}) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS flow_rollup_run (${RUN_ROLLUP_COLUMNS}) WITHOUT ROWID;
 
 ${SENSOR_TABLES}
+
+${HOURS_TABLE}
 
 -- Flows by the minute they started, per run (kept at each commit as flow_rollup is): the timeline.
 CREATE TABLE IF NOT EXISTS flow_minutes (${MINUTE_COLUMNS}) WITHOUT ROWID;
