@@ -12,6 +12,12 @@ import { defaultTemplates, writeOrgDay } from '../samples/org-day';
 /** Packets of a day: ~8.2 packets a conversation, so about a million flows. */
 const DAY_PACKETS = Number(process.env.BENCH_REPORTS_PACKETS ?? 8_200_000);
 const DAYS = Number(process.env.BENCH_REPORTS_DAYS ?? 1);
+/**
+ * BENCH_REPORTS_DAILY=1: each day analyzed as its own run, into one database — as a site that
+ * analyzes a day's captures each day has it (the run rows grow with the days; the sensor's totals
+ * do not). Without it the days are one run.
+ */
+const DAILY = process.env.BENCH_REPORTS_DAILY === '1';
 /** BENCH_REPORTS_FROM_FLOWS=0 leaves out the flow-scanning answers (at 10M flows the HTML page alone takes many minutes that way). */
 const FROM_FLOWS = process.env.BENCH_REPORTS_FROM_FLOWS !== '0';
 /** A frame every 10 ms: the day's conversations spread over its 24 hours. */
@@ -70,11 +76,18 @@ async function prepare(b: ReportsBench, log: (s: string) => void): Promise<{ db:
     const r = await writeOrgDay(file, { packets: DAY_PACKETS, shortPercent: 100, clients: 5000, concurrent: 400, paceUs: PACE_US, startMs: Date.UTC(2026, 0, 12 + d), templates: defaultTemplates(b.root) });
     log(`  ${r.flows} conversations`);
   }
-  const db = path.join(b.cache, `reports-${DAY_PACKETS}-x${DAYS}.sqlite`);
+  const db = path.join(b.cache, `reports-${DAY_PACKETS}-x${DAYS}${DAILY ? '-daily' : ''}.sqlite`);
   let analyzeSeconds: number | null = null;
   if (!fs.existsSync(db)) {
-    log(`analyzing ${dir} into ${db} (cached)…`);
-    analyzeSeconds = run(b.root, ['analyze', dir, '--db', db + '.tmp', '--quiet', '--max-flows', '400000']).seconds;
+    log(`analyzing ${dir} into ${db}${DAILY ? ', a run a day' : ''} (cached)…`);
+    fs.rmSync(db + '.tmp', { force: true });
+    const inputs = DAILY ? fs.readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort().map((f) => path.join(dir, f)) : [dir];
+    analyzeSeconds = 0;
+    for (const input of inputs) {
+      const r = run(b.root, ['analyze', input, '--db', db + '.tmp', '--quiet', '--max-flows', '400000']);
+      analyzeSeconds += r.seconds;
+      if (DAILY) log(`  ${path.basename(input)}: ${r.seconds.toFixed(1)} s`);
+    }
     for (const ext of ['-wal', '-shm']) fs.rmSync(db + '.tmp' + ext, { force: true });
     fs.renameSync(db + '.tmp', db);
   }

@@ -141,7 +141,8 @@ export class CaptureStore {
 
   /** Hosts no visible flow mentions any more (after a run's data was replaced). */
   dropOrphanHosts(): void {
-    this.db.exec('DELETE FROM hosts WHERE address NOT IN (SELECT client FROM rollup_view UNION SELECT server FROM rollup_view)');
+    // From the rows without the hour (the same addresses as the hourly rows'; ten days' totals, not their 4M hourly rows).
+    this.db.exec('DELETE FROM hosts WHERE address NOT IN (SELECT client FROM run_rollup_seen UNION SELECT server FROM run_rollup_seen)');
   }
 }
 

@@ -231,13 +231,16 @@ export function writeVerdicts(db: Db, judge: Judge, encryptionText: EncryptionTe
   const ofRun = opts.runId === null ? '0' : 'f.run_id = @run';
   // The keys in use, with their flows counted, into a temporary table (SQLite's, not the
   // heap: unnamed services on many ports make many keys), then read back in pages. Read from
-  // every run's totals and hourly rows (AUDIT_ROWS): a row's flows share their key.
+  // every run's totals and hourly rows (AUDIT_ROWS): a row's flows share their key. Added up per
+  // client, server and service before the hosts are looked up (a day's 405,056 hourly rows are
+  // 82,227 of these).
   db.exec('DROP TABLE IF EXISTS temp.verdict_keys');
   db.prepare(
     `CREATE TEMP TABLE verdict_keys AS
-     SELECT ${VERDICT_KEY}, v.id AS id, v.verdict AS verdict, v.encryption AS encryption, sum(f.flows) AS n,
+     SELECT ${VERDICT_KEY}, v.id AS id, v.verdict AS verdict, v.encryption AS encryption, sum(f.n) AS n, sum(f.clear) AS clear, max(f.fresh) AS fresh
+     FROM ${judgedFrom(`(SELECT f.client, f.server, f.service, f.transport, f.server_port, sum(f.flows) AS n,
             sum(CASE WHEN f.tls = 'none' THEN f.flows ELSE 0 END) AS clear, max(${ofRun}) AS fresh
-     FROM ${judgedFrom(AUDIT_ROWS)}
+          FROM ${AUDIT_ROWS} GROUP BY 1, 2, 3, 4, 5) f`)}
      GROUP BY 1, 2, 3, 4, 5, 6, 7`,
   ).run(opts.runId === null ? {} : { run: opts.runId });
   const page = db.prepare(

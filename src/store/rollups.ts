@@ -131,7 +131,7 @@ export function changingFlows(db: Db, ids: readonly number[], change: () => void
     sensorKeys.add(CHANGED_FLOW_KEYS);
     sensorKeys.rebuild();
   } finally {
-    db.exec('DROP TABLE IF EXISTS temp.rollup_hours; DROP TABLE IF EXISTS temp.rollup_ids');
+    db.exec('DROP TABLE IF EXISTS temp.rollup_hours; DROP TABLE IF EXISTS temp.rollup_ids; DROP TABLE IF EXISTS temp.sensor_keys');
   }
 }
 
