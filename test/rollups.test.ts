@@ -71,36 +71,17 @@ function rollupsBothWays(db: Db): { stored: string; fromFlows: string } {
   return { stored: JSON.stringify(stored, (_k, v) => (typeof v === 'bigint' ? String(v) : v)), fromFlows: JSON.stringify(fromFlows, (_k, v) => (typeof v === 'bigint' ? String(v) : v)) };
 }
 
-/** What flow_rollup_run holds, and the flows of finished runs added up per run and key: as sorted JSON rows. */
-function runTotalsBothWays(db: Db): { stored: string; fromFlows: string } {
+/**
+ * What a table of finished runs' totals holds, and the flows of finished runs added up the same
+ * way — per run (flow_rollup_run) or per sensor (flow_rollup_sensor) and key: as sorted JSON rows.
+ */
+function finishedTotalsBothWays(db: Db, per: 'run' | 'sensor'): { stored: string; fromFlows: string } {
   const json = (rows: unknown[]) => JSON.stringify(rows, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
-  const stored = db.prepare(`SELECT run_id, client, server, transport, server_port, service, via, rpc_interface, rpc_interfaces, tls, protection, account, answered,
-    flows, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, first_ns, last_ns, max_first_ns, min_last_ns, first_id FROM flow_rollup_run ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`).raw().all();
+  const stored = db.prepare(`SELECT ${per === 'run' ? 'run_id' : 'sensor'}, client, server, transport, server_port, service, via, rpc_interface, rpc_interfaces, tls, protection, account, answered,
+    flows, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, first_ns, last_ns, max_first_ns, min_last_ns, first_id FROM flow_rollup_${per} ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`).raw().all();
   const fromFlows = db
     .prepare(
-      `SELECT c.run_id, f.client, f.server, f.transport, f.server_port,
-              coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.rpc_interfaces, ''), coalesce(f.tls, ''), coalesce(f.protection, ''),
-              CASE WHEN f.protection IS NOT NULL THEN coalesce(f.auth_account, '') ELSE '' END,
-              CASE WHEN f.tcp_state IN ('established', 'closed', 'reset', 'midstream') OR (f.transport = 'udp' AND f.packets_s2c > 0) THEN 1 ELSE 0 END,
-              count(*), sum(f.packets_c2s), sum(f.packets_s2c), sum(f.bytes_c2s), sum(f.bytes_s2c),
-              min(f.first_sec * 1000000000 + f.first_nsec), max(f.last_sec * 1000000000 + f.last_nsec),
-              max(f.first_sec * 1000000000 + f.first_nsec), min(f.last_sec * 1000000000 + f.last_nsec), min(f.id)
-       FROM flows f JOIN captures c ON c.id = f.capture_id JOIN runs r ON r.id = c.run_id WHERE r.status = 'complete'
-       GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`,
-    )
-    .raw()
-    .all();
-  return { stored: json(stored), fromFlows: json(fromFlows) };
-}
-
-/** What flow_rollup_sensor holds, and the flows of each sensor's finished runs added up per sensor and key: as sorted JSON rows. */
-function sensorTotalsBothWays(db: Db): { stored: string; fromFlows: string } {
-  const json = (rows: unknown[]) => JSON.stringify(rows, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
-  const stored = db.prepare(`SELECT sensor, client, server, transport, server_port, service, via, rpc_interface, rpc_interfaces, tls, protection, account, answered,
-    flows, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, first_ns, last_ns, max_first_ns, min_last_ns, first_id FROM flow_rollup_sensor ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`).raw().all();
-  const fromFlows = db
-    .prepare(
-      `SELECT coalesce(r.sensor, ''), f.client, f.server, f.transport, f.server_port,
+      `SELECT ${per === 'run' ? 'c.run_id' : "coalesce(r.sensor, '')"}, f.client, f.server, f.transport, f.server_port,
               coalesce(f.service, ''), coalesce(f.via, ''), coalesce(f.rpc_interface, ''), coalesce(f.rpc_interfaces, ''), coalesce(f.tls, ''), coalesce(f.protection, ''),
               CASE WHEN f.protection IS NOT NULL THEN coalesce(f.auth_account, '') ELSE '' END,
               CASE WHEN f.tcp_state IN ('established', 'closed', 'reset', 'midstream') OR (f.transport = 'udp' AND f.packets_s2c > 0) THEN 1 ELSE 0 END,
@@ -129,11 +110,11 @@ function expectRollupsRight(file: string): void {
     expect(r.stored.length).toBeGreaterThan(2);
     expect(r.stored).toBe(r.fromFlows);
     // A finished run's rows without the hour: its flows' sums; none for a run that did not finish.
-    const t = runTotalsBothWays(db);
+    const t = finishedTotalsBothWays(db, 'run');
     expect(t.stored.length).toBeGreaterThan(2);
     expect(t.stored).toBe(t.fromFlows);
     // Each sensor's finished runs without the run: their flows' sums, and held for exactly those runs (so reports read them).
-    const st = sensorTotalsBothWays(db);
+    const st = finishedTotalsBothWays(db, 'sensor');
     expect(st.stored).toBe(st.fromFlows);
     const h = sensorsHeld(db);
     expect(h.held).toBe(h.finished);

@@ -192,33 +192,28 @@ export const COVERED_SENSORS = `SELECT c.sensor FROM (SELECT DISTINCT h.sensor F
     AND NOT EXISTS (SELECT 1 FROM rollup_sensor_runs h LEFT JOIN runs v ON v.id = h.run_id
                     WHERE h.sensor = c.sensor AND (v.id IS NULL OR v.status != 'complete' OR ${SENSOR_OF('v')} != c.sensor))`;
 
+/** A rollup table's row `a` as a flow's columns from client to first_id: the NULLs back, times as flow_view has them. */
+const flowLike = (a: string) => `${a}.client, ${a}.server, ${a}.transport, ${a}.server_port,
+       nullif(${a}.service, '') AS service, nullif(${a}.via, '') AS via, nullif(${a}.rpc_interface, '') AS rpc_interface, nullif(${a}.rpc_interfaces, '') AS rpc_interfaces,
+       nullif(${a}.tls, '') AS tls, nullif(${a}.protection, '') AS protection, nullif(${a}.account, '') AS account, ${a}.answered,
+       ${a}.flows, ${a}.packets_c2s, ${a}.packets_s2c, ${a}.bytes_c2s, ${a}.bytes_s2c,
+       ${a}.first_ns / 1000000000 AS first_sec, ${a}.first_ns % 1000000000 AS first_nsec,
+       ${a}.last_ns / 1000000000 AS last_sec, ${a}.last_ns % 1000000000 AS last_nsec,
+       ${tsOf(`${a}.first_ns`)} AS first_ts, ${tsOf(`${a}.max_first_ns`)} AS max_first_ts,
+       ${tsOf(`${a}.min_last_ns`)} AS min_last_ts, ${tsOf(`${a}.last_ns`)} AS last_ts,
+       ${a}.first_id`;
+
 /** Sensor-level rows s that `where` selects as flow-like rows (no run, no hour), as rollupRows makes them. */
-const sensorRows = (where: string) => `SELECT NULL AS run_id, NULL AS bucket, s.client, s.server, s.transport, s.server_port,
-       nullif(s.service, '') AS service, nullif(s.via, '') AS via, nullif(s.rpc_interface, '') AS rpc_interface, nullif(s.rpc_interfaces, '') AS rpc_interfaces,
-       nullif(s.tls, '') AS tls, nullif(s.protection, '') AS protection, nullif(s.account, '') AS account, s.answered,
-       s.flows, s.packets_c2s, s.packets_s2c, s.bytes_c2s, s.bytes_s2c,
-       s.first_ns / 1000000000 AS first_sec, s.first_ns % 1000000000 AS first_nsec,
-       s.last_ns / 1000000000 AS last_sec, s.last_ns % 1000000000 AS last_nsec,
-       ${tsOf('s.first_ns')} AS first_ts, ${tsOf('s.max_first_ns')} AS max_first_ts,
-       ${tsOf('s.min_last_ns')} AS min_last_ts, ${tsOf('s.last_ns')} AS last_ts,
-       s.first_id, nullif(s.sensor, '') AS sensor, NULL AS sensor_host
+const sensorRows = (where: string) => `SELECT NULL AS run_id, NULL AS bucket, ${flowLike('s')}, nullif(s.sensor, '') AS sensor, NULL AS sensor_host
      FROM flow_rollup_sensor s WHERE ${where}`;
 
 /**
  * Rollup rows of `table` (flow_rollup, or flow_rollup_run without the hour) of the runs `which`
- * names (a condition on runs v), as flow-like rows: the NULLs back, times as flow_view has them.
- * The runs are chosen first and their rows found by the key's run_id (a join let SQLite scan
- * every hourly row to find a live run's none: 0.6 s a report at 10M flows).
+ * names (a condition on runs v), as flow-like rows. The runs are chosen first and their rows
+ * found by the key's run_id (a join let SQLite scan every hourly row to find a live run's none:
+ * 0.6 s a report at 10M flows).
  */
-const rollupRows = (table: 'flow_rollup' | 'flow_rollup_run', which: string) => `SELECT r.run_id, ${table === 'flow_rollup' ? 'r.bucket' : 'NULL AS bucket'}, r.client, r.server, r.transport, r.server_port,
-       nullif(r.service, '') AS service, nullif(r.via, '') AS via, nullif(r.rpc_interface, '') AS rpc_interface, nullif(r.rpc_interfaces, '') AS rpc_interfaces,
-       nullif(r.tls, '') AS tls, nullif(r.protection, '') AS protection, nullif(r.account, '') AS account, r.answered,
-       r.flows, r.packets_c2s, r.packets_s2c, r.bytes_c2s, r.bytes_s2c,
-       r.first_ns / 1000000000 AS first_sec, r.first_ns % 1000000000 AS first_nsec,
-       r.last_ns / 1000000000 AS last_sec, r.last_ns % 1000000000 AS last_nsec,
-       ${tsOf('r.first_ns')} AS first_ts, ${tsOf('r.max_first_ns')} AS max_first_ts,
-       ${tsOf('r.min_last_ns')} AS min_last_ts, ${tsOf('r.last_ns')} AS last_ts,
-       r.first_id, u.sensor AS sensor, u.host AS sensor_host
+const rollupRows = (table: 'flow_rollup' | 'flow_rollup_run', which: string) => `SELECT r.run_id, ${table === 'flow_rollup' ? 'r.bucket' : 'NULL AS bucket'}, ${flowLike('r')}, u.sensor AS sensor, u.host AS sensor_host
      FROM ${table} r JOIN runs u ON u.id = r.run_id WHERE r.run_id IN (SELECT v.id FROM runs v WHERE ${which})`;
 /**
  * The finished runs' traffic a row per key, not per run where the totals allow: each held
