@@ -7,7 +7,7 @@
 // (flow_rollup_sensor): what reports read when no time filter cuts, however many runs.
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
-import { BUCKET_SECONDS, COVERED_SENSORS, hoursOfRollups, MINUTE_SECONDS, minutesOfFlows, ROLLUP_KEY, rollUpFlows, rollupKeyOf, SENSOR_OF, SENSOR_ROLLUP_KEY, sensorRollUp, totalRuns } from './schema';
+import { BUCKET_SECONDS, COVERED_SENSORS, hoursOfRollups, mergingSums, MINUTE_SECONDS, minutesOfFlows, ROLLUP_KEY, rollUpFlows, rollupKeyOf, SENSOR_OF, SENSOR_ROLLUP_KEY, sensorRollUp, totalRuns } from './schema';
 
 /**
  * A run's rollup rows, added to at each commit of its flows: the flows written since the last
@@ -31,12 +31,7 @@ export class Rollups {
   ) {
     this.last = Number(db.prepare('SELECT coalesce(max(id), 0) FROM flows').pluck().get());
     this.upsert = db.prepare(`${rollUpFlows('WHERE f.id > @last AND f.id <= @upto AND c.run_id = @run')}
-      ON CONFLICT (${ROLLUP_KEY.join(', ')}) DO UPDATE SET
-        flows = flows + excluded.flows, packets_c2s = packets_c2s + excluded.packets_c2s, packets_s2c = packets_s2c + excluded.packets_s2c,
-        bytes_c2s = bytes_c2s + excluded.bytes_c2s, bytes_s2c = bytes_s2c + excluded.bytes_s2c,
-        first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns),
-        max_first_ns = max(max_first_ns, excluded.max_first_ns), min_last_ns = min(min_last_ns, excluded.min_last_ns),
-        first_id = min(first_id, excluded.first_id)`);
+      ${mergingSums(ROLLUP_KEY)}`);
     this.minutes = db.prepare(`INSERT INTO flow_minutes VALUES (@run, @minute, @flows, @bytes, @first, @last)
       ON CONFLICT (run_id, minute) DO UPDATE SET flows = flows + excluded.flows, bytes = bytes + excluded.bytes,
         first_ts = min(first_ts, excluded.first_ts), last_first_ts = max(last_first_ts, excluded.last_first_ts)`);
@@ -115,7 +110,7 @@ export function changingFlows(db: Db, ids: readonly number[], change: () => void
     db.exec(`INSERT OR IGNORE INTO temp.rollup_hours SELECT DISTINCT c.run_id, f.first_sec - f.first_sec % ${BUCKET_SECONDS}
       FROM temp.rollup_ids i CROSS JOIN flows f ON f.id = i.id CROSS JOIN captures c ON c.id = f.capture_id`);
     // The changed flows' keys as they were and (below) as they are: the sensors' totals of those keys change.
-    const sensorKeys = keepSensorKeys(db, CHANGED_FLOW_KEYS);
+    const sensorKeys = changedSensorKeys(db);
     change();
     db.exec('DELETE FROM flow_rollup WHERE (run_id, bucket) IN (SELECT run_id, bucket FROM temp.rollup_hours)');
     db.exec(
@@ -128,7 +123,7 @@ export function changingFlows(db: Db, ids: readonly number[], change: () => void
     const finished = db.prepare("SELECT DISTINCT h.run_id FROM temp.rollup_hours h JOIN runs u ON u.id = h.run_id WHERE u.status = 'complete'").pluck().all() as number[];
     for (const run of finished) totalRun(db, run);
     // Their sensors' totals, for those keys (the others are as they were).
-    sensorKeys.add(CHANGED_FLOW_KEYS);
+    sensorKeys.add();
     sensorKeys.rebuild();
   } finally {
     db.exec('DROP TABLE IF EXISTS temp.rollup_hours; DROP TABLE IF EXISTS temp.rollup_ids; DROP TABLE IF EXISTS temp.sensor_keys');
@@ -163,18 +158,18 @@ const CHANGED_FLOW_KEYS = `SELECT ${rollupKeyOf('f', 'c').map((x, i) => `${x} AS
   FROM temp.rollup_ids i CROSS JOIN flows f ON f.id = i.id CROSS JOIN captures c ON c.id = f.capture_id`;
 
 /**
- * Keys of sensor-level rows to make again from their sensors' finished runs: `add` takes rows
- * with a run_id and the key's columns (a run's keys count for its sensor while the sensor's
- * totals are read — COVERED_SENSORS); `rebuild` makes those sensors' rows of those keys
- * again. Each key's rows are found by their key in each finished run's rows (a search per run and
- * key), so a change of a few keys costs what it touches, not the sensor's days.
+ * The keys of sensor-level rows that changed flows (temp.rollup_ids) count in: `add` takes their
+ * keys as the flows have them now (before the change and after it; a run's keys count for its
+ * sensor while the sensor's totals are read — COVERED_SENSORS); `rebuild` makes those sensors'
+ * rows of those keys again. Each key's rows are found by their key in each finished run's rows (a
+ * search per run and key), so a change of a few keys costs what it touches, not the sensor's days.
  */
-function keepSensorKeys(db: Db, first: string): { add: (select: string) => void; rebuild: () => void } {
+function changedSensorKeys(db: Db): { add: () => void; rebuild: () => void } {
   db.exec(`DROP TABLE IF EXISTS temp.sensor_keys; CREATE TEMP TABLE sensor_keys (${SENSOR_ROLLUP_KEY.join(', ')}, PRIMARY KEY (${SENSOR_ROLLUP_KEY.join(', ')})) WITHOUT ROWID`);
-  const add = (select: string) =>
+  const add = () =>
     db.exec(`INSERT OR IGNORE INTO temp.sensor_keys SELECT ${SENSOR_OF('u')}, ${KEY_NO_RUN.map((k) => `x.${k}`).join(', ')}
-      FROM (${select}) x CROSS JOIN runs u ON u.id = x.run_id WHERE ${SENSOR_OF('u')} IN (${COVERED_SENSORS})`);
-  add(first);
+      FROM (${CHANGED_FLOW_KEYS}) x CROSS JOIN runs u ON u.id = x.run_id WHERE ${SENSOR_OF('u')} IN (${COVERED_SENSORS})`);
+  add();
   return {
     add,
     rebuild: () => {
@@ -213,20 +208,16 @@ export function rollUpSensorsOf(db: Db, runIds: readonly number[]): void {
 }
 
 /**
- * Run `runId` has finished (marked complete, its run-level rows made): its rows are added to its
- * sensor's when those held every other finished run of the sensor; else the sensor's rows are made
- * again from all its finished runs (the first run of a sensor, or after a change they missed).
+ * Marks run `runId` complete (`markComplete`; its run-level rows made) and brings its sensor's
+ * totals with it: its rows added to them when, before it finished, they held exactly the sensor's
+ * finished runs (COVERED_SENSORS); else they are made again from all its finished runs (the
+ * sensor's first run, or after a change they missed). Inside the caller's transaction.
  */
-export function addRunToSensor(db: Db, runId: number): void {
+export function finishingRun(db: Db, runId: number, markComplete: () => void): void {
   const sensor = sensorOf(db, runId);
-  // Held: every finished run of the sensor but this one.
-  const held = db
-    .prepare(`SELECT count(*) = (SELECT count(*) FROM runs v WHERE v.status = 'complete' AND ${SENSOR_OF('v')} = ? AND v.id != ?)
-                AND sum(v.id IS NOT NULL AND v.status = 'complete' AND ${SENSOR_OF('v')} = ? AND v.id != ?) = count(*) AND count(*) > 0
-              FROM rollup_sensor_runs h LEFT JOIN runs v ON v.id = h.run_id WHERE h.sensor = ?`)
-    .pluck()
-    .get(sensor, runId, sensor, runId, sensor) as number;
-  if (held !== 1) return rollUpSensor(db, sensor);
+  const held = db.prepare(`SELECT 1 WHERE ? IN (${COVERED_SENSORS})`).get(sensor) !== undefined;
+  markComplete();
+  if (!held) return rollUpSensor(db, sensor);
   db.prepare(sensorRollUp('WHERE r.run_id = ?', { merge: true })).run(runId);
   db.prepare('INSERT INTO rollup_sensor_runs (sensor, run_id) VALUES (?, ?)').run(sensor, runId);
 }

@@ -67,6 +67,9 @@ const EP_OF_RUN = 'e.capture_id IN (SELECT id FROM captures WHERE run_id = @run)
 const SHARED_CAPTURES = `(SELECT c.id FROM capture_view c WHERE @shared = 1 OR c.sensor IS (SELECT sensor FROM runs WHERE id = @run))`;
 /** Endpoints a run may use: its own, and those of finished (visible) runs it shares a registry with. */
 const EP_USABLE = `(${EP_OF_RUN} OR e.capture_id IN ${SHARED_CAPTURES})`;
+/** Whether an endpoint (of `scope`, a condition on rpc_endpoints e) is at address `addr`, port `port`, flow f's transport. */
+const endpointAt = (addr: string, port: string, scope: string) =>
+  `EXISTS (SELECT 1 FROM rpc_endpoints e WHERE e.server = ${addr} AND e.transport = f.transport AND e.port = ${port} AND ${scope})`;
 /** The distinct (server, transport, port) of the endpoints learned in run `runId`, as a subquery k. */
 const RUN_ENDPOINT_KEYS = `(SELECT DISTINCT e.server, e.transport, e.port FROM rpc_endpoints e WHERE ${EP_OF_RUN})`;
 /** Flows a run may revise: its own, and those of finished runs it shares a registry with. */
@@ -84,8 +87,6 @@ const GUESSED = "('service-port', 'lower-port', 'first-packet')";
  * Returns how many flows were turned.
  */
 export function orientFromRegistry(db: Db, runId: number, shared = false): number {
-  const endpointAt = (addr: string, port: string, scope: string) =>
-    `EXISTS (SELECT 1 FROM rpc_endpoints e WHERE e.server = ${addr} AND e.transport = f.transport AND e.port = ${port} AND ${scope})`;
   const guessedNotServer = `f.direction_by IN ${GUESSED} AND NOT ${endpointAt('f.server', 'f.server_port', EP_USABLE)}`;
   // This run's flows against every usable endpoint; earlier runs' flows found from this run's
   // endpoints (by the flows' client: one OR over both read every flow of the database — 2.6 s
@@ -132,8 +133,7 @@ export function labelFlowsFromRegistry(db: Db, runId: number, decide: Decide, sh
   // endpoint made a day's 6,233 flows 810,590 rows), earlier runs' flows by this run's endpoints' keys.
   const ids = db
     .prepare(
-      `SELECT f.id FROM flows f WHERE ${OF_RUN} AND ${unbound}
-         AND EXISTS (SELECT 1 FROM rpc_endpoints e WHERE e.server = f.server AND e.transport = f.transport AND e.port = f.server_port AND ${EP_USABLE})
+      `SELECT f.id FROM flows f WHERE ${OF_RUN} AND ${unbound} AND ${endpointAt('f.server', 'f.server_port', EP_USABLE)}
        UNION
        SELECT f.id FROM ${RUN_ENDPOINT_KEYS} k CROSS JOIN flows f INDEXED BY flows_server ON f.server = k.server AND f.transport = k.transport AND f.server_port = k.port
        WHERE ${FLOW_USABLE} AND ${unbound}

@@ -5,7 +5,7 @@
 import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import type { Db } from './db';
-import { addRunToSensor, totalRun } from './rollups';
+import { finishingRun, totalRun } from './rollups';
 
 export type RunStatus = 'running' | 'complete' | 'interrupted' | 'dead' | 'failed' | 'replaced';
 
@@ -86,12 +86,14 @@ export class RunStore {
   finish(id: number, status: RunStatus, note: string | null = null): void {
     this.db.transaction(() => {
       // A finished run's totals are there from the moment reports see it finished.
-      if (status === 'complete') totalRun(this.db, id);
-      this.db
-        .prepare('UPDATE runs SET status = ?, finished_at = ?, note = coalesce(?, note), captures = (SELECT count(*) FROM captures WHERE run_id = ?) WHERE id = ?')
-        .run(status, new Date().toISOString(), note, id, id);
+      const mark = () =>
+        this.db
+          .prepare('UPDATE runs SET status = ?, finished_at = ?, note = coalesce(?, note), captures = (SELECT count(*) FROM captures WHERE run_id = ?) WHERE id = ?')
+          .run(status, new Date().toISOString(), note, id, id);
+      if (status !== 'complete') return void mark();
+      totalRun(this.db, id);
       // ... and its sensor's totals hold it (the sensor's finished runs added up without the run).
-      if (status === 'complete') addRunToSensor(this.db, id);
+      finishingRun(this.db, id, mark);
     })();
   }
 

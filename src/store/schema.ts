@@ -244,16 +244,24 @@ export const AUDIT_ROWS = `(${FINISHED_TOTALS}
 /** What a run's rollup row is keyed by: an hourly row's key without the hour. */
 export const RUN_ROLLUP_KEY = ROLLUP_KEY.filter((k) => k !== 'bucket');
 
+/** A rollup row's sums over rows r of a finer one (hourly rows into a run's, a run's into its sensor's). */
+const ROLLUP_SUMS = `sum(r.flows) AS flows, sum(r.packets_c2s) AS packets_c2s, sum(r.packets_s2c) AS packets_s2c, sum(r.bytes_c2s) AS bytes_c2s, sum(r.bytes_s2c) AS bytes_s2c,
+  min(r.first_ns) AS first_ns, max(r.last_ns) AS last_ns, max(r.max_first_ns) AS max_first_ns, min(r.min_last_ns) AS min_last_ns, min(r.first_id) AS first_id`;
+
+/** An upsert's clause that adds a new rollup row (keyed by `key`) to the one already there: sums added, the earliest and latest kept. */
+export const mergingSums = (key: readonly string[]) => `ON CONFLICT (${key.join(', ')}) DO UPDATE SET
+    flows = flows + excluded.flows, packets_c2s = packets_c2s + excluded.packets_c2s, packets_s2c = packets_s2c + excluded.packets_s2c,
+    bytes_c2s = bytes_c2s + excluded.bytes_c2s, bytes_s2c = bytes_s2c + excluded.bytes_s2c,
+    first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns),
+    max_first_ns = max(max_first_ns, excluded.max_first_ns), min_last_ns = min(min_last_ns, excluded.min_last_ns),
+    first_id = min(first_id, excluded.first_id)`;
+
 /** Makes the run-level rows of the runs `where` selects (over flow_rollup r) from their hourly rows. */
 export const totalRuns = (where: string) => `INSERT INTO flow_rollup_run SELECT ${RUN_ROLLUP_KEY.map((k) => `r.${k}`).join(', ')},
-  sum(r.flows), sum(r.packets_c2s), sum(r.packets_s2c), sum(r.bytes_c2s), sum(r.bytes_s2c),
-  min(r.first_ns), max(r.last_ns), max(r.max_first_ns), min(r.min_last_ns), min(r.first_id)
-  FROM flow_rollup r ${where} GROUP BY ${RUN_ROLLUP_KEY.map((k) => `r.${k}`).join(', ')}`;
+  ${ROLLUP_SUMS} FROM flow_rollup r ${where} GROUP BY ${RUN_ROLLUP_KEY.map((k) => `r.${k}`).join(', ')}`;
 
 /** What a sensor-level rollup row is keyed by: a run's row's key with the run's sensor for the run. */
 export const SENSOR_ROLLUP_KEY = ['sensor', ...RUN_ROLLUP_KEY.filter((k) => k !== 'run_id')];
-const SENSOR_SUMS = `sum(r.flows) AS flows, sum(r.packets_c2s) AS packets_c2s, sum(r.packets_s2c) AS packets_s2c, sum(r.bytes_c2s) AS bytes_c2s, sum(r.bytes_s2c) AS bytes_s2c,
-  min(r.first_ns) AS first_ns, max(r.last_ns) AS last_ns, max(r.max_first_ns) AS max_first_ns, min(r.min_last_ns) AS min_last_ns, min(r.first_id) AS first_id`;
 
 /**
  * Adds to flow_rollup_sensor the run-level rows r (of runs u) that `from` joins and `where` selects,
@@ -263,14 +271,9 @@ const SENSOR_SUMS = `sum(r.flows) AS flows, sum(r.packets_c2s) AS packets_c2s, s
 export const sensorRollUp = (where: string, o: { from?: string; merge?: boolean } = {}) => {
   const key = RUN_ROLLUP_KEY.filter((k) => k !== 'run_id').map((k) => `r.${k}`);
   return `INSERT INTO flow_rollup_sensor (${SENSOR_ROLLUP_KEY.join(', ')}, flows, packets_c2s, packets_s2c, bytes_c2s, bytes_s2c, first_ns, last_ns, max_first_ns, min_last_ns, first_id)
-  SELECT ${SENSOR_OF('u')}, ${key.join(', ')}, ${SENSOR_SUMS}
+  SELECT ${SENSOR_OF('u')}, ${key.join(', ')}, ${ROLLUP_SUMS}
   FROM ${o.from ?? 'flow_rollup_run r JOIN runs u ON u.id = r.run_id'} ${where} GROUP BY ${SENSOR_OF('u')}, ${key.join(', ')}
-  ${o.merge ? `ON CONFLICT (${SENSOR_ROLLUP_KEY.join(', ')}) DO UPDATE SET
-    flows = flows + excluded.flows, packets_c2s = packets_c2s + excluded.packets_c2s, packets_s2c = packets_s2c + excluded.packets_s2c,
-    bytes_c2s = bytes_c2s + excluded.bytes_c2s, bytes_s2c = bytes_s2c + excluded.bytes_s2c,
-    first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns),
-    max_first_ns = max(max_first_ns, excluded.max_first_ns), min_last_ns = min(min_last_ns, excluded.min_last_ns),
-    first_id = min(first_id, excluded.first_id)` : ''}`;
+  ${o.merge ? mergingSums(SENSOR_ROLLUP_KEY) : ''}`;
 };
 
 const ROLLUP_COLUMNS = `
