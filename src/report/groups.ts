@@ -11,7 +11,7 @@
 // (the row is cut) takes its flows that pass: its hour's flows (flows_first) with its key.
 // --capture is answered from the flows of that capture (flows_capture).
 import { createHash } from 'node:crypto';
-import { BUCKET_SECONDS, findingAccount, JUDGED_COLUMNS, judgedFrom, rollupKeyOf, ROLLUP_KEY, ROLLUP_OPTIONAL, tsOf } from '../store/schema';
+import { BUCKET_SECONDS, findingAccount, JUDGED_COLUMNS, JUDGED_SHORT, judgedFrom, VERDICT_TEXTS, rollupKeyOf, ROLLUP_KEY, ROLLUP_OPTIONAL, tsOf } from '../store/schema';
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
 
@@ -121,7 +121,9 @@ export function flowGroups(db: Db, f: FlowFilter, extra: string[] = [], extraArg
 function unsummedGroups(db: Db, f: FlowFilter, extra: string[], extraArgs: (string | number)[], judged: boolean): Groups {
   if (isMaterialized(f)) {
     const w = flowWhere({}, 'f', extra);
-    return { sql: `(SELECT * FROM ${f.materialized!.table} f ${w.sql})`, args: [...extraArgs, ...w.args] };
+    // The verdict's texts by its id (a row lookup, left out by SQLite where no report reads them).
+    const kept = `(SELECT f.*, ${VERDICT_TEXTS} FROM ${f.materialized!.table} f LEFT JOIN verdicts v ON v.id = f.verdict_id)`;
+    return { sql: `(SELECT * FROM ${kept} f ${w.sql})`, args: [...extraArgs, ...w.args] };
   }
   const source = sources(judged);
   const where = (alias: string, o: { time?: boolean } = {}) => {
@@ -199,7 +201,12 @@ const isMaterialized = (f: FlowFilter): boolean => f.materialized !== undefined 
  * of the rollups. dropGroups removes it.
  */
 export function materializeGroups(db: Db, f: FlowFilter): FlowFilter {
-  const kept = keepGroups(db, 'page_groups', '*', flowGroups(db, { ...f, materialized: undefined }));
+  // Judged here rather than by the views, to keep the verdict's id in place of its texts: a third
+  // of the bytes, and every report's pass over the table reads them (HTML page, 1M flows: ...).
+  const seen = flowGroups(db, { ...f, role: undefined, verdict: undefined, materialized: undefined }, [], [], { judged: false });
+  const after = flowWhere({ role: f.role, verdict: f.verdict }, 'f');
+  const judged = `(SELECT * FROM (SELECT f.*, ${JUDGED_SHORT} FROM ${judgedFrom(`${seen.sql} f`)}) f ${after.sql})`;
+  const kept = keepGroups(db, 'page_groups', '*', { sql: judged, args: [...seen.args, ...after.args] });
   return { ...f, materialized: { table: kept.sql, of: filterKey(f) } };
 }
 

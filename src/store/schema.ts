@@ -141,6 +141,17 @@ export const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, 
        CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption_cite END AS encryption_cite`;
 
 /**
+ * JUDGED_COLUMNS without the verdict's texts, with the verdict's id to read them back by: for
+ * judged rows kept for many reads (the HTML page's groups), where the texts are ~700 of a row's
+ * ~1,000 bytes. VERDICT_TEXTS are the rest, over such a row f and its verdict v.
+ */
+export const JUDGED_SHORT = `v.client_role, v.server_role, v.verdict, hc.name AS client_name, hs.name AS server_name,
+       nullif(replace(hc.roles, ',', '+'), '') AS client_roles, nullif(replace(hs.roles, ',', '+'), '') AS server_roles, v.id AS verdict_id`;
+export const VERDICT_TEXTS = `v.rule, v.reason, v.detail AS reason_detail, v.cite,
+       CASE WHEN f.tls = 'none' AND f.verdict = 'expected' THEN v.encryption END AS encryption,
+       CASE WHEN f.tls = 'none' AND f.verdict = 'expected' THEN v.encryption_cite END AS encryption_cite`;
+
+/**
  * The width of a rollup bucket, in seconds: an hour. Reports add up rollup rows, and a
  * --since/--until that falls inside a bucket is answered for that bucket's cut rows from
  * their flows: an hour of a mid-size site's traffic (~40,000 flows) is read through an
