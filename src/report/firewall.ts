@@ -118,12 +118,17 @@ export function firewallPlan(db: Db, rules: RuleSet, f: FlowFilter, opts: { per:
   })();
   // Asked twice for every group below: found by service, not by reading every range.
   db.exec('CREATE INDEX temp.fw_ranges_service ON fw_ranges (service, lo, hi)');
+  const columns = ['client', 'server', 'client_role', 'server_role', 'transport', 'server_port', 'service', 'verdict', 'rule', 'via'];
+  const key = columns.map((k) => `f.${k}`).join(', ');
+  // Groups already added up by this key's columns are only put in its order (the order the rows
+  // below are listed and concatenated in): a second GROUP BY of 82,229 sums took 0.1-0.3 s at 1M flows.
+  const summed = g.keyedBy?.every((k) => columns.includes(k)) === true;
   db.prepare(
-    `CREATE TEMP TABLE fw_groups AS
-     SELECT f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via,
-            group_concat(DISTINCT f.interfaces ORDER BY f.interfaces) AS interfaces, sum(f.flows) AS flows
-     FROM ${g.sql} f
-     GROUP BY f.client, f.server, f.client_role, f.server_role, f.transport, f.server_port, f.service, f.verdict, f.rule, f.via`,
+    summed
+      ? `CREATE TEMP TABLE fw_groups AS SELECT ${key}, f.interfaces, f.flows FROM ${g.sql} f ORDER BY ${key}`
+      : `CREATE TEMP TABLE fw_groups AS
+         SELECT ${key}, group_concat(DISTINCT f.interfaces ORDER BY f.interfaces) AS interfaces, sum(f.flows) AS flows
+         FROM ${g.sql} f GROUP BY ${key}`,
   ).run(...g.args);
   // A port the service does not own by itself: a dynamic port the RPC layer named (an unknown
   // service's port is dynamic from 1024 up).

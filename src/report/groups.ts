@@ -32,6 +32,12 @@ export interface Groups {
   /** A parenthesized subquery: use as `FROM ${g.sql} f`. */
   sql: string;
   args: (string | number)[];
+  /**
+   * Set where the groups are already added up: the columns each row is the only one of (its
+   * roles and verdict follow from them), so a report grouping by these and judged columns has
+   * nothing left to add up.
+   */
+  keyedBy?: string[];
 }
 
 /** A rollup_view row r's key as flow_rollup stores it (the NULLs back to ''). */
@@ -96,6 +102,7 @@ function judgedSums(db: Db, f: FlowFilter, by: string[], lists: Record<string, s
   return {
     sql: `(SELECT * FROM (${judgedRows}) f ${after.sql})`,
     args: [...seen.args, ...c.judged.args, ...after.args],
+    keyedBy: columns,
   };
 }
 
