@@ -8,6 +8,7 @@ import type { ByteBudget } from './dcerpc/budget';
 import { explicit, str, tlv } from './auth/der';
 import { ReadsAuth } from './auth/facts';
 import { principal } from './auth/gss';
+import { SeqTracker } from './seq';
 
 /** The most of one TCP message kept (requests with PAC padata are a few KiB). */
 const MAX_MESSAGE = 16 * 1024;
@@ -29,10 +30,10 @@ export class KdcExchange extends ReadsAuth implements FlowInspector {
   private reply = false;
   private messages = 0;
   private done = false;
-  /** Per direction, for TCP: the message being gathered (its buffer the message's size) and the next sequence number. */
+  /** Per direction, for TCP: the message being gathered (its buffer the message's size) and where the stream is. */
   private readonly held: (Buffer | null)[] = [null, null];
   private readonly have = [0, 0];
-  private readonly nextSeq = [-1, -1];
+  private readonly seq = [new SeqTracker(), new SeqTracker()];
 
   /**
    * @param tcp whether messages come with the 4-byte length (TCP) or one per datagram (UDP)
@@ -56,13 +57,11 @@ export class KdcExchange extends ReadsAuth implements FlowInspector {
       this.message(dir, buf, off, off + capLen);
     }
     else {
-      const next = this.nextSeq[dir];
-      if (next >= 0 && seq !== next) {
-        if (((seq - next) | 0) < 0) return true; // a retransmission of what was read
-        return this.finish(); // a gap
-      }
-      this.nextSeq[dir] = (seq + capLen) >>> 0;
-      this.tcpBytes(dir, buf, off, capLen);
+      // A retransmission has the bytes read already skipped (a segment sent again in part carries new ones after them).
+      const had = this.seq[dir].place(seq, capLen, wireLen);
+      if (had < 0) return true;
+      if (this.seq[dir].gap) return this.finish();
+      this.tcpBytes(dir, buf, off + had, capLen - had);
     }
     if (this.messages >= MAX_MESSAGES || (this.request && this.reply)) return this.finish();
     return !this.done;
