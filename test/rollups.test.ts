@@ -26,6 +26,7 @@ import type { FlowFilter } from '../src/report/filter';
 import { dropGroups, materializeGroups } from '../src/report/groups';
 import { defaultTemplates, writeOrgDay } from '../src/samples/org-day';
 import { BUCKET_SECONDS } from '../src/store/schema';
+import { changingFlows } from '../src/store/rollups';
 import { CLI, HAVE_SHARED, ROOT, runCli, shared, tmpDir, waitFor } from './helpers';
 
 const rules = loadRules();
@@ -304,6 +305,32 @@ describe.runIf(HAVE_SHARED)('rollups answer as the flows do', () => {
     const fw = ['report', 'firewall', '--db', db, '--format', 'nftables'];
     expect(runCli(fw).stdout).toBe(runCli([...fw, '--from-flows']).stdout);
   }, 240_000);
+
+  it('flows changed in place: a row they were all of moves, one they were part of is made again, a missing one has its hour made again', () => {
+    // The generated organisation's hours: rows of one flow and of many. Each change is what the
+    // registry does (a new name); the rollups, run totals and sensor totals must stay the flows' sums.
+    const file = path.join(dir, 'changed.sqlite');
+    fs.copyFileSync(dbs.generated, file);
+    const db = openDb(file, { create: false });
+    const rename = db.prepare("UPDATE flows SET service = 'windows-admin-rpc', via = 'epm', via_registry = 1 WHERE id = ?");
+    const change = (ids: number[]) => db.transaction(() => changingFlows(db, ids, () => ids.forEach((id) => rename.run(id))))();
+    const rowOf = (first: string) => `SELECT r.first_id AS id, r.flows FROM flow_rollup r JOIN flows f ON f.id = r.first_id WHERE r.flows ${first} AND r.service != 'windows-admin-rpc' ORDER BY r.first_id LIMIT 1`;
+    try {
+      // All of a row's flows (a row of one flow), then some of a row's (the earliest flow of a row of many).
+      const single = db.prepare(rowOf('= 1')).get() as { id: number };
+      const many = db.prepare(rowOf('> 2')).get() as { id: number; flows: number };
+      expect(single && many).toBeTruthy();
+      change([single.id]);
+      change([many.id]);
+      // A row missing (a database damaged or edited by hand): the changed flow's hour is made again from its flows.
+      const lacking = db.prepare(rowOf('> 2')).get() as { id: number };
+      expect(db.prepare('DELETE FROM flow_rollup WHERE first_id = ?').run(lacking.id).changes).toBe(1);
+      change([lacking.id]);
+    } finally {
+      db.close();
+    }
+    expectRollupsRight(file);
+  });
 
   it('a live run adds each commit to the rows the commits before made', async () => {
     // The generated hours from a pipe, in three parts a commit apart: a client's rows of an
