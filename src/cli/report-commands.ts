@@ -445,7 +445,7 @@ by --limit, per list).`,
     .option('--chunk-mb <n>', 'with --format bulk and --out FILE: write numbered files (FILE-0001.ext, …) of at most this many MB, each a request body of its own (Elasticsearch refuses bodies over 100 MB)', positiveInt('--chunk-mb'), 10)
     .option('--rules <dir>', 'an extra rules folder (repeat for more): for the services\' application protocols', collect, [])
     .option('--out <file>', 'write here instead of standard output (written beside it and renamed when complete)')
-    .option('--threads <n>', 'threads that make the documents, 1-64 (default: EXFLOW_THREADS, else one per core, at most 4); the output is the same', threadCount('--threads'))
+    .option('--threads <n>', 'threads that make the documents, 1-64 (default: EXFLOW_THREADS, else one per core, at most 3); the output is the same', threadCount('--threads'))
     .addHelpText(
       'after',
       `${examples([

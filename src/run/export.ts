@@ -21,11 +21,15 @@ const AHEAD = 2;
 export const PARALLEL_FROM = 100_000;
 /** Lines a one-thread export writes between two turns of the event loop (to hear signals). */
 const LINES_AT_A_TIME = 2000;
-/** Threads by default: one per core, at most four (four on two cores: 13.9 s for the bench's million, two 11.7 s). */
-export const defaultExportThreads = (): number => Math.max(1, Math.min(4, os.availableParallelism()));
+/**
+ * Threads by default: one per core, at most three — each holds ~25 MB more at its peak, and at the
+ * bench's million flows three reached 238 MB of the 256 MB budget, four 283 MB (on two cores, two
+ * took 10.4 s, three 11.4, four 11.1).
+ */
+export const defaultExportThreads = (): number => Math.max(1, Math.min(3, os.availableParallelism()));
 
-/** A thread's young generation: its garbage is a document's (48 MB was no faster, 30 MB more RSS). */
-const YOUNG_MB = 16;
+/** A thread's young generation: its garbage is a document's (16 MB was no faster than 8, 15 MB more RSS at two threads; 48 MB 30 MB more). */
+const YOUNG_MB = 8;
 /**
  * A thread's old generation, at most. Uncapped, V8 let each thread's fill with promoted garbage
  * for as long as the export ran: two threads over ten million flows reached a peak RSS of 290 MB
