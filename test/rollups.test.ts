@@ -166,6 +166,10 @@ function filtersFor(db: Db): FlowFilter[] {
   if (role) out.push({ role });
   if (finding) out.push({ finding }, { finding, until: mid });
   if (sensor) out.push({ sensor });
+  // Finished runs a time filter takes whole (read without the hour): --since the first hour of the
+  // first and of the last run (those after it whole too), --until two seconds after their last packet.
+  const runs = db.prepare("SELECT min(h.bucket) AS first, max(h.last_ns) AS last FROM flow_hours h JOIN runs v ON v.id = h.run_id WHERE v.status = 'complete' GROUP BY h.run_id ORDER BY h.run_id").all() as { first: number; last: number }[];
+  for (const r of new Set([runs[0], runs[runs.length - 1]])) if (r) out.push({ since: r.first }, { until: Math.ceil(r.last / 1e9) + 2 });
   return out;
 }
 

@@ -11,7 +11,7 @@
 // (the row is cut) takes its flows that pass: its hour's flows (flows_first) with its key.
 // --capture is answered from the flows of that capture (flows_capture).
 import { createHash } from 'node:crypto';
-import { BUCKET_SECONDS, findingAccount, JUDGED_COLUMNS, JUDGED_SHORT, judgedFrom, VERDICT_TEXTS, rollupKeyOf, ROLLUP_KEY, ROLLUP_OPTIONAL, tsOf } from '../store/schema';
+import { BUCKET_SECONDS, findingAccount, finishedRunRows, JUDGED_COLUMNS, JUDGED_SHORT, judgedFrom, VERDICT_TEXTS, rollupKeyOf, ROLLUP_KEY, ROLLUP_OPTIONAL, tsOf } from '../store/schema';
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
 
@@ -163,7 +163,14 @@ function unsummedGroups(db: Db, f: FlowFilter, extra: string[], extraArgs: (stri
   const reach: string[] = [];
   if (f.since !== undefined) reach.push(`${tsOf('h.last_ns')} >= ?`);
   if (f.until !== undefined) reach.push('h.bucket <= ?');
-  const inReach = (alias: string) => `(${alias}.run_id, ${alias}.bucket) IN (SELECT h.run_id, h.bucket FROM flow_hours h WHERE ${reach.join(' AND ')}) AND`;
+  // Finished runs the filter takes whole — every flow starts at or after --since (their first hour
+  // does), every flow ends a second or more before --until — are read from their rows without the
+  // hour, not hour by hour (ten daily runs, roles --since mid-span: five days of hourly rows).
+  const wholeIf: string[] = [];
+  if (f.since !== undefined) wholeIf.push('min(h.bucket) >= ?');
+  if (f.until !== undefined) wholeIf.push('max(h.last_ns) < (? - 1) * 1000000000');
+  const wholeRuns = `SELECT h.run_id FROM flow_hours h JOIN runs v ON v.id = h.run_id WHERE v.status = 'complete' GROUP BY h.run_id HAVING ${wholeIf.join(' AND ')}`;
+  const inReach = (alias: string) => `(${alias}.run_id, ${alias}.bucket) IN (SELECT h.run_id, h.bucket FROM flow_hours h WHERE ${reach.join(' AND ')} AND h.run_id NOT IN (${wholeRuns})) AND`;
   // Which rows are cut needs the verdict only when a condition names it or a role.
   const cutFrom = f.role !== undefined || f.verdict !== undefined || extra.some((x) => JUDGED_NAMES.test(x)) ? 'rollup_view' : 'rollup_seen';
   const r = where('r', { time: false });
@@ -172,7 +179,7 @@ function unsummedGroups(db: Db, f: FlowFilter, extra: string[], extraArgs: (stri
   // The cut rows' keys and flows, in a temporary table named for the question (asked again, made again).
   const table = `temp.cut_${createHash('sha256').update(JSON.stringify([r.sql, cut, r.args, times])).digest('hex').slice(0, 16)}`;
   db.exec(`DROP TABLE IF EXISTS ${table}`);
-  db.prepare(`CREATE TEMP TABLE ${table.slice(5)} AS SELECT ${RAW_KEY.map((x, i) => `${x} AS ${ROLLUP_KEY[i]}`).join(', ')}, sum(r.flows) AS flows FROM ${cutFrom} r ${and(r.sql)} ${inReach('r')} ${cut} GROUP BY ${RAW_KEY.map((_, i) => i + 1).join(', ')}`).run(...r.args, ...times, ...times, ...times);
+  db.prepare(`CREATE TEMP TABLE ${table.slice(5)} AS SELECT ${RAW_KEY.map((x, i) => `${x} AS ${ROLLUP_KEY[i]}`).join(', ')}, sum(r.flows) AS flows FROM ${cutFrom} r ${and(r.sql)} ${inReach('r')} ${cut} GROUP BY ${RAW_KEY.map((_, i) => i + 1).join(', ')}`).run(...r.args, ...times, ...times, ...times, ...times);
   // Many flows cut: read them all from the flows. The share's whole from the runs' rows (a row per
   // run and key, not per hour): the hourly rows were read a second time for it (1.9 s of 5.5 at 10M flows).
   const cutFlows = db.prepare(`SELECT sum(flows) FROM ${table}`).pluck().get() as number | null;
@@ -189,11 +196,14 @@ function unsummedGroups(db: Db, f: FlowFilter, extra: string[], extraArgs: (stri
     CROSS JOIN flows fl INDEXED BY flows_first ON fl.first_sec >= h.bucket AND fl.first_sec < h.bucket + ${BUCKET_SECONDS}
     CROSS JOIN captures c ON c.id = fl.capture_id AND c.run_id = h.run_id
     WHERE (${rollupKeyOf('fl', 'c').join(', ')}) IN (SELECT ${ROLLUP_KEY.join(', ')} FROM ${table})`;
+  const wholeRows = `SELECT ${SEEN}, f.account, ${judged ? `${JUDGED}, ` : ''}f.flows, f.first_id FROM (${finishedRunRows(`v.id IN (${wholeRuns})`, judged)}) f ${w.sql}`;
   return {
-    sql: `(${source.rollups} ${and(w.sql)} ${inReach('f')} ${whole.join(' AND ')}
+    sql: `(${wholeRows}
+      UNION ALL
+      ${source.rollups} ${and(w.sql)} ${inReach('f')} ${whole.join(' AND ')}
       UNION ALL
       ${source.flows} ${and(exact.sql)} f.id IN (${cutFlowIds}))`,
-    args: [...w.args, ...times, ...times, ...exact.args],
+    args: [...times, ...w.args, ...w.args, ...times, ...times, ...times, ...exact.args],
   };
 }
 

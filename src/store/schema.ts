@@ -233,6 +233,13 @@ const rollupRows = (table: 'flow_rollup' | 'flow_rollup_run', which: string) => 
  */
 const FINISHED_TOTALS = `${sensorRows(`s.sensor IN (${COVERED_SENSORS})`)}
      UNION ALL ${rollupRows('flow_rollup_run', `v.status = 'complete' AND ${SENSOR_OF('v')} NOT IN (${COVERED_SENSORS})`)}`;
+/**
+ * The rows without the hour of the finished runs `which` (a condition on runs v) as run_rollup_view
+ * has them (with `judged`, the verdict joined in) or run_rollup_seen: for a time filter that takes
+ * those runs whole (the views read a sensor's totals, which have no run).
+ */
+export const finishedRunRows = (which: string, judged: boolean) => `SELECT f.*, ${judged ? `${JUDGED_COLUMNS}, ` : ''}f.packets_c2s + f.packets_s2c AS packets, f.bytes_c2s + f.bytes_s2c AS bytes
+  FROM ${judged ? judgedFrom(`(${rollupRows('flow_rollup_run', `v.status = 'complete' AND (${which})`)}) f`) : `(${rollupRows('flow_rollup_run', `v.status = 'complete' AND (${which})`)}) f`}`;
 /** The rollup rows of the runs reports see as flow-like rows f. */
 const VISIBLE_ROLLUP_ROWS = `(${rollupRows('flow_rollup', "v.status = 'complete' OR v.live = 1")}) f`;
 /**
