@@ -136,18 +136,19 @@ function rollUpChanged(db: Db): void {
   const key = ROLLUP_KEY.join(', ');
   const on = ROLLUP_KEY.map((k) => `r.${k} = l.${k}`).join(' AND ');
   const missing = db.prepare(`SELECT count(*) FROM temp.rollup_left l LEFT JOIN flow_rollup r ON ${on} WHERE r.flows IS NULL OR r.flows < l.n`).pluck().get() as number;
-  // Rows made again: those the changed flows were part of — or, where a row lacks them, every row of their hours.
-  db.exec(`DROP TABLE IF EXISTS temp.rollup_redo; CREATE TEMP TABLE rollup_redo AS
-    ${missing > 0 ? `SELECT DISTINCT run_id, bucket FROM temp.rollup_left` : `SELECT l.* FROM temp.rollup_left l JOIN flow_rollup r ON ${on} WHERE r.flows > l.n`}`);
   if (missing > 0) {
-    db.exec(`DELETE FROM flow_rollup WHERE (run_id, bucket) IN (SELECT run_id, bucket FROM temp.rollup_redo)`);
-    db.exec(rollUpFlows('', hourFlows('(SELECT run_id, bucket FROM temp.rollup_redo)')));
+    // A row lacks them: every row of their hours made again.
+    const hours = '(SELECT DISTINCT run_id, bucket FROM temp.rollup_left)';
+    db.exec(`DELETE FROM flow_rollup WHERE (run_id, bucket) IN ${hours}`);
+    db.exec(rollUpFlows('', hourFlows(hours)));
     return;
   }
+  // Rows made again: those the changed flows were part of.
+  db.exec(`DROP TABLE IF EXISTS temp.rollup_redo; CREATE TEMP TABLE rollup_redo AS SELECT l.* FROM temp.rollup_left l JOIN flow_rollup r ON ${on} WHERE r.flows > l.n`);
   db.exec(`DELETE FROM flow_rollup WHERE (${key}) IN (SELECT ${key} FROM temp.rollup_left)`);
   // The changed flows where they are now, but in rows made again below.
   const now = rollupKeyOf('f', 'c').join(', ');
-  db.exec(`${rollUpFlows(`WHERE (${now}) NOT IN (SELECT ${key} FROM temp.rollup_redo)`, 'temp.rollup_ids i CROSS JOIN flows f ON f.id = i.id CROSS JOIN captures c ON c.id = f.capture_id')}
+  db.exec(`${rollUpFlows(`WHERE (${now}) NOT IN (SELECT ${key} FROM temp.rollup_redo)`, CHANGED_FLOWS)}
     ${mergingSums(ROLLUP_KEY)}`);
   db.exec(rollUpFlows(`WHERE (${now}) IN (SELECT ${key} FROM temp.rollup_redo)`, hourFlows('(SELECT DISTINCT run_id, bucket FROM temp.rollup_redo)')));
 }
@@ -159,6 +160,9 @@ function rollUpChanged(db: Db): void {
  */
 const hourFlows = (hours: string) => `${hours} h CROSS JOIN flows f INDEXED BY flows_first ON f.first_sec >= h.bucket AND f.first_sec < h.bucket + ${BUCKET_SECONDS}
   CROSS JOIN captures c ON c.id = f.capture_id AND c.run_id = h.run_id`;
+
+/** The changed flows f (temp.rollup_ids) of their captures c. */
+const CHANGED_FLOWS = 'temp.rollup_ids i CROSS JOIN flows f ON f.id = i.id CROSS JOIN captures c ON c.id = f.capture_id';
 
 /** Makes a run's rollup rows (hourly, by minute, each hour's latest end) from its flows (merge, which copies flows in bulk). */
 export function rollUpRun(db: Db, runId: number): void {
@@ -184,8 +188,7 @@ export function totalRun(db: Db, runId: number): void {
 /** A sensor-level row's key without the sensor (a run-level row's without the run). */
 const KEY_NO_RUN = SENSOR_ROLLUP_KEY.filter((k) => k !== 'sensor');
 /** The rollup keys (with run_id) of the flows in temp.rollup_ids, as they are now. */
-const CHANGED_FLOW_KEYS = `SELECT ${rollupKeyOf('f', 'c').map((x, i) => `${x} AS ${ROLLUP_KEY[i]}`).join(', ')}
-  FROM temp.rollup_ids i CROSS JOIN flows f ON f.id = i.id CROSS JOIN captures c ON c.id = f.capture_id`;
+const CHANGED_FLOW_KEYS = `SELECT ${rollupKeyOf('f', 'c').map((x, i) => `${x} AS ${ROLLUP_KEY[i]}`).join(', ')} FROM ${CHANGED_FLOWS}`;
 
 /**
  * The keys of sensor-level rows that changed flows (temp.rollup_ids) count in: `add` takes their

@@ -135,21 +135,24 @@ export const judgedFrom = (source: string) => `${source}
 /** flows f with their hosts hc, hs and verdict v joined in (the views' FROM). */
 export const JUDGED_FROM = judgedFrom('flows f');
 
-export const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, v.rule, v.reason, v.detail AS reason_detail, v.cite, hc.name AS client_name, hs.name AS server_name,
-       nullif(replace(hc.roles, ',', '+'), '') AS client_roles, nullif(replace(hs.roles, ',', '+'), '') AS server_roles,
-       CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption END AS encryption,
-       CASE WHEN f.tls = 'none' AND v.verdict = 'expected' THEN v.encryption_cite END AS encryption_cite`;
+/** A judged row's verdict texts (the verdict v's), its hosts' names and roles (hc, hs), and its encryption finding given the verdict `verdict`. */
+const VERDICT_WORDS = 'v.rule, v.reason, v.detail AS reason_detail, v.cite';
+const HOST_NAMES = `hc.name AS client_name, hs.name AS server_name,
+       nullif(replace(hc.roles, ',', '+'), '') AS client_roles, nullif(replace(hs.roles, ',', '+'), '') AS server_roles`;
+const encryptionOf = (verdict: string) => `CASE WHEN f.tls = 'none' AND ${verdict} = 'expected' THEN v.encryption END AS encryption,
+       CASE WHEN f.tls = 'none' AND ${verdict} = 'expected' THEN v.encryption_cite END AS encryption_cite`;
+
+export const JUDGED_COLUMNS = `v.client_role, v.server_role, v.verdict, ${VERDICT_WORDS}, ${HOST_NAMES},
+       ${encryptionOf('v.verdict')}`;
 
 /**
  * JUDGED_COLUMNS without the verdict's texts, with the verdict's id to read them back by: for
  * judged rows kept for many reads (the HTML page's groups), where the texts are ~700 of a row's
  * ~1,000 bytes. VERDICT_TEXTS are the rest, over such a row f and its verdict v.
  */
-export const JUDGED_SHORT = `v.client_role, v.server_role, v.verdict, hc.name AS client_name, hs.name AS server_name,
-       nullif(replace(hc.roles, ',', '+'), '') AS client_roles, nullif(replace(hs.roles, ',', '+'), '') AS server_roles, v.id AS verdict_id`;
-export const VERDICT_TEXTS = `v.rule, v.reason, v.detail AS reason_detail, v.cite,
-       CASE WHEN f.tls = 'none' AND f.verdict = 'expected' THEN v.encryption END AS encryption,
-       CASE WHEN f.tls = 'none' AND f.verdict = 'expected' THEN v.encryption_cite END AS encryption_cite`;
+export const JUDGED_SHORT = `v.client_role, v.server_role, v.verdict, ${HOST_NAMES}, v.id AS verdict_id`;
+export const VERDICT_TEXTS = `${VERDICT_WORDS},
+       ${encryptionOf('f.verdict')}`;
 
 /**
  * The width of a rollup bucket, in seconds: an hour. Reports add up rollup rows, and a
@@ -238,8 +241,11 @@ const FINISHED_TOTALS = `${sensorRows(`s.sensor IN (${COVERED_SENSORS})`)}
  * has them (with `judged`, the verdict joined in) or run_rollup_seen: for a time filter that takes
  * those runs whole (the views read a sensor's totals, which have no run).
  */
-export const finishedRunRows = (which: string, judged: boolean) => `SELECT f.*, ${judged ? `${JUDGED_COLUMNS}, ` : ''}f.packets_c2s + f.packets_s2c AS packets, f.bytes_c2s + f.bytes_s2c AS bytes
-  FROM ${judged ? judgedFrom(`(${rollupRows('flow_rollup_run', `v.status = 'complete' AND (${which})`)}) f`) : `(${rollupRows('flow_rollup_run', `v.status = 'complete' AND (${which})`)}) f`}`;
+export const finishedRunRows = (which: string, judged: boolean) => {
+  const rows = `(${rollupRows('flow_rollup_run', `v.status = 'complete' AND (${which})`)}) f`;
+  return `SELECT f.*, ${judged ? `${JUDGED_COLUMNS}, ` : ''}f.packets_c2s + f.packets_s2c AS packets, f.bytes_c2s + f.bytes_s2c AS bytes
+  FROM ${judged ? judgedFrom(rows) : rows}`;
+};
 /** The rollup rows of the runs reports see as flow-like rows f. */
 const VISIBLE_ROLLUP_ROWS = `(${rollupRows('flow_rollup', "v.status = 'complete' OR v.live = 1")}) f`;
 /**
