@@ -31,6 +31,8 @@ import { addEpmOptions, addFilterOptions, addReportCommands, checkFilterNames, e
 import { Notices } from './notices';
 import { addressOption, collect, dbOption, nonNegativeInt, positiveInt, sensorName, threadCount, threadsFromEnv } from './options';
 import { Exit, UserError } from './errors';
+import { parseTarget, TargetError } from '../store/clickhouse/target';
+import { FLOW_CHUNK, MAX_SHIP_CHUNK } from '../store/clickhouse/ship';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
 
@@ -507,6 +509,60 @@ every report by it. Exit codes: 0 merged; 3 a database is not one exflow can rea
       } catch (e) {
         if (e instanceof StoreError) throw new UserError(`exflow: ${e.message}`, Exit.Database);
         if (e instanceof RunBusy) throw new UserError(`exflow: ${o.db}: ${e.message}; wait for it to finish`, Exit.Database);
+        throw e;
+      } finally {
+        db.close();
+      }
+    });
+
+  program
+    .command('ship')
+    .description('send the finished runs of a sensor\'s database to a ClickHouse engine, each once and whole')
+    .addOption(dbOption('to send from (only read)'))
+    .requiredOption('--to <url>', 'the engine: clickhouse://HOST[:PORT]/DATABASE (HTTP interface, port 8123), or https://HOST[:PORT]/DATABASE')
+    .option('--chunk <flows>', `flows an insert sends (at most ${MAX_SHIP_CHUNK}: one block for ClickHouse, kept whole or not at all)`, positiveInt('--chunk'), FLOW_CHUNK)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  exflow ship --db sensor-a.sqlite --to clickhouse://127.0.0.1:8123/exflow
+  CLICKHOUSE_USER=exflow CLICKHOUSE_PASSWORD=… exflow ship --db sensor-b.sqlite --to https://ch.example.org/exflow
+
+Each complete run not in the engine yet is sent: its captures, flows, endpoint registry
+and names, and its own row last — a run is in the engine once its row is. A run still
+running is sent by a later ship, once complete. A ship stopped part-way (killed, the
+server gone) carries on where it stopped when started again: nothing is sent twice or
+lost. The database is only read. Credentials come from CLICKHOUSE_USER and
+CLICKHOUSE_PASSWORD (never the command line). Exit codes: 0 shipped (or nothing to
+ship); 3 the database cannot be read, or the engine is down, refuses, or holds tables
+of another exflow version; 64 usage.`,
+    )
+    .addOption(new Option('--threads <n>', 'threads that read and encode the flows beside the one that sends (0: that one reads them too)').argParser(nonNegativeInt('--threads')).default(1))
+    .action(async (o: { db: string; to: string; chunk: number; threads: number }) => {
+      const { shipDatabase, ShipError } = await import('../run/ship');
+      try {
+        parseTarget(o.to);
+      } catch (e) {
+        if (e instanceof TargetError) throw new UserError(`exflow: --to ${e.message}`, Exit.Usage);
+        throw e;
+      }
+      if (o.chunk > MAX_SHIP_CHUNK) throw new UserError(`exflow: --chunk ${o.chunk}: at most ${MAX_SHIP_CHUNK} flows an insert (ClickHouse keeps a larger insert in parts, not whole or not at all)`, Exit.Usage);
+      const db = openDbOrFail(o.db, 'read');
+      try {
+        const r = await shipDatabase(db, o.db, o.to, {
+          chunkRows: o.chunk,
+          threads: o.threads,
+          onProgress: (p) => {
+            if (p.table === 'flows' && process.stderr.isTTY) process.stderr.write(`\rexflow: run ${p.run}: ${p.rows} of ${p.total} flows sent`);
+          },
+        });
+        if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+        const flows = r.shipped.reduce((a, x) => a + x.flows, 0);
+        const resumed = r.shipped.filter((x) => x.resumedAfter > 0);
+        print(`exflow: ${r.shipped.length} run${r.shipped.length === 1 ? '' : 's'} shipped (${flows} flow${flows === 1 ? '' : 's'})${resumed.length ? `, ${resumed.length} carried on from an earlier ship` : ''}${r.already.length ? `; ${r.already.length} already there` : ''} → ${escapeControls(o.to)}\n`);
+        if (r.pending.length) print(`exflow: ${r.pending.map((p) => `run ${p.id}`).join(', ')} not finished (${[...new Set(r.pending.map((p) => p.status))].join(', ')}); shipped by a later ship, once complete\n`);
+      } catch (e) {
+        if (e instanceof ShipError) throw new UserError(`exflow: ${e.message}`, Exit.Database);
         throw e;
       } finally {
         db.close();

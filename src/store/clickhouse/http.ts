@@ -1,0 +1,171 @@
+// ClickHouse over its HTTP interface, with Node's own http/https: a statement is POSTed as the
+// body; an INSERT names its statement in the URL and streams its rows (RowBinary) as the body.
+// Every failure becomes a ClickHouseError with one line that names the server — refused,
+// unreachable, a wrong password, an error ClickHouse reported (its code and the first line of
+// its text: 18.16 sends the code only inside the text).
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { ClickHouseTarget } from './target';
+
+export class ClickHouseError extends Error {
+  constructor(
+    message: string,
+    /** ClickHouse's error code, where it sent one (e.g. 60: no such table), else null. */
+    readonly code: number | null = null,
+  ) {
+    super(message);
+    this.name = 'ClickHouseError';
+  }
+}
+
+/** Seconds a connection may take to open, and a request to go without a byte either way. */
+const CONNECT_TIMEOUT_MS = 10_000;
+const IDLE_TIMEOUT_MS = 300_000;
+
+export type Settings = Record<string, string | number>;
+
+/** Makes an insert's rows, piece by piece, with the write it is given. */
+type Producer = (write: (piece: Buffer) => Promise<void>) => Promise<void>;
+
+export class ClickHouse {
+  private readonly agent: http.Agent;
+  private readonly auth: string;
+
+  constructor(readonly target: ClickHouseTarget) {
+    this.agent = target.https ? new https.Agent({ keepAlive: true, maxSockets: 4 }) : new http.Agent({ keepAlive: true, maxSockets: 4 });
+    this.auth = 'Basic ' + Buffer.from(`${target.user}:${target.password}`).toString('base64');
+  }
+
+  /** The server as messages name it. */
+  get where(): string {
+    return `ClickHouse at ${this.target.host}:${this.target.port}`;
+  }
+
+  /** Runs a statement that returns nothing (DDL, ALTER, an INSERT … VALUES of exflow's own literals). */
+  async exec(sql: string, settings: Settings = {}, database: string | null = this.target.database): Promise<void> {
+    await this.send(sql, null, settings, database);
+  }
+
+  /** The rows of a SELECT, as objects (numbers as numbers: 64-bit integers are not quoted). */
+  async query<T = Record<string, unknown>>(sql: string, settings: Settings = {}): Promise<T[]> {
+    const text = await this.send(`${sql} FORMAT JSONEachRow`, null, { output_format_json_quote_64bit_integers: 0, ...settings });
+    const rows: T[] = [];
+    for (const line of text.split('\n')) if (line) rows.push(JSON.parse(line) as T);
+    return rows;
+  }
+
+  /** Sends `body` (rows in `format`) into `table`'s `columns`. */
+  async insert(table: string, columns: readonly string[], format: 'RowBinary', body: Buffer, settings: Settings = {}): Promise<void> {
+    await this.send(`INSERT INTO ${table} (${columns.join(', ')}) FORMAT ${format}`, body, settings);
+  }
+
+  /**
+   * Sends rows into `table` as `produce` makes them: each piece it writes goes out as it is made
+   * (chunked), so that ClickHouse reads one part while the next is made; a write waits while the
+   * connection is full. Rows a stopped insert had sent are not kept (ClickHouse writes a block once
+   * its body has ended, and an insert of fewer rows than max_insert_block_size is one block).
+   */
+  async insertStream(table: string, columns: readonly string[], format: 'RowBinary', produce: (write: (piece: Buffer) => Promise<void>) => Promise<void>, settings: Settings = {}): Promise<void> {
+    await this.send(`INSERT INTO ${table} (${columns.join(', ')}) FORMAT ${format}`, produce, settings);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /** One request: `sql` in the URL with a body of rows (made at once, or piece by piece), or as the body itself. */
+  private send(sql: string, rows: Buffer | Producer | null, settings: Settings, database: string | null = this.target.database): Promise<string> {
+    const params = new URLSearchParams();
+    if (database !== null) params.set('database', database);
+    for (const [k, v] of Object.entries(settings)) params.set(k, String(v));
+    if (rows !== null) params.set('query', sql);
+    const body = rows === null ? Buffer.from(sql, 'utf8') : rows;
+    const lib = this.target.https ? https : http;
+    const headers: http.OutgoingHttpHeaders = { Authorization: this.auth, 'Content-Type': 'application/octet-stream' };
+    if (Buffer.isBuffer(body)) headers['Content-Length'] = body.length;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (e: ClickHouseError) => {
+        if (settled) return;
+        settled = true;
+        reject(e);
+      };
+      const req = lib.request({ host: this.target.host, port: this.target.port, method: 'POST', path: `/?${params.toString()}`, agent: this.agent, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (e) => fail(this.failed(e)));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) return fail(this.reported(res.statusCode ?? 0, text));
+          if (!settled) {
+            settled = true;
+            resolve(text);
+          }
+        });
+      });
+      const connect = setTimeout(() => req.destroy(Object.assign(new Error('no connection'), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+      req.on('socket', (s) => {
+        // Pieces go out as written: Nagle's algorithm held the last piece of an insert (and so the
+        // answer) for a delayed acknowledgement, ~250 ms an insert on loopback.
+        s.setNoDelay(true);
+        // A kept-alive socket is connected already; a new one is timed until it is.
+        if (!s.connecting) clearTimeout(connect);
+        else s.once(this.target.https ? 'secureConnect' : 'connect', () => clearTimeout(connect));
+      });
+      req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' })));
+      req.on('error', (e) => {
+        clearTimeout(connect);
+        fail(this.failed(e));
+      });
+      req.on('close', () => clearTimeout(connect));
+      if (Buffer.isBuffer(body)) return req.end(body);
+      const write = (piece: Buffer) =>
+        new Promise<void>((done, stop) => {
+          if (settled) return stop(new ClickHouseError(`${this.where}: the insert ended early`));
+          if (req.write(piece)) return done();
+          const go = () => {
+            req.off('close', gone);
+            done();
+          };
+          const gone = () => {
+            req.off('drain', go);
+            stop(new ClickHouseError(`${this.where}: the connection closed during an insert`));
+          };
+          req.once('drain', go);
+          req.once('close', gone);
+        });
+      body(write).then(
+        () => req.end(),
+        (e: unknown) => {
+          // The rows could not be made: the insert is broken off, so that nothing of it is kept.
+          req.destroy();
+          if (!settled) {
+            settled = true;
+            reject(e);
+          }
+        },
+      );
+    });
+  }
+
+  /** A connection that failed: refused, unreachable, TLS, timed out. */
+  private failed(e: Error & { code?: string }): ClickHouseError {
+    const why = e.code === 'ECONNREFUSED' ? 'connection refused (is it running, is the port its HTTP port?)' : e.code === 'ETIMEDOUT' ? 'no answer in time' : e.code === 'ENOTFOUND' ? 'no such host' : `${e.code ?? ''} ${e.message}`.trim();
+    return new ClickHouseError(`${this.where}: ${oneLine(why)}`);
+  }
+
+  /** An error ClickHouse answered with. */
+  private reported(status: number, text: string): ClickHouseError {
+    const m = /Code:\s*(\d+)/.exec(text);
+    const code = m ? Number(m[1]) : null;
+    const what = /DB::Exception:\s*(.*?)(?:, e\.what\(\)|\s*\(version|$)/s.exec(text)?.[1] ?? text;
+    const auth = code === 516 || code === 192 || code === 193 || status === 401 || status === 403;
+    return new ClickHouseError(`${this.where}: ${auth ? 'refused the user or password (CLICKHOUSE_USER, CLICKHOUSE_PASSWORD): ' : ''}${oneLine(what)}${code !== null ? ` (code ${code})` : ` (HTTP ${status})`}`, code);
+  }
+}
+
+/** A server's text as one line, and not a page of it. */
+function oneLine(s: string): string {
+  const t = s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return t.length > 300 ? `${t.slice(0, 300)}…` : t;
+}

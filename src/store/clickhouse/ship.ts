@@ -1,0 +1,334 @@
+// Sends a sensor's finished runs to ClickHouse, each once, whole, and never twice. A run is
+// there when its row is in `runs`: that row is sent last. Before it, its tables are sent in
+// order — captures, flows in chunks of consecutive ids, the endpoint registry, names — and
+// after each insert the ship notes in `ship_log` how far that table of that run is. A ship
+// that was stopped (killed, the server gone) and is started again carries on from the note:
+// rows of the run beyond it, written by an insert whose note never came, are deleted first
+// and sent again — so nothing is doubled or lost whatever moment the ship was stopped at.
+// The sensor's SQLite is only read: it stays the source of truth.
+import { createHash } from 'node:crypto';
+import type { Db } from '../db';
+import type { ClickHouse, Settings } from './http';
+import { ClickHouseError } from './http';
+import { integerLiteral, stringLiteral } from './quote';
+import { RowBinaryWriter, ValueError, type ColumnType } from './rowbinary';
+import { ensureSchema, SHIP_LOG, SHIPPED_TABLES, shippedColumns, type ShippedColumns, type ShippedTable } from './schema';
+
+/** Flows an insert sends: one block for ClickHouse (its max_insert_block_size is 1,048,576 rows). */
+export const FLOW_CHUNK = 100_000;
+/** ClickHouse's default max_insert_block_size: an insert of more rows is written as several blocks. */
+export const MAX_SHIP_CHUNK = 1_048_576;
+/** Flow ids read and sent at a time within an insert (about 4,000 flows, 1.5 MB of RowBinary). */
+const SLICE_IDS = 4_000;
+
+export interface ShipProgress {
+  run: number;
+  table: ShippedTable;
+  /** Rows of the table sent so far in this ship, and how many the run has. */
+  rows: number;
+  total: number;
+}
+
+export interface ShipOptions {
+  /** Flows an insert (tests send small chunks to stop a ship between them). */
+  chunkRows?: number;
+  onProgress?: (p: ShipProgress) => void;
+  /**
+   * Who reads and encodes the flows (src/run/ship.ts: threads of its own); by default this thread,
+   * through `db`.
+   */
+  slices?: (q: SliceQuery) => SliceReader;
+}
+
+/** What a reader of a run's flows needs: the statement (ids from @from to @to) and the columns' types. */
+export interface SliceQuery {
+  sql: string;
+  bind: Record<string, string | number | null>;
+  types: ColumnType[];
+  names: string[];
+  run: number;
+}
+
+/** The flows with ids in (from, to], encoded as RowBinary: how many, and their bytes. */
+export interface SliceReader {
+  read(from: number, to: number): Promise<{ rows: number; bytes: Buffer }>;
+  close(): void;
+}
+
+/** Reads slices in this thread. */
+export function sliceReader(db: Db, q: SliceQuery): SliceReader {
+  const st = db.prepare(q.sql).raw();
+  const writer = new RowBinaryWriter(q.types, q.names);
+  return {
+    read: async (from, to) => {
+      for (const row of st.iterate({ ...q.bind, from, to }) as IterableIterator<unknown[]>) encodeRow(writer, row, 'flows', q.run);
+      const rows = writer.rows;
+      return { rows, bytes: writer.take() };
+    },
+    close: () => {},
+  };
+}
+
+export interface ShippedRun {
+  id: number;
+  uid: string;
+  sensor: string | null;
+  flows: number;
+  /** Flows an earlier, stopped ship had sent (0: the run was sent from its start). */
+  resumedAfter: number;
+}
+
+export interface ShipOutcome {
+  shipped: ShippedRun[];
+  /** Runs already in the engine (their row is there). */
+  already: { id: number; uid: string }[];
+  /** Runs not finished here (running, or live): shipped by a later ship, once complete. */
+  pending: { id: number; status: string }[];
+}
+
+/**
+ * Settings for every insert. Releases since 20.x parse an HTTP insert's body in parallel pieces of
+ * about 10 MB, each its own block: turned off, so that an insert stays one block; and they refuse
+ * a block of more than 100 days (partitions): lifted, since a chunk of old captures may span years
+ * (the shared public traces: 72 days). 18.16 refuses a setting it does not know, so they are sent
+ * only to a release that has them.
+ */
+async function insertSettings(ch: ClickHouse): Promise<Settings> {
+  const [{ v }] = await ch.query<{ v: string }>('SELECT version() AS v');
+  return Number(/^(\d+)/.exec(v)?.[1] ?? 0) >= 20 ? { input_format_parallel_parsing: 0, max_partitions_per_insert_block: 0 } : {};
+}
+
+/** A database value that cannot be sent as its column's type (a hostile or damaged database). */
+export class ShipValueError extends Error {
+  override name = 'ShipValueError';
+}
+
+interface RunRow {
+  id: number;
+  status: string;
+  live: number;
+  uid: string | null;
+  sensor: string | null;
+  started_at: string;
+  host: string | null;
+  pid: number | null;
+  command: string;
+}
+
+/**
+ * A run's identity in the engine: its uid, made when it began; a run older than uids gets one
+ * from what made it that run (its start, host, process and command), the same every ship.
+ */
+export function runUid(r: Pick<RunRow, 'uid' | 'started_at' | 'host' | 'pid' | 'command'>): string {
+  if (r.uid) return r.uid;
+  return 'legacy-' + createHash('sha256').update(JSON.stringify([r.started_at, r.host, r.pid, r.command])).digest('hex').slice(0, 32);
+}
+
+export async function shipRuns(db: Db, ch: ClickHouse, o: ShipOptions = {}): Promise<ShipOutcome> {
+  const columns = shippedColumns(db);
+  await ensureSchema(ch, columns);
+  const settings = await insertSettings(ch);
+  const there = new Set((await ch.query<{ run_uid: string }>('SELECT run_uid FROM runs')).map((r) => r.run_uid));
+  const out: ShipOutcome = { shipped: [], already: [], pending: [] };
+  const runs = db.prepare('SELECT id, status, live, uid, sensor, started_at, host, pid, command FROM runs ORDER BY id').all() as RunRow[];
+  for (const r of runs) {
+    const uid = runUid(r);
+    if (r.status !== 'complete') {
+      if (r.status === 'running' || r.live === 1) out.pending.push({ id: r.id, status: r.status });
+      continue;
+    }
+    if (there.has(uid)) {
+      out.already.push({ id: r.id, uid });
+      continue;
+    }
+    out.shipped.push(await shipRun(db, ch, columns, r, uid, o, settings));
+  }
+  return out;
+}
+
+/** Which rows of a table belong to run `?` (its captures' rows; the run's own row). */
+const OF_RUN: Record<ShippedTable, string> = {
+  runs: 'id = @run',
+  captures: 'run_id = @run',
+  flows: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
+  rpc_endpoints: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
+  host_names: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
+  name_evidence: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
+};
+
+async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, ShippedColumns>, r: RunRow, uid: string, o: ShipOptions, settings: Settings): Promise<ShippedRun> {
+  const uidSql = stringLiteral(uid);
+  const noted = new Map(
+    (await ch.query<{ tbl: string; upto: number }>(`SELECT tbl, max(upto) AS upto FROM ${SHIP_LOG} WHERE run_uid = ${uidSql} GROUP BY tbl`)).map((x) => [x.tbl, x.upto]),
+  );
+  const shipped: ShippedRun = { id: r.id, uid, sensor: r.sensor, flows: 0, resumedAfter: noted.get('flows') ?? 0 };
+  for (const table of SHIPPED_TABLES) {
+    const c = columns[table];
+    const writer = new RowBinaryWriter(c.types, c.names);
+    // The added columns (run_uid, and the sensor on flows) come from the query, bound as values.
+    const added = table === 'flows' ? '@uid, @sensor' : '@uid';
+    const select = `SELECT ${added}, ${c.sqlite.map((n) => `"${n}"`).join(', ')} FROM main."${table}" WHERE ${OF_RUN[table]}`;
+    const bind = { run: r.id, uid, ...(table === 'flows' ? { sensor: r.sensor } : {}) };
+    if (table === 'flows') {
+      shipped.flows = await shipFlows(db, ch, { r, uidSql, select, bind, types: c.types, names: c.names, after: shipped.resumedAfter, settings }, o);
+      continue;
+    }
+    if (noted.has(table)) continue;
+    // The run's row is never noted: sent, the run is there; not sent, nothing of it is.
+    if (table !== 'runs') await removeUnnoted(ch, table, uidSql, null);
+    const rows = db.prepare(select).raw().all(bind) as unknown[][];
+    for (const row of rows) encodeRow(writer, row, table, r.id);
+    if (rows.length) await ch.insert(table, c.names, 'RowBinary', writer.take(), settings);
+    if (table !== 'runs') await note(ch, uidSql, table, 0, rows.length);
+    o.onProgress?.({ run: r.id, table, rows: rows.length, total: rows.length });
+  }
+  return shipped;
+}
+
+interface FlowShip {
+  r: RunRow;
+  uidSql: string;
+  /** The run's flows with the added columns first. */
+  select: string;
+  bind: Record<string, string | number | null>;
+  types: ColumnType[];
+  names: string[];
+  /** The last flow id an earlier ship noted (0: none). */
+  after: number;
+  settings: Settings;
+}
+
+/**
+ * Sends a run's flows after `s.after`, in inserts of at most chunkRows, each noted once it is in;
+ * returns the run's flows. The flows are read in slices of SLICE_IDS ids (a run's flows are one
+ * stretch of ids, give or take another run's written meanwhile), so that readers on other threads
+ * can read ahead while an insert is sent; an insert ends at a slice's end, and its note says so.
+ */
+async function shipFlows(db: Db, ch: ClickHouse, s: FlowShip, o: ShipOptions): Promise<number> {
+  const run = { run: s.r.id };
+  await removeUnnoted(ch, 'flows', s.uidSql, s.after);
+  const total = db.prepare(`SELECT count(*) FROM main.flows WHERE ${OF_RUN.flows}`).pluck().get(run) as number;
+  const lastId = db.prepare(`SELECT coalesce(max(id), 0) FROM main.flows WHERE ${OF_RUN.flows}`).pluck().get(run) as number;
+  let sent = db.prepare(`SELECT count(*) FROM main.flows WHERE ${OF_RUN.flows} AND id <= @after`).pluck().get({ ...run, after: s.after }) as number;
+  const chunkRows = o.chunkRows ?? FLOW_CHUNK;
+  const step = Math.min(SLICE_IDS, chunkRows);
+  // Found by id, not through flows_capture (which made SQLite sort every flow left, each slice).
+  const q: SliceQuery = { sql: `${s.select.replace('WHERE capture_id', 'WHERE +capture_id')} AND id > @from AND id <= @to`, bind: s.bind, types: s.types, names: s.names, run: s.r.id };
+  const reader = (o.slices ?? ((x) => sliceReader(db, x)))(q);
+  const slices = new SliceQueue(reader, s.after, lastId, step);
+  try {
+    let last = s.after;
+    while (last < lastId) {
+      // One insert (one block for ClickHouse) of up to chunkRows flows, sent a slice at a time:
+      // ClickHouse reads one while the next is read. A slice that would make the insert too big waits for the next.
+      let inChunk = 0;
+      let upto = last;
+      await ch.insertStream(
+        'flows',
+        s.names,
+        'RowBinary',
+        async (write) => {
+          while (upto < lastId) {
+            const slice = await slices.peek();
+            if (inChunk > 0 && inChunk + slice.rows > chunkRows) break;
+            slices.take();
+            upto = slice.to;
+            if (slice.rows === 0) continue;
+            inChunk += slice.rows;
+            await write(slice.bytes);
+          }
+        },
+        s.settings,
+      );
+      last = upto;
+      if (inChunk === 0) continue;
+      await note(ch, s.uidSql, 'flows', last, inChunk);
+      sent += inChunk;
+      o.onProgress?.({ run: s.r.id, table: 'flows', rows: sent, total });
+    }
+  } finally {
+    reader.close();
+  }
+  return total;
+}
+
+interface Slice {
+  to: number;
+  rows: number;
+  bytes: Buffer;
+}
+
+/** The slices of ids after `from` up to `last`, asked of the reader a few ahead, handed out in order. */
+class SliceQueue {
+  private readonly asked: Promise<Slice>[] = [];
+  private next: number;
+
+  constructor(
+    private readonly reader: SliceReader,
+    from: number,
+    private readonly last: number,
+    private readonly step: number,
+    private readonly ahead = 8,
+  ) {
+    this.next = from;
+    this.fill();
+  }
+
+  /** The next slice (read when it is). */
+  peek(): Promise<Slice> {
+    return this.asked[0];
+  }
+
+  /** Done with the next slice: another is asked for. */
+  take(): void {
+    this.asked.shift();
+    this.fill();
+  }
+
+  private fill(): void {
+    while (this.asked.length < this.ahead && this.next < this.last) {
+      const from = this.next;
+      const to = Math.min(from + this.step, this.last);
+      this.next = to;
+      const p = this.reader.read(from, to).then((r) => ({ to, ...r }));
+      // Looked at in order; one that fails before its turn is not an unhandled rejection.
+      p.catch(() => {});
+      this.asked.push(p);
+    }
+  }
+}
+
+function encodeRow(writer: RowBinaryWriter, row: unknown[], table: ShippedTable, run: number): void {
+  try {
+    writer.add(row);
+  } catch (e) {
+    if (e instanceof ValueError) throw new ShipValueError(`run ${run}, table ${table}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Notes that `table`'s rows of a run are in, up to flow id `upto` (other tables: all of them). */
+async function note(ch: ClickHouse, uidSql: string, table: ShippedTable, upto: number, rows: number): Promise<void> {
+  await ch.exec(`INSERT INTO ${SHIP_LOG} (run_uid, tbl, upto, rows, shipped_at) VALUES (${uidSql}, ${stringLiteral(table)}, ${integerLiteral(upto)}, ${integerLiteral(rows)}, now())`);
+}
+
+/** How long a deletion of an unnoted insert's rows may take before the ship gives up. */
+const MUTATION_WAIT_MS = 120_000;
+
+/**
+ * Deletes a run's rows of `table` that no note covers (an insert whose note never came: the
+ * ship was stopped between them, or the server in the middle of one), and waits until they are gone.
+ */
+async function removeUnnoted(ch: ClickHouse, table: ShippedTable, uidSql: string, afterId: number | null): Promise<void> {
+  const where = `run_uid = ${uidSql}${afterId !== null ? ` AND id > ${integerLiteral(afterId)}` : ''}`;
+  const [{ n }] = await ch.query<{ n: number }>(`SELECT count() AS n FROM ${table} WHERE ${where}`);
+  if (n === 0) return;
+  await ch.exec(`ALTER TABLE ${table} DELETE WHERE ${where}`);
+  const deadline = Date.now() + MUTATION_WAIT_MS;
+  for (;;) {
+    const [{ left }] = await ch.query<{ left: number }>(`SELECT count() AS left FROM system.mutations WHERE database = currentDatabase() AND table = ${stringLiteral(table)} AND is_done = 0`);
+    if (left === 0) return;
+    if (Date.now() > deadline) throw new ClickHouseError(`${ch.where}: the rows of an interrupted ship are not deleted after ${MUTATION_WAIT_MS / 1000} s (system.mutations of ${table}); ship again later`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}

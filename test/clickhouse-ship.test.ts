@@ -1,0 +1,218 @@
+// exflow ship (issue 29) against a real ClickHouse server started by the test: sensors made from
+// the shared captures and a generated organisation are shipped, and every shipped table is
+// compared, row for row and value for value, with the sensor's SQLite — once, again (nothing
+// added), after ships killed at ten points (nothing doubled or lost), with hostile values, and
+// against servers that are down, refuse the password or hold another version's tables.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { defaultTemplates, writeOrgDay } from '../src/samples/org-day';
+import { stringLiteral } from '../src/store/clickhouse/quote';
+import { CLI, captureFiles, HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
+import { freePort, startClickHouse, type ClickHouseServer } from './clickhouse-server';
+
+const TABLES = ['runs', 'captures', 'flows', 'rpc_endpoints', 'host_names', 'name_evidence'] as const;
+/** How a table's rows find their run in SQLite. */
+const RUN_OF: Record<(typeof TABLES)[number], string> = {
+  runs: 'SELECT r.uid AS run_uid, t.* FROM runs t JOIN runs r ON r.id = t.id',
+  captures: 'SELECT r.uid AS run_uid, t.* FROM captures t JOIN runs r ON r.id = t.run_id',
+  flows: 'SELECT r.uid AS run_uid, r.sensor AS sensor, t.* FROM flows t JOIN captures c ON c.id = t.capture_id JOIN runs r ON r.id = c.run_id',
+  rpc_endpoints: 'SELECT r.uid AS run_uid, t.* FROM rpc_endpoints t JOIN captures c ON c.id = t.capture_id JOIN runs r ON r.id = c.run_id',
+  host_names: 'SELECT r.uid AS run_uid, t.* FROM host_names t JOIN captures c ON c.id = t.capture_id JOIN runs r ON r.id = c.run_id',
+  name_evidence: 'SELECT r.uid AS run_uid, t.* FROM name_evidence t JOIN captures c ON c.id = t.capture_id JOIN runs r ON r.id = c.run_id',
+};
+
+/** Rows as comparable text, sorted: a BLOB as hex, so that both engines' rows print alike. */
+const canonical = (rows: Record<string, unknown>[]) => rows.map((r) => JSON.stringify(Object.entries(r).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('hex').toUpperCase() : v]))).sort();
+
+function sqliteRows(file: string, table: (typeof TABLES)[number]): string[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    const blobs = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string; type: string }[]).filter((c) => c.type === 'BLOB').map((c) => c.name);
+    const rows = db.prepare(`${RUN_OF[table]} WHERE r.status = 'complete'`).all() as Record<string, unknown>[];
+    for (const r of rows) for (const b of blobs) r[b] = r[b] === null ? null : Buffer.from(r[b] as Buffer).toString('hex').toUpperCase();
+    return canonical(rows);
+  } finally {
+    db.close();
+  }
+}
+
+async function engineRows(ch: ClickHouseServer, database: string, table: (typeof TABLES)[number], file: string): Promise<string[]> {
+  const db = new Database(file, { readonly: true });
+  const cols = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string; type: string }[]).map((c) => (c.type === 'BLOB' ? `if(isNull(${c.name}), NULL, hex(assumeNotNull(${c.name}))) AS ${c.name}` : c.name));
+  db.close();
+  const uids = sqliteUids(file);
+  const text = await ch.sql(`SELECT run_uid, ${table === 'flows' ? 'sensor, ' : ''}${cols.join(', ')} FROM ${database}.${table} WHERE run_uid IN (${uids.map(stringLiteral).join(', ') || "''"}) FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 });
+  return canonical(text.split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+}
+
+const sqliteUids = (file: string): string[] => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare("SELECT uid FROM runs WHERE status = 'complete'").pluck().all() as string[];
+  } finally {
+    db.close();
+  }
+};
+
+/** Every shipped table of `file`'s complete runs, in the engine as in SQLite. */
+async function expectSame(ch: ClickHouseServer, database: string, file: string): Promise<void> {
+  for (const table of TABLES) {
+    const want = sqliteRows(file, table);
+    const got = await engineRows(ch, database, table, file);
+    expect(got.length, `${table}: rows`).toBe(want.length);
+    expect(got, table).toEqual(want);
+  }
+}
+
+const analyze = (args: string[]) => {
+  const r = runCli(['analyze', ...args]);
+  if (r.code !== 0) throw new Error(`analyze failed: ${r.stderr}`);
+};
+
+describe.skipIf(!HAVE_SHARED)('exflow ship: a sensor\'s runs into ClickHouse', () => {
+  let ch: ClickHouseServer;
+  const dir = tmpDir();
+  const lab = path.join(dir, 'lab.sqlite');
+  const pub = path.join(dir, 'public.sqlite');
+  const org = path.join(dir, 'org.sqlite');
+
+  beforeAll(async () => {
+    ch = await startClickHouse();
+    analyze([...captureFiles('lab'), '--db', lab, '--sensor', 'site-a']);
+    analyze([shared('public'), '--db', pub, '--sensor', 'site-b']);
+    // A second run in the public sensor's database: two runs of one sensor.
+    analyze([...captureFiles('lab-exchange'), '--db', pub, '--sensor', 'site-b']);
+    const day = path.join(dir, 'org.pcap');
+    await writeOrgDay(day, { packets: 25_000, shortPercent: 100, clients: 300, concurrent: 60, paceUs: 200_000, templates: defaultTemplates(ROOT) });
+    analyze([day, '--db', org, '--sensor', 'site-g']);
+  });
+  afterAll(async () => {
+    await ch?.stop();
+  });
+
+  it('sends every finished run whole: each table\'s rows as the sensor\'s SQLite has them', async () => {
+    // One read by a thread of its own (the default), one by the thread that sends (--threads 0).
+    for (const [file, threads] of [[lab, '1'], [pub, '0']]) {
+      const r = runCli(['ship', '--db', file, '--to', ch.url('two_sensors'), '--threads', threads]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^exflow: \d+ runs? shipped \(\d+ flows?\)/);
+    }
+    await expectSame(ch, 'two_sensors', lab);
+    await expectSame(ch, 'two_sensors', pub);
+    // Nothing but theirs: the engine's runs are the two sensors' three.
+    expect(Number(await ch.sql('SELECT count() FROM two_sensors.runs'))).toBe(3);
+    expect((await ch.sql('SELECT DISTINCT sensor FROM two_sensors.flows ORDER BY sensor')).trim().split('\n')).toEqual(['site-a', 'site-b']);
+  });
+
+  it('a second ship adds nothing', async () => {
+    const before = await ch.sql(`SELECT ${TABLES.map((t) => `(SELECT count() FROM two_sensors.${t})`).join(', ')}`);
+    const r = runCli(['ship', '--db', pub, '--to', ch.url('two_sensors')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('0 runs shipped (0 flows); 2 already there');
+    expect(await ch.sql(`SELECT ${TABLES.map((t) => `(SELECT count() FROM two_sensors.${t})`).join(', ')}`)).toBe(before);
+  });
+
+  it('a ship killed at any of ten points carries on when started again: nothing doubled or lost', async () => {
+    const flows = Number(new Database(org, { readonly: true }).prepare('SELECT count(*) FROM flows').pluck().get());
+    expect(flows).toBeGreaterThan(2000);
+    const chunk = 500;
+    const chunks = Math.ceil(flows / chunk);
+    /** The chunks of flows noted in `database` so far (0 before the ship has made its tables). */
+    const noted = async (database: string) => Number(await ch.sql(`SELECT count() FROM ${database}.ship_log WHERE tbl = 'flows'`).catch(() => '0'));
+    let resumed = 0;
+    for (let trial = 0; trial < 10; trial++) {
+      const database = `killed_${trial}`;
+      const child = spawn(process.execPath, [CLI, 'ship', '--db', org, '--to', ch.url(database), '--chunk', String(chunk)], { stdio: 'ignore' });
+      let exited = false;
+      const exit = new Promise<void>((res) => child.once('exit', () => ((exited = true), res())));
+      // Killed at once, or once a share of its inserts are noted: somewhere inside the next insert,
+      // or (the last trial) in the tables after the flows.
+      const at = Math.round((trial / 9) * chunks);
+      while (!exited && at > 0 && (await noted(database)) < at) await new Promise((res) => setTimeout(res, 5));
+      child.kill('SIGKILL');
+      await exit;
+      const again = runCli(['ship', '--db', org, '--to', ch.url(database), '--chunk', String(chunk)]);
+      expect(again.code, again.stderr).toBe(0);
+      if (/carried on from an earlier ship/.test(again.stdout)) resumed++;
+      await expectSame(ch, database, org);
+      expect(Number(await ch.sql(`SELECT count() FROM ${database}.runs`))).toBe(1);
+    }
+    // Every kill after the first insert's note left a ship that carried on.
+    expect(resumed).toBeGreaterThanOrEqual(8);
+  });
+
+  it('a reading thread out of memory leaves its slices to the thread that sends: the same rows', async () => {
+    const { shipDatabase } = await import('../src/run/ship');
+    const { openDb } = await import('../src/store/db');
+    const db = openDb(org, { create: false, readonly: true });
+    try {
+      const r = await shipDatabase(db, org, ch.url('starved'), { threads: 2, threadOldMb: 1, chunkRows: 1000 });
+      expect(r.shipped.map((x) => x.flows)).toEqual([Number(db.prepare('SELECT count(*) FROM flows').pluck().get())]);
+    } finally {
+      db.close();
+    }
+    await expectSame(ch, 'starved', org);
+  });
+
+  it('carries hostile values as data: quotes, backslashes, control and bidi characters, SQL', async () => {
+    const hostile = ["x'; DROP TABLE flows; --", 'back\\slash\\', 'new\nline\r\x00nul', '\u202eevil\u202c', "')) UNION SELECT 1 --", '\\x27', 'ünïcödé 日本 🙂'];
+    // The quoting module's literals: ClickHouse reads back exactly the value.
+    for (const v of hostile) expect(JSON.parse((await ch.sql(`SELECT ${stringLiteral(v)} AS v FORMAT JSONEachRow`)).trim()).v).toBe(v);
+    const file = path.join(dir, 'hostile.sqlite');
+    fs.copyFileSync(lab, file);
+    const db = new Database(file);
+    db.prepare('UPDATE runs SET uid = ?, sensor = ?, command = ?').run(hostile[0] + hostile[2], hostile[3], hostile[4]);
+    db.prepare('UPDATE captures SET path = ? WHERE id = (SELECT min(id) FROM captures)').run(hostile[1] + hostile[5]);
+    db.prepare('UPDATE host_names SET name = ?').run(hostile[6]);
+    db.close();
+    const r = runCli(['ship', '--db', file, '--to', ch.url('hostile')]);
+    expect(r.code, r.stderr).toBe(0);
+    await expectSame(ch, 'hostile', file);
+    // The run is found again by its hostile identity: a second ship sends nothing.
+    expect(runCli(['ship', '--db', file, '--to', ch.url('hostile')]).stdout).toContain('0 runs shipped (0 flows); 1 already there');
+  });
+
+  it('a server down, a wrong password, a table of another version, a value that is no integer: exit 3, one line', async () => {
+    const down = await freePort();
+    let r = runCli(['ship', '--db', lab, '--to', `clickhouse://127.0.0.1:${down}/x`]);
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split('\n')).toEqual([`exflow: ClickHouse at 127.0.0.1:${down}: connection refused (is it running, is the port its HTTP port?)`]);
+
+    const locked = await startClickHouse({ user: 'exflow', password: 's3cret' });
+    try {
+      r = runCli(['ship', '--db', lab, '--to', locked.url('x')], { env: { CLICKHOUSE_USER: 'exflow', CLICKHOUSE_PASSWORD: 'wrong' } });
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/refused the user or password/);
+      expect(r.stderr).not.toContain('wrong');
+      r = runCli(['ship', '--db', lab, '--to', locked.url('x')], { env: { CLICKHOUSE_USER: 'exflow', CLICKHOUSE_PASSWORD: 's3cret' } });
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      await locked.stop();
+    }
+    r = runCli(['ship', '--db', lab, '--to', `clickhouse://exflow:s3cret@127.0.0.1:${ch.httpPort}/x`]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).not.toContain('s3cret');
+
+    await ch.sql('CREATE DATABASE IF NOT EXISTS older');
+    await ch.sql('CREATE TABLE older.flows (run_uid String, id Int64) ENGINE = MergeTree ORDER BY id');
+    r = runCli(['ship', '--db', lab, '--to', ch.url('older')]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^exflow: ClickHouse at 127\.0\.0\.1:\d+: table older\.flows has other columns than this exflow sends .*another exflow version/);
+
+    const bad = path.join(dir, 'bad.sqlite');
+    fs.copyFileSync(lab, bad);
+    const db = new Database(bad);
+    db.prepare("UPDATE flows SET first_sec = 'soon' WHERE id = (SELECT max(id) FROM flows)").run();
+    db.close();
+    r = runCli(['ship', '--db', bad, '--to', ch.url('bad')]);
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim()).toMatch(/^exflow: run 1, table flows: column first_sec: "soon" is not an integer$/);
+    // Nothing of that run counts: its row never came.
+    expect(Number(await ch.sql('SELECT count() FROM bad.runs'))).toBe(0);
+  });
+});
