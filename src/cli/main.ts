@@ -33,6 +33,7 @@ import { addressOption, collect, dbOption, nonNegativeInt, positiveInt, sensorNa
 import { Exit, UserError } from './errors';
 import { parseTarget, TargetError } from '../store/clickhouse/target';
 import { FLOW_CHUNK, MAX_SHIP_CHUNK } from '../store/clickhouse/ship';
+import { defaultShipThreads } from '../run/thread-policy';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
 
@@ -537,7 +538,7 @@ CLICKHOUSE_PASSWORD (never the command line). Exit codes: 0 shipped (or nothing 
 ship); 3 the database cannot be read, or the engine is down, refuses, or holds tables
 of another exflow version; 64 usage.`,
     )
-    .addOption(new Option('--threads <n>', 'threads that read and encode the flows beside the one that sends (0: that one reads them too)').argParser(nonNegativeInt('--threads')).default(1))
+    .addOption(new Option('--threads <n>', 'threads that read and encode the flows beside the one that sends (0: that one reads them too)').argParser(nonNegativeInt('--threads')).default(defaultShipThreads(), 'two, or one on one core'))
     .action(async (o: { db: string; to: string; chunk: number; threads: number }) => {
       const { shipDatabase, ShipError } = await import('../run/ship');
       try {

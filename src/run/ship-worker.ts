@@ -3,37 +3,33 @@
 // posting each slice's RowBinary back without a copy.
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDb } from '../store/db';
-import { sliceReader, type SliceQuery } from '../store/clickhouse/ship';
+import { encodeSlice, type SliceQuery } from '../store/clickhouse/ship';
+import { RowBinaryWriter } from '../store/clickhouse/rowbinary';
 import type { ShipSliceAsk, ShipSliceAnswer, ShipThreadInput } from './ship';
 
 const input = workerData as ShipThreadInput;
 const db = openDb(input.dbPath, { create: false, readonly: true });
-const readers = new Map<string, ReturnType<typeof sliceReader>>();
-const readerFor = (q: SliceQuery) => {
-  const key = JSON.stringify(q);
-  let r = readers.get(key);
-  if (r === undefined) {
-    readers.clear();
-    r = sliceReader(db, q);
-    readers.set(key, r);
-  }
-  return r;
-};
+/** The statement and writer of the query last asked (a ship asks one run's flows at a time). */
+let current: { key: string; st: ReturnType<ReturnType<typeof db.prepare>['raw']>; writer: RowBinaryWriter } | null = null;
+/** Buffers the sending thread gave back once their slice was sent. */
+const pool: ArrayBuffer[] = [];
 
-parentPort!.on('message', (m: ShipSliceAsk | 'stop') => {
+parentPort!.on('message', (m: ShipSliceAsk | { give: ArrayBuffer } | 'stop') => {
   if (m === 'stop') {
     db.close();
     process.exit(0);
   }
-  readerFor(m.query)
-    .read(m.from, m.to)
-    .then(
-      ({ rows, bytes }) => {
-        // A buffer of its own, so that it can be handed over rather than copied.
-        const own = new Uint8Array(bytes.length);
-        own.set(bytes);
-        parentPort!.postMessage({ ask: m.ask, rows, bytes: own.buffer } satisfies ShipSliceAnswer, [own.buffer]);
-      },
-      (e: unknown) => parentPort!.postMessage({ ask: m.ask, failed: e instanceof Error ? e.message : String(e), value: e instanceof Error && e.name === 'ShipValueError' } satisfies ShipSliceAnswer),
-    );
+  if ('give' in m) {
+    pool.push(m.give);
+    return;
+  }
+  try {
+    const key = JSON.stringify(m.query);
+    if (current?.key !== key) current = { key, st: db.prepare(m.query.sql).raw(), writer: new RowBinaryWriter(m.query.types, m.query.names) };
+    const { rows, bytes } = encodeSlice(current.st.iterate({ ...m.query.bind, from: m.from, to: m.to }) as IterableIterator<unknown[]>, current.writer, m.query.run, pool.pop() ?? null);
+    // Handed over, not copied; it comes back once sent.
+    parentPort!.postMessage({ ask: m.ask, rows, bytes: bytes.buffer as ArrayBuffer, length: bytes.length } satisfies ShipSliceAnswer, [bytes.buffer as ArrayBuffer]);
+  } catch (e) {
+    parentPort!.postMessage({ ask: m.ask, failed: e instanceof Error ? e.message : String(e), value: e instanceof Error && e.name === 'ShipValueError' } satisfies ShipSliceAnswer);
+  }
 });

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Db } from '../store/db';
 import { ClickHouse, ClickHouseError } from '../store/clickhouse/http';
-import { shipRuns, ShipValueError, sliceReader, type ShipOptions, type ShipOutcome, type SliceQuery, type SliceReader } from '../store/clickhouse/ship';
+import { shipRuns, ShipValueError, sliceReader, type ShipOptions, type ShipOutcome, type SliceQuery, type SliceRead, type SliceReader } from '../store/clickhouse/ship';
 import { parseTarget, TargetError } from '../store/clickhouse/target';
 
 /** A ship that could not be done: the engine (down, refusing, another version's tables), the target, or a value. One line. */
@@ -22,7 +22,7 @@ export interface ShipSliceAsk {
   from: number;
   to: number;
 }
-export type ShipSliceAnswer = { ask: number; rows: number; bytes: ArrayBuffer } | { ask: number; failed: string; value: boolean };
+export type ShipSliceAnswer = { ask: number; rows: number; bytes: ArrayBuffer; length: number } | { ask: number; failed: string; value: boolean };
 
 /** A thread's heap: a slice is ~1.5 MB, a few are made ahead. */
 const THREAD_OLD_MB = 32;
@@ -36,7 +36,9 @@ const THREAD_YOUNG_MB = 4;
  */
 class SliceThreads {
   private readonly workers: Worker[];
-  private readonly waiting = new Map<number, { query: SliceQuery; from: number; to: number; resolve: (r: { rows: number; bytes: Buffer }) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { query: SliceQuery; from: number; to: number; worker: Worker; resolve: (r: SliceRead) => void; reject: (e: Error) => void }>();
+  /** Which thread made a slice's buffer: it is given back to it once sent. */
+  private readonly madeBy = new WeakMap<ArrayBuffer, Worker>();
   private asks = 0;
   /** Set once a thread failed (out of its heap, say): every slice is then read here. */
   private broken = false;
@@ -66,9 +68,17 @@ class SliceThreads {
           ? here.read(from, to)
           : new Promise((resolve, reject) => {
               const ask = this.asks++;
-              this.waiting.set(ask, { query, from, to, resolve, reject });
-              this.workers[ask % this.workers.length].postMessage({ ask, query, from, to } satisfies ShipSliceAsk);
+              const worker = this.workers[ask % this.workers.length];
+              this.waiting.set(ask, { query, from, to, worker, resolve, reject });
+              worker.postMessage({ ask, query, from, to } satisfies ShipSliceAsk);
             }),
+      release: (slice) => {
+        const ab = slice.bytes.buffer as ArrayBuffer;
+        const w = this.madeBy.get(ab);
+        if (w === undefined) return here.release(slice);
+        this.madeBy.delete(ab);
+        if (!this.broken) w.postMessage({ give: ab }, [ab]);
+      },
       close: () => {},
     };
   }
@@ -87,7 +97,10 @@ class SliceThreads {
     if (w === undefined) return;
     this.waiting.delete(m.ask);
     if ('failed' in m) w.reject(m.value ? new ShipValueError(m.failed) : new Error(m.failed));
-    else w.resolve({ rows: m.rows, bytes: Buffer.from(m.bytes) });
+    else {
+      this.madeBy.set(m.bytes, w.worker);
+      w.resolve({ rows: m.rows, bytes: Buffer.from(m.bytes, 0, m.length) });
+    }
   }
 
   /** A thread failed: what it and the others were asked is read here, and all that follows. */

@@ -119,20 +119,17 @@ export class ClickHouse {
       });
       req.on('close', () => clearTimeout(connect));
       if (Buffer.isBuffer(body)) return req.end(body);
+      // Resolves once the piece is handed to the system (its buffer may then be used again).
       const write = (piece: Buffer) =>
         new Promise<void>((done, stop) => {
           if (settled) return stop(new ClickHouseError(`${this.where}: the insert ended early`));
-          if (req.write(piece)) return done();
-          const go = () => {
-            req.off('close', gone);
-            done();
-          };
-          const gone = () => {
-            req.off('drain', go);
-            stop(new ClickHouseError(`${this.where}: the connection closed during an insert`));
-          };
-          req.once('drain', go);
+          const gone = () => stop(new ClickHouseError(`${this.where}: the connection closed during an insert`));
           req.once('close', gone);
+          req.write(piece, (e) => {
+            req.off('close', gone);
+            if (e) stop(new ClickHouseError(`${this.where}: ${e.message}`));
+            else done();
+          });
         });
       body(write).then(
         () => req.end(),

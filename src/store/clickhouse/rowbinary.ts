@@ -45,7 +45,17 @@ export class RowBinaryWriter {
 
   /** The rows written so far, as a buffer of their own; the writer starts again empty. */
   take(): Buffer {
-    const out = Buffer.from(this.buf.subarray(0, this.at));
+    return this.takeInto(null);
+  }
+
+  /**
+   * The rows written so far, copied into `into` where it is big enough (a buffer given back after
+   * an earlier slice was sent: slices reuse a few buffers rather than make one each), else into a
+   * new one; the writer starts again empty.
+   */
+  takeInto(into: ArrayBuffer | null): Buffer {
+    const out = into !== null && into.byteLength >= this.at ? Buffer.from(into, 0, this.at) : Buffer.from(new ArrayBuffer(Math.max(this.at, 1 << 20)), 0, this.at);
+    this.buf.copy(out, 0, 0, this.at);
     this.at = 0;
     this.rows = 0;
     return out;

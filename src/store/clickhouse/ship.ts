@@ -49,24 +49,37 @@ export interface SliceQuery {
   run: number;
 }
 
-/** The flows with ids in (from, to], encoded as RowBinary: how many, and their bytes. */
+/** A slice read: its flows' count and RowBinary (a view of a buffer the reader may make again). */
+export interface SliceRead {
+  rows: number;
+  bytes: Buffer;
+}
+
+/** The flows with ids in (from, to], encoded as RowBinary. */
 export interface SliceReader {
-  read(from: number, to: number): Promise<{ rows: number; bytes: Buffer }>;
+  read(from: number, to: number): Promise<SliceRead>;
+  /** The slice's bytes are sent: its buffer may be used again. */
+  release(slice: SliceRead): void;
   close(): void;
 }
 
-/** Reads slices in this thread. */
+/** Reads slices in this thread, into a few buffers used again as slices are sent. */
 export function sliceReader(db: Db, q: SliceQuery): SliceReader {
   const st = db.prepare(q.sql).raw();
   const writer = new RowBinaryWriter(q.types, q.names);
+  const pool: ArrayBuffer[] = [];
   return {
-    read: async (from, to) => {
-      for (const row of st.iterate({ ...q.bind, from, to }) as IterableIterator<unknown[]>) encodeRow(writer, row, 'flows', q.run);
-      const rows = writer.rows;
-      return { rows, bytes: writer.take() };
-    },
+    read: async (from, to) => encodeSlice(st.iterate({ ...q.bind, from, to }) as IterableIterator<unknown[]>, writer, q.run, pool.pop() ?? null),
+    release: (slice) => pool.push(slice.bytes.buffer as ArrayBuffer),
     close: () => {},
   };
+}
+
+/** The rows of a slice as RowBinary, in `into` where it is big enough. */
+export function encodeSlice(rows: Iterable<unknown[]>, writer: RowBinaryWriter, run: number, into: ArrayBuffer | null): SliceRead {
+  for (const row of rows) encodeRow(writer, row, 'flows', run);
+  const n = writer.rows;
+  return { rows: n, bytes: writer.takeInto(into) };
 }
 
 export interface ShippedRun {
@@ -233,9 +246,13 @@ async function shipFlows(db: Db, ch: ClickHouse, s: FlowShip, o: ShipOptions): P
             if (inChunk > 0 && inChunk + slice.rows > chunkRows) break;
             slices.take();
             upto = slice.to;
-            if (slice.rows === 0) continue;
+            if (slice.rows === 0) {
+              reader.release(slice);
+              continue;
+            }
             inChunk += slice.rows;
             await write(slice.bytes);
+            reader.release(slice);
           }
         },
         s.settings,
@@ -252,10 +269,8 @@ async function shipFlows(db: Db, ch: ClickHouse, s: FlowShip, o: ShipOptions): P
   return total;
 }
 
-interface Slice {
+interface Slice extends SliceRead {
   to: number;
-  rows: number;
-  bytes: Buffer;
 }
 
 /** The slices of ids after `from` up to `last`, asked of the reader a few ahead, handed out in order. */
