@@ -20,6 +20,8 @@ export interface ClickHouseServer {
   /** Runs SQL on it (as the test's own check, not through exflow), the answer as text. */
   sql(query: string, settings?: Record<string, string | number>): Promise<string>;
   stop(): Promise<void>;
+  /** Kills it (SIGKILL: as a crash or a power cut would) and starts it again on its data and ports. */
+  crashAndRestart(): Promise<void>;
 }
 
 /** A loopback port nobody listens on now. */
@@ -71,9 +73,6 @@ export async function startClickHouse(o: { password?: string; user?: string; ext
 </yandex>
 `,
   );
-  const child: ChildProcess = spawn(CLICKHOUSE_SERVER, [`--config-file=${dir}/config.xml`, `--pid-file=${dir}/server.pid`], { stdio: 'ignore', cwd: dir });
-  let exited: number | null = null;
-  child.once('exit', (code) => (exited = code ?? -1));
   const auth = 'Basic ' + Buffer.from(`${user}:${o.password ?? ''}`).toString('base64');
   const sql = async (query: string, settings: Record<string, string | number> = {}): Promise<string> => {
     const params = new URLSearchParams(Object.entries(settings).map(([k, v]) => [k, String(v)]));
@@ -82,11 +81,42 @@ export async function startClickHouse(o: { password?: string; user?: string; ext
     if (!r.ok) throw new Error(`ClickHouse: ${text}`);
     return text;
   };
+  let server = await launch(dir, ports.http);
+  const stop = async (signal: NodeJS.Signals) => {
+    if (server.exited()) return;
+    const gone = new Promise<void>((r) => server.child.once('exit', () => r()));
+    server.child.kill(signal);
+    const t = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(t);
+  };
+  return {
+    httpPort: ports.http,
+    tcpPort: ports.tcp,
+    dir,
+    get pid() {
+      return server.child.pid!;
+    },
+    url: (database) => `clickhouse://127.0.0.1:${ports.http}/${database}`,
+    sql,
+    stop: () => stop('SIGTERM'),
+    crashAndRestart: async () => {
+      await stop('SIGKILL');
+      server = await launch(dir, ports.http);
+    },
+  };
+}
+
+/** Starts the server of `dir`'s config and waits until it answers /ping. */
+async function launch(dir: string, httpPort: number): Promise<{ child: ChildProcess; exited: () => boolean }> {
+  const child: ChildProcess = spawn(CLICKHOUSE_SERVER!, [`--config-file=${dir}/config.xml`, `--pid-file=${dir}/server.pid`], { stdio: 'ignore', cwd: dir });
+  let exited: number | null = null;
+  child.once('exit', (code) => (exited = code ?? -1));
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (exited !== null) throw new Error(`clickhouse-server exited (${exited}) at start: ${fs.existsSync(`${dir}/error.log`) ? fs.readFileSync(`${dir}/error.log`, 'utf8').slice(-2000) : ''}`);
     try {
-      const r = await fetch(`http://127.0.0.1:${ports.http}/ping`);
+      const r = await fetch(`http://127.0.0.1:${httpPort}/ping`);
       if ((await r.text()).startsWith('Ok')) break;
     } catch {
       // not listening yet
@@ -97,20 +127,5 @@ export async function startClickHouse(o: { password?: string; user?: string; ext
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return {
-    httpPort: ports.http,
-    tcpPort: ports.tcp,
-    dir,
-    pid: child.pid!,
-    url: (database) => `clickhouse://127.0.0.1:${ports.http}/${database}`,
-    sql,
-    stop: async () => {
-      if (exited !== null) return;
-      const gone = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await gone;
-      clearTimeout(t);
-    },
-  };
+  return { child, exited: () => exited !== null };
 }

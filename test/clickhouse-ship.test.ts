@@ -145,6 +145,28 @@ describe.skipIf(!HAVE_SHARED)('exflow ship: a sensor\'s runs into ClickHouse', (
     expect(resumed).toBeGreaterThanOrEqual(8);
   });
 
+  it('a server killed mid-ship and started again: the ship stops with exit 3, the next carries on', async () => {
+    const server = await startClickHouse();
+    try {
+      const child = spawn(process.execPath, [CLI, 'ship', '--db', org, '--to', server.url('crashed'), '--chunk', '500'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+      const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+      const noted = async () => Number(await server.sql("SELECT count() FROM crashed.ship_log WHERE tbl = 'flows'").catch(() => '0'));
+      while ((await noted()) < 2) await new Promise((res) => setTimeout(res, 5));
+      await server.crashAndRestart();
+      expect(await exit).toBe(3);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr.trim()).toMatch(new RegExp(`^exflow: ClickHouse at 127\\.0\\.0\\.1:${server.httpPort}: the connection was cut \\(did the server stop\\?\\); ship again to carry on$`));
+      const again = runCli(['ship', '--db', org, '--to', server.url('crashed'), '--chunk', '500']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toContain('carried on from an earlier ship');
+      await expectSame(server, 'crashed', org);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a reading thread out of memory leaves its slices to the thread that sends: the same rows', async () => {
     const { shipDatabase } = await import('../src/run/ship');
     const { openDb } = await import('../src/store/db');

@@ -147,7 +147,14 @@ export class ClickHouse {
 
   /** A connection that failed: refused, unreachable, TLS, timed out. */
   private failed(e: Error & { code?: string }): ClickHouseError {
-    const why = e.code === 'ECONNREFUSED' ? 'connection refused (is it running, is the port its HTTP port?)' : e.code === 'ETIMEDOUT' ? 'no answer in time' : e.code === 'ENOTFOUND' ? 'no such host' : `${e.code ?? ''} ${e.message}`.trim();
+    const known: Record<string, string> = {
+      ECONNREFUSED: 'connection refused (is it running, is the port its HTTP port?)',
+      ECONNRESET: 'the connection was cut (did the server stop?); ship again to carry on',
+      EPIPE: 'the connection was cut (did the server stop?); ship again to carry on',
+      ETIMEDOUT: 'no answer in time',
+      ENOTFOUND: 'no such host',
+    };
+    const why = (e.code && known[e.code]) ?? `${e.code ?? ''} ${e.message}`.trim();
     return new ClickHouseError(`${this.where}: ${oneLine(why)}`);
   }
 
