@@ -24,6 +24,7 @@ import { defaultTemplates, writeOrgDay } from '../samples/org-day';
 import { writeSynthetic } from '../samples/synthetic';
 import { PcapFileWriter } from '../samples/writer';
 import { measureReports } from './reports';
+import { measureShip } from './ship';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CACHE = path.join(ROOT, '.bench-cache');
@@ -315,6 +316,10 @@ async function main(): Promise<void> {
   for (const ext of ['', '-wal', '-shm']) fs.rmSync(db + ext, { force: true });
   if (!only || only === 'reports') {
     const lines = await measureReports({ root: ROOT, cache: CACHE, rounds: ROUNDS, median }, (s) => process.stdout.write(s + '\n'));
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  if (!only || only === 'ship') {
+    const lines = await measureShip({ root: ROOT, cache: CACHE, rounds: ROUNDS, median }, (s) => process.stdout.write(s + '\n'));
     process.stdout.write(lines.join('\n') + '\n');
   }
   process.stdout.write(

@@ -50,7 +50,7 @@ function commands(db: string, host: string, out: string, since: number): { name:
 }
 
 /** One CLI command in a child process: wall seconds and peak RSS (its output is discarded). */
-function run(root: string, args: string[]): { seconds: number; rssMb: number } {
+export function run(root: string, args: string[]): { seconds: number; rssMb: number } {
   const script = `
     const { main } = require(${JSON.stringify(path.join(root, 'dist', 'cli', 'main.js'))});
     const t0 = process.hrtime.bigint();
@@ -66,7 +66,7 @@ function run(root: string, args: string[]): { seconds: number; rssMb: number } {
 }
 
 /** The workload's captures (one a day, cached) and its database (cached beside them). */
-async function prepare(b: ReportsBench, log: (s: string) => void): Promise<{ db: string; flows: number; analyzeSeconds: number | null }> {
+export async function prepare(b: ReportsBench, log: (s: string) => void): Promise<{ db: string; flows: number; analyzeSeconds: number | null }> {
   const dir = path.join(b.cache, `reports-${DAY_PACKETS}-x${DAYS}`);
   fs.mkdirSync(dir, { recursive: true });
   for (let d = 0; d < DAYS; d++) {
