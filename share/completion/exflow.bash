@@ -2,7 +2,7 @@
 # Install: exflow completion bash > ~/.local/share/bash-completion/completions/exflow
 _exflow_words() {
   case "$1" in
-    'sub|') echo 'analyze flows audit man completion merge hosts runs report host export columns rules epm' ;;
+    'sub|') echo 'analyze flows audit man completion merge ship hosts runs report host export columns rules epm' ;;
     'opt|') echo '--version --help' ;;
     'opt|analyze') echo '--interface --capture-tool --db --rules --force --sha256 --separate --quiet --verbose --idle-timeout --max-flows --threads --sensor --wait --flush-interval --inventory --redact-accounts --no-rpc --help' ;;
     'val|analyze|--interface') echo '@file' ;;
@@ -44,6 +44,11 @@ _exflow_words() {
     'opt|merge') echo '--db --rules --shared-registry --help' ;;
     'val|merge|--db') echo '@file' ;;
     'val|merge|--rules') echo '@file' ;;
+    'opt|ship') echo '--db --to --chunk --threads --help' ;;
+    'val|ship|--db') echo '@file' ;;
+    'val|ship|--to') echo '@file' ;;
+    'val|ship|--chunk') echo '@file' ;;
+    'val|ship|--threads') echo '@file' ;;
     'opt|hosts') echo '--db --format --host --role --out --wide --bom --columns --sort --limit --help' ;;
     'val|hosts|--db') echo '@file' ;;
     'val|hosts|--format') echo 'table tsv csv json md inventory inventory-csv' ;;
