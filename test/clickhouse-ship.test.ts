@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { defaultTemplates, writeOrgDay } from '../src/samples/org-day';
+import { writeSynthetic } from '../src/samples/synthetic';
 import { stringLiteral } from '../src/store/clickhouse/quote';
 import { CLI, captureFiles, HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
 import { freePort, startClickHouse, type ClickHouseServer } from './clickhouse-server';
@@ -39,12 +40,15 @@ function sqliteRows(file: string, table: (typeof TABLES)[number]): string[] {
   }
 }
 
-async function engineRows(ch: ClickHouseServer, database: string, table: (typeof TABLES)[number], file: string): Promise<string[]> {
+async function engineRows(servers: ClickHouseServer | ClickHouseServer[], database: string, table: (typeof TABLES)[number], file: string): Promise<string[]> {
   const db = new Database(file, { readonly: true });
   const cols = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string; type: string }[]).map((c) => (c.type === 'BLOB' ? `if(isNull(${c.name}), NULL, hex(assumeNotNull(${c.name}))) AS ${c.name}` : c.name));
   db.close();
   const uids = sqliteUids(file);
-  const text = await ch.sql(`SELECT run_uid, ${table === 'flows' ? 'sensor, ' : ''}${cols.join(', ')} FROM ${database}.${table} WHERE run_uid IN (${uids.map(stringLiteral).join(', ') || "''"}) FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 });
+  let text = '';
+  for (const ch of Array.isArray(servers) ? servers : [servers]) {
+    text += await ch.sql(`SELECT run_uid, ${table === 'flows' ? 'sensor, ' : ''}${cols.join(', ')} FROM ${database}.${table} WHERE run_uid IN (${uids.map(stringLiteral).join(', ') || "''"}) FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 });
+  }
   return canonical(text.split('\n').filter(Boolean).map((l) => JSON.parse(l)));
 }
 
@@ -57,8 +61,8 @@ const sqliteUids = (file: string): string[] => {
   }
 };
 
-/** Every shipped table of `file`'s complete runs, in the engine as in SQLite. */
-async function expectSame(ch: ClickHouseServer, database: string, file: string): Promise<void> {
+/** Every shipped table of `file`'s complete runs, in the engine (its shards together) as in SQLite. */
+async function expectSame(ch: ClickHouseServer | ClickHouseServer[], database: string, file: string): Promise<void> {
   for (const table of TABLES) {
     const want = sqliteRows(file, table);
     const got = await engineRows(ch, database, table, file);
@@ -164,6 +168,77 @@ describe.skipIf(!HAVE_SHARED)('exflow ship: a sensor\'s runs into ClickHouse', (
       await expectSame(server, 'crashed', org);
     } finally {
       await server.stop();
+    }
+  });
+
+  it('a live run shipped while it grows: nothing of it before it ends, all of it after', async () => {
+    const file = path.join(dir, 'live.pcap');
+    writeSynthetic(file, { packets: 12_000, flows: 1200, stepUs: 20_000, active: 100 });
+    const bytes = fs.readFileSync(file);
+    const live = path.join(dir, 'live.sqlite');
+    const child = spawn(process.execPath, [CLI, 'analyze', '-', '--db', live, '--flush-interval', '1', '--idle-timeout', '5', '--sensor', 'span-live'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const exit = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    const cut = Math.floor(bytes.length * 0.7);
+    const step = Math.ceil(cut / 20);
+    const visible = () => Number(new Database(live, { readonly: true }).prepare('SELECT count(*) FROM flows').pluck().get());
+    let shippedWhileLive = 0;
+    for (let o = 0; o < cut; o += step) {
+      child.stdin!.write(bytes.subarray(o, Math.min(o + step, cut)));
+      await new Promise((r) => setTimeout(r, 100));
+      if (o / step === 10 || o + step >= cut) {
+        // Committed flows are there to ship; the run is not finished: it is left for a later ship.
+        await new Promise((r) => setTimeout(r, 1200));
+        expect(visible()).toBeGreaterThan(0);
+        const r = runCli(['ship', '--db', live, '--to', ch.url('live')]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/run 1 not finished \(running\); shipped by a later ship, once complete/);
+        shippedWhileLive++;
+        expect(Number(await ch.sql('SELECT count() FROM live.runs'))).toBe(0);
+      }
+    }
+    expect(shippedWhileLive).toBe(2);
+    child.kill('SIGINT');
+    expect(await exit).toBe(0);
+    const r = runCli(['ship', '--db', live, '--to', ch.url('live')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^exflow: 1 run shipped/);
+    await expectSame(ch, 'live', live);
+  });
+
+  it('two shards: each run whole on one, together every row; a run begun on one shard is carried on there', async () => {
+    const b = await startClickHouse();
+    try {
+      const both = [ch.url('sharded'), b.url('sharded')];
+      for (const file of [lab, pub, org]) {
+        const r = runCli(['ship', '--db', file, ...both.flatMap((u) => ['--to', u])]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toContain('(2 shards)');
+        await expectSame([ch, b], 'sharded', file);
+      }
+      // Each run on exactly one shard, the one its identity hashes to, all its rows with it.
+      const { shardOf } = await import('../src/store/clickhouse/ship');
+      for (const file of [lab, pub, org]) {
+        for (const uid of sqliteUids(file)) {
+          const on = [Number(await ch.sql(`SELECT count() FROM sharded.flows WHERE run_uid = ${stringLiteral(uid)}`)), Number(await b.sql(`SELECT count() FROM sharded.flows WHERE run_uid = ${stringLiteral(uid)}`))];
+          expect(on.filter((n) => n > 0).length).toBe(1);
+          expect(on[shardOf(uid, 2)]).toBeGreaterThan(0);
+        }
+      }
+      // A ship into one server stopped part-way, then one into two: the run goes on where it began.
+      const [uid] = sqliteUids(org);
+      const first = [ch, b][1 - shardOf(uid, 2)];
+      const child = spawn(process.execPath, [CLI, 'ship', '--db', org, '--to', first.url('moved'), '--chunk', '500'], { stdio: 'ignore' });
+      const exit = new Promise<void>((res) => child.once('exit', () => res()));
+      while (Number(await first.sql("SELECT count() FROM moved.ship_log WHERE tbl = 'flows'").catch(() => '0')) < 2) await new Promise((res) => setTimeout(res, 5));
+      child.kill('SIGKILL');
+      await exit;
+      const r = runCli(['ship', '--db', org, '--to', ch.url('moved'), '--to', b.url('moved'), '--chunk', '500']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('carried on from an earlier ship');
+      await expectSame([ch, b], 'moved', org);
+      expect(Number(await first.sql('SELECT count() FROM moved.runs'))).toBe(1);
+    } finally {
+      await b.stop();
     }
   });
 

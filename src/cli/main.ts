@@ -520,7 +520,7 @@ every report by it. Exit codes: 0 merged; 3 a database is not one exflow can rea
     .command('ship')
     .description('send the finished runs of a sensor\'s database to a ClickHouse engine, each once and whole')
     .addOption(dbOption('to send from (only read)'))
-    .requiredOption('--to <url>', 'the engine: clickhouse://HOST[:PORT]/DATABASE (HTTP interface, port 8123), or https://HOST[:PORT]/DATABASE')
+    .requiredOption('--to <url>', 'the engine: clickhouse://HOST[:PORT]/DATABASE (HTTP interface, port 8123), or https://HOST[:PORT]/DATABASE; repeated, the shards of a cluster (each run whole on one)', collect, [])
     .option('--chunk <flows>', `flows an insert sends (at most ${MAX_SHIP_CHUNK}: one block for ClickHouse, kept whole or not at all)`, positiveInt('--chunk'), FLOW_CHUNK)
     .addHelpText(
       'after',
@@ -528,10 +528,13 @@ every report by it. Exit codes: 0 merged; 3 a database is not one exflow can rea
 Examples:
   exflow ship --db sensor-a.sqlite --to clickhouse://127.0.0.1:8123/exflow
   CLICKHOUSE_USER=exflow CLICKHOUSE_PASSWORD=… exflow ship --db sensor-b.sqlite --to https://ch.example.org/exflow
+  exflow ship --db sensor-c.sqlite --to clickhouse://ch1:8123/exflow --to clickhouse://ch2:8123/exflow
 
 Each complete run not in the engine yet is sent: its captures, flows, endpoint registry
 and names, and its own row last — a run is in the engine once its row is. A run still
-running is sent by a later ship, once complete. A ship stopped part-way (killed, the
+running is sent by a later ship, once complete (its flows are renamed until it ends).
+With several --to (the shards of a cluster), each run goes whole to one: the one its
+identity hashes to, or the one an earlier, stopped ship of it began on. A ship stopped part-way (killed, the
 server gone) carries on where it stopped when started again: nothing is sent twice or
 lost. The database is only read. Credentials come from CLICKHOUSE_USER and
 CLICKHOUSE_PASSWORD (never the command line). Exit codes: 0 shipped (or nothing to
@@ -539,13 +542,16 @@ ship); 3 the database cannot be read, or the engine is down, refuses, or holds t
 of another exflow version; 64 usage.`,
     )
     .addOption(new Option('--threads <n>', 'threads that read and encode the flows beside the one that sends (0: that one reads them too)').argParser(nonNegativeInt('--threads')).default(defaultShipThreads(), 'two, or one on one core'))
-    .action(async (o: { db: string; to: string; chunk: number; threads: number }) => {
+    .action(async (o: { db: string; to: string[]; chunk: number; threads: number }) => {
       const { shipDatabase, ShipError } = await import('../run/ship');
-      try {
-        parseTarget(o.to);
-      } catch (e) {
-        if (e instanceof TargetError) throw new UserError(`exflow: --to ${e.message}`, Exit.Usage);
-        throw e;
+      if (o.to.length === 0) throw new UserError("exflow: ship: --to names the engine (clickhouse://HOST:PORT/DATABASE)", Exit.Usage);
+      for (const to of o.to) {
+        try {
+          parseTarget(to);
+        } catch (e) {
+          if (e instanceof TargetError) throw new UserError(`exflow: --to ${e.message}`, Exit.Usage);
+          throw e;
+        }
       }
       if (o.chunk > MAX_SHIP_CHUNK) throw new UserError(`exflow: --chunk ${o.chunk}: at most ${MAX_SHIP_CHUNK} flows an insert (ClickHouse keeps a larger insert in parts, not whole or not at all)`, Exit.Usage);
       const db = openDbOrFail(o.db, 'read');
@@ -560,7 +566,7 @@ of another exflow version; 64 usage.`,
         if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
         const flows = r.shipped.reduce((a, x) => a + x.flows, 0);
         const resumed = r.shipped.filter((x) => x.resumedAfter > 0);
-        print(`exflow: ${r.shipped.length} run${r.shipped.length === 1 ? '' : 's'} shipped (${flows} flow${flows === 1 ? '' : 's'})${resumed.length ? `, ${resumed.length} carried on from an earlier ship` : ''}${r.already.length ? `; ${r.already.length} already there` : ''} → ${escapeControls(o.to)}\n`);
+        print(`exflow: ${r.shipped.length} run${r.shipped.length === 1 ? '' : 's'} shipped (${flows} flow${flows === 1 ? '' : 's'})${resumed.length ? `, ${resumed.length} carried on from an earlier ship` : ''}${r.already.length ? `; ${r.already.length} already there` : ''} → ${o.to.map(escapeControls).join(', ')}${o.to.length > 1 ? ` (${o.to.length} shards)` : ''}\n`);
         if (r.pending.length) print(`exflow: ${r.pending.map((p) => `run ${p.id}`).join(', ')} not finished (${[...new Set(r.pending.map((p) => p.status))].join(', ')}); shipped by a later ship, once complete\n`);
       } catch (e) {
         if (e instanceof ShipError) throw new UserError(`exflow: ${e.message}`, Exit.Database);

@@ -121,22 +121,22 @@ export interface ShipJob extends ShipOptions {
   threadOldMb?: number;
 }
 
-export async function shipDatabase(db: Db, dbPath: string, to: string, o: ShipJob = {}): Promise<ShipOutcome> {
-  let ch: ClickHouse;
+export async function shipDatabase(db: Db, dbPath: string, to: string | readonly string[], o: ShipJob = {}): Promise<ShipOutcome> {
+  let shards: ClickHouse[];
   try {
-    ch = new ClickHouse(parseTarget(to));
+    shards = (typeof to === 'string' ? [to] : to).map((t) => new ClickHouse(parseTarget(t)));
   } catch (e) {
     if (e instanceof TargetError) throw new ShipError(e.message);
     throw e;
   }
   const threads = o.threads ? new SliceThreads(db, dbPath, o.threads, o.threadOldMb) : null;
   try {
-    return await shipRuns(db, ch, threads ? { ...o, slices: (q) => threads.reader(q) } : o);
+    return await shipRuns(db, shards, threads ? { ...o, slices: (q) => threads.reader(q) } : o);
   } catch (e) {
     if (e instanceof ClickHouseError || e instanceof ShipValueError) throw new ShipError(e.message);
     throw e;
   } finally {
-    ch.close();
+    for (const ch of shards) ch.close();
     await threads?.close();
   }
 }

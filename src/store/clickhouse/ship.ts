@@ -89,6 +89,8 @@ export interface ShippedRun {
   flows: number;
   /** Flows an earlier, stopped ship had sent (0: the run was sent from its start). */
   resumedAfter: number;
+  /** The server it went to (an index into the shards given). */
+  shard?: number;
 }
 
 export interface ShipOutcome {
@@ -137,11 +139,23 @@ export function runUid(r: Pick<RunRow, 'uid' | 'started_at' | 'host' | 'pid' | '
   return 'legacy-' + createHash('sha256').update(JSON.stringify([r.started_at, r.host, r.pid, r.command])).digest('hex').slice(0, 32);
 }
 
-export async function shipRuns(db: Db, ch: ClickHouse, o: ShipOptions = {}): Promise<ShipOutcome> {
+/**
+ * Ships every complete run not in the engine. With several servers (shards, in the order given),
+ * each run goes whole to one: the one an earlier, stopped ship of it had begun on, else the one its
+ * identity hashes to — a run is never split between shards, so a shard's rows of a run are
+ * complete or noted as far as they go, and one shard's ship_log says how far.
+ */
+export async function shipRuns(db: Db, shards: readonly ClickHouse[], o: ShipOptions = {}): Promise<ShipOutcome> {
   const columns = shippedColumns(db);
-  await ensureSchema(ch, columns);
-  const settings = await insertSettings(ch);
-  const there = new Set((await ch.query<{ run_uid: string }>('SELECT run_uid FROM runs')).map((r) => r.run_uid));
+  const settings: Settings[] = [];
+  const there = new Map<string, number>();
+  const begun = new Map<string, number[]>();
+  for (const [i, ch] of shards.entries()) {
+    await ensureSchema(ch, columns);
+    settings.push(await insertSettings(ch));
+    for (const { run_uid } of await ch.query<{ run_uid: string }>('SELECT run_uid FROM runs')) there.set(run_uid, i);
+    for (const { run_uid } of await ch.query<{ run_uid: string }>(`SELECT DISTINCT run_uid FROM ${SHIP_LOG}`)) begun.set(run_uid, [...(begun.get(run_uid) ?? []), i]);
+  }
   const out: ShipOutcome = { shipped: [], already: [], pending: [] };
   const runs = db.prepare('SELECT id, status, live, uid, sensor, started_at, host, pid, command FROM runs ORDER BY id').all() as RunRow[];
   for (const r of runs) {
@@ -154,9 +168,26 @@ export async function shipRuns(db: Db, ch: ClickHouse, o: ShipOptions = {}): Pro
       out.already.push({ id: r.id, uid });
       continue;
     }
-    out.shipped.push(await shipRun(db, ch, columns, r, uid, o, settings));
+    const started = begun.get(uid) ?? [];
+    const shard = started[0] ?? shardOf(uid, shards.length);
+    // Begun on more than one (shards were added between two stopped ships): carried on on the
+    // first, the others' part of it deleted.
+    for (const other of started.slice(1)) await forgetRun(shards[other], uid);
+    out.shipped.push({ ...(await shipRun(db, shards[shard], columns, r, uid, o, settings[shard])), shard });
   }
   return out;
+}
+
+/** The shard a run's identity hashes to (SHA-256's first four bytes, modulo the shards). */
+export function shardOf(uid: string, shards: number): number {
+  return createHash('sha256').update(uid).digest().readUInt32BE(0) % shards;
+}
+
+/** Deletes every row of a run from a server (its tables and its notes), and waits until they are gone. */
+async function forgetRun(ch: ClickHouse, uid: string): Promise<void> {
+  const uidSql = stringLiteral(uid);
+  for (const table of SHIPPED_TABLES) await removeUnnoted(ch, table, uidSql, null);
+  await removeUnnoted(ch, SHIP_LOG, uidSql, null);
 }
 
 /** Which rows of a table belong to run `?` (its captures' rows; the run's own row). */
@@ -334,7 +365,7 @@ const MUTATION_WAIT_MS = 120_000;
  * Deletes a run's rows of `table` that no note covers (an insert whose note never came: the
  * ship was stopped between them, or the server in the middle of one), and waits until they are gone.
  */
-async function removeUnnoted(ch: ClickHouse, table: ShippedTable, uidSql: string, afterId: number | null): Promise<void> {
+async function removeUnnoted(ch: ClickHouse, table: ShippedTable | typeof SHIP_LOG, uidSql: string, afterId: number | null): Promise<void> {
   const where = `run_uid = ${uidSql}${afterId !== null ? ` AND id > ${integerLiteral(afterId)}` : ''}`;
   const [{ n }] = await ch.query<{ n: number }>(`SELECT count() AS n FROM ${table} WHERE ${where}`);
   if (n === 0) return;
