@@ -273,6 +273,50 @@ describe.skipIf(!HAVE_SHARED)('exflow ship: a sensor\'s runs into ClickHouse', (
     expect(runCli(['ship', '--db', file, '--to', ch.url('hostile')]).stdout).toContain('0 runs shipped (0 flows); 1 already there');
   });
 
+  it('a server that is not ClickHouse or answers in bad faith: exit 3, one line, at once', async () => {
+    const http = await import('node:http');
+    const answers: Record<string, (res: import('node:http').ServerResponse) => void> = {
+      html: (res) => res.end('<html><body>It works!</body></html>\n'),
+      'no rows': (res) => res.end(''),
+      'a count that is text': (res) => res.end('{"v":"18.16.1","n":"many","run_uid":"x"}\n'),
+      endless: (res) => {
+        const piece = Buffer.alloc(1 << 20, 0x7b);
+        const more = () => {
+          while (res.write(piece));
+          res.once('drain', more);
+        };
+        more();
+        res.on('close', () => res.removeAllListeners('drain'));
+      },
+      'a hostile error': (res) => {
+        res.statusCode = 500;
+        res.end('Code: 60. DB::Exception: \u202eevil\nsecond line\x1b[31m, e.what() = DB::Exception');
+      },
+    };
+    for (const [name, answer] of Object.entries(answers)) {
+      const server = http.createServer((req, res) => {
+        req.resume();
+        // DDL is taken; what exflow reads back is the bad answer.
+        req.on('end', () => (/^(CREATE|INSERT|ALTER)/.test(decodeURIComponent(req.url ?? '').replace(/^.*query=/, '')) ? res.end('') : answer(res)));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      const port = (server.address() as import('node:net').AddressInfo).port;
+      try {
+        const child = spawn(process.execPath, [CLI, 'ship', '--db', lab, '--to', `clickhouse://127.0.0.1:${port}/x`], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stderr = '';
+        child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+        const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+        expect(code, `${name}: ${stderr}`).toBe(3);
+        expect(stderr.trim().split('\n'), name).toHaveLength(1);
+        expect(stderr, name).toMatch(new RegExp(`^exflow: ClickHouse at 127\\.0\\.0\\.1:${port}: `));
+        expect(stderr, name).not.toMatch(/[\u202e\x1b]/);
+      } finally {
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+      }
+    }
+  });
+
   it('a server down, a wrong password, a table of another version, a value that is no integer: exit 3, one line', async () => {
     const down = await freePort();
     let r = runCli(['ship', '--db', lab, '--to', `clickhouse://127.0.0.1:${down}/x`]);

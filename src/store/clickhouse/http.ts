@@ -21,6 +21,8 @@ export class ClickHouseError extends Error {
 /** Seconds a connection may take to open, and a request to go without a byte either way. */
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_TIMEOUT_MS = 300_000;
+/** The most an answer may hold: a million runs' identities are ~40 MB. */
+const MAX_ANSWER_BYTES = 64 << 20;
 
 export type Settings = Record<string, string | number>;
 
@@ -46,12 +48,44 @@ export class ClickHouse {
     await this.send(sql, null, settings, database);
   }
 
-  /** The rows of a SELECT, as objects (numbers as numbers: 64-bit integers are not quoted). */
+  /**
+   * The rows of a SELECT, as objects (numbers as numbers: 64-bit integers are not quoted). The
+   * answer is input like any other: one that is not rows of JSON objects is an error naming the server.
+   */
   async query<T = Record<string, unknown>>(sql: string, settings: Settings = {}): Promise<T[]> {
     const text = await this.send(`${sql} FORMAT JSONEachRow`, null, { output_format_json_quote_64bit_integers: 0, ...settings });
     const rows: T[] = [];
-    for (const line of text.split('\n')) if (line) rows.push(JSON.parse(line) as T);
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      let row: unknown;
+      try {
+        row = JSON.parse(line);
+      } catch {
+        row = null;
+      }
+      if (row === null || typeof row !== 'object' || Array.isArray(row)) throw new ClickHouseError(`${this.where}: answered with something that is not ClickHouse's JSON rows (is it a ClickHouse server?)`);
+      rows.push(row as T);
+    }
     return rows;
+  }
+
+  /** A count (a query whose one row's one column `n` is a whole number): an error where it is not one. */
+  async count(sql: string): Promise<number> {
+    return this.whole((await this.one<{ n: unknown }>(sql)).n);
+  }
+
+  /** A whole number the server answered (a count, a flow id), checked: it goes into arithmetic and SQL. */
+  whole(v: unknown): number {
+    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new ClickHouseError(`${this.where}: answered ${JSON.stringify(v)?.slice(0, 40)} where a whole number was asked for (is it a ClickHouse server?)`);
+    return n;
+  }
+
+  /** The one row a query of an aggregate answers (count(), version()): an error where there is not exactly one. */
+  async one<T = Record<string, unknown>>(sql: string): Promise<T> {
+    const rows = await this.query<T>(sql);
+    if (rows.length !== 1) throw new ClickHouseError(`${this.where}: answered ${rows.length} rows where one was asked for (is it a ClickHouse server?)`);
+    return rows[0];
   }
 
   /** Sends `body` (rows in `format`) into `table`'s `columns`. */
@@ -92,7 +126,17 @@ export class ClickHouse {
       };
       const req = lib.request({ host: this.target.host, port: this.target.port, method: 'POST', path: `/?${params.toString()}`, agent: this.agent, headers }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          // exflow asks for small answers (counts, a table's columns, the runs' identities).
+          if (size > MAX_ANSWER_BYTES) {
+            fail(new ClickHouseError(`${this.where}: answered more than ${MAX_ANSWER_BYTES >> 20} MB where a small answer was asked for`));
+            req.destroy();
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('error', (e) => fail(this.failed(e)));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');

@@ -87,7 +87,7 @@ export async function ensureSchema(ch: ClickHouse, columns: Record<ShippedTable,
   await ch.exec(`CREATE TABLE IF NOT EXISTS ${SHIP_LOG} (run_uid String, tbl String, upto Int64, rows Int64, shipped_at DateTime) ENGINE = MergeTree ORDER BY (run_uid, tbl, upto)`);
   for (const table of SHIPPED_TABLES) {
     // DESCRIBE keeps the table's order of columns (18.16's system.columns has no position).
-    const have = (await ch.query<{ name: string; type: string }>(`DESCRIBE TABLE ${table}`)).map((r) => `${r.name} ${r.type}`);
+    const have = (await ch.query<{ name: unknown; type: unknown }>(`DESCRIBE TABLE ${table}`)).map((r) => `${String(r.name)} ${String(r.type)}`);
     const want = columns[table].names.map((n, i) => `${n} ${columns[table].types[i]}`);
     if (have.join(',') !== want.join(',')) {
       const missing = want.filter((w) => !have.includes(w));

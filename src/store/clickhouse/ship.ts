@@ -109,8 +109,8 @@ export interface ShipOutcome {
  * only to a release that has them.
  */
 async function insertSettings(ch: ClickHouse): Promise<Settings> {
-  const [{ v }] = await ch.query<{ v: string }>('SELECT version() AS v');
-  return Number(/^(\d+)/.exec(v)?.[1] ?? 0) >= 20 ? { input_format_parallel_parsing: 0, max_partitions_per_insert_block: 0 } : {};
+  const { v } = await ch.one<{ v: string }>('SELECT version() AS v');
+  return Number(/^(\d+)/.exec(String(v))?.[1] ?? 0) >= 20 ? { input_format_parallel_parsing: 0, max_partitions_per_insert_block: 0 } : {};
 }
 
 /** A database value that cannot be sent as its column's type (a hostile or damaged database). */
@@ -153,8 +153,8 @@ export async function shipRuns(db: Db, shards: readonly ClickHouse[], o: ShipOpt
   for (const [i, ch] of shards.entries()) {
     await ensureSchema(ch, columns);
     settings.push(await insertSettings(ch));
-    for (const { run_uid } of await ch.query<{ run_uid: string }>('SELECT run_uid FROM runs')) there.set(run_uid, i);
-    for (const { run_uid } of await ch.query<{ run_uid: string }>(`SELECT DISTINCT run_uid FROM ${SHIP_LOG}`)) begun.set(run_uid, [...(begun.get(run_uid) ?? []), i]);
+    for (const { run_uid } of await ch.query<{ run_uid: unknown }>('SELECT run_uid FROM runs')) there.set(String(run_uid), i);
+    for (const { run_uid } of await ch.query<{ run_uid: unknown }>(`SELECT DISTINCT run_uid FROM ${SHIP_LOG}`)) begun.set(String(run_uid), [...(begun.get(String(run_uid)) ?? []), i]);
   }
   const out: ShipOutcome = { shipped: [], already: [], pending: [] };
   const runs = db.prepare('SELECT id, status, live, uid, sensor, started_at, host, pid, command FROM runs ORDER BY id').all() as RunRow[];
@@ -203,7 +203,7 @@ const OF_RUN: Record<ShippedTable, string> = {
 async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, ShippedColumns>, r: RunRow, uid: string, o: ShipOptions, settings: Settings): Promise<ShippedRun> {
   const uidSql = stringLiteral(uid);
   const noted = new Map(
-    (await ch.query<{ tbl: string; upto: number }>(`SELECT tbl, max(upto) AS upto FROM ${SHIP_LOG} WHERE run_uid = ${uidSql} GROUP BY tbl`)).map((x) => [x.tbl, x.upto]),
+    (await ch.query<{ tbl: unknown; upto: unknown }>(`SELECT tbl, max(upto) AS upto FROM ${SHIP_LOG} WHERE run_uid = ${uidSql} GROUP BY tbl`)).map((x) => [String(x.tbl), ch.whole(x.upto)]),
   );
   const shipped: ShippedRun = { id: r.id, uid, sensor: r.sensor, flows: 0, resumedAfter: noted.get('flows') ?? 0 };
   for (const table of SHIPPED_TABLES) {
@@ -367,13 +367,11 @@ const MUTATION_WAIT_MS = 120_000;
  */
 async function removeUnnoted(ch: ClickHouse, table: ShippedTable | typeof SHIP_LOG, uidSql: string, afterId: number | null): Promise<void> {
   const where = `run_uid = ${uidSql}${afterId !== null ? ` AND id > ${integerLiteral(afterId)}` : ''}`;
-  const [{ n }] = await ch.query<{ n: number }>(`SELECT count() AS n FROM ${table} WHERE ${where}`);
-  if (n === 0) return;
+  if ((await ch.count(`SELECT count() AS n FROM ${table} WHERE ${where}`)) === 0) return;
   await ch.exec(`ALTER TABLE ${table} DELETE WHERE ${where}`);
   const deadline = Date.now() + MUTATION_WAIT_MS;
   for (;;) {
-    const [{ left }] = await ch.query<{ left: number }>(`SELECT count() AS left FROM system.mutations WHERE database = currentDatabase() AND table = ${stringLiteral(table)} AND is_done = 0`);
-    if (left === 0) return;
+    if ((await ch.count(`SELECT count() AS n FROM system.mutations WHERE database = currentDatabase() AND table = ${stringLiteral(table)} AND is_done = 0`)) === 0) return;
     if (Date.now() > deadline) throw new ClickHouseError(`${ch.where}: the rows of an interrupted ship are not deleted after ${MUTATION_WAIT_MS / 1000} s (system.mutations of ${table}); ship again later`);
     await new Promise((res) => setTimeout(res, 100));
   }
