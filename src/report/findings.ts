@@ -1,6 +1,6 @@
 import type { Db } from '../store/db';
 import type { FlowFilter } from './filter';
-import { flowGroups, listed, SPAN, type Groups } from './groups';
+import { firstNs, flowGroups, listed, SPAN, type Groups } from './groups';
 import { isoTime, type Row } from './format';
 import { NO_ROLE } from './role-traffic';
 
@@ -104,7 +104,9 @@ const groupKey = (values: unknown[]) => JSON.stringify(values);
 
 /**
  * Up to `n` example flows ("client → server:port/transport", distinct, in the order
- * first seen) for each group of the given key expressions. Only the examples shown
+ * first seen: by their earliest first packet, then by the text) for each group of the given
+ * key expressions. The order is the flows' own, not their ids' (the order they were written,
+ * which another database or engine of the same flows does not share). Only the examples shown
  * reach the heap: a group may hold millions of flows.
  */
 function examplesOf(db: Db, w: Groups, keys: string[], n = 3): Map<string, string[]> {
@@ -113,8 +115,8 @@ function examplesOf(db: Db, w: Groups, keys: string[], n = 3): Map<string, strin
   const rows = db
     .prepare(
       `SELECT ${names}, example FROM (
-         SELECT ${names}, example, row_number() OVER (PARTITION BY ${names} ORDER BY first_id) AS rank FROM (
-           SELECT ${cols}, f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport AS example, min(f.first_id) AS first_id
+         SELECT ${names}, example, row_number() OVER (PARTITION BY ${names} ORDER BY first_ns, example) AS rank FROM (
+           SELECT ${cols}, f.client || ' → ' || f.server || ':' || f.server_port || '/' || f.transport AS example, ${firstNs()} AS first_ns
            FROM ${w.sql} f GROUP BY ${names}, example))
        WHERE rank <= ? ORDER BY ${names}, rank`,
     )

@@ -66,7 +66,7 @@ function countGroups(db: Db, sql: string, args: (string | number)[]): number {
 
 /** The columns of a host's groups that its story reads (host_groups, and the HTML page's drill_groups). */
 export const HOST_GROUP_COLUMNS = `f.client, f.server, f.client_role, f.server_role, f.service, f.transport, f.server_port,
-  f.flows, f.bytes, f.verdict, f.reason, f.reason_detail, f.rpc_interfaces, f.rpc_interface, f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.first_id`;
+  f.flows, f.bytes, f.verdict, f.reason, f.reason_detail, f.rpc_interfaces, f.rpc_interface, f.first_sec, f.first_nsec, f.last_sec, f.last_nsec`;
 
 /**
  * One host's story. `o.groups` (judged groups with HOST_GROUP_COLUMNS, of the same flows the

@@ -29,7 +29,7 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   db.prepare(
     `CREATE TEMP TABLE protection_groups AS
      SELECT f.protection, f.client, f.server, f.server_port, f.transport, f.service, f.account, sum(f.flows) AS flows, ${firstNs()} AS first_ns,
-       ${lastNs()} AS last_ns, min(f.first_id) AS first_id
+       ${lastNs()} AS last_ns
      FROM ${g.sql} f GROUP BY f.protection, f.client, f.server, f.server_port, f.transport, f.service, f.account`,
   ).run(...g.args);
   const groups = 'temp.protection_groups';
@@ -55,12 +55,12 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
     return out;
   };
   const accounts = firstFew(
-    byList(`SELECT f.protection, f.account AS value, min(f.first_id) AS first FROM ${groups} f WHERE f.account IS NOT NULL GROUP BY 1, 2`, 'p.value, min(p.first) AS first', ', p.value'),
+    byList(`SELECT f.protection, f.account AS value, min(f.first_ns) AS first FROM ${groups} f WHERE f.account IS NOT NULL GROUP BY 1, 2`, 'p.value, min(p.first) AS first', ', p.value'),
     [],
     SHOWN,
   );
   // The clients and examples of each finding, the first seen first: one pass over the groups in
-  // the order of their earliest flow (a flow is in one group, so no two values share a place).
+  // the order of their earliest flow, then of their key (the flows' own order, not their ids').
   const hosts = new Map<string, string[]>();
   const examples = new Map<string, string[]>();
   const firstOf = (to: Map<string, string[]>, finding: string, value: string, n: number) => {
@@ -68,7 +68,7 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
     if (at.length < n && !at.includes(value)) at.push(value);
     to.set(finding, at);
   };
-  const walk = db.prepare(`SELECT protection, client, server, server_port, transport, service FROM ${groups} ORDER BY first_id`).raw();
+  const walk = db.prepare(`SELECT protection, client, server, server_port, transport, service FROM ${groups} ORDER BY first_ns, client, server, server_port, transport, service`).raw();
   for (const [list, client, server, port, transport, service] of walk.iterate() as IterableIterator<[string, string, string, number, string, string | null]>) {
     for (const finding of storedIds(list)) {
       firstOf(hosts, finding, client, SHOWN);
@@ -102,7 +102,7 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
 /** Per host: the findings of the flows it is client or server of (host ADDR). */
 export function hostProtection(db: Db, rules: RuleSet | null, address: string, o: { groups?: Groups } = {}): Row[] {
   const side = `CASE WHEN f.client = ? THEN 'client' ELSE 'server' END`;
-  // `o.groups`: groups with findings (protection, client, server, account, flows, first_id) of several hosts, read once for all of them.
+  // `o.groups`: groups with findings (protection, client, server, account, flows, first_sec, first_nsec) of several hosts, read once for all of them.
   const g = o.groups
     ? { sql: `(SELECT * FROM ${o.groups.sql} f WHERE f.client = ? OR f.server = ?)`, args: [...o.groups.args, address, address] }
     : flowGroups(db, { host: address }, ['f.protection IS NOT NULL'], [], { judged: false });
@@ -113,12 +113,12 @@ export function hostProtection(db: Db, rules: RuleSet | null, address: string, o
        FROM (SELECT f.protection, ${side} AS side, sum(f.flows) AS flows FROM ${g.sql} f GROUP BY 1, 2) p, ${LIST_IDS} j GROUP BY 1, 2`,
     )
     .all(address, ...g.args) as { finding: string; side: string; flows: number }[];
-  // The accounts (a rollup key column), each with its earliest flow, in one pass for every finding
+  // The accounts (a rollup key column), each with its earliest flow's first packet, in one pass for every finding
   // and side: the first seen are shown, as report protection shows them.
   const accountRows = db
     .prepare(
       `SELECT j.value AS finding, p.side, p.account, min(p.first) AS first
-       FROM (SELECT f.protection, ${side} AS side, f.account, min(f.first_id) AS first FROM ${g.sql} f WHERE f.account IS NOT NULL GROUP BY 1, 2, 3) p,
+       FROM (SELECT f.protection, ${side} AS side, f.account, ${firstNs()} AS first FROM ${g.sql} f WHERE f.account IS NOT NULL GROUP BY 1, 2, 3) p,
             ${LIST_IDS} j
        GROUP BY 1, 2, 3 ORDER BY 1, 2, 4, 3`,
     )
