@@ -69,11 +69,23 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
     to.set(finding, at);
   };
   const walk = db.prepare(`SELECT protection, client, server, server_port, transport, service FROM ${groups} ORDER BY first_ns, client, server, server_port, transport, service`).raw();
+  // The walk stops once every finding has all it shows: SHOWN clients (or all it has) and three
+  // examples (a finding of fewer than three clients may have fewer: it is walked to the end).
+  const clientsOf = new Map(counts.map((c) => [c.finding, c.clients]));
+  let open = counts.length;
+  const full = (finding: string) => (hosts.get(finding)?.length ?? 0) >= Math.min(SHOWN, clientsOf.get(finding) ?? SHOWN) && (examples.get(finding)?.length ?? 0) >= 3;
+  const done = new Set<string>();
   for (const [list, client, server, port, transport, service] of walk.iterate() as IterableIterator<[string, string, string, number, string, string | null]>) {
     for (const finding of storedIds(list)) {
+      if (done.has(finding)) continue;
       firstOf(hosts, finding, client, SHOWN);
       firstOf(examples, finding, `${client} → ${server}:${port}/${transport}${service !== null ? ` ${service}` : ''}`, 3);
+      if (full(finding)) {
+        done.add(finding);
+        open--;
+      }
     }
+    if (open === 0) break;
   }
   db.exec('DROP TABLE temp.protection_groups');
   const byId = new Map(rules.protection.map((p) => [p.id, p]));
