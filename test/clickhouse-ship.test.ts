@@ -149,6 +149,18 @@ describe.skipIf(!HAVE_SHARED)('exflow ship: a sensor\'s runs into ClickHouse', (
     expect(resumed).toBeGreaterThanOrEqual(8);
   });
 
+  it('two ships of one database at once: the second stops at once (exit 3), the first sends all, once', async () => {
+    const child = spawn(process.execPath, [CLI, 'ship', '--db', org, '--to', ch.url('overlap'), '--chunk', '500'], { stdio: 'ignore' });
+    const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    while (Number(await ch.sql("SELECT count() FROM overlap.ship_log WHERE tbl = 'flows'").catch(() => '0')) < 1) await new Promise((res) => setTimeout(res, 5));
+    const second = runCli(['ship', '--db', org, '--to', ch.url('overlap'), '--chunk', '500']);
+    expect(second.code).toBe(3);
+    expect(second.stderr.trim()).toMatch(new RegExp(`another exflow ship \\(process ${child.pid}\\) is sending this database; wait for it to end`));
+    expect(await exit).toBe(0);
+    await expectSame(ch, 'overlap', org);
+    expect(fs.existsSync(`${org}.ship-lock`)).toBe(false);
+  });
+
   it('a server killed mid-ship and started again: the ship stops with exit 3, the next carries on', async () => {
     const server = await startClickHouse();
     try {

@@ -536,10 +536,11 @@ running is sent by a later ship, once complete (its flows are renamed until it e
 With several --to (the shards of a cluster), each run goes whole to one: the one its
 identity hashes to, or the one an earlier, stopped ship of it began on. A ship stopped part-way (killed, the
 server gone) carries on where it stopped when started again: nothing is sent twice or
-lost. The database is only read. Credentials come from CLICKHOUSE_USER and
+lost. The database is only read (DATABASE.ship-lock beside it says a ship is running: a
+second ship of it stops). Credentials come from CLICKHOUSE_USER and
 CLICKHOUSE_PASSWORD (never the command line). Exit codes: 0 shipped (or nothing to
-ship); 3 the database cannot be read, or the engine is down, refuses, or holds tables
-of another exflow version; 64 usage.`,
+ship); 3 the database cannot be read or another ship is sending it, or the engine is
+down, refuses, or holds tables of another exflow version; 64 usage.`,
     )
     .addOption(new Option('--threads <n>', 'threads that read and encode the flows beside the one that sends (0: that one reads them too)').argParser(nonNegativeInt('--threads')).default(defaultShipThreads(), 'two, or one on one core'))
     .action(async (o: { db: string; to: string[]; chunk: number; threads: number }) => {

@@ -1,12 +1,14 @@
 // exflow ship: a sensor's finished runs into a ClickHouse engine (src/store/clickhouse/ship.ts
 // says how each run arrives once and whole). This module joins the database, the target, the
 // threads that read and encode the flows, and the progress; the CLI parses and prints.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Db } from '../store/db';
 import { ClickHouse, ClickHouseError } from '../store/clickhouse/http';
 import { shipRuns, ShipValueError, sliceReader, type ShipOptions, type ShipOutcome, type SliceQuery, type SliceRead, type SliceReader } from '../store/clickhouse/ship';
 import { parseTarget, TargetError } from '../store/clickhouse/target';
+import { processAlive } from '../store/runs';
 
 /** A ship that could not be done: the engine (down, refusing, another version's tables), the target, or a value. One line. */
 export class ShipError extends Error {}
@@ -121,6 +123,29 @@ export interface ShipJob extends ShipOptions {
   threadOldMb?: number;
 }
 
+/**
+ * Holds DB.ship-lock while a ship of DB runs: two ships of one database at once (a cron job that
+ * overlaps the one before) would both send a run that is not there yet. A lock whose process is
+ * gone is taken over. Where the lock cannot be made (the database's folder is read-only: a ship
+ * only reads), the ship goes on without one.
+ */
+function takeShipLock(dbPath: string): () => void {
+  const lock = `${dbPath}.ship-lock`;
+  for (let tries = 0; tries < 3; tries++) {
+    try {
+      fs.writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      return () => fs.rmSync(lock, { force: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') return () => {};
+      const pid = Number(fs.readFileSync(lock, 'utf8').trim());
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) throw new ShipError(`${dbPath}: another exflow ship (process ${pid}) is sending this database; wait for it to end (or remove ${lock} if that process is not exflow)`);
+      fs.rmSync(lock, { force: true });
+    }
+  }
+  throw new ShipError(`${dbPath}: cannot take ${lock}`);
+}
+
 export async function shipDatabase(db: Db, dbPath: string, to: string | readonly string[], o: ShipJob = {}): Promise<ShipOutcome> {
   let shards: ClickHouse[];
   try {
@@ -129,6 +154,7 @@ export async function shipDatabase(db: Db, dbPath: string, to: string | readonly
     if (e instanceof TargetError) throw new ShipError(e.message);
     throw e;
   }
+  const unlock = takeShipLock(dbPath);
   const threads = o.threads ? new SliceThreads(db, dbPath, o.threads, o.threadOldMb) : null;
   try {
     return await shipRuns(db, shards, threads ? { ...o, slices: (q) => threads.reader(q) } : o);
@@ -138,5 +164,6 @@ export async function shipDatabase(db: Db, dbPath: string, to: string | readonly
   } finally {
     for (const ch of shards) ch.close();
     await threads?.close();
+    unlock();
   }
 }

@@ -23,7 +23,7 @@ export interface RunRow {
 }
 
 /** Whether a process of this machine is still there (signal 0 tests without sending). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
