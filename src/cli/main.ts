@@ -32,7 +32,7 @@ import { Notices } from './notices';
 import { addressOption, collect, dbOption, nonNegativeInt, positiveInt, sensorName, threadCount, threadsFromEnv } from './options';
 import { Exit, UserError } from './errors';
 import { parseTarget, TargetError } from '../store/clickhouse/target';
-import { FLOW_CHUNK, MAX_SHIP_CHUNK } from '../store/clickhouse/ship';
+import { FLOW_CHUNK, MAX_SHIP_CHUNK } from '../store/clickhouse/chunk';
 import { defaultShipThreads } from '../run/thread-policy';
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
@@ -534,13 +534,13 @@ Each complete run not in the engine yet is sent: its captures, flows, endpoint r
 and names, and its own row last — a run is in the engine once its row is. A run still
 running is sent by a later ship, once complete (its flows are renamed until it ends).
 With several --to (the shards of a cluster), each run goes whole to one: the one its
-identity hashes to, or the one an earlier, stopped ship of it began on. A ship stopped part-way (killed, the
-server gone) carries on where it stopped when started again: nothing is sent twice or
-lost. The database is only read (DATABASE.ship-lock beside it says a ship is running: a
-second ship of it stops). Credentials come from CLICKHOUSE_USER and
-CLICKHOUSE_PASSWORD (never the command line). Exit codes: 0 shipped (or nothing to
-ship); 3 the database cannot be read or another ship is sending it, or the engine is
-down, refuses, or holds tables of another exflow version; 64 usage.`,
+identity hashes to, or the one an earlier, stopped ship of it began on. A ship stopped
+part-way (killed, the server gone) carries on where it stopped when started again:
+nothing is sent twice or lost. The database is only read (DATABASE.ship-lock beside it
+says a ship is running: a second ship of it stops). Credentials come from
+CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (never the command line). Exit codes: 0
+shipped (or nothing to ship); 3 the database cannot be read or another ship is sending
+it, or the engine is down, refuses, or holds tables of another exflow version; 64 usage.`,
     )
     .addOption(new Option('--threads <n>', 'threads that read and encode the flows beside the one that sends (0: that one reads them too)').argParser(nonNegativeInt('--threads')).default(defaultShipThreads(), 'two, or one on one core'))
     .action(async (o: { db: string; to: string[]; chunk: number; threads: number }) => {

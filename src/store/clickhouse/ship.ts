@@ -12,12 +12,9 @@ import type { ClickHouse, Settings } from './http';
 import { ClickHouseError } from './http';
 import { integerLiteral, stringLiteral } from './quote';
 import { RowBinaryWriter, ValueError, type ColumnType } from './rowbinary';
+import { FLOW_CHUNK } from './chunk';
 import { ensureSchema, SHIP_LOG, SHIPPED_TABLES, shippedColumns, type ShippedColumns, type ShippedTable } from './schema';
 
-/** Flows an insert sends: one block for ClickHouse (its max_insert_block_size is 1,048,576 rows). */
-export const FLOW_CHUNK = 100_000;
-/** ClickHouse's default max_insert_block_size: an insert of more rows is written as several blocks. */
-export const MAX_SHIP_CHUNK = 1_048_576;
 /** Flow ids read and sent at a time within an insert (about 4,000 flows, 1.5 MB of RowBinary). */
 const SLICE_IDS = 4_000;
 
