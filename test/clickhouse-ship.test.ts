@@ -150,7 +150,8 @@ describe.skipIf(!HAVE_SHARED)('exflow ship: a sensor\'s runs into ClickHouse', (
   });
 
   it('two ships of one database at once: the second stops at once (exit 3), the first sends all, once', async () => {
-    const child = spawn(process.execPath, [CLI, 'ship', '--db', org, '--to', ch.url('overlap'), '--chunk', '500'], { stdio: 'ignore' });
+    // Small inserts (~30 of ~0.1 s): the first ship is still sending when the second starts.
+    const child = spawn(process.execPath, [CLI, 'ship', '--db', org, '--to', ch.url('overlap'), '--chunk', '100'], { stdio: 'ignore' });
     const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
     while (Number(await ch.sql("SELECT count() FROM overlap.ship_log WHERE tbl = 'flows'").catch(() => '0')) < 1) await new Promise((res) => setTimeout(res, 5));
     const second = runCli(['ship', '--db', org, '--to', ch.url('overlap'), '--chunk', '500']);
