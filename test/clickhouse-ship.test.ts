@@ -152,6 +152,36 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('exflow ship: a sensor\'s ru
     expect(resumed).toBeGreaterThanOrEqual(8);
   });
 
+  it('an insert whose note never came: kept when whole (only the note written), deleted and sent again when not', async () => {
+    const [uid] = sqliteUids(org);
+    const u = stringLiteral(uid);
+    const wait = async (database: string) => {
+      while (Number(await ch.sql(`SELECT count() FROM system.mutations WHERE database = '${database}' AND is_done = 0`)) > 0) await new Promise((res) => setTimeout(res, 20));
+    };
+    for (const [database, partial] of [['lost_note', false], ['lost_rows', true]] as const) {
+      expect(runCli(['ship', '--db', org, '--to', ch.url(database), '--chunk', '500']).code).toBe(0);
+      // As if the ship had been stopped after its last flows' insert: that insert's note, the
+      // later tables' notes and rows and the run's row gone; with `partial`, part of the insert too.
+      const top = Number(await ch.sql(`SELECT max(upto) FROM ${database}.ship_log WHERE run_uid = ${u} AND tbl = 'flows'`));
+      const before = Number(await ch.sql(`SELECT max(upto) FROM ${database}.ship_log WHERE run_uid = ${u} AND tbl = 'flows' AND upto < ${top}`));
+      await ch.sql(`ALTER TABLE ${database}.ship_log DELETE WHERE run_uid = ${u} AND (tbl != 'flows' OR upto = ${top}) AND tbl != 'captures'`);
+      for (const t of ['runs', 'rpc_endpoints', 'host_names', 'name_evidence']) await ch.sql(`ALTER TABLE ${database}.${t} DELETE WHERE run_uid = ${u}`);
+      // (Its first flow: the rest, up to the highest, no longer the run's flows in that stretch.)
+      if (partial) await ch.sql(`ALTER TABLE ${database}.flows DELETE WHERE run_uid = ${u} AND id = (SELECT min(id) FROM ${database}.flows WHERE run_uid = ${u} AND id > ${before})`);
+      await wait(database);
+      const mutations = Number(await ch.sql(`SELECT count() FROM system.mutations WHERE database = '${database}' AND table = 'flows'`));
+      const r = runCli(['ship', '--db', org, '--to', ch.url(database), '--chunk', '500']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`1 run shipped (${sqliteRows(org, 'flows').length} flows), 1 carried on from an earlier ship`);
+      await wait(database);
+      await expectSame(ch, database, org);
+      // Whole: no deletion (a mutation rewrites parts); partial: the rows after the last note deleted.
+      const after = Number(await ch.sql(`SELECT count() FROM system.mutations WHERE database = '${database}' AND table = 'flows'`));
+      expect(after - mutations, database).toBe(partial ? 1 : 0);
+      expect(before).toBeGreaterThan(0);
+    }
+  });
+
   it('two ships of one database at once: the second stops at once (exit 3), the first sends all, once', async () => {
     // Small inserts (~30 of ~0.1 s): the first ship is still sending when the second starts.
     const child = spawn(process.execPath, [CLI, 'ship', '--db', org, '--to', ch.url('overlap'), '--chunk', '100'], { stdio: 'ignore' });

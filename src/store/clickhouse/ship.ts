@@ -2,9 +2,10 @@
 // there when its row is in `runs`: that row is sent last. Before it, its tables are sent in
 // order — captures, flows in chunks of consecutive ids, the endpoint registry, names — and
 // after each insert the ship notes in `ship_log` how far that table of that run is. A ship
-// that was stopped (killed, the server gone) and is started again carries on from the note:
-// rows of the run beyond it, written by an insert whose note never came, are deleted first
-// and sent again — so nothing is doubled or lost whatever moment the ship was stopped at.
+// that was stopped (killed, the server gone) and is started again carries on from the note.
+// Rows of the run beyond it were written by an insert whose note never came: kept (and noted)
+// where they are exactly the run's rows of that stretch, else deleted and sent again — so
+// nothing is doubled or lost whatever moment the ship was stopped at.
 // The sensor's SQLite is only read: it stays the source of truth.
 import { createHash } from 'node:crypto';
 import type { Db } from '../db';
@@ -211,13 +212,24 @@ async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, Shi
     const select = `SELECT ${added}, ${c.sqlite.map((n) => `"${n}"`).join(', ')} FROM main."${table}" WHERE ${OF_RUN[table]}`;
     const bind = { run: r.id, uid, ...(table === 'flows' ? { sensor: r.sensor } : {}) };
     if (table === 'flows') {
-      shipped.flows = await shipFlows(db, ch, { r, uidSql, select, bind, types: c.types, names: c.names, after: shipped.resumedAfter, settings }, o);
+      const after = await settleUnnotedFlows(db, ch, uidSql, r.id, shipped.resumedAfter);
+      shipped.resumedAfter = after;
+      shipped.flows = await shipFlows(db, ch, { r, uidSql, select, bind, types: c.types, names: c.names, after, settings }, o);
       continue;
     }
     if (noted.has(table)) continue;
-    // The run's row is never noted: sent, the run is there; not sent, nothing of it is.
-    if (table !== 'runs') await removeUnnoted(ch, table, uidSql, null);
     const rows = db.prepare(select).raw().all(bind) as unknown[][];
+    // The run's row is never noted: sent, the run is there; not sent, nothing of it is. Another
+    // table's rows without a note: its one insert was whole (an unpartitioned table's insert is one
+    // part) and only the note is missing — noted now — unless the count says otherwise.
+    if (table !== 'runs') {
+      const there = await ch.count(`SELECT count() AS n FROM ${table} WHERE run_uid = ${uidSql}`);
+      if (there > 0 && there === rows.length) {
+        await note(ch, uidSql, table, 0, rows.length);
+        continue;
+      }
+      if (there > 0) await removeUnnoted(ch, table, uidSql, null);
+    }
     for (const row of rows) encodeRow(writer, row, table, r.id);
     if (rows.length) await ch.insert(table, c.names, 'RowBinary', writer.take(), settings);
     if (table !== 'runs') await note(ch, uidSql, table, 0, rows.length);
@@ -247,7 +259,6 @@ interface FlowShip {
  */
 async function shipFlows(db: Db, ch: ClickHouse, s: FlowShip, o: ShipOptions): Promise<number> {
   const run = { run: s.r.id };
-  await removeUnnoted(ch, 'flows', s.uidSql, s.after);
   const total = db.prepare(`SELECT count(*) FROM main.flows WHERE ${OF_RUN.flows}`).pluck().get(run) as number;
   const lastId = db.prepare(`SELECT coalesce(max(id), 0) FROM main.flows WHERE ${OF_RUN.flows}`).pluck().get(run) as number;
   let sent = db.prepare(`SELECT count(*) FROM main.flows WHERE ${OF_RUN.flows} AND id <= @after`).pluck().get({ ...run, after: s.after }) as number;
@@ -353,6 +364,27 @@ function encodeRow(writer: RowBinaryWriter, row: unknown[], table: ShippedTable,
 /** Notes that `table`'s rows of a run are in, up to flow id `upto` (other tables: all of them). */
 async function note(ch: ClickHouse, uidSql: string, table: ShippedTable, upto: number, rows: number): Promise<void> {
   await ch.exec(`INSERT INTO ${SHIP_LOG} (run_uid, tbl, upto, rows, shipped_at) VALUES (${uidSql}, ${stringLiteral(table)}, ${integerLiteral(upto)}, ${integerLiteral(rows)}, now())`);
+}
+
+/**
+ * A run's flows in the engine past its last note (`after`): an insert whose note never came.
+ * Where they are exactly the run's flows up to the highest of them — the insert was whole and the
+ * ship was stopped between it and its note, the common case — the note is written and the ship
+ * carries on after them; else (a server stopped in the middle of an insert that spans partitions)
+ * they are deleted, a mutation the engine must rewrite parts for. Returns the flow id to carry on after.
+ */
+async function settleUnnotedFlows(db: Db, ch: ClickHouse, uidSql: string, run: number, after: number): Promise<number> {
+  const past = await ch.one<{ n: unknown; ids: unknown; top: unknown }>(`SELECT count() AS n, uniqExact(id) AS ids, max(id) AS top FROM flows WHERE run_uid = ${uidSql} AND id > ${integerLiteral(after)}`);
+  const n = ch.whole(past.n);
+  if (n === 0) return after;
+  const top = ch.whole(past.top);
+  const here = db.prepare(`SELECT count(*) FROM main.flows WHERE ${OF_RUN.flows} AND id > @after AND id <= @top`).pluck().get({ run, after, top }) as number;
+  if (ch.whole(past.ids) === n && here === n) {
+    await note(ch, uidSql, 'flows', top, n);
+    return top;
+  }
+  await removeUnnoted(ch, 'flows', uidSql, after);
+  return after;
 }
 
 /** How long a deletion of an unnoted insert's rows may take before the ship gives up. */
