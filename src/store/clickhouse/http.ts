@@ -18,7 +18,7 @@ export class ClickHouseError extends Error {
   }
 }
 
-/** Seconds a connection may take to open, and a request to go without a byte either way. */
+/** How long (ms) a connection may take to open, and a request may go without a byte either way. */
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_TIMEOUT_MS = 300_000;
 /** The most an answer may hold: a million runs' identities are ~40 MB. */
