@@ -37,9 +37,9 @@ export async function freePort(): Promise<number> {
 
 const xml = (s: string) => s.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!);
 
-export async function startClickHouse(dir: string, o: { password?: string; user?: string; extraXml?: string; ports?: { http: number; tcp: number; interserver: number } } = {}): Promise<ClickHouseServer> {
+export async function startClickHouse(dir: string, o: { password?: string; user?: string } = {}): Promise<ClickHouseServer> {
   if (!CLICKHOUSE_SERVER) throw new Error('clickhouse-server is not installed (apt-get install clickhouse-server; .ci/run installs it)');
-  const ports = o.ports ?? { http: await freePort(), tcp: await freePort(), interserver: await freePort() };
+  const ports = { http: await freePort(), tcp: await freePort(), interserver: await freePort() };
   const user = o.user ?? 'default';
   fs.writeFileSync(
     path.join(dir, 'users.xml'),
@@ -62,7 +62,6 @@ export async function startClickHouse(dir: string, o: { password?: string; user?
   <timezone>UTC</timezone><mlock_executable>false</mlock_executable><keep_alive_timeout>1</keep_alive_timeout>
   <default_profile>default</default_profile><default_database>default</default_database>
   <mark_cache_size>5368709120</mark_cache_size>
-  ${o.extraXml ?? ''}
 </yandex>
 `,
   );

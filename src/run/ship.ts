@@ -63,11 +63,13 @@ class SliceThreads {
   }
 
   reader(query: SliceQuery): SliceReader {
-    const here = sliceReader(this.db, query);
+    // This thread's own reader of the run, made only should a thread fail.
+    let mine: SliceReader | null = null;
+    const here = () => (mine ??= sliceReader(this.db, query));
     return {
       read: (from, to) =>
         this.broken
-          ? here.read(from, to)
+          ? here().read(from, to)
           : new Promise((resolve, reject) => {
               const ask = this.asks++;
               const worker = this.workers[ask % this.workers.length];
@@ -77,7 +79,7 @@ class SliceThreads {
       release: (slice) => {
         const ab = slice.bytes.buffer as ArrayBuffer;
         const w = this.madeBy.get(ab);
-        if (w === undefined) return here.release(slice);
+        if (w === undefined) return here().release(slice);
         this.madeBy.delete(ab);
         if (!this.broken) w.postMessage({ give: ab }, [ab]);
       },

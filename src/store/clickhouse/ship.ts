@@ -188,7 +188,13 @@ async function forgetRun(ch: ClickHouse, uid: string): Promise<void> {
   await removeUnnoted(ch, SHIP_LOG, uidSql, null);
 }
 
-/** Which rows of a table belong to run `?` (its captures' rows; the run's own row). */
+/** Which rows of a table belong to run @run (its captures' rows; the run's own row). */
+/**
+ * The run's flows as the slices read them: found by id, not through flows_capture (the unary +
+ * keeps SQLite off that index, with which it sorted every flow left at each slice).
+ */
+const FLOWS_BY_ID = '+capture_id IN (SELECT id FROM captures WHERE run_id = @run)';
+
 const OF_RUN: Record<ShippedTable, string> = {
   runs: 'id = @run',
   captures: 'run_id = @run',
@@ -203,20 +209,20 @@ async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, Shi
   const noted = new Map(
     (await ch.query<{ tbl: unknown; upto: unknown }>(`SELECT tbl, max(upto) AS upto FROM ${SHIP_LOG} WHERE run_uid = ${uidSql} GROUP BY tbl`)).map((x) => [String(x.tbl), ch.whole(x.upto)]),
   );
-  const shipped: ShippedRun = { id: r.id, uid, sensor: r.sensor, flows: 0, resumedAfter: noted.get('flows') ?? 0 };
+  const shipped: ShippedRun = { id: r.id, uid, sensor: r.sensor, flows: 0, resumedAfter: 0 };
   for (const table of SHIPPED_TABLES) {
     const c = columns[table];
     const writer = new RowBinaryWriter(c.types, c.names);
     // The added columns (run_uid, and the sensor on flows) come from the query, bound as values.
     const added = table === 'flows' ? '@uid, @sensor' : '@uid';
-    const select = `SELECT ${added}, ${c.sqlite.map((n) => `"${n}"`).join(', ')} FROM main."${table}" WHERE ${OF_RUN[table]}`;
+    const from = `SELECT ${added}, ${c.sqlite.map((n) => `"${n}"`).join(', ')} FROM main."${table}"`;
     const bind = { run: r.id, uid, ...(table === 'flows' ? { sensor: r.sensor } : {}) };
     if (table === 'flows') {
-      const after = await settleUnnotedFlows(db, ch, uidSql, r.id, shipped.resumedAfter);
-      shipped.resumedAfter = after;
-      shipped.flows = await shipFlows(db, ch, { r, uidSql, select, bind, types: c.types, names: c.names, after, settings }, o);
+      shipped.resumedAfter = await settleUnnotedFlows(db, ch, uidSql, r.id, noted.get('flows') ?? 0);
+      shipped.flows = await shipFlows(db, ch, { r, uidSql, from, bind, types: c.types, names: c.names, after: shipped.resumedAfter, settings }, o);
       continue;
     }
+    const select = `${from} WHERE ${OF_RUN[table]}`;
     if (noted.has(table)) continue;
     const rows = db.prepare(select).raw().all(bind) as unknown[][];
     // The run's row is never noted: sent, the run is there; not sent, nothing of it is. Another
@@ -241,8 +247,8 @@ async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, Shi
 interface FlowShip {
   r: RunRow;
   uidSql: string;
-  /** The run's flows with the added columns first. */
-  select: string;
+  /** The flows' columns, the added ones first, and FROM (the caller's WHERE follows). */
+  from: string;
   bind: Record<string, string | number | null>;
   types: ColumnType[];
   names: string[];
@@ -259,13 +265,13 @@ interface FlowShip {
  */
 async function shipFlows(db: Db, ch: ClickHouse, s: FlowShip, o: ShipOptions): Promise<number> {
   const run = { run: s.r.id };
-  const total = db.prepare(`SELECT count(*) FROM main.flows WHERE ${OF_RUN.flows}`).pluck().get(run) as number;
-  const lastId = db.prepare(`SELECT coalesce(max(id), 0) FROM main.flows WHERE ${OF_RUN.flows}`).pluck().get(run) as number;
-  let sent = db.prepare(`SELECT count(*) FROM main.flows WHERE ${OF_RUN.flows} AND id <= @after`).pluck().get({ ...run, after: s.after }) as number;
+  const { total, lastId, before } = db
+    .prepare(`SELECT count(*) AS total, coalesce(max(id), 0) AS lastId, coalesce(sum(id <= @after), 0) AS before FROM main.flows WHERE ${OF_RUN.flows}`)
+    .get({ ...run, after: s.after }) as { total: number; lastId: number; before: number };
+  let sent = before;
   const chunkRows = o.chunkRows ?? FLOW_CHUNK;
   const step = Math.min(SLICE_IDS, chunkRows);
-  // Found by id, not through flows_capture (which made SQLite sort every flow left, each slice).
-  const q: SliceQuery = { sql: `${s.select.replace('WHERE capture_id', 'WHERE +capture_id')} AND id > @from AND id <= @to`, bind: s.bind, types: s.types, names: s.names, run: s.r.id };
+  const q: SliceQuery = { sql: `${s.from} WHERE ${FLOWS_BY_ID} AND id > @from AND id <= @to`, bind: s.bind, types: s.types, names: s.names, run: s.r.id };
   const reader = (o.slices ?? ((x) => sliceReader(db, x)))(q);
   const slices = new SliceQueue(reader, s.after, lastId, step);
   try {
