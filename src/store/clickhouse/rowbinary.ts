@@ -10,6 +10,10 @@ export type ColumnType = 'Int64' | 'Float64' | 'String' | 'Nullable(Int64)' | 'N
 export class ValueError extends Error {}
 
 const TWO_32 = 2 ** 32;
+const STRING = 1;
+const INT64 = 2;
+const FLOAT64 = 3;
+const NULLABLE = 8;
 
 export class RowBinaryWriter {
   private buf = Buffer.allocUnsafe(1 << 20);
@@ -17,18 +21,23 @@ export class RowBinaryWriter {
   /** Rows written since the last take(). */
   rows = 0;
 
+  /** Each column's kind (STRING, INT64, FLOAT64), with NULLABLE added: read once, not a type name compared a value. */
+  private readonly kinds: Uint8Array;
+
   constructor(
-    private readonly types: readonly ColumnType[],
+    types: readonly ColumnType[],
     private readonly names: readonly string[],
-  ) {}
+  ) {
+    this.kinds = Uint8Array.from(types, (t) => (t.startsWith('Nullable(') ? NULLABLE : 0) | (/String/.test(t) ? STRING : /Int64/.test(t) ? INT64 : FLOAT64));
+  }
 
   /** Appends one row: its values in the columns' order. */
   add(row: readonly unknown[]): void {
-    const types = this.types;
-    for (let i = 0; i < types.length; i++) {
-      const t = types[i];
+    const kinds = this.kinds;
+    for (let i = 0; i < kinds.length; i++) {
+      const k = kinds[i];
       const v = row[i];
-      if (t.charCodeAt(0) === 78 /* N: Nullable */) {
+      if (k & NULLABLE) {
         this.room(1);
         if (v === null || v === undefined) {
           this.buf[this.at++] = 1;
@@ -36,8 +45,9 @@ export class RowBinaryWriter {
         }
         this.buf[this.at++] = 0;
       }
-      if (t === 'String' || t === 'Nullable(String)') this.string(v, i);
-      else if (t === 'Int64' || t === 'Nullable(Int64)') this.int64(v, i);
+      const kind = k & ~NULLABLE;
+      if (kind === STRING) this.string(v, i);
+      else if (kind === INT64) this.int64(v, i);
       else this.float64(v, i);
     }
     this.rows++;
