@@ -40,10 +40,20 @@ export interface HostRoles {
 
 const RANK: Record<Confidence, number> = { high: 3, medium: 2, low: 1 };
 
-export function inferRoles(rules: RuleSet, a: HostActivity): { roles: string[]; confidence: Confidence | null; evidence: string[] } {
+/** What inference concluded of a host: its roles, how sure, and why. */
+export interface InferredRoles {
+  roles: string[];
+  confidence: Confidence | null;
+  evidence: string[];
+}
+
+/**
+ * Infers a host's roles from its activity. `isPublic` says whether its address is a public one,
+ * asked only when a rule reaches its address condition (most hosts never get there).
+ */
+export function inferRoles(rules: RuleSet, a: HostActivity, isPublic: () => boolean = () => a.address !== '' && isPublicAddress(a.address)): InferredRoles {
   const matched: { rule: (typeof rules.inference)[number]; saw: string }[] = [];
   let best: Confidence | null = null;
-  const isPublic = a.address !== '' && isPublicAddress(a.address);
   for (const r of rules.inference) {
     if (!r.servesAll.every((s) => a.serves.has(s))) continue;
     if (r.servesAny.length > 0 && !r.servesAny.some((s) => a.serves.has(s))) continue;
@@ -55,7 +65,7 @@ export function inferRoles(rules: RuleSet, a: HostActivity): { roles: string[]; 
     if (r.usesNone.some((s) => a.uses.has(s))) continue;
     if (r.servesNone && a.serves.size > 0) continue;
     if (r.namedAny.length > 0 && !r.namedAny.some((t) => a.named.has(t))) continue;
-    if (r.address !== null && (r.address === 'public') !== isPublic) continue;
+    if (r.address !== null && (r.address === 'public') !== isPublic()) continue;
     const used = r.usesAny.filter((s) => a.uses.has(s));
     const named = r.namedAny.filter((t) => a.named.has(t));
     const saw = [
@@ -95,9 +105,56 @@ export function inferRoles(rules: RuleSet, a: HostActivity): { roles: string[]; 
   return { roles, confidence: roles.length ? confidence : null, evidence };
 }
 
-export function resolveHost(rules: RuleSet, activity: HostActivity, inventory: Inventory): HostRoles {
-  const inf = inferRoles(rules, activity);
-  const entry = inventory.lookup(activity.address);
+/** What RoleInference remembers for a profile whose answer depends on whether the address is public. */
+const ADDRESS_MATTERS = Symbol('address matters');
+
+/** At most this many activity profiles are remembered by a RoleInference (then each further host is inferred alone). */
+export const MAX_PROFILES = 20_000;
+
+/**
+ * Inference for many hosts, each profile of activity inferred once: hosts that were seen
+ * doing the same (a capture's thousands of clients, a farm of servers) share one answer.
+ * Measured on the bench's synthetic capture (14,297 hosts that serve something): inferring each
+ * host alone, with its four lists parsed, cost the audit 290 ms.
+ */
+export class RoleInference {
+  /** By profile: the answer, or ADDRESS_MATTERS when a rule asked whether the address is public. */
+  private readonly byProfile = new Map<string, InferredRoles | typeof ADDRESS_MATTERS>();
+  /** For profiles whose answer depends on the address: by profile and whether it is public. */
+  private readonly byPlace = new Map<string, InferredRoles>();
+
+  constructor(private readonly rules: RuleSet) {}
+
+  /**
+   * The inference for host `address`, whose `profile` is equal for any two hosts with equal
+   * activity (the stored lists' text); `activity` is asked for only when the profile is new.
+   */
+  infer(address: string, profile: string, activity: () => HostActivity): InferredRoles {
+    const known = this.byProfile.get(profile);
+    const isPublic = () => address !== '' && isPublicAddress(address);
+    if (known !== undefined && known !== ADDRESS_MATTERS) return known;
+    if (known === ADDRESS_MATTERS) {
+      const place = `${isPublic() ? 'public' : 'private'}\u0000${profile}`;
+      const placed = this.byPlace.get(place);
+      if (placed !== undefined) return placed;
+      const r = inferRoles(this.rules, activity(), isPublic);
+      if (this.byPlace.size < MAX_PROFILES) this.byPlace.set(place, r);
+      return r;
+    }
+    const asked: { isPublic?: boolean } = {};
+    const r = inferRoles(this.rules, activity(), () => (asked.isPublic = isPublic()));
+    if (this.byProfile.size >= MAX_PROFILES) return r;
+    if (asked.isPublic === undefined) this.byProfile.set(profile, r);
+    else {
+      this.byProfile.set(profile, ADDRESS_MATTERS);
+      this.byPlace.set(`${asked.isPublic ? 'public' : 'private'}\u0000${profile}`, r);
+    }
+    return r;
+  }
+}
+/** A host's roles: the inventory's when it names the host (with what inference `inf` says beside), else inference's. */
+export function resolveHost(address: string, inf: InferredRoles, inventory: Inventory): HostRoles {
+  const entry = inventory.lookup(address);
   if (entry) {
     const missed = inf.roles.filter((r) => !entry.roles.includes(r));
     const disagreement =
@@ -105,7 +162,7 @@ export function resolveHost(rules: RuleSet, activity: HostActivity, inventory: I
         ? `inventory says ${entry.roles.join(', ')}; the traffic suggests ${missed.join(' or ')} (${inf.evidence.join('; ')})`
         : null;
     return {
-      address: activity.address,
+      address,
       roles: entry.roles,
       source: 'inventory',
       confidence: 'high',
@@ -116,7 +173,7 @@ export function resolveHost(rules: RuleSet, activity: HostActivity, inventory: I
     };
   }
   return {
-    address: activity.address,
+    address,
     roles: inf.roles,
     source: inf.roles.length ? 'inferred' : null,
     confidence: inf.confidence,

@@ -6,7 +6,7 @@
 import { citeOf, Matrix } from '../audit/verdict';
 import { Inventory } from '../classify/inventory';
 import { parseNet } from '../classify/ip';
-import { resolveHost } from '../classify/roles';
+import { resolveHost, RoleInference } from '../classify/roles';
 import { clientProfiles } from '../rules/inference';
 import { versionOf } from '../rules/versions';
 import type { RuleSet } from '../rules/load';
@@ -81,7 +81,11 @@ export class Auditor {
     refreshHostActivity(this.db, clientProfiles(this.rules.inference));
     // Services an inference rule asks only to be used (nothing served): a host that serves nothing can have roles only by them.
     const usesAlone = [...new Set(this.rules.inference.filter((r) => r.servesAll.length === 0 && r.servesAny.length === 0).flatMap((r) => r.usesAny))];
-    for (const page of hostPages(this.db, { everyHost: this.inventory.entries.length > 0, usesAlone })) writeHostRoles(this.db, page.map((a) => resolveHost(this.rules, a, this.inventory)), page.map((h) => h.stored));
+    const inference = new RoleInference(this.rules);
+    for (const page of hostPages(this.db, { everyHost: this.inventory.entries.length > 0, usesAlone })) {
+      const roles = page.map((h) => resolveHost(h.address, inference.infer(h.address, h.profile, h.activity), this.inventory));
+      writeHostRoles(this.db, roles, page.map((h) => h.stored));
+    }
     writeWireVersions(this.db);
     writeWireNames(this.db, runId);
     const encrypted = new Map<string, EncryptionFinding>();

@@ -75,7 +75,12 @@ export function refreshHostActivity(db: Db, clients: { served: string[]; profile
 const ROLE_COLUMNS = ['name', 'site', 'version', 'roles', 'role_source', 'confidence', 'evidence', 'disagreement', 'version_source'] as const;
 
 /** A host as the role inference reads it, with the values its role columns hold now. */
-export interface StoredHost extends HostActivity {
+export interface StoredHost {
+  address: string;
+  /** Its stored serves, uses, named and served_to as one text: equal for two hosts seen doing the same. */
+  profile: string;
+  /** Those lists parsed (made when asked: many hosts share a profile inferred once). */
+  activity: () => HostActivity;
   stored: (string | null)[];
 }
 
@@ -99,10 +104,15 @@ export function* hostPages(db: Db, o: { everyHost: boolean; usesAlone: string[] 
     after = rows[rows.length - 1][0];
     yield rows.map(([address, serves, uses, named, servedTo, ...stored]) => ({
       address,
-      serves: new Set(storedList(serves)),
-      uses: new Set(storedList(uses)),
-      named: new Set(storedList(named)),
-      servedTo: new Set(storedList(servedTo)),
+      // As a JSON array of the four texts: no stored text (hostile or not) can make two hosts' lists read alike.
+      profile: JSON.stringify([serves, uses, named, servedTo]),
+      activity: () => ({
+        address,
+        serves: new Set(storedList(serves)),
+        uses: new Set(storedList(uses)),
+        named: new Set(storedList(named)),
+        servedTo: new Set(storedList(servedTo)),
+      }),
       stored,
     }));
   }
