@@ -90,6 +90,7 @@ function finishedTotalsBothWays(db: Db, per: 'run' | 'sensor'): { stored: string
               min(f.first_sec * 1000000000 + f.first_nsec), max(f.last_sec * 1000000000 + f.last_nsec),
               max(f.first_sec * 1000000000 + f.first_nsec), min(f.last_sec * 1000000000 + f.last_nsec), min(f.id)
        FROM flows f JOIN captures c ON c.id = f.capture_id JOIN runs r ON r.id = c.run_id WHERE r.status = 'complete'
+         ${per === 'sensor' ? `AND coalesce(r.sensor, '') IN (${SENSORS_OF_RUNS})` : ''}
        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13`,
     )
     .raw()
@@ -97,10 +98,16 @@ function finishedTotalsBothWays(db: Db, per: 'run' | 'sensor'): { stored: string
   return { stored: json(stored), fromFlows: json(fromFlows) };
 }
 
-/** Each sensor with finished runs and the runs its totals hold, and the same from the runs: held exactly (the fast path read). */
+/**
+ * The sensors with more than one finished run: those that have totals of their own (a sensor's
+ * only finished run's rows are its totals, read as they are).
+ */
+const SENSORS_OF_RUNS = "SELECT coalesce(v.sensor, '') FROM runs v WHERE v.status = 'complete' GROUP BY 1 HAVING count(*) > 1";
+
+/** Each sensor of several finished runs and the runs its totals hold, and the same from the runs: held exactly (the fast path read); no other sensor held. */
 function sensorsHeld(db: Db): { held: string; finished: string } {
   const held = db.prepare('SELECT sensor, run_id FROM rollup_sensor_runs ORDER BY 1, 2').raw().all();
-  const finished = db.prepare("SELECT coalesce(sensor, ''), id FROM runs WHERE status = 'complete' ORDER BY 1, 2").raw().all();
+  const finished = db.prepare(`SELECT coalesce(sensor, ''), id FROM runs WHERE status = 'complete' AND coalesce(sensor, '') IN (${SENSORS_OF_RUNS}) ORDER BY 1, 2`).raw().all();
   return { held: JSON.stringify(held), finished: JSON.stringify(finished) };
 }
 
