@@ -11,6 +11,7 @@ import { FLOW_COLUMNS, FLOW_TABLE_COLUMNS, queryFlows } from '../report/flows';
 import { loadRules, loadRulesCached, type RuleSet } from '../rules/load';
 import { RulesError } from '../rules/source';
 import { openDb, StoreError, type Db, type OpenOptions } from '../store/db';
+import type { FlowFilter } from '../report/filter';
 import { DbFileIdentity } from '../store/db-file';
 import { accountRedactor } from '../store/redact';
 import { loadInventory } from '../classify/inventory';
@@ -31,7 +32,7 @@ import { addEpmOptions, addFilterOptions, addReportCommands, checkFilterNames, e
 import { Notices } from './notices';
 import { addressOption, collect, dbOption, nonNegativeInt, positiveInt, sensorName, threadCount, threadsFromEnv } from './options';
 import { Exit, UserError } from './errors';
-import { parseTarget, TargetError } from '../store/clickhouse/target';
+import { isClickHouse, parseTarget, TargetError } from '../store/clickhouse/target';
 import { FLOW_CHUNK, MAX_SHIP_CHUNK } from '../store/clickhouse/chunk';
 import { defaultShipThreads } from '../run/thread-policy';
 
@@ -82,7 +83,40 @@ function upgradeNotes(file: string): OpenOptions['onUpgrade'] {
  * Opens the database: read-write for analyze and audit (`create` for analyze),
  * read-only for everything that only reads — which works beside a running analyze.
  */
+/** The reports that read only what an engine keeps (the others read flows, or write). */
+const ENGINE_REPORTS = 'report summary, roles, matrix, unexpected, services, encryption, protection, host, hosts and runs';
+
+/**
+ * A ClickHouse engine as a database the reports read (src/run/engine.ts). Filters that read
+ * flows or hours — --since/--until, --capture, --from-flows — are answered from SQLite only so far.
+ */
+async function openEngine(url: string, f: FlowFilter): Promise<{ db: Db; close: () => void }> {
+  const asked = [f.since !== undefined && '--since', f.until !== undefined && '--until', f.capture !== undefined && '--capture', f.fromFlows && '--from-flows'].filter(Boolean);
+  if (asked.length) throw new UserError(`exflow: ${asked.join(', ')} ${asked.length > 1 ? 'read' : 'reads'} flows, which reports from ClickHouse do not yet: merge the sensors' databases (exflow merge) for ${asked.length > 1 ? 'them' : 'it'}`, Exit.Usage);
+  const { openEngineCopy } = await import('../run/engine');
+  const { ClickHouseError } = await import('../store/clickhouse/http');
+  try {
+    return await openEngineCopy(url, rulesFrom(undefined));
+  } catch (e) {
+    if (e instanceof TargetError) throw new UserError(`exflow: --db: ${e.message}`, Exit.Usage);
+    if (e instanceof ClickHouseError) throw new UserError(`exflow: ${e.message}`, Exit.Database);
+    throw e;
+  }
+}
+
+/** The database --db names, to read: a SQLite file, or a ClickHouse engine's copy; `close` closes (and removes a copy). */
+async function openForReading(file: string): Promise<{ db: Db; close: () => void }> {
+  if (isClickHouse(file)) {
+    const e = await openEngine(file, {});
+    return { db: e.db, close: () => e.close() };
+  }
+  const db = openDbOrFail(file, 'read');
+  return { db, close: () => db.close() };
+}
+
 function openDbOrFail(file: string, mode: 'create' | 'write' | 'read'): Db {
+  // An engine's URL where a SQLite file is read or written: the commands that take one say so.
+  if (isClickHouse(file)) throw new UserError(`exflow: ${escapeControls(file)}: this command reads and writes SQLite databases; from ClickHouse, ${ENGINE_REPORTS} answer (--db clickhouse://…)`, Exit.Usage);
   let db: Db;
   try {
     db = openDb(file, {
@@ -604,10 +638,11 @@ JSON keys: address, name, name_source, name_shared (other hosts of that name), r
 role_source (inventory or inferred), confidence,
 evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
     )
-    .action((o: { db: string; format?: string; host?: string; role?: string; out?: string }) => {
+    .action(async (o: { db: string; format?: string; host?: string; role?: string; out?: string }) => {
       const q = { host: addressOption('--host', o.host), role: o.role };
-      if (o.out !== undefined) checkOutPath(o.out, o.db);
-      const db = openDbOrFail(o.db, 'read');
+      if (o.out !== undefined && !isClickHouse(o.db)) checkOutPath(o.out, o.db);
+      const source = await openForReading(o.db);
+      const db = source.db;
       const out = openOutput(o.out);
       try {
         checkFilterNames(q, () => rulesFrom(undefined), db);
@@ -624,7 +659,7 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
         out.abandon();
         throw e;
       } finally {
-        db.close();
+        source.close();
       }
     });
 
@@ -647,8 +682,9 @@ Partial data of interrupted and dead runs is removed by the next analyze.
 JSON keys: run, status, started_at, finished_at, live, separate, captures,
 packets, flows, command, note.`,
     )
-    .action((o: { db: string; format?: string }) => {
-      const db = openDbOrFail(o.db, 'read');
+    .action(async (o: { db: string; format?: string }) => {
+      const source = await openForReading(o.db);
+      const db = source.db;
       try {
         const format = defaultFormat(o.format);
         // A run left 'running' by a process that is gone is shown as what it is (the next analyze records it).
@@ -656,11 +692,11 @@ packets, flows, command, note.`,
         const rows = queryRuns(db).map((r) => (dead.has(r.run as number) ? { ...r, status: 'dead' } : r));
         print(render(rows, format === 'table' ? RUN_TABLE_COLUMNS : RUN_COLUMNS, format));
       } finally {
-        db.close();
+        source.close();
       }
     });
 
-  addReportCommands(program, { openDb: (f) => openDbOrFail(f, 'read'), loadRules: rulesFrom, defaultFormat });
+  addReportCommands(program, { openDb: (f) => openDbOrFail(f, 'read'), openEngine: openEngine, loadRules: rulesFrom, defaultFormat });
 
   program
     .command('columns')

@@ -20,6 +20,7 @@ import { summaryReport } from '../report/summary';
 import type { RuleSet } from '../rules/load';
 import { roleNamed } from '../rules/roles';
 import type { Db } from '../store/db';
+import { isClickHouse } from '../store/clickhouse/target';
 import { Exit, UserError } from './errors';
 import { print } from './out';
 import { checkOutPath, ChunkFiles, exportSink, formatForOut, manifestName, openOutput, OUT_HELP, writeOutput } from './out-file';
@@ -28,6 +29,8 @@ import { addressOption, baselineOption, collect, dbOption, knownName, positiveIn
 
 export interface ReportDeps {
   openDb: (file: string) => Db;
+  /** A ClickHouse engine (clickhouse://…) as a database the reports read; `close` removes it. */
+  openEngine: (url: string, f: FlowFilter) => Promise<{ db: Db; close: () => void }>;
   loadRules: (dirs: string[] | undefined) => RuleSet;
   defaultFormat: (f: string | undefined) => Format;
 }
@@ -160,10 +163,12 @@ export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defa
 
 export function addReportCommands(program: Command, deps: ReportDeps): void {
   const report = program.command('report').description('summaries people act on: per role, the role matrix, findings (unexpected, in clear), firewall rules, what is new, RPC endpoints, an HTML page');
-  const run = (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string) => {
+  /** A report over the database --db names: a SQLite file, or (`engine`: the report reads only what the engine keeps) a ClickHouse engine. */
+  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine = true) => {
     const f = filterOf(o);
-    if (o.out !== undefined) checkOutPath(o.out, o.db);
-    const db = deps.openDb(o.db);
+    if (o.out !== undefined && !isClickHouse(o.db)) checkOutPath(o.out, o.db);
+    const source = isClickHouse(o.db) && engine ? await deps.openEngine(o.db, f) : { db: deps.openDb(o.db), close: () => {} };
+    const db = source.db;
     try {
       checkFilterNames(f, () => deps.loadRules(undefined), db);
       const text = body(db, f, formatForOut(o.format, o.out, () => deps.defaultFormat(undefined)));
@@ -171,6 +176,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
       else writeOutput(o.out, text);
     } finally {
       db.close();
+      source.close();
     }
   };
   const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
@@ -355,7 +361,7 @@ port and service (client ports differ between connections and are ignored).`,
     )
     .action((o: CommonOptions & { baseline: string }) => {
       const b = baselineOption(o.baseline);
-      run(o, (db, f, format) => {
+      return run(o, (db, f, format) => {
         const r = newReport(db, b, f);
         if (r.baseline_flows === 0) throw new UserError(`exflow: the baseline (${r.baseline}) holds no flows in ${o.db}: nothing to compare with (exflow report summary lists the captures, exflow runs the runs)`, Exit.BadInput);
         if (format === 'json') return renderJson(r, 'report new');
@@ -411,7 +417,7 @@ by --limit, per list).`,
     )
     .action((address: string, o: CommonOptions & { limit: number }) => {
       if (addressOption('address', address)?.includes('/')) throw new UserError(`exflow: host takes one address, not a block ("${address}"); for a block use exflow hosts --host ${address}`, Exit.Usage);
-      run(o, (db, f, format) => {
+      return run(o, (db, f, format) => {
         address = hostAddress(db, 'host', address);
         const s = hostStory(db, address, f, o.limit, deps.loadRules(undefined));
         if (s.flows === 0 && s.host === null) throw new UserError(`exflow: ${address}: no such host in ${o.db} (exflow hosts lists them)`, Exit.BadInput);

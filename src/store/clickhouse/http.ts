@@ -23,6 +23,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_TIMEOUT_MS = 300_000;
 /** The most an answer may hold: a million runs' identities are ~40 MB. */
 const MAX_ANSWER_BYTES = 64 << 20;
+/** The most one row of a streamed answer may hold. */
+const MAX_ROW_BYTES = 16 << 20;
 
 export type Settings = Record<string, string | number>;
 
@@ -69,6 +71,35 @@ export class ClickHouse {
     return rows;
   }
 
+  /**
+   * The rows of a SELECT handed to `each` as they arrive (JSONEachRow, 64-bit integers quoted:
+   * nanosecond times are past a double's integers), for answers too large to hold: no cap on the
+   * answer, a cap on one row. A line that is not a JSON object is an error naming the server.
+   */
+  async eachRow(sql: string, each: (row: Record<string, unknown>) => void, settings: Settings = {}): Promise<void> {
+    let rest = '';
+    const line = (text: string) => {
+      if (!text) return;
+      let row: unknown;
+      try {
+        row = JSON.parse(text);
+      } catch {
+        row = null;
+      }
+      if (row === null || typeof row !== 'object' || Array.isArray(row)) throw new ClickHouseError(`${this.where}: answered with something that is not ClickHouse's JSON rows (is it a ClickHouse server?)`);
+      each(row as Record<string, unknown>);
+    };
+    const decoder = new TextDecoder('utf-8');
+    await this.send(`${sql} FORMAT JSONEachRow`, null, { output_format_json_quote_64bit_integers: 1, ...settings }, this.target.database, (chunk) => {
+      const text = rest + decoder.decode(chunk, { stream: true });
+      const lines = text.split('\n');
+      rest = lines.pop() ?? '';
+      if (rest.length > MAX_ROW_BYTES) throw new ClickHouseError(`${this.where}: answered a row of more than ${MAX_ROW_BYTES >> 20} MB`);
+      for (const l of lines) line(l);
+    });
+    line(rest + decoder.decode());
+  }
+
   /** A count (a query whose one row's one column `n` is a whole number): an error where it is not one. */
   async count(sql: string): Promise<number> {
     return this.whole((await this.one<{ n: unknown }>(sql)).n);
@@ -108,7 +139,7 @@ export class ClickHouse {
   }
 
   /** One request: `sql` in the URL with a body of rows (made at once, or piece by piece), or as the body itself. */
-  private send(sql: string, rows: Buffer | Producer | null, settings: Settings, database: string | null = this.target.database): Promise<string> {
+  private send(sql: string, rows: Buffer | Producer | null, settings: Settings, database: string | null = this.target.database, sink: ((chunk: Buffer) => void) | null = null): Promise<string> {
     const params = new URLSearchParams();
     if (database !== null) params.set('database', database);
     for (const [k, v] of Object.entries(settings)) params.set(k, String(v));
@@ -119,7 +150,7 @@ export class ClickHouse {
     if (Buffer.isBuffer(body)) headers['Content-Length'] = body.length;
     return new Promise((resolve, reject) => {
       let settled = false;
-      const fail = (e: ClickHouseError) => {
+      const fail = (e: Error) => {
         if (settled) return;
         settled = true;
         reject(e);
@@ -128,6 +159,17 @@ export class ClickHouse {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
+          // A streamed answer's rows go to the sink as they come (an error's text is kept, to be reported).
+          if (sink !== null && res.statusCode === 200) {
+            try {
+              sink(c);
+            } catch (e) {
+              // The rows' consumer failed (a bad row, the local copy): its own error, not the server's.
+              fail(e as Error);
+              req.destroy();
+            }
+            return;
+          }
           size += c.length;
           // exflow asks for small answers (counts, a table's columns, the runs' identities).
           if (size > MAX_ANSWER_BYTES) {

@@ -116,6 +116,8 @@ export class RowBinaryWriter {
   }
 
   private float64(v: unknown, i: number): void {
+    // A whole number read exactly (SQLite's integers as BigInt) in a REAL column: the double nearest it.
+    if (typeof v === 'bigint') v = Number(v);
     if (typeof v !== 'number') throw new ValueError(`column ${this.names[i]}: ${v === null || v === undefined ? 'NULL in a column that cannot hold it' : 'not a number'}`);
     this.room(8);
     this.buf.writeDoubleLE(v, this.at);

@@ -1,5 +1,6 @@
 // exflow's tables in ClickHouse: what a sensor's SQLite holds of each finished run — the run,
-// its captures, flows, endpoint registry and names from the wire — each row with the run's
+// its captures, flows, its flows added up without the hour (flow_rollup_run: what reports from
+// the engine add up), endpoint registry and names from the wire — each row with the run's
 // identity (run_uid), so that many sensors' runs share one table. The columns are the SQLite
 // tables' own (their types mapped: INTEGER → Int64, REAL → Float64, TEXT and BLOB → String,
 // Nullable where SQLite allows NULL), read from the sensor's database, so that the two cannot
@@ -15,7 +16,7 @@ import type { ColumnType } from './rowbinary';
 import { ClickHouseError } from './http';
 
 /** The sensor tables shipped, in the order a run's rows are sent (the run's row last: it says the run is whole). */
-export const SHIPPED_TABLES = ['captures', 'flows', 'rpc_endpoints', 'host_names', 'name_evidence', 'runs'] as const;
+export const SHIPPED_TABLES = ['captures', 'flows', 'flow_rollup_run', 'rpc_endpoints', 'host_names', 'name_evidence', 'runs'] as const;
 export type ShippedTable = (typeof SHIPPED_TABLES)[number];
 
 /** Per table: the sort key and partition (after run_uid, which every table has first). */
@@ -25,6 +26,8 @@ const LAYOUT: Record<ShippedTable, { orderBy: string; partitionBy?: string }> = 
   // Time first: reports and --since/--until read a span of days across sensors; a day a
   // partition, so that retention drops whole days (ALTER TABLE … DROP PARTITION).
   flows: { orderBy: '(first_sec, run_uid, id)', partitionBy: 'toYYYYMMDD(toDateTime(first_sec))' },
+  // Read whole, added up per sensor and key (src/store/clickhouse/copy.ts).
+  flow_rollup_run: { orderBy: '(run_uid, server, client)' },
   rpc_endpoints: { orderBy: '(run_uid, id)' },
   host_names: { orderBy: '(run_uid, capture_id, address, name, source)' },
   name_evidence: { orderBy: '(run_uid, capture_id, name, kind, detail)' },
@@ -36,6 +39,7 @@ const ADDED: Record<ShippedTable, { name: string; type: ColumnType }[]> = {
   captures: [{ name: 'run_uid', type: 'String' }],
   // The run's sensor on each flow: reports filter and group by it without a join.
   flows: [{ name: 'run_uid', type: 'String' }, { name: 'sensor', type: 'Nullable(String)' }],
+  flow_rollup_run: [{ name: 'run_uid', type: 'String' }],
   rpc_endpoints: [{ name: 'run_uid', type: 'String' }],
   host_names: [{ name: 'run_uid', type: 'String' }],
   name_evidence: [{ name: 'run_uid', type: 'String' }],

@@ -199,6 +199,7 @@ const OF_RUN: Record<ShippedTable, string> = {
   runs: 'id = @run',
   captures: 'run_id = @run',
   flows: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
+  flow_rollup_run: 'run_id = @run',
   rpc_endpoints: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
   host_names: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
   name_evidence: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
@@ -224,7 +225,8 @@ async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, Shi
     }
     const select = `${from} WHERE ${OF_RUN[table]}`;
     if (noted.has(table)) continue;
-    const rows = db.prepare(select).raw().all(bind) as unknown[][];
+    // Integers read exactly: a rollup's times are nanoseconds since 1970, past a double's integers.
+    const rows = db.prepare(select).safeIntegers(true).raw().all(bind) as unknown[][];
     // The run's row is never noted: sent, the run is there; not sent, nothing of it is. Another
     // table's rows without a note: its one insert was whole (an unpartitioned table's insert is one
     // part) and only the note is missing — noted now — unless the count says otherwise.

@@ -1,0 +1,158 @@
+// Reports from the engine: what every report reads, copied out of ClickHouse into a private
+// SQLite database of exflow's own schema — the runs, captures, endpoint registry and names of
+// every sensor's shipped runs, and their traffic added up by the engine per sensor and key
+// (flow_rollup_sensor: a few hundred thousand rows for ten million flows). The caller then
+// infers roles and judges verdicts over all sensors' facts together and runs the reports as
+// on any database: each report stays defined once (src/report), the engine answers the one
+// question that grows with the flows. What differs from SQLite is here: ClickHouse's SQL for
+// the sums (18.16's join syntax), and its JSON (64-bit integers quoted).
+//
+// The local ids are given as `exflow merge` gives them: runs in the order they began (then
+// their identity), captures in their run's order, so that a report names the same capture ids
+// as one on a database merged in that order.
+import type { Db } from '../db';
+import { SENSOR_ROLLUP_KEY } from '../schema';
+import { ClickHouseError, type ClickHouse } from './http';
+import { identifier } from './quote';
+import { SHIP_LOG } from './schema';
+
+export interface EngineCopy {
+  runs: number;
+  captures: number;
+  /** Sensor-level rollup rows (one per sensor and key). */
+  rows: number;
+  sensors: number;
+}
+
+/** The engine tables the copy reads, and what each is. */
+const READ = ['runs', 'captures', 'flow_rollup_run', 'rpc_endpoints', 'host_names', 'name_evidence'] as const;
+
+/** Columns of a local table, with whether SQLite keeps each as an integer. */
+function localColumns(db: Db, table: string): { name: string; integer: boolean }[] {
+  return (db.prepare(`PRAGMA main.table_info("${table}")`).all() as { name: string; type: string }[]).map((c) => ({ name: c.name, integer: /INT/i.test(c.type) }));
+}
+
+/**
+ * A value the engine sent for a local column: an integer column's quoted 64-bit value as a
+ * number where a double holds it exactly, else a BigInt (SQLite takes both); anything else as sent.
+ */
+function valueFor(v: unknown, integer: boolean, where: () => string): unknown {
+  if (v === null || v === undefined) return null;
+  if (!integer) {
+    if (typeof v === 'string' || typeof v === 'number') return v;
+    throw new ClickHouseError(`${where()}: not a text or number`);
+  }
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  if (typeof v === 'string' && /^-?\d{1,19}$/.test(v)) {
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? n : BigInt(v);
+  }
+  throw new ClickHouseError(`${where()}: ${JSON.stringify(v)?.slice(0, 40)} is not an integer`);
+}
+
+/** Checks that the engine holds exflow's tables with (at least) this exflow's columns. */
+async function checkEngine(ch: ClickHouse, db: Db): Promise<void> {
+  const present = new Set((await ch.query<{ name: unknown }>('SHOW TABLES')).map((r) => String(r.name)));
+  if (!present.has('runs')) throw new ClickHouseError(`${ch.where}: database ${ch.target.database} holds no exflow runs (exflow ship --to sends them)`);
+  for (const table of READ) {
+    if (!present.has(table)) throw new ClickHouseError(`${ch.where}: database ${ch.target.database} has no table ${table}: its runs were shipped by an older exflow; ship into a new database`);
+    const have = new Set((await ch.query<{ name: unknown }>(`DESCRIBE TABLE ${table}`)).map((r) => String(r.name)));
+    const local = table === 'flow_rollup_run' ? localColumns(db, 'flow_rollup_sensor').filter((c) => c.name !== 'sensor') : localColumns(db, table);
+    const missing = local.filter((c) => !have.has(c.name) && !(table === 'flow_rollup_run' && c.name === 'run_id'));
+    if (missing.length) throw new ClickHouseError(`${ch.where}: table ${ch.target.database}.${table} lacks ${missing.slice(0, 3).map((c) => c.name).join(', ')}: made by another exflow version`);
+  }
+  // Runs shipped before their rollups were (an earlier exflow): their traffic would be missing.
+  const bare = await ch.query<{ run_uid: unknown }>(`SELECT run_uid FROM runs WHERE run_uid NOT IN (SELECT run_uid FROM ${SHIP_LOG} WHERE tbl = 'flow_rollup_run') LIMIT 3`);
+  if (bare.length) throw new ClickHouseError(`${ch.where}: run ${bare.map((r) => String(r.run_uid)).join(', ')} was shipped by an earlier exflow, without its rollups: ship into a new database`);
+}
+
+/**
+ * Fills `db` — a new, empty exflow database — with what the reports read of every run in the
+ * engine, inside the caller's transaction. Hosts and their first and last seen are made from the
+ * sums; roles and verdicts are the caller's (its audit).
+ */
+export async function copyForReports(ch: ClickHouse, db: Db): Promise<EngineCopy> {
+  await checkEngine(ch, db);
+  const out: EngineCopy = { runs: 0, captures: 0, rows: 0, sensors: 0 };
+
+  // Runs, in the order they began: local ids 1, 2, …
+  const runCols = localColumns(db, 'runs').filter((c) => c.name !== 'id');
+  const runIds = new Map<string, number>();
+  const putRun = db.prepare(`INSERT INTO runs (${runCols.map((c) => `"${c.name}"`).join(', ')}) VALUES (${runCols.map(() => '?').join(', ')})`);
+  await ch.eachRow(`SELECT run_uid, ${runCols.map((c) => identifier(c.name)).join(', ')} FROM runs ORDER BY started_at, run_uid`, (r) => {
+    const uid = String(r.run_uid);
+    if (runIds.has(uid)) return; // a run twice (two ships racing past the lock of two copies of a file): once here
+    const values = runCols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: run ${uid}, ${c.name}`));
+    runIds.set(uid, Number(putRun.run(...values).lastInsertRowid));
+  });
+  out.runs = runIds.size;
+
+  // Captures, in their run's order then their own: held until all are in (a capture is a file; runs have few).
+  const capCols = localColumns(db, 'captures').filter((c) => !['id', 'run_id'].includes(c.name));
+  const captures: { run: number; id: number; values: unknown[]; stream: unknown }[] = [];
+  await ch.eachRow(`SELECT run_uid, id, ${capCols.map((c) => identifier(c.name)).join(', ')} FROM captures`, (r) => {
+    const run = runIds.get(String(r.run_uid));
+    if (run === undefined) return; // a run whose row never arrived: not shipped whole, not shown
+    const id = valueFor(r.id, true, () => `${ch.where}: capture id`) as number;
+    captures.push({ run, id, values: capCols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: capture ${id}, ${c.name}`)), stream: r.stream_id });
+  });
+  captures.sort((a, b) => a.run - b.run || a.id - b.id);
+  const putCapture = db.prepare(`INSERT INTO captures (run_id, ${capCols.map((c) => `"${c.name}"`).join(', ')}) VALUES (?, ${capCols.map(() => '?').join(', ')})`);
+  const capIds = new Map<string, number>();
+  const capKey = (run: number, id: unknown) => `${run}:${String(id)}`;
+  for (const c of captures) capIds.set(capKey(c.run, c.id), Number(putCapture.run(c.run, ...c.values).lastInsertRowid));
+  // A stream is named by its first capture's id: the new one.
+  const setStream = db.prepare('UPDATE captures SET stream_id = ? WHERE id = ?');
+  for (const c of captures) {
+    if (c.stream === null || c.stream === undefined) continue;
+    setStream.run(capIds.get(capKey(c.run, valueFor(c.stream, true, () => `${ch.where}: stream_id`))) ?? null, capIds.get(capKey(c.run, c.id)));
+  }
+  out.captures = captures.length;
+
+  // The rows of a run's captures: their capture ids made local.
+  const byCapture = async (table: string, order: string) => {
+    const cols = localColumns(db, table).filter((c) => !['id', 'capture_id'].includes(c.name));
+    const put = db.prepare(`INSERT INTO ${table} (capture_id, ${cols.map((c) => `"${c.name}"`).join(', ')}) VALUES (?, ${cols.map(() => '?').join(', ')})`);
+    const rows: { capture: number; values: unknown[]; order: number }[] = [];
+    await ch.eachRow(`SELECT run_uid, capture_id, ${order ? 'id, ' : ''}${cols.map((c) => identifier(c.name)).join(', ')} FROM ${table}`, (r) => {
+      const run = runIds.get(String(r.run_uid));
+      const capture = run === undefined ? undefined : capIds.get(capKey(run, valueFor(r.capture_id, true, () => `${ch.where}: ${table}.capture_id`)));
+      if (capture === undefined) return;
+      const values = cols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: ${table}.${c.name}`));
+      // The endpoint registry keeps its order (its ids, as merge gives them); the names need none.
+      if (order) rows.push({ capture, values, order: valueFor(r.id, true, () => `${ch.where}: ${table}.id`) as number });
+      else put.run(capture, ...values);
+    });
+    rows.sort((a, b) => a.capture - b.capture || a.order - b.order);
+    for (const r of rows) put.run(r.capture, ...r.values);
+  };
+  await byCapture('rpc_endpoints', 'id');
+  await byCapture('host_names', '');
+  await byCapture('name_evidence', '');
+
+  // Every run's traffic added up per sensor and key, by the engine (the runs' sensors joined in:
+  // a run whose own row is not there, being shipped, counts for nothing, as it is not copied).
+  const key = SENSOR_ROLLUP_KEY.filter((k) => k !== 'sensor');
+  const sums = ['flows', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c'];
+  const sumCols = localColumns(db, 'flow_rollup_sensor');
+  const put = db.prepare(`INSERT INTO flow_rollup_sensor (${sumCols.map((c) => `"${c.name}"`).join(', ')}) VALUES (${sumCols.map(() => '?').join(', ')})`);
+  await ch.eachRow(
+    `SELECT sensor, ${key.join(', ')}, ${sums.map((s) => `sum(${s}) AS ${s}`).join(', ')},
+       min(first_ns) AS first_ns, max(last_ns) AS last_ns, max(max_first_ns) AS max_first_ns, min(min_last_ns) AS min_last_ns, min(first_id) AS first_id
+     FROM flow_rollup_run ANY INNER JOIN (SELECT run_uid, ifNull(sensor, '') AS sensor FROM runs) USING run_uid
+     GROUP BY sensor, ${key.join(', ')}`,
+    (r) => {
+      put.run(...sumCols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: sums, ${c.name}`)));
+      out.rows++;
+    },
+  );
+  // They hold every run of their sensor (what the views ask before they read them).
+  db.exec(`INSERT INTO rollup_sensor_runs (sensor, run_id) SELECT coalesce(sensor, ''), id FROM runs WHERE status = 'complete'`);
+  out.sensors = db.prepare('SELECT count(DISTINCT sensor) FROM rollup_sensor_runs').pluck().get() as number;
+  // Each address's earliest and latest second, as a run's hosts are made from its rows.
+  db.exec(`INSERT INTO hosts (address, first_sec, last_sec)
+    SELECT address, min(first_ns) / 1000000000, max(last_ns) / 1000000000 FROM (
+      SELECT client AS address, first_ns, last_ns FROM flow_rollup_sensor UNION ALL SELECT server AS address, first_ns, last_ns FROM flow_rollup_sensor)
+    GROUP BY address`);
+  return out;
+}
