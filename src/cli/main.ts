@@ -116,7 +116,7 @@ async function openForReading(file: string): Promise<{ db: Db; close: () => void
 
 function openDbOrFail(file: string, mode: 'create' | 'write' | 'read'): Db {
   // An engine's URL where a SQLite file is read or written: the commands that take one say so.
-  if (isClickHouse(file)) throw new UserError(`exflow: ${escapeControls(file)}: this command reads and writes SQLite databases; from ClickHouse, ${ENGINE_REPORTS} answer (--db clickhouse://…)`, Exit.Usage);
+  if (isClickHouse(file)) throw new UserError(`exflow: ${escapeControls(file)}: this command needs a SQLite database (exflow merge makes one of several sensors'); from ClickHouse, ${ENGINE_REPORTS} answer (--db clickhouse://…)`, Exit.Usage);
   let db: Db;
   try {
     db = openDb(file, {

@@ -377,7 +377,7 @@ port and service (client ports differ between connections and are ignored).`,
             format,
           )
         );
-      });
+      }, false);
     });
 
   common(report.command('html').description('one self-contained HTML page: counts, findings and top conversations first, role matrix heat map, timeline, bytes per service and role, hosts and their drill-downs, RPC endpoints'), false)

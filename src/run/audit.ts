@@ -47,10 +47,15 @@ export class Auditor {
    * @param given a new inventory (loaded once, by the caller) to store and use;
    *   null = the one stored with the database by an earlier --inventory, if any.
    */
+  /**
+   * @param o.wireVersions where the servers' versions the wire showed are read (rows address, v),
+   *   for a database without the flows (an engine's copy); by default from its flows
+   */
   constructor(
     private readonly db: Db,
     private readonly rules: RuleSet,
     given: Inventory | null,
+    private readonly o: { wireVersions?: string } = {},
   ) {
     if (given !== null) {
       this.inventory = given;
@@ -86,7 +91,7 @@ export class Auditor {
       const roles = page.map((h) => resolveHost(h.address, inference.infer(h.address, h.profile, h.activity), this.inventory));
       writeHostRoles(this.db, roles, page.map((h) => h.stored));
     }
-    writeWireVersions(this.db);
+    writeWireVersions(this.db, this.o.wireVersions);
     writeWireNames(this.db, runId);
     const encrypted = new Map<string, EncryptionFinding>();
     for (const r of this.rules.matrix) {

@@ -36,7 +36,7 @@ export async function openEngineCopy(url: string, rules: RuleSet): Promise<Engin
     db.exec('BEGIN');
     const copy = await copyForReports(ch, db);
     db.exec('COMMIT');
-    new Auditor(db, rules, null).finish(true);
+    new Auditor(db, rules, null, { wireVersions: copy.wireVersions }).finish(true);
     const opened = db;
     return { db: opened, copy, close };
   } catch (e) {

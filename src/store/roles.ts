@@ -166,12 +166,15 @@ export function writeHostRoles(db: Db, hosts: HostRoles[], stored: (string | nul
   })();
 }
 
+/** Each server's version as the wire showed it (the greatest where it showed several): rows (address, v). */
+export const WIRE_VERSIONS = 'SELECT f.server AS address, max(f.server_version) AS v FROM flows f WHERE f.server_version IS NOT NULL GROUP BY f.server';
+
 /**
  * Versions the wire showed (a server's own X-OWA-Version) for hosts the inventory
- * gives none: version_source 'wire'. Returns how many hosts got one.
+ * gives none: version_source 'wire'; `seen` gives them (rows address, v: by default from the
+ * flows). Returns how many hosts got one.
  */
-export function writeWireVersions(db: Db): number {
-  const seen = `SELECT f.server AS address, max(f.server_version) AS v FROM flows f WHERE f.server_version IS NOT NULL GROUP BY f.server`;
+export function writeWireVersions(db: Db, seen = WIRE_VERSIONS): number {
   return db.prepare(`UPDATE hosts SET version = w.v, version_source = 'wire' FROM (${seen}) w WHERE hosts.address = w.address AND hosts.version IS NULL`).run().changes;
 }
 

@@ -17,6 +17,8 @@ import { identifier } from './quote';
 import { SHIP_LOG } from './schema';
 
 export interface EngineCopy {
+  /** Where the copy keeps the servers' versions the wire showed (the audit reads them there: the copy has no flows). */
+  wireVersions: string;
   runs: number;
   captures: number;
   /** Sensor-level rollup rows (one per sensor and key). */
@@ -52,8 +54,13 @@ function valueFor(v: unknown, integer: boolean, where: () => string): unknown {
 
 /** Checks that the engine holds exflow's tables with (at least) this exflow's columns. */
 async function checkEngine(ch: ClickHouse, db: Db): Promise<void> {
-  const present = new Set((await ch.query<{ name: unknown }>('SHOW TABLES')).map((r) => String(r.name)));
-  if (!present.has('runs')) throw new ClickHouseError(`${ch.where}: database ${ch.target.database} holds no exflow runs (exflow ship --to sends them)`);
+  const noRuns = `${ch.where}: database ${ch.target.database} holds no exflow runs (exflow ship --to sends them)`;
+  const tables = await ch.query<{ name: unknown }>('SHOW TABLES').catch((e: unknown) => {
+    // 81: no such database.
+    throw e instanceof ClickHouseError && e.code === 81 ? new ClickHouseError(noRuns, 81) : e;
+  });
+  const present = new Set(tables.map((r) => String(r.name)));
+  if (!present.has('runs')) throw new ClickHouseError(noRuns);
   for (const table of READ) {
     if (!present.has(table)) throw new ClickHouseError(`${ch.where}: database ${ch.target.database} has no table ${table}: its runs were shipped by an older exflow; ship into a new database`);
     const have = new Set((await ch.query<{ name: unknown }>(`DESCRIBE TABLE ${table}`)).map((r) => String(r.name)));
@@ -73,7 +80,7 @@ async function checkEngine(ch: ClickHouse, db: Db): Promise<void> {
  */
 export async function copyForReports(ch: ClickHouse, db: Db): Promise<EngineCopy> {
   await checkEngine(ch, db);
-  const out: EngineCopy = { runs: 0, captures: 0, rows: 0, sensors: 0 };
+  const out: EngineCopy = { wireVersions: 'SELECT address, v FROM temp.wire_versions', runs: 0, captures: 0, rows: 0, sensors: 0 };
 
   // Runs, in the order they began: local ids 1, 2, …
   const runCols = localColumns(db, 'runs').filter((c) => c.name !== 'id');
@@ -149,6 +156,12 @@ export async function copyForReports(ch: ClickHouse, db: Db): Promise<EngineCopy
   // They hold every run of their sensor (what the views ask before they read them).
   db.exec(`INSERT INTO rollup_sensor_runs (sensor, run_id) SELECT coalesce(sensor, ''), id FROM runs WHERE status = 'complete'`);
   out.sensors = db.prepare('SELECT count(DISTINCT sensor) FROM rollup_sensor_runs').pluck().get() as number;
+  // The versions servers showed on the wire (a per-host fact the flows carry), from the flows of the runs copied.
+  db.exec('DROP TABLE IF EXISTS temp.wire_versions; CREATE TEMP TABLE wire_versions (address TEXT PRIMARY KEY, v TEXT NOT NULL)');
+  const putVersion = db.prepare('INSERT INTO temp.wire_versions (address, v) VALUES (?, ?)');
+  await ch.eachRow('SELECT server AS address, max(server_version) AS v FROM flows WHERE server_version IS NOT NULL AND run_uid IN (SELECT run_uid FROM runs) GROUP BY server', (r) => {
+    putVersion.run(valueFor(r.address, false, () => `${ch.where}: a server's address`), valueFor(r.v, false, () => `${ch.where}: a server's version`));
+  });
   // Each address's earliest and latest second, as a run's hosts are made from its rows.
   db.exec(`INSERT INTO hosts (address, first_sec, last_sec)
     SELECT address, min(first_ns) / 1000000000, max(last_ns) / 1000000000 FROM (
