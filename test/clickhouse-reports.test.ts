@@ -3,6 +3,7 @@
 // generated organisation) are shipped into one engine and merged into one SQLite database; every
 // report the engine answers must print what the same report prints on the merged database —
 // byte for byte, in every format and with each filter it takes.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -31,7 +32,11 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
   const dir = tmpDir();
   const merged = path.join(dir, 'merged.sqlite');
 
+  const copies = tmpDir();
+
   beforeAll(async () => {
+    // The engine's copies in the test's own folder (the children inherit it), not the user's cache.
+    process.env.EXFLOW_ENGINE_CACHE = copies;
     ch = await startClickHouse();
     engine = ch.url('org');
     const a = path.join(dir, 'site-a.sqlite');
@@ -110,6 +115,28 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     }
     expectSame(['host', '192.0.2.254']);
   }, 240_000);
+
+  it('keeps its copy while the engine holds the same runs; a run shipped since makes a new one', () => {
+    const db = ch.url('growing');
+    const inFolder = () => fs.readdirSync(copies).filter((f) => !f.endsWith('.tmp'));
+    const before = new Set(inFolder());
+    ok(['ship', '--db', path.join(dir, 'site-a.sqlite'), '--to', db]);
+    const runs = () => (JSON.parse(ok(['runs', '--db', db, '--format', 'json']).stdout) as unknown[]).length;
+    expect(runs()).toBe(1);
+    const made = inFolder().filter((f) => !before.has(f));
+    expect(made).toHaveLength(1);
+    const file = path.join(copies, made[0]);
+    const stamp = fs.statSync(file).mtimeMs;
+    expect(fs.statSync(file).mode & 0o077).toBe(0);
+    // The next report reads the kept copy: not made again.
+    ok(['report', 'roles', '--db', db]);
+    expect(fs.statSync(file).mtimeMs).toBe(stamp);
+    // A sensor ships two more runs: the next report sees all three, from a new copy that replaced the old.
+    ok(['ship', '--db', path.join(dir, 'site-b.sqlite'), '--to', db]);
+    expect(runs()).toBe(3);
+    expect(fs.existsSync(file)).toBe(false);
+    expect(inFolder().filter((f) => !before.has(f))).toHaveLength(1);
+  }, 120_000);
 
   it('says what it cannot answer yet, and where the engine is not one it can read', async () => {
     for (const args of [

@@ -1,47 +1,95 @@
 // Reports from a ClickHouse engine (exflow report … --db clickhouse://HOST:PORT/DATABASE): what
-// the reports read is copied into a private SQLite database (src/store/clickhouse/copy.ts), roles
-// are inferred and verdicts judged from every sensor's facts together — as after `exflow merge` —
-// and the report runs on it as on any database. The copy lives in a temporary folder removed when
-// the report is done.
+// the reports read is copied into a SQLite database of exflow's schema (src/store/clickhouse/copy.ts),
+// roles are inferred and verdicts judged from every sensor's facts together — as after `exflow
+// merge` — and the report runs on it as on any database.
+//
+// The copy is kept in the user's cache folder and used again while the engine holds the same
+// runs and exflow the same rules: a run shipped (or dropped) since makes a new one. So the first
+// report after a ship pays for the engine's sums and the audit; the next ones cost what they cost
+// on SQLite, plus one small query that asks the engine which runs it holds.
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { RuleSet } from '../rules/load';
+import { plainRules, type RuleSet } from '../rules/load';
 import { Auditor } from './audit';
 import { ClickHouse } from '../store/clickhouse/http';
-import { copyForReports, type EngineCopy } from '../store/clickhouse/copy';
+import { copyForReports, engineRuns } from '../store/clickhouse/copy';
 import { parseTarget } from '../store/clickhouse/target';
 import { openDb, type Db } from '../store/db';
+import { SCHEMA_VERSION } from '../store/schema';
 
 export interface EngineDb {
   db: Db;
-  copy: EngineCopy;
-  /** Closes the copy and removes it. */
+  /** Whether the copy was made now (false: a kept one was used). */
+  made: boolean;
   close(): void;
 }
 
-/** The engine at `url` as a database the reports read (an error names the server: ClickHouseError; a bad URL: TargetError). */
-export async function openEngineCopy(url: string, rules: RuleSet): Promise<EngineDb> {
-  const ch = new ClickHouse(parseTarget(url));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exflow-engine-'));
-  let db: Db | null = null;
-  const close = () => {
-    db?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
+/** What a copy's layout is: a new one when the copy would hold other tables or other sums. */
+const COPY_FORMAT = 'exflow engine copy 1';
+
+/** The folder copies are kept in: EXFLOW_ENGINE_CACHE, else exflow's cache folder (XDG_CACHE_HOME or ~/.cache). */
+export function copyFolder(env: NodeJS.ProcessEnv = process.env): string {
+  return env.EXFLOW_ENGINE_CACHE || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'exflow', 'engine');
+}
+
+const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
+
+/** The rules' content, as a key: a copy's roles and verdicts are those these rules give. */
+function rulesKey(rules: RuleSet): string {
+  const { dirs: _dirs, files: _files, ...content } = plainRules(rules);
+  return sha256(JSON.stringify(content));
+}
+
+/**
+ * The engine at `url` as a database the reports read: the kept copy of its runs, or a new one
+ * (an error names the server: ClickHouseError; a bad URL: TargetError).
+ */
+export async function openEngineCopy(url: string, rules: RuleSet, version: string): Promise<EngineDb> {
+  const target = parseTarget(url);
+  const ch = new ClickHouse(target);
   try {
-    db = openDb(path.join(dir, 'engine.sqlite'), { create: true });
-    // Nothing of it outlives the report: no journal worth keeping.
-    db.pragma('synchronous = OFF');
-    db.exec('BEGIN');
-    const copy = await copyForReports(ch, db);
-    db.exec('COMMIT');
-    new Auditor(db, rules, null, { wireVersions: copy.wireVersions }).finish(true);
-    const opened = db;
-    return { db: opened, copy, close };
-  } catch (e) {
-    close();
-    throw e;
+    const runs = await engineRuns(ch);
+    // One engine (server, database, user) keeps one copy: its name says which, and of what.
+    const engine = sha256(JSON.stringify([target.https, target.host, target.port, target.database, target.user])).slice(0, 16);
+    const state = sha256(JSON.stringify([COPY_FORMAT, version, SCHEMA_VERSION, rulesKey(rules), runs])).slice(0, 32);
+    const folder = copyFolder();
+    const file = path.join(folder, `${engine}-${state}.sqlite`);
+    if (fs.existsSync(file)) {
+      try {
+        const db = openDb(file, { create: false, readonly: true });
+        return { db, made: false, close: () => db.close() };
+      } catch {
+        fs.rmSync(file, { force: true }); // unreadable: made again below
+      }
+    }
+    fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+    const building = `${file}.${process.pid}.tmp`;
+    try {
+      const db = openDb(building, { create: true });
+      try {
+        // What it holds is the engine's: made again whole if lost.
+        db.pragma('synchronous = OFF');
+        db.exec('BEGIN');
+        const copy = await copyForReports(ch, db);
+        db.exec('COMMIT');
+        new Auditor(db, rules, null, { wireVersions: copy.wireVersions }).finish(true);
+        // Read by reports that only read: no write-ahead log to keep beside it.
+        db.pragma('journal_mode = DELETE');
+      } finally {
+        db.close();
+      }
+      // Names, accounts and addresses of the organisation: the user's alone.
+      fs.chmodSync(building, 0o600);
+      fs.renameSync(building, file); // whole or not at all: another report may be reading the folder
+    } finally {
+      for (const x of ['', '-wal', '-shm', '-journal']) fs.rmSync(building + x, { force: true });
+    }
+    // The engine's earlier copies are of runs it no longer holds alone.
+    for (const old of fs.readdirSync(folder)) if (old.startsWith(`${engine}-`) && old !== path.basename(file) && !old.endsWith('.tmp')) fs.rmSync(path.join(folder, old), { force: true });
+    const db = openDb(file, { create: false, readonly: true });
+    return { db, made: true, close: () => db.close() };
   } finally {
     ch.close();
   }

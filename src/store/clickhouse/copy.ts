@@ -52,15 +52,22 @@ function valueFor(v: unknown, integer: boolean, where: () => string): unknown {
   throw new ClickHouseError(`${where()}: ${JSON.stringify(v)?.slice(0, 40)} is not an integer`);
 }
 
+const noRuns = (ch: ClickHouse) => new ClickHouseError(`${ch.where}: database ${ch.target.database} holds no exflow runs (exflow ship --to sends them)`);
+
+/** The identities of the runs the engine holds, in order: what a copy of it is a copy of. */
+export async function engineRuns(ch: ClickHouse): Promise<string[]> {
+  const rows = await ch.query<{ run_uid: unknown }>('SELECT DISTINCT run_uid FROM runs ORDER BY run_uid').catch((e: unknown) => {
+    // 81: no such database; 60: no such table.
+    throw e instanceof ClickHouseError && (e.code === 81 || e.code === 60) ? noRuns(ch) : e;
+  });
+  if (rows.length === 0) throw noRuns(ch);
+  return rows.map((r) => String(r.run_uid));
+}
+
 /** Checks that the engine holds exflow's tables with (at least) this exflow's columns. */
 async function checkEngine(ch: ClickHouse, db: Db): Promise<void> {
-  const noRuns = `${ch.where}: database ${ch.target.database} holds no exflow runs (exflow ship --to sends them)`;
-  const tables = await ch.query<{ name: unknown }>('SHOW TABLES').catch((e: unknown) => {
-    // 81: no such database.
-    throw e instanceof ClickHouseError && e.code === 81 ? new ClickHouseError(noRuns, 81) : e;
-  });
-  const present = new Set(tables.map((r) => String(r.name)));
-  if (!present.has('runs')) throw new ClickHouseError(noRuns);
+  const present = new Set((await ch.query<{ name: unknown }>('SHOW TABLES')).map((r) => String(r.name)));
+  if (!present.has('runs')) throw noRuns(ch);
   for (const table of READ) {
     if (!present.has(table)) throw new ClickHouseError(`${ch.where}: database ${ch.target.database} has no table ${table}: its runs were shipped by an older exflow; ship into a new database`);
     const have = new Set((await ch.query<{ name: unknown }>(`DESCRIBE TABLE ${table}`)).map((r) => String(r.name)));
@@ -138,7 +145,9 @@ export async function copyForReports(ch: ClickHouse, db: Db): Promise<EngineCopy
   await byCapture('name_evidence', '');
 
   // Every run's traffic added up per sensor and key, by the engine (the runs' sensors joined in:
-  // a run whose own row is not there, being shipped, counts for nothing, as it is not copied).
+  // a run whose own row is not there, being shipped, counts for nothing, as it is not copied) —
+  // in the order of the table's key (bytes, as SQLite compares text): appended to its b-tree, not
+  // put in at random (128,000 rows: 0.9 -> s).
   const key = SENSOR_ROLLUP_KEY.filter((k) => k !== 'sensor');
   const sums = ['flows', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c'];
   const sumCols = localColumns(db, 'flow_rollup_sensor');
@@ -147,7 +156,8 @@ export async function copyForReports(ch: ClickHouse, db: Db): Promise<EngineCopy
     `SELECT sensor, ${key.join(', ')}, ${sums.map((s) => `sum(${s}) AS ${s}`).join(', ')},
        min(first_ns) AS first_ns, max(last_ns) AS last_ns, max(max_first_ns) AS max_first_ns, min(min_last_ns) AS min_last_ns, min(first_id) AS first_id
      FROM flow_rollup_run ANY INNER JOIN (SELECT run_uid, ifNull(sensor, '') AS sensor FROM runs) USING run_uid
-     GROUP BY sensor, ${key.join(', ')}`,
+     GROUP BY sensor, ${key.join(', ')}
+     ORDER BY sensor, ${key.join(', ')}`,
     (r) => {
       put.run(...sumCols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: sums, ${c.name}`)));
       out.rows++;
