@@ -43,17 +43,21 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     const b = path.join(dir, 'site-b.sqlite');
     const g = path.join(dir, 'site-g.sqlite');
     ok(['analyze', ...captureFiles('lab'), '--db', a, '--sensor', 'site-a']);
+    // Sensor b's two runs in two files (one database a run): the sharded engine holds one on each server.
+    const b2 = path.join(dir, 'site-b2.sqlite');
     ok(['analyze', shared('public'), '--db', b, '--sensor', 'site-b']);
-    ok(['analyze', ...captureFiles('lab-exchange'), '--db', b, '--sensor', 'site-b']);
-    const sensor = new Database(b);
-    sensor.prepare('UPDATE runs SET sensor = ?').run(HOSTILE);
-    sensor.close();
+    ok(['analyze', ...captureFiles('lab-exchange'), '--db', b2, '--sensor', 'site-b']);
+    for (const f of [b, b2]) {
+      const sensor = new Database(f);
+      sensor.prepare('UPDATE runs SET sensor = ?').run(HOSTILE);
+      sensor.close();
+    }
     const day = path.join(dir, 'org.pcap');
     await writeOrgDay(day, { packets: 25_000, shortPercent: 100, clients: 300, concurrent: 60, paceUs: 200_000, templates: defaultTemplates(ROOT) });
     ok(['analyze', day, '--db', g, '--sensor', 'site-g']);
-    for (const f of [a, b, g]) ok(['ship', '--db', f, '--to', engine, '--chunk', '2000']);
+    for (const f of [a, b, b2, g]) ok(['ship', '--db', f, '--to', engine, '--chunk', '2000']);
     // Merged in the order the runs began: the order the engine numbers them in.
-    ok(['merge', a, b, g, '--db', merged]);
+    ok(['merge', a, b, b2, g, '--db', merged]);
   }, 240_000);
   afterAll(async () => {
     await ch?.stop();
@@ -116,6 +120,33 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     expectSame(['host', '192.0.2.254']);
   }, 240_000);
 
+  it('two servers as shards give the one server\'s answers; a shard down is named, and nothing printed', async () => {
+    const second = await startClickHouse();
+    try {
+      const port = (u: string) => new URL(u.replace(/^clickhouse:/, 'http:')).port;
+      const one = ch.url('sharded');
+      const two = second.url('sharded');
+      // Two sensors on one server, two on the other, and sensor b on both (its sums are added up across them).
+      for (const f of ['site-a', 'site-b']) ok(['ship', '--db', path.join(dir, `${f}.sqlite`), '--to', one, '--chunk', '2000']);
+      for (const f of ['site-b2', 'site-g']) ok(['ship', '--db', path.join(dir, `${f}.sqlite`), '--to', two, '--chunk', '2000']);
+      expect([Number(await ch.sql('SELECT count() FROM sharded.runs')), Number(await second.sql('SELECT count() FROM sharded.runs'))]).toEqual([2, 2]);
+      const both = `clickhouse://127.0.0.1:${port(one)},127.0.0.1:${port(two)}/sharded`;
+      for (const args of [['report', 'roles', '--format', 'json'], ['report', 'unexpected', '--format', 'csv'], ['report', 'summary', '--format', 'json', '--sensor', 'site-g'], ['hosts', '--format', 'json'], ['runs', '--format', 'json']]) {
+        const e = runCli([...args, '--db', both]);
+        const m = runCli([...args, '--db', merged]);
+        expect(e.stderr, args.join(' ')).toBe('');
+        expect(e.stdout, args.join(' ')).toBe(m.stdout);
+      }
+      await second.stop();
+      const down = runCli(['report', 'roles', '--db', both]);
+      expect(down.code).toBe(3);
+      expect(down.stdout).toBe('');
+      expect(down.stderr).toBe(`exflow: ClickHouse at 127.0.0.1:${port(two)}: connection refused (is it running, is the port its HTTP port?)\n`);
+    } finally {
+      await second.stop();
+    }
+  }, 180_000);
+
   it('keeps its copy while the engine holds the same runs; a run shipped since makes a new one', () => {
     const db = ch.url('growing');
     const inFolder = () => fs.readdirSync(copies).filter((f) => !f.endsWith('.tmp'));
@@ -133,6 +164,7 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     expect(fs.statSync(file).mtimeMs).toBe(stamp);
     // A sensor ships two more runs: the next report sees all three, from a new copy that replaced the old.
     ok(['ship', '--db', path.join(dir, 'site-b.sqlite'), '--to', db]);
+    ok(['ship', '--db', path.join(dir, 'site-b2.sqlite'), '--to', db]);
     expect(runs()).toBe(3);
     expect(fs.existsSync(file)).toBe(false);
     expect(inFolder().filter((f) => !before.has(f))).toHaveLength(1);

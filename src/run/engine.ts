@@ -15,7 +15,7 @@ import { plainRules, type RuleSet } from '../rules/load';
 import { Auditor } from './audit';
 import { ClickHouse } from '../store/clickhouse/http';
 import { copyForReports, engineRuns } from '../store/clickhouse/copy';
-import { parseTarget } from '../store/clickhouse/target';
+import { parseTargets } from '../store/clickhouse/target';
 import { openDb, type Db } from '../store/db';
 import { SCHEMA_VERSION } from '../store/schema';
 
@@ -43,16 +43,16 @@ function rulesKey(rules: RuleSet): string {
 }
 
 /**
- * The engine at `url` as a database the reports read: the kept copy of its runs, or a new one
+ * The engine at `url` (one server, or shards: clickhouse://ch1:8123,ch2:8123/exflow) as a database the reports read: the kept copy of its runs, or a new one
  * (an error names the server: ClickHouseError; a bad URL: TargetError).
  */
 export async function openEngineCopy(url: string, rules: RuleSet, version: string): Promise<EngineDb> {
-  const target = parseTarget(url);
-  const ch = new ClickHouse(target);
+  const targets = parseTargets(url);
+  const shards = targets.map((t) => new ClickHouse(t));
   try {
-    const runs = await engineRuns(ch);
-    // One engine (server, database, user) keeps one copy: its name says which, and of what.
-    const engine = sha256(JSON.stringify([target.https, target.host, target.port, target.database, target.user])).slice(0, 16);
+    const runs = await engineRuns(shards);
+    // One engine (servers, database, user) keeps one copy: its name says which, and of what.
+    const engine = sha256(JSON.stringify(targets.map((t) => [t.https, t.host, t.port, t.database, t.user]))).slice(0, 16);
     const state = sha256(JSON.stringify([COPY_FORMAT, version, SCHEMA_VERSION, rulesKey(rules), runs])).slice(0, 32);
     const folder = copyFolder();
     const file = path.join(folder, `${engine}-${state}.sqlite`);
@@ -72,7 +72,7 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
         // What it holds is the engine's: made again whole if lost.
         db.pragma('synchronous = OFF');
         db.exec('BEGIN');
-        const copy = await copyForReports(ch, db);
+        const copy = await copyForReports(shards, db);
         db.exec('COMMIT');
         new Auditor(db, rules, null, { wireVersions: copy.wireVersions }).finish(true);
         // Read by reports that only read: no write-ahead log to keep beside it.
@@ -91,6 +91,6 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
     const db = openDb(file, { create: false, readonly: true });
     return { db, made: true, close: () => db.close() };
   } finally {
-    ch.close();
+    for (const ch of shards) ch.close();
   }
 }

@@ -50,6 +50,21 @@ export function parseTarget(text: string, env: NodeJS.ProcessEnv = process.env):
   };
 }
 
+/**
+ * The servers a URL names: one, or several as shards — clickhouse://ch1:8123,ch2:8123/exflow
+ * (the hosts comma-separated, one scheme and database for all), as other ClickHouse clients write them.
+ */
+export function parseTargets(text: string, env: NodeJS.ProcessEnv = process.env): ClickHouseTarget[] {
+  const m = /^([A-Za-z]+:\/\/)([^/?#]*)(.*)$/s.exec(text);
+  if (!m || !m[2].includes(',')) return [parseTarget(text, env)];
+  const hosts = m[2].split(',');
+  if (hosts.some((h) => h === '')) throw new TargetError(`${text}: an empty host in the list (clickhouse://HOST:PORT,HOST:PORT/DATABASE)`);
+  const targets = hosts.map((h) => ({ ...parseTarget(`${m[1]}${h}${m[3]}`, env), text }));
+  const seen = new Set(targets.map((t) => `${t.host}:${t.port}`));
+  if (seen.size < targets.length) throw new TargetError(`${text}: a server named twice`);
+  return targets;
+}
+
 /** The URL with whatever credentials it carried cut out (for the message that refuses them). */
 function redacted(u: URL): string {
   const c = new URL(u.href);
