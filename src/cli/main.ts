@@ -30,7 +30,7 @@ import { judgementChanges, snapshotJudgement } from '../store/changes';
 import { inventoryCsv, inventoryYaml } from '../report/inventory-out';
 import { addEpmOptions, addFilterOptions, addReportCommands, checkFilterNames, epmAction, type EpmOptions, filterOf, type CommonOptions } from './report-commands';
 import { Notices } from './notices';
-import { addressOption, collect, dbOption, nonNegativeInt, positiveInt, sensorName, threadCount, threadsFromEnv } from './options';
+import { addressOption, collect, dbOption, engineDbOption, nonNegativeInt, positiveInt, sensorName, threadCount, threadsFromEnv } from './options';
 import { Exit, UserError } from './errors';
 import { isClickHouse, parseTarget, TargetError } from '../store/clickhouse/target';
 import { FLOW_CHUNK, MAX_SHIP_CHUNK } from '../store/clickhouse/chunk';
@@ -614,7 +614,7 @@ it, or the engine is down, refuses, or holds tables of another exflow version; 6
   program
     .command('hosts')
     .description('list hosts with their roles, where each role came from, and what they serve and use')
-    .addOption(dbOption('to read'))
+    .addOption(engineDbOption('to read'))
     .addOption(new Option('--format <format>', 'output format; inventory (YAML) and inventory-csv write what --inventory reads back').choices([...FORMATS, 'inventory', 'inventory-csv']))
     .option('--host <addr|cidr|name>', 'only this address (or the host of this name), or the hosts in this block')
     .option('--role <id>', 'only hosts with this role')
@@ -666,7 +666,7 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
   program
     .command('runs')
     .description('list analyze runs: when, what they read, and whether they finished (only complete runs are in reports)')
-    .addOption(dbOption('to read'))
+    .addOption(engineDbOption('to read'))
     .addOption(formatOption())
     .addHelpText(
       'after',

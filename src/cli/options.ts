@@ -17,6 +17,9 @@ export function dbDefault(): string {
 
 /** The --db option: what the database is for; its default named as where it comes from. */
 export const dbOption = (what: string): Option => new Option('--db <file>', `SQLite database ${what}`).default(dbDefault(), `$EXFLOW_DB, else exflow.sqlite`);
+/** --db of the commands that read from a ClickHouse engine as well. */
+export const engineDbOption = (what: string): Option =>
+  new Option('--db <file|url>', `SQLite database ${what}, or a ClickHouse engine: clickhouse://HOST:PORT/DATABASE (shards: HOST:PORT,HOST:PORT), https://… (CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)`).default(dbDefault(), `$EXFLOW_DB, else exflow.sqlite`);
 
 /** Commander's collector for a repeatable option. */
 export function collect(v: string, prev: string[]): string[] {

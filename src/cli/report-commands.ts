@@ -24,7 +24,7 @@ import { isClickHouse } from '../store/clickhouse/target';
 import { Exit, UserError } from './errors';
 import { print } from './out';
 import { checkOutPath, ChunkFiles, exportSink, formatForOut, manifestName, openOutput, OUT_HELP, writeOutput } from './out-file';
-import { addressOption, baselineOption, collect, dbOption, knownName, positiveInt, resolveHostName, threadCount, threadsFromEnv, timeOption } from './options';
+import { addressOption, baselineOption, collect, dbOption, engineDbOption, knownName, positiveInt, resolveHostName, threadCount, threadsFromEnv, timeOption } from './options';
 
 
 export interface ReportDeps {
@@ -100,8 +100,12 @@ function* rolesInDb(db: Db): Generator<string> {
   for (const r of db.prepare("SELECT DISTINCT roles FROM hosts WHERE roles IS NOT NULL AND roles != ''").pluck().iterate() as Iterable<string>) yield* r.split(',');
 }
 
+/** The report commands a ClickHouse engine answers (--db clickhouse://…). */
+const ENGINE_ANSWERS = new Set(['summary', 'roles', 'matrix', 'unexpected', 'encryption', 'protection', 'services', 'host']);
+
 function common(cmd: Command, withFormat = true): Command {
-  cmd.addOption(dbOption('to read'));
+  // The reports a ClickHouse engine answers take its URL too (the others read flows one by one).
+  cmd.addOption(ENGINE_ANSWERS.has(cmd.name()) ? engineDbOption('to read') : dbOption('to read'));
   addFilterOptions(cmd);
   // Reports add up rollups; export and new read flows whatever this says.
   if (!['export', 'new'].includes(cmd.name())) cmd.option('--from-flows', 'add up every flow instead of the rollups: the same answer, slower (a check of the rollups)');
@@ -200,7 +204,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
     );
 
   common(report.command('roles').description('per role: hosts, flows, bytes and packets out and in, by service and by peer role, top talkers'))
-    .addHelpText('after', examples(['exflow report roles --db audit.sqlite', 'exflow report roles --db audit.sqlite --format json | jq ".[0].by_service"']))
+    .addHelpText('after', examples(['exflow report roles --db audit.sqlite', 'exflow report roles --db audit.sqlite --format json | jq ".[0].by_service"', 'exflow report roles --db clickhouse://ch1:8123,ch2:8123/exflow   # every sensor shipped there (docs/clickhouse.md)']))
     .action((o: CommonOptions) =>
       run(o, (db, f, format) => {
         const r = rolesReport(db, f);
