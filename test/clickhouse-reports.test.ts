@@ -78,6 +78,8 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
   it('every report, every format: what merge-then-report prints', () => {
     const reports = ['summary', 'roles', 'matrix', 'unexpected', 'services', 'encryption', 'protection'];
     let printed = 0;
+    // The firewall's plan, in the languages an administrator runs, per role and per host.
+    for (const args of [['--format', 'nft'], ['--format', 'powershell', '--per', 'host'], ['--format', 'json', '--all']]) printed += expectSame(['report', 'firewall', ...args]).stdout.length;
     // JSON for each, and the text formats in turn (each report's text is written by the same code in every format).
     const text = ['csv', 'tsv', 'md', 'table'];
     reports.forEach((r, i) => {

@@ -25,6 +25,7 @@ import { writeSynthetic } from '../samples/synthetic';
 import { PcapFileWriter } from '../samples/writer';
 import { measureReports } from './reports';
 import { measureShip } from './ship';
+import { measureEngineReports } from './engine-reports';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CACHE = path.join(ROOT, '.bench-cache');
@@ -263,7 +264,8 @@ as 8 files, (g) --threads 1 … the machine's cores; on one core (taskset -c 0) 
 (read, walk and decode), (i) exflow --threads 1, (j) ndpiReader; CPU time beside wall.
 Environment: BENCH_ROUNDS (3), BENCH_PACKETS (1000000), BENCH_FLOWS (50000),
 BENCH_EXCHANGE_PACKETS (3000000), BENCH_MIX_PACKETS (2000000), BENCH_SKIP (peers to
-leave out: tshark, ndpi), BENCH_ONLY (synthetic, exchange-like, org-mix or reports).
+leave out: tshark, ndpi), BENCH_ONLY (synthetic, exchange-like, org-mix, reports, ship
+or engine: reports from ClickHouse beside SQLite).
 The reports workload: a day of ~1M short real flows between 5,000 clients and the
 servers (BENCH_REPORTS_PACKETS, 8200000), BENCH_REPORTS_DAYS days of it in one run
 (1; 10 makes the 10M-flow database: ~14 GB of captures, cached) or, with
@@ -320,6 +322,10 @@ async function main(): Promise<void> {
   }
   if (!only || only === 'ship') {
     const lines = await measureShip({ root: ROOT, cache: CACHE, rounds: ROUNDS, median }, (s) => process.stdout.write(s + '\n'));
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  if (!only || only === 'engine') {
+    const lines = await measureEngineReports({ root: ROOT, cache: CACHE, rounds: ROUNDS, median }, (s) => process.stdout.write(s + '\n'));
     process.stdout.write(lines.join('\n') + '\n');
   }
   process.stdout.write(

@@ -84,7 +84,7 @@ function upgradeNotes(file: string): OpenOptions['onUpgrade'] {
  * read-only for everything that only reads — which works beside a running analyze.
  */
 /** The reports that read only what an engine keeps (the others read flows, or write). */
-const ENGINE_REPORTS = 'report summary, roles, matrix, unexpected, services, encryption, protection, host, hosts and runs';
+const ENGINE_REPORTS = 'report summary, roles, matrix, unexpected, services, encryption, protection, firewall, host, hosts and runs';
 
 /**
  * A ClickHouse engine as a database the reports read (src/run/engine.ts). Filters that read

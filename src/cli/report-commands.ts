@@ -101,7 +101,7 @@ function* rolesInDb(db: Db): Generator<string> {
 }
 
 /** The report commands a ClickHouse engine answers (--db clickhouse://…). */
-const ENGINE_ANSWERS = new Set(['summary', 'roles', 'matrix', 'unexpected', 'encryption', 'protection', 'services', 'host']);
+const ENGINE_ANSWERS = new Set(['summary', 'roles', 'matrix', 'unexpected', 'encryption', 'protection', 'services', 'firewall', 'host']);
 
 function common(cmd: Command, withFormat = true): Command {
   // The reports a ClickHouse engine answers take its URL too (the others read flows one by one).
@@ -296,11 +296,12 @@ Edge, domain controllers) of Exchange 2013 and later: Microsoft does not support
 restricting that traffic (rules/versions.yaml cites where); --supported-only leaves
 those rules out.`,
     )
-    .action((o: CommonOptions & { per: 'role' | 'host'; all?: boolean; supportedOnly?: boolean; format?: string; rules: string[] }) => {
+    .action(async (o: CommonOptions & { per: 'role' | 'host'; all?: boolean; supportedOnly?: boolean; format?: string; rules: string[] }) => {
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
-      if (o.out !== undefined) checkOutPath(o.out, o.db);
-      const db = deps.openDb(o.db);
+      if (o.out !== undefined && !isClickHouse(o.db)) checkOutPath(o.out, o.db);
+      const source = isClickHouse(o.db) ? await deps.openEngine(o.db, f) : { db: deps.openDb(o.db), close: () => {} };
+      const db = source.db;
       // A ruleset written to a file appears whole or not at all (it may be loaded by a firewall as it is).
       const out = openOutput(o.out);
       try {
@@ -346,6 +347,7 @@ those rules out.`,
         throw e;
       } finally {
         db.close();
+        source.close();
       }
     });
 
