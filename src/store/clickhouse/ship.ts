@@ -223,25 +223,45 @@ async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, Shi
       shipped.flows = await shipFlows(db, ch, { r, uidSql, from, bind, types: c.types, names: c.names, after: shipped.resumedAfter, settings }, o);
       continue;
     }
-    const select = `${from} WHERE ${OF_RUN[table]}`;
     if (noted.has(table)) continue;
-    // Integers read exactly: a rollup's times are nanoseconds since 1970, past a double's integers.
-    const rows = db.prepare(select).safeIntegers(true).raw().all(bind) as unknown[][];
+    const count = db.prepare(`SELECT count(*) FROM main."${table}" WHERE ${OF_RUN[table]}`).pluck().get(bind) as number;
     // The run's row is never noted: sent, the run is there; not sent, nothing of it is. Another
-    // table's rows without a note: its one insert was whole (an unpartitioned table's insert is one
-    // part) and only the note is missing — noted now — unless the count says otherwise.
+    // table's rows without a note: its insert was whole and only the note is missing — noted now —
+    // unless the count says otherwise (an insert of more than a block, cut): then sent again.
     if (table !== 'runs') {
       const there = await ch.count(`SELECT count() AS n FROM ${table} WHERE run_uid = ${uidSql}`);
-      if (there > 0 && there === rows.length) {
-        await note(ch, uidSql, table, 0, rows.length);
+      if (there > 0 && there === count) {
+        await note(ch, uidSql, table, 0, count);
         continue;
       }
       if (there > 0) await removeUnnoted(ch, table, uidSql, null);
     }
-    for (const row of rows) encodeRow(writer, row, table, r.id);
-    if (rows.length) await ch.insert(table, c.names, 'RowBinary', writer.take(), settings);
-    if (table !== 'runs') await note(ch, uidSql, table, 0, rows.length);
-    o.onProgress?.({ run: r.id, table, rows: rows.length, total: rows.length });
+    if (count > 0) {
+      // Streamed in pieces: a run of ten days has a million rollup rows, which held at once would be
+      // hundreds of MB. Integers read exactly: a rollup's times are nanoseconds since 1970.
+      const rows = db.prepare(`${from} WHERE ${OF_RUN[table]}`).safeIntegers(true).raw().iterate(bind) as IterableIterator<unknown[]>;
+      await ch.insertStream(
+        table,
+        c.names,
+        'RowBinary',
+        async (write) => {
+          try {
+            for (const row of rows) {
+              encodeRow(writer, row, table, r.id);
+              if (writer.rows >= SMALL_PIECE) await write(writer.take());
+            }
+            if (writer.rows > 0) await write(writer.take());
+          } finally {
+            // An insert broken off leaves the statement open: the connection would stay busy.
+            rows.return?.();
+            writer.take();
+          }
+        },
+        settings,
+      );
+    }
+    if (table !== 'runs') await note(ch, uidSql, table, 0, count);
+    o.onProgress?.({ run: r.id, table, rows: count, total: count });
   }
   return shipped;
 }
@@ -394,6 +414,9 @@ async function settleUnnotedFlows(db: Db, ch: ClickHouse, uidSql: string, run: n
   await removeUnnoted(ch, 'flows', uidSql, after);
   return after;
 }
+
+/** Rows of a run's other tables (captures, rollups, names…) encoded before they are written to the insert. */
+const SMALL_PIECE = 10_000;
 
 /** How long a deletion of an unnoted insert's rows may take before the ship gives up. */
 const MUTATION_WAIT_MS = 120_000;
