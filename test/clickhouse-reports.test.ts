@@ -164,6 +164,13 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     // The next report reads the kept copy: not made again.
     ok(['report', 'roles', '--db', db]);
     expect(fs.statSync(file).mtimeMs).toBe(stamp);
+    // A folder it cannot make (here under a file; a read-only home alike): a note, and the answer from a copy made for it alone.
+    const notFolder = path.join(tmpDir(), 'a-file');
+    fs.writeFileSync(notFolder, '');
+    const noted = runCli(['runs', '--db', db, '--format', 'json'], { env: { EXFLOW_ENGINE_CACHE: path.join(notFolder, 'copies') } });
+    expect(noted.code, noted.stderr).toBe(0);
+    expect(noted.stderr).toMatch(/^exflow: note: the engine's copy cannot be kept in .*; made for this report only/);
+    expect((JSON.parse(noted.stdout) as unknown[]).length).toBe(1);
     // A sensor ships two more runs: the next report sees all three, from a new copy that replaced the old.
     ok(['ship', '--db', path.join(dir, 'site-b.sqlite'), '--to', db]);
     ok(['ship', '--db', path.join(dir, 'site-b2.sqlite'), '--to', db]);

@@ -96,7 +96,7 @@ async function openEngine(url: string, f: FlowFilter): Promise<{ db: Db; close: 
   const { openEngineCopy } = await import('../run/engine');
   const { ClickHouseError } = await import('../store/clickhouse/http');
   try {
-    return await openEngineCopy(url, rulesFrom(undefined), VERSION);
+    return await openEngineCopy(url, rulesFrom(undefined), VERSION, (line) => stderr(escapeControls(line)));
   } catch (e) {
     if (e instanceof TargetError) throw new UserError(`exflow: --db: ${e.message}`, Exit.Usage);
     if (e instanceof ClickHouseError) throw new UserError(`exflow: ${e.message}`, Exit.Database);

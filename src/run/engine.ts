@@ -46,7 +46,7 @@ function rulesKey(rules: RuleSet): string {
  * The engine at `url` (one server, or shards: clickhouse://ch1:8123,ch2:8123/exflow) as a database the reports read: the kept copy of its runs, or a new one
  * (an error names the server: ClickHouseError; a bad URL: TargetError).
  */
-export async function openEngineCopy(url: string, rules: RuleSet, version: string): Promise<EngineDb> {
+export async function openEngineCopy(url: string, rules: RuleSet, version: string, note: (line: string) => void = () => {}): Promise<EngineDb> {
   const targets = parseTargets(url);
   const shards = targets.map((t) => new ClickHouse(t));
   try {
@@ -54,7 +54,17 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
     // One engine (servers, database, user) keeps one copy: its name says which, and of what.
     const engine = sha256(JSON.stringify(targets.map((t) => [t.https, t.host, t.port, t.database, t.user]))).slice(0, 16);
     const state = sha256(JSON.stringify([COPY_FORMAT, version, SCHEMA_VERSION, rulesKey(rules), runs])).slice(0, 32);
-    const folder = copyFolder();
+    let folder = copyFolder();
+    let temporary = false;
+    try {
+      fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+      fs.accessSync(folder, fs.constants.W_OK);
+    } catch (e) {
+      // A read-only home, a full disk: the report still answers, from a copy made for it alone.
+      note(`exflow: note: the engine's copy cannot be kept in ${folder} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); made for this report only (EXFLOW_ENGINE_CACHE names another folder)`);
+      folder = fs.mkdtempSync(path.join(os.tmpdir(), 'exflow-engine-'));
+      temporary = true;
+    }
     const file = path.join(folder, `${engine}-${state}.sqlite`);
     if (fs.existsSync(file)) {
       try {
@@ -64,7 +74,6 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
         fs.rmSync(file, { force: true }); // unreadable: made again below
       }
     }
-    fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
     const building = `${file}.${process.pid}.tmp`;
     try {
       const db = openDb(building, { create: true });
@@ -89,7 +98,14 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
     // The engine's earlier copies are of runs it no longer holds alone.
     for (const old of fs.readdirSync(folder)) if (old.startsWith(`${engine}-`) && old !== path.basename(file) && !old.endsWith('.tmp')) fs.rmSync(path.join(folder, old), { force: true });
     const db = openDb(file, { create: false, readonly: true });
-    return { db, made: true, close: () => db.close() };
+    return {
+      db,
+      made: true,
+      close: () => {
+        db.close();
+        if (temporary) fs.rmSync(folder, { recursive: true, force: true });
+      },
+    };
   } finally {
     for (const ch of shards) ch.close();
   }

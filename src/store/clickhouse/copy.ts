@@ -26,6 +26,17 @@ export interface EngineCopy {
   sensors: number;
 }
 
+/**
+ * The most rows of one kind the copy holds in memory to order them (runs, captures, registry
+ * entries: a sensor makes a few a day): an engine that sends more is not one exflow filled.
+ */
+export const MAX_HELD = 1_000_000;
+
+/** Counts a row held in memory; an error naming the server past MAX_HELD. */
+function held(ch: ClickHouse, what: string, n: number): void {
+  if (n > MAX_HELD) throw new ClickHouseError(`${ch.where}: answered more than ${MAX_HELD.toLocaleString('en')} ${what} (is it an exflow database?)`);
+}
+
 /** The engine tables the copy reads, and what each is. */
 const READ = ['runs', 'captures', 'flow_rollup_run', 'rpc_endpoints', 'host_names', 'name_evidence'] as const;
 
@@ -108,6 +119,7 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
       // On two servers: each would count it (a ship puts a run whole on one), so nothing is answered.
       if (there !== undefined && there.shard !== shard) throw new ClickHouseError(`${ch.where}: run ${uid} is also on ${shards[there.shard].where}: a run belongs to one shard; delete it from one of them (ALTER TABLE … DELETE WHERE run_uid = …, every table) and report again`);
       if (there !== undefined) return;
+      held(ch, 'runs', found.size + 1);
       found.set(uid, { shard, startedAt: String(r.started_at), values: runCols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: run ${uid}, ${c.name}`)) });
     });
   }
@@ -125,6 +137,7 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
       const run = runIds.get(String(r.run_uid));
       if (run === undefined) return; // a run whose row never arrived: not shipped whole, not shown
       const id = valueFor(r.id, true, () => `${ch.where}: capture id`) as number;
+      held(ch, 'captures', captures.length + 1);
       captures.push({ run, id, values: capCols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: capture ${id}, ${c.name}`)), stream: r.stream_id });
     });
   }
@@ -152,7 +165,10 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
       if (capture === undefined) return;
       const values = cols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: ${table}.${c.name}`));
       // The endpoint registry keeps its order (its ids, as merge gives them); the names need none.
-      if (order) rows.push({ capture, values, order: valueFor(r.id, true, () => `${ch.where}: ${table}.id`) as number });
+      if (order) {
+        held(ch, `${table} rows`, rows.length + 1);
+        rows.push({ capture, values, order: valueFor(r.id, true, () => `${ch.where}: ${table}.id`) as number });
+      }
       else put.run(capture, ...values);
     });
     rows.sort((a, b) => a.capture - b.capture || a.order - b.order);
