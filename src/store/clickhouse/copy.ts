@@ -37,7 +37,7 @@ function held(ch: ClickHouse, what: string, n: number): void {
   if (n > MAX_HELD) throw new ClickHouseError(`${ch.where}: answered more than ${MAX_HELD.toLocaleString('en')} ${what} (is it an exflow database?)`);
 }
 
-/** The engine tables the copy reads, and what each is. */
+/** The engine tables the copy reads (each checked for the columns this exflow reads of it). */
 const READ = ['runs', 'captures', 'flow_rollup_run', 'rpc_endpoints', 'host_names', 'name_evidence'] as const;
 
 /** Columns of a local table, with whether SQLite keeps each as an integer. */
