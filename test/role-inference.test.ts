@@ -5,6 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { inferRoles, RoleInference, type HostActivity } from '../src/classify/roles';
 import { loadRules } from '../src/rules/load';
+import { clientProfiles } from '../src/rules/inference';
+import { openDb } from '../src/store/db';
+import { refreshHostActivity } from '../src/store/roles';
+import * as path from 'node:path';
+import { ROOT, runCli, tmpDir } from './helpers';
 
 const rules = loadRules();
 
@@ -54,5 +59,67 @@ describe('RoleInference', () => {
     const internet = hosts.filter((h) => h.profile === '0').map((h) => memo.infer(h.address, h.profile, () => h.activity).roles.join(','));
     expect(new Set(internet).size).toBeGreaterThan(1);
     expect(asked).toBeLessThan(hosts.length / 2);
+  });
+});
+
+describe('what names say of their hosts (hosts.named)', () => {
+  it('each host has the tokens of the evidence on its names and on their DNS aliases, as the rule reads', () => {
+    // A database of the lab's capture, with names and evidence of our own beside its own.
+    const file = path.join(tmpDir(), 'named.sqlite');
+    const r = runCli(['analyze', path.join(ROOT, 'samples'), '--db', file]);
+    expect(r.code, r.stderr).toBe(0);
+    const db = openDb(file, { create: false });
+    try {
+      const next = random(77);
+      const pick = <T>(xs: T[]) => xs[Math.floor(next() * xs.length)];
+      const names = Array.from({ length: 12 }, (_, i) => `n${i}.example`);
+      const sources = ['dns-a', 'dns-ptr', 'tls-sni', 'smtp-ehlo', 'ntlm-workstation', 'kerberos-spn'];
+      const kinds = ['dns-srv', 'dns-mx', 'kerberos-spn', 'dns-cname'];
+      const addresses = Array.from({ length: 40 }, (_, i) => `10.9.${i >> 4}.${i & 15}`);
+      db.exec('DELETE FROM host_names; DELETE FROM name_evidence');
+      const capture = db.prepare('SELECT min(id) FROM captures').pluck().get() as number;
+      const putName = db.prepare('INSERT OR IGNORE INTO host_names (capture_id, address, name, source, first_sec, last_sec, flows) VALUES (?, ?, ?, ?, 1, 2, 1)');
+      const putEvidence = db.prepare('INSERT OR IGNORE INTO name_evidence (capture_id, name, kind, detail, first_sec, last_sec, flows) VALUES (?, ?, ?, ?, 1, 2, 1)');
+      const putHost = db.prepare('INSERT OR IGNORE INTO hosts (address, first_sec, last_sec) VALUES (?, 1, 2)');
+      const hostNames: [string, string, string][] = [];
+      const evidence: [string, string, string][] = [];
+      for (let i = 0; i < 150; i++) hostNames.push([pick(addresses), pick(names), pick(sources)]);
+      for (let i = 0; i < 60; i++) {
+        const kind = pick(kinds);
+        // An alias's detail names another name (the canonical one); the others a service or domain.
+        evidence.push([pick(names), kind, kind === 'dns-cname' ? pick(names) : pick(['_ldap._tcp.dc._msdcs', 'ldap', 'exchangemdb', 'example'])]);
+      }
+      for (const [a, n, s] of hostNames) {
+        putName.run(capture, a, n, s);
+        putHost.run(a);
+      }
+      for (const [n, k, d] of evidence) putEvidence.run(capture, n, k, d);
+      refreshHostActivity(db, clientProfiles(rules.inference));
+      // The rule, read plainly: a host's names (but those it only claimed itself) and each name's
+      // evidence, on it or on an alias of it (a name whose CNAME is it), as "kind:detail" and "kind".
+      const rows = db.prepare('SELECT address, source, name FROM host_names').raw().all() as [string, string, string][];
+      const ev = db.prepare('SELECT name, kind, detail FROM name_evidence').raw().all() as [string, string, string][];
+      const want = new Map<string, Set<string>>();
+      for (const [address, source, name] of rows) {
+        if (source === 'smtp-ehlo' || source === 'ntlm-workstation') continue;
+        const aliases = new Set(ev.filter(([, k, d]) => k === 'dns-cname' && d === name).map(([n]) => n));
+        for (const [n, k, d] of ev) {
+          if (k === 'dns-cname' || (n !== name && !aliases.has(n))) continue;
+          const set = want.get(address) ?? new Set<string>();
+          set.add(`${k}:${d}`).add(k);
+          want.set(address, set);
+        }
+      }
+      const got = db.prepare('SELECT address, named FROM hosts').raw().all() as [string, string][];
+      let named = 0;
+      for (const [address, text] of got) {
+        const expected = [...(want.get(address) ?? [])].sort();
+        expect(JSON.parse(text), address).toEqual(expected);
+        if (expected.length) named++;
+      }
+      expect(named).toBeGreaterThan(10);
+    } finally {
+      db.close();
+    }
   });
 });

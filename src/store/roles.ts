@@ -44,19 +44,27 @@ export function refreshHostActivity(db: Db, clients: { served: string[]; profile
     -- What the capture said about the host's names (name_evidence on any name host_names gives it, or an alias of one),
     -- as tokens an inference rule's named_any asks for: "kind:detail" and "kind" alone. A name only the host itself
     -- claimed in EHLO, or an NTLM workstation name, says nothing of what it serves.
+    -- Each name's tokens first (a few names, a few evidence rows), then each host's by its names: the
+    -- evidence matched per name, not per host_names row (ten days of names, 130,500 rows of 16 names: 262 -> 36 ms).
+    DROP TABLE IF EXISTS temp.name_tokens;
+    CREATE TEMP TABLE name_tokens AS
+      SELECT DISTINCT name, token FROM (
+        SELECT n.name, e.kind || ':' || e.detail AS token FROM (SELECT DISTINCT name FROM host_names WHERE source NOT IN ('smtp-ehlo', 'ntlm-workstation')) n
+          JOIN name_evidence e ON e.name = n.name OR e.name IN (SELECT a.name FROM name_evidence a WHERE a.kind = 'dns-cname' AND a.detail = n.name)
+          WHERE e.kind != 'dns-cname'
+        UNION ALL
+        SELECT n.name, e.kind FROM (SELECT DISTINCT name FROM host_names WHERE source NOT IN ('smtp-ehlo', 'ntlm-workstation')) n
+          JOIN name_evidence e ON e.name = n.name OR e.name IN (SELECT a.name FROM name_evidence a WHERE a.kind = 'dns-cname' AND a.detail = n.name)
+          WHERE e.kind != 'dns-cname');
+    CREATE INDEX temp.name_tokens_name ON name_tokens (name);
     DROP TABLE IF EXISTS temp.host_named;
     CREATE TEMP TABLE host_named AS
       SELECT address, json_group_array(token) AS named FROM (
-        SELECT DISTINCT address, token FROM (
-          SELECT n.address, e.kind || ':' || e.detail AS token, e.kind AS kind FROM host_names n
-            JOIN name_evidence e ON e.name = n.name OR e.name IN (SELECT a.name FROM name_evidence a WHERE a.kind = 'dns-cname' AND a.detail = n.name)
-            WHERE n.source NOT IN ('smtp-ehlo', 'ntlm-workstation') AND e.kind != 'dns-cname')
-        UNION
-        SELECT DISTINCT n.address, e.kind FROM host_names n
-            JOIN name_evidence e ON e.name = n.name OR e.name IN (SELECT a.name FROM name_evidence a WHERE a.kind = 'dns-cname' AND a.detail = n.name)
-            WHERE n.source NOT IN ('smtp-ehlo', 'ntlm-workstation') AND e.kind != 'dns-cname'
+        SELECT DISTINCT n.address, t.token FROM (SELECT DISTINCT address, name FROM host_names WHERE source NOT IN ('smtp-ehlo', 'ntlm-workstation')) n
+          JOIN temp.name_tokens t ON t.name = n.name
         ORDER BY 1, 2)
       GROUP BY address;
+    DROP TABLE temp.name_tokens;
     CREATE UNIQUE INDEX temp.host_named_a ON host_named (address);
     UPDATE hosts SET serves = n.serves, uses = n.uses, named = n.named, served_to = n.served_to
     FROM (SELECT h.address, coalesce(s.services, '[]') AS serves, coalesce(u.services, '[]') AS uses, coalesce(m.named, '[]') AS named, coalesce(t.tokens, '[]') AS served_to
