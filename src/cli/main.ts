@@ -79,10 +79,6 @@ function upgradeNotes(file: string): OpenOptions['onUpgrade'] {
   };
 }
 
-/**
- * Opens the database: read-write for analyze and audit (`create` for analyze),
- * read-only for everything that only reads — which works beside a running analyze.
- */
 /** The reports that read only what an engine keeps (the others read flows, or write). */
 const ENGINE_REPORTS = 'report summary, roles, matrix, unexpected, services, encryption, protection, firewall, host, hosts and runs';
 
@@ -114,6 +110,10 @@ async function openForReading(file: string): Promise<{ db: Db; close: () => void
   return { db, close: () => db.close() };
 }
 
+/**
+ * Opens the database: read-write for analyze and audit (`create` for analyze),
+ * read-only for everything that only reads — which works beside a running analyze.
+ */
 function openDbOrFail(file: string, mode: 'create' | 'write' | 'read'): Db {
   // An engine's URL where a SQLite file is read or written: the commands that take one say so.
   if (isClickHouse(file)) throw new UserError(`exflow: ${escapeControls(file)}: this command needs a SQLite database (exflow merge makes one of several sensors'); from ClickHouse, ${ENGINE_REPORTS} answer (--db clickhouse://…)`, Exit.Usage);
@@ -640,7 +640,7 @@ evidence, serves, uses, site, version, first_seen, last_seen, disagreement.`,
     )
     .action(async (o: { db: string; format?: string; host?: string; role?: string; out?: string }) => {
       const q = { host: addressOption('--host', o.host), role: o.role };
-      if (o.out !== undefined && !isClickHouse(o.db)) checkOutPath(o.out, o.db);
+      if (o.out !== undefined) checkOutPath(o.out, isClickHouse(o.db) ? null : o.db);
       const source = await openForReading(o.db);
       const db = source.db;
       const out = openOutput(o.out);

@@ -167,11 +167,16 @@ export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defa
 
 export function addReportCommands(program: Command, deps: ReportDeps): void {
   const report = program.command('report').description('summaries people act on: per role, the role matrix, findings (unexpected, in clear), firewall rules, what is new, RPC endpoints, an HTML page');
+  /** A SQLite database as a source the reports read and close. */
+  const sqlite = (file: string) => {
+    const db = deps.openDb(file);
+    return { db, close: () => db.close() };
+  };
   /** A report over the database --db names: a SQLite file, or (`engine`: the report reads only what the engine keeps) a ClickHouse engine. */
   const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine = true) => {
     const f = filterOf(o);
-    if (o.out !== undefined && !isClickHouse(o.db)) checkOutPath(o.out, o.db);
-    const source = isClickHouse(o.db) && engine ? await deps.openEngine(o.db, f) : { db: deps.openDb(o.db), close: () => {} };
+    if (o.out !== undefined) checkOutPath(o.out, isClickHouse(o.db) ? null : o.db);
+    const source = isClickHouse(o.db) && engine ? await deps.openEngine(o.db, f) : sqlite(o.db);
     const db = source.db;
     try {
       checkFilterNames(f, () => deps.loadRules(undefined), db);
@@ -179,7 +184,6 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
       if (o.out === undefined) print(text);
       else writeOutput(o.out, text);
     } finally {
-      db.close();
       source.close();
     }
   };
@@ -299,8 +303,8 @@ those rules out.`,
     .action(async (o: CommonOptions & { per: 'role' | 'host'; all?: boolean; supportedOnly?: boolean; format?: string; rules: string[] }) => {
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
-      if (o.out !== undefined && !isClickHouse(o.db)) checkOutPath(o.out, o.db);
-      const source = isClickHouse(o.db) ? await deps.openEngine(o.db, f) : { db: deps.openDb(o.db), close: () => {} };
+      if (o.out !== undefined) checkOutPath(o.out, isClickHouse(o.db) ? null : o.db);
+      const source = isClickHouse(o.db) ? await deps.openEngine(o.db, f) : sqlite(o.db);
       const db = source.db;
       // A ruleset written to a file appears whole or not at all (it may be loaded by a firewall as it is).
       const out = openOutput(o.out);
@@ -346,7 +350,6 @@ those rules out.`,
         out.abandon();
         throw e;
       } finally {
-        db.close();
         source.close();
       }
     });
