@@ -95,7 +95,7 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
     } finally {
       for (const x of ['', '-wal', '-shm', '-journal']) fs.rmSync(building + x, { force: true });
     }
-    // The engine's earlier copies are of runs it no longer holds alone.
+    // One copy an engine: its earlier ones (of other runs, rules or versions) go; a report reading one keeps it open until done.
     for (const old of fs.readdirSync(folder)) if (old.startsWith(`${engine}-`) && old !== path.basename(file) && !old.endsWith('.tmp')) fs.rmSync(path.join(folder, old), { force: true });
     const db = openDb(file, { create: false, readonly: true });
     return {
