@@ -56,19 +56,22 @@ export class ClickHouse {
    */
   async query<T = Record<string, unknown>>(sql: string, settings: Settings = {}): Promise<T[]> {
     const text = await this.send(`${sql} FORMAT JSONEachRow`, null, { output_format_json_quote_64bit_integers: 0, ...settings });
-    const rows: T[] = [];
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      let row: unknown;
-      try {
-        row = JSON.parse(line);
-      } catch {
-        row = null;
-      }
-      if (row === null || typeof row !== 'object' || Array.isArray(row)) throw new ClickHouseError(`${this.where}: answered with something that is not ClickHouse's JSON rows (is it a ClickHouse server?)`);
-      rows.push(row as T);
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => this.row(line) as T);
+  }
+
+  /** One line of a JSONEachRow answer as its row: an error naming the server where it is not a JSON object. */
+  private row(line: string): Record<string, unknown> {
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      row = null;
     }
-    return rows;
+    if (row === null || typeof row !== 'object' || Array.isArray(row)) throw new ClickHouseError(`${this.where}: answered with something that is not ClickHouse's JSON rows (is it a ClickHouse server?)`);
+    return row as Record<string, unknown>;
   }
 
   /**
@@ -79,15 +82,7 @@ export class ClickHouse {
   async eachRow(sql: string, each: (row: Record<string, unknown>) => void, settings: Settings = {}): Promise<void> {
     let rest = '';
     const line = (text: string) => {
-      if (!text) return;
-      let row: unknown;
-      try {
-        row = JSON.parse(text);
-      } catch {
-        row = null;
-      }
-      if (row === null || typeof row !== 'object' || Array.isArray(row)) throw new ClickHouseError(`${this.where}: answered with something that is not ClickHouse's JSON rows (is it a ClickHouse server?)`);
-      each(row as Record<string, unknown>);
+      if (text) each(this.row(text));
     };
     const decoder = new TextDecoder('utf-8');
     await this.send(`${sql} FORMAT JSONEachRow`, null, { output_format_json_quote_64bit_integers: 1, ...settings }, this.target.database, (chunk) => {
