@@ -159,17 +159,19 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
     const cols = localColumns(db, table).filter((c) => !['id', 'capture_id'].includes(c.name));
     const put = db.prepare(`INSERT INTO ${table} (capture_id, ${cols.map((c) => `"${c.name}"`).join(', ')}) VALUES (?, ${cols.map(() => '?').join(', ')})`);
     const rows: { capture: number; values: unknown[]; order: number }[] = [];
-    for (const ch of shards) await ch.eachRow(`SELECT run_uid, capture_id, ${order ? 'id, ' : ''}${cols.map((c) => identifier(c.name)).join(', ')} FROM ${table}`, (r) => {
-      const run = runIds.get(String(r.run_uid));
-      const capture = run === undefined ? undefined : capIds.get(capKey(run, valueFor(r.capture_id, true, () => `${ch.where}: ${table}.capture_id`)));
+    // Fields: the run, the capture, the id where ordered, then the columns.
+    const first = order ? 3 : 2;
+    for (const ch of shards) await ch.eachFields(`SELECT run_uid, capture_id, ${order ? 'id, ' : ''}${cols.map((c) => identifier(c.name)).join(', ')} FROM ${table}`, (r) => {
+      if (r.length !== first + cols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${first + cols.length} (${table})`);
+      const run = runIds.get(String(r[0]));
+      const capture = run === undefined ? undefined : capIds.get(capKey(run, valueFor(r[1], true, () => `${ch.where}: ${table}.capture_id`)));
       if (capture === undefined) return;
-      const values = cols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: ${table}.${c.name}`));
+      const values = cols.map((c, i) => valueFor(r[first + i], c.integer, () => `${ch.where}: ${table}.${c.name}`));
       // The endpoint registry keeps its order (its ids, as merge gives them); the names need none.
       if (order) {
         held(ch, `${table} rows`, rows.length + 1);
-        rows.push({ capture, values, order: valueFor(r.id, true, () => `${ch.where}: ${table}.id`) as number });
-      }
-      else put.run(capture, ...values);
+        rows.push({ capture, values, order: valueFor(r[2], true, () => `${ch.where}: ${table}.id`) as number });
+      } else put.run(capture, ...values);
     });
     rows.sort((a, b) => a.capture - b.capture || a.order - b.order);
     for (const r of rows) put.run(r.capture, ...r.values);
@@ -179,21 +181,25 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
   // in the order of the table's key (bytes, as SQLite compares text): appended to its b-tree, not
   // put in at random (128,000 rows at 1M flows: 0.89 -> 0.48 s to insert).
   const key = SENSOR_ROLLUP_KEY.filter((k) => k !== 'sensor');
-  const sums = ['flows', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c'];
   const sumCols = localColumns(db, 'flow_rollup_sensor');
+  // Each local column as the engine makes it: the key as it is, the sums and times added up.
+  const made: Record<string, string> = {
+    flows: 'sum(flows)', packets_c2s: 'sum(packets_c2s)', packets_s2c: 'sum(packets_s2c)', bytes_c2s: 'sum(bytes_c2s)', bytes_s2c: 'sum(bytes_s2c)',
+    first_ns: 'min(first_ns)', last_ns: 'max(last_ns)', max_first_ns: 'max(max_first_ns)', min_last_ns: 'min(min_last_ns)', first_id: 'min(first_id)',
+  };
   // From several servers, a sensor's runs on each: their sums added up here as the engine adds them.
   const put = db.prepare(`INSERT INTO flow_rollup_sensor (${sumCols.map((c) => `"${c.name}"`).join(', ')}) VALUES (${sumCols.map(() => '?').join(', ')})
     ${shards.length > 1 ? mergingSums(SENSOR_ROLLUP_KEY) : ''}`);
   const copySums = async () => {
     for (const ch of shards) {
-      await ch.eachRow(
-        `SELECT sensor, ${key.join(', ')}, ${sums.map((s) => `sum(${s}) AS ${s}`).join(', ')},
-           min(first_ns) AS first_ns, max(last_ns) AS last_ns, max(max_first_ns) AS max_first_ns, min(min_last_ns) AS min_last_ns, min(first_id) AS first_id
+      await ch.eachFields(
+        `SELECT ${sumCols.map((c) => made[c.name] ?? c.name).join(', ')}
          FROM flow_rollup_run ANY INNER JOIN (SELECT run_uid, ifNull(sensor, '') AS sensor FROM runs) USING run_uid
          GROUP BY sensor, ${key.join(', ')}
          ORDER BY sensor, ${key.join(', ')}`,
         (r) => {
-          put.run(...sumCols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: sums, ${c.name}`)));
+          if (r.length !== sumCols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${sumCols.length} (sums)`);
+          put.run(...sumCols.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: sums, ${c.name}`)));
         },
       );
     }
