@@ -110,11 +110,21 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
       ['--sensor', 'site-g'],
       ['--sensor', 'site-a'],
     ];
+    // Time windows, from the flows' own times: one that cuts the flows in two (at a flow's end, to the
+    // nanosecond's double), one that ends there, one between two flows' starts.
+    const times = new Database(merged, { readonly: true });
+    const ends = times.prepare('SELECT last_sec + last_nsec / 1e9 FROM flows ORDER BY 1').pluck().all() as number[];
+    const starts = times.prepare('SELECT first_sec + first_nsec / 1e9 FROM flows ORDER BY 1').pluck().all() as number[];
+    times.close();
+    const mid = ends[Math.floor(ends.length / 2)];
+    filters.push(['--since', String(mid)], ['--until', String(mid)], ['--since', String(starts[Math.floor(starts.length / 3)]), '--until', String(ends[Math.floor((2 * ends.length) / 3)]), '--service', 'ldap']);
     // Each filter through two reports, in turn: each report meets several filters.
     const reports = ['summary', 'roles', 'unexpected', 'protection', 'matrix', 'services', 'encryption'];
     filters.forEach((f, i) => {
       for (const r of [reports[i % reports.length], reports[(i + 3) % reports.length]]) expectSame(['report', r, '--format', 'json', ...f]);
     });
+    // The windows through every report that takes one (summary lists the captures with a flow in it).
+    for (const r of ['summary', 'roles', 'matrix', 'unexpected', 'services', 'encryption', 'protection']) expectSame(['report', r, '--format', 'json', '--since', String(mid)]);
     for (const h of busy) {
       expectSame(['host', h.address, '--format', 'json']);
       expectSame(['host', h.address]);
@@ -181,7 +191,8 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
 
   it('says what it cannot answer yet, and where the engine is not one it can read', async () => {
     for (const args of [
-      ['report', 'summary', '--since', '-1d'],
+      ['host', '10.77.0.10', '--since', '-1d'],
+      ['report', 'firewall', '--until', '-1d'],
       ['report', 'roles', '--capture', '1'],
       ['report', 'html'],
       ['flows'],

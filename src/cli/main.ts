@@ -83,16 +83,21 @@ function upgradeNotes(file: string): OpenOptions['onUpgrade'] {
 const ENGINE_REPORTS = 'report summary, roles, matrix, unexpected, services, encryption, protection, firewall, host, hosts and runs';
 
 /**
- * A ClickHouse engine as a database the reports read (src/run/engine.ts). Filters that read
- * flows or hours — --since/--until, --capture, --from-flows — are answered from SQLite only so far.
+ * A ClickHouse engine as a database the reports read (src/run/engine.ts). With `o.window` (the
+ * reports that read only the groups), --since/--until are answered from the engine's flows; the
+ * filters that read flows one by one — --capture, --from-flows, a time window elsewhere — are
+ * answered from SQLite only so far. `prepare` gives the filter the reports read the copy with,
+ * once the filter's host names are addresses.
  */
-async function openEngine(url: string, f: FlowFilter): Promise<{ db: Db; close: () => void }> {
-  const asked = [f.since !== undefined && '--since', f.until !== undefined && '--until', f.capture !== undefined && '--capture', f.fromFlows && '--from-flows'].filter(Boolean);
-  if (asked.length) throw new UserError(`exflow: ${asked.join(', ')} ${asked.length > 1 ? 'read' : 'reads'} flows, which reports from ClickHouse do not yet: merge the sensors' databases (exflow merge) for ${asked.length > 1 ? 'them' : 'it'}`, Exit.Usage);
-  const { openEngineCopy } = await import('../run/engine');
+async function openEngine(url: string, f: FlowFilter, o: { window?: boolean } = {}): Promise<{ db: Db; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
+  const timed = f.since !== undefined || f.until !== undefined;
+  const asked = [!o.window && f.since !== undefined && '--since', !o.window && f.until !== undefined && '--until', f.capture !== undefined && '--capture', f.fromFlows && '--from-flows'].filter(Boolean);
+  if (asked.length) throw new UserError(`exflow: ${asked.join(', ')} ${asked.length > 1 ? 'read' : 'reads'} flows, which ${o.window ? 'reports' : 'this command'} from ClickHouse ${o.window ? 'do' : 'does'} not yet: merge the sensors' databases (exflow merge) for ${asked.length > 1 ? 'them' : 'it'}`, Exit.Usage);
+  const { openEngineCopy, engineFilter } = await import('../run/engine');
   const { ClickHouseError } = await import('../store/clickhouse/http');
   try {
-    return await openEngineCopy(url, rulesFrom(undefined), VERSION, (line) => stderr(escapeControls(line)));
+    const e = await openEngineCopy(url, rulesFrom(undefined), VERSION, (line) => stderr(escapeControls(line)), timed ? { since: f.since, until: f.until } : null);
+    return { db: e.db, close: () => e.close(), prepare: (asked) => engineFilter(e, asked) };
   } catch (e) {
     if (e instanceof TargetError) throw new UserError(`exflow: --db: ${e.message}`, Exit.Usage);
     if (e instanceof ClickHouseError) throw new UserError(`exflow: ${e.message}`, Exit.Database);

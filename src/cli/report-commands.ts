@@ -29,8 +29,11 @@ import { addressOption, baselineOption, collect, dbOption, engineDbOption, known
 
 export interface ReportDeps {
   openDb: (file: string) => Db;
-  /** A ClickHouse engine (clickhouse://…) as a database the reports read; `close` removes it. */
-  openEngine: (url: string, f: FlowFilter) => Promise<{ db: Db; close: () => void }>;
+  /**
+   * A ClickHouse engine (clickhouse://…) as a database the reports read (`o.window`: the report
+   * takes --since/--until from it); `prepare` gives the filter to read it with; `close` closes it.
+   */
+  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean }) => Promise<{ db: Db; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
   loadRules: (dirs: string[] | undefined) => RuleSet;
   defaultFormat: (f: string | undefined) => Format;
 }
@@ -170,17 +173,17 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
   /** A SQLite database as a source the reports read and close. */
   const sqlite = (file: string) => {
     const db = deps.openDb(file);
-    return { db, close: () => db.close() };
+    return { db, close: () => db.close(), prepare: (f: FlowFilter) => f };
   };
   /** A report over the database --db names: a SQLite file, or (`engine`: the report reads only what the engine keeps) a ClickHouse engine. */
-  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine = true) => {
+  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: 'no' | 'yes' | 'window' = 'window') => {
     const f = filterOf(o);
     if (o.out !== undefined) checkOutPath(o.out, isClickHouse(o.db) ? null : o.db);
-    const source = isClickHouse(o.db) && engine ? await deps.openEngine(o.db, f) : sqlite(o.db);
+    const source = isClickHouse(o.db) && engine !== 'no' ? await deps.openEngine(o.db, f, { window: engine === 'window' }) : sqlite(o.db);
     const db = source.db;
     try {
       checkFilterNames(f, () => deps.loadRules(undefined), db);
-      const text = body(db, f, formatForOut(o.format, o.out, () => deps.defaultFormat(undefined)));
+      const text = body(db, source.prepare(f), formatForOut(o.format, o.out, () => deps.defaultFormat(undefined)));
       if (o.out === undefined) print(text);
       else writeOutput(o.out, text);
     } finally {
@@ -386,7 +389,7 @@ port and service (client ports differ between connections and are ignored).`,
             format,
           )
         );
-      }, false);
+      }, 'no');
     });
 
   common(report.command('html').description('one self-contained HTML page: counts, findings and top conversations first, role matrix heat map, timeline, bytes per service and role, hosts and their drill-downs, RPC endpoints'), false)
@@ -451,7 +454,7 @@ by --limit, per list).`,
           ],
           format,
         );
-      });
+      }, 'yes');
     });
 
   common(program.command('export').description('every flow for other engines, in the order stored (as each ended, as Zeek conn.log has them): NDJSON with Elastic Common Schema fields, an Elasticsearch _bulk body, or CSV'), false)

@@ -35,6 +35,11 @@ export interface FlowFilter {
    * the rollups once. Ignored by a filter that differs in anything else.
    */
   materialized?: { table: string; of: string };
+  /**
+   * The captures with a flow the filter passes, where the flows are not at hand to ask (a copy of a
+   * ClickHouse engine's sums: src/run/engine.ts): what summary lists under a time filter.
+   */
+  captureHits?: number[];
 }
 
 /** SQL condition: the flow aliased `alias` raised the protection finding `?` (its protection column holds comma-separated ids). */

@@ -218,13 +218,22 @@ const isMaterialized = (f: FlowFilter): boolean => f.materialized !== undefined 
  * of the rollups. dropGroups removes it.
  */
 export function materializeGroups(db: Db, f: FlowFilter): FlowFilter {
+  return materializeFor(db, f, f);
+}
+
+/**
+ * Reads the judged groups of `from` into a temporary table and returns `serves` made to read them:
+ * for a database whose rows already hold only what `serves` selects (an engine's copy of the sums
+ * of a time window: `from` is the filter without the window).
+ */
+export function materializeFor(db: Db, from: FlowFilter, serves: FlowFilter): FlowFilter {
   // Judged here rather than by the views, to keep the verdict's id in place of its texts, which
   // every report's pass over the table would read (1M flows: a row's JSON 1,153 -> 721 characters).
-  const seen = flowGroups(db, { ...f, role: undefined, verdict: undefined, materialized: undefined }, [], [], { judged: false });
-  const after = flowWhere({ role: f.role, verdict: f.verdict }, 'f');
+  const seen = flowGroups(db, { ...from, role: undefined, verdict: undefined, materialized: undefined }, [], [], { judged: false });
+  const after = flowWhere({ role: from.role, verdict: from.verdict }, 'f');
   const judged = `(SELECT * FROM (SELECT f.*, ${JUDGED_SHORT} FROM ${judgedFrom(`${seen.sql} f`)}) f ${after.sql})`;
   const kept = keepGroups(db, 'page_groups', '*', { sql: judged, args: [...seen.args, ...after.args] });
-  return { ...f, materialized: { table: kept.sql, of: filterKey(f) } };
+  return { ...serves, materialized: { table: kept.sql, of: filterKey(serves) } };
 }
 
 /**

@@ -20,12 +20,14 @@ export function summaryReport(db: Db, f: FlowFilter): Summary {
   // (each capture asked through its index whether it has one: the rollups do not keep captures).
   const unfiltered = f.capture === undefined && f.since === undefined && f.until === undefined;
   const w = flowWhere(f, 'f', ['f.capture_id = c.id']);
+  // Where no flows are at hand (an engine's copy), the captures with a passing flow are given.
+  const which = f.captureHits ? { sql: 'WHERE c.id IN (SELECT value FROM json_each(?))', args: [JSON.stringify(f.captureHits)] } : unfiltered ? { sql: '', args: [] } : { sql: `WHERE EXISTS (SELECT 1 FROM flow_view f ${w.sql})`, args: w.args };
   const captures = (db
     .prepare(
       `SELECT c.id, c.path, c.status, c.format, c.packets, c.bytes, c.flows, c.first_sec, c.first_nsec, c.last_sec, c.last_nsec, c.warnings
-       FROM capture_view c ${unfiltered ? '' : `WHERE EXISTS (SELECT 1 FROM flow_view f ${w.sql})`} ORDER BY c.id`,
+       FROM capture_view c ${which.sql} ORDER BY c.id`,
     )
-    .all(...(unfiltered ? [] : w.args)) as Record<string, unknown>[]).map((c) => ({
+    .all(...which.args) as Record<string, unknown>[]).map((c) => ({
     id: c.id as number,
     path: c.path as string,
     status: c.status as string,

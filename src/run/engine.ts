@@ -12,10 +12,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { plainRules, type RuleSet } from '../rules/load';
+import type { FlowFilter } from '../report/filter';
+import { materializeFor } from '../report/groups';
 import { Auditor } from './audit';
 import { ClickHouse } from '../store/clickhouse/http';
-import { copyForReports, engineRuns } from '../store/clickhouse/copy';
-import { parseTargets } from '../store/clickhouse/target';
+import { copyForReports, copyWindow, engineRuns, type TimeWindow } from '../store/clickhouse/copy';
+import { parseTargets, type ClickHouseTarget } from '../store/clickhouse/target';
 import { openDb, type Db } from '../store/db';
 import { SCHEMA_VERSION } from '../store/schema';
 
@@ -23,6 +25,8 @@ export interface EngineDb {
   db: Db;
   /** Whether the copy was made now (false: a kept one was used). */
   made: boolean;
+  /** With a time window: the captures with a flow in it (FlowFilter.captureHits); else null. */
+  captureHits: number[] | null;
   close(): void;
 }
 
@@ -43,70 +47,114 @@ function rulesKey(rules: RuleSet): string {
 }
 
 /**
- * The engine at `url` (one server, or shards: clickhouse://ch1:8123,ch2:8123/exflow) as a database the reports read: the kept copy of its runs, or a new one
- * (an error names the server: ClickHouseError; a bad URL: TargetError).
+ * The engine at `url` (one server, or shards: clickhouse://ch1:8123,ch2:8123/exflow) as a database
+ * the reports read: the kept copy of its runs, or a new one; with a time `window`, a copy of that
+ * whose sums are the window's (`captureHits`: the captures with a flow in it). An error names the
+ * server (ClickHouseError); a bad URL is a TargetError.
  */
-export async function openEngineCopy(url: string, rules: RuleSet, version: string, note: (line: string) => void = () => {}): Promise<EngineDb> {
+export async function openEngineCopy(url: string, rules: RuleSet, version: string, note: (line: string) => void = () => {}, window: TimeWindow | null = null): Promise<EngineDb> {
   const targets = parseTargets(url);
   const shards = targets.map((t) => new ClickHouse(t));
   try {
-    const runs = await engineRuns(shards);
-    // One engine (servers, database, user) keeps one copy: its name says which, and of what.
-    const engine = sha256(JSON.stringify(targets.map((t) => [t.https, t.host, t.port, t.database, t.user]))).slice(0, 16);
-    const state = sha256(JSON.stringify([COPY_FORMAT, version, SCHEMA_VERSION, rulesKey(rules), runs])).slice(0, 32);
-    let folder = copyFolder();
-    let temporary = false;
-    try {
-      fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
-      fs.accessSync(folder, fs.constants.W_OK);
-    } catch (e) {
-      // A read-only home, a full disk: the report still answers, from a copy made for it alone.
-      note(`exflow: note: the engine's copy cannot be kept in ${folder} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); made for this report only (EXFLOW_ENGINE_CACHE names another folder)`);
-      folder = fs.mkdtempSync(path.join(os.tmpdir(), 'exflow-engine-'));
-      temporary = true;
+    const kept = await keptCopy(shards, targets, rules, version, note);
+    if (window === null) {
+      const db = openDb(kept.file, { create: false, readonly: true });
+      return { db, made: kept.made, captureHits: null, close: () => (db.close(), kept.release()) };
     }
-    const file = path.join(folder, `${engine}-${state}.sqlite`);
-    if (fs.existsSync(file)) {
-      try {
-        const db = openDb(file, { create: false, readonly: true });
-        return { db, made: false, close: () => db.close() };
-      } catch {
-        fs.rmSync(file, { force: true }); // unreadable: made again below
-      }
-    }
-    const building = `${file}.${process.pid}.tmp`;
+    // The window's sums in a copy of the copy, made for this report and removed after it.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exflow-window-'));
+    const release = () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      kept.release();
+    };
     try {
-      const db = openDb(building, { create: true });
+      const file = path.join(dir, 'window.sqlite');
+      fs.copyFileSync(kept.file, file);
+      fs.chmodSync(file, 0o600);
+      const db = openDb(file, { create: false });
       try {
-        // What it holds is the engine's: made again whole if lost.
         db.pragma('synchronous = OFF');
         db.exec('BEGIN');
-        const copy = await copyForReports(shards, db);
+        const captureHits = await copyWindow(shards, db, window);
         db.exec('COMMIT');
-        new Auditor(db, rules, null, { wireVersions: copy.wireVersions }).finish(true);
-        // Read by reports that only read: no write-ahead log to keep beside it.
-        db.pragma('journal_mode = DELETE');
-      } finally {
+        return { db, made: kept.made, captureHits, close: () => (db.close(), release()) };
+      } catch (e) {
         db.close();
+        throw e;
       }
-      // Names, accounts and addresses of the organisation: the user's alone.
-      fs.chmodSync(building, 0o600);
-      fs.renameSync(building, file); // whole or not at all: another report may be reading the folder
-    } finally {
-      for (const x of ['', '-wal', '-shm', '-journal']) fs.rmSync(building + x, { force: true });
+    } catch (e) {
+      release();
+      throw e;
     }
-    // One copy an engine: its earlier ones (of other runs, rules or versions) go; a report reading one keeps it open until done.
-    for (const old of fs.readdirSync(folder)) if (old.startsWith(`${engine}-`) && old !== path.basename(file) && !old.endsWith('.tmp')) fs.rmSync(path.join(folder, old), { force: true });
-    const db = openDb(file, { create: false, readonly: true });
-    return {
-      db,
-      made: true,
-      close: () => {
-        db.close();
-        if (temporary) fs.rmSync(folder, { recursive: true, force: true });
-      },
-    };
   } finally {
     for (const ch of shards) ch.close();
   }
+}
+
+/** The kept copy of the engine's runs (made now where there is none): its file, and what to do once read. */
+async function keptCopy(shards: ClickHouse[], targets: ClickHouseTarget[], rules: RuleSet, version: string, note: (line: string) => void): Promise<{ file: string; made: boolean; release: () => void }> {
+  const runs = await engineRuns(shards);
+  // One engine (servers, database, user) keeps one copy: its name says which, and of what.
+  const engine = sha256(JSON.stringify(targets.map((t) => [t.https, t.host, t.port, t.database, t.user]))).slice(0, 16);
+  const state = sha256(JSON.stringify([COPY_FORMAT, version, SCHEMA_VERSION, rulesKey(rules), runs])).slice(0, 32);
+  let folder = copyFolder();
+  let temporary = false;
+  try {
+    fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+    fs.accessSync(folder, fs.constants.W_OK);
+  } catch (e) {
+    // A read-only home, a full disk: the report still answers, from a copy made for it alone.
+    note(`exflow: note: the engine's copy cannot be kept in ${folder} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); made for this report only (EXFLOW_ENGINE_CACHE names another folder)`);
+    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'exflow-engine-'));
+    temporary = true;
+  }
+  const release = () => {
+    if (temporary) fs.rmSync(folder, { recursive: true, force: true });
+  };
+  const file = path.join(folder, `${engine}-${state}.sqlite`);
+  if (fs.existsSync(file)) {
+    try {
+      openDb(file, { create: false, readonly: true }).close();
+      return { file, made: false, release };
+    } catch {
+      fs.rmSync(file, { force: true }); // unreadable: made again below
+    }
+  }
+  const building = `${file}.${process.pid}.tmp`;
+  try {
+    const db = openDb(building, { create: true });
+    try {
+      // What it holds is the engine's: made again whole if lost.
+      db.pragma('synchronous = OFF');
+      db.exec('BEGIN');
+      const copy = await copyForReports(shards, db);
+      db.exec('COMMIT');
+      new Auditor(db, rules, null, { wireVersions: copy.wireVersions }).finish(true);
+      // Read by reports that only read: no write-ahead log to keep beside it.
+      db.pragma('journal_mode = DELETE');
+    } finally {
+      db.close();
+    }
+    // Names, accounts and addresses of the organisation: the user's alone.
+    fs.chmodSync(building, 0o600);
+    fs.renameSync(building, file); // whole or not at all: another report may be reading the folder
+  } catch (e) {
+    release();
+    throw e;
+  } finally {
+    for (const x of ['', '-wal', '-shm', '-journal']) fs.rmSync(building + x, { force: true });
+  }
+  // One copy an engine: its earlier ones (of other runs, rules or versions) go; a report reading one keeps it open until done.
+  for (const old of fs.readdirSync(folder)) if (old.startsWith(`${engine}-`) && old !== path.basename(file) && !old.endsWith('.tmp')) fs.rmSync(path.join(folder, old), { force: true });
+  return { file, made: true, release };
+}
+
+/**
+ * The filter reports read an engine's copy with: as asked, or — a copy of a time window's sums —
+ * the same filter made to read the window's groups, judged once into a temporary table (its time
+ * conditions already hold for every row), and the captures with a flow in the window given.
+ */
+export function engineFilter(e: EngineDb, f: FlowFilter): FlowFilter {
+  if (e.captureHits === null) return f;
+  return materializeFor(e.db, { ...f, since: undefined, until: undefined }, { ...f, captureHits: e.captureHits });
 }

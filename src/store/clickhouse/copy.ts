@@ -11,9 +11,9 @@
 // their identity), captures in their run's order, so that a report names the same capture ids
 // as one on a database merged in that order.
 import type { Db } from '../db';
-import { mergingSums, SENSOR_ROLLUP_KEY } from '../schema';
+import { mergingSums, ROLLUP_KEY, rollupKeyOf, SENSOR_ROLLUP_KEY } from '../schema';
 import { ClickHouseError, type ClickHouse } from './http';
-import { identifier } from './quote';
+import { identifier, numberLiteral } from './quote';
 import { SHIP_LOG } from './schema';
 
 export interface EngineCopy {
@@ -229,4 +229,70 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
       SELECT client AS address, first_ns, last_ns FROM flow_rollup_sensor UNION ALL SELECT server AS address, first_ns, last_ns FROM flow_rollup_sensor)
     GROUP BY address`);
   return out;
+}
+
+/** A time window of flows: those that end at or after `since` and start at or before `until` (seconds, as --since/--until). */
+export interface TimeWindow {
+  since?: number;
+  until?: number;
+}
+
+/**
+ * Makes `db` — a copy made by copyForReports of the same runs — hold only the traffic of `window`:
+ * its sums are replaced by the engine's sums of the flows in the window (per sensor and key, as
+ * the rollups add flows up: rollupKeyOf, SQL both engines read), and the local ids of the captures
+ * with a flow in it are returned (what summary lists). A flow is in the window as flow_view's
+ * times say (seconds + nanoseconds / 1e9, the same doubles in both engines). Inside the caller's
+ * transaction.
+ */
+export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: TimeWindow): Promise<number[]> {
+  const inWindow = [
+    'f.run_uid IN (SELECT run_uid FROM runs)',
+    ...(window.since !== undefined ? [`(f.last_sec + f.last_nsec / 1e9) >= ${numberLiteral(window.since)}`] : []),
+    ...(window.until !== undefined ? [`(f.first_sec + f.first_nsec / 1e9) <= ${numberLiteral(window.until)}`] : []),
+  ].join(' AND ');
+  // Each sensor-level column from a flow f: the key as a flow's rollup row has it, then the sums.
+  const keyOf = new Map(ROLLUP_KEY.map((k, i) => [k as string, rollupKeyOf('f', 'c')[i]]));
+  const made: Record<string, string> = {
+    sensor: "ifNull(f.sensor, '')",
+    flows: 'count()', packets_c2s: 'sum(f.packets_c2s)', packets_s2c: 'sum(f.packets_s2c)', bytes_c2s: 'sum(f.bytes_c2s)', bytes_s2c: 'sum(f.bytes_s2c)',
+    first_ns: 'min(f.first_sec * 1000000000 + f.first_nsec)', last_ns: 'max(f.last_sec * 1000000000 + f.last_nsec)',
+    max_first_ns: 'max(f.first_sec * 1000000000 + f.first_nsec)', min_last_ns: 'min(f.last_sec * 1000000000 + f.last_nsec)', first_id: 'min(f.id)',
+  };
+  const sumCols = localColumns(db, 'flow_rollup_sensor');
+  const keyCols = SENSOR_ROLLUP_KEY as readonly string[];
+  // The key's expressions named k0, k1, … (ClickHouse's aliases are the whole query's: none may be a column's name).
+  const select = sumCols.map((c) => {
+    const k = keyCols.indexOf(c.name);
+    if (k >= 0) return `${c.name === 'sensor' ? made.sensor : keyOf.get(c.name)} AS k${k}`;
+    return made[c.name];
+  });
+  if (select.some((x) => x === undefined)) throw new Error('a sensor-level rollup column the window does not make');
+  db.exec('DELETE FROM flow_rollup_sensor');
+  const put = db.prepare(`INSERT INTO flow_rollup_sensor (${sumCols.map((c) => `"${c.name}"`).join(', ')}) VALUES (${sumCols.map(() => '?').join(', ')})
+    ${shards.length > 1 ? mergingSums(SENSOR_ROLLUP_KEY) : ''}`);
+  for (const ch of shards) {
+    await ch.eachFields(`SELECT ${select.join(', ')} FROM flows AS f WHERE ${inWindow} GROUP BY ${keyCols.map((_, k) => `k${k}`).join(', ')}`, (r) => {
+      if (r.length !== sumCols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${sumCols.length} (a window's sums)`);
+      put.run(...sumCols.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: a window's sums, ${c.name}`)));
+    });
+  }
+  // The captures with a flow in the window, as local ids: the copy numbered its runs in the order
+  // they began (then their identity) and their captures in that order then their own id, from 1.
+  const runs: { uid: string; startedAt: string }[] = [];
+  const captures: { uid: string; id: number }[] = [];
+  const hit = new Set<string>();
+  for (const ch of shards) {
+    await ch.eachRow('SELECT DISTINCT run_uid, started_at FROM runs', (r) => runs.push({ uid: String(r.run_uid), startedAt: String(r.started_at) }));
+    await ch.eachFields('SELECT run_uid, id FROM captures WHERE run_uid IN (SELECT run_uid FROM runs)', (r) => captures.push({ uid: String(r[0]), id: valueFor(r[1], true, () => `${ch.where}: capture id`) as number }));
+    await ch.eachFields(`SELECT DISTINCT f.run_uid, f.capture_id FROM flows AS f WHERE ${inWindow}`, (r) => hit.add(`${r[0]}\u0000${String(valueFor(r[1], true, () => `${ch.where}: capture id`))}`));
+    held(ch, 'captures', captures.length);
+  }
+  const seen = new Set<string>();
+  const order = runs.filter((r) => !seen.has(r.uid) && seen.add(r.uid)).sort((x, y) => (x.startedAt < y.startedAt ? -1 : x.startedAt > y.startedAt ? 1 : x.uid < y.uid ? -1 : x.uid > y.uid ? 1 : 0));
+  const rank = new Map(order.map((r, i) => [r.uid, i]));
+  captures.sort((a, b) => rank.get(a.uid)! - rank.get(b.uid)! || a.id - b.id);
+  const local = db.prepare('SELECT id FROM captures ORDER BY id').pluck().all() as number[];
+  if (local.length !== captures.length) throw new ClickHouseError(`${shards[0].where}: its captures changed while the report was made; report again`);
+  return captures.flatMap((c, i) => (hit.has(`${c.uid}\u0000${c.id}`) ? [local[i]] : []));
 }

@@ -24,6 +24,17 @@ export function integerLiteral(value: number): string {
   return String(value);
 }
 
+/**
+ * A finite number as a literal ClickHouse reads as the same double (a --since of 1768222800.5):
+ * JavaScript's shortest text that round-trips; toFloat64 keeps a whole number from being read as an integer.
+ */
+export function numberLiteral(value: number): string {
+  if (!Number.isFinite(value)) throw new RangeError(`not a finite number: ${String(value)}`);
+  const text = String(value);
+  if (!/^-?\d+(\.\d+)?(e[+-]?\d+)?$/.test(text)) throw new RangeError(`not a plain number: ${text}`);
+  return `toFloat64(${text})`;
+}
+
 /** An identifier exflow itself names (its tables and columns): checked, never quoted from input. */
 export function identifier(name: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new RangeError(`not an identifier exflow uses: ${JSON.stringify(name)}`);
