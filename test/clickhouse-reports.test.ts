@@ -11,6 +11,7 @@ import { defaultTemplates, writeOrgDay } from '../src/samples/org-day';
 import { CLICKHOUSE_SERVER } from '../src/bench/clickhouse-server';
 import { captureFiles, HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
 import { startClickHouse, type ClickHouseServer } from './clickhouse-server';
+import { numberLiteral } from '../src/store/clickhouse/quote';
 
 if (!CLICKHOUSE_SERVER) console.warn('clickhouse-server not installed: the reports-from-ClickHouse tests are skipped (apt-get install clickhouse-server; .ci/run installs it)');
 
@@ -203,6 +204,12 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(r.stderr).toMatch(/ClickHouse/);
     }
+    // A time written into the engine's SQL (quote.ts) is read as the same double: ClickHouse's
+    // shortest text of it is JavaScript's; what is not a plain decimal never becomes SQL.
+    const windows = [1768469621.2, -1768469621.123456789, 0.1, 1768469797.5, 1e20, 1768469621.0000002];
+    const read = (await ch.sql(`SELECT ${windows.map((v) => `toString(${numberLiteral(v)})`).join(', ')} FORMAT TSV`)).trim().split('\t');
+    expect(read).toEqual(windows.map(String));
+    for (const bad of [NaN, Infinity, 1e21, 5e-324]) expect(() => numberLiteral(bad)).toThrow(RangeError);
     // No exflow tables there: exit 3, one line naming the server.
     const empty = runCli(['report', 'roles', '--db', ch.url('nothing_here')]);
     expect(empty.code).toBe(3);

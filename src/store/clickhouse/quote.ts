@@ -25,13 +25,13 @@ export function integerLiteral(value: number): string {
 }
 
 /**
- * A finite number as a literal ClickHouse reads as the same double (a --since of 1768222800.5):
- * JavaScript's shortest text that round-trips; toFloat64 keeps a whole number from being read as an integer.
+ * A number as a literal ClickHouse reads as the same double (a --since of 1768222800.5):
+ * JavaScript's shortest text that round-trips; toFloat64 keeps a whole number from being read as
+ * an integer. Only plain decimals (18.16 refuses some exponent forms, 5e-324): others are refused.
  */
 export function numberLiteral(value: number): string {
-  if (!Number.isFinite(value)) throw new RangeError(`not a finite number: ${String(value)}`);
   const text = String(value);
-  if (!/^-?\d+(\.\d+)?(e[+-]?\d+)?$/.test(text)) throw new RangeError(`not a plain number: ${text}`);
+  if (!Number.isFinite(value) || !/^-?\d+(\.\d+)?$/.test(text)) throw new RangeError(`not a plain decimal number: ${text}`);
   return `toFloat64(${text})`;
 }
 
