@@ -96,9 +96,14 @@ async function openEngine(url: string, f: FlowFilter, o: { window?: boolean } = 
   const { openEngineCopy, engineFilter } = await import('../run/engine');
   const { ClickHouseError } = await import('../store/clickhouse/http');
   try {
-    const e = await openEngineCopy(url, rulesFrom(undefined), VERSION, (line) => stderr(escapeControls(line)), timed ? { since: f.since, until: f.until } : null);
+    // On a terminal, what the first report after a ship spends its seconds on (a line rewritten, then cleared).
+    const busy = (what: string | null) => {
+      if (process.stderr.isTTY) process.stderr.write(what === null ? '\r\x1b[K' : `\r\x1b[Kexflow: ${what}…`);
+    };
+    const e = await openEngineCopy(url, rulesFrom(undefined), VERSION, (line) => stderr(escapeControls(line)), timed ? { since: f.since, until: f.until } : null, busy);
     return { db: e.db, close: () => e.close(), prepare: (asked) => engineFilter(e, asked) };
   } catch (e) {
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     if (e instanceof TargetError) throw new UserError(`exflow: --db: ${e.message}`, Exit.Usage);
     if (e instanceof ClickHouseError) throw new UserError(`exflow: ${e.message}`, Exit.Database);
     throw e;

@@ -49,14 +49,14 @@ function rulesKey(rules: RuleSet): string {
 /**
  * The engine at `url` (one server, or shards: clickhouse://ch1:8123,ch2:8123/exflow) as a database
  * the reports read: the kept copy of its runs, or a new one; with a time `window`, a copy of that
- * whose sums are the window's (`captureHits`: the captures with a flow in it). An error names the
- * server (ClickHouseError); a bad URL is a TargetError.
+ * whose sums are the window's (`captureHits`: the captures with a flow in it). `busy` is told what
+ * takes time (null: done). An error names the server (ClickHouseError); a bad URL is a TargetError.
  */
-export async function openEngineCopy(url: string, rules: RuleSet, version: string, note: (line: string) => void = () => {}, window: TimeWindow | null = null): Promise<EngineDb> {
+export async function openEngineCopy(url: string, rules: RuleSet, version: string, note: (line: string) => void = () => {}, window: TimeWindow | null = null, busy: (what: string | null) => void = () => {}): Promise<EngineDb> {
   const targets = parseTargets(url);
   const shards = targets.map((t) => new ClickHouse(t));
   try {
-    const kept = await keptCopy(shards, targets, rules, version, note);
+    const kept = await keptCopy(shards, targets, rules, version, note, busy);
     if (window === null) {
       const db = openDb(kept.file, { create: false, readonly: true });
       return { db, made: kept.made, captureHits: null, close: () => (db.close(), kept.release()) };
@@ -75,8 +75,10 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
       try {
         db.pragma('synchronous = OFF');
         db.exec('BEGIN');
+        busy("adding up the window's flows in the engine");
         const captureHits = await copyWindow(shards, db, window);
         db.exec('COMMIT');
+        busy(null);
         return { db, made: kept.made, captureHits, close: () => (db.close(), release()) };
       } catch (e) {
         db.close();
@@ -92,7 +94,7 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
 }
 
 /** The kept copy of the engine's runs (made now where there is none): its file, and what to do once read. */
-async function keptCopy(shards: ClickHouse[], targets: ClickHouseTarget[], rules: RuleSet, version: string, note: (line: string) => void): Promise<{ file: string; made: boolean; release: () => void }> {
+async function keptCopy(shards: ClickHouse[], targets: ClickHouseTarget[], rules: RuleSet, version: string, note: (line: string) => void, busy: (what: string | null) => void): Promise<{ file: string; made: boolean; release: () => void }> {
   const runs = await engineRuns(shards);
   // One engine (servers, database, user) keeps one copy: its name says which, and of what.
   const engine = sha256(JSON.stringify(targets.map((t) => [t.https, t.host, t.port, t.database, t.user]))).slice(0, 16);
@@ -127,9 +129,12 @@ async function keptCopy(shards: ClickHouse[], targets: ClickHouseTarget[], rules
       // What it holds is the engine's: made again whole if lost.
       db.pragma('synchronous = OFF');
       db.exec('BEGIN');
+      busy(`copying the engine's sums of ${runs.length} run${runs.length === 1 ? '' : 's'} (once after each ship)`);
       const copy = await copyForReports(shards, db);
       db.exec('COMMIT');
+      busy('roles and verdicts of every sensor together');
       new Auditor(db, rules, null, { wireVersions: copy.wireVersions }).finish(true);
+      busy(null);
       // Read by reports that only read: no write-ahead log to keep beside it.
       db.pragma('journal_mode = DELETE');
     } finally {
