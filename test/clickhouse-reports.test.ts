@@ -61,6 +61,8 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     ok(['merge', a, b, b2, g, '--db', merged]);
   }, 240_000);
   afterAll(async () => {
+    // The worker runs other test files next (isolate: false): the setting goes with this file.
+    delete process.env.EXFLOW_ENGINE_CACHE;
     await ch?.stop();
   });
 
