@@ -184,11 +184,18 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     expect(noted.code, noted.stderr).toBe(0);
     expect(noted.stderr).toMatch(/^exflow: note: the engine's copy cannot be kept in .*; made for this report only/);
     expect((JSON.parse(noted.stdout) as unknown[]).length).toBe(1);
+    // A copy a killed report left half made (its process gone) goes with the next new copy; one being made by a live process stays.
+    const engineKey = made[0].split('-')[0];
+    const dead = path.join(copies, `${engineKey}-0123.sqlite.999999999.tmp`);
+    const live = path.join(copies, `${engineKey}-4567.sqlite.${process.pid}.tmp`);
+    for (const f of [dead, `${dead}-journal`, live]) fs.writeFileSync(f, '');
     // A sensor ships two more runs: the next report sees all three, from a new copy that replaced the old.
     ok(['ship', '--db', path.join(dir, 'site-b.sqlite'), '--to', db]);
     ok(['ship', '--db', path.join(dir, 'site-b2.sqlite'), '--to', db]);
     expect(runs()).toBe(3);
     expect(fs.existsSync(file)).toBe(false);
+    expect([fs.existsSync(dead), fs.existsSync(`${dead}-journal`), fs.existsSync(live)]).toEqual([false, false, true]);
+    fs.rmSync(live);
     expect(inFolder().filter((f) => !before.has(f))).toHaveLength(1);
   }, 120_000);
 

@@ -19,6 +19,7 @@ import { ClickHouse } from '../store/clickhouse/http';
 import { copyForReports, copyWindow, engineRuns, type TimeWindow } from '../store/clickhouse/copy';
 import { parseTargets, type ClickHouseTarget } from '../store/clickhouse/target';
 import { openDb, type Db } from '../store/db';
+import { processAlive } from '../store/runs';
 import { SCHEMA_VERSION } from '../store/schema';
 
 export interface EngineDb {
@@ -149,8 +150,13 @@ async function keptCopy(shards: ClickHouse[], targets: ClickHouseTarget[], rules
   } finally {
     for (const x of ['', '-wal', '-shm', '-journal']) fs.rmSync(building + x, { force: true });
   }
-  // One copy an engine: its earlier ones (of other runs, rules or versions) go; a report reading one keeps it open until done.
-  for (const old of fs.readdirSync(folder)) if (old.startsWith(`${engine}-`) && old !== path.basename(file) && !old.endsWith('.tmp')) fs.rmSync(path.join(folder, old), { force: true });
+  // One copy an engine: its earlier ones (of other runs, rules or versions) go — a report reading one
+  // keeps it open until done —, and copies a killed report left half made (its process gone).
+  for (const old of fs.readdirSync(folder)) {
+    if (!old.startsWith(`${engine}-`) || old === path.basename(file)) continue;
+    const building = /\.(\d+)\.tmp(-journal|-wal|-shm)?$/.exec(old);
+    if (building === null || !processAlive(Number(building[1]))) fs.rmSync(path.join(folder, old), { force: true });
+  }
   return { file, made: true, release };
 }
 
