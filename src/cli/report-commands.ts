@@ -170,24 +170,30 @@ export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defa
 
 export function addReportCommands(program: Command, deps: ReportDeps): void {
   const report = program.command('report').description('summaries people act on: per role, the role matrix, findings (unexpected, in clear), firewall rules, what is new, RPC endpoints, an HTML page');
-  /** A SQLite database as a source the reports read and close. */
-  const sqlite = (file: string) => {
-    const db = deps.openDb(file);
-    return { db, close: () => db.close(), prepare: (f: FlowFilter) => f };
+  /**
+   * The database --db names, as a source a report reads and closes: a SQLite file, or (`engine`:
+   * 'yes', or 'window' when the report takes --since/--until from it) a ClickHouse engine. --out is
+   * checked first (that it does not name a SQLite database's files).
+   */
+  const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window') => {
+    const fromEngine = isClickHouse(o.db) && engine !== 'no';
+    if (o.out !== undefined) checkOutPath(o.out, fromEngine ? null : o.db);
+    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window' });
+    const db = deps.openDb(o.db);
+    return { db, close: () => db.close(), prepare: (g: FlowFilter) => g };
   };
   /** A report over the database --db names: a SQLite file, or (`engine`: the report reads only what the engine keeps) a ClickHouse engine. */
   const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: 'no' | 'yes' | 'window' = 'window') => {
     const f = filterOf(o);
-    if (o.out !== undefined) checkOutPath(o.out, isClickHouse(o.db) ? null : o.db);
-    const source = isClickHouse(o.db) && engine !== 'no' ? await deps.openEngine(o.db, f, { window: engine === 'window' }) : sqlite(o.db);
-    const db = source.db;
+    const from = await source(o, f, engine);
+    const db = from.db;
     try {
       checkFilterNames(f, () => deps.loadRules(undefined), db);
-      const text = body(db, source.prepare(f), formatForOut(o.format, o.out, () => deps.defaultFormat(undefined)));
+      const text = body(db, from.prepare(f), formatForOut(o.format, o.out, () => deps.defaultFormat(undefined)));
       if (o.out === undefined) print(text);
       else writeOutput(o.out, text);
     } finally {
-      source.close();
+      from.close();
     }
   };
   const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
@@ -306,9 +312,8 @@ those rules out.`,
     .action(async (o: CommonOptions & { per: 'role' | 'host'; all?: boolean; supportedOnly?: boolean; format?: string; rules: string[] }) => {
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
-      if (o.out !== undefined) checkOutPath(o.out, isClickHouse(o.db) ? null : o.db);
-      const source = isClickHouse(o.db) ? await deps.openEngine(o.db, f) : sqlite(o.db);
-      const db = source.db;
+      const from = await source(o, f, 'yes');
+      const db = from.db;
       // A ruleset written to a file appears whole or not at all (it may be loaded by a firewall as it is).
       const out = openOutput(o.out);
       try {
@@ -353,7 +358,7 @@ those rules out.`,
         out.abandon();
         throw e;
       } finally {
-        source.close();
+        from.close();
       }
     });
 

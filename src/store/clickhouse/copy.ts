@@ -40,6 +40,18 @@ function held(ch: ClickHouse, what: string, n: number): void {
 /** The engine tables the copy reads (each checked for the columns this exflow reads of it). */
 const READ = ['runs', 'captures', 'flow_rollup_run', 'rpc_endpoints', 'host_names', 'name_evidence'] as const;
 
+/**
+ * The order the copy numbers runs in (local ids 1, 2, …): by when they began, then by identity —
+ * as a merge of the sensors in that order numbers them. copyWindow finds the ids again by it.
+ */
+const runOrder = (x: { uid: string; startedAt: string }, y: { uid: string; startedAt: string }): number =>
+  x.startedAt < y.startedAt ? -1 : x.startedAt > y.startedAt ? 1 : x.uid < y.uid ? -1 : x.uid > y.uid ? 1 : 0;
+
+/** The statement that writes a sensor-level sum (`cols`: flow_rollup_sensor's); from several servers, added to a row already there. */
+const putSums = (db: Db, cols: { name: string }[], shards: readonly ClickHouse[]) =>
+  db.prepare(`INSERT INTO flow_rollup_sensor (${cols.map((c) => `"${c.name}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
+    ${shards.length > 1 ? mergingSums(SENSOR_ROLLUP_KEY) : ''}`);
+
 /** Columns of a local table, with whether SQLite keeps each as an integer. */
 function localColumns(db: Db, table: string): { name: string; integer: boolean }[] {
   return (db.prepare(`PRAGMA main.table_info("${table}")`).all() as { name: string; type: string }[]).map((c) => ({ name: c.name, integer: /INT/i.test(c.type) }));
@@ -110,7 +122,7 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
 
   // Runs, in the order they began (then their identity), whichever server holds them: local ids 1, 2, …
   const runCols = localColumns(db, 'runs').filter((c) => c.name !== 'id');
-  const found = new Map<string, { shard: number; startedAt: string; values: unknown[] }>();
+  const found = new Map<string, { uid: string; shard: number; startedAt: string; values: unknown[] }>();
   for (const [shard, ch] of shards.entries()) {
     await ch.eachRow(`SELECT run_uid, ${runCols.map((c) => identifier(c.name)).join(', ')} FROM runs`, (r) => {
       const uid = String(r.run_uid);
@@ -120,13 +132,12 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
       if (there !== undefined && there.shard !== shard) throw new ClickHouseError(`${ch.where}: run ${uid} is also on ${shards[there.shard].where}: a run belongs to one shard; delete it from one of them (ALTER TABLE … DELETE WHERE run_uid = …, every table) and report again`);
       if (there !== undefined) return;
       held(ch, 'runs', found.size + 1);
-      found.set(uid, { shard, startedAt: String(r.started_at), values: runCols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: run ${uid}, ${c.name}`)) });
+      found.set(uid, { uid, shard, startedAt: String(r.started_at), values: runCols.map((c) => valueFor(r[c.name], c.integer, () => `${ch.where}: run ${uid}, ${c.name}`)) });
     });
   }
   const putRun = db.prepare(`INSERT INTO runs (${runCols.map((c) => `"${c.name}"`).join(', ')}) VALUES (${runCols.map(() => '?').join(', ')})`);
   const runIds = new Map<string, number>();
-  const order = [...found.entries()].sort(([a, x], [b, y]) => (x.startedAt < y.startedAt ? -1 : x.startedAt > y.startedAt ? 1 : a < b ? -1 : a > b ? 1 : 0));
-  for (const [uid, r] of order) runIds.set(uid, Number(putRun.run(...r.values).lastInsertRowid));
+  for (const r of [...found.values()].sort(runOrder)) runIds.set(r.uid, Number(putRun.run(...r.values).lastInsertRowid));
   out.runs = runIds.size;
 
   // Captures, in their run's order then their own: held until all are in (a capture is a file; runs have few).
@@ -188,8 +199,7 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
     first_ns: 'min(first_ns)', last_ns: 'max(last_ns)', max_first_ns: 'max(max_first_ns)', min_last_ns: 'min(min_last_ns)', first_id: 'min(first_id)',
   };
   // From several servers, a sensor's runs on each: their sums added up here as the engine adds them.
-  const put = db.prepare(`INSERT INTO flow_rollup_sensor (${sumCols.map((c) => `"${c.name}"`).join(', ')}) VALUES (${sumCols.map(() => '?').join(', ')})
-    ${shards.length > 1 ? mergingSums(SENSOR_ROLLUP_KEY) : ''}`);
+  const put = putSums(db, sumCols, shards);
   const copySums = async () => {
     for (const ch of shards) {
       await ch.eachFields(
@@ -269,16 +279,15 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
   });
   if (select.some((x) => x === undefined)) throw new Error('a sensor-level rollup column the window does not make');
   db.exec('DELETE FROM flow_rollup_sensor');
-  const put = db.prepare(`INSERT INTO flow_rollup_sensor (${sumCols.map((c) => `"${c.name}"`).join(', ')}) VALUES (${sumCols.map(() => '?').join(', ')})
-    ${shards.length > 1 ? mergingSums(SENSOR_ROLLUP_KEY) : ''}`);
+  const put = putSums(db, sumCols, shards);
   for (const ch of shards) {
     await ch.eachFields(`SELECT ${select.join(', ')} FROM flows AS f WHERE ${inWindow} GROUP BY ${keyCols.map((_, k) => `k${k}`).join(', ')}`, (r) => {
       if (r.length !== sumCols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${sumCols.length} (a window's sums)`);
       put.run(...sumCols.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: a window's sums, ${c.name}`)));
     });
   }
-  // The captures with a flow in the window, as local ids: the copy numbered its runs in the order
-  // they began (then their identity) and their captures in that order then their own id, from 1.
+  // The captures with a flow in the window, as local ids: the copy numbered its runs by runOrder and
+  // their captures in that order then their own id, from 1.
   const runs: { uid: string; startedAt: string }[] = [];
   const captures: { uid: string; id: number }[] = [];
   const hit = new Set<string>();
@@ -289,7 +298,7 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
     held(ch, 'captures', captures.length);
   }
   const seen = new Set<string>();
-  const order = runs.filter((r) => !seen.has(r.uid) && seen.add(r.uid)).sort((x, y) => (x.startedAt < y.startedAt ? -1 : x.startedAt > y.startedAt ? 1 : x.uid < y.uid ? -1 : x.uid > y.uid ? 1 : 0));
+  const order = runs.filter((r) => !seen.has(r.uid) && seen.add(r.uid)).sort(runOrder);
   const rank = new Map(order.map((r, i) => [r.uid, i]));
   captures.sort((a, b) => rank.get(a.uid)! - rank.get(b.uid)! || a.id - b.id);
   const local = db.prepare('SELECT id FROM captures ORDER BY id').pluck().all() as number[];
