@@ -84,15 +84,16 @@ const ENGINE_REPORTS = 'report summary, roles, matrix, unexpected, services, enc
 
 /**
  * A ClickHouse engine as a database the reports read (src/run/engine.ts). With `o.window` (the
- * reports that read only the groups), --since/--until are answered from the engine's flows; the
- * filters that read flows one by one — --capture, --from-flows, a time window elsewhere — are
- * answered from SQLite only so far. `prepare` gives the filter the reports read the copy with,
- * once the filter's host names are addresses.
+ * reports that read only the groups), --since/--until are answered from the engine's sums of the
+ * window's flows; with `o.flows` (commands that read flows one by one, and --capture, --from-flows
+ * anywhere), the flows the filter may pass are copied, its host names made addresses first. A time
+ * window elsewhere is refused. `prepare` gives the filter the reports read the copy with.
  */
-async function openEngine(url: string, f: FlowFilter, o: { window?: boolean } = {}): Promise<{ db: Db; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
+async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flows?: boolean } = {}): Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
+  const flows = o.flows === true || f.capture !== undefined || f.fromFlows === true;
   const timed = f.since !== undefined || f.until !== undefined;
-  const asked = [!o.window && f.since !== undefined && '--since', !o.window && f.until !== undefined && '--until', f.capture !== undefined && '--capture', f.fromFlows && '--from-flows'].filter(Boolean);
-  if (asked.length) throw new UserError(`exflow: ${asked.join(', ')} ${asked.length > 1 ? 'read' : 'reads'} flows, which ${o.window ? 'reports' : 'this command'} from ClickHouse ${o.window ? 'do' : 'does'} not yet: merge the sensors' databases (exflow merge) for ${asked.length > 1 ? 'them' : 'it'}`, Exit.Usage);
+  const asked = [!o.window && !flows && f.since !== undefined && '--since', !o.window && !flows && f.until !== undefined && '--until'].filter(Boolean);
+  if (asked.length) throw new UserError(`exflow: ${asked.join(', ')} ${asked.length > 1 ? 'read' : 'reads'} flows, which this command from ClickHouse does not yet: merge the sensors' databases (exflow merge) for ${asked.length > 1 ? 'them' : 'it'}`, Exit.Usage);
   const { openEngineCopy, engineFilter } = await import('../run/engine');
   const { ClickHouseError } = await import('../store/clickhouse/http');
   try {
@@ -100,8 +101,20 @@ async function openEngine(url: string, f: FlowFilter, o: { window?: boolean } = 
     const busy = (what: string | null) => {
       if (process.stderr.isTTY) process.stderr.write(what === null ? '\r\x1b[K' : `\r\x1b[Kexflow: ${what}…`);
     };
-    const e = await openEngineCopy(url, rulesFrom(undefined), VERSION, (line) => stderr(escapeControls(line)), timed ? { since: f.since, until: f.until } : null, busy);
-    return { db: e.db, close: () => e.close(), prepare: (asked) => engineFilter(e, asked) };
+    const e = await openEngineCopy(url, rulesFrom(undefined), VERSION, {
+      note: (line) => stderr(escapeControls(line)),
+      busy,
+      // The flows' filter is answered by the flows copied: the window's sums are for the reports that read groups.
+      window: timed && o.window && !flows ? { since: f.since, until: f.until } : null,
+      flows: flows
+        ? (copy) => {
+            checkFilterNames(f, () => rulesFrom(undefined), copy);
+            return f;
+          }
+        : undefined,
+    });
+    // A window over copied flows is answered from them: the copy's sums are of all time, without the hours.
+    return { db: e.db, file: e.file, close: () => e.close(), prepare: (asked) => (flows && timed ? { ...engineFilter(e, asked), fromFlows: true } : engineFilter(e, asked)) };
   } catch (e) {
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     if (e instanceof TargetError) throw new UserError(`exflow: --db: ${e.message}`, Exit.Usage);
@@ -409,7 +422,7 @@ exflow database, disk full);
   const flowsCmd = program
     .command('flows')
     .description('list flows from the database, one row per flow')
-    .addOption(dbOption('to read'))
+    .addOption(engineDbOption('to read'))
     .addOption(formatOption())
     .option('--out <file>', OUT_HELP);
   addFilterOptions(flowsCmd)
@@ -427,10 +440,12 @@ JSON keys: capture, transport, client, client_port, server, server_port,
 first_seen, last_seen (ISO 8601 UTC, microseconds), duration (seconds), packets, bytes, service, via
 ("port", "epm", "bind", "payload" or null), rpc_interface, rpc_uuid, and more.`,
     )
-    .action((o: CommonOptions & { limit?: number; sort?: string }) => {
+    .action(async (o: CommonOptions & { limit?: number; sort?: string }) => {
       const filter = filterOf(o);
-      if (o.out !== undefined) checkOutPath(o.out, o.db);
-      const db = openDbOrFail(o.db, 'read');
+      const engine = isClickHouse(o.db);
+      if (o.out !== undefined) checkOutPath(o.out, engine ? null : o.db);
+      const source = engine ? await openEngine(o.db, filter, { flows: true }) : null;
+      const db = source?.db ?? openDbOrFail(o.db, 'read');
       const out = openOutput(o.out);
       try {
         checkFilterNames(filter, () => rulesFrom(undefined), db);
@@ -442,7 +457,8 @@ first_seen, last_seen (ISO 8601 UTC, microseconds), duration (seconds), packets,
         out.abandon();
         throw e;
       } finally {
-        db.close();
+        if (source) source.close();
+        else db.close();
       }
     });
 

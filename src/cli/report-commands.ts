@@ -33,7 +33,7 @@ export interface ReportDeps {
    * A ClickHouse engine (clickhouse://…) as a database the reports read (`o.window`: the report
    * takes --since/--until from it); `prepare` gives the filter to read it with; `close` closes it.
    */
-  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean }) => Promise<{ db: Db; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
+  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean; flows?: boolean }) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
   loadRules: (dirs: string[] | undefined) => RuleSet;
   defaultFormat: (f: string | undefined) => Format;
 }
@@ -178,9 +178,11 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
   const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window') => {
     const fromEngine = isClickHouse(o.db) && engine !== 'no';
     if (o.out !== undefined) checkOutPath(o.out, fromEngine ? null : o.db);
-    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window' });
+    // A report that reads its window's flows (host, firewall) has them copied from the engine.
+    const timed = f.since !== undefined || f.until !== undefined;
+    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window', flows: engine === 'yes' && timed });
     const db = deps.openDb(o.db);
-    return { db, close: () => db.close(), prepare: (g: FlowFilter) => g };
+    return { db, file: o.db, close: () => db.close(), prepare: (g: FlowFilter) => g };
   };
   /** A report over the database --db names: a SQLite file, or (`engine`: the report reads only what the engine keeps) a ClickHouse engine. */
   const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: 'no' | 'yes' | 'window' = 'window') => {
@@ -318,7 +320,7 @@ those rules out.`,
       const out = openOutput(o.out);
       try {
         checkFilterNames(f, () => rules, db);
-        const plan = firewallPlan(db, rules, f, { per: o.per, all: o.all === true, supportedOnly: o.supportedOnly === true });
+        const plan = firewallPlan(db, rules, from.prepare(f), { per: o.per, all: o.all === true, supportedOnly: o.supportedOnly === true });
         const header = [
           `exflow report firewall --per ${o.per}${o.all ? ' --all' : ''}${o.supportedOnly ? ' --supported-only' : ''} from ${o.db}: ${plan.counts.rules} rules`,
           plan.counts.conflicts ? `${plan.counts.conflicts} port(s) also carry flows that are not expected (see the table output's "Cannot be separated")` : 'every flow these rules let through was expected',

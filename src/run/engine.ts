@@ -16,7 +16,8 @@ import type { FlowFilter } from '../report/filter';
 import { materializeFor } from '../report/groups';
 import { Auditor } from './audit';
 import { ClickHouse } from '../store/clickhouse/http';
-import { copyForReports, copyWindow, engineRuns, type TimeWindow } from '../store/clickhouse/copy';
+import { copyFlows, copyForReports, copyWindow, engineRuns, type FlowSelection, type TimeWindow } from '../store/clickhouse/copy';
+import { captureFilter } from '../report/format';
 import { parseTargets, type ClickHouseTarget } from '../store/clickhouse/target';
 import { openDb, type Db } from '../store/db';
 import { processAlive } from '../store/runs';
@@ -24,6 +25,8 @@ import { SCHEMA_VERSION } from '../store/schema';
 
 export interface EngineDb {
   db: Db;
+  /** Its file (threads of an export open it themselves). */
+  file: string;
   /** Whether the copy was made now (false: a kept one was used). */
   made: boolean;
   /** With a time window: the captures with a flow in it (FlowFilter.captureHits); else null. */
@@ -47,22 +50,48 @@ function rulesKey(rules: RuleSet): string {
   return sha256(JSON.stringify(content));
 }
 
+/** How a command reads an engine: what it is told of, and what besides the kept copy it needs. */
+export interface EngineRead {
+  /** A line for the user (a copy that cannot be kept). */
+  note?: (line: string) => void;
+  /** What takes time (null: done). */
+  busy?: (what: string | null) => void;
+  /** --since/--until of the reports that read groups: the copy's sums made the window's. */
+  window?: TimeWindow | null;
+  /**
+   * For a command that reads flows one by one (flows, export): given the kept copy, the filter its
+   * flows must pass (its host names made addresses there). The engine's flows the filter may pass
+   * are copied into the command's own copy, which the command reads with that filter as any database.
+   */
+  flows?: (copy: Db) => FlowFilter;
+}
+
 /**
  * The engine at `url` (one server, or shards: clickhouse://ch1:8123,ch2:8123/exflow) as a database
- * the reports read: the kept copy of its runs, or a new one; with a time `window`, a copy of that
- * whose sums are the window's (`captureHits`: the captures with a flow in it). `busy` is told what
- * takes time (null: done). An error names the server (ClickHouseError); a bad URL is a TargetError.
+ * the reports read: the kept copy of its runs, or a new one; with a time window or flows, a copy of
+ * that made for this command (`captureHits`: the captures with a flow in the window). An error
+ * names the server (ClickHouseError); a bad URL is a TargetError.
  */
-export async function openEngineCopy(url: string, rules: RuleSet, version: string, note: (line: string) => void = () => {}, window: TimeWindow | null = null, busy: (what: string | null) => void = () => {}): Promise<EngineDb> {
+export async function openEngineCopy(url: string, rules: RuleSet, version: string, o: EngineRead = {}): Promise<EngineDb> {
+  const { note = () => {}, busy = () => {}, window = null } = o;
   const targets = parseTargets(url);
   const shards = targets.map((t) => new ClickHouse(t));
   try {
     const kept = await keptCopy(shards, targets, rules, version, note, busy);
-    if (window === null) {
+    let filter: FlowFilter | null = null;
+    if (o.flows) {
       const db = openDb(kept.file, { create: false, readonly: true });
-      return { db, made: kept.made, captureHits: null, close: () => (db.close(), kept.release()) };
+      try {
+        filter = o.flows(db);
+      } finally {
+        db.close();
+      }
     }
-    // The window's sums in a copy of the copy, made for this report and removed after it.
+    if (window === null && filter === null) {
+      const db = openDb(kept.file, { create: false, readonly: true });
+      return { db, file: kept.file, made: kept.made, captureHits: null, close: () => (db.close(), kept.release()) };
+    }
+    // The window's sums, or the flows asked for, in a copy of the copy made for this command and removed after it.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exflow-window-'));
     const release = () => {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -76,11 +105,18 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
       try {
         db.pragma('synchronous = OFF');
         db.exec('BEGIN');
-        busy("adding up the window's flows in the engine");
-        const captureHits = await copyWindow(shards, db, window);
+        let captureHits: number[] | null = null;
+        if (window !== null) {
+          busy("adding up the window's flows in the engine");
+          captureHits = await copyWindow(shards, db, window);
+        }
+        if (filter !== null) {
+          busy('copying the flows asked for from the engine');
+          await copyFlows(shards, db, selectionOf(db, filter), (n) => busy(`copying the flows asked for from the engine: ${n.toLocaleString('en-US')}`));
+        }
         db.exec('COMMIT');
         busy(null);
-        return { db, made: kept.made, captureHits, close: () => (db.close(), release()) };
+        return { db, file, made: kept.made, captureHits, close: () => (db.close(), release()) };
       } catch (e) {
         db.close();
         throw e;
@@ -92,6 +128,20 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
   } finally {
     for (const ch of shards) ch.close();
   }
+}
+
+/** The conditions of a filter the engine's flows answer (the rest — roles, verdicts — the copy's judgement does). */
+function selectionOf(db: Db, f: FlowFilter): FlowSelection {
+  const captures = f.capture === undefined ? undefined : (() => {
+    const c = captureFilter(f.capture, 'c.id', 'c.path');
+    return db.prepare(`SELECT c.id FROM capture_view c WHERE ${c.sql}`).pluck().all(...c.args) as number[];
+  })();
+  const addresses = [
+    ...(f.host !== undefined ? [{ value: f.host, sides: ['client', 'server'] as ('client' | 'server')[] }] : []),
+    ...(f.client !== undefined ? [{ value: f.client, sides: ['client'] as ('client' | 'server')[] }] : []),
+    ...(f.server !== undefined ? [{ value: f.server, sides: ['server'] as ('client' | 'server')[] }] : []),
+  ];
+  return { since: f.since, until: f.until, addresses, service: f.service, sensor: f.sensor, finding: f.finding, captures };
 }
 
 /** The kept copy of the engine's runs (made now where there is none): its file, and what to do once read. */

@@ -13,7 +13,8 @@
 import type { Db } from '../db';
 import { mergingSums, ROLLUP_KEY, rollupKeyOf, SENSOR_ROLLUP_KEY } from '../schema';
 import { ClickHouseError, type ClickHouse } from './http';
-import { identifier, numberLiteral } from './quote';
+import { parseNet } from '../../classify/ip';
+import { identifier, integerLiteral, numberLiteral, stringLiteral } from './quote';
 import { SHIP_LOG } from './schema';
 
 export interface EngineCopy {
@@ -286,15 +287,28 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
       put.run(...sumCols.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: a window's sums, ${c.name}`)));
     });
   }
-  // The captures with a flow in the window, as local ids: the copy numbered its runs by runOrder and
-  // their captures in that order then their own id, from 1.
+  // The captures with a flow in the window, as local ids.
+  const hit = new Set<string>();
+  for (const ch of shards) {
+    await ch.eachFields(`SELECT DISTINCT f.run_uid, f.capture_id FROM flows AS f WHERE ${inWindow}`, (r) => hit.add(captureKey(String(r[0]), valueFor(r[1], true, () => `${ch.where}: capture id`) as number)));
+  }
+  const local = await localCaptures(shards, db);
+  return [...hit].flatMap((k) => local.get(k) ?? []).sort((a, b) => a - b);
+}
+
+/** A capture of the engine: its run's identity and its id there. */
+const captureKey = (uid: string, id: number) => `${uid}\u0000${id}`;
+
+/**
+ * The engine's captures (captureKey) with their ids in `db`, a copy copyForReports made of the same
+ * runs: it numbered its runs by runOrder and their captures in that order then their own id, from 1.
+ */
+async function localCaptures(shards: readonly ClickHouse[], db: Db): Promise<Map<string, number>> {
   const runs: { uid: string; startedAt: string }[] = [];
   const captures: { uid: string; id: number }[] = [];
-  const hit = new Set<string>();
   for (const ch of shards) {
     await ch.eachRow('SELECT DISTINCT run_uid, started_at FROM runs', (r) => runs.push({ uid: String(r.run_uid), startedAt: String(r.started_at) }));
     await ch.eachFields('SELECT run_uid, id FROM captures WHERE run_uid IN (SELECT run_uid FROM runs)', (r) => captures.push({ uid: String(r[0]), id: valueFor(r[1], true, () => `${ch.where}: capture id`) as number }));
-    await ch.eachFields(`SELECT DISTINCT f.run_uid, f.capture_id FROM flows AS f WHERE ${inWindow}`, (r) => hit.add(`${r[0]}\u0000${String(valueFor(r[1], true, () => `${ch.where}: capture id`))}`));
     held(ch, 'captures', captures.length);
   }
   const seen = new Set<string>();
@@ -303,5 +317,104 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
   captures.sort((a, b) => rank.get(a.uid)! - rank.get(b.uid)! || a.id - b.id);
   const local = db.prepare('SELECT id FROM captures ORDER BY id').pluck().all() as number[];
   if (local.length !== captures.length) throw new ClickHouseError(`${shards[0].where}: its captures changed while the report was made; report again`);
-  return captures.flatMap((c, i) => (hit.has(`${c.uid}\u0000${c.id}`) ? [local[i]] : []));
+  return new Map(captures.map((c, i) => [captureKey(c.uid, c.id), local[i]]));
+}
+
+/**
+ * Which of the engine's flows a command that reads flows one by one (flows, export) needs: the
+ * conditions of its filter that the flows' own columns answer. The caller applies its whole filter
+ * again to what is copied: each condition here lets through at least every flow it would pass.
+ */
+export interface FlowSelection {
+  since?: number;
+  until?: number;
+  /** An address or block on any of `sides` (--host: both; --client, --server: one). */
+  addresses: { value: string; sides: ('client' | 'server')[] }[];
+  service?: string;
+  sensor?: string;
+  /** A protection finding the flow raised (one of its `protection` column's ids). */
+  finding?: string;
+  /** Only flows of these captures (ids in the copy), when a capture was named. */
+  captures?: number[];
+}
+
+/** An address or block on a column as ClickHouse SQL that passes every flow in_net() or equality would. */
+function addressSql(column: string, value: string): string {
+  if (!value.includes('/')) return `${column} = ${stringLiteral(value)}`;
+  const net = parseNet(value);
+  if (net === null) return '0'; // in_net passes nothing for what is not a block
+  if (net.family === 6) return `position(${column}, ':') > 0`; // every IPv6 address has one; the copy's in_net does the rest
+  const size = 2 ** (32 - net.bits);
+  const low = Math.floor(net.words[3] / size) * size;
+  // An address not written as IPv4StringToNum reads it back is let through: the copy judges it.
+  return `(IPv4StringToNum(${column}) BETWEEN ${integerLiteral(low)} AND ${integerLiteral(low + size - 1)} OR IPv4NumToString(IPv4StringToNum(${column})) != ${column})`;
+}
+
+/** The copy's BLOB columns travel as hex (TabSeparated is text). */
+const isBlob = (db: Db, table: string) => {
+  const blobs = new Set((db.prepare(`PRAGMA main.table_info("${table}")`).all() as { name: string; type: string }[]).filter((c) => /BLOB/i.test(c.type)).map((c) => c.name));
+  return (name: string) => blobs.has(name);
+};
+
+/**
+ * Copies into `db` — a copy copyForReports made of the same runs — the engine's flows `sel` lets
+ * through, with their captures' local ids, numbered as a merge of the runs in the copy's order
+ * numbers them (by run, then by their id in their sensor's database). Inside the caller's
+ * transaction; `progress` is told the flows copied so far now and then. Returns how many.
+ */
+export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: FlowSelection, progress: (flows: number) => void = () => {}): Promise<number> {
+  const captures = await localCaptures(shards, db);
+  // The copy's run ids are in the order merge numbers runs: a flow's run orders it.
+  const runOfCapture = new Map(db.prepare('SELECT id, run_id FROM captures').raw().all() as [number, number][]);
+  const where = ['run_uid IN (SELECT run_uid FROM runs)'];
+  if (sel.since !== undefined) where.push(`(last_sec + last_nsec / 1e9) >= ${numberLiteral(sel.since)}`);
+  if (sel.until !== undefined) where.push(`(first_sec + first_nsec / 1e9) <= ${numberLiteral(sel.until)}`);
+  for (const a of sel.addresses) where.push(`(${a.sides.map((s) => addressSql(s, a.value)).join(' OR ')})`);
+  if (sel.service !== undefined) where.push(`service = ${stringLiteral(sel.service)}`);
+  if (sel.sensor !== undefined) where.push(`sensor = ${stringLiteral(sel.sensor)}`);
+  if (sel.finding !== undefined) where.push(`position(concat(',', ifNull(protection, ''), ','), ${stringLiteral(`,${sel.finding},`)}) > 0`);
+  if (sel.captures !== undefined) {
+    const wanted = new Set(sel.captures);
+    const pairs = [...captures].filter(([, local]) => wanted.has(local)).map(([k]) => k.split('\u0000'));
+    where.push(pairs.length ? `(run_uid, capture_id) IN (${pairs.map(([uid, id]) => `(${stringLiteral(uid)}, ${integerLiteral(Number(id))})`).join(', ')})` : '0');
+  }
+  const cols = localColumns(db, 'flows').filter((c) => c.name !== 'id');
+  const blob = isBlob(db, 'flows');
+  const captureAt = cols.findIndex((c) => c.name === 'capture_id');
+  for (const ch of shards) {
+    const have = new Set((await ch.query<{ name: unknown }>('DESCRIBE TABLE flows')).map((r) => String(r.name)));
+    const missing = cols.filter((c) => !have.has(c.name));
+    if (missing.length) throw new ClickHouseError(`${ch.where}: table ${ch.target.database}.flows lacks ${missing.slice(0, 3).map((c) => c.name).join(', ')}: made by another exflow version`);
+  }
+  // Held on disk in the order the ids are given (run, then the flow's own id) — the engine's own
+  // order is by time, and sorting ten million wide rows there would take gigabytes of its memory.
+  db.exec(`DROP TABLE IF EXISTS main.engine_flows;
+    CREATE TABLE main.engine_flows (run INTEGER NOT NULL, sid INTEGER NOT NULL, ${cols.map((c) => `"${c.name}"`).join(', ')}, PRIMARY KEY (run, sid)) WITHOUT ROWID`);
+  // A run twice on one server (two ships racing): its flows once, as its run is copied once.
+  const put = db.prepare(`INSERT OR IGNORE INTO main.engine_flows VALUES (?, ?, ${cols.map(() => '?').join(', ')})`);
+  const select = cols.map((c) => (blob(c.name) ? `hex(${identifier(c.name)})` : identifier(c.name)));
+  let copied = 0;
+  for (const ch of shards) {
+    await ch.eachFields(`SELECT run_uid, id, ${select.join(', ')} FROM flows WHERE ${where.join(' AND ')}`, (r) => {
+      if (r.length !== 2 + cols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${2 + cols.length} (flows)`);
+      const uid = String(r[0]);
+      const sid = valueFor(r[1], true, () => `${ch.where}: flow id`) as number;
+      const values = cols.map((c, i) => {
+        const v = r[2 + i];
+        if (c.name === 'capture_id' || c.name === 'last_capture_id') {
+          if (v === null) return null;
+          const local = captures.get(captureKey(uid, valueFor(v, true, () => `${ch.where}: flow ${sid}, ${c.name}`) as number));
+          if (local === undefined && c.name === 'capture_id') throw new ClickHouseError(`${ch.where}: flow ${sid} of run ${uid} names a capture the engine does not hold`);
+          return local ?? null;
+        }
+        if (blob(c.name)) return v === null ? null : Buffer.from(v, 'hex');
+        return valueFor(v, c.integer, () => `${ch.where}: flow ${sid}, ${c.name}`);
+      });
+      put.run(runOfCapture.get(values[captureAt] as number), sid, ...values);
+      if (++copied % 50_000 === 0) progress(copied);
+    });
+  }
+  const list = cols.map((c) => `"${c.name}"`).join(', ');
+  db.exec(`INSERT INTO main.flows (${list}) SELECT ${list} FROM main.engine_flows ORDER BY run, sid; DROP TABLE main.engine_flows`);
+  return db.prepare('SELECT count(*) FROM main.flows').pluck().get() as number;
 }
