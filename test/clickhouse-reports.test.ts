@@ -170,6 +170,10 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     // Reports asked to read flows: of one capture, or every flow (--from-flows, a check of the sums).
     for (const r of ['summary', 'roles', 'unexpected', 'protection']) expectSame(['report', r, '--format', 'json', '--capture', '1']);
     for (const r of ['matrix', 'services', 'encryption']) expectSame(['report', r, '--format', 'json', '--from-flows', '--since', mid]);
+    // The export, in each format, on one thread and on three (parts of the copy's flows by id), and filtered.
+    for (const args of [['--format', 'ndjson', '--threads', '1'], ['--format', 'bulk', '--threads', '3'], ['--format', 'csv', '--threads', '2', '--sensor', 'site-g'], ['--role', 'domain-controller', '--until', mid]]) {
+      expect(expectSame(['export', ...args]).stdout.length, args.join(' ')).toBeGreaterThan(10_000);
+    }
     // The reports that read their window's flows: those of the window are copied.
     expectSame(['host', busy[0].address, '--format', 'json', '--since', mid]);
     expectSame(['host', busy[1].address, '--until', mid]);

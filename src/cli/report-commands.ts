@@ -104,7 +104,7 @@ function* rolesInDb(db: Db): Generator<string> {
 }
 
 /** The report commands a ClickHouse engine answers (--db clickhouse://…). */
-const ENGINE_ANSWERS = new Set(['summary', 'roles', 'matrix', 'unexpected', 'encryption', 'protection', 'services', 'firewall', 'host']);
+const ENGINE_ANSWERS = new Set(['summary', 'roles', 'matrix', 'unexpected', 'encryption', 'protection', 'services', 'firewall', 'host', 'export']);
 
 function common(cmd: Command, withFormat = true): Command {
   // The reports a ClickHouse engine answers take its URL too (the others read flows one by one).
@@ -175,12 +175,12 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
    * 'yes', or 'window' when the report takes --since/--until from it) a ClickHouse engine. --out is
    * checked first (that it does not name a SQLite database's files).
    */
-  const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window') => {
+  const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window' | 'flows') => {
     const fromEngine = isClickHouse(o.db) && engine !== 'no';
     if (o.out !== undefined) checkOutPath(o.out, fromEngine ? null : o.db);
-    // A report that reads its window's flows (host, firewall) has them copied from the engine.
+    // A report that reads its window's flows (host, firewall) has them copied from the engine, as export has the flows it writes.
     const timed = f.since !== undefined || f.until !== undefined;
-    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window', flows: engine === 'yes' && timed });
+    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window', flows: engine === 'flows' || (engine === 'yes' && timed) });
     const db = deps.openDb(o.db);
     return { db, file: o.db, close: () => db.close(), prepare: (g: FlowFilter) => g };
   };
@@ -498,9 +498,15 @@ SIGTERM (143) or a full disk (2) leave the earlier export as it was.`,
       }
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
-      if (o.out !== undefined) checkOutPath(o.out, o.db);
-      const db = deps.openDb(o.db);
-      const out = chunked ? new ChunkFiles(o.out!, o.chunkMb * 1e6, o.db) : openOutput(o.out);
+      const from = await source(o, f, 'flows');
+      const db = from.db;
+      let out: ChunkFiles | ReturnType<typeof openOutput>;
+      try {
+        out = chunked ? new ChunkFiles(o.out!, o.chunkMb * 1e6, isClickHouse(o.db) ? null : o.db) : openOutput(o.out);
+      } catch (e) {
+        from.close();
+        throw e;
+      }
       // Ctrl-C or SIGTERM while the files are written: the temporary files go, the earlier
       // export stays whole (the writing turns the event loop every few thousand lines to hear it).
       let signal: NodeJS.Signals | null = null;
@@ -512,7 +518,7 @@ SIGTERM (143) or a full disk (2) leave the earlier export as it was.`,
         checkFilterNames(f, () => rules, db);
         const threads = o.threads ?? threadsFromEnv() ?? defaultExportThreads();
         await writeExport(
-          { db, dbPath: o.db, rules, filter: f, format: o.format, bulkIndex: o.index, threads },
+          { db, dbPath: from.file, rules, filter: f, format: o.format, bulkIndex: o.index, threads },
           exportSink(out, () => signal !== null),
         );
         if (signal) throw new UserError(`exflow: export stopped by ${signal}; nothing was written${o.out && o.out !== '-' ? `, ${escapeControls(o.out)} and its earlier files are as they were` : ''}`, signal === 'SIGTERM' ? Exit.Terminated : Exit.Interrupted);
@@ -522,7 +528,7 @@ SIGTERM (143) or a full disk (2) leave the earlier export as it was.`,
         throw e;
       } finally {
         process.off('SIGINT', stop).off('SIGTERM', stop);
-        db.close();
+        from.close();
       }
       if (out instanceof ChunkFiles) {
         const [first, last] = [out.files[0], out.files[out.files.length - 1]];
