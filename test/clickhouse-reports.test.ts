@@ -69,7 +69,8 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
   /** The same command on the engine and on the merged database: equal output and exit code. */
   const expectSame = (args: string[]) => {
     // The database's own name (an inventory's heading, "no such host in …") is the one difference.
-    const named = (r: { stdout: string; stderr: string; code: number }, db: string) => ({ code: r.code, stdout: r.stdout.replaceAll(db, 'DB'), stderr: r.stderr.replaceAll(db, 'DB') });
+    // And the HTML page's time of making.
+    const named = (r: { stdout: string; stderr: string; code: number }, db: string) => ({ code: r.code, stdout: r.stdout.replaceAll(db, 'DB').replace(/generated \d{4}-[\d:.TZ-]+</, 'generated TIME<'), stderr: r.stderr.replaceAll(db, 'DB') });
     const e = named(runCli([...args, '--db', engine]), engine);
     const m = named(runCli([...args, '--db', merged]), merged);
     expect(e.stderr, args.join(' ')).toBe(m.stderr);
@@ -174,6 +175,11 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     for (const args of [['--format', 'ndjson', '--threads', '1'], ['--format', 'bulk', '--threads', '3'], ['--format', 'csv', '--threads', '2', '--sensor', 'site-g'], ['--role', 'domain-controller', '--until', mid]]) {
       expect(expectSame(['export', ...args]).stdout.length, args.join(' ')).toBeGreaterThan(10_000);
     }
+    // The HTML page (its timeline from the minutes flows began in, and the flows of the minutes it cuts) and what is new.
+    for (const args of [[], ['--sensor', 'site-g'], ['--since', mid], ['--baseline', '1', '--service', 'ldap']]) expect(expectSame(['report', 'html', ...args]).stdout.length, args.join(' ')).toBeGreaterThan(20_000);
+    for (const args of [['--baseline', '1'], ['--baseline', 'run:2', '--format', 'json', '--service', 'ldap'], ['--baseline', `..${mid}`, '--format', 'md']]) expectSame(['report', 'new', ...args]);
+    // The endpoint registry, which the copy holds.
+    for (const args of [['epm', '--format', 'json'], ['report', 'epm', '--capture', '2', '--format', 'csv'], ['epm', '--server', busy[0].address, '--until', mid]]) expectSame(args);
     // The reports that read their window's flows: those of the window are copied.
     expectSame(['host', busy[0].address, '--format', 'json', '--since', mid]);
     expectSame(['host', busy[1].address, '--until', mid]);
@@ -245,11 +251,9 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     expect(inFolder().filter((f) => !before.has(f))).toHaveLength(1);
   }, 120_000);
 
-  it('says what it cannot answer yet, and where the engine is not one it can read', async () => {
-    for (const args of [
-      ['report', 'html'],
-      ['report', 'new', '--baseline', '1'],
-    ]) {
+  it('says what needs a SQLite file, and where the engine is not one it can read', async () => {
+    // What writes a database (or merges into one) needs a SQLite file.
+    for (const args of [['audit'], ['merge', path.join(dir, 'site-a.sqlite')], ['analyze', shared('lab-exchange')]]) {
       const r = runCli([...args, '--db', engine]);
       expect(r.code, args.join(' ')).toBe(64);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);

@@ -80,7 +80,7 @@ function upgradeNotes(file: string): OpenOptions['onUpgrade'] {
 }
 
 /** The reports that read only what an engine keeps (the others read flows, or write). */
-const ENGINE_REPORTS = 'report summary, roles, matrix, unexpected, services, encryption, protection, firewall, host, hosts and runs';
+const ENGINE_REPORTS = 'the commands that read (flows, hosts, host, runs, epm, export and every report)';
 
 /**
  * A ClickHouse engine as a database the reports read (src/run/engine.ts). With `o.window` (the
@@ -89,8 +89,8 @@ const ENGINE_REPORTS = 'report summary, roles, matrix, unexpected, services, enc
  * anywhere), the flows the filter may pass are copied, its host names made addresses first. A time
  * window elsewhere is refused. `prepare` gives the filter the reports read the copy with.
  */
-async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flows?: boolean } = {}): Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
-  const flows = o.flows === true || f.capture !== undefined || f.fromFlows === true;
+async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flows?: boolean | 'all' } = {}): Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
+  const flows = o.flows === true || o.flows === 'all' || f.capture !== undefined || f.fromFlows === true;
   const timed = f.since !== undefined || f.until !== undefined;
   const asked = [!o.window && !flows && f.since !== undefined && '--since', !o.window && !flows && f.until !== undefined && '--until'].filter(Boolean);
   if (asked.length) throw new UserError(`exflow: ${asked.join(', ')} ${asked.length > 1 ? 'read' : 'reads'} flows, which this command from ClickHouse does not yet: merge the sensors' databases (exflow merge) for ${asked.length > 1 ? 'them' : 'it'}`, Exit.Usage);
@@ -112,6 +112,7 @@ async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flo
             return f;
           }
         : undefined,
+      allFlows: o.flows === 'all',
     });
     // A window over copied flows is answered from them: the copy's sums are of all time, without the hours.
     return { db: e.db, file: e.file, close: () => e.close(), prepare: (asked) => (flows && timed ? { ...engineFilter(e, asked), fromFlows: true } : engineFilter(e, asked)) };
@@ -804,7 +805,7 @@ server accepted). A tower whose address is 0.0.0.0 is listed under the server th
 answered. JSON keys: server, transport, port, uuid, interface, source, first_seen,
 client, version, protseq, service, annotation, capture.`,
     )
-    .action((o: EpmOptions) => epmAction(o, { openDb: (f) => openDbOrFail(f, 'read'), defaultFormat }));
+    .action((o: EpmOptions) => epmAction(o, { openDb: (f) => openDbOrFail(f, 'read'), openEngine, defaultFormat }));
 
   addOutputOptions(program);
   return program;

@@ -33,7 +33,7 @@ export interface ReportDeps {
    * A ClickHouse engine (clickhouse://…) as a database the reports read (`o.window`: the report
    * takes --since/--until from it); `prepare` gives the filter to read it with; `close` closes it.
    */
-  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean; flows?: boolean }) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
+  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean; flows?: boolean | 'all' }) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
   loadRules: (dirs: string[] | undefined) => RuleSet;
   defaultFormat: (f: string | undefined) => Format;
 }
@@ -104,7 +104,7 @@ function* rolesInDb(db: Db): Generator<string> {
 }
 
 /** The report commands a ClickHouse engine answers (--db clickhouse://…). */
-const ENGINE_ANSWERS = new Set(['summary', 'roles', 'matrix', 'unexpected', 'encryption', 'protection', 'services', 'firewall', 'host', 'export']);
+const ENGINE_ANSWERS = new Set(['summary', 'roles', 'matrix', 'unexpected', 'encryption', 'protection', 'services', 'firewall', 'host', 'export', 'new', 'html']);
 
 function common(cmd: Command, withFormat = true): Command {
   // The reports a ClickHouse engine answers take its URL too (the others read flows one by one).
@@ -143,7 +143,7 @@ export type EpmOptions = { db: string; format?: string; capture?: string; source
 
 export function addEpmOptions(cmd: Command): Command {
   return cmd
-    .addOption(dbOption('to read'))
+    .addOption(engineDbOption('to read'))
     .addOption(new Option('--format <format>', 'output format (table on a terminal, tab-separated text when piped)').choices(FORMATS))
     .option('--capture <id|path>', 'only endpoints learned from this capture')
     .option('--since <time>', 'only endpoints first learned at or after this time (ISO 8601, UTC unless it carries an offset; epoch seconds; or -1h, -2d, today …)')
@@ -153,10 +153,13 @@ export function addEpmOptions(cmd: Command): Command {
     .option('--out <file>', OUT_HELP);
 }
 
-export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defaultFormat'>): void {
+export async function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'openEngine' | 'defaultFormat'>): Promise<void> {
   const q = { capture: o.capture, source: o.source, server: addressOption('--server', o.server), since: timeOption('--since', o.since), until: timeOption('--until', o.until) };
-  if (o.out !== undefined) checkOutPath(o.out, o.db);
-  const db = deps.openDb(o.db);
+  const engine = isClickHouse(o.db);
+  if (o.out !== undefined) checkOutPath(o.out, engine ? null : o.db);
+  // The registry is among what an engine's copy holds (endpoints are not flows: no filter of flows applies).
+  const from = engine ? await deps.openEngine(o.db, {}) : null;
+  const db = from?.db ?? deps.openDb(o.db);
   try {
     if (q.server !== undefined) q.server = hostAddress(db, '--server', q.server);
     const format = formatForOut(o.format, o.out, () => deps.defaultFormat(undefined));
@@ -164,7 +167,8 @@ export function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' | 'defa
     if (o.out === undefined) print(text);
     else writeOutput(o.out, text);
   } finally {
-    db.close();
+    if (from) from.close();
+    else db.close();
   }
 }
 
@@ -175,17 +179,17 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
    * 'yes', or 'window' when the report takes --since/--until from it) a ClickHouse engine. --out is
    * checked first (that it does not name a SQLite database's files).
    */
-  const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window' | 'flows') => {
+  const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window' | 'flows' | 'all-flows') => {
     const fromEngine = isClickHouse(o.db) && engine !== 'no';
     if (o.out !== undefined) checkOutPath(o.out, fromEngine ? null : o.db);
     // A report that reads its window's flows (host, firewall) has them copied from the engine, as export has the flows it writes.
     const timed = f.since !== undefined || f.until !== undefined;
-    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window', flows: engine === 'flows' || (engine === 'yes' && timed) });
+    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window', flows: engine === 'all-flows' ? 'all' : engine === 'flows' || (engine === 'yes' && timed) });
     const db = deps.openDb(o.db);
     return { db, file: o.db, close: () => db.close(), prepare: (g: FlowFilter) => g };
   };
   /** A report over the database --db names: a SQLite file, or (`engine`: the report reads only what the engine keeps) a ClickHouse engine. */
-  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: 'no' | 'yes' | 'window' = 'window') => {
+  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: 'no' | 'yes' | 'window' | 'all-flows' = 'window') => {
     const f = filterOf(o);
     const from = await source(o, f, engine);
     const db = from.db;
@@ -396,7 +400,8 @@ port and service (client ports differ between connections and are ignored).`,
             format,
           )
         );
-      }, 'no');
+        // Its baseline is not narrowed by the filter: every flow is copied from an engine.
+      }, 'all-flows');
     });
 
   common(report.command('html').description('one self-contained HTML page: counts, findings and top conversations first, role matrix heat map, timeline, bytes per service and role, hosts and their drill-downs, RPC endpoints'), false)
@@ -405,19 +410,19 @@ port and service (client ports differ between connections and are ignored).`,
     .option('--title <text>', 'page title', 'exflow report')
     .option('--baseline <capture|run:N|from..to>', 'add a "new since the baseline" section (as exflow report new)')
     .addHelpText('after', examples(['exflow report html --db audit.sqlite --out report.html']))
-    .action((o: CommonOptions & { out: string; title: string; baseline?: string }) => {
+    .action(async (o: CommonOptions & { out: string; title: string; baseline?: string }) => {
       const f = filterOf(o);
       const baseline = o.baseline === undefined ? null : baselineOption(o.baseline);
       const rules = deps.loadRules(o.rules);
-      checkOutPath(o.out, o.db);
-      const db = deps.openDb(o.db);
+      const from = await source(o, f, baseline === null ? 'flows' : 'all-flows');
+      const db = from.db;
       try {
         checkFilterNames(f, () => rules, db);
-        const page = htmlReport(db, rules, f, o.title, baseline);
+        const page = htmlReport(db, rules, from.prepare(f), o.title, baseline);
         const bytes = writeOutput(o.out, page);
         if (o.out !== '-') process.stderr.write(`exflow: wrote ${escapeControls(o.out)} (${bytes} bytes)\n`);
       } finally {
-        db.close();
+        from.close();
       }
     });
 

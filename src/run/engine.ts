@@ -21,7 +21,7 @@ import { captureFilter } from '../report/format';
 import { parseTargets, type ClickHouseTarget } from '../store/clickhouse/target';
 import { openDb, type Db } from '../store/db';
 import { processAlive } from '../store/runs';
-import { SCHEMA_VERSION } from '../store/schema';
+import { minutesOfFlows, SCHEMA_VERSION } from '../store/schema';
 
 export interface EngineDb {
   db: Db;
@@ -64,6 +64,8 @@ export interface EngineRead {
    * are copied into the command's own copy, which the command reads with that filter as any database.
    */
   flows?: (copy: Db) => FlowFilter;
+  /** Every flow, whatever the filter (report new: its baseline is not narrowed by the filter). */
+  allFlows?: boolean;
 }
 
 /**
@@ -112,7 +114,9 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
         }
         if (filter !== null) {
           busy('copying the flows asked for from the engine');
-          await copyFlows(shards, db, selectionOf(db, filter), (n) => busy(`copying the flows asked for from the engine: ${n.toLocaleString('en-US')}`));
+          const n = await copyFlows(shards, db, o.allFlows ? { addresses: [] } : selectionOf(db, filter), (n) => busy(`copying the flows asked for from the engine: ${n.toLocaleString('en-US')}`));
+          // The minutes the flows began in (the HTML page's timeline reads them unfiltered), as a run makes them.
+          if (n > 0) db.exec(minutesOfFlows());
         }
         db.exec('COMMIT');
         busy(null);
