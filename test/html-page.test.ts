@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { HAVE_TSHARK, ROOT, runCli, tmpDir } from './helpers';
 
 const SAMPLE = path.join(ROOT, 'samples', 'exchange-org.pcapng');
@@ -24,6 +25,19 @@ describe('the HTML page', () => {
   let html = '';
   beforeAll(() => {
     html = page([SAMPLE, '--inventory', path.join(ROOT, 'samples', 'inventory.yaml')], dir, 'sample');
+  });
+
+  it('a database whose minute totals count flows it does not hold: one line naming it, exit 3, no page', () => {
+    const db = path.join(dir, 'damaged.sqlite');
+    fs.copyFileSync(path.join(dir, 'sample.sqlite'), db);
+    const d = new Database(db);
+    d.exec('DELETE FROM flows');
+    d.close();
+    const out = path.join(dir, 'damaged.html');
+    const r = runCli(['report', 'html', '--db', db, '--out', out]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^exflow: .*damaged\.sqlite: the database's minute totals \(flow_minutes\) count flows of the minute at \d+ .* that its flows table does not hold: a damaged database \(analyze its captures again\)\n$/);
+    expect(fs.existsSync(out)).toBe(false);
   });
 
   it('counts agree with their nouns: "1 flow", never "1 flows"', () => {

@@ -9,6 +9,7 @@ import { ENCRYPTION_COLUMNS, ENCRYPTION_TABLE_COLUMNS, encryptionReport, service
 import { PROTECTION_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
 import { escapeControls, FORMATS, render, renderJson, renderStream, type Format, type Row } from '../report/format';
 import { checkColumns, rowView } from '../report/view';
+import { MinuteFlowsMissing, startsFromMinutes } from '../report/starts';
 import { htmlReport } from '../report/html';
 import { NEW_FLOW_COLUMNS, newReport } from '../report/new';
 import { CONFLICT_COLUMNS, DYNAMIC_COLUMNS, FIREWALL_RULE_COLUMNS, firewallPlan, nftLines, powershellLines, ruleRows, writePlanJson } from '../report/firewall';
@@ -33,7 +34,7 @@ export interface ReportDeps {
    * A ClickHouse engine (clickhouse://…) as a database the reports read (`o.window`: the report
    * takes --since/--until from it); `prepare` gives the filter to read it with; `close` closes it.
    */
-  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean; flows?: boolean | 'all' }) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
+  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean; flows?: boolean | 'all'; timeline?: boolean }) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
   loadRules: (dirs: string[] | undefined) => RuleSet;
   defaultFormat: (f: string | undefined) => Format;
 }
@@ -179,12 +180,12 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
    * 'yes', or 'window' when the report takes --since/--until from it) a ClickHouse engine. --out is
    * checked first (that it does not name a SQLite database's files).
    */
-  const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window' | 'flows' | 'all-flows') => {
+  const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window' | 'flows' | 'all-flows' | 'timeline') => {
     const fromEngine = isClickHouse(o.db) && engine !== 'no';
     if (o.out !== undefined) checkOutPath(o.out, fromEngine ? null : o.db);
     // A report that reads its window's flows (host, firewall) has them copied from the engine, as export has the flows it writes.
     const timed = f.since !== undefined || f.until !== undefined;
-    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window', flows: engine === 'all-flows' ? 'all' : engine === 'flows' || (engine === 'yes' && timed) });
+    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window', flows: engine === 'all-flows' ? 'all' : engine === 'flows' || (engine === 'yes' && timed), timeline: engine === 'timeline' });
     const db = deps.openDb(o.db);
     return { db, file: o.db, close: () => db.close(), prepare: (g: FlowFilter) => g };
   };
@@ -414,11 +415,18 @@ port and service (client ports differ between connections and are ignored).`,
       const f = filterOf(o);
       const baseline = o.baseline === undefined ? null : baselineOption(o.baseline);
       const rules = deps.loadRules(o.rules);
-      const from = await source(o, f, baseline === null ? 'flows' : 'all-flows');
+      // From an engine: the flows of the filter; unfiltered, those of the minutes the timeline reads; with a baseline, all.
+      const from = await source(o, f, baseline !== null ? 'all-flows' : startsFromMinutes(f) ? 'timeline' : 'flows');
       const db = from.db;
       try {
         checkFilterNames(f, () => rules, db);
-        const page = htmlReport(db, rules, from.prepare(f), o.title, baseline);
+        let page: string;
+        try {
+          page = htmlReport(db, rules, from.prepare(f), o.title, baseline);
+        } catch (e) {
+          if (e instanceof MinuteFlowsMissing) throw new UserError(`exflow: ${escapeControls(o.db)}: ${e.message}`, Exit.Database);
+          throw e;
+        }
         const bytes = writeOutput(o.out, page);
         if (o.out !== '-') process.stderr.write(`exflow: wrote ${escapeControls(o.out)} (${bytes} bytes)\n`);
       } finally {

@@ -19,7 +19,7 @@ import { matrixReport, mixedVerdict, type MatrixCell } from './matrix';
 import { newReport, type Baseline } from './new';
 import { rolesReport } from './role-traffic';
 import { summaryReport } from './summary';
-import { startsOf } from './starts';
+import { startsOf, type Interval } from './starts';
 
 /** Caps: rows shown per table, hosts given a drill-down section. */
 export const HTML_LIMITS = { rows: 200, hosts: 200, drilldowns: 25, conversations: 20, bars: 30 };
@@ -178,16 +178,13 @@ function bars(items: { label: string; value: number; note?: string }[], id: stri
 const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000, 7776000, 31536000];
 
 /**
- * Bytes by the time their flow started, in 60 buckets, with time and byte axes. The
- * axis spans the bulk of the flows: the quartiles of their start times, widened by
- * ten times the spread between them (at least ten minutes) — a multi-day capture keeps
- * its days, but one host with a wrong clock does not stretch the chart over decades;
- * the flows left off are counted under it.
+ * The timeline's axis and its intervals' flows and bytes (null: no flows). `o.minuteRead` is told
+ * each minute whose flows are read (src/run/engine.ts copies those from an engine).
  */
-function timeline(db: Db, f: FlowFilter): string {
-  const starts = startsOf(db, f);
+export function timelineIntervals(db: Db, f: FlowFilter, o: { minuteRead?: (minute: number) => void } = {}): { lo: number; hi: number; n: number; width: number; intervals: Map<number, Interval> } | null {
+  const starts = startsOf(db, f, o);
   const stats = starts.stats();
-  if (stats === null) return '<p class="none">no flows</p>';
+  if (stats === null) return null;
   const at = (q: number) => starts.at(Math.min(stats.n - 1, Math.floor(q * (stats.n - 1))));
   const q1 = at(0.25);
   const q3 = at(0.75);
@@ -196,7 +193,20 @@ function timeline(db: Db, f: FlowFilter): string {
   const hi = Math.min(stats.last, q3 + fence);
   const n = 60;
   const width = Math.max((hi - lo) / n, 1e-6);
-  const intervals = starts.intervals(lo, hi, width, n);
+  return { lo, hi, n, width, intervals: starts.intervals(lo, hi, width, n) };
+}
+
+/**
+ * Bytes by the time their flow started, in 60 buckets, with time and byte axes. The
+ * axis spans the bulk of the flows: the quartiles of their start times, widened by
+ * ten times the spread between them (at least ten minutes) — a multi-day capture keeps
+ * its days, but one host with a wrong clock does not stretch the chart over decades;
+ * the flows left off are counted under it.
+ */
+function timeline(db: Db, f: FlowFilter): string {
+  const t = timelineIntervals(db, f);
+  if (t === null) return '<p class="none">no flows</p>';
+  const { lo, hi, n, width, intervals } = t;
   const vals = new Array(n).fill(0);
   for (const [k, v] of intervals) if (k >= 0 && k < n) vals[k] = v.bytes;
   let outside = '';

@@ -82,8 +82,8 @@ interface Minute {
   last: number;
 }
 
-/** From flow_minutes of the runs reports see (as capture_view chooses them). */
-function fromMinutes(db: Db): Starts {
+/** From flow_minutes of the runs reports see (as capture_view chooses them); `minuteRead` is told each minute whose flows are read. */
+function fromMinutes(db: Db, minuteRead: (minute: number) => void = () => {}): Starts {
   const minutes = db
     .prepare(
       `SELECT m.minute, sum(m.flows) AS flows, sum(m.bytes) AS bytes, min(m.first_ts) AS first, max(m.last_first_ts) AS last
@@ -93,7 +93,10 @@ function fromMinutes(db: Db): Starts {
     .all() as Minute[];
   /** A minute's flows in start order: first_ts and bytes (flow_seen sees the same runs). */
   const minuteFlows = db.prepare('SELECT f.first_ts AS t, f.bytes AS b FROM flow_seen f WHERE f.first_sec >= ? AND f.first_sec < ? ORDER BY f.first_ts');
-  const flowsOf = (m: Minute) => minuteFlows.all(m.minute, m.minute + MINUTE_SECONDS) as { t: number; b: number }[];
+  const flowsOf = (m: Minute) => {
+    minuteRead(m.minute);
+    return minuteFlows.all(m.minute, m.minute + MINUTE_SECONDS) as { t: number; b: number }[];
+  };
   return {
     stats() {
       if (minutes.length === 0) return null;
@@ -104,7 +107,12 @@ function fromMinutes(db: Db): Starts {
     at(rank) {
       let before = 0;
       for (const m of minutes) {
-        if (rank < before + m.flows) return flowsOf(m)[rank - before].t;
+        if (rank < before + m.flows) {
+          const flow = flowsOf(m)[rank - before];
+          // The minutes count flows the database does not hold (not all copied yet, or a damaged database).
+          if (flow === undefined) throw new MinuteFlowsMissing(m.minute);
+          return flow.t;
+        }
         before += m.flows;
       }
       throw new RangeError(`no flow at rank ${rank}`);
@@ -121,8 +129,18 @@ function fromMinutes(db: Db): Starts {
   };
 }
 
-/** The starts of the flows `f` selects: from the minutes when it selects every flow the reports see. */
-export function startsOf(db: Db, f: FlowFilter): Starts {
-  const whole = !f.fromFlows && flowWhere(f).sql === '';
-  return whole ? fromMinutes(db) : fromFlows(db, f);
+/** flow_minutes counts flows of a minute that flows does not hold. */
+export class MinuteFlowsMissing extends Error {
+  override name = 'MinuteFlowsMissing';
+  constructor(readonly minute: number) {
+    super(`the database's minute totals (flow_minutes) count flows of the minute at ${minute} (seconds since 1970) that its flows table does not hold: a damaged database (analyze its captures again)`);
+  }
 }
+
+/** The starts of the flows `f` selects: from the minutes when it selects every flow the reports see. */
+export function startsOf(db: Db, f: FlowFilter, o: { minuteRead?: (minute: number) => void } = {}): Starts {
+  return startsFromMinutes(f) ? fromMinutes(db, o.minuteRead) : fromFlows(db, f);
+}
+
+/** Whether startsOf reads the minutes (and the flows of a few of them) for `f`, rather than its flows. */
+export const startsFromMinutes = (f: FlowFilter): boolean => !f.fromFlows && flowWhere(f).sql === '';

@@ -16,8 +16,10 @@ import type { FlowFilter } from '../report/filter';
 import { materializeFor } from '../report/groups';
 import { Auditor } from './audit';
 import { ClickHouse } from '../store/clickhouse/http';
-import { copyFlows, copyForReports, copyWindow, engineRuns, type FlowSelection, type TimeWindow } from '../store/clickhouse/copy';
+import { copyFlows, copyForReports, copyMinutes, copyWindow, engineRuns, type FlowSelection, type TimeWindow } from '../store/clickhouse/copy';
 import { captureFilter } from '../report/format';
+import { timelineIntervals } from '../report/html';
+import { MinuteFlowsMissing } from '../report/starts';
 import { parseTargets, type ClickHouseTarget } from '../store/clickhouse/target';
 import { openDb, type Db } from '../store/db';
 import { processAlive } from '../store/runs';
@@ -66,6 +68,11 @@ export interface EngineRead {
   flows?: (copy: Db) => FlowFilter;
   /** Every flow, whatever the filter (report new: its baseline is not narrowed by the filter). */
   allFlows?: boolean;
+  /**
+   * The HTML page's timeline of every flow: the minutes flows began in, and the flows of the few
+   * minutes it reads (its quartiles', those an interval's edge cuts) — not every flow.
+   */
+  timeline?: boolean;
 }
 
 /**
@@ -89,7 +96,7 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
         db.close();
       }
     }
-    if (window === null && filter === null) {
+    if (window === null && filter === null && !o.timeline) {
       const db = openDb(kept.file, { create: false, readonly: true });
       return { db, file: kept.file, made: kept.made, captureHits: null, close: () => (db.close(), kept.release()) };
     }
@@ -118,6 +125,11 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
           // The minutes the flows began in (the HTML page's timeline reads them unfiltered), as a run makes them.
           if (n > 0) db.exec(minutesOfFlows());
         }
+        if (o.timeline) {
+          busy('the minutes flows began in, from the engine');
+          await copyMinutes(shards, db);
+          await copyTimelineFlows(shards, db);
+        }
         db.exec('COMMIT');
         busy(null);
         return { db, file, made: kept.made, captureHits, close: () => (db.close(), release()) };
@@ -132,6 +144,28 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
   } finally {
     for (const ch of shards) ch.close();
   }
+}
+
+/**
+ * Copies the flows of the minutes the timeline reads: it is drawn, the minutes it read and the
+ * copy lacks are copied, and again, until it reads none the copy lacks — its quartiles' minutes
+ * first, then (the axis known) those its intervals' edges cut: three or four rounds.
+ */
+async function copyTimelineFlows(shards: ClickHouse[], db: Db): Promise<void> {
+  const copied = new Set<number>();
+  for (let round = 0; round < 8; round++) {
+    const read = new Set<number>();
+    try {
+      timelineIntervals(db, {}, { minuteRead: (m) => read.add(m) });
+    } catch (e) {
+      if (!(e instanceof MinuteFlowsMissing)) throw e;
+    }
+    const missing = [...read].filter((m) => !copied.has(m));
+    if (missing.length === 0) return;
+    await copyFlows(shards, db, { addresses: [], minutes: missing });
+    for (const m of missing) copied.add(m);
+  }
+  throw new Error('the timeline asked for other minutes in each of eight rounds');
 }
 
 /** The conditions of a filter the engine's flows answer (the rest — roles, verdicts — the copy's judgement does). */

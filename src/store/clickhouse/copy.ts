@@ -11,7 +11,7 @@
 // their identity), captures in their run's order, so that a report names the same capture ids
 // as one on a database merged in that order.
 import type { Db } from '../db';
-import { mergingSums, ROLLUP_KEY, rollupKeyOf, SENSOR_ROLLUP_KEY } from '../schema';
+import { mergingSums, MINUTE_SECONDS, ROLLUP_KEY, rollupKeyOf, SENSOR_ROLLUP_KEY } from '../schema';
 import { ClickHouseError, type ClickHouse } from './http';
 import { parseNet } from '../../classify/ip';
 import { identifier, integerLiteral, numberLiteral, stringLiteral } from './quote';
@@ -296,6 +296,17 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
   return [...hit].flatMap((k) => local.get(k) ?? []).sort((a, b) => a - b);
 }
 
+/** The engine's runs (their identities) with their ids in `db`, a copy copyForReports made of the same runs (numbered by runOrder). */
+async function localRuns(shards: readonly ClickHouse[], db: Db): Promise<Map<string, number>> {
+  const runs: { uid: string; startedAt: string }[] = [];
+  for (const ch of shards) await ch.eachRow('SELECT DISTINCT run_uid, started_at FROM runs', (r) => runs.push({ uid: String(r.run_uid), startedAt: String(r.started_at) }));
+  const seen = new Set<string>();
+  const order = runs.filter((r) => !seen.has(r.uid) && seen.add(r.uid)).sort(runOrder);
+  const local = db.prepare('SELECT id FROM runs ORDER BY id').pluck().all() as number[];
+  if (local.length !== order.length) throw new ClickHouseError(`${shards[0].where}: its runs changed while the report was made; report again`);
+  return new Map(order.map((r, i) => [r.uid, local[i]]));
+}
+
 /** A capture of the engine: its run's identity and its id there. */
 const captureKey = (uid: string, id: number) => `${uid}\u0000${id}`;
 
@@ -304,16 +315,12 @@ const captureKey = (uid: string, id: number) => `${uid}\u0000${id}`;
  * runs: it numbered its runs by runOrder and their captures in that order then their own id, from 1.
  */
 async function localCaptures(shards: readonly ClickHouse[], db: Db): Promise<Map<string, number>> {
-  const runs: { uid: string; startedAt: string }[] = [];
+  const rank = await localRuns(shards, db);
   const captures: { uid: string; id: number }[] = [];
   for (const ch of shards) {
-    await ch.eachRow('SELECT DISTINCT run_uid, started_at FROM runs', (r) => runs.push({ uid: String(r.run_uid), startedAt: String(r.started_at) }));
     await ch.eachFields('SELECT run_uid, id FROM captures WHERE run_uid IN (SELECT run_uid FROM runs)', (r) => captures.push({ uid: String(r[0]), id: valueFor(r[1], true, () => `${ch.where}: capture id`) as number }));
     held(ch, 'captures', captures.length);
   }
-  const seen = new Set<string>();
-  const order = runs.filter((r) => !seen.has(r.uid) && seen.add(r.uid)).sort(runOrder);
-  const rank = new Map(order.map((r, i) => [r.uid, i]));
   captures.sort((a, b) => rank.get(a.uid)! - rank.get(b.uid)! || a.id - b.id);
   const local = db.prepare('SELECT id FROM captures ORDER BY id').pluck().all() as number[];
   if (local.length !== captures.length) throw new ClickHouseError(`${shards[0].where}: its captures changed while the report was made; report again`);
@@ -336,6 +343,8 @@ export interface FlowSelection {
   finding?: string;
   /** Only flows of these captures (ids in the copy), when a capture was named. */
   captures?: number[];
+  /** Only flows that began in these minutes (each its first second, a multiple of MINUTE_SECONDS). */
+  minutes?: number[];
 }
 
 /** An address or block on a column as ClickHouse SQL that passes every flow in_net() or equality would. */
@@ -378,6 +387,8 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
     const pairs = [...captures].filter(([, local]) => wanted.has(local)).map(([k]) => k.split('\u0000'));
     where.push(pairs.length ? `(run_uid, capture_id) IN (${pairs.map(([uid, id]) => `(${stringLiteral(uid)}, ${integerLiteral(Number(id))})`).join(', ')})` : '0');
   }
+  // As ranges of first_sec: the engine's sort key, so that it reads only their parts.
+  if (sel.minutes !== undefined) where.push(sel.minutes.length ? `(${sel.minutes.map((m) => `(first_sec >= ${integerLiteral(m)} AND first_sec < ${integerLiteral(m + MINUTE_SECONDS)})`).join(' OR ')})` : '0');
   const cols = localColumns(db, 'flows').filter((c) => c.name !== 'id');
   const blob = isBlob(db, 'flows');
   const captureAt = cols.findIndex((c) => c.name === 'capture_id');
@@ -416,5 +427,34 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
   }
   const list = cols.map((c) => `"${c.name}"`).join(', ');
   db.exec(`INSERT INTO main.flows (${list}) SELECT ${list} FROM main.engine_flows ORDER BY run, sid; DROP TABLE main.engine_flows`);
-  return db.prepare('SELECT count(*) FROM main.flows').pluck().get() as number;
+  return copied;
+}
+
+/**
+ * The engine's flows added up by the minute they began in, per run (flow_minutes, as a run makes
+ * it: minutesOfFlows — the same sums, and the same doubles for the first and last start).
+ */
+export async function copyMinutes(shards: readonly ClickHouse[], db: Db): Promise<void> {
+  const runIds = await localRuns(shards, db);
+  const put = db.prepare('INSERT INTO flow_minutes (run_id, minute, flows, bytes, first_ts, last_first_ts) VALUES (?, ?, ?, ?, ?, ?)');
+  for (const ch of shards) {
+    await ch.eachFields(
+      `SELECT run_uid, first_sec - first_sec % ${MINUTE_SECONDS} AS m, count(), sum(bytes_c2s + bytes_s2c), min(first_sec + first_nsec / 1e9), max(first_sec + first_nsec / 1e9)
+       FROM flows WHERE run_uid IN (SELECT run_uid FROM runs) GROUP BY run_uid, m`,
+      (r) => {
+        if (r.length !== 6) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for 6 (minutes)`);
+        const run = runIds.get(String(r[0]));
+        if (run === undefined) return;
+        const at = () => `${ch.where}: minutes`;
+        put.run(run, valueFor(r[1], true, at), valueFor(r[2], true, at), valueFor(r[3], true, at), exactDouble(r[4], at), exactDouble(r[5], at));
+      },
+    );
+  }
+}
+
+/** A Float64 the engine wrote as text (the shortest that reads back as it: JavaScript's Number reads it so). */
+function exactDouble(v: string | null, where: () => string): number {
+  const n = v === null ? NaN : Number(v);
+  if (!Number.isFinite(n)) throw new ClickHouseError(`${where()}: ${JSON.stringify(v)?.slice(0, 40)} is not a number`);
+  return n;
 }
