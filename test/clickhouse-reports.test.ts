@@ -198,7 +198,7 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
       for (const f of ['site-b2', 'site-g']) ok(['ship', '--db', path.join(dir, `${f}.sqlite`), '--to', two, '--chunk', '2000']);
       expect([Number(await ch.sql('SELECT count() FROM sharded.runs')), Number(await second.sql('SELECT count() FROM sharded.runs'))]).toEqual([2, 2]);
       const both = `clickhouse://127.0.0.1:${port(one)},127.0.0.1:${port(two)}/sharded`;
-      for (const args of [['report', 'roles', '--format', 'json'], ['report', 'unexpected', '--format', 'csv'], ['report', 'summary', '--format', 'json', '--sensor', 'site-g'], ['hosts', '--format', 'json'], ['runs', '--format', 'json']]) {
+      for (const args of [['report', 'roles', '--format', 'json'], ['report', 'unexpected', '--format', 'csv'], ['report', 'summary', '--format', 'json', '--sensor', 'site-g'], ['hosts', '--format', 'json'], ['runs', '--format', 'json'], ['flows', '--format', 'json', '--service', 'ldap'], ['export']]) {
         const e = runCli([...args, '--db', both]);
         const m = runCli([...args, '--db', merged]);
         expect(e.stderr, args.join(' ')).toBe('');

@@ -373,8 +373,6 @@ const isBlob = (db: Db, table: string) => {
  */
 export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: FlowSelection, progress: (flows: number) => void = () => {}): Promise<number> {
   const captures = await localCaptures(shards, db);
-  // The copy's run ids are in the order merge numbers runs: a flow's run orders it.
-  const runOfCapture = new Map(db.prepare('SELECT id, run_id FROM captures').raw().all() as [number, number][]);
   const where = ['run_uid IN (SELECT run_uid FROM runs)'];
   if (sel.since !== undefined) where.push(`(last_sec + last_nsec / 1e9) >= ${numberLiteral(sel.since)}`);
   if (sel.until !== undefined) where.push(`(first_sec + first_nsec / 1e9) <= ${numberLiteral(sel.until)}`);
@@ -391,42 +389,67 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
   if (sel.minutes !== undefined) where.push(sel.minutes.length ? `(${sel.minutes.map((m) => `(first_sec >= ${integerLiteral(m)} AND first_sec < ${integerLiteral(m + MINUTE_SECONDS)})`).join(' OR ')})` : '0');
   const cols = localColumns(db, 'flows').filter((c) => c.name !== 'id');
   const blob = isBlob(db, 'flows');
-  const captureAt = cols.findIndex((c) => c.name === 'capture_id');
   for (const ch of shards) {
     const have = new Set((await ch.query<{ name: unknown }>('DESCRIBE TABLE flows')).map((r) => String(r.name)));
     const missing = cols.filter((c) => !have.has(c.name));
     if (missing.length) throw new ClickHouseError(`${ch.where}: table ${ch.target.database}.flows lacks ${missing.slice(0, 3).map((c) => c.name).join(', ')}: made by another exflow version`);
   }
-  // Held on disk in the order the ids are given (run, then the flow's own id) — the engine's own
-  // order is by time, and sorting ten million wide rows there would take gigabytes of its memory.
-  db.exec(`DROP TABLE IF EXISTS main.engine_flows;
-    CREATE TABLE main.engine_flows (run INTEGER NOT NULL, sid INTEGER NOT NULL, ${cols.map((c) => `"${c.name}"`).join(', ')}, PRIMARY KEY (run, sid)) WITHOUT ROWID`);
-  // A run twice on one server (two ships racing): its flows once, as its run is copied once.
-  const put = db.prepare(`INSERT OR IGNORE INTO main.engine_flows VALUES (?, ?, ${cols.map(() => '?').join(', ')})`);
+  // Numbered in the order merge numbers them: a run's flows after those of the runs before it (the
+  // copy's run order), in the order of their own ids — each at its run's first place plus its id's
+  // distance from the run's lowest, so that rows need no sorting, here or in the engine (ids a run
+  // does not use are gaps, which nothing reads). A run twice on one server (two racing ships) puts
+  // each of its flows in the same place twice: once.
+  const runIds = await localRuns(shards, db);
+  const spans = new Map<string, { low: number; high: number }>();
+  for (const ch of shards) {
+    await ch.eachFields(`SELECT run_uid, min(id), max(id) FROM flows WHERE ${where.join(' AND ')} GROUP BY run_uid`, (r) => {
+      const at = () => `${ch.where}: a run's flow ids`;
+      spans.set(String(r[0]), { low: valueFor(r[1], true, at) as number, high: valueFor(r[2], true, at) as number });
+    });
+  }
+  const offset = new Map<string, number>();
+  let next = ((db.prepare('SELECT max(id) FROM main.flows').pluck().get() as number | null) ?? 0) + 1;
+  for (const [uid] of [...runIds].sort((a, b) => a[1] - b[1])) {
+    const span = spans.get(uid);
+    if (span === undefined) continue;
+    offset.set(uid, next - span.low);
+    next += span.high - span.low + 1;
+    if (!Number.isSafeInteger(next)) throw new ClickHouseError(`${shards[0].where}: flow ids beyond what a copy can number`);
+  }
+  // The copy is this command's own: its flows' indexes are made again after the rows are in (a
+  // sort each) rather than kept up to date row by row.
+  const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'flows' AND sql IS NOT NULL").all() as { name: string; sql: string }[];
+  for (const x of indexes) db.exec(`DROP INDEX main."${x.name}"`);
+  const put = db.prepare(`INSERT OR IGNORE INTO main.flows (id, ${cols.map((c) => `"${c.name}"`).join(', ')}) VALUES (?, ${cols.map(() => '?').join(', ')})`);
   const select = cols.map((c) => (blob(c.name) ? `hex(${identifier(c.name)})` : identifier(c.name)));
+  const capturesAt = cols.flatMap((c, i) => (c.name === 'capture_id' || c.name === 'last_capture_id' ? [i] : []));
+  const integer = cols.map((c) => c.integer);
+  const blobs = cols.map((c) => blob(c.name));
   let copied = 0;
   for (const ch of shards) {
     await ch.eachFields(`SELECT run_uid, id, ${select.join(', ')} FROM flows WHERE ${where.join(' AND ')}`, (r) => {
       if (r.length !== 2 + cols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${2 + cols.length} (flows)`);
-      const uid = String(r[0]);
+      const uid = r[0] as string;
       const sid = valueFor(r[1], true, () => `${ch.where}: flow id`) as number;
-      const values = cols.map((c, i) => {
+      const base = offset.get(uid);
+      const span = spans.get(uid);
+      if (base === undefined || span === undefined || sid < span.low || sid > span.high) throw new ClickHouseError(`${ch.where}: sent flow ${sid} of run ${uid} outside the ids it counted (shipped meanwhile?); report again`);
+      const values = new Array<unknown>(cols.length);
+      for (let i = 0; i < cols.length; i++) {
         const v = r[2 + i];
-        if (c.name === 'capture_id' || c.name === 'last_capture_id') {
-          if (v === null) return null;
-          const local = captures.get(captureKey(uid, valueFor(v, true, () => `${ch.where}: flow ${sid}, ${c.name}`) as number));
-          if (local === undefined && c.name === 'capture_id') throw new ClickHouseError(`${ch.where}: flow ${sid} of run ${uid} names a capture the engine does not hold`);
-          return local ?? null;
-        }
-        if (blob(c.name)) return v === null ? null : Buffer.from(v, 'hex');
-        return valueFor(v, c.integer, () => `${ch.where}: flow ${sid}, ${c.name}`);
-      });
-      put.run(runOfCapture.get(values[captureAt] as number), sid, ...values);
+        values[i] = blobs[i] ? (v === null ? null : Buffer.from(v, 'hex')) : valueFor(v, integer[i], () => `${ch.where}: flow ${sid}, ${cols[i].name}`);
+      }
+      for (const i of capturesAt) {
+        if (values[i] === null) continue;
+        const local = captures.get(captureKey(uid, values[i] as number));
+        if (local === undefined && cols[i].name === 'capture_id') throw new ClickHouseError(`${ch.where}: flow ${sid} of run ${uid} names a capture the engine does not hold`);
+        values[i] = local ?? null;
+      }
+      put.run(base + sid, ...values);
       if (++copied % 50_000 === 0) progress(copied);
     });
   }
-  const list = cols.map((c) => `"${c.name}"`).join(', ');
-  db.exec(`INSERT INTO main.flows (${list}) SELECT ${list} FROM main.engine_flows ORDER BY run, sid; DROP TABLE main.engine_flows`);
+  for (const x of indexes) db.exec(x.sql);
   return copied;
 }
 
