@@ -162,6 +162,10 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
       ['--finding', 'ntlm-no-mic'],
       ['--sensor', HOSTILE],
       ['--sensor', 'site-a', '--limit', '5'],
+      // The first flows only: the captures that hold them, each one's earliest first.
+      ['--limit', '3'],
+      ['--limit', '1500', '--verdict', 'unexpected'],
+      ['--limit', '2', '--role', 'mailbox', '--since', mid],
       ['--capture', '2'],
       ['--capture', path.basename(path2)],
       ['--capture', String(captures + 1)],

@@ -89,7 +89,7 @@ const ENGINE_REPORTS = 'the commands that read (flows, hosts, host, runs, epm, e
  * anywhere), the flows the filter may pass are copied, its host names made addresses first. A time
  * window elsewhere is refused. `prepare` gives the filter the reports read the copy with.
  */
-async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flows?: boolean | 'all'; timeline?: boolean } = {}): Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
+async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flows?: boolean | 'all'; timeline?: boolean; firstFlows?: number } = {}): Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
   const flows = o.flows === true || o.flows === 'all' || f.capture !== undefined || f.fromFlows === true;
   const timed = f.since !== undefined || f.until !== undefined;
   const asked = [!o.window && !flows && f.since !== undefined && '--since', !o.window && !flows && f.until !== undefined && '--until'].filter(Boolean);
@@ -113,6 +113,7 @@ async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flo
           }
         : undefined,
       allFlows: o.flows === 'all',
+      firstFlows: o.firstFlows,
       timeline: o.timeline === true && !flows,
     });
     // A window over copied flows is answered from them: the copy's sums are of all time, without the hours.
@@ -446,14 +447,16 @@ first_seen, last_seen (ISO 8601 UTC, microseconds), duration (seconds), packets,
       const filter = filterOf(o);
       const engine = isClickHouse(o.db);
       if (o.out !== undefined) checkOutPath(o.out, engine ? null : o.db);
-      const source = engine ? await openEngine(o.db, filter, { flows: true }) : null;
+      // --limit without --sort: the first flows only (from an engine, the captures that hold them).
+      const first = o.sort === undefined ? o.limit : undefined;
+      const source = engine ? await openEngine(o.db, filter, { flows: true, firstFlows: first }) : null;
       const db = source?.db ?? openDbOrFail(o.db, 'read');
       const out = openOutput(o.out);
       try {
         checkFilterNames(filter, () => rulesFrom(undefined), db);
         const format = formatForOut(o.format, o.out, () => defaultFormat(undefined));
         // --limit without --sort: the first flows, read no further; with it, the best of all (view.ts keeps them as they pass).
-        renderStream(queryFlows(db, { ...filter, limit: o.sort === undefined ? o.limit : undefined }), format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format, out.write);
+        renderStream(queryFlows(db, { ...filter, limit: first }), format === 'table' ? FLOW_TABLE_COLUMNS : FLOW_COLUMNS, format, out.write);
         out.finish();
       } catch (e) {
         out.abandon();

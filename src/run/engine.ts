@@ -16,8 +16,9 @@ import type { FlowFilter } from '../report/filter';
 import { materializeFor } from '../report/groups';
 import { Auditor } from './audit';
 import { ClickHouse } from '../store/clickhouse/http';
-import { copyFlows, copyForReports, copyMinutes, copyWindow, engineRuns, type FlowSelection, type TimeWindow } from '../store/clickhouse/copy';
+import { copyFlows, copyForReports, copyMinutes, copyWindow, flowsPerCapture, engineRuns, type FlowSelection, type TimeWindow } from '../store/clickhouse/copy';
 import { captureFilter } from '../report/format';
+import { flowWhere } from '../report/filter';
 import { timelineIntervals } from '../report/html';
 import { MinuteFlowsMissing } from '../report/starts';
 import { parseTargets, type ClickHouseTarget } from '../store/clickhouse/target';
@@ -66,6 +67,11 @@ export interface EngineRead {
    * are copied into the command's own copy, which the command reads with that filter as any database.
    */
   flows?: (copy: Db) => FlowFilter;
+  /**
+   * Only the first this many flows the filter passes, in listing order (flows --limit without
+   * --sort), are read: captures are copied in their order until that many pass.
+   */
+  firstFlows?: number;
   /** Every flow, whatever the filter (report new: its baseline is not narrowed by the filter). */
   allFlows?: boolean;
   /**
@@ -121,7 +127,9 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
         }
         if (filter !== null) {
           busy('copying the flows asked for from the engine');
-          const n = await copyFlows(shards, db, o.allFlows ? { addresses: [] } : selectionOf(db, filter), (n) => busy(`copying the flows asked for from the engine: ${n.toLocaleString('en-US')}`));
+          const progress = (n: number) => busy(`copying the flows asked for from the engine: ${n.toLocaleString('en-US')}`);
+          const sel = o.allFlows ? { addresses: [] } : selectionOf(db, filter);
+          const n = o.firstFlows === undefined ? await copyFlows(shards, db, sel, progress) : await copyFirstFlows(shards, db, sel, filter, o.firstFlows);
           // The minutes the flows began in (the HTML page's timeline reads them unfiltered), as a run makes them.
           if (n > 0) db.exec(minutesOfFlows());
         }
@@ -144,6 +152,27 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
   } finally {
     for (const ch of shards) ch.close();
   }
+}
+
+/**
+ * Copies the flows `sel` lets through in the copy's listing order (capture, then time) until
+ * `first` of them pass the whole filter `f` (roles and verdicts too), or none are left: capture by
+ * capture, each one's earliest flows — four times as many each time too few of them pass (a
+ * capture may be a day of a million flows). Returns how many flows the copy holds.
+ */
+async function copyFirstFlows(shards: ClickHouse[], db: Db, sel: FlowSelection, f: FlowFilter, first: number): Promise<number> {
+  const where = flowWhere(f);
+  const passing = () => db.prepare(`SELECT count(*) FROM ${where.view} f ${where.sql}`).pluck().get(...where.args) as number;
+  const forget = db.prepare('DELETE FROM main.flows WHERE capture_id = ?');
+  for (const [capture, count] of [...(await flowsPerCapture(shards, db, sel))].sort((a, b) => a[0] - b[0])) {
+    for (let n = Math.max(2 * (first - passing()), 1_000); ; n *= 4) {
+      forget.run(capture);
+      await copyFlows(shards, db, { ...sel, captures: [capture], first: n });
+      if (passing() >= first) return db.prepare('SELECT count(*) FROM main.flows').pluck().get() as number;
+      if (n >= count) break; // the whole capture is in: the next one
+    }
+  }
+  return db.prepare('SELECT count(*) FROM main.flows').pluck().get() as number;
 }
 
 /**

@@ -345,6 +345,8 @@ export interface FlowSelection {
   captures?: number[];
   /** Only flows that began in these minutes (each its first second, a multiple of MINUTE_SECONDS). */
   minutes?: number[];
+  /** Only the first this many in time order (then id: a listing's order within one capture). */
+  first?: number;
 }
 
 /** An address or block on a column as ClickHouse SQL that passes every flow in_net() or equality would. */
@@ -365,14 +367,8 @@ const isBlob = (db: Db, table: string) => {
   return (name: string) => blobs.has(name);
 };
 
-/**
- * Copies into `db` — a copy copyForReports made of the same runs — the engine's flows `sel` lets
- * through, with their captures' local ids, numbered as a merge of the runs in the copy's order
- * numbers them (by run, then by their id in their sensor's database). Inside the caller's
- * transaction; `progress` is told the flows copied so far now and then. Returns how many.
- */
-export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: FlowSelection, progress: (flows: number) => void = () => {}): Promise<number> {
-  const captures = await localCaptures(shards, db);
+/** The engine's condition for the flows a selection lets through (`captures`: the copy's, by engine key). */
+function selectionWhere(sel: FlowSelection, captures: Map<string, number>): string[] {
   const where = ['run_uid IN (SELECT run_uid FROM runs)'];
   if (sel.since !== undefined) where.push(`(last_sec + last_nsec / 1e9) >= ${numberLiteral(sel.since)}`);
   if (sel.until !== undefined) where.push(`(first_sec + first_nsec / 1e9) <= ${numberLiteral(sel.until)}`);
@@ -387,6 +383,35 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
   }
   // As ranges of first_sec: the engine's sort key, so that it reads only their parts.
   if (sel.minutes !== undefined) where.push(sel.minutes.length ? `(${sel.minutes.map((m) => `(first_sec >= ${integerLiteral(m)} AND first_sec < ${integerLiteral(m + MINUTE_SECONDS)})`).join(' OR ')})` : '0');
+  return where;
+}
+
+/**
+ * How many of the engine's flows `sel` lets through in each capture (the copy's ids; captures
+ * with none left out): what a listing of the first flows copies first.
+ */
+export async function flowsPerCapture(shards: readonly ClickHouse[], db: Db, sel: FlowSelection): Promise<Map<number, number>> {
+  const captures = await localCaptures(shards, db);
+  const out = new Map<number, number>();
+  for (const ch of shards) {
+    await ch.eachFields(`SELECT run_uid, capture_id, count() FROM flows WHERE ${selectionWhere(sel, captures).join(' AND ')} GROUP BY run_uid, capture_id`, (r) => {
+      const at = () => `${ch.where}: a capture's flows`;
+      const local = captures.get(captureKey(String(r[0]), valueFor(r[1], true, at) as number));
+      if (local !== undefined) out.set(local, (out.get(local) ?? 0) + (valueFor(r[2], true, at) as number));
+    });
+  }
+  return out;
+}
+
+/**
+ * Copies into `db` — a copy copyForReports made of the same runs — the engine's flows `sel` lets
+ * through, with their captures' local ids, numbered as a merge of the runs in the copy's order
+ * numbers them (by run, then by their id in their sensor's database). Inside the caller's
+ * transaction; `progress` is told the flows copied so far now and then. Returns how many.
+ */
+export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: FlowSelection, progress: (flows: number) => void = () => {}): Promise<number> {
+  const captures = await localCaptures(shards, db);
+  const where = selectionWhere(sel, captures);
   const cols = localColumns(db, 'flows').filter((c) => c.name !== 'id');
   const blob = isBlob(db, 'flows');
   for (const ch of shards) {
@@ -427,7 +452,8 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
   const blobs = cols.map((c) => blob(c.name));
   let copied = 0;
   for (const ch of shards) {
-    await ch.eachFields(`SELECT run_uid, id, ${select.join(', ')} FROM flows WHERE ${where.join(' AND ')}`, (r) => {
+    const first = sel.first === undefined ? '' : ` ORDER BY first_sec, first_nsec, id LIMIT ${integerLiteral(sel.first)}`;
+    await ch.eachFields(`SELECT run_uid, id, ${select.join(', ')} FROM flows WHERE ${where.join(' AND ')}${first}`, (r) => {
       if (r.length !== 2 + cols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${2 + cols.length} (flows)`);
       const uid = r[0] as string;
       const sid = valueFor(r[1], true, () => `${ch.where}: flow id`) as number;
