@@ -89,7 +89,7 @@ const ENGINE_REPORTS = 'the commands that read (flows, hosts, host, runs, epm, e
  * anywhere), the flows the filter may pass are copied, its host names made addresses first. A time
  * window elsewhere is refused. `prepare` gives the filter the reports read the copy with.
  */
-async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flows?: boolean | 'all'; timeline?: boolean; firstFlows?: number } = {}): Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
+async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flows?: boolean | 'all'; timeline?: boolean; firstFlows?: number; select?: (copy: Db) => FlowFilter } = {}): Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
   const flows = o.flows === true || o.flows === 'all' || f.capture !== undefined || f.fromFlows === true;
   const timed = f.since !== undefined || f.until !== undefined;
   const asked = [!o.window && !flows && f.since !== undefined && '--since', !o.window && !flows && f.until !== undefined && '--until'].filter(Boolean);
@@ -106,8 +106,10 @@ async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flo
       busy,
       // The flows' filter is answered by the flows copied: the window's sums are for the reports that read groups.
       window: timed && o.window && !flows ? { since: f.since, until: f.until } : null,
+      // The flows the command reads: those its filter passes, or fewer where it says (select).
       flows: flows
         ? (copy) => {
+            if (o.select) return o.select(copy);
             checkFilterNames(f, () => rulesFrom(undefined), copy);
             return f;
           }

@@ -34,7 +34,7 @@ export interface ReportDeps {
    * A ClickHouse engine (clickhouse://…) as a database the reports read (`o.window`: the report
    * takes --since/--until from it); `prepare` gives the filter to read it with; `close` closes it.
    */
-  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean; flows?: boolean | 'all'; timeline?: boolean }) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
+  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean; flows?: boolean | 'all'; timeline?: boolean; select?: (copy: Db) => FlowFilter }) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
   loadRules: (dirs: string[] | undefined) => RuleSet;
   defaultFormat: (f: string | undefined) => Format;
 }
@@ -173,6 +173,13 @@ export async function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' |
   }
 }
 
+/**
+ * The flows a report reads, where they are fewer than its filter passes (host: those with the
+ * host on a side): from an engine, only these are copied. Given the copy and the filter, whose
+ * names are checked and made addresses first.
+ */
+type Narrow = (copy: Db, f: FlowFilter) => FlowFilter;
+
 export function addReportCommands(program: Command, deps: ReportDeps): void {
   const report = program.command('report').description('summaries people act on: per role, the role matrix, findings (unexpected, in clear), firewall rules, what is new, RPC endpoints, an HTML page');
   /**
@@ -180,19 +187,25 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
    * 'yes', or 'window' when the report takes --since/--until from it) a ClickHouse engine. --out is
    * checked first (that it does not name a SQLite database's files).
    */
-  const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window' | 'flows' | 'all-flows' | 'timeline') => {
+  const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window' | 'flows' | 'all-flows' | 'timeline', narrow?: Narrow) => {
     const fromEngine = isClickHouse(o.db) && engine !== 'no';
     if (o.out !== undefined) checkOutPath(o.out, fromEngine ? null : o.db);
     // A report that reads its window's flows (host, firewall) has them copied from the engine, as export has the flows it writes.
     const timed = f.since !== undefined || f.until !== undefined;
-    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window', flows: engine === 'all-flows' ? 'all' : engine === 'flows' || (engine === 'yes' && timed), timeline: engine === 'timeline' });
+    const select = narrow
+      ? (copy: Db) => {
+          checkFilterNames(f, () => deps.loadRules(undefined), copy);
+          return narrow(copy, f);
+        }
+      : undefined;
+    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window', flows: engine === 'all-flows' ? 'all' : engine === 'flows' || (engine === 'yes' && timed), timeline: engine === 'timeline', select });
     const db = deps.openDb(o.db);
     return { db, file: o.db, close: () => db.close(), prepare: (g: FlowFilter) => g };
   };
   /** A report over the database --db names: a SQLite file, or (`engine`: the report reads only what the engine keeps) a ClickHouse engine. */
-  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: 'no' | 'yes' | 'window' | 'all-flows' = 'window') => {
+  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: 'no' | 'yes' | 'window' | 'all-flows' = 'window', narrow?: Narrow) => {
     const f = filterOf(o);
-    const from = await source(o, f, engine);
+    const from = await source(o, f, engine, narrow);
     const db = from.db;
     try {
       checkFilterNames(f, () => deps.loadRules(undefined), db);
@@ -474,7 +487,7 @@ by --limit, per list).`,
           ],
           format,
         );
-      }, 'yes');
+      }, 'yes', (copy, f) => ({ ...f, host: hostAddress(copy, 'host', address) }));
     });
 
   common(program.command('export').description('every flow for other engines, in the order stored (as each ended, as Zeek conn.log has them): NDJSON with Elastic Common Schema fields, an Elasticsearch _bulk body, or CSV'), false)
