@@ -110,7 +110,7 @@ describe('7. EXFLOW_DB and a default database; relative times; host names wherev
     expect(none.code).toBe(3);
     expect(none.stderr).toBe('exflow: exflow.sqlite: no such database (run "exflow analyze" first); --db FILE or EXFLOW_DB names another\n');
     expect(runCli(['report', 'summary', '--help']).stdout).toMatch(/--db <file\|url> +SQLite database to read, or a ClickHouse engine:[^]*\(default: \$EXFLOW_DB,\s+else\s+exflow\.sqlite\)/);
-    expect(runCli(['flows', '--help']).stdout).toMatch(/--db <file> +SQLite database to read \(default: \$EXFLOW_DB, else\s+exflow\.sqlite\)/);
+    expect(runCli(['audit', '--help']).stdout).toMatch(/--db <file> +SQLite database to update \(default:\s+\$EXFLOW_DB, else\s+exflow\.sqlite\)/);
   });
 
   it('--since/--until before now: -15m, -1h, -2d, -1w, today, yesterday (the sample is from the past)', () => {
