@@ -62,7 +62,7 @@ export interface EngineRead {
   /** --since/--until of the reports that read groups: the copy's sums made the window's. */
   window?: TimeWindow | null;
   /**
-   * For a command that reads flows one by one (flows, export): given the kept copy, the filter its
+   * For a command that reads flows one by one (flows, export, new, --capture …): given the kept copy, the filter its
    * flows must pass (its host names made addresses there). The engine's flows the filter may pass
    * are copied into the command's own copy, which the command reads with that filter as any database.
    */
@@ -88,7 +88,7 @@ export interface EngineRead {
  * names the server (ClickHouseError); a bad URL is a TargetError.
  */
 export async function openEngineCopy(url: string, rules: RuleSet, version: string, o: EngineRead = {}): Promise<EngineDb> {
-  const { note = () => {}, busy = () => {}, window = null } = o;
+  const { note = () => {}, busy = () => {} } = o;
   const targets = parseTargets(url);
   const shards = targets.map((t) => new ClickHouse(t));
   try {
@@ -98,59 +98,70 @@ export async function openEngineCopy(url: string, rules: RuleSet, version: strin
       const db = openDb(kept.file, { create: false, readonly: true });
       try {
         filter = o.flows(db);
+      } catch (e) {
+        kept.release(); // a name the copy does not know: the command ends here
+        throw e;
       } finally {
         db.close();
       }
     }
-    if (window === null && filter === null && !o.timeline) {
+    if (!o.window && filter === null && !o.timeline) {
       const db = openDb(kept.file, { create: false, readonly: true });
       return { db, file: kept.file, made: kept.made, captureHits: null, close: () => (db.close(), kept.release()) };
     }
-    // The window's sums, or the flows asked for, in a copy of the copy made for this command and removed after it.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exflow-window-'));
-    const release = () => {
-      fs.rmSync(dir, { recursive: true, force: true });
-      kept.release();
-    };
-    try {
-      const file = path.join(dir, 'window.sqlite');
-      fs.copyFileSync(kept.file, file);
-      fs.chmodSync(file, 0o600);
-      const db = openDb(file, { create: false });
-      try {
-        db.pragma('synchronous = OFF');
-        db.exec('BEGIN');
-        let captureHits: number[] | null = null;
-        if (window !== null) {
-          busy("adding up the window's flows in the engine");
-          captureHits = await copyWindow(shards, db, window);
-        }
-        if (filter !== null) {
-          busy('copying the flows asked for from the engine');
-          const progress = (n: number) => busy(`copying the flows asked for from the engine: ${n.toLocaleString('en-US')}`);
-          const sel = o.allFlows ? { addresses: [] } : selectionOf(db, filter);
-          const n = o.firstFlows === undefined ? await copyFlows(shards, db, sel, progress) : await copyFirstFlows(shards, db, sel, filter, o.firstFlows);
-          // The minutes the flows began in (the HTML page's timeline reads them unfiltered), as a run makes them.
-          if (n > 0) db.exec(minutesOfFlows());
-        }
-        if (o.timeline) {
-          busy('the minutes flows began in, from the engine');
-          await copyMinutes(shards, db);
-          await copyTimelineFlows(shards, db);
-        }
-        db.exec('COMMIT');
-        busy(null);
-        return { db, file, made: kept.made, captureHits, close: () => (db.close(), release()) };
-      } catch (e) {
-        db.close();
-        throw e;
-      }
-    } catch (e) {
-      release();
-      throw e;
-    }
+    return await commandCopy(shards, kept, o, filter);
   } finally {
     for (const ch of shards) ch.close();
+  }
+}
+
+/**
+ * A copy of the kept copy made for one command and removed after it: the window's sums in it, the
+ * flows its filter may pass (or the first of them, or every flow), the timeline's minutes.
+ */
+async function commandCopy(shards: ClickHouse[], kept: { file: string; made: boolean; release: () => void }, o: EngineRead, filter: FlowFilter | null): Promise<EngineDb> {
+  const { busy = () => {}, window = null } = o;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'exflow-copy-'));
+  const release = () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    kept.release();
+  };
+  try {
+    const file = path.join(dir, 'command.sqlite');
+    fs.copyFileSync(kept.file, file);
+    fs.chmodSync(file, 0o600);
+    const db = openDb(file, { create: false });
+    try {
+      db.pragma('synchronous = OFF');
+      db.exec('BEGIN');
+      let captureHits: number[] | null = null;
+      if (window !== null) {
+        busy("adding up the window's flows in the engine");
+        captureHits = await copyWindow(shards, db, window);
+      }
+      if (filter !== null) {
+        busy('copying the flows asked for from the engine');
+        const progress = (n: number) => busy(`copying the flows asked for from the engine: ${n.toLocaleString('en-US')}`);
+        const sel = o.allFlows ? { addresses: [] } : selectionOf(db, filter);
+        const n = o.firstFlows === undefined ? await copyFlows(shards, db, sel, progress) : await copyFirstFlows(shards, db, sel, filter, o.firstFlows);
+        // The minutes the flows began in (the HTML page's timeline reads them unfiltered), as a run makes them.
+        if (n > 0) db.exec(minutesOfFlows());
+      }
+      if (o.timeline) {
+        busy('the minutes flows began in, from the engine');
+        await copyMinutes(shards, db);
+        await copyTimelineFlows(shards, db);
+      }
+      db.exec('COMMIT');
+      busy(null);
+      return { db, file, made: kept.made, captureHits, close: () => (db.close(), release()) };
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  } catch (e) {
+    release();
+    throw e;
   }
 }
 
