@@ -144,6 +144,8 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     const times = new Database(merged, { readonly: true });
     const ends = times.prepare('SELECT last_sec + last_nsec / 1e9 FROM flows ORDER BY 1').pluck().all() as number[];
     const path2 = times.prepare('SELECT path FROM captures WHERE id = 2').pluck().get() as string;
+    // The server with the most flows with protection findings (its story's Protection section counts all time, whatever the window).
+    const guarded = times.prepare('SELECT server FROM flows WHERE protection IS NOT NULL GROUP BY server ORDER BY count(*) DESC, server LIMIT 1').pluck().get() as string;
     const captures = times.prepare('SELECT count(*) FROM captures').pluck().get() as number;
     times.close();
     const mid = String(ends[Math.floor(ends.length / 2)]);
@@ -187,6 +189,7 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     // The reports that read their window's flows: those of the window are copied.
     expectSame(['host', busy[0].address, '--format', 'json', '--since', mid]);
     expectSame(['host', busy[1].address, '--until', mid]);
+    expectSame(['host', guarded, '--since', mid]);
     expectSame(['report', 'firewall', '--format', 'json', '--until', mid]);
     expectSame(['report', 'firewall', '--format', 'nft', '--since', mid, '--per', 'host']);
   }, 240_000);

@@ -3,7 +3,8 @@
 // for ten daily runs) shipped into a ClickHouse server the bench starts on this machine, then each
 // report the engine answers timed from the engine and from the SQLite database, alternating,
 // medians: the first report after a ship (the engine's copy made: its cache emptied before) and
-// the next ones (the copy kept). Target: every report at 10M flows ≤ 2 s on one server.
+// the next ones (the copy kept) — and the commands that read flows one by one, which copy the
+// flows they need. Target: every report at 10M flows ≤ 2 s on one server.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -27,11 +28,20 @@ export async function measureEngineReports(b: ReportsBench, log: (s: string) => 
     const Database = require('better-sqlite3');
     const d = new Database(db, { readonly: true });
     const host = d.prepare('SELECT server FROM flows GROUP BY server ORDER BY count(*) DESC LIMIT 1').pluck().get() as string;
+    // A time in the middle of the flows: windows that cut them.
+    const mid = String(d.prepare('SELECT (min(first_sec) + max(last_sec)) / 2 FROM flows').pluck().get() as number);
     d.close();
     const reports: { name: string; args: string[] }[] = [
-      ...['summary', 'roles', 'matrix', 'unexpected', 'services', 'encryption', 'protection'].map((r) => ({ name: r, args: ['report', r, '--format', 'json'] })),
+      ...['summary', 'roles', 'matrix', 'unexpected', 'services', 'encryption', 'protection', 'firewall'].map((r) => ({ name: r, args: ['report', r, '--format', 'json'] })),
       { name: 'hosts', args: ['hosts', '--format', 'json'] },
       { name: `host ${host}`, args: ['host', host, '--format', 'json'] },
+      { name: 'epm', args: ['epm', '--format', 'json'] },
+      { name: 'html', args: ['report', 'html', '--out', path.join(dir, 'page.html')] },
+      { name: 'unexpected --since (a window)', args: ['report', 'unexpected', '--format', 'json', '--since', mid] },
+      { name: `host ${host} --since`, args: ['host', host, '--format', 'json', '--since', mid] },
+      { name: 'flows --limit 20', args: ['flows', '--format', 'json', '--limit', '20'] },
+      { name: `flows --server ${host} --limit 1000`, args: ['flows', '--format', 'json', '--server', host, '--limit', '1000'] },
+      { name: `export --server ${host} --since`, args: ['export', '--server', host, '--since', mid] },
     ];
     const first: number[] = [];
     let firstRss = 0;

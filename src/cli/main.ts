@@ -89,7 +89,7 @@ const ENGINE_REPORTS = 'the commands that read (flows, hosts, host, runs, epm, e
  * anywhere), the flows the filter may pass are copied, its host names made addresses first. A time
  * window elsewhere is refused. `prepare` gives the filter the reports read the copy with.
  */
-async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flows?: boolean | 'all'; timeline?: boolean; firstFlows?: number; select?: (copy: Db) => FlowFilter } = {}): Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
+async function openEngine(url: string, f: FlowFilter, o: { window?: boolean | 'sums'; flows?: boolean | 'all'; timeline?: boolean; firstFlows?: number; select?: (copy: Db) => FlowFilter } = {}): Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }> {
   const flows = o.flows === true || o.flows === 'all' || f.capture !== undefined || f.fromFlows === true;
   const timed = f.since !== undefined || f.until !== undefined;
   const asked = [!o.window && !flows && f.since !== undefined && '--since', !o.window && !flows && f.until !== undefined && '--until'].filter(Boolean);
@@ -119,7 +119,12 @@ async function openEngine(url: string, f: FlowFilter, o: { window?: boolean; flo
       timeline: o.timeline === true && !flows,
     });
     // A window over copied flows is answered from them: the copy's sums are of all time, without the hours.
-    return { db: e.db, file: e.file, close: () => e.close(), prepare: (asked) => (flows && timed ? { ...engineFilter(e, asked), fromFlows: true } : engineFilter(e, asked)) };
+    // A window over copied flows is answered from them; with `window: 'sums'` (host, firewall: their
+    // reports make filters of their own from the one asked) the copy's sums are the window's, and
+    // the filter read without its times.
+    const prepare = (asked: FlowFilter): FlowFilter =>
+      flows && timed ? { ...engineFilter(e, asked), fromFlows: true } : o.window === 'sums' && timed ? { ...asked, since: undefined, until: undefined } : engineFilter(e, asked);
+    return { db: e.db, file: e.file, close: () => e.close(), prepare };
   } catch (e) {
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     if (e instanceof TargetError) throw new UserError(`exflow: --db: ${e.message}`, Exit.Usage);

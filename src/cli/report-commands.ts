@@ -34,7 +34,7 @@ export interface ReportDeps {
    * A ClickHouse engine (clickhouse://…) as a database the reports read (`o.window`: the report
    * takes --since/--until from it); `prepare` gives the filter to read it with; `close` closes it.
    */
-  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean; flows?: boolean | 'all'; timeline?: boolean; select?: (copy: Db) => FlowFilter }) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
+  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean | 'sums'; flows?: boolean | 'all'; timeline?: boolean; select?: (copy: Db) => FlowFilter }) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
   loadRules: (dirs: string[] | undefined) => RuleSet;
   defaultFormat: (f: string | undefined) => Format;
 }
@@ -174,6 +174,16 @@ export async function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' |
 }
 
 /**
+ * What a report reads of a ClickHouse engine (SQLite files are read whole): 'no', nothing (it needs
+ * a file); 'yes', the copy of its sums (a time window: the window's flows copied, and read); 'window',
+ * the sums of a time window, its groups judged once for the filter; 'window-sums', the sums of a
+ * time window, read with the filter's other conditions (the report makes filters of its own);
+ * 'flows', the flows the filter may pass; 'all-flows', every flow; 'timeline', the minutes flows
+ * began in and the flows of those the HTML timeline reads.
+ */
+type Engine = 'no' | 'yes' | 'window' | 'window-sums' | 'flows' | 'all-flows' | 'timeline';
+
+/**
  * The flows a report reads, where they are fewer than its filter passes (host: those with the
  * host on a side): from an engine, only these are copied. Given the copy and the filter, whose
  * names are checked and made addresses first.
@@ -187,7 +197,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
    * 'yes', or 'window' when the report takes --since/--until from it) a ClickHouse engine. --out is
    * checked first (that it does not name a SQLite database's files).
    */
-  const source = async (o: CommonOptions, f: FlowFilter, engine: 'no' | 'yes' | 'window' | 'flows' | 'all-flows' | 'timeline', narrow?: Narrow) => {
+  const source = async (o: CommonOptions, f: FlowFilter, engine: Engine, narrow?: Narrow) => {
     const fromEngine = isClickHouse(o.db) && engine !== 'no';
     if (o.out !== undefined) checkOutPath(o.out, fromEngine ? null : o.db);
     // A report that reads its window's flows (host, firewall) has them copied from the engine, as export has the flows it writes.
@@ -198,12 +208,12 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
           return narrow(copy, f);
         }
       : undefined;
-    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window', flows: engine === 'all-flows' ? 'all' : engine === 'flows' || (engine === 'yes' && timed), timeline: engine === 'timeline', select });
+    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window' ? true : engine === 'window-sums' ? 'sums' : false, flows: engine === 'all-flows' ? 'all' : engine === 'flows' || (engine === 'yes' && timed), timeline: engine === 'timeline', select });
     const db = deps.openDb(o.db);
     return { db, file: o.db, close: () => db.close(), prepare: (g: FlowFilter) => g };
   };
   /** A report over the database --db names: a SQLite file, or (`engine`: the report reads only what the engine keeps) a ClickHouse engine. */
-  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: 'no' | 'yes' | 'window' | 'all-flows' = 'window', narrow?: Narrow) => {
+  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: Engine = 'window', narrow?: Narrow) => {
     const f = filterOf(o);
     const from = await source(o, f, engine, narrow);
     const db = from.db;
@@ -332,7 +342,7 @@ those rules out.`,
     .action(async (o: CommonOptions & { per: 'role' | 'host'; all?: boolean; supportedOnly?: boolean; format?: string; rules: string[] }) => {
       const f = filterOf(o);
       const rules = deps.loadRules(o.rules);
-      const from = await source(o, f, 'yes');
+      const from = await source(o, f, 'window-sums');
       const db = from.db;
       // A ruleset written to a file appears whole or not at all (it may be loaded by a firewall as it is).
       const out = openOutput(o.out);
