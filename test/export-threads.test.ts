@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChunkFiles, exportSink } from '../src/cli/out-file';
 import { writeExport, type ExportJob, type ExportSink } from '../src/run/export';
-import type { FlowFilter } from '../src/report/filter';
+import { flowWhere, type FlowFilter } from '../src/report/filter';
 import { loadRules } from '../src/rules/load';
 import { openDb } from '../src/store/db';
 import { captureFiles, HAVE_SHARED, ROOT, runCli, tmpDir } from './helpers';
@@ -44,7 +44,7 @@ describe.skipIf(!HAVE_SHARED)('export on threads', () => {
 
   it('writes what one thread writes: NDJSON, bulk, CSV; all flows and a filtered few; three threads of parts of 7 ids', async () => {
     expect(a.code, a.stderr).toBe(0);
-    const filters: FlowFilter[] = [{}, { service: 'msrpc-epm' }, { verdict: 'unexpected' }];
+    const filters: FlowFilter[] = [{}, { service: 'msrpc-epm' }, { verdict: 'unexpected' }, { server: '10.77.0.10' }, { host: '10.77.0.100', since: 0 }, { finding: 'rpc-unauthenticated' }, { capture: '2' }];
     for (const filter of filters) {
       for (const format of ['ndjson', 'bulk', 'csv'] as const) {
         const one = await exported({ ...base, filter, format, threads: 1 });
@@ -57,6 +57,23 @@ describe.skipIf(!HAVE_SHARED)('export on threads', () => {
     const cli = runCli(['export', '--db', db, '--threads', '2']);
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.stdout).toBe(await exported({ ...base, filter: {}, format: 'ndjson', threads: 1 }));
+  });
+
+  it("a part's flows are read by their ids, not through an index of the filter's columns (each part would read a busy host's every flow)", () => {
+    const d = openDb(db, { create: false, readonly: true });
+    try {
+      for (const filter of [{ server: '10.77.0.10' }, { host: '10.77.0.100' }, { client: '10.77.0.100' }, { capture: '2' }, { finding: 'rpc-unauthenticated' }] as FlowFilter[]) {
+        const w = flowWhere(filter, 'f', [], { scan: true });
+        const plan = (d.prepare(`EXPLAIN QUERY PLAN SELECT f.id FROM ${w.view} f ${w.sql} AND f.id >= ? AND f.id < ? ORDER BY f.id`).all(...w.args, 1, 8) as { detail: string }[]).map((r) => r.detail);
+        expect(plan.find((p) => /^(SEARCH|SCAN) f\b/.test(p)), JSON.stringify(filter)).toMatch(/^SEARCH f USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/);
+        // Without it, the index is taken (what the export did).
+        const plain = flowWhere(filter, 'f');
+        const was = (d.prepare(`EXPLAIN QUERY PLAN SELECT f.id FROM ${plain.view} f ${plain.sql} AND f.id >= ? AND f.id < ? ORDER BY f.id`).all(...plain.args, 1, 8) as { detail: string }[]).map((r) => r.detail);
+        if ('server' in filter) expect(was.join('\n')).toMatch(/USING INDEX flows_server/);
+      }
+    } finally {
+      d.close();
+    }
   });
 
   it('a thread that cannot open the database, or a write before the threads read: one thread writes it all, the same', async () => {

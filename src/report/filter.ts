@@ -90,17 +90,20 @@ export function parseTime(text: string, now: number = Date.now() / 1000): number
  * as `alias`; `view`: the view a query that reads no verdict column should scan — flow_seen, or
  * flow_view when the filter itself asks for roles or verdicts.
  */
-export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = [], o: { time?: boolean } = {}): { sql: string; args: (string | number)[]; view: 'flow_view' | 'flow_seen' } {
+export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = [], o: { time?: boolean; scan?: boolean } = {}): { sql: string; args: (string | number)[]; view: 'flow_view' | 'flow_seen' } {
   const where = [...extra];
   const args: (string | number)[] = [];
+  // `o.scan`: for a range of ids (a part of an export), conditions no index answers (a unary +):
+  // through an index, each part would read every flow of a busy host again.
+  const col = (c: string) => `${o.scan ? '+' : ''}${alias}.${c}`;
   if (f.capture !== undefined) {
-    const c = captureFilter(f.capture, `${alias}.capture_id`, `${alias}.capture_path`);
+    const c = captureFilter(f.capture, col('capture_id'), `${alias}.capture_path`);
     where.push(c.sql);
     args.push(...c.args);
   }
   for (const [value, columns] of [[f.host, ['client', 'server']], [f.client, ['client']], [f.server, ['server']]] as const) {
     if (value === undefined) continue;
-    const parts = columns.map((c) => addressCondition(`${alias}.${c}`, value));
+    const parts = columns.map((c) => addressCondition(col(c), value));
     where.push(`(${parts.map((p) => p.sql).join(' OR ')})`);
     args.push(...parts.map((p) => p.arg));
   }
@@ -118,7 +121,7 @@ export function flowWhere(f: FlowFilter, alias = 'f', extra: string[] = [], o: {
     args.push(f.verdict);
   }
   if (f.finding !== undefined) {
-    where.push(`${alias}.protection IS NOT NULL AND ${hasFinding(alias)}`);
+    where.push(`${col('protection')} IS NOT NULL AND ${hasFinding(alias)}`);
     args.push(f.finding);
   }
   if (f.sensor !== undefined) {

@@ -176,7 +176,7 @@ function rowOf(a: unknown[], v: VerdictTexts, c: CaptureTexts | undefined, clear
  * an audit writes meanwhile.
  */
 export function* flowViewRows(db: Db, q: FlowQuery, o: { verdictsHeld?: number; judgementHeld?: number; order?: 'time' | 'stored'; held?: HeldTexts } = {}): Generator<FlowDbRow> {
-  const w = flowWhere(q);
+  const w = flowWhere(q, 'f', [], { scan: q.ids !== undefined });
   const where = q.ids ? `${w.sql ? `${w.sql} AND` : 'WHERE'} f.id >= ? AND f.id < ?` : w.sql;
   const args = [...w.args, ...(q.ids ? [q.ids.from, q.ids.to] : []), ...(q.limit !== undefined ? [q.limit] : [])];
   const own = !db.inTransaction;

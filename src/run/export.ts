@@ -121,7 +121,8 @@ export async function writeExport(job: ExportJob, sink: ExportSink): Promise<boo
   if (own) db.exec('BEGIN');
   try {
     const span = db.prepare('SELECT min(id) AS first, max(id) AS last FROM flows').get() as { first: number | null; last: number | null };
-    if (job.threads < 2 || span.first === null || span.last! - span.first + 1 < (job.parallelFrom ?? PARALLEL_FROM)) return await alone(job, sink, {});
+    const parallelFrom = job.parallelFrom ?? PARALLEL_FROM;
+    if (job.threads < 2 || span.first === null || span.last! - span.first + 1 < parallelFrom || fewThroughIndex(db, job.filter, parallelFrom)) return await alone(job, sink, {});
     const firstId = span.first;
     const partIds = job.partIds ?? PART_IDS;
     const parts = Math.ceil((span.last! - firstId + 1) / partIds);
@@ -135,6 +136,23 @@ export async function writeExport(job: ExportJob, sink: ExportSink): Promise<boo
   } finally {
     if (own && db.inTransaction) db.exec('COMMIT');
   }
+}
+
+/**
+ * Whether the filter's flows are few by what an index counts: at most `most` with one of its
+ * exact addresses on a side, or with a protection finding. Those are read through the index by
+ * this thread alone; parts of ids, read by threads, each scan their range (ten million flows, a
+ * host of 3,510: 1.0 s alone, 5.0 s in parts) — which pays where a host has many.
+ */
+function fewThroughIndex(db: Db, f: FlowFilter, most: number): boolean {
+  const counts: number[] = [];
+  const of = (sql: string, arg?: string) => db.prepare(`SELECT count(*) FROM (SELECT 1 FROM flows WHERE ${sql} LIMIT ${most + 1})`).pluck().get(...(arg === undefined ? [] : [arg])) as number;
+  const exact = (v: string | undefined) => v !== undefined && !v.includes('/');
+  if (exact(f.host)) counts.push(of('client = ?', f.host) + of('server = ?', f.host));
+  if (exact(f.client)) counts.push(of('client = ?', f.client));
+  if (exact(f.server)) counts.push(of('server = ?', f.server));
+  if (f.finding !== undefined) counts.push(of('protection IS NOT NULL'));
+  return counts.some((n) => n <= most);
 }
 
 /** Lines from this thread alone, each written as it is made (held, a million lines cost the collector 6 s more). */
