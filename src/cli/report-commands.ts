@@ -6,7 +6,8 @@ import { DEFAULT_INDEX, ECS_VERSION } from '../report/export';
 import { defaultExportThreads, writeExport } from '../run/export';
 import type { FlowFilter } from '../report/filter';
 import { ENCRYPTION_COLUMNS, ENCRYPTION_TABLE_COLUMNS, encryptionReport, servicesReport, UNEXPECTED_COLUMNS, UNEXPECTED_TABLE_COLUMNS, unexpectedReport } from '../report/findings';
-import { PROTECTION_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
+import { PROTECTION_COLUMNS, PROTECTION_GROUP_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
+import { flowGroups, keepGroups, type Groups } from '../report/groups';
 import { escapeControls, FORMATS, render, renderJson, renderStream, type Format, type Row } from '../report/format';
 import { checkColumns, rowView } from '../report/view';
 import { MinuteFlowsMissing, startsFromMinutes } from '../report/starts';
@@ -25,16 +26,30 @@ import { isClickHouse } from '../store/clickhouse/target';
 import { Exit, UserError } from './errors';
 import { print } from './out';
 import { checkOutPath, ChunkFiles, exportSink, formatForOut, manifestName, openOutput, OUT_HELP, writeOutput } from './out-file';
-import { addressOption, baselineOption, collect, dbOption, engineDbOption, knownName, positiveInt, resolveHostName, threadCount, threadsFromEnv, timeOption } from './options';
+import { addressOption, baselineOption, collect, engineDbOption, knownName, positiveInt, resolveHostName, threadCount, threadsFromEnv, timeOption } from './options';
 
+
+/** What a command reads of an engine besides the copy of its sums (cli/main.ts: openEngine). */
+export interface EngineOpen {
+  /** --since/--until from the sums of the window's flows: their groups judged once for the filter (true), or read with its other conditions ('sums'). */
+  window?: boolean | 'sums';
+  /** The flows the filter may pass, copied ('all': every flow). */
+  flows?: boolean | 'all';
+  /** Of those, only the first this many the filter passes, in listing order (flows --limit). */
+  firstFlows?: number;
+  /** The minutes flows began in, and the flows of those the HTML timeline reads. */
+  timeline?: boolean;
+  /** Told the command's copy before a window's sums replace those of all time (what the report reads of all time is kept). */
+  beforeWindow?: (copy: Db) => void;
+}
 
 export interface ReportDeps {
   openDb: (file: string) => Db;
   /**
-   * A ClickHouse engine (clickhouse://…) as a database the reports read (`o.window`: the report
-   * takes --since/--until from it); `prepare` gives the filter to read it with; `close` closes it.
+   * A ClickHouse engine (clickhouse://…) as a database the reports read, as `o` says; `prepare`
+   * gives the filter to read it with; `close` closes it (and removes a copy made for the command).
    */
-  openEngine: (url: string, f: FlowFilter, o?: { window?: boolean | 'sums'; flows?: boolean | 'all'; timeline?: boolean; select?: (copy: Db) => FlowFilter }) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
+  openEngine: (url: string, f: FlowFilter, o?: EngineOpen) => Promise<{ db: Db; file: string; close: () => void; prepare: (f: FlowFilter) => FlowFilter }>;
   loadRules: (dirs: string[] | undefined) => RuleSet;
   defaultFormat: (f: string | undefined) => Format;
 }
@@ -104,12 +119,9 @@ function* rolesInDb(db: Db): Generator<string> {
   for (const r of db.prepare("SELECT DISTINCT roles FROM hosts WHERE roles IS NOT NULL AND roles != ''").pluck().iterate() as Iterable<string>) yield* r.split(',');
 }
 
-/** The report commands a ClickHouse engine answers (--db clickhouse://…). */
-const ENGINE_ANSWERS = new Set(['summary', 'roles', 'matrix', 'unexpected', 'encryption', 'protection', 'services', 'firewall', 'host', 'export', 'new', 'html']);
-
 function common(cmd: Command, withFormat = true): Command {
-  // The reports a ClickHouse engine answers take its URL too (the others read flows one by one).
-  cmd.addOption(ENGINE_ANSWERS.has(cmd.name()) ? engineDbOption('to read') : dbOption('to read'));
+  // Every report reads a ClickHouse engine too (src/run/engine.ts).
+  cmd.addOption(engineDbOption('to read'));
   addFilterOptions(cmd);
   // Reports add up rollups; export and new read flows whatever this says.
   if (!['export', 'new'].includes(cmd.name())) cmd.option('--from-flows', 'add up every flow instead of the rollups: the same answer, slower (a check of the rollups)');
@@ -174,48 +186,32 @@ export async function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' |
 }
 
 /**
- * What a report reads of a ClickHouse engine (SQLite files are read whole): 'no', nothing (it needs
- * a file); 'yes', the copy of its sums (a time window: the window's flows copied, and read); 'window',
+ * What a report reads of a ClickHouse engine (SQLite files are read whole): 'window',
  * the sums of a time window, its groups judged once for the filter; 'window-sums', the sums of a
  * time window, read with the filter's other conditions (the report makes filters of its own);
  * 'flows', the flows the filter may pass; 'all-flows', every flow; 'timeline', the minutes flows
  * began in and the flows of those the HTML timeline reads.
  */
-type Engine = 'no' | 'yes' | 'window' | 'window-sums' | 'flows' | 'all-flows' | 'timeline';
-
-/**
- * The flows a report reads, where they are fewer than its filter passes (host: those with the
- * host on a side): from an engine, only these are copied. Given the copy and the filter, whose
- * names are checked and made addresses first.
- */
-type Narrow = (copy: Db, f: FlowFilter) => FlowFilter;
+type Engine = 'window' | 'window-sums' | 'flows' | 'all-flows' | 'timeline';
 
 export function addReportCommands(program: Command, deps: ReportDeps): void {
   const report = program.command('report').description('summaries people act on: per role, the role matrix, findings (unexpected, in clear), firewall rules, what is new, RPC endpoints, an HTML page');
   /**
-   * The database --db names, as a source a report reads and closes: a SQLite file, or (`engine`:
-   * 'yes', or 'window' when the report takes --since/--until from it) a ClickHouse engine. --out is
-   * checked first (that it does not name a SQLite database's files).
+   * The database --db names, as a source a report reads and closes: a SQLite file, or a ClickHouse
+   * engine read as `engine` says (`narrow`: the flows the report reads, where fewer than its filter
+   * passes). --out is checked first (that it does not name a SQLite database's files).
    */
-  const source = async (o: CommonOptions, f: FlowFilter, engine: Engine, narrow?: Narrow) => {
-    const fromEngine = isClickHouse(o.db) && engine !== 'no';
+  const source = async (o: CommonOptions, f: FlowFilter, engine: Engine, beforeWindow?: (copy: Db) => void) => {
+    const fromEngine = isClickHouse(o.db);
     if (o.out !== undefined) checkOutPath(o.out, fromEngine ? null : o.db);
-    // A report that reads its window's flows (host, firewall) has them copied from the engine, as export has the flows it writes.
-    const timed = f.since !== undefined || f.until !== undefined;
-    const select = narrow
-      ? (copy: Db) => {
-          checkFilterNames(f, () => deps.loadRules(undefined), copy);
-          return narrow(copy, f);
-        }
-      : undefined;
-    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window' ? true : engine === 'window-sums' ? 'sums' : false, flows: engine === 'all-flows' ? 'all' : engine === 'flows' || (engine === 'yes' && timed), timeline: engine === 'timeline', select });
+    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window' ? true : engine === 'window-sums' ? 'sums' : false, flows: engine === 'all-flows' ? 'all' : engine === 'flows', timeline: engine === 'timeline', beforeWindow });
     const db = deps.openDb(o.db);
     return { db, file: o.db, close: () => db.close(), prepare: (g: FlowFilter) => g };
   };
-  /** A report over the database --db names: a SQLite file, or (`engine`: the report reads only what the engine keeps) a ClickHouse engine. */
-  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: Engine = 'window', narrow?: Narrow) => {
+  /** A report over the database --db names: a SQLite file, or a ClickHouse engine read as `engine` says. */
+  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: Engine = 'window', beforeWindow?: (copy: Db) => void) => {
     const f = filterOf(o);
-    const from = await source(o, f, engine, narrow);
+    const from = await source(o, f, engine, beforeWindow);
     const db = from.db;
     try {
       checkFilterNames(f, () => deps.loadRules(undefined), db);
@@ -472,9 +468,10 @@ by --limit, per list).`,
     )
     .action((address: string, o: CommonOptions & { limit: number }) => {
       if (addressOption('address', address)?.includes('/')) throw new UserError(`exflow: host takes one address, not a block ("${address}"); for a block use exflow hosts --host ${address}`, Exit.Usage);
+      let allTime: Groups | undefined;
       return run(o, (db, f, format) => {
         address = hostAddress(db, 'host', address);
-        const s = hostStory(db, address, f, o.limit, deps.loadRules(undefined));
+        const s = hostStory(db, address, f, o.limit, deps.loadRules(undefined), allTime ? { protection: allTime } : {});
         if (s.flows === 0 && s.host === null) throw new UserError(`exflow: ${address}: no such host in ${o.db} (exflow hosts lists them)`, Exit.BadInput);
         if (format === 'json') return renderJson(s, 'host');
         const h = s.host ?? {};
@@ -497,7 +494,11 @@ by --limit, per list).`,
           ],
           format,
         );
-      }, 'yes', (copy, f) => ({ ...f, host: hostAddress(copy, 'host', address) }));
+      }, 'window-sums', (copy) => {
+        // From an engine with a window: the host's protection findings of all time (as on SQLite,
+        // whatever the window), read before the window's sums replace the copy's.
+        allTime = keepGroups(copy, 'host_all_time_protection', PROTECTION_GROUP_COLUMNS, flowGroups(copy, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { addresses: [hostAddress(copy, 'host', address)], indexed: true });
+      });
     });
 
   common(program.command('export').description('every flow for other engines, in the order stored (as each ended, as Zeek conn.log has them): NDJSON with Elastic Common Schema fields, an Elasticsearch _bulk body, or CSV'), false)

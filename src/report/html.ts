@@ -11,7 +11,7 @@ import { escapeControls, ISO_TIME, isoFraction, isoSecond, isoTime } from './for
 import { addressCondition, type FlowFilter } from './filter';
 import { dropGroups, firstNs, flowGroups, keepGroups, materializeGroups, secNsec, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
-import { protectionReport } from './protection';
+import { PROTECTION_GROUP_COLUMNS, protectionReport } from './protection';
 import type { Row } from './format';
 import { hostStory, HOST_GROUP_COLUMNS, HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS } from './host';
 import { hostByAddress } from './hosts';
@@ -317,7 +317,7 @@ function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Ba
   const drillGroups = keepGroups(db, 'drill_groups', HOST_GROUP_COLUMNS, story, { addresses: drill, indexed: true });
   // Their protection findings likewise (a host's, whatever the filter, as host ADDR shows them).
   const findingGroups = flowGroups(db, {}, ['f.protection IS NOT NULL'], [], { judged: false });
-  const drillProtection = keepGroups(db, 'drill_protection', 'f.protection, f.client, f.server, f.account, f.flows, f.first_sec, f.first_nsec', findingGroups, { addresses: drill, indexed: true });
+  const drillProtection = keepGroups(db, 'drill_protection', PROTECTION_GROUP_COLUMNS, findingGroups, { addresses: drill, indexed: true });
   const drilldowns = drill
     .map((addr) => {
       const st = hostStory(db, addr, f, 20, rules, { groups: drillGroups, protection: drillProtection });

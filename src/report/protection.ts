@@ -111,6 +111,9 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
   return rows.sort((a, b) => rank(a.severity) - rank(b.severity) || b.flows - a.flows || a.finding.localeCompare(b.finding));
 }
 
+/** The columns of the groups hostProtection may be given (a caller that reads them once for many hosts, or of all time). */
+export const PROTECTION_GROUP_COLUMNS = 'f.protection, f.client, f.server, f.account, f.flows, f.first_sec, f.first_nsec';
+
 /** Per host: the findings of the flows it is client or server of (host ADDR). */
 export function hostProtection(db: Db, rules: RuleSet | null, address: string, o: { groups?: Groups } = {}): Row[] {
   const side = `CASE WHEN f.client = ? THEN 'client' ELSE 'server' END`;

@@ -79,6 +79,11 @@ export interface EngineRead {
    * minutes it reads (its quartiles', those an interval's edge cuts) — not every flow.
    */
   timeline?: boolean;
+  /**
+   * Told the command's own copy before a window's sums replace those of all time: what a report
+   * reads of all time besides the window is kept there (host: its protection findings).
+   */
+  beforeWindow?: (copy: Db) => void;
 }
 
 /**
@@ -136,6 +141,7 @@ async function commandCopy(shards: ClickHouse[], kept: { file: string; made: boo
       db.exec('BEGIN');
       let captureHits: number[] | null = null;
       if (window !== null) {
+        o.beforeWindow?.(db);
         busy("adding up the window's flows in the engine");
         captureHits = await copyWindow(shards, db, window);
       }
