@@ -194,6 +194,26 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     expectSame(['report', 'firewall', '--format', 'nft', '--since', mid, '--per', 'host']);
   }, 240_000);
 
+  it('flows whose ids spread far wider than they are many: numbered densely, in merge\'s order', () => {
+    // A sensor's database whose flow ids are 10,000 apart (as if another run's were written between them).
+    const sparse = path.join(dir, 'site-sparse.sqlite');
+    fs.copyFileSync(path.join(dir, 'site-a.sqlite'), sparse);
+    const d = new Database(sparse);
+    d.exec('UPDATE flows SET id = id * 10000');
+    d.close();
+    const db = ch.url('sparse');
+    ok(['ship', '--db', sparse, '--to', db]);
+    const mergedSparse = path.join(dir, 'merged-sparse.sqlite');
+    ok(['merge', sparse, '--db', mergedSparse]);
+    for (const args of [['flows', '--format', 'json'], ['export', '--threads', '2'], ['flows', '--limit', '7', '--format', 'csv']]) {
+      const e = runCli([...args, '--db', db]);
+      const m = runCli([...args, '--db', mergedSparse]);
+      expect(e.stderr, args.join(' ')).toBe('');
+      expect(e.stdout, args.join(' ')).toBe(m.stdout);
+      expect(e.stdout.length).toBeGreaterThan(1000);
+    }
+  }, 120_000);
+
   it('two servers as shards give the one server\'s answers; a shard down is named, and nothing printed', async () => {
     const second = await startClickHouse();
     try {

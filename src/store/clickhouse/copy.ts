@@ -406,8 +406,9 @@ export async function flowsPerCapture(shards: readonly ClickHouse[], db: Db, sel
 /**
  * Copies into `db` — a copy copyForReports made of the same runs — the engine's flows `sel` lets
  * through, with their captures' local ids, numbered as a merge of the runs in the copy's order
- * numbers them (by run, then by their id in their sensor's database). Inside the caller's
- * transaction; `progress` is told the flows copied so far now and then. Returns how many.
+ * numbers them (by run, then by their id in their sensor's database: flowPlaces). Inside the
+ * caller's transaction; `progress` is told the flows copied so far now and then. Returns how many
+ * the engine sent.
  */
 export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: FlowSelection, progress: (flows: number) => void = () => {}): Promise<number> {
   const captures = await localCaptures(shards, db);
@@ -419,33 +420,20 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
     const missing = cols.filter((c) => !have.has(c.name));
     if (missing.length) throw new ClickHouseError(`${ch.where}: table ${ch.target.database}.flows lacks ${missing.slice(0, 3).map((c) => c.name).join(', ')}: made by another exflow version`);
   }
-  // Numbered in the order merge numbers them: a run's flows after those of the runs before it (the
-  // copy's run order), in the order of their own ids — each at its run's first place plus its id's
-  // distance from the run's lowest, so that rows need no sorting, here or in the engine (ids a run
-  // does not use are gaps, which nothing reads). A run twice on one server (two racing ships) puts
-  // each of its flows in the same place twice: once.
-  const runIds = await localRuns(shards, db);
-  const spans = new Map<string, { low: number; high: number }>();
-  for (const ch of shards) {
-    await ch.eachFields(`SELECT run_uid, min(id), max(id) FROM flows WHERE ${where.join(' AND ')} GROUP BY run_uid`, (r) => {
-      const at = () => `${ch.where}: a run's flow ids`;
-      spans.set(String(r[0]), { low: valueFor(r[1], true, at) as number, high: valueFor(r[2], true, at) as number });
-    });
-  }
-  const offset = new Map<string, number>();
-  let next = ((db.prepare('SELECT max(id) FROM main.flows').pluck().get() as number | null) ?? 0) + 1;
-  for (const [uid] of [...runIds].sort((a, b) => a[1] - b[1])) {
-    const span = spans.get(uid);
-    if (span === undefined) continue;
-    offset.set(uid, next - span.low);
-    next += span.high - span.low + 1;
-    if (!Number.isSafeInteger(next)) throw new ClickHouseError(`${shards[0].where}: flow ids beyond what a copy can number`);
-  }
+  const places = await flowPlaces(shards, db, where);
   // The copy is this command's own: its flows' indexes are made again after the rows are in (a
   // sort each) rather than kept up to date row by row.
   const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'flows' AND sql IS NOT NULL").all() as { name: string; sql: string }[];
   for (const x of indexes) db.exec(`DROP INDEX main."${x.name}"`);
-  const put = db.prepare(`INSERT OR IGNORE INTO main.flows (id, ${cols.map((c) => `"${c.name}"`).join(', ')}) VALUES (?, ${cols.map(() => '?').join(', ')})`);
+  const list = cols.map((c) => `"${c.name}"`).join(', ');
+  // Ids spread far wider than the flows (runs whose ids another run's interleave, or a hostile
+  // engine): put in order by run and id on disk first, then numbered densely (slower, exact).
+  const sparse = places === null;
+  if (sparse) db.exec(`DROP TABLE IF EXISTS main.engine_flows; CREATE TABLE main.engine_flows (run INTEGER NOT NULL, sid INTEGER NOT NULL, ${list}, PRIMARY KEY (run, sid)) WITHOUT ROWID`);
+  const put = sparse
+    ? db.prepare(`INSERT OR IGNORE INTO main.engine_flows VALUES (?, ?, ${cols.map(() => '?').join(', ')})`)
+    : db.prepare(`INSERT OR IGNORE INTO main.flows (id, ${list}) VALUES (?, ${cols.map(() => '?').join(', ')})`);
+  const runIds = await localRuns(shards, db);
   const select = cols.map((c) => (blob(c.name) ? `hex(${identifier(c.name)})` : identifier(c.name)));
   const capturesAt = cols.flatMap((c, i) => (c.name === 'capture_id' || c.name === 'last_capture_id' ? [i] : []));
   const integer = cols.map((c) => c.integer);
@@ -457,9 +445,6 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
       if (r.length !== 2 + cols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${2 + cols.length} (flows)`);
       const uid = r[0] as string;
       const sid = valueFor(r[1], true, () => `${ch.where}: flow id`) as number;
-      const base = offset.get(uid);
-      const span = spans.get(uid);
-      if (base === undefined || span === undefined || sid < span.low || sid > span.high) throw new ClickHouseError(`${ch.where}: sent flow ${sid} of run ${uid} outside the ids it counted (shipped meanwhile?); report again`);
       const values = new Array<unknown>(cols.length);
       for (let i = 0; i < cols.length; i++) {
         const v = r[2 + i];
@@ -471,12 +456,50 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
         if (local === undefined && cols[i].name === 'capture_id') throw new ClickHouseError(`${ch.where}: flow ${sid} of run ${uid} names a capture the engine does not hold`);
         values[i] = local ?? null;
       }
-      put.run(base + sid, ...values);
+      if (sparse) put.run(runIds.get(uid) ?? 0, sid, ...values);
+      else {
+        const span = places.get(uid);
+        if (span === undefined || sid < span.low || sid > span.high) throw new ClickHouseError(`${ch.where}: sent flow ${sid} of run ${uid} outside the ids it counted (shipped meanwhile?); report again`);
+        put.run(span.place + sid - span.low, ...values);
+      }
       if (++copied % 50_000 === 0) progress(copied);
     });
   }
+  if (sparse) db.exec(`INSERT INTO main.flows (${list}) SELECT ${list} FROM main.engine_flows ORDER BY run, sid; DROP TABLE main.engine_flows`);
   for (const x of indexes) db.exec(x.sql);
   return copied;
+}
+
+/**
+ * Where each run's flows go in the copy: numbered in the order merge numbers them — a run's flows
+ * after those of the runs before it (the copy's run order), in the order of their own ids — each
+ * at its run's first place plus its id's distance from the run's lowest, so that rows need no
+ * sorting, here or in the engine (ids a run does not use are gaps, which nothing reads; a run twice
+ * on one server puts each of its flows in the same place twice: once). Null where the ids spread
+ * over more than twice the flows and 100,000 (an export's parts are by id).
+ */
+async function flowPlaces(shards: readonly ClickHouse[], db: Db, where: string[]): Promise<Map<string, { low: number; high: number; place: number }> | null> {
+  const runIds = await localRuns(shards, db);
+  const spans = new Map<string, { low: number; high: number; flows: number }>();
+  for (const ch of shards) {
+    await ch.eachFields(`SELECT run_uid, min(id), max(id), count() FROM flows WHERE ${where.join(' AND ')} GROUP BY run_uid`, (r) => {
+      const at = () => `${ch.where}: a run's flow ids`;
+      spans.set(String(r[0]), { low: valueFor(r[1], true, at) as number, high: valueFor(r[2], true, at) as number, flows: valueFor(r[3], true, at) as number });
+    });
+  }
+  const out = new Map<string, { low: number; high: number; place: number }>();
+  let next = ((db.prepare('SELECT max(id) FROM main.flows').pluck().get() as number | null) ?? 0) + 1;
+  let ids = 0;
+  let flows = 0;
+  for (const [uid] of [...runIds].sort((a, b) => a[1] - b[1])) {
+    const span = spans.get(uid);
+    if (span === undefined) continue;
+    out.set(uid, { low: span.low, high: span.high, place: next });
+    next += span.high - span.low + 1;
+    ids += span.high - span.low + 1;
+    flows += span.flows;
+  }
+  return ids > 2 * flows + 100_000 || !Number.isSafeInteger(next) ? null : out;
 }
 
 /**
