@@ -79,7 +79,7 @@ function upgradeNotes(file: string): OpenOptions['onUpgrade'] {
   };
 }
 
-/** The reports that read only what an engine keeps (the others read flows, or write). */
+/** What answers from an engine (what writes a database needs a SQLite file). */
 const ENGINE_REPORTS = 'the commands that read (flows, hosts, host, runs, epm, export and every report)';
 
 /**
@@ -117,10 +117,9 @@ async function openEngine(url: string, f: FlowFilter, o: EngineOpen = {}): Promi
       timeline: o.timeline === true && !flows,
       beforeWindow: o.beforeWindow,
     });
-    // A window over copied flows is answered from them: the copy's sums are of all time, without the hours.
-    // A window over copied flows is answered from them; with `window: 'sums'` (host, firewall: their
-    // reports make filters of their own from the one asked) the copy's sums are the window's, and
-    // the filter read without its times.
+    // A window over copied flows is answered from them (the copy's sums are of all time, without the
+    // hours); with `window: 'sums'` (host, firewall: their reports make filters of their own from the
+    // one asked) the copy's sums are the window's, and the filter is read without its times.
     const prepare = (asked: FlowFilter): FlowFilter =>
       flows && timed ? { ...engineFilter(e, asked), fromFlows: true } : o.window === 'sums' && timed ? { ...asked, since: undefined, until: undefined } : engineFilter(e, asked);
     return { db: e.db, file: e.file, close: () => e.close(), prepare };
@@ -457,7 +456,14 @@ first_seen, last_seen (ISO 8601 UTC, microseconds), duration (seconds), packets,
       const first = o.sort === undefined ? o.limit : undefined;
       const source = engine ? await openEngine(o.db, filter, { flows: true, firstFlows: first }) : null;
       const db = source?.db ?? openDbOrFail(o.db, 'read');
-      const out = openOutput(o.out);
+      const close = () => (source ? source.close() : db.close());
+      let out: ReturnType<typeof openOutput>;
+      try {
+        out = openOutput(o.out);
+      } catch (e) {
+        close(); // an engine's copy made for this command goes with it
+        throw e;
+      }
       try {
         checkFilterNames(filter, () => rulesFrom(undefined), db);
         const format = formatForOut(o.format, o.out, () => defaultFormat(undefined));
@@ -468,8 +474,7 @@ first_seen, last_seen (ISO 8601 UTC, microseconds), duration (seconds), packets,
         out.abandon();
         throw e;
       } finally {
-        if (source) source.close();
-        else db.close();
+        close();
       }
     });
 
