@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChunkFiles, exportSink } from '../src/cli/out-file';
 import { writeExport, type ExportJob, type ExportSink } from '../src/run/export';
+import { flowViewRows, type FlowQuery } from '../src/report/flows';
 import { flowWhere, type FlowFilter } from '../src/report/filter';
 import { loadRules } from '../src/rules/load';
 import { openDb } from '../src/store/db';
@@ -57,6 +58,24 @@ describe.skipIf(!HAVE_SHARED)('export on threads', () => {
     const cli = runCli(['export', '--db', db, '--threads', '2']);
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.stdout).toBe(await exported({ ...base, filter: {}, format: 'ndjson', threads: 1 }));
+  });
+
+  it('the first flows of a host on many, read capture by capture, are the first flows read through its address', () => {
+    const d = openDb(db, { create: false, readonly: true });
+    try {
+      const captures = d.prepare('SELECT count(*) FROM captures').pluck().get() as number;
+      expect(captures).toBeGreaterThan(5);
+      const busy = d.prepare('SELECT server FROM flows GROUP BY server ORDER BY count(*) DESC LIMIT 1').pluck().get() as string;
+      const rows = (q: FlowQuery, walkFrom?: number) => [...flowViewRows(d, q, walkFrom === undefined ? {} : { walkFrom })].map((r) => `${r.capture_id} ${r.first_sec}.${r.first_nsec} ${r.client}:${r.client_port} ${r.verdict}`);
+      for (const q of [{ server: busy, limit: 5 }, { host: busy, limit: 40 }, { host: busy, limit: 3, verdict: 'unexpected' }, { client: busy, limit: 1000 }, { host: busy, limit: 2, since: 0 }] as FlowQuery[]) {
+        const walked = rows(q, 0);
+        expect(walked, JSON.stringify(q)).toEqual(rows(q));
+        // Several captures' flows where the limit reaches past the first.
+        if (q.limit === 40) expect(new Set(walked.map((r) => r.split(' ')[0])).size).toBeGreaterThan(1);
+      }
+    } finally {
+      d.close();
+    }
   });
 
   it("a part's flows are read by their ids, not through an index of the filter's columns (each part would read a busy host's every flow)", () => {

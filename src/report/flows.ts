@@ -175,10 +175,15 @@ function rowOf(a: unknown[], v: VerdictTexts, c: CaptureTexts | undefined, clear
  * transaction: the verdicts and captures read first are those of the flows that follow, whatever
  * an audit writes meanwhile.
  */
-export function* flowViewRows(db: Db, q: FlowQuery, o: { verdictsHeld?: number; judgementHeld?: number; order?: 'time' | 'stored'; held?: HeldTexts } = {}): Generator<FlowDbRow> {
-  const w = flowWhere(q, 'f', [], { scan: q.ids !== undefined });
-  const where = q.ids ? `${w.sql ? `${w.sql} AND` : 'WHERE'} f.id >= ? AND f.id < ?` : w.sql;
-  const args = [...w.args, ...(q.ids ? [q.ids.from, q.ids.to] : []), ...(q.limit !== undefined ? [q.limit] : [])];
+export function* flowViewRows(db: Db, q: FlowQuery, o: { verdictsHeld?: number; judgementHeld?: number; order?: 'time' | 'stored'; held?: HeldTexts; walkFrom?: number } = {}): Generator<FlowDbRow> {
+  // The first few flows (flows --limit) of a host on many: capture by capture, each in time order
+  // through flows_capture, until enough — not all of the host's flows found by address and sorted
+  // (ten million flows, a server on four million: 15.8 -> 1.0 s for the first thousand).
+  const walkFrom = o.walkFrom ?? WALK_FROM;
+  const walk = q.limit !== undefined && q.ids === undefined && o.order !== 'stored' && addressedFlows(db, q, walkFrom) > walkFrom;
+  const w = flowWhere(q, 'f', [], { scan: q.ids !== undefined || walk });
+  const where = q.ids ? `${w.sql ? `${w.sql} AND` : 'WHERE'} f.id >= ? AND f.id < ?` : walk ? `${w.sql ? `${w.sql} AND` : 'WHERE'} f.capture_id = ?` : w.sql;
+  const args = [...w.args, ...(q.ids ? [q.ids.from, q.ids.to] : []), ...(q.limit !== undefined && !walk ? [q.limit] : [])];
   const own = !db.inTransaction;
   if (own) db.exec('BEGIN');
   try {
@@ -190,7 +195,8 @@ export function* flowViewRows(db: Db, q: FlowQuery, o: { verdictsHeld?: number; 
     const select = table ? TABLE_SELECT : judge ? SEEN_SELECT : verdicts ? ROW_SELECT : ROW_SELECT_TEXTS;
     const order = o.order === 'stored' ? 'f.id' : 'f.capture_id, f.first_sec, f.first_nsec, f.id';
     const stmt = db.prepare(`SELECT ${select} FROM ${table ? 'flows' : judge ? 'flow_seen' : 'flow_view'} f ${where} ORDER BY ${order} ${q.limit !== undefined ? 'LIMIT ?' : ''}`).raw(true);
-    for (const a of stmt.iterate(...args) as IterableIterator<unknown[]>) {
+    const rows = walk ? byCapture(db, stmt, args, q.limit!) : (stmt.iterate(...args) as IterableIterator<unknown[]>);
+    for (const a of rows) {
       if (table && !captures.has(a[1] as number)) continue;
       if (judge) {
         const j = judge(a[COL.client] as string, a[COL.server] as string, a[COL.service] as string | null, a[COL.transport] as string, a[COL.server_port] as number);
@@ -206,6 +212,35 @@ export function* flowViewRows(db: Db, q: FlowQuery, o: { verdictsHeld?: number; 
   } finally {
     if (own && db.inTransaction) db.exec('COMMIT');
   }
+}
+
+/** More flows than this with the filter's address: its first few are found capture by capture. */
+const WALK_FROM = 100_000;
+
+/** The first `limit` rows of `stmt` (a capture's, in time order: its last argument the capture) over the captures in order. */
+function* byCapture(db: Db, stmt: { iterate(...params: unknown[]): IterableIterator<unknown> }, args: unknown[], limit: number): Generator<unknown[]> {
+  let left = limit;
+  for (const capture of db.prepare('SELECT id FROM captures ORDER BY id').pluck().all() as number[]) {
+    for (const a of stmt.iterate(...args, capture, left) as IterableIterator<unknown[]>) {
+      yield a;
+      if (--left === 0) return;
+    }
+  }
+}
+
+/**
+ * How many flows have one of the filter's exact addresses (--host, --client, --server) on their
+ * side, as their index counts them, up to `most` + 1 (Infinity without one): which way a few of
+ * them are read fastest (a part of an export, the first rows of a listing).
+ */
+export function addressedFlows(db: Db, f: FlowFilter, most: number): number {
+  const of = (column: string, v: string) => db.prepare(`SELECT count(*) FROM (SELECT 1 FROM flows WHERE ${column} = ? LIMIT ${most + 1})`).pluck().get(v) as number;
+  const exact = (v: string | undefined): v is string => v !== undefined && !v.includes('/');
+  const counts: number[] = [];
+  if (exact(f.host)) counts.push(of('client', f.host) + of('server', f.host));
+  if (exact(f.client)) counts.push(of('client', f.client));
+  if (exact(f.server)) counts.push(of('server', f.server));
+  return counts.length ? Math.min(...counts) : Infinity;
 }
 
 /**
