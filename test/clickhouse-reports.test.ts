@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { defaultTemplates, writeOrgDay } from '../src/samples/org-day';
 import { CLICKHOUSE_SERVER } from '../src/bench/clickhouse-server';
-import { captureFiles, HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
+import { alteredCopy, captureFiles, HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
 import { startClickHouse, type ClickHouseServer } from './clickhouse-server';
 import { numberLiteral } from '../src/store/clickhouse/quote';
 
@@ -196,11 +196,7 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
 
   it('flows whose ids spread far wider than they are many: numbered densely, in merge\'s order', () => {
     // A sensor's database whose flow ids are 10,000 apart (as if another run's were written between them).
-    const sparse = path.join(dir, 'site-sparse.sqlite');
-    fs.copyFileSync(path.join(dir, 'site-a.sqlite'), sparse);
-    const d = new Database(sparse);
-    d.exec('UPDATE flows SET id = id * 10000');
-    d.close();
+    const sparse = alteredCopy(path.join(dir, 'site-a.sqlite'), path.join(dir, 'site-sparse.sqlite'), 'UPDATE flows SET id = id * 10000');
     const db = ch.url('sparse');
     ok(['ship', '--db', sparse, '--to', db]);
     const mergedSparse = path.join(dir, 'merged-sparse.sqlite');

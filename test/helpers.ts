@@ -59,6 +59,19 @@ export function tmpDir(): string {
   return fs.mkdtempSync(path.join(root, 'exflow-test-'));
 }
 
+/** A copy of database `from` at `to` with `sql` run on it: a database damaged or odd in one known way. */
+export function alteredCopy(from: string, to: string, sql: string): string {
+  fs.copyFileSync(from, to);
+  const Database = require('better-sqlite3');
+  const d = new Database(to);
+  try {
+    d.exec(sql);
+  } finally {
+    d.close();
+  }
+  return to;
+}
+
 /** A flow as an orientation-free key: "tcp 10.0.0.1:1234 > 10.0.0.2:80". */
 export function flowKey(f: { transport: string; client: string; clientPort: number; server: string; serverPort: number }): string {
   return `${f.transport} ${f.client}:${f.clientPort} > ${f.server}:${f.serverPort}`;

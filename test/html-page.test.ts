@@ -7,8 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
-import { HAVE_TSHARK, ROOT, runCli, tmpDir } from './helpers';
+import { alteredCopy, HAVE_TSHARK, ROOT, runCli, tmpDir } from './helpers';
 
 const SAMPLE = path.join(ROOT, 'samples', 'exchange-org.pcapng');
 
@@ -28,11 +27,7 @@ describe('the HTML page', () => {
   });
 
   it('a database whose minute totals count flows it does not hold: one line naming it, exit 3, no page', () => {
-    const db = path.join(dir, 'damaged.sqlite');
-    fs.copyFileSync(path.join(dir, 'sample.sqlite'), db);
-    const d = new Database(db);
-    d.exec('DELETE FROM flows');
-    d.close();
+    const db = alteredCopy(path.join(dir, 'sample.sqlite'), path.join(dir, 'damaged.sqlite'), 'DELETE FROM flows');
     const out = path.join(dir, 'damaged.html');
     const r = runCli(['report', 'html', '--db', db, '--out', out]);
     expect(r.code).toBe(3);
