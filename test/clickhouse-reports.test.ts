@@ -195,8 +195,8 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
   }, 240_000);
 
   it('flows whose ids spread far wider than they are many: numbered densely, in merge\'s order', () => {
-    // A sensor's database whose flow ids are 10,000 apart (as if another run's were written between them).
-    const sparse = alteredCopy(path.join(dir, 'site-a.sqlite'), path.join(dir, 'site-sparse.sqlite'), 'UPDATE flows SET id = id * 10000');
+    // A sensor's database whose flow ids are a billion apart (as if other runs' were written between them, or a hostile one): ship reads it in slices of flows, not of ids.
+    const sparse = alteredCopy(path.join(dir, 'site-a.sqlite'), path.join(dir, 'site-sparse.sqlite'), 'UPDATE flows SET id = id * 1000000000');
     const db = ch.url('sparse');
     ok(['ship', '--db', sparse, '--to', db]);
     const mergedSparse = path.join(dir, 'merged-sparse.sqlite');

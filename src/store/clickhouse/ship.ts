@@ -295,7 +295,12 @@ async function shipFlows(db: Db, ch: ClickHouse, s: FlowShip, o: ShipOptions): P
   const step = Math.min(SLICE_IDS, chunkRows);
   const q: SliceQuery = { sql: `${s.from} WHERE ${FLOWS_BY_ID} AND id > @from AND id <= @to`, bind: s.bind, types: s.types, names: s.names, run: s.r.id };
   const reader = (o.slices ?? ((x) => sliceReader(db, x)))(q);
-  const slices = new SliceQueue(reader, s.after, lastId, step);
+  // Slices of `step` ids — or, where the run's ids spread far wider than its flows (a hostile or
+  // odd database), of `step` flows each, their ends found first: empty slices of ids spread over
+  // billions would take hours to step through.
+  const sparse = lastId - s.after > 2 * (total - before) + 100_000;
+  const ends = sparse ? sliceEnds(db, run.run, s.after, step) : null;
+  const slices = new SliceQueue(reader, s.after, lastId, step, ends);
   try {
     let last = s.after;
     while (last < lastId) {
@@ -350,6 +355,8 @@ class SliceQueue {
     from: number,
     private readonly last: number,
     private readonly step: number,
+    /** Where slices end, in order (null: every `step` ids). */
+    private readonly ends: number[] | null = null,
     private readonly ahead = 8,
   ) {
     this.next = from;
@@ -370,7 +377,7 @@ class SliceQueue {
   private fill(): void {
     while (this.asked.length < this.ahead && this.next < this.last) {
       const from = this.next;
-      const to = Math.min(from + this.step, this.last);
+      const to = this.ends ? (this.ends.find((e) => e > from) ?? this.last) : Math.min(from + this.step, this.last);
       this.next = to;
       const p = this.reader.read(from, to).then((r) => ({ to, ...r }));
       // Looked at in order; one that fails before its turn is not an unhandled rejection.
@@ -378,6 +385,14 @@ class SliceQueue {
       this.asked.push(p);
     }
   }
+}
+
+/** Every `step`-th flow id of a run after `after`, and its last: where slices of `step` flows end. */
+function sliceEnds(db: Db, run: number, after: number, step: number): number[] {
+  return db
+    .prepare(`SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS k, count(*) OVER () AS n FROM main.flows WHERE ${OF_RUN.flows} AND id > @after) WHERE k % @step = 0 OR k = n ORDER BY id`)
+    .pluck()
+    .all({ run, after, step }) as number[];
 }
 
 function encodeRow(writer: RowBinaryWriter, row: unknown[], table: ShippedTable, run: number): void {
