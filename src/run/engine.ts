@@ -149,9 +149,10 @@ async function commandCopy(shards: ClickHouse[], kept: { file: string; made: boo
         busy('copying the flows asked for from the engine');
         const progress = (n: number) => busy(`copying the flows asked for from the engine: ${n.toLocaleString('en-US')}`);
         const sel = o.allFlows ? { addresses: [] } : selectionOf(db, filter);
-        const n = o.firstFlows === undefined ? await copyFlows(shards, db, sel, progress) : await copyFirstFlows(shards, db, sel, filter, o.firstFlows);
+        if (o.firstFlows === undefined) await copyFlows(shards, db, sel, progress);
+        else await copyFirstFlows(shards, db, sel, filter, o.firstFlows);
         // The minutes the flows began in (the HTML page's timeline reads them unfiltered), as a run makes them.
-        if (n > 0) db.exec(minutesOfFlows());
+        db.exec(minutesOfFlows());
       }
       if (o.timeline) {
         busy('the minutes flows began in, from the engine');
@@ -175,9 +176,9 @@ async function commandCopy(shards: ClickHouse[], kept: { file: string; made: boo
  * Copies the flows `sel` lets through in the copy's listing order (capture, then time) until
  * `first` of them pass the whole filter `f` (roles and verdicts too), or none are left: capture by
  * capture, each one's earliest flows — four times as many each time too few of them pass (a
- * capture may be a day of a million flows). Returns how many flows the copy holds.
+ * capture may be a day of a million flows).
  */
-async function copyFirstFlows(shards: ClickHouse[], db: Db, sel: FlowSelection, f: FlowFilter, first: number): Promise<number> {
+async function copyFirstFlows(shards: ClickHouse[], db: Db, sel: FlowSelection, f: FlowFilter, first: number): Promise<void> {
   const where = flowWhere(f);
   const passing = () => db.prepare(`SELECT count(*) FROM ${where.view} f ${where.sql}`).pluck().get(...where.args) as number;
   const forget = db.prepare('DELETE FROM main.flows WHERE capture_id = ?');
@@ -185,11 +186,10 @@ async function copyFirstFlows(shards: ClickHouse[], db: Db, sel: FlowSelection, 
     for (let n = Math.max(2 * (first - passing()), 1_000); ; n *= 4) {
       forget.run(capture);
       await copyFlows(shards, db, { ...sel, captures: [capture], first: n });
-      if (passing() >= first) return db.prepare('SELECT count(*) FROM main.flows').pluck().get() as number;
+      if (passing() >= first) return;
       if (n >= count) break; // the whole capture is in: the next one
     }
   }
-  return db.prepare('SELECT count(*) FROM main.flows').pluck().get() as number;
 }
 
 /**
@@ -220,11 +220,8 @@ function selectionOf(db: Db, f: FlowFilter): FlowSelection {
     const c = captureFilter(f.capture, 'c.id', 'c.path');
     return db.prepare(`SELECT c.id FROM capture_view c WHERE ${c.sql}`).pluck().all(...c.args) as number[];
   })();
-  const addresses = [
-    ...(f.host !== undefined ? [{ value: f.host, sides: ['client', 'server'] as ('client' | 'server')[] }] : []),
-    ...(f.client !== undefined ? [{ value: f.client, sides: ['client'] as ('client' | 'server')[] }] : []),
-    ...(f.server !== undefined ? [{ value: f.server, sides: ['server'] as ('client' | 'server')[] }] : []),
-  ];
+  const sides: [string | undefined, ('client' | 'server')[]][] = [[f.host, ['client', 'server']], [f.client, ['client']], [f.server, ['server']]];
+  const addresses = sides.flatMap(([value, on]) => (value === undefined ? [] : [{ value, sides: on }]));
   return { since: f.since, until: f.until, addresses, service: f.service, sensor: f.sensor, finding: f.finding, captures };
 }
 

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { exportHeader, exportLines, type ExportFormat } from '../report/export';
 import { addressedFlows } from '../report/flows';
+import { spreadFar } from '../store/flow-ids';
 import type { FlowFilter } from '../report/filter';
 import { plainRules, type PlainRules, type RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
@@ -123,7 +124,7 @@ export async function writeExport(job: ExportJob, sink: ExportSink): Promise<boo
   try {
     const span = db.prepare('SELECT min(id) AS first, max(id) AS last FROM flows').get() as { first: number | null; last: number | null };
     const parallelFrom = job.parallelFrom ?? PARALLEL_FROM;
-    if (job.threads < 2 || span.first === null || span.last! - span.first + 1 < parallelFrom || fewThroughIndex(db, job.filter, parallelFrom)) return await alone(job, sink, {});
+    if (job.threads < 2 || span.first === null || span.last! - span.first + 1 < parallelFrom || fewThroughIndex(db, job.filter, parallelFrom) || sparseIds(db, span.last! - span.first + 1)) return await alone(job, sink, {});
     const firstId = span.first;
     const partIds = job.partIds ?? PART_IDS;
     const parts = Math.ceil((span.last! - firstId + 1) / partIds);
@@ -148,6 +149,11 @@ export async function writeExport(job: ExportJob, sink: ExportSink): Promise<boo
 function fewThroughIndex(db: Db, f: FlowFilter, most: number): boolean {
   if (addressedFlows(db, f, most) <= most) return true;
   return f.finding !== undefined && (db.prepare(`SELECT count(*) FROM (SELECT 1 FROM flows WHERE protection IS NOT NULL LIMIT ${most + 1})`).pluck().get() as number) <= most;
+}
+
+/** Whether the flows' ids spread far wider than the flows (a hostile database): parts of ids would be mostly empty, billions of them. */
+function sparseIds(db: Db, span: number): boolean {
+  return spreadFar(span, db.prepare('SELECT count(*) FROM flows').pluck().get() as number);
 }
 
 /** Lines from this thread alone, each written as it is made (held, a million lines cost the collector 6 s more). */

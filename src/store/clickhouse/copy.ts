@@ -16,6 +16,7 @@ import { ClickHouseError, type ClickHouse } from './http';
 import { parseNet } from '../../classify/ip';
 import { identifier, integerLiteral, numberLiteral, stringLiteral } from './quote';
 import { SHIP_LOG } from './schema';
+import { spreadFar } from '../flow-ids';
 
 export interface EngineCopy {
   /** Where the copy keeps the servers' versions the wire showed (the audit reads them there: the copy has no flows). */
@@ -52,6 +53,17 @@ const runOrder = (x: { uid: string; startedAt: string }, y: { uid: string; start
 const putSums = (db: Db, cols: { name: string }[], shards: readonly ClickHouse[]) =>
   db.prepare(`INSERT INTO flow_rollup_sensor (${cols.map((c) => `"${c.name}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
     ${shards.length > 1 ? mergingSums(SENSOR_ROLLUP_KEY) : ''}`);
+
+/** A SELECT's rows as their fields, each row checked to have the `n` fields asked for (`what`: the answer, in an error). */
+const fieldsOf = (ch: ClickHouse, sql: string, n: number, what: string, each: (fields: (string | null)[]) => void, settings = {}): Promise<void> =>
+  ch.eachFields(
+    sql,
+    (r) => {
+      if (r.length !== n) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${n} (${what})`);
+      each(r);
+    },
+    settings,
+  );
 
 /** Columns of a local table, with whether SQLite keeps each as an integer. */
 function localColumns(db: Db, table: string): { name: string; integer: boolean }[] {
@@ -173,8 +185,7 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
     const rows: { capture: number; values: unknown[]; order: number }[] = [];
     // Fields: the run, the capture, the id where ordered, then the columns.
     const first = order ? 3 : 2;
-    for (const ch of shards) await ch.eachFields(`SELECT run_uid, capture_id, ${order ? 'id, ' : ''}${cols.map((c) => identifier(c.name)).join(', ')} FROM ${table}`, (r) => {
-      if (r.length !== first + cols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${first + cols.length} (${table})`);
+    for (const ch of shards) await fieldsOf(ch, `SELECT run_uid, capture_id, ${order ? 'id, ' : ''}${cols.map((c) => identifier(c.name)).join(', ')} FROM ${table}`, first + cols.length, table, (r) => {
       const run = runIds.get(String(r[0]));
       const capture = run === undefined ? undefined : capIds.get(capKey(run, valueFor(r[1], true, () => `${ch.where}: ${table}.capture_id`)));
       if (capture === undefined) return;
@@ -203,13 +214,15 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
   const put = putSums(db, sumCols, shards);
   const copySums = async () => {
     for (const ch of shards) {
-      await ch.eachFields(
+      await fieldsOf(
+        ch,
         `SELECT ${sumCols.map((c) => made[c.name] ?? c.name).join(', ')}
          FROM flow_rollup_run ANY INNER JOIN (SELECT run_uid, ifNull(sensor, '') AS sensor FROM runs) USING run_uid
          GROUP BY sensor, ${key.join(', ')}
          ORDER BY sensor, ${key.join(', ')}`,
+        sumCols.length,
+        'sums',
         (r) => {
-          if (r.length !== sumCols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${sumCols.length} (sums)`);
           put.run(...sumCols.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: sums, ${c.name}`)));
         },
       );
@@ -282,8 +295,7 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
   db.exec('DELETE FROM flow_rollup_sensor');
   const put = putSums(db, sumCols, shards);
   for (const ch of shards) {
-    await ch.eachFields(`SELECT ${select.join(', ')} FROM flows AS f WHERE ${inWindow} GROUP BY ${keyCols.map((_, k) => `k${k}`).join(', ')}`, (r) => {
-      if (r.length !== sumCols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${sumCols.length} (a window's sums)`);
+    await fieldsOf(ch, `SELECT ${select.join(', ')} FROM flows AS f WHERE ${inWindow} GROUP BY ${keyCols.map((_, k) => `k${k}`).join(', ')}`, sumCols.length, "a window's sums", (r) => {
       put.run(...sumCols.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: a window's sums, ${c.name}`)));
     });
   }
@@ -314,8 +326,8 @@ const captureKey = (uid: string, id: number) => `${uid}\u0000${id}`;
  * The engine's captures (captureKey) with their ids in `db`, a copy copyForReports made of the same
  * runs: it numbered its runs by runOrder and their captures in that order then their own id, from 1.
  */
-async function localCaptures(shards: readonly ClickHouse[], db: Db): Promise<Map<string, number>> {
-  const rank = await localRuns(shards, db);
+async function localCaptures(shards: readonly ClickHouse[], db: Db, runs?: Map<string, number>): Promise<Map<string, number>> {
+  const rank = runs ?? (await localRuns(shards, db));
   const captures: { uid: string; id: number }[] = [];
   for (const ch of shards) {
     await ch.eachFields('SELECT run_uid, id FROM captures WHERE run_uid IN (SELECT run_uid FROM runs)', (r) => captures.push({ uid: String(r[0]), id: valueFor(r[1], true, () => `${ch.where}: capture id`) as number }));
@@ -407,11 +419,12 @@ export async function flowsPerCapture(shards: readonly ClickHouse[], db: Db, sel
  * Copies into `db` — a copy copyForReports made of the same runs — the engine's flows `sel` lets
  * through, with their captures' local ids, numbered as a merge of the runs in the copy's order
  * numbers them (by run, then by their id in their sensor's database: flowPlaces). Inside the
- * caller's transaction; `progress` is told the flows copied so far now and then. Returns how many
- * the engine sent.
+ * caller's transaction; `progress` is told the flows copied so far now and then.
  */
-export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: FlowSelection, progress: (flows: number) => void = () => {}): Promise<number> {
-  const captures = await localCaptures(shards, db);
+export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: FlowSelection, progress: (flows: number) => void = () => {}): Promise<void> {
+  // The runs' and captures' ids in the copy, asked of the engine once for the whole copy.
+  const runIds = await localRuns(shards, db);
+  const captures = await localCaptures(shards, db, runIds);
   const where = selectionWhere(sel, captures);
   const cols = localColumns(db, 'flows').filter((c) => c.name !== 'id');
   const blob = isBlob(db, 'flows');
@@ -420,7 +433,7 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
     const missing = cols.filter((c) => !have.has(c.name));
     if (missing.length) throw new ClickHouseError(`${ch.where}: table ${ch.target.database}.flows lacks ${missing.slice(0, 3).map((c) => c.name).join(', ')}: made by another exflow version`);
   }
-  const places = await flowPlaces(shards, db, where);
+  const places = await flowPlaces(shards, db, where, runIds);
   // The copy is this command's own: its flows' indexes are made again after the rows are in (a
   // sort each) rather than kept up to date row by row.
   const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'flows' AND sql IS NOT NULL").all() as { name: string; sql: string }[];
@@ -433,7 +446,6 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
   const put = sparse
     ? db.prepare(`INSERT OR IGNORE INTO main.engine_flows VALUES (?, ?, ${cols.map(() => '?').join(', ')})`)
     : db.prepare(`INSERT OR IGNORE INTO main.flows (id, ${list}) VALUES (?, ${cols.map(() => '?').join(', ')})`);
-  const runIds = await localRuns(shards, db);
   const select = cols.map((c) => (blob(c.name) ? `hex(${identifier(c.name)})` : identifier(c.name)));
   const capturesAt = cols.flatMap((c, i) => (c.name === 'capture_id' || c.name === 'last_capture_id' ? [i] : []));
   const integer = cols.map((c) => c.integer);
@@ -441,8 +453,7 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
   let copied = 0;
   for (const ch of shards) {
     const first = sel.first === undefined ? '' : ` ORDER BY first_sec, first_nsec, id LIMIT ${integerLiteral(sel.first)}`;
-    await ch.eachFields(`SELECT run_uid, id, ${select.join(', ')} FROM flows WHERE ${where.join(' AND ')}${first}`, (r) => {
-      if (r.length !== 2 + cols.length) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for ${2 + cols.length} (flows)`);
+    await fieldsOf(ch, `SELECT run_uid, id, ${select.join(', ')} FROM flows WHERE ${where.join(' AND ')}${first}`, 2 + cols.length, 'flows', (r) => {
       const uid = r[0] as string;
       const sid = valueFor(r[1], true, () => `${ch.where}: flow id`) as number;
       const values = new Array<unknown>(cols.length);
@@ -467,7 +478,6 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
   }
   if (sparse) db.exec(`INSERT INTO main.flows (${list}) SELECT ${list} FROM main.engine_flows ORDER BY run, sid; DROP TABLE main.engine_flows`);
   for (const x of indexes) db.exec(x.sql);
-  return copied;
 }
 
 /**
@@ -478,8 +488,7 @@ export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: Flow
  * on one server puts each of its flows in the same place twice: once). Null where the ids spread
  * over more than twice the flows and 100,000 (an export's parts are by id).
  */
-async function flowPlaces(shards: readonly ClickHouse[], db: Db, where: string[]): Promise<Map<string, { low: number; high: number; place: number }> | null> {
-  const runIds = await localRuns(shards, db);
+async function flowPlaces(shards: readonly ClickHouse[], db: Db, where: string[], runIds: Map<string, number>): Promise<Map<string, { low: number; high: number; place: number }> | null> {
   const spans = new Map<string, { low: number; high: number; flows: number }>();
   for (const ch of shards) {
     await ch.eachFields(`SELECT run_uid, min(id), max(id), count() FROM flows WHERE ${where.join(' AND ')} GROUP BY run_uid`, (r) => {
@@ -499,7 +508,7 @@ async function flowPlaces(shards: readonly ClickHouse[], db: Db, where: string[]
     ids += span.high - span.low + 1;
     flows += span.flows;
   }
-  return ids > 2 * flows + 100_000 || !Number.isSafeInteger(next) ? null : out;
+  return spreadFar(ids, flows) || !Number.isSafeInteger(next) ? null : out;
 }
 
 /**
@@ -510,11 +519,13 @@ export async function copyMinutes(shards: readonly ClickHouse[], db: Db): Promis
   const runIds = await localRuns(shards, db);
   const put = db.prepare('INSERT INTO flow_minutes (run_id, minute, flows, bytes, first_ts, last_first_ts) VALUES (?, ?, ?, ?, ?, ?)');
   for (const ch of shards) {
-    await ch.eachFields(
+    await fieldsOf(
+      ch,
       `SELECT run_uid, first_sec - first_sec % ${MINUTE_SECONDS} AS m, count(), sum(bytes_c2s + bytes_s2c), min(first_sec + first_nsec / 1e9), max(first_sec + first_nsec / 1e9)
        FROM flows WHERE run_uid IN (SELECT run_uid FROM runs) GROUP BY run_uid, m`,
+      6,
+      'minutes',
       (r) => {
-        if (r.length !== 6) throw new ClickHouseError(`${ch.where}: answered ${r.length} fields for 6 (minutes)`);
         const run = runIds.get(String(r[0]));
         if (run === undefined) return;
         const at = () => `${ch.where}: minutes`;

@@ -14,6 +14,7 @@ import { ClickHouseError } from './http';
 import { integerLiteral, stringLiteral } from './quote';
 import { RowBinaryWriter, ValueError, type ColumnType } from './rowbinary';
 import { FLOW_CHUNK } from './chunk';
+import { spreadFar } from '../flow-ids';
 import { ensureSchema, SHIP_LOG, SHIPPED_TABLES, shippedColumns, type ShippedColumns, type ShippedTable } from './schema';
 
 /** Flow ids read and sent at a time within an insert (about 4,000 flows, 1.5 MB of RowBinary). */
@@ -298,9 +299,8 @@ async function shipFlows(db: Db, ch: ClickHouse, s: FlowShip, o: ShipOptions): P
   // Slices of `step` ids — or, where the run's ids spread far wider than its flows (a hostile or
   // odd database), of `step` flows each, their ends found first: empty slices of ids spread over
   // billions would take hours to step through.
-  const sparse = lastId - s.after > 2 * (total - before) + 100_000;
-  const ends = sparse ? sliceEnds(db, run.run, s.after, step) : null;
-  const slices = new SliceQueue(reader, s.after, lastId, step, ends);
+  const ends = spreadFar(lastId - s.after, total - before) ? sliceEnds(db, run.run, s.after, step) : null;
+  const slices = new SliceQueue(reader, s.after, lastId, ends ? endsIn(ends, lastId) : (from) => Math.min(from + step, lastId));
   try {
     let last = s.after;
     while (last < lastId) {
@@ -354,9 +354,8 @@ class SliceQueue {
     private readonly reader: SliceReader,
     from: number,
     private readonly last: number,
-    private readonly step: number,
-    /** Where slices end, in order (null: every `step` ids). */
-    private readonly ends: number[] | null = null,
+    /** Where the slice after id `from` ends (its last id). */
+    private readonly endAfter: (from: number) => number,
     private readonly ahead = 8,
   ) {
     this.next = from;
@@ -377,7 +376,7 @@ class SliceQueue {
   private fill(): void {
     while (this.asked.length < this.ahead && this.next < this.last) {
       const from = this.next;
-      const to = this.ends ? (this.ends.find((e) => e > from) ?? this.last) : Math.min(from + this.step, this.last);
+      const to = this.endAfter(from);
       this.next = to;
       const p = this.reader.read(from, to).then((r) => ({ to, ...r }));
       // Looked at in order; one that fails before its turn is not an unhandled rejection.
@@ -393,6 +392,15 @@ function sliceEnds(db: Db, run: number, after: number, step: number): number[] {
     .prepare(`SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS k, count(*) OVER () AS n FROM main.flows WHERE ${OF_RUN.flows} AND id > @after) WHERE k % @step = 0 OR k = n ORDER BY id`)
     .pluck()
     .all({ run, after, step }) as number[];
+}
+
+/** Slices that end at `ends` (ascending), the last at `last`: asked for in order, so each end is found after the one before. */
+function endsIn(ends: number[], last: number): (from: number) => number {
+  let at = 0;
+  return (from) => {
+    while (at < ends.length && ends[at] <= from) at++;
+    return at < ends.length ? ends[at] : last;
+  };
 }
 
 function encodeRow(writer: RowBinaryWriter, row: unknown[], table: ShippedTable, run: number): void {
