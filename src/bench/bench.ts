@@ -23,6 +23,7 @@ import { writeExchangeLike } from '../samples/exchange-like';
 import { defaultTemplates, writeOrgDay } from '../samples/org-day';
 import { writeSynthetic } from '../samples/synthetic';
 import { PcapFileWriter } from '../samples/writer';
+import { measureStartup } from './startup';
 import { measureReports } from './reports';
 import { measureShip } from './ship';
 import { measureEngineReports } from './engine-reports';
@@ -264,8 +265,9 @@ as 8 files, (g) --threads 1 … the machine's cores; on one core (taskset -c 0) 
 (read, walk and decode), (i) exflow --threads 1, (j) ndpiReader; CPU time beside wall.
 Environment: BENCH_ROUNDS (3), BENCH_PACKETS (1000000), BENCH_FLOWS (50000),
 BENCH_EXCHANGE_PACKETS (3000000), BENCH_MIX_PACKETS (2000000), BENCH_SKIP (peers to
-leave out: tshark, ndpi), BENCH_ONLY (synthetic, exchange-like, org-mix, reports, ship
-or engine: reports from ClickHouse beside SQLite).
+leave out: tshark, ndpi), BENCH_ONLY (startup: the sample analyzed by the installed
+command beside Node's own start and ndpiReader; synthetic, exchange-like, org-mix,
+reports, ship or engine: reports from ClickHouse beside SQLite).
 The reports workload: a day of ~1M short real flows between 5,000 clients and the
 servers (BENCH_REPORTS_PACKETS, 8200000), BENCH_REPORTS_DAYS days of it in one run
 (1; 10 makes the 10M-flow database: ~14 GB of captures, cached) or, with
@@ -311,6 +313,10 @@ async function main(): Promise<void> {
     { name: 'org-mix', file: mix },
   ];
   const only = process.env.BENCH_ONLY;
+  if (!only || only === 'startup') {
+    const ndpi = have('ndpiReader') && !(process.env.BENCH_SKIP ?? '').includes('ndpi');
+    process.stdout.write(measureStartup({ root: ROOT, rounds: ROUNDS, median, oneCore: have('taskset') ? ONE_CORE : null, ndpi }).join('\n') + '\n');
+  }
   for (const w of workloads) {
     if (only && only !== w.name) continue;
     process.stdout.write((await measure(w, db)).join('\n') + '\n');

@@ -9,6 +9,25 @@ export interface Peek {
   firstNsec: number;
   /** Digest of the first records (same packets in any format → same digest); null without records. */
   headDigest: string | null;
+  /**
+   * The most flows the file can hold: its bytes over the fewest bytes a flow's first packet is
+   * stored in (an IPv4 header and the ports, without link layer or record header); unbounded
+   * when it is compressed.
+   */
+  mostFlows: number;
+}
+
+/** An IPv4 header (20 bytes) and a TCP or UDP header's ports (4): no stored packet that begins a flow is shorter. */
+const FEWEST_FLOW_BYTES = 24;
+
+function isGzip(path: string): boolean {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(2);
+    return fs.readSync(fd, b, 0, 2, 0) === 2 && b[0] === 0x1f && b[1] === 0x8b;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**
@@ -21,5 +40,6 @@ export async function peekCapture(path: string): Promise<Peek> {
   if (!st.isFile()) throw new CaptureOpenError(path, 'not a regular file');
   const head = new HeadDigest();
   await readCapture(path, head, { shouldStop: () => head.done });
-  return { firstSec: head.firstSec, firstNsec: head.firstNsec, headDigest: head.digest() };
+  const mostFlows = isGzip(path) ? Infinity : Math.ceil(st.size / FEWEST_FLOW_BYTES);
+  return { firstSec: head.firstSec, firstNsec: head.firstNsec, headDigest: head.digest(), mostFlows };
 }

@@ -72,13 +72,16 @@ function cacheDir(): string {
   return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'exflow');
 }
 
+/** Names in the order of their UTF-16 code units: the same on every machine, whatever its locale (and without ICU's collator, ~9 ms of every start). */
+const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** The files a rule set is made of, in load order (shipped first, later folders replacing by name). */
 function ruleFiles(dirs: string[]): string[] {
   const byName = new Map<string, string>();
   for (const d of dirs) for (const f of yamlFilesIn(d)) byName.set(path.basename(f), f);
   const files = [...byName.values()];
   const order = new Map(dirs.map((d, i) => [path.resolve(d), i]));
-  files.sort((a, b) => (order.get(path.resolve(path.dirname(a))) ?? 0) - (order.get(path.resolve(path.dirname(b))) ?? 0) || a.localeCompare(b));
+  files.sort((a, b) => (order.get(path.resolve(path.dirname(a))) ?? 0) - (order.get(path.resolve(path.dirname(b))) ?? 0) || byCodeUnits(a, b));
   return files;
 }
 

@@ -100,6 +100,7 @@ interface Prepared {
   firstSec: number;
   firstNsec: number;
   headDigest: string | null;
+  mostFlows: number;
 }
 
 /** How a path is named in messages. */
@@ -191,7 +192,7 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
   const prepared: Prepared[] = [];
   for (const input of inputs) {
     if (streams.has(input.path)) {
-      prepared.push({ path: input.path, stream: true, size: 0, fingerprint: '', firstSec: NaN, firstNsec: NaN, headDigest: null });
+      prepared.push({ path: input.path, stream: true, size: 0, fingerprint: '', firstSec: NaN, firstNsec: NaN, headDigest: null, mostFlows: Infinity });
       continue;
     }
     try {
@@ -352,7 +353,8 @@ async function runInputs(db: Db, rules: RuleSet, inputs: Input[], opts: AnalyzeO
     outcomes.push({ path: x.p.path, status: r.status, packets: c.packets, flows: 0, warnings: warnings.length, seconds });
   };
 
-  const setup = { rpc: opts.rpc !== false, maxFlows: opts.maxFlows, idleTimeout: opts.idleTimeout };
+  const mostFlows = toRead.reduce((a, p) => a + p.mostFlows, 0);
+  const setup = { rpc: opts.rpc !== false, maxFlows: opts.maxFlows, mostFlows: Number.isFinite(mostFlows) ? mostFlows : undefined, idleTimeout: opts.idleTimeout };
   // A file read after the records an earlier run read is read by this thread (the workers read whole files).
   const resuming = toRead.some((p) => p.resume);
   const threads = groups.length > 0 ? threadsFor(opts.threads, live || resuming, totalBytes) : 1;

@@ -33,9 +33,18 @@ export interface StreamSetup {
   rpc: boolean;
   /** Most flows the run's tables hold at once (shared out among the shares). */
   maxFlows?: number;
+  /**
+   * The most flows the inputs can hold (regular, uncompressed files: see Peek.mostFlows); the
+   * table is made no bigger (a full-size table costs ~15 ms and its garbage collections, most of
+   * a small capture's time). Unset for streams and compressed files.
+   */
+  mostFlows?: number;
   idleTimeout?: number;
   share: Share;
 }
+
+/** A table sized by the inputs' bytes is made at least this big (a file may grow while it is read). */
+const FEWEST_TABLE_FLOWS = 8192;
 
 /** A flow's names, as NameWriter.add takes them, its capture given by position in the stream. */
 export interface FlowNames {
@@ -112,14 +121,16 @@ export class StreamReader {
   ) {
     const n = setup.share.count;
     // Memory stays that of one thread: the flow table's capacity and the payload budget are shared out.
-    const capacity = Math.ceil((setup.maxFlows ?? 131072) / n);
+    const share = Math.ceil((setup.maxFlows ?? 131072) / n);
+    const capacity = Math.min(share, Math.max(FEWEST_TABLE_FLOWS, setup.mostFlows ?? Infinity));
     this.inspectors = setup.rpc === false ? null : new Inspectors(inspectorPorts(rules.services), {
       budget: Math.floor(DEFAULT_RPC_BUDGET / n),
       dcomIids: dcomActivatable(rules.rpcInterfaces.values()),
       setupCalls: setupCalls(rules.rpcInterfaces.values()),
       udpPorts: inspectorPorts(rules.services, 'udp'),
     });
-    this.table = new FlowTable({ capacity, idleTimeout: setup.idleTimeout, inspectors: this.inspectors });
+    // Done flows held are bounded as in a full-size table: the same flows written at the same time.
+    this.table = new FlowTable({ capacity, doneHeldLimit: share >> 3, idleTimeout: setup.idleTimeout, inspectors: this.inspectors });
     this.ingest = new PacketIngest(this.table, setup.share);
     this.statsBefore = { ...this.table.stats };
     const isServicePort = servicePortTest(rules);
