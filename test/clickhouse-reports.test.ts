@@ -122,17 +122,14 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     times.close();
     const mid = ends[Math.floor(ends.length / 2)];
     filters.push(['--since', String(mid)], ['--until', String(mid)], ['--since', String(starts[Math.floor(starts.length / 3)]), '--until', String(ends[Math.floor((2 * ends.length) / 3)]), '--service', 'ldap']);
-    // Each filter through two reports, in turn: each report meets several filters.
+    // Each filter through one report, in turn: each report meets two filters (the filter is read
+    // the same way by every report: the rollups test crosses them all on SQLite).
     const reports = ['summary', 'roles', 'unexpected', 'protection', 'matrix', 'services', 'encryption'];
-    filters.forEach((f, i) => {
-      for (const r of [reports[i % reports.length], reports[(i + 3) % reports.length]]) expectSame(['report', r, '--format', 'json', ...f]);
-    });
-    // The windows through every report that takes one (summary lists the captures with a flow in it).
-    for (const r of ['summary', 'roles', 'matrix', 'unexpected', 'services', 'encryption', 'protection']) expectSame(['report', r, '--format', 'json', '--since', String(mid)]);
-    for (const h of busy) {
-      expectSame(['host', h.address, '--format', 'json']);
-      expectSame(['host', h.address]);
-    }
+    filters.forEach((f, i) => expectSame(['report', reports[i % reports.length], '--format', 'json', ...f]));
+    // A window through the reports that read it differently: summary lists the captures with a flow
+    // in it, roles the hosts, protection its findings' groups (every report reads the window's sums).
+    for (const r of ['summary', 'roles', 'protection']) expectSame(['report', r, '--format', 'json', '--since', String(mid)]);
+    busy.forEach((h, i) => expectSame(['host', h.address, ...(i === 0 ? [] : ['--format', 'json'])]));
     expectSame(['host', '192.0.2.254']);
   }, 240_000);
 
@@ -150,20 +147,19 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     times.close();
     const mid = String(ends[Math.floor(ends.length / 2)]);
     let listed = 0;
-    for (const format of ['json', 'csv', 'table']) listed += expectSame(['flows', '--format', format, '--wide']).stdout.length;
-    expect(listed).toBeGreaterThan(1_000_000);
+    // JSON and the table (CSV is the export's below).
+    for (const format of ['json', 'table']) listed += expectSame(['flows', '--format', format, '--wide']).stdout.length;
+    expect(listed).toBeGreaterThan(700_000);
     const filters: string[][] = [
       ['--host', busy[0].address],
       ['--server', busy[1].address, '--until', mid],
       ['--client', '10.0.0.0/8', '--verdict', 'unexpected'],
-      ['--host', '10.77.0.0/16'],
       ...(v6 ? [['--host', `${v6.address}/64`]] : []),
       ['--host', named.name!],
       ['--service', 'ldap', '--since', mid],
       ['--role', 'domain-controller'],
       ['--finding', 'ntlm-no-mic'],
       ['--sensor', HOSTILE],
-      ['--sensor', 'site-a', '--limit', '5'],
       // The first flows only: the captures that hold them, each one's earliest first.
       ['--limit', '3'],
       ['--limit', '1500', '--verdict', 'unexpected'],
@@ -178,17 +174,16 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('reports from ClickHouse: th
     for (const r of ['summary', 'unexpected']) expectSame(['report', r, '--format', 'json', '--capture', '1']);
     for (const r of ['matrix', 'protection']) expectSame(['report', r, '--format', 'json', '--from-flows', '--since', mid]);
     // The export, in each format, on one thread and on three (parts of the copy's flows by id), and filtered.
-    for (const args of [['--format', 'ndjson', '--threads', '1'], ['--format', 'bulk', '--threads', '3'], ['--format', 'csv', '--threads', '2', '--sensor', 'site-g'], ['--role', 'domain-controller', '--until', mid]]) {
+    for (const args of [['--format', 'ndjson', '--threads', '1'], ['--format', 'bulk', '--threads', '3'], ['--format', 'csv', '--threads', '2', '--role', 'domain-controller', '--until', mid]]) {
       expect(expectSame(['export', ...args]).stdout.length, args.join(' ')).toBeGreaterThan(10_000);
     }
     // The HTML page (its timeline from the minutes flows began in, and the flows of the minutes it cuts) and what is new.
     for (const args of [[], ['--since', mid], ['--baseline', '1', '--service', 'ldap']]) expect(expectSame(['report', 'html', ...args]).stdout.length, args.join(' ')).toBeGreaterThan(20_000);
-    for (const args of [['--baseline', 'run:2', '--format', 'json', '--service', 'ldap'], ['--baseline', `..${mid}`, '--format', 'md']]) expectSame(['report', 'new', ...args]);
+    expectSame(['report', 'new', '--baseline', `..${mid}`, '--format', 'json', '--service', 'ldap']);
     // The endpoint registry, which the copy holds.
-    for (const args of [['epm', '--format', 'json'], ['report', 'epm', '--capture', '2', '--format', 'csv'], ['epm', '--server', busy[0].address, '--until', mid]]) expectSame(args);
+    for (const args of [['report', 'epm', '--capture', '2', '--format', 'csv'], ['epm', '--server', busy[0].address, '--until', mid, '--format', 'json']]) expectSame(args);
     // The reports that read their window's flows: those of the window are copied.
     expectSame(['host', busy[0].address, '--format', 'json', '--since', mid]);
-    expectSame(['host', busy[1].address, '--until', mid]);
     expectSame(['host', guarded, '--since', mid]);
     expectSame(['report', 'firewall', '--format', 'json', '--until', mid]);
     expectSame(['report', 'firewall', '--format', 'nft', '--since', mid, '--per', 'host']);
