@@ -7,9 +7,10 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BUNDLE_FILE, CACHE_FILE } from '../src/cli/bundle-format';
 import { collectModules } from '../src/build/bundle';
-import { CLI, ROOT, tmpDir } from './helpers';
+import { ROOT, tmpDir } from './helpers';
 
 const LAUNCHER = path.join(ROOT, 'dist', 'cli', 'exflow.js');
+const FILES = path.join(ROOT, 'dist', 'cli', 'main.js');
 const DIST = path.join(ROOT, 'dist');
 const SAMPLE = path.join(ROOT, 'samples', 'exchange-org.pcapng');
 
@@ -52,7 +53,7 @@ describe('the bundled command line', () => {
         const named = (s: string) => untimed(s.split(tag).join('zqTAG'));
         return { args: args.join(' '), code: r.code, stdout: named(r.stdout), stderr: named(r.stderr) };
       });
-    const files = outcomes(CLI, 'zqfiles');
+    const files = outcomes(FILES, 'zqfiles');
     expect(files.map((o) => o.code)).toEqual([0, 0, 0, 0, 0, 0, 3, 64, 2]);
     expect(files[2].stdout + files[2].stderr).toMatch(/1 capture analyzed, 217 packets, 26 flows/);
     const bundled = outcomes(LAUNCHER, 'zqbundled');

@@ -1,26 +1,17 @@
 // ECS export: every document carries ecs.version, and network.community_id equals
 // tshark's Community ID (its communityid dissector) for every flow of every shared
 // capture with TCP/UDP flows.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { captureFiles, HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, tmpDir } from './helpers';
+import { captureFiles, HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, tmpDir, tsharkReading } from './helpers';
 import { openDb } from '../src/store/db';
 import { flowViewRows } from '../src/report/flows';
 
 /** tshark's Community IDs by orientation-free tuple, from the innermost IP and transport headers. */
 function tsharkIds(file: string): Map<string, Set<string>> {
-  const args = ['-r', file, '--enable-protocol', 'communityid', '-T', 'fields', '-E', 'occurrence=l', '-E', 'separator=\t',
-    '-e', 'ip.src', '-e', 'ipv6.src', '-e', 'tcp.srcport', '-e', 'udp.srcport', '-e', 'ip.dst', '-e', 'ipv6.dst', '-e', 'tcp.dstport', '-e', 'udp.dstport', '-e', 'communityid'];
-  let out: string;
-  try {
-    out = execFileSync('tshark', args, { encoding: 'utf8', maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch (e) {
-    out = String((e as { stdout?: string }).stdout ?? ''); // a capture damaged on purpose: what tshark read before it
-  }
   const ids = new Map<string, Set<string>>();
-  for (const line of out.split('\n')) {
+  for (const line of tsharkReading(file).packets) {
     const [s4, s6, st, su, d4, d6, dt, du, cid] = line.split('\t');
     if (!cid) continue;
     // IPv6 in IPv4 (or the reverse): both headers are in the line; the flow may be keyed on either.

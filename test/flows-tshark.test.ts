@@ -5,15 +5,13 @@
 //  - fragments: tshark counts a fragmented datagram only when it reassembles it;
 //    exflow opens the flow from the first fragment's ports (ndpi-ip_fragmented_garbage
 //    holds four first fragments whose datagrams never complete: tshark 2, exflow 4).
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { captureFiles, flowsOf, HAVE_SHARED, HAVE_TSHARK } from './helpers';
+import { captureFiles, flowsOf, HAVE_SHARED, HAVE_TSHARK, tsharkReading } from './helpers';
 
 const FIRST_FRAGMENT_ONLY: Record<string, number> = { 'ndpi-ip_fragmented_garbage.pcap': 2 };
 
 function tsharkConversations(file: string): string[] {
-  const r = spawnSync('tshark', ['-n', '-r', file, '-q', '-z', 'conv,tcp', '-z', 'conv,udp'], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter((l) => l.includes('<->'));
+  return tsharkReading(file).conversations;
 }
 
 const files = HAVE_SHARED ? [...captureFiles('public'), ...captureFiles('lab-exchange')] : [];

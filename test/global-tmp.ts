@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 
 const PREFIX = 'exflow-tests-';
 
@@ -16,7 +17,21 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * The tests run the installed command (dist/cli/exflow.js), which uses the bundle only when it is
+ * newer than the files (tsc alone leaves it older): the bundle is made again then, so that the
+ * suite runs what `npm run build` gives a user.
+ */
+function bundleCurrent(): void {
+  const dist = path.resolve(__dirname, '..', 'dist');
+  const age = (f: string) => fs.statSync(path.join(dist, f), { throwIfNoEntry: false })?.mtimeMs ?? -1;
+  if (age('cli/main.js') < 0 || age('exflow-bundle.js') >= age('cli/main.js')) return;
+  const r = spawnSync(process.execPath, [path.join(dist, 'build', 'bundle.js')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`making the bundle failed: ${r.stderr}`);
+}
+
 export default function setup(): () => void {
+  bundleCurrent();
   for (const name of fs.readdirSync(os.tmpdir())) {
     const pid = Number(/^exflow-tests-(\d+)-/.exec(name)?.[1]);
     if (pid && !alive(pid)) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });

@@ -15,7 +15,10 @@ export const SHARED = path.resolve(ROOT, '..', 'shared', 'captures');
 /** The shared captures exist in CI and next to the team's checkouts, not in a user's fresh clone. */
 export const HAVE_SHARED = fs.existsSync(SHARED);
 export const HAVE_TSHARK = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0;
-export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+/** The installed command: the bundle (npm run build), or main.js when the bundle is older than it. */
+export const CLI = path.join(ROOT, 'dist', 'cli', 'exflow.js');
+/** The command line's module (its main()), for a test that runs it in a process of its own making. */
+export const CLI_MODULE = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 if (!HAVE_SHARED) console.warn(`shared captures not found at ${SHARED}: the tests that need them are skipped`);
 if (!HAVE_TSHARK) console.warn('tshark not installed: the tshark-oracle tests are skipped (apt-get install tshark)');
@@ -144,4 +147,45 @@ export function screen(written: string): string[] {
     }
   }
   return lines.map((l) => Array.from(l, (c) => c ?? ' ').join('').trimEnd());
+}
+
+/** What tshark reads in a capture, for the oracles that compare with it (flows-tshark, ecs). */
+export interface TsharkReading {
+  /** The lines of its conversation tables (-z conv,tcp and conv,udp). */
+  conversations: string[];
+  /** Per packet: the innermost IPv4 and IPv6 addresses and TCP/UDP ports, and its Community ID, tab-separated. */
+  packets: string[];
+}
+
+/**
+ * One tshark run per capture for the whole suite: tshark spends half a second starting, and two
+ * test files read every shared capture. Kept in the run's folder (global-tmp.ts) by the file's
+ * path; a capture damaged on purpose gives what tshark read before the damage.
+ */
+export function tsharkReading(file: string): TsharkReading {
+  const folder = path.join(process.env.EXFLOW_TEST_TMP ?? require('node:os').tmpdir(), 'tshark');
+  const kept = path.join(folder, `${require('node:crypto').createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 32)}.json`);
+  fs.mkdirSync(folder, { recursive: true });
+  // One test file runs tshark on a capture; another that asks meanwhile waits for its reading.
+  let mine = false;
+  for (const until = Date.now() + 120_000; !fs.existsSync(kept) && !mine && Date.now() < until; ) {
+    try {
+      fs.closeSync(fs.openSync(`${kept}.lock`, 'wx'));
+      mine = true;
+    } catch {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
+  if (fs.existsSync(kept)) return JSON.parse(fs.readFileSync(kept, 'utf8')) as TsharkReading;
+  const r = spawnSync('tshark', ['-n', '-r', file, '--enable-protocol', 'communityid', '-T', 'fields', '-E', 'occurrence=l', '-E', 'separator=\t',
+    '-e', 'ip.src', '-e', 'ipv6.src', '-e', 'tcp.srcport', '-e', 'udp.srcport', '-e', 'ip.dst', '-e', 'ipv6.dst', '-e', 'tcp.dstport', '-e', 'udp.dstport', '-e', 'communityid',
+    '-z', 'conv,tcp', '-z', 'conv,udp'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const lines = (r.stdout ?? '').split('\n');
+  // The packets' lines, then the tables, each begun by a line of '='.
+  const tables = lines.findIndex((l) => l.startsWith('====='));
+  const reading = { packets: tables < 0 ? lines : lines.slice(0, tables), conversations: tables < 0 ? [] : lines.slice(tables).filter((l) => l.includes('<->')) };
+  const part = `${kept}.${process.pid}`;
+  fs.writeFileSync(part, JSON.stringify(reading));
+  fs.renameSync(part, kept);
+  return reading;
 }

@@ -11,7 +11,7 @@ import { bind, bindAck, EPM, request, tcpTower } from '../src/samples/dcerpc-byt
 import { frame } from '../src/samples/frames';
 import { pcapHeader, pcapngInterface, pcapngOption, pcapngSectionHeader, PcapFileWriter } from '../src/samples/writer';
 import { eptLookupResponse, fragmentedResponse } from './dcerpc-build';
-import { CLI, HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, shared, tmpDir } from './helpers';
+import { CLI, CLI_MODULE, HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, shared, tmpDir } from './helpers';
 
 function cli(args: string[], input?: Buffer): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { input, encoding: 'utf8', cwd: ROOT, maxBuffer: 64 << 20 });
@@ -274,7 +274,7 @@ describe('5. memory under hostile mapper traffic is bounded, and what was refuse
     const f = path.join(dir, 'hostile.pcap');
     hostileMapper(f, 400);
     const db = path.join(dir, 'db.sqlite');
-    const script = `const { main } = require(${JSON.stringify(CLI)});
+    const script = `const { main } = require(${JSON.stringify(CLI_MODULE)});
       main(['node', 'exflow', 'analyze', ${JSON.stringify(f)}, '--db', ${JSON.stringify(db)}]).then((code) => {
         process.stdout.write(JSON.stringify({ code, rssMb: process.resourceUsage().maxRSS / 1024 }));
       });`;

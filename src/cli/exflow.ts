@@ -3,8 +3,9 @@
 // one file — compiled from the code cache made at build time, rather than 170 files found, read and
 // compiled one by one (on a small capture, most of exflow's time). Without the bundle (a build
 // without its last step), or with a cache this Node rejects, it still runs: main.js directly, or
-// the bundle compiled anew. EXFLOW_NO_BUNDLE=1 loads main.js (to compare, or to debug with the
-// files' own names in stack traces).
+// the bundle compiled anew. A bundle older than main.js (tsc run since the bundle was made, as
+// in development) is not used: it would run the code as it was. EXFLOW_NO_BUNDLE=1 loads main.js
+// (to compare, or to debug with the files' own names in stack traces).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
@@ -20,10 +21,21 @@ function readOrUndefined(file: string): Buffer | undefined {
   }
 }
 
+/** The bundle, when it is there and was made from the files as they are. */
+function currentBundle(bundleFile: string): Buffer | undefined {
+  if (process.env.EXFLOW_NO_BUNDLE) return undefined;
+  try {
+    if (fs.statSync(bundleFile).mtimeMs < fs.statSync(path.join(__dirname, 'main.js')).mtimeMs) return undefined;
+  } catch {
+    return undefined;
+  }
+  return readOrUndefined(bundleFile);
+}
+
 function loadCli(): Cli {
   const distDir = path.resolve(__dirname, '..');
   const bundleFile = path.join(distDir, BUNDLE_FILE);
-  const text = process.env.EXFLOW_NO_BUNDLE ? undefined : readOrUndefined(bundleFile);
+  const text = currentBundle(bundleFile);
   if (text === undefined) return require('./main') as Cli;
   const script = new vm.Script(text.toString('latin1'), { filename: bundleFile, cachedData: readOrUndefined(path.join(distDir, CACHE_FILE)) });
   const factory = script.runInThisContext() as BundleFactory;
