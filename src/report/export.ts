@@ -8,7 +8,7 @@ import type { FlowFilter } from './filter';
 import { flowViewRows, PROTECTION_FLOW_COLUMNS, protectionValue, queryFlows, type FlowDbRow, type HeldTexts, type IdRange } from './flows';
 import type { RuleSet } from '../rules/load';
 import { communityId } from './community-id';
-import { isoTime, csvLines } from './format';
+import { csvLines, isoSecondText } from './format';
 
 /** The Elastic Common Schema version the documents follow (ecs.version, required in every event). */
 export const ECS_VERSION = '8.11.0';
@@ -17,8 +17,8 @@ export const DEFAULT_INDEX = 'exflow-flows';
 
 /** ISO 8601 UTC with exactly nine fraction digits, as Elasticsearch's date_nanos keeps them. */
 function nanoTime(sec: number, nsec: number): string | null {
-  const t = isoTime(sec, 0);
-  return t === null ? null : `${t.slice(0, 19)}.${String(Math.floor(nsec)).padStart(9, '0')}Z`;
+  const t = isoSecondText(sec);
+  return t === null ? null : `${t}.${String(Math.floor(nsec)).padStart(9, '0')}Z`;
 }
 
 /** SHA-256 of `text` in hex, in one call where this Node has crypto.hash (20.12 and later). */

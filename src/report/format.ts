@@ -309,8 +309,29 @@ function wrap(text: string, width: number): string[] {
   return lines;
 }
 
-let lastSecond = NaN;
-let lastSecondText = '';
+// The last two seconds written, as text: flows listed in time order share their second, and a
+// flow's first and last packet are written in turn (one slot thrashed between them: 0.5 s an
+// export of a million flows).
+let secondA = NaN;
+let textA = '';
+let secondB = NaN;
+let textB = '';
+
+/**
+ * A whole second as ISO 8601 UTC without fraction or zone ("2026-01-15T09:00:00"), or null for
+ * a time no date formatter can print (a database from before the reader checked times, or a
+ * hand-edited one: absent, never an error).
+ */
+export function isoSecondText(sec: number | null): string | null {
+  if (sec === secondA) return textA;
+  if (sec === secondB) return textB;
+  if (sec === null || sec === undefined || !Number.isFinite(sec) || sec < -62135596800 || sec > 253402300799) return null;
+  secondB = secondA;
+  textB = textA;
+  secondA = sec;
+  textA = new Date(sec * 1000).toISOString().slice(0, 19);
+  return textA;
+}
 /** ISO 8601 UTC, always with six fraction digits (microseconds): one width per column. */
 /**
  * A time known to the second only (what the hosts table and the names keep): written without a
@@ -329,16 +350,10 @@ export function isoFraction(t: number | null): string | null {
 }
 
 export function isoTime(sec: number | null, nsec: number | null): string | null {
-  // Total: a time no date formatter can print (a database from before the reader
-  // checked times, or a hand-edited one) is absent, never an error.
-  if (sec === null || sec === undefined || !Number.isFinite(sec) || sec < -62135596800 || sec > 253402300799) return null;
+  // Total: a time no date formatter can print is absent, never an error.
+  const base = isoSecondText(sec);
+  if (base === null) return null;
   nsec = nsec !== null && nsec !== undefined && Number.isFinite(nsec) && nsec >= 0 && nsec < 1e9 ? Math.floor(nsec) : 0;
-  // Flows listed in time order share their second: its text is made once.
-  if (sec !== lastSecond) {
-    lastSecond = sec;
-    lastSecondText = new Date(sec * 1000).toISOString().slice(0, 19);
-  }
-  const base = lastSecondText;
   // One width for every time (microseconds, what captures give; the ECS export keeps
   // nanoseconds): a column of them sorts as text, and "…:00.005" comes after "…:00".
   return `${base}.${String(Math.floor(nsec / 1000)).padStart(6, '0')}Z`;
