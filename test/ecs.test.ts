@@ -7,6 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { captureFiles, HAVE_SHARED, HAVE_TSHARK, ROOT, runCli, tmpDir, tsharkReading } from './helpers';
 import { openDb } from '../src/store/db';
 import { flowViewRows } from '../src/report/flows';
+import { ecsDocument, ecsJson } from '../src/report/export';
+import { loadRules } from '../src/rules/load';
+import Database from 'better-sqlite3';
 
 /** tshark's Community IDs by orientation-free tuple, from the innermost IP and transport headers. */
 function tsharkIds(file: string): Map<string, Set<string>> {
@@ -96,6 +99,31 @@ describe.skipIf(!HAVE_SHARED || !HAVE_TSHARK)('ECS export against tshark', () =>
   // per flow), and judges them from memory (hosts and verdict keys held); the reference is
   // flow_view read whole, as every flow listing did before. On these captures and on the sample
   // with its inventory (names, roles, encryption findings).
+  it('the documents the export writes as text are ecsDocument\'s, byte for byte: every flow of the shared captures and the sample, and sensors and names of hostile text', () => {
+    const sample = path.join(tmpDir(), 'sample-text.sqlite');
+    expect(runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', sample, '--inventory', path.join(ROOT, 'samples', 'inventory.yaml'), '--sensor', 'site-a', '--quiet']).code).toBe(0);
+    // Values JSON must escape, where the export writes text: a sensor, its host, a name.
+    const w = new Database(sample);
+    w.prepare('UPDATE runs SET sensor = ?, host = ?').run('s\'x"\\y\u202e\n\u0000', 'h\t"');
+    w.prepare("UPDATE hosts SET name = ? WHERE address IN (SELECT address FROM hosts WHERE name IS NOT NULL LIMIT 2)").run('n"\\\u2028');
+    w.close();
+    const rules = loadRules([]);
+    const protocolOf = (service: string | null) => (service === null ? null : (rules.serviceById.get(service)?.protocol ?? null));
+    let flows = 0;
+    for (const file of [db, sample]) {
+      const d = openDb(file, { readonly: true });
+      try {
+        for (const r of flowViewRows(d, {}, { order: 'stored' })) {
+          expect(ecsJson(r, protocolOf), `flow ${r.id}`).toBe(JSON.stringify(ecsDocument(r, protocolOf)));
+          flows++;
+        }
+      } finally {
+        d.close();
+      }
+    }
+    expect(flows).toBeGreaterThan(500);
+  });
+
   it('flows read for export are the rows of flow_view, in capture and time order or as stored, judged in memory, with the verdicts held or read per flow', () => {
     const sample = path.join(tmpDir(), 'sample.sqlite');
     const s = runCli(['analyze', path.join(ROOT, 'samples', 'exchange-org.pcapng'), '--db', sample, '--inventory', path.join(ROOT, 'samples', 'inventory.yaml'), '--quiet']);
