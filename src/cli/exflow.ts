@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The installed command. It loads the command line from dist/exflow-bundle.js — every module in
-// one file — compiled from the code cache made at build time, rather than 170 files found, read and
+// one file — compiled from the code cache made at build time, rather than some 150 files found, read and
 // compiled one by one (on a small capture, most of exflow's time). Without the bundle (a build
 // without its last step), or with a cache this Node rejects, it still runs: main.js directly, or
 // the bundle compiled anew. A bundle older than main.js (tsc run since the bundle was made, as
