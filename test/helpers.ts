@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { readCapture } from '../src/capture/reader';
 import { PacketIngest } from '../src/flow/ingest';
@@ -58,7 +60,7 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
 
 /** A new directory under the run's (test/global-tmp.ts: removed when the run ends). */
 export function tmpDir(): string {
-  const root = process.env.EXFLOW_TEST_TMP ?? require('node:os').tmpdir();
+  const root = process.env.EXFLOW_TEST_TMP ?? os.tmpdir();
   return fs.mkdtempSync(path.join(root, 'exflow-test-'));
 }
 
@@ -163,8 +165,8 @@ export interface TsharkReading {
  * path; a capture damaged on purpose gives what tshark read before the damage.
  */
 export function tsharkReading(file: string): TsharkReading {
-  const folder = path.join(process.env.EXFLOW_TEST_TMP ?? require('node:os').tmpdir(), 'tshark');
-  const kept = path.join(folder, `${require('node:crypto').createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 32)}.json`);
+  const folder = path.join(process.env.EXFLOW_TEST_TMP ?? os.tmpdir(), 'tshark');
+  const kept = path.join(folder, `${crypto.createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 32)}.json`);
   fs.mkdirSync(folder, { recursive: true });
   // One test file runs tshark on a capture; another that asks meanwhile waits for its reading.
   let mine = false;

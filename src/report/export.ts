@@ -8,7 +8,7 @@ import type { FlowFilter } from './filter';
 import { flowViewRows, PROTECTION_FLOW_COLUMNS, protectionValue, queryFlows, type FlowDbRow, type HeldTexts, type IdRange } from './flows';
 import type { RuleSet } from '../rules/load';
 import { communityId } from './community-id';
-import { csvLines, isoSecondText } from './format';
+import { csvLines, isoSecondText, jsonValue } from './format';
 
 /** The Elastic Common Schema version the documents follow (ecs.version, required in every event). */
 export const ECS_VERSION = '8.11.0';
@@ -140,19 +140,8 @@ function protectionFields(r: FlowDbRow, out: Record<string, unknown>): void {
   }
 }
 
-/** What JSON.stringify escapes in a string: quote, backslash, controls, and halves of surrogate pairs (it writes a lone one as \\u). */
-const JSON_ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-/**
- * A value as JSON.stringify writes it. Numbers, null and strings with nothing to escape (most of a
- * document's ~40 values) are written here: JSON.stringify called per value cost a third of an export.
- */
-const json = (v: unknown): string => {
-  if (typeof v === 'number') return Number.isFinite(v) ? `${v}` : 'null';
-  if (v === null) return 'null';
-  if (typeof v === 'string' && !JSON_ESCAPED.test(v)) return `"${v}"`;
-  return JSON.stringify(v) ?? 'null';
-};
+/** Every value of a document as JSON writes it (format.ts owns JSON's escaping). */
+const json = jsonValue;
 
 /**
  * ecsDocument's document as its JSON text, written directly: the same keys in the same order, each
