@@ -209,7 +209,14 @@ function compareAll(file: string): number {
     const hosts = db.prepare('SELECT address FROM (SELECT client AS address FROM flows UNION ALL SELECT server FROM flows) GROUP BY address ORDER BY count(*) DESC, address LIMIT 3').pluck().all() as string[];
     for (const h of hosts) {
       for (const f of [{}, filtersFor(db)[1]]) {
-        expectSame(JSON.stringify(hostStory(db, h, f, 10, rules)), JSON.stringify(hostStory(db, h, { ...f, fromFlows: true }, 10, rules)), `host ${h} ${JSON.stringify(f)}`);
+        const story = hostStory(db, h, f, 10, rules);
+        expectSame(JSON.stringify(story), JSON.stringify(hostStory(db, h, { ...f, fromFlows: true }, 10, rules)), `host ${h} ${JSON.stringify(f)}`);
+        // What a capped list says it left out is what the uncapped list has beyond the cap.
+        const whole = hostStory(db, h, f, 1_000_000, rules);
+        for (const list of ['serves', 'uses', 'peers'] as const) {
+          expect(story[list]).toEqual(whole[list].slice(0, 10));
+          expect(story.omitted[list], `host ${h} ${list} left out`).toBe(Math.max(0, whole[list].length - 10));
+        }
         compared++;
       }
       // Through the findings' index (a host on more flows than have findings) as through the addresses'.

@@ -251,6 +251,22 @@ export function keepGroups(db: Db, name: string, columns: string, g: Groups, o: 
   return { sql: `temp.${name}`, args: [] };
 }
 
+/**
+ * Indexes groups materialized for `f` by client and by server, for a caller that reads one host's
+ * groups at a time out of them (the HTML page's drill-downs): found through the index, not copied
+ * out first (a busy server is on most of them). Returns the groups, as flowGroups gives them.
+ */
+export function indexedGroups(db: Db, f: FlowFilter): Groups {
+  if (!isMaterialized(f)) throw new Error('indexedGroups: the groups are not materialized for this filter');
+  const table = f.materialized!.table;
+  const bare = table.replace(/^temp\./, '');
+  db.exec(`CREATE INDEX IF NOT EXISTS temp.${bare}_client ON ${bare} (client); CREATE INDEX IF NOT EXISTS temp.${bare}_server ON ${bare} (server)`);
+  return flowGroups(db, f);
+}
+
+/** Whether `f` selects every flow (no filter; materialized groups aside). */
+export const selectsAll = (f: FlowFilter): boolean => Object.entries(f).every(([k, v]) => k === 'materialized' || v === undefined);
+
 export function dropGroups(db: Db, f: FlowFilter): void {
   if (f.materialized) db.exec(`DROP TABLE IF EXISTS ${f.materialized.table}`);
 }

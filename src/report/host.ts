@@ -45,23 +45,20 @@ export const HOST_PEER_COLUMNS = ['side', 'peer', 'peer_role', 'service', 'port'
 function bySide(db: Db, address: string, self: 'client' | 'server', both: Groups, limit: number): { rows: Row[]; more: number } {
   const peer = self === 'server' ? 'client' : 'server';
   const g = { sql: `(SELECT * FROM ${both.sql} f WHERE f.${self} = ?)`, args: [...both.args, address] };
+  // The groups past the limit counted in the same pass (a window over the groups), not by grouping again.
   const rows = db
     .prepare(
       `SELECT coalesce(f.service, '(unknown)') AS service, f.transport || '/' || f.server_port AS port,
               coalesce(f.${peer}_role, '${NO_ROLE}') AS peer_role, count(DISTINCT f.${peer}) AS peers, sum(f.flows) AS flows, sum(f.bytes) AS bytes,
               ${verdictSums(false)},
-              group_concat(DISTINCT coalesce(f.rpc_interfaces, f.rpc_interface)) AS rpc_interfaces
+              group_concat(DISTINCT coalesce(f.rpc_interfaces, f.rpc_interface)) AS rpc_interfaces, count(*) OVER () AS groups_in_all
        FROM ${g.sql} f
        GROUP BY service, f.transport, f.server_port, peer_role ORDER BY bytes DESC, flows DESC, service, f.transport, f.server_port, peer_role LIMIT ?`,
     )
-    .all(...g.args, limit + 1)
-    // Every interface bound on the flows, once each (a connection lists all it bound).
-    .map((r) => ({ ...(r as Row), rpc_interfaces: listed((r as Row).rpc_interfaces) }));
-  return { rows: rows.slice(0, limit), more: rows.length > limit ? countGroups(db, `SELECT 1 FROM ${g.sql} f GROUP BY f.service, f.transport, f.server_port, f.${peer}_role`, g.args) - limit : 0 };
-}
-
-function countGroups(db: Db, sql: string, args: (string | number)[]): number {
-  return (db.prepare(`SELECT count(*) AS n FROM (${sql})`).get(...args) as { n: number }).n;
+    .all(...g.args, Math.max(limit, 1)) as Row[];
+  const all = rows.length ? Number(rows[0].groups_in_all) : 0;
+  // Every interface bound on the flows, once each (a connection lists all it bound).
+  return { rows: rows.slice(0, limit).map(({ groups_in_all: _n, ...r }) => ({ ...r, rpc_interfaces: listed(r.rpc_interfaces) })), more: Math.max(0, all - limit) };
 }
 
 /** The columns of a host's groups that its story reads (host_groups, and the HTML page's drill_groups). */
@@ -90,15 +87,13 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
                           CASE WHEN f.server = ? THEN f.client ELSE f.server END AS peer,
                           CASE WHEN f.server = ? THEN coalesce(f.client_role, '${NO_ROLE}') ELSE coalesce(f.server_role, '${NO_ROLE}') END AS peer_role,
                           coalesce(f.service, '(unknown)') AS service, f.transport || '/' || f.server_port AS port,
-                          sum(f.flows) AS flows, sum(f.bytes) AS bytes, group_concat(DISTINCT f.verdict) AS verdicts
+                          sum(f.flows) AS flows, sum(f.bytes) AS bytes, group_concat(DISTINCT f.verdict) AS verdicts, count(*) OVER () AS groups_in_all
                    FROM ${both.sql} f
                    GROUP BY side, peer, service, f.transport, f.server_port`;
   const peerArgs = [address, address, address, ...both.args];
-  const peers = (db.prepare(`${peerSql} ORDER BY bytes DESC, flows DESC, side, peer, service, f.transport, f.server_port LIMIT ?`).all(...peerArgs, limit + 1) as Row[]).map((r) => ({
-    ...r,
-    verdicts: r.verdicts === null ? null : String(r.verdicts).split(',').sort().join(','),
-  }));
-  const peerMore = peers.length > limit ? countGroups(db, peerSql, peerArgs) - limit : 0;
+  const peerRows = db.prepare(`${peerSql} ORDER BY bytes DESC, flows DESC, side, peer, service, f.transport, f.server_port LIMIT ?`).all(...peerArgs, Math.max(limit, 1)) as Row[];
+  const peerMore = Math.max(0, (peerRows.length ? Number(peerRows[0].groups_in_all) : 0) - limit);
+  const peers = peerRows.map(({ groups_in_all: _n, ...r }) => ({ ...r, verdicts: r.verdicts === null ? null : String(r.verdicts).split(',').sort().join(',') }));
   const findings = unexpectedFrom(db, { sql: `(SELECT * FROM ${both.sql} f WHERE f.verdict IN ('unexpected', 'unknown'))`, args: [] });
   db.exec(`DROP TABLE ${both.sql}`);
   const endpoints = queryEndpoints(db, { server: address, capture: f.capture });

@@ -9,7 +9,7 @@ import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { escapeControls, ISO_TIME, isoFraction, isoSecond, isoTime } from './format';
 import { addressCondition, type FlowFilter } from './filter';
-import { dropGroups, firstNs, flowGroups, keepGroups, materializeGroups, secNsec, type Groups } from './groups';
+import { dropGroups, firstNs, flowGroups, indexedGroups, keepGroups, materializeGroups, secNsec, selectsAll, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
 import { PROTECTION_GROUP_COLUMNS, protectionReport } from './protection';
 import type { Row } from './format';
@@ -313,11 +313,17 @@ function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Ba
   const drill = [...new Set([...flagged.map((x) => x.address), ...hostLines.map((x) => x.address)])].slice(0, HTML_LIMITS.drilldowns);
   // The drill-downs' groups read from the rollups once for all of them (a story of its own read
   // them all again per host): the flows the filter selects but for its addresses, as host ADDR has them.
-  const story = flowGroups(db, { ...f, host: undefined, client: undefined, server: undefined });
-  const drillGroups = keepGroups(db, 'drill_groups', HOST_GROUP_COLUMNS, story, { addresses: drill, indexed: true });
-  // Their protection findings likewise (a host's, whatever the filter, as host ADDR shows them).
-  const findingGroups = flowGroups(db, {}, ['f.protection IS NOT NULL'], [], { judged: false });
-  const drillProtection = keepGroups(db, 'drill_protection', PROTECTION_GROUP_COLUMNS, findingGroups, { addresses: drill, indexed: true });
+  // Without an address in the filter those are the page's own groups, indexed by client and server
+  // rather than copied (the biggest hosts are on most rows: 1M flows, 128k rows copied in 0.26 s).
+  const ownGroups = f.host === undefined && f.client === undefined && f.server === undefined;
+  const drillGroups = ownGroups
+    ? indexedGroups(db, f)
+    : keepGroups(db, 'drill_groups', HOST_GROUP_COLUMNS, flowGroups(db, { ...f, host: undefined, client: undefined, server: undefined }), { addresses: drill, indexed: true });
+  // Their protection findings likewise (a host's, whatever the filter, as host ADDR shows them):
+  // with no filter, the page's own groups with findings.
+  const drillProtection = selectsAll(f)
+    ? flowGroups(db, f, ['f.protection IS NOT NULL'], [], { judged: false })
+    : keepGroups(db, 'drill_protection', PROTECTION_GROUP_COLUMNS, flowGroups(db, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { addresses: drill, indexed: true });
   const drilldowns = drill
     .map((addr) => {
       const st = hostStory(db, addr, f, 20, rules, { groups: drillGroups, protection: drillProtection });
@@ -332,7 +338,8 @@ ${st.findings.length ? `<h4>Findings</h4>${table(st.findings, ['verdict', 'clien
 ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity', 'finding', 'as', 'flows', 'accounts', 'title'], { cls: 'findings' })}` : ''}</details>`;
     })
     .join('\n');
-  db.exec(`DROP TABLE ${drillGroups.sql}; DROP TABLE ${drillProtection.sql}`);
+  if (!ownGroups) db.exec(`DROP TABLE ${drillGroups.sql}`);
+  if (!selectsAll(f)) db.exec(`DROP TABLE ${drillProtection.sql}`);
   // RPC endpoints once per (server, port, interface), however many captures and sources learned them.
   const epServer = f.server ?? f.host;
   const ep = epServer === undefined ? null : addressCondition('e.server', epServer);
