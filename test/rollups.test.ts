@@ -25,6 +25,8 @@ import { firewallPlan } from '../src/report/firewall';
 import type { FlowFilter } from '../src/report/filter';
 import { dropGroups, materializeGroups } from '../src/report/groups';
 import { defaultTemplates, writeOrgDay } from '../src/samples/org-day';
+import { frame, type TimedFrame } from '../src/samples/frames';
+import { pcapngBytes } from '../src/samples/writer';
 import { BUCKET_SECONDS } from '../src/store/schema';
 import { changingFlows } from '../src/store/rollups';
 import { CLI, HAVE_SHARED, ROOT, runCli, shared, tmpDir, waitFor } from './helpers';
@@ -177,6 +179,13 @@ function filtersFor(db: Db): FlowFilter[] {
   // first and of the last run (those after it whole too), --until two seconds after their last packet.
   const runs = db.prepare("SELECT min(h.bucket) AS first, max(h.last_ns) AS last FROM flow_hours h JOIN runs v ON v.id = h.run_id WHERE v.status = 'complete' GROUP BY h.run_id ORDER BY h.run_id").all() as { first: number; last: number }[];
   for (const r of new Set([runs[0], runs[runs.length - 1]])) if (r) out.push({ since: r.first }, { until: Math.ceil(r.last / 1e9) + 2 });
+  // A flow whose last packet came before its first (a capture out of order; the public traces have
+  // one): a --since between the two leaves it out though it began after — the minutes it began in
+  // cannot say so, their flows must be read.
+  const backwards = db
+    .prepare('SELECT f.first_sec + f.first_nsec / 1e9 AS first, f.last_sec + f.last_nsec / 1e9 AS last FROM flows f WHERE f.last_sec * 1000000000 + f.last_nsec < f.first_sec * 1000000000 + f.first_nsec ORDER BY f.id LIMIT 1')
+    .get() as { first: number; last: number } | undefined;
+  if (backwards) out.push({ since: (backwards.first + backwards.last) / 2 }, { since: (backwards.first + backwards.last) / 2, until: backwards.first + 60 });
   return out;
 }
 
@@ -291,12 +300,51 @@ describe.runIf(HAVE_SHARED)('rollups answer as the flows do', () => {
       let compared = 0;
       for (const edge of new Set(crossing)) {
         for (const f of [{ since: edge + 60 }, { since: edge + 60.5, until: edge + 1800 }, { until: edge - 1 }]) {
-          const rows = (o: FlowFilter) => JSON.stringify([REPORTS.summary, REPORTS.roles, REPORTS.unexpected, REPORTS.services].map((r) => r(db, o)));
+          const rows = (o: FlowFilter) => JSON.stringify([REPORTS.summary, REPORTS.roles, REPORTS.unexpected, REPORTS.services, REPORTS.html].map((r) => r(db, o)));
           expectSame(rows(f), rows({ ...f, fromFlows: true }), JSON.stringify(f));
           compared++;
         }
       }
       expect(compared).toBeGreaterThan(2);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('a flow whose last packet came before its first: the timeline of a --since between the two leaves it out', () => {
+    // A capture out of order: X's answer is stamped 0.4 s before its question. A --since between the
+    // two selects none of X; the minute X began in holds only flows that began after the --since, so
+    // only the flows themselves (or the hour's earliest last packet) can tell. Twice: in an hour with
+    // an earlier flow, and in an hour of its own.
+    const hour = 1_700_000_000 - (1_700_000_000 % BUCKET_SECONDS) + BUCKET_SECONDS;
+    const us = (s: number) => Math.round(s * 1e6);
+    const dns = (n: number) => Buffer.from(`question ${n}`);
+    const server = { ip: '10.1.0.9', port: 53 };
+    const frames: TimedFrame[] = [];
+    const flow = (client: number, question: number, answer: number) => {
+      const c = { ip: `10.1.0.${client}`, port: 40000 + client };
+      frames.push({ tsUs: us(question), data: frame('udp', c, server, dns(client)) }, { tsUs: us(answer), data: frame('udp', server, c, dns(client)) });
+    };
+    const edges: number[] = [];
+    for (const h of [hour, hour + BUCKET_SECONDS]) {
+      const minute = h + 600;
+      if (h === hour) flow(1, minute - 120, minute - 119.9);
+      flow(h === hour ? 2 : 5, minute + 30.5, minute + 30.1);
+      flow(h === hour ? 3 : 6, minute + 40, minute + 40.2);
+      flow(h === hour ? 4 : 7, minute + 400, minute + 400.3);
+      edges.push(minute + 30.3);
+    }
+    const file = path.join(dir, 'out-of-order.pcapng');
+    fs.writeFileSync(file, pcapngBytes(frames));
+    const dbFile = path.join(dir, 'out-of-order.sqlite');
+    analyze([file, '--db', dbFile]);
+    const db = openDb(dbFile, { create: false });
+    try {
+      expect(db.prepare('SELECT count(*) FROM flows f WHERE f.last_sec * 1000000000 + f.last_nsec < f.first_sec * 1000000000 + f.first_nsec').pluck().get()).toBe(2);
+      for (const f of [{ since: edges[0] }, { since: edges[1] }, { since: edges[0], until: edges[1] + 5 }, { until: edges[0] }]) {
+        const rows = (o: FlowFilter) => JSON.stringify([REPORTS.html, REPORTS.summary].map((r) => r(db, o)));
+        expectSame(rows(f), rows({ ...f, fromFlows: true }), JSON.stringify(f));
+      }
     } finally {
       db.close();
     }

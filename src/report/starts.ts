@@ -5,7 +5,7 @@
 // through flows_first; for any other filter from its flows. Both give the same numbers: the
 // minutes hold first_ts as flow_view computes it, and an interval's index grows with the time.
 import type { Db } from '../store/db';
-import { MINUTE_SECONDS } from '../store/schema';
+import { BUCKET_SECONDS, MINUTE_SECONDS } from '../store/schema';
 import { flowWhere, type FlowFilter } from './filter';
 
 export interface StartStats {
@@ -80,20 +80,34 @@ interface Minute {
   bytes: number;
   first: number;
   last: number;
+  /** The minute's flows that pass a time window, in start order, where only some do (read already). */
+  passing?: { t: number; b: number }[];
 }
 
-/** From flow_minutes of the runs reports see (as capture_view chooses them); `minuteRead` is told each minute whose flows are read. */
+/** The runs reports see (as capture_view chooses them). */
+const VISIBLE_RUNS = `SELECT r.id FROM runs r WHERE r.status = 'complete' OR r.live = 1`;
+
+/** From flow_minutes of the runs reports see; `minuteRead` is told each minute whose flows are read. */
 function fromMinutes(db: Db, minuteRead: (minute: number) => void = () => {}): Starts {
   const minutes = db
     .prepare(
       `SELECT m.minute, sum(m.flows) AS flows, sum(m.bytes) AS bytes, min(m.first_ts) AS first, max(m.last_first_ts) AS last
-       FROM flow_minutes m WHERE m.run_id IN (SELECT r.id FROM runs r WHERE r.status = 'complete' OR r.live = 1)
+       FROM flow_minutes m WHERE m.run_id IN (${VISIBLE_RUNS})
        GROUP BY m.minute ORDER BY m.minute`,
     )
     .all() as Minute[];
+  return fromPieces(db, minutes, minuteRead);
+}
+
+/**
+ * From the minutes `minutes` (in order; those a window cuts with the flows that pass it), reading a
+ * whole minute's flows only where an answer cuts it.
+ */
+function fromPieces(db: Db, minutes: Minute[], minuteRead: (minute: number) => void): Starts {
   /** A minute's flows in start order: first_ts and bytes (flow_seen sees the same runs). */
   const minuteFlows = db.prepare('SELECT f.first_ts AS t, f.bytes AS b FROM flow_seen f WHERE f.first_sec >= ? AND f.first_sec < ? ORDER BY f.first_ts');
   const flowsOf = (m: Minute) => {
+    if (m.passing) return m.passing;
     minuteRead(m.minute);
     return minuteFlows.all(m.minute, m.minute + MINUTE_SECONDS) as { t: number; b: number }[];
   };
@@ -137,9 +151,96 @@ export class MinuteFlowsMissing extends Error {
   }
 }
 
-/** The starts of the flows `f` selects: from the minutes when it selects every flow the reports see. */
+/**
+ * How the flows of one run and hour stand to --since: every one ends at or after it ('all', its
+ * hourly rows' earliest last packet says so), none does ('none', its latest), or it takes reading them.
+ */
+type HourStand = 'all' | 'none' | 'some';
+
+/**
+ * From flow_minutes for a time window and nothing else: a minute all of whose flows pass is taken
+ * whole (as without a window), one none of whose flows pass is left out, and of the others — the
+ * minutes the window's edges cut, and those of hours whose flows may end after --since though they
+ * began before it — the flows that pass are read (flows_first). Whether all of a minute's flows end
+ * at or after --since comes from the rollups of its run and hour (their earliest and latest last
+ * packet: a flow's last packet may come before its first in a capture out of order); whether they
+ * began by --until from the minute's own first and last start. What these cannot tell is read.
+ * The same numbers as from the flows (the ten daily runs' last five days: 7 s of the page's timeline).
+ */
+function fromWindow(db: Db, since: number | undefined, until: number | undefined, minuteRead: (minute: number) => void): Starts {
+  const rows = db
+    .prepare(`SELECT m.run_id AS run, m.minute, m.flows, m.bytes, m.first_ts AS first, m.last_first_ts AS last FROM flow_minutes m WHERE m.run_id IN (${VISIBLE_RUNS}) ORDER BY m.minute`)
+    .all() as (Minute & { run: number })[];
+  const stand = since === undefined ? () => 'all' as HourStand : hourStands(db, since);
+  const passing = db.prepare(
+    `SELECT f.first_ts AS t, f.bytes AS b FROM flow_seen f WHERE f.first_sec >= ? AND f.first_sec < ?${since === undefined ? '' : ' AND f.last_ts >= ?'}${until === undefined ? '' : ' AND f.first_ts <= ?'} ORDER BY f.first_ts`,
+  );
+  const bounds = [...(since === undefined ? [] : [since]), ...(until === undefined ? [] : [until])];
+  const pieces: Minute[] = [];
+  for (let i = 0; i < rows.length; ) {
+    let j = i;
+    const m: Minute = { minute: rows[i].minute, flows: 0, bytes: 0, first: Infinity, last: -Infinity };
+    const stands = new Set<HourStand>();
+    for (; j < rows.length && rows[j].minute === m.minute; j++) {
+      const r = rows[j];
+      m.flows += r.flows;
+      m.bytes += r.bytes;
+      m.first = Math.min(m.first, r.first);
+      m.last = Math.max(m.last, r.last);
+      stands.add(stand(r.run, r.minute - (r.minute % BUCKET_SECONDS)));
+    }
+    i = j;
+    const byUntil: HourStand = until === undefined || m.last <= until ? 'all' : m.first > until ? 'none' : 'some';
+    if (byUntil === 'none' || (stands.size === 1 && stands.has('none'))) continue;
+    if (byUntil === 'all' && stands.size === 1 && stands.has('all')) {
+      pieces.push(m);
+      continue;
+    }
+    minuteRead(m.minute);
+    const list = passing.all(m.minute, m.minute + MINUTE_SECONDS, ...bounds) as { t: number; b: number }[];
+    if (list.length === 0) continue;
+    pieces.push({ minute: m.minute, flows: list.length, bytes: list.reduce((a, x) => a + x.b, 0), first: list[0].t, last: list[list.length - 1].t, passing: list });
+  }
+  return fromPieces(db, pieces, minuteRead);
+}
+
+/**
+ * Each run's hours as they stand to --since `since` (HourStand), from flow_hours (the latest last
+ * packet) and the rollups' earliest (a finished run's rows without the hour first: a run all of
+ * whose flows end after --since needs no hour looked at). Whole seconds, compared so that a time
+ * at the edge is read rather than guessed. An hour the rollups do not have is read.
+ */
+function hourStands(db: Db, since: number): (run: number, bucket: number) => HourStand {
+  const stands = new Map<string, HourStand>();
+  const hours = db
+    .prepare(`SELECT h.run_id AS run, h.bucket, h.last_ns / 1000000000 AS last_sec FROM flow_hours h WHERE h.run_id IN (${VISIBLE_RUNS})`)
+    .all() as { run: number; bucket: number; last_sec: number }[];
+  const reaching = new Map<number, number[]>();
+  for (const h of hours) {
+    // last_ts is last_sec + a fraction below one (as a double, it may round up to the next second).
+    if (h.last_sec + 1 < since) stands.set(`${h.run}|${h.bucket}`, 'none');
+    else reaching.set(h.run, [...(reaching.get(h.run) ?? []), h.bucket]);
+  }
+  const runLast = db.prepare('SELECT min(r.min_last_ns) / 1000000000 FROM flow_rollup_run r WHERE r.run_id = ?').pluck();
+  const hourLast = db.prepare('SELECT min(r.min_last_ns) / 1000000000 FROM flow_rollup r WHERE r.run_id = ? AND r.bucket = ?').pluck();
+  for (const [run, buckets] of reaching) {
+    const whole = runLast.get(run) as number | null;
+    for (const bucket of buckets) {
+      const earliest = whole !== null && whole >= since ? whole : (hourLast.get(run, bucket) as number | null);
+      stands.set(`${run}|${bucket}`, earliest !== null && earliest >= since ? 'all' : 'some');
+    }
+  }
+  return (run, bucket) => stands.get(`${run}|${bucket}`) ?? 'some';
+}
+
+/** Whether `f` is a time window (--since, --until) and no other condition. */
+const windowAlone = (f: FlowFilter): boolean =>
+  !f.fromFlows && (f.since !== undefined || f.until !== undefined) && f.captureHits === undefined && flowWhere({ ...f, since: undefined, until: undefined }).sql === '';
+
+/** The starts of the flows `f` selects: from the minutes when it selects every flow the reports see, or a time window of them. */
 export function startsOf(db: Db, f: FlowFilter, o: { minuteRead?: (minute: number) => void } = {}): Starts {
-  return startsFromMinutes(f) ? fromMinutes(db, o.minuteRead) : fromFlows(db, f);
+  if (startsFromMinutes(f)) return fromMinutes(db, o.minuteRead);
+  return windowAlone(f) ? fromWindow(db, f.since, f.until, o.minuteRead ?? (() => {})) : fromFlows(db, f);
 }
 
 /** Whether startsOf reads the minutes (and the flows of a few of them) for `f`, rather than its flows. */
