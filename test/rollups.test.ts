@@ -179,6 +179,9 @@ function filtersFor(db: Db): FlowFilter[] {
   // first and of the last run (those after it whole too), --until two seconds after their last packet.
   const runs = db.prepare("SELECT min(h.bucket) AS first, max(h.last_ns) AS last FROM flow_hours h JOIN runs v ON v.id = h.run_id WHERE v.status = 'complete' GROUP BY h.run_id ORDER BY h.run_id").all() as { first: number; last: number }[];
   for (const r of new Set([runs[0], runs[runs.length - 1]])) if (r) out.push({ since: r.first }, { until: Math.ceil(r.last / 1e9) + 2 });
+  // A window that takes a run whole, with another condition: which captures have a flow is still asked of each.
+  if (runs[0] && service) out.push({ service, since: runs[0].first });
+  if (runs[0] && host) out.push({ host, until: Math.ceil(runs[0].last / 1e9) + 2 });
   // A flow whose last packet came before its first (a capture out of order; the public traces have
   // one): a --since between the two leaves it out though it began after — the minutes it began in
   // cannot say so, their flows must be read.

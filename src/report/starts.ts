@@ -245,3 +245,25 @@ export function startsOf(db: Db, f: FlowFilter, o: { minuteRead?: (minute: numbe
 
 /** Whether startsOf reads the minutes (and the flows of a few of them) for `f`, rather than its flows. */
 export const startsFromMinutes = (f: FlowFilter): boolean => !f.fromFlows && flowWhere(f).sql === '';
+
+/**
+ * Which runs a time window takes none of (every flow ends before --since, or begins after --until:
+ * their hours say so) and which finished runs it takes whole (every flow ends at or after --since —
+ * the rollups' earliest last packet — and began before --until: their last hour ended by it).
+ * Whole seconds, compared so that a time at the edge is neither.
+ */
+export function runStands(db: Db, since: number | undefined, until: number | undefined): { none: number[]; all: number[] } {
+  const runs = db
+    .prepare(
+      `SELECT h.run_id AS run, min(h.bucket) AS first_hour, max(h.bucket) AS last_hour, max(h.last_ns) / 1000000000 AS last_sec, v.status = 'complete' AS done
+       FROM flow_hours h JOIN runs v ON v.id = h.run_id GROUP BY h.run_id`,
+    )
+    .all() as { run: number; first_hour: number; last_hour: number; last_sec: number; done: number }[];
+  const earliestLast = db.prepare('SELECT min(r.min_last_ns) / 1000000000 FROM flow_rollup_run r WHERE r.run_id = ?').pluck();
+  const out = { none: [] as number[], all: [] as number[] };
+  for (const r of runs) {
+    if ((since !== undefined && r.last_sec + 1 < since) || (until !== undefined && r.first_hour > until)) out.none.push(r.run);
+    else if (r.done && (until === undefined || r.last_hour + BUCKET_SECONDS <= until) && (since === undefined || ((earliestLast.get(r.run) as number | null) ?? -Infinity) >= since)) out.all.push(r.run);
+  }
+  return out;
+}
