@@ -6,6 +6,7 @@
 // minutes hold first_ts as flow_view computes it, and an interval's index grows with the time.
 import type { Db } from '../store/db';
 import { BUCKET_SECONDS, MINUTE_SECONDS } from '../store/schema';
+import { hourStands, VISIBLE_RUNS, type HourStand } from './window';
 import { flowWhere, type FlowFilter } from './filter';
 
 export interface StartStats {
@@ -84,8 +85,6 @@ interface Minute {
   passing?: { t: number; b: number }[];
 }
 
-/** The runs reports see (as capture_view chooses them). */
-const VISIBLE_RUNS = `SELECT r.id FROM runs r WHERE r.status = 'complete' OR r.live = 1`;
 
 /** From flow_minutes of the runs reports see; `minuteRead` is told each minute whose flows are read. */
 function fromMinutes(db: Db, minuteRead: (minute: number) => void = () => {}): Starts {
@@ -152,12 +151,6 @@ export class MinuteFlowsMissing extends Error {
 }
 
 /**
- * How the flows of one run and hour stand to --since: every one ends at or after it ('all', its
- * hourly rows' earliest last packet says so), none does ('none', its latest), or it takes reading them.
- */
-type HourStand = 'all' | 'none' | 'some';
-
-/**
  * From flow_minutes for a time window and nothing else: a minute all of whose flows pass is taken
  * whole (as without a window), one none of whose flows pass is left out, and of the others — the
  * minutes the window's edges cut, and those of hours whose flows may end after --since though they
@@ -204,35 +197,6 @@ function fromWindow(db: Db, since: number | undefined, until: number | undefined
   return fromPieces(db, pieces, minuteRead);
 }
 
-/**
- * Each run's hours as they stand to --since `since` (HourStand), from flow_hours (the latest last
- * packet) and the rollups' earliest (a finished run's rows without the hour first: a run all of
- * whose flows end after --since needs no hour looked at). Whole seconds, compared so that a time
- * at the edge is read rather than guessed. An hour the rollups do not have is read.
- */
-function hourStands(db: Db, since: number): (run: number, bucket: number) => HourStand {
-  const stands = new Map<string, HourStand>();
-  const hours = db
-    .prepare(`SELECT h.run_id AS run, h.bucket, h.last_ns / 1000000000 AS last_sec FROM flow_hours h WHERE h.run_id IN (${VISIBLE_RUNS})`)
-    .all() as { run: number; bucket: number; last_sec: number }[];
-  const reaching = new Map<number, number[]>();
-  for (const h of hours) {
-    // last_ts is last_sec + a fraction below one (as a double, it may round up to the next second).
-    if (h.last_sec + 1 < since) stands.set(`${h.run}|${h.bucket}`, 'none');
-    else reaching.set(h.run, [...(reaching.get(h.run) ?? []), h.bucket]);
-  }
-  const runLast = db.prepare('SELECT min(r.min_last_ns) / 1000000000 FROM flow_rollup_run r WHERE r.run_id = ?').pluck();
-  const hourLast = db.prepare('SELECT min(r.min_last_ns) / 1000000000 FROM flow_rollup r WHERE r.run_id = ? AND r.bucket = ?').pluck();
-  for (const [run, buckets] of reaching) {
-    const whole = runLast.get(run) as number | null;
-    for (const bucket of buckets) {
-      const earliest = whole !== null && whole >= since ? whole : (hourLast.get(run, bucket) as number | null);
-      stands.set(`${run}|${bucket}`, earliest !== null && earliest >= since ? 'all' : 'some');
-    }
-  }
-  return (run, bucket) => stands.get(`${run}|${bucket}`) ?? 'some';
-}
-
 /** Whether `f` is a time window (--since, --until) and no other condition. */
 const windowAlone = (f: FlowFilter): boolean =>
   !f.fromFlows && (f.since !== undefined || f.until !== undefined) && f.captureHits === undefined && flowWhere({ ...f, since: undefined, until: undefined }).sql === '';
@@ -245,25 +209,3 @@ export function startsOf(db: Db, f: FlowFilter, o: { minuteRead?: (minute: numbe
 
 /** Whether startsOf reads the minutes (and the flows of a few of them) for `f`, rather than its flows. */
 export const startsFromMinutes = (f: FlowFilter): boolean => !f.fromFlows && flowWhere(f).sql === '';
-
-/**
- * Which runs a time window takes none of (every flow ends before --since, or begins after --until:
- * their hours say so) and which finished runs it takes whole (every flow ends at or after --since —
- * the rollups' earliest last packet — and began before --until: their last hour ended by it).
- * Whole seconds, compared so that a time at the edge is neither.
- */
-export function runStands(db: Db, since: number | undefined, until: number | undefined): { none: number[]; all: number[] } {
-  const runs = db
-    .prepare(
-      `SELECT h.run_id AS run, min(h.bucket) AS first_hour, max(h.bucket) AS last_hour, max(h.last_ns) / 1000000000 AS last_sec, v.status = 'complete' AS done
-       FROM flow_hours h JOIN runs v ON v.id = h.run_id GROUP BY h.run_id`,
-    )
-    .all() as { run: number; first_hour: number; last_hour: number; last_sec: number; done: number }[];
-  const earliestLast = db.prepare('SELECT min(r.min_last_ns) / 1000000000 FROM flow_rollup_run r WHERE r.run_id = ?').pluck();
-  const out = { none: [] as number[], all: [] as number[] };
-  for (const r of runs) {
-    if ((since !== undefined && r.last_sec + 1 < since) || (until !== undefined && r.first_hour > until)) out.none.push(r.run);
-    else if (r.done && (until === undefined || r.last_hour + BUCKET_SECONDS <= until) && (since === undefined || ((earliestLast.get(r.run) as number | null) ?? -Infinity) >= since)) out.all.push(r.run);
-  }
-  return out;
-}

@@ -1,7 +1,7 @@
 import type { Db } from '../store/db';
 import { flowWhere, type FlowFilter } from './filter';
 import { flowGroups } from './groups';
-import { runStands } from './starts';
+import { runStands } from './window';
 import { isoTime, type Row } from './format';
 import { storedWarnings } from '../store/lists';
 
