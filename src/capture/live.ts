@@ -27,6 +27,9 @@ export function findCaptureTool(): CaptureTool | null {
   return null;
 }
 
+/** How long a capture process whose output has ended may take to exit by itself before it is ended. */
+const LINGER_MS = 2000;
+
 /** The most of a capture tool's messages kept (its last lines say why it stopped). */
 const STDERR_KEPT = 4096;
 
@@ -56,6 +59,15 @@ export class CaptureProcess {
   stop(): void {
     // A process that already ended ended by itself: its reason stands (failure()).
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    // Its output ended by itself (no such interface: dumpcap closes it and exits): it is on its way
+    // out and why is its own — killed now, its exit would race ours and its reason be lost (half the
+    // time on a fast machine). Ended only if it lingers.
+    if (this.stream.readableEnded) {
+      const linger = setTimeout(() => this.child.kill('SIGTERM'), LINGER_MS);
+      linger.unref();
+      this.child.once('close', () => clearTimeout(linger));
+      return;
+    }
     this.stopping = true;
     this.child.kill('SIGTERM');
   }
