@@ -12,8 +12,9 @@
 //   (f) the synthetic capture as a directory of 8 files (one run, one stream)
 //   (g) exflow analyze --threads k for k = 1 … the machine's cores (the curve)
 // and, where taskset is installed, on one core (taskset -c 0): the floor (read, walk and
-// decode, src/bench/floor.ts), exflow --threads 1 and ndpiReader; CPU time (user + sys) beside
-// wall for exflow and ndpiReader (issue 33).
+// decode, src/bench/floor.ts), exflow --threads 1 and ndpiReader, and (k) the inspectors' cost per
+// segment they are handed (src/bench/inspectors.ts); CPU time (user + sys) beside wall for exflow
+// and ndpiReader (issue 33).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -110,6 +111,21 @@ function peerRun(cmd: string, args: string[], oneCore = false): { seconds: numbe
   // times: the shell's user and sys, then its children's, as "XmY.YYYs XmY.YYYs".
   const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(r.stdout.trim().split('\n')[1] ?? '');
   return { seconds, cpu: m ? Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]) : NaN };
+}
+
+/** One inspector kind's cost per segment it was handed (src/bench/inspectors.ts). */
+interface InspectorCost {
+  kind: string;
+  segments: number;
+  bytes: number;
+  ns: number;
+}
+
+/** The inspectors timed segment by segment (src/bench/inspectors.ts) in a child process on one core: per kind, the most costly first. */
+function inspectorsRun(file: string): InspectorCost[] {
+  const r = spawnSync(ONE_CORE[0], [...ONE_CORE.slice(1), process.execPath, path.join(ROOT, 'dist', 'bench', 'inspectors.js'), file], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`inspectors failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { kinds: InspectorCost[] }).kinds;
 }
 
 /** The floor (read, walk and decode: src/bench/floor.ts) in a child process on one core. */
@@ -245,6 +261,15 @@ async function measure(w: Workload, db: string): Promise<string[]> {
     if (pin.ndpi.length) {
       out.push(line('(j) ndpiReader -i FILE -q', median(pin.ndpi), `   CPU ${median(pin.ndpiCpu).toFixed(2)} s`));
       out.push(`  (j)/(i) = ${(median(pin.ndpi) / X).toFixed(2)}   ndpiReader's time over exflow's on one core (target ≥ 1.5, the goal 2.0: issue 33)`);
+    }
+    // Once (after the rounds): each inspector's segment() calls timed, the making of it included.
+    const kinds = inspectorsRun(w.file);
+    const segments = kinds.reduce((n, k) => n + k.segments, 0);
+    if (segments > 0) {
+      const us = (k: { ns: number; segments: number }) => (k.ns / Math.max(k.segments, 1) / 1000).toFixed(2);
+      const all = { ns: kinds.reduce((n, k) => n + k.ns, 0), segments };
+      out.push(`  (k) inspectors: ${segments} segments, ${(all.ns / 1e6).toFixed(0)} ms, ${us(all)} µs a segment (target ≤ 1 µs on the org mix: issue 33)`);
+      out.push(`      ${kinds.map((k) => `${k.kind} ${us(k)} µs × ${k.segments}`).join(', ')}`);
     }
   } else out.push('  one core: taskset not installed (util-linux); left out');
   const target = TARGETS[w.name];
