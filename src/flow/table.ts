@@ -93,7 +93,8 @@ export class FlowTable {
   private readonly mask: number;
   private readonly slots: Int32Array; // flow index + 1; 0 = empty
   readonly keys: Uint32Array;
-  readonly hashOf: Uint32Array;
+  /** Each flow's flowHash() (signed, as it returns it). */
+  readonly hashOf: Int32Array;
   readonly live: Uint8Array;
   readonly gen: Uint32Array;
   readonly firstSec: Float64Array;
@@ -174,7 +175,7 @@ export class FlowTable {
     this.mask = n - 1;
     this.slots = new Int32Array(n);
     this.keys = new Uint32Array(cap * KEY_WORDS);
-    this.hashOf = new Uint32Array(cap);
+    this.hashOf = new Int32Array(cap);
     this.live = new Uint8Array(cap);
     this.gen = new Uint32Array(cap);
     this.firstSec = new Float64Array(cap);
