@@ -4,6 +4,7 @@
 // Run by the bench as a child process (pinned to one core with taskset for the one-core
 // figures); prints {"packets", "seconds", "cpu"} as JSON.
 import { readCapture } from '../capture/reader';
+import { runChild } from './child';
 import { PacketDecoder } from '../decode/decoder';
 
 async function main(file: string): Promise<void> {
@@ -22,13 +23,4 @@ async function main(file: string): Promise<void> {
   process.stdout.write(JSON.stringify({ packets, seconds, cpu: (cpu.user + cpu.system) / 1e6 }));
 }
 
-const file = process.argv[2];
-if (!file) {
-  process.stderr.write('usage: floor.js CAPTURE\n');
-  process.exitCode = 64;
-} else {
-  main(file).catch((e) => {
-    process.stderr.write(`floor: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  });
-}
+runChild('floor', main);

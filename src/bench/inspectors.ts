@@ -7,6 +7,7 @@
 // as a child process, pinned to one core; prints per inspector kind its segments, bytes and
 // nanoseconds as JSON.
 import { readCapture } from '../capture/reader';
+import { runChild } from './child';
 import { PacketIngest } from '../flow/ingest';
 import { FlowTable } from '../flow/table';
 import type { FlowInspector, InspectorFactory } from '../flow/inspector';
@@ -100,13 +101,4 @@ async function main(file: string): Promise<void> {
   process.stdout.write(JSON.stringify({ timerNs: timer, kinds: costs.all() }));
 }
 
-const file = process.argv[2];
-if (!file) {
-  process.stderr.write('usage: inspectors.js CAPTURE\n');
-  process.exitCode = 64;
-} else {
-  main(file).catch((e) => {
-    process.stderr.write(`inspectors: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  });
-}
+runChild('inspectors', main);

@@ -8,7 +8,8 @@ import type { FlowFilter } from './filter';
 import { flowViewRows, PROTECTION_FLOW_COLUMNS, protectionValue, queryFlows, type FlowDbRow, type HeldTexts, type IdRange } from './flows';
 import type { RuleSet } from '../rules/load';
 import { communityId } from './community-id';
-import { csvLines, isoSecondText, jsonValue } from './format';
+// Every value of a document as JSON writes it: format.ts owns JSON's escaping.
+import { csvLines, isoSecondText, jsonValue as json } from './format';
 
 /** The Elastic Common Schema version the documents follow (ecs.version, required in every event). */
 export const ECS_VERSION = '8.11.0';
@@ -139,9 +140,6 @@ function protectionFields(r: FlowDbRow, out: Record<string, unknown>): void {
     out[k] = v;
   }
 }
-
-/** Every value of a document as JSON writes it (format.ts owns JSON's escaping). */
-const json = jsonValue;
 
 /**
  * ecsDocument's document as its JSON text, written directly: the same keys in the same order, each

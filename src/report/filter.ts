@@ -42,6 +42,12 @@ export interface FlowFilter {
   captureHits?: number[];
 }
 
+/** Whether `f` selects every flow: no condition, no other source (materialized groups aside). */
+export const selectsAll = (f: FlowFilter): boolean => Object.entries(f).every(([k, v]) => k === 'materialized' || v === undefined);
+
+/** Whether `f` is a time window (--since, --until) and nothing else. */
+export const windowAlone = (f: FlowFilter): boolean => (f.since !== undefined || f.until !== undefined) && selectsAll({ ...f, since: undefined, until: undefined });
+
 /** SQL condition: the flow aliased `alias` raised the protection finding `?` (its protection column holds comma-separated ids). */
 export function hasFinding(alias = 'f'): string {
   return `instr(',' || ${alias}.protection || ',', ',' || ? || ',') > 0`;

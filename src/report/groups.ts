@@ -20,15 +20,17 @@ const SEEN = `f.client, f.server, f.transport, f.server_port, f.service, f.via, 
   f.packets_c2s, f.packets_s2c, f.bytes_c2s, f.bytes_s2c, f.packets, f.bytes,
   f.first_sec, f.first_nsec, f.last_sec, f.last_nsec, f.first_ts, f.last_ts, f.sensor`;
 const JUDGED = `f.client_role, f.server_role, f.verdict, f.rule, f.reason, f.reason_detail, f.cite, f.client_name, f.server_name, f.client_roles, f.server_roles, f.encryption, f.encryption_cite`;
+/** A flow as a group of one: its columns, as SELECT's list (over flow_view or flow_seen f). */
+const asGroup = (judged: boolean) => `${SEEN}, ${findingAccount('f')} AS account, ${judged ? `${JUDGED}, ` : ''}1 AS flows, f.id AS first_id`;
 const sources = (judged: boolean) => ({
-  flows: `SELECT ${SEEN}, ${findingAccount('f')} AS account, ${judged ? `${JUDGED}, ` : ''}1 AS flows, f.id AS first_id FROM ${judged ? 'flow_view' : 'flow_seen'} f`,
+  flows: `SELECT ${asGroup(judged)} FROM ${judged ? 'flow_view' : 'flow_seen'} f`,
   /**
    * The flows whose ids `ids` (a SELECT of ids) gives, found by id: CROSS JOIN keeps SQLite from
    * reading them through an address index instead (with --host of a busy server, every flow it is
    * on, ten days of them, to keep an hour's: host --since at 10M flows 4.2 s in this statement).
    */
   flowsOf: (ids: string) =>
-    `SELECT ${SEEN}, ${findingAccount('f')} AS account, ${judged ? `${JUDGED}, ` : ''}1 AS flows, f.id AS first_id FROM (${ids}) cut CROSS JOIN ${judged ? 'flow_view' : 'flow_seen'} f ON f.id = cut.id`,
+    `SELECT ${asGroup(judged)} FROM (${ids}) cut CROSS JOIN ${judged ? 'flow_view' : 'flow_seen'} f ON f.id = cut.id`,
   /** Hourly rows: where a time filter may cut a row, an hour's flows answer for it. */
   rollups: `SELECT ${SEEN}, f.account, ${judged ? `${JUDGED}, ` : ''}f.flows, f.first_id FROM ${judged ? 'rollup_view' : 'rollup_seen'} f`,
   /** A row per run and key: where no time filter cuts (a fraction of the hourly rows). */
@@ -287,9 +289,6 @@ export function indexedGroups(db: Db, f: FlowFilter): Groups {
   db.exec(`CREATE INDEX IF NOT EXISTS temp.${bare}_client ON ${bare} (client); CREATE INDEX IF NOT EXISTS temp.${bare}_server ON ${bare} (server)`);
   return flowGroups(db, f);
 }
-
-/** Whether `f` selects every flow (no filter; materialized groups aside). */
-export const selectsAll = (f: FlowFilter): boolean => Object.entries(f).every(([k, v]) => k === 'materialized' || v === undefined);
 
 export function dropGroups(db: Db, f: FlowFilter): void {
   if (f.materialized) db.exec(`DROP TABLE IF EXISTS ${f.materialized.table}`);

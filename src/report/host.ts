@@ -56,9 +56,18 @@ function bySide(db: Db, address: string, self: 'client' | 'server', both: Groups
        GROUP BY service, f.transport, f.server_port, peer_role ORDER BY bytes DESC, flows DESC, service, f.transport, f.server_port, peer_role LIMIT ?`,
     )
     .all(...g.args, Math.max(limit, 1)) as Row[];
-  const all = rows.length ? Number(rows[0].groups_in_all) : 0;
+  const capped = cappedRows(rows, limit);
   // Every interface bound on the flows, once each (a connection lists all it bound).
-  return { rows: rows.slice(0, limit).map(({ groups_in_all: _n, ...r }) => ({ ...r, rpc_interfaces: listed(r.rpc_interfaces) })), more: Math.max(0, all - limit) };
+  return { rows: capped.rows.map((r) => ({ ...r, rpc_interfaces: listed(r.rpc_interfaces) })), more: capped.more };
+}
+
+/**
+ * The first `limit` rows of a grouped query that counted its groups as `groups_in_all`
+ * (count(*) OVER ()), without that column, and how many groups it left out.
+ */
+function cappedRows(rows: Row[], limit: number): { rows: Row[]; more: number } {
+  const all = rows.length ? Number(rows[0].groups_in_all) : 0;
+  return { rows: rows.slice(0, limit).map(({ groups_in_all: _n, ...r }) => r), more: Math.max(0, all - limit) };
 }
 
 /** The columns of a host's groups that its story reads (host_groups, and the HTML page's drill_groups). */
@@ -91,9 +100,9 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
                    FROM ${both.sql} f
                    GROUP BY side, peer, service, f.transport, f.server_port`;
   const peerArgs = [address, address, address, ...both.args];
-  const peerRows = db.prepare(`${peerSql} ORDER BY bytes DESC, flows DESC, side, peer, service, f.transport, f.server_port LIMIT ?`).all(...peerArgs, Math.max(limit, 1)) as Row[];
-  const peerMore = Math.max(0, (peerRows.length ? Number(peerRows[0].groups_in_all) : 0) - limit);
-  const peers = peerRows.map(({ groups_in_all: _n, ...r }) => ({ ...r, verdicts: r.verdicts === null ? null : String(r.verdicts).split(',').sort().join(',') }));
+  const peerRows = cappedRows(db.prepare(`${peerSql} ORDER BY bytes DESC, flows DESC, side, peer, service, f.transport, f.server_port LIMIT ?`).all(...peerArgs, Math.max(limit, 1)) as Row[], limit);
+  const peerMore = peerRows.more;
+  const peers = peerRows.rows.map((r) => ({ ...r, verdicts: r.verdicts === null ? null : String(r.verdicts).split(',').sort().join(',') }));
   const findings = unexpectedFrom(db, { sql: `(SELECT * FROM ${both.sql} f WHERE f.verdict IN ('unexpected', 'unknown'))`, args: [] });
   db.exec(`DROP TABLE ${both.sql}`);
   const endpoints = queryEndpoints(db, { server: address, capture: f.capture });
@@ -106,7 +115,7 @@ export function hostStory(db: Db, address: string, f: FlowFilter = {}, limit = 5
     last_seen: isoTime(totals.last_sec, totals.last_nsec),
     serves: serves.rows,
     uses: uses.rows,
-    peers: peers.slice(0, limit),
+    peers,
     findings,
     rpc_endpoints: endpoints.slice(0, limit),
     names: hostNames(db, address, limit),

@@ -8,8 +8,8 @@ import * as crypto from 'node:crypto';
 import type { RuleSet } from '../rules/load';
 import type { Db } from '../store/db';
 import { escapeControls, ISO_TIME, isoFraction, isoSecond, isoTime } from './format';
-import { addressCondition, type FlowFilter } from './filter';
-import { dropGroups, firstNs, flowGroups, indexedGroups, keepGroups, materializeGroups, secNsec, selectsAll, type Groups } from './groups';
+import { addressCondition, selectsAll, type FlowFilter } from './filter';
+import { dropGroups, firstNs, flowGroups, indexedGroups, keepGroups, materializeGroups, secNsec, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
 import { PROTECTION_GROUP_COLUMNS, protectionReport } from './protection';
 import type { Row } from './format';
@@ -321,7 +321,8 @@ function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Ba
     : keepGroups(db, 'drill_groups', HOST_GROUP_COLUMNS, flowGroups(db, { ...f, host: undefined, client: undefined, server: undefined }), { addresses: drill, indexed: true });
   // Their protection findings likewise (a host's, whatever the filter, as host ADDR shows them):
   // with no filter, the page's own groups with findings.
-  const drillProtection = selectsAll(f)
+  const ownProtection = selectsAll(f);
+  const drillProtection = ownProtection
     ? flowGroups(db, f, ['f.protection IS NOT NULL'], [], { judged: false })
     : keepGroups(db, 'drill_protection', PROTECTION_GROUP_COLUMNS, flowGroups(db, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { addresses: drill, indexed: true });
   const drilldowns = drill
@@ -339,7 +340,7 @@ ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity',
     })
     .join('\n');
   if (!ownGroups) db.exec(`DROP TABLE ${drillGroups.sql}`);
-  if (!selectsAll(f)) db.exec(`DROP TABLE ${drillProtection.sql}`);
+  if (!ownProtection) db.exec(`DROP TABLE ${drillProtection.sql}`);
   // RPC endpoints once per (server, port, interface), however many captures and sources learned them.
   const epServer = f.server ?? f.host;
   const ep = epServer === undefined ? null : addressCondition('e.server', epServer);

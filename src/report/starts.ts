@@ -7,7 +7,7 @@
 import type { Db } from '../store/db';
 import { BUCKET_SECONDS, MINUTE_SECONDS } from '../store/schema';
 import { hourStands, VISIBLE_RUNS, type HourStand } from './window';
-import { flowWhere, type FlowFilter } from './filter';
+import { flowWhere, windowAlone, type FlowFilter } from './filter';
 
 export interface StartStats {
   n: number;
@@ -196,10 +196,6 @@ function fromWindow(db: Db, since: number | undefined, until: number | undefined
   }
   return fromPieces(db, pieces, minuteRead);
 }
-
-/** Whether `f` is a time window (--since, --until) and no other condition. */
-const windowAlone = (f: FlowFilter): boolean =>
-  !f.fromFlows && (f.since !== undefined || f.until !== undefined) && f.captureHits === undefined && flowWhere({ ...f, since: undefined, until: undefined }).sql === '';
 
 /** The starts of the flows `f` selects: from the minutes when it selects every flow the reports see, or a time window of them. */
 export function startsOf(db: Db, f: FlowFilter, o: { minuteRead?: (minute: number) => void } = {}): Starts {

@@ -1,5 +1,5 @@
 import type { Db } from '../store/db';
-import { flowWhere, type FlowFilter } from './filter';
+import { flowWhere, windowAlone, type FlowFilter } from './filter';
 import { flowGroups } from './groups';
 import { runStands } from './window';
 import { isoTime, type Row } from './format';
@@ -99,9 +99,8 @@ export function summaryReport(db: Db, f: FlowFilter): Summary {
  */
 function windowedCaptures(db: Db, f: FlowFilter, hasFlow: string, args: (string | number)[]): { sql: string; args: (string | number)[] } {
   const stands = runStands(db, f.since, f.until);
-  const alone = flowWhere({ ...f, since: undefined, until: undefined }).sql === '';
   const none = JSON.stringify(stands.none);
-  const all = JSON.stringify(alone ? stands.all : []);
+  const all = JSON.stringify(windowAlone(f) ? stands.all : []);
   return {
     sql: `WHERE c.run_id NOT IN (SELECT value FROM json_each(?)) AND ((c.run_id IN (SELECT value FROM json_each(?)) AND c.flows > 0) OR (c.run_id NOT IN (SELECT value FROM json_each(?)) AND ${hasFlow}))`,
     args: [none, all, all, ...args],

@@ -35,7 +35,11 @@ export function hourStands(db: Db, since: number): (run: number, bucket: number)
   const reaching = new Map<number, number[]>();
   for (const h of hours) {
     if (endedBefore(h.last_sec, since)) stands.set(`${h.run}|${h.bucket}`, 'none');
-    else reaching.set(h.run, [...(reaching.get(h.run) ?? []), h.bucket]);
+    else {
+      const buckets = reaching.get(h.run);
+      if (buckets) buckets.push(h.bucket);
+      else reaching.set(h.run, [h.bucket]);
+    }
   }
   const runLast = earliestLastOfRun(db);
   const hourLast = db.prepare('SELECT min(r.min_last_ns) / 1000000000 FROM flow_rollup r WHERE r.run_id = ? AND r.bucket = ?').pluck();
