@@ -128,10 +128,13 @@ function expectRollupsRight(file: string): void {
     expect(st.stored).toBe(st.fromFlows);
     const h = sensorsHeld(db);
     expect(h.held).toBe(h.finished);
-    // Each hour's latest last packet (what a time filter reaches): its flows'.
-    const hours = db.prepare('SELECT run_id, bucket, last_ns FROM flow_hours ORDER BY 1, 2').raw().all();
+    // Each hour's latest and earliest last packet (what a time filter reaches, and takes whole): its flows'.
+    const hours = db.prepare('SELECT run_id, bucket, last_ns, min_last_ns FROM flow_hours ORDER BY 1, 2').raw().all();
     const hoursOfFlows = db
-      .prepare(`SELECT c.run_id, f.first_sec - f.first_sec % ${BUCKET_SECONDS}, max(f.last_sec * 1000000000 + f.last_nsec) FROM flows f JOIN captures c ON c.id = f.capture_id GROUP BY 1, 2 ORDER BY 1, 2`)
+      .prepare(
+        `SELECT c.run_id, f.first_sec - f.first_sec % ${BUCKET_SECONDS}, max(f.last_sec * 1000000000 + f.last_nsec), min(f.last_sec * 1000000000 + f.last_nsec)
+         FROM flows f JOIN captures c ON c.id = f.capture_id GROUP BY 1, 2 ORDER BY 1, 2`,
+      )
       .raw()
       .all();
     expect(hours.length).toBeGreaterThan(0);

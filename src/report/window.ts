@@ -1,6 +1,6 @@
 // How runs and their hours stand to a time window (--since, --until): none of their flows can pass
 // it, all of them do, or it takes reading them — from what a run keeps beside its flows: its hours'
-// latest last packet (flow_hours) and its rollups' earliest (min_last_ns). What a report of a window
+// latest and earliest last packet (flow_hours). What a report of a window
 // can take whole or leave out without reading flows (the page's timeline, summary's captures).
 // Times are compared in whole seconds, so that a time at an edge is read rather than guessed: a
 // flow's last_ts is last_sec plus a fraction below one, which as a double may round up to the next second.
@@ -13,43 +13,22 @@ export const VISIBLE_RUNS = `SELECT r.id FROM runs r WHERE r.status = 'complete'
 /** Every flow whose last packet is in second `lastSec` or before it ended before `since`. */
 const endedBefore = (lastSec: number, since: number): boolean => lastSec + 1 < since;
 
-/** A finished run's earliest last packet, whole seconds (from its rows without the hour; null for a run without them). */
-const earliestLastOfRun = (db: Db) => db.prepare('SELECT min(r.min_last_ns) / 1000000000 FROM flow_rollup_run r WHERE r.run_id = ?').pluck();
-
 /**
- * How the flows of one run and hour stand to --since: every one ends at or after it ('all', its
- * hourly rows' earliest last packet says so), none does ('none', its latest), or it takes reading them.
+ * How the flows of one run and hour stand to --since: every one ends at or after it ('all', the
+ * hour's earliest last packet says so), none does ('none', its latest), or it takes reading them.
  */
 export type HourStand = 'all' | 'none' | 'some';
 
 /**
- * Each run's hours as they stand to --since `since` (HourStand), from flow_hours (the latest last
- * packet) and the rollups' earliest (a finished run's rows without the hour first: a run all of
- * whose flows end after --since needs no hour looked at). An hour the rollups do not have is read.
+ * Each run's hours as they stand to --since `since` (HourStand), from flow_hours (their latest and
+ * earliest last packet). An hour flow_hours does not have is read.
  */
 export function hourStands(db: Db, since: number): (run: number, bucket: number) => HourStand {
   const stands = new Map<string, HourStand>();
   const hours = db
-    .prepare(`SELECT h.run_id AS run, h.bucket, h.last_ns / 1000000000 AS last_sec FROM flow_hours h WHERE h.run_id IN (${VISIBLE_RUNS})`)
-    .all() as { run: number; bucket: number; last_sec: number }[];
-  const reaching = new Map<number, number[]>();
-  for (const h of hours) {
-    if (endedBefore(h.last_sec, since)) stands.set(`${h.run}|${h.bucket}`, 'none');
-    else {
-      const buckets = reaching.get(h.run);
-      if (buckets) buckets.push(h.bucket);
-      else reaching.set(h.run, [h.bucket]);
-    }
-  }
-  const runLast = earliestLastOfRun(db);
-  const hourLast = db.prepare('SELECT min(r.min_last_ns) / 1000000000 FROM flow_rollup r WHERE r.run_id = ? AND r.bucket = ?').pluck();
-  for (const [run, buckets] of reaching) {
-    const whole = runLast.get(run) as number | null;
-    for (const bucket of buckets) {
-      const earliest = whole !== null && whole >= since ? whole : (hourLast.get(run, bucket) as number | null);
-      stands.set(`${run}|${bucket}`, earliest !== null && earliest >= since ? 'all' : 'some');
-    }
-  }
+    .prepare(`SELECT h.run_id AS run, h.bucket, h.last_ns / 1000000000 AS last_sec, h.min_last_ns / 1000000000 AS earliest_sec FROM flow_hours h WHERE h.run_id IN (${VISIBLE_RUNS})`)
+    .all() as { run: number; bucket: number; last_sec: number; earliest_sec: number }[];
+  for (const h of hours) stands.set(`${h.run}|${h.bucket}`, endedBefore(h.last_sec, since) ? 'none' : h.earliest_sec >= since ? 'all' : 'some');
   return (run, bucket) => stands.get(`${run}|${bucket}`) ?? 'some';
 }
 
@@ -61,15 +40,15 @@ export function hourStands(db: Db, since: number): (run: number, bucket: number)
 export function runStands(db: Db, since: number | undefined, until: number | undefined): { none: number[]; all: number[] } {
   const runs = db
     .prepare(
-      `SELECT h.run_id AS run, min(h.bucket) AS first_hour, max(h.bucket) AS last_hour, max(h.last_ns) / 1000000000 AS last_sec, v.status = 'complete' AS done
+      `SELECT h.run_id AS run, min(h.bucket) AS first_hour, max(h.bucket) AS last_hour, max(h.last_ns) / 1000000000 AS last_sec,
+              min(h.min_last_ns) / 1000000000 AS earliest_sec, v.status = 'complete' AS done
        FROM flow_hours h JOIN runs v ON v.id = h.run_id GROUP BY h.run_id`,
     )
-    .all() as { run: number; first_hour: number; last_hour: number; last_sec: number; done: number }[];
-  const earliestLast = earliestLastOfRun(db);
+    .all() as { run: number; first_hour: number; last_hour: number; last_sec: number; earliest_sec: number; done: number }[];
   const out = { none: [] as number[], all: [] as number[] };
   for (const r of runs) {
     if ((since !== undefined && endedBefore(r.last_sec, since)) || (until !== undefined && r.first_hour > until)) out.none.push(r.run);
-    else if (r.done && (until === undefined || r.last_hour + BUCKET_SECONDS <= until) && (since === undefined || ((earliestLast.get(r.run) as number | null) ?? -Infinity) >= since)) out.all.push(r.run);
+    else if (r.done && (until === undefined || r.last_hour + BUCKET_SECONDS <= until) && (since === undefined || r.earliest_sec >= since)) out.all.push(r.run);
   }
   return out;
 }

@@ -35,23 +35,27 @@ export class Rollups {
     this.minutes = db.prepare(`INSERT INTO flow_minutes VALUES (@run, @minute, @flows, @bytes, @first, @last)
       ON CONFLICT (run_id, minute) DO UPDATE SET flows = flows + excluded.flows, bytes = bytes + excluded.bytes,
         first_ts = min(first_ts, excluded.first_ts), last_first_ts = max(last_first_ts, excluded.last_first_ts)`);
-    this.hours = db.prepare(`INSERT INTO flow_hours (run_id, bucket, last_ns) VALUES (@run, @bucket, @sec * 1000000000 + @nsec)
-      ON CONFLICT (run_id, bucket) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns)`);
+    this.hours = db.prepare(`INSERT INTO flow_hours (run_id, bucket, last_ns, min_last_ns) VALUES (@run, @bucket, @sec * 1000000000 + @nsec, @minSec * 1000000000 + @minNsec)
+      ON CONFLICT (run_id, bucket) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns), min_last_ns = min(min_last_ns, excluded.min_last_ns)`);
   }
 
   /** Adds up the flows written since the last call, up to flow id `upto` (inside the caller's transaction). */
   commit(upto: number): void {
     if (upto <= this.last) return;
     this.upsert.run({ last: this.last, upto, run: this.runId });
-    // Each hour's latest last packet, from its minutes' (seconds and nanoseconds apart: a nanosecond count is past a double's integers).
-    const hours = new Map<number, MinuteSum>();
+    // Each hour's latest and earliest last packet, from its minutes' (seconds and nanoseconds apart: a nanosecond count is past a double's integers).
+    const hours = new Map<number, { latest: MinuteSum; earliest: MinuteSum }>();
     for (const [minute, m] of this.pending) {
       this.minutes.run({ run: this.runId, minute, flows: m.flows, bytes: m.bytes, first: m.first, last: m.last });
       const bucket = minute - (minute % BUCKET_SECONDS);
       const h = hours.get(bucket);
-      if (h === undefined || later(m, h)) hours.set(bucket, m);
+      if (h === undefined) hours.set(bucket, { latest: m, earliest: m });
+      else {
+        if (later(m.endSec, m.endNsec, h.latest.endSec, h.latest.endNsec)) h.latest = m;
+        if (later(h.earliest.minEndSec, h.earliest.minEndNsec, m.minEndSec, m.minEndNsec)) h.earliest = m;
+      }
     }
-    for (const [bucket, h] of hours) this.hours.run({ run: this.runId, bucket, sec: h.endSec, nsec: h.endNsec });
+    for (const [bucket, h] of hours) this.hours.run({ run: this.runId, bucket, sec: h.latest.endSec, nsec: h.latest.endNsec, minSec: h.earliest.minEndSec, minNsec: h.earliest.minEndNsec });
     this.pending.clear();
     this.last = upto;
   }
@@ -66,15 +70,19 @@ export class Rollups {
     // The same REAL as minutesOfFlows' (first_sec + first_nsec / 1e9): the timeline reads both.
     const ts = firstSec + firstNsec / 1e9;
     const m = this.pending.get(minute);
-    if (m === undefined) this.pending.set(minute, { flows: 1, bytes, first: ts, last: ts, endSec: lastSec, endNsec: lastNsec });
+    if (m === undefined) this.pending.set(minute, { flows: 1, bytes, first: ts, last: ts, endSec: lastSec, endNsec: lastNsec, minEndSec: lastSec, minEndNsec: lastNsec });
     else {
       m.flows++;
       m.bytes += bytes;
       if (ts < m.first) m.first = ts;
       if (ts > m.last) m.last = ts;
-      if (lastSec > m.endSec || (lastSec === m.endSec && lastNsec > m.endNsec)) {
+      if (later(lastSec, lastNsec, m.endSec, m.endNsec)) {
         m.endSec = lastSec;
         m.endNsec = lastNsec;
+      }
+      if (later(m.minEndSec, m.minEndNsec, lastSec, lastNsec)) {
+        m.minEndSec = lastSec;
+        m.minEndNsec = lastNsec;
       }
     }
   }
@@ -86,13 +94,15 @@ interface MinuteSum {
   /** The earliest and latest start (flow_minutes' first_ts, last_first_ts). */
   first: number;
   last: number;
-  /** The latest last packet (flow_hours). */
+  /** The latest and the earliest last packet (flow_hours). */
   endSec: number;
   endNsec: number;
+  minEndSec: number;
+  minEndNsec: number;
 }
 
-/** Whether minute `a`'s latest last packet is after `b`'s. */
-const later = (a: MinuteSum, b: MinuteSum): boolean => a.endSec > b.endSec || (a.endSec === b.endSec && a.endNsec > b.endNsec);
+/** Whether the time aSec.aNsec is after bSec.bNsec. */
+const later = (aSec: number, aNsec: number, bSec: number, bNsec: number): boolean => aSec > bSec || (aSec === bSec && aNsec > bNsec);
 
 /**
  * Changes flows in place — `change` turns or renames the flows `ids` — and keeps the rollup rows of

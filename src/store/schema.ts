@@ -5,7 +5,7 @@
  */
 import { SHORT_LIST } from '../audit/verdict';
 
-export const SCHEMA_VERSION = 23;
+export const SCHEMA_VERSION = 24;
 
 /** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
 export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
@@ -372,20 +372,23 @@ export const minutesOfFlows = (where = '') => `INSERT INTO flow_minutes
   FROM flows f JOIN captures c ON c.id = f.capture_id ${where} GROUP BY 1, 2`;
 
 /**
- * Per run and hour of flows' starts (a flow_rollup bucket): the latest last packet of those flows.
- * A time filter reads only the hours whose flows may pass it: for --since those whose latest last
- * is at or after it, for --until those that begin at or before it (kept at each commit).
+ * Per run and hour of flows' starts (a flow_rollup bucket): the latest and the earliest last packet
+ * of those flows. A time filter reads only the hours whose flows may pass it: for --since those
+ * whose latest last is at or after it, for --until those that begin at or before it; and an hour
+ * whose earliest last is at or after --since passes whole (kept at each commit).
  */
 const HOURS_TABLE = `CREATE TABLE IF NOT EXISTS flow_hours (
   run_id  INTEGER NOT NULL,
   bucket  INTEGER NOT NULL,
   -- Nanoseconds since 1970.
   last_ns INTEGER NOT NULL,
+  min_last_ns INTEGER NOT NULL,
   PRIMARY KEY (run_id, bucket)
 ) WITHOUT ROWID;`;
 
 /** Makes flow_hours rows from the hourly rollup rows `where` selects (over flow_rollup r). */
-export const hoursOfRollups = (where = '') => `INSERT INTO flow_hours (run_id, bucket, last_ns) SELECT r.run_id, r.bucket, max(r.last_ns) FROM flow_rollup r ${where} GROUP BY 1, 2`;
+export const hoursOfRollups = (where = '') =>
+  `INSERT INTO flow_hours (run_id, bucket, last_ns, min_last_ns) SELECT r.run_id, r.bucket, max(r.last_ns), min(r.min_last_ns) FROM flow_rollup r ${where} GROUP BY 1, 2`;
 
 /**
  * A sensor's finished runs' flow_rollup_run rows added up without the run, and which runs they
@@ -579,6 +582,11 @@ export const MIGRATIONS: Record<number, string> = {
   23: `${SENSOR_TABLES}
        ${sensorRollUp("WHERE u.status = 'complete'")};
        INSERT INTO rollup_sensor_runs (sensor, run_id) SELECT ${SENSOR_OF('u')}, u.id FROM runs u WHERE u.status = 'complete';
+       ${HOURS_TABLE}
+       ${hoursOfRollups()};`,
+  // Each hour's earliest last packet beside its latest (issue 29): whether a window takes an hour
+  // whole is read from the hour alone — in SQLite and in an engine's copy, which has no hourly rows.
+  24: `DROP TABLE IF EXISTS flow_hours;
        ${HOURS_TABLE}
        ${hoursOfRollups()};`,
 };
