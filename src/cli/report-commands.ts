@@ -4,7 +4,7 @@ import { Option } from 'commander';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
 import { DEFAULT_INDEX, ECS_VERSION } from '../report/export';
 import { defaultExportThreads, writeExport } from '../run/export';
-import type { FlowFilter } from '../report/filter';
+import { windowAlone, type FlowFilter } from '../report/filter';
 import { ENCRYPTION_COLUMNS, ENCRYPTION_TABLE_COLUMNS, encryptionReport, servicesReport, UNEXPECTED_COLUMNS, UNEXPECTED_TABLE_COLUMNS, unexpectedReport } from '../report/findings';
 import { PROTECTION_COLUMNS, PROTECTION_GROUP_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
 import { flowGroups, keepGroups, type Groups } from '../report/groups';
@@ -190,9 +190,10 @@ export async function epmAction(o: EpmOptions, deps: Pick<ReportDeps, 'openDb' |
  * the sums of a time window, its groups judged once for the filter; 'window-sums', the sums of a
  * time window, read with the filter's other conditions (the report makes filters of its own);
  * 'flows', the flows the filter may pass; 'all-flows', every flow; 'timeline', the minutes flows
- * began in and the flows of those the HTML timeline reads.
+ * began in and the flows of those the HTML timeline reads; 'window-timeline', the sums of a time
+ * window and the flows of the minutes its timeline reads.
  */
-type Engine = 'window' | 'window-sums' | 'flows' | 'all-flows' | 'timeline';
+type Engine = 'window' | 'window-sums' | 'flows' | 'all-flows' | 'timeline' | 'window-timeline';
 
 export function addReportCommands(program: Command, deps: ReportDeps): void {
   const report = program.command('report').description('summaries people act on: per role, the role matrix, findings (unexpected, in clear), firewall rules, what is new, RPC endpoints, an HTML page');
@@ -204,7 +205,10 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
   const source = async (o: CommonOptions, f: FlowFilter, engine: Engine, beforeWindow?: (copy: Db) => void) => {
     const fromEngine = isClickHouse(o.db);
     if (o.out !== undefined) checkOutPath(o.out, fromEngine ? null : o.db);
-    if (fromEngine) return deps.openEngine(o.db, f, { window: engine === 'window' ? true : engine === 'window-sums' ? 'sums' : false, flows: engine === 'all-flows' ? 'all' : engine === 'flows', timeline: engine === 'timeline', beforeWindow });
+    if (fromEngine) {
+      const window = engine === 'window' || engine === 'window-timeline' ? true : engine === 'window-sums' ? 'sums' : false;
+      return deps.openEngine(o.db, f, { window, flows: engine === 'all-flows' ? 'all' : engine === 'flows', timeline: engine === 'timeline' || engine === 'window-timeline', beforeWindow });
+    }
     const db = deps.openDb(o.db);
     return { db, file: o.db, close: () => db.close(), prepare: (g: FlowFilter) => g };
   };
@@ -434,14 +438,21 @@ port and service (client ports differ between connections and are ignored).`,
       const f = filterOf(o);
       const baseline = o.baseline === undefined ? null : baselineOption(o.baseline);
       const rules = deps.loadRules(o.rules);
-      // From an engine: the flows of the filter; unfiltered, those of the minutes the timeline reads; with a baseline, all.
-      const from = await source(o, f, baseline !== null ? 'all-flows' : startsFromMinutes(f) ? 'timeline' : 'flows');
+      // From an engine: the flows of the filter; unfiltered, those of the minutes the timeline reads
+      // (a time window alone: its sums too, and every host's protection findings of all time, kept
+      // for the drill-downs before the window's sums replace those of all time); with a baseline, all.
+      let allTime: Groups | undefined;
+      const keepAllTime = (copy: Db) => {
+        allTime = keepGroups(copy, 'html_all_time_protection', PROTECTION_GROUP_COLUMNS, flowGroups(copy, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { indexed: true });
+      };
+      const engine: Engine = baseline !== null ? 'all-flows' : startsFromMinutes(f) ? 'timeline' : windowAlone(f) ? 'window-timeline' : 'flows';
+      const from = await source(o, f, engine, engine === 'window-timeline' ? keepAllTime : undefined);
       const db = from.db;
       try {
         checkFilterNames(f, () => rules, db);
         let page: string;
         try {
-          page = htmlReport(db, rules, from.prepare(f), o.title, baseline);
+          page = htmlReport(db, rules, from.prepare(f), o.title, baseline, { protection: allTime });
         } catch (e) {
           if (e instanceof MinuteFlowsMissing) throw new UserError(`exflow: ${escapeControls(o.db)}: ${e.message}`, Exit.Database);
           throw e;

@@ -42,8 +42,11 @@ export interface FlowFilter {
   captureHits?: number[];
 }
 
-/** Whether `f` selects every flow: no condition, no other source (materialized groups aside). */
-export const selectsAll = (f: FlowFilter): boolean => Object.entries(f).every(([k, v]) => k === 'materialized' || v === undefined);
+/**
+ * Whether `f` selects every flow: no condition, no other source (materialized groups aside, and the
+ * captures a window's flows are in, which come only with a window).
+ */
+export const selectsAll = (f: FlowFilter): boolean => Object.entries(f).every(([k, v]) => k === 'materialized' || k === 'captureHits' || v === undefined);
 
 /** Whether `f` is a time window (--since, --until) and nothing else. */
 export const windowAlone = (f: FlowFilter): boolean => (f.since !== undefined || f.until !== undefined) && selectsAll({ ...f, since: undefined, until: undefined });

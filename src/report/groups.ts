@@ -227,6 +227,8 @@ const isMaterialized = (f: FlowFilter): boolean => f.materialized !== undefined 
  * of the rollups. dropGroups removes it.
  */
 export function materializeGroups(db: Db, f: FlowFilter): FlowFilter {
+  // Already (an engine's copy of a window's sums, judged for the filter): as they are.
+  if (isMaterialized(f)) return f;
   return materializeFor(db, f, f);
 }
 

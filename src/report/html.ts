@@ -264,17 +264,22 @@ function hostsByBytes(db: Db, g: Groups, limit: number): HostLine[] {
     .all(...g.args, ...g.args, limit) as HostLine[];
 }
 
-export function htmlReport(db: Db, rules: RuleSet, asked: FlowFilter, title: string, baseline: Baseline | null = null): string {
+/**
+ * The page. `o.protection`: every host's protection findings of all time (a drill-down shows a
+ * host's whatever the filter, as host ADDR does), where the database no longer holds them — an
+ * engine's copy of a window's sums (kept before the window's sums replaced those of all time).
+ */
+export function htmlReport(db: Db, rules: RuleSet, asked: FlowFilter, title: string, baseline: Baseline | null = null, o: { protection?: Groups } = {}): string {
   // Every report on the page reads the same groups: read from the rollups (and judged) once.
   const f = materializeGroups(db, asked);
   try {
-    return page(db, rules, f, title, baseline);
+    return page(db, rules, f, title, baseline, o.protection);
   } finally {
     dropGroups(db, f);
   }
 }
 
-function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Baseline | null): string {
+function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Baseline | null, allTimeProtection: Groups | undefined): string {
   const s = summaryReport(db, f);
   const cells = matrixReport(db, rules, f);
   const roles = rolesReport(db, f);
@@ -320,11 +325,13 @@ function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Ba
     ? indexedGroups(db, f)
     : keepGroups(db, 'drill_groups', HOST_GROUP_COLUMNS, flowGroups(db, { ...f, host: undefined, client: undefined, server: undefined }), { addresses: drill, indexed: true });
   // Their protection findings likewise (a host's, whatever the filter, as host ADDR shows them):
-  // with no filter, the page's own groups with findings.
+  // with no filter, the page's own groups with findings; those the caller kept of all time.
   const ownProtection = selectsAll(f);
+  const madeProtection = !ownProtection && allTimeProtection === undefined;
   const drillProtection = ownProtection
     ? flowGroups(db, f, ['f.protection IS NOT NULL'], [], { judged: false })
-    : keepGroups(db, 'drill_protection', PROTECTION_GROUP_COLUMNS, flowGroups(db, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { addresses: drill, indexed: true });
+    : (allTimeProtection ??
+      keepGroups(db, 'drill_protection', PROTECTION_GROUP_COLUMNS, flowGroups(db, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { addresses: drill, indexed: true }));
   const drilldowns = drill
     .map((addr) => {
       const st = hostStory(db, addr, f, 20, rules, { groups: drillGroups, protection: drillProtection });
@@ -340,7 +347,7 @@ ${st.protection.length ? `<h4>Protection</h4>${table(st.protection, ['severity',
     })
     .join('\n');
   if (!ownGroups) db.exec(`DROP TABLE ${drillGroups.sql}`);
-  if (!ownProtection) db.exec(`DROP TABLE ${drillProtection.sql}`);
+  if (madeProtection) db.exec(`DROP TABLE ${drillProtection.sql}`);
   // RPC endpoints once per (server, port, interface), however many captures and sources learned them.
   const epServer = f.server ?? f.host;
   const ep = epServer === undefined ? null : addressCondition('e.server', epServer);

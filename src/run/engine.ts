@@ -16,7 +16,7 @@ import type { FlowFilter } from '../report/filter';
 import { materializeFor } from '../report/groups';
 import { Auditor } from './audit';
 import { ClickHouse } from '../store/clickhouse/http';
-import { copyFlows, copyForReports, copyMinutes, copyWindow, flowsPerCapture, engineRuns, type FlowSelection, type TimeWindow } from '../store/clickhouse/copy';
+import { copyFlows, copyForReports, copyWindow, flowsPerCapture, engineRuns, type FlowSelection, type TimeWindow } from '../store/clickhouse/copy';
 import { captureFilter } from '../report/format';
 import { flowWhere } from '../report/filter';
 import { timelineIntervals } from '../report/html';
@@ -24,7 +24,7 @@ import { MinuteFlowsMissing } from '../report/starts';
 import { parseTargets, type ClickHouseTarget } from '../store/clickhouse/target';
 import { openDb, type Db } from '../store/db';
 import { processAlive } from '../store/runs';
-import { minutesOfFlows, SCHEMA_VERSION } from '../store/schema';
+import { SCHEMA_VERSION } from '../store/schema';
 
 export interface EngineDb {
   db: Db;
@@ -151,13 +151,10 @@ async function commandCopy(shards: ClickHouse[], kept: { file: string; made: boo
         const sel = o.allFlows ? { addresses: [] } : selectionOf(db, filter);
         if (o.firstFlows === undefined) await copyFlows(shards, db, sel, progress);
         else await copyFirstFlows(shards, db, sel, filter, o.firstFlows);
-        // The minutes the flows began in (the HTML page's timeline reads them unfiltered), as a run makes them.
-        db.exec(minutesOfFlows());
       }
       if (o.timeline) {
-        busy('the minutes flows began in, from the engine');
-        await copyMinutes(shards, db);
-        await copyTimelineFlows(shards, db);
+        busy('the flows of the minutes the timeline reads, from the engine');
+        await copyTimelineFlows(shards, db, window ?? {});
       }
       db.exec('COMMIT');
       busy(null);
@@ -213,12 +210,12 @@ async function copyFirstFlows(shards: ClickHouse[], db: Db, sel: FlowSelection, 
  * copy lacks are copied, and again, until it reads none the copy lacks — its quartiles' minutes
  * first, then (the axis known) those its intervals' edges cut: three or four rounds.
  */
-async function copyTimelineFlows(shards: ClickHouse[], db: Db): Promise<void> {
+async function copyTimelineFlows(shards: ClickHouse[], db: Db, window: TimeWindow): Promise<void> {
   const copied = new Set<number>();
   for (let round = 0; round < 8; round++) {
     const read = new Set<number>();
     try {
-      timelineIntervals(db, {}, { minuteRead: (m) => read.add(m) });
+      timelineIntervals(db, { since: window.since, until: window.until }, { minuteRead: (m) => read.add(m) });
     } catch (e) {
       if (!(e instanceof MinuteFlowsMissing)) throw e;
     }

@@ -11,7 +11,7 @@
 // their identity), captures in their run's order, so that a report names the same capture ids
 // as one on a database merged in that order.
 import type { Db } from '../db';
-import { mergingSums, MINUTE_SECONDS, ROLLUP_KEY, rollupKeyOf, SENSOR_ROLLUP_KEY } from '../schema';
+import { BUCKET_SECONDS, mergingSums, MINUTE_SECONDS, ROLLUP_KEY, rollupKeyOf, SENSOR_ROLLUP_KEY } from '../schema';
 import { ClickHouseError, type ClickHouse } from './http';
 import { parseNet } from '../../classify/ip';
 import { identifier, integerLiteral, numberLiteral, stringLiteral } from './quote';
@@ -40,7 +40,7 @@ function held(ch: ClickHouse, what: string, n: number): void {
 }
 
 /** The engine tables the copy reads (each checked for the columns this exflow reads of it). */
-const READ = ['runs', 'captures', 'flow_rollup_run', 'rpc_endpoints', 'host_names', 'name_evidence'] as const;
+const READ = ['runs', 'captures', 'flow_rollup_run', 'flow_rollup', 'flow_hours', 'flow_minutes', 'rpc_endpoints', 'host_names', 'name_evidence'] as const;
 
 /**
  * The order the copy numbers runs in (local ids 1, 2, …): by when they began, then by identity —
@@ -50,9 +50,15 @@ const runOrder = (x: { uid: string; startedAt: string }, y: { uid: string; start
   x.startedAt < y.startedAt ? -1 : x.startedAt > y.startedAt ? 1 : x.uid < y.uid ? -1 : x.uid > y.uid ? 1 : 0;
 
 /** The statement that writes a sensor-level sum (`cols`: flow_rollup_sensor's); from several servers, added to a row already there. */
-const putSums = (db: Db, cols: { name: string }[], shards: readonly ClickHouse[]) =>
+const putSums = (db: Db, cols: { name: string }[], shards: readonly ClickHouse[], merging = shards.length > 1) =>
   db.prepare(`INSERT INTO flow_rollup_sensor (${cols.map((c) => `"${c.name}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
-    ${shards.length > 1 ? mergingSums(SENSOR_ROLLUP_KEY) : ''}`);
+    ${merging ? mergingSums(SENSOR_ROLLUP_KEY) : ''}`);
+
+/** Each sensor-level column as the engine adds up rollup rows (hourly or without the hour): the key as it is, the sums and times added up. */
+const SUM_OF_ROWS: Record<string, string> = {
+  flows: 'sum(flows)', packets_c2s: 'sum(packets_c2s)', packets_s2c: 'sum(packets_s2c)', bytes_c2s: 'sum(bytes_c2s)', bytes_s2c: 'sum(bytes_s2c)',
+  first_ns: 'min(first_ns)', last_ns: 'max(last_ns)', max_first_ns: 'max(max_first_ns)', min_last_ns: 'min(min_last_ns)', first_id: 'min(first_id)',
+};
 
 /** A SELECT's rows as their fields, each row checked to have the `n` fields asked for (`what`: the answer, in an error). */
 const fieldsOf = (ch: ClickHouse, sql: string, n: number, what: string, each: (fields: (string | null)[]) => void, settings = {}): Promise<void> =>
@@ -108,6 +114,9 @@ export async function engineRuns(shards: readonly ClickHouse[]): Promise<string[
   return [...all].sort();
 }
 
+/** The rollup tables every run must have been shipped with (a report reads them all). */
+const ROLLUP_TABLES = ['flow_rollup_run', 'flow_rollup', 'flow_hours', 'flow_minutes'];
+
 /** Checks that the engine holds exflow's tables with (at least) this exflow's columns. */
 async function checkEngine(ch: ClickHouse, db: Db): Promise<void> {
   const present = new Set((await ch.query<{ name: unknown }>('SHOW TABLES')).map((r) => String(r.name)));
@@ -120,7 +129,9 @@ async function checkEngine(ch: ClickHouse, db: Db): Promise<void> {
     if (missing.length) throw new ClickHouseError(`${ch.where}: table ${ch.target.database}.${table} lacks ${missing.slice(0, 3).map((c) => c.name).join(', ')}: made by another exflow version`);
   }
   // Runs shipped before their rollups were (an earlier exflow): their traffic would be missing.
-  const bare = await ch.query<{ run_uid: unknown }>(`SELECT run_uid FROM runs WHERE run_uid NOT IN (SELECT run_uid FROM ${SHIP_LOG} WHERE tbl = 'flow_rollup_run') LIMIT 3`);
+  const bare = await ch.query<{ run_uid: unknown }>(
+    `SELECT run_uid FROM runs WHERE run_uid NOT IN (SELECT run_uid FROM ${SHIP_LOG} WHERE tbl IN (${ROLLUP_TABLES.map(stringLiteral).join(', ')}) GROUP BY run_uid HAVING uniqExact(tbl) = ${ROLLUP_TABLES.length}) LIMIT 3`,
+  );
   if (bare.length) throw new ClickHouseError(`${ch.where}: run ${bare.map((r) => String(r.run_uid)).join(', ')} was shipped by an earlier exflow, without its rollups: ship into a new database`);
 }
 
@@ -205,18 +216,13 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
   // put in at random (128,000 rows at 1M flows: 0.89 -> 0.48 s to insert).
   const key = SENSOR_ROLLUP_KEY.filter((k) => k !== 'sensor');
   const sumCols = localColumns(db, 'flow_rollup_sensor');
-  // Each local column as the engine makes it: the key as it is, the sums and times added up.
-  const made: Record<string, string> = {
-    flows: 'sum(flows)', packets_c2s: 'sum(packets_c2s)', packets_s2c: 'sum(packets_s2c)', bytes_c2s: 'sum(bytes_c2s)', bytes_s2c: 'sum(bytes_s2c)',
-    first_ns: 'min(first_ns)', last_ns: 'max(last_ns)', max_first_ns: 'max(max_first_ns)', min_last_ns: 'min(min_last_ns)', first_id: 'min(first_id)',
-  };
   // From several servers, a sensor's runs on each: their sums added up here as the engine adds them.
   const put = putSums(db, sumCols, shards);
   const copySums = async () => {
     for (const ch of shards) {
       await fieldsOf(
         ch,
-        `SELECT ${sumCols.map((c) => made[c.name] ?? c.name).join(', ')}
+        `SELECT ${sumCols.map((c) => SUM_OF_ROWS[c.name] ?? c.name).join(', ')}
          FROM flow_rollup_run ANY INNER JOIN (SELECT run_uid, ifNull(sensor, '') AS sensor FROM runs) USING run_uid
          GROUP BY sensor, ${key.join(', ')}
          ORDER BY sensor, ${key.join(', ')}`,
@@ -238,9 +244,27 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
       });
     }
   };
+  // Each run's hours (their latest and earliest last packet: how a window stands to them) and the
+  // minutes its flows began in (the HTML page's timeline): a few rows a run and hour or minute.
+  const putHour = db.prepare('INSERT INTO flow_hours (run_id, bucket, last_ns, min_last_ns) VALUES (?, ?, ?, ?)');
+  const putMinute = db.prepare('INSERT INTO flow_minutes (run_id, minute, flows, bytes, first_ts, last_first_ts) VALUES (?, ?, ?, ?, ?, ?)');
+  const copyTimes = async () => {
+    for (const ch of shards) {
+      await fieldsOf(ch, 'SELECT run_uid, bucket, last_ns, min_last_ns FROM flow_hours', 4, 'hours', (r) => {
+        const run = runIds.get(String(r[0]));
+        const at = () => `${ch.where}: hours`;
+        if (run !== undefined) putHour.run(run, valueFor(r[1], true, at), valueFor(r[2], true, at), valueFor(r[3], true, at));
+      });
+      await fieldsOf(ch, 'SELECT run_uid, minute, flows, bytes, first_ts, last_first_ts FROM flow_minutes', 6, 'minutes', (r) => {
+        const run = runIds.get(String(r[0]));
+        const at = () => `${ch.where}: minutes`;
+        if (run !== undefined) putMinute.run(run, valueFor(r[1], true, at), valueFor(r[2], true, at), valueFor(r[3], true, at), exactDouble(r[4], at), exactDouble(r[5], at));
+      });
+    }
+  };
   // Asked at once: the names and the registry are read here while the engine adds up the sums
   // (ten million flows: 0.7 s before the sums' first row). Each settled before the copy goes on.
-  const done = await Promise.allSettled([copySums(), copyVersions(), byCapture('rpc_endpoints', 'id'), byCapture('host_names', ''), byCapture('name_evidence', '')]);
+  const done = await Promise.allSettled([copySums(), copyVersions(), copyTimes(), byCapture('rpc_endpoints', 'id'), byCapture('host_names', ''), byCapture('name_evidence', '')]);
   const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
   if (failed) throw failed.reason;
   out.rows = db.prepare('SELECT count(*) FROM flow_rollup_sensor').pluck().get() as number;
@@ -261,23 +285,57 @@ export interface TimeWindow {
   until?: number;
 }
 
+/** Seconds (Float64, as SQLite's tsOf and flow_view compute them) of an engine's nanosecond column. */
+const secondsOf = (ns: string) => `(intDiv(${ns}, 1000000000) + (${ns} % 1000000000) / 1e9)`;
+
+/**
+ * How an hourly row r (flow_rollup) stands to a window, in the engine's SQL: `whole`, every flow of
+ * it passes (its earliest last packet is at or after --since, its latest first at or before
+ * --until); `none`, none does; `cut`, the others — as SQLite's groups decide (src/report/groups.ts).
+ */
+function rowStands(window: TimeWindow, c = { minLast: 'min_last_ns', maxFirst: 'max_first_ns', last: 'last_ns', first: 'first_ns' }): { whole: string; none: string; cut: string } {
+  const whole: string[] = [];
+  const none: string[] = [];
+  if (window.since !== undefined) {
+    whole.push(`${secondsOf(c.minLast)} >= ${numberLiteral(window.since)}`);
+    none.push(`${secondsOf(c.last)} < ${numberLiteral(window.since)}`);
+  }
+  if (window.until !== undefined) {
+    whole.push(`${secondsOf(c.maxFirst)} <= ${numberLiteral(window.until)}`);
+    none.push(`${secondsOf(c.first)} > ${numberLiteral(window.until)}`);
+  }
+  const w = whole.join(' AND ') || '1';
+  const n = none.join(' OR ') || '0';
+  return { whole: `(${w})`, none: `(${n})`, cut: `(NOT (${w}) AND NOT (${n}))` };
+}
+
 /**
  * Makes `db` — a copy made by copyForReports of the same runs — hold only the traffic of `window`:
- * its sums are replaced by the engine's sums of the flows in the window (per sensor and key, as
- * the rollups add flows up: rollupKeyOf, SQL both engines read), and the local ids of the captures
- * with a flow in it are returned (what summary lists). A flow is in the window as flow_view's
- * times say (seconds + nanoseconds / 1e9, the same doubles in both engines). Inside the caller's
- * transaction.
+ * its sums are replaced by the engine's sums of the window's traffic per sensor and key, and the
+ * local ids of the captures with a flow in it are returned (what summary lists). As SQLite answers
+ * a window: the hourly rows the window takes whole are added up as they are, and only the hours it
+ * cuts (a row of which it takes in part) are read again from their flows — found by time, the
+ * flows' sort key — and their flows that pass added up by the rollup key (rollupKeyOf, SQL both
+ * engines read). A flow is in the window as flow_view's times say (seconds + nanoseconds / 1e9,
+ * the same doubles in both engines). Inside the caller's transaction.
  */
 export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: TimeWindow): Promise<number[]> {
+  const shipped = 'run_uid IN (SELECT run_uid FROM runs)';
   const inWindow = [
-    'f.run_uid IN (SELECT run_uid FROM runs)',
+    `f.${shipped}`,
     ...(window.since !== undefined ? [`(f.last_sec + f.last_nsec / 1e9) >= ${numberLiteral(window.since)}`] : []),
     ...(window.until !== undefined ? [`(f.first_sec + f.first_nsec / 1e9) <= ${numberLiteral(window.until)}`] : []),
   ].join(' AND ');
+  const stands = rowStands(window);
+  const cutHours = `(SELECT run_uid, bucket FROM flow_rollup WHERE ${shipped} AND ${stands.cut})`;
+  // Runs the window takes whole (every row of theirs): read from their rows without the hour, not
+  // hour by hour (ten daily runs, a window of the last five days: 2.1M hourly rows or 0.7M rows).
+  const runWhole = rowStands(window, { minLast: 'min(min_last_ns)', maxFirst: 'max(max_first_ns)', last: 'max(last_ns)', first: 'min(first_ns)' }).whole;
+  const wholeRuns = `(SELECT run_uid FROM flow_rollup_run GROUP BY run_uid HAVING ${runWhole})`;
+  const rowColumns = ['run_uid', ...(SENSOR_ROLLUP_KEY as readonly string[]).filter((k) => k !== 'sensor'), 'flows', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'first_ns', 'last_ns', 'max_first_ns', 'min_last_ns', 'first_id'].join(', ');
   // Each sensor-level column from a flow f: the key as a flow's rollup row has it, then the sums.
   const keyOf = new Map(ROLLUP_KEY.map((k, i) => [k as string, rollupKeyOf('f', 'c')[i]]));
-  const made: Record<string, string> = {
+  const fromFlow: Record<string, string> = {
     sensor: "ifNull(f.sensor, '')",
     flows: 'count()', packets_c2s: 'sum(f.packets_c2s)', packets_s2c: 'sum(f.packets_s2c)', bytes_c2s: 'sum(f.bytes_c2s)', bytes_s2c: 'sum(f.bytes_s2c)',
     first_ns: 'min(f.first_sec * 1000000000 + f.first_nsec)', last_ns: 'max(f.last_sec * 1000000000 + f.last_nsec)',
@@ -286,24 +344,65 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
   const sumCols = localColumns(db, 'flow_rollup_sensor');
   const keyCols = SENSOR_ROLLUP_KEY as readonly string[];
   // The key's expressions named k0, k1, … (ClickHouse's aliases are the whole query's: none may be a column's name).
-  const select = sumCols.map((c) => {
+  const flowSelect = sumCols.map((c) => {
     const k = keyCols.indexOf(c.name);
-    if (k >= 0) return `${c.name === 'sensor' ? made.sensor : keyOf.get(c.name)} AS k${k}`;
-    return made[c.name];
+    if (k >= 0) return `${c.name === 'sensor' ? fromFlow.sensor : keyOf.get(c.name)} AS k${k}`;
+    return fromFlow[c.name];
   });
-  if (select.some((x) => x === undefined)) throw new Error('a sensor-level rollup column the window does not make');
+  if (flowSelect.some((x) => x === undefined)) throw new Error('a sensor-level rollup column the window does not make');
   db.exec('DELETE FROM flow_rollup_sensor');
-  const put = putSums(db, sumCols, shards);
-  for (const ch of shards) {
-    await fieldsOf(ch, `SELECT ${select.join(', ')} FROM flows AS f WHERE ${inWindow} GROUP BY ${keyCols.map((_, k) => `k${k}`).join(', ')}`, sumCols.length, "a window's sums", (r) => {
-      put.run(...sumCols.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: a window's sums, ${c.name}`)));
-    });
-  }
-  // The captures with a flow in the window, as local ids.
+  // An hour's rows and the flows of another hour may add to one sensor's key: added up here.
+  const put = putSums(db, sumCols, shards, true);
+  const putRow = (ch: ClickHouse) => (r: (string | null)[]) => put.run(...sumCols.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: a window's sums, ${c.name}`)));
+  // The captures with a flow in the window, as local ids: read from the flows of the hours that may
+  // hold one (of a row not left out), found by time.
   const hit = new Set<string>();
-  for (const ch of shards) {
-    await ch.eachFields(`SELECT DISTINCT f.run_uid, f.capture_id FROM flows AS f WHERE ${inWindow}`, (r) => hit.add(captureKey(String(r[0]), valueFor(r[1], true, () => `${ch.where}: capture id`) as number)));
-  }
+  const key = keyCols.filter((k) => k !== 'sensor').join(', ');
+  // Per server three questions at once (the engine works on each while the rows of another are written here).
+  const asked = shards.flatMap((ch) => [
+    // The hours the window takes whole: their rows as they are, in the order of the table's key
+    // (appended to its b-tree, not put in at random: 128,000 sums at ten days, 0.76 -> 0.5 s).
+    fieldsOf(
+      ch,
+      `SELECT ${sumCols.map((c) => SUM_OF_ROWS[c.name] ?? c.name).join(', ')}
+       FROM (SELECT ${rowColumns} FROM flow_rollup_run WHERE run_uid IN ${wholeRuns}
+             UNION ALL
+             SELECT ${rowColumns} FROM flow_rollup WHERE ${stands.whole} AND run_uid NOT IN ${wholeRuns} AND (run_uid, bucket) NOT IN ${cutHours})
+         ANY INNER JOIN (SELECT run_uid, ifNull(sensor, '') AS sensor FROM runs) USING run_uid
+       GROUP BY sensor, ${key} ORDER BY sensor, ${key}`,
+      sumCols.length,
+      "a window's sums",
+      putRow(ch),
+    ),
+    // The hours it cuts: their flows that pass, found by time (the flows' sort key) — an hour a run.
+    (async () => {
+      const span = await ch.one<{ lo: unknown; hi: unknown; n: unknown }>(`SELECT min(bucket) AS lo, max(bucket) AS hi, count() AS n FROM flow_rollup WHERE ${shipped} AND ${stands.cut}`);
+      if (ch.whole(span.n) === 0) return;
+      await fieldsOf(
+        ch,
+        `SELECT ${flowSelect.join(', ')} FROM flows AS f
+         WHERE f.first_sec >= ${integerLiteral(ch.whole(span.lo))} AND f.first_sec < ${integerLiteral(ch.whole(span.hi) + BUCKET_SECONDS)}
+           AND ${inWindow} AND (f.run_uid, f.first_sec - f.first_sec % ${BUCKET_SECONDS}) IN ${cutHours}
+         GROUP BY ${keyCols.map((_, k) => `k${k}`).join(', ')}`,
+        sumCols.length,
+        "a window's sums",
+        putRow(ch),
+      );
+    })(),
+    (async () => {
+      const reach = await ch.one<{ lo: unknown; hi: unknown; n: unknown }>(`SELECT min(bucket) AS lo, max(bucket) AS hi, count() AS n FROM flow_rollup WHERE ${shipped} AND NOT ${stands.none}`);
+      if (ch.whole(reach.n) === 0) return;
+      await ch.eachFields(
+        `SELECT DISTINCT f.run_uid, f.capture_id FROM flows AS f
+         WHERE f.first_sec >= ${integerLiteral(ch.whole(reach.lo))} AND f.first_sec < ${integerLiteral(ch.whole(reach.hi) + BUCKET_SECONDS)} AND ${inWindow}`,
+        (r) => hit.add(captureKey(String(r[0]), valueFor(r[1], true, () => `${ch.where}: capture id`) as number)),
+      );
+    })(),
+  ]);
+  // Each settled before the copy goes on (a failed one's error is the answer).
+  const done = await Promise.allSettled(asked);
+  const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+  if (failed) throw failed.reason;
   const local = await localCaptures(shards, db);
   return [...hit].flatMap((k) => local.get(k) ?? []).sort((a, b) => a - b);
 }
@@ -509,30 +608,6 @@ async function flowPlaces(shards: readonly ClickHouse[], db: Db, where: string[]
     flows += span.flows;
   }
   return spreadFar(ids, flows) || !Number.isSafeInteger(next) ? null : out;
-}
-
-/**
- * The engine's flows added up by the minute they began in, per run (flow_minutes, as a run makes
- * it: minutesOfFlows — the same sums, and the same doubles for the first and last start).
- */
-export async function copyMinutes(shards: readonly ClickHouse[], db: Db): Promise<void> {
-  const runIds = await localRuns(shards, db);
-  const put = db.prepare('INSERT INTO flow_minutes (run_id, minute, flows, bytes, first_ts, last_first_ts) VALUES (?, ?, ?, ?, ?, ?)');
-  for (const ch of shards) {
-    await fieldsOf(
-      ch,
-      `SELECT run_uid, first_sec - first_sec % ${MINUTE_SECONDS} AS m, count(), sum(bytes_c2s + bytes_s2c), min(first_sec + first_nsec / 1e9), max(first_sec + first_nsec / 1e9)
-       FROM flows WHERE run_uid IN (SELECT run_uid FROM runs) GROUP BY run_uid, m`,
-      6,
-      'minutes',
-      (r) => {
-        const run = runIds.get(String(r[0]));
-        if (run === undefined) return;
-        const at = () => `${ch.where}: minutes`;
-        put.run(run, valueFor(r[1], true, at), valueFor(r[2], true, at), valueFor(r[3], true, at), exactDouble(r[4], at), exactDouble(r[5], at));
-      },
-    );
-  }
 }
 
 /** A Float64 the engine wrote as text (the shortest that reads back as it: JavaScript's Number reads it so). */

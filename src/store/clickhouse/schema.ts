@@ -1,6 +1,7 @@
 // exflow's tables in ClickHouse: what a sensor's SQLite holds of each finished run — the run,
 // its captures, flows, its flows added up without the hour (flow_rollup_run: what reports from
-// the engine add up), endpoint registry and names from the wire — each row with the run's
+// the engine add up) and by the hour (flow_rollup, with each hour's and minute's totals: what a
+// time window adds up), endpoint registry and names from the wire — each row with the run's
 // identity (run_uid), so that many sensors' runs share one table. The columns are the SQLite
 // tables' own (their types mapped: INTEGER → Int64, REAL → Float64, TEXT and BLOB → String,
 // Nullable where SQLite allows NULL), read from the sensor's database, so that the two cannot
@@ -16,7 +17,7 @@ import type { ColumnType } from './rowbinary';
 import { ClickHouseError } from './http';
 
 /** The sensor tables shipped, in the order a run's rows are sent (the run's row last: it says the run is whole). */
-export const SHIPPED_TABLES = ['captures', 'flows', 'flow_rollup_run', 'rpc_endpoints', 'host_names', 'name_evidence', 'runs'] as const;
+export const SHIPPED_TABLES = ['captures', 'flows', 'flow_rollup_run', 'flow_rollup', 'flow_hours', 'flow_minutes', 'rpc_endpoints', 'host_names', 'name_evidence', 'runs'] as const;
 export type ShippedTable = (typeof SHIPPED_TABLES)[number];
 
 /** Per table: the sort key and partition (after run_uid, which every table has first). */
@@ -28,6 +29,12 @@ const LAYOUT: Record<ShippedTable, { orderBy: string; partitionBy?: string }> = 
   flows: { orderBy: '(first_sec, run_uid, id)', partitionBy: 'toYYYYMMDD(toDateTime(first_sec))' },
   // Read whole, added up per sensor and key (src/store/clickhouse/copy.ts).
   flow_rollup_run: { orderBy: '(run_uid, server, client)' },
+  // Hourly rows: a time window adds up the hours it takes whole (src/store/clickhouse/copy.ts);
+  // by hour first, partitioned by day as the flows are.
+  flow_rollup: { orderBy: '(bucket, run_uid, server, client)', partitionBy: 'toYYYYMMDD(toDateTime(bucket))' },
+  // A few rows a run and hour or minute: how a window stands to each hour, and the HTML timeline.
+  flow_hours: { orderBy: '(run_uid, bucket)' },
+  flow_minutes: { orderBy: '(run_uid, minute)' },
   rpc_endpoints: { orderBy: '(run_uid, id)' },
   host_names: { orderBy: '(run_uid, capture_id, address, name, source)' },
   name_evidence: { orderBy: '(run_uid, capture_id, name, kind, detail)' },
@@ -40,6 +47,9 @@ const ADDED: Record<ShippedTable, { name: string; type: ColumnType }[]> = {
   // The run's sensor on each flow: reports filter and group by it without a join.
   flows: [{ name: 'run_uid', type: 'String' }, { name: 'sensor', type: 'Nullable(String)' }],
   flow_rollup_run: [{ name: 'run_uid', type: 'String' }],
+  flow_rollup: [{ name: 'run_uid', type: 'String' }],
+  flow_hours: [{ name: 'run_uid', type: 'String' }],
+  flow_minutes: [{ name: 'run_uid', type: 'String' }],
   rpc_endpoints: [{ name: 'run_uid', type: 'String' }],
   host_names: [{ name: 'run_uid', type: 'String' }],
   name_evidence: [{ name: 'run_uid', type: 'String' }],

@@ -7,7 +7,7 @@
 // where they are exactly the run's rows of that stretch, else deleted and sent again — so
 // nothing is doubled or lost whatever moment the ship was stopped at.
 // The sensor's SQLite is only read: it stays the source of truth.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Db } from '../db';
 import type { ClickHouse, Settings } from './http';
 import { ClickHouseError } from './http';
@@ -201,13 +201,19 @@ const OF_RUN: Record<ShippedTable, string> = {
   captures: 'run_id = @run',
   flows: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
   flow_rollup_run: 'run_id = @run',
+  flow_rollup: 'run_id = @run',
+  flow_hours: 'run_id = @run',
+  flow_minutes: 'run_id = @run',
   rpc_endpoints: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
   host_names: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
   name_evidence: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
 };
 
-async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, ShippedColumns>, r: RunRow, uid: string, o: ShipOptions, settings: Settings): Promise<ShippedRun> {
+async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, ShippedColumns>, r: RunRow, uid: string, o: ShipOptions, shared: Settings): Promise<ShippedRun> {
   const uidSql = stringLiteral(uid);
+  // Each insert named for its run, so that the next ship of the run can wait for it to be over.
+  const settings = { ...shared, query_id: `${insertPrefix(uid)}${randomUUID()}` };
+  await earlierInsertsOver(ch, uid);
   const noted = new Map(
     (await ch.query<{ tbl: unknown; upto: unknown }>(`SELECT tbl, max(upto) AS upto FROM ${SHIP_LOG} WHERE run_uid = ${uidSql} GROUP BY tbl`)).map((x) => [String(x.tbl), ch.whole(x.upto)]),
   );
@@ -436,6 +442,27 @@ async function settleUnnotedFlows(db: Db, ch: ClickHouse, uidSql: string, run: n
   }
   await removeUnnoted(ch, 'flows', uidSql, after);
   return after;
+}
+
+/** What the query ids of a run's inserts begin with. */
+const insertPrefix = (uid: string) => `exflow-ship-${uid}-`;
+
+/** How long an insert of a stopped ship may go on in the server before the next ship gives up. */
+const INSERT_WAIT_MS = 120_000;
+
+/**
+ * Waits until no insert of run `uid` is running in the server: a ship killed in the middle of one
+ * leaves the server to finish it, and rows it writes after the next ship has looked at what is there
+ * would be sent twice (seen once in ten kills with both cores busy: a chunk of flows doubled).
+ */
+async function earlierInsertsOver(ch: ClickHouse, uid: string): Promise<void> {
+  const prefix = insertPrefix(uid);
+  const running = `SELECT count() AS n FROM system.processes WHERE substring(query_id, 1, ${prefix.length}) = ${stringLiteral(prefix)}`;
+  const deadline = Date.now() + INSERT_WAIT_MS;
+  while ((await ch.count(running)) > 0) {
+    if (Date.now() > deadline) throw new ClickHouseError(`${ch.where}: an insert of an earlier ship of run ${uid} is still running after ${INSERT_WAIT_MS / 1000} s (system.processes); ship again later`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
 
 /** Rows of a run's other tables (captures, rollups, names…) encoded before they are written to the insert. */
