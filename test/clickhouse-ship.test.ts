@@ -17,13 +17,17 @@ import { CLICKHOUSE_SERVER } from '../src/bench/clickhouse-server';
 
 if (!CLICKHOUSE_SERVER) console.warn('clickhouse-server not installed: the ship tests are skipped (apt-get install clickhouse-server; .ci/run installs it)');
 
-const TABLES = ['runs', 'captures', 'flows', 'flow_rollup_run', 'rpc_endpoints', 'host_names', 'name_evidence'] as const;
+const TABLES = ['runs', 'captures', 'flows', 'flow_rollup_run', 'flow_rollup', 'flow_hours', 'flow_minutes', 'rpc_endpoints', 'host_names', 'name_evidence'] as const;
 /** How a table's rows find their run in SQLite. */
 const RUN_OF: Record<(typeof TABLES)[number], string> = {
   runs: 'SELECT r.uid AS run_uid, t.* FROM runs t JOIN runs r ON r.id = t.id',
   captures: 'SELECT r.uid AS run_uid, t.* FROM captures t JOIN runs r ON r.id = t.run_id',
   flows: 'SELECT r.uid AS run_uid, r.sensor AS sensor, t.* FROM flows t JOIN captures c ON c.id = t.capture_id JOIN runs r ON r.id = c.run_id',
   flow_rollup_run: 'SELECT r.uid AS run_uid, t.* FROM flow_rollup_run t JOIN runs r ON r.id = t.run_id',
+  // Made by the engine from the run's flows: the sensor's own, row for row.
+  flow_rollup: 'SELECT r.uid AS run_uid, t.* FROM flow_rollup t JOIN runs r ON r.id = t.run_id',
+  flow_hours: 'SELECT r.uid AS run_uid, t.* FROM flow_hours t JOIN runs r ON r.id = t.run_id',
+  flow_minutes: 'SELECT r.uid AS run_uid, t.* FROM flow_minutes t JOIN runs r ON r.id = t.run_id',
   rpc_endpoints: 'SELECT r.uid AS run_uid, t.* FROM rpc_endpoints t JOIN captures c ON c.id = t.capture_id JOIN runs r ON r.id = c.run_id',
   host_names: 'SELECT r.uid AS run_uid, t.* FROM host_names t JOIN captures c ON c.id = t.capture_id JOIN runs r ON r.id = c.run_id',
   name_evidence: 'SELECT r.uid AS run_uid, t.* FROM name_evidence t JOIN captures c ON c.id = t.capture_id JOIN runs r ON r.id = c.run_id',

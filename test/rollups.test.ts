@@ -139,11 +139,12 @@ function expectRollupsRight(file: string): void {
       .all();
     expect(hours.length).toBeGreaterThan(0);
     expect(hours).toEqual(hoursOfFlows);
-    // The flows by the minute they started (the timeline's): their flows' counts, bytes and starts.
-    const minutes = db.prepare('SELECT run_id, minute, flows, bytes, first_ts, last_first_ts FROM flow_minutes ORDER BY 1, 2').raw().all();
+    // The flows by the minute they started (the timeline's): their flows' counts, bytes, starts, and latest and earliest ends.
+    const minutes = db.prepare('SELECT run_id, minute, flows, bytes, first_ts, last_first_ts, last_ns, min_last_ns FROM flow_minutes ORDER BY 1, 2').raw().all();
     const ofFlows = db
       .prepare(
-        `SELECT c.run_id, f.first_sec - f.first_sec % 60, count(*), sum(f.bytes_c2s + f.bytes_s2c), min(f.first_sec + f.first_nsec / 1e9), max(f.first_sec + f.first_nsec / 1e9)
+        `SELECT c.run_id, f.first_sec - f.first_sec % 60, count(*), sum(f.bytes_c2s + f.bytes_s2c), min(f.first_sec + f.first_nsec / 1e9), max(f.first_sec + f.first_nsec / 1e9),
+                max(f.last_sec * 1000000000 + f.last_nsec), min(f.last_sec * 1000000000 + f.last_nsec)
          FROM flows f JOIN captures c ON c.id = f.capture_id GROUP BY 1, 2 ORDER BY 1, 2`,
       )
       .raw()

@@ -5,8 +5,8 @@
 // through flows_first; for any other filter from its flows. Both give the same numbers: the
 // minutes hold first_ts as flow_view computes it, and an interval's index grows with the time.
 import type { Db } from '../store/db';
-import { BUCKET_SECONDS, MINUTE_SECONDS } from '../store/schema';
-import { hourStands, VISIBLE_RUNS, type HourStand } from './window';
+import { MINUTE_SECONDS } from '../store/schema';
+import { standOf, VISIBLE_RUNS, type Stand } from './window';
 import { flowWhere, windowAlone, type FlowFilter } from './filter';
 
 export interface StartStats {
@@ -153,18 +153,20 @@ export class MinuteFlowsMissing extends Error {
 /**
  * From flow_minutes for a time window and nothing else: a minute all of whose flows pass is taken
  * whole (as without a window), one none of whose flows pass is left out, and of the others — the
- * minutes the window's edges cut, and those of hours whose flows may end after --since though they
- * began before it — the flows that pass are read (flows_first). Whether all of a minute's flows end
- * at or after --since comes from the rollups of its run and hour (their earliest and latest last
- * packet: a flow's last packet may come before its first in a capture out of order); whether they
- * began by --until from the minute's own first and last start. What these cannot tell is read.
- * The same numbers as from the flows (the ten daily runs' last five days: 7 s of the page's timeline).
+ * minutes the window's edges cut, and those whose flows began before --since and may end after it —
+ * the flows that pass are read (flows_first). Whether all of a minute's flows end at or after
+ * --since comes from its earliest and latest last packet (a flow's last packet may come before its
+ * first in a capture out of order: not from its starts); whether they began by --until from its
+ * first and last start. What these cannot tell is read. The same numbers as from the flows (the ten
+ * daily runs' last five days: 7 s of the page's timeline; by the hour's stand, an hour's minutes read).
  */
 function fromWindow(db: Db, since: number | undefined, until: number | undefined, minuteRead: (minute: number) => void): Starts {
   const rows = db
-    .prepare(`SELECT m.run_id AS run, m.minute, m.flows, m.bytes, m.first_ts AS first, m.last_first_ts AS last FROM flow_minutes m WHERE m.run_id IN (${VISIBLE_RUNS}) ORDER BY m.minute`)
-    .all() as (Minute & { run: number })[];
-  const stand = since === undefined ? () => 'all' as HourStand : hourStands(db, since);
+    .prepare(
+      `SELECT m.run_id AS run, m.minute, m.flows, m.bytes, m.first_ts AS first, m.last_first_ts AS last, m.last_ns / 1000000000 AS last_sec, m.min_last_ns / 1000000000 AS earliest_sec
+       FROM flow_minutes m WHERE m.run_id IN (${VISIBLE_RUNS}) ORDER BY m.minute`,
+    )
+    .all() as (Minute & { run: number; last_sec: number; earliest_sec: number })[];
   const passing = db.prepare(
     `SELECT f.first_ts AS t, f.bytes AS b FROM flow_seen f WHERE f.first_sec >= ? AND f.first_sec < ?${since === undefined ? '' : ' AND f.last_ts >= ?'}${until === undefined ? '' : ' AND f.first_ts <= ?'} ORDER BY f.first_ts`,
   );
@@ -173,17 +175,17 @@ function fromWindow(db: Db, since: number | undefined, until: number | undefined
   for (let i = 0; i < rows.length; ) {
     let j = i;
     const m: Minute = { minute: rows[i].minute, flows: 0, bytes: 0, first: Infinity, last: -Infinity };
-    const stands = new Set<HourStand>();
+    const stands = new Set<Stand>();
     for (; j < rows.length && rows[j].minute === m.minute; j++) {
       const r = rows[j];
       m.flows += r.flows;
       m.bytes += r.bytes;
       m.first = Math.min(m.first, r.first);
       m.last = Math.max(m.last, r.last);
-      stands.add(stand(r.run, r.minute - (r.minute % BUCKET_SECONDS)));
+      stands.add(since === undefined ? 'all' : standOf(r.last_sec, r.earliest_sec, since));
     }
     i = j;
-    const byUntil: HourStand = until === undefined || m.last <= until ? 'all' : m.first > until ? 'none' : 'some';
+    const byUntil: Stand = until === undefined || m.last <= until ? 'all' : m.first > until ? 'none' : 'some';
     if (byUntil === 'none' || (stands.size === 1 && stands.has('none'))) continue;
     if (byUntil === 'all' && stands.size === 1 && stands.has('all')) {
       pieces.push(m);

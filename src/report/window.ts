@@ -1,6 +1,6 @@
 // How runs and their hours stand to a time window (--since, --until): none of their flows can pass
 // it, all of them do, or it takes reading them — from what a run keeps beside its flows: its hours'
-// latest and earliest last packet (flow_hours). What a report of a window
+// and minutes' latest and earliest last packet (flow_hours, flow_minutes). What a report of a window
 // can take whole or leave out without reading flows (the page's timeline, summary's captures).
 // Times are compared in whole seconds, so that a time at an edge is read rather than guessed: a
 // flow's last_ts is last_sec plus a fraction below one, which as a double may round up to the next second.
@@ -14,23 +14,13 @@ export const VISIBLE_RUNS = `SELECT r.id FROM runs r WHERE r.status = 'complete'
 const endedBefore = (lastSec: number, since: number): boolean => lastSec + 1 < since;
 
 /**
- * How the flows of one run and hour stand to --since: every one ends at or after it ('all', the
- * hour's earliest last packet says so), none does ('none', its latest), or it takes reading them.
+ * How the flows of a run's hour or minute stand to --since: every one ends at or after it ('all': its
+ * earliest last packet says so), none does ('none': its latest), or it takes reading them.
  */
-export type HourStand = 'all' | 'none' | 'some';
+export type Stand = 'all' | 'none' | 'some';
 
-/**
- * Each run's hours as they stand to --since `since` (HourStand), from flow_hours (their latest and
- * earliest last packet). An hour flow_hours does not have is read.
- */
-export function hourStands(db: Db, since: number): (run: number, bucket: number) => HourStand {
-  const stands = new Map<string, HourStand>();
-  const hours = db
-    .prepare(`SELECT h.run_id AS run, h.bucket, h.last_ns / 1000000000 AS last_sec, h.min_last_ns / 1000000000 AS earliest_sec FROM flow_hours h WHERE h.run_id IN (${VISIBLE_RUNS})`)
-    .all() as { run: number; bucket: number; last_sec: number; earliest_sec: number }[];
-  for (const h of hours) stands.set(`${h.run}|${h.bucket}`, endedBefore(h.last_sec, since) ? 'none' : h.earliest_sec >= since ? 'all' : 'some');
-  return (run, bucket) => stands.get(`${run}|${bucket}`) ?? 'some';
-}
+/** How flows whose latest and earliest last packets are in seconds `lastSec` and `earliestSec` stand to --since `since`. */
+export const standOf = (lastSec: number, earliestSec: number, since: number): Stand => (endedBefore(lastSec, since) ? 'none' : earliestSec >= since ? 'all' : 'some');
 
 /**
  * Which runs a time window takes none of (every flow ends before --since, or begins after --until:

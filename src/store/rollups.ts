@@ -32,9 +32,10 @@ export class Rollups {
     this.last = Number(db.prepare('SELECT coalesce(max(id), 0) FROM flows').pluck().get());
     this.upsert = db.prepare(`${rollUpFlows('WHERE f.id > @last AND f.id <= @upto AND c.run_id = @run')}
       ${mergingSums(ROLLUP_KEY)}`);
-    this.minutes = db.prepare(`INSERT INTO flow_minutes VALUES (@run, @minute, @flows, @bytes, @first, @last)
+    this.minutes = db.prepare(`INSERT INTO flow_minutes VALUES (@run, @minute, @flows, @bytes, @first, @last, @sec * 1000000000 + @nsec, @minSec * 1000000000 + @minNsec)
       ON CONFLICT (run_id, minute) DO UPDATE SET flows = flows + excluded.flows, bytes = bytes + excluded.bytes,
-        first_ts = min(first_ts, excluded.first_ts), last_first_ts = max(last_first_ts, excluded.last_first_ts)`);
+        first_ts = min(first_ts, excluded.first_ts), last_first_ts = max(last_first_ts, excluded.last_first_ts),
+        last_ns = max(last_ns, excluded.last_ns), min_last_ns = min(min_last_ns, excluded.min_last_ns)`);
     this.hours = db.prepare(`INSERT INTO flow_hours (run_id, bucket, last_ns, min_last_ns) VALUES (@run, @bucket, @sec * 1000000000 + @nsec, @minSec * 1000000000 + @minNsec)
       ON CONFLICT (run_id, bucket) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns), min_last_ns = min(min_last_ns, excluded.min_last_ns)`);
   }
@@ -43,10 +44,10 @@ export class Rollups {
   commit(upto: number): void {
     if (upto <= this.last) return;
     this.upsert.run({ last: this.last, upto, run: this.runId });
-    // Each hour's latest and earliest last packet, from its minutes' (seconds and nanoseconds apart: a nanosecond count is past a double's integers).
+    // Each minute's and hour's latest and earliest last packet (seconds and nanoseconds apart: a nanosecond count is past a double's integers).
     const hours = new Map<number, { latest: MinuteSum; earliest: MinuteSum }>();
     for (const [minute, m] of this.pending) {
-      this.minutes.run({ run: this.runId, minute, flows: m.flows, bytes: m.bytes, first: m.first, last: m.last });
+      this.minutes.run({ run: this.runId, minute, flows: m.flows, bytes: m.bytes, first: m.first, last: m.last, sec: m.endSec, nsec: m.endNsec, minSec: m.minEndSec, minNsec: m.minEndNsec });
       const bucket = minute - (minute % BUCKET_SECONDS);
       const h = hours.get(bucket);
       if (h === undefined) hours.set(bucket, { latest: m, earliest: m });

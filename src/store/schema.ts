@@ -5,7 +5,7 @@
  */
 import { SHORT_LIST } from '../audit/verdict';
 
-export const SCHEMA_VERSION = 24;
+export const SCHEMA_VERSION = 25;
 
 /** A run's rows that reports may use (as capture_view says), or that the run `?` being finished adds: for runs r. */
 export const RUN_VISIBLE_OR = `(r.status = 'complete' OR r.live = 1 OR r.id = ?)`;
@@ -363,12 +363,17 @@ const MINUTE_COLUMNS = `
   -- The earliest and latest start of the minute's flows, as flow_view's first_ts (the same REAL).
   first_ts       REAL NOT NULL,
   last_first_ts  REAL NOT NULL,
+  -- The latest and the earliest last packet of the minute's flows (nanoseconds since 1970): how
+  -- the minute stands to a --since without reading its flows.
+  last_ns        INTEGER NOT NULL,
+  min_last_ns    INTEGER NOT NULL,
   PRIMARY KEY (run_id, minute)`;
 
 /** Adds up into flow_minutes the flows f (of captures c) that `where` selects. */
 export const minutesOfFlows = (where = '') => `INSERT INTO flow_minutes
   SELECT c.run_id, f.first_sec - f.first_sec % ${MINUTE_SECONDS}, count(*), sum(f.bytes_c2s + f.bytes_s2c),
-         min(f.first_sec + f.first_nsec / 1e9), max(f.first_sec + f.first_nsec / 1e9)
+         min(f.first_sec + f.first_nsec / 1e9), max(f.first_sec + f.first_nsec / 1e9),
+         max(f.last_sec * 1000000000 + f.last_nsec), min(f.last_sec * 1000000000 + f.last_nsec)
   FROM flows f JOIN captures c ON c.id = f.capture_id ${where} GROUP BY 1, 2`;
 
 /**
@@ -589,6 +594,11 @@ export const MIGRATIONS: Record<number, string> = {
   24: `DROP TABLE IF EXISTS flow_hours;
        ${HOURS_TABLE}
        ${hoursOfRollups()};`,
+  // Each minute's latest and earliest last packet likewise: the timeline of a window reads the flows
+  // of the minutes it cuts, not of every minute of an hour it cuts (made again from the flows: once).
+  25: `DROP TABLE IF EXISTS flow_minutes;
+       CREATE TABLE flow_minutes (${MINUTE_COLUMNS}) WITHOUT ROWID;
+       ${minutesOfFlows()};`,
 };
 
 export const SCHEMA = `

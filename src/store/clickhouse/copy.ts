@@ -15,7 +15,7 @@ import { BUCKET_SECONDS, mergingSums, MINUTE_SECONDS, ROLLUP_KEY, rollupKeyOf, S
 import { ClickHouseError, type ClickHouse } from './http';
 import { parseNet } from '../../classify/ip';
 import { identifier, integerLiteral, numberLiteral, stringLiteral } from './quote';
-import { SHIP_LOG } from './schema';
+import { FLOW_SUMS, SHIP_LOG } from './schema';
 import { spreadFar } from '../flow-ids';
 
 export interface EngineCopy {
@@ -247,7 +247,7 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
   // Each run's hours (their latest and earliest last packet: how a window stands to them) and the
   // minutes its flows began in (the HTML page's timeline): a few rows a run and hour or minute.
   const putHour = db.prepare('INSERT INTO flow_hours (run_id, bucket, last_ns, min_last_ns) VALUES (?, ?, ?, ?)');
-  const putMinute = db.prepare('INSERT INTO flow_minutes (run_id, minute, flows, bytes, first_ts, last_first_ts) VALUES (?, ?, ?, ?, ?, ?)');
+  const putMinute = db.prepare('INSERT INTO flow_minutes (run_id, minute, flows, bytes, first_ts, last_first_ts, last_ns, min_last_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   const copyTimes = async () => {
     for (const ch of shards) {
       await fieldsOf(ch, 'SELECT run_uid, bucket, last_ns, min_last_ns FROM flow_hours', 4, 'hours', (r) => {
@@ -255,10 +255,10 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
         const at = () => `${ch.where}: hours`;
         if (run !== undefined) putHour.run(run, valueFor(r[1], true, at), valueFor(r[2], true, at), valueFor(r[3], true, at));
       });
-      await fieldsOf(ch, 'SELECT run_uid, minute, flows, bytes, first_ts, last_first_ts FROM flow_minutes', 6, 'minutes', (r) => {
+      await fieldsOf(ch, 'SELECT run_uid, minute, flows, bytes, first_ts, last_first_ts, last_ns, min_last_ns FROM flow_minutes', 8, 'minutes', (r) => {
         const run = runIds.get(String(r[0]));
         const at = () => `${ch.where}: minutes`;
-        if (run !== undefined) putMinute.run(run, valueFor(r[1], true, at), valueFor(r[2], true, at), valueFor(r[3], true, at), exactDouble(r[4], at), exactDouble(r[5], at));
+        if (run !== undefined) putMinute.run(run, valueFor(r[1], true, at), valueFor(r[2], true, at), valueFor(r[3], true, at), exactDouble(r[4], at), exactDouble(r[5], at), valueFor(r[6], true, at), valueFor(r[7], true, at));
       });
     }
   };
@@ -335,12 +335,7 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
   const rowColumns = ['run_uid', ...(SENSOR_ROLLUP_KEY as readonly string[]).filter((k) => k !== 'sensor'), 'flows', 'packets_c2s', 'packets_s2c', 'bytes_c2s', 'bytes_s2c', 'first_ns', 'last_ns', 'max_first_ns', 'min_last_ns', 'first_id'].join(', ');
   // Each sensor-level column from a flow f: the key as a flow's rollup row has it, then the sums.
   const keyOf = new Map(ROLLUP_KEY.map((k, i) => [k as string, rollupKeyOf('f', 'c')[i]]));
-  const fromFlow: Record<string, string> = {
-    sensor: "ifNull(f.sensor, '')",
-    flows: 'count()', packets_c2s: 'sum(f.packets_c2s)', packets_s2c: 'sum(f.packets_s2c)', bytes_c2s: 'sum(f.bytes_c2s)', bytes_s2c: 'sum(f.bytes_s2c)',
-    first_ns: 'min(f.first_sec * 1000000000 + f.first_nsec)', last_ns: 'max(f.last_sec * 1000000000 + f.last_nsec)',
-    max_first_ns: 'max(f.first_sec * 1000000000 + f.first_nsec)', min_last_ns: 'min(f.last_sec * 1000000000 + f.last_nsec)', first_id: 'min(f.id)',
-  };
+  const fromFlow: Record<string, string> = { sensor: "ifNull(f.sensor, '')", ...FLOW_SUMS };
   const sumCols = localColumns(db, 'flow_rollup_sensor');
   const keyCols = SENSOR_ROLLUP_KEY as readonly string[];
   // The key's expressions named k0, k1, … (ClickHouse's aliases are the whole query's: none may be a column's name).

@@ -12,7 +12,8 @@
 // IPv6 types (docs/clickhouse.md says why each).
 import type { Db } from '../db';
 import type { ClickHouse } from './http';
-import { identifier } from './quote';
+import { identifier, integerLiteral } from './quote';
+import { ROLLUP_KEY, rollupKeyOf } from '../schema';
 import type { ColumnType } from './rowbinary';
 import { ClickHouseError } from './http';
 
@@ -80,6 +81,33 @@ export function shippedColumns(db: Db): Record<ShippedTable, ShippedColumns> {
     out[table] = { names: [...ADDED[table].map((a) => a.name), ...sqlite], types: [...ADDED[table].map((a) => a.type), ...types], sqlite };
   }
   return out;
+}
+
+/**
+ * A rollup row's sums and times from the flows f it adds up, in ClickHouse's SQL (as SQLite's
+ * rollUpFlows makes them): what the engine makes of a run's flows, and of a window's.
+ */
+export const FLOW_SUMS: Record<string, string> = {
+  flows: 'count()', packets_c2s: 'sum(f.packets_c2s)', packets_s2c: 'sum(f.packets_s2c)', bytes_c2s: 'sum(f.bytes_c2s)', bytes_s2c: 'sum(f.bytes_s2c)',
+  first_ns: 'min(f.first_sec * 1000000000 + f.first_nsec)', last_ns: 'max(f.last_sec * 1000000000 + f.last_nsec)',
+  max_first_ns: 'max(f.first_sec * 1000000000 + f.first_nsec)', min_last_ns: 'min(f.last_sec * 1000000000 + f.last_nsec)', first_id: 'min(f.id)',
+};
+
+/**
+ * The INSERT that makes a run's hourly rows (flow_rollup, its `columns` in order) from its flows
+ * already in the engine, as SQLite makes them from its own (rollupKeyOf: SQL both engines read).
+ */
+export function rollupOfFlows(columns: readonly string[], runId: number, uidSql: string): string {
+  const key = new Map(ROLLUP_KEY.map((k, i) => [k as string, rollupKeyOf('f', 'c')[i]]));
+  key.set('run_id', integerLiteral(runId));
+  const select = columns.map((name) => {
+    if (name === 'run_uid') return uidSql;
+    const x = key.get(name) ?? FLOW_SUMS[name];
+    if (x === undefined) throw new Error(`flow_rollup.${name}: a column the engine does not make from flows`);
+    return x;
+  });
+  const groupBy = ROLLUP_KEY.filter((k) => k !== 'run_id').map((k) => key.get(k)!);
+  return `INSERT INTO flow_rollup (${columns.join(', ')}) SELECT ${select.join(', ')} FROM flows AS f WHERE f.run_uid = ${uidSql} GROUP BY ${groupBy.join(', ')}`;
 }
 
 /** The ship's own record of what it sent: a table's rows of a run up to a flow id, written after they were. */
