@@ -38,6 +38,8 @@ export async function measureEngineReports(b: ReportsBench, log: (s: string) => 
       { name: 'epm', args: ['epm', '--format', 'json'] },
       { name: 'html', args: ['report', 'html', '--out', path.join(dir, 'page.html')] },
       { name: 'unexpected --since (a window)', args: ['report', 'unexpected', '--format', 'json', '--since', mid] },
+      { name: 'summary --since', args: ['report', 'summary', '--format', 'json', '--since', mid] },
+      { name: 'html --since', args: ['report', 'html', '--since', mid, '--out', path.join(dir, 'page.html')] },
       { name: `host ${host} --since`, args: ['host', host, '--format', 'json', '--since', mid] },
       { name: 'flows --limit 20', args: ['flows', '--format', 'json', '--limit', '20'] },
       { name: `flows --server ${host} --limit 1000`, args: ['flows', '--format', 'json', '--server', host, '--limit', '1000'] },

@@ -1,4 +1,5 @@
 // "exflow report …" and "exflow export": every report reads the database only.
+import type { WindowOf } from '../run/engine';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { EPM_COLUMNS, EPM_TABLE_COLUMNS, queryEndpoints } from '../report/epm';
@@ -39,8 +40,8 @@ export interface EngineOpen {
   firstFlows?: number;
   /** The minutes flows began in, and the flows of those the HTML timeline reads. */
   timeline?: boolean;
-  /** Told the command's copy before a window's sums replace those of all time (what the report reads of all time is kept). */
-  beforeWindow?: (copy: Db) => void;
+  /** Told the command's copy before a window's sums replace those of all time (what the report reads of all time is kept; the addresses whose window it reads). */
+  beforeWindow?: (copy: Db) => WindowOf | void;
 }
 
 export interface ReportDeps {
@@ -202,7 +203,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
    * engine read as `engine` says (`narrow`: the flows the report reads, where fewer than its filter
    * passes). --out is checked first (that it does not name a SQLite database's files).
    */
-  const source = async (o: CommonOptions, f: FlowFilter, engine: Engine, beforeWindow?: (copy: Db) => void) => {
+  const source = async (o: CommonOptions, f: FlowFilter, engine: Engine, beforeWindow?: (copy: Db) => WindowOf | void) => {
     const fromEngine = isClickHouse(o.db);
     if (o.out !== undefined) checkOutPath(o.out, fromEngine ? null : o.db);
     if (fromEngine) {
@@ -213,7 +214,7 @@ export function addReportCommands(program: Command, deps: ReportDeps): void {
     return { db, file: o.db, close: () => db.close(), prepare: (g: FlowFilter) => g };
   };
   /** A report over the database --db names: a SQLite file, or a ClickHouse engine read as `engine` says. */
-  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: Engine = 'window', beforeWindow?: (copy: Db) => void) => {
+  const run = async (o: CommonOptions, body: (db: Db, f: FlowFilter, format: Format) => string, engine: Engine = 'window', beforeWindow?: (copy: Db) => WindowOf | void) => {
     const f = filterOf(o);
     const from = await source(o, f, engine, beforeWindow);
     const db = from.db;
@@ -507,8 +508,11 @@ by --limit, per list).`,
         );
       }, 'window-sums', (copy) => {
         // From an engine with a window: the host's protection findings of all time (as on SQLite,
-        // whatever the window), read before the window's sums replace the copy's.
-        allTime = keepGroups(copy, 'host_all_time_protection', PROTECTION_GROUP_COLUMNS, flowGroups(copy, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { addresses: [hostAddress(copy, 'host', address)], indexed: true });
+        // whatever the window), read before the window's sums replace the copy's; and of the
+        // window the host's own traffic alone (its story reads no other).
+        const own = hostAddress(copy, 'host', address);
+        allTime = keepGroups(copy, 'host_all_time_protection', PROTECTION_GROUP_COLUMNS, flowGroups(copy, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { addresses: [own], indexed: true });
+        return { addresses: [own] };
       });
     });
 

@@ -81,9 +81,16 @@ export interface EngineRead {
   timeline?: boolean;
   /**
    * Told the command's own copy before a window's sums replace those of all time: what a report
-   * reads of all time besides the window is kept there (host: its protection findings).
+   * reads of all time besides the window is kept there (host: its protection findings). It may
+   * answer the addresses the report reads the window's traffic of (host: its own), the only rows
+   * of the window added up.
    */
-  beforeWindow?: (copy: Db) => void;
+  beforeWindow?: (copy: Db) => WindowOf | void;
+}
+
+/** What of a window a report reads: the traffic of these addresses (as client or server) alone. */
+export interface WindowOf {
+  addresses?: string[];
 }
 
 /**
@@ -141,9 +148,9 @@ async function commandCopy(shards: ClickHouse[], kept: { file: string; made: boo
       db.exec('BEGIN');
       let captureHits: number[] | null = null;
       if (window !== null) {
-        o.beforeWindow?.(db);
+        const of = o.beforeWindow?.(db);
         busy("adding up the window's flows in the engine");
-        captureHits = await copyWindow(shards, db, window);
+        captureHits = await copyWindow(shards, db, { ...window, addresses: of?.addresses });
       }
       if (filter !== null) {
         busy('copying the flows asked for from the engine');
@@ -208,7 +215,8 @@ async function copyFirstFlows(shards: ClickHouse[], db: Db, sel: FlowSelection, 
 /**
  * Copies the flows of the minutes the timeline reads: it is drawn, the minutes it read and the
  * copy lacks are copied, and again, until it reads none the copy lacks — its quartiles' minutes
- * first, then (the axis known) those its intervals' edges cut: three or four rounds.
+ * first, then (the axis known) those its intervals' edges cut: three or four rounds. With a time
+ * window, the timeline of the window: the minutes it cuts as well.
  */
 async function copyTimelineFlows(shards: ClickHouse[], db: Db, window: TimeWindow): Promise<void> {
   const copied = new Set<number>();
