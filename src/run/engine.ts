@@ -16,7 +16,7 @@ import type { FlowFilter } from '../report/filter';
 import { materializeFor } from '../report/groups';
 import { Auditor } from './audit';
 import { ClickHouse } from '../store/clickhouse/http';
-import { copyFlows, copyForReports, copyWindow, flowsPerCapture, engineRuns, type FlowSelection, type TimeWindow } from '../store/clickhouse/copy';
+import { copyFlows, copyForReports, copyWindow, flowsPerCapture, engineRuns, type CopyContext, type FlowSelection, type TimeWindow } from '../store/clickhouse/copy';
 import { captureFilter } from '../report/format';
 import { flowWhere } from '../report/filter';
 import { timelineIntervals } from '../report/html';
@@ -192,12 +192,14 @@ async function copyFirstFlows(shards: ClickHouse[], db: Db, sel: FlowSelection, 
   const passing = () => db.prepare(`SELECT count(*) FROM ${where.view} f ${where.sql}`).pluck().get(...where.args) as number;
   const forget = db.prepare('DELETE FROM main.flows WHERE capture_id = ?');
   const order = [...(await flowsPerCapture(shards, db, sel))].sort((a, b) => a[0] - b[0]);
+  // The engine's runs and captures asked once for every batch.
+  const known: CopyContext = {};
   for (let i = 0; i < order.length; ) {
     const wanted = Math.max(2 * (first - passing()), 1_000);
     let j = i;
     for (let total = 0; j < order.length && j - i < CAPTURES_PER_REQUEST && total + order[j][1] <= wanted; j++) total += order[j][1];
     if (j > i) {
-      await copyFlows(shards, db, { ...sel, captures: order.slice(i, j).map(([capture]) => capture) });
+      await copyFlows(shards, db, { ...sel, captures: order.slice(i, j).map(([capture]) => capture) }, undefined, known);
       i = j;
       if (passing() >= first) return;
       continue;
@@ -205,7 +207,7 @@ async function copyFirstFlows(shards: ClickHouse[], db: Db, sel: FlowSelection, 
     const [capture, count] = order[i++];
     for (let n = wanted; ; n *= 4) {
       forget.run(capture);
-      await copyFlows(shards, db, { ...sel, captures: [capture], first: n });
+      await copyFlows(shards, db, { ...sel, captures: [capture], first: n }, undefined, known);
       if (passing() >= first) return;
       if (n >= count) break; // the whole capture is in: the next one
     }
@@ -220,6 +222,7 @@ async function copyFirstFlows(shards: ClickHouse[], db: Db, sel: FlowSelection, 
  */
 async function copyTimelineFlows(shards: ClickHouse[], db: Db, window: TimeWindow): Promise<void> {
   const copied = new Set<number>();
+  const known: CopyContext = {};
   for (let round = 0; round < 8; round++) {
     const read = new Set<number>();
     try {
@@ -229,7 +232,7 @@ async function copyTimelineFlows(shards: ClickHouse[], db: Db, window: TimeWindo
     }
     const missing = [...read].filter((m) => !copied.has(m));
     if (missing.length === 0) return;
-    await copyFlows(shards, db, { addresses: [], minutes: missing });
+    await copyFlows(shards, db, { addresses: [], minutes: missing }, undefined, known);
     for (const m of missing) copied.add(m);
   }
   throw new Error('the timeline asked for other minutes in each of eight rounds');

@@ -466,6 +466,14 @@ async function localCaptures(shards: readonly ClickHouse[], db: Db, runs?: Map<s
   return new Map(captures.map((c, i) => [captureKey(c.uid, c.id), local[i]]));
 }
 
+/** What copyFlows learns of the engine and the copy once, for the next copies into the same copy. */
+export interface CopyContext {
+  runIds?: Map<string, number>;
+  captures?: Map<string, number>;
+  /** The engine's flows table has the copy's columns. */
+  checked?: boolean;
+}
+
 /**
  * Which of the engine's flows a command that reads flows one by one (flows, export) needs: the
  * conditions of its filter that the flows' own columns answer. The caller applies its whole filter
@@ -548,18 +556,20 @@ export async function flowsPerCapture(shards: readonly ClickHouse[], db: Db, sel
  * numbers them (by run, then by their id in their sensor's database: flowPlaces). Inside the
  * caller's transaction; `progress` is told the flows copied so far now and then.
  */
-export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: FlowSelection, progress: (flows: number) => void = () => {}): Promise<void> {
-  // The runs' and captures' ids in the copy, asked of the engine once for the whole copy.
-  const runIds = await localRuns(shards, db);
-  const captures = await localCaptures(shards, db, runIds);
+export async function copyFlows(shards: readonly ClickHouse[], db: Db, sel: FlowSelection, progress: (flows: number) => void = () => {}, known: CopyContext = {}): Promise<void> {
+  // The runs' and captures' ids in the copy, asked of the engine once for the whole copy (and for
+  // the caller's next copies into it, given `known`).
+  const runIds = (known.runIds ??= await localRuns(shards, db));
+  const captures = (known.captures ??= await localCaptures(shards, db, runIds));
   const where = selectionWhere(sel, captures);
   const cols = localColumns(db, 'flows').filter((c) => c.name !== 'id');
   const blob = isBlob(db, 'flows');
-  for (const ch of shards) {
+  for (const ch of known.checked ? [] : shards) {
     const have = new Set((await ch.query<{ name: unknown }>('DESCRIBE TABLE flows')).map((r) => String(r.name)));
     const missing = cols.filter((c) => !have.has(c.name));
     if (missing.length) throw new ClickHouseError(`${ch.where}: table ${ch.target.database}.flows lacks ${missing.slice(0, 3).map((c) => c.name).join(', ')}: made by another exflow version`);
   }
+  known.checked = true;
   const places = await flowPlaces(shards, db, where, runIds);
   // The copy is this command's own: its flows' indexes are made again after the rows are in (a
   // sort each) rather than kept up to date row by row.
