@@ -18,7 +18,7 @@ import type { ColumnType } from './rowbinary';
 import { ClickHouseError } from './http';
 
 /** The sensor tables shipped, in the order a run's rows are sent (the run's row last: it says the run is whole). */
-export const SHIPPED_TABLES = ['captures', 'flows', 'flow_rollup_run', 'flow_rollup', 'flow_hours', 'flow_minutes', 'rpc_endpoints', 'host_names', 'name_evidence', 'runs'] as const;
+export const SHIPPED_TABLES = ['captures', 'flows', 'flow_rollup', 'flow_rollup_run', 'flow_hours', 'flow_minutes', 'rpc_endpoints', 'host_names', 'name_evidence', 'runs'] as const;
 export type ShippedTable = (typeof SHIPPED_TABLES)[number];
 
 /** Per table: the sort key and partition (after run_uid, which every table has first). */

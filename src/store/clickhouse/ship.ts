@@ -218,7 +218,11 @@ async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, Shi
     (await ch.query<{ tbl: unknown; upto: unknown }>(`SELECT tbl, max(upto) AS upto FROM ${SHIP_LOG} WHERE run_uid = ${uidSql} GROUP BY tbl`)).map((x) => [String(x.tbl), ch.whole(x.upto)]),
   );
   const shipped: ShippedRun = { id: r.id, uid, sensor: r.sensor, flows: 0, resumedAfter: 0 };
+  // The engine making the run's hourly rows from its flows, while the run's other tables are sent.
+  let making: Promise<void> | null = null;
   for (const table of SHIPPED_TABLES) {
+    // The run's row once all else is in: the hourly rows made too.
+    if (table === 'runs' && making !== null) await making;
     const c = columns[table];
     const writer = new RowBinaryWriter(c.types, c.names);
     // The added columns (run_uid, and the sensor on flows) come from the query, bound as values.
@@ -246,10 +250,18 @@ async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, Shi
     if (table === 'flow_rollup' && count > 0) {
       // Made by the engine from the run's flows, there already: sent, ten days' 4.2M hourly rows
       // cost the ship a third of its time (96,600 flows a second, 138,000-146,000 without them).
-      await ch.exec(rollupOfFlows(c.names, r.id, uidSql), settings);
-      const made = await ch.count(`SELECT count() AS n FROM ${table} WHERE run_uid = ${uidSql}`);
-      if (made !== count) throw new ShipValueError(`${ch.where}: the engine made ${made} hourly rows of run ${r.id} from its flows, where the sensor's database has ${count}: its rollups do not match its flows (a damaged database: analyze its captures again)`);
-    } else if (count > 0) {
+      // Begun here, awaited before the run's row (an error then is the ship's), noted once made.
+      making = (async () => {
+        await ch.exec(rollupOfFlows(c.names, r.id, uidSql), { ...settings, query_id: `${insertPrefix(uid)}${randomUUID()}` });
+        const made = await ch.count(`SELECT count() AS n FROM ${table} WHERE run_uid = ${uidSql}`);
+        if (made !== count) throw new ShipValueError(`${ch.where}: the engine made ${made} hourly rows of run ${r.id} from its flows, where the sensor's database has ${count}: its rollups do not match its flows (a damaged database: analyze its captures again)`);
+        await note(ch, uidSql, table, 0, count);
+        o.onProgress?.({ run: r.id, table, rows: count, total: count });
+      })();
+      making.catch(() => {}); // a ship stopped by another table's error: that one is its answer
+      continue;
+    }
+    if (count > 0) {
       // Streamed in pieces: a run of ten days has a million rollup rows, which held at once would be
       // hundreds of MB. Integers read exactly: a rollup's times are nanoseconds since 1970.
       const rows = db.prepare(`${from} WHERE ${OF_RUN[table]}`).safeIntegers(true).raw().iterate(bind) as IterableIterator<unknown[]>;
