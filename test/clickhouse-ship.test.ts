@@ -11,6 +11,9 @@ import Database from 'better-sqlite3';
 import { defaultTemplates, writeOrgDay } from '../src/samples/org-day';
 import { writeSynthetic } from '../src/samples/synthetic';
 import { stringLiteral } from '../src/store/clickhouse/quote';
+import { ClickHouse } from '../src/store/clickhouse/http';
+import { earlierInsertsOver } from '../src/store/clickhouse/ship';
+import { parseTargets } from '../src/store/clickhouse/target';
 import { CLI, captureFiles, HAVE_SHARED, ROOT, runCli, shared, tmpDir } from './helpers';
 import { freePort, startClickHouse, type ClickHouseServer } from './clickhouse-server';
 import { CLICKHOUSE_SERVER } from '../src/bench/clickhouse-server';
@@ -126,6 +129,30 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('exflow ship: a sensor\'s ru
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('0 runs shipped (0 flows); 2 already there');
     expect(await ch.sql(`SELECT ${TABLES.map((t) => `(SELECT count() FROM two_sensors.${t})`).join(', ')}`)).toBe(before);
+  });
+
+  it("waits for an earlier ship's insert of the run still running in the server before it looks at what is there", async () => {
+    // A ship killed in the middle of an insert leaves the server to finish it: here a query of six
+    // seconds (two blocks of three) named as that run's insert would be. The ship's wait returns
+    // only once it is over; for another run, at once.
+    const [uid] = sqliteUids(org);
+    const held = ch.sql('SELECT sleep(3) FROM numbers(2)', { query_id: `exflow-ship-${uid}-held-by-a-test`, max_block_size: 1 });
+    await new Promise((res) => setTimeout(res, 300));
+    const engine = new ClickHouse(parseTargets(ch.url('default'))[0]);
+    try {
+      let t0 = Date.now();
+      await earlierInsertsOver(engine, 'another-run');
+      expect(Date.now() - t0).toBeLessThan(1_500);
+      t0 = Date.now();
+      await earlierInsertsOver(engine, uid);
+      expect(Date.now() - t0).toBeGreaterThan(4_500);
+    } finally {
+      engine.close();
+      await held;
+    }
+    // And a ship started meanwhile sends every row once.
+    expect(runCli(['ship', '--db', org, '--to', ch.url('held')]).code).toBe(0);
+    await expectSame(ch, 'held', org);
   });
 
   it('a ship killed at any of ten points carries on when started again: nothing doubled or lost', async () => {

@@ -394,8 +394,9 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
     ];
     // The hours it cuts: their flows that pass, found by time (the flows' sort key) — an hour a run.
     if (cut.length > 0) {
-      const lo = Math.min(...cut.map((h) => h.bucket));
-      const hi = Math.max(...cut.map((h) => h.bucket));
+      // (Not Math.min(...list): a window past long flows cuts many hours, more than a call's arguments.)
+      const lo = cut.reduce((a, h) => Math.min(a, h.bucket), Infinity);
+      const hi = cut.reduce((a, h) => Math.max(a, h.bucket), -Infinity);
       asked.push(
         fieldsOf(
           ch,

@@ -473,9 +473,10 @@ const INSERT_WAIT_MS = 120_000;
  * leaves the server to finish it, and rows it writes after the next ship has looked at what is there
  * would be sent twice (seen once in ten kills with both cores busy: a chunk of flows doubled).
  */
-async function earlierInsertsOver(ch: ClickHouse, uid: string): Promise<void> {
+export async function earlierInsertsOver(ch: ClickHouse, uid: string): Promise<void> {
   const prefix = insertPrefix(uid);
-  const running = `SELECT count() AS n FROM system.processes WHERE substring(query_id, 1, ${prefix.length}) = ${stringLiteral(prefix)}`;
+  // position() counts bytes on both sides (a length from here would count UTF-16 units).
+  const running = `SELECT count() AS n FROM system.processes WHERE position(query_id, ${stringLiteral(prefix)}) = 1`;
   const deadline = Date.now() + INSERT_WAIT_MS;
   while ((await ch.count(running)) > 0) {
     if (Date.now() > deadline) throw new ClickHouseError(`${ch.where}: an insert of an earlier ship of run ${uid} is still running after ${INSERT_WAIT_MS / 1000} s (system.processes); ship again later`);
