@@ -155,6 +155,27 @@ describe.skipIf(!HAVE_SHARED || !CLICKHOUSE_SERVER)('exflow ship: a sensor\'s ru
     await expectSame(ch, 'held', org);
   });
 
+  it('completes a run an earlier exflow shipped without the hourly rows, hours and minutes: the reports refuse it until then', async () => {
+    expect(runCli(['ship', '--db', org, '--to', ch.url('older_run')]).code).toBe(0);
+    const [uid] = sqliteUids(org);
+    const u = stringLiteral(uid);
+    // As an earlier exflow left it: those tables' rows and notes not there.
+    for (const t of ['flow_rollup', 'flow_hours', 'flow_minutes']) await ch.sql(`ALTER TABLE older_run.${t} DELETE WHERE run_uid = ${u}`);
+    await ch.sql(`ALTER TABLE older_run.ship_log DELETE WHERE run_uid = ${u} AND tbl IN ('flow_rollup', 'flow_hours', 'flow_minutes')`);
+    while (Number(await ch.sql("SELECT count() FROM system.mutations WHERE database = 'older_run' AND is_done = 0")) > 0) await new Promise((res) => setTimeout(res, 20));
+    const refused = runCli(['report', 'summary', '--db', ch.url('older_run')], { env: { EXFLOW_ENGINE_CACHE: tmpDir() } });
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/without its rollups: ship its sensor's database again/);
+    const again = runCli(['ship', '--db', org, '--to', ch.url('older_run')]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('0 runs shipped (0 flows)');
+    expect(again.stdout).toMatch(/run \d+ was in the engine without flow_rollup, flow_hours, flow_minutes \(shipped by an earlier exflow\): completed/);
+    await expectSame(ch, 'older_run', org);
+    expect(Number(await ch.sql('SELECT count() FROM older_run.runs'))).toBe(1);
+    // Then it is there whole: the next ship adds nothing.
+    expect(runCli(['ship', '--db', org, '--to', ch.url('older_run')]).stdout).toContain('1 already there');
+  });
+
   it('a ship killed at any of ten points carries on when started again: nothing doubled or lost', async () => {
     const flows = Number(new Database(org, { readonly: true }).prepare('SELECT count(*) FROM flows').pluck().get());
     expect(flows).toBeGreaterThan(2000);

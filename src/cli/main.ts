@@ -644,6 +644,7 @@ it, or the engine is down, refuses, or holds tables of another exflow version; 6
         const flows = r.shipped.reduce((a, x) => a + x.flows, 0);
         const resumed = r.shipped.filter((x) => x.resumedAfter > 0);
         print(`exflow: ${r.shipped.length} run${r.shipped.length === 1 ? '' : 's'} shipped (${flows} flow${flows === 1 ? '' : 's'})${resumed.length ? `, ${resumed.length} carried on from an earlier ship` : ''}${r.already.length ? `; ${r.already.length} already there` : ''} → ${o.to.map(escapeControls).join(', ')}${o.to.length > 1 ? ` (${o.to.length} shards)` : ''}\n`);
+        if (r.completed.length) print(`exflow: ${r.completed.map((c) => `run ${c.id}`).join(', ')} was in the engine without ${[...new Set(r.completed.flatMap((c) => c.tables))].join(', ')} (shipped by an earlier exflow): completed\n`);
         if (r.pending.length) print(`exflow: ${r.pending.map((p) => `run ${p.id}`).join(', ')} not finished (${[...new Set(r.pending.map((p) => p.status))].join(', ')}); shipped by a later ship, once complete\n`);
       } catch (e) {
         if (e instanceof ShipError) throw new UserError(`exflow: ${e.message}`, Exit.Database);

@@ -122,7 +122,7 @@ async function checkEngine(ch: ClickHouse, db: Db): Promise<void> {
   const present = new Set((await ch.query<{ name: unknown }>('SHOW TABLES')).map((r) => String(r.name)));
   if (!present.has('runs')) throw noRuns(ch);
   for (const table of READ) {
-    if (!present.has(table)) throw new ClickHouseError(`${ch.where}: database ${ch.target.database} has no table ${table}: its runs were shipped by an older exflow; ship into a new database`);
+    if (!present.has(table)) throw new ClickHouseError(`${ch.where}: database ${ch.target.database} has no table ${table}: its runs were shipped by an older exflow; ship their sensors' databases again (exflow ship completes them)`);
     const have = new Set((await ch.query<{ name: unknown }>(`DESCRIBE TABLE ${table}`)).map((r) => String(r.name)));
     const local = table === 'flow_rollup_run' ? localColumns(db, 'flow_rollup_sensor').filter((c) => c.name !== 'sensor') : localColumns(db, table);
     const missing = local.filter((c) => !have.has(c.name) && !(table === 'flow_rollup_run' && c.name === 'run_id'));
@@ -132,7 +132,7 @@ async function checkEngine(ch: ClickHouse, db: Db): Promise<void> {
   const bare = await ch.query<{ run_uid: unknown }>(
     `SELECT run_uid FROM runs WHERE run_uid NOT IN (SELECT run_uid FROM ${SHIP_LOG} WHERE tbl IN (${ROLLUP_TABLES.map(stringLiteral).join(', ')}) GROUP BY run_uid HAVING uniqExact(tbl) = ${ROLLUP_TABLES.length}) LIMIT 3`,
   );
-  if (bare.length) throw new ClickHouseError(`${ch.where}: run ${bare.map((r) => String(r.run_uid)).join(', ')} was shipped by an earlier exflow, without its rollups: ship into a new database`);
+  if (bare.length) throw new ClickHouseError(`${ch.where}: run ${bare.map((r) => String(r.run_uid)).join(', ')} was shipped by an earlier exflow, without its rollups: ship its sensor's database again (exflow ship completes it)`);
 }
 
 /**

@@ -96,6 +96,11 @@ export interface ShipOutcome {
   shipped: ShippedRun[];
   /** Runs already in the engine (their row is there). */
   already: { id: number; uid: string }[];
+  /**
+   * Runs in the engine without tables an earlier exflow did not send (the hourly rows, hours and
+   * minutes): those sent now (or made by the engine) — the reports refuse such runs until then.
+   */
+  completed: { id: number; uid: string; tables: string[] }[];
   /** Runs not finished here (running, or live): shipped by a later ship, once complete. */
   pending: { id: number; status: string }[];
 }
@@ -149,13 +154,22 @@ export async function shipRuns(db: Db, shards: readonly ClickHouse[], o: ShipOpt
   const settings: Settings[] = [];
   const there = new Map<string, number>();
   const begun = new Map<string, number[]>();
+  // Per run on a server, the tables its notes name (the run's own row is never noted).
+  const notedTables = new Map<string, Set<string>>();
   for (const [i, ch] of shards.entries()) {
     await ensureSchema(ch, columns);
     settings.push(await insertSettings(ch));
     for (const { run_uid } of await ch.query<{ run_uid: unknown }>('SELECT run_uid FROM runs')) there.set(String(run_uid), i);
     for (const { run_uid } of await ch.query<{ run_uid: unknown }>(`SELECT DISTINCT run_uid FROM ${SHIP_LOG}`)) begun.set(String(run_uid), [...(begun.get(String(run_uid)) ?? []), i]);
+    for (const { run_uid, tbl } of await ch.query<{ run_uid: unknown; tbl: unknown }>(`SELECT DISTINCT run_uid, tbl FROM ${SHIP_LOG}`)) {
+      const uid = String(run_uid);
+      if (there.get(uid) !== i) continue;
+      const set = notedTables.get(uid) ?? new Set<string>();
+      set.add(String(tbl));
+      notedTables.set(uid, set);
+    }
   }
-  const out: ShipOutcome = { shipped: [], already: [], pending: [] };
+  const out: ShipOutcome = { shipped: [], already: [], pending: [], completed: [] };
   const runs = db.prepare('SELECT id, status, live, uid, sensor, started_at, host, pid, command FROM runs ORDER BY id').all() as RunRow[];
   for (const r of runs) {
     const uid = runUid(r);
@@ -164,7 +178,14 @@ export async function shipRuns(db: Db, shards: readonly ClickHouse[], o: ShipOpt
       continue;
     }
     if (there.has(uid)) {
-      out.already.push({ id: r.id, uid });
+      // Shipped by an earlier exflow that did not send every table this one does: those sent now.
+      const missing = SHIPPED_TABLES.filter((t) => t !== 'runs' && !(notedTables.get(uid)?.has(t) ?? false));
+      if (missing.length === 0) out.already.push({ id: r.id, uid });
+      else {
+        const shard = there.get(uid)!;
+        await shipRun(db, shards[shard], columns, r, uid, o, settings[shard], { rowThere: true });
+        out.completed.push({ id: r.id, uid, tables: missing });
+      }
       continue;
     }
     const started = begun.get(uid) ?? [];
@@ -209,7 +230,8 @@ const OF_RUN: Record<ShippedTable, string> = {
   name_evidence: 'capture_id IN (SELECT id FROM captures WHERE run_id = @run)',
 };
 
-async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, ShippedColumns>, r: RunRow, uid: string, o: ShipOptions, shared: Settings): Promise<ShippedRun> {
+/** With `rowThere`, the run's row is in the engine already (its tables an earlier exflow left out are sent now): not sent again. */
+async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, ShippedColumns>, r: RunRow, uid: string, o: ShipOptions, shared: Settings, w: { rowThere?: boolean } = {}): Promise<ShippedRun> {
   const uidSql = stringLiteral(uid);
   // Each insert named for its run, so that the next ship of the run can wait for it to be over.
   const settings = { ...shared, query_id: `${insertPrefix(uid)}${randomUUID()}` };
@@ -223,6 +245,7 @@ async function shipRun(db: Db, ch: ClickHouse, columns: Record<ShippedTable, Shi
   for (const table of SHIPPED_TABLES) {
     // The run's row once all else is in: the hourly rows made too.
     if (table === 'runs' && making !== null) await making;
+    if (table === 'runs' && w.rowThere) continue;
     const c = columns[table];
     const writer = new RowBinaryWriter(c.types, c.names);
     // The added columns (run_uid, and the sensor on flows) come from the query, bound as values.
