@@ -7,8 +7,8 @@ import { DEFAULT_INDEX, ECS_VERSION } from '../report/export';
 import { defaultExportThreads, writeExport } from '../run/export';
 import { windowAlone, type FlowFilter } from '../report/filter';
 import { ENCRYPTION_COLUMNS, ENCRYPTION_TABLE_COLUMNS, encryptionReport, servicesReport, UNEXPECTED_COLUMNS, UNEXPECTED_TABLE_COLUMNS, unexpectedReport } from '../report/findings';
-import { PROTECTION_COLUMNS, PROTECTION_GROUP_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
-import { flowGroups, keepGroups, type Groups } from '../report/groups';
+import { keepProtectionGroups, PROTECTION_COLUMNS, PROTECTION_TABLE_COLUMNS, protectionReport } from '../report/protection';
+import type { Groups } from '../report/groups';
 import { escapeControls, FORMATS, render, renderJson, renderStream, type Format, type Row } from '../report/format';
 import { checkColumns, rowView } from '../report/view';
 import { MinuteFlowsMissing, startsFromMinutes } from '../report/starts';
@@ -444,7 +444,7 @@ port and service (client ports differ between connections and are ignored).`,
       // for the drill-downs before the window's sums replace those of all time); with a baseline, all.
       let allTime: Groups | undefined;
       const keepAllTime = (copy: Db) => {
-        allTime = keepGroups(copy, 'html_all_time_protection', PROTECTION_GROUP_COLUMNS, flowGroups(copy, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { indexed: true });
+        allTime = keepProtectionGroups(copy, 'html_all_time_protection');
       };
       const engine: Engine = baseline !== null ? 'all-flows' : startsFromMinutes(f) ? 'timeline' : windowAlone(f) ? 'window-timeline' : 'flows';
       const from = await source(o, f, engine, engine === 'window-timeline' ? keepAllTime : undefined);
@@ -511,7 +511,7 @@ by --limit, per list).`,
         // whatever the window), read before the window's sums replace the copy's; and of the
         // window the host's own traffic alone (its story reads no other).
         const own = hostAddress(copy, 'host', address);
-        allTime = keepGroups(copy, 'host_all_time_protection', PROTECTION_GROUP_COLUMNS, flowGroups(copy, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { addresses: [own], indexed: true });
+        allTime = keepProtectionGroups(copy, 'host_all_time_protection', [own]);
         return { addresses: [own] };
       });
     });

@@ -11,7 +11,7 @@ import { escapeControls, ISO_TIME, isoFraction, isoSecond, isoTime } from './for
 import { addressCondition, selectsAll, type FlowFilter } from './filter';
 import { dropGroups, firstNs, flowGroups, indexedGroups, keepGroups, materializeGroups, secNsec, type Groups } from './groups';
 import { encryptionReport, unexpectedReport, servicesReport } from './findings';
-import { PROTECTION_GROUP_COLUMNS, protectionReport } from './protection';
+import { keepProtectionGroups, protectionReport } from './protection';
 import type { Row } from './format';
 import { hostStory, HOST_GROUP_COLUMNS, HOST_PEER_COLUMNS, HOST_SERVICE_COLUMNS } from './host';
 import { hostByAddress } from './hosts';
@@ -330,8 +330,7 @@ function page(db: Db, rules: RuleSet, f: FlowFilter, title: string, baseline: Ba
   const madeProtection = !ownProtection && allTimeProtection === undefined;
   const drillProtection = ownProtection
     ? flowGroups(db, f, ['f.protection IS NOT NULL'], [], { judged: false })
-    : (allTimeProtection ??
-      keepGroups(db, 'drill_protection', PROTECTION_GROUP_COLUMNS, flowGroups(db, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { addresses: drill, indexed: true }));
+    : (allTimeProtection ?? keepProtectionGroups(db, 'drill_protection', drill));
   const drilldowns = drill
     .map((addr) => {
       const st = hostStory(db, addr, f, 20, rules, { groups: drillGroups, protection: drillProtection });

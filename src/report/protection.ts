@@ -7,7 +7,7 @@ import type { RuleSet } from '../rules/load';
 import { SEVERITIES } from '../rules/protection';
 import type { FlowFilter } from './filter';
 import { isoTime, type Row } from './format';
-import { firstNs, flowGroups, lastNs, secNsec, type Groups } from './groups';
+import { firstNs, flowGroups, keepGroups, lastNs, secNsec, type Groups } from './groups';
 import { storedIds } from '../store/lists';
 
 export const PROTECTION_COLUMNS = ['severity', 'finding', 'title', 'flows', 'clients', 'servers', 'accounts', 'hosts', 'examples', 'first_seen', 'last_seen', 'advice', 'cite'];
@@ -113,6 +113,15 @@ export function protectionReport(db: Db, rules: RuleSet, f: FlowFilter): Row[] {
 
 /** The columns of the groups hostProtection may be given (a caller that reads them once for many hosts, or of all time). */
 export const PROTECTION_GROUP_COLUMNS = 'f.protection, f.client, f.server, f.account, f.flows, f.first_sec, f.first_nsec';
+
+/**
+ * Every group with protection findings, of all time whatever a filter asks (what a host's story
+ * lists), kept in the temporary table `name` — those of `addresses` alone where given — indexed by
+ * client and server: for a caller that reads them host by host.
+ */
+export function keepProtectionGroups(db: Db, name: string, addresses?: string[]): Groups {
+  return keepGroups(db, name, PROTECTION_GROUP_COLUMNS, flowGroups(db, {}, ['f.protection IS NOT NULL'], [], { judged: false }), { addresses, indexed: true });
+}
 
 /** Per host: the findings of the flows it is client or server of (host ADDR). */
 export function hostProtection(db: Db, rules: RuleSet | null, address: string, o: { groups?: Groups } = {}): Row[] {

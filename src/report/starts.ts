@@ -85,7 +85,6 @@ interface Minute {
   passing?: { t: number; b: number }[];
 }
 
-
 /** From flow_minutes of the runs reports see; `minuteRead` is told each minute whose flows are read. */
 function fromMinutes(db: Db, minuteRead: (minute: number) => void = () => {}): Starts {
   const minutes = db
@@ -157,16 +156,16 @@ export class MinuteFlowsMissing extends Error {
  * the flows that pass are read (flows_first). Whether all of a minute's flows end at or after
  * --since comes from its earliest and latest last packet (a flow's last packet may come before its
  * first in a capture out of order: not from its starts); whether they began by --until from its
- * first and last start. What these cannot tell is read. The same numbers as from the flows (the ten
- * daily runs' last five days: 7 s of the page's timeline; by the hour's stand, an hour's minutes read).
+ * first and last start. What these cannot tell is read. The same numbers as from the flows (ten
+ * daily runs, a time inside an hour: 15 minutes' flows read, where every flow was: 7 s of the page).
  */
 function fromWindow(db: Db, since: number | undefined, until: number | undefined, minuteRead: (minute: number) => void): Starts {
   const rows = db
     .prepare(
-      `SELECT m.run_id AS run, m.minute, m.flows, m.bytes, m.first_ts AS first, m.last_first_ts AS last, m.last_ns / 1000000000 AS last_sec, m.min_last_ns / 1000000000 AS earliest_sec
+      `SELECT m.minute, m.flows, m.bytes, m.first_ts AS first, m.last_first_ts AS last, m.last_ns / 1000000000 AS last_sec, m.min_last_ns / 1000000000 AS earliest_sec
        FROM flow_minutes m WHERE m.run_id IN (${VISIBLE_RUNS}) ORDER BY m.minute`,
     )
-    .all() as (Minute & { run: number; last_sec: number; earliest_sec: number })[];
+    .all() as (Minute & { last_sec: number; earliest_sec: number })[];
   const passing = db.prepare(
     `SELECT f.first_ts AS t, f.bytes AS b FROM flow_seen f WHERE f.first_sec >= ? AND f.first_sec < ?${since === undefined ? '' : ' AND f.last_ts >= ?'}${until === undefined ? '' : ' AND f.first_ts <= ?'} ORDER BY f.first_ts`,
   );

@@ -25,7 +25,7 @@ export const standOf = (lastSec: number, earliestSec: number, since: number): St
 /**
  * Which runs a time window takes none of (every flow ends before --since, or begins after --until:
  * their hours say so) and which finished runs it takes whole (every flow ends at or after --since —
- * the rollups' earliest last packet — and began before --until: their last hour ended by it).
+ * their hours' earliest last packet — and began before --until: their last hour ended by it).
  */
 export function runStands(db: Db, since: number | undefined, until: number | undefined): { none: number[]; all: number[] } {
   const runs = db
@@ -37,8 +37,9 @@ export function runStands(db: Db, since: number | undefined, until: number | und
     .all() as { run: number; first_hour: number; last_hour: number; last_sec: number; earliest_sec: number; done: number }[];
   const out = { none: [] as number[], all: [] as number[] };
   for (const r of runs) {
-    if ((since !== undefined && endedBefore(r.last_sec, since)) || (until !== undefined && r.first_hour > until)) out.none.push(r.run);
-    else if (r.done && (until === undefined || r.last_hour + BUCKET_SECONDS <= until) && (since === undefined || r.earliest_sec >= since)) out.all.push(r.run);
+    const bySince = since === undefined ? 'all' : standOf(r.last_sec, r.earliest_sec, since);
+    if (bySince === 'none' || (until !== undefined && r.first_hour > until)) out.none.push(r.run);
+    else if (r.done && bySince === 'all' && (until === undefined || r.last_hour + BUCKET_SECONDS <= until)) out.all.push(r.run);
   }
   return out;
 }

@@ -10,6 +10,7 @@
 // The local ids are given as `exflow merge` gives them: runs in the order they began (then
 // their identity), captures in their run's order, so that a report names the same capture ids
 // as one on a database merged in that order.
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db';
 import { BUCKET_SECONDS, mergingSums, MINUTE_SECONDS, ROLLUP_KEY, rollupKeyOf, SENSOR_ROLLUP_KEY } from '../schema';
 import { ClickHouseError, type ClickHouse } from './http';
@@ -59,6 +60,24 @@ const SUM_OF_ROWS: Record<string, string> = {
   flows: 'sum(flows)', packets_c2s: 'sum(packets_c2s)', packets_s2c: 'sum(packets_s2c)', bytes_c2s: 'sum(bytes_c2s)', bytes_s2c: 'sum(bytes_s2c)',
   first_ns: 'min(first_ns)', last_ns: 'max(last_ns)', max_first_ns: 'max(max_first_ns)', min_last_ns: 'min(min_last_ns)', first_id: 'min(first_id)',
 };
+
+/**
+ * The sensor-level sums (flow_rollup_sensor's `columns`) of the rollup rows `rows` (a table, or a
+ * subquery with run_uid, the key without the sensor and the sums) — their runs' sensors joined in:
+ * a run whose own row is not there, being shipped, counts for nothing — in the order of the table's
+ * key (bytes, as SQLite compares text): appended to its b-tree, not put in at random (128,000 rows
+ * at 1M flows: 0.89 -> 0.48 s to insert).
+ */
+function sensorSums(columns: { name: string }[], rows: string): string {
+  const key = SENSOR_ROLLUP_KEY.filter((k) => k !== 'sensor').join(', ');
+  return `SELECT ${columns.map((c) => SUM_OF_ROWS[c.name] ?? c.name).join(', ')}
+    FROM ${rows} ANY INNER JOIN (SELECT run_uid, ifNull(sensor, '') AS sensor FROM runs) USING run_uid
+    GROUP BY sensor, ${key} ORDER BY sensor, ${key}`;
+}
+
+/** Writes a row of sensor-level sums the engine sent (`what`: the answer, in an error). */
+const putSumsRow = (put: Statement, columns: { name: string; integer: boolean }[], ch: ClickHouse, what: string) => (r: (string | null)[]) =>
+  put.run(...columns.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: ${what}, ${c.name}`)));
 
 /** A SELECT's rows as their fields, each row checked to have the `n` fields asked for (`what`: the answer, in an error). */
 const fieldsOf = (ch: ClickHouse, sql: string, n: number, what: string, each: (fields: (string | null)[]) => void, settings = {}): Promise<void> =>
@@ -210,29 +229,12 @@ export async function copyForReports(shards: readonly ClickHouse[], db: Db): Pro
     rows.sort((a, b) => a.capture - b.capture || a.order - b.order);
     for (const r of rows) put.run(r.capture, ...r.values);
   };
-  // Every run's traffic added up per sensor and key, by the engine (the runs' sensors joined in:
-  // a run whose own row is not there, being shipped, counts for nothing, as it is not copied) —
-  // in the order of the table's key (bytes, as SQLite compares text): appended to its b-tree, not
-  // put in at random (128,000 rows at 1M flows: 0.89 -> 0.48 s to insert).
-  const key = SENSOR_ROLLUP_KEY.filter((k) => k !== 'sensor');
+  // Every run's traffic added up per sensor and key, by the engine.
   const sumCols = localColumns(db, 'flow_rollup_sensor');
   // From several servers, a sensor's runs on each: their sums added up here as the engine adds them.
   const put = putSums(db, sumCols, shards);
   const copySums = async () => {
-    for (const ch of shards) {
-      await fieldsOf(
-        ch,
-        `SELECT ${sumCols.map((c) => SUM_OF_ROWS[c.name] ?? c.name).join(', ')}
-         FROM flow_rollup_run ANY INNER JOIN (SELECT run_uid, ifNull(sensor, '') AS sensor FROM runs) USING run_uid
-         GROUP BY sensor, ${key.join(', ')}
-         ORDER BY sensor, ${key.join(', ')}`,
-        sumCols.length,
-        'sums',
-        (r) => {
-          put.run(...sumCols.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: sums, ${c.name}`)));
-        },
-      );
-    }
+    for (const ch of shards) await fieldsOf(ch, sensorSums(sumCols, 'flow_rollup_run'), sumCols.length, 'sums', putSumsRow(put, sumCols, ch, 'sums'));
   };
   // The versions servers showed on the wire (a per-host fact the flows carry), from the flows of the runs copied.
   db.exec('DROP TABLE IF EXISTS temp.wire_versions; CREATE TEMP TABLE wire_versions (address TEXT PRIMARY KEY, v TEXT NOT NULL)');
@@ -359,10 +361,9 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
   db.exec('DELETE FROM flow_rollup_sensor');
   // An hour's rows and the flows of another hour may add to one sensor's key: added up here.
   const put = putSums(db, sumCols, shards, true);
-  const putRow = (ch: ClickHouse) => (r: (string | null)[]) => put.run(...sumCols.map((c, i) => valueFor(r[i], c.integer, () => `${ch.where}: a window's sums, ${c.name}`)));
+  const putRow = (ch: ClickHouse) => putSumsRow(put, sumCols, ch, "a window's sums");
   // The captures with a flow in the window (as engine keys; local ids below).
   const hit = new Set<string>();
-  const key = keyCols.filter((k) => k !== 'sensor').join(', ');
   // Per server: which runs the window takes whole and which hours it cuts, asked first (a few rows),
   // then named in the questions as lists rather than asked again inside each (host ADDR --since of
   // the busiest server, ten daily runs: 2.27 -> 1.8 s); past LISTED of either, asked inside them.
@@ -377,16 +378,15 @@ export async function copyWindow(shards: readonly ClickHouse[], db: Db, window: 
     const inCut = (x: string, bucket: string) =>
       cut.length > LISTED ? `(${x}run_uid, ${bucket}) IN ${cutHours}` : anyOf(cut.map((h) => `(${x}run_uid = ${stringLiteral(h.uid)} AND ${bucket} = ${integerLiteral(h.bucket)})`));
     const asked = [
-      // The hours the window takes whole: their rows as they are, in the order of the table's key
-      // (appended to its b-tree, not put in at random: 128,000 sums at ten days, 0.76 -> 0.5 s).
+      // The runs and hours the window takes whole: their rows as they are.
       fieldsOf(
         ch,
-        `SELECT ${sumCols.map((c) => SUM_OF_ROWS[c.name] ?? c.name).join(', ')}
-         FROM (SELECT ${rowColumns} FROM flow_rollup_run WHERE ${inWhole('')} AND ${ofAddresses('')}
-               UNION ALL
-               SELECT ${rowColumns} FROM flow_rollup WHERE ${stands.whole} AND ${ofAddresses('')} AND NOT ${inWhole('')} AND NOT ${inCut('', 'bucket')})
-           ANY INNER JOIN (SELECT run_uid, ifNull(sensor, '') AS sensor FROM runs) USING run_uid
-         GROUP BY sensor, ${key} ORDER BY sensor, ${key}`,
+        sensorSums(
+          sumCols,
+          `(SELECT ${rowColumns} FROM flow_rollup_run WHERE ${inWhole('')} AND ${ofAddresses('')}
+            UNION ALL
+            SELECT ${rowColumns} FROM flow_rollup WHERE ${stands.whole} AND ${ofAddresses('')} AND NOT ${inWhole('')} AND NOT ${inCut('', 'bucket')})`,
+        ),
         sumCols.length,
         "a window's sums",
         putRow(ch),
