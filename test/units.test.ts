@@ -112,3 +112,17 @@ describe('small traps: the scripts and the bare command say what they do instead
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
+
+describe('the database connection', () => {
+  it('keeps temporary tables in a bounded cache of 64 MiB, however the database is opened', async () => {
+    const { openDb } = await import('../src/store/db');
+    const file = path.join(tmpDir(), 'x.sqlite');
+    const written = openDb(file);
+    // SQLite's default is 2 MB: a report's groups of a day's flows were read back from the temporary file on every pass.
+    expect(written.pragma('temp.cache_size', { simple: true })).toBe(-64 * 1024);
+    written.close();
+    const read = openDb(file, { create: false, readonly: true });
+    expect(read.pragma('temp.cache_size', { simple: true })).toBe(-64 * 1024);
+    read.close();
+  });
+});
