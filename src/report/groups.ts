@@ -265,18 +265,37 @@ function acrossRuns(g: Groups): Groups {
 }
 
 /**
- * Reads groups `g` — with `o.addresses`, those with one of them as client or server — into the
- * temporary table `name` (its `columns`, indexed by client and server with `o.indexed`), made
+ * Reads groups `g` — with `o.addresses`, those with one of them as client or server; with
+ * `o.groupBy`, added up by it — into the temporary table `name` (its `columns`, indexed by client
+ * and server with `o.indexed`), made
  * again if it is there; returns it as groups. For a report that reads the same groups many times.
  */
-export function keepGroups(db: Db, name: string, columns: string, g: Groups, o: { addresses?: string[]; indexed?: boolean } = {}): Groups {
+export function keepGroups(db: Db, name: string, columns: string, g: Groups, o: { addresses?: string[]; indexed?: boolean; groupBy?: string } = {}): Groups {
   const a = o.addresses;
   const marks = (a ?? []).map(() => '?').join(', ');
   const where = a === undefined ? '' : a.length ? `WHERE f.client IN (${marks}) OR f.server IN (${marks})` : 'WHERE 0';
+  const group = o.groupBy ? `GROUP BY ${o.groupBy}` : '';
   db.exec(`DROP TABLE IF EXISTS temp.${name}`);
-  db.prepare(`CREATE TEMP TABLE ${name} AS SELECT ${columns} FROM ${g.sql} f ${where}`).run(...g.args, ...(a ?? []), ...(a ?? []));
+  db.prepare(`CREATE TEMP TABLE ${name} AS SELECT ${columns} FROM ${g.sql} f ${where} ${group}`).run(...g.args, ...(a ?? []), ...(a ?? []));
   if (o.indexed) db.exec(`CREATE INDEX temp.${name}_client ON ${name} (client); CREATE INDEX temp.${name}_server ON ${name} (server)`);
   return { sql: `temp.${name}`, args: [] };
+}
+
+/**
+ * Groups `g` of filter `f`, for a report that reads them more than once: kept in the temporary
+ * table `name` (its `columns`) when they come from the rollups — each read of a time window cuts
+ * its hours and adds its runs up again (ten daily runs, the last five days: 929k rows added up in
+ * 1.9 s a read) — and null otherwise: a page's groups are kept already, and flows (--from-flows,
+ * --capture) are not copied. The caller drops the table (dropKept).
+ */
+export function keepForPasses(db: Db, f: FlowFilter, name: string, columns: string, g: Groups, o: { groupBy?: string } = {}): Groups | null {
+  if (isMaterialized(f) || f.fromFlows || f.capture !== undefined) return null;
+  return keepGroups(db, name, columns, g, o);
+}
+
+/** Drops a table keepForPasses kept (none: nothing). */
+export function dropKept(db: Db, kept: Groups | null): void {
+  if (kept) db.exec(`DROP TABLE IF EXISTS ${kept.sql}`);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Db } from '../store/db';
 import { flowWhere, windowAlone, type FlowFilter } from './filter';
-import { flowGroups } from './groups';
+import { dropKept, flowGroups, keepForPasses, type Groups } from './groups';
 import { runStands } from './window';
 import { isoTime, type Row } from './format';
 import { storedWarnings } from '../store/lists';
@@ -16,7 +16,21 @@ export interface Summary {
 export function summaryReport(db: Db, f: FlowFilter): Summary {
   // The verdicts' pass adds the groups up before they are judged; the hosts and times need no verdict.
   const judged = flowGroups(db, f, [], [], { by: ['via'] });
-  const g = flowGroups(db, f, [], [], { judged: false });
+  // Kept once for the three passes below (ten daily runs, the last five days: 3.99 -> 2.30 s; the
+  // hosts' pass alone read the window again in 1.2 s).
+  const kept = keepForPasses(db, f, 'summary_groups', SUMMED_COLUMNS, judged);
+  try {
+    return summaryOf(db, f, kept ?? judged, kept ?? flowGroups(db, f, [], [], { judged: false }));
+  } finally {
+    dropKept(db, kept);
+  }
+}
+
+/** What the summary reads of the summed groups it keeps. */
+const SUMMED_COLUMNS = 'f.via, f.verdict, f.client, f.server, f.flows, f.packets, f.bytes, f.first_sec, f.first_nsec, f.last_sec, f.last_nsec';
+
+/** The summary of groups `judged` (with verdicts) and `g` (the same groups, their verdicts not needed). */
+function summaryOf(db: Db, f: FlowFilter, judged: Groups, g: Groups): Summary {
   // Unfiltered: every capture, failed and empty ones included; filtered: those with matching flows
   // (each capture asked through its index whether it has one: the rollups do not keep captures).
   const unfiltered = f.capture === undefined && f.since === undefined && f.until === undefined;
