@@ -1,6 +1,6 @@
 import type { Db } from '../store/db';
 import type { FlowFilter } from './filter';
-import { dropKept, firstNs, flowGroups, keepForPasses, listed, SPAN, type Groups } from './groups';
+import { firstNs, flowGroups, listed, readKeptSums, SPAN, type Groups } from './groups';
 import { isoTime, type Row } from './format';
 import { NO_ROLE } from './role-traffic';
 
@@ -23,12 +23,7 @@ export function unexpectedReport(db: Db, f: FlowFilter): Row[] {
   // Read twice (the rows, their examples): kept once where reading them again costs, added up by
   // what the two read (ten daily runs, the last five days: 272k rows of 929k; 4.24 -> 2.72 s).
   const w = flowGroups(db, f, [`f.verdict IN ('unexpected', 'unknown')`]);
-  const kept = keepForPasses(db, f, 'unexpected_groups', `${UNEXPECTED_READS}, sum(f.flows) AS flows, sum(f.bytes) AS bytes, ${SPAN()}`, w, { groupBy: UNEXPECTED_READS });
-  try {
-    return unexpectedFrom(db, kept ?? w);
-  } finally {
-    dropKept(db, kept);
-  }
+  return readKeptSums(db, f, 'unexpected_groups', UNEXPECTED_READS, w, (g) => unexpectedFrom(db, g));
 }
 
 /** What unexpectedFrom reads of its groups besides the sums and times. */
@@ -91,12 +86,7 @@ export function encryptionReport(db: Db, f: FlowFilter): Row[] {
   const read = flowGroups(db, f, ['f.encryption IS NOT NULL']);
   // Read twice (the examples, the rows): kept once where reading them again costs, added up by
   // what the two read (ten daily runs, the last five days: 3.01 -> 1.84 s).
-  const kept = keepForPasses(db, f, 'encryption_groups', `${ENCRYPTION_READS}, sum(f.flows) AS flows, sum(f.bytes) AS bytes, ${SPAN()}`, read, { groupBy: ENCRYPTION_READS });
-  try {
-    return encryptionOf(db, kept ?? read);
-  } finally {
-    dropKept(db, kept);
-  }
+  return readKeptSums(db, f, 'encryption_groups', ENCRYPTION_READS, read, (g) => encryptionOf(db, g));
 }
 
 /** What encryptionOf reads of its groups besides the sums and times. */

@@ -293,6 +293,19 @@ export function keepForPasses(db: Db, f: FlowFilter, name: string, columns: stri
   return keepGroups(db, name, columns, g, o);
 }
 
+/**
+ * `read` of groups `g` that it reads more than once: kept for its passes (keepForPasses), added up
+ * by `reads` — the columns it reads besides flows, bytes and the times — and dropped after.
+ */
+export function readKeptSums<T>(db: Db, f: FlowFilter, name: string, reads: string, g: Groups, read: (g: Groups) => T): T {
+  const kept = keepForPasses(db, f, name, `${reads}, sum(f.flows) AS flows, sum(f.bytes) AS bytes, ${SPAN()}`, g, { groupBy: reads });
+  try {
+    return read(kept ?? g);
+  } finally {
+    dropKept(db, kept);
+  }
+}
+
 /** Drops a table keepForPasses kept (none: nothing). */
 export function dropKept(db: Db, kept: Groups | null): void {
   if (kept) db.exec(`DROP TABLE IF EXISTS ${kept.sql}`);
