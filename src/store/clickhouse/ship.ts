@@ -160,9 +160,11 @@ export async function shipRuns(db: Db, shards: readonly ClickHouse[], o: ShipOpt
     await ensureSchema(ch, columns);
     settings.push(await insertSettings(ch));
     for (const { run_uid } of await ch.query<{ run_uid: unknown }>('SELECT run_uid FROM runs')) there.set(String(run_uid), i);
-    for (const { run_uid } of await ch.query<{ run_uid: unknown }>(`SELECT DISTINCT run_uid FROM ${SHIP_LOG}`)) begun.set(String(run_uid), [...(begun.get(String(run_uid)) ?? []), i]);
+    // The runs begun on this server and the tables each has noted: one read of the notes.
     for (const { run_uid, tbl } of await ch.query<{ run_uid: unknown; tbl: unknown }>(`SELECT DISTINCT run_uid, tbl FROM ${SHIP_LOG}`)) {
       const uid = String(run_uid);
+      const on = begun.get(uid) ?? [];
+      if (!on.includes(i)) begun.set(uid, [...on, i]);
       if (there.get(uid) !== i) continue;
       const set = notedTables.get(uid) ?? new Set<string>();
       set.add(String(tbl));
